@@ -1,0 +1,79 @@
+// Status and Result<T>: the value-or-error type every parsing, validation and I/O path returns.
+// Plain values; safe to copy between threads.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace carerecord::base {
+
+// What kind of failure; the HTTP layer maps each to one status code.
+enum class ErrorCode {
+  kInvalid,        // malformed or semantically wrong input (400)
+  kNotFound,       // no such resource or type (404)
+  kGone,           // deleted (410)
+  kConflict,       // version conflict or duplicate (409)
+  kPreconditionFailed,  // If-Match / conditional mismatch (412)
+  kUnprocessable,  // valid syntax, breaks a business rule, e.g. a broken reference (422)
+  kTooLarge,       // over a configured limit (413)
+  kForbidden,      // the access policy refused (403)
+  kMethodNotAllowed,  // (405)
+  kNotSupported,   // a feature this server does not have (501 for the API, 400 for params)
+  kInternal,       // a bug or an I/O failure (500)
+};
+
+struct Error {
+  ErrorCode code = ErrorCode::kInternal;
+  std::string message;   // in the sender's terms: what was wrong
+  std::string location;  // where: a JSON pointer, a parameter name, a bundle entry
+};
+
+class Status {
+ public:
+  Status() = default;
+  Status(Error error) : error_(std::move(error)) {}  // NOLINT: implicit by design
+  static Status Ok() { return Status(); }
+  bool ok() const { return !error_.has_value(); }
+  const Error& error() const { return *error_; }
+
+ private:
+  std::optional<Error> error_;
+};
+
+template <typename T>
+class Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
+  Result(Error error) : v_(std::move(error)) {}    // NOLINT
+  Result(Status status) : v_(status.error()) {}    // NOLINT: only from a failed Status
+  bool ok() const { return v_.index() == 0; }
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() { return value(); }
+  const Error& error() const { return std::get<1>(v_); }
+  Status status() const { return ok() ? Status::Ok() : Status(error()); }
+
+ private:
+  std::variant<T, Error> v_;
+};
+
+inline Error Invalid(std::string message, std::string location = {}) {
+  return Error{ErrorCode::kInvalid, std::move(message), std::move(location)};
+}
+inline Error MakeError(ErrorCode code, std::string message, std::string location = {}) {
+  return Error{code, std::move(message), std::move(location)};
+}
+
+}  // namespace carerecord::base
+
+// Propagates a failed Status/Result out of the enclosing function.
+#define CR_RETURN_IF_ERROR(expr)                     \
+  do {                                               \
+    auto _cr_status = (expr);                        \
+    if (!_cr_status.ok()) return _cr_status.error(); \
+  } while (0)

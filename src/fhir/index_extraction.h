@@ -1,0 +1,74 @@
+// Turns a resource into the search index entries of every indexed parameter of its type, by
+// evaluating the compiled search parameter paths. Pure; thread-safe.
+#pragma once
+
+#include <boost/json/fwd.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace carerecord::fhir {
+
+struct TokenEntry {
+  uint32_t param_id;
+  std::string system;  // empty when the value has none (a code, a boolean)
+  std::string code;    // the code, identifier value, "true"/"false", contact point value
+  std::string text;    // display / CodeableConcept.text / Identifier.type.text, for :text
+};
+struct StringEntry {
+  uint32_t param_id;
+  std::string value;  // as written (for :exact); the store normalises for the default match
+};
+struct DateEntry {
+  uint32_t param_id;
+  int64_t low_ms;   // inclusive; INT64_MIN when open
+  int64_t high_ms;  // exclusive; INT64_MAX when open
+};
+struct NumberEntry {
+  uint32_t param_id;
+  double value;
+};
+struct QuantityEntry {
+  uint32_t param_id;
+  double value;
+  std::string system;
+  std::string code;
+  std::string unit;
+};
+struct ReferenceEntry {
+  uint32_t param_id;
+  std::string target_type;  // "Patient"; empty for an absolute URL we cannot split
+  std::string target_id;    // "123"; or the whole URL when not a local reference
+};
+struct UriEntry {
+  uint32_t param_id;
+  std::string value;
+};
+
+struct IndexEntries {
+  std::vector<TokenEntry> tokens;
+  std::vector<StringEntry> strings;
+  std::vector<DateEntry> dates;
+  std::vector<NumberEntry> numbers;
+  std::vector<QuantityEntry> quantities;
+  std::vector<ReferenceEntry> references;
+  std::vector<UriEntry> uris;
+};
+
+// `resource` is a whole resource whose resourceType is `resource_type`. Values that do not parse
+// (a malformed date) are skipped, not errors: validation rejects them before this is called.
+IndexEntries ExtractIndexEntries(const boost::json::object& resource,
+                                 std::string_view resource_type);
+
+// Splits a reference string ("Patient/123", "Patient/123/_history/2", "http://x/fhir/Patient/1",
+// "urn:uuid:...") into type and id when it is a relative or matching absolute reference.
+struct ParsedReference {
+  std::string type;
+  std::string id;
+  std::string version;  // empty when none
+};
+std::optional<ParsedReference> ParseReference(std::string_view reference);
+
+}  // namespace carerecord::fhir
