@@ -24,6 +24,8 @@ struct SearchParamDef {
   std::string expression;          // the FHIRPath terms for this resource type, as published
   std::vector<std::string> targets;  // reference targets ("Patient", ...)
   bool indexed;                    // false when the expression could not be compiled
+  // _id and _lastUpdated: answered from the store's own columns, never from index entries.
+  bool handled_by_store = false;
 };
 
 // Every resource type R4 defines, sorted.

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# README command 2: install, build, and run every test: unit and HTTP integration tests (ctest),
+# then the interoperability test with fhir-kit-client against a running server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+echo "== unit and integration tests"
+(cd build && ctest --output-on-failure -j "$(nproc)" --timeout 600)
+echo "== interoperability test (fhir-kit-client)"
+tests/interop/run.sh

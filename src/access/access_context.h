@@ -1,0 +1,78 @@
+// Who is asking and why, and the per-request gate every read of patient data passes through
+// (DESIGN principle 4). The interactions open the store only with a RequestGate, so there is one
+// place where the policy decides and where what was disclosed is gathered for the audit.
+// A RequestGate belongs to one request on one thread.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "store/store.h"
+
+namespace carerecord::access {
+
+struct AccessContext {
+  std::string principal;     // the user or system; "anonymous" until sign-in exists
+  std::string organisation;  // the organisation they act for
+  std::string purpose;       // why (e.g. "direct-care"); break-glass reasons go here
+  std::string client_address;
+};
+
+// The policy decides per item. Until sign-in and the access policy land (issue 3), the server
+// runs the OpenPolicy, which admits every item: it must only be run on a trusted network.
+class AccessPolicy {
+ public:
+  virtual ~AccessPolicy() = default;
+  virtual bool MayRead(const AccessContext& who, const store::ItemFacts& item) = 0;
+};
+
+class OpenPolicy final : public AccessPolicy {
+ public:
+  bool MayRead(const AccessContext&, const store::ItemFacts&) override { return true; }
+};
+
+// What one request disclosed, handed to the audit when the request ends.
+struct Disclosure {
+  AccessContext who;
+  std::string action;  // "read", "search", "history", "everything", ...
+  std::set<std::string> patients;  // ids of the patients whose data was returned
+  int64_t items = 0;
+  int64_t withheld = 0;
+};
+
+class AuditSink {
+ public:
+  virtual ~AuditSink() = default;
+  virtual void Record(const Disclosure& disclosure) = 0;
+};
+
+class RequestGate final : public store::ReadGate {
+ public:
+  RequestGate(AccessPolicy& policy, AuditSink* audit, AccessContext who, std::string action)
+      : policy_(policy), audit_(audit) {
+    disclosure_.who = std::move(who);
+    disclosure_.action = std::move(action);
+  }
+  ~RequestGate() override {
+    if (audit_ && (disclosure_.items > 0 || disclosure_.withheld > 0)) audit_->Record(disclosure_);
+  }
+  bool Admit(const store::ItemFacts& item) override {
+    if (!policy_.MayRead(disclosure_.who, item)) {
+      ++disclosure_.withheld;
+      return false;
+    }
+    ++disclosure_.items;
+    if (!item.patient_id.empty()) disclosure_.patients.emplace(item.patient_id);
+    return true;
+  }
+  const Disclosure& disclosure() const { return disclosure_; }
+
+ private:
+  AccessPolicy& policy_;
+  AuditSink* audit_;
+  Disclosure disclosure_;
+};
+
+}  // namespace carerecord::access

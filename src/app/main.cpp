@@ -1,0 +1,201 @@
+// The carerecord command line: serve the FHIR API, load Bundles, print what is stored.
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "access/access_context.h"
+#include "app/demo_region.h"
+#include "http/fhir_routes.h"
+#include "http/server.h"
+#include "interactions/fhir_service.h"
+#include "store/store.h"
+
+namespace {
+
+using namespace carerecord;
+
+bool SplitHostPort(const std::string& text, std::string& host, uint16_t& port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  try {
+    int value = std::stoi(text.substr(colon + 1));
+    if (value < 0 || value > 65535) return false;
+    port = static_cast<uint16_t>(value);
+  } catch (...) {
+    return false;
+  }
+  return !host.empty();
+}
+
+interactions::RequestContext SystemContext(const std::string& source) {
+  interactions::RequestContext ctx;
+  ctx.who.principal = "system:" + source;
+  ctx.who.purpose = "load";
+  ctx.base_url = "urn:carerecord:local";
+  ctx.prefer_return = interactions::PreferReturn::kMinimal;
+  return ctx;
+}
+
+// Posts each Bundle through the same transaction path as the API; stops at the first failure.
+int LoadBundles(interactions::FhirService& service, const std::vector<std::string>& bundles,
+                const std::vector<std::string>& names) {
+  auto ctx = SystemContext("load");
+  for (size_t i = 0; i < bundles.size(); ++i) {
+    interactions::Response response = service.ProcessBundle(ctx, bundles[i]);
+    if (response.status >= 300) {
+      std::cerr << "carerecord: " << names[i] << ": HTTP " << response.status << ": "
+                << response.body << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"carerecord: a shared care record server (FHIR R4)"};
+  app.require_subcommand(1);
+
+  std::string data_dir = "data";
+  std::string listen = "127.0.0.1:8080";
+  std::string public_url;
+  bool demo = false;
+  int demo_patients = 200;
+  size_t max_body = 32 << 20;
+  int workers = 64;
+  bool no_fsync = false;
+
+  auto* serve = app.add_subcommand("serve", "Serve the FHIR R4 API at /fhir/");
+  serve->add_option("--data", data_dir, "Directory of the record store (created if absent)")
+      ->capture_default_str();
+  serve->add_option("--http", listen,
+                    "Address to listen on, HOST:PORT; port 0 picks a free one and prints it")
+      ->capture_default_str();
+  serve->add_option("--public-url", public_url,
+                    "Base URL clients see, e.g. https://record.example.org/fhir "
+                    "(default: from the Host header)");
+  serve->add_flag("--demo", demo, "Load a synthetic demo region when the store is empty");
+  serve->add_option("--demo-patients", demo_patients, "Patients in the demo region")
+      ->capture_default_str();
+  serve->add_option("--max-body", max_body, "Largest request body accepted, in bytes")
+      ->capture_default_str();
+  serve->add_option("--workers", workers, "Threads that run writes (each may wait on a commit)")
+      ->capture_default_str();
+  serve->add_flag("--no-fsync", no_fsync,
+                  "Do not sync commits to disk (tests only: a crash can lose acknowledged data)");
+
+  std::vector<std::string> files;
+  auto* load = app.add_subcommand("load", "Load FHIR Bundles (batch or transaction) from files");
+  load->add_option("--data", data_dir, "Directory of the record store")->capture_default_str();
+  load->add_option("files", files, "Bundle JSON files, loaded in the order given")
+      ->required()
+      ->check(CLI::ExistingFile);
+
+  auto* stats = app.add_subcommand("stats", "Print what the store holds");
+  stats->add_option("--data", data_dir, "Directory of the record store")->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+
+  store::SqliteOptions store_options;
+  store_options.directory = data_dir;
+  store_options.durable = !no_fsync;
+  auto opened = store::OpenSqliteStore(store_options);
+  if (!opened.ok()) {
+    std::cerr << "carerecord: " << opened.error().message << "\n";
+    return 1;
+  }
+  std::unique_ptr<store::Store> record_store = std::move(opened).value();
+  access::OpenPolicy policy;
+  interactions::FhirService service(*record_store, policy, nullptr);
+
+  if (*stats) {
+    auto s = record_store->Stats();
+    if (!s.ok()) {
+      std::cerr << "carerecord: " << s.error().message << "\n";
+      return 1;
+    }
+    std::cout << "resources " << s->resources << "\nversions " << s->versions << "\nbytes "
+              << s->bytes << "\n";
+    return 0;
+  }
+
+  if (*load) {
+    std::vector<std::string> bundles;
+    for (const std::string& file : files) {
+      std::ifstream in(file, std::ios::binary);
+      std::ostringstream text;
+      text << in.rdbuf();
+      bundles.push_back(text.str());
+    }
+    int rc = LoadBundles(service, bundles, files);
+    record_store->Close();
+    if (rc == 0) std::cout << "loaded " << files.size() << " bundle(s)\n";
+    return rc;
+  }
+
+  // serve
+  std::string host;
+  uint16_t port = 0;
+  if (!SplitHostPort(listen, host, port)) {
+    std::cerr << "carerecord: --http must be HOST:PORT, e.g. 127.0.0.1:8080, not '" << listen
+              << "'\n";
+    return 2;
+  }
+  if (demo) {
+    auto s = record_store->Stats();
+    if (s.ok() && s->resources == 0) {
+      app::DemoRegionOptions demo_options;
+      demo_options.patients = demo_patients;
+      auto bundles = app::GenerateDemoRegion(demo_options);
+      std::vector<std::string> names(bundles.size(), "demo region");
+      std::cout << "loading the demo region (" << demo_patients << " patients)..." << std::endl;
+      if (LoadBundles(service, bundles, names) != 0) return 1;
+    }
+  }
+
+  // Block the signals in every thread; one thread waits for them synchronously.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  http::FhirRoutes routes(service, http::FhirRouteOptions{public_url});
+  http::ServerOptions server_options;
+  server_options.host = host;
+  server_options.port = port;
+  server_options.max_body_bytes = max_body;
+  server_options.worker_threads = workers;
+  http::HttpServer server(
+      server_options, [&routes](const http::HttpRequest& request) { return routes.Handle(request); },
+      [](int status, std::string message) {
+        return http::FhirRoutes::ErrorResponse(status, message);
+      });
+  auto bound = server.Start();
+  if (!bound.ok()) {
+    std::cerr << "carerecord: " << bound.error().message << "\n";
+    return 1;
+  }
+  std::cout << "carerecord listening on http://" << host << ":" << bound.value() << "/fhir"
+            << std::endl;
+  std::cout << "port " << bound.value() << std::endl;
+
+  int received = 0;
+  sigwait(&signals, &received);
+  std::cout << "carerecord: signal " << received << ", shutting down" << std::endl;
+  server.Stop();
+  server.Wait();
+  record_store->Close();  // every acknowledged commit is already synced; this checkpoints
+  std::cout << "carerecord: stopped" << std::endl;
+  return 0;
+}

@@ -1,0 +1,513 @@
+// Walks the JSON once against the generated element tables (binary search per property). The
+// path to the current value is kept as a fixed stack of borrowed keys, and the pointer and the
+// message are only built when something is wrong, so a valid resource costs no allocation.
+#include "fhir/resource_validation.h"
+
+#include <algorithm>
+#include <array>
+#include <boost/json.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "fhir/fhir_date.h"
+#include "fhir/generated/fhir_tables.h"
+
+namespace carerecord::fhir {
+
+namespace generated {
+
+const DefinitionRow* FindDefinition(std::string_view name) {
+  const DefinitionRow* begin = kDefinitions;
+  const DefinitionRow* end = kDefinitions + kDefinitionCount;
+  const DefinitionRow* it = std::lower_bound(
+      begin, end, name,
+      [](const DefinitionRow& row, std::string_view n) { return KeyLess(row.name, n); });
+  return it != end && it->name == name ? it : nullptr;
+}
+
+}  // namespace generated
+
+namespace {
+
+namespace gen = generated;
+namespace json = boost::json;
+using gen::PrimitiveKind;
+
+inline bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+const gen::ElementRow* FindElement(const gen::DefinitionRow& def, std::string_view name) {
+  const gen::ElementRow* begin = gen::kElements + def.first_element;
+  const gen::ElementRow* end = begin + def.element_count;
+  const gen::ElementRow* it =
+      std::lower_bound(begin, end, name, [](const gen::ElementRow& row, std::string_view n) {
+        return gen::LengthFirstLess(row.name, n);
+      });
+  return it != end && it->name == name ? it : nullptr;
+}
+
+std::string_view ExpectedName(PrimitiveKind kind) {
+  switch (kind) {
+    case PrimitiveKind::kComplex:
+      return "an object";
+    case PrimitiveKind::kResource:
+      return "a resource";
+    case PrimitiveKind::kBoolean:
+      return "a boolean";
+    case PrimitiveKind::kInteger:
+      return "an integer";
+    case PrimitiveKind::kPositiveInt:
+      return "a positive integer";
+    case PrimitiveKind::kUnsignedInt:
+      return "an unsigned integer";
+    case PrimitiveKind::kDecimal:
+      return "a decimal";
+    case PrimitiveKind::kString:
+      return "a string";
+    case PrimitiveKind::kMarkdown:
+      return "a markdown string";
+    case PrimitiveKind::kCode:
+      return "a code";
+    case PrimitiveKind::kId:
+      return "an id";
+    case PrimitiveKind::kUri:
+      return "a uri";
+    case PrimitiveKind::kUrl:
+      return "a url";
+    case PrimitiveKind::kCanonical:
+      return "a canonical URL";
+    case PrimitiveKind::kOid:
+      return "an oid (urn:oid:...)";
+    case PrimitiveKind::kUuid:
+      return "a uuid (urn:uuid:...)";
+    case PrimitiveKind::kDate:
+      return "a date";
+    case PrimitiveKind::kDateTime:
+      return "a dateTime";
+    case PrimitiveKind::kInstant:
+      return "an instant";
+    case PrimitiveKind::kTime:
+      return "a time";
+    case PrimitiveKind::kBase64Binary:
+      return "base64 data";
+    case PrimitiveKind::kXhtml:
+      return "xhtml";
+  }
+  return "a value";
+}
+
+std::string Describe(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return v.get_bool() ? "the boolean true" : "the boolean false";
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_:
+      return "the number " + json::serialize(v);
+    case json::kind::string: {
+      std::string_view s = v.get_string();
+      std::string shown(s.substr(0, 40));
+      return "the string " + json::serialize(json::value(shown)) + (s.size() > 40 ? "..." : "");
+    }
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "an object";
+  }
+  return "a value";
+}
+
+// The grammar checks fhir_date.cpp does not make: which parts each type requires.
+bool HasDateShape(std::string_view s) { return s.find('T') == std::string_view::npos; }
+
+bool HasDateTimeShape(std::string_view s) {
+  const size_t t = s.find('T');
+  return t == std::string_view::npos || (s.size() > t + 6 && s[t + 6] == ':');  // seconds given
+}
+
+bool HasInstantShape(std::string_view s) {
+  if (s.size() < 20 || s[10] != 'T' || s[16] != ':') return false;
+  const char last = s.back();
+  return last == 'Z' || (s.size() >= 25 && (s[s.size() - 6] == '+' || s[s.size() - 6] == '-'));
+}
+
+bool IsTime(std::string_view s) {
+  if (s.size() < 8 || !IsDigit(s[0]) || !IsDigit(s[1]) || s[2] != ':' || !IsDigit(s[3]) ||
+      !IsDigit(s[4]) || s[5] != ':' || !IsDigit(s[6]) || !IsDigit(s[7])) {
+    return false;
+  }
+  const int hour = (s[0] - '0') * 10 + (s[1] - '0');
+  const int minute = (s[3] - '0') * 10 + (s[4] - '0');
+  const int second = (s[6] - '0') * 10 + (s[7] - '0');
+  if (hour > 23 || minute > 59 || second > 60) return false;
+  if (s.size() == 8) return true;
+  return s.size() > 9 && s[8] == '.' &&
+         std::all_of(s.begin() + 9, s.end(), [](char c) { return IsDigit(c); });
+}
+
+// The FHIR code pattern: non-empty, no leading or trailing whitespace, single inner spaces.
+bool IsCode(std::string_view s) {
+  if (s.empty() || IsSpace(s.front()) || IsSpace(s.back())) return false;
+  for (size_t i = 1; i < s.size(); ++i) {
+    if (IsSpace(s[i]) && IsSpace(s[i - 1])) return false;
+  }
+  return true;
+}
+
+bool HasNoWhitespace(std::string_view s) {
+  for (char c : s) {
+    if (IsSpace(c)) return false;
+  }
+  return true;
+}
+
+bool IsBase64(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || IsDigit(c) || c == '+' || c == '/' ||
+           c == '=' || IsSpace(c);
+  });
+}
+
+bool IsUuidUrn(std::string_view s) {
+  if (!s.starts_with("urn:uuid:") || s.size() != 45) return false;
+  for (size_t i = 9; i < s.size(); ++i) {
+    const size_t at = i - 9;
+    const char c = s[i];
+    const bool hyphen = at == 8 || at == 13 || at == 18 || at == 23;
+    if (hyphen ? c != '-' : !(IsDigit(c) || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool IsOidUrn(std::string_view s) {
+  if (!s.starts_with("urn:oid:") || s.size() == 8) return false;
+  s.remove_prefix(8);
+  return IsDigit(s.front()) && IsDigit(s.back()) &&
+         std::all_of(s.begin(), s.end(), [](char c) { return IsDigit(c) || c == '.'; });
+}
+
+class ResourceValidator {
+ public:
+  base::Status Validate(const json::object& resource) {
+    if (!ValidateResourceObject(resource)) return std::move(*error_);
+    return base::Status::Ok();
+  }
+
+ private:
+  // One step of the path to the value being checked: an object key, an array index, or the
+  // start of a nested resource, where element names in messages restart at its type.
+  struct Frame {  // no initialisers: the stack is not cleared per call
+    std::string_view key;
+    int64_t index;  // -1 for a key, -2 for a resource boundary
+  };
+  static constexpr size_t kMaxDepth = 96;
+
+  bool ValidateResourceObject(const json::object& object) {
+    const json::value* type_value = object.if_contains("resourceType");
+    const json::string* type = type_value != nullptr ? type_value->if_string() : nullptr;
+    if (type == nullptr) {
+      return Fail("resourceType", "a resource needs a resourceType string");
+    }
+    const gen::DefinitionRow* def = gen::FindDefinition(*type);
+    if (def == nullptr || !def->is_resource) {
+      return Fail("resourceType", "'" + std::string(std::string_view(*type).substr(0, 64)) +
+                                      "' is not an R4 resource type");
+    }
+    const std::string_view saved = current_type_;
+    current_type_ = *type;
+    const bool ok = ValidateObject(object, *def, true);
+    current_type_ = saved;
+    return ok;
+  }
+
+  bool ValidateObject(const json::object& object, const gen::DefinitionRow& def, bool is_resource) {
+    if (object.empty()) return Fail({}, "an empty object is not allowed");
+    // Choice elements seen so far (value[x]), to reject valueString next to valueQuantity.
+    std::array<std::string_view, 8> choices;
+    size_t choice_count = 0;
+    for (const json::key_value_pair& member : object) {
+      const std::string_view key = member.key();
+      if (is_resource && key == "resourceType") continue;
+      if (key.size() > 1 && key.front() == '_') {
+        if (!ValidatePrimitiveExtension(object, def, key, member.value())) return false;
+        continue;
+      }
+      const gen::ElementRow* element = FindElement(def, key);
+      if (!Push(key)) return false;
+      if (element == nullptr) return Fail({}, "unknown element");
+      if (element->choice_base_length > 0) {
+        const std::string_view base = key.substr(0, element->choice_base_length);
+        for (size_t i = 0; i < choice_count; ++i) {
+          if (choices[i] == base) {
+            return Fail({},
+                        "more than one value for the choice element " + std::string(base) + "[x]");
+          }
+        }
+        if (choice_count < choices.size()) choices[choice_count++] = base;
+      }
+      if (!ValidateMember(object, *element, member.value())) return false;
+      Pop();
+    }
+    return true;
+  }
+
+  bool ValidateMember(const json::object& parent, const gen::ElementRow& element,
+                      const json::value& value) {
+    const bool primitive =
+        element.kind != PrimitiveKind::kComplex && element.kind != PrimitiveKind::kResource;
+    if (!(element.flags & gen::kArray)) {
+      if (value.is_array()) return Fail({}, "expected a single value, got an array");
+      return ValidateValue(element, value);
+    }
+    const json::array* array = value.if_array();
+    if (array == nullptr) {
+      return Fail({}, std::string("expected an array, got ") + Describe(value));
+    }
+    if (array->empty()) return Fail({}, "an empty array is not allowed");
+    for (size_t i = 0; i < array->size(); ++i) {
+      const json::value& item = (*array)[i];
+      if (!PushIndex(i)) return false;
+      // A null keeps array positions aligned with the `_name` array of primitive extensions.
+      if (item.is_null() && primitive && HasExtensionSibling(parent, element.name)) {
+        Pop();
+        continue;
+      }
+      if (item.is_array()) return Fail({}, "expected a single value, got an array");
+      if (!ValidateValue(element, item)) return false;
+      Pop();
+    }
+    return true;
+  }
+
+  static bool HasExtensionSibling(const json::object& parent, std::string_view name) {
+    for (const json::key_value_pair& member : parent) {
+      const std::string_view key = member.key();
+      if (key.size() == name.size() + 1 && key.front() == '_' && key.substr(1) == name) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // `_birthDate`: the id and extensions of a primitive, an object (or for a repeating
+  // primitive an array of objects and nulls).
+  bool ValidatePrimitiveExtension(const json::object& parent, const gen::DefinitionRow& def,
+                                  std::string_view key, const json::value& value) {
+    if (!Push(key)) return false;
+    const gen::ElementRow* element = FindElement(def, key.substr(1));
+    if (element == nullptr || element->kind == PrimitiveKind::kComplex ||
+        element->kind == PrimitiveKind::kResource) {
+      return Fail({}, "unknown element");
+    }
+    const gen::DefinitionRow& element_def = gen::kDefinitions[gen::kElementDefinition];
+    if (element->flags & gen::kArray) {
+      const json::array* array = value.if_array();
+      if (array == nullptr) return Fail({}, "expected an array, got " + Describe(value));
+      const json::value* values = parent.if_contains(key.substr(1));
+      if (values != nullptr && values->is_array() && values->get_array().size() != array->size()) {
+        return Fail({}, "must have as many items as " + std::string(key.substr(1)));
+      }
+      for (size_t i = 0; i < array->size(); ++i) {
+        const json::value& item = (*array)[i];
+        if (item.is_null()) continue;
+        if (!PushIndex(i)) return false;
+        const json::object* object = item.if_object();
+        if (object == nullptr) return Fail({}, "expected an object, got " + Describe(item));
+        if (!ValidateObject(*object, element_def, false)) return false;
+        Pop();
+      }
+    } else {
+      const json::object* object = value.if_object();
+      if (object == nullptr) return Fail({}, "expected an object, got " + Describe(value));
+      if (!ValidateObject(*object, element_def, false)) return false;
+    }
+    Pop();
+    return true;
+  }
+
+  bool ValidateValue(const gen::ElementRow& element, const json::value& value) {
+    switch (element.kind) {
+      case PrimitiveKind::kComplex: {
+        const json::object* object = value.if_object();
+        if (object == nullptr) return WrongKind(element.kind, value);
+        return ValidateObject(*object, gen::kDefinitions[element.definition], false);
+      }
+      case PrimitiveKind::kResource: {
+        const json::object* object = value.if_object();
+        if (object == nullptr) return WrongKind(element.kind, value);
+        if (element.name == "contained" && object->contains("contained")) {
+          return Fail("contained", "a contained resource must not contain resources");
+        }
+        if (!PushResource()) return false;
+        if (!ValidateResourceObject(*object)) return false;
+        Pop();
+        return true;
+      }
+      case PrimitiveKind::kBoolean:
+        return value.is_bool() || WrongKind(element.kind, value);
+      case PrimitiveKind::kInteger:
+      case PrimitiveKind::kPositiveInt:
+      case PrimitiveKind::kUnsignedInt:
+        return ValidateInteger(element.kind, value);
+      case PrimitiveKind::kDecimal:
+        return value.is_number() || WrongKind(element.kind, value);
+      default:
+        break;
+    }
+    const json::string* string = value.if_string();
+    if (string == nullptr) return WrongKind(element.kind, value);
+    return ValidateString(element.kind, *string);
+  }
+
+  bool ValidateInteger(PrimitiveKind kind, const json::value& value) {
+    int64_t n = 0;
+    if (value.is_int64()) {
+      n = value.get_int64();
+    } else if (value.is_uint64()) {
+      n = INT64_MAX;
+    } else {
+      return WrongKind(kind, value);
+    }
+    const int64_t min = kind == PrimitiveKind::kPositiveInt   ? 1
+                        : kind == PrimitiveKind::kUnsignedInt ? 0
+                                                              : INT32_MIN;
+    if (n < min || n > INT32_MAX) return WrongKind(kind, value);
+    return true;
+  }
+
+  bool ValidateString(PrimitiveKind kind, std::string_view s) {
+    if (s.empty()) return Fail({}, "an empty string is not allowed; leave the element out");
+    bool ok = true;
+    switch (kind) {
+      case PrimitiveKind::kCode:
+        ok = IsCode(s);
+        break;
+      case PrimitiveKind::kId:
+        ok = IsValidId(s);
+        break;
+      case PrimitiveKind::kUri:
+      case PrimitiveKind::kUrl:
+      case PrimitiveKind::kCanonical:
+        ok = HasNoWhitespace(s);
+        break;
+      case PrimitiveKind::kOid:
+        ok = IsOidUrn(s);
+        break;
+      case PrimitiveKind::kUuid:
+        ok = IsUuidUrn(s);
+        break;
+      case PrimitiveKind::kTime:
+        ok = IsTime(s);
+        break;
+      case PrimitiveKind::kBase64Binary:
+        ok = IsBase64(s);
+        break;
+      case PrimitiveKind::kDate:
+      case PrimitiveKind::kDateTime:
+      case PrimitiveKind::kInstant: {
+        auto range = ParseFhirDate(s);
+        if (!range.ok()) return Fail({}, range.error().message);
+        ok = kind == PrimitiveKind::kDate       ? HasDateShape(s)
+             : kind == PrimitiveKind::kDateTime ? HasDateTimeShape(s)
+                                                : HasInstantShape(s);
+        break;
+      }
+      default:
+        break;  // string, markdown, xhtml: any non-empty text
+    }
+    if (!ok) return WrongKind(kind, json::value(s));
+    return true;
+  }
+
+  bool WrongKind(PrimitiveKind kind, const json::value& value) {
+    return Fail({}, "expected " + std::string(ExpectedName(kind)) + ", got " + Describe(value));
+  }
+
+  bool Push(std::string_view key) {
+    if (depth_ == kMaxDepth) return Fail({}, "nested too deeply");
+    frames_[depth_++] = Frame{key, -1};
+    return true;
+  }
+  bool PushIndex(size_t index) {
+    if (depth_ == kMaxDepth) return Fail({}, "nested too deeply");
+    frames_[depth_++] = Frame{{}, static_cast<int64_t>(index)};
+    return true;
+  }
+  // Marks where a contained resource starts; its element names restart at its type.
+  bool PushResource() {
+    if (depth_ == kMaxDepth) return Fail({}, "nested too deeply");
+    frames_[depth_++] = Frame{{}, -2};
+    return true;
+  }
+  void Pop() { --depth_; }
+
+  // Records the error at the current path (plus `last_key` when given). Always false.
+  bool Fail(std::string_view last_key, const std::string& problem) {
+    std::string pointer;
+    std::string element;
+    // The innermost resource boundary decides where the element name starts.
+    size_t start = 0;
+    for (size_t i = 0; i < depth_; ++i) {
+      if (frames_[i].index == -2) start = i + 1;
+    }
+    for (size_t i = 0; i < depth_; ++i) {
+      const Frame& f = frames_[i];
+      if (f.index == -2) continue;
+      pointer += '/';
+      if (f.index >= 0) {
+        pointer += std::to_string(f.index);
+        continue;
+      }
+      AppendPointerToken(pointer, f.key);
+      if (i >= start) {
+        element += '.';
+        element += f.key;
+      }
+    }
+    if (!last_key.empty()) {
+      pointer += '/';
+      AppendPointerToken(pointer, last_key);
+      element += '.';
+      element += last_key;
+    }
+    const std::string_view type = current_type_.empty() ? "Resource" : current_type_;
+    error_ = base::Invalid(std::string(type) + element + ": " + problem, pointer);
+    return false;
+  }
+
+  static void AppendPointerToken(std::string& out, std::string_view token) {
+    for (char c : token) {
+      if (c == '~') {
+        out += "~0";
+      } else if (c == '/') {
+        out += "~1";
+      } else {
+        out += c;
+      }
+    }
+  }
+
+  Frame frames_[kMaxDepth];
+  size_t depth_ = 0;
+  std::string_view current_type_;
+  std::optional<base::Error> error_;
+};
+
+}  // namespace
+
+bool IsValidId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || IsDigit(c) || c == '-' || c == '.';
+  });
+}
+
+base::Status ValidateResource(const boost::json::object& resource) {
+  return ResourceValidator().Validate(resource);
+}
+
+}  // namespace carerecord::fhir

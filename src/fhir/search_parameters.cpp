@@ -1,0 +1,166 @@
+// Lookups over the generated tables. The tables are sorted (types by name, parameters by type
+// then code), so lookups are binary searches with nothing built at startup; the SearchParamDef
+// objects callers hold pointers to are built once, on first use.
+#include "fhir/search_parameters.h"
+
+#include <algorithm>
+
+#include "fhir/generated/fhir_tables.h"
+
+namespace carerecord::fhir {
+
+namespace generated {
+
+const ResourceTypeRow* FindResourceTypeRow(std::string_view name) {
+  const ResourceTypeRow* begin = kResourceTypes;
+  const ResourceTypeRow* end = kResourceTypes + kResourceTypeCount;
+  const ResourceTypeRow* it = std::lower_bound(
+      begin, end, name,
+      [](const ResourceTypeRow& row, std::string_view n) { return KeyLess(row.name, n); });
+  return it != end && it->name == name ? it : nullptr;
+}
+
+}  // namespace generated
+
+namespace {
+
+namespace gen = generated;
+
+struct Tables {
+  std::vector<std::string> resource_types;
+  std::vector<SearchParamDef> params;                  // parallel to gen::kParams
+  std::vector<std::vector<std::string>> compartments;  // parallel to gen::kResourceTypes
+};
+
+std::vector<std::string> SplitTargets(std::string_view targets) {
+  std::vector<std::string> out;
+  while (!targets.empty()) {
+    const size_t bar = targets.find('|');
+    out.emplace_back(targets.substr(0, bar));
+    if (bar == std::string_view::npos) break;
+    targets.remove_prefix(bar + 1);
+  }
+  return out;
+}
+
+Tables BuildTables() {
+  Tables t;
+  t.resource_types.reserve(gen::kResourceTypeCount);
+  t.compartments.reserve(gen::kResourceTypeCount);
+  for (size_t i = 0; i < gen::kResourceTypeCount; ++i) {
+    const gen::ResourceTypeRow& row = gen::kResourceTypes[i];
+    t.resource_types.emplace_back(row.name);
+    std::vector<std::string>& params = t.compartments.emplace_back();
+    for (uint16_t c = 0; c < row.compartment_param_count; ++c) {
+      params.emplace_back(gen::kCompartmentParams[row.first_compartment_param + c]);
+    }
+  }
+  t.params.reserve(gen::kParamCount);
+  for (size_t i = 0; i < gen::kParamCount; ++i) {
+    const gen::ParamRow& row = gen::kParams[i];
+    t.params.push_back(SearchParamDef{
+        .id = static_cast<uint32_t>(i),
+        .resource_type = std::string(row.resource_type),
+        .code = std::string(row.code),
+        .type = static_cast<SearchParamType>(row.type),
+        .expression = std::string(row.expression),
+        .targets = SplitTargets(row.targets),
+        .indexed = row.handling == gen::ParamHandling::kIndexed,
+        .handled_by_store = row.handling == gen::ParamHandling::kByStore,
+    });
+  }
+  return t;
+}
+
+const Tables& GetTables() {
+  static const Tables tables = BuildTables();  // thread-safe initialisation
+  return tables;
+}
+
+// The parameter `code` within a run of kParams (sorted by code within one type), or -1.
+int FindInRange(uint16_t first, uint16_t count, std::string_view code) {
+  const gen::ParamRow* begin = gen::kParams + first;
+  const gen::ParamRow* end = begin + count;
+  const gen::ParamRow* it = std::lower_bound(
+      begin, end, code,
+      [](const gen::ParamRow& row, std::string_view c) { return gen::KeyLess(row.code, c); });
+  return it != end && it->code == code ? static_cast<int>(it - gen::kParams) : -1;
+}
+
+}  // namespace
+
+std::string_view SearchParamTypeName(SearchParamType type) {
+  switch (type) {
+    case SearchParamType::kNumber:
+      return "number";
+    case SearchParamType::kDate:
+      return "date";
+    case SearchParamType::kString:
+      return "string";
+    case SearchParamType::kToken:
+      return "token";
+    case SearchParamType::kReference:
+      return "reference";
+    case SearchParamType::kComposite:
+      return "composite";
+    case SearchParamType::kQuantity:
+      return "quantity";
+    case SearchParamType::kUri:
+      return "uri";
+    case SearchParamType::kSpecial:
+      return "special";
+  }
+  return "unknown";
+}
+
+std::span<const std::string> AllResourceTypes() { return GetTables().resource_types; }
+
+bool IsResourceType(std::string_view type) { return gen::FindResourceTypeRow(type) != nullptr; }
+
+std::span<const SearchParamDef> AllSearchParams() { return GetTables().params; }
+
+const SearchParamDef* FindSearchParam(std::string_view resource_type, std::string_view code) {
+  bool domain_resource = resource_type == "DomainResource";
+  if (resource_type != "Resource" && !domain_resource) {
+    const gen::ResourceTypeRow* row = gen::FindResourceTypeRow(resource_type);
+    if (row == nullptr) return nullptr;
+    domain_resource = row->is_domain_resource;
+    if (int i = FindInRange(row->first_param, row->param_count, code); i >= 0) {
+      return &GetTables().params[i];
+    }
+  }
+  if (int i = FindInRange(gen::kResourceParams.first, gen::kResourceParams.count, code); i >= 0) {
+    return &GetTables().params[i];
+  }
+  if (domain_resource) {
+    const gen::ParamRange& common = gen::kDomainResourceParams;
+    if (int i = FindInRange(common.first, common.count, code); i >= 0) {
+      return &GetTables().params[i];
+    }
+  }
+  return nullptr;
+}
+
+std::vector<const SearchParamDef*> SearchParamsOf(std::string_view resource_type) {
+  std::vector<const SearchParamDef*> out;
+  const gen::ResourceTypeRow* row = gen::FindResourceTypeRow(resource_type);
+  if (row == nullptr) return out;
+  const std::vector<SearchParamDef>& params = GetTables().params;
+  auto add_range = [&](uint16_t first, uint16_t count) {
+    for (uint16_t i = 0; i < count; ++i) out.push_back(&params[first + i]);
+  };
+  add_range(row->first_param, row->param_count);
+  add_range(gen::kResourceParams.first, gen::kResourceParams.count);
+  if (row->is_domain_resource) {
+    add_range(gen::kDomainResourceParams.first, gen::kDomainResourceParams.count);
+  }
+  return out;
+}
+
+std::span<const std::string> PatientCompartmentParams(std::string_view resource_type) {
+  const gen::ResourceTypeRow* row = gen::FindResourceTypeRow(resource_type);
+  if (row == nullptr) return {};
+  return GetTables().compartments[row - gen::kResourceTypes];
+}
+
+}  // namespace carerecord::fhir

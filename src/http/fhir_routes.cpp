@@ -1,0 +1,192 @@
+#include "http/fhir_routes.h"
+
+#include <atomic>
+#include <boost/url/parse.hpp>
+
+#include "interactions/responses.h"
+
+namespace carerecord::http {
+namespace {
+
+using interactions::PreferReturn;
+using interactions::QueryParams;
+using interactions::Response;
+
+constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
+
+bool ContainsIgnoringCase(std::string_view haystack, std::string_view needle) {
+  if (needle.size() > haystack.size()) return false;
+  for (size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
+    bool match = true;
+    for (size_t j = 0; j < needle.size() && match; ++j) {
+      match = std::tolower(static_cast<unsigned char>(haystack[i + j])) ==
+              std::tolower(static_cast<unsigned char>(needle[j]));
+    }
+    if (match) return true;
+  }
+  return false;
+}
+
+HttpResponse ToHttp(Response response) {
+  HttpResponse out;
+  out.status = response.status;
+  out.headers = std::move(response.headers);
+  if (!response.body.empty()) out.SetHeader("Content-Type", std::string(kFhirJson));
+  out.body = std::move(response.body);
+  return out;
+}
+
+HttpResponse Error(base::ErrorCode code, std::string message, std::string where = {}) {
+  return ToHttp(interactions::FhirService::ErrorResponse(
+      base::MakeError(code, std::move(message), std::move(where))));
+}
+
+// JSON bodies only; say so plainly to a client that sends or asks for XML.
+std::optional<HttpResponse> CheckFormats(const HttpRequest& request, const QueryParams& params) {
+  for (const auto& [name, value] : params) {
+    if (name == "_format" && ContainsIgnoringCase(value, "xml")) {
+      return Error(base::ErrorCode::kNotSupported, "this server speaks JSON only", "_format");
+    }
+  }
+  std::string_view accept = request.Header("accept");
+  if (!accept.empty() && ContainsIgnoringCase(accept, "xml") &&
+      !ContainsIgnoringCase(accept, "json") && accept.find("*/*") == std::string_view::npos) {
+    auto response = Error(base::ErrorCode::kNotSupported, "this server speaks JSON only", "Accept");
+    response.status = 406;
+    return response;
+  }
+  if (!request.body.empty() && (request.method == "POST" || request.method == "PUT")) {
+    std::string_view type = request.Header("content-type");
+    bool form = ContainsIgnoringCase(type, "application/x-www-form-urlencoded");
+    if (!type.empty() && !form && !ContainsIgnoringCase(type, "json")) {
+      auto response = Error(base::ErrorCode::kNotSupported,
+                            "Content-Type must be application/fhir+json, not " + std::string(type),
+                            "Content-Type");
+      response.status = 415;
+      return response;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+HttpResponse FhirRoutes::ErrorResponse(int status, const std::string& message) {
+  base::ErrorCode code = status == 413   ? base::ErrorCode::kTooLarge
+                         : status >= 500 ? base::ErrorCode::kInternal
+                                         : base::ErrorCode::kInvalid;
+  HttpResponse response = Error(code, message);
+  response.status = status;
+  return response;
+}
+
+HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
+  auto url = boost::urls::parse_origin_form(request.target);
+  if (!url) return Error(base::ErrorCode::kInvalid, "the request target is not a valid URL");
+  std::vector<std::string> segments;
+  for (auto segment : url->segments()) segments.push_back(segment);
+  if (!segments.empty() && segments.back().empty()) segments.pop_back();  // trailing slash
+  if (segments.empty() || segments[0] != "fhir") {
+    return Error(base::ErrorCode::kNotFound, "nothing here; the FHIR API is at /fhir/");
+  }
+  segments.erase(segments.begin());
+  QueryParams params;
+  for (auto param : url->params()) {
+    params.emplace_back(param.key, param.has_value ? param.value : std::string());
+  }
+  if (auto rejected = CheckFormats(request, params)) return *rejected;
+
+  interactions::RequestContext ctx;
+  ctx.who.principal = "anonymous";
+  ctx.who.client_address = request.remote_address;
+  ctx.base_url = options_.public_base_url;
+  if (ctx.base_url.empty()) {
+    std::string_view host = request.Header("host");
+    ctx.base_url = "http://" + std::string(host.empty() ? "localhost" : host) + "/fhir";
+  }
+  std::string_view prefer = request.Header("prefer");
+  ctx.strict = ContainsIgnoringCase(prefer, "handling=strict");
+  if (ContainsIgnoringCase(prefer, "return=minimal")) {
+    ctx.prefer_return = PreferReturn::kMinimal;
+  } else if (ContainsIgnoringCase(prefer, "return=representation")) {
+    ctx.prefer_return = PreferReturn::kRepresentation;
+  } else if (ContainsIgnoringCase(prefer, "return=operationoutcome")) {
+    ctx.prefer_return = PreferReturn::kOperationOutcome;
+  }
+  static std::atomic<uint64_t> request_counter{0};
+  ctx.request_id = std::string(request.Header("x-request-id"));
+  if (ctx.request_id.empty()) ctx.request_id = "req-" + std::to_string(++request_counter);
+
+  const std::string& method = request.method;
+  bool get = method == "GET" || method == "HEAD";
+  auto not_allowed = [&] {
+    HttpResponse response = Error(base::ErrorCode::kMethodNotAllowed,
+                                  method + " is not allowed on " + std::string(url->path()));
+    return response;
+  };
+  Response response;
+  size_t n = segments.size();
+  if (n == 0) {
+    if (method != "POST") return not_allowed();
+    response = service_.ProcessBundle(ctx, request.body);
+  } else if (n == 1 && segments[0] == "metadata") {
+    if (!get) return not_allowed();
+    response = service_.Capabilities(ctx);
+  } else if (n == 1 && segments[0] == "_history") {
+    if (!get) return not_allowed();
+    response = service_.History(ctx, "", "", params);
+  } else if (n == 1) {
+    const std::string& type = segments[0];
+    if (get) {
+      response = service_.Search(ctx, type, params);
+    } else if (method == "POST") {
+      response = service_.Create(ctx, type, request.body, request.Header("if-none-exist"));
+    } else if (method == "PUT" || method == "DELETE") {
+      if (params.empty()) {
+        return Error(base::ErrorCode::kInvalid,
+                     method + " on a type needs search parameters (a conditional " +
+                         (method == "PUT" ? "update" : "delete") + ")");
+      }
+      response = method == "PUT" ? service_.ConditionalUpdate(ctx, type, params, request.body)
+                                 : service_.ConditionalDelete(ctx, type, params);
+    } else {
+      return not_allowed();
+    }
+  } else if (n == 2 && segments[1] == "_search") {
+    if (method != "POST") return not_allowed();
+    QueryParams all = params;
+    if (!request.body.empty()) {
+      QueryParams form = interactions::DecodeQuery(request.body);
+      all.insert(all.end(), form.begin(), form.end());
+    }
+    response = service_.Search(ctx, segments[0], all);
+  } else if (n == 2 && segments[1] == "_history") {
+    if (!get) return not_allowed();
+    response = service_.History(ctx, segments[0], "", params);
+  } else if (n == 2) {
+    if (get) {
+      response = service_.Read(ctx, segments[0], segments[1]);
+    } else if (method == "PUT") {
+      response =
+          service_.Update(ctx, segments[0], segments[1], request.body, request.Header("if-match"));
+    } else if (method == "DELETE") {
+      response = service_.Delete(ctx, segments[0], segments[1]);
+    } else {
+      return not_allowed();
+    }
+  } else if (n == 3 && segments[2] == "_history") {
+    if (!get) return not_allowed();
+    response = service_.History(ctx, segments[0], segments[1], params);
+  } else if (n == 4 && segments[2] == "_history") {
+    if (!get) return not_allowed();
+    response = service_.VRead(ctx, segments[0], segments[1], segments[3]);
+  } else if (n == 3 && segments[0] == "Patient" && segments[2] == "$everything") {
+    if (!get && method != "POST") return not_allowed();
+    response = service_.Everything(ctx, segments[1], params);
+  } else {
+    return Error(base::ErrorCode::kNotFound, "no FHIR interaction at " + std::string(url->path()));
+  }
+  return ToHttp(std::move(response));
+}
+
+}  // namespace carerecord::http

@@ -1,0 +1,32 @@
+// Maps HTTP requests under /fhir/ onto the FHIR interactions: routing, content negotiation,
+// Prefer / If-Match / If-None-Exist headers. Thread-safe (stateless over a FhirService).
+#pragma once
+
+#include <string>
+
+#include "http/http_message.h"
+#include "interactions/fhir_service.h"
+
+namespace carerecord::http {
+
+struct FhirRouteOptions {
+  // The public base URL (e.g. "https://record.example.org/fhir"); empty: from the Host header.
+  std::string public_base_url;
+};
+
+class FhirRoutes {
+ public:
+  FhirRoutes(interactions::FhirService& service, FhirRouteOptions options)
+      : service_(service), options_(std::move(options)) {}
+
+  HttpResponse Handle(const HttpRequest& request) const;
+
+  // An OperationOutcome response for errors found by the server itself (413, 400, 500).
+  static HttpResponse ErrorResponse(int status, const std::string& message);
+
+ private:
+  interactions::FhirService& service_;
+  FhirRouteOptions options_;
+};
+
+}  // namespace carerecord::http

@@ -1,0 +1,62 @@
+// HttpServer: an HTTP/1.1 keep-alive server that turns each request into one call of a Handler.
+// Start, Stop and Wait may be called from any thread; the Handler is called concurrently from
+// several threads (io threads for GET/HEAD, a worker pool for other methods) and must be
+// thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "base/status.h"
+#include "http/http_message.h"
+
+namespace carerecord::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0 picks a free port; Start() returns the one bound
+  int io_threads = 2;
+  // Non-GET handlers block on a group commit, so this bounds how many writers wait at once.
+  int worker_threads = 32;
+  size_t max_body_bytes = 16 << 20;
+  // A connection is closed when a keep-alive wait, or the receipt of one whole request (against
+  // slowloris), takes longer than these. Checked about once a second.
+  std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(30);
+};
+
+// May block (e.g. on a database commit) except for GET/HEAD, which run on an io thread.
+using Handler = std::function<HttpResponse(const HttpRequest&)>;
+// Builds the response for errors the server detects itself (400, 413, 431, 500), e.g. a FHIR
+// OperationOutcome. Called on io or worker threads; must be thread-safe.
+using ErrorResponder = std::function<HttpResponse(int status, std::string message)>;
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, Handler handler, ErrorResponder error_responder);
+  ~HttpServer();  // Stops and waits; must not be called from a handler.
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts serving. Returns the bound port, or an error if the address is invalid or
+  // in use. A server can be started once.
+  base::Result<uint16_t> Start();
+
+  // Stops accepting, lets requests already received finish (at most ~10 s), then closes every
+  // connection. Idempotent. Blocks until stopped, except when called from one of this server's
+  // own threads (a handler), where it only begins the shutdown.
+  void Stop();
+
+  // Blocks until the server has stopped (returns at once if it never started).
+  void Wait();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace carerecord::http

@@ -1,0 +1,479 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/client.h"
+
+namespace carerecord::http {
+namespace {
+
+using namespace std::chrono_literals;
+
+HttpResponse ErrorAsText(int status, std::string message) {
+  HttpResponse response;
+  response.status = status;
+  response.SetHeader("Content-Type", "text/plain");
+  response.body = "error " + std::to_string(status) + ": " + message;
+  return response;
+}
+
+HttpResponse Echo(const HttpRequest& request) {
+  HttpResponse response;
+  response.SetHeader("Content-Type", "text/plain");
+  response.SetHeader("X-Echo-Test", std::string(request.Header("x-test")));
+  response.body = request.method + " " + request.target + "\n" + request.body;
+  return response;
+}
+
+// A raw socket, for what HttpClient will not send: garbage, pipelining, partial requests.
+class RawConnection {
+ public:
+  explicit RawConnection(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval timeout{5, 0};  // a broken server fails the test instead of hanging it
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  }
+  ~RawConnection() { ::close(fd_); }
+
+  bool connected() const { return connected_; }
+  void Write(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
+  struct Response {
+    int status = 0;
+    std::string head;  // status line and headers, as received
+    std::string body;
+  };
+
+  // Reads one response whose body length is given by Content-Length (absent means none).
+  Response ReadResponse() {
+    Response response;
+    size_t head_end;
+    while ((head_end = pending_.find("\r\n\r\n")) == std::string::npos) {
+      if (!ReadSome()) return response;
+    }
+    response.head = pending_.substr(0, head_end + 4);
+    pending_.erase(0, head_end + 4);
+    response.status = std::stoi(response.head.substr(9, 3));
+    size_t length = 0;
+    if (auto at = response.head.find("Content-Length: "); at != std::string::npos) {
+      length = std::stoul(response.head.substr(at + 16));
+    }
+    while (pending_.size() < length) {
+      if (!ReadSome()) return response;
+    }
+    response.body = pending_.substr(0, length);
+    pending_.erase(0, length);
+    return response;
+  }
+
+  // True if the server closes the connection (EOF or reset) within the receive timeout, having
+  // sent nothing more.
+  bool ClosedByServer() {
+    char byte;
+    ssize_t n = ::recv(fd_, &byte, 1, 0);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+  }
+
+  // Bytes received beyond the responses read so far, waiting at most `wait`.
+  std::string Leftover(std::chrono::milliseconds wait) {
+    timeval timeout{0, static_cast<suseconds_t>(wait.count() * 1000)};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    ReadSome();
+    return pending_;
+  }
+
+ private:
+  bool ReadSome() {
+    char chunk[4096];
+    ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+    if (n <= 0) return false;
+    pending_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string pending_;
+};
+
+// Starts a server for one test and stops it at the end.
+class RunningServer {
+ public:
+  explicit RunningServer(Handler handler, ServerOptions options = {})
+      : server_(std::move(options), std::move(handler), ErrorAsText) {
+    auto port = server_.Start();
+    EXPECT_TRUE(port.ok()) << (port.ok() ? "" : port.error().message);
+    if (port.ok()) port_ = *port;
+  }
+  HttpServer& server() { return server_; }
+  uint16_t port() const { return port_; }
+
+ private:
+  HttpServer server_;
+  uint16_t port_ = 0;
+};
+
+TEST(HttpServerTest, EchoHandlerRoundTripsMethodTargetHeadersAndBody) {
+  RunningServer running(Echo);
+  HttpClient client("127.0.0.1", running.port());
+  auto response = client.Send("POST", "/Patient?name=smith&_count=2", {{"X-Test", "hello"}},
+                              R"({"resourceType":"Patient"})");
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "POST /Patient?name=smith&_count=2\n{\"resourceType\":\"Patient\"}");
+  EXPECT_EQ(response->Header("x-echo-test"), "hello");
+  EXPECT_EQ(response->Header("content-type"), "text/plain");
+  EXPECT_EQ(response->Header("content-length"), std::to_string(response->body.size()));
+  EXPECT_TRUE(response->Header("date").ends_with(" GMT")) << response->Header("date");
+}
+
+TEST(HttpServerTest, RequestHeaderNamesAreLowerCasedAndRemoteAddressIsSet) {
+  RunningServer running([](const HttpRequest& request) {
+    HttpResponse response;
+    for (const auto& [name, value] : request.headers) response.body += name + "=" + value + ";";
+    response.body += "from=" + request.remote_address;
+    return response;
+  });
+  HttpClient client("127.0.0.1", running.port());
+  auto response = client.Send("GET", "/", {{"X-Mixed-Case", "Value"}});
+  ASSERT_TRUE(response.ok());
+  EXPECT_NE(response->body.find("x-mixed-case=Value;"), std::string::npos) << response->body;
+  EXPECT_NE(response->body.find("from=127.0.0.1"), std::string::npos) << response->body;
+}
+
+TEST(HttpServerTest, PortZeroReturnsTheRealBoundPort) {
+  RunningServer running(Echo);
+  ASSERT_NE(running.port(), 0);
+  HttpClient client("127.0.0.1", running.port());
+  auto response = client.Send("GET", "/ping");
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->body, "GET /ping\n");
+}
+
+TEST(HttpServerTest, StartFailsWhenThePortIsInUse) {
+  RunningServer first(Echo);
+  ServerOptions options;
+  options.port = first.port();
+  HttpServer second(options, Echo, ErrorAsText);
+  auto port = second.Start();
+  ASSERT_FALSE(port.ok());
+  EXPECT_NE(port.error().message.find(std::to_string(first.port())), std::string::npos)
+      << port.error().message;
+}
+
+TEST(HttpServerTest, StartFailsForAnInvalidHost) {
+  ServerOptions options;
+  options.host = "no-such-host.invalid";
+  HttpServer server(options, Echo, ErrorAsText);
+  EXPECT_FALSE(server.Start().ok());
+}
+
+TEST(HttpServerTest, KeepAliveServesSequentialAndPipelinedRequestsOnOneConnection) {
+  RunningServer running(Echo);
+  RawConnection connection(running.port());
+  ASSERT_TRUE(connection.connected());
+  for (int i = 0; i < 3; ++i) {
+    connection.Write("GET /seq/" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto response = connection.ReadResponse();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "GET /seq/" + std::to_string(i) + "\n");
+    EXPECT_EQ(response.head.find("Connection: close"), std::string::npos);
+  }
+  connection.Write(
+      "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+      "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(connection.ReadResponse().body, "POST /a\nabc");
+  EXPECT_EQ(connection.ReadResponse().body, "GET /b\n");
+}
+
+TEST(HttpServerTest, ChunkedRequestBodyIsDecoded) {
+  RunningServer running(Echo);
+  RawConnection connection(running.port());
+  connection.Write(
+      "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  EXPECT_EQ(connection.ReadResponse().body, "POST /c\nabcde");
+}
+
+TEST(HttpServerTest, Http10ClosesUnlessKeepAliveIsAsked) {
+  RunningServer running(Echo);
+  {
+    RawConnection connection(running.port());
+    connection.Write("GET /old HTTP/1.0\r\n\r\n");
+    auto response = connection.ReadResponse();
+    EXPECT_EQ(response.body, "GET /old\n");
+    EXPECT_NE(response.head.find("Connection: close"), std::string::npos);
+    EXPECT_TRUE(connection.ClosedByServer());
+  }
+  RawConnection connection(running.port());
+  connection.Write("GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  auto response = connection.ReadResponse();
+  EXPECT_NE(response.head.find("Connection: keep-alive"), std::string::npos);
+  connection.Write("GET /2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(connection.ReadResponse().body, "GET /2\n");
+}
+
+TEST(HttpServerTest, BodyOverLimitGets413FromErrorResponderAndServerServesNextConnection) {
+  std::atomic<int> handler_calls = 0;
+  ServerOptions options;
+  options.max_body_bytes = 1024;
+  RunningServer running(
+      [&](const HttpRequest& request) {
+        ++handler_calls;
+        return Echo(request);
+      },
+      options);
+  {
+    // The announced length alone must be refused, before any of the body is read.
+    RawConnection connection(running.port());
+    connection.Write("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" +
+                     std::string(4096, 'x'));
+    auto response = connection.ReadResponse();
+    EXPECT_EQ(response.status, 413);
+    EXPECT_TRUE(response.body.starts_with("error 413: ")) << response.body;
+    EXPECT_NE(response.head.find("Connection: close"), std::string::npos);
+    EXPECT_TRUE(connection.ClosedByServer());
+  }
+  {
+    RawConnection connection(running.port());
+    connection.Write("POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 4; ++i) connection.Write("200\r\n" + std::string(512, 'y') + "\r\n");
+    EXPECT_EQ(connection.ReadResponse().status, 413);
+  }
+  EXPECT_EQ(handler_calls.load(), 0);
+  HttpClient client("127.0.0.1", running.port());
+  auto at_limit = client.Send("POST", "/ok", {}, std::string(1024, 'z'));
+  ASSERT_TRUE(at_limit.ok());
+  EXPECT_EQ(at_limit->status, 200);
+  auto over_limit = client.Send("POST", "/ok", {}, std::string(200000, 'z'));
+  ASSERT_TRUE(over_limit.ok()) << over_limit.error().message;
+  EXPECT_EQ(over_limit->status, 413);
+}
+
+TEST(HttpServerTest, MalformedRequestGets400AndConnectionIsClosed) {
+  RunningServer running(Echo);
+  RawConnection connection(running.port());
+  connection.Write("GARBAGE\r\n\r\n");
+  auto response = connection.ReadResponse();
+  EXPECT_EQ(response.status, 400);
+  EXPECT_TRUE(response.body.starts_with("error 400: malformed HTTP request")) << response.body;
+  EXPECT_TRUE(connection.ClosedByServer());
+
+  RawConnection bad_length(running.port());
+  bad_length.Write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+  EXPECT_EQ(bad_length.ReadResponse().status, 400);
+}
+
+TEST(HttpServerTest, OversizedHeaderGets431) {
+  RunningServer running(Echo);
+  RawConnection connection(running.port());
+  connection.Write("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(70 * 1024, 'h') +
+                   "\r\n\r\n");
+  auto response = connection.ReadResponse();
+  EXPECT_EQ(response.status, 431);
+  EXPECT_TRUE(response.body.starts_with("error 431: ")) << response.body;
+}
+
+TEST(HttpServerTest, HandlerExceptionGives500AndServerStaysUp) {
+  RunningServer running([](const HttpRequest& request) -> HttpResponse {
+    if (request.target == "/throw") throw std::runtime_error("boom");
+    return Echo(request);
+  });
+  HttpClient client("127.0.0.1", running.port());
+  for (const char* method : {"GET", "POST"}) {  // inline and worker-pool paths
+    auto failed = client.Send(method, "/throw");
+    ASSERT_TRUE(failed.ok());
+    EXPECT_EQ(failed->status, 500);
+    EXPECT_EQ(failed->body, "error 500: internal error");
+  }
+  auto next = client.Send("GET", "/fine");
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->status, 200);
+}
+
+TEST(HttpServerTest, HeadResponseHasHeadersButNoBody) {
+  RunningServer running([](const HttpRequest&) {
+    HttpResponse response;
+    response.SetHeader("Content-Type", "application/fhir+json");
+    response.body = std::string(100, 'b');
+    return response;
+  });
+  RawConnection connection(running.port());
+  // HEAD then GET on one connection: any body bytes after the HEAD would corrupt the GET.
+  connection.Write("HEAD /r HTTP/1.1\r\nHost: x\r\n\r\nGET /r HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string all;
+  for (int i = 0; i < 50 && all.find("bbbb") == std::string::npos; ++i) {
+    all = connection.Leftover(100ms);
+  }
+  auto get_at = all.find("HTTP/1.1 200", 1);
+  ASSERT_NE(get_at, std::string::npos) << all;
+  std::string head_response = all.substr(0, get_at);
+  EXPECT_NE(head_response.find("Content-Length: 100\r\n"), std::string::npos) << head_response;
+  EXPECT_TRUE(head_response.ends_with("\r\n\r\n")) << head_response;
+  EXPECT_EQ(all.substr(all.size() - 100), std::string(100, 'b'));
+
+  HttpClient client("127.0.0.1", running.port());
+  auto head = client.Send("HEAD", "/r");
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  EXPECT_EQ(head->Header("content-type"), "application/fhir+json");
+}
+
+TEST(HttpServerTest, ExpectContinueGets100BeforeTheBodyIsSent) {
+  RunningServer running(Echo);
+  RawConnection connection(running.port());
+  connection.Write(
+      "PUT /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  auto interim = connection.ReadResponse();
+  EXPECT_EQ(interim.status, 100);
+  connection.Write("hello");
+  EXPECT_EQ(connection.ReadResponse().body, "PUT /p\nhello");
+}
+
+TEST(HttpServerTest, StopLetsARunningSlowPostFinishThenWaitReturns) {
+  std::atomic<bool> handler_started = false;
+  std::atomic<bool> handler_finished = false;
+  auto running = std::make_unique<RunningServer>([&](const HttpRequest& request) {
+    handler_started = true;
+    std::this_thread::sleep_for(500ms);
+    handler_finished = true;
+    return Echo(request);
+  });
+  uint16_t port = running->port();
+  base::Result<HttpResponse> response = base::Invalid("not sent");
+  std::thread writer([&] {
+    HttpClient client("127.0.0.1", port);
+    response = client.Send("POST", "/slow", {}, "data");
+  });
+  while (!handler_started) std::this_thread::sleep_for(1ms);
+  std::thread waiter([&] { running->server().Wait(); });
+  running->server().Stop();
+  EXPECT_TRUE(handler_finished);
+  waiter.join();
+  writer.join();
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "POST /slow\ndata");
+  EXPECT_EQ(response->Header("connection"), "close");
+  running->server().Stop();  // idempotent
+  EXPECT_FALSE(HttpClient("127.0.0.1", port).Send("GET", "/").ok());
+}
+
+TEST(HttpServerTest, StopCalledFromAHandlerDoesNotDeadlock) {
+  HttpServer* server_pointer = nullptr;
+  RunningServer running([&](const HttpRequest& request) {
+    server_pointer->Stop();
+    return Echo(request);
+  });
+  server_pointer = &running.server();
+  HttpClient client("127.0.0.1", running.port());
+  auto response = client.Send("POST", "/shutdown");
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->status, 200);
+  running.server().Wait();
+}
+
+TEST(HttpServerTest, SixtyFourConcurrentSlowPostsRunInParallel) {
+  RunningServer running([](const HttpRequest& request) {
+    std::this_thread::sleep_for(100ms);  // stands in for a group-commit fsync
+    return Echo(request);
+  });
+  std::atomic<int> succeeded = 0;
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> writers;
+  for (int i = 0; i < 64; ++i) {
+    writers.emplace_back([&, i] {
+      HttpClient client("127.0.0.1", running.port());
+      auto response = client.Send("POST", "/w/" + std::to_string(i), {}, "x");
+      if (response.ok() && response->body == "POST /w/" + std::to_string(i) + "\nx") ++succeeded;
+    });
+  }
+  for (auto& writer : writers) writer.join();
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(succeeded.load(), 64);
+  EXPECT_LT(elapsed, 3s);  // serially this would take 6.4 s
+}
+
+TEST(HttpServerTest, SlowlorisRequestIsCutOffAfterRequestTimeout) {
+  ServerOptions options;
+  options.request_timeout = 500ms;
+  RunningServer running(Echo, options);
+  RawConnection connection(running.port());
+  connection.Write("GET / HTTP/1.1\r\nHost: x\r\n");  // never finishes the header
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(connection.ClosedByServer());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+}
+
+TEST(HttpServerTest, IdleKeepAliveConnectionIsClosedAfterIdleTimeout) {
+  ServerOptions options;
+  options.idle_timeout = 500ms;
+  RunningServer running(Echo, options);
+  RawConnection connection(running.port());
+  connection.Write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(connection.ReadResponse().status, 200);
+  EXPECT_TRUE(connection.ClosedByServer());
+}
+
+TEST(HttpServerTest, AbruptDisconnectsDoNotDisturbOtherClients) {
+  RunningServer running(Echo);
+  for (int i = 0; i < 20; ++i) {
+    RawConnection connection(running.port());
+    connection.Write(i % 2 ? "POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\nab" : "GET / HT");
+  }  // closed mid-request
+  HttpClient client("127.0.0.1", running.port());
+  auto response = client.Send("GET", "/still-up");
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->body, "GET /still-up\n");
+}
+
+TEST(HttpClientTest, ReconnectsAfterTheServerClosesTheConnection) {
+  RunningServer running([](const HttpRequest& request) {
+    HttpResponse response = Echo(request);
+    if (request.target == "/close") response.SetHeader("Connection", "close");
+    return response;
+  });
+  HttpClient client("127.0.0.1", running.port());
+  ASSERT_TRUE(client.Send("GET", "/close").ok());
+  auto after_close = client.Send("GET", "/again");
+  ASSERT_TRUE(after_close.ok()) << after_close.error().message;
+  EXPECT_EQ(after_close->body, "GET /again\n");
+}
+
+TEST(HttpClientTest, ReconnectsAfterIdleTimeoutClosedTheConnection) {
+  ServerOptions options;
+  options.idle_timeout = 200ms;
+  RunningServer running(Echo, options);
+  HttpClient client("127.0.0.1", running.port());
+  ASSERT_TRUE(client.Send("GET", "/1").ok());
+  std::this_thread::sleep_for(1500ms);  // the sweep runs once a second
+  auto response = client.Send("GET", "/2");
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->body, "GET /2\n");
+}
+
+}  // namespace
+}  // namespace carerecord::http

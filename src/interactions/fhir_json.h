@@ -1,0 +1,28 @@
+// Parsing request bodies into Boost.JSON with the limits a public API needs (size, depth), and
+// errors that say where the JSON broke. Pure functions; thread-safe.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+
+namespace carerecord::interactions {
+
+inline constexpr size_t kMaxJsonDepth = 64;
+
+// Parses a JSON document; errors carry the line and column ("line 3, column 14").
+base::Result<boost::json::value> ParseJson(std::string_view text);
+
+// Parses a body that must be one resource object; checks resourceType is present.
+base::Result<boost::json::object> ParseResourceBody(std::string_view text);
+
+std::string Serialize(const boost::json::value& value);
+std::string Serialize(const boost::json::object& object);
+
+// A JSON string literal ("..." with escapes) for assembling responses by concatenation.
+std::string JsonString(std::string_view text);
+
+}  // namespace carerecord::interactions

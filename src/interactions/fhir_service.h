@@ -1,0 +1,84 @@
+// The FHIR R4 interactions (read, vread, search, history, create, update, delete, batch,
+// transaction, $everything, capabilities) over the record store. Knows FHIR's REST rules but
+// nothing of HTTP transport: src/http/ routes requests here. Every read opens the store through
+// an access::RequestGate, so policy and audit hook in at this one place.
+// A FhirService is shared by all request threads; every method is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "access/access_context.h"
+#include "interactions/search_request.h"
+#include "store/store.h"
+
+namespace carerecord::interactions {
+
+enum class PreferReturn { kDefault, kMinimal, kRepresentation, kOperationOutcome };
+
+// What the caller's request says beyond its path and body.
+struct RequestContext {
+  access::AccessContext who;
+  std::string base_url;  // "http://127.0.0.1:8080/fhir", for fullUrl, Location and links
+  bool strict = false;   // Prefer: handling=strict
+  PreferReturn prefer_return = PreferReturn::kDefault;
+  std::string request_id;  // kept as the provenance message id of what this request writes
+};
+
+// A FHIR response: status, the FHIR-defined headers, and a JSON body (may be empty).
+struct Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;  // ETag, Location, Last-Modified
+  std::string body;
+};
+
+struct ServiceOptions {
+  std::string source = "fhir-api";  // provenance source of writes through the API
+  SearchLimits limits;
+  size_t everything_max_count = 5000;
+};
+
+class FhirService {
+ public:
+  FhirService(store::Store& store, access::AccessPolicy& policy, access::AuditSink* audit,
+              ServiceOptions options = {});
+
+  Response Capabilities(const RequestContext& ctx) const;
+  Response Read(const RequestContext& ctx, std::string_view type, std::string_view id);
+  Response VRead(const RequestContext& ctx, std::string_view type, std::string_view id,
+                 std::string_view version);
+  Response Search(const RequestContext& ctx, std::string_view type, const QueryParams& params);
+  Response History(const RequestContext& ctx, std::string_view type, std::string_view id,
+                   const QueryParams& params);
+  Response Everything(const RequestContext& ctx, std::string_view id, const QueryParams& params);
+
+  Response Create(const RequestContext& ctx, std::string_view type, std::string_view body,
+                  std::string_view if_none_exist);
+  Response Update(const RequestContext& ctx, std::string_view type, std::string_view id,
+                  std::string_view body, std::string_view if_match);
+  Response ConditionalUpdate(const RequestContext& ctx, std::string_view type,
+                             const QueryParams& params, std::string_view body);
+  Response Delete(const RequestContext& ctx, std::string_view type, std::string_view id);
+  Response ConditionalDelete(const RequestContext& ctx, std::string_view type,
+                             const QueryParams& params);
+  // POST of a Bundle of type batch or transaction to the base.
+  Response ProcessBundle(const RequestContext& ctx, std::string_view body);
+
+  // A FHIR error response (OperationOutcome) for an error found outside the service, e.g. by
+  // the HTTP layer (unknown route, body too large).
+  static Response ErrorResponse(const base::Error& error);
+
+ private:
+  friend class TransactionRunner;
+  store::Store& store_;
+  access::AccessPolicy& policy_;
+  access::AuditSink* audit_;
+  ServiceOptions options_;
+  std::string capability_json_;
+};
+
+}  // namespace carerecord::interactions

@@ -1,0 +1,336 @@
+// Read, vread, search, history and $everything: each opens the store through a RequestGate and
+// assembles its Bundle from stored JSON by concatenation (DESIGN principle 5), re-serialising a
+// resource only when _elements or _summary asks for a part of it.
+
+#include <boost/json/array.hpp>
+#include <charconv>
+
+#include "fhir/fhir_date.h"
+#include "fhir/resource_validation.h"
+#include "fhir/search_parameters.h"
+#include "interactions/fhir_json.h"
+#include "interactions/fhir_service.h"
+#include "interactions/responses.h"
+#include "interactions/write_preparation.h"
+
+namespace carerecord::interactions {
+
+namespace json = boost::json;
+using base::ErrorCode;
+using base::Invalid;
+using base::MakeError;
+
+std::string BuildCapabilityStatement(const ServiceOptions& options);
+
+FhirService::FhirService(store::Store& store, access::AccessPolicy& policy,
+                         access::AuditSink* audit, ServiceOptions options)
+    : store_(store), policy_(policy), audit_(audit), options_(std::move(options)) {
+  capability_json_ = BuildCapabilityStatement(options_);
+}
+
+Response FhirService::Capabilities(const RequestContext&) const {
+  Response response;
+  response.body = capability_json_;
+  return response;
+}
+
+namespace {
+
+Response ResourceResponse(const store::StoredResource& resource) {
+  Response response;
+  response.body = resource.json;
+  response.headers.emplace_back("ETag", "W/\"" + std::to_string(resource.version) + "\"");
+  response.headers.emplace_back("Last-Modified", HttpDate(resource.last_updated_ms));
+  return response;
+}
+
+base::Status CheckTypeAndId(std::string_view type, std::string_view id) {
+  if (!fhir::IsResourceType(type)) {
+    return MakeError(ErrorCode::kNotFound, "'" + std::string(type) + "' is not a resource type");
+  }
+  if (!id.empty() && !fhir::IsValidId(id)) {
+    return Invalid("'" + std::string(id) + "' is not a valid FHIR id", "id");
+  }
+  return base::Status::Ok();
+}
+
+// Applies _elements / _summary to one stored resource; returns it untouched when neither asks.
+std::string Shape(const std::string& stored, const ParsedSearch& shaping) {
+  if (shaping.elements.empty() && shaping.summary != SummaryMode::kText &&
+      shaping.summary != SummaryMode::kData) {
+    return stored;
+  }
+  auto parsed = ParseJson(stored);
+  if (!parsed.ok() || !parsed->is_object()) return stored;
+  json::object& resource = parsed->as_object();
+  json::object shaped;
+  auto keep = [&](std::string_view key) {
+    if (auto* v = resource.if_contains(key)) shaped[key] = *v;
+  };
+  keep("resourceType");
+  keep("id");
+  keep("meta");
+  if (shaping.summary == SummaryMode::kData) {
+    shaped = resource;
+    shaped.erase("text");
+  } else if (shaping.summary == SummaryMode::kText) {
+    keep("text");
+  }
+  for (const std::string& element : shaping.elements) keep(element);
+  // Mark the copy as incomplete, as R4 asks.
+  json::object& meta = shaped["meta"].is_object() ? shaped["meta"].as_object()
+                                                  : shaped["meta"].emplace_object();
+  json::array tags = meta["tag"].is_array() ? meta["tag"].as_array() : json::array();
+  tags.push_back(json::object{
+      {"system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"},
+      {"code", "SUBSETTED"}});
+  meta["tag"] = std::move(tags);
+  return Serialize(shaped);
+}
+
+// Assembles a Bundle by concatenation. Entries are stored JSON, appended without re-parsing.
+class BundleWriter {
+ public:
+  BundleWriter(std::string_view type, std::optional<int64_t> total) {
+    out_ = R"({"resourceType":"Bundle","id":)" + JsonString(NewResourceId()) +
+           R"(,"meta":{"lastUpdated":)" + JsonString(fhir::FormatInstant(fhir::NowMs())) +
+           R"(},"type":)" + JsonString(type);
+    if (total) out_ += R"(,"total":)" + std::to_string(*total);
+  }
+  void Link(std::string_view relation, std::string_view url) {
+    links_ += links_.empty() ? "" : ",";
+    links_ += R"({"relation":)" + JsonString(relation) + R"(,"url":)" + JsonString(url) + "}";
+  }
+  void Entry(std::string_view full_url, std::string_view resource, std::string_view search_mode,
+             std::string_view extra = {}) {
+    entries_ += entries_.empty() ? "" : ",";
+    entries_ += "{";
+    if (!full_url.empty()) entries_ += R"("fullUrl":)" + JsonString(full_url) + ",";
+    if (!resource.empty()) {
+      entries_ += R"("resource":)";
+      entries_ += resource;
+    }
+    if (!search_mode.empty()) {
+      entries_ += R"(,"search":{"mode":)" + JsonString(search_mode) + "}";
+    }
+    if (!extra.empty()) {
+      if (!resource.empty() || !search_mode.empty()) entries_ += ",";
+      entries_ += extra;
+    }
+    entries_ += "}";
+  }
+  std::string Finish() {
+    if (!links_.empty()) out_ += R"(,"link":[)" + links_ + "]";
+    if (!entries_.empty()) out_ += R"(,"entry":[)" + entries_ + "]";
+    out_ += "}";
+    return std::move(out_);
+  }
+
+ private:
+  std::string out_, links_, entries_;
+};
+
+std::string PageUrl(const std::string& base, const QueryParams& applied, const std::string& cursor,
+                    size_t count) {
+  QueryParams params;
+  for (const auto& p : applied) {
+    if (p.first != "_count") params.push_back(p);
+  }
+  params.emplace_back("_count", std::to_string(count));
+  if (!cursor.empty()) params.emplace_back("_cursor", cursor);
+  return base + "?" + EncodeQuery(params);
+}
+
+}  // namespace
+
+Response FhirService::Read(const RequestContext& ctx, std::string_view type,
+                           std::string_view id) {
+  if (auto s = CheckTypeAndId(type, id); !s.ok()) return ErrorResponse(s.error());
+  access::RequestGate gate(policy_, audit_, ctx.who, "read");
+  auto session = store_.OpenRead(gate);
+  if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
+  auto resource = session->Read(type, id);
+  if (!resource.ok()) return ErrorResponse(resource.error());
+  return ResourceResponse(resource.value());
+}
+
+Response FhirService::VRead(const RequestContext& ctx, std::string_view type, std::string_view id,
+                            std::string_view version_text) {
+  if (auto s = CheckTypeAndId(type, id); !s.ok()) return ErrorResponse(s.error());
+  int64_t version = 0;
+  auto [end, ec] = std::from_chars(version_text.data(), version_text.data() + version_text.size(),
+                                   version);
+  if (ec != std::errc() || end != version_text.data() + version_text.size() || version <= 0) {
+    return ErrorResponse(Invalid("'" + std::string(version_text) + "' is not a version id",
+                                 "_history"));
+  }
+  access::RequestGate gate(policy_, audit_, ctx.who, "vread");
+  auto session = store_.OpenRead(gate);
+  if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
+  auto resource = session->ReadVersion(type, id, version);
+  if (!resource.ok()) return ErrorResponse(resource.error());
+  return ResourceResponse(resource.value());
+}
+
+Response FhirService::Search(const RequestContext& ctx, std::string_view type,
+                             const QueryParams& params) {
+  if (auto s = CheckTypeAndId(type, ""); !s.ok()) return ErrorResponse(s.error());
+  auto parsed = ParseSearch(type, params, ctx.strict, options_.limits);
+  if (!parsed.ok()) return ErrorResponse(parsed.error());
+  access::RequestGate gate(policy_, audit_, ctx.who, "search");
+  auto session = store_.OpenRead(gate);
+  if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
+  auto page = session->Search(parsed->spec);
+  if (!page.ok()) return ErrorResponse(page.error());
+
+  std::string base = ctx.base_url + "/" + std::string(type);
+  BundleWriter bundle("searchset", page->total);
+  bundle.Link("self", PageUrl(base, parsed->applied, parsed->spec.cursor, parsed->spec.count));
+  if (!page->next_cursor.empty()) {
+    bundle.Link("next", PageUrl(base, parsed->applied, page->next_cursor, parsed->spec.count));
+  }
+  if (!page->previous_cursor.empty()) {
+    bundle.Link("previous",
+                PageUrl(base, parsed->applied, page->previous_cursor, parsed->spec.count));
+  }
+  for (const store::StoredResource& r : page->matches) {
+    bundle.Entry(ctx.base_url + "/" + r.type + "/" + r.id, Shape(r.json, *parsed), "match");
+  }
+  for (const store::StoredResource& r : page->included) {
+    bundle.Entry(ctx.base_url + "/" + r.type + "/" + r.id, r.json, "include");
+  }
+  if (!parsed->ignored.empty()) {
+    std::string message = "ignored: ";
+    for (size_t i = 0; i < parsed->ignored.size(); ++i) {
+      message += (i ? "; " : "") + parsed->ignored[i];
+    }
+    bundle.Entry("", OperationOutcomeJson("warning", "not-supported", message, ""), "outcome");
+  }
+  Response response;
+  response.body = bundle.Finish();
+  return response;
+}
+
+Response FhirService::History(const RequestContext& ctx, std::string_view type,
+                              std::string_view id, const QueryParams& params) {
+  if (!type.empty()) {
+    if (auto s = CheckTypeAndId(type, id); !s.ok()) return ErrorResponse(s.error());
+  }
+  store::HistoryQuery query;
+  query.type = std::string(type);
+  query.id = std::string(id);
+  QueryParams applied;
+  for (const auto& [name, value] : params) {
+    if (name == "_count") {
+      size_t count = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), count);
+      if (ec != std::errc() || end != value.data() + value.size() || count == 0) {
+        return ErrorResponse(Invalid("_count must be a positive whole number", "_count"));
+      }
+      query.count = std::min(count, options_.limits.max_count);
+    } else if (name == "_since") {
+      auto since = fhir::ParseFhirDate(value);
+      if (!since.ok()) {
+        return ErrorResponse(Invalid("_since: " + since.error().message, "_since"));
+      }
+      query.since_ms = since->low_ms;
+      applied.emplace_back(name, value);
+    } else if (name == "_cursor") {
+      query.cursor = value;
+    } else if (name == "_format" || name == "_pretty") {
+    } else if (ctx.strict || name == "_at" || name == "_list") {
+      return ErrorResponse(Invalid(name + " is not supported on history", name));
+    }
+  }
+  access::RequestGate gate(policy_, audit_, ctx.who, "history");
+  auto session = store_.OpenRead(gate);
+  if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
+  auto page = session->History(query);
+  if (!page.ok()) return ErrorResponse(page.error());
+
+  std::string base = ctx.base_url;
+  if (!type.empty()) base += "/" + std::string(type);
+  if (!id.empty()) base += "/" + std::string(id);
+  base += "/_history";
+  BundleWriter bundle("history", page->total);
+  bundle.Link("self", PageUrl(base, applied, query.cursor, query.count));
+  if (!page->next_cursor.empty()) {
+    bundle.Link("next", PageUrl(base, applied, page->next_cursor, query.count));
+  }
+  for (const store::StoredResource& r : page->versions) {
+    std::string url = r.type + "/" + r.id;
+    std::string extra = R"("request":{"method":)" + JsonString(r.method) + R"(,"url":)" +
+                        JsonString(r.method == "POST" ? r.type : url) +
+                        R"(},"response":{"status":)" +
+                        JsonString(r.deleted ? "204" : r.version == 1 ? "201" : "200") +
+                        R"(,"etag":)" + JsonString("W/\"" + std::to_string(r.version) + "\"") +
+                        R"(,"lastModified":)" + JsonString(fhir::FormatInstant(r.last_updated_ms)) +
+                        "}";
+    bundle.Entry(ctx.base_url + "/" + url, r.deleted ? "" : r.json, "", extra);
+  }
+  Response response;
+  response.body = bundle.Finish();
+  return response;
+}
+
+Response FhirService::Everything(const RequestContext& ctx, std::string_view id,
+                                 const QueryParams& params) {
+  if (auto s = CheckTypeAndId("Patient", id); !s.ok()) return ErrorResponse(s.error());
+  store::EverythingQuery query;
+  query.patient_id = std::string(id);
+  query.count = options_.limits.max_count;
+  QueryParams applied;
+  for (const auto& [name, value] : params) {
+    if (name == "_count") {
+      size_t count = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), count);
+      if (ec != std::errc() || end != value.data() + value.size() || count == 0) {
+        return ErrorResponse(Invalid("_count must be a positive whole number", "_count"));
+      }
+      query.count = std::min(count, options_.everything_max_count);
+    } else if (name == "_since") {
+      auto since = fhir::ParseFhirDate(value);
+      if (!since.ok()) {
+        return ErrorResponse(Invalid("_since: " + since.error().message, "_since"));
+      }
+      query.since_ms = since->low_ms;
+      applied.emplace_back(name, value);
+    } else if (name == "_type") {
+      for (size_t start = 0; start <= value.size();) {
+        size_t comma = value.find(',', start);
+        std::string type = value.substr(start, comma == std::string::npos ? comma : comma - start);
+        if (!fhir::IsResourceType(type)) {
+          return ErrorResponse(Invalid("'" + type + "' is not a resource type", "_type"));
+        }
+        query.types.push_back(type);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      applied.emplace_back(name, value);
+    } else if (name == "_cursor") {
+      query.cursor = value;
+    } else if (name == "_format" || name == "_pretty") {
+    } else if (ctx.strict || name == "start" || name == "end") {
+      return ErrorResponse(Invalid(name + " is not supported on $everything", name));
+    }
+  }
+  access::RequestGate gate(policy_, audit_, ctx.who, "everything");
+  auto session = store_.OpenRead(gate);
+  if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
+  auto page = session->Everything(query);
+  if (!page.ok()) return ErrorResponse(page.error());
+  std::string base = ctx.base_url + "/Patient/" + std::string(id) + "/$everything";
+  BundleWriter bundle("searchset", std::nullopt);
+  bundle.Link("self", PageUrl(base, applied, query.cursor, query.count));
+  if (!page->next_cursor.empty()) {
+    bundle.Link("next", PageUrl(base, applied, page->next_cursor, query.count));
+  }
+  for (const store::StoredResource& r : page->matches) {
+    bundle.Entry(ctx.base_url + "/" + r.type + "/" + r.id, r.json, "match");
+  }
+  Response response;
+  response.body = bundle.Finish();
+  return response;
+}
+
+}  // namespace carerecord::interactions

@@ -1,0 +1,547 @@
+#include "interactions/search_request.h"
+
+#include <boost/url/encode.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+#include <boost/url/url_view.hpp>
+#include <charconv>
+#include <cmath>
+
+#include "fhir/fhir_date.h"
+#include "fhir/index_extraction.h"
+#include "fhir/search_parameters.h"
+
+namespace carerecord::interactions {
+namespace {
+
+using base::Invalid;
+using fhir::SearchParamType;
+using store::Condition;
+using store::Modifier;
+using store::Prefix;
+using store::SearchValue;
+
+// Splits on `separator` where it is not escaped with a backslash, and unescapes \, \| \$ \\.
+std::vector<std::string> SplitEscaped(std::string_view text, char separator) {
+  std::vector<std::string> out(1);
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '\\' && i + 1 < text.size()) {
+      out.back().push_back(text[++i]);
+    } else if (c == separator) {
+      out.emplace_back();
+    } else {
+      out.back().push_back(c);
+    }
+  }
+  return out;
+}
+
+// Splits on unescaped commas, keeping every escape in the parts for the value parser.
+std::vector<std::string> SplitValues(std::string_view text) {
+  std::vector<std::string> out(1);
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 1 < text.size()) {
+      if (text[i + 1] != ',') out.back().push_back('\\');
+      out.back().push_back(text[++i]);
+    } else if (text[i] == ',') {
+      out.emplace_back();
+    } else {
+      out.back().push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+// The first unescaped '|', or npos.
+size_t FindBar(std::string_view text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\') {
+      ++i;
+    } else if (text[i] == '|') {
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+std::string Unescape(std::string_view text) { return SplitEscaped(text, '\0').front(); }
+
+Prefix TakePrefix(std::string_view& value) {
+  static const std::pair<const char*, Prefix> kPrefixes[] = {
+      {"eq", Prefix::kEq}, {"ne", Prefix::kNe}, {"gt", Prefix::kGt}, {"lt", Prefix::kLt},
+      {"ge", Prefix::kGe}, {"le", Prefix::kLe}, {"sa", Prefix::kSa}, {"eb", Prefix::kEb},
+      {"ap", Prefix::kAp}};
+  if (value.size() > 2) {
+    for (const auto& [text, prefix] : kPrefixes) {
+      if (value.substr(0, 2) == text) {
+        value.remove_prefix(2);
+        return prefix;
+      }
+    }
+  }
+  return Prefix::kEq;
+}
+
+base::Status ParseNumber(std::string_view text, SearchValue& out, const std::string& where) {
+  double number = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return Invalid("'" + std::string(text) + "' is not a number", where);
+  }
+  out.number = number;
+  // "100" means [99.5, 100.5): half a unit of the last significant digit either side.
+  size_t dot = text.find('.');
+  size_t exponent = text.find_first_of("eE");
+  int decimals = 0;
+  if (dot != std::string_view::npos) {
+    decimals = static_cast<int>((exponent == std::string_view::npos ? text.size() : exponent) -
+                                dot - 1);
+  }
+  double half = 0.5 * std::pow(10.0, -decimals);
+  if (exponent != std::string_view::npos) half = std::fabs(number) * 1e-12;
+  out.number_low = number - half;
+  out.number_high = number + half;
+  return base::Status::Ok();
+}
+
+class SearchParser {
+ public:
+  SearchParser(bool strict, const SearchLimits& limits) : strict_(strict), limits_(limits) {}
+  base::Result<ParsedSearch> Parse(std::string_view type, const QueryParams& params);
+
+ private:
+  base::Status ParseCondition(const std::string& type, std::string_view name,
+                              std::string_view value, store::SearchSpec& spec, bool top_level);
+  base::Status ParseValue(const fhir::SearchParamDef& def, Modifier modifier,
+                          const std::string& modifier_type, std::string_view text,
+                          SearchValue& out, const std::string& where);
+  base::Status Ignore(std::string name, std::string why) {
+    if (strict_) return Invalid(why, name);
+    parsed_.ignored.push_back(name + ": " + why);
+    return base::Status::Ok();
+  }
+  base::Status ParseInclude(const std::string& type, std::string_view name,
+                            std::string_view value, bool reverse);
+
+  bool strict_;
+  SearchLimits limits_;
+  ParsedSearch parsed_;
+};
+
+base::Status SearchParser::ParseValue(const fhir::SearchParamDef& def, Modifier modifier,
+                                      const std::string& modifier_type, std::string_view text,
+                                      SearchValue& out, const std::string& where) {
+  switch (def.type) {
+    case SearchParamType::kToken: {
+      if (modifier == Modifier::kText) {
+        out.text = Unescape(text);
+        return base::Status::Ok();
+      }
+      size_t bar = FindBar(text);
+      if (bar == std::string_view::npos) {
+        out.code = Unescape(text);
+        out.code_given = true;
+      } else {
+        out.system_given = true;
+        out.system = Unescape(text.substr(0, bar));
+        out.code = Unescape(text.substr(bar + 1));
+        out.code_given = !out.code.empty();
+        if (out.system.empty() && out.code.empty()) return Invalid("an empty token", where);
+      }
+      return base::Status::Ok();
+    }
+    case SearchParamType::kString:
+    case SearchParamType::kUri:
+      out.text = Unescape(text);
+      return base::Status::Ok();
+    case SearchParamType::kDate: {
+      out.prefix = TakePrefix(text);
+      auto range = fhir::ParseFhirDate(text);
+      if (!range.ok()) {
+        return Invalid("'" + std::string(text) + "' is not a valid date: " + range.error().message,
+                       where);
+      }
+      out.low_ms = range->low_ms;
+      out.high_ms = range->high_ms;
+      return base::Status::Ok();
+    }
+    case SearchParamType::kNumber:
+      out.prefix = TakePrefix(text);
+      return ParseNumber(Unescape(text), out, where);
+    case SearchParamType::kQuantity: {
+      out.prefix = TakePrefix(text);
+      auto parts = SplitEscaped(text, '|');
+      if (parts.size() != 1 && parts.size() != 3) {
+        return Invalid("a quantity is number, number|system|code or number||code", where);
+      }
+      CR_RETURN_IF_ERROR(ParseNumber(parts[0], out, where));
+      if (parts.size() == 3) {
+        out.system = parts[1];
+        out.system_given = !parts[1].empty();
+        out.code = parts[2];
+      }
+      return base::Status::Ok();
+    }
+    case SearchParamType::kReference: {
+      std::string value = Unescape(text);
+      out.target_type = modifier_type;
+      if (value.find("://") != std::string::npos || value.rfind("urn:", 0) == 0) {
+        // An absolute reference: local when it names a type/id on any base, else kept whole.
+        auto parsed = fhir::ParseReference(value);
+        if (parsed && fhir::IsResourceType(parsed->type)) {
+          out.target_type = parsed->type;
+          out.target_id = parsed->id;
+        } else {
+          out.target_id = value;
+        }
+        return base::Status::Ok();
+      }
+      size_t slash = value.find('/');
+      if (slash != std::string::npos) {
+        out.target_type = value.substr(0, slash);
+        std::string rest = value.substr(slash + 1);
+        out.target_id = rest.substr(0, rest.find('/'));  // drops /_history/n
+        if (!fhir::IsResourceType(out.target_type)) {
+          return Invalid("'" + out.target_type + "' is not a resource type", where);
+        }
+      } else {
+        out.target_id = value;
+      }
+      if (out.target_id.empty()) return Invalid("an empty reference", where);
+      if (!out.target_type.empty() && !def.targets.empty()) {
+        bool allowed = false;
+        for (const auto& t : def.targets) allowed = allowed || t == out.target_type;
+        if (!allowed) {
+          return Invalid(def.code + " cannot refer to a " + out.target_type, where);
+        }
+      }
+      return base::Status::Ok();
+    }
+    default:
+      return Invalid("parameters of type " + std::string(fhir::SearchParamTypeName(def.type)) +
+                         " are not supported",
+                     where);
+  }
+}
+
+base::Status SearchParser::ParseCondition(const std::string& type, std::string_view name,
+                                          std::string_view value, store::SearchSpec& spec,
+                                          bool top_level) {
+  std::string where(name);
+  // name[:modifier][.chain]
+  std::string_view head = name;
+  std::string_view chain;
+  size_t dot = name.find('.');
+  if (dot != std::string_view::npos) {
+    head = name.substr(0, dot);
+    chain = name.substr(dot + 1);
+  }
+  std::string_view code = head;
+  std::string_view modifier_text;
+  size_t colon = head.find(':');
+  if (colon != std::string_view::npos) {
+    code = head.substr(0, colon);
+    modifier_text = head.substr(colon + 1);
+  }
+
+  Condition condition;
+  if (code == "_id") {
+    condition.special = Condition::Special::kId;
+  } else if (code == "_lastUpdated") {
+    condition.special = Condition::Special::kLastUpdated;
+  } else {
+    condition.param = fhir::FindSearchParam(type, code);
+    if (!condition.param) {
+      return Ignore(where, "'" + std::string(code) + "' is not a search parameter of " + type);
+    }
+    if (!condition.param->indexed) {
+      return Ignore(where, "the search parameter '" + std::string(code) + "' of " + type +
+                               " is not supported by this server");
+    }
+  }
+  const fhir::SearchParamDef* def = condition.param;
+  SearchParamType param_type = def ? def->type
+                               : condition.special == Condition::Special::kId
+                                   ? SearchParamType::kToken
+                                   : SearchParamType::kDate;
+
+  std::string modifier_type;
+  if (!modifier_text.empty()) {
+    std::string m(modifier_text);
+    auto bad = [&] {
+      return Invalid("the modifier :" + m + " does not apply to " + std::string(code), where);
+    };
+    if (m == "missing") {
+      condition.modifier = Modifier::kMissing;
+    } else if (m == "exact" && param_type == SearchParamType::kString) {
+      condition.modifier = Modifier::kExact;
+    } else if (m == "contains" && param_type == SearchParamType::kString) {
+      condition.modifier = Modifier::kContains;
+    } else if (m == "text" && param_type == SearchParamType::kToken && def) {
+      condition.modifier = Modifier::kText;
+    } else if (m == "not" && param_type == SearchParamType::kToken) {
+      condition.modifier = Modifier::kNot;
+    } else if ((m == "below" || m == "above") && param_type == SearchParamType::kUri) {
+      condition.modifier = m == "below" ? Modifier::kBelow : Modifier::kAbove;
+    } else if (param_type == SearchParamType::kReference && fhir::IsResourceType(m)) {
+      condition.modifier = Modifier::kType;
+      modifier_type = m;
+    } else if (m == "identifier" || m == "in" || m == "not-in" || m == "of-type" ||
+               m == "below" || m == "above" || m == "iterate") {
+      return Ignore(where, "the modifier :" + m + " is not supported by this server");
+    } else {
+      return bad();
+    }
+  }
+
+  if (condition.modifier == Modifier::kMissing) {
+    if (value != "true" && value != "false") {
+      return Invalid(":missing takes true or false", where);
+    }
+    condition.missing = value == "true";
+    if (!def) return Ignore(where, ":missing is not supported on " + std::string(code));
+    spec.conditions.push_back(std::move(condition));
+    return base::Status::Ok();
+  }
+
+  if (!chain.empty()) {
+    if (param_type != SearchParamType::kReference) {
+      return Invalid("only reference parameters can be chained", where);
+    }
+    // patient.identifier=X: the inner search runs on the target type.
+    std::string target = modifier_type;
+    if (target.empty()) {
+      if (def->targets.size() == 1) {
+        target = def->targets[0];
+      } else if (std::find(def->targets.begin(), def->targets.end(), "Patient") !=
+                     def->targets.end() &&
+                 std::string_view(code) == "patient") {
+        target = "Patient";
+      } else {
+        return Invalid("the chain on " + std::string(code) +
+                           " needs a target type, e.g. " + std::string(code) + ":" +
+                           (def->targets.empty() ? "Patient" : def->targets[0]) + "." +
+                           std::string(chain),
+                       where);
+      }
+    }
+    auto inner = std::make_shared<store::SearchSpec>();
+    inner->type = target;
+    CR_RETURN_IF_ERROR(ParseCondition(target, chain, value, *inner, false));
+    if (inner->conditions.empty()) return base::Status::Ok();  // the chained part was ignored
+    SearchValue v;
+    v.chain = std::move(inner);
+    condition.values.push_back(std::move(v));
+    spec.conditions.push_back(std::move(condition));
+    if (top_level) parsed_.applied.emplace_back(std::string(name), std::string(value));
+    return base::Status::Ok();
+  }
+
+  for (const std::string& part : SplitValues(value)) {
+    if (part.empty()) return Invalid("an empty value", where);
+    SearchValue v;
+    if (condition.special == Condition::Special::kId) {
+      v.code = Unescape(part);
+    } else if (condition.special == Condition::Special::kLastUpdated) {
+      std::string unescaped = Unescape(part);
+      std::string_view text = unescaped;
+      v.prefix = TakePrefix(text);
+      auto range = fhir::ParseFhirDate(text);
+      if (!range.ok()) {
+        return Invalid("'" + std::string(text) + "' is not a valid date: " + range.error().message,
+                       where);
+      }
+      v.low_ms = range->low_ms;
+      v.high_ms = range->high_ms;
+    } else {
+      CR_RETURN_IF_ERROR(ParseValue(*def, condition.modifier, modifier_type, part, v, where));
+    }
+    condition.values.push_back(std::move(v));
+  }
+  spec.conditions.push_back(std::move(condition));
+  if (top_level) parsed_.applied.emplace_back(std::string(name), std::string(value));
+  return base::Status::Ok();
+}
+
+base::Status SearchParser::ParseInclude(const std::string& type, std::string_view name,
+                                        std::string_view value, bool reverse) {
+  std::string where(name);
+  store::IncludeSpec include;
+  include.reverse = reverse;
+  std::string_view modifier = name.substr(name.find(':') == std::string_view::npos
+                                              ? name.size()
+                                              : name.find(':') + 1);
+  if (!modifier.empty()) {
+    if (modifier != "iterate" && modifier != "recurse") {
+      return Invalid("unknown modifier :" + std::string(modifier), where);
+    }
+    include.iterate = true;
+  }
+  auto parts = SplitEscaped(value, ':');
+  if (parts.size() < 2 || parts.size() > 3) {
+    return Invalid("expected SourceType:parameter[:TargetType], got '" + std::string(value) + "'",
+                   where);
+  }
+  include.source_type = parts[0];
+  if (!fhir::IsResourceType(include.source_type)) {
+    return Invalid("'" + include.source_type + "' is not a resource type", where);
+  }
+  if (!reverse && !include.iterate && include.source_type != type) {
+    return Invalid("_include must start with the searched type " + type +
+                       " (or use _include:iterate)",
+                   where);
+  }
+  if (parts[1] != "*") {
+    include.param = fhir::FindSearchParam(include.source_type, parts[1]);
+    if (!include.param || include.param->type != SearchParamType::kReference) {
+      return Invalid("'" + parts[1] + "' is not a reference parameter of " +
+                         include.source_type,
+                     where);
+    }
+  }
+  if (parts.size() == 3) {
+    include.target_type = parts[2];
+    if (!fhir::IsResourceType(include.target_type)) {
+      return Invalid("'" + include.target_type + "' is not a resource type", where);
+    }
+  }
+  parsed_.spec.includes.push_back(std::move(include));
+  parsed_.applied.emplace_back(where, std::string(value));
+  return base::Status::Ok();
+}
+
+base::Result<ParsedSearch> SearchParser::Parse(std::string_view type_view,
+                                               const QueryParams& params) {
+  std::string type(type_view);
+  store::SearchSpec& spec = parsed_.spec;
+  spec.type = type;
+  spec.count = limits_.default_count;
+  for (const auto& [name, value] : params) {
+    if (name == "_count") {
+      size_t count = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), count);
+      if (ec != std::errc() || end != value.data() + value.size()) {
+        return Invalid("_count must be a whole number, got '" + value + "'", "_count");
+      }
+      spec.count = std::min(count, limits_.max_count);
+      if (spec.count == 0) spec.count_only = true;
+      parsed_.applied.emplace_back(name, std::to_string(spec.count));
+    } else if (name == "_sort") {
+      for (std::string key : SplitEscaped(value, ',')) {
+        store::SortKey sort;
+        if (!key.empty() && key[0] == '-') {
+          sort.descending = true;
+          key.erase(0, 1);
+        }
+        if (key == "_id") {
+          sort.special = store::SortKey::Special::kId;
+        } else if (key == "_lastUpdated") {
+          sort.special = store::SortKey::Special::kLastUpdated;
+        } else {
+          sort.param = fhir::FindSearchParam(type, key);
+          if (!sort.param || !sort.param->indexed) {
+            return Invalid("cannot sort " + type + " by '" + key + "'", "_sort");
+          }
+        }
+        spec.sort.push_back(sort);
+      }
+      parsed_.applied.emplace_back(name, value);
+    } else if (name == "_include" || name.rfind("_include:", 0) == 0) {
+      CR_RETURN_IF_ERROR(ParseInclude(type, name, value, false));
+    } else if (name == "_revinclude" || name.rfind("_revinclude:", 0) == 0) {
+      CR_RETURN_IF_ERROR(ParseInclude(type, name, value, true));
+    } else if (name == "_summary") {
+      static const std::pair<const char*, SummaryMode> kModes[] = {
+          {"true", SummaryMode::kTrue}, {"false", SummaryMode::kFalse},
+          {"text", SummaryMode::kText}, {"data", SummaryMode::kData},
+          {"count", SummaryMode::kCount}};
+      bool found = false;
+      for (const auto& [text, mode] : kModes) {
+        if (value == text) {
+          parsed_.summary = mode;
+          found = true;
+        }
+      }
+      if (!found) return Invalid("_summary is one of true, false, text, data, count", "_summary");
+      if (parsed_.summary == SummaryMode::kCount) {
+        spec.count_only = true;
+        spec.total = store::TotalMode::kAccurate;
+      }
+      parsed_.applied.emplace_back(name, value);
+    } else if (name == "_elements") {
+      for (const std::string& element : SplitEscaped(value, ',')) {
+        if (!element.empty()) parsed_.elements.push_back(element);
+      }
+      parsed_.applied.emplace_back(name, value);
+    } else if (name == "_total") {
+      if (value == "accurate" || value == "estimate") {
+        spec.total = store::TotalMode::kAccurate;
+      } else if (value != "none") {
+        return Invalid("_total is one of none, estimate, accurate", "_total");
+      }
+      parsed_.applied.emplace_back(name, value);
+    } else if (name == "_cursor") {
+      spec.cursor = value;
+    } else if (name == "_format" || name == "_pretty") {
+      // Content negotiation happens in the HTTP layer; JSON is the only format.
+    } else if (name == "_contained" || name == "_containedType" || name == "_has" ||
+               name == "_text" || name == "_content" || name == "_list" || name == "_query" ||
+               name == "_filter" || name == "_type") {
+      CR_RETURN_IF_ERROR(Ignore(name, name + " is not supported by this server"));
+    } else {
+      CR_RETURN_IF_ERROR(ParseCondition(type, name, value, spec, true));
+    }
+  }
+  if (spec.count_only) spec.total = store::TotalMode::kAccurate;
+  return std::move(parsed_);
+}
+
+}  // namespace
+
+QueryParams DecodeQuery(std::string_view query) {
+  QueryParams out;
+  if (!query.empty() && query.front() == '?') query.remove_prefix(1);
+  std::string with_mark = "?" + std::string(query);
+  auto parsed = boost::urls::parse_uri_reference(with_mark);
+  if (!parsed) {
+    // Not a valid URL query: fall back to splitting on & and = without decoding.
+    size_t start = 0;
+    while (start <= query.size()) {
+      size_t amp = query.find('&', start);
+      std::string_view pair = query.substr(start, amp == std::string_view::npos ? amp : amp - start);
+      if (!pair.empty()) {
+        size_t eq = pair.find('=');
+        out.emplace_back(std::string(pair.substr(0, eq)),
+                         eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1)));
+      }
+      if (amp == std::string_view::npos) break;
+      start = amp + 1;
+    }
+    return out;
+  }
+  for (auto param : parsed->params()) {
+    out.emplace_back(param.key, param.has_value ? param.value : std::string());
+  }
+  return out;
+}
+
+std::string EncodeQuery(const QueryParams& params) {
+  static constexpr auto kSafe = boost::urls::unreserved_chars + ':' + ',' + '|' + '/' + '$';
+  std::string out;
+  for (const auto& [name, value] : params) {
+    if (!out.empty()) out += '&';
+    out += boost::urls::encode(name, kSafe);
+    out += '=';
+    out += boost::urls::encode(value, kSafe);
+  }
+  return out;
+}
+
+base::Result<ParsedSearch> ParseSearch(std::string_view resource_type, const QueryParams& params,
+                                       bool strict, const SearchLimits& limits) {
+  SearchParser parser(strict, limits);
+  return parser.Parse(resource_type, params);
+}
+
+}  // namespace carerecord::interactions

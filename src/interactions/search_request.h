@@ -1,0 +1,43 @@
+// Turns a FHIR search query (name[:modifier][.chain]=value pairs) into the store's SearchSpec
+// and the result shaping the response needs (_elements, _summary). Pure; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "store/search_spec.h"
+
+namespace carerecord::interactions {
+
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+
+// Decodes a URL query string ("a=1&b=x%7Cy") into name/value pairs, in order.
+QueryParams DecodeQuery(std::string_view query);
+std::string EncodeQuery(const QueryParams& params);
+
+enum class SummaryMode { kFalse, kTrue, kText, kData, kCount };
+
+struct ParsedSearch {
+  store::SearchSpec spec;
+  SummaryMode summary = SummaryMode::kFalse;
+  std::vector<std::string> elements;  // _elements, empty when not asked
+  // The parameters that were applied, re-encoded for the self and paging links.
+  QueryParams applied;
+  // Parameters ignored in lenient handling, with the reason, for an OperationOutcome warning.
+  std::vector<std::string> ignored;
+};
+
+struct SearchLimits {
+  size_t default_count = 50;
+  size_t max_count = 1000;
+};
+
+// `strict`: Prefer: handling=strict, where an unknown or unsupported parameter is an error
+// instead of being ignored.
+base::Result<ParsedSearch> ParseSearch(std::string_view resource_type, const QueryParams& params,
+                                       bool strict, const SearchLimits& limits = {});
+
+}  // namespace carerecord::interactions

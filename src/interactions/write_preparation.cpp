@@ -1,0 +1,179 @@
+#include "interactions/write_preparation.h"
+
+#include <algorithm>
+#include <atomic>
+#include <random>
+
+#include "fhir/fhir_date.h"
+#include "fhir/index_extraction.h"
+#include "fhir/resource_validation.h"
+#include "fhir/search_parameters.h"
+#include "interactions/fhir_json.h"
+
+namespace carerecord::interactions {
+namespace {
+
+namespace json = boost::json;
+
+// Crockford's base32, lower case: ids sort by creation time and read unambiguously.
+constexpr char kAlphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+
+void AppendBase32(std::string& out, uint64_t value, int digits) {
+  for (int i = digits - 1; i >= 0; --i) out.push_back(kAlphabet[(value >> (i * 5)) & 31]);
+}
+
+}  // namespace
+
+std::string NewResourceId() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  // 48-bit milliseconds + 80 random bits, 26 characters, like a ULID.
+  std::string id;
+  id.reserve(26);
+  AppendBase32(id, static_cast<uint64_t>(fhir::NowMs()), 10);
+  uint64_t a = random(), b = random();
+  AppendBase32(id, a, 12);
+  AppendBase32(id, b, 4);
+  return id;
+}
+
+void ForEachReference(json::value& value,
+                      const std::function<void(json::string& reference)>& visit) {
+  if (value.is_object()) {
+    json::object& object = value.as_object();
+    for (auto& [key, child] : object) {
+      if (key == "reference" && child.is_string()) {
+        visit(child.as_string());
+      } else if (child.is_object() || child.is_array()) {
+        ForEachReference(child, visit);
+      }
+    }
+  } else if (value.is_array()) {
+    for (json::value& child : value.as_array()) {
+      if (child.is_object() || child.is_array()) ForEachReference(child, visit);
+    }
+  }
+}
+
+std::vector<std::string> CompartmentPatients(std::string_view type, std::string_view id,
+                                             const fhir::IndexEntries& index) {
+  std::vector<std::string> out;
+  if (type == "Patient") {
+    out.emplace_back(id);
+    return out;
+  }
+  auto params = fhir::PatientCompartmentParams(type);
+  if (params.empty()) return out;
+  // The distribution key comes from `patient`, else `subject`, else the first listed parameter,
+  // so that a search on that parameter can rely on it (see sqlite_search.cpp).
+  std::vector<std::string_view> order;
+  for (std::string_view preferred : {"patient", "subject"}) {
+    if (std::find(params.begin(), params.end(), preferred) != params.end()) {
+      order.push_back(preferred);
+    }
+  }
+  for (const std::string& p : params) {
+    if (std::find(order.begin(), order.end(), p) == order.end()) order.push_back(p);
+  }
+  auto all = fhir::AllSearchParams();
+  for (std::string_view code : order) {
+    for (const fhir::ReferenceEntry& ref : index.references) {
+      if (ref.target_type != "Patient" || all[ref.param_id].code != code) continue;
+      if (std::find(out.begin(), out.end(), ref.target_id) == out.end()) {
+        out.push_back(ref.target_id);
+      }
+    }
+  }
+  return out;
+}
+
+base::Result<store::PreparedWrite> PrepareWrite(json::object resource,
+                                                const WriteRequest& request,
+                                                const std::string* previous_json) {
+  CR_RETURN_IF_ERROR(fhir::ValidateResource(resource));
+  store::PreparedWrite write;
+  write.type = request.type;
+  write.id = request.id;
+  write.version = request.version;
+  write.method = request.method;
+  write.last_updated_ms = request.now_ms;
+
+  resource["id"] = request.id;
+  json::object& meta = resource["meta"].is_object() ? resource["meta"].as_object()
+                                                    : resource["meta"].emplace_object();
+  meta["versionId"] = std::to_string(request.version);
+  meta["lastUpdated"] = fhir::FormatInstant(request.now_ms);
+
+  // Local references must name a real type and, when the write commits, an existing resource.
+  base::Status status;
+  json::value as_value(std::move(resource));
+  ForEachReference(as_value, [&](json::string& reference) {
+    if (!status.ok()) return;
+    std::string_view ref(reference.data(), reference.size());
+    if (ref.empty() || ref[0] == '#') return;
+    if (ref.rfind("urn:uuid:", 0) == 0 || ref.rfind("urn:oid:", 0) == 0) {
+      status = base::Invalid("the reference " + std::string(ref) +
+                             " is not resolved: urn references only resolve inside a "
+                             "transaction Bundle that contains them");
+      return;
+    }
+    if (ref.find('?') != std::string_view::npos) {
+      status = base::Invalid("the conditional reference " + std::string(ref) +
+                             " is only resolved inside a transaction Bundle");
+      return;
+    }
+    bool absolute = ref.find("://") != std::string_view::npos;
+    if (absolute && ref.rfind(request.base_url + "/", 0) != 0) return;  // another server's
+    auto parsed = fhir::ParseReference(absolute ? ref.substr(request.base_url.size() + 1) : ref);
+    if (!parsed || parsed->id.empty() || !fhir::IsResourceType(parsed->type)) {
+      status = base::Invalid("the reference '" + std::string(ref) +
+                             "' is not Type/id of a known resource type");
+      return;
+    }
+    if (!fhir::IsValidId(parsed->id)) {
+      status = base::Invalid("the reference '" + std::string(ref) + "' has an invalid id");
+      return;
+    }
+    write.required_targets.emplace_back(parsed->type, parsed->id);
+  });
+  if (!status.ok()) {
+    base::Error error = status.error();
+    error.location = request.type + ".reference";
+    return error;
+  }
+  const json::object& stamped = as_value.as_object();
+  write.index = fhir::ExtractIndexEntries(stamped, request.type);
+  write.compartment_patients = CompartmentPatients(request.type, request.id, write.index);
+  write.json = Serialize(as_value);
+
+  if (previous_json && !previous_json->empty()) {
+    auto previous = ParseJson(*previous_json);
+    if (!previous.ok() || !previous->is_object()) {
+      return base::MakeError(base::ErrorCode::kInternal, "the stored version does not parse");
+    }
+    write.previous_index = fhir::ExtractIndexEntries(previous->as_object(), request.type);
+    write.previous_compartment_patients =
+        CompartmentPatients(request.type, request.id, write.previous_index);
+  }
+  return write;
+}
+
+base::Result<store::PreparedWrite> PrepareDelete(const WriteRequest& request,
+                                                 const std::string& previous_json) {
+  store::PreparedWrite write;
+  write.type = request.type;
+  write.id = request.id;
+  write.version = request.version;
+  write.method = "DELETE";
+  write.is_delete = true;
+  write.last_updated_ms = request.now_ms;
+  auto previous = ParseJson(previous_json);
+  if (!previous.ok() || !previous->is_object()) {
+    return base::MakeError(base::ErrorCode::kInternal, "the stored version does not parse");
+  }
+  write.previous_index = fhir::ExtractIndexEntries(previous->as_object(), request.type);
+  write.previous_compartment_patients =
+      CompartmentPatients(request.type, request.id, write.previous_index);
+  return write;
+}
+
+}  // namespace carerecord::interactions

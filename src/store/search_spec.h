@@ -1,0 +1,94 @@
+// A search compiled to the store's terms: conditions on indexed parameters with typed values,
+// sort, paging and includes. Built by the FHIR search layer; executed by a Store backend.
+// Plain values.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fhir/search_parameters.h"
+
+namespace carerecord::store {
+
+// Comparison prefixes of number, date and quantity parameters.
+enum class Prefix { kEq, kNe, kGt, kLt, kGe, kLe, kSa, kEb, kAp };
+
+enum class Modifier {
+  kNone,
+  kMissing,   // value "true"/"false" in missing
+  kExact,     // string
+  kContains,  // string
+  kText,      // token: search the display/text
+  kNot,       // token
+  kIdentifier,  // reference:identifier
+  kType,      // reference:[Type]
+  kBelow,     // uri
+  kAbove,     // uri
+};
+
+struct SearchSpec;
+
+// One value of a condition; which fields are used depends on the parameter type.
+struct SearchValue {
+  Prefix prefix = Prefix::kEq;
+  // token: system/code; system_given distinguishes "|code" (no system) from "code" (any system)
+  std::string system;
+  std::string code;
+  bool system_given = false;
+  bool code_given = true;
+  // string, uri, token :text, reference by URL
+  std::string text;
+  // date: the range the value covers
+  int64_t low_ms = 0;
+  int64_t high_ms = 0;
+  // number, quantity
+  double number = 0;
+  double number_low = 0;   // the range implied by the value's precision (for eq / ap)
+  double number_high = 0;
+  // reference: local target
+  std::string target_type;  // may be empty: any type
+  std::string target_id;
+  // reference chain: the inner search on the target type (patient.identifier=...)
+  std::shared_ptr<SearchSpec> chain;
+};
+
+// All values of one parameter occurrence are ORed; conditions are ANDed.
+struct Condition {
+  const fhir::SearchParamDef* param = nullptr;  // nullptr for _id / _lastUpdated
+  enum class Special { kNone, kId, kLastUpdated } special = Special::kNone;
+  Modifier modifier = Modifier::kNone;
+  bool missing = false;  // for kMissing
+  std::vector<SearchValue> values;
+};
+
+struct SortKey {
+  const fhir::SearchParamDef* param = nullptr;  // nullptr: _id or _lastUpdated
+  enum class Special { kNone, kId, kLastUpdated } special = Special::kNone;
+  bool descending = false;
+};
+
+struct IncludeSpec {
+  std::string source_type;  // Observation in Observation:patient
+  const fhir::SearchParamDef* param = nullptr;  // nullptr for "*"
+  std::string target_type;  // optional restriction
+  bool iterate = false;
+  bool reverse = false;  // _revinclude
+};
+
+enum class TotalMode { kNone, kAccurate };
+
+struct SearchSpec {
+  std::string type;
+  std::vector<Condition> conditions;
+  std::vector<SortKey> sort;
+  std::vector<IncludeSpec> includes;
+  size_t count = 50;
+  bool count_only = false;  // _summary=count
+  TotalMode total = TotalMode::kNone;
+  std::string cursor;  // opaque, from the previous page's next link
+};
+
+}  // namespace carerecord::store

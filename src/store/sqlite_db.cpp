@@ -1,0 +1,135 @@
+#include "store/sqlite_db.h"
+
+namespace carerecord::store {
+
+SqliteStatement& SqliteStatement::operator=(SqliteStatement&& other) noexcept {
+  if (this != &other) {
+    if (stmt_) sqlite3_finalize(stmt_);
+    stmt_ = other.stmt_;
+    other.stmt_ = nullptr;
+  }
+  return *this;
+}
+
+SqliteStatement::~SqliteStatement() {
+  if (stmt_) sqlite3_finalize(stmt_);
+}
+
+SqliteStatement& SqliteStatement::Bind(int index, int64_t value) {
+  sqlite3_bind_int64(stmt_, index, value);
+  return *this;
+}
+SqliteStatement& SqliteStatement::Bind(int index, double value) {
+  sqlite3_bind_double(stmt_, index, value);
+  return *this;
+}
+SqliteStatement& SqliteStatement::Bind(int index, std::string_view text) {
+  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+SqliteStatement& SqliteStatement::BindBlob(int index, std::string_view bytes) {
+  sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+SqliteStatement& SqliteStatement::BindNull(int index) {
+  sqlite3_bind_null(stmt_, index);
+  return *this;
+}
+
+base::Result<bool> SqliteStatement::Step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  sqlite3* db = sqlite3_db_handle(stmt_);
+  int ext = sqlite3_extended_errcode(db);
+  base::ErrorCode code = (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+                             ? base::ErrorCode::kConflict
+                             : base::ErrorCode::kInternal;
+  return base::MakeError(code, std::string("database: ") + sqlite3_errmsg(db));
+}
+
+base::Status SqliteStatement::Run() {
+  auto r = Step();
+  while (r.ok() && r.value()) r = Step();
+  Reset();
+  if (!r.ok()) return r.error();
+  return base::Status::Ok();
+}
+
+void SqliteStatement::Reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+std::string_view SqliteStatement::Text(int column) const {
+  const unsigned char* p = sqlite3_column_text(stmt_, column);
+  if (!p) return {};
+  return {reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, column))};
+}
+
+std::string_view SqliteStatement::Blob(int column) const {
+  const void* p = sqlite3_column_blob(stmt_, column);
+  if (!p) return {};
+  return {static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, column))};
+}
+
+base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(const std::string& path,
+                                                                       bool read_only) {
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_NOMUTEX | (read_only ? SQLITE_OPEN_READONLY
+                                               : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+    if (db) sqlite3_close(db);
+    return base::MakeError(base::ErrorCode::kInternal,
+                           "cannot open database " + path + ": " + message);
+  }
+  sqlite3_busy_timeout(db, 10000);
+  sqlite3_extended_result_codes(db, 1);
+  return std::unique_ptr<SqliteConnection>(new SqliteConnection(db));
+}
+
+SqliteConnection::~SqliteConnection() {
+  cache_.clear();
+  sqlite3_close(db_);
+}
+
+base::Status SqliteConnection::Exec(std::string_view sql) {
+  std::string copy(sql);
+  char* message = nullptr;
+  if (sqlite3_exec(db_, copy.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string text = message ? message : "unknown error";
+    sqlite3_free(message);
+    return base::MakeError(base::ErrorCode::kInternal, "database: " + text);
+  }
+  return base::Status::Ok();
+}
+
+base::Result<SqliteStatement> SqliteConnection::Prepare(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=
+      SQLITE_OK) {
+    return LastError("prepare");
+  }
+  return SqliteStatement(stmt);
+}
+
+base::Result<SqliteStatement*> SqliteConnection::Cached(const std::string& sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    auto prepared = Prepare(sql);
+    if (!prepared.ok()) return prepared.error();
+    it = cache_.emplace(sql, std::move(prepared).value()).first;
+  } else {
+    it->second.Reset();
+  }
+  return &it->second;
+}
+
+base::Error SqliteConnection::LastError(std::string_view what) const {
+  return base::MakeError(base::ErrorCode::kInternal,
+                         std::string("database ") + std::string(what) + ": " + sqlite3_errmsg(db_));
+}
+
+}  // namespace carerecord::store

@@ -1,0 +1,65 @@
+// A thin RAII layer over the SQLite C API: a connection and prepared statements with typed
+// binds. A SqliteConnection is used by one thread at a time.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "base/status.h"
+
+namespace carerecord::store {
+
+class SqliteStatement {
+ public:
+  SqliteStatement() = default;
+  explicit SqliteStatement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  SqliteStatement(SqliteStatement&& other) noexcept : stmt_(other.stmt_) { other.stmt_ = nullptr; }
+  SqliteStatement& operator=(SqliteStatement&& other) noexcept;
+  SqliteStatement(const SqliteStatement&) = delete;
+  ~SqliteStatement();
+
+  SqliteStatement& Bind(int index, int64_t value);
+  SqliteStatement& Bind(int index, double value);
+  SqliteStatement& Bind(int index, std::string_view text);
+  SqliteStatement& BindBlob(int index, std::string_view bytes);
+  SqliteStatement& BindNull(int index);
+  // SQLITE_ROW: true; SQLITE_DONE: false; anything else: error.
+  base::Result<bool> Step();
+  base::Status Run();  // steps to completion, then resets
+  void Reset();
+
+  int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+  double Real(int column) const { return sqlite3_column_double(stmt_, column); }
+  bool IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+  std::string_view Text(int column) const;
+  std::string_view Blob(int column) const;
+  sqlite3_stmt* raw() { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class SqliteConnection {
+ public:
+  static base::Result<std::unique_ptr<SqliteConnection>> Open(const std::string& path,
+                                                              bool read_only);
+  ~SqliteConnection();
+  base::Status Exec(std::string_view sql);
+  // A statement prepared once per connection and reused (reset before it is handed out).
+  base::Result<SqliteStatement*> Cached(const std::string& sql);
+  base::Result<SqliteStatement> Prepare(std::string_view sql);
+  sqlite3* raw() { return db_; }
+  base::Error LastError(std::string_view what) const;
+
+ private:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+  std::unordered_map<std::string, SqliteStatement> cache_;
+};
+
+}  // namespace carerecord::store

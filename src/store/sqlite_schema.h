@@ -1,0 +1,119 @@
+// The SQLite store's schema and the name dictionaries (resource types, search parameters, code
+// systems) that keep index rows small. Internal to src/store/.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/status.h"
+#include "store/sqlite_db.h"
+
+namespace carerecord::store {
+
+// Every table that holds patient data carries `part` or `patient_pk` (DESIGN principle 6):
+// the pk of the Patient whose compartment the resource belongs to. In index tables `part` is 0
+// for Patient resources themselves and for resources outside any compartment, so that finding a
+// patient (by identifier, name) is one range scan, and so is any search within one patient.
+inline constexpr const char* kSchemaSql = R"sql(
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS res_type (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS search_param (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS code_system (id INTEGER PRIMARY KEY, uri TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS feed_source (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+
+-- One row per logical resource; never removed (a delete is a version), so pk is stable.
+CREATE TABLE IF NOT EXISTS resource (
+  pk INTEGER PRIMARY KEY,
+  type_id INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  patient_pk INTEGER NOT NULL,     -- distribution key: the compartment patient (itself for a Patient)
+  version INTEGER NOT NULL,
+  vid INTEGER NOT NULL,            -- the current version's row
+  deleted INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS resource_by_id ON resource (type_id, id);
+CREATE INDEX IF NOT EXISTS resource_by_type ON resource (type_id, deleted);
+CREATE INDEX IF NOT EXISTS resource_by_updated ON resource (type_id, last_updated);
+
+-- Every version of every resource, the current one included; vid orders all writes.
+CREATE TABLE IF NOT EXISTS version (
+  vid INTEGER PRIMARY KEY,
+  pk INTEGER NOT NULL,
+  patient_pk INTEGER NOT NULL,
+  version INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL,
+  method INTEGER NOT NULL,         -- 0 POST, 1 PUT, 2 DELETE
+  source_id INTEGER NOT NULL,      -- feed_source: who sent it
+  message_id TEXT,
+  received INTEGER NOT NULL,
+  body BLOB                        -- body_codec encoded; NULL for a delete
+);
+CREATE UNIQUE INDEX IF NOT EXISTS version_by_resource ON version (pk, version);
+
+CREATE TABLE IF NOT EXISTS compartment (
+  patient_pk INTEGER NOT NULL, type_id INTEGER NOT NULL, pk INTEGER NOT NULL,
+  PRIMARY KEY (patient_pk, type_id, pk)) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS idx_token (
+  param INTEGER NOT NULL, code TEXT NOT NULL, part INTEGER NOT NULL, system_id INTEGER NOT NULL,
+  pk INTEGER NOT NULL,
+  PRIMARY KEY (param, code, part, system_id, pk)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idx_string (
+  param INTEGER NOT NULL, part INTEGER NOT NULL, value TEXT NOT NULL, pk INTEGER NOT NULL,
+  exact TEXT NOT NULL,             -- the text as written when it differs from value, else ''
+  PRIMARY KEY (param, part, value, pk, exact)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idx_date (
+  param INTEGER NOT NULL, part INTEGER NOT NULL, low INTEGER NOT NULL, high INTEGER NOT NULL,
+  pk INTEGER NOT NULL,
+  PRIMARY KEY (param, part, low, high, pk)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idx_number (
+  param INTEGER NOT NULL, part INTEGER NOT NULL, value REAL NOT NULL, pk INTEGER NOT NULL,
+  PRIMARY KEY (param, part, value, pk)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idx_quantity (
+  param INTEGER NOT NULL, part INTEGER NOT NULL, value REAL NOT NULL, system_id INTEGER NOT NULL,
+  code TEXT NOT NULL, pk INTEGER NOT NULL,
+  PRIMARY KEY (param, part, value, system_id, code, pk)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idx_reference (
+  param INTEGER NOT NULL, target_pk INTEGER NOT NULL, pk INTEGER NOT NULL, part INTEGER NOT NULL,
+  PRIMARY KEY (param, target_pk, pk)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idx_reference_url (
+  param INTEGER NOT NULL, url TEXT NOT NULL, pk INTEGER NOT NULL, part INTEGER NOT NULL,
+  PRIMARY KEY (param, url, pk)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idx_uri (
+  param INTEGER NOT NULL, value TEXT NOT NULL, pk INTEGER NOT NULL, part INTEGER NOT NULL,
+  PRIMARY KEY (param, value, pk)) WITHOUT ROWID;
+-- Which reference rows a resource wrote, by source, so _include can walk forward cheaply.
+CREATE INDEX IF NOT EXISTS idx_reference_by_source ON idx_reference (pk, param);
+)sql";
+
+// Maps names to small integer ids, persisted in a dictionary table. Reads are lock-free of the
+// database; the writer adds names. Thread-safe.
+class NameDictionary {
+ public:
+  NameDictionary(std::string table, std::string column)
+      : table_(std::move(table)), column_(std::move(column)) {}
+  base::Status Load(SqliteConnection& db);
+  // 0 when unknown.
+  int64_t Find(std::string_view name) const;
+  std::string NameOf(int64_t id) const;
+  // Adds the name inside the caller's open write transaction. The caller must call Publish()
+  // after the commit and Forget() after a rollback.
+  base::Result<int64_t> Add(SqliteConnection& db, std::string_view name);
+  void Publish();
+  void Forget();
+
+ private:
+  std::string table_, column_;
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::string, int64_t> ids_;
+  std::unordered_map<int64_t, std::string> names_;
+  std::vector<std::pair<std::string, int64_t>> pending_;
+};
+
+}  // namespace carerecord::store

@@ -1,0 +1,863 @@
+// Search on the SQLite store: each condition becomes a query on its index table. The most
+// selective condition drives (its pks feed a rowid IN-list, walked in pk order); the others are
+// checked per candidate with EXISTS on an index prefix that includes the candidate's partition,
+// so a search within one patient stays a few range scans however many patients there are.
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <set>
+#include <variant>
+
+#include "fhir/fhir_date.h"
+#include "fhir/search_text.h"
+#include "store/sqlite_store_internal.h"
+
+namespace carerecord::store {
+namespace {
+
+using base::ErrorCode;
+using base::MakeError;
+using fhir::SearchParamType;
+
+using BindValue = std::variant<int64_t, double, std::string>;
+
+struct Sql {
+  std::string text;
+  std::vector<BindValue> binds;
+  void Add(std::string_view fragment) { text += fragment; }
+  void Bind(BindValue value) { binds.push_back(std::move(value)); }
+};
+
+void BindAll(SqliteStatement& stmt, const std::vector<BindValue>& binds) {
+  for (size_t i = 0; i < binds.size(); ++i) {
+    int index = static_cast<int>(i) + 1;
+    std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            stmt.Bind(index, std::string_view(v));
+          } else {
+            stmt.Bind(index, v);
+          }
+        },
+        binds[i]);
+  }
+}
+
+// The exclusive upper bound of all strings that start with `prefix` (byte order).
+std::string PrefixEnd(std::string prefix) {
+  prefix.push_back('\xff');
+  return prefix;
+}
+
+std::string EscapeLike(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+// One condition translated to SQL over its index table, usable as a driver (a set of pks) or as
+// a per-candidate check.
+struct CompiledCondition {
+  std::string table;         // "idx_token x" ...; empty for conditions on resource r itself
+  std::string where;         // predicate over x (or r), with ? placeholders
+  std::vector<BindValue> binds;
+  bool has_part_column = true;
+  bool negated = false;      // :not, :missing=true, ne: the check is NOT EXISTS
+  bool part_leads = false;   // the table's key is (param, part, ...): needs part to be selective
+  int rank = 100;            // lower drives first
+  bool never_matches = false;
+};
+
+class SearchCompiler {
+ public:
+  SearchCompiler(SqliteConnection& db, const SqliteNames& names, const SearchSpec& spec)
+      : db_(db), names_(names), spec_(spec) {}
+
+  base::Result<PkPage> Run();
+
+ private:
+  base::Result<CompiledCondition> Compile(const Condition& condition);
+  base::Result<CompiledCondition> CompileToken(const Condition& c, int64_t param);
+  CompiledCondition CompileString(const Condition& c, int64_t param);
+  CompiledCondition CompileDate(const Condition& c, int64_t param, const char* low,
+                                const char* high);
+  CompiledCondition CompileNumber(const Condition& c, int64_t param, bool quantity);
+  base::Result<CompiledCondition> CompileReference(const Condition& c, int64_t param);
+  CompiledCondition CompileUri(const Condition& c, int64_t param);
+  CompiledCondition CompileMissing(const Condition& c, int64_t param);
+  base::Result<std::vector<int64_t>> ResolveTargets(const Condition& c, const SearchValue& value,
+                                                    std::vector<std::string>& urls);
+  std::string PartExpression() const {
+    return spec_.type == "Patient" ? "0" : "r.patient_pk";
+  }
+  base::Result<std::vector<std::string>> SortKeys(const std::vector<int64_t>& pks);
+
+  SqliteConnection& db_;
+  const SqliteNames& names_;
+  const SearchSpec& spec_;
+  int64_t known_part_ = -1;  // the partition every match must be in, when a condition fixes it
+};
+
+std::string DatePredicate(Prefix prefix, const char* low, const char* high, int64_t vl,
+                          int64_t vh, std::vector<BindValue>& binds) {
+  auto b = [&](int64_t v) {
+    binds.push_back(v);
+    return std::string("?");
+  };
+  std::string lo(low), hi(high);
+  switch (prefix) {
+    case Prefix::kEq:
+      return "(" + lo + " >= " + b(vl) + " AND " + hi + " <= " + b(vh) + ")";
+    case Prefix::kNe:
+      return "NOT (" + lo + " >= " + b(vl) + " AND " + hi + " <= " + b(vh) + ")";
+    case Prefix::kGt:
+      return "(" + hi + " > " + b(vh) + ")";
+    case Prefix::kLt:
+      return "(" + lo + " < " + b(vl) + ")";
+    case Prefix::kGe:
+      return "(" + hi + " > " + b(vh) + " OR (" + lo + " >= " + b(vl) + " AND " + hi +
+             " <= " + b(vh) + "))";
+    case Prefix::kLe:
+      return "(" + lo + " < " + b(vl) + " OR (" + lo + " >= " + b(vl) + " AND " + hi +
+             " <= " + b(vh) + "))";
+    case Prefix::kSa:
+      return "(" + lo + " >= " + b(vh) + ")";
+    case Prefix::kEb:
+      return "(" + hi + " <= " + b(vl) + ")";
+    case Prefix::kAp: {
+      int64_t now = fhir::NowMs();
+      int64_t spread = std::max<int64_t>(std::llabs(now - vl) / 10, 86400000);
+      return "(" + hi + " > " + b(vl - spread) + " AND " + lo + " < " + b(vh + spread) + ")";
+    }
+  }
+  return "0";
+}
+
+base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
+  if (c.special == Condition::Special::kId) {
+    CompiledCondition out;
+    out.has_part_column = false;
+    out.rank = 0;
+    std::string list;
+    for (const SearchValue& v : c.values) {
+      if (!list.empty()) list += ",";
+      list += "?";
+      out.binds.push_back(v.code);
+    }
+    out.where = (c.modifier == Modifier::kNot ? "r.id NOT IN (" : "r.id IN (") + list + ")";
+    return out;
+  }
+  if (c.special == Condition::Special::kLastUpdated) {
+    CompiledCondition out;
+    out.has_part_column = false;
+    out.rank = 90;
+    std::string ors;
+    for (const SearchValue& v : c.values) {
+      if (!ors.empty()) ors += " OR ";
+      ors += DatePredicate(v.prefix, "r.last_updated", "(r.last_updated + 1)", v.low_ms,
+                           v.high_ms, out.binds);
+    }
+    out.where = "(" + ors + ")";
+    return out;
+  }
+  const fhir::SearchParamDef& def = *c.param;
+  int64_t param = names_.ParamId(def);
+  if (c.modifier == Modifier::kMissing) return CompileMissing(c, param);
+  switch (def.type) {
+    case SearchParamType::kToken:
+      return CompileToken(c, param);
+    case SearchParamType::kString:
+      return CompileString(c, param);
+    case SearchParamType::kDate:
+      return CompileDate(c, param, "x.low", "x.high");
+    case SearchParamType::kNumber:
+      return CompileNumber(c, param, false);
+    case SearchParamType::kQuantity:
+      return CompileNumber(c, param, true);
+    case SearchParamType::kReference:
+      return CompileReference(c, param);
+    case SearchParamType::kUri:
+      return CompileUri(c, param);
+    default:
+      return MakeError(ErrorCode::kNotSupported,
+                       "search parameter " + def.code + " of type " +
+                           std::string(fhir::SearchParamTypeName(def.type)) +
+                           " is not supported",
+                       def.code);
+  }
+}
+
+base::Result<CompiledCondition> SearchCompiler::CompileToken(const Condition& c, int64_t param) {
+  CompiledCondition out;
+  if (c.modifier == Modifier::kText) {
+    out.table = "idx_string x";
+    out.part_leads = true;
+    out.rank = 40;
+    out.binds.push_back(names_.TextParamId(*c.param));
+    std::string ors;
+    for (const SearchValue& v : c.values) {
+      if (!ors.empty()) ors += " OR ";
+      ors += "x.value LIKE ? ESCAPE '\\'";
+      out.binds.push_back("%" + EscapeLike(fhir::NormalizeForSearch(v.text)) + "%");
+    }
+    out.where = "x.param = ? AND (" + ors + ")";
+    return out;
+  }
+  out.table = "idx_token x";
+  out.rank = 10;
+  out.negated = c.modifier == Modifier::kNot;
+  out.binds.push_back(param);
+  std::string ors;
+  bool any = false;
+  for (const SearchValue& v : c.values) {
+    int64_t system_id = 0;
+    if (v.system_given && !v.system.empty()) {
+      system_id = names_.systems.Find(v.system);
+      if (!system_id) continue;  // a system never seen matches nothing
+    }
+    if (!ors.empty()) ors += " OR ";
+    any = true;
+    if (v.code_given && v.system_given) {
+      ors += "(x.code = ? AND x.system_id = ?)";
+      out.binds.push_back(v.code);
+      out.binds.push_back(system_id);
+    } else if (v.code_given) {
+      ors += "x.code = ?";
+      out.binds.push_back(v.code);
+    } else {
+      ors += "x.system_id = ?";
+      out.binds.push_back(system_id);
+      out.rank = 60;  // the key starts with code: a system alone scans the parameter
+    }
+  }
+  if (!any) {
+    if (out.negated) {  // "not any of nothing": every resource
+      out.where = "0";
+      return out;
+    }
+    out.never_matches = true;
+    out.where = "0";
+    return out;
+  }
+  out.where = "x.param = ? AND (" + ors + ")";
+  return out;
+}
+
+CompiledCondition SearchCompiler::CompileString(const Condition& c, int64_t param) {
+  CompiledCondition out;
+  out.table = "idx_string x";
+  out.part_leads = true;
+  out.rank = spec_.type == "Patient" ? 15 : 30;
+  out.binds.push_back(param);
+  std::string ors;
+  for (const SearchValue& v : c.values) {
+    if (!ors.empty()) ors += " OR ";
+    std::string normalized = fhir::NormalizeForSearch(v.text);
+    if (c.modifier == Modifier::kExact) {
+      ors += "(x.value = ? AND (x.exact = ? OR (x.exact = '' AND x.value = ?)))";
+      out.binds.push_back(normalized);
+      out.binds.push_back(v.text);
+      out.binds.push_back(v.text);
+    } else if (c.modifier == Modifier::kContains) {
+      ors += "x.value LIKE ? ESCAPE '\\'";
+      out.binds.push_back("%" + EscapeLike(normalized) + "%");
+    } else {
+      ors += "(x.value >= ? AND x.value < ?)";
+      out.binds.push_back(normalized);
+      out.binds.push_back(PrefixEnd(normalized));
+    }
+  }
+  out.where = "x.param = ? AND (" + ors + ")";
+  return out;
+}
+
+CompiledCondition SearchCompiler::CompileDate(const Condition& c, int64_t param, const char* low,
+                                              const char* high) {
+  CompiledCondition out;
+  out.table = "idx_date x";
+  out.part_leads = true;
+  out.rank = 50;
+  out.binds.push_back(param);
+  std::string ors;
+  for (const SearchValue& v : c.values) {
+    if (!ors.empty()) ors += " OR ";
+    if (v.prefix == Prefix::kNe) {
+      // "ne" holds for a resource none of whose dates is inside the range.
+      out.negated = true;
+      ors += DatePredicate(Prefix::kEq, low, high, v.low_ms, v.high_ms, out.binds);
+    } else {
+      ors += DatePredicate(v.prefix, low, high, v.low_ms, v.high_ms, out.binds);
+    }
+  }
+  out.where = "x.param = ? AND (" + ors + ")";
+  return out;
+}
+
+CompiledCondition SearchCompiler::CompileNumber(const Condition& c, int64_t param,
+                                                bool quantity) {
+  CompiledCondition out;
+  out.table = quantity ? "idx_quantity x" : "idx_number x";
+  out.part_leads = true;
+  out.rank = 50;
+  out.binds.push_back(param);
+  std::string ors;
+  for (const SearchValue& v : c.values) {
+    if (!ors.empty()) ors += " OR ";
+    std::string p;
+    switch (v.prefix) {
+      case Prefix::kEq:
+        p = "(x.value >= ? AND x.value < ?)";
+        out.binds.push_back(v.number_low);
+        out.binds.push_back(v.number_high);
+        break;
+      case Prefix::kNe:
+        out.negated = true;
+        p = "(x.value >= ? AND x.value < ?)";
+        out.binds.push_back(v.number_low);
+        out.binds.push_back(v.number_high);
+        break;
+      case Prefix::kGt:
+      case Prefix::kSa:
+        p = "x.value > ?";
+        out.binds.push_back(v.number);
+        break;
+      case Prefix::kLt:
+      case Prefix::kEb:
+        p = "x.value < ?";
+        out.binds.push_back(v.number);
+        break;
+      case Prefix::kGe:
+        p = "x.value >= ?";
+        out.binds.push_back(v.number);
+        break;
+      case Prefix::kLe:
+        p = "x.value <= ?";
+        out.binds.push_back(v.number);
+        break;
+      case Prefix::kAp: {
+        double spread = std::fabs(v.number) * 0.1;
+        p = "(x.value >= ? AND x.value <= ?)";
+        out.binds.push_back(v.number - spread);
+        out.binds.push_back(v.number + spread);
+        break;
+      }
+    }
+    if (quantity && !v.code.empty()) {
+      if (v.system_given && !v.system.empty()) {
+        p = "(" + p + " AND x.system_id = ? AND x.code = ?)";
+        out.binds.push_back(names_.systems.Find(v.system));
+      } else {
+        p = "(" + p + " AND x.code = ?)";
+      }
+      out.binds.push_back(v.code);
+    }
+    ors += p;
+  }
+  out.where = "x.param = ? AND (" + ors + ")";
+  return out;
+}
+
+base::Result<std::vector<int64_t>> SearchCompiler::ResolveTargets(const Condition& c,
+                                                                  const SearchValue& v,
+                                                                  std::vector<std::string>& urls) {
+  std::vector<int64_t> pks;
+  if (v.chain) {
+    SearchSpec inner = *v.chain;
+    inner.count = 1000;
+    inner.cursor.clear();
+    inner.sort.clear();
+    inner.includes.clear();
+    auto page = SearchPks(db_, names_, inner);
+    if (!page.ok()) return page.error();
+    pks = page->pks;
+    return pks;
+  }
+  std::vector<std::string> types;
+  if (!v.target_type.empty()) {
+    types.push_back(v.target_type);
+  } else if (v.target_id.find(':') == std::string::npos) {
+    types = c.param->targets;
+  }
+  for (const std::string& type : types) {
+    auto pk = FindPk(db_, names_, type, v.target_id);
+    if (!pk.ok()) return pk.error();
+    if (pk.value()) pks.push_back(pk.value());
+    urls.push_back(type + "/" + v.target_id);
+  }
+  if (types.empty()) urls.push_back(v.target_id);  // an absolute URL or canonical
+  return pks;
+}
+
+base::Result<CompiledCondition> SearchCompiler::CompileReference(const Condition& c,
+                                                                 int64_t param) {
+  CompiledCondition out;
+  out.rank = 20;
+  std::vector<int64_t> pks;
+  std::vector<std::string> urls;
+  for (const SearchValue& v : c.values) {
+    auto found = ResolveTargets(c, v, urls);
+    if (!found.ok()) return found.error();
+    pks.insert(pks.end(), found->begin(), found->end());
+  }
+  std::string pk_list, url_list;
+  std::vector<BindValue> pk_binds, url_binds;
+  for (int64_t pk : pks) {
+    pk_list += pk_list.empty() ? "?" : ",?";
+    pk_binds.push_back(pk);
+  }
+  for (const std::string& url : urls) {
+    url_list += url_list.empty() ? "?" : ",?";
+    url_binds.push_back(url);
+  }
+  if (pks.empty() && urls.empty()) {
+    out.never_matches = true;
+    out.where = "0";
+    out.table = "idx_reference x";
+    return out;
+  }
+  // Local targets live in idx_reference, anything else in idx_reference_url; a condition that
+  // needs both is a UNION, which only works as a driver-style IN list.
+  if (!pks.empty() && (urls.empty() || pks.size() == urls.size())) {
+    out.table = "idx_reference x";
+    out.where = "x.param = ? AND x.target_pk IN (" + pk_list + ")";
+    out.binds.push_back(param);
+    out.binds.insert(out.binds.end(), pk_binds.begin(), pk_binds.end());
+  } else if (pks.empty()) {
+    out.table = "idx_reference_url x";
+    out.where = "x.param = ? AND x.url IN (" + url_list + ")";
+    out.binds.push_back(param);
+    out.binds.insert(out.binds.end(), url_binds.begin(), url_binds.end());
+  } else {
+    out.table = "";
+    out.has_part_column = false;
+    out.where = "(r.pk IN (SELECT pk FROM idx_reference WHERE param = ? AND target_pk IN (" +
+                pk_list + ")) OR r.pk IN (SELECT pk FROM idx_reference_url WHERE param = ? AND "
+                "url IN (" + url_list + ")))";
+    out.binds.push_back(param);
+    out.binds.insert(out.binds.end(), pk_binds.begin(), pk_binds.end());
+    out.binds.push_back(param);
+    out.binds.insert(out.binds.end(), url_binds.begin(), url_binds.end());
+  }
+  // A patient's own reference fixes the partition of every match (see sqlite_schema.h).
+  if (!c.values.empty() && pks.size() == 1 && !c.values[0].chain &&
+      (c.param->code == "patient" || c.param->code == "subject") && spec_.type != "Patient") {
+    int64_t patient_type = names_.patient_type_id;
+    auto stmt = db_.Cached("SELECT type_id FROM resource WHERE pk = ?");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)->Bind(1, pks[0]);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.error();
+    if (row.value() && (*stmt)->Int(0) == patient_type) known_part_ = pks[0];
+    (*stmt)->Reset();
+  }
+  return out;
+}
+
+CompiledCondition SearchCompiler::CompileUri(const Condition& c, int64_t param) {
+  CompiledCondition out;
+  out.table = "idx_uri x";
+  out.rank = 25;
+  out.binds.push_back(param);
+  std::string ors;
+  for (const SearchValue& v : c.values) {
+    if (!ors.empty()) ors += " OR ";
+    if (c.modifier == Modifier::kBelow) {
+      ors += "(x.value >= ? AND x.value < ?)";
+      out.binds.push_back(v.text);
+      out.binds.push_back(PrefixEnd(v.text));
+    } else if (c.modifier == Modifier::kAbove) {
+      ors += "(substr(?, 1, length(x.value)) = x.value)";
+      out.binds.push_back(v.text);
+    } else {
+      ors += "x.value = ?";
+      out.binds.push_back(v.text);
+    }
+  }
+  out.where = "x.param = ? AND (" + ors + ")";
+  return out;
+}
+
+// :missing=true holds when the resource has no index row for the parameter.
+CompiledCondition SearchCompiler::CompileMissing(const Condition& c, int64_t param) {
+  CompiledCondition out;
+  switch (c.param->type) {
+    case SearchParamType::kToken: out.table = "idx_token x"; break;
+    case SearchParamType::kString: out.table = "idx_string x"; break;
+    case SearchParamType::kDate: out.table = "idx_date x"; break;
+    case SearchParamType::kNumber: out.table = "idx_number x"; break;
+    case SearchParamType::kQuantity: out.table = "idx_quantity x"; break;
+    case SearchParamType::kUri: out.table = "idx_uri x"; break;
+    default: out.table = "idx_reference x"; break;
+  }
+  out.rank = 80;
+  out.negated = c.missing;
+  out.where = "x.param = ?";
+  out.binds.push_back(param);
+  if (c.param->type == SearchParamType::kReference) {
+    // A reference may be indexed as a URL instead; missing means neither.
+    out.table.clear();
+    out.has_part_column = false;
+    out.negated = false;
+    std::string exists =
+        "(EXISTS (SELECT 1 FROM idx_reference x WHERE x.param = ? AND x.pk = r.pk) OR "
+        "EXISTS (SELECT 1 FROM idx_reference_url x WHERE x.param = ? AND x.pk = r.pk))";
+    out.where = c.missing ? "NOT " + exists : exists;
+    out.binds.push_back(param);
+  }
+  return out;
+}
+
+// An order-preserving byte encoding of sort keys: comparing encoded strings compares the keys.
+void EncodeInt(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+uint64_t OrderedDouble(double d) {
+  uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  return (bits & (uint64_t{1} << 63)) ? ~bits : bits | (uint64_t{1} << 63);
+}
+
+std::string ToHex(std::string_view bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+std::optional<std::string> FromHex(std::string_view hex) {
+  if (hex.size() % 2) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    auto nibble = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+base::Result<std::vector<std::string>> SearchCompiler::SortKeys(
+    const std::vector<int64_t>& pks) {
+  std::vector<std::string> keys(pks.size());
+  for (const SortKey& sort : spec_.sort) {
+    std::string sql;
+    bool text = false;
+    if (sort.special == SortKey::Special::kId) {
+      sql = "SELECT id FROM resource WHERE pk = ?1";
+      text = true;
+    } else if (sort.special == SortKey::Special::kLastUpdated) {
+      sql = "SELECT last_updated FROM resource WHERE pk = ?1";
+    } else {
+      const char* agg = sort.descending ? "max" : "min";
+      std::string param = std::to_string(names_.ParamId(*sort.param));
+      switch (sort.param->type) {
+        case SearchParamType::kDate:
+          sql = std::string("SELECT ") + agg + (sort.descending ? "(high)" : "(low)") +
+                " FROM idx_date WHERE param = " + param + " AND pk = ?1";
+          break;
+        case SearchParamType::kString:
+          sql = std::string("SELECT ") + agg + "(value) FROM idx_string WHERE param = " + param +
+                " AND pk = ?1";
+          text = true;
+          break;
+        case SearchParamType::kToken:
+          sql = std::string("SELECT ") + agg + "(code) FROM idx_token WHERE param = " + param +
+                " AND pk = ?1";
+          text = true;
+          break;
+        case SearchParamType::kNumber:
+          sql = std::string("SELECT ") + agg + "(value) FROM idx_number WHERE param = " + param +
+                " AND pk = ?1";
+          break;
+        case SearchParamType::kQuantity:
+          sql = std::string("SELECT ") + agg + "(value) FROM idx_quantity WHERE param = " +
+                param + " AND pk = ?1";
+          break;
+        default:
+          return MakeError(ErrorCode::kInvalid,
+                           "cannot sort by " + sort.param->code + " (a " +
+                               std::string(fhir::SearchParamTypeName(sort.param->type)) +
+                               " parameter)",
+                           "_sort");
+      }
+    }
+    auto stmt = db_.Cached(sql);
+    if (!stmt.ok()) return stmt.error();
+    for (size_t i = 0; i < pks.size(); ++i) {
+      (*stmt)->Bind(1, pks[i]);
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.error();
+      std::string component;
+      bool present = row.value() && !(*stmt)->IsNull(0);
+      if (present) {
+        if (text) {
+          component = std::string((*stmt)->Text(0));
+          component.push_back('\0');
+        } else if (sqlite3_column_type((*stmt)->raw(), 0) == SQLITE_FLOAT) {
+          EncodeInt(component, OrderedDouble((*stmt)->Real(0)));
+        } else {
+          EncodeInt(component, static_cast<uint64_t>((*stmt)->Int(0)) ^ (uint64_t{1} << 63));
+        }
+        if (sort.descending) {
+          for (char& ch : component) ch = static_cast<char>(~static_cast<unsigned char>(ch));
+        }
+      }
+      (*stmt)->Reset();
+      keys[i].push_back(present ? '\x00' : '\x01');  // resources without the value sort last
+      keys[i] += component;
+    }
+  }
+  for (size_t i = 0; i < pks.size(); ++i) EncodeInt(keys[i], static_cast<uint64_t>(pks[i]));
+  return keys;
+}
+
+base::Result<PkPage> SearchCompiler::Run() {
+  std::vector<CompiledCondition> compiled;
+  for (const Condition& condition : spec_.conditions) {
+    auto c = Compile(condition);
+    if (!c.ok()) return c.error();
+    if (c->never_matches && !c->negated) {
+      PkPage empty;
+      if (spec_.total == TotalMode::kAccurate || spec_.count_only) empty.total = 0;
+      return empty;
+    }
+    compiled.push_back(std::move(c).value());
+  }
+  // Choose the driver: the best-ranked positive condition on an index table. A condition whose
+  // key leads with the partition only drives when the partition is known.
+  auto effective_rank = [&](const CompiledCondition& c) {
+    int rank = c.rank;
+    bool part_known = known_part_ >= 0 || spec_.type == "Patient";
+    if (c.part_leads && !part_known) rank += 100;
+    if (c.table == "idx_token x" && known_part_ >= 0) rank -= 8;  // code + patient: tiny range
+    return rank;
+  };
+  int driver = -1;
+  for (size_t i = 0; i < compiled.size(); ++i) {
+    const CompiledCondition& c = compiled[i];
+    if (c.negated || c.table.empty()) continue;
+    if (driver < 0 || effective_rank(c) < effective_rank(compiled[driver])) {
+      driver = static_cast<int>(i);
+    }
+  }
+  int64_t type_id = names_.types.Find(spec_.type);
+  std::string part = PartExpression();
+
+  Sql base;
+  base.Add("SELECT r.pk FROM resource r WHERE +r.type_id = ? AND r.deleted = 0");
+  base.Bind(type_id);
+  for (size_t i = 0; i < compiled.size(); ++i) {
+    const CompiledCondition& c = compiled[i];
+    if (c.table.empty()) {
+      base.Add(" AND " + c.where);
+      for (const auto& b : c.binds) base.Bind(b);
+      continue;
+    }
+    if (static_cast<int>(i) == driver) {
+      base.Add(" AND r.pk IN (SELECT x.pk FROM " + c.table + " WHERE " + c.where);
+      for (const auto& b : c.binds) base.Bind(b);
+      if (c.has_part_column && (c.part_leads || c.table == "idx_token x")) {
+        if (known_part_ >= 0) {
+          base.Add(" AND x.part = ?");
+          base.Bind(known_part_);
+        } else if (spec_.type == "Patient") {
+          base.Add(" AND x.part = 0");
+        }
+      }
+      base.Add(")");
+      continue;
+    }
+    base.Add(c.negated ? " AND NOT EXISTS (SELECT 1 FROM " : " AND EXISTS (SELECT 1 FROM ");
+    base.Add(c.table + " WHERE " + c.where);
+    for (const auto& b : c.binds) base.Bind(b);
+    if (c.has_part_column && (c.part_leads || c.table == "idx_token x")) {
+      base.Add(" AND x.part = " + part);
+    }
+    base.Add(" AND x.pk = r.pk)");
+  }
+
+  PkPage page;
+  if (spec_.total == TotalMode::kAccurate || spec_.count_only) {
+    auto stmt = db_.Prepare("SELECT count(*) FROM (" + base.text + ")");
+    if (!stmt.ok()) return stmt.error();
+    BindAll(*stmt, base.binds);
+    auto row = stmt->Step();
+    if (!row.ok()) return row.error();
+    page.total = stmt->Int(0);
+    if (spec_.count_only) return page;
+  }
+
+  const std::string& cursor = spec_.cursor;
+  if (!spec_.sort.empty()) {
+    // Sorted: gather every match (bounded), order by encoded keys, and page by key, so a page
+    // boundary stays put while resources are added or removed elsewhere.
+    constexpr size_t kMaxSorted = 10000;
+    auto stmt = db_.Prepare(base.text + " LIMIT " + std::to_string(kMaxSorted + 1));
+    if (!stmt.ok()) return stmt.error();
+    BindAll(*stmt, base.binds);
+    std::vector<int64_t> all;
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row.ok()) return row.error();
+      if (!row.value()) break;
+      all.push_back(stmt->Int(0));
+    }
+    if (all.size() > kMaxSorted) {
+      return MakeError(ErrorCode::kInvalid,
+                       "more than " + std::to_string(kMaxSorted) +
+                           " matches to sort; narrow the search or drop _sort",
+                       "_sort");
+    }
+    auto keys = SortKeys(all);
+    if (!keys.ok()) return keys.error();
+    std::vector<size_t> order(all.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return keys.value()[a] < keys.value()[b]; });
+    size_t start = 0, end = order.size();
+    bool backward = false;
+    if (!cursor.empty()) {
+      auto key = FromHex(cursor.substr(1));
+      if (!key || (cursor[0] != 'n' && cursor[0] != 'p')) {
+        return base::Invalid("the paging cursor is not one this server made", "_cursor");
+      }
+      backward = cursor[0] == 'p';
+      auto pos = std::lower_bound(order.begin(), order.end(), *key, [&](size_t i, const std::string& k) {
+        return keys.value()[i] < k;
+      });
+      size_t at = pos - order.begin();
+      if (backward) {
+        end = at;
+        start = end > spec_.count ? end - spec_.count : 0;
+      } else {
+        start = at < order.size() && keys.value()[order[at]] == *key ? at + 1 : at;
+      }
+    }
+    if (!backward) end = std::min(order.size(), start + spec_.count);
+    for (size_t i = start; i < end; ++i) page.pks.push_back(all[order[i]]);
+    if (end < order.size() && end > start) page.next_cursor = "n" + ToHex(keys.value()[order[end - 1]]);
+    if (start > 0 && end > start) page.previous_cursor = "p" + ToHex(keys.value()[order[start]]);
+    return page;
+  }
+
+  // Unsorted: pk order (creation order), paged by pk, which no later write can shift.
+  bool backward = false;
+  Sql query = base;
+  if (!cursor.empty()) {
+    char direction = cursor[0];
+    int64_t at = 0;
+    try {
+      at = std::stoll(cursor.substr(1));
+    } catch (...) {
+      direction = '?';
+    }
+    if (direction != 'n' && direction != 'p') {
+      return base::Invalid("the paging cursor is not one this server made", "_cursor");
+    }
+    backward = direction == 'p';
+    query.Add(backward ? " AND r.pk < ?" : " AND r.pk > ?");
+    query.Bind(at);
+  }
+  query.Add(backward ? " ORDER BY r.pk DESC LIMIT ?" : " ORDER BY r.pk LIMIT ?");
+  query.Bind(static_cast<int64_t>(spec_.count + 1));
+  auto stmt = db_.Prepare(query.text);
+  if (!stmt.ok()) return stmt.error();
+  BindAll(*stmt, query.binds);
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.error();
+    if (!row.value()) break;
+    page.pks.push_back(stmt->Int(0));
+  }
+  bool more = page.pks.size() > spec_.count;
+  if (more) page.pks.pop_back();
+  if (backward) std::reverse(page.pks.begin(), page.pks.end());
+  if (page.pks.empty()) return page;
+  if (backward) {
+    page.next_cursor = "n" + std::to_string(page.pks.back());
+    if (more) page.previous_cursor = "p" + std::to_string(page.pks.front());
+  } else {
+    if (more) page.next_cursor = "n" + std::to_string(page.pks.back());
+    if (!cursor.empty()) page.previous_cursor = "p" + std::to_string(page.pks.front());
+  }
+  return page;
+}
+
+std::string InList(const std::vector<int64_t>& pks) {
+  std::string out;
+  for (int64_t pk : pks) {
+    if (!out.empty()) out += ",";
+    out += std::to_string(pk);
+  }
+  return out;
+}
+
+}  // namespace
+
+base::Result<PkPage> SearchPks(SqliteConnection& db, const SqliteNames& names,
+                               const SearchSpec& spec) {
+  if (!names.types.Find(spec.type)) {
+    return MakeError(ErrorCode::kNotFound, "unknown resource type " + spec.type);
+  }
+  SearchCompiler compiler(db, names, spec);
+  return compiler.Run();
+}
+
+base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const SqliteNames& names,
+                                              const SearchSpec& spec,
+                                              const std::vector<int64_t>& from) {
+  std::set<int64_t> seen(from.begin(), from.end());
+  std::vector<int64_t> result;
+  std::vector<int64_t> frontier = from;
+  // The first round applies every include; later rounds only the :iterate ones, to a fixpoint.
+  for (int round = 0; round < 4 && !frontier.empty(); ++round) {
+    std::vector<int64_t> found;
+    for (const IncludeSpec& include : spec.includes) {
+      if (round > 0 && !include.iterate) continue;
+      int64_t source_type = names.types.Find(include.source_type);
+      std::string sql;
+      std::string pks = InList(frontier);
+      std::string param_filter =
+          include.param ? " AND x.param = " + std::to_string(names.ParamId(*include.param)) : "";
+      if (!include.reverse) {
+        sql = "SELECT x.target_pk FROM idx_reference x JOIN resource s ON s.pk = x.pk "
+              "WHERE x.pk IN (" + pks + ") AND s.type_id = " + std::to_string(source_type) +
+              param_filter;
+        if (!include.target_type.empty()) {
+          sql += " AND x.target_pk IN (SELECT pk FROM resource WHERE pk = x.target_pk AND "
+                 "type_id = " + std::to_string(names.types.Find(include.target_type)) + ")";
+        }
+      } else {
+        sql = "SELECT x.pk FROM idx_reference x JOIN resource s ON s.pk = x.pk "
+              "WHERE x.target_pk IN (" + pks + ") AND s.type_id = " +
+              std::to_string(source_type) + param_filter;
+      }
+      auto stmt = db.Prepare(sql);
+      if (!stmt.ok()) return stmt.error();
+      for (;;) {
+        auto row = stmt->Step();
+        if (!row.ok()) return row.error();
+        if (!row.value()) break;
+        int64_t pk = stmt->Int(0);
+        if (seen.insert(pk).second) found.push_back(pk);
+      }
+    }
+    result.insert(result.end(), found.begin(), found.end());
+    frontier = std::move(found);
+  }
+  return result;
+}
+
+}  // namespace carerecord::store

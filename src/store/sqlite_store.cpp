@@ -1,0 +1,668 @@
+// The SQLite store: one writer thread that group-commits queued transactions (one fsync for
+// many), and a pool of reader connections that each see a committed snapshot (WAL).
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <unordered_set>
+
+#include "fhir/search_parameters.h"
+#include "fhir/fhir_date.h"
+#include "fhir/search_text.h"
+#include "store/body_codec.h"
+#include "store/sqlite_store_internal.h"
+
+namespace carerecord::store {
+namespace {
+
+using base::ErrorCode;
+using base::MakeError;
+
+constexpr size_t kMaxWritesPerGroup = 20000;
+
+int MethodCode(std::string_view method) {
+  if (method == "PUT") return 1;
+  if (method == "DELETE") return 2;
+  return 0;
+}
+
+base::Status RegisterDefinitions(SqliteConnection& db, SqliteNames& names) {
+  CR_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  for (const std::string& type : fhir::AllResourceTypes()) {
+    auto id = names.types.Add(db, type);
+    if (!id.ok()) return id.error();
+  }
+  auto params = fhir::AllSearchParams();
+  names.param_ids.assign(params.size(), 0);
+  names.text_param_ids.assign(params.size(), 0);
+  for (const fhir::SearchParamDef& def : params) {
+    std::string name = def.resource_type + "." + def.code;
+    auto id = names.params.Add(db, name);
+    if (!id.ok()) return id.error();
+    names.param_ids[def.id] = id.value();
+    if (def.type == fhir::SearchParamType::kToken) {
+      auto text_id = names.params.Add(db, name + ":text");
+      if (!text_id.ok()) return text_id.error();
+      names.text_param_ids[def.id] = text_id.value();
+    }
+  }
+  CR_RETURN_IF_ERROR(db.Exec("COMMIT"));
+  names.types.Publish();
+  names.params.Publish();
+  names.patient_type_id = names.types.Find("Patient");
+  return base::Status::Ok();
+}
+
+struct QueuedCommit {
+  WriteTransaction transaction;
+  std::promise<base::Result<CommitResult>> done;
+};
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(SqliteOptions options) : options_(std::move(options)) {}
+  ~SqliteStore() override { Close(); }
+
+  base::Status Open();
+  base::Result<CommitResult> Commit(WriteTransaction transaction) override;
+  std::unique_ptr<ReadSession> OpenRead(ReadGate& gate) override;
+  std::unique_ptr<TransactionReader> OpenTransactionReader() override;
+  base::Result<StoreStats> Stats() override;
+  void Close() override;
+
+ private:
+  std::string DatabasePath() const { return options_.directory + "/carerecord.db"; }
+  base::Result<std::unique_ptr<SqliteConnection>> OpenConnection(bool writer);
+  std::unique_ptr<SqliteConnection> AcquireReader();
+  void ReleaseReader(std::unique_ptr<SqliteConnection> db);
+
+  void WriterLoop();
+  void CommitGroup(std::vector<QueuedCommit>& group);
+  base::Status RegisterNames(const std::vector<QueuedCommit>& group);
+  base::Status Apply(const WriteTransaction& transaction, int64_t source_id);
+  base::Status WriteIndex(const fhir::IndexEntries& index, int64_t pk, int64_t part, bool remove);
+  // The pk of a resource row whatever its state: rows are never removed, and a row allocated
+  // earlier in the same transaction still reads as deleted until its version is written.
+  base::Result<int64_t> FindPkAnyState(std::string_view type, std::string_view id);
+  base::Result<int64_t> PatientPk(std::string_view patient_id) {
+    return FindPkAnyState("Patient", patient_id);
+  }
+
+  SqliteOptions options_;
+  SqliteNames names_;
+  std::unique_ptr<SqliteConnection> writer_db_;
+  std::thread writer_;
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::deque<QueuedCommit> queue_;
+  bool stopping_ = false;
+  bool closed_ = false;
+
+  std::mutex pool_mutex_;
+  std::vector<std::unique_ptr<SqliteConnection>> pool_;
+};
+
+base::Result<std::unique_ptr<SqliteConnection>> SqliteStore::OpenConnection(bool writer) {
+  auto db = SqliteConnection::Open(DatabasePath(), false);
+  if (!db.ok()) return db.error();
+  CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_mode=WAL"));
+  CR_RETURN_IF_ERROR((*db)->Exec(options_.durable ? "PRAGMA synchronous=FULL"
+                                                  : "PRAGMA synchronous=OFF"));
+  CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA cache_size=-65536"));  // 64 MiB per connection
+  CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA temp_store=MEMORY"));
+  if (!writer) CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA query_only=1"));
+  return db;
+}
+
+base::Status SqliteStore::Open() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.directory, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kInternal,
+                     "cannot create data directory " + options_.directory + ": " + ec.message());
+  }
+  auto db = OpenConnection(true);
+  if (!db.ok()) return db.error();
+  writer_db_ = std::move(db).value();
+  CR_RETURN_IF_ERROR(writer_db_->Exec("PRAGMA page_size=4096"));
+  CR_RETURN_IF_ERROR(writer_db_->Exec(kSchemaSql));
+  for (NameDictionary* dictionary :
+       {&names_.types, &names_.params, &names_.systems, &names_.sources}) {
+    CR_RETURN_IF_ERROR(dictionary->Load(*writer_db_));
+  }
+  CR_RETURN_IF_ERROR(RegisterDefinitions(*writer_db_, names_));
+  writer_ = std::thread([this] { WriterLoop(); });
+  return base::Status::Ok();
+}
+
+base::Result<CommitResult> SqliteStore::Commit(WriteTransaction transaction) {
+  std::future<base::Result<CommitResult>> done;
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (stopping_) return MakeError(ErrorCode::kInternal, "the store is shutting down");
+    queue_.push_back(QueuedCommit{std::move(transaction), {}});
+    done = queue_.back().done.get_future();
+  }
+  queue_cv_.notify_one();
+  return done.get();
+}
+
+void SqliteStore::WriterLoop() {
+  for (;;) {
+    std::vector<QueuedCommit> group;
+    {
+      std::unique_lock lock(queue_mutex_);
+      queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued was committed
+      size_t writes = 0;
+      while (!queue_.empty() && (group.empty() || writes < kMaxWritesPerGroup)) {
+        writes += queue_.front().transaction.writes.size();
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitGroup(group);
+  }
+}
+
+// New code systems and sources are committed on their own first, so that a transaction that
+// fails later in the group cannot leave the in-memory dictionaries naming rows that were rolled
+// back.
+base::Status SqliteStore::RegisterNames(const std::vector<QueuedCommit>& group) {
+  std::set<std::string> systems, sources;
+  for (const QueuedCommit& queued : group) {
+    if (!names_.sources.Find(queued.transaction.provenance.source)) {
+      sources.insert(queued.transaction.provenance.source);
+    }
+    for (const PreparedWrite& write : queued.transaction.writes) {
+      for (const auto& token : write.index.tokens) {
+        if (!token.system.empty() && !names_.systems.Find(token.system)) {
+          systems.insert(token.system);
+        }
+      }
+      for (const auto& quantity : write.index.quantities) {
+        if (!quantity.system.empty() && !names_.systems.Find(quantity.system)) {
+          systems.insert(quantity.system);
+        }
+      }
+    }
+  }
+  if (systems.empty() && sources.empty()) return base::Status::Ok();
+  CR_RETURN_IF_ERROR(writer_db_->Exec("BEGIN IMMEDIATE"));
+  base::Status status;
+  for (const std::string& system : systems) {
+    if (auto id = names_.systems.Add(*writer_db_, system); !id.ok()) status = id.error();
+  }
+  for (const std::string& source : sources) {
+    if (auto id = names_.sources.Add(*writer_db_, source); !id.ok()) status = id.error();
+  }
+  if (status.ok()) status = writer_db_->Exec("COMMIT");
+  if (!status.ok()) {
+    (void)writer_db_->Exec("ROLLBACK");
+    names_.systems.Forget();
+    names_.sources.Forget();
+    return status;
+  }
+  names_.systems.Publish();
+  names_.sources.Publish();
+  return base::Status::Ok();
+}
+
+void SqliteStore::CommitGroup(std::vector<QueuedCommit>& group) {
+  std::vector<base::Status> outcomes(group.size());
+  base::Status group_status = RegisterNames(group);
+  if (group_status.ok()) group_status = writer_db_->Exec("BEGIN IMMEDIATE");
+  if (group_status.ok()) {
+    for (size_t i = 0; i < group.size(); ++i) {
+      const WriteTransaction& transaction = group[i].transaction;
+      // Each transaction of the group is all-or-nothing on its own.
+      group_status = writer_db_->Exec("SAVEPOINT tx");
+      if (!group_status.ok()) break;
+      outcomes[i] = Apply(transaction, names_.sources.Find(transaction.provenance.source));
+      if (!outcomes[i].ok()) group_status = writer_db_->Exec("ROLLBACK TO tx");
+      if (group_status.ok()) group_status = writer_db_->Exec("RELEASE tx");
+      if (!group_status.ok()) break;
+    }
+    if (group_status.ok()) group_status = writer_db_->Exec("COMMIT");
+    if (!group_status.ok()) (void)writer_db_->Exec("ROLLBACK");
+  }
+  CommitResult result{fhir::NowMs()};
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (!group_status.ok()) {
+      group[i].done.set_value(group_status.error());
+    } else if (!outcomes[i].ok()) {
+      group[i].done.set_value(outcomes[i].error());
+    } else {
+      group[i].done.set_value(result);
+    }
+  }
+}
+
+base::Result<int64_t> SqliteStore::FindPkAnyState(std::string_view type, std::string_view id) {
+  int64_t type_id = names_.types.Find(type);
+  if (!type_id) return int64_t{0};
+  auto stmt = writer_db_->Cached("SELECT pk FROM resource WHERE type_id = ? AND id = ?");
+  if (!stmt.ok()) return stmt.error();
+  (*stmt)->Bind(1, type_id).Bind(2, id);
+  auto row = (*stmt)->Step();
+  if (!row.ok()) return row.error();
+  int64_t pk = row.value() ? (*stmt)->Int(0) : 0;
+  (*stmt)->Reset();
+  return pk;
+}
+
+base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t source_id) {
+  SqliteConnection& db = *writer_db_;
+  if (source_id == 0) return MakeError(ErrorCode::kInternal, "unregistered source");
+  TransactionReader* reader_for_checks = nullptr;
+  std::unique_ptr<TransactionReader> reader;
+  if (!transaction.checks.empty()) {
+    reader = MakeSqliteTransactionReader(db, names_);
+    reader_for_checks = reader.get();
+    for (const CommitCheck& check : transaction.checks) CR_RETURN_IF_ERROR(check(*reader_for_checks));
+  }
+
+  // Pass 1: find or allocate each resource's row and check versions, so that references between
+  // entries of the transaction resolve whatever their order.
+  struct Slot {
+    int64_t pk = 0;
+    int64_t type_id = 0;
+    int64_t old_part = 0;
+  };
+  std::vector<Slot> slots(transaction.writes.size());
+  std::set<std::pair<std::string_view, std::string_view>> seen;
+  for (size_t i = 0; i < transaction.writes.size(); ++i) {
+    const PreparedWrite& write = transaction.writes[i];
+    std::string where = write.type + "/" + write.id;
+    if (!seen.emplace(write.type, write.id).second) {
+      return base::Invalid("the transaction writes " + where + " more than once", where);
+    }
+    Slot& slot = slots[i];
+    slot.type_id = names_.types.Find(write.type);
+    if (!slot.type_id) return base::Invalid("unknown resource type " + write.type, where);
+    auto find = db.Cached(
+        "SELECT pk, version, patient_pk, type_id FROM resource WHERE type_id = ? AND id = ?");
+    if (!find.ok()) return find.error();
+    SqliteStatement& stmt = **find;
+    stmt.Bind(1, slot.type_id).Bind(2, write.id);
+    auto row = stmt.Step();
+    if (!row.ok()) return row.error();
+    int64_t current_version = 0;
+    if (row.value()) {
+      slot.pk = stmt.Int(0);
+      current_version = stmt.Int(1);
+      int64_t patient_pk = stmt.Int(2);
+      slot.old_part = write.type == "Patient" ? 0 : patient_pk;
+    }
+    stmt.Reset();
+    if (current_version != write.version - 1) {
+      return MakeError(ErrorCode::kConflict,
+                       where + " is at version " + std::to_string(current_version) +
+                           ", not " + std::to_string(write.version - 1) +
+                           " as this change expected",
+                       where);
+    }
+    if (!slot.pk) {
+      auto insert = db.Cached(
+          "INSERT INTO resource (type_id, id, patient_pk, version, vid, deleted, last_updated) "
+          "VALUES (?, ?, 0, 0, 0, 1, 0)");
+      if (!insert.ok()) return insert.error();
+      (*insert)->Bind(1, slot.type_id).Bind(2, write.id);
+      CR_RETURN_IF_ERROR((*insert)->Run());
+      slot.pk = sqlite3_last_insert_rowid(db.raw());
+    }
+  }
+
+  // Pass 2: references must point at something that exists once this transaction commits.
+  std::unordered_set<std::string> deleted_here;
+  for (const PreparedWrite& write : transaction.writes) {
+    if (write.is_delete) deleted_here.insert(write.type + "/" + write.id);
+  }
+  for (const PreparedWrite& write : transaction.writes) {
+    for (const auto& [type, id] : write.required_targets) {
+      std::string target = type + "/" + id;
+      bool written_here = seen.count({type, id}) && !deleted_here.count(target);
+      if (written_here) continue;
+      auto pk = FindPk(db, names_, type, id);
+      if (!pk.ok()) return pk.error();
+      if (!pk.value() || deleted_here.count(target)) {
+        return MakeError(ErrorCode::kUnprocessable,
+                         write.type + "/" + write.id + " refers to " + target +
+                             ", which does not exist",
+                         write.type + "/" + write.id);
+      }
+    }
+  }
+
+  // Pass 3: the versions, their index rows and compartment membership.
+  for (size_t i = 0; i < transaction.writes.size(); ++i) {
+    const PreparedWrite& write = transaction.writes[i];
+    const Slot& slot = slots[i];
+    bool is_patient = slot.type_id == names_.patient_type_id;
+
+    int64_t patient_pk = 0;
+    std::vector<int64_t> compartment;
+    for (const std::string& patient_id : write.compartment_patients) {
+      auto pk = is_patient && patient_id == write.id ? base::Result<int64_t>(slot.pk)
+                                                      : PatientPk(patient_id);
+      if (!pk.ok()) return pk.error();
+      if (!pk.value()) continue;
+      if (!patient_pk) patient_pk = pk.value();
+      compartment.push_back(pk.value());
+    }
+    int64_t part = is_patient ? 0 : patient_pk;
+
+    // Remove what the replaced version was indexed under.
+    if (write.version > 1) {
+      CR_RETURN_IF_ERROR(WriteIndex(write.previous_index, slot.pk, slot.old_part, true));
+      for (const std::string& patient_id : write.previous_compartment_patients) {
+        auto pk = PatientPk(patient_id);
+        if (!pk.ok()) return pk.error();
+        if (!pk.value()) continue;
+        auto remove = db.Cached(
+            "DELETE FROM compartment WHERE patient_pk = ? AND type_id = ? AND pk = ?");
+        if (!remove.ok()) return remove.error();
+        (*remove)->Bind(1, pk.value()).Bind(2, slot.type_id).Bind(3, slot.pk);
+        CR_RETURN_IF_ERROR((*remove)->Run());
+      }
+    }
+
+    auto insert_version = db.Cached(
+        "INSERT INTO version (pk, patient_pk, version, last_updated, method, source_id, "
+        "message_id, received, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!insert_version.ok()) return insert_version.error();
+    SqliteStatement& version_stmt = **insert_version;
+    version_stmt.Bind(1, slot.pk)
+        .Bind(2, patient_pk)
+        .Bind(3, write.version)
+        .Bind(4, write.last_updated_ms)
+        .Bind(5, static_cast<int64_t>(MethodCode(write.method)))
+        .Bind(6, source_id)
+        .Bind(8, transaction.provenance.received_ms);
+    if (transaction.provenance.message_id.empty()) {
+      version_stmt.BindNull(7);
+    } else {
+      version_stmt.Bind(7, transaction.provenance.message_id);
+    }
+    if (write.is_delete) {
+      version_stmt.BindNull(9);
+    } else {
+      version_stmt.BindBlob(9, EncodeBody(write.json));
+    }
+    CR_RETURN_IF_ERROR(version_stmt.Run());
+    int64_t vid = sqlite3_last_insert_rowid(db.raw());
+
+    auto update = db.Cached(
+        "UPDATE resource SET patient_pk = ?, version = ?, vid = ?, deleted = ?, last_updated = ? "
+        "WHERE pk = ?");
+    if (!update.ok()) return update.error();
+    (*update)
+        ->Bind(1, patient_pk)
+        .Bind(2, write.version)
+        .Bind(3, vid)
+        .Bind(4, static_cast<int64_t>(write.is_delete))
+        .Bind(5, write.last_updated_ms)
+        .Bind(6, slot.pk);
+    CR_RETURN_IF_ERROR((*update)->Run());
+
+    if (write.is_delete) continue;
+    CR_RETURN_IF_ERROR(WriteIndex(write.index, slot.pk, part, false));
+    for (int64_t patient : compartment) {
+      auto add = db.Cached(
+          "INSERT OR IGNORE INTO compartment (patient_pk, type_id, pk) VALUES (?, ?, ?)");
+      if (!add.ok()) return add.error();
+      (*add)->Bind(1, patient).Bind(2, slot.type_id).Bind(3, slot.pk);
+      CR_RETURN_IF_ERROR((*add)->Run());
+    }
+  }
+  return base::Status::Ok();
+}
+
+// Inserts (or, with `remove`, deletes) the index rows of one version. Both directions go through
+// here so that what a version adds is exactly what its replacement takes away.
+base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk, int64_t part,
+                                     bool remove) {
+  SqliteConnection& db = *writer_db_;
+  auto params = fhir::AllSearchParams();
+  auto run = [&](const char* insert_sql, const char* delete_sql,
+                 const auto& bind) -> base::Status {
+    auto stmt = db.Cached(remove ? delete_sql : insert_sql);
+    if (!stmt.ok()) return stmt.error();
+    bind(**stmt);
+    return (*stmt)->Run();
+  };
+  for (const auto& token : index.tokens) {
+    const auto& def = params[token.param_id];
+    int64_t system_id = token.system.empty() ? 0 : names_.systems.Find(token.system);
+    CR_RETURN_IF_ERROR(run(
+        "INSERT OR IGNORE INTO idx_token (param, code, part, system_id, pk) VALUES (?,?,?,?,?)",
+        "DELETE FROM idx_token WHERE param=? AND code=? AND part=? AND system_id=? AND pk=?",
+        [&](SqliteStatement& s) {
+          s.Bind(1, names_.ParamId(def)).Bind(2, token.code).Bind(3, part).Bind(4, system_id);
+          s.Bind(5, pk);
+        }));
+    if (!token.text.empty()) {
+      std::string normalized = fhir::NormalizeForSearch(token.text);
+      CR_RETURN_IF_ERROR(run(
+          "INSERT OR IGNORE INTO idx_string (param, part, value, pk, exact) VALUES (?,?,?,?,'')",
+          "DELETE FROM idx_string WHERE param=? AND part=? AND value=? AND pk=? AND exact=''",
+          [&](SqliteStatement& s) {
+            s.Bind(1, names_.TextParamId(def)).Bind(2, part).Bind(3, normalized).Bind(4, pk);
+          }));
+    }
+  }
+  for (const auto& entry : index.strings) {
+    std::string normalized = fhir::NormalizeForSearch(entry.value);
+    std::string_view exact = normalized == entry.value ? std::string_view() : entry.value;
+    CR_RETURN_IF_ERROR(run(
+        "INSERT OR IGNORE INTO idx_string (param, part, value, pk, exact) VALUES (?,?,?,?,?)",
+        "DELETE FROM idx_string WHERE param=? AND part=? AND value=? AND pk=? AND exact=?",
+        [&](SqliteStatement& s) {
+          s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part).Bind(3, normalized);
+          s.Bind(4, pk).Bind(5, exact);
+        }));
+  }
+  for (const auto& entry : index.dates) {
+    CR_RETURN_IF_ERROR(run(
+        "INSERT OR IGNORE INTO idx_date (param, part, low, high, pk) VALUES (?,?,?,?,?)",
+        "DELETE FROM idx_date WHERE param=? AND part=? AND low=? AND high=? AND pk=?",
+        [&](SqliteStatement& s) {
+          s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part);
+          s.Bind(3, entry.low_ms).Bind(4, entry.high_ms).Bind(5, pk);
+        }));
+  }
+  for (const auto& entry : index.numbers) {
+    CR_RETURN_IF_ERROR(run(
+        "INSERT OR IGNORE INTO idx_number (param, part, value, pk) VALUES (?,?,?,?)",
+        "DELETE FROM idx_number WHERE param=? AND part=? AND value=? AND pk=?",
+        [&](SqliteStatement& s) {
+          s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part);
+          s.Bind(3, entry.value).Bind(4, pk);
+        }));
+  }
+  for (const auto& entry : index.quantities) {
+    int64_t system_id = entry.system.empty() ? 0 : names_.systems.Find(entry.system);
+    // A quantity is found by its code in its system, and by its human unit without a system.
+    std::vector<std::pair<int64_t, std::string_view>> keys;
+    if (!entry.code.empty()) keys.emplace_back(system_id, entry.code);
+    if (!entry.unit.empty() && (entry.unit != entry.code || system_id != 0)) {
+      keys.emplace_back(0, entry.unit);
+    }
+    if (keys.empty()) keys.emplace_back(0, std::string_view());
+    for (const auto& [key_system, key_code] : keys) {
+      CR_RETURN_IF_ERROR(run(
+          "INSERT OR IGNORE INTO idx_quantity (param, part, value, system_id, code, pk) "
+          "VALUES (?,?,?,?,?,?)",
+          "DELETE FROM idx_quantity WHERE param=? AND part=? AND value=? AND system_id=? AND "
+          "code=? AND pk=?",
+          [&](SqliteStatement& s) {
+            s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part).Bind(3, entry.value);
+            s.Bind(4, key_system).Bind(5, key_code).Bind(6, pk);
+          }));
+    }
+  }
+  for (const auto& entry : index.references) {
+    int64_t target_pk = 0;
+    if (!entry.target_type.empty()) {
+      auto found = FindPkAnyState(entry.target_type, entry.target_id);
+      if (!found.ok()) return found.error();
+      target_pk = found.value();
+    }
+    int64_t param = names_.ParamId(params[entry.param_id]);
+    if (target_pk) {
+      CR_RETURN_IF_ERROR(run(
+          "INSERT OR IGNORE INTO idx_reference (param, target_pk, pk, part) VALUES (?,?,?,?)",
+          "DELETE FROM idx_reference WHERE param=? AND target_pk=? AND pk=?",
+          [&](SqliteStatement& s) {
+            s.Bind(1, param).Bind(2, target_pk).Bind(3, pk);
+            if (!remove) s.Bind(4, part);
+          }));
+    } else {
+      std::string url = entry.target_type.empty() ? entry.target_id
+                                                  : entry.target_type + "/" + entry.target_id;
+      CR_RETURN_IF_ERROR(run(
+          "INSERT OR IGNORE INTO idx_reference_url (param, url, pk, part) VALUES (?,?,?,?)",
+          "DELETE FROM idx_reference_url WHERE param=? AND url=? AND pk=?",
+          [&](SqliteStatement& s) {
+            s.Bind(1, param).Bind(2, url).Bind(3, pk);
+            if (!remove) s.Bind(4, part);
+          }));
+    }
+  }
+  for (const auto& entry : index.uris) {
+    CR_RETURN_IF_ERROR(run(
+        "INSERT OR IGNORE INTO idx_uri (param, value, pk, part) VALUES (?,?,?,?)",
+        "DELETE FROM idx_uri WHERE param=? AND value=? AND pk=?", [&](SqliteStatement& s) {
+          s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, entry.value).Bind(3, pk);
+          if (!remove) s.Bind(4, part);
+        }));
+  }
+  return base::Status::Ok();
+}
+
+std::unique_ptr<SqliteConnection> SqliteStore::AcquireReader() {
+  {
+    std::lock_guard lock(pool_mutex_);
+    if (!pool_.empty()) {
+      auto db = std::move(pool_.back());
+      pool_.pop_back();
+      return db;
+    }
+  }
+  auto db = OpenConnection(false);
+  return db.ok() ? std::move(db).value() : nullptr;
+}
+
+void SqliteStore::ReleaseReader(std::unique_ptr<SqliteConnection> db) {
+  std::lock_guard lock(pool_mutex_);
+  if (static_cast<int>(pool_.size()) < options_.reader_connections) pool_.push_back(std::move(db));
+}
+
+std::unique_ptr<ReadSession> SqliteStore::OpenRead(ReadGate& gate) {
+  auto db = AcquireReader();
+  if (!db) return nullptr;
+  return MakeSqliteReadSession(std::move(db), names_, gate,
+                               [this](std::unique_ptr<SqliteConnection> released) {
+                                 ReleaseReader(std::move(released));
+                               });
+}
+
+std::unique_ptr<TransactionReader> SqliteStore::OpenTransactionReader() {
+  // A reader connection outside the write transaction: the caller re-checks at commit what
+  // must still hold then (CommitCheck).
+  class PooledTransactionReader final : public TransactionReader {
+   public:
+    PooledTransactionReader(SqliteStore& store, std::unique_ptr<SqliteConnection> db)
+        : store_(store), db_(std::move(db)), inner_(MakeSqliteTransactionReader(*db_, store.names_)) {}
+    ~PooledTransactionReader() override {
+      inner_.reset();
+      store_.ReleaseReader(std::move(db_));
+    }
+    base::Result<CurrentVersion> Current(std::string_view type, std::string_view id) override {
+      return inner_->Current(type, id);
+    }
+    base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec,
+                                                    size_t limit) override {
+      return inner_->MatchIds(spec, limit);
+    }
+
+   private:
+    SqliteStore& store_;
+    std::unique_ptr<SqliteConnection> db_;
+    std::unique_ptr<TransactionReader> inner_;
+  };
+  auto db = AcquireReader();
+  if (!db) return nullptr;
+  return std::make_unique<PooledTransactionReader>(*this, std::move(db));
+}
+
+base::Result<StoreStats> SqliteStore::Stats() {
+  auto db = AcquireReader();
+  if (!db) return MakeError(ErrorCode::kInternal, "cannot open a reader");
+  StoreStats stats;
+  auto count = [&](const char* sql) -> base::Result<int64_t> {
+    auto stmt = db->Prepare(sql);
+    if (!stmt.ok()) return stmt.error();
+    auto row = stmt->Step();
+    if (!row.ok()) return row.error();
+    return stmt->Int(0);
+  };
+  auto resources = count("SELECT count(*) FROM resource WHERE deleted = 0");
+  auto versions = count("SELECT count(*) FROM version");
+  auto pages = count("PRAGMA page_count");
+  auto page_size = count("PRAGMA page_size");
+  auto freelist = count("PRAGMA freelist_count");
+  ReleaseReader(std::move(db));
+  for (auto* r : {&resources, &versions, &pages, &page_size, &freelist}) {
+    if (!r->ok()) return r->error();
+  }
+  stats.resources = resources.value();
+  stats.versions = versions.value();
+  stats.bytes = (pages.value() - freelist.value()) * page_size.value();
+  return stats;
+}
+
+void SqliteStore::Close() {
+  if (closed_) return;
+  closed_ = true;
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(pool_mutex_);
+    pool_.clear();
+  }
+  if (writer_db_) {
+    (void)writer_db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    writer_db_.reset();
+  }
+}
+
+}  // namespace
+
+base::Result<int64_t> FindPk(SqliteConnection& db, const SqliteNames& names,
+                             std::string_view type, std::string_view id) {
+  int64_t type_id = names.types.Find(type);
+  if (!type_id) return int64_t{0};
+  auto stmt = db.Cached("SELECT pk FROM resource WHERE type_id = ? AND id = ? AND deleted = 0");
+  if (!stmt.ok()) return stmt.error();
+  (*stmt)->Bind(1, type_id).Bind(2, id);
+  auto row = (*stmt)->Step();
+  if (!row.ok()) return row.error();
+  int64_t pk = row.value() ? (*stmt)->Int(0) : 0;
+  (*stmt)->Reset();
+  return pk;
+}
+
+base::Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
+  auto store = std::make_unique<SqliteStore>(options);
+  CR_RETURN_IF_ERROR(store->Open());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace carerecord::store

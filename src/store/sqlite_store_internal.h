@@ -1,0 +1,64 @@
+// Internals shared by the SQLite store's write path (sqlite_store.cpp) and read path
+// (sqlite_read.cpp, sqlite_search.cpp). Not for use outside src/store/.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "store/sqlite_db.h"
+#include "store/sqlite_schema.h"
+#include "store/store.h"
+
+namespace carerecord::store {
+
+// The dictionaries every connection of one store shares.
+struct SqliteNames {
+  NameDictionary types{"res_type", "name"};
+  NameDictionary params{"search_param", "name"};
+  NameDictionary systems{"code_system", "uri"};
+  NameDictionary sources{"feed_source", "name"};
+  // fhir::SearchParamDef::id -> search_param.id, and the id of its ":text" companion.
+  std::vector<int64_t> param_ids;
+  std::vector<int64_t> text_param_ids;
+  int64_t patient_type_id = 0;
+
+  int64_t ParamId(const fhir::SearchParamDef& def) const { return param_ids[def.id]; }
+  int64_t TextParamId(const fhir::SearchParamDef& def) const { return text_param_ids[def.id]; }
+};
+
+// Looks up a current, not deleted resource's pk by type and id; 0 when absent.
+base::Result<int64_t> FindPk(SqliteConnection& db, const SqliteNames& names,
+                             std::string_view type, std::string_view id);
+
+// Runs a compiled search on `db` and returns matching pks in page order (at most count + 1,
+// so the caller can tell whether there is a next page), plus the total when asked.
+struct PkPage {
+  std::vector<int64_t> pks;
+  std::optional<int64_t> total;
+  std::string next_cursor;
+  std::string previous_cursor;
+};
+base::Result<PkPage> SearchPks(SqliteConnection& db, const SqliteNames& names,
+                               const SearchSpec& spec);
+
+// Pks reached from `from` by the includes of `spec` (forward and reverse, iterating).
+base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const SqliteNames& names,
+                                              const SearchSpec& spec,
+                                              const std::vector<int64_t>& from);
+
+std::unique_ptr<ReadSession> MakeSqliteReadSession(std::unique_ptr<SqliteConnection> db,
+                                                   const SqliteNames& names, ReadGate& gate,
+                                                   std::function<void(std::unique_ptr<SqliteConnection>)> release);
+
+std::unique_ptr<TransactionReader> MakeSqliteTransactionReader(SqliteConnection& db,
+                                                               const SqliteNames& names);
+
+}  // namespace carerecord::store

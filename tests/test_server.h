@@ -1,0 +1,90 @@
+// A whole carerecord server in the test process: a fresh SQLite store in a temporary directory,
+// the FHIR service, routes and HTTP server on a free loopback port, and a client for it.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+
+#include <boost/json.hpp>
+
+#include "access/access_context.h"
+#include "http/client.h"
+#include "http/fhir_routes.h"
+#include "http/server.h"
+#include "interactions/fhir_service.h"
+#include "store/store.h"
+
+namespace carerecord::testing {
+
+class TestServer {
+ public:
+  explicit TestServer(size_t max_body = 1 << 20) {
+    std::random_device random;
+    dir_ = std::filesystem::temp_directory_path() /
+           ("carerecord-test-" + std::to_string(random()) + std::to_string(random()));
+    store::SqliteOptions options;
+    options.directory = dir_.string();
+    options.durable = false;
+    store_ = std::move(store::OpenSqliteStore(options)).value();
+    service_ = std::make_unique<interactions::FhirService>(*store_, policy_, nullptr);
+    routes_ = std::make_unique<http::FhirRoutes>(*service_, http::FhirRouteOptions{});
+    http::ServerOptions server_options;
+    server_options.max_body_bytes = max_body;
+    server_ = std::make_unique<http::HttpServer>(
+        server_options, [this](const http::HttpRequest& r) { return routes_->Handle(r); },
+        [](int status, std::string message) {
+          return http::FhirRoutes::ErrorResponse(status, message);
+        });
+    port_ = server_->Start().value();
+    client_ = std::make_unique<http::HttpClient>("127.0.0.1", port_);
+  }
+  ~TestServer() {
+    client_.reset();
+    server_->Stop();
+    server_.reset();
+    store_->Close();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  http::HttpResponse Send(std::string method, std::string target, std::string body = {},
+                          std::vector<std::pair<std::string, std::string>> headers = {}) {
+    if (!body.empty()) headers.emplace_back("Content-Type", "application/fhir+json");
+    auto response = client_->Send(std::move(method), std::move(target), std::move(headers),
+                                  std::move(body));
+    if (!response.ok()) {
+      http::HttpResponse failed;
+      failed.status = -1;
+      failed.body = response.error().message;
+      return failed;
+    }
+    return std::move(response).value();
+  }
+  http::HttpResponse Get(std::string target) { return Send("GET", std::move(target)); }
+
+  static boost::json::object Json(const http::HttpResponse& response) {
+    boost::system::error_code ec;
+    auto value = boost::json::parse(response.body, ec);
+    if (ec || !value.is_object()) return {};
+    return value.as_object();
+  }
+
+  uint16_t port() const { return port_; }
+  std::string base() const { return "http://127.0.0.1:" + std::to_string(port_) + "/fhir"; }
+  store::Store& store() { return *store_; }
+  interactions::FhirService& service() { return *service_; }
+
+ private:
+  std::filesystem::path dir_;
+  access::OpenPolicy policy_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<interactions::FhirService> service_;
+  std::unique_ptr<http::FhirRoutes> routes_;
+  std::unique_ptr<http::HttpServer> server_;
+  std::unique_ptr<http::HttpClient> client_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace carerecord::testing
