@@ -1,6 +1,6 @@
-// Runs on every ingested resource, so it walks the pre-compiled key paths of the generated tables
-// directly: no FHIRPath evaluation, no per-call lookups beyond one binary search for the type,
-// and strings are copied only into the entries themselves.
+// Runs on every ingested resource, so it walks the key paths the generator compiled from the
+// FHIRPath expressions: no expression evaluation, no maps built per call (one binary search for
+// the type, one per property of the resource), and strings are copied only into the entries.
 #include "fhir/index_extraction.h"
 
 #include <algorithm>
@@ -115,7 +115,7 @@ bool PassesFilter(const json::value& value, const gen::PathStep& step) {
 // Emits the entries of one parameter for each value its paths end on.
 class EntrySink {
  public:
-  EntrySink(IndexEntries& out) : out_(out) {}
+  explicit EntrySink(IndexEntries& out) : out_(out) {}
 
   void SetParam(uint32_t param_id, SearchParamType type) {
     param_ = param_id;

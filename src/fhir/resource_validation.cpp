@@ -209,13 +209,11 @@ class ResourceValidator {
   bool ValidateResourceObject(const json::object& object) {
     const json::value* type_value = object.if_contains("resourceType");
     const json::string* type = type_value != nullptr ? type_value->if_string() : nullptr;
-    if (type == nullptr) {
-      return Fail("resourceType", "a resource needs a resourceType string");
-    }
+    if (type == nullptr) return FailResourceType("a resource needs a resourceType string");
     const gen::DefinitionRow* def = gen::FindDefinition(*type);
     if (def == nullptr || !def->is_resource) {
-      return Fail("resourceType", "'" + std::string(std::string_view(*type).substr(0, 64)) +
-                                      "' is not an R4 resource type");
+      return FailResourceType("'" + std::string(std::string_view(*type).substr(0, 64)) +
+                              "' is not an R4 resource type");
     }
     const std::string_view saved = current_type_;
     current_type_ = *type;
@@ -447,36 +445,50 @@ class ResourceValidator {
 
   // Records the error at the current path (plus `last_key` when given). Always false.
   bool Fail(std::string_view last_key, const std::string& problem) {
-    std::string pointer;
-    std::string element;
-    // The innermost resource boundary decides where the element name starts.
+    // Element names restart at the innermost resource boundary: "Observation.code", not
+    // "Bundle.entry.resource.code".
     size_t start = 0;
     for (size_t i = 0; i < depth_; ++i) {
       if (frames_[i].index == -2) start = i + 1;
     }
+    std::string element(current_type_.empty() ? "Resource" : current_type_);
+    for (size_t i = start; i < depth_; ++i) {
+      if (frames_[i].index == -1) {
+        element += '.';
+        element += frames_[i].key;
+      }
+    }
+    if (!last_key.empty()) {
+      element += '.';
+      element += last_key;
+    }
+    error_ = base::Invalid(element + ": " + problem, Pointer(last_key));
+    return false;
+  }
+
+  // A missing or unknown resourceType: there is no type to name the element by.
+  bool FailResourceType(const std::string& problem) {
+    error_ = base::Invalid("resourceType: " + problem, Pointer("resourceType"));
+    return false;
+  }
+
+  std::string Pointer(std::string_view last_key) const {
+    std::string pointer;
     for (size_t i = 0; i < depth_; ++i) {
       const Frame& f = frames_[i];
       if (f.index == -2) continue;
       pointer += '/';
       if (f.index >= 0) {
         pointer += std::to_string(f.index);
-        continue;
-      }
-      AppendPointerToken(pointer, f.key);
-      if (i >= start) {
-        element += '.';
-        element += f.key;
+      } else {
+        AppendPointerToken(pointer, f.key);
       }
     }
     if (!last_key.empty()) {
       pointer += '/';
       AppendPointerToken(pointer, last_key);
-      element += '.';
-      element += last_key;
     }
-    const std::string_view type = current_type_.empty() ? "Resource" : current_type_;
-    error_ = base::Invalid(std::string(type) + element + ": " + problem, pointer);
-    return false;
+    return pointer;
   }
 
   static void AppendPointerToken(std::string& out, std::string_view token) {

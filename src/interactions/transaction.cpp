@@ -140,7 +140,10 @@ base::Status TransactionRunner::ResolveReferences(PlannedEntry& entry) {
       return;
     }
     size_t question = ref.find('?');
-    if (question == std::string::npos || ref.find("://") != std::string::npos) return;
+    // A query may hold URLs (identifier=http://...|x); only the part before '?' decides.
+    if (question == std::string::npos || ref.substr(0, question).find("://") != std::string::npos) {
+      return;
+    }
     auto cached = conditional_refs_.find(ref);
     if (cached != conditional_refs_.end()) {
       reference = cached->second;

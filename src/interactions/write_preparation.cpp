@@ -116,7 +116,9 @@ base::Result<store::PreparedWrite> PrepareWrite(json::object resource,
                              "transaction Bundle that contains them");
       return;
     }
-    if (ref.find('?') != std::string_view::npos) {
+    size_t question = ref.find('?');
+    if (question != std::string_view::npos &&
+        ref.substr(0, question).find("://") == std::string_view::npos) {
       status = base::Invalid("the conditional reference " + std::string(ref) +
                              " is only resolved inside a transaction Bundle");
       return;
