@@ -26,8 +26,8 @@ NON_R4_ELEMENTS = {
     ("Reference", "resource"),
 }
 
-# The patient CompartmentDefinition lists every R4 resource type except Parameters (which is
-# never stored); the schema also holds Medplum's own types, so the list of types comes from there.
+# The schema also defines Medplum's own resource types (Project, Bot, ...), so the R4 list is the
+# patient CompartmentDefinition's, which names every R4 resource type except Parameters.
 R4_TYPES_NOT_IN_COMPARTMENT = {"Parameters"}
 
 # Each primitive and how the validator checks its JSON value (PrimitiveKind in fhir_tables.h).
@@ -79,6 +79,7 @@ LEAVES_OF_PARAM_TYPE = {
     "uri": {"kUri"},
 }
 
+# In the order of SearchParamType (search_parameters.h): the tables store the index.
 PARAM_TYPES = ["number", "date", "string", "token", "reference", "composite", "quantity", "uri",
                "special"]
 
@@ -267,10 +268,9 @@ def term_root(term):
 class Alt:
     """One concrete key path a term can take (a choice element gives several)."""
 
-    def __init__(self, type_name, steps, choice=False):
+    def __init__(self, type_name, steps):
         self.type = type_name
         self.steps = steps  # list of [key, filter, arg1, arg2]
-        self.choice = choice
 
 
 def type_matches(actual, wanted):
@@ -301,7 +301,7 @@ def compile_term(model, term):
                     new.append(Alt(a.type, a.steps + [[op[1], "kNone", "", ""]]))
                     continue
                 for p in members:
-                    new.append(Alt(p.type, a.steps + [[p.name, "kNone", "", ""]], choice=True))
+                    new.append(Alt(p.type, a.steps + [[p.name, "kNone", "", ""]]))
             alts = new
         elif kind == "as":
             alts = [a for a in alts if type_matches(a.type, op[1])]
@@ -381,6 +381,9 @@ class Generator:
         code, ptype = sp["code"], sp["type"]
         expr = sp.get("expression") or ""
         terms = [t.strip() for t in split_top(expr, "|")] if expr else []
+        if len(sp["base"]) == 1:
+            # InsurancePlan-name reads "name | alias": terms without a type are the base's.
+            terms = [t if term_root(t) in self.model.props else f"{base}.{t}" for t in terms]
         terms = [t for t in terms if term_root(t) == base]
         row = dict(resource_type=base, code=code, type=ptype, expression=" | ".join(terms),
                    targets=sorted(sp.get("target", [])), paths=[], handling="kIndexed",

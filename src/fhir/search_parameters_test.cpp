@@ -85,6 +85,12 @@ TEST(SearchParams, MultiBaseExpressionKeepsOnlyTheTypesOwnTerms) {
             "AllergyIntolerance.code | AllergyIntolerance.reaction.substance");
 }
 
+TEST(SearchParams, TermsWithoutATypeBelongToTheOnlyBase) {
+  const SearchParamDef& name = Find("InsurancePlan", "name");  // published as "name | alias"
+  EXPECT_EQ(name.expression, "InsurancePlan.name | InsurancePlan.alias");
+  EXPECT_TRUE(name.indexed);
+}
+
 TEST(SearchParams, UnknownParameterOrTypeIsNull) {
   EXPECT_EQ(FindSearchParam("Observation", "no-such-param"), nullptr);
   EXPECT_EQ(FindSearchParam("NoSuchType", "code"), nullptr);

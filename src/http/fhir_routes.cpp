@@ -1,6 +1,7 @@
 #include "http/fhir_routes.h"
 
 #include <atomic>
+#include <cctype>
 #include <boost/url/parse.hpp>
 
 #include "interactions/responses.h"
@@ -13,6 +14,38 @@ using interactions::QueryParams;
 using interactions::Response;
 
 constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
+
+// Far above any real search; beyond it a query is refused before it reaches the database,
+// whose statement size and expression depth are bounded.
+constexpr size_t kMaxQueryParameters = 200;
+
+bool IsHexDigit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// Clients commonly send characters a URL may not hold raw (FHIR's own examples write
+// "identifier=system|value"); percent-encode them so such a target parses as meant.
+std::string EncodeRawCharacters(std::string_view target) {
+  static constexpr std::string_view kAllowed = "-._~!$&'()*+,;=:@/?";
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(target.size() + 16);
+  for (size_t i = 0; i < target.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(target[i]);
+    bool escape = c == '%' && i + 2 < target.size() && IsHexDigit(target[i + 1]) &&
+                  IsHexDigit(target[i + 2]);
+    if (std::isalnum(c) && c < 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else if (escape || kAllowed.find(static_cast<char>(c)) != std::string_view::npos) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
 
 bool ContainsIgnoringCase(std::string_view haystack, std::string_view needle) {
   if (needle.size() > haystack.size()) return false;
@@ -81,7 +114,12 @@ HttpResponse FhirRoutes::ErrorResponse(int status, const std::string& message) {
 }
 
 HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
-  auto url = boost::urls::parse_origin_form(request.target);
+  std::string target = request.target;
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) {
+    target = EncodeRawCharacters(request.target);
+    url = boost::urls::parse_origin_form(target);
+  }
   if (!url) return Error(base::ErrorCode::kInvalid, "the request target is not a valid URL");
   std::vector<std::string> segments;
   for (auto segment : url->segments()) segments.push_back(segment);
@@ -93,6 +131,11 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
   QueryParams params;
   for (auto param : url->params()) {
     params.emplace_back(param.key, param.has_value ? param.value : std::string());
+  }
+  if (params.size() > kMaxQueryParameters) {
+    return Error(base::ErrorCode::kInvalid,
+                 "the query has " + std::to_string(params.size()) + " parameters; at most " +
+                     std::to_string(kMaxQueryParameters) + " are accepted");
   }
   if (auto rejected = CheckFormats(request, params)) return *rejected;
 
@@ -158,6 +201,11 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
     if (!request.body.empty()) {
       QueryParams form = interactions::DecodeQuery(request.body);
       all.insert(all.end(), form.begin(), form.end());
+    }
+    if (all.size() > kMaxQueryParameters) {
+      return Error(base::ErrorCode::kInvalid,
+                   "the query has " + std::to_string(all.size()) + " parameters; at most " +
+                       std::to_string(kMaxQueryParameters) + " are accepted");
     }
     response = service_.Search(ctx, segments[0], all);
   } else if (n == 2 && segments[1] == "_history") {

@@ -5,6 +5,7 @@
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
 #include <charconv>
+#include <climits>
 #include <cmath>
 
 #include "fhir/fhir_date.h"
@@ -69,9 +70,9 @@ std::string Unescape(std::string_view text) { return SplitEscaped(text, '\0').fr
 
 Prefix TakePrefix(std::string_view& value) {
   static const std::pair<const char*, Prefix> kPrefixes[] = {
-      {"eq", Prefix::kEq}, {"ne", Prefix::kNe}, {"gt", Prefix::kGt}, {"lt", Prefix::kLt},
-      {"ge", Prefix::kGe}, {"le", Prefix::kLe}, {"sa", Prefix::kSa}, {"eb", Prefix::kEb},
-      {"ap", Prefix::kAp}};
+      {"eq", Prefix::kEq}, {"ne", Prefix::kNe}, {"gt", Prefix::kGt},
+      {"lt", Prefix::kLt}, {"ge", Prefix::kGe}, {"le", Prefix::kLe},
+      {"sa", Prefix::kSa}, {"eb", Prefix::kEb}, {"ap", Prefix::kAp}};
   if (value.size() > 2) {
     for (const auto& [text, prefix] : kPrefixes) {
       if (value.substr(0, 2) == text) {
@@ -83,6 +84,14 @@ Prefix TakePrefix(std::string_view& value) {
   return Prefix::kEq;
 }
 
+// `mantissa` x 10^-`scale` as the double nearest to it, as a JSON parser reads that decimal.
+double DecimalToDouble(int64_t mantissa, int scale) {
+  std::string text = std::to_string(mantissa) + "e-" + std::to_string(scale);
+  double out = 0;
+  std::from_chars(text.data(), text.data() + text.size(), out);
+  return out;
+}
+
 base::Status ParseNumber(std::string_view text, SearchValue& out, const std::string& where) {
   double number = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
@@ -90,18 +99,32 @@ base::Status ParseNumber(std::string_view text, SearchValue& out, const std::str
     return Invalid("'" + std::string(text) + "' is not a number", where);
   }
   out.number = number;
-  // "100" means [99.5, 100.5): half a unit of the last significant digit either side.
-  size_t dot = text.find('.');
   size_t exponent = text.find_first_of("eE");
-  int decimals = 0;
-  if (dot != std::string_view::npos) {
-    decimals = static_cast<int>((exponent == std::string_view::npos ? text.size() : exponent) -
-                                dot - 1);
+  if (exponent != std::string_view::npos) {
+    double half = std::fabs(number) * 1e-12;
+    out.number_low = number - half;
+    out.number_high = number + half;
+    return base::Status::Ok();
   }
-  double half = 0.5 * std::pow(10.0, -decimals);
-  if (exponent != std::string_view::npos) half = std::fabs(number) * 1e-12;
-  out.number_low = number - half;
-  out.number_high = number + half;
+  // "5.4" means [5.35, 5.45): half a unit of the last digit either side. The bounds are made
+  // from decimal digits, not by subtracting doubles, so that a stored 5.35 (the double nearest
+  // 5.35) is inside: 5.4 - 0.05 in doubles is a little above it.
+  size_t dot = text.find('.');
+  int scale = dot == std::string_view::npos ? 0 : static_cast<int>(text.size() - dot - 1);
+  std::string digits;
+  for (char c : text) {
+    if (c != '.' && c != '+') digits.push_back(c);
+  }
+  int64_t mantissa = 0;
+  auto parsed = std::from_chars(digits.data(), digits.data() + digits.size(), mantissa);
+  if (parsed.ec != std::errc() || mantissa > INT64_MAX / 10 - 5 || mantissa < INT64_MIN / 10 + 5) {
+    double half = 0.5 * std::pow(10.0, -scale);  // too many digits to be exact anyway
+    out.number_low = number - half;
+    out.number_high = number + half;
+    return base::Status::Ok();
+  }
+  out.number_low = DecimalToDouble(mantissa * 10 - 5, scale + 1);
+  out.number_high = DecimalToDouble(mantissa * 10 + 5, scale + 1);
   return base::Status::Ok();
 }
 
@@ -114,15 +137,15 @@ class SearchParser {
   base::Status ParseCondition(const std::string& type, std::string_view name,
                               std::string_view value, store::SearchSpec& spec, bool top_level);
   base::Status ParseValue(const fhir::SearchParamDef& def, Modifier modifier,
-                          const std::string& modifier_type, std::string_view text,
-                          SearchValue& out, const std::string& where);
+                          const std::string& modifier_type, std::string_view text, SearchValue& out,
+                          const std::string& where);
   base::Status Ignore(std::string name, std::string why) {
     if (strict_) return Invalid(why, name);
     parsed_.ignored.push_back(name + ": " + why);
     return base::Status::Ok();
   }
-  base::Status ParseInclude(const std::string& type, std::string_view name,
-                            std::string_view value, bool reverse);
+  base::Status ParseInclude(const std::string& type, std::string_view name, std::string_view value,
+                            bool reverse);
 
   bool strict_;
   SearchLimits limits_;
@@ -287,8 +310,8 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
     } else if (param_type == SearchParamType::kReference && fhir::IsResourceType(m)) {
       condition.modifier = Modifier::kType;
       modifier_type = m;
-    } else if (m == "identifier" || m == "in" || m == "not-in" || m == "of-type" ||
-               m == "below" || m == "above" || m == "iterate") {
+    } else if (m == "identifier" || m == "in" || m == "not-in" || m == "of-type" || m == "below" ||
+               m == "above" || m == "iterate") {
       return Ignore(where, "the modifier :" + m + " is not supported by this server");
     } else {
       return bad();
@@ -319,8 +342,8 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
                  std::string_view(code) == "patient") {
         target = "Patient";
       } else {
-        return Invalid("the chain on " + std::string(code) +
-                           " needs a target type, e.g. " + std::string(code) + ":" +
+        return Invalid("the chain on " + std::string(code) + " needs a target type, e.g. " +
+                           std::string(code) + ":" +
                            (def->targets.empty() ? "Patient" : def->targets[0]) + "." +
                            std::string(chain),
                        where);
@@ -369,9 +392,8 @@ base::Status SearchParser::ParseInclude(const std::string& type, std::string_vie
   std::string where(name);
   store::IncludeSpec include;
   include.reverse = reverse;
-  std::string_view modifier = name.substr(name.find(':') == std::string_view::npos
-                                              ? name.size()
-                                              : name.find(':') + 1);
+  std::string_view modifier =
+      name.substr(name.find(':') == std::string_view::npos ? name.size() : name.find(':') + 1);
   if (!modifier.empty()) {
     if (modifier != "iterate" && modifier != "recurse") {
       return Invalid("unknown modifier :" + std::string(modifier), where);
@@ -388,15 +410,13 @@ base::Status SearchParser::ParseInclude(const std::string& type, std::string_vie
     return Invalid("'" + include.source_type + "' is not a resource type", where);
   }
   if (!reverse && !include.iterate && include.source_type != type) {
-    return Invalid("_include must start with the searched type " + type +
-                       " (or use _include:iterate)",
-                   where);
+    return Invalid(
+        "_include must start with the searched type " + type + " (or use _include:iterate)", where);
   }
   if (parts[1] != "*") {
     include.param = fhir::FindSearchParam(include.source_type, parts[1]);
     if (!include.param || include.param->type != SearchParamType::kReference) {
-      return Invalid("'" + parts[1] + "' is not a reference parameter of " +
-                         include.source_type,
+      return Invalid("'" + parts[1] + "' is not a reference parameter of " + include.source_type,
                      where);
     }
   }
@@ -452,10 +472,11 @@ base::Result<ParsedSearch> SearchParser::Parse(std::string_view type_view,
     } else if (name == "_revinclude" || name.rfind("_revinclude:", 0) == 0) {
       CR_RETURN_IF_ERROR(ParseInclude(type, name, value, true));
     } else if (name == "_summary") {
-      static const std::pair<const char*, SummaryMode> kModes[] = {
-          {"true", SummaryMode::kTrue}, {"false", SummaryMode::kFalse},
-          {"text", SummaryMode::kText}, {"data", SummaryMode::kData},
-          {"count", SummaryMode::kCount}};
+      static const std::pair<const char*, SummaryMode> kModes[] = {{"true", SummaryMode::kTrue},
+                                                                   {"false", SummaryMode::kFalse},
+                                                                   {"text", SummaryMode::kText},
+                                                                   {"data", SummaryMode::kData},
+                                                                   {"count", SummaryMode::kCount}};
       bool found = false;
       for (const auto& [text, mode] : kModes) {
         if (value == text) {
@@ -509,7 +530,8 @@ QueryParams DecodeQuery(std::string_view query) {
     size_t start = 0;
     while (start <= query.size()) {
       size_t amp = query.find('&', start);
-      std::string_view pair = query.substr(start, amp == std::string_view::npos ? amp : amp - start);
+      std::string_view pair =
+          query.substr(start, amp == std::string_view::npos ? amp : amp - start);
       if (!pair.empty()) {
         size_t eq = pair.find('=');
         out.emplace_back(std::string(pair.substr(0, eq)),

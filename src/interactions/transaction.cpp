@@ -2,9 +2,14 @@
 // all become a list of planned entries that TransactionRunner resolves (ids, urn:uuid and
 // conditional references, versions) and commits as one store transaction.
 
+#include <algorithm>
 #include <boost/json/array.hpp>
+#include <chrono>
 #include <map>
+#include <random>
+#include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "fhir/fhir_date.h"
 #include "fhir/resource_validation.h"
@@ -25,9 +30,10 @@ using base::MakeError;
 struct PlannedEntry {
   std::string method;  // POST, PUT, DELETE, GET
   std::string type;
-  std::string id;                 // from the URL (PUT/DELETE/GET instance)
-  std::string url;                // as given, for GET entries and messages
+  std::string id;                        // from the URL (PUT/DELETE/GET instance)
+  std::string url;                       // as given, for GET entries and messages
   std::optional<QueryParams> condition;  // conditional PUT/DELETE, or POST If-None-Exist
+  // The client's resource as sent. Never changed, so that a retry starts from it again.
   std::optional<json::object> resource;
   std::string full_url;
   std::optional<int64_t> if_match;
@@ -36,6 +42,7 @@ struct PlannedEntry {
   // Resolution.
   bool noop = false;  // conditional create that matched, or delete of nothing
   bool created = false;
+  bool conditional_create = false;  // conditional PUT that matched nothing
   int status = 200;
   std::string resolved_id;
   int64_t version = 0;
@@ -52,7 +59,7 @@ std::optional<int64_t> ParseETagVersion(std::string_view etag) {
   if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
     etag = etag.substr(1, etag.size() - 2);
   }
-  if (etag.empty()) return std::nullopt;
+  if (etag.empty() || etag.size() > 18) return std::nullopt;
   int64_t v = 0;
   for (char c : etag) {
     if (c < '0' || c > '9') return std::nullopt;
@@ -68,6 +75,17 @@ base::Error At(base::Error error, const std::string& where) {
   return error;
 }
 
+// A commit that lost a race for a version it did not pin is retried; with many writers on one
+// resource each round lets at least one through, so the bound is generous.
+constexpr int kMaxCommitAttempts = 64;
+
+void BackOff(int attempt) {
+  thread_local std::mt19937 random{std::random_device{}()};
+  int ceiling_us = 200 * std::min(attempt, 20);
+  std::this_thread::sleep_for(
+      std::chrono::microseconds(std::uniform_int_distribution<int>(0, ceiling_us)(random)));
+}
+
 }  // namespace
 
 class TransactionRunner {
@@ -75,39 +93,48 @@ class TransactionRunner {
   TransactionRunner(FhirService& service, const RequestContext& ctx)
       : service_(service), ctx_(ctx) {}
 
-  // Resolves and commits the entries all-or-nothing; retries when a concurrent writer overtook
-  // a version it did not pin with If-Match.
+  // Resolves and commits the entries all-or-nothing; retries, from the client's resources
+  // again, when a concurrent commit overtook a version or broke a condition this one relied on.
+  // A version pinned with If-Match is then re-checked and fails with 412.
   base::Status Run(std::vector<PlannedEntry>& entries) {
     base::Status status;
-    for (int attempt = 0; attempt < 5; ++attempt) {
+    for (int attempt = 1; attempt <= kMaxCommitAttempts; ++attempt) {
+      commit_conflict_ = false;
       status = RunOnce(entries);
-      if (status.ok() || status.error().code != ErrorCode::kConflict || pinned_conflict_) break;
+      if (status.ok() || !commit_conflict_) break;
       for (PlannedEntry& entry : entries) ResetResolution(entry);
+      BackOff(attempt);
     }
     return status;
   }
 
  private:
   static void ResetResolution(PlannedEntry& e) {
-    e.noop = e.created = false;
+    e.noop = e.created = e.conditional_create = false;
     e.status = 200;
     e.resolved_id.clear();
     e.version = 0;
+    e.last_updated_ms = 0;
     e.stored_json.clear();
   }
 
   base::Status RunOnce(std::vector<PlannedEntry>& entries);
+  base::Status DecideTarget(PlannedEntry& e);
   base::Result<std::vector<std::string>> Match(const std::string& type, const QueryParams& query,
                                                const std::string& where);
-  base::Status ResolveReferences(PlannedEntry& entry);
+  void CheckStillNoMatchAtCommit(const std::string& type, const QueryParams& query);
+  base::Status ResolveReferences(const PlannedEntry& entry, json::object& resource);
 
   FhirService& service_;
   const RequestContext& ctx_;
   std::unique_ptr<store::TransactionReader> reader_;
   std::unordered_map<std::string, std::string> full_urls_;  // urn:uuid:... -> Type/id
   std::unordered_map<std::string, std::string> conditional_refs_;  // Type?query -> Type/id
+  // "Type/id" of resources this transaction deletes: processed first, so later conditions
+  // (If-None-Exist, conditional update) must not match them.
+  std::unordered_set<std::string> deleted_here_;
   std::vector<store::CommitCheck> checks_;
-  bool pinned_conflict_ = false;
+  bool commit_conflict_ = false;
 };
 
 base::Result<std::vector<std::string>> TransactionRunner::Match(const std::string& type,
@@ -119,13 +146,39 @@ base::Result<std::vector<std::string>> TransactionRunner::Match(const std::strin
   if (parsed->spec.conditions.empty()) {
     return At(Invalid("a conditional operation needs at least one search parameter"), where);
   }
-  return reader_->MatchIds(parsed->spec, 2);
+  // Two matches are enough to tell one from several, once this transaction's deletes are out.
+  auto ids = reader_->MatchIds(parsed->spec, 2 + deleted_here_.size());
+  if (!ids.ok()) return ids.error();
+  std::erase_if(ids.value(), [&](const std::string& id) {
+    return deleted_here_.count(type + "/" + id) > 0;
+  });
+  return ids;
 }
 
-base::Status TransactionRunner::ResolveReferences(PlannedEntry& entry) {
-  if (!entry.resource) return base::Status::Ok();
+// Re-runs a condition that matched nothing inside the write transaction, so that two
+// concurrent conditional creates cannot both create.
+void TransactionRunner::CheckStillNoMatchAtCommit(const std::string& type,
+                                                  const QueryParams& query) {
+  auto parsed = ParseSearch(type, query, /*strict=*/true);
+  if (!parsed.ok()) return;  // Match has already refused it
+  auto spec = std::make_shared<store::SearchSpec>(parsed->spec);
+  auto excluded = std::make_shared<std::unordered_set<std::string>>(deleted_here_);
+  checks_.push_back([spec, type, excluded](store::TransactionReader& reader) -> base::Status {
+    auto ids = reader.MatchIds(*spec, 1 + excluded->size());
+    if (!ids.ok()) return ids.error();
+    for (const std::string& id : *ids) {
+      if (!excluded->count(type + "/" + id)) {
+        return MakeError(ErrorCode::kConflict, "a matching " + type + " was created concurrently");
+      }
+    }
+    return base::Status::Ok();
+  });
+}
+
+base::Status TransactionRunner::ResolveReferences(const PlannedEntry& entry,
+                                                  json::object& resource) {
   base::Status status;
-  json::value holder(std::move(*entry.resource));
+  json::value holder(std::move(resource));
   ForEachReference(holder, [&](json::string& reference) {
     if (!status.ok()) return;
     std::string ref(reference.data(), reference.size());
@@ -173,80 +226,91 @@ base::Status TransactionRunner::ResolveReferences(PlannedEntry& entry) {
     conditional_refs_.emplace(ref, resolved);
     reference = resolved;
   });
-  entry.resource = std::move(holder.as_object());
+  resource = std::move(holder.as_object());
   return status;
+}
+
+// Step 1 for one entry: which resource it writes (a new id, the URL's, or a condition's match).
+base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
+  if (e.method == "POST") {
+    if (e.condition) {
+      auto ids = Match(e.type, *e.condition, e.where);
+      if (!ids.ok()) return ids.error();
+      if (ids->size() > 1) {
+        return At(MakeError(ErrorCode::kPreconditionFailed,
+                            "If-None-Exist matches more than one " + e.type),
+                  e.where);
+      }
+      if (ids->size() == 1) {
+        e.noop = true;
+        e.resolved_id = ids->front();
+        return base::Status::Ok();
+      }
+      CheckStillNoMatchAtCommit(e.type, *e.condition);
+    }
+    e.resolved_id = NewResourceId();
+    e.created = true;
+    return base::Status::Ok();
+  }
+  if (!e.condition) {
+    e.resolved_id = e.id;
+    if (e.method == "DELETE") deleted_here_.insert(e.type + "/" + e.id);
+    return base::Status::Ok();
+  }
+  // Conditional PUT or DELETE.
+  auto ids = Match(e.type, *e.condition, e.where);
+  if (!ids.ok()) return ids.error();
+  if (ids->size() > 1) {
+    return At(MakeError(ErrorCode::kPreconditionFailed,
+                        "the condition matches more than one " + e.type),
+              e.where);
+  }
+  std::string given;
+  if (e.resource) {
+    if (auto* id = e.resource->if_contains("id"); id && id->is_string()) {
+      given = std::string(id->as_string());
+    }
+  }
+  if (ids->size() == 1) {
+    e.resolved_id = ids->front();
+    if (e.method == "DELETE") deleted_here_.insert(e.type + "/" + e.resolved_id);
+    if (!given.empty() && given != e.resolved_id) {
+      return At(Invalid("the condition matches " + e.type + "/" + e.resolved_id +
+                            " but the resource's id is " + given,
+                        "/id"),
+                e.where);
+    }
+    return base::Status::Ok();
+  }
+  if (e.method == "DELETE") {
+    e.noop = true;
+    return base::Status::Ok();
+  }
+  e.conditional_create = true;
+  e.resolved_id = given.empty() ? NewResourceId() : given;
+  e.created = given.empty();
+  CheckStillNoMatchAtCommit(e.type, *e.condition);
+  return base::Status::Ok();
 }
 
 base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   reader_ = service_.store_.OpenTransactionReader();
   if (!reader_) return MakeError(ErrorCode::kInternal, "the store cannot be read");
   full_urls_.clear();
+  conditional_refs_.clear();
+  deleted_here_.clear();
   checks_.clear();
   int64_t now = fhir::NowMs();
 
   // 1. Decide each entry's target id, so every urn:uuid can be rewritten before preparing.
   for (PlannedEntry& e : entries) {
     if (e.method == "GET") continue;
-    if (e.method == "POST") {
-      if (e.condition) {
-        auto ids = Match(e.type, *e.condition, e.where);
-        if (!ids.ok()) return ids.error();
-        if (ids->size() > 1) {
-          return At(MakeError(ErrorCode::kPreconditionFailed,
-                              "If-None-Exist matches more than one " + e.type),
-                    e.where);
-        }
-        if (ids->size() == 1) {
-          e.noop = true;
-          e.resolved_id = ids->front();
-        } else {
-          // Nothing matched now; make sure nothing matches at commit either.
-          auto parsed = ParseSearch(e.type, *e.condition, true);
-          auto spec = std::make_shared<store::SearchSpec>(parsed->spec);
-          std::string type = e.type;
-          checks_.push_back([spec, type](store::TransactionReader& reader) -> base::Status {
-            auto ids = reader.MatchIds(*spec, 1);
-            if (!ids.ok()) return ids.error();
-            if (!ids->empty()) {
-              return MakeError(ErrorCode::kConflict,
-                               "a matching " + type + " was created concurrently");
-            }
-            return base::Status::Ok();
-          });
-        }
-      }
-      if (!e.noop) {
-        e.resolved_id = NewResourceId();
-        e.created = true;
-      }
-    } else if (e.condition) {  // conditional PUT or DELETE
-      auto ids = Match(e.type, *e.condition, e.where);
-      if (!ids.ok()) return ids.error();
-      if (ids->size() > 1) {
-        return At(MakeError(ErrorCode::kPreconditionFailed,
-                            "the condition matches more than one " + e.type),
-                  e.where);
-      }
-      if (ids->empty()) {
-        if (e.method == "DELETE") {
-          e.noop = true;
-        } else {
-          std::string given;
-          if (e.resource) {
-            if (auto* id = e.resource->if_contains("id"); id && id->is_string()) {
-              given = std::string(id->as_string());
-            }
-          }
-          e.resolved_id = given.empty() ? NewResourceId() : given;
-        }
-      } else {
-        e.resolved_id = ids->front();
-      }
-    } else {
-      e.resolved_id = e.id;
-    }
+    CR_RETURN_IF_ERROR(DecideTarget(e));
     if (!e.full_url.empty() && !e.resolved_id.empty()) {
-      full_urls_[e.full_url] = e.type + "/" + e.resolved_id;
+      if (!full_urls_.emplace(e.full_url, e.type + "/" + e.resolved_id).second) {
+        return At(Invalid("fullUrl " + e.full_url + " names more than one entry"),
+                  e.where + ".fullUrl");
+      }
     }
   }
 
@@ -255,7 +319,6 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   transaction.provenance = {service_.options_.source, ctx_.request_id, now};
   for (PlannedEntry& e : entries) {
     if (e.method == "GET" || e.noop) continue;
-    CR_RETURN_IF_ERROR(ResolveReferences(e));
     store::CurrentVersion current;
     if (!e.created) {
       auto found = reader_->Current(e.type, e.resolved_id);
@@ -263,9 +326,14 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       current = std::move(found).value();
     }
     bool exists = current.version > 0 && !current.deleted;
+    if (e.conditional_create && exists) {
+      return At(MakeError(ErrorCode::kConflict,
+                          e.type + "/" + e.resolved_id +
+                              " exists but does not match the condition of this update"),
+                e.where);
+    }
     if (e.if_match) {
       if (!exists || current.version != *e.if_match) {
-        pinned_conflict_ = true;
         return At(MakeError(ErrorCode::kPreconditionFailed,
                             e.type + "/" + e.resolved_id + " is at version " +
                                 std::to_string(current.version) + ", not " +
@@ -287,8 +355,9 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       e.version = request.version;
       e.status = 204;
     } else {
-      auto write = PrepareWrite(std::move(*e.resource), request, exists ? &current.json : nullptr);
-      e.resource.reset();
+      json::object resource = *e.resource;  // a copy: a retry starts from the client's again
+      CR_RETURN_IF_ERROR(ResolveReferences(e, resource));
+      auto write = PrepareWrite(std::move(resource), request, exists ? &current.json : nullptr);
       if (!write.ok()) return At(write.error(), e.where);
       e.stored_json = write->json;
       transaction.writes.push_back(std::move(write).value());
@@ -301,7 +370,10 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   reader_.reset();
   if (transaction.writes.empty()) return base::Status::Ok();
   auto committed = service_.store_.Commit(std::move(transaction));
-  if (!committed.ok()) return committed.error();
+  if (!committed.ok()) {
+    commit_conflict_ = committed.error().code == ErrorCode::kConflict;
+    return committed.error();
+  }
   return base::Status::Ok();
 }
 

@@ -9,6 +9,7 @@
 #include "fhir/resource_validation.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
+#include "store/body_codec.h"
 
 namespace carerecord::interactions {
 namespace {
@@ -146,6 +147,7 @@ base::Result<store::PreparedWrite> PrepareWrite(json::object resource,
   write.index = fhir::ExtractIndexEntries(stamped, request.type);
   write.compartment_patients = CompartmentPatients(request.type, request.id, write.index);
   write.json = Serialize(as_value);
+  write.encoded_json = store::EncodeBody(write.json);
 
   if (previous_json && !previous_json->empty()) {
     auto previous = ParseJson(*previous_json);

@@ -98,9 +98,7 @@ class SqliteReadSession final : public ReadSession {
                     ReadGate& gate,
                     std::function<void(std::unique_ptr<SqliteConnection>)> release)
       : db_(std::move(db)), names_(names), gate_(gate), release_(std::move(release)),
-        loader_(*db_, names) {
-    began_ = db_->Exec("BEGIN").ok();
-  }
+        loader_(*db_, names) {}
   ~SqliteReadSession() override {
     if (began_) (void)db_->Exec("COMMIT");
     release_(std::move(db_));
@@ -114,6 +112,11 @@ class SqliteReadSession final : public ReadSession {
   base::Result<SearchPage> Everything(const EverythingQuery& query) override;
 
  private:
+  // Reads of one resource are single statements; anything that runs several statements (a
+  // search and its includes, a page of history) opens the snapshot first so they all agree.
+  void Snapshot() {
+    if (!began_) began_ = db_->Exec("BEGIN").ok();
+  }
   bool Admit(const StoredResource& r) {
     return gate_.Admit(ItemFacts{r.type, r.id, r.patient_id});
   }
@@ -187,6 +190,7 @@ base::Result<StoredResource> SqliteReadSession::ReadVersion(std::string_view typ
 }
 
 base::Result<SearchPage> SqliteReadSession::Search(const SearchSpec& spec) {
+  Snapshot();
   auto pks = SearchPks(*db_, names_, spec);
   if (!pks.ok()) return pks.error();
   SearchPage page;
@@ -208,6 +212,7 @@ base::Result<SearchPage> SqliteReadSession::Search(const SearchSpec& spec) {
 }
 
 base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) {
+  Snapshot();
   std::string where = " WHERE 1";
   std::vector<std::variant<int64_t, std::string>> binds;
   if (!query.type.empty()) {
@@ -293,6 +298,7 @@ base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) 
 }
 
 base::Result<SearchPage> SqliteReadSession::Everything(const EverythingQuery& query) {
+  Snapshot();
   std::string where = "Patient/" + query.patient_id;
   auto patient_pk = FindPk(*db_, names_, "Patient", query.patient_id);
   if (!patient_pk.ok()) return patient_pk.error();

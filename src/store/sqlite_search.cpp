@@ -64,13 +64,13 @@ std::string EscapeLike(std::string_view text) {
 // One condition translated to SQL over its index table, usable as a driver (a set of pks) or as
 // a per-candidate check.
 struct CompiledCondition {
-  std::string table;         // "idx_token x" ...; empty for conditions on resource r itself
-  std::string where;         // predicate over x (or r), with ? placeholders
+  std::string table;  // "idx_token x" ...; empty for conditions on resource r itself
+  std::string where;  // predicate over x (or r), with ? placeholders
   std::vector<BindValue> binds;
   bool has_part_column = true;
-  bool negated = false;      // :not, :missing=true, ne: the check is NOT EXISTS
-  bool part_leads = false;   // the table's key is (param, part, ...): needs part to be selective
-  int rank = 100;            // lower drives first
+  bool negated = false;     // :not, :missing=true, ne: the check is NOT EXISTS
+  bool part_leads = false;  // the table's key is (param, part, ...): needs part to be selective
+  int rank = 100;           // lower drives first
   bool never_matches = false;
 };
 
@@ -93,9 +93,7 @@ class SearchCompiler {
   CompiledCondition CompileMissing(const Condition& c, int64_t param);
   base::Result<std::vector<int64_t>> ResolveTargets(const Condition& c, const SearchValue& value,
                                                     std::vector<std::string>& urls);
-  std::string PartExpression() const {
-    return spec_.type == "Patient" ? "0" : "r.patient_pk";
-  }
+  std::string PartExpression() const { return spec_.type == "Patient" ? "0" : "r.patient_pk"; }
   base::Result<std::vector<std::string>> SortKeys(const std::vector<int64_t>& pks);
 
   SqliteConnection& db_;
@@ -104,39 +102,70 @@ class SearchCompiler {
   int64_t known_part_ = -1;  // the partition every match must be in, when a condition fixes it
 };
 
-std::string DatePredicate(Prefix prefix, const char* low, const char* high, int64_t vl,
-                          int64_t vh, std::vector<BindValue>& binds) {
-  auto b = [&](int64_t v) {
-    binds.push_back(v);
-    return std::string("?");
-  };
+// A predicate on a stored range [low, high) against the searched range [vl, vh). Binds are
+// appended in placeholder order: each is added by a separate statement, because the operands of
+// an overloaded `+` chain are not sequenced and would bind in any order.
+std::string DatePredicate(Prefix prefix, const char* low, const char* high, int64_t vl, int64_t vh,
+                          std::vector<BindValue>& binds) {
   std::string lo(low), hi(high);
+  std::string sql;
+  auto add = [&](std::string_view fragment, int64_t value) {
+    sql += fragment;
+    sql += "?";
+    binds.push_back(value);
+  };
+  // The stored range lies within the searched one.
+  auto inside = [&] {
+    add("(" + lo + " >= ", vl);
+    add(" AND " + hi + " <= ", vh);
+    sql += ")";
+  };
   switch (prefix) {
     case Prefix::kEq:
-      return "(" + lo + " >= " + b(vl) + " AND " + hi + " <= " + b(vh) + ")";
+      inside();
+      break;
     case Prefix::kNe:
-      return "NOT (" + lo + " >= " + b(vl) + " AND " + hi + " <= " + b(vh) + ")";
+      sql += "NOT ";
+      inside();
+      break;
     case Prefix::kGt:
-      return "(" + hi + " > " + b(vh) + ")";
+      add("(" + hi + " > ", vh);
+      sql += ")";
+      break;
     case Prefix::kLt:
-      return "(" + lo + " < " + b(vl) + ")";
+      add("(" + lo + " < ", vl);
+      sql += ")";
+      break;
     case Prefix::kGe:
-      return "(" + hi + " > " + b(vh) + " OR (" + lo + " >= " + b(vl) + " AND " + hi +
-             " <= " + b(vh) + "))";
+      add("(" + hi + " > ", vh);
+      sql += " OR ";
+      inside();
+      sql += ")";
+      break;
     case Prefix::kLe:
-      return "(" + lo + " < " + b(vl) + " OR (" + lo + " >= " + b(vl) + " AND " + hi +
-             " <= " + b(vh) + "))";
+      add("(" + lo + " < ", vl);
+      sql += " OR ";
+      inside();
+      sql += ")";
+      break;
     case Prefix::kSa:
-      return "(" + lo + " >= " + b(vh) + ")";
+      add("(" + lo + " >= ", vh);
+      sql += ")";
+      break;
     case Prefix::kEb:
-      return "(" + hi + " <= " + b(vl) + ")";
+      add("(" + hi + " <= ", vl);
+      sql += ")";
+      break;
     case Prefix::kAp: {
       int64_t now = fhir::NowMs();
       int64_t spread = std::max<int64_t>(std::llabs(now - vl) / 10, 86400000);
-      return "(" + hi + " > " + b(vl - spread) + " AND " + lo + " < " + b(vh + spread) + ")";
+      add("(" + hi + " > ", vl - spread);
+      add(" AND " + lo + " < ", vh + spread);
+      sql += ")";
+      break;
     }
   }
-  return "0";
+  return sql;
 }
 
 base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
@@ -160,8 +189,8 @@ base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
     std::string ors;
     for (const SearchValue& v : c.values) {
       if (!ors.empty()) ors += " OR ";
-      ors += DatePredicate(v.prefix, "r.last_updated", "(r.last_updated + 1)", v.low_ms,
-                           v.high_ms, out.binds);
+      ors += DatePredicate(v.prefix, "r.last_updated", "(r.last_updated + 1)", v.low_ms, v.high_ms,
+                           out.binds);
     }
     out.where = "(" + ors + ")";
     return out;
@@ -187,8 +216,7 @@ base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
     default:
       return MakeError(ErrorCode::kNotSupported,
                        "search parameter " + def.code + " of type " +
-                           std::string(fhir::SearchParamTypeName(def.type)) +
-                           " is not supported",
+                           std::string(fhir::SearchParamTypeName(def.type)) + " is not supported",
                        def.code);
   }
 }
@@ -285,22 +313,17 @@ CompiledCondition SearchCompiler::CompileDate(const Condition& c, int64_t param,
   out.rank = 50;
   out.binds.push_back(param);
   std::string ors;
+  // Like every prefix, "ne" is a test of one stored value: a resource matches when any of its
+  // dates is outside the range, and a resource without a date does not match.
   for (const SearchValue& v : c.values) {
     if (!ors.empty()) ors += " OR ";
-    if (v.prefix == Prefix::kNe) {
-      // "ne" holds for a resource none of whose dates is inside the range.
-      out.negated = true;
-      ors += DatePredicate(Prefix::kEq, low, high, v.low_ms, v.high_ms, out.binds);
-    } else {
-      ors += DatePredicate(v.prefix, low, high, v.low_ms, v.high_ms, out.binds);
-    }
+    ors += DatePredicate(v.prefix, low, high, v.low_ms, v.high_ms, out.binds);
   }
   out.where = "x.param = ? AND (" + ors + ")";
   return out;
 }
 
-CompiledCondition SearchCompiler::CompileNumber(const Condition& c, int64_t param,
-                                                bool quantity) {
+CompiledCondition SearchCompiler::CompileNumber(const Condition& c, int64_t param, bool quantity) {
   CompiledCondition out;
   out.table = quantity ? "idx_quantity x" : "idx_number x";
   out.part_leads = true;
@@ -316,9 +339,8 @@ CompiledCondition SearchCompiler::CompileNumber(const Condition& c, int64_t para
         out.binds.push_back(v.number_low);
         out.binds.push_back(v.number_high);
         break;
-      case Prefix::kNe:
-        out.negated = true;
-        p = "(x.value >= ? AND x.value < ?)";
+      case Prefix::kNe:  // a value outside the range (see CompileDate)
+        p = "NOT (x.value >= ? AND x.value < ?)";
         out.binds.push_back(v.number_low);
         out.binds.push_back(v.number_high);
         break;
@@ -349,13 +371,18 @@ CompiledCondition SearchCompiler::CompileNumber(const Condition& c, int64_t para
       }
     }
     if (quantity && !v.code.empty()) {
-      if (v.system_given && !v.system.empty()) {
+      int64_t system_id = v.system_given ? names_.systems.Find(v.system) : 0;
+      if (v.system_given && !system_id) {
+        // A system never stored matches nothing; its 0 would mean "no system", the bare units.
+        p = "(0 AND " + p + ")";
+      } else if (v.system_given) {
         p = "(" + p + " AND x.system_id = ? AND x.code = ?)";
-        out.binds.push_back(names_.systems.Find(v.system));
+        out.binds.push_back(system_id);
+        out.binds.push_back(v.code);
       } else {
         p = "(" + p + " AND x.code = ?)";
+        out.binds.push_back(v.code);
       }
-      out.binds.push_back(v.code);
     }
     ors += p;
   }
@@ -437,15 +464,25 @@ base::Result<CompiledCondition> SearchCompiler::CompileReference(const Condition
     out.table = "";
     out.has_part_column = false;
     out.where = "(r.pk IN (SELECT pk FROM idx_reference WHERE param = ? AND target_pk IN (" +
-                pk_list + ")) OR r.pk IN (SELECT pk FROM idx_reference_url WHERE param = ? AND "
-                "url IN (" + url_list + ")))";
+                pk_list +
+                ")) OR r.pk IN (SELECT pk FROM idx_reference_url WHERE param = ? AND "
+                "url IN (" +
+                url_list + ")))";
     out.binds.push_back(param);
     out.binds.insert(out.binds.end(), pk_binds.begin(), pk_binds.end());
     out.binds.push_back(param);
     out.binds.insert(out.binds.end(), url_binds.begin(), url_binds.end());
   }
-  // A patient's own reference fixes the partition of every match (see sqlite_schema.h).
-  if (!c.values.empty() && pks.size() == 1 && !c.values[0].chain &&
+  // A patient's own reference fixes the partition of every match (see sqlite_schema.h), but
+  // only where the partition was taken from that element: the writer takes it from the
+  // compartment's `patient` or `subject` when the type has one. Elsewhere (Coverage, whose
+  // `patient` is the beneficiary while the partition is the policy holder; Appointment) a
+  // match may sit in another patient's partition.
+  auto compartment = fhir::PatientCompartmentParams(spec_.type);
+  bool partitioned_by_it =
+      std::find(compartment.begin(), compartment.end(), "patient") != compartment.end() ||
+      std::find(compartment.begin(), compartment.end(), "subject") != compartment.end();
+  if (!c.values.empty() && pks.size() == 1 && !c.values[0].chain && partitioned_by_it &&
       (c.param->code == "patient" || c.param->code == "subject") && spec_.type != "Patient") {
     int64_t patient_type = names_.patient_type_id;
     auto stmt = db_.Cached("SELECT type_id FROM resource WHERE pk = ?");
@@ -483,39 +520,69 @@ CompiledCondition SearchCompiler::CompileUri(const Condition& c, int64_t param) 
   return out;
 }
 
-// :missing=true holds when the resource has no index row for the parameter.
+// :missing=true holds when the resource has no index row for the parameter. The test is on the
+// resource itself, shaped to each table's key: where the key leads with (param, part), a lookup
+// within the candidate's own partition, one short range scan; elsewhere (tokens, uris, URL
+// references, and Patient, whose rows all share partition 0) the set of resources having the
+// parameter is read once, not once per candidate.
 CompiledCondition SearchCompiler::CompileMissing(const Condition& c, int64_t param) {
   CompiledCondition out;
-  switch (c.param->type) {
-    case SearchParamType::kToken: out.table = "idx_token x"; break;
-    case SearchParamType::kString: out.table = "idx_string x"; break;
-    case SearchParamType::kDate: out.table = "idx_date x"; break;
-    case SearchParamType::kNumber: out.table = "idx_number x"; break;
-    case SearchParamType::kQuantity: out.table = "idx_quantity x"; break;
-    case SearchParamType::kUri: out.table = "idx_uri x"; break;
-    default: out.table = "idx_reference x"; break;
-  }
+  out.table.clear();
+  out.has_part_column = false;
   out.rank = 80;
-  out.negated = c.missing;
-  out.where = "x.param = ?";
-  out.binds.push_back(param);
-  if (c.param->type == SearchParamType::kReference) {
-    // A reference may be indexed as a URL instead; missing means neither.
-    out.table.clear();
-    out.has_part_column = false;
-    out.negated = false;
-    std::string exists =
-        "(EXISTS (SELECT 1 FROM idx_reference x WHERE x.param = ? AND x.pk = r.pk) OR "
-        "EXISTS (SELECT 1 FROM idx_reference_url x WHERE x.param = ? AND x.pk = r.pk))";
-    out.where = c.missing ? "NOT " + exists : exists;
-    out.binds.push_back(param);
+  const char* table = "idx_reference";
+  bool part_leads = false;
+  switch (c.param->type) {
+    case SearchParamType::kToken:
+      table = "idx_token";
+      break;
+    case SearchParamType::kString:
+      table = "idx_string";
+      part_leads = true;
+      break;
+    case SearchParamType::kDate:
+      table = "idx_date";
+      part_leads = true;
+      break;
+    case SearchParamType::kNumber:
+      table = "idx_number";
+      part_leads = true;
+      break;
+    case SearchParamType::kQuantity:
+      table = "idx_quantity";
+      part_leads = true;
+      break;
+    case SearchParamType::kUri:
+      table = "idx_uri";
+      break;
+    default:
+      break;
   }
+  std::string present;
+  if (c.param->type == SearchParamType::kReference) {
+    // A reference may be indexed as a URL instead; present means either. idx_reference has an
+    // index by source pk.
+    present =
+        "(EXISTS (SELECT 1 FROM idx_reference x WHERE x.pk = r.pk AND x.param = ?) OR "
+        "r.pk IN (SELECT x.pk FROM idx_reference_url x WHERE x.param = ?))";
+    out.binds.push_back(param);
+  } else if (part_leads && spec_.type != "Patient" &&
+             !fhir::PatientCompartmentParams(spec_.type).empty()) {
+    present = std::string("EXISTS (SELECT 1 FROM ") + table +
+              " x WHERE x.param = ? AND x.part = r.patient_pk AND x.pk = r.pk)";
+  } else {
+    present = std::string("r.pk IN (SELECT x.pk FROM ") + table + " x WHERE x.param = ?" +
+              (part_leads ? " AND x.part = 0)" : ")");
+  }
+  out.binds.push_back(param);
+  out.where = c.missing ? "NOT " + present : present;
   return out;
 }
 
 // An order-preserving byte encoding of sort keys: comparing encoded strings compares the keys.
 void EncodeInt(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 uint64_t OrderedDouble(double d) {
   uint64_t bits;
@@ -548,8 +615,7 @@ std::optional<std::string> FromHex(std::string_view hex) {
   return out;
 }
 
-base::Result<std::vector<std::string>> SearchCompiler::SortKeys(
-    const std::vector<int64_t>& pks) {
+base::Result<std::vector<std::string>> SearchCompiler::SortKeys(const std::vector<int64_t>& pks) {
   std::vector<std::string> keys(pks.size());
   for (const SortKey& sort : spec_.sort) {
     std::string sql;
@@ -582,8 +648,8 @@ base::Result<std::vector<std::string>> SearchCompiler::SortKeys(
                 " AND pk = ?1";
           break;
         case SearchParamType::kQuantity:
-          sql = std::string("SELECT ") + agg + "(value) FROM idx_quantity WHERE param = " +
-                param + " AND pk = ?1";
+          sql = std::string("SELECT ") + agg + "(value) FROM idx_quantity WHERE param = " + param +
+                " AND pk = ?1";
           break;
         default:
           return MakeError(ErrorCode::kInvalid,
@@ -734,9 +800,9 @@ base::Result<PkPage> SearchCompiler::Run() {
         return base::Invalid("the paging cursor is not one this server made", "_cursor");
       }
       backward = cursor[0] == 'p';
-      auto pos = std::lower_bound(order.begin(), order.end(), *key, [&](size_t i, const std::string& k) {
-        return keys.value()[i] < k;
-      });
+      auto pos =
+          std::lower_bound(order.begin(), order.end(), *key,
+                           [&](size_t i, const std::string& k) { return keys.value()[i] < k; });
       size_t at = pos - order.begin();
       if (backward) {
         end = at;
@@ -747,7 +813,8 @@ base::Result<PkPage> SearchCompiler::Run() {
     }
     if (!backward) end = std::min(order.size(), start + spec_.count);
     for (size_t i = start; i < end; ++i) page.pks.push_back(all[order[i]]);
-    if (end < order.size() && end > start) page.next_cursor = "n" + ToHex(keys.value()[order[end - 1]]);
+    if (end < order.size() && end > start)
+      page.next_cursor = "n" + ToHex(keys.value()[order[end - 1]]);
     if (start > 0 && end > start) page.previous_cursor = "p" + ToHex(keys.value()[order[start]]);
     return page;
   }
@@ -832,17 +899,21 @@ base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const Sqlite
       std::string param_filter =
           include.param ? " AND x.param = " + std::to_string(names.ParamId(*include.param)) : "";
       if (!include.reverse) {
-        sql = "SELECT x.target_pk FROM idx_reference x JOIN resource s ON s.pk = x.pk "
-              "WHERE x.pk IN (" + pks + ") AND s.type_id = " + std::to_string(source_type) +
-              param_filter;
+        sql =
+            "SELECT x.target_pk FROM idx_reference x JOIN resource s ON s.pk = x.pk "
+            "WHERE x.pk IN (" +
+            pks + ") AND s.type_id = " + std::to_string(source_type) + param_filter;
         if (!include.target_type.empty()) {
-          sql += " AND x.target_pk IN (SELECT pk FROM resource WHERE pk = x.target_pk AND "
-                 "type_id = " + std::to_string(names.types.Find(include.target_type)) + ")";
+          sql +=
+              " AND x.target_pk IN (SELECT pk FROM resource WHERE pk = x.target_pk AND "
+              "type_id = " +
+              std::to_string(names.types.Find(include.target_type)) + ")";
         }
       } else {
-        sql = "SELECT x.pk FROM idx_reference x JOIN resource s ON s.pk = x.pk "
-              "WHERE x.target_pk IN (" + pks + ") AND s.type_id = " +
-              std::to_string(source_type) + param_filter;
+        sql =
+            "SELECT x.pk FROM idx_reference x JOIN resource s ON s.pk = x.pk "
+            "WHERE x.target_pk IN (" +
+            pks + ") AND s.type_id = " + std::to_string(source_type) + param_filter;
       }
       auto stmt = db.Prepare(sql);
       if (!stmt.ok()) return stmt.error();

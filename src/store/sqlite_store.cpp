@@ -86,6 +86,10 @@ class SqliteStore final : public Store {
   // The pk of a resource row whatever its state: rows are never removed, and a row allocated
   // earlier in the same transaction still reads as deleted until its version is written.
   base::Result<int64_t> FindPkAnyState(std::string_view type, std::string_view id);
+  // FindPkAnyState results within one commit group: a patient's resources name the same
+  // patient and encounter over and over. Cleared when a transaction of the group rolls back,
+  // since pks it allocated are gone.
+  std::unordered_map<std::string, int64_t> pk_cache_;
   base::Result<int64_t> PatientPk(std::string_view patient_id) {
     return FindPkAnyState("Patient", patient_id);
   }
@@ -221,13 +225,17 @@ void SqliteStore::CommitGroup(std::vector<QueuedCommit>& group) {
       group_status = writer_db_->Exec("SAVEPOINT tx");
       if (!group_status.ok()) break;
       outcomes[i] = Apply(transaction, names_.sources.Find(transaction.provenance.source));
-      if (!outcomes[i].ok()) group_status = writer_db_->Exec("ROLLBACK TO tx");
+      if (!outcomes[i].ok()) {
+        pk_cache_.clear();
+        group_status = writer_db_->Exec("ROLLBACK TO tx");
+      }
       if (group_status.ok()) group_status = writer_db_->Exec("RELEASE tx");
       if (!group_status.ok()) break;
     }
     if (group_status.ok()) group_status = writer_db_->Exec("COMMIT");
     if (!group_status.ok()) (void)writer_db_->Exec("ROLLBACK");
   }
+  pk_cache_.clear();
   CommitResult result{fhir::NowMs()};
   for (size_t i = 0; i < group.size(); ++i) {
     if (!group_status.ok()) {
@@ -241,6 +249,11 @@ void SqliteStore::CommitGroup(std::vector<QueuedCommit>& group) {
 }
 
 base::Result<int64_t> SqliteStore::FindPkAnyState(std::string_view type, std::string_view id) {
+  std::string key;
+  key.reserve(type.size() + id.size() + 1);
+  key.append(type).push_back('/');
+  key.append(id);
+  if (auto it = pk_cache_.find(key); it != pk_cache_.end()) return it->second;
   int64_t type_id = names_.types.Find(type);
   if (!type_id) return int64_t{0};
   auto stmt = writer_db_->Cached("SELECT pk FROM resource WHERE type_id = ? AND id = ?");
@@ -250,6 +263,7 @@ base::Result<int64_t> SqliteStore::FindPkAnyState(std::string_view type, std::st
   if (!row.ok()) return row.error();
   int64_t pk = row.value() ? (*stmt)->Int(0) : 0;
   (*stmt)->Reset();
+  if (pk) pk_cache_.emplace(std::move(key), pk);
   return pk;
 }
 
@@ -389,7 +403,8 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
     if (write.is_delete) {
       version_stmt.BindNull(9);
     } else {
-      version_stmt.BindBlob(9, EncodeBody(write.json));
+      version_stmt.BindBlob(9, write.encoded_json.empty() ? EncodeBody(write.json)
+                                                          : write.encoded_json);
     }
     CR_RETURN_IF_ERROR(version_stmt.Run());
     int64_t vid = sqlite3_last_insert_rowid(db.raw());
@@ -487,7 +502,7 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
     // A quantity is found by its code in its system, and by its human unit without a system.
     std::vector<std::pair<int64_t, std::string_view>> keys;
     if (!entry.code.empty()) keys.emplace_back(system_id, entry.code);
-    if (!entry.unit.empty() && (entry.unit != entry.code || system_id != 0)) {
+    if (!entry.unit.empty() && entry.unit != entry.code) {
       keys.emplace_back(0, entry.unit);
     }
     if (keys.empty()) keys.emplace_back(0, std::string_view());

@@ -63,6 +63,9 @@ struct PreparedWrite {
   bool is_delete = false;
   std::string method;  // "POST", "PUT", "DELETE"
   std::string json;    // empty for a delete
+  // `json` as the store keeps it (EncodeBody), made by the caller so compression runs on the
+  // request threads in parallel rather than on the single writer.
+  std::string encoded_json;
   fhir::IndexEntries index;
   // Patients (ids) whose compartment this version belongs to. The first is the resource's
   // distribution key. A Patient lists itself.

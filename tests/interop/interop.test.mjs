@@ -1,0 +1,153 @@
+// Interoperability: fhir-kit-client (a FHIR client this project did not write) creates, reads,
+// updates, searches, pages, posts a transaction and asks for $everything against a running
+// carerecord server. The server's base URL comes from CARERECORD_BASE.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from 'fhir-kit-client';
+
+const baseUrl = process.env.CARERECORD_BASE;
+assert.ok(baseUrl, 'CARERECORD_BASE must name the server, e.g. http://127.0.0.1:8080/fhir');
+const client = new Client({ baseUrl });
+const nhsNumber = '9000000009';
+const nhsSystem = 'https://fhir.nhs.uk/Id/nhs-number';
+
+test('the CapabilityStatement lists what the client needs', async () => {
+  const cs = await client.capabilityStatement();
+  assert.equal(cs.resourceType, 'CapabilityStatement');
+  assert.equal(cs.fhirVersion, '4.0.1');
+  const patient = cs.rest[0].resource.find((r) => r.type === 'Patient');
+  assert.ok(patient.searchParam.some((p) => p.name === 'identifier'));
+  assert.ok(cs.rest[0].interaction.some((i) => i.code === 'transaction'));
+});
+
+test('create, read, vread, update, history and delete a Patient', async () => {
+  const created = await client.create({
+    resourceType: 'Patient',
+    body: {
+      resourceType: 'Patient',
+      identifier: [{ system: nhsSystem, value: nhsNumber }],
+      name: [{ family: 'Interop', given: ['Ada'] }],
+      gender: 'female',
+      birthDate: '1961-03-09',
+    },
+  });
+  assert.equal(created.resourceType, 'Patient');
+  assert.ok(created.id);
+  assert.equal(created.meta.versionId, '1');
+
+  const read = await client.read({ resourceType: 'Patient', id: created.id });
+  assert.equal(read.name[0].family, 'Interop');
+
+  const updated = await client.update({
+    resourceType: 'Patient',
+    id: created.id,
+    body: { ...read, gender: 'other' },
+  });
+  assert.equal(updated.meta.versionId, '2');
+
+  const v1 = await client.vread({ resourceType: 'Patient', id: created.id, version: '1' });
+  assert.equal(v1.gender, 'female');
+
+  const history = await client.history({ resourceType: 'Patient', id: created.id });
+  assert.equal(history.type, 'history');
+  assert.equal(history.total, 2);
+
+  await client.delete({ resourceType: 'Patient', id: created.id });
+  await assert.rejects(client.read({ resourceType: 'Patient', id: created.id }), (error) => {
+    assert.equal(error.response.status, 410);
+    return true;
+  });
+});
+
+test('a transaction with urn:uuid references, then searches and $everything', async () => {
+  const patientUrl = 'urn:uuid:6a3c2f9e-0d5e-4c1a-9d7e-0b1f2a3c4d5e';
+  const entry = [
+    {
+      fullUrl: patientUrl,
+      resource: {
+        resourceType: 'Patient',
+        identifier: [{ system: nhsSystem, value: '9000000017' }],
+        name: [{ family: 'Transact', given: ['Grace'] }],
+      },
+      request: { method: 'POST', url: 'Patient' },
+    },
+  ];
+  for (let i = 0; i < 7; i++) {
+    entry.push({
+      resource: {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: '29463-7', display: 'Body weight' }] },
+        subject: { reference: patientUrl },
+        effectiveDateTime: `2024-0${i + 1}-15T09:00:00Z`,
+        valueQuantity: { value: 70 + i, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
+      },
+      request: { method: 'POST', url: 'Observation' },
+    });
+  }
+  const result = await client.transaction({
+    body: { resourceType: 'Bundle', type: 'transaction', entry },
+    options: { keepalive: false },
+  });
+  assert.equal(result.type, 'transaction-response');
+  assert.equal(result.entry.length, 8);
+  for (const e of result.entry) assert.match(e.response.status, /^201/);
+  const patientId = result.entry[0].response.location.split('/')[1];
+
+  const byIdentifier = await client.search({
+    resourceType: 'Patient',
+    searchParams: { identifier: `${nhsSystem}|9000000017` },
+  });
+  assert.equal(byIdentifier.entry.length, 1);
+  assert.equal(byIdentifier.entry[0].resource.id, patientId);
+
+  // Paging with the client's own nextPage helper walks every match once.
+  let bundle = await client.search({
+    resourceType: 'Observation',
+    searchParams: { patient: patientId, code: 'http://loinc.org|29463-7', _count: '3' },
+  });
+  const seen = [];
+  while (bundle) {
+    for (const e of bundle.entry ?? []) seen.push(e.resource.id);
+    bundle = (await client.nextPage({ bundle })) ?? null;
+  }
+  assert.equal(seen.length, 7);
+  assert.equal(new Set(seen).size, 7);
+
+  const chained = await client.search({
+    resourceType: 'Observation',
+    searchParams: { 'patient.identifier': `${nhsSystem}|9000000017`, 'value-quantity': 'gt74' },
+  });
+  assert.equal(chained.entry.length, 2);
+
+  const posted = await client.search({
+    resourceType: 'Observation',
+    searchParams: { subject: `Patient/${patientId}`, date: 'ge2024-05' },
+    options: { postSearch: true },
+  });
+  assert.equal(posted.entry.length, 3);
+
+  const everything = await client.operation({
+    name: 'everything',
+    resourceType: 'Patient',
+    id: patientId,
+    method: 'GET',
+  });
+  assert.equal(everything.entry.length, 8);
+});
+
+test('a batch reports each entry on its own', async () => {
+  const result = await client.batch({
+    body: {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        { request: { method: 'GET', url: 'Patient?identifier=' + encodeURIComponent(`${nhsSystem}|9000000017`) } },
+        { request: { method: 'GET', url: 'Patient/no-such-patient' } },
+      ],
+    },
+  });
+  assert.equal(result.type, 'batch-response');
+  assert.match(result.entry[0].response.status, /^200/);
+  assert.match(result.entry[1].response.status, /^404/);
+});

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Starts build/carerecord on a free loopback port with a throwaway store, runs the fhir-kit-client
+# tests against it, and stops the server with SIGTERM (which must exit cleanly).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$here/../.."
+cd "$here"
+npm ci --no-audit --no-fund --loglevel=error
+data="$(mktemp -d)"
+log="$data/server.log"
+"$root/build/carerecord" serve --data "$data/store" --http 127.0.0.1:0 >"$log" 2>&1 &
+pid=$!
+cleanup() { kill "$pid" 2>/dev/null || true; rm -rf "$data"; }
+trap cleanup EXIT
+port=""
+for _ in $(seq 1 100); do
+  port="$(sed -n 's/^port \([0-9]*\)$/\1/p' "$log")"
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+if [ -z "$port" ]; then echo "server did not start:"; cat "$log"; exit 1; fi
+CARERECORD_BASE="http://127.0.0.1:$port/fhir" node --test interop.test.mjs
+kill -TERM "$pid"
+wait "$pid"
+grep -q "stopped" "$log" || { echo "server did not stop cleanly:"; cat "$log"; exit 1; }
