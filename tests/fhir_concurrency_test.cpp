@@ -76,10 +76,11 @@ int Send(http::HttpClient& client, const std::string& method, const std::string&
 
 TEST(FhirConcurrency, UpdatesOfOneResourceWithoutIfMatchAllLandAsVersions) {
   TestServer server;
-  ASSERT_EQ(server.Send("PUT", "/fhir/Patient/pt-shared",
-                        R"({"resourceType":"Patient","id":"pt-shared"})")
-                .status,
-            201);
+  ASSERT_EQ(
+      server
+          .Send("PUT", "/fhir/Patient/pt-shared", R"({"resourceType":"Patient","id":"pt-shared"})")
+          .status,
+      201);
   constexpr int kUpdatesPerThread = 4;
   StatusTally tally;
   RunConcurrently(server, [&](int t, http::HttpClient& client) {
@@ -132,8 +133,8 @@ TEST(FhirConcurrency, ConcurrentTransactionsAllCommitAndAreReadable) {
          "resource":{"resourceType":"Patient","identifier":[{"system":
            "https://fhir.nhs.uk/Id/nhs-number","value":")" +
                            nhs + R"("}]}}]})";
-      auto response = client.Send("POST", "/fhir", {{"Content-Type", "application/fhir+json"}},
-                                  bundle);
+      auto response =
+          client.Send("POST", "/fhir", {{"Content-Type", "application/fhir+json"}}, bundle);
       int status = response.ok() ? response->status : -1;
       tally.Add(status, response.ok() ? response->body.substr(0, 300) : "");
       if (status != 200) continue;
@@ -167,7 +168,8 @@ TEST(FhirConcurrency, ConcurrentIfNoneExistCreatesOfOneIdentifierLeaveExactlyOne
   RunConcurrently(server, [&](int t, http::HttpClient& client) {
     std::string body = R"({"resourceType":"Patient","identifier":[{"system":
         "https://fhir.nhs.uk/Id/nhs-number","value":"9000000009"}],
-        "name":[{"family":"Racer)" + std::to_string(t) + R"("}]})";
+        "name":[{"family":"Racer)" +
+                       std::to_string(t) + R"("}]})";
     Send(client, "POST", "/fhir/Patient", body, tally, {{"If-None-Exist", condition}});
   });
   EXPECT_EQ(tally.Count(201), 1) << tally.Describe();
@@ -183,7 +185,8 @@ TEST(FhirConcurrency, ConcurrentConditionalUpdatesOfOneIdentifierLeaveExactlyOne
   RunConcurrently(server, [&](int t, http::HttpClient& client) {
     std::string body = R"({"resourceType":"Patient","identifier":[{"system":
         "https://fhir.nhs.uk/Id/nhs-number","value":"9000000017"}],
-        "name":[{"family":"Racer)" + std::to_string(t) + R"("}]})";
+        "name":[{"family":"Racer)" +
+                       std::to_string(t) + R"("}]})";
     Send(client, "PUT", "/fhir/Patient?" + condition, body, tally);
   });
   EXPECT_EQ(tally.Count(201), 1) << tally.Describe();

@@ -38,7 +38,8 @@ json::object PractitionerWith(const std::string& gmc) {
 json::object ObservationFor(const std::string& subject) {
   return json::parse(R"({"resourceType":"Observation","status":"final",
       "code":{"coding":[{"system":"http://snomed.info/sct","code":"27113001","display":"Body weight"}]},
-      "subject":{"reference":")" + subject + R"("},
+      "subject":{"reference":")" +
+                     subject + R"("},
       "valueQuantity":{"value":72.5,"unit":"kg","system":"http://unitsofmeasure.org","code":"kg"}})")
       .as_object();
 }
@@ -118,11 +119,10 @@ TEST(FhirTransaction, InvalidEntryLateInTheBundleLeavesNothingStored) {
   auto bad = PatientWith("9000000025", "Patel");
   bad["birthDate"] = "2021-02-30";
   std::string body = BundleOf(
-      "transaction",
-      {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:1"),
-       Entry("POST", "Observation", ObservationFor("urn:uuid:1")),
-       Entry("POST", "Patient", PatientWith("9000000017", "Evans")),
-       Entry("POST", "Patient", bad)});
+      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:1"),
+                      Entry("POST", "Observation", ObservationFor("urn:uuid:1")),
+                      Entry("POST", "Patient", PatientWith("9000000017", "Evans")),
+                      Entry("POST", "Patient", bad)});
   auto response = server.Send("POST", "/fhir", body);
   EXPECT_EQ(response.status, 400) << response.body;
   std::string issue = IssueText(response);
@@ -167,10 +167,10 @@ TEST(FhirTransaction, UrnUuidReferencesAreRewrittenWhateverTheEntryOrder) {
 
 TEST(FhirTransaction, UrnUuidNamingNoEntryIs400AndStoresNothing) {
   TestServer server;
-  std::string body = BundleOf(
-      "transaction",
-      {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:aaaa-1"),
-       Entry("POST", "Observation", ObservationFor("urn:uuid:not-in-this-bundle"))});
+  std::string body =
+      BundleOf("transaction",
+               {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:aaaa-1"),
+                Entry("POST", "Observation", ObservationFor("urn:uuid:not-in-this-bundle"))});
   auto response = server.Send("POST", "/fhir", body);
   EXPECT_EQ(response.status, 400) << response.body;
   std::string issue = IssueText(response);
@@ -182,10 +182,9 @@ TEST(FhirTransaction, UrnUuidNamingNoEntryIs400AndStoresNothing) {
 TEST(FhirTransaction, TwoEntriesWithTheSameFullUrlAre400) {
   TestServer server;
   std::string body = BundleOf(
-      "transaction",
-      {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:same"),
-       Entry("POST", "Patient", PatientWith("9000000017", "Evans"), "urn:uuid:same"),
-       Entry("POST", "Observation", ObservationFor("urn:uuid:same"))});
+      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:same"),
+                      Entry("POST", "Patient", PatientWith("9000000017", "Evans"), "urn:uuid:same"),
+                      Entry("POST", "Observation", ObservationFor("urn:uuid:same"))});
   auto response = server.Send("POST", "/fhir", body);
   EXPECT_EQ(response.status, 400) << response.body;
   EXPECT_NE(IssueText(response).find("urn:uuid:same"), std::string::npos) << response.body;
@@ -194,16 +193,15 @@ TEST(FhirTransaction, TwoEntriesWithTheSameFullUrlAre400) {
 
 TEST(FhirTransaction, ConditionalReferenceResolvesWhenExactlyOneMatches) {
   TestServer server;
-  auto created = server.Send("POST", "/fhir/Practitioner",
-                             json::serialize(PractitionerWith("C1234567")));
+  auto created =
+      server.Send("POST", "/fhir/Practitioner", json::serialize(PractitionerWith("C1234567")));
   ASSERT_EQ(created.status, 201) << created.body;
   std::string practitioner_id(TestServer::Json(created)["id"].as_string());
   server.Send("POST", "/fhir/Practitioner", json::serialize(PractitionerWith("C7654321")));
 
   auto observation = ObservationFor("urn:uuid:p");
-  observation["performer"] = json::array{
-      json::object{{"reference", "Practitioner?identifier=" + std::string(kGmcNumber) +
-                                     "|C1234567"}}};
+  observation["performer"] = json::array{json::object{
+      {"reference", "Practitioner?identifier=" + std::string(kGmcNumber) + "|C1234567"}}};
   std::string body = BundleOf(
       "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:p"),
                       Entry("POST", "Observation", observation)});
@@ -265,11 +263,10 @@ TEST(FhirTransaction, IfNoneExistMatchingReturnsTheExistingOneAndCreatesNothing)
   std::string existing = CreatePatient(server, "9000000009", "Jones");
   int64_t before = StoredVersions(server);
   std::string condition = "identifier=" + std::string(kNhsNumber) + "|9000000009";
-  std::string body = BundleOf(
-      "transaction",
-      {Entry("POST", "Patient", PatientWith("9000000009", "Jones-Changed"), "urn:uuid:pt",
-             json::object{{"ifNoneExist", condition}}),
-       Entry("POST", "Observation", ObservationFor("urn:uuid:pt"))});
+  std::string body =
+      BundleOf("transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones-Changed"),
+                                     "urn:uuid:pt", json::object{{"ifNoneExist", condition}}),
+                               Entry("POST", "Observation", ObservationFor("urn:uuid:pt"))});
   auto response = server.Send("POST", "/fhir", body);
   ASSERT_EQ(response.status, 200) << response.body;
   auto bundle = TestServer::Json(response);
@@ -287,9 +284,9 @@ TEST(FhirTransaction, IfNoneExistMatchingReturnsTheExistingOneAndCreatesNothing)
 TEST(FhirTransaction, IfNoneExistMatchingNothingCreates) {
   TestServer server;
   std::string condition = "identifier=" + std::string(kNhsNumber) + "|9000000009";
-  std::string body = BundleOf(
-      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "",
-                            json::object{{"ifNoneExist", condition}})});
+  std::string body =
+      BundleOf("transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "",
+                                     json::object{{"ifNoneExist", condition}})});
   auto response = server.Send("POST", "/fhir", body);
   ASSERT_EQ(response.status, 200) << response.body;
   auto bundle = TestServer::Json(response);
@@ -297,13 +294,52 @@ TEST(FhirTransaction, IfNoneExistMatchingNothingCreates) {
   EXPECT_EQ(CountMatches(server, "Patient?" + condition), 1u);
 }
 
+TEST(FhirTransaction, TwoEntriesWithOneIfNoneExistConditionCreateOnce) {
+  TestServer server;
+  std::string condition = "identifier=" + std::string(kGmcNumber) + "|C2468024";
+  auto observation = ObservationFor("urn:uuid:p");
+  observation["performer"] = json::array{json::object{{"reference", "urn:uuid:gp-2"}}};
+  std::string body = BundleOf(
+      "transaction", {Entry("POST", "Practitioner", PractitionerWith("C2468024"), "urn:uuid:gp-1",
+                            json::object{{"ifNoneExist", condition}}),
+                      Entry("POST", "Practitioner", PractitionerWith("C2468024"), "urn:uuid:gp-2",
+                            json::object{{"ifNoneExist", condition}}),
+                      Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:p"),
+                      Entry("POST", "Observation", observation)});
+  auto response = server.Send("POST", "/fhir", body);
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto bundle = TestServer::Json(response);
+  std::string first = IdFromLocation(ResponseOf(bundle, 0)["location"].as_string());
+  EXPECT_EQ(IdFromLocation(ResponseOf(bundle, 1)["location"].as_string()), first);
+  EXPECT_EQ(CountMatches(server, "Practitioner?" + condition), 1u);
+  std::string observation_id = IdFromLocation(ResponseOf(bundle, 3)["location"].as_string());
+  auto stored = TestServer::Json(server.Get("/fhir/Observation/" + observation_id));
+  EXPECT_EQ(Text(stored["performer"].as_array()[0].as_object()["reference"]),
+            "Practitioner/" + first);
+}
+
+TEST(FhirTransaction, ConditionalUpdateAfterDeletingItsMatchCreatesANewResource) {
+  TestServer server;
+  std::string old_id = CreatePatient(server, "9000000009", "Jones");
+  std::string url = "Patient?identifier=" + std::string(kNhsNumber) + "|9000000009";
+  std::string body = BundleOf(
+      "transaction", {Entry("PUT", url, PatientWith("9000000009", "New")), Entry("DELETE", url)});
+  auto response = server.Send("POST", "/fhir", body);
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto bundle = TestServer::Json(response);
+  EXPECT_EQ(ResponseOf(bundle, 0)["status"].as_string().subview(0, 3), "201");
+  EXPECT_NE(IdFromLocation(ResponseOf(bundle, 0)["location"].as_string()), old_id);
+  EXPECT_EQ(server.Get("/fhir/Patient/" + old_id).status, 410);
+  EXPECT_EQ(CountMatches(server, url), 1u);
+}
+
 TEST(FhirTransaction, ConditionalUpdateCreatesUpdatesOrRejectsByMatchCount) {
   TestServer server;
   std::string url = "Patient?identifier=" + std::string(kNhsNumber) + "|9000000009";
   auto put = [&](const std::string& family) {
-    return server.Send("POST", "/fhir",
-                       BundleOf("transaction",
-                                {Entry("PUT", url, PatientWith("9000000009", family))}));
+    return server.Send(
+        "POST", "/fhir",
+        BundleOf("transaction", {Entry("PUT", url, PatientWith("9000000009", family))}));
   };
   // No match: created.
   auto first = put("Jones");
@@ -332,9 +368,9 @@ TEST(FhirTransaction, ConditionalDeleteRemovesTheMatch) {
   TestServer server;
   std::string id = CreatePatient(server, "9000000009", "Jones");
   CreatePatient(server, "9000000017", "Evans");
-  std::string body = BundleOf(
-      "transaction",
-      {Entry("DELETE", "Patient?identifier=" + std::string(kNhsNumber) + "|9000000009")});
+  std::string body =
+      BundleOf("transaction",
+               {Entry("DELETE", "Patient?identifier=" + std::string(kNhsNumber) + "|9000000009")});
   auto response = server.Send("POST", "/fhir", body);
   ASSERT_EQ(response.status, 200) << response.body;
   EXPECT_EQ(server.Get("/fhir/Patient/" + id).status, 410);
@@ -347,30 +383,29 @@ TEST(FhirTransaction, IfMatchInEntryIsHonoured) {
               R"({"resourceType":"Patient","id":"pt-ifmatch","gender":"female"})");
   server.Send("PUT", "/fhir/Patient/pt-ifmatch",
               R"({"resourceType":"Patient","id":"pt-ifmatch","gender":"male"})");
-  auto patient = json::parse(R"({"resourceType":"Patient","id":"pt-ifmatch","gender":"other"})")
-                     .as_object();
+  auto patient =
+      json::parse(R"({"resourceType":"Patient","id":"pt-ifmatch","gender":"other"})").as_object();
   int64_t before = StoredVersions(server);
   auto stale = server.Send(
       "POST", "/fhir",
-      BundleOf("transaction",
-               {Entry("POST", "Patient", PatientWith("9000000017", "Evans")),
-                Entry("PUT", "Patient/pt-ifmatch", patient, "",
-                      json::object{{"ifMatch", "W/\"1\""}})}));
+      BundleOf("transaction", {Entry("POST", "Patient", PatientWith("9000000017", "Evans")),
+                               Entry("PUT", "Patient/pt-ifmatch", patient, "",
+                                     json::object{{"ifMatch", "W/\"1\""}})}));
   EXPECT_EQ(stale.status, 412) << stale.body;
   EXPECT_NE(IssueText(stale).find("Bundle.entry[1]"), std::string::npos) << stale.body;
   EXPECT_EQ(StoredVersions(server), before);
   EXPECT_EQ(TestServer::Json(server.Get("/fhir/Patient/pt-ifmatch"))["gender"], "male");
 
   auto fresh = server.Send("POST", "/fhir",
-                           BundleOf("transaction", {Entry("PUT", "Patient/pt-ifmatch", patient,
-                                                          "", json::object{{"ifMatch", "W/\"2\""}})}));
+                           BundleOf("transaction", {Entry("PUT", "Patient/pt-ifmatch", patient, "",
+                                                          json::object{{"ifMatch", "W/\"2\""}})}));
   ASSERT_EQ(fresh.status, 200) << fresh.body;
   EXPECT_EQ(TestServer::Json(server.Get("/fhir/Patient/pt-ifmatch"))["gender"], "other");
 
-  auto malformed = server.Send(
-      "POST", "/fhir",
-      BundleOf("transaction", {Entry("PUT", "Patient/pt-ifmatch", patient, "",
-                                     json::object{{"ifMatch", "version three"}})}));
+  auto malformed =
+      server.Send("POST", "/fhir",
+                  BundleOf("transaction", {Entry("PUT", "Patient/pt-ifmatch", patient, "",
+                                                 json::object{{"ifMatch", "version three"}})}));
   EXPECT_EQ(malformed.status, 400) << malformed.body;
 }
 
@@ -380,10 +415,10 @@ TEST(FhirTransaction, DeleteIsProcessedBeforePostSoIfNoneExistSeesTheDeletion) {
   std::string condition = "identifier=" + std::string(kNhsNumber) + "|9000000009";
   // The POST comes first in the Bundle, but DELETE is processed first: the POST's condition
   // then matches nothing, so it creates a new Patient.
-  std::string body = BundleOf(
-      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "",
-                            json::object{{"ifNoneExist", condition}}),
-                      Entry("DELETE", "Patient?" + condition)});
+  std::string body =
+      BundleOf("transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "",
+                                     json::object{{"ifNoneExist", condition}}),
+                               Entry("DELETE", "Patient?" + condition)});
   auto response = server.Send("POST", "/fhir", body);
   ASSERT_EQ(response.status, 200) << response.body;
   auto bundle = TestServer::Json(response);
@@ -399,10 +434,9 @@ TEST(FhirTransaction, GetEntriesRunAfterTheWritesAndAnswerInPlace) {
   TestServer server;
   server.Send("PUT", "/fhir/Patient/pt-read", R"({"resourceType":"Patient","id":"pt-read"})");
   std::string body = BundleOf(
-      "transaction",
-      {Entry("GET", "Patient?identifier=" + std::string(kNhsNumber) + "|9000000009"),
-       Entry("POST", "Patient", PatientWith("9000000009", "Jones")),
-       Entry("GET", "Patient/pt-read"), Entry("GET", "Patient/no-such-patient")});
+      "transaction", {Entry("GET", "Patient?identifier=" + std::string(kNhsNumber) + "|9000000009"),
+                      Entry("POST", "Patient", PatientWith("9000000009", "Jones")),
+                      Entry("GET", "Patient/pt-read"), Entry("GET", "Patient/no-such-patient")});
   auto response = server.Send("POST", "/fhir", body);
   ASSERT_EQ(response.status, 200) << response.body;
   auto bundle = TestServer::Json(response);
@@ -463,8 +497,7 @@ TEST(FhirTransaction, PreferRepresentationIncludesTheStoredResources) {
   std::string body = BundleOf(
       "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:p"),
                       Entry("POST", "Observation", ObservationFor("urn:uuid:p"))});
-  auto response =
-      server.Send("POST", "/fhir", body, {{"Prefer", "return=representation"}});
+  auto response = server.Send("POST", "/fhir", body, {{"Prefer", "return=representation"}});
   ASSERT_EQ(response.status, 200) << response.body;
   auto bundle = TestServer::Json(response);
   auto& entries = bundle["entry"].as_array();
@@ -483,20 +516,19 @@ TEST(FhirTransaction, SameResourceTwiceIs400AndStoresNothing) {
   TestServer server;
   auto v1 = json::parse(R"({"resourceType":"Patient","id":"pt-twice","gender":"male"})");
   auto v2 = json::parse(R"({"resourceType":"Patient","id":"pt-twice","gender":"female"})");
-  auto response = server.Send(
-      "POST", "/fhir",
-      BundleOf("transaction", {Entry("PUT", "Patient/pt-twice", v1.as_object()),
-                               Entry("PUT", "Patient/pt-twice", v2.as_object())}));
+  auto response =
+      server.Send("POST", "/fhir",
+                  BundleOf("transaction", {Entry("PUT", "Patient/pt-twice", v1.as_object()),
+                                           Entry("PUT", "Patient/pt-twice", v2.as_object())}));
   EXPECT_EQ(response.status, 400) << response.body;
   EXPECT_NE(IssueText(response).find("Patient/pt-twice"), std::string::npos) << response.body;
   EXPECT_EQ(StoredVersions(server), 0);
 
   server.Send("PUT", "/fhir/Patient/pt-twice", json::serialize(v1));
-  auto put_and_delete = server.Send(
-      "POST", "/fhir",
-      BundleOf("transaction",
-               {Entry("PUT", "Patient/pt-twice", v2.as_object()),
-                Entry("DELETE", "Patient/pt-twice")}));
+  auto put_and_delete =
+      server.Send("POST", "/fhir",
+                  BundleOf("transaction", {Entry("PUT", "Patient/pt-twice", v2.as_object()),
+                                           Entry("DELETE", "Patient/pt-twice")}));
   EXPECT_EQ(put_and_delete.status, 400) << put_and_delete.body;
   EXPECT_EQ(TestServer::Json(server.Get("/fhir/Patient/pt-twice"))["gender"], "male");
 }
@@ -508,16 +540,15 @@ TEST(FhirTransaction, BatchEntriesSucceedOrFailIndependently) {
   auto bad_date = PatientWith("9000000025", "Patel");
   bad_date["birthDate"] = "2021-02-30";
   auto stale = json::parse(R"({"resourceType":"Patient","id":"pt-batch","gender":"male"})");
-  std::string body = BundleOf(
-      "batch",
-      {Entry("POST", "Patient", PatientWith("9000000009", "Jones")),
-       Entry("POST", "Patient", bad_date),
-       Entry("POST", "Observation", ObservationFor("Patient/does-not-exist")),
-       Entry("PUT", "Patient/pt-batch", stale.as_object(), "",
-             json::object{{"ifMatch", "W/\"7\""}}),
-       Entry("PATCH", "Patient/pt-batch"),
-       Entry("POST", "Observation", ObservationFor("Patient/pt-batch")),
-       Entry("GET", "Patient/pt-batch")});
+  std::string body =
+      BundleOf("batch", {Entry("POST", "Patient", PatientWith("9000000009", "Jones")),
+                         Entry("POST", "Patient", bad_date),
+                         Entry("POST", "Observation", ObservationFor("Patient/does-not-exist")),
+                         Entry("PUT", "Patient/pt-batch", stale.as_object(), "",
+                               json::object{{"ifMatch", "W/\"7\""}}),
+                         Entry("PATCH", "Patient/pt-batch"),
+                         Entry("POST", "Observation", ObservationFor("Patient/pt-batch")),
+                         Entry("GET", "Patient/pt-batch")});
   auto response = server.Send("POST", "/fhir", body);
   ASSERT_EQ(response.status, 200) << response.body;
   auto bundle = TestServer::Json(response);
@@ -545,8 +576,8 @@ TEST(FhirTransaction, BatchEntriesSucceedOrFailIndependently) {
 
 TEST(FhirTransaction, BundleThatIsNeitherTransactionNorBatchIs400) {
   TestServer server;
-  auto response = server.Send("POST", "/fhir",
-                              R"({"resourceType":"Bundle","type":"collection","entry":[]})");
+  auto response =
+      server.Send("POST", "/fhir", R"({"resourceType":"Bundle","type":"collection","entry":[]})");
   EXPECT_EQ(response.status, 400) << response.body;
   auto not_bundle = server.Send("POST", "/fhir", json::serialize(PatientWith("9000000009", "J")));
   EXPECT_EQ(not_bundle.status, 400) << not_bundle.body;
@@ -556,16 +587,15 @@ TEST(FhirTransaction, BundleThatIsNeitherTransactionNorBatchIs400) {
 
 TEST(FhirTransaction, EntryWithBadUrlOrMissingResourceIs400) {
   TestServer server;
-  for (auto entry : {Entry("POST", "Spaceship", json::object{{"resourceType", "Spaceship"}}),
-                     Entry("PUT", "Patient/bad id!",
-                           json::object{{"resourceType", "Patient"}, {"id", "bad id!"}}),
-                     Entry("POST", "Patient"),
-                     Entry("POST", "Patient", json::object{{"resourceType", "Observation"}}),
-                     Entry("PUT", "Patient/pt-a",
-                           json::object{{"resourceType", "Patient"}, {"id", "pt-b"}})}) {
-    std::string body = BundleOf("transaction", {Entry("POST", "Patient", PatientWith("9000000009",
-                                                                                      "Jones")),
-                                                entry});
+  for (auto entry :
+       {Entry("POST", "Spaceship", json::object{{"resourceType", "Spaceship"}}),
+        Entry("PUT", "Patient/bad id!",
+              json::object{{"resourceType", "Patient"}, {"id", "bad id!"}}),
+        Entry("POST", "Patient"),
+        Entry("POST", "Patient", json::object{{"resourceType", "Observation"}}),
+        Entry("PUT", "Patient/pt-a", json::object{{"resourceType", "Patient"}, {"id", "pt-b"}})}) {
+    std::string body = BundleOf(
+        "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones")), entry});
     auto response = server.Send("POST", "/fhir", body);
     EXPECT_GE(response.status, 400) << body << "\n" << response.body;
     EXPECT_LT(response.status, 500) << body << "\n" << response.body;

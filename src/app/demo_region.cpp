@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -575,7 +576,10 @@ void AppendJson(std::string& out, const json::value& value) {
 // A transaction Bundle written entry by entry, so each resource's DOM lives only until written.
 class TransactionText {
  public:
-  TransactionText() : text_(R"({"resourceType":"Bundle","type":"transaction","entry":[)") {}
+  TransactionText() {
+    text_.reserve(1 << 18);
+    text_ = R"({"resourceType":"Bundle","type":"transaction","entry":[)";
+  }
 
   void Append(string_view full_url, const json::object& resource, string_view method,
               string_view url) {
@@ -977,13 +981,57 @@ class PatientRecordWriter {
     age_ = AgeAt(birth_, kReferenceTime);
     start_ = std::max(kWindowStart, birth_ + 7 * kDay);
     name_ = DrawName(random_, female_, static_cast<int>(CivilFromDays(birth_ / kDay).year));
-    if (age_ >= 18) name_.prefix = female_ ? std::string(random_.Pick(kFemalePrefixes)) : "Mr";
+    DrawKinship();
+    display_ = name_.Display();
     practice_ = &random_.Pick(region_.practices);
     gp_ = &region_.staff[random_.Pick(practice_->gps)];
     practice_nurse_ = &region_.staff[practice_->nurse];
     home_ = Address(random_, "home");
     height_cm_ = female_ ? random_.Between(152, 175) : random_.Between(163, 190);
     weight_kg_ = female_ ? random_.Between(50, 95) : random_.Between(60, 110);
+  }
+
+  // Next of kin, marital status and title hang together, so they are drawn together.
+  void DrawKinship() {
+    if (age_ < 18) {
+      kin_ = random_.Percent(70) ? Kinship{"MTH", "mother", true, true}
+                                 : Kinship{"FTH", "father", false, true};
+      return;
+    }
+    if (random_.Percent(75)) {
+      if (age_ >= 25 && random_.Percent(55)) {
+        const bool spouse_female = random_.Percent(95) ? !female_ : female_;
+        kin_ = spouse_female ? Kinship{"WIFE", "wife", true, true}
+                             : Kinship{"HUSB", "husband", false, true};
+        has_spouse_ = true;
+      } else if (age_ >= 45) {
+        kin_ = random_.Percent(50) ? Kinship{"DAU", "natural daughter", true, false}
+                                   : Kinship{"SON", "natural son", false, false};
+      } else {
+        const int pick = static_cast<int>(random_.Between(0, 3));
+        kin_ = pick == 0   ? Kinship{"SIS", "sister", true, false}
+               : pick == 1 ? Kinship{"BRO", "brother", false, false}
+               : pick == 2 ? Kinship{"FRND", "unrelated friend", random_.Percent(50), false}
+                           : Kinship{"NBOR", "neighbor", random_.Percent(50), false};
+      }
+    }
+    if (has_spouse_) {
+      marital_ = {kMaritalStatus, "M", "Married"};
+    } else if (age_ >= 70 && random_.Percent(60)) {
+      marital_ = {kMaritalStatus, "W", "Widowed"};
+    } else if (age_ >= 35 && random_.Percent(35)) {
+      marital_ = {kMaritalStatus, "D", "Divorced"};
+    } else {
+      marital_ = {kMaritalStatus, "S", "Never Married"};
+    }
+    if (!female_) {
+      name_.prefix = "Mr";
+    } else if (has_spouse_) {
+      name_.prefix = "Mrs";
+    } else {
+      name_.prefix = marital_.code == "S" ? (random_.Percent(50) ? "Miss" : "Ms")
+                                          : (random_.Percent(60) ? "Mrs" : "Ms");
+    }
   }
 
   void AddPatient() {
@@ -1009,6 +1057,7 @@ class PatientRecordWriter {
     patient["gender"] = female_ ? "female" : "male";
     patient["birthDate"] = DateText(birth_);
     patient["address"] = json::array{home_};
+    if (!marital_.code.empty()) patient["maritalStatus"] = Concept(marital_);
     patient["generalPractitioner"] =
         json::array{Ref(practice_->reference, practice_->name), Ref(gp_->reference, gp_->name)};
     patient["managingOrganization"] = Ref(practice_->reference, practice_->name);
@@ -1016,35 +1065,8 @@ class PatientRecordWriter {
   }
 
   void AddNextOfKin() {
-    struct Relation {
-      string_view code;
-      string_view display;
-      bool female;
-    };
-    Relation relation;
-    bool same_home = false;
-    if (age_ < 18) {
-      relation =
-          random_.Percent(70) ? Relation{"MTH", "mother", true} : Relation{"FTH", "father", false};
-      same_home = true;
-    } else if (!random_.Percent(75)) {
-      return;
-    } else if (age_ >= 25 && random_.Percent(55)) {
-      const bool spouse_female = random_.Percent(95) ? !female_ : female_;
-      relation =
-          spouse_female ? Relation{"WIFE", "wife", true} : Relation{"HUSB", "husband", false};
-      same_home = true;
-      has_spouse_ = true;
-    } else if (age_ >= 45) {
-      relation = random_.Percent(50) ? Relation{"DAU", "natural daughter", true}
-                                     : Relation{"SON", "natural son", false};
-    } else {
-      const int pick = static_cast<int>(random_.Between(0, 3));
-      relation = pick == 0   ? Relation{"SIS", "sister", true}
-                 : pick == 1 ? Relation{"BRO", "brother", false}
-                 : pick == 2 ? Relation{"FRND", "unrelated friend", random_.Percent(50)}
-                             : Relation{"NBOR", "neighbor", random_.Percent(50)};
-    }
+    if (!kin_) return;
+    const Kinship& relation = *kin_;
     const int birth_year = static_cast<int>(CivilFromDays(birth_ / kDay).year);
     PersonName name = DrawName(random_, relation.female, birth_year);
     name.middle.clear();
@@ -1054,7 +1076,7 @@ class PatientRecordWriter {
     next_of_kin_name_ = name.Display();
     json::object person = NewResource("RelatedPerson");
     person["active"] = true;
-    person["patient"] = Ref(patient_, name_.Display());
+    person["patient"] = Ref(patient_, display_);
     person["relationship"] =
         json::array{Concept({kRoleCode, relation.code, relation.display}),
                     Concept({"http://terminology.hl7.org/CodeSystem/v2-0131", "N", "Next-of-Kin"})};
@@ -1062,7 +1084,7 @@ class PatientRecordWriter {
     person["telecom"] = json::array{
         json::object{{"system", "phone"}, {"value", DramaMobile(random_)}, {"use", "mobile"}}};
     person["gender"] = relation.female ? "female" : "male";
-    person["address"] = json::array{same_home ? home_ : Address(random_, "home")};
+    person["address"] = json::array{relation.same_home ? home_ : Address(random_, "home")};
     next_of_kin_ = Add(std::move(person));
   }
 
@@ -1074,11 +1096,11 @@ class PatientRecordWriter {
     consent["scope"] = Concept({"http://terminology.hl7.org/CodeSystem/consentscope",
                                 "patient-privacy", "Privacy Consent"});
     consent["category"] = json::array{Concept({kLoinc, "59284-0", "Patient Consent"})};
-    consent["patient"] = Ref(patient_, name_.Display());
+    consent["patient"] = Ref(patient_, display_);
     consent["dateTime"] = DateTimeText(when);
-    consent["performer"] = json::array{AgeAt(birth_, when) < 16 && !next_of_kin_.empty()
-                                           ? Ref(next_of_kin_, next_of_kin_name_)
-                                           : Ref(patient_, name_.Display())};
+    consent["performer"] =
+        json::array{age_ < 18 && AgeAt(birth_, when) < 16 ? Ref(next_of_kin_, next_of_kin_name_)
+                                                          : Ref(patient_, display_)};
     consent["organization"] = json::array{Ref(kIcb, "NHS Casterbridge Integrated Care Board")};
     consent["policyRule"] = opted_out ? Concept({kActCode, "OPTOUT", "opt-out"})
                                       : Concept({kActCode, "OPTIN", "opt-in"});
@@ -1122,7 +1144,7 @@ class PatientRecordWriter {
     condition["category"] = json::array{Concept(
         {"http://terminology.hl7.org/CodeSystem/condition-category", category, category_display})};
     condition["code"] = Concept(code);
-    condition["subject"] = Ref(patient_, name_.Display());
+    condition["subject"] = Ref(patient_, display_);
     if (!encounter.empty()) condition["encounter"] = Ref(encounter);
     condition["onsetDateTime"] = DateTimeText(onset);
     condition["recordedDate"] = DateTimeText(onset);
@@ -1208,7 +1230,7 @@ class PatientRecordWriter {
       resource["category"] = json::array{allergy.category};
       resource["criticality"] = anaphylaxis ? "high" : "low";
       resource["code"] = Concept(allergy.code);
-      resource["patient"] = Ref(patient_, name_.Display());
+      resource["patient"] = Ref(patient_, display_);
       resource["recordedDate"] = DateTimeText(ClinicTime(start_, kReferenceTime - kDay));
       resource["recorder"] = Ref(gp_->reference, gp_->name);
       resource["reaction"] =
@@ -1221,8 +1243,8 @@ class PatientRecordWriter {
   // --- general practice ---
 
   void AddGpConsultations() {
-    double per_year = age_ < 5 ? 3.0 : age_ < 65 ? 1.5 : age_ < 85 ? 3.0 : 4.5;
-    per_year += 1.0 * static_cast<double>(chronic_.size());
+    double per_year = age_ < 5 ? 3.0 : age_ < 65 ? 1.3 : age_ < 85 ? 2.5 : 4.0;
+    per_year += 0.8 * static_cast<double>(chronic_.size());
     const double years = static_cast<double>(kReferenceTime - start_) / kYear;
     int count = static_cast<int>(per_year * years * random_.Between(60, 140) / 100.0);
     count = std::min(count, 80);
@@ -1271,7 +1293,7 @@ class PatientRecordWriter {
                                   reviewing(kStroke);
       if (cardiovascular || random_.Percent(60)) AddBloodPressure(measured, encounter, clinician);
       if (reviewing(kAtrialFibrillation) || random_.Percent(35)) {
-        AddVital(kHeartRate, HeartRate(false), 0, measured, encounter, clinician);
+        AddVital(kHeartRate, HeartRate(false, measured), 0, measured, encounter, clinician);
       }
       if (reviewing(kDiabetes) || reviewing(kHeartFailure) || random_.Percent(30)) {
         AddWeight(measured, encounter, clinician, age);
@@ -1319,7 +1341,7 @@ class PatientRecordWriter {
     encounter["status"] = end < kReferenceTime ? "finished" : "in-progress";
     encounter["class"] = CodingOf(encounter_class);
     encounter["type"] = json::array{Concept(type)};
-    encounter["subject"] = Ref(patient_, name_.Display());
+    encounter["subject"] = Ref(patient_, display_);
     encounter["participant"] = json::array{json::object{
         {"type", json::array{Concept({"http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
                                       participation, participation_display})}},
@@ -1337,7 +1359,7 @@ class PatientRecordWriter {
     observation["status"] = "final";
     observation["category"] = json::array{Concept(category)};
     observation["code"] = nullptr;  // set by the caller; keeps code before subject
-    observation["subject"] = Ref(patient_, name_.Display());
+    observation["subject"] = Ref(patient_, display_);
     if (!encounter.empty()) observation["encounter"] = Ref(encounter);
     observation["effectiveDateTime"] = DateTimeText(when);
     return observation;
@@ -1401,15 +1423,15 @@ class PatientRecordWriter {
     AddVital(kBodyHeight, height * random_.Between(97, 103) / 100.0, 0, when, encounter, performer);
   }
 
-  double HeartRate(bool unwell) {
-    if (HasChronic(kAtrialFibrillation)) return static_cast<double>(random_.Between(70, 125));
+  double HeartRate(bool unwell, int64_t when) {
+    if (HasChronic(kAtrialFibrillation, when)) return static_cast<double>(random_.Between(70, 125));
     return static_cast<double>(unwell ? random_.Between(80, 118) : random_.Between(58, 92));
   }
 
   void AddObservationSet(int64_t when, const std::string& encounter, const StaffMember& performer,
                          bool unwell) {
     if (AgeAt(birth_, when) >= 16) AddBloodPressure(when, encounter, performer);
-    AddVital(kHeartRate, HeartRate(unwell), 0, when, encounter, performer);
+    AddVital(kHeartRate, HeartRate(unwell, when), 0, when, encounter, performer);
     AddVital(kRespiratoryRate,
              static_cast<double>(unwell ? random_.Between(18, 28) : random_.Between(12, 18)), 0,
              when, encounter, performer);
@@ -1423,8 +1445,8 @@ class PatientRecordWriter {
 
   // --- laboratory ---
 
-  double LabValue(LabTestId test, bool unwell) {
-    const bool kidney = HasChronic(kKidneyDisease);
+  double LabValue(LabTestId test, bool unwell, int64_t when) {
+    const bool kidney = HasChronic(kKidneyDisease, when);
     switch (test) {
       case kHaemoglobin:
         return random_.Percent(5)
@@ -1446,7 +1468,7 @@ class PatientRecordWriter {
       case kEgfr:
         return kidney ? random_.Between(22, 58) : random_.Between(age_ >= 70 ? 60 : 75, 105);
       case kHba1c:
-        return HasChronic(kDiabetes) ? random_.Between(48, 86) : random_.Between(31, 41);
+        return HasChronic(kDiabetes, when) ? random_.Between(48, 86) : random_.Between(31, 41);
       case kCholesterol:
         return random_.Between(35, 68) / 10.0;
       case kHdlCholesterol:
@@ -1482,7 +1504,7 @@ class PatientRecordWriter {
     json::array results;
     for (LabTestId id : tests) {
       const LabTest& test = kLabTests[id];
-      const double value = LabValue(id, unwell);
+      const double value = LabValue(id, unwell, sampled);
       json::object observation = ObservationResource(kLaboratoryCategory, sampled, encounter);
       observation["code"] = Concept(test.code);
       observation["issued"] = DateTimeText(issued);
@@ -1505,7 +1527,7 @@ class PatientRecordWriter {
     report["category"] = json::array{Concept(
         {"http://terminology.hl7.org/CodeSystem/v2-0074", info.section, info.section_display})};
     report["code"] = Concept(info.code);
-    report["subject"] = Ref(patient_, name_.Display());
+    report["subject"] = Ref(patient_, display_);
     if (!encounter.empty()) report["encounter"] = Ref(encounter);
     report["effectiveDateTime"] = DateTimeText(sampled);
     report["issued"] = DateTimeText(issued);
@@ -1611,7 +1633,9 @@ class PatientRecordWriter {
     const StaffMember& consultant = region_.Consultant(random_, presentation.admitting);
     const int days = static_cast<int>(random_.Between(1, 8)) +
                      (presentation.ward_procedure.code == "52734007" ? 5 : 0);
-    const int64_t end = start + days * kDay + random_.Between(-4, 6) * kHour;
+    // Patients go home in the daytime.
+    const int64_t end = FloorDiv(start + days * kDay, kDay) * kDay +
+                        random_.Between(10, 17) * kHour + random_.Between(0, 5) * 10 * kMinute;
     const std::string encounter = NewUrn();
     json::object resource =
         EncounterResource(kInpatient,
@@ -1662,7 +1686,7 @@ class PatientRecordWriter {
     std::string letter;
     letter += "Casterbridge County Hospital\nDischarge summary\n";
     letter += "(Synthetic demonstration data: this letter describes no real person.)\n\n";
-    letter += "Patient: " + name_.Display() + "\nNHS number: " + nhs +
+    letter += "Patient: " + display_ + "\nNHS number: " + nhs +
               "\nDate of birth: " + DateText(birth_) + "\n";
     letter += "Admitted: " + DateText(start) + "\nDischarged: " + DateText(end) + "\n";
     letter += "Consultant: " + consultant.name + "\n\n";
@@ -1683,7 +1707,7 @@ class PatientRecordWriter {
     document["status"] = "current";
     document["docStatus"] = "final";
     document["type"] = Concept({kSct, "373942005", "Discharge summary"});
-    document["subject"] = Ref(patient_, name_.Display());
+    document["subject"] = Ref(patient_, display_);
     document["date"] = DateTimeText(end);
     document["author"] =
         json::array{Ref(consultant.reference, consultant.name), Ref(kTrust, kTrustName)};
@@ -1705,7 +1729,7 @@ class PatientRecordWriter {
     json::object procedure = NewResource("Procedure");
     procedure["status"] = "completed";
     procedure["code"] = Concept(code);
-    procedure["subject"] = Ref(patient_, name_.Display());
+    procedure["subject"] = Ref(patient_, display_);
     if (!encounter.empty()) procedure["encounter"] = Ref(encounter);
     procedure["performedDateTime"] = DateTimeText(std::min(when, kReferenceTime - kMinute));
     procedure["performer"] =
@@ -1741,7 +1765,7 @@ class PatientRecordWriter {
     const std::string episode = NewUrn();
     const int planned = static_cast<int>(random_.Between(3, 10));
     std::vector<int64_t> visits;
-    int64_t visit = start;
+    int64_t visit = ClinicTime(start, start + kDay);
     for (int i = 0; i < planned && visit < kReferenceTime - kDay; ++i) {
       visits.push_back(visit);
       visit = ClinicTime(visit + 5 * kDay, visit + 11 * kDay);
@@ -1754,7 +1778,7 @@ class PatientRecordWriter {
     if (!condition.empty()) {
       resource["diagnosis"] = json::array{json::object{{"condition", Ref(condition)}, {"rank", 1}}};
     }
-    resource["patient"] = Ref(patient_, name_.Display());
+    resource["patient"] = Ref(patient_, display_);
     resource["managingOrganization"] = Ref(kCommunityTrust, kCommunityTrustName);
     resource["period"] = Period(start, finished ? visits.back() + kDay : start);
     resource["careManager"] = Ref(nurse.reference, nurse.name);
@@ -1776,7 +1800,7 @@ class PatientRecordWriter {
                      at + 10 * kMinute, encounter, nurse, condition);
       } else {
         AddBloodPressure(at + 10 * kMinute, encounter, nurse);
-        AddVital(kHeartRate, HeartRate(false), 0, at + 10 * kMinute, encounter, nurse);
+        AddVital(kHeartRate, HeartRate(false, at), 0, at + 10 * kMinute, encounter, nurse);
       }
     }
   }
@@ -1825,7 +1849,7 @@ class PatientRecordWriter {
     resource["type"] = json::array{TextConcept("Specialist palliative care")};
     resource["diagnosis"] =
         json::array{json::object{{"condition", Ref(record.reference)}, {"rank", 1}}};
-    resource["patient"] = Ref(patient_, name_.Display());
+    resource["patient"] = Ref(patient_, display_);
     resource["managingOrganization"] = Ref(kHospice, kHospiceName);
     resource["period"] = Period(palliative_since_, palliative_since_);
     resource["careManager"] = Ref(nurse.reference, nurse.name);
@@ -1849,7 +1873,7 @@ class PatientRecordWriter {
     flag["status"] = "active";
     flag["category"] = json::array{Concept(category)};
     flag["code"] = code;
-    flag["subject"] = Ref(patient_, name_.Display());
+    flag["subject"] = Ref(patient_, display_);
     flag["period"] = json::object{{"start", DateTimeText(since)}};
     flag["author"] = Ref(author, author_name);
     Add(std::move(flag));
@@ -1911,7 +1935,7 @@ class PatientRecordWriter {
         json::array{Concept({"http://terminology.hl7.org/CodeSystem/medicationrequest-category",
                              "community", "Community"})};
     request["medicationCodeableConcept"] = Concept(drug.code);
-    request["subject"] = Ref(patient_, name_.Display());
+    request["subject"] = Ref(patient_, display_);
     request["authoredOn"] = DateTimeText(when);
     request["requester"] = Ref(prescriber.reference, prescriber.name);
     if (!reason.empty()) request["reasonReference"] = json::array{Ref(reason)};
@@ -1955,7 +1979,7 @@ class PatientRecordWriter {
       json::object statement = NewResource("MedicationStatement");
       statement["status"] = "active";
       statement["medicationCodeableConcept"] = Concept(drug.code);
-      statement["subject"] = Ref(patient_, name_.Display());
+      statement["subject"] = Ref(patient_, display_);
       statement["effectivePeriod"] = json::object{{"start", DateTimeText(prescription.start)}};
       statement["dateAsserted"] = DateTimeText(issues.empty() ? prescription.start : issues.back());
       statement["informationSource"] = Ref(gp_->reference, gp_->name);
@@ -1977,7 +2001,7 @@ class PatientRecordWriter {
     json::object immunization = NewResource("Immunization");
     immunization["status"] = "completed";
     immunization["vaccineCode"] = Concept(vaccine);
-    immunization["patient"] = Ref(patient_, name_.Display());
+    immunization["patient"] = Ref(patient_, display_);
     immunization["occurrenceDateTime"] = DateTimeText(when);
     immunization["recorded"] = DateTimeText(when);
     immunization["primarySource"] = true;
@@ -2055,7 +2079,7 @@ class PatientRecordWriter {
       participants.emplace_back(std::move(participant));
     };
     const Code nurse{kSct, "224535009", "Registered nurse"};
-    member({kSct, "116154003", "Patient"}, "Patient", patient_, name_.Display(), {});
+    member({kSct, "116154003", "Patient"}, "Patient", patient_, display_, {});
     member({kSct, "62247001", "General practitioner"}, "GP", gp_->reference, gp_->name,
            practice_->reference);
     member(nurse, "Practice nurse", practice_nurse_->reference, practice_nurse_->name,
@@ -2083,8 +2107,8 @@ class PatientRecordWriter {
     team["status"] = "active";
     team["category"] = json::array{
         Concept({kLoinc, "LA28865-6", "Longitudinal care-coordination focused care team"})};
-    team["name"] = "Care team for " + name_.Display();
-    team["subject"] = Ref(patient_, name_.Display());
+    team["name"] = "Care team for " + display_;
+    team["subject"] = Ref(patient_, display_);
     team["period"] = json::object{{"start", DateTimeText(since)}};
     team["participant"] = std::move(participants);
     team["managingOrganization"] = json::array{Ref(practice_->reference, practice_->name)};
@@ -2102,7 +2126,7 @@ class PatientRecordWriter {
     plan["category"] = std::move(category);
     plan["title"] = title;
     plan["description"] = description;
-    plan["subject"] = Ref(patient_, name_.Display());
+    plan["subject"] = Ref(patient_, display_);
     plan["period"] = json::object{{"start", DateTimeText(since)}};
     plan["created"] = DateTimeText(since);
     plan["author"] = Ref(author.reference, author.name);
@@ -2234,7 +2258,14 @@ class PatientRecordWriter {
     return FloorDiv(random_.Between(from, to - 1), kMinute) * kMinute;
   }
 
-  static constexpr string_view kFemalePrefixes[] = {"Mrs", "Ms", "Miss"};
+  struct Kinship {
+    string_view code;  // v3-RoleCode
+    string_view display;
+    bool female;
+    bool same_home;
+  };
+  static constexpr string_view kMaritalStatus =
+      "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus";
 
   const Region& region_;
   DemoRandom random_;
@@ -2245,6 +2276,7 @@ class PatientRecordWriter {
 
   std::string patient_;
   PersonName name_;
+  std::string display_;  // "Leo Robinson", shown with every reference to the patient
   bool female_ = false;
   int64_t birth_ = 0;
   int age_ = 0;
@@ -2257,6 +2289,8 @@ class PatientRecordWriter {
   double weight_kg_ = 0;
 
   std::vector<ChronicRecord> chronic_;
+  std::optional<Kinship> kin_;
+  Code marital_;
   std::string next_of_kin_;
   std::string next_of_kin_name_;
   bool has_spouse_ = false;

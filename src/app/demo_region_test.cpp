@@ -159,7 +159,7 @@ TEST(DemoRegionTest, EachPatientBundleHoldsExactlyOnePatientPostedWithUrnFullUrl
 }
 
 TEST(DemoRegionTest, EveryNhsNumberIsAValidTestNumberAndUnique) {
-  const auto bundles = Parse(GenerateDemoRegion(SmallRegion(300)));
+  const auto bundles = Parse(GenerateDemoRegion(SmallRegion(150)));
   std::set<std::string> seen;
   for (size_t b = 1; b < bundles.size(); ++b) {
     for (const json::value& entry : Entries(bundles[b])) {
@@ -173,7 +173,7 @@ TEST(DemoRegionTest, EveryNhsNumberIsAValidTestNumberAndUnique) {
       }
     }
   }
-  EXPECT_EQ(seen.size(), 300u);
+  EXPECT_EQ(seen.size(), 150u);
 }
 
 TEST(DemoRegionTest, EveryReferenceResolvesInItsBundleOrTheRegion) {
@@ -262,6 +262,48 @@ TEST(DemoRegionTest, NumbersAreWrittenWithoutExponents) {
       }
     }
   }
+}
+
+std::string DecodeBase64(const std::string& text) {
+  std::string out;
+  uint32_t bits = 0;
+  int count = 0;
+  for (const char c : text) {
+    if (c == '=') break;
+    const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    bits = (bits << 6) | static_cast<uint32_t>(alphabet.find(c));
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      out += static_cast<char>((bits >> count) & 0xff);
+    }
+  }
+  return out;
+}
+
+TEST(DemoRegionTest, DischargeSummaryCarriesTheLetterAsBase64PlainText) {
+  int letters = 0;
+  for (const json::object& bundle : Parse(GenerateDemoRegion(SmallRegion(60)))) {
+    std::string nhs_number;
+    for (const json::value& entry : Entries(bundle)) {
+      if (TypeOf(entry) == "Patient") {
+        nhs_number =
+            std::string(entry.at("resource").at("identifier").at(0).at("value").as_string());
+      }
+      if (TypeOf(entry) != "DocumentReference") continue;
+      const json::object& attachment =
+          entry.at("resource").at("content").at(0).at("attachment").as_object();
+      EXPECT_EQ(attachment.at("contentType").as_string(), "text/plain");
+      const std::string letter = DecodeBase64(std::string(attachment.at("data").as_string()));
+      EXPECT_NE(letter.find("Discharge summary"), std::string::npos) << letter;
+      // The letter prints the NHS number in its usual 3-3-4 groups.
+      const std::string grouped =
+          nhs_number.substr(0, 3) + " " + nhs_number.substr(3, 3) + " " + nhs_number.substr(6);
+      EXPECT_NE(letter.find(grouped), std::string::npos) << letter;
+      ++letters;
+    }
+  }
+  EXPECT_GT(letters, 0);
 }
 
 TEST(DemoRegionTest, RecordsCoverTheSharedCareResourceTypes) {

@@ -22,6 +22,7 @@ struct ReferenceView {
   std::string_view type;
   std::string_view id;
   std::string_view version;
+  std::string_view base;  // the server's base URL of an absolute reference; empty if relative
 };
 
 // The part of `text` after the last '/', and `text` shortened to before it.
@@ -59,6 +60,7 @@ std::optional<ReferenceView> ParseReferenceView(std::string_view reference) {
   if (!rest.empty() && !rest.starts_with("http://") && !rest.starts_with("https://")) {
     return std::nullopt;
   }
+  out.base = rest;
   return out;
 }
 
@@ -339,7 +341,9 @@ class EntrySink {
     if (object == nullptr) return;
     reference = StringAt(*object, "reference");
     if (reference.empty() || reference.front() == '#') return;
-    if (auto parsed = ParseReferenceView(reference)) {
+    // An absolute reference names a resource on another server (the write path makes this
+    // server's own absolute references relative first), so it is indexed by its whole URL.
+    if (auto parsed = ParseReferenceView(reference); parsed && parsed->base.empty()) {
       out_.references.push_back({param_, std::string(parsed->type), std::string(parsed->id)});
     } else {
       out_.references.push_back({param_, {}, std::string(reference)});

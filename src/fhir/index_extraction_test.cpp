@@ -95,8 +95,9 @@ TEST(IndexExtraction, ObservationReferences) {
   EXPECT_EQ(patient[0].target_id, "p1");
   std::vector<ReferenceEntry> encounter = Of(entries.references, Id("Observation", "encounter"));
   ASSERT_EQ(encounter.size(), 1u);
-  EXPECT_EQ(encounter[0].target_type, "Encounter");
-  EXPECT_EQ(encounter[0].target_id, "e1");
+  // An absolute reference names another server's resource: indexed by its whole URL.
+  EXPECT_EQ(encounter[0].target_type, "");
+  EXPECT_EQ(encounter[0].target_id, "http://example.org/fhir/Encounter/e1/_history/3");
   // "#contained1" is a contained resource: not indexed.
   std::vector<ReferenceEntry> performer = Of(entries.references, Id("Observation", "performer"));
   ASSERT_EQ(performer.size(), 1u);

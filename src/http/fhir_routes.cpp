@@ -1,8 +1,8 @@
 #include "http/fhir_routes.h"
 
 #include <atomic>
-#include <cctype>
 #include <boost/url/parse.hpp>
+#include <cctype>
 
 #include "interactions/responses.h"
 
@@ -32,8 +32,8 @@ std::string EncodeRawCharacters(std::string_view target) {
   out.reserve(target.size() + 16);
   for (size_t i = 0; i < target.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(target[i]);
-    bool escape = c == '%' && i + 2 < target.size() && IsHexDigit(target[i + 1]) &&
-                  IsHexDigit(target[i + 2]);
+    bool escape =
+        c == '%' && i + 2 < target.size() && IsHexDigit(target[i + 1]) && IsHexDigit(target[i + 2]);
     if (std::isalnum(c) && c < 0x80) {
       out.push_back(static_cast<char>(c));
     } else if (escape || kAllowed.find(static_cast<char>(c)) != std::string_view::npos) {

@@ -1,5 +1,7 @@
 #include "interactions/fhir_json.h"
 
+#include "fhir/json_text.h"
+
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/stream_parser.hpp>
@@ -55,9 +57,12 @@ base::Result<boost::json::object> ParseResourceBody(std::string_view text) {
   return std::move(object);
 }
 
-std::string Serialize(const boost::json::value& value) { return boost::json::serialize(value); }
+std::string Serialize(const boost::json::value& value) { return fhir::WriteJson(value); }
 std::string Serialize(const boost::json::object& object) {
-  return boost::json::serialize(object);
+  std::string out;
+  out.reserve(1024);
+  fhir::AppendJson(out, object);
+  return out;
 }
 
 std::string JsonString(std::string_view text) {

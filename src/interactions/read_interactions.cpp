@@ -175,7 +175,7 @@ Response FhirService::VRead(const RequestContext& ctx, std::string_view type, st
 Response FhirService::Search(const RequestContext& ctx, std::string_view type,
                              const QueryParams& params) {
   if (auto s = CheckTypeAndId(type, ""); !s.ok()) return ErrorResponse(s.error());
-  auto parsed = ParseSearch(type, params, ctx.strict, options_.limits);
+  auto parsed = ParseSearch(type, params, ctx.strict, options_.limits, ctx.base_url);
   if (!parsed.ok()) return ErrorResponse(parsed.error());
   access::RequestGate gate(policy_, audit_, ctx.who, "search");
   auto session = store_.OpenRead(gate);

@@ -130,7 +130,8 @@ base::Status ParseNumber(std::string_view text, SearchValue& out, const std::str
 
 class SearchParser {
  public:
-  SearchParser(bool strict, const SearchLimits& limits) : strict_(strict), limits_(limits) {}
+  SearchParser(bool strict, const SearchLimits& limits, std::string_view base_url)
+      : strict_(strict), limits_(limits), base_url_(base_url) {}
   base::Result<ParsedSearch> Parse(std::string_view type, const QueryParams& params);
 
  private:
@@ -149,6 +150,7 @@ class SearchParser {
 
   bool strict_;
   SearchLimits limits_;
+  std::string base_url_;
   ParsedSearch parsed_;
 };
 
@@ -210,8 +212,10 @@ base::Status SearchParser::ParseValue(const fhir::SearchParamDef& def, Modifier 
       std::string value = Unescape(text);
       out.target_type = modifier_type;
       if (value.find("://") != std::string::npos || value.rfind("urn:", 0) == 0) {
-        // An absolute reference: local when it names a type/id on any base, else kept whole.
-        auto parsed = fhir::ParseReference(value);
+        // An absolute reference: local when it is on this server's base, else kept whole.
+        bool local = !base_url_.empty() && value.rfind(base_url_ + "/", 0) == 0;
+        auto parsed = local ? fhir::ParseReference(value.substr(base_url_.size() + 1))
+                            : std::nullopt;
         if (parsed && fhir::IsResourceType(parsed->type)) {
           out.target_type = parsed->type;
           out.target_id = parsed->id;
@@ -361,7 +365,13 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
     return base::Status::Ok();
   }
 
-  for (const std::string& part : SplitValues(value)) {
+  std::vector<std::string> parts = SplitValues(value);
+  constexpr size_t kMaxValues = 500;  // each value is one OR term of the query
+  if (parts.size() > kMaxValues) {
+    return Invalid("more than " + std::to_string(kMaxValues) + " values for one parameter",
+                   where);
+  }
+  for (const std::string& part : parts) {
     if (part.empty()) return Invalid("an empty value", where);
     SearchValue v;
     if (condition.special == Condition::Special::kId) {
@@ -561,8 +571,9 @@ std::string EncodeQuery(const QueryParams& params) {
 }
 
 base::Result<ParsedSearch> ParseSearch(std::string_view resource_type, const QueryParams& params,
-                                       bool strict, const SearchLimits& limits) {
-  SearchParser parser(strict, limits);
+                                       bool strict, const SearchLimits& limits,
+                                       std::string_view base_url) {
+  SearchParser parser(strict, limits, base_url);
   return parser.Parse(resource_type, params);
 }
 

@@ -37,7 +37,10 @@ struct SearchLimits {
 
 // `strict`: Prefer: handling=strict, where an unknown or unsupported parameter is an error
 // instead of being ignored.
+// `base_url`: this server's base; an absolute reference on it is local, any other absolute
+// reference is searched as the URL it is.
 base::Result<ParsedSearch> ParseSearch(std::string_view resource_type, const QueryParams& params,
-                                       bool strict, const SearchLimits& limits = {});
+                                       bool strict, const SearchLimits& limits = {},
+                                       std::string_view base_url = {});
 
 }  // namespace carerecord::interactions

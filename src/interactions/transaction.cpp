@@ -128,8 +128,9 @@ class TransactionRunner {
   FhirService& service_;
   const RequestContext& ctx_;
   std::unique_ptr<store::TransactionReader> reader_;
-  std::unordered_map<std::string, std::string> full_urls_;  // urn:uuid:... -> Type/id
-  std::unordered_map<std::string, std::string> conditional_refs_;  // Type?query -> Type/id
+  std::unordered_map<std::string, std::string> full_urls_;            // urn:uuid:... -> Type/id
+  std::unordered_map<std::string, std::string> conditional_refs_;     // Type?query -> Type/id
+  std::unordered_map<std::string, std::string> conditional_creates_;  // Type?query -> id
   // "Type/id" of resources this transaction deletes: processed first, so later conditions
   // (If-None-Exist, conditional update) must not match them.
   std::unordered_set<std::string> deleted_here_;
@@ -141,7 +142,7 @@ base::Result<std::vector<std::string>> TransactionRunner::Match(const std::strin
                                                                 const QueryParams& query,
                                                                 const std::string& where) {
   // Conditions must be understood exactly: an ignored parameter would widen the match.
-  auto parsed = ParseSearch(type, query, /*strict=*/true);
+  auto parsed = ParseSearch(type, query, /*strict=*/true, {}, ctx_.base_url);
   if (!parsed.ok()) return At(parsed.error(), where);
   if (parsed->spec.conditions.empty()) {
     return At(Invalid("a conditional operation needs at least one search parameter"), where);
@@ -149,9 +150,8 @@ base::Result<std::vector<std::string>> TransactionRunner::Match(const std::strin
   // Two matches are enough to tell one from several, once this transaction's deletes are out.
   auto ids = reader_->MatchIds(parsed->spec, 2 + deleted_here_.size());
   if (!ids.ok()) return ids.error();
-  std::erase_if(ids.value(), [&](const std::string& id) {
-    return deleted_here_.count(type + "/" + id) > 0;
-  });
+  std::erase_if(ids.value(),
+                [&](const std::string& id) { return deleted_here_.count(type + "/" + id) > 0; });
   return ids;
 }
 
@@ -159,7 +159,7 @@ base::Result<std::vector<std::string>> TransactionRunner::Match(const std::strin
 // concurrent conditional creates cannot both create.
 void TransactionRunner::CheckStillNoMatchAtCommit(const std::string& type,
                                                   const QueryParams& query) {
-  auto parsed = ParseSearch(type, query, /*strict=*/true);
+  auto parsed = ParseSearch(type, query, /*strict=*/true, {}, ctx_.base_url);
   if (!parsed.ok()) return;  // Match has already refused it
   auto spec = std::make_shared<store::SearchSpec>(parsed->spec);
   auto excluded = std::make_shared<std::unordered_set<std::string>>(deleted_here_);
@@ -185,8 +185,8 @@ base::Status TransactionRunner::ResolveReferences(const PlannedEntry& entry,
     if (ref.rfind("urn:uuid:", 0) == 0 || ref.rfind("urn:oid:", 0) == 0) {
       auto it = full_urls_.find(ref);
       if (it == full_urls_.end()) {
-        status = At(Invalid("the reference " + ref + " names no entry of this Bundle"),
-                    entry.where);
+        status =
+            At(Invalid("the reference " + ref + " names no entry of this Bundle"), entry.where);
         return;
       }
       reference = it->second;
@@ -204,8 +204,8 @@ base::Status TransactionRunner::ResolveReferences(const PlannedEntry& entry,
     }
     std::string type = ref.substr(0, question);
     if (!fhir::IsResourceType(type)) {
-      status = At(Invalid("the conditional reference " + ref + " names no resource type"),
-                  entry.where);
+      status =
+          At(Invalid("the conditional reference " + ref + " names no resource type"), entry.where);
       return;
     }
     auto ids = Match(type, DecodeQuery(ref.substr(question + 1)), entry.where);
@@ -214,12 +214,12 @@ base::Status TransactionRunner::ResolveReferences(const PlannedEntry& entry,
       return;
     }
     if (ids->size() != 1) {
-      status = At(MakeError(ids->empty() ? ErrorCode::kUnprocessable
-                                         : ErrorCode::kPreconditionFailed,
-                            "the conditional reference " + ref + " matches " +
-                                (ids->empty() ? "no resource" : "more than one resource") +
-                                "; it must match exactly one"),
-                  entry.where);
+      status =
+          At(MakeError(ids->empty() ? ErrorCode::kUnprocessable : ErrorCode::kPreconditionFailed,
+                       "the conditional reference " + ref + " matches " +
+                           (ids->empty() ? "no resource" : "more than one resource") +
+                           "; it must match exactly one"),
+             entry.where);
       return;
     }
     std::string resolved = type + "/" + ids->front();
@@ -234,6 +234,13 @@ base::Status TransactionRunner::ResolveReferences(const PlannedEntry& entry,
 base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
   if (e.method == "POST") {
     if (e.condition) {
+      // Two entries with one condition create once: the later one resolves to the earlier.
+      std::string key = e.type + "?" + EncodeQuery(*e.condition);
+      if (auto earlier = conditional_creates_.find(key); earlier != conditional_creates_.end()) {
+        e.noop = true;
+        e.resolved_id = earlier->second;
+        return base::Status::Ok();
+      }
       auto ids = Match(e.type, *e.condition, e.where);
       if (!ids.ok()) return ids.error();
       if (ids->size() > 1) {
@@ -244,9 +251,13 @@ base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
       if (ids->size() == 1) {
         e.noop = true;
         e.resolved_id = ids->front();
-        return base::Status::Ok();
+      } else {
+        CheckStillNoMatchAtCommit(e.type, *e.condition);
+        e.resolved_id = NewResourceId();
+        e.created = true;
       }
-      CheckStillNoMatchAtCommit(e.type, *e.condition);
+      conditional_creates_.emplace(std::move(key), e.resolved_id);
+      return base::Status::Ok();
     }
     e.resolved_id = NewResourceId();
     e.created = true;
@@ -261,9 +272,9 @@ base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
   auto ids = Match(e.type, *e.condition, e.where);
   if (!ids.ok()) return ids.error();
   if (ids->size() > 1) {
-    return At(MakeError(ErrorCode::kPreconditionFailed,
-                        "the condition matches more than one " + e.type),
-              e.where);
+    return At(
+        MakeError(ErrorCode::kPreconditionFailed, "the condition matches more than one " + e.type),
+        e.where);
   }
   std::string given;
   if (e.resource) {
@@ -298,6 +309,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   if (!reader_) return MakeError(ErrorCode::kInternal, "the store cannot be read");
   full_urls_.clear();
   conditional_refs_.clear();
+  conditional_creates_.clear();
   deleted_here_.clear();
   checks_.clear();
   int64_t now = fhir::NowMs();
@@ -341,8 +353,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
                   e.where);
       }
     }
-    WriteRequest request{e.type, e.resolved_id, current.version + 1, e.method, now,
-                         ctx_.base_url};
+    WriteRequest request{e.type, e.resolved_id, current.version + 1, e.method, now, ctx_.base_url};
     if (e.method == "DELETE") {
       if (!exists) {
         e.noop = true;
@@ -419,9 +430,8 @@ json::object EntryResponse(const PlannedEntry& e) {
 }  // namespace
 
 // Single-resource writes share the transaction path; this turns the one entry into a response.
-Response SingleWriteResponse(const RequestContext& ctx, const PlannedEntry& e,
-                             store::Store& store, access::AccessPolicy& policy,
-                             access::AuditSink* audit) {
+Response SingleWriteResponse(const RequestContext& ctx, const PlannedEntry& e, store::Store& store,
+                             access::AccessPolicy& policy, access::AuditSink* audit) {
   Response response;
   response.status = e.noop && e.method == "POST" ? 200 : e.status;
   if (e.version > 0) {
@@ -442,10 +452,9 @@ Response SingleWriteResponse(const RequestContext& ctx, const PlannedEntry& e,
   }
   if (ctx.prefer_return == PreferReturn::kMinimal) return response;
   if (ctx.prefer_return == PreferReturn::kOperationOutcome) {
-    response.body = OperationOutcomeJson("information", "informational",
-                                         (e.status == 201 ? "created " : "updated ") + e.type +
-                                             "/" + e.resolved_id,
-                                         "");
+    response.body = OperationOutcomeJson(
+        "information", "informational",
+        (e.status == 201 ? "created " : "updated ") + e.type + "/" + e.resolved_id, "");
     return response;
   }
   if (!e.stored_json.empty()) {
@@ -459,8 +468,8 @@ Response SingleWriteResponse(const RequestContext& ctx, const PlannedEntry& e,
       if (existing.ok()) {
         response.body = existing->json;
         response.headers.emplace_back("ETag", "W/\"" + std::to_string(existing->version) + "\"");
-        response.headers.emplace_back("Location", ctx.base_url + "/" + e.type + "/" +
-                                                      e.resolved_id);
+        response.headers.emplace_back("Location",
+                                      ctx.base_url + "/" + e.type + "/" + e.resolved_id);
       }
     }
   }
@@ -481,8 +490,7 @@ PlannedEntry PlanWithBody(std::string method, std::string_view type, std::string
   }
   std::string declared(parsed->at("resourceType").as_string());
   if (declared != e.type) {
-    status = Invalid("the body is a " + declared + " but the URL says " + e.type,
-                     "/resourceType");
+    status = Invalid("the body is a " + declared + " but the URL says " + e.type, "/resourceType");
     return e;
   }
   e.resource = std::move(parsed).value();
@@ -494,8 +502,8 @@ PlannedEntry PlanWithBody(std::string method, std::string_view type, std::string
 Response FhirService::Create(const RequestContext& ctx, std::string_view type,
                              std::string_view body, std::string_view if_none_exist) {
   if (!fhir::IsResourceType(type)) {
-    return ErrorResponse(MakeError(ErrorCode::kNotFound,
-                                   "'" + std::string(type) + "' is not a resource type"));
+    return ErrorResponse(
+        MakeError(ErrorCode::kNotFound, "'" + std::string(type) + "' is not a resource type"));
   }
   base::Status status;
   std::vector<PlannedEntry> entries;
@@ -512,12 +520,11 @@ Response FhirService::Create(const RequestContext& ctx, std::string_view type,
   return SingleWriteResponse(ctx, entries[0], store_, policy_, audit_);
 }
 
-Response FhirService::Update(const RequestContext& ctx, std::string_view type,
-                             std::string_view id, std::string_view body,
-                             std::string_view if_match) {
+Response FhirService::Update(const RequestContext& ctx, std::string_view type, std::string_view id,
+                             std::string_view body, std::string_view if_match) {
   if (!fhir::IsResourceType(type)) {
-    return ErrorResponse(MakeError(ErrorCode::kNotFound,
-                                   "'" + std::string(type) + "' is not a resource type"));
+    return ErrorResponse(
+        MakeError(ErrorCode::kNotFound, "'" + std::string(type) + "' is not a resource type"));
   }
   if (!fhir::IsValidId(id)) {
     return ErrorResponse(Invalid("'" + std::string(id) + "' is not a valid FHIR id", "id"));
@@ -530,9 +537,8 @@ Response FhirService::Update(const RequestContext& ctx, std::string_view type,
   e.id = std::string(id);
   auto* body_id = e.resource->if_contains("id");
   if (!body_id || !body_id->is_string() || body_id->as_string() != id) {
-    return ErrorResponse(Invalid("the resource's id must match the id in the URL (" +
-                                     std::string(id) + ")",
-                                 "/id"));
+    return ErrorResponse(
+        Invalid("the resource's id must match the id in the URL (" + std::string(id) + ")", "/id"));
   }
   if (!if_match.empty()) {
     e.if_match = ParseETagVersion(if_match);
@@ -549,8 +555,8 @@ Response FhirService::Update(const RequestContext& ctx, std::string_view type,
 Response FhirService::ConditionalUpdate(const RequestContext& ctx, std::string_view type,
                                         const QueryParams& params, std::string_view body) {
   if (!fhir::IsResourceType(type)) {
-    return ErrorResponse(MakeError(ErrorCode::kNotFound,
-                                   "'" + std::string(type) + "' is not a resource type"));
+    return ErrorResponse(
+        MakeError(ErrorCode::kNotFound, "'" + std::string(type) + "' is not a resource type"));
   }
   base::Status status;
   std::vector<PlannedEntry> entries;
@@ -566,8 +572,8 @@ Response FhirService::ConditionalUpdate(const RequestContext& ctx, std::string_v
 Response FhirService::Delete(const RequestContext& ctx, std::string_view type,
                              std::string_view id) {
   if (!fhir::IsResourceType(type)) {
-    return ErrorResponse(MakeError(ErrorCode::kNotFound,
-                                   "'" + std::string(type) + "' is not a resource type"));
+    return ErrorResponse(
+        MakeError(ErrorCode::kNotFound, "'" + std::string(type) + "' is not a resource type"));
   }
   if (!fhir::IsValidId(id)) {
     return ErrorResponse(Invalid("'" + std::string(id) + "' is not a valid FHIR id", "id"));
@@ -585,8 +591,8 @@ Response FhirService::Delete(const RequestContext& ctx, std::string_view type,
 Response FhirService::ConditionalDelete(const RequestContext& ctx, std::string_view type,
                                         const QueryParams& params) {
   if (!fhir::IsResourceType(type)) {
-    return ErrorResponse(MakeError(ErrorCode::kNotFound,
-                                   "'" + std::string(type) + "' is not a resource type"));
+    return ErrorResponse(
+        MakeError(ErrorCode::kNotFound, "'" + std::string(type) + "' is not a resource type"));
   }
   std::vector<PlannedEntry> entries(1);
   entries[0].method = "DELETE";
@@ -609,9 +615,8 @@ Response FhirService::ProcessBundle(const RequestContext& ctx, std::string_view 
   std::string bundle_type =
       type_value && type_value->is_string() ? std::string(type_value->as_string()) : "";
   if (bundle_type != "transaction" && bundle_type != "batch") {
-    return ErrorResponse(Invalid("the Bundle type must be transaction or batch, not '" +
-                                     bundle_type + "'",
-                                 "/type"));
+    return ErrorResponse(Invalid(
+        "the Bundle type must be transaction or batch, not '" + bundle_type + "'", "/type"));
   }
   bool transaction = bundle_type == "transaction";
   std::vector<PlannedEntry> entries;
@@ -719,8 +724,8 @@ Response FhirService::ProcessBundle(const RequestContext& ctx, std::string_view 
     if (!url.empty() && url[0] == '/') url.erase(0, 1);
     size_t question = url.find('?');
     std::string path = url.substr(0, question);
-    QueryParams params = question == std::string::npos ? QueryParams{}
-                                                       : DecodeQuery(url.substr(question + 1));
+    QueryParams params =
+        question == std::string::npos ? QueryParams{} : DecodeQuery(url.substr(question + 1));
     std::vector<std::string> segments;
     for (size_t start = 0; start <= path.size();) {
       size_t slash = path.find('/', start);
@@ -783,7 +788,8 @@ Response FhirService::ProcessBundle(const RequestContext& ctx, std::string_view 
       json::object out;
       if (e.noop && e.method == "POST") e.status = 200;
       out["response"] = EntryResponse(e);
-      if (!e.resolved_id.empty()) out["fullUrl"] = ctx.base_url + "/" + e.type + "/" + e.resolved_id;
+      if (!e.resolved_id.empty())
+        out["fullUrl"] = ctx.base_url + "/" + e.type + "/" + e.resolved_id;
       if (ctx.prefer_return == PreferReturn::kRepresentation && !e.stored_json.empty()) {
         out["resource"] = ParseJson(e.stored_json).value();
       }

@@ -125,8 +125,16 @@ base::Result<store::PreparedWrite> PrepareWrite(json::object resource,
       return;
     }
     bool absolute = ref.find("://") != std::string_view::npos;
-    if (absolute && ref.rfind(request.base_url + "/", 0) != 0) return;  // another server's
-    auto parsed = fhir::ParseReference(absolute ? ref.substr(request.base_url.size() + 1) : ref);
+    if (absolute) {
+      if (request.base_url.empty() || ref.rfind(request.base_url + "/", 0) != 0) {
+        return;  // another server's resource: kept and indexed as its URL
+      }
+      // This server's own absolute URL: stored relative, so it is one local reference.
+      std::string relative(ref.substr(request.base_url.size() + 1));
+      reference = relative;
+      ref = std::string_view(reference.data(), reference.size());
+    }
+    auto parsed = fhir::ParseReference(ref);
     if (!parsed || parsed->id.empty() || !fhir::IsResourceType(parsed->type)) {
       status = base::Invalid("the reference '" + std::string(ref) +
                              "' is not Type/id of a known resource type");

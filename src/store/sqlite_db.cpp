@@ -24,11 +24,14 @@ SqliteStatement& SqliteStatement::Bind(int index, double value) {
   return *this;
 }
 SqliteStatement& SqliteStatement::Bind(int index, std::string_view text) {
-  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  // An empty view may have a null data(), which SQLite would bind as NULL, not as ''.
+  sqlite3_bind_text(stmt_, index, text.data() ? text.data() : "", static_cast<int>(text.size()),
+                    SQLITE_TRANSIENT);
   return *this;
 }
 SqliteStatement& SqliteStatement::BindBlob(int index, std::string_view bytes) {
-  sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_blob(stmt_, index, bytes.data() ? bytes.data() : "", static_cast<int>(bytes.size()),
+                    SQLITE_TRANSIENT);
   return *this;
 }
 SqliteStatement& SqliteStatement::BindNull(int index) {

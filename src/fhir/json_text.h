@@ -1,0 +1,16 @@
+// Writes JSON text for FHIR resources. Boost.JSON 1.81 prints every decimal in scientific form
+// ("valueDecimal": 2E-2); FHIR readers and people expect 0.02, so decimals are written as the
+// shortest text that reads back to the same value. Pure; thread-safe.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <string>
+
+namespace carerecord::fhir {
+
+void AppendJson(std::string& out, const boost::json::value& value);
+void AppendJson(std::string& out, const boost::json::object& object);
+std::string WriteJson(const boost::json::value& value);
+
+}  // namespace carerecord::fhir
