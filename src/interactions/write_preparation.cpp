@@ -155,7 +155,8 @@ base::Result<store::PreparedWrite> PrepareWrite(json::object resource,
   write.index = fhir::ExtractIndexEntries(stamped, request.type);
   write.compartment_patients = CompartmentPatients(request.type, request.id, write.index);
   write.json = Serialize(as_value);
-  write.encoded_json = store::EncodeBody(write.json);
+  write.encoded_json = request.codec ? request.codec->Encode(request.type, write.json)
+                                     : store::EncodeBody(write.json);
 
   if (previous_json && !previous_json->empty()) {
     auto previous = ParseJson(*previous_json);

@@ -31,6 +31,7 @@ struct WriteRequest {
   std::string method;  // POST, PUT, DELETE
   int64_t now_ms = 0;
   std::string base_url;  // absolute references on this base are local
+  const store::BodyCodec* codec = nullptr;  // compresses the body; plain zstd when null
 };
 
 // `resource` must already have had urn:uuid and conditional references resolved. `previous` is

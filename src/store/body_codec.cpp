@@ -1,13 +1,19 @@
 #include "store/body_codec.h"
 
+#include <zdict.h>
 #include <zstd.h>
+
+#include <cstring>
 
 namespace carerecord::store {
 namespace {
 
-constexpr char kRaw = 'R';   // stored as is (tiny bodies, where a frame would be larger)
-constexpr char kZstd = 'Z';  // one zstd frame
-constexpr int kLevel = 3;    // the speed/size knee for small JSON documents
+constexpr char kRaw = 'R';         // stored as is (tiny bodies, where a frame would be larger)
+constexpr char kZstd = 'Z';        // one zstd frame
+constexpr char kDictionary = 'D';  // 4-byte little-endian dictionary id, then a zstd frame
+constexpr int kLevel = 3;          // the speed/size knee for small JSON documents
+constexpr size_t kSamplesToTrain = 400;
+constexpr size_t kMaxDictionaryBytes = 32 * 1024;
 
 struct Contexts {
   ZSTD_CCtx* compress = ZSTD_createCCtx();
@@ -23,7 +29,22 @@ Contexts& ThreadContexts() {
   return contexts;
 }
 
+base::Error Corrupt() { return base::MakeError(base::ErrorCode::kInternal, "corrupt stored body"); }
+
 }  // namespace
+
+struct BodyCodec::Dictionary {
+  int64_t id = 0;
+  ZSTD_CDict* cdict = nullptr;
+  ZSTD_DDict* ddict = nullptr;
+  ~Dictionary() {
+    ZSTD_freeCDict(cdict);
+    ZSTD_freeDDict(ddict);
+  }
+};
+
+BodyCodec::BodyCodec() = default;
+BodyCodec::~BodyCodec() = default;
 
 std::string EncodeBody(std::string_view json) {
   std::string out;
@@ -46,24 +67,117 @@ std::string EncodeBody(std::string_view json) {
   return out;
 }
 
-base::Result<std::string> DecodeBody(std::string_view stored) {
-  if (stored.empty()) return base::MakeError(base::ErrorCode::kInternal, "empty stored body");
+std::string BodyCodec::Encode(std::string_view type, std::string_view json) const {
+  std::shared_ptr<Dictionary> dictionary;
+  {
+    std::shared_lock lock(mutex_);
+    auto it = by_type_.find(std::string(type));
+    if (it != by_type_.end()) dictionary = it->second;
+  }
+  if (!dictionary || json.size() < 16) return EncodeBody(json);
+  std::string out(5 + ZSTD_compressBound(json.size()), '\0');
+  out[0] = kDictionary;
+  uint32_t id = static_cast<uint32_t>(dictionary->id);
+  for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<char>((id >> (8 * i)) & 0xff);
+  size_t n = ZSTD_compress_usingCDict(ThreadContexts().compress, out.data() + 5, out.size() - 5,
+                                      json.data(), json.size(), dictionary->cdict);
+  if (ZSTD_isError(n)) return EncodeBody(json);
+  out.resize(5 + n);
+  return out;
+}
+
+base::Result<std::string> BodyCodec::Decode(std::string_view stored) const {
+  if (stored.empty()) return Corrupt();
   std::string_view payload = stored.substr(1);
-  if (stored[0] == kRaw) return std::string(payload);
-  if (stored[0] != kZstd) {
-    return base::MakeError(base::ErrorCode::kInternal, "unknown body encoding");
+  const ZSTD_DDict* ddict = nullptr;
+  std::shared_ptr<Dictionary> keep;
+  switch (stored[0]) {
+    case kRaw:
+      return std::string(payload);
+    case kZstd:
+      break;
+    case kDictionary: {
+      if (payload.size() < 4) return Corrupt();
+      uint32_t id = 0;
+      for (int i = 0; i < 4; ++i) id |= uint32_t(static_cast<unsigned char>(payload[i])) << (8 * i);
+      payload.remove_prefix(4);
+      std::shared_lock lock(mutex_);
+      auto it = by_id_.find(id);
+      if (it == by_id_.end()) {
+        return base::MakeError(base::ErrorCode::kInternal,
+                               "stored body needs dictionary " + std::to_string(id) +
+                                   ", which is missing");
+      }
+      keep = it->second;
+      ddict = keep->ddict;
+      break;
+    }
+    default:
+      return base::MakeError(base::ErrorCode::kInternal, "unknown body encoding");
   }
   unsigned long long size = ZSTD_getFrameContentSize(payload.data(), payload.size());
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
-    return base::MakeError(base::ErrorCode::kInternal, "corrupt stored body");
-  }
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) return Corrupt();
   std::string out(size, '\0');
-  size_t n = ZSTD_decompressDCtx(ThreadContexts().decompress, out.data(), out.size(),
-                                 payload.data(), payload.size());
-  if (ZSTD_isError(n) || n != size) {
-    return base::MakeError(base::ErrorCode::kInternal, "corrupt stored body");
+  ZSTD_DCtx* dctx = ThreadContexts().decompress;
+  size_t n = ddict ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), payload.data(),
+                                                payload.size(), ddict)
+                   : ZSTD_decompressDCtx(dctx, out.data(), out.size(), payload.data(),
+                                         payload.size());
+  if (ZSTD_isError(n) || n != size) return Corrupt();
+  return out;
+}
+
+void BodyCodec::AddDictionary(int64_t id, const std::string& type, std::string bytes) {
+  auto dictionary = std::make_shared<Dictionary>();
+  dictionary->id = id;
+  dictionary->cdict = ZSTD_createCDict(bytes.data(), bytes.size(), kLevel);
+  dictionary->ddict = ZSTD_createDDict(bytes.data(), bytes.size());
+  if (!dictionary->cdict || !dictionary->ddict) return;
+  std::unique_lock lock(mutex_);
+  by_id_[id] = dictionary;
+  by_type_[type] = dictionary;  // the newest dictionary of a type encodes from now on
+}
+
+bool BodyCodec::HasDictionary(std::string_view type) const {
+  std::shared_lock lock(mutex_);
+  return by_type_.count(std::string(type)) > 0;
+}
+
+void BodyCodec::OfferSample(const std::string& type, std::string_view json) {
+  std::lock_guard lock(samples_mutex_);
+  if (handed_out_[type]) return;
+  auto& samples = samples_[type];
+  if (samples.size() >= kSamplesToTrain) return;
+  samples.emplace_back(json);
+  sample_bytes_[type] += json.size();
+}
+
+std::vector<std::pair<std::string, std::vector<std::string>>> BodyCodec::TakeTrainingSets() {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  std::lock_guard lock(samples_mutex_);
+  for (auto& [type, samples] : samples_) {
+    if (samples.size() < kSamplesToTrain || handed_out_[type]) continue;
+    handed_out_[type] = true;
+    out.emplace_back(type, std::move(samples));
+    samples.clear();
   }
   return out;
+}
+
+std::string BodyCodec::TrainDictionary(const std::vector<std::string>& samples) {
+  std::string joined;
+  std::vector<size_t> sizes;
+  for (const std::string& sample : samples) {
+    joined += sample;
+    sizes.push_back(sample.size());
+  }
+  size_t capacity = std::min(kMaxDictionaryBytes, std::max<size_t>(joined.size() / 10, 1024));
+  std::string dictionary(capacity, '\0');
+  size_t n = ZDICT_trainFromBuffer(dictionary.data(), dictionary.size(), joined.data(),
+                                   sizes.data(), static_cast<unsigned>(sizes.size()));
+  if (ZDICT_isError(n)) return {};
+  dictionary.resize(n);
+  return dictionary;
 }
 
 }  // namespace carerecord::store

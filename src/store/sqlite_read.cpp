@@ -40,7 +40,7 @@ class RowLoader {
     out.method = MethodName(method);
     out.deleted = stmt.IsNull(5);
     if (!out.deleted) {
-      auto json = DecodeBody(stmt.Blob(5));
+      auto json = names_.codec->Decode(stmt.Blob(5));
       if (!json.ok()) return json.error();
       out.json = std::move(json).value();
     }
@@ -373,7 +373,7 @@ class SqliteTransactionReader final : public TransactionReader {
       out.version = (*stmt)->Int(0);
       out.deleted = (*stmt)->Int(1) != 0;
       if (!out.deleted) {
-        auto json = DecodeBody((*stmt)->Blob(2));
+        auto json = names_.codec->Decode((*stmt)->Blob(2));
         if (!json.ok()) {
           (*stmt)->Reset();
           return json.error();

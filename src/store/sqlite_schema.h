@@ -23,8 +23,12 @@ inline constexpr const char* kSchemaSql = R"sql(
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS res_type (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS search_param (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+-- URIs that repeat across rows: code systems, and the values of uri parameters.
 CREATE TABLE IF NOT EXISTS code_system (id INTEGER PRIMARY KEY, uri TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS feed_source (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+-- zstd dictionaries trained per resource type (body_codec.h); bodies name theirs by id.
+CREATE TABLE IF NOT EXISTS body_dictionary (
+  id INTEGER PRIMARY KEY, type_id INTEGER NOT NULL, dictionary BLOB NOT NULL);
 
 -- One row per logical resource; never removed (a delete is a version), so pk is stable.
 CREATE TABLE IF NOT EXISTS resource (
@@ -85,11 +89,9 @@ CREATE TABLE IF NOT EXISTS idx_reference (
 CREATE TABLE IF NOT EXISTS idx_reference_url (
   param INTEGER NOT NULL, url TEXT NOT NULL, pk INTEGER NOT NULL, part INTEGER NOT NULL,
   PRIMARY KEY (param, url, pk)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS idx_uri (
-  param INTEGER NOT NULL, value TEXT NOT NULL, pk INTEGER NOT NULL, part INTEGER NOT NULL,
-  PRIMARY KEY (param, value, pk)) WITHOUT ROWID;
--- Which reference rows a resource wrote, by source, so _include can walk forward cheaply.
-CREATE INDEX IF NOT EXISTS idx_reference_by_source ON idx_reference (pk, param);
+CREATE TABLE IF NOT EXISTS idx_uri (  -- value_id: the URI in the code_system dictionary
+  param INTEGER NOT NULL, value_id INTEGER NOT NULL, pk INTEGER NOT NULL, part INTEGER NOT NULL,
+  PRIMARY KEY (param, value_id, pk)) WITHOUT ROWID;
 )sql";
 
 // Maps names to small integer ids, persisted in a dictionary table. Reads are lock-free of the

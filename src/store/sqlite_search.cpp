@@ -10,7 +10,10 @@
 #include <set>
 #include <variant>
 
+#include <boost/json/parse.hpp>
+
 #include "fhir/fhir_date.h"
+#include "fhir/index_extraction.h"
 #include "fhir/search_text.h"
 #include "store/sqlite_store_internal.h"
 
@@ -504,16 +507,17 @@ CompiledCondition SearchCompiler::CompileUri(const Condition& c, int64_t param) 
   std::string ors;
   for (const SearchValue& v : c.values) {
     if (!ors.empty()) ors += " OR ";
+    // URIs are stored as ids of the code_system dictionary (they repeat: profiles, sources).
     if (c.modifier == Modifier::kBelow) {
-      ors += "(x.value >= ? AND x.value < ?)";
+      ors += "x.value_id IN (SELECT id FROM code_system WHERE uri >= ? AND uri < ?)";
       out.binds.push_back(v.text);
       out.binds.push_back(PrefixEnd(v.text));
     } else if (c.modifier == Modifier::kAbove) {
-      ors += "(substr(?, 1, length(x.value)) = x.value)";
+      ors += "x.value_id IN (SELECT id FROM code_system WHERE substr(?, 1, length(uri)) = uri)";
       out.binds.push_back(v.text);
     } else {
-      ors += "x.value = ?";
-      out.binds.push_back(v.text);
+      ors += "x.value_id = ?";
+      out.binds.push_back(names_.systems.Find(v.text));  // 0, never stored, when unknown
     }
   }
   out.where = "x.param = ? AND (" + ors + ")";
@@ -560,10 +564,10 @@ CompiledCondition SearchCompiler::CompileMissing(const Condition& c, int64_t par
   }
   std::string present;
   if (c.param->type == SearchParamType::kReference) {
-    // A reference may be indexed as a URL instead; present means either. idx_reference has an
-    // index by source pk.
+    // A reference may be indexed as a URL instead; present means either. Neither table is
+    // keyed by source, so the set of sources with the parameter is read once.
     present =
-        "(EXISTS (SELECT 1 FROM idx_reference x WHERE x.pk = r.pk AND x.param = ?) OR "
+        "(r.pk IN (SELECT x.pk FROM idx_reference x WHERE x.param = ?) OR "
         "r.pk IN (SELECT x.pk FROM idx_reference_url x WHERE x.param = ?))";
     out.binds.push_back(param);
   } else if (part_leads && spec_.type != "Patient" &&
@@ -882,6 +886,44 @@ base::Result<PkPage> SearchPks(SqliteConnection& db, const SqliteNames& names,
   return compiler.Run();
 }
 
+// The targets of `include` (a forward _include) among `from`, read from the resources' own
+// references: the reference index is keyed by target, and a second index by source would cost
+// more space than re-reading a page of bodies costs time.
+base::Result<std::vector<int64_t>> ForwardTargets(SqliteConnection& db, const SqliteNames& names,
+                                                  const IncludeSpec& include, int64_t source_type,
+                                                  const std::vector<int64_t>& from) {
+  std::vector<int64_t> out;
+  auto stmt = db.Cached(
+      "SELECT v.body FROM resource r JOIN version v ON v.vid = r.vid "
+      "WHERE r.pk = ? AND r.type_id = ? AND r.deleted = 0");
+  if (!stmt.ok()) return stmt.error();
+  for (int64_t pk : from) {
+    (*stmt)->Bind(1, pk).Bind(2, source_type);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.error();
+    if (!row.value()) {
+      (*stmt)->Reset();
+      continue;
+    }
+    auto json = names.codec->Decode((*stmt)->Blob(0));
+    (*stmt)->Reset();
+    if (!json.ok()) return json.error();
+    boost::system::error_code ec;
+    boost::json::value parsed = boost::json::parse(json.value(), ec);
+    if (ec || !parsed.is_object()) continue;
+    fhir::IndexEntries entries = fhir::ExtractIndexEntries(parsed.as_object(), include.source_type);
+    for (const fhir::ReferenceEntry& ref : entries.references) {
+      if (include.param && ref.param_id != include.param->id) continue;
+      if (ref.target_type.empty()) continue;  // another server's, or a canonical URL
+      if (!include.target_type.empty() && ref.target_type != include.target_type) continue;
+      auto target = FindPk(db, names, ref.target_type, ref.target_id);
+      if (!target.ok()) return target.error();
+      if (target.value()) out.push_back(target.value());
+    }
+  }
+  return out;
+}
+
 base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const SqliteNames& names,
                                               const SearchSpec& spec,
                                               const std::vector<int64_t>& from) {
@@ -899,16 +941,12 @@ base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const Sqlite
       std::string param_filter =
           include.param ? " AND x.param = " + std::to_string(names.ParamId(*include.param)) : "";
       if (!include.reverse) {
-        sql =
-            "SELECT x.target_pk FROM idx_reference x JOIN resource s ON s.pk = x.pk "
-            "WHERE x.pk IN (" +
-            pks + ") AND s.type_id = " + std::to_string(source_type) + param_filter;
-        if (!include.target_type.empty()) {
-          sql +=
-              " AND x.target_pk IN (SELECT pk FROM resource WHERE pk = x.target_pk AND "
-              "type_id = " +
-              std::to_string(names.types.Find(include.target_type)) + ")";
+        auto targets = ForwardTargets(db, names, include, source_type, frontier);
+        if (!targets.ok()) return targets.error();
+        for (int64_t pk : targets.value()) {
+          if (seen.insert(pk).second) found.push_back(pk);
         }
+        continue;
       } else {
         sql =
             "SELECT x.pk FROM idx_reference x JOIN resource s ON s.pk = x.pk "

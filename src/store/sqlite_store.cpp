@@ -70,6 +70,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<ReadSession> OpenRead(ReadGate& gate) override;
   std::unique_ptr<TransactionReader> OpenTransactionReader() override;
   base::Result<StoreStats> Stats() override;
+  const BodyCodec& Codec() const override { return codec_; }
   void Close() override;
 
  private:
@@ -94,8 +95,18 @@ class SqliteStore final : public Store {
     return FindPkAnyState("Patient", patient_id);
   }
 
+  void LearnDictionaries(const std::vector<QueuedCommit>& group,
+                         const std::vector<base::Status>& outcomes);
+  base::Status StorePendingDictionaries();
+  base::Status Recompress(const std::string& type);
+
   SqliteOptions options_;
   SqliteNames names_;
+  BodyCodec codec_;
+  // Dictionaries trained in the background, waiting for the writer to store them.
+  std::mutex dictionaries_mutex_;
+  std::vector<std::pair<std::string, std::string>> trained_;
+  std::vector<std::thread> trainers_;
   std::unique_ptr<SqliteConnection> writer_db_;
   std::thread writer_;
   std::mutex queue_mutex_;
@@ -137,6 +148,18 @@ base::Status SqliteStore::Open() {
     CR_RETURN_IF_ERROR(dictionary->Load(*writer_db_));
   }
   CR_RETURN_IF_ERROR(RegisterDefinitions(*writer_db_, names_));
+  names_.codec = &codec_;
+  {
+    auto stmt = writer_db_->Prepare("SELECT id, type_id, dictionary FROM body_dictionary ORDER BY id");
+    if (!stmt.ok()) return stmt.error();
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row.ok()) return row.error();
+      if (!row.value()) break;
+      codec_.AddDictionary(stmt->Int(0), names_.types.NameOf(stmt->Int(1)),
+                           std::string(stmt->Blob(2)));
+    }
+  }
   writer_ = std::thread([this] { WriterLoop(); });
   return base::Status::Ok();
 }
@@ -191,6 +214,9 @@ base::Status SqliteStore::RegisterNames(const std::vector<QueuedCommit>& group) 
           systems.insert(quantity.system);
         }
       }
+      for (const auto& uri : write.index.uris) {
+        if (!names_.systems.Find(uri.value)) systems.insert(uri.value);
+      }
     }
   }
   if (systems.empty() && sources.empty()) return base::Status::Ok();
@@ -217,6 +243,7 @@ base::Status SqliteStore::RegisterNames(const std::vector<QueuedCommit>& group) 
 void SqliteStore::CommitGroup(std::vector<QueuedCommit>& group) {
   std::vector<base::Status> outcomes(group.size());
   base::Status group_status = RegisterNames(group);
+  if (group_status.ok()) group_status = StorePendingDictionaries();
   if (group_status.ok()) group_status = writer_db_->Exec("BEGIN IMMEDIATE");
   if (group_status.ok()) {
     for (size_t i = 0; i < group.size(); ++i) {
@@ -237,6 +264,7 @@ void SqliteStore::CommitGroup(std::vector<QueuedCommit>& group) {
   }
   pk_cache_.clear();
   CommitResult result{fhir::NowMs()};
+  if (group_status.ok()) LearnDictionaries(group, outcomes);
   for (size_t i = 0; i < group.size(); ++i) {
     if (!group_status.ok()) {
       group[i].done.set_value(group_status.error());
@@ -246,6 +274,78 @@ void SqliteStore::CommitGroup(std::vector<QueuedCommit>& group) {
       group[i].done.set_value(result);
     }
   }
+}
+
+// Offers committed bodies of types that have no dictionary yet; when a type has enough, its
+// dictionary is trained on a background thread (it takes tens of milliseconds) and stored by
+// the writer before its next group.
+void SqliteStore::LearnDictionaries(const std::vector<QueuedCommit>& group,
+                                    const std::vector<base::Status>& outcomes) {
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (!outcomes[i].ok()) continue;
+    for (const PreparedWrite& write : group[i].transaction.writes) {
+      if (!write.is_delete && !codec_.HasDictionary(write.type)) {
+        codec_.OfferSample(write.type, write.json);
+      }
+    }
+  }
+  for (auto& [type, samples] : codec_.TakeTrainingSets()) {
+    trainers_.emplace_back([this, type = type, samples = std::move(samples)] {
+      std::string dictionary = BodyCodec::TrainDictionary(samples);
+      if (dictionary.empty()) return;
+      std::lock_guard lock(dictionaries_mutex_);
+      trained_.emplace_back(type, std::move(dictionary));
+    });
+  }
+}
+
+base::Status SqliteStore::StorePendingDictionaries() {
+  std::vector<std::pair<std::string, std::string>> trained;
+  {
+    std::lock_guard lock(dictionaries_mutex_);
+    trained.swap(trained_);
+  }
+  for (auto& [type, dictionary] : trained) {
+    auto stmt = writer_db_->Cached("INSERT INTO body_dictionary (type_id, dictionary) VALUES (?, ?)");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)->Bind(1, names_.types.Find(type)).BindBlob(2, dictionary);
+    CR_RETURN_IF_ERROR((*stmt)->Run());  // autocommit: durable before any body names it
+    codec_.AddDictionary(sqlite3_last_insert_rowid(writer_db_->raw()), type, std::move(dictionary));
+    CR_RETURN_IF_ERROR(Recompress(type));
+  }
+  return base::Status::Ok();
+}
+
+// Re-encodes the bodies of `type` written before it had a dictionary (the training samples and
+// their neighbours), in one transaction of its own.
+base::Status SqliteStore::Recompress(const std::string& type) {
+  constexpr int kMaxBodies = 20000;  // bounded pause; a later dictionary takes the rest
+  auto select = writer_db_->Prepare(
+      "SELECT v.vid, v.body FROM version v JOIN resource r ON r.pk = v.pk "
+      "WHERE r.type_id = ? AND substr(v.body, 1, 1) = X'5A' LIMIT " +
+      std::to_string(kMaxBodies));
+  if (!select.ok()) return select.error();
+  select->Bind(1, names_.types.Find(type));
+  std::vector<std::pair<int64_t, std::string>> updates;
+  for (;;) {
+    auto row = select->Step();
+    if (!row.ok()) return row.error();
+    if (!row.value()) break;
+    auto json = codec_.Decode(select->Blob(1));
+    if (!json.ok()) return json.error();
+    updates.emplace_back(select->Int(0), codec_.Encode(type, json.value()));
+  }
+  if (updates.empty()) return base::Status::Ok();
+  CR_RETURN_IF_ERROR(writer_db_->Exec("BEGIN IMMEDIATE"));
+  auto update = writer_db_->Cached("UPDATE version SET body = ? WHERE vid = ?");
+  base::Status status = update.ok() ? base::Status::Ok() : base::Status(update.error());
+  for (size_t i = 0; status.ok() && i < updates.size(); ++i) {
+    (*update)->BindBlob(1, updates[i].second).Bind(2, updates[i].first);
+    status = (*update)->Run();
+  }
+  if (status.ok()) status = writer_db_->Exec("COMMIT");
+  if (!status.ok()) (void)writer_db_->Exec("ROLLBACK");
+  return status;
 }
 
 base::Result<int64_t> SqliteStore::FindPkAnyState(std::string_view type, std::string_view id) {
@@ -403,7 +503,7 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
     if (write.is_delete) {
       version_stmt.BindNull(9);
     } else {
-      version_stmt.BindBlob(9, write.encoded_json.empty() ? EncodeBody(write.json)
+      version_stmt.BindBlob(9, write.encoded_json.empty() ? codec_.Encode(write.type, write.json)
                                                           : write.encoded_json);
     }
     CR_RETURN_IF_ERROR(version_stmt.Run());
@@ -548,9 +648,11 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
   }
   for (const auto& entry : index.uris) {
     CR_RETURN_IF_ERROR(run(
-        "INSERT OR IGNORE INTO idx_uri (param, value, pk, part) VALUES (?,?,?,?)",
-        "DELETE FROM idx_uri WHERE param=? AND value=? AND pk=?", [&](SqliteStatement& s) {
-          s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, entry.value).Bind(3, pk);
+        "INSERT OR IGNORE INTO idx_uri (param, value_id, pk, part) VALUES (?,?,?,?)",
+        "DELETE FROM idx_uri WHERE param=? AND value_id=? AND pk=?", [&](SqliteStatement& s) {
+          s.Bind(1, names_.ParamId(params[entry.param_id]))
+              .Bind(2, names_.systems.Find(entry.value))
+              .Bind(3, pk);
           if (!remove) s.Bind(4, part);
         }));
   }
@@ -648,6 +750,7 @@ void SqliteStore::Close() {
   }
   queue_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  for (std::thread& trainer : trainers_) trainer.join();
   {
     std::lock_guard lock(pool_mutex_);
     pool_.clear();

@@ -29,6 +29,7 @@ struct SqliteNames {
   std::vector<int64_t> param_ids;
   std::vector<int64_t> text_param_ids;
   int64_t patient_type_id = 0;
+  const BodyCodec* codec = nullptr;
 
   int64_t ParamId(const fhir::SearchParamDef& def) const { return param_ids[def.id]; }
   int64_t TextParamId(const fhir::SearchParamDef& def) const { return text_param_ids[def.id]; }

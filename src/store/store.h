@@ -13,6 +13,7 @@
 
 #include "base/status.h"
 #include "fhir/index_extraction.h"
+#include "store/body_codec.h"
 #include "store/search_spec.h"
 
 namespace carerecord::store {
@@ -172,6 +173,8 @@ class Store {
   virtual std::unique_ptr<ReadSession> OpenRead(ReadGate& gate) = 0;
   virtual std::unique_ptr<TransactionReader> OpenTransactionReader() = 0;
   virtual base::Result<StoreStats> Stats() = 0;
+  // How bodies are compressed; writers encode with it before Commit (PreparedWrite).
+  virtual const BodyCodec& Codec() const = 0;
   virtual void Close() = 0;
 };
 
