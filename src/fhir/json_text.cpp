@@ -101,6 +101,8 @@ void AppendJson(std::string& out, const boost::json::object& object) {
   out.push_back('}');
 }
 
+void AppendJsonString(std::string& out, std::string_view text) { AppendString(out, text); }
+
 std::string WriteJson(const boost::json::value& value) {
   std::string out;
   out.reserve(1024);

@@ -6,11 +6,14 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <string>
+#include <string_view>
 
 namespace carerecord::fhir {
 
 void AppendJson(std::string& out, const boost::json::value& value);
 void AppendJson(std::string& out, const boost::json::object& object);
 std::string WriteJson(const boost::json::value& value);
+// A JSON string literal for `text`, escaped.
+void AppendJsonString(std::string& out, std::string_view text);
 
 }  // namespace carerecord::fhir

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "fhir/fhir_date.h"
+#include "fhir/json_text.h"
 #include "fhir/resource_validation.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
@@ -103,28 +104,39 @@ class BundleWriter {
   }
   void Entry(std::string_view full_url, std::string_view resource, std::string_view search_mode,
              std::string_view extra = {}) {
-    entries_ += entries_.empty() ? "" : ",";
-    entries_ += "{";
-    if (!full_url.empty()) entries_ += R"("fullUrl":)" + JsonString(full_url) + ",";
+    if (!entries_.empty()) entries_ += ',';
+    entries_ += '{';
+    if (!full_url.empty()) {
+      entries_ += R"("fullUrl":)";
+      fhir::AppendJsonString(entries_, full_url);
+      entries_ += ',';
+    }
     if (!resource.empty()) {
       entries_ += R"("resource":)";
       entries_ += resource;
     }
     if (!search_mode.empty()) {
-      entries_ += R"(,"search":{"mode":)" + JsonString(search_mode) + "}";
+      entries_ += R"(,"search":{"mode":)";
+      fhir::AppendJsonString(entries_, search_mode);
+      entries_ += '}';
     }
     if (!extra.empty()) {
-      if (!resource.empty() || !search_mode.empty()) entries_ += ",";
+      if (!resource.empty() || !search_mode.empty()) entries_ += ',';
       entries_ += extra;
     }
-    entries_ += "}";
+    entries_ += '}';
   }
   std::string Finish() {
-    if (!links_.empty()) out_ += R"(,"link":[)" + links_ + "]";
-    if (!entries_.empty()) out_ += R"(,"entry":[)" + entries_ + "]";
-    out_ += "}";
-    return std::move(out_);
+    std::string out;
+    out.reserve(out_.size() + links_.size() + entries_.size() + 32);
+    out += out_;
+    if (!links_.empty()) out.append(R"(,"link":[)").append(links_).append("]");
+    if (!entries_.empty()) out.append(R"(,"entry":[)").append(entries_).append("]");
+    out += "}";
+    return out;
   }
+  // Room for entries whose JSON totals about `bytes`, so appending does not re-copy the page.
+  void Reserve(size_t bytes) { entries_.reserve(bytes); }
 
  private:
   std::string out_, links_, entries_;
@@ -321,6 +333,9 @@ Response FhirService::Everything(const RequestContext& ctx, std::string_view id,
   if (!page.ok()) return ErrorResponse(page.error());
   std::string base = ctx.base_url + "/Patient/" + std::string(id) + "/$everything";
   BundleWriter bundle("searchset", std::nullopt);
+  size_t bytes = 0;
+  for (const store::StoredResource& r : page->matches) bytes += r.json.size() + 160;
+  bundle.Reserve(bytes);
   bundle.Link("self", PageUrl(base, applied, query.cursor, query.count));
   if (!page->next_cursor.empty()) {
     bundle.Link("next", PageUrl(base, applied, page->next_cursor, query.count));

@@ -305,9 +305,10 @@ base::Result<SearchPage> SqliteReadSession::Everything(const EverythingQuery& qu
   if (!patient_pk.value()) {
     return MakeError(ErrorCode::kNotFound, where + " is not known", where);
   }
-  std::string sql =
-      "SELECT c.type_id, c.pk FROM compartment c JOIN resource r ON r.pk = c.pk "
-      "WHERE c.patient_pk = ? AND r.deleted = 0";
+  // One statement walks the compartment range and brings each body with it.
+  std::string sql = std::string("SELECT ") + RowLoader::kColumns +
+                    ", c.type_id FROM compartment c JOIN resource r ON r.pk = c.pk "
+                    "JOIN version v ON v.vid = r.vid WHERE c.patient_pk = ? AND r.deleted = 0";
   if (!query.types.empty()) {
     std::string list;
     for (const std::string& type : query.types) {
@@ -331,24 +332,23 @@ base::Result<SearchPage> SqliteReadSession::Everything(const EverythingQuery& qu
   auto stmt = db_->Prepare(sql);
   if (!stmt.ok()) return stmt.error();
   stmt->Bind(1, patient_pk.value());
-  std::vector<int64_t> pks;
+  size_t rows = 0;
   std::pair<int64_t, int64_t> last{0, 0};
   SearchPage page;
+  page.matches.reserve(std::min<size_t>(query.count, 4096));
   for (;;) {
     auto row = stmt->Step();
     if (!row.ok()) return row.error();
     if (!row.value()) break;
-    if (pks.size() == query.count) {
-      page.next_cursor =
-          "e" + std::to_string(last.first) + "." + std::to_string(last.second);
+    if (rows++ == query.count) {
+      page.next_cursor = "e" + std::to_string(last.first) + "." + std::to_string(last.second);
       break;
     }
-    last = {stmt->Int(0), stmt->Int(1)};
-    pks.push_back(last.second);
+    last = {stmt->Int(8), stmt->Int(7)};
+    auto loaded = loader_.Load(*stmt);
+    if (!loaded.ok()) return loaded.error();
+    if (Admit(*loaded)) page.matches.push_back(std::move(loaded).value());
   }
-  auto loaded = loader_.Current(pks);
-  if (!loaded.ok()) return loaded.error();
-  page.matches = Admitted(std::move(loaded).value());
   return page;
 }
 
