@@ -1,12 +1,14 @@
 // The SQLite store: one writer thread that group-commits queued transactions (one fsync for
 // many), and a pool of reader connections that each see a committed snapshot (WAL).
 
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include <atomic>
 #include <filesystem>
 #include <set>
 #include <unordered_set>
+#include <variant>
 
 #include "fhir/search_parameters.h"
 #include "fhir/fhir_date.h"
@@ -54,6 +56,65 @@ base::Status RegisterDefinitions(SqliteConnection& db, SqliteNames& names) {
   names.patient_type_id = names.types.Find("Patient");
   return base::Status::Ok();
 }
+
+// Rows for one INSERT statement, recorded through the same Bind calls a statement takes, then
+// written as INSERT ... VALUES (...), (...), ... in chunks.
+class RowBatch {
+ public:
+  explicit RowBatch(const char* sql) : sql(sql) {
+    std::string_view text(sql);
+    size_t values = text.find("VALUES ");
+    prefix_ = std::string(text.substr(0, values + 7));
+    tuple_ = std::string(text.substr(values + 7));
+    columns_ = static_cast<int>(std::count(tuple_.begin(), tuple_.end(), '?'));
+  }
+  RowBatch& Bind(int index, int64_t v) { return Set(index, v); }
+  RowBatch& Bind(int index, double v) { return Set(index, v); }
+  RowBatch& Bind(int index, std::string_view v) { return Set(index, std::string(v)); }
+  void EndRow() { ++rows_; }
+
+  base::Status Write(SqliteConnection& db) {
+    constexpr size_t kRowsPerStatement = 32;
+    for (size_t first = 0; first < rows_; first += kRowsPerStatement) {
+      size_t n = std::min(kRowsPerStatement, rows_ - first);
+      std::string sql_text = prefix_;
+      for (size_t i = 0; i < n; ++i) {
+        if (i) sql_text += ',';
+        sql_text += tuple_;
+      }
+      auto stmt = db.Cached(sql_text);
+      if (!stmt.ok()) return stmt.error();
+      for (size_t i = 0; i < n * columns_; ++i) {
+        const Value& v = values_[first * columns_ + i];
+        int index = static_cast<int>(i) + 1;
+        if (auto* n64 = std::get_if<int64_t>(&v)) {
+          (*stmt)->Bind(index, *n64);
+        } else if (auto* d = std::get_if<double>(&v)) {
+          (*stmt)->Bind(index, *d);
+        } else {
+          (*stmt)->Bind(index, std::string_view(std::get<std::string>(v)));
+        }
+      }
+      CR_RETURN_IF_ERROR((*stmt)->Run());
+    }
+    return base::Status::Ok();
+  }
+
+  const char* sql;
+
+ private:
+  using Value = std::variant<int64_t, double, std::string>;
+  RowBatch& Set(int index, Value v) {
+    size_t at = rows_ * columns_ + static_cast<size_t>(index - 1);
+    if (values_.size() <= at) values_.resize(at + 1);
+    values_[at] = std::move(v);
+    return *this;
+  }
+  std::string prefix_, tuple_;
+  int columns_ = 0;
+  size_t rows_ = 0;
+  std::vector<Value> values_;
+};
 
 struct QueuedCommit {
   WriteTransaction transaction;
@@ -177,6 +238,7 @@ base::Result<CommitResult> SqliteStore::Commit(WriteTransaction transaction) {
 }
 
 void SqliteStore::WriterLoop() {
+  pthread_setname_np(pthread_self(), "cr-writer");
   for (;;) {
     std::vector<QueuedCommit> group;
     {
@@ -381,6 +443,7 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
   // Pass 1: find or allocate each resource's row and check versions, so that references between
   // entries of the transaction resolve whatever their order.
   struct Slot {
+    bool created = false;  // inserted by pass 1 of this transaction
     int64_t pk = 0;
     int64_t type_id = 0;
     int64_t old_part = 0;
@@ -419,13 +482,20 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
                        where);
     }
     if (!slot.pk) {
+      // The row gets its indexed columns (deleted, last_updated) now, so that pass 3 only
+      // touches unindexed ones; version 0 marks it unwritten until then.
       auto insert = db.Cached(
           "INSERT INTO resource (type_id, id, patient_pk, version, vid, deleted, last_updated) "
-          "VALUES (?, ?, 0, 0, 0, 1, 0)");
+          "VALUES (?, ?, 0, 0, 0, ?, ?)");
       if (!insert.ok()) return insert.error();
-      (*insert)->Bind(1, slot.type_id).Bind(2, write.id);
+      (*insert)
+          ->Bind(1, slot.type_id)
+          .Bind(2, write.id)
+          .Bind(3, static_cast<int64_t>(write.is_delete))
+          .Bind(4, write.last_updated_ms);
       CR_RETURN_IF_ERROR((*insert)->Run());
       slot.pk = sqlite3_last_insert_rowid(db.raw());
+      slot.created = true;
     }
   }
 
@@ -509,18 +579,26 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
     CR_RETURN_IF_ERROR(version_stmt.Run());
     int64_t vid = sqlite3_last_insert_rowid(db.raw());
 
-    auto update = db.Cached(
-        "UPDATE resource SET patient_pk = ?, version = ?, vid = ?, deleted = ?, last_updated = ? "
-        "WHERE pk = ?");
-    if (!update.ok()) return update.error();
-    (*update)
-        ->Bind(1, patient_pk)
-        .Bind(2, write.version)
-        .Bind(3, vid)
-        .Bind(4, static_cast<int64_t>(write.is_delete))
-        .Bind(5, write.last_updated_ms)
-        .Bind(6, slot.pk);
-    CR_RETURN_IF_ERROR((*update)->Run());
+    if (slot.created) {
+      auto update =
+          db.Cached("UPDATE resource SET patient_pk = ?, version = ?, vid = ? WHERE pk = ?");
+      if (!update.ok()) return update.error();
+      (*update)->Bind(1, patient_pk).Bind(2, write.version).Bind(3, vid).Bind(4, slot.pk);
+      CR_RETURN_IF_ERROR((*update)->Run());
+    } else {
+      auto update = db.Cached(
+          "UPDATE resource SET patient_pk = ?, version = ?, vid = ?, deleted = ?, "
+          "last_updated = ? WHERE pk = ?");
+      if (!update.ok()) return update.error();
+      (*update)
+          ->Bind(1, patient_pk)
+          .Bind(2, write.version)
+          .Bind(3, vid)
+          .Bind(4, static_cast<int64_t>(write.is_delete))
+          .Bind(5, write.last_updated_ms)
+          .Bind(6, slot.pk);
+      CR_RETURN_IF_ERROR((*update)->Run());
+    }
 
     if (write.is_delete) continue;
     CR_RETURN_IF_ERROR(WriteIndex(write.index, slot.pk, part, false));
@@ -541,9 +619,22 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
                                      bool remove) {
   SqliteConnection& db = *writer_db_;
   auto params = fhir::AllSearchParams();
+  // Inserts are gathered per statement and written as multi-row INSERTs (one statement run per
+  // table instead of one per row); deletes run row by row.
+  std::vector<RowBatch> batches;
   auto run = [&](const char* insert_sql, const char* delete_sql,
                  const auto& bind) -> base::Status {
-    auto stmt = db.Cached(remove ? delete_sql : insert_sql);
+    if (!remove) {
+      RowBatch* batch = nullptr;
+      for (RowBatch& b : batches) {
+        if (b.sql == insert_sql) batch = &b;
+      }
+      if (!batch) batch = &batches.emplace_back(insert_sql);
+      bind(*batch);
+      batch->EndRow();
+      return base::Status::Ok();
+    }
+    auto stmt = db.Cached(delete_sql);
     if (!stmt.ok()) return stmt.error();
     bind(**stmt);
     return (*stmt)->Run();
@@ -554,7 +645,7 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
     CR_RETURN_IF_ERROR(run(
         "INSERT OR IGNORE INTO idx_token (param, code, part, system_id, pk) VALUES (?,?,?,?,?)",
         "DELETE FROM idx_token WHERE param=? AND code=? AND part=? AND system_id=? AND pk=?",
-        [&](SqliteStatement& s) {
+        [&](auto& s) {
           s.Bind(1, names_.ParamId(def)).Bind(2, token.code).Bind(3, part).Bind(4, system_id);
           s.Bind(5, pk);
         }));
@@ -563,7 +654,7 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
       CR_RETURN_IF_ERROR(run(
           "INSERT OR IGNORE INTO idx_string (param, part, value, pk, exact) VALUES (?,?,?,?,'')",
           "DELETE FROM idx_string WHERE param=? AND part=? AND value=? AND pk=? AND exact=''",
-          [&](SqliteStatement& s) {
+          [&](auto& s) {
             s.Bind(1, names_.TextParamId(def)).Bind(2, part).Bind(3, normalized).Bind(4, pk);
           }));
     }
@@ -574,7 +665,7 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
     CR_RETURN_IF_ERROR(run(
         "INSERT OR IGNORE INTO idx_string (param, part, value, pk, exact) VALUES (?,?,?,?,?)",
         "DELETE FROM idx_string WHERE param=? AND part=? AND value=? AND pk=? AND exact=?",
-        [&](SqliteStatement& s) {
+        [&](auto& s) {
           s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part).Bind(3, normalized);
           s.Bind(4, pk).Bind(5, exact);
         }));
@@ -583,7 +674,7 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
     CR_RETURN_IF_ERROR(run(
         "INSERT OR IGNORE INTO idx_date (param, part, low, high, pk) VALUES (?,?,?,?,?)",
         "DELETE FROM idx_date WHERE param=? AND part=? AND low=? AND high=? AND pk=?",
-        [&](SqliteStatement& s) {
+        [&](auto& s) {
           s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part);
           s.Bind(3, entry.low_ms).Bind(4, entry.high_ms).Bind(5, pk);
         }));
@@ -592,7 +683,7 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
     CR_RETURN_IF_ERROR(run(
         "INSERT OR IGNORE INTO idx_number (param, part, value, pk) VALUES (?,?,?,?)",
         "DELETE FROM idx_number WHERE param=? AND part=? AND value=? AND pk=?",
-        [&](SqliteStatement& s) {
+        [&](auto& s) {
           s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part);
           s.Bind(3, entry.value).Bind(4, pk);
         }));
@@ -612,7 +703,7 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
           "VALUES (?,?,?,?,?,?)",
           "DELETE FROM idx_quantity WHERE param=? AND part=? AND value=? AND system_id=? AND "
           "code=? AND pk=?",
-          [&](SqliteStatement& s) {
+          [&](auto& s) {
             s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part).Bind(3, entry.value);
             s.Bind(4, key_system).Bind(5, key_code).Bind(6, pk);
           }));
@@ -630,7 +721,7 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
       CR_RETURN_IF_ERROR(run(
           "INSERT OR IGNORE INTO idx_reference (param, target_pk, pk, part) VALUES (?,?,?,?)",
           "DELETE FROM idx_reference WHERE param=? AND target_pk=? AND pk=?",
-          [&](SqliteStatement& s) {
+          [&](auto& s) {
             s.Bind(1, param).Bind(2, target_pk).Bind(3, pk);
             if (!remove) s.Bind(4, part);
           }));
@@ -640,7 +731,7 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
       CR_RETURN_IF_ERROR(run(
           "INSERT OR IGNORE INTO idx_reference_url (param, url, pk, part) VALUES (?,?,?,?)",
           "DELETE FROM idx_reference_url WHERE param=? AND url=? AND pk=?",
-          [&](SqliteStatement& s) {
+          [&](auto& s) {
             s.Bind(1, param).Bind(2, url).Bind(3, pk);
             if (!remove) s.Bind(4, part);
           }));
@@ -649,13 +740,14 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
   for (const auto& entry : index.uris) {
     CR_RETURN_IF_ERROR(run(
         "INSERT OR IGNORE INTO idx_uri (param, value_id, pk, part) VALUES (?,?,?,?)",
-        "DELETE FROM idx_uri WHERE param=? AND value_id=? AND pk=?", [&](SqliteStatement& s) {
+        "DELETE FROM idx_uri WHERE param=? AND value_id=? AND pk=?", [&](auto& s) {
           s.Bind(1, names_.ParamId(params[entry.param_id]))
               .Bind(2, names_.systems.Find(entry.value))
               .Bind(3, pk);
           if (!remove) s.Bind(4, part);
         }));
   }
+  for (RowBatch& batch : batches) CR_RETURN_IF_ERROR(batch.Write(db));
   return base::Status::Ok();
 }
 
