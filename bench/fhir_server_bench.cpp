@@ -397,7 +397,7 @@ int main(int argc, char** argv) {
   fs::path work = fs::current_path() / "bench-data";
   int large = 64000;
   int small = 1000;
-  int copies = 2;
+  int copies = 4;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--synthea") synthea = argv[i + 1];

@@ -19,7 +19,7 @@ base::Status NameDictionary::Load(SqliteConnection& db) {
 
 int64_t NameDictionary::Find(std::string_view name) const {
   std::shared_lock lock(mutex_);
-  auto it = ids_.find(std::string(name));
+  auto it = ids_.find(name);
   return it == ids_.end() ? 0 : it->second;
 }
 

@@ -112,8 +112,13 @@ class NameDictionary {
 
  private:
   std::string table_, column_;
+  // Looked up by string_view without building a std::string (the writer asks per index row).
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
   mutable std::shared_mutex mutex_;
-  std::unordered_map<std::string, int64_t> ids_;
+  std::unordered_map<std::string, int64_t, Hash, std::equal_to<>> ids_;
   std::unordered_map<int64_t, std::string> names_;
   std::vector<std::pair<std::string, int64_t>> pending_;
 };

@@ -116,8 +116,10 @@ class RowBatch {
   std::vector<Value> values_;
 };
 
+// The caller's transaction stays in the caller's frame (it waits for the outcome), so the many
+// small strings of its index entries are freed on its thread, not on the writer's.
 struct QueuedCommit {
-  WriteTransaction transaction;
+  const WriteTransaction* transaction;
   std::promise<base::Result<CommitResult>> done;
 };
 
@@ -230,7 +232,7 @@ base::Result<CommitResult> SqliteStore::Commit(WriteTransaction transaction) {
   {
     std::lock_guard lock(queue_mutex_);
     if (stopping_) return MakeError(ErrorCode::kInternal, "the store is shutting down");
-    queue_.push_back(QueuedCommit{std::move(transaction), {}});
+    queue_.push_back(QueuedCommit{&transaction, {}});
     done = queue_.back().done.get_future();
   }
   queue_cv_.notify_one();
@@ -247,7 +249,7 @@ void SqliteStore::WriterLoop() {
       if (queue_.empty()) return;  // stopping, and everything queued was committed
       size_t writes = 0;
       while (!queue_.empty() && (group.empty() || writes < kMaxWritesPerGroup)) {
-        writes += queue_.front().transaction.writes.size();
+        writes += queue_.front().transaction->writes.size();
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -262,10 +264,10 @@ void SqliteStore::WriterLoop() {
 base::Status SqliteStore::RegisterNames(const std::vector<QueuedCommit>& group) {
   std::set<std::string> systems, sources;
   for (const QueuedCommit& queued : group) {
-    if (!names_.sources.Find(queued.transaction.provenance.source)) {
-      sources.insert(queued.transaction.provenance.source);
+    if (!names_.sources.Find(queued.transaction->provenance.source)) {
+      sources.insert(queued.transaction->provenance.source);
     }
-    for (const PreparedWrite& write : queued.transaction.writes) {
+    for (const PreparedWrite& write : queued.transaction->writes) {
       for (const auto& token : write.index.tokens) {
         if (!token.system.empty() && !names_.systems.Find(token.system)) {
           systems.insert(token.system);
@@ -309,7 +311,7 @@ void SqliteStore::CommitGroup(std::vector<QueuedCommit>& group) {
   if (group_status.ok()) group_status = writer_db_->Exec("BEGIN IMMEDIATE");
   if (group_status.ok()) {
     for (size_t i = 0; i < group.size(); ++i) {
-      const WriteTransaction& transaction = group[i].transaction;
+      const WriteTransaction& transaction = *group[i].transaction;
       // Each transaction of the group is all-or-nothing on its own.
       group_status = writer_db_->Exec("SAVEPOINT tx");
       if (!group_status.ok()) break;
@@ -345,7 +347,7 @@ void SqliteStore::LearnDictionaries(const std::vector<QueuedCommit>& group,
                                     const std::vector<base::Status>& outcomes) {
   for (size_t i = 0; i < group.size(); ++i) {
     if (!outcomes[i].ok()) continue;
-    for (const PreparedWrite& write : group[i].transaction.writes) {
+    for (const PreparedWrite& write : group[i].transaction->writes) {
       if (!write.is_delete && !codec_.HasDictionary(write.type)) {
         codec_.OfferSample(write.type, write.json);
       }
