@@ -228,6 +228,10 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
   } else if (n == 4 && segments[2] == "_history") {
     if (!get) return not_allowed();
     response = service_.VRead(ctx, segments[0], segments[1], segments[3]);
+  } else if (n == 3 && segments[0] == "Patient" && segments[2] != "$everything" &&
+             segments[2] != "_history") {
+    if (!get) return not_allowed();
+    response = service_.CompartmentSearch(ctx, segments[1], segments[2], params);
   } else if (n == 3 && segments[0] == "Patient" && segments[2] == "$everything") {
     if (!get && method != "POST") return not_allowed();
     response = service_.Everything(ctx, segments[1], params);

@@ -80,6 +80,8 @@ std::string BuildCapabilityStatement(const ServiceOptions& options) {
       {"format", json::array{"application/fhir+json", "json"}},
       {"rest", json::array{json::object{
                    {"mode", "server"},
+                   {"compartment",
+                    json::array{"http://hl7.org/fhir/CompartmentDefinition/patient"}},
                    {"resource", std::move(resources)},
                    {"interaction", json::array{json::object{{"code", "transaction"}},
                                                json::object{{"code", "batch"}},

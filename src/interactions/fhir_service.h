@@ -52,6 +52,9 @@ class FhirService {
   Response VRead(const RequestContext& ctx, std::string_view type, std::string_view id,
                  std::string_view version);
   Response Search(const RequestContext& ctx, std::string_view type, const QueryParams& params);
+  // Patient/{patient_id}/{type}?params: the search within one patient's compartment.
+  Response CompartmentSearch(const RequestContext& ctx, std::string_view patient_id,
+                             std::string_view type, const QueryParams& params);
   Response History(const RequestContext& ctx, std::string_view type, std::string_view id,
                    const QueryParams& params);
   Response Everything(const RequestContext& ctx, std::string_view id, const QueryParams& params);
@@ -74,6 +77,8 @@ class FhirService {
 
  private:
   friend class TransactionRunner;
+  Response RunSearch(const RequestContext& ctx, std::string_view type, const QueryParams& params,
+                     std::string_view compartment_patient);
   store::Store& store_;
   access::AccessPolicy& policy_;
   access::AuditSink* audit_;

@@ -186,16 +186,34 @@ Response FhirService::VRead(const RequestContext& ctx, std::string_view type, st
 
 Response FhirService::Search(const RequestContext& ctx, std::string_view type,
                              const QueryParams& params) {
+  return RunSearch(ctx, type, params, "");
+}
+
+Response FhirService::CompartmentSearch(const RequestContext& ctx, std::string_view patient_id,
+                                        std::string_view type, const QueryParams& params) {
+  if (auto s = CheckTypeAndId("Patient", patient_id); !s.ok()) return ErrorResponse(s.error());
+  if (fhir::IsResourceType(type) && type != "Patient" &&
+      fhir::PatientCompartmentParams(type).empty()) {
+    return ErrorResponse(Invalid(std::string(type) + " is not in the Patient compartment", "type"));
+  }
+  return RunSearch(ctx, type, params, patient_id);
+}
+
+Response FhirService::RunSearch(const RequestContext& ctx, std::string_view type,
+                                const QueryParams& params, std::string_view compartment_patient) {
   if (auto s = CheckTypeAndId(type, ""); !s.ok()) return ErrorResponse(s.error());
   auto parsed = ParseSearch(type, params, ctx.strict, options_.limits, ctx.base_url);
   if (!parsed.ok()) return ErrorResponse(parsed.error());
+  parsed->spec.compartment_patient = std::string(compartment_patient);
   access::RequestGate gate(policy_, audit_, ctx.who, "search");
   auto session = store_.OpenRead(gate);
   if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
   auto page = session->Search(parsed->spec);
   if (!page.ok()) return ErrorResponse(page.error());
 
-  std::string base = ctx.base_url + "/" + std::string(type);
+  std::string base = ctx.base_url + "/";
+  if (!compartment_patient.empty()) base += "Patient/" + std::string(compartment_patient) + "/";
+  base += std::string(type);
   BundleWriter bundle("searchset", page->total);
   bundle.Link("self", PageUrl(base, parsed->applied, parsed->spec.cursor, parsed->spec.count));
   if (!page->next_cursor.empty()) {

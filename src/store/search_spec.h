@@ -89,6 +89,9 @@ struct SearchSpec {
   bool count_only = false;  // _summary=count
   TotalMode total = TotalMode::kNone;
   std::string cursor;  // opaque, from the previous page's next link
+  // A compartment search (Patient/123/Observation): only resources in this patient's
+  // compartment. Empty: no compartment.
+  std::string compartment_patient;
 };
 
 }  // namespace carerecord::store

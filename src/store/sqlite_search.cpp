@@ -728,6 +728,14 @@ base::Result<PkPage> SearchCompiler::Run() {
   Sql base;
   base.Add("SELECT r.pk FROM resource r WHERE +r.type_id = ? AND r.deleted = 0");
   base.Bind(type_id);
+  if (!spec_.compartment_patient.empty()) {
+    // The compartment table's key starts with the patient: one range scan gives the candidates.
+    auto patient = FindPk(db_, names_, "Patient", spec_.compartment_patient);
+    if (!patient.ok()) return patient.error();
+    base.Add(" AND r.pk IN (SELECT pk FROM compartment WHERE patient_pk = ? AND type_id = ?)");
+    base.Bind(patient.value());  // 0 when there is no such patient: nothing matches
+    base.Bind(type_id);
+  }
   for (size_t i = 0; i < compiled.size(); ++i) {
     const CompiledCondition& c = compiled[i];
     if (c.table.empty()) {

@@ -127,6 +127,13 @@ test('a transaction with urn:uuid references, then searches and $everything', as
   });
   assert.equal(posted.entry.length, 3);
 
+  const compartment = await client.compartmentSearch({
+    resourceType: 'Observation',
+    compartment: { resourceType: 'Patient', id: patientId },
+    searchParams: { 'value-quantity': 'lt72' },
+  });
+  assert.equal(compartment.entry.length, 2);
+
   const everything = await client.operation({
     name: 'everything',
     resourceType: 'Patient',
