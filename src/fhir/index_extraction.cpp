@@ -339,6 +339,16 @@ class EntrySink {
     }
     const json::object* object = value.if_object();
     if (object == nullptr) return;
+    // Reference.identifier, for reference:identifier searches: a token under this parameter.
+    if (const json::value* identifier = Member(*object, "identifier")) {
+      if (const json::object* id = identifier->if_object()) {
+        std::string_view value = StringAt(*id, "value");
+        if (!value.empty()) {
+          out_.tokens.push_back({param_, std::string(StringAt(*id, "system")), std::string(value),
+                                 {}});
+        }
+      }
+    }
     reference = StringAt(*object, "reference");
     if (reference.empty() || reference.front() == '#') return;
     // An absolute reference names a resource on another server (the write path makes this

@@ -157,7 +157,8 @@ class SearchParser {
 base::Status SearchParser::ParseValue(const fhir::SearchParamDef& def, Modifier modifier,
                                       const std::string& modifier_type, std::string_view text,
                                       SearchValue& out, const std::string& where) {
-  switch (def.type) {
+  SearchParamType type = modifier == Modifier::kIdentifier ? SearchParamType::kToken : def.type;
+  switch (type) {
     case SearchParamType::kToken: {
       if (modifier == Modifier::kText) {
         out.text = Unescape(text);
@@ -314,6 +315,8 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
     } else if (param_type == SearchParamType::kReference && fhir::IsResourceType(m)) {
       condition.modifier = Modifier::kType;
       modifier_type = m;
+    } else if (m == "identifier" && param_type == SearchParamType::kReference) {
+      condition.modifier = Modifier::kIdentifier;
     } else if (m == "identifier" || m == "in" || m == "not-in" || m == "of-type" || m == "below" ||
                m == "above" || m == "iterate") {
       return Ignore(where, "the modifier :" + m + " is not supported by this server");

@@ -201,6 +201,9 @@ base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
   const fhir::SearchParamDef& def = *c.param;
   int64_t param = names_.ParamId(def);
   if (c.modifier == Modifier::kMissing) return CompileMissing(c, param);
+  // reference:identifier: Reference.identifier is indexed as a token under the reference
+  // parameter's own id (no token parameter shares it).
+  if (c.modifier == Modifier::kIdentifier) return CompileToken(c, param);
   switch (def.type) {
     case SearchParamType::kToken:
       return CompileToken(c, param);
