@@ -8,10 +8,12 @@
 
 namespace carerecord::interactions {
 
-base::Result<boost::json::value> ParseJson(std::string_view text) {
+base::Result<boost::json::value> ParseJson(std::string_view text,
+                                           boost::json::storage_ptr storage) {
   boost::json::parse_options options;
   options.max_depth = kMaxJsonDepth;
   boost::json::stream_parser parser({}, options);
+  parser.reset(std::move(storage));
   boost::system::error_code ec;
   size_t consumed = parser.write_some(text.data(), text.size(), ec);
   if (!ec) parser.finish(ec);
@@ -45,8 +47,9 @@ base::Result<boost::json::value> ParseJson(std::string_view text) {
   return parser.release();
 }
 
-base::Result<boost::json::object> ParseResourceBody(std::string_view text) {
-  auto value = ParseJson(text);
+base::Result<boost::json::object> ParseResourceBody(std::string_view text,
+                                                    boost::json::storage_ptr storage) {
+  auto value = ParseJson(text, std::move(storage));
   if (!value.ok()) return value.error();
   if (!value->is_object()) return base::Invalid("the body must be a JSON object", "/");
   boost::json::object& object = value->as_object();

@@ -14,10 +14,14 @@ namespace carerecord::interactions {
 inline constexpr size_t kMaxJsonDepth = 64;
 
 // Parses a JSON document; errors carry the line and column ("line 3, column 14").
-base::Result<boost::json::value> ParseJson(std::string_view text);
+// `storage`: where the document's memory comes from (e.g. a monotonic arena for a Bundle that
+// is parsed, copied and dropped as a whole); the default heap when null.
+base::Result<boost::json::value> ParseJson(std::string_view text,
+                                           boost::json::storage_ptr storage = {});
 
 // Parses a body that must be one resource object; checks resourceType is present.
-base::Result<boost::json::object> ParseResourceBody(std::string_view text);
+base::Result<boost::json::object> ParseResourceBody(std::string_view text,
+                                                    boost::json::storage_ptr storage = {});
 
 std::string Serialize(const boost::json::value& value);
 std::string Serialize(const boost::json::object& object);
