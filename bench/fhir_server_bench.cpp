@@ -178,7 +178,8 @@ void BenchIngest(const fs::path& synthea, const fs::path& dir, int copies,
           if (location.rfind("Observation/", 0) == 0) {
             observation_ids.push_back(location.substr(12, location.find('/', 12) - 12));
           }
-          if (location.rfind("Patient/", 0) == 0) patient = location.substr(8, location.find('/', 8) - 8);
+          if (location.rfind("Patient/", 0) == 0)
+            patient = location.substr(8, location.find('/', 8) - 8);
           ++count;
         }
         // The patient whose record is closest to 1,000 resources.
@@ -214,17 +215,19 @@ void BenchSmallTransactions(Server& server) {
       http::HttpClient client("127.0.0.1", server.port);
       int n = 0;
       while (Seconds(start) < kSeconds) {
-        std::string uuid = "urn:uuid:00000000-0000-4000-8000-" + std::to_string(1000000000000 + c * 1000000 + n++);
+        std::string uuid =
+            "urn:uuid:00000000-0000-4000-8000-" + std::to_string(1000000000000 + c * 1000000 + n++);
         std::string body =
             R"({"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":")" + uuid +
             R"(","resource":{"resourceType":"Patient","name":[{"family":"Bench","given":["Load"]}],"birthDate":"1980-01-01"},"request":{"method":"POST","url":"Patient"}},{"resource":{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":")" +
             uuid +
             R"("},"effectiveDateTime":"2024-01-01T10:00:00Z","valueQuantity":{"value":72,"unit":"/min","system":"http://unitsofmeasure.org","code":"/min"}},"request":{"method":"POST","url":"Observation"}}]})";
         auto t0 = Clock::now();
-        auto response = client.Send("POST", "/fhir", {{"Content-Type", "application/fhir+json"},
-                                                      {"Prefer", "return=minimal"}},
-                                    body);
-        latencies[c].push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        auto response = client.Send(
+            "POST", "/fhir",
+            {{"Content-Type", "application/fhir+json"}, {"Prefer", "return=minimal"}}, body);
+        latencies[c].push_back(
+            std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
         if (!response.ok() || response->status != 200) ++errors;
       }
     });
@@ -249,8 +252,8 @@ WrkFigures RunWrk(int connections, int seconds, const std::string& url,
                   const std::string& script = {}) {
   std::string command = "wrk -t" + std::to_string(std::min(connections, 2)) + " -c" +
                         std::to_string(connections) + " -d" + std::to_string(seconds) +
-                        "s --latency " + (script.empty() ? "" : "-s " + script + " ") + "'" +
-                        url + "' 2>&1";
+                        "s --latency " + (script.empty() ? "" : "-s " + script + " ") + "'" + url +
+                        "' 2>&1";
   WrkFigures figures;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return figures;
@@ -325,7 +328,8 @@ Percentiles BenchSearchAt(const fs::path& synthea, const fs::path& dir, int pati
   }
   std::vector<std::string> codes;
   for (auto& o : observation_templates) {
-    codes.emplace_back(o["code"].as_object()["coding"].as_array()[0].as_object()["code"].as_string());
+    codes.emplace_back(
+        o["code"].as_object()["coding"].as_array()[0].as_object()["code"].as_string());
   }
   auto build_start = Clock::now();
   {
@@ -342,7 +346,8 @@ Percentiles BenchSearchAt(const fs::path& synthea, const fs::path& dir, int pati
           for (int p = first; p < std::min(patients, first + kPerTransaction); ++p) {
             std::string pid = "p" + std::to_string(p);
             json::object patient = patient_template;
-            auto write = interactions::PrepareWrite(patient, {"Patient", pid, 1, "PUT", now, ""}, nullptr);
+            auto write =
+                interactions::PrepareWrite(patient, {"Patient", pid, 1, "PUT", now, ""}, nullptr);
             tx.writes.push_back(std::move(write).value());
             for (size_t o = 0; o < observation_templates.size(); ++o) {
               json::object observation = observation_templates[o];

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+echo "== formatting (clang-format, .clang-format)"
+git ls-files 'src/*.cpp' 'src/*.h' 'tests/*.cpp' 'tests/*.h' 'bench/*.cpp' | grep -v '/generated/' |
+  xargs clang-format --dry-run --Werror
 scripts/build.sh
 echo "== unit and integration tests"
 (cd build && ctest --output-on-failure -j "$(nproc)" --timeout 600)

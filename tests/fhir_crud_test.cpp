@@ -48,8 +48,7 @@ TEST(FhirCrud, UpdateCreatesVersionsAndVreadReturnsEach) {
 TEST(FhirCrud, IfMatchWithStaleVersionIs412AndChangesNothing) {
   TestServer server;
   server.Send("PUT", "/fhir/Patient/p1", R"({"resourceType":"Patient","id":"p1"})");
-  server.Send("PUT", "/fhir/Patient/p1",
-              R"({"resourceType":"Patient","id":"p1","gender":"male"})");
+  server.Send("PUT", "/fhir/Patient/p1", R"({"resourceType":"Patient","id":"p1","gender":"male"})");
   auto stale = server.Send("PUT", "/fhir/Patient/p1",
                            R"({"resourceType":"Patient","id":"p1","gender":"female"})",
                            {{"If-Match", "W/\"1\""}});

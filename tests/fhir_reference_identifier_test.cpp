@@ -21,15 +21,18 @@ TEST(FhirReferenceIdentifier, ReferenceByIdentifierIsFoundByIdentifier) {
     "status":"final","code":{"text":"pulse"},
     "subject":{"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9000000009"}}})");
   ASSERT_EQ(created.status, 201) << created.body;
-  EXPECT_EQ(Matches(server, "/fhir/Observation?subject:identifier="
-                            "https://fhir.nhs.uk/Id/nhs-number%7C9000000009"),
+  EXPECT_EQ(Matches(server,
+                    "/fhir/Observation?subject:identifier="
+                    "https://fhir.nhs.uk/Id/nhs-number%7C9000000009"),
             1);
   EXPECT_EQ(Matches(server, "/fhir/Observation?subject:identifier=9000000009"), 1);
-  EXPECT_EQ(Matches(server, "/fhir/Observation?subject:identifier="
-                            "https://fhir.nhs.uk/Id/nhs-number%7C9000000017"),
+  EXPECT_EQ(Matches(server,
+                    "/fhir/Observation?subject:identifier="
+                    "https://fhir.nhs.uk/Id/nhs-number%7C9000000017"),
             0);
-  EXPECT_EQ(Matches(server, "/fhir/Observation?patient:identifier="
-                            "https://fhir.nhs.uk/Id/nhs-number%7C9000000009"),
+  EXPECT_EQ(Matches(server,
+                    "/fhir/Observation?patient:identifier="
+                    "https://fhir.nhs.uk/Id/nhs-number%7C9000000009"),
             0);  // patient is subject.where(resolve() is Patient): no type, so not a Patient
 }
 

@@ -560,8 +560,8 @@ TEST(FhirSearchElements, SummaryTrueIsDeclaredUnsupported) {
   ASSERT_EQ(lenient.status, 200);
   EXPECT_NE(lenient.body.find("_summary=true is not supported"), std::string::npos);
   EXPECT_NE(lenient.body.find("\"mode\":\"outcome\""), std::string::npos);
-  auto strict = server.Send("GET", "/fhir/Patient?_id=p1&_summary=true", {},
-                            {{"Prefer", "handling=strict"}});
+  auto strict =
+      server.Send("GET", "/fhir/Patient?_id=p1&_summary=true", {}, {{"Prefer", "handling=strict"}});
   EXPECT_EQ(strict.status, 400);
 }
 

@@ -2,12 +2,11 @@
 // the FHIR service, routes and HTTP server on a free loopback port, and a client for it.
 #pragma once
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <memory>
 #include <random>
 #include <string>
-
-#include <boost/json.hpp>
 
 #include "access/access_context.h"
 #include "http/client.h"
@@ -52,8 +51,8 @@ class TestServer {
   http::HttpResponse Send(std::string method, std::string target, std::string body = {},
                           std::vector<std::pair<std::string, std::string>> headers = {}) {
     if (!body.empty()) headers.emplace_back("Content-Type", "application/fhir+json");
-    auto response = client_->Send(std::move(method), std::move(target), std::move(headers),
-                                  std::move(body));
+    auto response =
+        client_->Send(std::move(method), std::move(target), std::move(headers), std::move(body));
     if (!response.ok()) {
       http::HttpResponse failed;
       failed.status = -1;

@@ -36,7 +36,7 @@ class OpenPolicy final : public AccessPolicy {
 // What one request disclosed, handed to the audit when the request ends.
 struct Disclosure {
   AccessContext who;
-  std::string action;  // "read", "search", "history", "everything", ...
+  std::string action;              // "read", "search", "history", "everything", ...
   std::set<std::string> patients;  // ids of the patients whose data was returned
   int64_t items = 0;
   int64_t withheld = 0;

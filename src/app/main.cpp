@@ -78,8 +78,9 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "Serve the FHIR R4 API at /fhir/");
   serve->add_option("--data", data_dir, "Directory of the record store (created if absent)")
       ->capture_default_str();
-  serve->add_option("--http", listen,
-                    "Address to listen on, HOST:PORT; port 0 picks a free one and prints it")
+  serve
+      ->add_option("--http", listen,
+                   "Address to listen on, HOST:PORT; port 0 picks a free one and prints it")
       ->capture_default_str();
   serve->add_option("--public-url", public_url,
                     "Base URL clients see, e.g. https://record.example.org/fhir "
@@ -177,7 +178,8 @@ int main(int argc, char** argv) {
   server_options.max_body_bytes = max_body;
   server_options.worker_threads = workers;
   http::HttpServer server(
-      server_options, [&routes](const http::HttpRequest& request) { return routes.Handle(request); },
+      server_options,
+      [&routes](const http::HttpRequest& request) { return routes.Handle(request); },
       [](int status, std::string message) {
         return http::FhirRoutes::ErrorResponse(status, message);
       });

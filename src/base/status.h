@@ -11,17 +11,17 @@ namespace carerecord::base {
 
 // What kind of failure; the HTTP layer maps each to one status code.
 enum class ErrorCode {
-  kInvalid,        // malformed or semantically wrong input (400)
-  kNotFound,       // no such resource or type (404)
-  kGone,           // deleted (410)
-  kConflict,       // version conflict or duplicate (409)
+  kInvalid,             // malformed or semantically wrong input (400)
+  kNotFound,            // no such resource or type (404)
+  kGone,                // deleted (410)
+  kConflict,            // version conflict or duplicate (409)
   kPreconditionFailed,  // If-Match / conditional mismatch (412)
-  kUnprocessable,  // valid syntax, breaks a business rule, e.g. a broken reference (422)
-  kTooLarge,       // over a configured limit (413)
-  kForbidden,      // the access policy refused (403)
-  kMethodNotAllowed,  // (405)
-  kNotSupported,   // a feature this server does not have (501 for the API, 400 for params)
-  kInternal,       // a bug or an I/O failure (500)
+  kUnprocessable,       // valid syntax, breaks a business rule, e.g. a broken reference (422)
+  kTooLarge,            // over a configured limit (413)
+  kForbidden,           // the access policy refused (403)
+  kMethodNotAllowed,    // (405)
+  kNotSupported,        // a feature this server does not have (501 for the API, 400 for params)
+  kInternal,            // a bug or an I/O failure (500)
 };
 
 struct Error {
@@ -45,9 +45,9 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
-  Result(Error error) : v_(std::move(error)) {}    // NOLINT
-  Result(Status status) : v_(status.error()) {}    // NOLINT: only from a failed Status
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT
+  Result(Status status) : v_(status.error()) {}  // NOLINT: only from a failed Status
   bool ok() const { return v_.index() == 0; }
   T& value() & { return std::get<0>(v_); }
   const T& value() const& { return std::get<0>(v_); }

@@ -344,8 +344,8 @@ class EntrySink {
       if (const json::object* id = identifier->if_object()) {
         std::string_view value = StringAt(*id, "value");
         if (!value.empty()) {
-          out_.tokens.push_back({param_, std::string(StringAt(*id, "system")), std::string(value),
-                                 {}});
+          out_.tokens.push_back(
+              {param_, std::string(StringAt(*id, "system")), std::string(value), {}});
         }
       }
     }

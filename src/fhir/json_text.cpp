@@ -16,13 +16,27 @@ void AppendString(std::string& out, std::string_view text) {
     out.append(text.data() + run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         out += "\\u00";
         out.push_back(kHex[c >> 4]);
@@ -51,8 +65,12 @@ void AppendDouble(std::string& out, double value) {
 
 void AppendJson(std::string& out, const boost::json::value& value) {
   switch (value.kind()) {
-    case boost::json::kind::null: out += "null"; break;
-    case boost::json::kind::bool_: out += value.get_bool() ? "true" : "false"; break;
+    case boost::json::kind::null:
+      out += "null";
+      break;
+    case boost::json::kind::bool_:
+      out += value.get_bool() ? "true" : "false";
+      break;
     case boost::json::kind::int64: {
       char buffer[24];
       auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value.get_int64());
@@ -65,7 +83,9 @@ void AppendJson(std::string& out, const boost::json::value& value) {
       out.append(buffer, end);
       break;
     }
-    case boost::json::kind::double_: AppendDouble(out, value.get_double()); break;
+    case boost::json::kind::double_:
+      AppendDouble(out, value.get_double());
+      break;
     case boost::json::kind::string: {
       const auto& s = value.get_string();
       AppendString(out, std::string_view(s.data(), s.size()));

@@ -10,20 +10,29 @@
 
 namespace carerecord::fhir {
 
-enum class SearchParamType { kNumber, kDate, kString, kToken, kReference, kComposite, kQuantity,
-                             kUri, kSpecial };
+enum class SearchParamType {
+  kNumber,
+  kDate,
+  kString,
+  kToken,
+  kReference,
+  kComposite,
+  kQuantity,
+  kUri,
+  kSpecial
+};
 
 std::string_view SearchParamTypeName(SearchParamType type);
 
 // One search parameter as it applies to one resource type.
 struct SearchParamDef {
-  uint32_t id;                     // stable within a build: index into AllSearchParams()
-  std::string resource_type;       // "Observation"; "Resource" for _id, _lastUpdated, ...
-  std::string code;                // "patient"
+  uint32_t id;                // stable within a build: index into AllSearchParams()
+  std::string resource_type;  // "Observation"; "Resource" for _id, _lastUpdated, ...
+  std::string code;           // "patient"
   SearchParamType type;
-  std::string expression;          // the FHIRPath terms for this resource type, as published
+  std::string expression;            // the FHIRPath terms for this resource type, as published
   std::vector<std::string> targets;  // reference targets ("Patient", ...)
-  bool indexed;                    // false when the expression could not be compiled
+  bool indexed;                      // false when the expression could not be compiled
   // _id and _lastUpdated: answered from the store's own columns, never from index entries.
   bool handled_by_store = false;
 };

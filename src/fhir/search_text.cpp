@@ -5,9 +5,9 @@ namespace {
 
 // Base letters of U+00C0..U+00FF (Latin-1 Supplement), lower-cased; 0 where there is none.
 constexpr const char* kLatin1Fold =
-    "aaaaaaaceeeeiiii"  // C0..CF
-    "dnooooo\0ouuuuyts"  // D0..DF (D7 multiplication sign, DE thorn, DF sharp s)
-    "aaaaaaaceeeeiiii"  // E0..EF
+    "aaaaaaaceeeeiiii"    // C0..CF
+    "dnooooo\0ouuuuyts"   // D0..DF (D7 multiplication sign, DE thorn, DF sharp s)
+    "aaaaaaaceeeeiiii"    // E0..EF
     "dnooooo\0ouuuuyty";  // F0..FF
 
 }  // namespace

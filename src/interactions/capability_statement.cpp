@@ -47,11 +47,10 @@ std::string BuildCapabilityStatement(const ServiceOptions& options) {
     params.push_back(json::object{{"name", "_lastUpdated"}, {"type", "date"}});
     for (const fhir::SearchParamDef* def : fhir::SearchParamsOf(type)) {
       if (!def->indexed) continue;
-      params.push_back(json::object{
-          {"name", def->code},
-          {"type", std::string(fhir::SearchParamTypeName(def->type))},
-          {"definition", "http://hl7.org/fhir/SearchParameter/" + def->resource_type + "-" +
-                             def->code}});
+      params.push_back(json::object{{"name", def->code},
+                                    {"type", std::string(fhir::SearchParamTypeName(def->type))},
+                                    {"definition", "http://hl7.org/fhir/SearchParameter/" +
+                                                       def->resource_type + "-" + def->code}});
       if (def->type == fhir::SearchParamType::kReference) {
         includes.push_back(json::string(type + ":" + def->code));
       }
@@ -78,15 +77,15 @@ std::string BuildCapabilityStatement(const ServiceOptions& options) {
       {"implementation", json::object{{"description", "carerecord shared care record"}}},
       {"fhirVersion", "4.0.1"},
       {"format", json::array{"application/fhir+json", "json"}},
-      {"rest", json::array{json::object{
-                   {"mode", "server"},
-                   {"compartment",
-                    json::array{"http://hl7.org/fhir/CompartmentDefinition/patient"}},
-                   {"resource", std::move(resources)},
-                   {"interaction", json::array{json::object{{"code", "transaction"}},
-                                               json::object{{"code", "batch"}},
-                                               json::object{{"code", "history-system"}}}},
-               }}},
+      {"rest",
+       json::array{json::object{
+           {"mode", "server"},
+           {"compartment", json::array{"http://hl7.org/fhir/CompartmentDefinition/patient"}},
+           {"resource", std::move(resources)},
+           {"interaction",
+            json::array{json::object{{"code", "transaction"}}, json::object{{"code", "batch"}},
+                        json::object{{"code", "history-system"}}}},
+       }}},
   };
   (void)options;
   return Serialize(statement);

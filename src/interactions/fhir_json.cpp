@@ -1,10 +1,10 @@
 #include "interactions/fhir_json.h"
 
-#include "fhir/json_text.h"
-
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/stream_parser.hpp>
+
+#include "fhir/json_text.h"
 
 namespace carerecord::interactions {
 

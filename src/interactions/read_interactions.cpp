@@ -79,12 +79,12 @@ std::string Shape(const std::string& stored, const ParsedSearch& shaping) {
   }
   for (const std::string& element : shaping.elements) keep(element);
   // Mark the copy as incomplete, as R4 asks.
-  json::object& meta = shaped["meta"].is_object() ? shaped["meta"].as_object()
-                                                  : shaped["meta"].emplace_object();
+  json::object& meta =
+      shaped["meta"].is_object() ? shaped["meta"].as_object() : shaped["meta"].emplace_object();
   json::array tags = meta["tag"].is_array() ? meta["tag"].as_array() : json::array();
-  tags.push_back(json::object{
-      {"system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"},
-      {"code", "SUBSETTED"}});
+  tags.push_back(
+      json::object{{"system", "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"},
+                   {"code", "SUBSETTED"}});
   meta["tag"] = std::move(tags);
   return Serialize(shaped);
 }
@@ -155,8 +155,7 @@ std::string PageUrl(const std::string& base, const QueryParams& applied, const s
 
 }  // namespace
 
-Response FhirService::Read(const RequestContext& ctx, std::string_view type,
-                           std::string_view id) {
+Response FhirService::Read(const RequestContext& ctx, std::string_view type, std::string_view id) {
   if (auto s = CheckTypeAndId(type, id); !s.ok()) return ErrorResponse(s.error());
   access::RequestGate gate(policy_, audit_, ctx.who, "read");
   auto session = store_.OpenRead(gate);
@@ -170,11 +169,11 @@ Response FhirService::VRead(const RequestContext& ctx, std::string_view type, st
                             std::string_view version_text) {
   if (auto s = CheckTypeAndId(type, id); !s.ok()) return ErrorResponse(s.error());
   int64_t version = 0;
-  auto [end, ec] = std::from_chars(version_text.data(), version_text.data() + version_text.size(),
-                                   version);
+  auto [end, ec] =
+      std::from_chars(version_text.data(), version_text.data() + version_text.size(), version);
   if (ec != std::errc() || end != version_text.data() + version_text.size() || version <= 0) {
-    return ErrorResponse(Invalid("'" + std::string(version_text) + "' is not a version id",
-                                 "_history"));
+    return ErrorResponse(
+        Invalid("'" + std::string(version_text) + "' is not a version id", "_history"));
   }
   access::RequestGate gate(policy_, audit_, ctx.who, "vread");
   auto session = store_.OpenRead(gate);
@@ -241,8 +240,8 @@ Response FhirService::RunSearch(const RequestContext& ctx, std::string_view type
   return response;
 }
 
-Response FhirService::History(const RequestContext& ctx, std::string_view type,
-                              std::string_view id, const QueryParams& params) {
+Response FhirService::History(const RequestContext& ctx, std::string_view type, std::string_view id,
+                              const QueryParams& params) {
   if (!type.empty()) {
     if (auto s = CheckTypeAndId(type, id); !s.ok()) return ErrorResponse(s.error());
   }
@@ -289,13 +288,14 @@ Response FhirService::History(const RequestContext& ctx, std::string_view type,
   }
   for (const store::StoredResource& r : page->versions) {
     std::string url = r.type + "/" + r.id;
-    std::string extra = R"("request":{"method":)" + JsonString(r.method) + R"(,"url":)" +
-                        JsonString(r.method == "POST" ? r.type : url) +
-                        R"(},"response":{"status":)" +
-                        JsonString(r.deleted ? "204" : r.version == 1 ? "201" : "200") +
-                        R"(,"etag":)" + JsonString("W/\"" + std::to_string(r.version) + "\"") +
-                        R"(,"lastModified":)" + JsonString(fhir::FormatInstant(r.last_updated_ms)) +
-                        "}";
+    std::string extra =
+        R"("request":{"method":)" + JsonString(r.method) + R"(,"url":)" +
+        JsonString(r.method == "POST" ? r.type : url) + R"(},"response":{"status":)" +
+        JsonString(r.deleted        ? "204"
+                   : r.version == 1 ? "201"
+                                    : "200") +
+        R"(,"etag":)" + JsonString("W/\"" + std::to_string(r.version) + "\"") +
+        R"(,"lastModified":)" + JsonString(fhir::FormatInstant(r.last_updated_ms)) + "}";
     bundle.Entry(ctx.base_url + "/" + url, r.deleted ? "" : r.json, "", extra);
   }
   Response response;

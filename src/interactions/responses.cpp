@@ -27,17 +27,28 @@ std::string OperationOutcomeJson(std::string_view severity, std::string_view cod
 int HttpStatusOf(base::ErrorCode code) {
   using base::ErrorCode;
   switch (code) {
-    case ErrorCode::kInvalid: return 400;
-    case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kGone: return 410;
-    case ErrorCode::kConflict: return 409;
-    case ErrorCode::kPreconditionFailed: return 412;
-    case ErrorCode::kUnprocessable: return 422;
-    case ErrorCode::kTooLarge: return 413;
-    case ErrorCode::kForbidden: return 403;
-    case ErrorCode::kMethodNotAllowed: return 405;
-    case ErrorCode::kNotSupported: return 400;
-    case ErrorCode::kInternal: return 500;
+    case ErrorCode::kInvalid:
+      return 400;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kGone:
+      return 410;
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kPreconditionFailed:
+      return 412;
+    case ErrorCode::kUnprocessable:
+      return 422;
+    case ErrorCode::kTooLarge:
+      return 413;
+    case ErrorCode::kForbidden:
+      return 403;
+    case ErrorCode::kMethodNotAllowed:
+      return 405;
+    case ErrorCode::kNotSupported:
+      return 400;
+    case ErrorCode::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -45,17 +56,28 @@ int HttpStatusOf(base::ErrorCode code) {
 std::string_view IssueTypeOf(base::ErrorCode code) {
   using base::ErrorCode;
   switch (code) {
-    case ErrorCode::kInvalid: return "invalid";
-    case ErrorCode::kNotFound: return "not-found";
-    case ErrorCode::kGone: return "deleted";
-    case ErrorCode::kConflict: return "conflict";
-    case ErrorCode::kPreconditionFailed: return "conflict";
-    case ErrorCode::kUnprocessable: return "processing";
-    case ErrorCode::kTooLarge: return "too-costly";
-    case ErrorCode::kForbidden: return "forbidden";
-    case ErrorCode::kMethodNotAllowed: return "not-supported";
-    case ErrorCode::kNotSupported: return "not-supported";
-    case ErrorCode::kInternal: return "exception";
+    case ErrorCode::kInvalid:
+      return "invalid";
+    case ErrorCode::kNotFound:
+      return "not-found";
+    case ErrorCode::kGone:
+      return "deleted";
+    case ErrorCode::kConflict:
+      return "conflict";
+    case ErrorCode::kPreconditionFailed:
+      return "conflict";
+    case ErrorCode::kUnprocessable:
+      return "processing";
+    case ErrorCode::kTooLarge:
+      return "too-costly";
+    case ErrorCode::kForbidden:
+      return "forbidden";
+    case ErrorCode::kMethodNotAllowed:
+      return "not-supported";
+    case ErrorCode::kNotSupported:
+      return "not-supported";
+    case ErrorCode::kInternal:
+      return "exception";
   }
   return "exception";
 }

@@ -215,8 +215,8 @@ base::Status SearchParser::ParseValue(const fhir::SearchParamDef& def, Modifier 
       if (value.find("://") != std::string::npos || value.rfind("urn:", 0) == 0) {
         // An absolute reference: local when it is on this server's base, else kept whole.
         bool local = !base_url_.empty() && value.rfind(base_url_ + "/", 0) == 0;
-        auto parsed = local ? fhir::ParseReference(value.substr(base_url_.size() + 1))
-                            : std::nullopt;
+        auto parsed =
+            local ? fhir::ParseReference(value.substr(base_url_.size() + 1)) : std::nullopt;
         if (parsed && fhir::IsResourceType(parsed->type)) {
           out.target_type = parsed->type;
           out.target_id = parsed->id;
@@ -371,8 +371,7 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
   std::vector<std::string> parts = SplitValues(value);
   constexpr size_t kMaxValues = 500;  // each value is one OR term of the query
   if (parts.size() > kMaxValues) {
-    return Invalid("more than " + std::to_string(kMaxValues) + " values for one parameter",
-                   where);
+    return Invalid("more than " + std::to_string(kMaxValues) + " values for one parameter", where);
   }
   for (const std::string& part : parts) {
     if (part.empty()) return Invalid("an empty value", where);
@@ -501,8 +500,9 @@ base::Result<ParsedSearch> SearchParser::Parse(std::string_view type_view,
       if (parsed_.summary == SummaryMode::kTrue) {
         // The R4 definitions this server is generated from carry no isSummary flags.
         parsed_.summary = SummaryMode::kFalse;
-        CR_RETURN_IF_ERROR(Ignore(name, "_summary=true is not supported by this server; "
-                                        "whole resources are returned"));
+        CR_RETURN_IF_ERROR(Ignore(name,
+                                  "_summary=true is not supported by this server; "
+                                  "whole resources are returned"));
         continue;
       }
       if (parsed_.summary == SummaryMode::kCount) {

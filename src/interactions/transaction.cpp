@@ -354,8 +354,8 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
                   e.where);
       }
     }
-    WriteRequest request{e.type,         e.resolved_id, current.version + 1, e.method, now,
-                         ctx_.base_url, &service_.store_.Codec()};
+    WriteRequest request{e.type, e.resolved_id, current.version + 1,     e.method,
+                         now,    ctx_.base_url, &service_.store_.Codec()};
     if (e.method == "DELETE") {
       if (!exists) {
         e.noop = true;

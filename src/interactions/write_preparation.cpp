@@ -87,8 +87,7 @@ std::vector<std::string> CompartmentPatients(std::string_view type, std::string_
   return out;
 }
 
-base::Result<store::PreparedWrite> PrepareWrite(json::object resource,
-                                                const WriteRequest& request,
+base::Result<store::PreparedWrite> PrepareWrite(json::object resource, const WriteRequest& request,
                                                 const std::string* previous_json) {
   CR_RETURN_IF_ERROR(fhir::ValidateResource(resource));
   store::PreparedWrite write;

@@ -30,7 +30,7 @@ struct WriteRequest {
   int64_t version = 1;
   std::string method;  // POST, PUT, DELETE
   int64_t now_ms = 0;
-  std::string base_url;  // absolute references on this base are local
+  std::string base_url;                     // absolute references on this base are local
   const store::BodyCodec* codec = nullptr;  // compresses the body; plain zstd when null
 };
 

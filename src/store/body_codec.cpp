@@ -105,9 +105,9 @@ base::Result<std::string> BodyCodec::Decode(std::string_view stored) const {
       std::shared_lock lock(mutex_);
       auto it = by_id_.find(id);
       if (it == by_id_.end()) {
-        return base::MakeError(base::ErrorCode::kInternal,
-                               "stored body needs dictionary " + std::to_string(id) +
-                                   ", which is missing");
+        return base::MakeError(
+            base::ErrorCode::kInternal,
+            "stored body needs dictionary " + std::to_string(id) + ", which is missing");
       }
       keep = it->second;
       ddict = keep->ddict;
@@ -120,10 +120,10 @@ base::Result<std::string> BodyCodec::Decode(std::string_view stored) const {
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) return Corrupt();
   std::string out(size, '\0');
   ZSTD_DCtx* dctx = ThreadContexts().decompress;
-  size_t n = ddict ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), payload.data(),
-                                                payload.size(), ddict)
-                   : ZSTD_decompressDCtx(dctx, out.data(), out.size(), payload.data(),
-                                         payload.size());
+  size_t n =
+      ddict ? ZSTD_decompress_usingDDict(dctx, out.data(), out.size(), payload.data(),
+                                         payload.size(), ddict)
+            : ZSTD_decompressDCtx(dctx, out.data(), out.size(), payload.data(), payload.size());
   if (ZSTD_isError(n) || n != size) return Corrupt();
   return out;
 }
@@ -184,9 +184,9 @@ std::string BodyCodec::TrainDictionary(const std::vector<std::string>& samples) 
   params.nbThreads = 1;
   params.accel = 1;
   params.zParams.compressionLevel = kLevel;
-  size_t n = ZDICT_trainFromBuffer_fastCover(dictionary.data(), dictionary.size(), joined.data(),
-                                             sizes.data(), static_cast<unsigned>(sizes.size()),
-                                             params);
+  size_t n =
+      ZDICT_trainFromBuffer_fastCover(dictionary.data(), dictionary.size(), joined.data(),
+                                      sizes.data(), static_cast<unsigned>(sizes.size()), params);
   if (ZDICT_isError(n)) return {};
   dictionary.resize(n);
   return dictionary;

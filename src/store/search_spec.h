@@ -18,15 +18,15 @@ enum class Prefix { kEq, kNe, kGt, kLt, kGe, kLe, kSa, kEb, kAp };
 
 enum class Modifier {
   kNone,
-  kMissing,   // value "true"/"false" in missing
-  kExact,     // string
-  kContains,  // string
-  kText,      // token: search the display/text
-  kNot,       // token
+  kMissing,     // value "true"/"false" in missing
+  kExact,       // string
+  kContains,    // string
+  kText,        // token: search the display/text
+  kNot,         // token
   kIdentifier,  // reference:identifier
-  kType,      // reference:[Type]
-  kBelow,     // uri
-  kAbove,     // uri
+  kType,        // reference:[Type]
+  kBelow,       // uri
+  kAbove,       // uri
 };
 
 struct SearchSpec;
@@ -46,7 +46,7 @@ struct SearchValue {
   int64_t high_ms = 0;
   // number, quantity
   double number = 0;
-  double number_low = 0;   // the range implied by the value's precision (for eq / ap)
+  double number_low = 0;  // the range implied by the value's precision (for eq / ap)
   double number_high = 0;
   // reference: local target
   std::string target_type;  // may be empty: any type
@@ -71,9 +71,9 @@ struct SortKey {
 };
 
 struct IncludeSpec {
-  std::string source_type;  // Observation in Observation:patient
+  std::string source_type;                      // Observation in Observation:patient
   const fhir::SearchParamDef* param = nullptr;  // nullptr for "*"
-  std::string target_type;  // optional restriction
+  std::string target_type;                      // optional restriction
   bool iterate = false;
   bool reverse = false;  // _revinclude
 };

@@ -16,9 +16,12 @@ using base::MakeError;
 
 const char* MethodName(int64_t code) {
   switch (code) {
-    case 1: return "PUT";
-    case 2: return "DELETE";
-    default: return "POST";
+    case 1:
+      return "PUT";
+    case 2:
+      return "DELETE";
+    default:
+      return "POST";
   }
 }
 
@@ -94,10 +97,12 @@ class RowLoader {
 
 class SqliteReadSession final : public ReadSession {
  public:
-  SqliteReadSession(std::unique_ptr<SqliteConnection> db, const SqliteNames& names,
-                    ReadGate& gate,
+  SqliteReadSession(std::unique_ptr<SqliteConnection> db, const SqliteNames& names, ReadGate& gate,
                     std::function<void(std::unique_ptr<SqliteConnection>)> release)
-      : db_(std::move(db)), names_(names), gate_(gate), release_(std::move(release)),
+      : db_(std::move(db)),
+        names_(names),
+        gate_(gate),
+        release_(std::move(release)),
         loader_(*db_, names) {}
   ~SqliteReadSession() override {
     if (began_) (void)db_->Exec("COMMIT");
@@ -117,9 +122,7 @@ class SqliteReadSession final : public ReadSession {
   void Snapshot() {
     if (!began_) began_ = db_->Exec("BEGIN").ok();
   }
-  bool Admit(const StoredResource& r) {
-    return gate_.Admit(ItemFacts{r.type, r.id, r.patient_id});
-  }
+  bool Admit(const StoredResource& r) { return gate_.Admit(ItemFacts{r.type, r.id, r.patient_id}); }
   std::vector<StoredResource> Admitted(std::vector<StoredResource> items) {
     std::vector<StoredResource> out;
     out.reserve(items.size());
@@ -164,11 +167,10 @@ base::Result<StoredResource> SqliteReadSession::Read(std::string_view type, std:
 }
 
 base::Result<StoredResource> SqliteReadSession::ReadVersion(std::string_view type,
-                                                            std::string_view id,
-                                                            int64_t version) {
+                                                            std::string_view id, int64_t version) {
   int64_t type_id = names_.types.Find(type);
-  std::string where = std::string(type) + "/" + std::string(id) + "/_history/" +
-                      std::to_string(version);
+  std::string where =
+      std::string(type) + "/" + std::string(id) + "/_history/" + std::to_string(version);
   auto not_found = MakeError(ErrorCode::kNotFound, where + " is not known", where);
   if (!type_id) return not_found;
   auto stmt = db_->Cached(std::string("SELECT ") + RowLoader::kColumns +
@@ -274,9 +276,8 @@ base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) 
     }
     paged += " AND v.vid < " + std::to_string(before);
   }
-  auto stmt = db_->Prepare(std::string("SELECT ") + RowLoader::kColumns + ", v.vid" + from +
-                           paged + " ORDER BY v.vid DESC LIMIT " +
-                           std::to_string(query.count + 1));
+  auto stmt = db_->Prepare(std::string("SELECT ") + RowLoader::kColumns + ", v.vid" + from + paged +
+                           " ORDER BY v.vid DESC LIMIT " + std::to_string(query.count + 1));
   if (!stmt.ok()) return stmt.error();
   bind_all(*stmt);
   int64_t last_vid = 0;
@@ -325,8 +326,9 @@ base::Result<SearchPage> SqliteReadSession::Everything(const EverythingQuery& qu
         std::sscanf(query.cursor.c_str() + 1, "%ld.%ld", &type_id, &pk) != 2) {
       return base::Invalid("the paging cursor is not one this server made", "_cursor");
     }
-    sql += " AND (c.type_id > " + std::to_string(type_id) + " OR (c.type_id = " +
-           std::to_string(type_id) + " AND c.pk > " + std::to_string(pk) + "))";
+    sql += " AND (c.type_id > " + std::to_string(type_id) +
+           " OR (c.type_id = " + std::to_string(type_id) + " AND c.pk > " + std::to_string(pk) +
+           "))";
   }
   sql += " ORDER BY c.type_id, c.pk LIMIT " + std::to_string(query.count + 1);
   auto stmt = db_->Prepare(sql);

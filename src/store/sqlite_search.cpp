@@ -4,13 +4,12 @@
 // so a search within one patient stays a few range scans however many patients there are.
 
 #include <algorithm>
+#include <boost/json/parse.hpp>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <set>
 #include <variant>
-
-#include <boost/json/parse.hpp>
 
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"

@@ -10,8 +10,8 @@
 #include <unordered_set>
 #include <variant>
 
-#include "fhir/search_parameters.h"
 #include "fhir/fhir_date.h"
+#include "fhir/search_parameters.h"
 #include "fhir/search_text.h"
 #include "store/body_codec.h"
 #include "store/sqlite_store_internal.h"
@@ -186,8 +186,8 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteStore::OpenConnection(bool
   auto db = SqliteConnection::Open(DatabasePath(), false);
   if (!db.ok()) return db.error();
   CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_mode=WAL"));
-  CR_RETURN_IF_ERROR((*db)->Exec(options_.durable ? "PRAGMA synchronous=FULL"
-                                                  : "PRAGMA synchronous=OFF"));
+  CR_RETURN_IF_ERROR(
+      (*db)->Exec(options_.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=OFF"));
   // The writer touches every index; its cache holds their upper levels for a large region.
   CR_RETURN_IF_ERROR((*db)->Exec(writer ? "PRAGMA cache_size=-262144"    // 256 MiB
                                         : "PRAGMA cache_size=-65536"));  // 64 MiB per reader
@@ -217,7 +217,8 @@ base::Status SqliteStore::Open() {
   CR_RETURN_IF_ERROR(RegisterDefinitions(*writer_db_, names_));
   names_.codec = &codec_;
   {
-    auto stmt = writer_db_->Prepare("SELECT id, type_id, dictionary FROM body_dictionary ORDER BY id");
+    auto stmt =
+        writer_db_->Prepare("SELECT id, type_id, dictionary FROM body_dictionary ORDER BY id");
     if (!stmt.ok()) return stmt.error();
     for (;;) {
       auto row = stmt->Step();
@@ -374,7 +375,8 @@ base::Status SqliteStore::StorePendingDictionaries() {
     trained.swap(trained_);
   }
   for (auto& [type, dictionary] : trained) {
-    auto stmt = writer_db_->Cached("INSERT INTO body_dictionary (type_id, dictionary) VALUES (?, ?)");
+    auto stmt =
+        writer_db_->Cached("INSERT INTO body_dictionary (type_id, dictionary) VALUES (?, ?)");
     if (!stmt.ok()) return stmt.error();
     (*stmt)->Bind(1, names_.types.Find(type)).BindBlob(2, dictionary);
     CR_RETURN_IF_ERROR((*stmt)->Run());  // autocommit: durable before any body names it
@@ -443,7 +445,8 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
   if (!transaction.checks.empty()) {
     reader = MakeSqliteTransactionReader(db, names_);
     reader_for_checks = reader.get();
-    for (const CommitCheck& check : transaction.checks) CR_RETURN_IF_ERROR(check(*reader_for_checks));
+    for (const CommitCheck& check : transaction.checks)
+      CR_RETURN_IF_ERROR(check(*reader_for_checks));
   }
 
   // Pass 1: find or allocate each resource's row and check versions, so that references between
@@ -482,9 +485,8 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
     stmt.Reset();
     if (current_version != write.version - 1) {
       return MakeError(ErrorCode::kConflict,
-                       where + " is at version " + std::to_string(current_version) +
-                           ", not " + std::to_string(write.version - 1) +
-                           " as this change expected",
+                       where + " is at version " + std::to_string(current_version) + ", not " +
+                           std::to_string(write.version - 1) + " as this change expected",
                        where);
     }
     if (!slot.pk) {
@@ -518,10 +520,10 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
       auto pk = FindPk(db, names_, type, id);
       if (!pk.ok()) return pk.error();
       if (!pk.value() || deleted_here.count(target)) {
-        return MakeError(ErrorCode::kUnprocessable,
-                         write.type + "/" + write.id + " refers to " + target +
-                             ", which does not exist",
-                         write.type + "/" + write.id);
+        return MakeError(
+            ErrorCode::kUnprocessable,
+            write.type + "/" + write.id + " refers to " + target + ", which does not exist",
+            write.type + "/" + write.id);
       }
     }
   }
@@ -536,7 +538,7 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
     std::vector<int64_t> compartment;
     for (const std::string& patient_id : write.compartment_patients) {
       auto pk = is_patient && patient_id == write.id ? base::Result<int64_t>(slot.pk)
-                                                      : PatientPk(patient_id);
+                                                     : PatientPk(patient_id);
       if (!pk.ok()) return pk.error();
       if (!pk.value()) continue;
       if (!patient_pk) patient_pk = pk.value();
@@ -551,8 +553,8 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
         auto pk = PatientPk(patient_id);
         if (!pk.ok()) return pk.error();
         if (!pk.value()) continue;
-        auto remove = db.Cached(
-            "DELETE FROM compartment WHERE patient_pk = ? AND type_id = ? AND pk = ?");
+        auto remove =
+            db.Cached("DELETE FROM compartment WHERE patient_pk = ? AND type_id = ? AND pk = ?");
         if (!remove.ok()) return remove.error();
         (*remove)->Bind(1, pk.value()).Bind(2, slot.type_id).Bind(3, slot.pk);
         CR_RETURN_IF_ERROR((*remove)->Run());
@@ -609,8 +611,8 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
     if (write.is_delete) continue;
     CR_RETURN_IF_ERROR(WriteIndex(write.index, slot.pk, part, false));
     for (int64_t patient : compartment) {
-      auto add = db.Cached(
-          "INSERT OR IGNORE INTO compartment (patient_pk, type_id, pk) VALUES (?, ?, ?)");
+      auto add =
+          db.Cached("INSERT OR IGNORE INTO compartment (patient_pk, type_id, pk) VALUES (?, ?, ?)");
       if (!add.ok()) return add.error();
       (*add)->Bind(1, patient).Bind(2, slot.type_id).Bind(3, slot.pk);
       CR_RETURN_IF_ERROR((*add)->Run());
@@ -628,8 +630,7 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
   // Inserts are gathered per statement and written as multi-row INSERTs (one statement run per
   // table instead of one per row); deletes run row by row.
   std::vector<RowBatch> batches;
-  auto run = [&](const char* insert_sql, const char* delete_sql,
-                 const auto& bind) -> base::Status {
+  auto run = [&](const char* insert_sql, const char* delete_sql, const auto& bind) -> base::Status {
     if (!remove) {
       RowBatch* batch = nullptr;
       for (RowBatch& b : batches) {
@@ -648,13 +649,13 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
   for (const auto& token : index.tokens) {
     const auto& def = params[token.param_id];
     int64_t system_id = token.system.empty() ? 0 : names_.systems.Find(token.system);
-    CR_RETURN_IF_ERROR(run(
-        "INSERT OR IGNORE INTO idx_token (param, code, part, system_id, pk) VALUES (?,?,?,?,?)",
-        "DELETE FROM idx_token WHERE param=? AND code=? AND part=? AND system_id=? AND pk=?",
-        [&](auto& s) {
-          s.Bind(1, names_.ParamId(def)).Bind(2, token.code).Bind(3, part).Bind(4, system_id);
-          s.Bind(5, pk);
-        }));
+    CR_RETURN_IF_ERROR(
+        run("INSERT OR IGNORE INTO idx_token (param, code, part, system_id, pk) VALUES (?,?,?,?,?)",
+            "DELETE FROM idx_token WHERE param=? AND code=? AND part=? AND system_id=? AND pk=?",
+            [&](auto& s) {
+              s.Bind(1, names_.ParamId(def)).Bind(2, token.code).Bind(3, part).Bind(4, system_id);
+              s.Bind(5, pk);
+            }));
     if (!token.text.empty()) {
       std::string normalized = fhir::NormalizeForSearch(token.text);
       CR_RETURN_IF_ERROR(run(
@@ -668,31 +669,30 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
   for (const auto& entry : index.strings) {
     std::string normalized = fhir::NormalizeForSearch(entry.value);
     std::string_view exact = normalized == entry.value ? std::string_view() : entry.value;
-    CR_RETURN_IF_ERROR(run(
-        "INSERT OR IGNORE INTO idx_string (param, part, value, pk, exact) VALUES (?,?,?,?,?)",
-        "DELETE FROM idx_string WHERE param=? AND part=? AND value=? AND pk=? AND exact=?",
-        [&](auto& s) {
-          s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part).Bind(3, normalized);
-          s.Bind(4, pk).Bind(5, exact);
-        }));
+    CR_RETURN_IF_ERROR(
+        run("INSERT OR IGNORE INTO idx_string (param, part, value, pk, exact) VALUES (?,?,?,?,?)",
+            "DELETE FROM idx_string WHERE param=? AND part=? AND value=? AND pk=? AND exact=?",
+            [&](auto& s) {
+              s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part).Bind(3, normalized);
+              s.Bind(4, pk).Bind(5, exact);
+            }));
   }
   for (const auto& entry : index.dates) {
-    CR_RETURN_IF_ERROR(run(
-        "INSERT OR IGNORE INTO idx_date (param, part, low, high, pk) VALUES (?,?,?,?,?)",
-        "DELETE FROM idx_date WHERE param=? AND part=? AND low=? AND high=? AND pk=?",
-        [&](auto& s) {
-          s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part);
-          s.Bind(3, entry.low_ms).Bind(4, entry.high_ms).Bind(5, pk);
-        }));
+    CR_RETURN_IF_ERROR(
+        run("INSERT OR IGNORE INTO idx_date (param, part, low, high, pk) VALUES (?,?,?,?,?)",
+            "DELETE FROM idx_date WHERE param=? AND part=? AND low=? AND high=? AND pk=?",
+            [&](auto& s) {
+              s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part);
+              s.Bind(3, entry.low_ms).Bind(4, entry.high_ms).Bind(5, pk);
+            }));
   }
   for (const auto& entry : index.numbers) {
-    CR_RETURN_IF_ERROR(run(
-        "INSERT OR IGNORE INTO idx_number (param, part, value, pk) VALUES (?,?,?,?)",
-        "DELETE FROM idx_number WHERE param=? AND part=? AND value=? AND pk=?",
-        [&](auto& s) {
-          s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part);
-          s.Bind(3, entry.value).Bind(4, pk);
-        }));
+    CR_RETURN_IF_ERROR(
+        run("INSERT OR IGNORE INTO idx_number (param, part, value, pk) VALUES (?,?,?,?)",
+            "DELETE FROM idx_number WHERE param=? AND part=? AND value=? AND pk=?", [&](auto& s) {
+              s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part);
+              s.Bind(3, entry.value).Bind(4, pk);
+            }));
   }
   for (const auto& entry : index.quantities) {
     int64_t system_id = entry.system.empty() ? 0 : names_.systems.Find(entry.system);
@@ -724,34 +724,32 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
     }
     int64_t param = names_.ParamId(params[entry.param_id]);
     if (target_pk) {
-      CR_RETURN_IF_ERROR(run(
-          "INSERT OR IGNORE INTO idx_reference (param, target_pk, pk, part) VALUES (?,?,?,?)",
-          "DELETE FROM idx_reference WHERE param=? AND target_pk=? AND pk=?",
-          [&](auto& s) {
-            s.Bind(1, param).Bind(2, target_pk).Bind(3, pk);
-            if (!remove) s.Bind(4, part);
-          }));
+      CR_RETURN_IF_ERROR(
+          run("INSERT OR IGNORE INTO idx_reference (param, target_pk, pk, part) VALUES (?,?,?,?)",
+              "DELETE FROM idx_reference WHERE param=? AND target_pk=? AND pk=?", [&](auto& s) {
+                s.Bind(1, param).Bind(2, target_pk).Bind(3, pk);
+                if (!remove) s.Bind(4, part);
+              }));
     } else {
-      std::string url = entry.target_type.empty() ? entry.target_id
-                                                  : entry.target_type + "/" + entry.target_id;
-      CR_RETURN_IF_ERROR(run(
-          "INSERT OR IGNORE INTO idx_reference_url (param, url, pk, part) VALUES (?,?,?,?)",
-          "DELETE FROM idx_reference_url WHERE param=? AND url=? AND pk=?",
-          [&](auto& s) {
-            s.Bind(1, param).Bind(2, url).Bind(3, pk);
-            if (!remove) s.Bind(4, part);
-          }));
+      std::string url =
+          entry.target_type.empty() ? entry.target_id : entry.target_type + "/" + entry.target_id;
+      CR_RETURN_IF_ERROR(
+          run("INSERT OR IGNORE INTO idx_reference_url (param, url, pk, part) VALUES (?,?,?,?)",
+              "DELETE FROM idx_reference_url WHERE param=? AND url=? AND pk=?", [&](auto& s) {
+                s.Bind(1, param).Bind(2, url).Bind(3, pk);
+                if (!remove) s.Bind(4, part);
+              }));
     }
   }
   for (const auto& entry : index.uris) {
-    CR_RETURN_IF_ERROR(run(
-        "INSERT OR IGNORE INTO idx_uri (param, value_id, pk, part) VALUES (?,?,?,?)",
-        "DELETE FROM idx_uri WHERE param=? AND value_id=? AND pk=?", [&](auto& s) {
-          s.Bind(1, names_.ParamId(params[entry.param_id]))
-              .Bind(2, names_.systems.Find(entry.value))
-              .Bind(3, pk);
-          if (!remove) s.Bind(4, part);
-        }));
+    CR_RETURN_IF_ERROR(
+        run("INSERT OR IGNORE INTO idx_uri (param, value_id, pk, part) VALUES (?,?,?,?)",
+            "DELETE FROM idx_uri WHERE param=? AND value_id=? AND pk=?", [&](auto& s) {
+              s.Bind(1, names_.ParamId(params[entry.param_id]))
+                  .Bind(2, names_.systems.Find(entry.value))
+                  .Bind(3, pk);
+              if (!remove) s.Bind(4, part);
+            }));
   }
   for (RowBatch& batch : batches) CR_RETURN_IF_ERROR(batch.Write(db));
   return base::Status::Ok();
@@ -778,10 +776,9 @@ void SqliteStore::ReleaseReader(std::unique_ptr<SqliteConnection> db) {
 std::unique_ptr<ReadSession> SqliteStore::OpenRead(ReadGate& gate) {
   auto db = AcquireReader();
   if (!db) return nullptr;
-  return MakeSqliteReadSession(std::move(db), names_, gate,
-                               [this](std::unique_ptr<SqliteConnection> released) {
-                                 ReleaseReader(std::move(released));
-                               });
+  return MakeSqliteReadSession(
+      std::move(db), names_, gate,
+      [this](std::unique_ptr<SqliteConnection> released) { ReleaseReader(std::move(released)); });
 }
 
 std::unique_ptr<TransactionReader> SqliteStore::OpenTransactionReader() {
@@ -790,7 +787,9 @@ std::unique_ptr<TransactionReader> SqliteStore::OpenTransactionReader() {
   class PooledTransactionReader final : public TransactionReader {
    public:
     PooledTransactionReader(SqliteStore& store, std::unique_ptr<SqliteConnection> db)
-        : store_(store), db_(std::move(db)), inner_(MakeSqliteTransactionReader(*db_, store.names_)) {}
+        : store_(store),
+          db_(std::move(db)),
+          inner_(MakeSqliteTransactionReader(*db_, store.names_)) {}
     ~PooledTransactionReader() override {
       inner_.reset();
       store_.ReleaseReader(std::move(db_));
@@ -798,8 +797,7 @@ std::unique_ptr<TransactionReader> SqliteStore::OpenTransactionReader() {
     base::Result<CurrentVersion> Current(std::string_view type, std::string_view id) override {
       return inner_->Current(type, id);
     }
-    base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec,
-                                                    size_t limit) override {
+    base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit) override {
       return inner_->MatchIds(spec, limit);
     }
 
@@ -861,8 +859,8 @@ void SqliteStore::Close() {
 
 }  // namespace
 
-base::Result<int64_t> FindPk(SqliteConnection& db, const SqliteNames& names,
-                             std::string_view type, std::string_view id) {
+base::Result<int64_t> FindPk(SqliteConnection& db, const SqliteNames& names, std::string_view type,
+                             std::string_view id) {
   int64_t type_id = names.types.Find(type);
   if (!type_id) return int64_t{0};
   auto stmt = db.Cached("SELECT pk FROM resource WHERE type_id = ? AND id = ? AND deleted = 0");

@@ -4,13 +4,13 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
-#include <functional>
-#include <optional>
 #include <vector>
 
 #include "store/sqlite_db.h"
@@ -36,8 +36,8 @@ struct SqliteNames {
 };
 
 // Looks up a current, not deleted resource's pk by type and id; 0 when absent.
-base::Result<int64_t> FindPk(SqliteConnection& db, const SqliteNames& names,
-                             std::string_view type, std::string_view id);
+base::Result<int64_t> FindPk(SqliteConnection& db, const SqliteNames& names, std::string_view type,
+                             std::string_view id);
 
 // Runs a compiled search on `db` and returns matching pks in page order (at most count + 1,
 // so the caller can tell whether there is a next page), plus the total when asked.
@@ -55,9 +55,9 @@ base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const Sqlite
                                               const SearchSpec& spec,
                                               const std::vector<int64_t>& from);
 
-std::unique_ptr<ReadSession> MakeSqliteReadSession(std::unique_ptr<SqliteConnection> db,
-                                                   const SqliteNames& names, ReadGate& gate,
-                                                   std::function<void(std::unique_ptr<SqliteConnection>)> release);
+std::unique_ptr<ReadSession> MakeSqliteReadSession(
+    std::unique_ptr<SqliteConnection> db, const SqliteNames& names, ReadGate& gate,
+    std::function<void(std::unique_ptr<SqliteConnection>)> release);
 
 std::unique_ptr<TransactionReader> MakeSqliteTransactionReader(SqliteConnection& db,
                                                                const SqliteNames& names);

@@ -32,8 +32,8 @@ struct StoredResource {
   int64_t version = 0;
   int64_t last_updated_ms = 0;
   bool deleted = false;
-  std::string method;  // "POST", "PUT" or "DELETE": how this version was made (history entries)
-  std::string json;    // the resource JSON, meta.versionId and meta.lastUpdated included
+  std::string method;      // "POST", "PUT" or "DELETE": how this version was made (history entries)
+  std::string json;        // the resource JSON, meta.versionId and meta.lastUpdated included
   std::string patient_id;  // id of the Patient whose compartment holds it; empty if none
 };
 
@@ -105,8 +105,7 @@ class TransactionReader {
   virtual ~TransactionReader() = default;
   virtual base::Result<CurrentVersion> Current(std::string_view type, std::string_view id) = 0;
   // Ids of current resources of `type` matching `spec` (conditional create/update/references).
-  virtual base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec,
-                                                          size_t limit) = 0;
+  virtual base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit) = 0;
 };
 
 struct SearchPage {
@@ -161,7 +160,7 @@ struct CommitResult {
 struct StoreStats {
   int64_t resources = 0;  // current, not deleted
   int64_t versions = 0;
-  int64_t bytes = 0;      // on disk, indexes included
+  int64_t bytes = 0;  // on disk, indexes included
 };
 
 class Store {
