@@ -1,0 +1,326 @@
+// TransactionRunner: resolving and committing planned writes (see transaction_runner.h).
+
+#include "interactions/transaction_runner.h"
+
+#include <algorithm>
+#include <boost/json/array.hpp>
+#include <chrono>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "fhir/fhir_date.h"
+#include "fhir/resource_validation.h"
+#include "fhir/search_parameters.h"
+#include "interactions/fhir_json.h"
+#include "interactions/responses.h"
+#include "interactions/write_preparation.h"
+
+namespace carerecord::interactions {
+
+namespace json = boost::json;
+using base::ErrorCode;
+using base::Invalid;
+using base::MakeError;
+
+std::optional<int64_t> ParseETagVersion(std::string_view etag) {
+  // W/"3" or "3"
+  if (etag.rfind("W/", 0) == 0) etag.remove_prefix(2);
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
+    etag = etag.substr(1, etag.size() - 2);
+  }
+  if (etag.empty() || etag.size() > 18) return std::nullopt;
+  int64_t v = 0;
+  for (char c : etag) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+namespace {
+
+base::Error At(base::Error error, const std::string& where) {
+  if (!where.empty()) {
+    error.location = error.location.empty() ? where : where + ": " + error.location;
+  }
+  return error;
+}
+
+// A commit that lost a race for a version it did not pin is retried; with many writers on one
+// resource each round lets at least one through, so the bound is generous.
+constexpr int kMaxCommitAttempts = 64;
+
+void BackOff(int attempt) {
+  thread_local std::mt19937 random{std::random_device{}()};
+  int ceiling_us = 200 * std::min(attempt, 20);
+  std::this_thread::sleep_for(
+      std::chrono::microseconds(std::uniform_int_distribution<int>(0, ceiling_us)(random)));
+}
+
+}  // namespace
+
+base::Status TransactionRunner::Run(std::vector<PlannedEntry>& entries) {
+  base::Status status;
+  for (int attempt = 1; attempt <= kMaxCommitAttempts; ++attempt) {
+    commit_conflict_ = false;
+    status = RunOnce(entries);
+    if (status.ok() || !commit_conflict_) break;
+    for (PlannedEntry& entry : entries) ResetResolution(entry);
+    BackOff(attempt);
+  }
+  return status;
+}
+
+base::Result<std::vector<std::string>> TransactionRunner::Match(const std::string& type,
+                                                                const QueryParams& query,
+                                                                const std::string& where) {
+  // Conditions must be understood exactly: an ignored parameter would widen the match.
+  auto parsed = ParseSearch(type, query, /*strict=*/true, {}, ctx_.base_url);
+  if (!parsed.ok()) return At(parsed.error(), where);
+  if (parsed->spec.conditions.empty()) {
+    return At(Invalid("a conditional operation needs at least one search parameter"), where);
+  }
+  // Two matches are enough to tell one from several, once this transaction's deletes are out.
+  auto ids = reader_->MatchIds(parsed->spec, 2 + deleted_here_.size());
+  if (!ids.ok()) return ids.error();
+  std::erase_if(ids.value(),
+                [&](const std::string& id) { return deleted_here_.count(type + "/" + id) > 0; });
+  return ids;
+}
+
+// Re-runs a condition that matched nothing inside the write transaction, so that two
+// concurrent conditional creates cannot both create.
+void TransactionRunner::CheckStillNoMatchAtCommit(const std::string& type,
+                                                  const QueryParams& query) {
+  auto parsed = ParseSearch(type, query, /*strict=*/true, {}, ctx_.base_url);
+  if (!parsed.ok()) return;  // Match has already refused it
+  auto spec = std::make_shared<store::SearchSpec>(parsed->spec);
+  auto excluded = std::make_shared<std::unordered_set<std::string>>(deleted_here_);
+  checks_.push_back([spec, type, excluded](store::TransactionReader& reader) -> base::Status {
+    auto ids = reader.MatchIds(*spec, 1 + excluded->size());
+    if (!ids.ok()) return ids.error();
+    for (const std::string& id : *ids) {
+      if (!excluded->count(type + "/" + id)) {
+        return MakeError(ErrorCode::kConflict, "a matching " + type + " was created concurrently");
+      }
+    }
+    return base::Status::Ok();
+  });
+}
+
+base::Status TransactionRunner::ResolveReferences(const PlannedEntry& entry,
+                                                  json::object& resource) {
+  base::Status status;
+  json::value holder(std::move(resource));
+  ForEachReference(holder, [&](json::string& reference) {
+    if (!status.ok()) return;
+    std::string ref(reference.data(), reference.size());
+    if (ref.rfind("urn:uuid:", 0) == 0 || ref.rfind("urn:oid:", 0) == 0) {
+      auto it = full_urls_.find(ref);
+      if (it == full_urls_.end()) {
+        status =
+            At(Invalid("the reference " + ref + " names no entry of this Bundle"), entry.where);
+        return;
+      }
+      reference = it->second;
+      return;
+    }
+    size_t question = ref.find('?');
+    // A query may hold URLs (identifier=http://...|x); only the part before '?' decides.
+    if (question == std::string::npos || ref.substr(0, question).find("://") != std::string::npos) {
+      return;
+    }
+    auto cached = conditional_refs_.find(ref);
+    if (cached != conditional_refs_.end()) {
+      reference = cached->second;
+      return;
+    }
+    std::string type = ref.substr(0, question);
+    if (!fhir::IsResourceType(type)) {
+      status =
+          At(Invalid("the conditional reference " + ref + " names no resource type"), entry.where);
+      return;
+    }
+    auto ids = Match(type, DecodeQuery(ref.substr(question + 1)), entry.where);
+    if (!ids.ok()) {
+      status = ids.error();
+      return;
+    }
+    if (ids->size() != 1) {
+      status =
+          At(MakeError(ids->empty() ? ErrorCode::kUnprocessable : ErrorCode::kPreconditionFailed,
+                       "the conditional reference " + ref + " matches " +
+                           (ids->empty() ? "no resource" : "more than one resource") +
+                           "; it must match exactly one"),
+             entry.where);
+      return;
+    }
+    std::string resolved = type + "/" + ids->front();
+    conditional_refs_.emplace(ref, resolved);
+    reference = resolved;
+  });
+  resource = std::move(holder.as_object());
+  return status;
+}
+
+// Step 1 for one entry: which resource it writes (a new id, the URL's, or a condition's match).
+base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
+  if (e.method == "POST") {
+    if (e.condition) {
+      // Two entries with one condition create once: the later one resolves to the earlier.
+      std::string key = e.type + "?" + EncodeQuery(*e.condition);
+      if (auto earlier = conditional_creates_.find(key); earlier != conditional_creates_.end()) {
+        e.noop = true;
+        e.resolved_id = earlier->second;
+        return base::Status::Ok();
+      }
+      auto ids = Match(e.type, *e.condition, e.where);
+      if (!ids.ok()) return ids.error();
+      if (ids->size() > 1) {
+        return At(MakeError(ErrorCode::kPreconditionFailed,
+                            "If-None-Exist matches more than one " + e.type),
+                  e.where);
+      }
+      if (ids->size() == 1) {
+        e.noop = true;
+        e.resolved_id = ids->front();
+      } else {
+        CheckStillNoMatchAtCommit(e.type, *e.condition);
+        e.resolved_id = NewResourceId();
+        e.created = true;
+      }
+      conditional_creates_.emplace(std::move(key), e.resolved_id);
+      return base::Status::Ok();
+    }
+    e.resolved_id = NewResourceId();
+    e.created = true;
+    return base::Status::Ok();
+  }
+  if (!e.condition) {
+    e.resolved_id = e.id;
+    if (e.method == "DELETE") deleted_here_.insert(e.type + "/" + e.id);
+    return base::Status::Ok();
+  }
+  // Conditional PUT or DELETE.
+  auto ids = Match(e.type, *e.condition, e.where);
+  if (!ids.ok()) return ids.error();
+  if (ids->size() > 1) {
+    return At(
+        MakeError(ErrorCode::kPreconditionFailed, "the condition matches more than one " + e.type),
+        e.where);
+  }
+  std::string given;
+  if (e.resource) {
+    if (auto* id = e.resource->if_contains("id"); id && id->is_string()) {
+      given = std::string(id->as_string());
+    }
+  }
+  if (ids->size() == 1) {
+    e.resolved_id = ids->front();
+    if (e.method == "DELETE") deleted_here_.insert(e.type + "/" + e.resolved_id);
+    if (!given.empty() && given != e.resolved_id) {
+      return At(Invalid("the condition matches " + e.type + "/" + e.resolved_id +
+                            " but the resource's id is " + given,
+                        "/id"),
+                e.where);
+    }
+    return base::Status::Ok();
+  }
+  if (e.method == "DELETE") {
+    e.noop = true;
+    return base::Status::Ok();
+  }
+  e.conditional_create = true;
+  e.resolved_id = given.empty() ? NewResourceId() : given;
+  e.created = given.empty();
+  CheckStillNoMatchAtCommit(e.type, *e.condition);
+  return base::Status::Ok();
+}
+
+base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
+  reader_ = service_.store_.OpenTransactionReader();
+  if (!reader_) return MakeError(ErrorCode::kInternal, "the store cannot be read");
+  full_urls_.clear();
+  conditional_refs_.clear();
+  conditional_creates_.clear();
+  deleted_here_.clear();
+  checks_.clear();
+  int64_t now = fhir::NowMs();
+
+  // 1. Decide each entry's target id, so every urn:uuid can be rewritten before preparing.
+  for (PlannedEntry& e : entries) {
+    if (e.method == "GET") continue;
+    CR_RETURN_IF_ERROR(DecideTarget(e));
+    if (!e.full_url.empty() && !e.resolved_id.empty()) {
+      if (!full_urls_.emplace(e.full_url, e.type + "/" + e.resolved_id).second) {
+        return At(Invalid("fullUrl " + e.full_url + " names more than one entry"),
+                  e.where + ".fullUrl");
+      }
+    }
+  }
+
+  // 2. Resolve references, read current versions, prepare every write.
+  store::WriteTransaction transaction;
+  transaction.provenance = {service_.options_.source, ctx_.request_id, now};
+  for (PlannedEntry& e : entries) {
+    if (e.method == "GET" || e.noop) continue;
+    store::CurrentVersion current;
+    if (!e.created) {
+      auto found = reader_->Current(e.type, e.resolved_id);
+      if (!found.ok()) return found.error();
+      current = std::move(found).value();
+    }
+    bool exists = current.version > 0 && !current.deleted;
+    if (e.conditional_create && exists) {
+      return At(MakeError(ErrorCode::kConflict,
+                          e.type + "/" + e.resolved_id +
+                              " exists but does not match the condition of this update"),
+                e.where);
+    }
+    if (e.if_match) {
+      if (!exists || current.version != *e.if_match) {
+        return At(MakeError(ErrorCode::kPreconditionFailed,
+                            e.type + "/" + e.resolved_id + " is at version " +
+                                std::to_string(current.version) + ", not " +
+                                std::to_string(*e.if_match) + " (If-Match)"),
+                  e.where);
+      }
+    }
+    WriteRequest request{e.type, e.resolved_id, current.version + 1,     e.method,
+                         now,    ctx_.base_url, &service_.store_.Codec()};
+    if (e.method == "DELETE") {
+      if (!exists) {
+        e.noop = true;
+        e.status = 204;
+        continue;
+      }
+      auto write = PrepareDelete(request, current.json);
+      if (!write.ok()) return At(write.error(), e.where);
+      transaction.writes.push_back(std::move(write).value());
+      e.version = request.version;
+      e.status = 204;
+    } else {
+      json::object resource = *e.resource;  // a copy: a retry starts from the client's again
+      CR_RETURN_IF_ERROR(ResolveReferences(e, resource));
+      auto write = PrepareWrite(std::move(resource), request, exists ? &current.json : nullptr);
+      if (!write.ok()) return At(write.error(), e.where);
+      e.stored_json = write->json;
+      transaction.writes.push_back(std::move(write).value());
+      e.version = request.version;
+      e.status = exists ? 200 : 201;
+    }
+    e.last_updated_ms = now;
+  }
+  transaction.checks = std::move(checks_);
+  reader_.reset();
+  if (transaction.writes.empty()) return base::Status::Ok();
+  auto committed = service_.store_.Commit(std::move(transaction));
+  if (!committed.ok()) {
+    commit_conflict_ = committed.error().code == ErrorCode::kConflict;
+    return committed.error();
+  }
+  return base::Status::Ok();
+}
+
+}  // namespace carerecord::interactions

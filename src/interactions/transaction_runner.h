@@ -1,0 +1,90 @@
+// The one write path: create, update, delete (plain and conditional), batch and transaction
+// all become a list of PlannedEntry that a TransactionRunner resolves (ids, urn:uuid and
+// conditional references, versions) and commits as one store transaction. Internal to
+// src/interactions/; a TransactionRunner serves one request on one thread.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "interactions/fhir_service.h"
+#include "store/store.h"
+
+namespace carerecord::interactions {
+
+// One entry of a write: what was asked and, once resolved, what will be done.
+struct PlannedEntry {
+  std::string method;  // POST, PUT, DELETE, GET
+  std::string type;
+  std::string id;                        // from the URL (PUT/DELETE/GET instance)
+  std::string url;                       // as given, for GET entries and messages
+  std::optional<QueryParams> condition;  // conditional PUT/DELETE, or POST If-None-Exist
+  // The client's resource as sent. Never changed, so that a retry starts from it again.
+  std::optional<boost::json::object> resource;
+  std::string full_url;
+  std::optional<int64_t> if_match;
+  std::string where;  // "Bundle.entry[3]" for messages
+
+  // Resolution.
+  bool noop = false;  // conditional create that matched, or delete of nothing
+  bool created = false;
+  bool conditional_create = false;  // conditional PUT that matched nothing
+  int status = 200;
+  std::string resolved_id;
+  int64_t version = 0;
+  int64_t last_updated_ms = 0;
+  std::string stored_json;
+  std::optional<Response> read_response;  // GET entries
+};
+
+class TransactionRunner {
+ public:
+  TransactionRunner(FhirService& service, const RequestContext& ctx)
+      : service_(service), ctx_(ctx) {}
+
+  // Resolves and commits the entries all-or-nothing; retries, from the client's resources
+  // again, when a concurrent commit overtook a version or broke a condition this one relied on.
+  // A version pinned with If-Match is then re-checked and fails with 412.
+  base::Status Run(std::vector<PlannedEntry>& entries);
+
+ private:
+  static void ResetResolution(PlannedEntry& e) {
+    e.noop = e.created = e.conditional_create = false;
+    e.status = 200;
+    e.resolved_id.clear();
+    e.version = 0;
+    e.last_updated_ms = 0;
+    e.stored_json.clear();
+  }
+
+  base::Status RunOnce(std::vector<PlannedEntry>& entries);
+  base::Status DecideTarget(PlannedEntry& e);
+  base::Result<std::vector<std::string>> Match(const std::string& type, const QueryParams& query,
+                                               const std::string& where);
+  void CheckStillNoMatchAtCommit(const std::string& type, const QueryParams& query);
+  base::Status ResolveReferences(const PlannedEntry& entry, boost::json::object& resource);
+
+  FhirService& service_;
+  const RequestContext& ctx_;
+  std::unique_ptr<store::TransactionReader> reader_;
+  std::unordered_map<std::string, std::string> full_urls_;            // urn:uuid:... -> Type/id
+  std::unordered_map<std::string, std::string> conditional_refs_;     // Type?query -> Type/id
+  std::unordered_map<std::string, std::string> conditional_creates_;  // Type?query -> id
+  // "Type/id" of resources this transaction deletes: processed first, so later conditions
+  // (If-None-Exist, conditional update) must not match them.
+  std::unordered_set<std::string> deleted_here_;
+  std::vector<store::CommitCheck> checks_;
+  bool commit_conflict_ = false;
+};
+
+// The version in an ETag (W/"3" or "3"), or nothing when it is not one.
+std::optional<int64_t> ParseETagVersion(std::string_view etag);
+
+}  // namespace carerecord::interactions
