@@ -2,33 +2,10 @@
 // with the type's search parameters applied on top.
 #include <gtest/gtest.h>
 
-#include <set>
-
 #include "tests/test_server.h"
 
 namespace carerecord::testing {
 namespace {
-
-std::set<std::string> Ids(TestServer& server, const std::string& target) {
-  auto response = server.Get(target);
-  EXPECT_EQ(response.status, 200) << target << ": " << response.body;
-  std::set<std::string> ids;
-  auto bundle = TestServer::Json(response);
-  if (auto* entries = bundle.if_contains("entry")) {
-    for (auto& e : entries->as_array()) {
-      auto& entry = e.as_object();
-      if (entry["search"].as_object()["mode"] != "match") continue;
-      ids.insert(std::string(entry["resource"].as_object()["id"].as_string()));
-    }
-  }
-  return ids;
-}
-
-void Put(TestServer& server, const std::string& type, const std::string& id,
-         const std::string& body) {
-  auto response = server.Send("PUT", "/fhir/" + type + "/" + id, body);
-  ASSERT_LT(response.status, 300) << response.body;
-}
 
 std::string Observation(const std::string& id, const std::string& patient,
                         const std::string& code) {
@@ -47,10 +24,10 @@ TEST(FhirCompartment, CompartmentSearchReturnsOnlyThatPatientsResources) {
   Put(server, "Condition", "ac",
       R"({"resourceType":"Condition","id":"ac","subject":{"reference":"Patient/a"}})");
 
-  EXPECT_EQ(Ids(server, "/fhir/Patient/a/Observation"), (std::set<std::string>{"a1", "a2"}));
-  EXPECT_EQ(Ids(server, "/fhir/Patient/a/Observation?code=8867-4"), std::set<std::string>{"a1"});
-  EXPECT_EQ(Ids(server, "/fhir/Patient/b/Observation"), std::set<std::string>{"b1"});
-  EXPECT_EQ(Ids(server, "/fhir/Patient/a/Condition"), std::set<std::string>{"ac"});
+  EXPECT_EQ(Ids(server, "/fhir/Patient/a/Observation"), (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_EQ(Ids(server, "/fhir/Patient/a/Observation?code=8867-4"), std::vector<std::string>{"a1"});
+  EXPECT_EQ(Ids(server, "/fhir/Patient/b/Observation"), std::vector<std::string>{"b1"});
+  EXPECT_EQ(Ids(server, "/fhir/Patient/a/Condition"), std::vector<std::string>{"ac"});
   EXPECT_TRUE(Ids(server, "/fhir/Patient/nobody/Observation").empty());
 }
 

@@ -14,32 +14,6 @@ namespace json = boost::json;
 
 constexpr const char* kLoinc = "http://loinc.org";
 
-void Put(TestServer& server, const std::string& type, const std::string& id,
-         const std::string& body) {
-  auto resource = boost::json::parse(body).as_object();
-  resource["id"] = id;  // an update must carry the id of its URL
-  auto response = server.Send("PUT", "/fhir/" + type + "/" + id, boost::json::serialize(resource));
-  ASSERT_TRUE(response.status == 200 || response.status == 201)
-      << type << "/" << id << ": " << response.body;
-}
-
-// The ids of the match entries of a searchset, sorted.
-std::vector<std::string> Ids(TestServer& server, const std::string& target) {
-  auto response = server.Get(target);
-  EXPECT_EQ(response.status, 200) << target << ": " << response.body;
-  auto bundle = TestServer::Json(response);
-  std::vector<std::string> ids;
-  if (auto* entries = bundle.if_contains("entry")) {
-    for (auto& entry : entries->as_array()) {
-      auto& e = entry.as_object();
-      if (e.at("search").as_object().at("mode").as_string() != "match") continue;
-      ids.emplace_back(e.at("resource").as_object().at("id").as_string());
-    }
-  }
-  std::sort(ids.begin(), ids.end());
-  return ids;
-}
-
 using Names = std::vector<std::string>;
 
 std::string Observation(const std::string& patient, const std::string& code,

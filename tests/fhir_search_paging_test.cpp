@@ -15,15 +15,6 @@ namespace {
 
 namespace json = boost::json;
 
-void Put(TestServer& server, const std::string& type, const std::string& id,
-         const std::string& body) {
-  auto resource = boost::json::parse(body).as_object();
-  resource["id"] = id;  // an update must carry the id of its URL
-  auto response = server.Send("PUT", "/fhir/" + type + "/" + id, boost::json::serialize(resource));
-  ASSERT_TRUE(response.status == 200 || response.status == 201)
-      << type << "/" << id << ": " << response.body;
-}
-
 json::object Bundle(TestServer& server, const std::string& target) {
   auto response = server.Get(target);
   EXPECT_EQ(response.status, 200) << target << ": " << response.body;

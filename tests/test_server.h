@@ -2,6 +2,9 @@
 // the FHIR service, routes and HTTP server on a free loopback port, and a client for it.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <memory>
@@ -85,5 +88,33 @@ class TestServer {
   std::unique_ptr<http::HttpClient> client_;
   uint16_t port_ = 0;
 };
+
+// Creates or replaces Type/id with `body` (its id set to match) and fails the test unless the
+// server accepts it.
+inline void Put(TestServer& server, const std::string& type, const std::string& id,
+                const std::string& body) {
+  auto resource = boost::json::parse(body).as_object();
+  resource["id"] = id;  // an update must carry the id of its URL
+  auto response = server.Send("PUT", "/fhir/" + type + "/" + id, boost::json::serialize(resource));
+  ASSERT_TRUE(response.status == 200 || response.status == 201)
+      << type << "/" << id << ": " << response.body;
+}
+
+// The ids of the match entries of a searchset, sorted (order is tested separately).
+inline std::vector<std::string> Ids(TestServer& server, const std::string& target) {
+  auto response = server.Get(target);
+  EXPECT_EQ(response.status, 200) << target << ": " << response.body;
+  auto bundle = TestServer::Json(response);
+  std::vector<std::string> ids;
+  if (auto* entries = bundle.if_contains("entry")) {
+    for (auto& entry : entries->as_array()) {
+      auto& e = entry.as_object();
+      if (e.at("search").as_object().at("mode").as_string() != "match") continue;
+      ids.emplace_back(e.at("resource").as_object().at("id").as_string());
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
 
 }  // namespace carerecord::testing

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "fhir/json_text.h"
+
 namespace carerecord::app {
 namespace {
 
@@ -496,83 +498,6 @@ json::object Period(int64_t start, int64_t end) {
   return out;
 }
 
-void AppendEscaped(std::string& out, string_view text) {
-  out += '"';
-  size_t clean_from = 0;  // characters that need no escape are copied in runs
-  for (size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text.data() + clean_from, i - clean_from);
-    clean_from = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default: {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-        out += buf;
-      }
-    }
-  }
-  out.append(text.data() + clean_from, text.size() - clean_from);
-  out += '"';
-}
-
-void AppendJson(std::string& out, const json::value& value) {
-  switch (value.kind()) {
-    case json::kind::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& member : value.get_object()) {
-        if (!first) out += ',';
-        first = false;
-        AppendEscaped(out, member.key());
-        out += ':';
-        AppendJson(out, member.value());
-      }
-      out += '}';
-      break;
-    }
-    case json::kind::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& item : value.get_array()) {
-        if (!first) out += ',';
-        first = false;
-        AppendJson(out, item);
-      }
-      out += ']';
-      break;
-    }
-    case json::kind::string:
-      AppendEscaped(out, value.get_string());
-      break;
-    case json::kind::double_: {
-      // Shortest text that reads back as the same double: "72.3".
-      char buf[32];
-      const auto result = std::to_chars(buf, buf + sizeof buf, value.get_double());
-      out.append(buf, result.ptr);
-      break;
-    }
-    default:
-      out += json::serialize(value);
-      break;
-  }
-}
-
 // A transaction Bundle written entry by entry, so each resource's DOM lives only until written.
 class TransactionText {
  public:
@@ -586,15 +511,15 @@ class TransactionText {
     text_ += entries_++ == 0 ? "{" : ",{";
     if (!full_url.empty()) {
       text_ += "\"fullUrl\":";
-      AppendEscaped(text_, full_url);
+      fhir::AppendJsonString(text_, full_url);
       text_ += ',';
     }
     text_ += "\"resource\":";
-    AppendJson(text_, resource);
+    fhir::AppendJson(text_, resource);
     text_ += ",\"request\":{\"method\":";
-    AppendEscaped(text_, method);
+    fhir::AppendJsonString(text_, method);
     text_ += ",\"url\":";
-    AppendEscaped(text_, url);
+    fhir::AppendJsonString(text_, url);
     text_ += "}}";
   }
 

@@ -142,6 +142,28 @@ class BundleWriter {
   std::string out_, links_, entries_;
 };
 
+// _count and _since, shared by history and $everything; false when `name` is neither.
+base::Result<bool> ParsePagingParam(const std::string& name, const std::string& value,
+                                    size_t max_count, size_t& count,
+                                    std::optional<int64_t>& since_ms) {
+  if (name == "_count") {
+    size_t parsed = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+    if (ec != std::errc() || end != value.data() + value.size() || parsed == 0) {
+      return Invalid("_count must be a positive whole number", "_count");
+    }
+    count = std::min(parsed, max_count);
+    return true;
+  }
+  if (name == "_since") {
+    auto since = fhir::ParseFhirDate(value);
+    if (!since.ok()) return Invalid("_since: " + since.error().message, "_since");
+    since_ms = since->low_ms;
+    return true;
+  }
+  return false;
+}
+
 std::string PageUrl(const std::string& base, const QueryParams& applied, const std::string& cursor,
                     size_t count) {
   QueryParams params;
@@ -250,20 +272,11 @@ Response FhirService::History(const RequestContext& ctx, std::string_view type, 
   query.id = std::string(id);
   QueryParams applied;
   for (const auto& [name, value] : params) {
-    if (name == "_count") {
-      size_t count = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), count);
-      if (ec != std::errc() || end != value.data() + value.size() || count == 0) {
-        return ErrorResponse(Invalid("_count must be a positive whole number", "_count"));
-      }
-      query.count = std::min(count, options_.limits.max_count);
-    } else if (name == "_since") {
-      auto since = fhir::ParseFhirDate(value);
-      if (!since.ok()) {
-        return ErrorResponse(Invalid("_since: " + since.error().message, "_since"));
-      }
-      query.since_ms = since->low_ms;
-      applied.emplace_back(name, value);
+    auto paging =
+        ParsePagingParam(name, value, options_.limits.max_count, query.count, query.since_ms);
+    if (!paging.ok()) return ErrorResponse(paging.error());
+    if (paging.value()) {
+      if (name == "_since") applied.emplace_back(name, value);
     } else if (name == "_cursor") {
       query.cursor = value;
     } else if (name == "_format" || name == "_pretty") {
@@ -311,20 +324,11 @@ Response FhirService::Everything(const RequestContext& ctx, std::string_view id,
   query.count = options_.limits.max_count;
   QueryParams applied;
   for (const auto& [name, value] : params) {
-    if (name == "_count") {
-      size_t count = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), count);
-      if (ec != std::errc() || end != value.data() + value.size() || count == 0) {
-        return ErrorResponse(Invalid("_count must be a positive whole number", "_count"));
-      }
-      query.count = std::min(count, options_.everything_max_count);
-    } else if (name == "_since") {
-      auto since = fhir::ParseFhirDate(value);
-      if (!since.ok()) {
-        return ErrorResponse(Invalid("_since: " + since.error().message, "_since"));
-      }
-      query.since_ms = since->low_ms;
-      applied.emplace_back(name, value);
+    auto paging =
+        ParsePagingParam(name, value, options_.everything_max_count, query.count, query.since_ms);
+    if (!paging.ok()) return ErrorResponse(paging.error());
+    if (paging.value()) {
+      if (name == "_since") applied.emplace_back(name, value);
     } else if (name == "_type") {
       for (size_t start = 0; start <= value.size();) {
         size_t comma = value.find(',', start);

@@ -23,6 +23,19 @@ void AppendBase32(std::string& out, uint64_t value, int digits) {
   for (int i = digits - 1; i >= 0; --i) out.push_back(kAlphabet[(value >> (i * 5)) & 31]);
 }
 
+// What the replaced version was indexed under, so its index rows and compartment rows go.
+base::Status DescribePrevious(const std::string& previous_json, const WriteRequest& request,
+                              store::PreparedWrite& write) {
+  auto previous = ParseJson(previous_json);
+  if (!previous.ok() || !previous->is_object()) {
+    return base::MakeError(base::ErrorCode::kInternal, "the stored version does not parse");
+  }
+  write.previous_index = fhir::ExtractIndexEntries(previous->as_object(), request.type);
+  write.previous_compartment_patients =
+      CompartmentPatients(request.type, request.id, write.previous_index);
+  return base::Status::Ok();
+}
+
 }  // namespace
 
 std::string NewResourceId() {
@@ -158,13 +171,7 @@ base::Result<store::PreparedWrite> PrepareWrite(json::object resource, const Wri
                                      : store::EncodeBody(write.json);
 
   if (previous_json && !previous_json->empty()) {
-    auto previous = ParseJson(*previous_json);
-    if (!previous.ok() || !previous->is_object()) {
-      return base::MakeError(base::ErrorCode::kInternal, "the stored version does not parse");
-    }
-    write.previous_index = fhir::ExtractIndexEntries(previous->as_object(), request.type);
-    write.previous_compartment_patients =
-        CompartmentPatients(request.type, request.id, write.previous_index);
+    CR_RETURN_IF_ERROR(DescribePrevious(*previous_json, request, write));
   }
   return write;
 }
@@ -178,13 +185,7 @@ base::Result<store::PreparedWrite> PrepareDelete(const WriteRequest& request,
   write.method = "DELETE";
   write.is_delete = true;
   write.last_updated_ms = request.now_ms;
-  auto previous = ParseJson(previous_json);
-  if (!previous.ok() || !previous->is_object()) {
-    return base::MakeError(base::ErrorCode::kInternal, "the stored version does not parse");
-  }
-  write.previous_index = fhir::ExtractIndexEntries(previous->as_object(), request.type);
-  write.previous_compartment_patients =
-      CompartmentPatients(request.type, request.id, write.previous_index);
+  CR_RETURN_IF_ERROR(DescribePrevious(previous_json, request, write));
   return write;
 }
 
