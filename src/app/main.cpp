@@ -107,6 +107,14 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
+  std::string host;
+  uint16_t port = 0;
+  if (*serve && !SplitHostPort(listen, host, port)) {
+    std::cerr << "carerecord: --http must be HOST:PORT, e.g. 127.0.0.1:8080, not '" << listen
+              << "'\n";
+    return 2;
+  }
+
   store::SqliteOptions store_options;
   store_options.directory = data_dir;
   store_options.durable = !no_fsync;
@@ -145,13 +153,6 @@ int main(int argc, char** argv) {
   }
 
   // serve
-  std::string host;
-  uint16_t port = 0;
-  if (!SplitHostPort(listen, host, port)) {
-    std::cerr << "carerecord: --http must be HOST:PORT, e.g. 127.0.0.1:8080, not '" << listen
-              << "'\n";
-    return 2;
-  }
   if (demo) {
     auto s = record_store->Stats();
     if (s.ok() && s->resources == 0) {
