@@ -107,10 +107,11 @@ def lcfirst(s):
 
 
 class Prop:
-    def __init__(self, name, type_name, is_array):
+    def __init__(self, name, type_name, is_array, codes=None):
         self.name = name
         self.type = type_name  # a primitive, a definition name, or "Resource"
         self.is_array = is_array
+        self.codes = codes or []  # a code bound to a required value set: its allowed codes
         self.choice_base = None  # "value" for valueQuantity when value[x] is a choice
 
 
@@ -153,12 +154,14 @@ class Model:
                 continue  # resourceType: checked by the validator itself
             is_array = pv.get("type") == "array"
             item = pv["items"] if is_array else pv
+            codes = None
             if "$ref" in item:
                 t = item["$ref"].split("/")[-1]
                 if t == "ResourceList":
                     t = "Resource"
             elif "enum" in item:
                 t = "code"
+                codes = list(item["enum"])
             elif "pattern" in item or "type" in item:
                 # Primitive choice alternatives are inlined; the name says the type.
                 _, t = self._longest_type_suffix(pname)
@@ -166,7 +169,7 @@ class Model:
                     raise SystemExit(f"cannot type {def_name}.{pname}")
             else:
                 raise SystemExit(f"cannot type {def_name}.{pname}: {pv}")
-            out[pname] = Prop(pname, t, is_array)
+            out[pname] = Prop(pname, t, is_array, codes)
         return out
 
     def _mark_choices(self):
@@ -531,8 +534,9 @@ class Generator:
                     flags.append("kArray")
                 choice_len = len(p.choice_base) if p.choice_base else 0
                 flags = " | ".join(flags) or "0"
+                codes = cpp_str("|".join(p.codes)) if p.codes else '""sv'
                 elements_out.append(f"    {{{cpp_str(name)}, {ref}, PrimitiveKind::{kind}, "
-                                    f"{flags}, {choice_len}}},")
+                                    f"{flags}, {choice_len}, {codes}}},")
             is_resource = d in self.resource_types
             defs_out.append(f"    {{{cpp_str(d)}, {first}, {len(elements_out) - first}, "
                             f"{str(is_resource).lower()}}},")
@@ -698,6 +702,7 @@ struct ElementRow {
   PrimitiveKind kind;
   uint8_t flags;
   uint8_t choice_base_length;  // 5 for valueQuantity of value[x]; 0 when not a choice
+  std::string_view codes;      // a required binding's codes, '|'-separated; empty when free
 };
 
 struct DefinitionRow {

@@ -358,7 +358,22 @@ class ResourceValidator {
     }
     const json::string* string = value.if_string();
     if (string == nullptr) return WrongKind(element.kind, value);
-    return ValidateString(element.kind, *string);
+    if (!ValidateString(element.kind, *string)) return false;
+    return element.codes.empty() || ValidateRequiredCode(element.codes, *string);
+  }
+
+  // A code bound to a required value set must be one of its codes.
+  bool ValidateRequiredCode(std::string_view codes, std::string_view code) {
+    for (std::string_view rest = codes; !rest.empty();) {
+      size_t bar = rest.find('|');
+      if (rest.substr(0, bar) == code) return true;
+      if (bar == std::string_view::npos) break;
+      rest.remove_prefix(bar + 1);
+    }
+    std::string allowed(codes);
+    std::replace(allowed.begin(), allowed.end(), '|', ',');
+    return Fail({},
+                "'" + std::string(code) + "' is not one of the allowed codes (" + allowed + ")");
   }
 
   bool ValidateInteger(PrimitiveKind kind, const json::value& value) {

@@ -222,3 +222,17 @@ TEST(IsValidId, LettersDigitsDashDotUpTo64) {
 
 }  // namespace
 }  // namespace carerecord::fhir
+
+namespace carerecord::fhir {
+namespace {
+
+TEST(ResourceValidation, CodeOfARequiredBindingMustBeAnAllowedCode) {
+  EXPECT_TRUE(Validate(R"({"resourceType":"Patient","gender":"female"})").ok());
+  ExpectError(R"({"resourceType":"Patient","gender":"bloke"})", "/gender",
+              "'bloke' is not one of the allowed codes (male,female,other,unknown)");
+  ExpectError(R"({"resourceType":"Observation","status":"finalish","code":{"text":"x"}})",
+              "/status", "is not one of the allowed codes");
+}
+
+}  // namespace
+}  // namespace carerecord::fhir

@@ -173,6 +173,7 @@ struct ElementRow {
   PrimitiveKind kind;
   uint8_t flags;
   uint8_t choice_base_length;  // 5 for valueQuantity of value[x]; 0 when not a choice
+  std::string_view codes;      // a required binding's codes, '|'-separated; empty when free
 };
 
 struct DefinitionRow {
