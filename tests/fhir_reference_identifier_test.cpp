@@ -36,5 +36,25 @@ TEST(FhirReferenceIdentifier, ReferenceByIdentifierIsFoundByIdentifier) {
             0);  // patient is subject.where(resolve() is Patient): no type, so not a Patient
 }
 
+// identifier:of-type: an identifier found by its type (e.g. a hospital's MRN) and value.
+TEST(FhirIdentifierOfType, IdentifierIsFoundByTypeAndValue) {
+  TestServer server;
+  Put(server, "Patient", "p1", R"({"resourceType":"Patient","identifier":[
+    {"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"MR"}]},
+     "system":"https://hospital.example/mrn","value":"H123"},
+    {"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9000000009"}]})");
+  Put(server, "Patient", "p2", R"({"resourceType":"Patient","identifier":[
+    {"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"SS"}]},
+     "value":"H123"}]})");
+  const std::string of_type =
+      "/fhir/Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203%7C";
+  EXPECT_EQ(Ids(server, of_type + "MR%7CH123"), std::vector<std::string>{"p1"});
+  EXPECT_EQ(Ids(server, of_type + "SS%7CH123"), std::vector<std::string>{"p2"});
+  EXPECT_TRUE(Ids(server, of_type + "MR%7C9000000009").empty());
+  EXPECT_EQ(server.Get("/fhir/Patient?identifier:of-type=MR%7CH123").status, 400);
+  // The plain identifier search is unchanged.
+  EXPECT_EQ(Ids(server, "/fhir/Patient?identifier=H123"), (std::vector<std::string>{"p1", "p2"}));
+}
+
 }  // namespace
 }  // namespace carerecord::testing

@@ -207,7 +207,9 @@ class EntrySink {
         if (const json::value* type = Member(*object, "type")) {
           if (const json::object* t = type->if_object()) type_text = StringAt(*t, "text");
         }
-        AddToken(StringAt(*object, "system"), StringAt(*object, "value"), type_text);
+        std::string_view value = StringAt(*object, "value");
+        AddToken(StringAt(*object, "system"), value, type_text);
+        AddIdentifierTypes(*object, value);
         return;
       }
       case gen::Leaf::kContactPoint:
@@ -215,6 +217,25 @@ class EntrySink {
         return;
       default:
         return;
+    }
+  }
+
+  // identifier:of-type=type-system|type-code|value: one entry per coding of Identifier.type.
+  void AddIdentifierTypes(const json::object& identifier, std::string_view value) {
+    const json::value* type = Member(identifier, "type");
+    if (value.empty() || type == nullptr || !type->is_object()) return;
+    const json::value* codings = Member(type->get_object(), "coding");
+    if (codings == nullptr || !codings->is_array()) return;
+    for (const json::value& coding : codings->get_array()) {
+      if (!coding.is_object()) continue;
+      std::string_view system = StringAt(coding.get_object(), "system");
+      std::string_view code = StringAt(coding.get_object(), "code");
+      if (system.empty() || code.empty()) continue;
+      std::string key;
+      key.reserve(system.size() + code.size() + 1);
+      key.append(system).push_back('|');
+      key.append(code);
+      out_.tokens.push_back({param_, std::move(key), std::string(value), {}, true});
     }
   }
 

@@ -16,6 +16,9 @@ struct TokenEntry {
   std::string system;  // empty when the value has none (a code, a boolean)
   std::string code;    // the code, identifier value, "true"/"false", contact point value
   std::string text;    // display / CodeableConcept.text / Identifier.type.text, for :text
+  // An identifier's type, for :of-type: then `system` is "type-system|type-code" and `code` the
+  // identifier's value, kept apart from the parameter's plain tokens.
+  bool of_type = false;
 };
 struct StringEntry {
   uint32_t param_id;

@@ -160,6 +160,16 @@ base::Status SearchParser::ParseValue(const fhir::SearchParamDef& def, Modifier 
   SearchParamType type = modifier == Modifier::kIdentifier ? SearchParamType::kToken : def.type;
   switch (type) {
     case SearchParamType::kToken: {
+      if (modifier == Modifier::kOfType) {
+        auto parts = SplitEscaped(text, '|');
+        if (parts.size() != 3 || parts[0].empty() || parts[1].empty() || parts[2].empty()) {
+          return Invalid(":of-type takes type-system|type-code|value", where);
+        }
+        out.system = parts[0] + "|" + parts[1];
+        out.system_given = true;
+        out.code = parts[2];
+        return base::Status::Ok();
+      }
       if (modifier == Modifier::kText) {
         out.text = Unescape(text);
         return base::Status::Ok();
@@ -317,6 +327,8 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
       modifier_type = m;
     } else if (m == "identifier" && param_type == SearchParamType::kReference) {
       condition.modifier = Modifier::kIdentifier;
+    } else if (m == "of-type" && param_type == SearchParamType::kToken && def) {
+      condition.modifier = Modifier::kOfType;
     } else if (m == "identifier" || m == "in" || m == "not-in" || m == "of-type" || m == "below" ||
                m == "above" || m == "iterate") {
       return Ignore(where, "the modifier :" + m + " is not supported by this server");

@@ -24,6 +24,7 @@ enum class Modifier {
   kText,        // token: search the display/text
   kNot,         // token
   kIdentifier,  // reference:identifier
+  kOfType,      // token (Identifier) :of-type=type-system|type-code|value
   kType,        // reference:[Type]
   kBelow,       // uri
   kAbove,       // uri

@@ -203,6 +203,8 @@ base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
   // reference:identifier: Reference.identifier is indexed as a token under the reference
   // parameter's own id (no token parameter shares it).
   if (c.modifier == Modifier::kIdentifier) return CompileToken(c, param);
+  // identifier:of-type rows live under the parameter's ":of-type" companion id.
+  if (c.modifier == Modifier::kOfType) return CompileToken(c, names_.OfTypeParamId(def));
   switch (def.type) {
     case SearchParamType::kToken:
       return CompileToken(c, param);

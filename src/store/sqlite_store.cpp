@@ -39,6 +39,7 @@ base::Status RegisterDefinitions(SqliteConnection& db, SqliteNames& names) {
   auto params = fhir::AllSearchParams();
   names.param_ids.assign(params.size(), 0);
   names.text_param_ids.assign(params.size(), 0);
+  names.of_type_param_ids.assign(params.size(), 0);
   for (const fhir::SearchParamDef& def : params) {
     std::string name = def.resource_type + "." + def.code;
     auto id = names.params.Add(db, name);
@@ -48,6 +49,9 @@ base::Status RegisterDefinitions(SqliteConnection& db, SqliteNames& names) {
       auto text_id = names.params.Add(db, name + ":text");
       if (!text_id.ok()) return text_id.error();
       names.text_param_ids[def.id] = text_id.value();
+      auto of_type_id = names.params.Add(db, name + ":of-type");
+      if (!of_type_id.ok()) return of_type_id.error();
+      names.of_type_param_ids[def.id] = of_type_id.value();
     }
   }
   CR_RETURN_IF_ERROR(db.Exec("COMMIT"));
@@ -653,7 +657,10 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
         run("INSERT OR IGNORE INTO idx_token (param, code, part, system_id, pk) VALUES (?,?,?,?,?)",
             "DELETE FROM idx_token WHERE param=? AND code=? AND part=? AND system_id=? AND pk=?",
             [&](auto& s) {
-              s.Bind(1, names_.ParamId(def)).Bind(2, token.code).Bind(3, part).Bind(4, system_id);
+              s.Bind(1, token.of_type ? names_.OfTypeParamId(def) : names_.ParamId(def))
+                  .Bind(2, token.code)
+                  .Bind(3, part)
+                  .Bind(4, system_id);
               s.Bind(5, pk);
             }));
     if (!token.text.empty()) {

@@ -28,11 +28,13 @@ struct SqliteNames {
   // fhir::SearchParamDef::id -> search_param.id, and the id of its ":text" companion.
   std::vector<int64_t> param_ids;
   std::vector<int64_t> text_param_ids;
+  std::vector<int64_t> of_type_param_ids;  // token parameters' ":of-type" companions
   int64_t patient_type_id = 0;
   const BodyCodec* codec = nullptr;
 
   int64_t ParamId(const fhir::SearchParamDef& def) const { return param_ids[def.id]; }
   int64_t TextParamId(const fhir::SearchParamDef& def) const { return text_param_ids[def.id]; }
+  int64_t OfTypeParamId(const fhir::SearchParamDef& def) const { return of_type_param_ids[def.id]; }
 };
 
 // Looks up a current, not deleted resource's pk by type and id; 0 when absent.
