@@ -55,3 +55,27 @@ TEST(FhirCompartment, PagingLinksStayInTheCompartment) {
 
 }  // namespace
 }  // namespace carerecord::testing
+
+namespace carerecord::testing {
+namespace {
+
+// A Provenance naming two patients is in both compartments, and a search on the second patient
+// finds it even though its partition is the first one's.
+TEST(FhirCompartment, ResourceOfTwoPatientsIsFoundFromEither) {
+  TestServer server;
+  Put(server, "Patient", "a", R"({"resourceType":"Patient"})");
+  Put(server, "Patient", "b", R"({"resourceType":"Patient"})");
+  Put(server, "Provenance", "prov", R"({"resourceType":"Provenance",
+    "meta":{"tag":[{"system":"https://example.org/tags","code":"t1"}]},
+    "target":[{"reference":"Patient/a"},{"reference":"Patient/b"}],
+    "recorded":"2024-01-01T00:00:00Z","agent":[{"who":{"display":"Clerk"}}]})");
+  EXPECT_EQ(Ids(server, "/fhir/Provenance?patient=a"), std::vector<std::string>{"prov"});
+  EXPECT_EQ(Ids(server, "/fhir/Provenance?patient=b"), std::vector<std::string>{"prov"});
+  // A token condition with the patient: the search must not assume patient b's partition.
+  EXPECT_EQ(Ids(server, "/fhir/Provenance?patient=b&_tag=https://example.org/tags%7Ct1"),
+            std::vector<std::string>{"prov"});
+  EXPECT_EQ(Ids(server, "/fhir/Patient/b/Provenance"), std::vector<std::string>{"prov"});
+}
+
+}  // namespace
+}  // namespace carerecord::testing

@@ -271,9 +271,10 @@ def term_root(term):
 class Alt:
     """One concrete key path a term can take (a choice element gives several)."""
 
-    def __init__(self, type_name, steps):
+    def __init__(self, type_name, steps, multi=False):
         self.type = type_name
         self.steps = steps  # list of [key, filter, arg1, arg2]
+        self.multi = multi  # some step is an array: the path can give several values
 
 
 def type_matches(actual, wanted):
@@ -295,16 +296,18 @@ def compile_term(model, term):
                     raise Unsupported(f"step into {a.type}")
                 if op[1] in props:
                     p = props[op[1]]
-                    new.append(Alt(p.type, a.steps + [[p.name, "kNone", "", ""]]))
+                    new.append(Alt(p.type, a.steps + [[p.name, "kNone", "", ""]],
+                                   a.multi or p.is_array))
                     continue
                 members = model.choice(a.type, op[1])
                 if not members:
                     raise Unsupported(f"no element {a.type}.{op[1]}")
                 if special:
-                    new.append(Alt(a.type, a.steps + [[op[1], "kNone", "", ""]]))
+                    new.append(Alt(a.type, a.steps + [[op[1], "kNone", "", ""]], a.multi))
                     continue
                 for p in members:
-                    new.append(Alt(p.type, a.steps + [[p.name, "kNone", "", ""]]))
+                    new.append(Alt(p.type, a.steps + [[p.name, "kNone", "", ""]],
+                                   a.multi or p.is_array))
             alts = new
         elif kind == "as":
             alts = [a for a in alts if type_matches(a.type, op[1])]
@@ -324,8 +327,8 @@ def compile_term(model, term):
                         raise Unsupported(f"where() on unknown child {op[1]}")
                     step[1:] = ["kChildEquals", op[1], op[2]]
     if special:
-        return [(a.steps, special, "boolean") for a in alts]
-    return [(a.steps, LEAF_OF_TYPE.get(a.type), a.type) for a in alts]
+        return [(a.steps, special, "boolean", a.multi) for a in alts]
+    return [(a.steps, LEAF_OF_TYPE.get(a.type), a.type, a.multi) for a in alts]
 
 
 # ---- Tables -----------------------------------------------------------------------------------
@@ -375,7 +378,7 @@ class Generator:
                 rows.append(self.build_row(sp, base))
         for code, ptype in EXTRA_COMMON_PARAMS:
             rows.append(dict(resource_type="Resource", code=code, type=ptype, expression="",
-                             targets=[], paths=[], handling="kNotIndexed",
+                             targets=[], paths=[], handling="kNotIndexed", single_valued=False,
                              reason="not a path (the query layer implements it)"))
         rows.sort(key=lambda r: (r["resource_type"], r["code"]))
         return rows
@@ -388,9 +391,11 @@ class Generator:
             # InsurancePlan-name reads "name | alias": terms without a type are the base's.
             terms = [t if term_root(t) in self.model.props else f"{base}.{t}" for t in terms]
         terms = [t for t in terms if term_root(t) == base]
+        # At most one value per resource: one term whose path crosses no array (choices of one
+        # element are alternatives, not several values).
         row = dict(resource_type=base, code=code, type=ptype, expression=" | ".join(terms),
                    targets=sorted(sp.get("target", [])), paths=[], handling="kIndexed",
-                   reason="")
+                   reason="", single_valued=len(terms) == 1)
         where = f"{base}.{code}"
         if code in STORE_HANDLED:
             row.update(handling="kByStore", reason="the store's own column")
@@ -404,7 +409,9 @@ class Generator:
         allowed = LEAVES_OF_PARAM_TYPE[ptype]
         try:
             for term in terms:
-                for steps, leaf, type_name in compile_term(self.model, term):
+                for steps, leaf, type_name, multi in compile_term(self.model, term):
+                    if multi:
+                        row["single_valued"] = False
                     if leaf not in allowed:
                         self.notes.append(f"{where}: dropped {type_name} alternative of '{term}' "
                                           f"(not indexable as {ptype})")
@@ -462,7 +469,8 @@ class Generator:
                 f"    {{{cpp_str(p['resource_type'])}, {cpp_str(p['code'])}, "
                 f"{PARAM_TYPES.index(p['type'])}, ParamHandling::{p['handling']}, "
                 f"{cpp_str(p['expression'])}, {cpp_str('|'.join(p['targets']))}, "
-                f"{first_path}, {len(p['paths'])}}},")
+                f"{first_path}, {len(p['paths'])}, "
+                f"{str(p.get('single_valued', False)).lower()}}},")
 
         def param_range(type_name):
             idx = [i for i, p in enumerate(params) if p["resource_type"] == type_name]
@@ -619,6 +627,7 @@ struct ParamRow {
   std::string_view targets;  // '|'-separated
   uint16_t first_path;
   uint16_t path_count;
+  bool single_valued;  // at most one value per resource (one term, no array on its path)
 };
 
 struct ParamRange {

@@ -67,6 +67,7 @@ Tables BuildTables() {
         .targets = SplitTargets(row.targets),
         .indexed = row.handling == gen::ParamHandling::kIndexed,
         .handled_by_store = row.handling == gen::ParamHandling::kByStore,
+        .single_valued = row.single_valued,
     });
   }
   return t;

@@ -35,6 +35,7 @@ struct SearchParamDef {
   bool indexed;                      // false when the expression could not be compiled
   // _id and _lastUpdated: answered from the store's own columns, never from index entries.
   bool handled_by_store = false;
+  bool single_valued = false;  // at most one value per resource (generated from the schema)
 };
 
 // Every resource type R4 defines, sorted.

@@ -489,8 +489,11 @@ base::Result<CompiledCondition> SearchCompiler::CompileReference(const Condition
   bool partitioned_by_it =
       std::find(compartment.begin(), compartment.end(), "patient") != compartment.end() ||
       std::find(compartment.begin(), compartment.end(), "subject") != compartment.end();
+  // And only when the parameter holds one value: a Provenance or AuditEvent naming two patients
+  // sits in the first one's partition only.
   if (!c.values.empty() && pks.size() == 1 && !c.values[0].chain && partitioned_by_it &&
-      (c.param->code == "patient" || c.param->code == "subject") && spec_.type != "Patient") {
+      c.param->single_valued && (c.param->code == "patient" || c.param->code == "subject") &&
+      spec_.type != "Patient") {
     int64_t patient_type = names_.patient_type_id;
     auto stmt = db_.Cached("SELECT type_id FROM resource WHERE pk = ?");
     if (!stmt.ok()) return stmt.error();

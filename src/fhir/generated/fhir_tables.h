@@ -69,6 +69,7 @@ struct ParamRow {
   std::string_view targets;  // '|'-separated
   uint16_t first_path;
   uint16_t path_count;
+  bool single_valued;  // at most one value per resource (one term, no array on its path)
 };
 
 struct ParamRange {
