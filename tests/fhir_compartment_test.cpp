@@ -79,3 +79,38 @@ TEST(FhirCompartment, ResourceOfTwoPatientsIsFoundFromEither) {
 
 }  // namespace
 }  // namespace carerecord::testing
+
+namespace carerecord::testing {
+namespace {
+
+// combo-code and combo-value-quantity are code|component-code and value|component-value: they
+// find a code or value wherever it sits, though only their parts are indexed.
+TEST(FhirComboParameters, ComboSearchesFindTopLevelAndComponentValues) {
+  TestServer server;
+  Put(server, "Patient", "p", R"({"resourceType":"Patient"})");
+  Put(server, "Observation", "bp", R"({"resourceType":"Observation","status":"final",
+    "code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
+    "subject":{"reference":"Patient/p"},
+    "component":[
+      {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},
+       "valueQuantity":{"value":150,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+      {"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},
+       "valueQuantity":{"value":95,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}}]})");
+  Put(server, "Observation", "hr", R"({"resourceType":"Observation","status":"final",
+    "code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}]},
+    "subject":{"reference":"Patient/p"},
+    "valueQuantity":{"value":72,"system":"http://unitsofmeasure.org","code":"/min"}})");
+  using V = std::vector<std::string>;
+  EXPECT_EQ(Ids(server, "/fhir/Observation?combo-code=8480-6"), V{"bp"});
+  EXPECT_EQ(Ids(server, "/fhir/Observation?combo-code=http://loinc.org%7C8867-4"), V{"hr"});
+  EXPECT_EQ(Ids(server, "/fhir/Observation?combo-code=8867-4,85354-9"), (V{"bp", "hr"}));
+  EXPECT_EQ(Ids(server, "/fhir/Observation?patient=p&combo-code=8462-4"), V{"bp"});
+  EXPECT_EQ(Ids(server, "/fhir/Observation?combo-code:text=heart"), V{"hr"});
+  EXPECT_EQ(Ids(server, "/fhir/Observation?combo-value-quantity=gt100"), V{"bp"});
+  EXPECT_EQ(Ids(server, "/fhir/Observation?combo-value-quantity=lt80"), V{"hr"});
+  EXPECT_EQ(Ids(server, "/fhir/Observation?patient=p&_sort=combo-code&_elements=id").size(), 2u);
+  EXPECT_EQ(server.Get("/fhir/Observation?combo-code:missing=true").status, 400);
+}
+
+}  // namespace
+}  // namespace carerecord::testing

@@ -457,6 +457,8 @@ IndexEntries ExtractIndexEntries(const boost::json::object& resource,
           return gen::LengthFirstLess(p.key, k);
         });
     for (; it != end && gen::KeyEquals(it->key, key); ++it) {
+      // A union parameter (combo-code) is searched through its parts' rows.
+      if (IsUnionParam(gen::kPaths[it->path].param)) continue;
       FollowPath(member.value(), gen::kPaths[it->path], sink);
     }
   }

@@ -43,6 +43,46 @@ std::vector<std::string> SplitTargets(std::string_view targets) {
   return out;
 }
 
+std::vector<std::string_view> Terms(std::string_view expression) {
+  std::vector<std::string_view> out;
+  while (!expression.empty()) {
+    size_t bar = expression.find(" | ");
+    out.push_back(expression.substr(0, bar));
+    if (bar == std::string_view::npos) break;
+    expression.remove_prefix(bar + 3);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Marks parameters whose terms are exactly the union of other indexed parameters' terms of the
+// same resource and parameter type, so their values are not indexed twice.
+void FindUnions(std::vector<SearchParamDef>& params) {
+  for (SearchParamDef& candidate : params) {
+    if (!candidate.indexed) continue;
+    std::vector<std::string_view> terms = Terms(candidate.expression);
+    if (terms.size() < 2) continue;
+    std::vector<const SearchParamDef*> parts;
+    std::vector<std::string_view> covered;
+    for (const SearchParamDef& other : params) {
+      if (&other == &candidate || !other.indexed || other.type != candidate.type ||
+          other.resource_type != candidate.resource_type) {
+        continue;
+      }
+      std::vector<std::string_view> other_terms = Terms(other.expression);
+      if (other_terms.empty() || other_terms.size() >= terms.size() ||
+          !std::includes(terms.begin(), terms.end(), other_terms.begin(), other_terms.end())) {
+        continue;
+      }
+      parts.push_back(&other);
+      covered.insert(covered.end(), other_terms.begin(), other_terms.end());
+    }
+    std::sort(covered.begin(), covered.end());
+    covered.erase(std::unique(covered.begin(), covered.end()), covered.end());
+    if (!parts.empty() && covered == terms) candidate.union_of = std::move(parts);
+  }
+}
+
 Tables BuildTables() {
   Tables t;
   t.resource_types.reserve(gen::kResourceTypeCount);
@@ -70,12 +110,19 @@ Tables BuildTables() {
         .single_valued = row.single_valued,
     });
   }
+  FindUnions(t.params);
   return t;
 }
 
 const Tables& GetTables() {
   static const Tables tables = BuildTables();  // thread-safe initialisation
   return tables;
+}
+
+std::vector<bool> BuildUnionFlags() {
+  std::vector<bool> flags;
+  for (const SearchParamDef& def : GetTables().params) flags.push_back(!def.union_of.empty());
+  return flags;
 }
 
 // The parameter `code` within a run of kParams (sorted by code within one type), or -1.
@@ -89,6 +136,11 @@ int FindInRange(uint16_t first, uint16_t count, std::string_view code) {
 }
 
 }  // namespace
+
+bool IsUnionParam(uint32_t param_id) {
+  static const std::vector<bool> flags = BuildUnionFlags();
+  return param_id < flags.size() && flags[param_id];
+}
 
 std::string_view SearchParamTypeName(SearchParamType type) {
   switch (type) {

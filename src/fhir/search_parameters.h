@@ -36,7 +36,13 @@ struct SearchParamDef {
   // _id and _lastUpdated: answered from the store's own columns, never from index entries.
   bool handled_by_store = false;
   bool single_valued = false;  // at most one value per resource (generated from the schema)
+  // When this parameter's expression is exactly the union of others' (Observation combo-code =
+  // code | component-code), it is not indexed itself: a search on it reads theirs.
+  std::vector<const SearchParamDef*> union_of;
 };
+
+// True for a parameter whose rows are its union_of parameters' (see SearchParamDef::union_of).
+bool IsUnionParam(uint32_t param_id);
 
 // Every resource type R4 defines, sorted.
 std::span<const std::string> AllResourceTypes();

@@ -93,6 +93,7 @@ class SearchCompiler {
   base::Result<CompiledCondition> CompileReference(const Condition& c, int64_t param);
   CompiledCondition CompileUri(const Condition& c, int64_t param);
   CompiledCondition CompileMissing(const Condition& c, int64_t param);
+  base::Result<CompiledCondition> CompileUnion(const Condition& c);
   base::Result<std::vector<int64_t>> ResolveTargets(const Condition& c, const SearchValue& value,
                                                     std::vector<std::string>& urls);
   std::string PartExpression() const { return spec_.type == "Patient" ? "0" : "r.patient_pk"; }
@@ -198,6 +199,7 @@ base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
     return out;
   }
   const fhir::SearchParamDef& def = *c.param;
+  if (!def.union_of.empty()) return CompileUnion(c);
   int64_t param = names_.ParamId(def);
   if (c.modifier == Modifier::kMissing) return CompileMissing(c, param);
   // reference:identifier: Reference.identifier is indexed as a token under the reference
@@ -531,6 +533,42 @@ CompiledCondition SearchCompiler::CompileUri(const Condition& c, int64_t param) 
   return out;
 }
 
+// A union parameter (combo-code = code | component-code) has no rows of its own: the condition
+// holds when it holds for any of its parts, whose conditions share one index table.
+base::Result<CompiledCondition> SearchCompiler::CompileUnion(const Condition& c) {
+  if (c.modifier == Modifier::kMissing || c.modifier == Modifier::kNot) {
+    return MakeError(ErrorCode::kNotSupported,
+                     ":missing and :not are not supported on " + c.param->code + "; use " +
+                         c.param->union_of.front()->code + " and its sibling parameters",
+                     c.param->code);
+  }
+  CompiledCondition out;
+  bool any = false;
+  for (const fhir::SearchParamDef* part : c.param->union_of) {
+    Condition one = c;
+    one.param = part;
+    auto compiled = Compile(one);
+    if (!compiled.ok()) return compiled.error();
+    if (compiled->never_matches) continue;
+    if (!any) {
+      out = std::move(compiled).value();
+      out.where = "((" + out.where + ")";
+      any = true;
+      continue;
+    }
+    out.where += " OR (" + compiled->where + ")";
+    out.binds.insert(out.binds.end(), compiled->binds.begin(), compiled->binds.end());
+  }
+  if (!any) {
+    out.never_matches = true;
+    out.where = "0";
+    out.table = "idx_token x";
+    return out;
+  }
+  out.where += ")";
+  return out;
+}
+
 // :missing=true holds when the resource has no index row for the parameter. The test is on the
 // resource itself, shaped to each table's key: where the key leads with (param, part), a lookup
 // within the candidate's own partition, one short range scan; elsewhere (tokens, uris, URL
@@ -638,29 +676,37 @@ base::Result<std::vector<std::string>> SearchCompiler::SortKeys(const std::vecto
       sql = "SELECT last_updated FROM resource WHERE pk = ?1";
     } else {
       const char* agg = sort.descending ? "max" : "min";
-      std::string param = std::to_string(names_.ParamId(*sort.param));
+      // Rows of a union parameter are its parts' (see CompileUnion).
+      std::string param;
+      if (sort.param->union_of.empty()) {
+        param = std::to_string(names_.ParamId(*sort.param));
+      } else {
+        for (const fhir::SearchParamDef* part : sort.param->union_of) {
+          param += (param.empty() ? "" : ",") + std::to_string(names_.ParamId(*part));
+        }
+      }
       switch (sort.param->type) {
         case SearchParamType::kDate:
           sql = std::string("SELECT ") + agg + (sort.descending ? "(high)" : "(low)") +
-                " FROM idx_date WHERE param = " + param + " AND pk = ?1";
+                " FROM idx_date WHERE param IN (" + param + ")" + " AND pk = ?1";
           break;
         case SearchParamType::kString:
-          sql = std::string("SELECT ") + agg + "(value) FROM idx_string WHERE param = " + param +
-                " AND pk = ?1";
+          sql = std::string("SELECT ") + agg + "(value) FROM idx_string WHERE param IN (" + param +
+                ")" + " AND pk = ?1";
           text = true;
           break;
         case SearchParamType::kToken:
-          sql = std::string("SELECT ") + agg + "(code) FROM idx_token WHERE param = " + param +
-                " AND pk = ?1";
+          sql = std::string("SELECT ") + agg + "(code) FROM idx_token WHERE param IN (" + param +
+                ")" + " AND pk = ?1";
           text = true;
           break;
         case SearchParamType::kNumber:
-          sql = std::string("SELECT ") + agg + "(value) FROM idx_number WHERE param = " + param +
-                " AND pk = ?1";
+          sql = std::string("SELECT ") + agg + "(value) FROM idx_number WHERE param IN (" + param +
+                ")" + " AND pk = ?1";
           break;
         case SearchParamType::kQuantity:
-          sql = std::string("SELECT ") + agg + "(value) FROM idx_quantity WHERE param = " + param +
-                " AND pk = ?1";
+          sql = std::string("SELECT ") + agg + "(value) FROM idx_quantity WHERE param IN (" +
+                param + ")" + " AND pk = ?1";
           break;
         default:
           return MakeError(ErrorCode::kInvalid,
