@@ -652,6 +652,24 @@ struct Region {
   }
 };
 
+// The Provenance every demo bundle ends with: the ICB assembled these entries.
+json::object AssemblyProvenance(const std::vector<std::string>& targets) {
+  json::object provenance = NewResource("Provenance");
+  json::array references;
+  for (const std::string& target : targets) {
+    references.emplace_back(json::object{{"reference", target}});
+  }
+  provenance["target"] = std::move(references);
+  provenance["recorded"] = DateTimeText(kReferenceTime);
+  provenance["activity"] =
+      Concept({"http://terminology.hl7.org/CodeSystem/v3-DataOperation", "CREATE", "create"});
+  provenance["agent"] = json::array{json::object{
+      {"type", Concept({"http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                        "assembler", "Assembler"})},
+      {"who", Ref(kIcb, "NHS Casterbridge Integrated Care Board")}}};
+  return provenance;
+}
+
 class RegionWriter {
  public:
   RegionWriter(uint64_t seed, int practices) : random_(SplitMix64(seed ^ 0x5245474eULL)) {
@@ -786,19 +804,8 @@ class RegionWriter {
   }
 
   void AddProvenance() {
-    json::object provenance = NewResource("Provenance");
+    json::object provenance = AssemblyProvenance(targets_);
     provenance["id"] = "demo-region";
-    json::array targets;
-    for (const std::string& target : targets_)
-      targets.emplace_back(json::object{{"reference", target}});
-    provenance["target"] = std::move(targets);
-    provenance["recorded"] = DateTimeText(kReferenceTime);
-    provenance["activity"] =
-        Concept({"http://terminology.hl7.org/CodeSystem/v3-DataOperation", "CREATE", "create"});
-    provenance["agent"] = json::array{json::object{
-        {"type", Concept({"http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                          "assembler", "Assembler"})},
-        {"who", Ref(kIcb, "NHS Casterbridge Integrated Care Board")}}};
     Put(std::move(provenance), "Provenance", "demo-region");
   }
 
@@ -2117,18 +2124,7 @@ class PatientRecordWriter {
   }
 
   void AddProvenance() {
-    json::object provenance = NewResource("Provenance");
-    json::array targets;
-    for (const std::string& target : targets_)
-      targets.emplace_back(json::object{{"reference", target}});
-    provenance["target"] = std::move(targets);
-    provenance["recorded"] = DateTimeText(kReferenceTime);
-    provenance["activity"] =
-        Concept({"http://terminology.hl7.org/CodeSystem/v3-DataOperation", "CREATE", "create"});
-    provenance["agent"] = json::array{json::object{
-        {"type", Concept({"http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                          "assembler", "Assembler"})},
-        {"who", Ref(kIcb, "NHS Casterbridge Integrated Care Board")}}};
+    json::object provenance = AssemblyProvenance(targets_);
     Add(std::move(provenance));
   }
 

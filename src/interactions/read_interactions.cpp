@@ -45,16 +45,6 @@ Response ResourceResponse(const store::StoredResource& resource) {
   return response;
 }
 
-base::Status CheckTypeAndId(std::string_view type, std::string_view id) {
-  if (!fhir::IsResourceType(type)) {
-    return MakeError(ErrorCode::kNotFound, "'" + std::string(type) + "' is not a resource type");
-  }
-  if (!id.empty() && !fhir::IsValidId(id)) {
-    return Invalid("'" + std::string(id) + "' is not a valid FHIR id", "id");
-  }
-  return base::Status::Ok();
-}
-
 // Applies _elements / _summary to one stored resource; returns it untouched when neither asks.
 std::string Shape(const std::string& stored, const ParsedSearch& shaping) {
   if (shaping.elements.empty() && shaping.summary != SummaryMode::kText &&

@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "fhir/resource_validation.h"
+#include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
 #include "interactions/fhir_service.h"
 
@@ -94,6 +96,17 @@ std::string HttpDate(int64_t epoch_ms) {
                 tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
                 tm.tm_sec);
   return buffer;
+}
+
+base::Status CheckTypeAndId(std::string_view type, std::string_view id) {
+  if (!fhir::IsResourceType(type)) {
+    return base::MakeError(base::ErrorCode::kNotFound,
+                           "'" + std::string(type) + "' is not a resource type");
+  }
+  if (!id.empty() && !fhir::IsValidId(id)) {
+    return base::Invalid("'" + std::string(id) + "' is not a valid FHIR id", "id");
+  }
+  return base::Status::Ok();
 }
 
 Response FhirService::ErrorResponse(const base::Error& error) {

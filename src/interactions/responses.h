@@ -18,6 +18,9 @@ std::string OperationOutcomeJson(std::string_view severity, std::string_view cod
 int HttpStatusOf(base::ErrorCode code);
 std::string_view IssueTypeOf(base::ErrorCode code);
 
+// The request's type must be an R4 resource type (404) and its id, when given, a FHIR id (400).
+base::Status CheckTypeAndId(std::string_view type, std::string_view id);
+
 // RFC 7231 date: "Tue, 15 Nov 1994 08:12:31 GMT".
 std::string HttpDate(int64_t epoch_ms);
 

@@ -95,10 +95,7 @@ PlannedEntry PlanWithBody(std::string method, std::string_view type, std::string
 
 Response FhirService::Create(const RequestContext& ctx, std::string_view type,
                              std::string_view body, std::string_view if_none_exist) {
-  if (!fhir::IsResourceType(type)) {
-    return ErrorResponse(
-        MakeError(ErrorCode::kNotFound, "'" + std::string(type) + "' is not a resource type"));
-  }
+  if (auto checked = CheckTypeAndId(type, ""); !checked.ok()) return ErrorResponse(checked.error());
   base::Status status;
   std::vector<PlannedEntry> entries;
   entries.push_back(PlanWithBody("POST", type, body, status));
@@ -116,13 +113,7 @@ Response FhirService::Create(const RequestContext& ctx, std::string_view type,
 
 Response FhirService::Update(const RequestContext& ctx, std::string_view type, std::string_view id,
                              std::string_view body, std::string_view if_match) {
-  if (!fhir::IsResourceType(type)) {
-    return ErrorResponse(
-        MakeError(ErrorCode::kNotFound, "'" + std::string(type) + "' is not a resource type"));
-  }
-  if (!fhir::IsValidId(id)) {
-    return ErrorResponse(Invalid("'" + std::string(id) + "' is not a valid FHIR id", "id"));
-  }
+  if (auto checked = CheckTypeAndId(type, id); !checked.ok()) return ErrorResponse(checked.error());
   base::Status status;
   std::vector<PlannedEntry> entries;
   entries.push_back(PlanWithBody("PUT", type, body, status));
@@ -148,10 +139,7 @@ Response FhirService::Update(const RequestContext& ctx, std::string_view type, s
 
 Response FhirService::ConditionalUpdate(const RequestContext& ctx, std::string_view type,
                                         const QueryParams& params, std::string_view body) {
-  if (!fhir::IsResourceType(type)) {
-    return ErrorResponse(
-        MakeError(ErrorCode::kNotFound, "'" + std::string(type) + "' is not a resource type"));
-  }
+  if (auto checked = CheckTypeAndId(type, ""); !checked.ok()) return ErrorResponse(checked.error());
   base::Status status;
   std::vector<PlannedEntry> entries;
   entries.push_back(PlanWithBody("PUT", type, body, status));
@@ -165,13 +153,7 @@ Response FhirService::ConditionalUpdate(const RequestContext& ctx, std::string_v
 
 Response FhirService::Delete(const RequestContext& ctx, std::string_view type,
                              std::string_view id) {
-  if (!fhir::IsResourceType(type)) {
-    return ErrorResponse(
-        MakeError(ErrorCode::kNotFound, "'" + std::string(type) + "' is not a resource type"));
-  }
-  if (!fhir::IsValidId(id)) {
-    return ErrorResponse(Invalid("'" + std::string(id) + "' is not a valid FHIR id", "id"));
-  }
+  if (auto checked = CheckTypeAndId(type, id); !checked.ok()) return ErrorResponse(checked.error());
   std::vector<PlannedEntry> entries(1);
   entries[0].method = "DELETE";
   entries[0].type = std::string(type);
@@ -184,10 +166,7 @@ Response FhirService::Delete(const RequestContext& ctx, std::string_view type,
 
 Response FhirService::ConditionalDelete(const RequestContext& ctx, std::string_view type,
                                         const QueryParams& params) {
-  if (!fhir::IsResourceType(type)) {
-    return ErrorResponse(
-        MakeError(ErrorCode::kNotFound, "'" + std::string(type) + "' is not a resource type"));
-  }
+  if (auto checked = CheckTypeAndId(type, ""); !checked.ok()) return ErrorResponse(checked.error());
   std::vector<PlannedEntry> entries(1);
   entries[0].method = "DELETE";
   entries[0].type = std::string(type);

@@ -428,16 +428,8 @@ base::Result<int64_t> SqliteStore::FindPkAnyState(std::string_view type, std::st
   key.append(type).push_back('/');
   key.append(id);
   if (auto it = pk_cache_.find(key); it != pk_cache_.end()) return it->second;
-  int64_t type_id = names_.types.Find(type);
-  if (!type_id) return int64_t{0};
-  auto stmt = writer_db_->Cached("SELECT pk FROM resource WHERE type_id = ? AND id = ?");
-  if (!stmt.ok()) return stmt.error();
-  (*stmt)->Bind(1, type_id).Bind(2, id);
-  auto row = (*stmt)->Step();
-  if (!row.ok()) return row.error();
-  int64_t pk = row.value() ? (*stmt)->Int(0) : 0;
-  (*stmt)->Reset();
-  if (pk) pk_cache_.emplace(std::move(key), pk);
+  auto pk = FindPk(*writer_db_, names_, type, id, /*include_deleted=*/true);
+  if (pk.ok() && pk.value()) pk_cache_.emplace(std::move(key), pk.value());
   return pk;
 }
 
@@ -867,10 +859,12 @@ void SqliteStore::Close() {
 }  // namespace
 
 base::Result<int64_t> FindPk(SqliteConnection& db, const SqliteNames& names, std::string_view type,
-                             std::string_view id) {
+                             std::string_view id, bool include_deleted) {
   int64_t type_id = names.types.Find(type);
   if (!type_id) return int64_t{0};
-  auto stmt = db.Cached("SELECT pk FROM resource WHERE type_id = ? AND id = ? AND deleted = 0");
+  auto stmt = db.Cached(
+      include_deleted ? "SELECT pk FROM resource WHERE type_id = ? AND id = ?"
+                      : "SELECT pk FROM resource WHERE type_id = ? AND id = ? AND deleted = 0");
   if (!stmt.ok()) return stmt.error();
   (*stmt)->Bind(1, type_id).Bind(2, id);
   auto row = (*stmt)->Step();

@@ -37,9 +37,10 @@ struct SqliteNames {
   int64_t OfTypeParamId(const fhir::SearchParamDef& def) const { return of_type_param_ids[def.id]; }
 };
 
-// Looks up a current, not deleted resource's pk by type and id; 0 when absent.
+// Looks up a resource's pk by type and id; 0 when absent. Deleted resources count as absent
+// unless `include_deleted` (resource rows are never removed, so their pks stay valid).
 base::Result<int64_t> FindPk(SqliteConnection& db, const SqliteNames& names, std::string_view type,
-                             std::string_view id);
+                             std::string_view id, bool include_deleted = false);
 
 // Runs a compiled search on `db` and returns matching pks in page order (at most count + 1,
 // so the caller can tell whether there is a next page), plus the total when asked.
