@@ -83,6 +83,14 @@ LEAVES_OF_PARAM_TYPE = {
 PARAM_TYPES = ["number", "date", "string", "token", "reference", "composite", "quantity", "uri",
                "special"]
 
+# Component expressions the published R4 definitions give wrongly, by (composite url, component
+# code). DocumentReference-relationship names relatesto (a Reference) and relation (a code) but
+# gives each the other's expression; later FHIR versions read relatesto from `target`.
+COMPONENT_EXPRESSION_FIXES = {
+    ("http://hl7.org/fhir/SearchParameter/DocumentReference-relationship", "relatesto"): "target",
+    ("http://hl7.org/fhir/SearchParameter/DocumentReference-relationship", "relation"): "code",
+}
+
 # Handled by the store from its own columns, not through index rows.
 STORE_HANDLED = {"_id", "_lastUpdated"}
 # Common parameters R4 describes on the search page rather than as SearchParameter resources.
@@ -278,13 +286,20 @@ class Alt:
 
 
 def type_matches(actual, wanted):
-    return actual == wanted or (wanted == "Quantity" and actual in QUANTITY_TYPES)
+    # Composite components write primitive types capitalised: value.as(DateTime).
+    return (actual == wanted or (wanted == "Quantity" and actual in QUANTITY_TYPES)
+            or (actual in PRIMITIVES and lcfirst(wanted) == actual))
 
 
 def compile_term(model, term):
     root, ops, special = parse_term(term)
     if root not in model.props:
         raise Unsupported(f"unknown root {root}")
+    return compile_ops(model, root, ops, special)
+
+
+def compile_ops(model, root, ops, special=None):
+    """Compiles FHIRPath steps `ops` starting from an element of type `root`."""
     alts = [Alt(root, [])]
     for op in ops:
         kind = op[0]
@@ -347,6 +362,8 @@ class Generator:
                   encoding="utf-8") as f:
             self.compartment = json.load(f)
         self.model = Model(schema)
+        self.params_by_url = {e["resource"]["url"]: e["resource"]
+                              for e in self.search_bundle["entry"]}
         codes = {r["code"] for r in self.compartment["resource"]}
         self.resource_types = sorted(codes | R4_TYPES_NOT_IN_COMPARTMENT)
         for t in self.resource_types:
@@ -400,9 +417,11 @@ class Generator:
         if code in STORE_HANDLED:
             row.update(handling="kByStore", reason="the store's own column")
             return row
-        if ptype in ("composite", "special"):
+        if ptype == "special":
             row.update(handling="kNotIndexed", reason=f"{ptype} parameter")
             return row
+        if ptype == "composite":
+            return self.build_composite(row, sp, terms)
         if not terms:
             row.update(handling="kNotIndexed", reason="no expression")
             return row
@@ -422,6 +441,45 @@ class Generator:
             return row
         if not row["paths"]:
             row.update(handling="kNotIndexed", reason="no indexable path")
+        return row
+
+    def build_composite(self, row, sp, terms):
+        """A composite's terms give the elements its components are read from together (the
+        resource itself, or each Observation.component); each component's expression is
+        compiled relative to such an element, or to the resource for %resource. terms."""
+        # Several contexts or components: "single valued" is not worth working out here.
+        row.update(contexts=[], components=[], component_expressions=[], single_valued=False)
+        base = row["resource_type"]
+        try:
+            for term in terms:
+                for steps, _, type_name, _ in compile_term(self.model, term):
+                    row["contexts"].append((steps, type_name, []))
+            for comp in sp["component"]:
+                definition = self.params_by_url.get(comp["definition"])
+                if definition is None or base not in definition["base"]:
+                    raise Unsupported(f"component {comp['definition']} is not a {base} parameter")
+                ctype = definition["type"]
+                expr = COMPONENT_EXPRESSION_FIXES.get((sp["url"], definition["code"]),
+                                                      comp["expression"])
+                row["components"].append(definition["code"])
+                row["component_expressions"].append(expr)
+                for _, context_type, parts in row["contexts"]:
+                    paths = []
+                    for sub in split_top(expr, "|"):
+                        sub = sub.strip()
+                        from_resource = sub.startswith("%resource.")
+                        if from_resource:
+                            compiled = compile_term(self.model, f"{base}.{sub[10:]}")
+                        else:
+                            compiled = compile_ops(self.model, context_type, parse_dotted(sub))
+                        for steps, leaf, type_name, _ in compiled:
+                            if leaf in LEAVES_OF_PARAM_TYPE[ctype]:
+                                paths.append((steps, leaf, type_name))
+                    if not paths:
+                        raise Unsupported(f"component '{expr}' has no {ctype} path")
+                    parts.append((definition["code"], from_resource, paths))
+        except Unsupported as e:
+            row.update(handling="kNotIndexed", reason=f"unsupported FHIRPath: {e}", contexts=[])
         return row
 
     def write(self, out_dir):
@@ -470,7 +528,35 @@ class Generator:
                 f"{PARAM_TYPES.index(p['type'])}, ParamHandling::{p['handling']}, "
                 f"{cpp_str(p['expression'])}, {cpp_str('|'.join(p['targets']))}, "
                 f"{first_path}, {len(p['paths'])}, "
-                f"{str(p.get('single_valued', False)).lower()}}},")
+                f"{str(p.get('single_valued', False)).lower()}, "
+                f"{cpp_str('|'.join(p.get('components', [])))}, "
+                f"{cpp_str(';'.join(p.get('component_expressions', [])))}}},")
+
+        # Composite parameters: their contexts and components, each type's in one run.
+        row_index = {(p["resource_type"], p["code"]): i for i, p in enumerate(params)}
+        contexts_out, parts_out, type_contexts = [], [], {}
+        for i, p in enumerate(params):
+            for steps, _, parts in p.get("contexts", []):
+                first_step = len(steps_out)
+                for key, filt, a1, a2 in steps:
+                    steps_out.append(f"    {{{cpp_str(key)}, StepFilter::{filt}, {cpp_str(a1)}, "
+                                     f"{cpp_str(a2)}}},")
+                first_part = len(parts_out)
+                for code, from_resource, paths in parts:
+                    part_first_path = len(paths_out)
+                    for psteps, leaf, type_name in paths:
+                        pfirst = len(steps_out)
+                        for key, filt, a1, a2 in psteps:
+                            steps_out.append(f"    {{{cpp_str(key)}, StepFilter::{filt}, "
+                                             f"{cpp_str(a1)}, {cpp_str(a2)}}},")
+                        paths_out.append(f"    {{{i}, {pfirst}, {len(psteps)}, Leaf::{leaf}, "
+                                         f"{cpp_str(type_name)}}},")
+                    parts_out.append(f"    {{{row_index[(p['resource_type'], code)]}, "
+                                     f"{str(from_resource).lower()}, {part_first_path}, "
+                                     f"{len(paths)}}},")
+                type_contexts.setdefault(p["resource_type"], []).append(
+                    f"    {{{i}, {first_step}, {len(steps)}, {first_part}, "
+                    f"{len(parts_out) - first_part}}},")
 
         def param_range(type_name):
             idx = [i for i, p in enumerate(params) if p["resource_type"] == type_name]
@@ -502,8 +588,11 @@ class Generator:
             kfirst = len(by_key_out)
             for key, path in keyed:
                 by_key_out.append(f"    {{{cpp_str(key)}, {path}}},")
+            ctx_first = len(contexts_out)
+            contexts_out += type_contexts.get(t, [])
             types_out.append(f"    {{{cpp_str(t)}, {first}, {count}, {cfirst}, "
                              f"{len(comp_out) - cfirst}, {kfirst}, {len(keyed)}, "
+                             f"{ctx_first}, {len(contexts_out) - ctx_first}, "
                              f"{str(domain).lower()}}},")
         res_first, res_count = param_range("Resource")
         dom_first, dom_count = param_range("DomainResource")
@@ -516,6 +605,8 @@ class Generator:
             "@NSTEPS@": str(len(steps_out)), "@NPATHS@": str(len(paths_out)),
             "@NPARAMS@": str(len(rows_out)), "@NTYPES@": str(len(types_out)),
             "@NCOMPARTMENT@": str(len(comp_out)),
+            "@CONTEXTS@": "\n".join(contexts_out), "@NCONTEXTS@": str(len(contexts_out)),
+            "@PARTS@": "\n".join(parts_out), "@NPARTS@": str(len(parts_out)),
             "@COMMON@": (f"const ParamRange kResourceParams = {{{res_first}, {res_count}}};\n"
                          f"const ParamRange kDomainResourceParams = "
                          f"{{{dom_first}, {dom_count}}};"),
@@ -615,7 +706,7 @@ struct ParamPath {
 enum class ParamHandling : uint8_t {
   kIndexed,     // through its paths
   kByStore,     // _id, _lastUpdated: the store's own columns
-  kNotIndexed,  // composite, special, no expression, or FHIRPath the compiler does not know
+  kNotIndexed,  // special, no expression, or FHIRPath the compiler does not know
 };
 
 struct ParamRow {
@@ -628,6 +719,27 @@ struct ParamRow {
   uint16_t first_path;
   uint16_t path_count;
   bool single_valued;  // at most one value per resource (one term, no array on its path)
+  // Composite parameters: the codes of their components' own parameters, '|'-separated, and
+  // the components' expressions, ';'-separated. Empty for other types.
+  std::string_view components;
+  std::string_view component_expressions;
+};
+
+// An element a composite parameter reads its components from together: the resource itself
+// (no steps) or, e.g., each Observation.component. Each has one part per component, in order.
+struct CompositeContext {
+  uint16_t param;  // index into kParams
+  uint16_t first_step;
+  uint8_t step_count;
+  uint16_t first_part;  // into kCompositeParts
+  uint8_t part_count;
+};
+
+struct CompositePart {
+  uint16_t definition;  // the component's own parameter (index into kParams): gives its type
+  bool from_resource;   // a %resource. expression: read from the resource, not the context
+  uint16_t first_path;  // into kPaths, relative to the context element
+  uint16_t path_count;
 };
 
 struct ParamRange {
@@ -651,6 +763,8 @@ struct ResourceTypeRow {
   uint16_t compartment_param_count;
   uint16_t first_path_by_key;  // its run of kPathsByFirstKey
   uint16_t path_by_key_count;
+  uint16_t first_composite_context;  // its run of kCompositeContexts
+  uint16_t composite_context_count;
   bool is_domain_resource;
 };
 
@@ -668,6 +782,10 @@ extern const ResourceTypeRow kResourceTypes[];  // sorted by name
 extern const std::size_t kResourceTypeCount;
 extern const std::string_view kCompartmentParams[];
 extern const std::size_t kCompartmentParamCount;
+extern const CompositeContext kCompositeContexts[];
+extern const std::size_t kCompositeContextCount;
+extern const CompositePart kCompositeParts[];
+extern const std::size_t kCompositePartCount;
 
 // The byte order the tables are sorted in. Keys are short, so an inline loop beats a call to
 // memcmp, which is what string_view's operator< costs.
@@ -773,6 +891,16 @@ const std::string_view kCompartmentParams[] = {
 @COMPARTMENT@
 };
 const std::size_t kCompartmentParamCount = @NCOMPARTMENT@;
+
+const CompositeContext kCompositeContexts[] = {
+@CONTEXTS@
+};
+const std::size_t kCompositeContextCount = @NCONTEXTS@;
+
+const CompositePart kCompositeParts[] = {
+@PARTS@
+};
+const std::size_t kCompositePartCount = @NPARTS@;
 
 }  // namespace carerecord::fhir::generated
 """

@@ -386,33 +386,33 @@ class EntrySink {
   SearchParamType type_ = SearchParamType::kToken;
 };
 
-void FollowObject(const json::object& object, const gen::PathStep* step, const gen::PathStep* end,
-                  const gen::ParamPath& path, EntrySink& sink);
+template <typename AtEnd>
+void WalkObject(const json::object& object, const gen::PathStep* step, const gen::PathStep* end,
+                AtEnd& at_end);
 
-// Hands `value` to `sink` when the path is done, else follows the rest of it.
-void FollowValue(const json::value& value, const gen::PathStep* step, const gen::PathStep* end,
-                 const gen::ParamPath& path, EntrySink& sink) {
-  if (step != end) {
-    if (const json::object* object = value.if_object())
-      FollowObject(*object, step, end, path, sink);
-  } else if (path.leaf != gen::Leaf::kExistsAndNotFalse) {
-    sink.Leaf(value, path.leaf);
+// Hands `value` to `at_end` when the path is done, else follows the rest of it.
+template <typename AtEnd>
+void WalkValue(const json::value& value, const gen::PathStep* step, const gen::PathStep* end,
+               AtEnd& at_end) {
+  if (step == end) {
+    at_end(value);
   } else if (const json::object* object = value.if_object()) {
-    sink.ExistsAndNotFalse(*object, gen::kSteps[path.first_step + path.step_count - 1].key);
+    WalkObject(*object, step, end, at_end);
   }
 }
 
 // Follows `step..end` (not empty) from `object`, walking arrays element by element.
-void FollowObject(const json::object& object, const gen::PathStep* step, const gen::PathStep* end,
-                  const gen::ParamPath& path, EntrySink& sink) {
+template <typename AtEnd>
+void WalkObject(const json::object& object, const gen::PathStep* step, const gen::PathStep* end,
+                AtEnd& at_end) {
   const json::value* child = Member(object, step->key);
   if (child == nullptr) return;
   if (const json::array* array = child->if_array()) {
     for (const json::value& item : *array) {
-      if (PassesFilter(item, *step)) FollowValue(item, step + 1, end, path, sink);
+      if (PassesFilter(item, *step)) WalkValue(item, step + 1, end, at_end);
     }
   } else if (PassesFilter(*child, *step)) {
-    FollowValue(*child, step + 1, end, path, sink);
+    WalkValue(*child, step + 1, end, at_end);
   }
 }
 
@@ -422,13 +422,123 @@ void FollowPath(const json::value& child, const gen::ParamPath& path, EntrySink&
   sink.SetParam(path.param, static_cast<SearchParamType>(param.type));
   const gen::PathStep* first = gen::kSteps + path.first_step;
   const gen::PathStep* end = first + path.step_count;
+  auto at_end = [&](const json::value& value) {
+    if (path.leaf != gen::Leaf::kExistsAndNotFalse) {
+      sink.Leaf(value, path.leaf);
+    } else if (const json::object* object = value.if_object()) {
+      sink.ExistsAndNotFalse(*object, gen::kSteps[path.first_step + path.step_count - 1].key);
+    }
+  };
   if (path.leaf == gen::Leaf::kExistsAndNotFalse) --end;  // it tests the choice's parent
   if (const json::array* array = child.if_array()) {
     for (const json::value& item : *array) {
-      if (PassesFilter(item, *first)) FollowValue(item, first + 1, end, path, sink);
+      if (PassesFilter(item, *first)) WalkValue(item, first + 1, end, at_end);
     }
   } else if (PassesFilter(child, *first)) {
-    FollowValue(child, first + 1, end, path, sink);
+    WalkValue(child, first + 1, end, at_end);
+  }
+}
+
+// One component's values, as the parts of a CompositeEntry hold them.
+struct ComponentValue {
+  std::string system;
+  std::string code;
+  double low = 0;
+  double high = 0;
+};
+
+// Reads one component of a composite from its context element.
+std::vector<ComponentValue> ReadComponent(const json::object& resource, const json::object& context,
+                                          const gen::CompositePart& part, uint32_t param) {
+  IndexEntries found;
+  EntrySink sink(found);
+  const auto type = static_cast<SearchParamType>(gen::kParams[part.definition].type);
+  sink.SetParam(param, type);
+  for (uint16_t p = 0; p < part.path_count; ++p) {
+    const gen::ParamPath& path = gen::kPaths[part.first_path + p];
+    const gen::PathStep* first = gen::kSteps + path.first_step;
+    auto at_end = [&](const json::value& value) { sink.Leaf(value, path.leaf); };
+    WalkObject(part.from_resource ? resource : context, first, first + path.step_count, at_end);
+  }
+  std::vector<ComponentValue> out;
+  switch (type) {
+    case SearchParamType::kToken:
+      for (TokenEntry& t : found.tokens) {
+        if (!t.code.empty() && !t.of_type) out.push_back({std::move(t.system), std::move(t.code)});
+      }
+      break;
+    case SearchParamType::kReference:
+      for (ReferenceEntry& r : found.references) {
+        std::string key =
+            r.target_type.empty() ? std::move(r.target_id) : r.target_type + "/" + r.target_id;
+        out.push_back({{}, std::move(key)});
+      }
+      break;
+    case SearchParamType::kQuantity:
+      for (QuantityEntry& q : found.quantities) {
+        const bool coded = !q.code.empty();
+        out.push_back({coded ? std::move(q.system) : std::string(),
+                       coded ? std::move(q.code) : std::move(q.unit), q.value, q.value});
+      }
+      break;
+    case SearchParamType::kNumber:
+      for (const NumberEntry& n : found.numbers) out.push_back({{}, {}, n.value, n.value});
+      break;
+    case SearchParamType::kDate:
+      for (const DateEntry& d : found.dates) {
+        out.push_back({{}, {}, static_cast<double>(d.low_ms), static_cast<double>(d.high_ms)});
+      }
+      break;
+    case SearchParamType::kString:
+      for (StringEntry& e : found.strings) out.push_back({{}, std::move(e.value)});
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+// A composite's entries for one context element: every combination of its components' values
+// (an Observation coded in LOINC and SNOMED with one value gives two).
+void AddCompositeEntries(const json::object& resource, const json::object& context,
+                         const gen::CompositeContext& row, std::vector<CompositeEntry>& out) {
+  constexpr size_t kMaxPerContext = 64;
+  std::vector<std::vector<ComponentValue>> parts;
+  for (uint8_t i = 0; i < row.part_count && i < 3; ++i) {
+    parts.push_back(
+        ReadComponent(resource, context, gen::kCompositeParts[row.first_part + i], row.param));
+    if (parts.back().empty()) return;  // every component must be there
+  }
+  if (parts.size() < 2) return;
+  if (parts.size() == 2) parts.push_back({ComponentValue{}});
+  size_t added = 0;
+  for (const ComponentValue& key : parts[0]) {
+    for (const ComponentValue& second : parts[1]) {
+      for (const ComponentValue& third : parts[2]) {
+        if (++added > kMaxPerContext) return;
+        out.push_back({row.param, key.system, key.code, second.system, second.code, second.low,
+                       second.high, third.low, third.high});
+      }
+    }
+  }
+}
+
+void ExtractComposites(const json::object& resource, const gen::ResourceTypeRow& type,
+                       std::vector<CompositeEntry>& out) {
+  for (uint16_t i = 0; i < type.composite_context_count; ++i) {
+    const gen::CompositeContext& row = gen::kCompositeContexts[type.first_composite_context + i];
+    if (IsUnionParam(row.param)) continue;  // combo-*: searched through its parts' rows
+    if (row.step_count == 0) {
+      AddCompositeEntries(resource, resource, row, out);
+      continue;
+    }
+    const gen::PathStep* first = gen::kSteps + row.first_step;
+    auto at_end = [&](const json::value& value) {
+      if (const json::object* context = value.if_object()) {
+        AddCompositeEntries(resource, *context, row, out);
+      }
+    };
+    WalkObject(resource, first, first + row.step_count, at_end);
   }
 }
 
@@ -462,6 +572,7 @@ IndexEntries ExtractIndexEntries(const boost::json::object& resource,
       FollowPath(member.value(), gen::kPaths[it->path], sink);
     }
   }
+  ExtractComposites(resource, *row, out.composites);
   return out;
 }
 

@@ -50,6 +50,25 @@ struct UriEntry {
   std::string value;
 };
 
+// One value of a composite parameter: its components read from the same element (Observation
+// code-value-quantity: the code and the value of one Observation, or of one of its components).
+struct CompositeEntry {
+  uint32_t param_id;
+  // The first component: a token's system and code, or a reference as "Type/id" or its URL.
+  std::string key_system;
+  std::string key;
+  // The second: a token's system and code; a quantity's value (low = high) with its unit's
+  // system and code (or, without a code, its unit); a number (low = high); a date's range in ms
+  // (high exclusive); a string as written, in `code`.
+  std::string system;
+  std::string code;
+  double low = 0;
+  double high = 0;
+  // The third, where there is one (a number; MolecularSequence's coordinates).
+  double low2 = 0;
+  double high2 = 0;
+};
+
 struct IndexEntries {
   std::vector<TokenEntry> tokens;
   std::vector<StringEntry> strings;
@@ -58,6 +77,7 @@ struct IndexEntries {
   std::vector<QuantityEntry> quantities;
   std::vector<ReferenceEntry> references;
   std::vector<UriEntry> uris;
+  std::vector<CompositeEntry> composites;
 };
 
 // `resource` is a whole resource whose resourceType is `resource_type`. Values that do not parse

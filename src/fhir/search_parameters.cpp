@@ -66,7 +66,8 @@ void FindUnions(std::vector<SearchParamDef>& params) {
     std::vector<std::string_view> covered;
     for (const SearchParamDef& other : params) {
       if (&other == &candidate || !other.indexed || other.type != candidate.type ||
-          other.resource_type != candidate.resource_type) {
+          other.resource_type != candidate.resource_type ||
+          other.component_expressions != candidate.component_expressions) {
         continue;
       }
       std::vector<std::string_view> other_terms = Terms(other.expression);
@@ -81,6 +82,16 @@ void FindUnions(std::vector<SearchParamDef>& params) {
     covered.erase(std::unique(covered.begin(), covered.end()), covered.end());
     if (!parts.empty() && covered == terms) candidate.union_of = std::move(parts);
   }
+}
+
+// The parameter `code` within a run of kParams (sorted by code within one type), or -1.
+int FindInRange(uint16_t first, uint16_t count, std::string_view code) {
+  const gen::ParamRow* begin = gen::kParams + first;
+  const gen::ParamRow* end = begin + count;
+  const gen::ParamRow* it = std::lower_bound(
+      begin, end, code,
+      [](const gen::ParamRow& row, std::string_view c) { return gen::KeyLess(row.code, c); });
+  return it != end && it->code == code ? static_cast<int>(it - gen::kParams) : -1;
 }
 
 Tables BuildTables() {
@@ -108,7 +119,18 @@ Tables BuildTables() {
         .indexed = row.handling == gen::ParamHandling::kIndexed,
         .handled_by_store = row.handling == gen::ParamHandling::kByStore,
         .single_valued = row.single_valued,
+        .component_expressions = std::string(row.component_expressions),
     });
+  }
+  for (size_t i = 0; i < gen::kParamCount; ++i) {
+    SearchParamDef& def = t.params[i];
+    for (const std::string& code : SplitTargets(gen::kParams[i].components)) {
+      // Components are parameters of the same type, so they sit in its run of kParams.
+      const gen::ResourceTypeRow* row = gen::FindResourceTypeRow(def.resource_type);
+      int found = row ? FindInRange(row->first_param, row->param_count, code) : -1;
+      if (found >= 0) def.components.push_back(&t.params[found]);
+    }
+    if (def.type == SearchParamType::kComposite && def.components.size() < 2) def.indexed = false;
   }
   FindUnions(t.params);
   return t;
@@ -123,16 +145,6 @@ std::vector<bool> BuildUnionFlags() {
   std::vector<bool> flags;
   for (const SearchParamDef& def : GetTables().params) flags.push_back(!def.union_of.empty());
   return flags;
-}
-
-// The parameter `code` within a run of kParams (sorted by code within one type), or -1.
-int FindInRange(uint16_t first, uint16_t count, std::string_view code) {
-  const gen::ParamRow* begin = gen::kParams + first;
-  const gen::ParamRow* end = begin + count;
-  const gen::ParamRow* it = std::lower_bound(
-      begin, end, code,
-      [](const gen::ParamRow& row, std::string_view c) { return gen::KeyLess(row.code, c); });
-  return it != end && it->code == code ? static_cast<int>(it - gen::kParams) : -1;
 }
 
 }  // namespace

@@ -39,6 +39,10 @@ struct SearchParamDef {
   // When this parameter's expression is exactly the union of others' (Observation combo-code =
   // code | component-code), it is not indexed itself: a search on it reads theirs.
   std::vector<const SearchParamDef*> union_of;
+  // A composite parameter's components, in order: each one's own parameter (Observation
+  // code-value-quantity: code, value-quantity), which gives the type its value part parses as.
+  std::vector<const SearchParamDef*> components;
+  std::string component_expressions;  // ';'-separated, as compiled; tells composite unions apart
 };
 
 // True for a parameter whose rows are its union_of parameters' (see SearchParamDef::union_of).

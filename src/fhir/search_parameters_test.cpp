@@ -129,10 +129,23 @@ TEST(SearchParams, IdsIndexAllSearchParams) {
   EXPECT_EQ(&all[code->id], code);
 }
 
-TEST(SearchParams, UncompilableParametersAreListedButNotIndexed) {
+TEST(SearchParams, CompositesKnowTheirComponentsAndCombosAreUnions) {
   const SearchParamDef& composite = Find("Observation", "code-value-quantity");
   EXPECT_EQ(composite.type, SearchParamType::kComposite);
-  EXPECT_FALSE(composite.indexed);
+  EXPECT_TRUE(composite.indexed);
+  ASSERT_EQ(composite.components.size(), 2u);
+  EXPECT_EQ(composite.components[0]->code, "code");
+  EXPECT_EQ(composite.components[1]->code, "value-quantity");
+  const SearchParamDef& combo = Find("Observation", "combo-code-value-quantity");
+  std::set<std::string> parts;
+  for (const SearchParamDef* part : combo.union_of) parts.insert(part->code);
+  EXPECT_EQ(parts, (std::set<std::string>{"code-value-quantity", "component-code-value-quantity"}));
+  const SearchParamDef& relationship = Find("DocumentReference", "relationship");
+  ASSERT_EQ(relationship.components.size(), 2u);
+  EXPECT_EQ(relationship.components[0]->type, SearchParamType::kReference);
+}
+
+TEST(SearchParams, UncompilableParametersAreListedButNotIndexed) {
   EXPECT_FALSE(Find("Location", "near").indexed);       // special
   EXPECT_FALSE(Find("Bundle", "composition").indexed);  // Bundle.entry[0].resource
 }

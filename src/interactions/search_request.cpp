@@ -54,6 +54,22 @@ std::vector<std::string> SplitValues(std::string_view text) {
   return out;
 }
 
+// Splits on unescaped `separator`, keeping every escape in the parts for the value parser.
+std::vector<std::string_view> SplitKeepingEscapes(std::string_view text, char separator) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\') {
+      ++i;
+    } else if (text[i] == separator) {
+      out.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  out.push_back(text.substr(start));
+  return out;
+}
+
 // The first unescaped '|', or npos.
 size_t FindBar(std::string_view text) {
   for (size_t i = 0; i < text.size(); ++i) {
@@ -253,6 +269,25 @@ base::Status SearchParser::ParseValue(const fhir::SearchParamDef& def, Modifier 
         if (!allowed) {
           return Invalid(def.code + " cannot refer to a " + out.target_type, where);
         }
+      }
+      return base::Status::Ok();
+    }
+    case SearchParamType::kComposite: {
+      // code$value: each part is a value of the component's own parameter.
+      std::vector<std::string_view> parts = SplitKeepingEscapes(text, '$');
+      if (parts.size() != def.components.size()) {
+        std::string names;
+        for (const fhir::SearchParamDef* component : def.components) {
+          names += (names.empty() ? "" : "$") + component->code;
+        }
+        return Invalid(def.code + " takes " + std::to_string(def.components.size()) +
+                           " values separated by '$': " + names,
+                       where);
+      }
+      for (size_t i = 0; i < parts.size(); ++i) {
+        SearchValue& part = out.components.emplace_back();
+        CR_RETURN_IF_ERROR(ParseValue(*def.components[i], Modifier::kNone, {}, parts[i], part,
+                                      where + " (" + def.components[i]->code + ")"));
       }
       return base::Status::Ok();
     }

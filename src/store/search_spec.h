@@ -54,6 +54,8 @@ struct SearchValue {
   std::string target_id;
   // reference chain: the inner search on the target type (patient.identifier=...)
   std::shared_ptr<SearchSpec> chain;
+  // composite: one value per component, in the parameter's order (code$value)
+  std::vector<SearchValue> components;
 };
 
 // All values of one parameter occurrence are ORed; conditions are ANDed.

@@ -89,6 +89,17 @@ CREATE TABLE IF NOT EXISTS idx_reference (
 CREATE TABLE IF NOT EXISTS idx_reference_url (
   param INTEGER NOT NULL, url TEXT NOT NULL, pk INTEGER NOT NULL, part INTEGER NOT NULL,
   PRIMARY KEY (param, url, pk)) WITHOUT ROWID;
+-- Composite parameters (Observation code-value-quantity): one row per combination of the values
+-- its components take in one element (the Observation, or one Observation.component). key is the
+-- first component (a token's code, or a reference as Type/id or URL); v_ the second (a token or
+-- a quantity's unit in v_system/v_code, a string normalised in v_code; a number, a quantity's
+-- value or a date's range in v_low/v_high); w_ the third, a number, where there is one.
+CREATE TABLE IF NOT EXISTS idx_composite (
+  param INTEGER NOT NULL, key TEXT NOT NULL, part INTEGER NOT NULL, key_system INTEGER NOT NULL,
+  v_code TEXT NOT NULL, v_system INTEGER NOT NULL, v_low REAL NOT NULL, v_high REAL NOT NULL,
+  w_low REAL NOT NULL, w_high REAL NOT NULL, pk INTEGER NOT NULL,
+  PRIMARY KEY (param, key, part, key_system, v_code, v_system, v_low, v_high, w_low, w_high, pk))
+  WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idx_uri (  -- value_id: the URI in the code_system dictionary
   param INTEGER NOT NULL, value_id INTEGER NOT NULL, pk INTEGER NOT NULL, part INTEGER NOT NULL,
   PRIMARY KEY (param, value_id, pk)) WITHOUT ROWID;

@@ -14,7 +14,7 @@
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"
 #include "fhir/search_text.h"
-#include "store/sqlite_store_internal.h"
+#include "store/sqlite_search_internal.h"
 
 namespace carerecord::store {
 namespace {
@@ -22,8 +22,6 @@ namespace {
 using base::ErrorCode;
 using base::MakeError;
 using fhir::SearchParamType;
-
-using BindValue = std::variant<int64_t, double, std::string>;
 
 struct Sql {
   std::string text;
@@ -47,34 +45,6 @@ void BindAll(SqliteStatement& stmt, const std::vector<BindValue>& binds) {
         binds[i]);
   }
 }
-
-// The exclusive upper bound of all strings that start with `prefix` (byte order).
-std::string PrefixEnd(std::string prefix) {
-  prefix.push_back('\xff');
-  return prefix;
-}
-
-std::string EscapeLike(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '%' || c == '_' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out;
-}
-
-// One condition translated to SQL over its index table, usable as a driver (a set of pks) or as
-// a per-candidate check.
-struct CompiledCondition {
-  std::string table;  // "idx_token x" ...; empty for conditions on resource r itself
-  std::string where;  // predicate over x (or r), with ? placeholders
-  std::vector<BindValue> binds;
-  bool has_part_column = true;
-  bool negated = false;     // :not, :missing=true, ne: the check is NOT EXISTS
-  bool part_leads = false;  // the table's key is (param, part, ...): needs part to be selective
-  int rank = 100;           // lower drives first
-  bool never_matches = false;
-};
 
 class SearchCompiler {
  public:
@@ -104,72 +74,6 @@ class SearchCompiler {
   const SearchSpec& spec_;
   int64_t known_part_ = -1;  // the partition every match must be in, when a condition fixes it
 };
-
-// A predicate on a stored range [low, high) against the searched range [vl, vh). Binds are
-// appended in placeholder order: each is added by a separate statement, because the operands of
-// an overloaded `+` chain are not sequenced and would bind in any order.
-std::string DatePredicate(Prefix prefix, const char* low, const char* high, int64_t vl, int64_t vh,
-                          std::vector<BindValue>& binds) {
-  std::string lo(low), hi(high);
-  std::string sql;
-  auto add = [&](std::string_view fragment, int64_t value) {
-    sql += fragment;
-    sql += "?";
-    binds.push_back(value);
-  };
-  // The stored range lies within the searched one.
-  auto inside = [&] {
-    add("(" + lo + " >= ", vl);
-    add(" AND " + hi + " <= ", vh);
-    sql += ")";
-  };
-  switch (prefix) {
-    case Prefix::kEq:
-      inside();
-      break;
-    case Prefix::kNe:
-      sql += "NOT ";
-      inside();
-      break;
-    case Prefix::kGt:
-      add("(" + hi + " > ", vh);
-      sql += ")";
-      break;
-    case Prefix::kLt:
-      add("(" + lo + " < ", vl);
-      sql += ")";
-      break;
-    case Prefix::kGe:
-      add("(" + hi + " > ", vh);
-      sql += " OR ";
-      inside();
-      sql += ")";
-      break;
-    case Prefix::kLe:
-      add("(" + lo + " < ", vl);
-      sql += " OR ";
-      inside();
-      sql += ")";
-      break;
-    case Prefix::kSa:
-      add("(" + lo + " >= ", vh);
-      sql += ")";
-      break;
-    case Prefix::kEb:
-      add("(" + hi + " <= ", vl);
-      sql += ")";
-      break;
-    case Prefix::kAp: {
-      int64_t now = fhir::NowMs();
-      int64_t spread = std::max<int64_t>(std::llabs(now - vl) / 10, 86400000);
-      add("(" + hi + " > ", vl - spread);
-      add(" AND " + lo + " < ", vh + spread);
-      sql += ")";
-      break;
-    }
-  }
-  return sql;
-}
 
 base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
   if (c.special == Condition::Special::kId) {
@@ -222,6 +126,8 @@ base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
       return CompileReference(c, param);
     case SearchParamType::kUri:
       return CompileUri(c, param);
+    case SearchParamType::kComposite:
+      return CompileComposite(names_, c, param);
     default:
       return MakeError(ErrorCode::kNotSupported,
                        "search parameter " + def.code + " of type " +
@@ -251,34 +157,16 @@ base::Result<CompiledCondition> SearchCompiler::CompileToken(const Condition& c,
   out.negated = c.modifier == Modifier::kNot;
   out.binds.push_back(param);
   std::string ors;
-  bool any = false;
   for (const SearchValue& v : c.values) {
-    int64_t system_id = 0;
-    if (v.system_given && !v.system.empty()) {
-      system_id = names_.systems.Find(v.system);
-      if (!system_id) continue;  // a system never seen matches nothing
-    }
+    auto predicate = TokenPredicate(names_, v, "x.system_id", "x.code", out.binds);
+    if (!predicate) continue;  // a system never seen matches nothing
     if (!ors.empty()) ors += " OR ";
-    any = true;
-    if (v.code_given && v.system_given) {
-      ors += "(x.code = ? AND x.system_id = ?)";
-      out.binds.push_back(v.code);
-      out.binds.push_back(system_id);
-    } else if (v.code_given) {
-      ors += "x.code = ?";
-      out.binds.push_back(v.code);
-    } else {
-      ors += "x.system_id = ?";
-      out.binds.push_back(system_id);
-      out.rank = 60;  // the key starts with code: a system alone scans the parameter
-    }
+    ors += *predicate;
+    if (!v.code_given) out.rank = 60;  // the key starts with code: a system alone scans it
   }
-  if (!any) {
-    if (out.negated) {  // "not any of nothing": every resource
-      out.where = "0";
-      return out;
-    }
-    out.never_matches = true;
+  if (ors.empty()) {
+    // "not any of nothing" is every resource; "any of nothing" is none.
+    out.never_matches = !out.negated;
     out.where = "0";
     return out;
   }
@@ -341,59 +229,8 @@ CompiledCondition SearchCompiler::CompileNumber(const Condition& c, int64_t para
   std::string ors;
   for (const SearchValue& v : c.values) {
     if (!ors.empty()) ors += " OR ";
-    std::string p;
-    switch (v.prefix) {
-      case Prefix::kEq:
-        p = "(x.value >= ? AND x.value < ?)";
-        out.binds.push_back(v.number_low);
-        out.binds.push_back(v.number_high);
-        break;
-      case Prefix::kNe:  // a value outside the range (see CompileDate)
-        p = "NOT (x.value >= ? AND x.value < ?)";
-        out.binds.push_back(v.number_low);
-        out.binds.push_back(v.number_high);
-        break;
-      case Prefix::kGt:
-      case Prefix::kSa:
-        p = "x.value > ?";
-        out.binds.push_back(v.number);
-        break;
-      case Prefix::kLt:
-      case Prefix::kEb:
-        p = "x.value < ?";
-        out.binds.push_back(v.number);
-        break;
-      case Prefix::kGe:
-        p = "x.value >= ?";
-        out.binds.push_back(v.number);
-        break;
-      case Prefix::kLe:
-        p = "x.value <= ?";
-        out.binds.push_back(v.number);
-        break;
-      case Prefix::kAp: {
-        double spread = std::fabs(v.number) * 0.1;
-        p = "(x.value >= ? AND x.value <= ?)";
-        out.binds.push_back(v.number - spread);
-        out.binds.push_back(v.number + spread);
-        break;
-      }
-    }
-    if (quantity && !v.code.empty()) {
-      int64_t system_id = v.system_given ? names_.systems.Find(v.system) : 0;
-      if (v.system_given && !system_id) {
-        // A system never stored matches nothing; its 0 would mean "no system", the bare units.
-        p = "(0 AND " + p + ")";
-      } else if (v.system_given) {
-        p = "(" + p + " AND x.system_id = ? AND x.code = ?)";
-        out.binds.push_back(system_id);
-        out.binds.push_back(v.code);
-      } else {
-        p = "(" + p + " AND x.code = ?)";
-        out.binds.push_back(v.code);
-      }
-    }
-    ors += p;
+    ors +=
+        NumberPredicate(names_, v, "x.value", quantity ? "x.system_id" : "", "x.code", out.binds);
   }
   out.where = "x.param = ? AND (" + ors + ")";
   return out;
@@ -603,6 +440,9 @@ CompiledCondition SearchCompiler::CompileMissing(const Condition& c, int64_t par
       break;
     case SearchParamType::kUri:
       table = "idx_uri";
+      break;
+    case SearchParamType::kComposite:
+      table = "idx_composite";
       break;
     default:
       break;

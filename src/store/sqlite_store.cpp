@@ -290,6 +290,11 @@ base::Status SqliteStore::RegisterNames(const std::vector<QueuedCommit>& group) 
       for (const auto& uri : write.index.uris) {
         if (!names_.systems.Find(uri.value)) systems.insert(uri.value);
       }
+      for (const auto& composite : write.index.composites) {
+        for (const std::string* system : {&composite.key_system, &composite.system}) {
+          if (!system->empty() && !names_.systems.Find(*system)) systems.insert(*system);
+        }
+      }
     }
   }
   if (systems.empty() && sources.empty()) return base::Status::Ok();
@@ -748,6 +753,26 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
                   .Bind(2, names_.systems.Find(entry.value))
                   .Bind(3, pk);
               if (!remove) s.Bind(4, part);
+            }));
+  }
+  for (const auto& entry : index.composites) {
+    const auto& def = params[entry.param_id];
+    // A string component is matched like a string parameter: normalised, by prefix.
+    const bool normalise =
+        def.components.size() > 1 && def.components[1]->type == fhir::SearchParamType::kString;
+    std::string code = normalise ? fhir::NormalizeForSearch(entry.code) : std::string();
+    CR_RETURN_IF_ERROR(
+        run("INSERT OR IGNORE INTO idx_composite (param, key, part, key_system, v_code, v_system, "
+            "v_low, v_high, w_low, w_high, pk) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "DELETE FROM idx_composite WHERE param=? AND key=? AND part=? AND key_system=? AND "
+            "v_code=? AND v_system=? AND v_low=? AND v_high=? AND w_low=? AND w_high=? AND pk=?",
+            [&](auto& s) {
+              s.Bind(1, names_.ParamId(def)).Bind(2, entry.key).Bind(3, part);
+              s.Bind(4, entry.key_system.empty() ? 0 : names_.systems.Find(entry.key_system));
+              s.Bind(5, normalise ? std::string_view(code) : std::string_view(entry.code));
+              s.Bind(6, entry.system.empty() ? 0 : names_.systems.Find(entry.system));
+              s.Bind(7, entry.low).Bind(8, entry.high).Bind(9, entry.low2).Bind(10, entry.high2);
+              s.Bind(11, pk);
             }));
   }
   for (RowBatch& batch : batches) CR_RETURN_IF_ERROR(batch.Write(db));

@@ -57,7 +57,7 @@ struct ParamPath {
 enum class ParamHandling : uint8_t {
   kIndexed,     // through its paths
   kByStore,     // _id, _lastUpdated: the store's own columns
-  kNotIndexed,  // composite, special, no expression, or FHIRPath the compiler does not know
+  kNotIndexed,  // special, no expression, or FHIRPath the compiler does not know
 };
 
 struct ParamRow {
@@ -70,6 +70,27 @@ struct ParamRow {
   uint16_t first_path;
   uint16_t path_count;
   bool single_valued;  // at most one value per resource (one term, no array on its path)
+  // Composite parameters: the codes of their components' own parameters, '|'-separated, and
+  // the components' expressions, ';'-separated. Empty for other types.
+  std::string_view components;
+  std::string_view component_expressions;
+};
+
+// An element a composite parameter reads its components from together: the resource itself
+// (no steps) or, e.g., each Observation.component. Each has one part per component, in order.
+struct CompositeContext {
+  uint16_t param;  // index into kParams
+  uint16_t first_step;
+  uint8_t step_count;
+  uint16_t first_part;  // into kCompositeParts
+  uint8_t part_count;
+};
+
+struct CompositePart {
+  uint16_t definition;  // the component's own parameter (index into kParams): gives its type
+  bool from_resource;   // a %resource. expression: read from the resource, not the context
+  uint16_t first_path;  // into kPaths, relative to the context element
+  uint16_t path_count;
 };
 
 struct ParamRange {
@@ -93,6 +114,8 @@ struct ResourceTypeRow {
   uint16_t compartment_param_count;
   uint16_t first_path_by_key;  // its run of kPathsByFirstKey
   uint16_t path_by_key_count;
+  uint16_t first_composite_context;  // its run of kCompositeContexts
+  uint16_t composite_context_count;
   bool is_domain_resource;
 };
 
@@ -110,6 +133,10 @@ extern const ResourceTypeRow kResourceTypes[];  // sorted by name
 extern const std::size_t kResourceTypeCount;
 extern const std::string_view kCompartmentParams[];
 extern const std::size_t kCompartmentParamCount;
+extern const CompositeContext kCompositeContexts[];
+extern const std::size_t kCompositeContextCount;
+extern const CompositePart kCompositeParts[];
+extern const std::size_t kCompositePartCount;
 
 // The byte order the tables are sorted in. Keys are short, so an inline loop beats a call to
 // memcmp, which is what string_view's operator< costs.

@@ -1,0 +1,59 @@
+// The pieces of SQLite search compilation shared by sqlite_search.cpp and the compilers of
+// particular parameter types (sqlite_search_values.cpp): one condition's SQL and the value
+// predicates. Internal to src/store/.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "store/search_spec.h"
+#include "store/sqlite_store_internal.h"
+
+namespace carerecord::store {
+
+using BindValue = std::variant<int64_t, double, std::string>;
+
+// One condition translated to SQL over its index table, usable as a driver (a set of pks) or as
+// a per-candidate check.
+struct CompiledCondition {
+  std::string table;  // "idx_token x" ...; empty for conditions on resource r itself
+  std::string where;  // predicate over x (or r), with ? placeholders
+  std::vector<BindValue> binds;
+  bool has_part_column = true;
+  bool negated = false;     // :not, :missing=true, ne: the check is NOT EXISTS
+  bool part_leads = false;  // the table's key is (param, part, ...): needs part to be selective
+  int rank = 100;           // lower drives first
+  bool never_matches = false;
+};
+
+// The exclusive upper bound of all strings that start with `prefix` (byte order).
+std::string PrefixEnd(std::string prefix);
+std::string EscapeLike(std::string_view text);
+
+// A predicate on a stored range [low, high) against the searched range [vl, vh). Binds are
+// appended in placeholder order.
+std::string DatePredicate(Prefix prefix, std::string_view low, std::string_view high, int64_t vl,
+                          int64_t vh, std::vector<BindValue>& binds);
+
+// A token value (system|code, |code, code, system|) on the given columns; nullopt when the
+// value names a system never stored, which nothing can match.
+std::optional<std::string> TokenPredicate(const SqliteNames& names, const SearchValue& v,
+                                          std::string_view system_column,
+                                          std::string_view code_column,
+                                          std::vector<BindValue>& binds);
+
+// A number or quantity value with its prefix, on `value_column`; for a quantity, its unit on
+// the system and code columns (empty `system_column`: a number).
+std::string NumberPredicate(const SqliteNames& names, const SearchValue& v,
+                            std::string_view value_column, std::string_view system_column,
+                            std::string_view code_column, std::vector<BindValue>& binds);
+
+// A composite parameter's condition on idx_composite.
+base::Result<CompiledCondition> CompileComposite(const SqliteNames& names, const Condition& c,
+                                                 int64_t param);
+
+}  // namespace carerecord::store
