@@ -101,9 +101,9 @@ TEST(FhirSearchComposite, ComboSearchesTheObservationAndItsComponents) {
 TEST(FhirSearchComposite, ConceptDateAndStringValues) {
   TestServer server;
   PutObservations(server);
-  EXPECT_EQ(Ids(server,
-                "/fhir/Observation?code-value-concept=72166-2$http://snomed.info/sct%7C77176002"),
-            Names{"smoker"});
+  EXPECT_EQ(
+      Ids(server, "/fhir/Observation?code-value-concept=72166-2$http://snomed.info/sct%7C77176002"),
+      Names{"smoker"});
   EXPECT_EQ(Ids(server, "/fhir/Observation?code-value-concept=72166-2$266919005"), Names{});
   EXPECT_EQ(Ids(server, "/fhir/Observation?code-value-date=11368-8$2019"), Names{"onset"});
   EXPECT_EQ(Ids(server, "/fhir/Observation?code-value-date=11368-8$gt2020-01-01"), Names{});
@@ -131,8 +131,7 @@ TEST(FhirSearchComposite, UpdateReplacesTheCompositeRows) {
       Vital("2339-0", R"("valueQuantity":{"value":4.1,"unit":"mmol/L",
         "system":"http://unitsofmeasure.org","code":"mmol/L"})"));
   EXPECT_EQ(Ids(server, "/fhir/Observation?code-value-quantity=2339-0$gt10"), Names{});
-  EXPECT_EQ(Ids(server, "/fhir/Observation?code-value-quantity=2339-0$lt5"),
-            Names{"glucose-high"});
+  EXPECT_EQ(Ids(server, "/fhir/Observation?code-value-quantity=2339-0$lt5"), Names{"glucose-high"});
   EXPECT_EQ(Ids(server, "/fhir/Observation?code-value-quantity:missing=true&code=2339-0"), Names{});
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -22,33 +23,24 @@ namespace carerecord::testing {
 
 class TestServer {
  public:
-  explicit TestServer(size_t max_body = 1 << 20) {
+  explicit TestServer(size_t max_body = 1 << 20) : max_body_(max_body) {
     std::random_device random;
     dir_ = std::filesystem::temp_directory_path() /
            ("carerecord-test-" + std::to_string(random()) + std::to_string(random()));
-    store::SqliteOptions options;
-    options.directory = dir_.string();
-    options.durable = false;
-    store_ = std::move(store::OpenSqliteStore(options)).value();
-    service_ = std::make_unique<interactions::FhirService>(*store_, policy_, nullptr);
-    routes_ = std::make_unique<http::FhirRoutes>(*service_, http::FhirRouteOptions{});
-    http::ServerOptions server_options;
-    server_options.max_body_bytes = max_body;
-    server_ = std::make_unique<http::HttpServer>(
-        server_options, [this](const http::HttpRequest& r) { return routes_->Handle(r); },
-        [](int status, std::string message) {
-          return http::FhirRoutes::ErrorResponse(status, message);
-        });
-    port_ = server_->Start().value();
-    client_ = std::make_unique<http::HttpClient>("127.0.0.1", port_);
+    Start();
   }
   ~TestServer() {
-    client_.reset();
-    server_->Stop();
-    server_.reset();
-    store_->Close();
+    Stop();
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
+  }
+
+  // Stops the server and closes the store, runs `while_stopped` on the data directory, then
+  // opens the store and starts the server again (on a new port).
+  void Restart(const std::function<void(const std::filesystem::path&)>& while_stopped = {}) {
+    Stop();
+    if (while_stopped) while_stopped(dir_);
+    Start();
   }
 
   http::HttpResponse Send(std::string method, std::string target, std::string body = {},
@@ -79,6 +71,34 @@ class TestServer {
   interactions::FhirService& service() { return *service_; }
 
  private:
+  void Start() {
+    store::SqliteOptions options;
+    options.directory = dir_.string();
+    options.durable = false;
+    store_ = std::move(store::OpenSqliteStore(options)).value();
+    service_ = std::make_unique<interactions::FhirService>(*store_, policy_, nullptr);
+    routes_ = std::make_unique<http::FhirRoutes>(*service_, http::FhirRouteOptions{});
+    http::ServerOptions server_options;
+    server_options.max_body_bytes = max_body_;
+    server_ = std::make_unique<http::HttpServer>(
+        server_options, [this](const http::HttpRequest& r) { return routes_->Handle(r); },
+        [](int status, std::string message) {
+          return http::FhirRoutes::ErrorResponse(status, message);
+        });
+    port_ = server_->Start().value();
+    client_ = std::make_unique<http::HttpClient>("127.0.0.1", port_);
+  }
+  void Stop() {
+    client_.reset();
+    server_->Stop();
+    server_.reset();
+    routes_.reset();
+    service_.reset();
+    store_->Close();
+    store_.reset();
+  }
+
+  size_t max_body_;
   std::filesystem::path dir_;
   access::OpenPolicy policy_;
   std::unique_ptr<store::Store> store_;

@@ -11,6 +11,7 @@ Search parameter expressions are compiled here, not at run time, into key paths 
 small subset R4 search parameters use is reported on stderr and its parameter left unindexed.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -612,6 +613,9 @@ class Generator:
                          f"{{{dom_first}, {dom_count}}};"),
         }.items():
             text = text.replace(k, v)
+        # Stores rebuild their search indexes when what extraction produces may have changed.
+        fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        text = text.replace("@FINGERPRINT@", fingerprint)
         write_file(out_dir, "search_param_tables.cpp", text)
 
     def write_element_tables(self, out_dir, defs):
@@ -786,6 +790,8 @@ extern const CompositeContext kCompositeContexts[];
 extern const std::size_t kCompositeContextCount;
 extern const CompositePart kCompositeParts[];
 extern const std::size_t kCompositePartCount;
+// A hash of the search tables above: it changes whenever what they index may change.
+extern const std::string_view kSearchTablesFingerprint;
 
 // The byte order the tables are sorted in. Keys are short, so an inline loop beats a call to
 // memcmp, which is what string_view's operator< costs.
@@ -901,6 +907,8 @@ const CompositePart kCompositeParts[] = {
 @PARTS@
 };
 const std::size_t kCompositePartCount = @NPARTS@;
+
+const std::string_view kSearchTablesFingerprint = "@FINGERPRINT@";
 
 }  // namespace carerecord::fhir::generated
 """

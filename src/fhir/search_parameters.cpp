@@ -222,6 +222,8 @@ std::vector<const SearchParamDef*> SearchParamsOf(std::string_view resource_type
   return out;
 }
 
+std::string_view SearchTablesFingerprint() { return gen::kSearchTablesFingerprint; }
+
 std::span<const std::string> PatientCompartmentParams(std::string_view resource_type) {
   const gen::ResourceTypeRow* row = gen::FindResourceTypeRow(resource_type);
   if (row == nullptr) return {};

@@ -59,6 +59,10 @@ const SearchParamDef* FindSearchParam(std::string_view resource_type, std::strin
 // The parameters of one resource type (own and common), for the CapabilityStatement.
 std::vector<const SearchParamDef*> SearchParamsOf(std::string_view resource_type);
 
+// Changes whenever the generated search tables change (a new parameter, a different path), so a
+// store can tell that its indexes were written by other tables.
+std::string_view SearchTablesFingerprint();
+
 // The patient compartment: the parameters that put a resource of `resource_type` in a patient's
 // compartment (e.g. Observation: subject, performer). Empty when the type is not in it.
 std::span<const std::string> PatientCompartmentParams(std::string_view resource_type);

@@ -105,6 +105,16 @@ CREATE TABLE IF NOT EXISTS idx_uri (  -- value_id: the URI in the code_system di
   PRIMARY KEY (param, value_id, pk)) WITHOUT ROWID;
 )sql";
 
+// The index tables, each emptied and refilled when a store's indexes are rebuilt.
+inline constexpr const char* kIndexTables[] = {
+    "idx_token",     "idx_string",        "idx_date", "idx_number",   "idx_quantity",
+    "idx_reference", "idx_reference_url", "idx_uri",  "idx_composite"};
+
+// Bump when the rows written for the same index entries change (a column, a normalisation), so
+// stores written before rebuild their indexes on open. Changes to the generated search tables
+// are caught by their fingerprint without this.
+inline constexpr int kIndexFormat = 2;
+
 // Maps names to small integer ids, persisted in a dictionary table. Reads are lock-free of the
 // database; the writer adds names. Thread-safe.
 class NameDictionary {

@@ -61,65 +61,6 @@ base::Status RegisterDefinitions(SqliteConnection& db, SqliteNames& names) {
   return base::Status::Ok();
 }
 
-// Rows for one INSERT statement, recorded through the same Bind calls a statement takes, then
-// written as INSERT ... VALUES (...), (...), ... in chunks.
-class RowBatch {
- public:
-  explicit RowBatch(const char* sql) : sql(sql) {
-    std::string_view text(sql);
-    size_t values = text.find("VALUES ");
-    prefix_ = std::string(text.substr(0, values + 7));
-    tuple_ = std::string(text.substr(values + 7));
-    columns_ = static_cast<int>(std::count(tuple_.begin(), tuple_.end(), '?'));
-  }
-  RowBatch& Bind(int index, int64_t v) { return Set(index, v); }
-  RowBatch& Bind(int index, double v) { return Set(index, v); }
-  RowBatch& Bind(int index, std::string_view v) { return Set(index, std::string(v)); }
-  void EndRow() { ++rows_; }
-
-  base::Status Write(SqliteConnection& db) {
-    constexpr size_t kRowsPerStatement = 32;
-    for (size_t first = 0; first < rows_; first += kRowsPerStatement) {
-      size_t n = std::min(kRowsPerStatement, rows_ - first);
-      std::string sql_text = prefix_;
-      for (size_t i = 0; i < n; ++i) {
-        if (i) sql_text += ',';
-        sql_text += tuple_;
-      }
-      auto stmt = db.Cached(sql_text);
-      if (!stmt.ok()) return stmt.error();
-      for (size_t i = 0; i < n * columns_; ++i) {
-        const Value& v = values_[first * columns_ + i];
-        int index = static_cast<int>(i) + 1;
-        if (auto* n64 = std::get_if<int64_t>(&v)) {
-          (*stmt)->Bind(index, *n64);
-        } else if (auto* d = std::get_if<double>(&v)) {
-          (*stmt)->Bind(index, *d);
-        } else {
-          (*stmt)->Bind(index, std::string_view(std::get<std::string>(v)));
-        }
-      }
-      CR_RETURN_IF_ERROR((*stmt)->Run());
-    }
-    return base::Status::Ok();
-  }
-
-  const char* sql;
-
- private:
-  using Value = std::variant<int64_t, double, std::string>;
-  RowBatch& Set(int index, Value v) {
-    size_t at = rows_ * columns_ + static_cast<size_t>(index - 1);
-    if (values_.size() <= at) values_.resize(at + 1);
-    values_[at] = std::move(v);
-    return *this;
-  }
-  std::string prefix_, tuple_;
-  int columns_ = 0;
-  size_t rows_ = 0;
-  std::vector<Value> values_;
-};
-
 // The caller's transaction stays in the caller's frame (it waits for the outcome), so the many
 // small strings of its index entries are freed on its thread, not on the writer's.
 struct QueuedCommit {
@@ -232,6 +173,7 @@ base::Status SqliteStore::Open() {
                            std::string(stmt->Blob(2)));
     }
   }
+  CR_RETURN_IF_ERROR(RebuildIndexesIfStale(*writer_db_, names_, codec_));
   writer_ = std::thread([this] { WriterLoop(); });
   return base::Status::Ok();
 }
@@ -277,24 +219,7 @@ base::Status SqliteStore::RegisterNames(const std::vector<QueuedCommit>& group) 
       sources.insert(queued.transaction->provenance.source);
     }
     for (const PreparedWrite& write : queued.transaction->writes) {
-      for (const auto& token : write.index.tokens) {
-        if (!token.system.empty() && !names_.systems.Find(token.system)) {
-          systems.insert(token.system);
-        }
-      }
-      for (const auto& quantity : write.index.quantities) {
-        if (!quantity.system.empty() && !names_.systems.Find(quantity.system)) {
-          systems.insert(quantity.system);
-        }
-      }
-      for (const auto& uri : write.index.uris) {
-        if (!names_.systems.Find(uri.value)) systems.insert(uri.value);
-      }
-      for (const auto& composite : write.index.composites) {
-        for (const std::string* system : {&composite.key_system, &composite.system}) {
-          if (!system->empty() && !names_.systems.Find(*system)) systems.insert(*system);
-        }
-      }
+      CollectNewSystems(names_, write.index, systems);
     }
   }
   if (systems.empty() && sources.empty()) return base::Status::Ok();
@@ -622,161 +547,11 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
   return base::Status::Ok();
 }
 
-// Inserts (or, with `remove`, deletes) the index rows of one version. Both directions go through
-// here so that what a version adds is exactly what its replacement takes away.
 base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk, int64_t part,
                                      bool remove) {
-  SqliteConnection& db = *writer_db_;
-  auto params = fhir::AllSearchParams();
-  // Inserts are gathered per statement and written as multi-row INSERTs (one statement run per
-  // table instead of one per row); deletes run row by row.
-  std::vector<RowBatch> batches;
-  auto run = [&](const char* insert_sql, const char* delete_sql, const auto& bind) -> base::Status {
-    if (!remove) {
-      RowBatch* batch = nullptr;
-      for (RowBatch& b : batches) {
-        if (b.sql == insert_sql) batch = &b;
-      }
-      if (!batch) batch = &batches.emplace_back(insert_sql);
-      bind(*batch);
-      batch->EndRow();
-      return base::Status::Ok();
-    }
-    auto stmt = db.Cached(delete_sql);
-    if (!stmt.ok()) return stmt.error();
-    bind(**stmt);
-    return (*stmt)->Run();
-  };
-  for (const auto& token : index.tokens) {
-    const auto& def = params[token.param_id];
-    int64_t system_id = token.system.empty() ? 0 : names_.systems.Find(token.system);
-    CR_RETURN_IF_ERROR(
-        run("INSERT OR IGNORE INTO idx_token (param, code, part, system_id, pk) VALUES (?,?,?,?,?)",
-            "DELETE FROM idx_token WHERE param=? AND code=? AND part=? AND system_id=? AND pk=?",
-            [&](auto& s) {
-              s.Bind(1, token.of_type ? names_.OfTypeParamId(def) : names_.ParamId(def))
-                  .Bind(2, token.code)
-                  .Bind(3, part)
-                  .Bind(4, system_id);
-              s.Bind(5, pk);
-            }));
-    if (!token.text.empty()) {
-      std::string normalized = fhir::NormalizeForSearch(token.text);
-      CR_RETURN_IF_ERROR(run(
-          "INSERT OR IGNORE INTO idx_string (param, part, value, pk, exact) VALUES (?,?,?,?,'')",
-          "DELETE FROM idx_string WHERE param=? AND part=? AND value=? AND pk=? AND exact=''",
-          [&](auto& s) {
-            s.Bind(1, names_.TextParamId(def)).Bind(2, part).Bind(3, normalized).Bind(4, pk);
-          }));
-    }
-  }
-  for (const auto& entry : index.strings) {
-    std::string normalized = fhir::NormalizeForSearch(entry.value);
-    std::string_view exact = normalized == entry.value ? std::string_view() : entry.value;
-    CR_RETURN_IF_ERROR(
-        run("INSERT OR IGNORE INTO idx_string (param, part, value, pk, exact) VALUES (?,?,?,?,?)",
-            "DELETE FROM idx_string WHERE param=? AND part=? AND value=? AND pk=? AND exact=?",
-            [&](auto& s) {
-              s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part).Bind(3, normalized);
-              s.Bind(4, pk).Bind(5, exact);
-            }));
-  }
-  for (const auto& entry : index.dates) {
-    CR_RETURN_IF_ERROR(
-        run("INSERT OR IGNORE INTO idx_date (param, part, low, high, pk) VALUES (?,?,?,?,?)",
-            "DELETE FROM idx_date WHERE param=? AND part=? AND low=? AND high=? AND pk=?",
-            [&](auto& s) {
-              s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part);
-              s.Bind(3, entry.low_ms).Bind(4, entry.high_ms).Bind(5, pk);
-            }));
-  }
-  for (const auto& entry : index.numbers) {
-    CR_RETURN_IF_ERROR(
-        run("INSERT OR IGNORE INTO idx_number (param, part, value, pk) VALUES (?,?,?,?)",
-            "DELETE FROM idx_number WHERE param=? AND part=? AND value=? AND pk=?", [&](auto& s) {
-              s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part);
-              s.Bind(3, entry.value).Bind(4, pk);
-            }));
-  }
-  for (const auto& entry : index.quantities) {
-    int64_t system_id = entry.system.empty() ? 0 : names_.systems.Find(entry.system);
-    // A quantity is found by its code in its system, and by its human unit without a system.
-    std::vector<std::pair<int64_t, std::string_view>> keys;
-    if (!entry.code.empty()) keys.emplace_back(system_id, entry.code);
-    if (!entry.unit.empty() && entry.unit != entry.code) {
-      keys.emplace_back(0, entry.unit);
-    }
-    if (keys.empty()) keys.emplace_back(0, std::string_view());
-    for (const auto& [key_system, key_code] : keys) {
-      CR_RETURN_IF_ERROR(run(
-          "INSERT OR IGNORE INTO idx_quantity (param, part, value, system_id, code, pk) "
-          "VALUES (?,?,?,?,?,?)",
-          "DELETE FROM idx_quantity WHERE param=? AND part=? AND value=? AND system_id=? AND "
-          "code=? AND pk=?",
-          [&](auto& s) {
-            s.Bind(1, names_.ParamId(params[entry.param_id])).Bind(2, part).Bind(3, entry.value);
-            s.Bind(4, key_system).Bind(5, key_code).Bind(6, pk);
-          }));
-    }
-  }
-  for (const auto& entry : index.references) {
-    int64_t target_pk = 0;
-    if (!entry.target_type.empty()) {
-      auto found = FindPkAnyState(entry.target_type, entry.target_id);
-      if (!found.ok()) return found.error();
-      target_pk = found.value();
-    }
-    int64_t param = names_.ParamId(params[entry.param_id]);
-    if (target_pk) {
-      CR_RETURN_IF_ERROR(
-          run("INSERT OR IGNORE INTO idx_reference (param, target_pk, pk, part) VALUES (?,?,?,?)",
-              "DELETE FROM idx_reference WHERE param=? AND target_pk=? AND pk=?", [&](auto& s) {
-                s.Bind(1, param).Bind(2, target_pk).Bind(3, pk);
-                if (!remove) s.Bind(4, part);
-              }));
-    } else {
-      std::string url =
-          entry.target_type.empty() ? entry.target_id : entry.target_type + "/" + entry.target_id;
-      CR_RETURN_IF_ERROR(
-          run("INSERT OR IGNORE INTO idx_reference_url (param, url, pk, part) VALUES (?,?,?,?)",
-              "DELETE FROM idx_reference_url WHERE param=? AND url=? AND pk=?", [&](auto& s) {
-                s.Bind(1, param).Bind(2, url).Bind(3, pk);
-                if (!remove) s.Bind(4, part);
-              }));
-    }
-  }
-  for (const auto& entry : index.uris) {
-    CR_RETURN_IF_ERROR(
-        run("INSERT OR IGNORE INTO idx_uri (param, value_id, pk, part) VALUES (?,?,?,?)",
-            "DELETE FROM idx_uri WHERE param=? AND value_id=? AND pk=?", [&](auto& s) {
-              s.Bind(1, names_.ParamId(params[entry.param_id]))
-                  .Bind(2, names_.systems.Find(entry.value))
-                  .Bind(3, pk);
-              if (!remove) s.Bind(4, part);
-            }));
-  }
-  for (const auto& entry : index.composites) {
-    const auto& def = params[entry.param_id];
-    // A string component is matched like a string parameter: normalised, by prefix.
-    const bool normalise =
-        def.components.size() > 1 && def.components[1]->type == fhir::SearchParamType::kString;
-    std::string code = normalise ? fhir::NormalizeForSearch(entry.code) : std::string();
-    CR_RETURN_IF_ERROR(
-        run("INSERT OR IGNORE INTO idx_composite (param, key, part, key_system, v_code, v_system, "
-            "v_low, v_high, w_low, w_high, pk) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            "DELETE FROM idx_composite WHERE param=? AND key=? AND part=? AND key_system=? AND "
-            "v_code=? AND v_system=? AND v_low=? AND v_high=? AND w_low=? AND w_high=? AND pk=?",
-            [&](auto& s) {
-              s.Bind(1, names_.ParamId(def)).Bind(2, entry.key).Bind(3, part);
-              s.Bind(4, entry.key_system.empty() ? 0 : names_.systems.Find(entry.key_system));
-              s.Bind(5, normalise ? std::string_view(code) : std::string_view(entry.code));
-              s.Bind(6, entry.system.empty() ? 0 : names_.systems.Find(entry.system));
-              s.Bind(7, entry.low).Bind(8, entry.high).Bind(9, entry.low2).Bind(10, entry.high2);
-              s.Bind(11, pk);
-            }));
-  }
-  for (RowBatch& batch : batches) CR_RETURN_IF_ERROR(batch.Write(db));
-  return base::Status::Ok();
+  return WriteIndexRows(
+      *writer_db_, names_, index, pk, part, remove,
+      [this](std::string_view type, std::string_view id) { return FindPkAnyState(type, id); });
 }
 
 std::unique_ptr<SqliteConnection> SqliteStore::AcquireReader() {

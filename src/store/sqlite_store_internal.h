@@ -9,10 +9,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "fhir/index_extraction.h"
 #include "store/sqlite_db.h"
 #include "store/sqlite_schema.h"
 #include "store/store.h"
@@ -41,6 +43,28 @@ struct SqliteNames {
 // unless `include_deleted` (resource rows are never removed, so their pks stay valid).
 base::Result<int64_t> FindPk(SqliteConnection& db, const SqliteNames& names, std::string_view type,
                              std::string_view id, bool include_deleted = false);
+
+// Resolves a local reference's target (type, id) to its pk, 0 when absent, deleted included.
+using TargetLookup = std::function<base::Result<int64_t>(std::string_view, std::string_view)>;
+
+// Inserts (or, with `remove`, deletes) the index rows of one version of resource `pk` in
+// partition `part`, inside the caller's write transaction. Every code system the entries name
+// must already be in names.systems (see CollectNewSystems).
+base::Status WriteIndexRows(SqliteConnection& db, const SqliteNames& names,
+                            const fhir::IndexEntries& index, int64_t pk, int64_t part, bool remove,
+                            const TargetLookup& find_target);
+
+// Adds to `out` the code systems and uri values of `index` that names.systems does not hold.
+void CollectNewSystems(const SqliteNames& names, const fhir::IndexEntries& index,
+                       std::set<std::string>& out);
+
+class BodyCodec;
+
+// Rebuilds every index table from the current resources when the store's indexes were written
+// by another index format or other generated search tables (store_meta 'index_format'), in one
+// write transaction on `db`. Called when the store opens, before anything is served.
+base::Status RebuildIndexesIfStale(SqliteConnection& db, SqliteNames& names,
+                                   const BodyCodec& codec);
 
 // Runs a compiled search on `db` and returns matching pks in page order (at most count + 1,
 // so the caller can tell whether there is a next page), plus the total when asked.

@@ -137,6 +137,8 @@ extern const CompositeContext kCompositeContexts[];
 extern const std::size_t kCompositeContextCount;
 extern const CompositePart kCompositeParts[];
 extern const std::size_t kCompositePartCount;
+// A hash of the search tables above: it changes whenever what they index may change.
+extern const std::string_view kSearchTablesFingerprint;
 
 // The byte order the tables are sorted in. Keys are short, so an inline loop beats a call to
 // memcmp, which is what string_view's operator< costs.

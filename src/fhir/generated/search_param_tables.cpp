@@ -8882,4 +8882,6 @@ const CompositePart kCompositeParts[] = {
 };
 const std::size_t kCompositePartCount = 152;
 
+const std::string_view kSearchTablesFingerprint = "85e6da0b32dcd733";
+
 }  // namespace carerecord::fhir::generated
