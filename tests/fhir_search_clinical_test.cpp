@@ -524,18 +524,52 @@ TEST(FhirSearchReference, ReferenceToAnotherServersPatientIsNotTheLocalPatient) 
             Names{"foreign"});
 }
 
-// _summary=true needs the R4 isSummary flags, which the generated tables do not have: it is
-// ignored with a warning, or refused under Prefer: handling=strict, never silently half-done.
-TEST(FhirSearchElements, SummaryTrueIsDeclaredUnsupported) {
+// _summary=true keeps the elements R4 marks isSummary, inside backbone elements too.
+TEST(FhirSearchElements, SummaryTrueKeepsTheSummaryElements) {
   TestServer server;
-  Put(server, "Patient", "p1", R"({"resourceType":"Patient","gender":"female"})");
-  auto lenient = server.Get("/fhir/Patient?_id=p1&_summary=true");
-  ASSERT_EQ(lenient.status, 200);
-  EXPECT_NE(lenient.body.find("_summary=true is not supported"), std::string::npos);
-  EXPECT_NE(lenient.body.find("\"mode\":\"outcome\""), std::string::npos);
-  auto strict =
-      server.Send("GET", "/fhir/Patient?_id=p1&_summary=true", {}, {{"Prefer", "handling=strict"}});
-  EXPECT_EQ(strict.status, 400);
+  Put(server, "Patient", "p1", R"({"resourceType":"Patient","gender":"female",
+    "name":[{"family":"Hardy","given":["Tess"]}],"birthDate":"1970-05-01",
+    "_birthDate":{"extension":[{"url":"http://example.org/x","valueString":"y"}]},
+    "maritalStatus":{"text":"Married"},"photo":[{"contentType":"image/png"}],
+    "contact":[{"name":{"family":"Durbeyfield"}}],
+    "text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">Tess</div>"}})");
+  Put(server, "Observation", "bp", R"({"resourceType":"Observation","status":"final",
+    "code":{"text":"BP"},"subject":{"reference":"Patient/p1"},"note":[{"text":"seated"}],
+    "interpretation":[{"text":"high"}],"component":[{"code":{"text":"systolic"},
+    "valueQuantity":{"value":150},"interpretation":[{"text":"high"}]}]})");
+  auto patients = TestServer::Json(server.Get("/fhir/Patient?_id=p1&_summary=true"));
+  auto& patient = patients["entry"].as_array()[0].as_object()["resource"].as_object();
+  for (const char* kept :
+       {"resourceType", "id", "meta", "gender", "name", "birthDate", "_birthDate"}) {
+    EXPECT_TRUE(patient.contains(kept)) << kept;
+  }
+  for (const char* dropped : {"maritalStatus", "photo", "contact", "text"}) {
+    EXPECT_FALSE(patient.contains(dropped)) << dropped;
+  }
+  EXPECT_EQ(patient["name"].as_array()[0].as_object()["given"].as_array().size(), 1u);
+  EXPECT_EQ(patient["meta"].as_object()["tag"].as_array()[0].as_object()["code"].as_string(),
+            "SUBSETTED");
+  auto observations = TestServer::Json(server.Get("/fhir/Observation?_id=bp&_summary=true"));
+  auto& bp = observations["entry"].as_array()[0].as_object()["resource"].as_object();
+  EXPECT_TRUE(bp.contains("code"));
+  EXPECT_TRUE(bp.contains("subject"));
+  EXPECT_FALSE(bp.contains("note"));
+  EXPECT_FALSE(bp.contains("interpretation"));
+  auto& component = bp["component"].as_array()[0].as_object();
+  EXPECT_TRUE(component.contains("code"));
+  EXPECT_TRUE(component.contains("valueQuantity"));
+  EXPECT_FALSE(component.contains("interpretation"));
+}
+
+TEST(FhirSearchElements, ElementsNamesAChoiceByItsBaseName) {
+  TestServer server;
+  Put(server, "Observation", "o", R"({"resourceType":"Observation","status":"final",
+    "code":{"text":"x"},"valueQuantity":{"value":1},"note":[{"text":"n"}]})");
+  auto bundle = TestServer::Json(server.Get("/fhir/Observation?_id=o&_elements=value"));
+  auto& resource = bundle["entry"].as_array()[0].as_object()["resource"].as_object();
+  EXPECT_TRUE(resource.contains("valueQuantity"));
+  EXPECT_FALSE(resource.contains("note"));
+  EXPECT_FALSE(resource.contains("status"));
 }
 
 }  // namespace

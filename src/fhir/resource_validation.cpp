@@ -26,27 +26,28 @@ const DefinitionRow* FindDefinition(std::string_view name) {
   return it != end && it->name == name ? it : nullptr;
 }
 
+const ElementRow* FindElement(const DefinitionRow& def, std::string_view name) {
+  const ElementRow* begin = kElements + def.first_element;
+  const ElementRow* end = begin + def.element_count;
+  const ElementRow* it =
+      std::lower_bound(begin, end, name, [](const ElementRow& row, std::string_view n) {
+        return LengthFirstLess(row.name, n);
+      });
+  return it != end && it->name == name ? it : nullptr;
+}
+
 }  // namespace generated
 
 namespace {
 
 namespace gen = generated;
 namespace json = boost::json;
+using gen::FindElement;
 using gen::PrimitiveKind;
 
 inline bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-const gen::ElementRow* FindElement(const gen::DefinitionRow& def, std::string_view name) {
-  const gen::ElementRow* begin = gen::kElements + def.first_element;
-  const gen::ElementRow* end = begin + def.element_count;
-  const gen::ElementRow* it =
-      std::lower_bound(begin, end, name, [](const gen::ElementRow& row, std::string_view n) {
-        return gen::LengthFirstLess(row.name, n);
-      });
-  return it != end && it->name == name ? it : nullptr;
-}
 
 std::string_view ExpectedName(PrimitiveKind kind) {
   switch (kind) {

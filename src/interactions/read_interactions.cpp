@@ -7,6 +7,7 @@
 
 #include "fhir/fhir_date.h"
 #include "fhir/json_text.h"
+#include "fhir/resource_summary.h"
 #include "fhir/resource_validation.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
@@ -48,15 +49,22 @@ Response ResourceResponse(const store::StoredResource& resource) {
 // Applies _elements / _summary to one stored resource; returns it untouched when neither asks.
 std::string Shape(const std::string& stored, const ParsedSearch& shaping) {
   if (shaping.elements.empty() && shaping.summary != SummaryMode::kText &&
-      shaping.summary != SummaryMode::kData) {
+      shaping.summary != SummaryMode::kData && shaping.summary != SummaryMode::kTrue) {
     return stored;
   }
   auto parsed = ParseJson(stored);
   if (!parsed.ok() || !parsed->is_object()) return stored;
   json::object& resource = parsed->as_object();
   json::object shaped;
-  auto keep = [&](std::string_view key) {
-    if (auto* v = resource.if_contains(key)) shaped[key] = *v;
+  // An element by its name; a choice element (value) by any of its typed names (valueQuantity).
+  auto keep = [&](std::string_view name) {
+    for (const json::key_value_pair& member : resource) {
+      std::string_view key = member.key();
+      if (!key.empty() && key.front() == '_') key.remove_prefix(1);
+      const bool typed_choice = key.size() > name.size() && key.starts_with(name) &&
+                                key[name.size()] >= 'A' && key[name.size()] <= 'Z';
+      if (key == name || typed_choice) shaped[member.key()] = member.value();
+    }
   };
   keep("resourceType");
   keep("id");
@@ -66,6 +74,8 @@ std::string Shape(const std::string& stored, const ParsedSearch& shaping) {
     shaped.erase("text");
   } else if (shaping.summary == SummaryMode::kText) {
     keep("text");
+  } else if (shaping.summary == SummaryMode::kTrue) {
+    shaped = fhir::SummaryOf(resource);
   }
   for (const std::string& element : shaping.elements) keep(element);
   // Mark the copy as incomplete, as R4 asks.

@@ -544,14 +544,6 @@ base::Result<ParsedSearch> SearchParser::Parse(std::string_view type_view,
         }
       }
       if (!found) return Invalid("_summary is one of true, false, text, data, count", "_summary");
-      if (parsed_.summary == SummaryMode::kTrue) {
-        // The R4 definitions this server is generated from carry no isSummary flags.
-        parsed_.summary = SummaryMode::kFalse;
-        CR_RETURN_IF_ERROR(Ignore(name,
-                                  "_summary=true is not supported by this server; "
-                                  "whole resources are returned"));
-        continue;
-      }
       if (parsed_.summary == SummaryMode::kCount) {
         spec.count_only = true;
         spec.total = store::TotalMode::kAccurate;
