@@ -29,10 +29,9 @@ const DefinitionRow* FindDefinition(std::string_view name) {
 const ElementRow* FindElement(const DefinitionRow& def, std::string_view name) {
   const ElementRow* begin = kElements + def.first_element;
   const ElementRow* end = begin + def.element_count;
-  const ElementRow* it =
-      std::lower_bound(begin, end, name, [](const ElementRow& row, std::string_view n) {
-        return LengthFirstLess(row.name, n);
-      });
+  const ElementRow* it = std::lower_bound(
+      begin, end, name,
+      [](const ElementRow& row, std::string_view n) { return LengthFirstLess(row.name, n); });
   return it != end && it->name == name ? it : nullptr;
 }
 
