@@ -3,6 +3,7 @@
 // at two sizes, $everything, stored bytes per resource, and the disk's fsync rate.
 //
 //   build/bench/fhir_server_bench --synthea ../shared/data/synthea-r4 [--large 64000]
+//                                 [--copies 4] [--only ingest]
 //
 // Every store is durable (synchronous=FULL: a commit is on disk before its response) except
 // where a line says the data was bulk-built without fsync to save time; the measured requests
@@ -403,12 +404,14 @@ int main(int argc, char** argv) {
   int large = 64000;
   int small = 1000;
   int copies = 4;
+  std::string only;  // "ingest": benchmarks 0, 1 and 6 alone (for profiling the write path)
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--synthea") synthea = argv[i + 1];
     if (flag == "--work") work = argv[i + 1];
     if (flag == "--large") large = std::stoi(argv[i + 1]);
     if (flag == "--copies") copies = std::stoi(argv[i + 1]);
+    if (flag == "--only") only = argv[i + 1];
   }
   if (!fs::exists(synthea)) {
     std::cerr << "no Synthea data at " << synthea << " (use --synthea DIR)\n";
@@ -424,6 +427,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> observation_ids;
   std::string big_patient;
   BenchIngest(synthea, work / "ingest", copies, observation_ids, big_patient);
+  if (only == "ingest") {
+    fs::remove_all(work);
+    return 0;
+  }
   {
     Server server(work / "ingest");
     server.Listen();
