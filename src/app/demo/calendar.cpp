@@ -6,7 +6,7 @@ namespace carerecord::app::demo {
 
 std::string DateText(int64_t seconds) {
   const fhir::CivilDate c = fhir::CivilFromDays(FloorDiv(seconds, kDay));
-  char buf[16];
+  char buf[40];  // room for any year the types allow, which quiets -Wformat-truncation
   std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(c.year), c.month,
                 c.day);
   return buf;
