@@ -357,21 +357,24 @@ def cpp_str(s):
     return json.dumps(s, ensure_ascii=False) + "sv"
 
 
-def load_summary_paths(profiles_path):
-    """The element paths R4 marks isSummary ("Observation.code", "Observation.value[x]")."""
+def load_element_facts(profiles_path):
+    """The element paths R4 marks isSummary, and those with a minimum cardinality of at least
+    one ("Observation.code", "Observation.value[x]"), of resources and their backbones."""
     with open(profiles_path, encoding="utf-8") as f:
         bundle = json.load(f)
-    paths = set()
+    summary, required = set(), set()
     for entry in bundle["entry"]:
         sd = entry["resource"]
         if sd.get("resourceType") != "StructureDefinition" or sd.get("kind") != "resource":
             continue
         if sd.get("derivation") == "constraint":
-            continue  # profiles; the base definitions say what is summary
+            continue  # profiles; the base definitions are what every resource must meet
         for element in sd["snapshot"]["element"]:
             if element.get("isSummary"):
-                paths.add(element["path"])
-    return paths
+                summary.add(element["path"])
+            if element.get("min", 0) >= 1 and "." in element["path"]:
+                required.add(element["path"])
+    return summary, required
 
 
 class Generator:
@@ -384,7 +387,7 @@ class Generator:
                   encoding="utf-8") as f:
             self.compartment = json.load(f)
         self.model = Model(schema)
-        self.summary_paths = load_summary_paths(profiles_path)
+        self.summary_paths, self.required_paths = load_element_facts(profiles_path)
         self.params_by_url = {e["resource"]["url"]: e["resource"]
                               for e in self.search_bundle["entry"]}
         codes = {r["code"] for r in self.compartment["resource"]}
@@ -684,8 +687,17 @@ class Generator:
                                     f"{flags}, {choice_len}, {codes}}},")
             is_resource = d in self.resource_types
             is_backbone = d in def_paths and not is_resource
+            required = []
+            if d in def_paths:
+                for name in sorted(props, key=shortlex):
+                    p = props[name]
+                    element = p.choice_base + "[x]" if p.choice_base else name
+                    if f"{def_paths[d]}.{element}" in self.required_paths:
+                        if element not in required:
+                            required.append(element)
             defs_out.append(f"    {{{cpp_str(d)}, {first}, {len(elements_out) - first}, "
-                            f"{str(is_resource).lower()}, {str(is_backbone).lower()}}},")
+                            f"{str(is_resource).lower()}, {str(is_backbone).lower()}, "
+                            f"{cpp_str('|'.join(required))}}},")
         text = ELEMENT_TEMPLATE
         for k, v in {
             "@ELEMENTS@": "\n".join(elements_out), "@DEFS@": "\n".join(defs_out),
@@ -889,6 +901,8 @@ struct DefinitionRow {
   uint16_t element_count;
   bool is_resource;
   bool is_backbone;  // an element of a resource (Observation.component), not a data type
+  // The elements R4 requires (minimum cardinality 1), '|'-separated; a choice as "value[x]".
+  std::string_view required;
 };
 
 extern const ElementRow kElements[];

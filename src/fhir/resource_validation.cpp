@@ -250,7 +250,39 @@ class ResourceValidator {
       if (!ValidateMember(object, *element, member.value())) return false;
       Pop();
     }
+    return CheckRequired(object, def);
+  }
+
+  // Every element R4 requires (minimum cardinality 1) is present: for a choice any of its
+  // types, for a primitive its value or its `_name` extension (a data-absent reason).
+  bool CheckRequired(const json::object& object, const gen::DefinitionRow& def) {
+    std::string_view required = def.required;
+    while (!required.empty()) {
+      const size_t bar = required.find('|');
+      const std::string_view name = required.substr(0, bar);
+      required = bar == std::string_view::npos ? std::string_view() : required.substr(bar + 1);
+      if (!HasElement(object, name)) {
+        return Fail(name.ends_with("[x]") ? std::string_view() : name,
+                    "the required element " + std::string(name) + " is missing");
+      }
+    }
     return true;
+  }
+
+  static bool HasElement(const json::object& object, std::string_view name) {
+    const bool choice = name.ends_with("[x]");
+    if (choice) name.remove_suffix(3);
+    for (const json::key_value_pair& member : object) {
+      std::string_view key = member.key();
+      if (!key.empty() && key.front() == '_') key.remove_prefix(1);
+      if (!key.starts_with(name)) continue;
+      if (key.size() == name.size() && !choice) return true;
+      if (choice && key.size() > name.size() && key[name.size()] >= 'A' &&
+          key[name.size()] <= 'Z') {
+        return true;
+      }
+    }
+    return false;
   }
 
   bool ValidateMember(const json::object& parent, const gen::ElementRow& element,

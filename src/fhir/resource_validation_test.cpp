@@ -63,6 +63,31 @@ TEST(ResourceValidation, ObservationWithComponentsPasses) {
   EXPECT_TRUE(status.ok()) << status.error().location << " " << status.error().message;
 }
 
+TEST(ResourceValidation, RequiredElementsMustBePresent) {
+  ExpectError(R"({"resourceType": "Observation", "code": {"text": "x"}})", "/status",
+              "Observation.status: the required element status is missing");
+  ExpectError(R"({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                  "component": [{"valueQuantity": {"value": 1}}]})",
+              "/component/0/code", "Observation.component.code: the required element code");
+  // A required choice is met by any of its types, and named as the choice when missing.
+  ExpectError(R"({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+                  "subject": {"reference": "Patient/p"}})",
+              "", "the required element medication[x] is missing");
+  EXPECT_TRUE(Validate(R"({"resourceType": "MedicationRequest", "status": "active",
+      "intent": "order", "subject": {"reference": "Patient/p"},
+      "medicationReference": {"reference": "Medication/m"}})")
+                  .ok());
+  // A primitive may be present only as its extension (a data-absent reason).
+  EXPECT_TRUE(Validate(R"({"resourceType": "Observation", "code": {"text": "x"},
+      "_status": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                                 "valueCode": "unknown"}]}})")
+                  .ok());
+  // Contained resources are held to the same.
+  ExpectError(R"({"resourceType": "Patient", "contained": [{"resourceType": "Flag", "id": "f",
+                  "status": "active", "code": {"text": "x"}}]})",
+              "/contained/0/subject", "Flag.subject: the required element subject is missing");
+}
+
 TEST(ResourceValidation, UnknownElementIsNamed) {
   ExpectError(R"({"resourceType": "Patient", "nickname": "J"})", "/nickname",
               "Patient.nickname: unknown element");

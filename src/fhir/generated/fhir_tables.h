@@ -214,6 +214,8 @@ struct DefinitionRow {
   uint16_t element_count;
   bool is_resource;
   bool is_backbone;  // an element of a resource (Observation.component), not a data type
+  // The elements R4 requires (minimum cardinality 1), '|'-separated; a choice as "value[x]".
+  std::string_view required;
 };
 
 extern const ElementRow kElements[];
