@@ -45,6 +45,12 @@ std::string BuildCapabilityStatement(const ServiceOptions& options) {
     json::array params;
     params.push_back(json::object{{"name", "_id"}, {"type", "token"}});
     params.push_back(json::object{{"name", "_lastUpdated"}, {"type", "date"}});
+    for (const char* name : {"_text", "_content"}) {
+      params.push_back(json::object{
+          {"name", name},
+          {"type", "string"},
+          {"documentation", "Every word of the value, within what other parameters find"}});
+    }
     for (const fhir::SearchParamDef* def : fhir::SearchParamsOf(type)) {
       if (!def->indexed) continue;
       params.push_back(json::object{{"name", def->code},

@@ -323,6 +323,8 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
     condition.special = Condition::Special::kId;
   } else if (code == "_lastUpdated") {
     condition.special = Condition::Special::kLastUpdated;
+  } else if (code == "_text" || code == "_content") {
+    condition.special = code == "_text" ? Condition::Special::kText : Condition::Special::kContent;
   } else {
     condition.param = fhir::FindSearchParam(type, code);
     if (!condition.param) {
@@ -337,7 +339,9 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
   SearchParamType param_type = def ? def->type
                                : condition.special == Condition::Special::kId
                                    ? SearchParamType::kToken
-                                   : SearchParamType::kDate;
+                               : condition.special == Condition::Special::kLastUpdated
+                                   ? SearchParamType::kDate
+                                   : SearchParamType::kSpecial;  // _text, _content: no modifiers
 
   std::string modifier_type;
   if (!modifier_text.empty()) {
@@ -425,6 +429,9 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
     SearchValue v;
     if (condition.special == Condition::Special::kId) {
       v.code = Unescape(part);
+    } else if (condition.special == Condition::Special::kText ||
+               condition.special == Condition::Special::kContent) {
+      v.text = Unescape(part);
     } else if (condition.special == Condition::Special::kLastUpdated) {
       std::string unescaped = Unescape(part);
       std::string_view text = unescaped;
@@ -566,8 +573,7 @@ base::Result<ParsedSearch> SearchParser::Parse(std::string_view type_view,
     } else if (name == "_format" || name == "_pretty") {
       // Content negotiation happens in the HTTP layer; JSON is the only format.
     } else if (name == "_contained" || name == "_containedType" || name == "_has" ||
-               name == "_text" || name == "_content" || name == "_list" || name == "_query" ||
-               name == "_filter" || name == "_type") {
+               name == "_list" || name == "_query" || name == "_filter" || name == "_type") {
       CR_RETURN_IF_ERROR(Ignore(name, name + " is not supported by this server"));
     } else {
       CR_RETURN_IF_ERROR(ParseCondition(type, name, value, spec, true));

@@ -60,8 +60,10 @@ struct SearchValue {
 
 // All values of one parameter occurrence are ORed; conditions are ANDed.
 struct Condition {
-  const fhir::SearchParamDef* param = nullptr;  // nullptr for _id / _lastUpdated
-  enum class Special { kNone, kId, kLastUpdated } special = Special::kNone;
+  const fhir::SearchParamDef* param = nullptr;  // nullptr for the special ones
+  // _text (the narrative) and _content (all of the resource's text) match every word of a
+  // value in the stored body; they only filter what other conditions find.
+  enum class Special { kNone, kId, kLastUpdated, kText, kContent } special = Special::kNone;
   Modifier modifier = Modifier::kNone;
   bool missing = false;  // for kMissing
   std::vector<SearchValue> values;

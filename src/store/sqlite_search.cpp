@@ -102,6 +102,9 @@ base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
     out.where = "(" + ors + ")";
     return out;
   }
+  if (c.special == Condition::Special::kText || c.special == Condition::Special::kContent) {
+    return CompileTextMatch(c);
+  }
   const fhir::SearchParamDef& def = *c.param;
   if (!def.union_of.empty()) return CompileUnion(c);
   int64_t param = names_.ParamId(def);
@@ -587,8 +590,27 @@ base::Result<std::vector<std::string>> SearchCompiler::SortKeys(const std::vecto
 }
 
 base::Result<PkPage> SearchCompiler::Run() {
+  const bool narrowed =
+      !spec_.compartment_patient.empty() ||
+      std::any_of(spec_.conditions.begin(), spec_.conditions.end(), [](const Condition& c) {
+        return c.special != Condition::Special::kText && c.special != Condition::Special::kContent;
+      });
+  if (!narrowed && !spec_.conditions.empty()) {
+    // Text is matched in the bodies of the resources found, not through an index.
+    return MakeError(ErrorCode::kInvalid,
+                     "_text and _content search within what other parameters find: add one, "
+                     "e.g. patient=, or search a patient's compartment",
+                     "_content");
+  }
+  // Text matches go last, so the SQL decodes a body only when the indexed checks have passed.
+  std::vector<const Condition*> order;
+  for (const Condition& condition : spec_.conditions) order.push_back(&condition);
+  std::stable_partition(order.begin(), order.end(), [](const Condition* c) {
+    return c->special != Condition::Special::kText && c->special != Condition::Special::kContent;
+  });
   std::vector<CompiledCondition> compiled;
-  for (const Condition& condition : spec_.conditions) {
+  for (const Condition* condition_ptr : order) {
+    const Condition& condition = *condition_ptr;
     auto c = Compile(condition);
     if (!c.ok()) return c.error();
     if (c->never_matches && !c->negated) {

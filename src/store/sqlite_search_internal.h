@@ -15,6 +15,8 @@
 
 namespace carerecord::store {
 
+class BodyCodec;
+
 using BindValue = std::variant<int64_t, double, std::string>;
 
 // One condition translated to SQL over its index table, usable as a driver (a set of pks) or as
@@ -51,6 +53,14 @@ std::optional<std::string> TokenPredicate(const SqliteNames& names, const Search
 std::string NumberPredicate(const SqliteNames& names, const SearchValue& v,
                             std::string_view value_column, std::string_view system_column,
                             std::string_view code_column, std::vector<BindValue>& binds);
+
+// _text / _content: a check of each candidate's current body through the cr_text_match SQL
+// function (RegisterTextMatch), never a driver.
+CompiledCondition CompileTextMatch(const Condition& c);
+
+// Registers cr_text_match(body, mode, query) on `db`: 1 when the encoded stored body's
+// narrative (mode 0) or whole text (mode 1) has every word of the query.
+base::Status RegisterTextMatch(SqliteConnection& db, const BodyCodec& codec);
 
 // A composite parameter's condition on idx_composite.
 base::Result<CompiledCondition> CompileComposite(const SqliteNames& names, const Condition& c,

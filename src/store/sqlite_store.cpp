@@ -14,6 +14,7 @@
 #include "fhir/search_parameters.h"
 #include "fhir/search_text.h"
 #include "store/body_codec.h"
+#include "store/sqlite_search_internal.h"
 #include "store/sqlite_store_internal.h"
 
 namespace carerecord::store {
@@ -140,6 +141,7 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteStore::OpenConnection(bool
   // After a checkpoint rewinds the WAL, its file is cut back to this size, not left at its peak.
   if (writer) CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_size_limit=67108864"));
   if (!writer) CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA query_only=1"));
+  CR_RETURN_IF_ERROR(RegisterTextMatch(**db, codec_));
   return db;
 }
 
