@@ -59,7 +59,9 @@ struct SearchValue {
 // All values of one parameter occurrence are ORed; conditions are ANDed.
 struct Condition {
   const fhir::SearchParamDef* param = nullptr;  // nullptr for _id / _lastUpdated
-  enum class Special { kNone, kId, kLastUpdated } special = Special::kNone;
+  // kHas (_has:Type:param:...): `param` is Type's reference parameter and values[0].chain the
+  // search on Type; the condition holds for the resources its matches refer to by `param`.
+  enum class Special { kNone, kId, kLastUpdated, kHas } special = Special::kNone;
   Modifier modifier = Modifier::kNone;
   bool missing = false;  // for kMissing
   std::vector<SearchValue> values;
