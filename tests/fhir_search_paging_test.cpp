@@ -41,20 +41,6 @@ std::vector<std::string> Sorted(std::vector<std::string> v) {
   return v;
 }
 
-// The link's target as a path on this server ("/fhir/..."), or "" when the bundle has none.
-std::string Link(const json::object& bundle, std::string_view relation) {
-  if (auto* links = bundle.if_contains("link")) {
-    for (auto& link : links->as_array()) {
-      auto& l = link.as_object();
-      if (l.at("relation").as_string() != relation) continue;
-      std::string url(l.at("url").as_string());
-      size_t at = url.find("/fhir/");
-      return at == std::string::npos ? url : url.substr(at);
-    }
-  }
-  return "";
-}
-
 // Follows `relation` links from `first`, collecting the matches of every page.
 std::vector<std::string> Walk(TestServer& server, const std::string& first,
                               std::string_view relation = "next", size_t max_pages = 50) {

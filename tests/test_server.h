@@ -11,6 +11,8 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "access/access_context.h"
 #include "http/client.h"
@@ -134,6 +136,41 @@ inline std::vector<std::string> Ids(TestServer& server, const std::string& targe
     }
   }
   std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+// The target of the bundle's link with `relation` as a path on this server ("/fhir/..."), or
+// "" when the bundle has none.
+inline std::string Link(const boost::json::object& bundle, std::string_view relation) {
+  if (auto* links = bundle.if_contains("link")) {
+    for (auto& link : links->as_array()) {
+      auto& l = link.as_object();
+      if (l.at("relation").as_string() != relation) continue;
+      std::string url(l.at("url").as_string());
+      size_t at = url.find("/fhir/");
+      return at == std::string::npos ? url : url.substr(at);
+    }
+  }
+  return "";
+}
+
+// The ids of the match entries of every page from `target` on, following next links, in order.
+inline std::vector<std::string> PagedIds(TestServer& server, std::string target,
+                                         size_t max_pages = 50) {
+  std::vector<std::string> ids;
+  for (size_t page = 0; !target.empty() && page < max_pages; ++page) {
+    auto response = server.Get(target);
+    EXPECT_EQ(response.status, 200) << target << ": " << response.body;
+    auto bundle = TestServer::Json(response);
+    if (auto* entries = bundle.if_contains("entry")) {
+      for (auto& entry : entries->as_array()) {
+        auto& e = entry.as_object();
+        if (e.at("search").as_object().at("mode").as_string() != "match") continue;
+        ids.emplace_back(e.at("resource").as_object().at("id").as_string());
+      }
+    }
+    target = Link(bundle, "next");
+  }
   return ids;
 }
 

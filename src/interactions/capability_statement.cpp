@@ -64,6 +64,11 @@ std::string BuildCapabilityStatement(const ServiceOptions& options) {
     resource["searchInclude"] = std::move(includes);
     if (auto it = revincludes.find(type); it != revincludes.end()) {
       resource["searchRevInclude"] = std::move(it->second);
+      // Reverse chaining works wherever a reference parameter can point at this type.
+      params.push_back(json::object{
+          {"name", "_has"},
+          {"type", "special"},
+          {"documentation", "_has:Type:reference-parameter:parameter=value, nestable"}});
     }
     resource["searchParam"] = std::move(params);
     if (type == "Patient") {

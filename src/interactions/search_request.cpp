@@ -11,6 +11,7 @@
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"
 #include "fhir/search_parameters.h"
+#include "interactions/search_has.h"
 
 namespace carerecord::interactions {
 namespace {
@@ -153,6 +154,8 @@ class SearchParser {
  private:
   base::Status ParseCondition(const std::string& type, std::string_view name,
                               std::string_view value, store::SearchSpec& spec, bool top_level);
+  base::Status ParseHas(const std::string& type, std::string_view name, std::string_view value,
+                        store::SearchSpec& spec, const std::string& where);
   base::Status ParseValue(const fhir::SearchParamDef& def, Modifier modifier,
                           const std::string& modifier_type, std::string_view text, SearchValue& out,
                           const std::string& where);
@@ -453,6 +456,41 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
   return base::Status::Ok();
 }
 
+// _has:Observation:patient:code=X, nested to any depth: the inner search runs on the referring
+// type, and its matches' references by the named parameter are the matches of this condition.
+base::Status SearchParser::ParseHas(const std::string& type, std::string_view name,
+                                    std::string_view value, store::SearchSpec& spec,
+                                    const std::string& where) {
+  auto link = ParseHasLink(type, name, where);
+  if (!link.ok()) return link.error();
+  if (!link->reference) return Ignore(where, link->unknown);
+  if (value.empty()) return Invalid(where + " needs a value to search " + link->rest, where);
+  auto inner = std::make_shared<store::SearchSpec>();
+  inner->type = link->referring_type;
+  size_t ignored_before = parsed_.ignored.size();
+  base::Status status = link->rest.rfind("_has", 0) == 0
+                            ? ParseHas(inner->type, link->rest, value, *inner, where)
+                            : ParseCondition(inner->type, link->rest, value, *inner, false);
+  if (!status.ok()) {
+    base::Error error = status.error();
+    error.location = where;  // the inner parser names only its own part
+    return error;
+  }
+  for (size_t i = ignored_before; i < parsed_.ignored.size(); ++i) {
+    std::string& entry = parsed_.ignored[i];  // "name: why", where name is the inner part
+    if (entry.rfind(where, 0) != 0) entry = where + entry.substr(entry.find(": "));
+  }
+  if (inner->conditions.empty()) return base::Status::Ok();  // the inner part was ignored
+  Condition condition;
+  condition.special = Condition::Special::kHas;
+  condition.param = link->reference;
+  SearchValue v;
+  v.chain = std::move(inner);
+  condition.values.push_back(std::move(v));
+  spec.conditions.push_back(std::move(condition));
+  return base::Status::Ok();
+}
+
 base::Status SearchParser::ParseInclude(const std::string& type, std::string_view name,
                                         std::string_view value, bool reverse) {
   std::string where(name);
@@ -572,8 +610,12 @@ base::Result<ParsedSearch> SearchParser::Parse(std::string_view type_view,
       spec.cursor = value;
     } else if (name == "_format" || name == "_pretty") {
       // Content negotiation happens in the HTTP layer; JSON is the only format.
-    } else if (name == "_contained" || name == "_containedType" || name == "_has" ||
-               name == "_list" || name == "_query" || name == "_filter" || name == "_type") {
+    } else if (name == "_has" || name.rfind("_has:", 0) == 0) {
+      size_t before = parsed_.spec.conditions.size();
+      CR_RETURN_IF_ERROR(ParseHas(type, name, value, spec, name));
+      if (spec.conditions.size() > before) parsed_.applied.emplace_back(name, value);
+    } else if (name == "_contained" || name == "_containedType" || name == "_list" ||
+               name == "_query" || name == "_filter" || name == "_type") {
       CR_RETURN_IF_ERROR(Ignore(name, name + " is not supported by this server"));
     } else {
       CR_RETURN_IF_ERROR(ParseCondition(type, name, value, spec, true));

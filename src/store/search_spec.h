@@ -60,10 +60,12 @@ struct SearchValue {
 
 // All values of one parameter occurrence are ORed; conditions are ANDed.
 struct Condition {
-  const fhir::SearchParamDef* param = nullptr;  // nullptr for the special ones
+  const fhir::SearchParamDef* param = nullptr;  // nullptr for the special ones but kHas
+  // kHas (_has:Type:param:...): `param` is Type's reference parameter and values[0].chain the
+  // search on Type; the condition holds for the resources its matches refer to by `param`.
   // _text (the narrative) and _content (all of the resource's text) match every word of a
   // value in the stored body; they only filter what other conditions find.
-  enum class Special { kNone, kId, kLastUpdated, kText, kContent } special = Special::kNone;
+  enum class Special { kNone, kId, kLastUpdated, kHas, kText, kContent } special = Special::kNone;
   Modifier modifier = Modifier::kNone;
   bool missing = false;  // for kMissing
   std::vector<SearchValue> values;

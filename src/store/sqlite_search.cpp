@@ -14,6 +14,7 @@
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"
 #include "fhir/search_text.h"
+#include "store/sqlite_search_has.h"
 #include "store/sqlite_search_internal.h"
 
 namespace carerecord::store {
@@ -46,6 +47,8 @@ void BindAll(SqliteStatement& stmt, const std::vector<BindValue>& binds) {
   }
 }
 
+std::string InList(const std::vector<int64_t>& pks);
+
 class SearchCompiler {
  public:
   SearchCompiler(SqliteConnection& db, const SqliteNames& names, const SearchSpec& spec)
@@ -64,6 +67,7 @@ class SearchCompiler {
   CompiledCondition CompileUri(const Condition& c, int64_t param);
   CompiledCondition CompileMissing(const Condition& c, int64_t param);
   base::Result<CompiledCondition> CompileUnion(const Condition& c);
+  base::Result<CompiledCondition> CompileHas(const Condition& c);
   base::Result<std::vector<int64_t>> ResolveTargets(const Condition& c, const SearchValue& value,
                                                     std::vector<std::string>& urls);
   std::string PartExpression() const { return spec_.type == "Patient" ? "0" : "r.patient_pk"; }
@@ -102,6 +106,7 @@ base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
     out.where = "(" + ors + ")";
     return out;
   }
+  if (c.special == Condition::Special::kHas) return CompileHas(c);
   if (c.special == Condition::Special::kText || c.special == Condition::Special::kContent) {
     return CompileTextMatch(c);
   }
@@ -406,6 +411,18 @@ base::Result<CompiledCondition> SearchCompiler::CompileUnion(const Condition& c)
     return out;
   }
   out.where += ")";
+  return out;
+}
+
+// _has: the inner search's matches name the matching resources; their pks drive as a rowid list.
+base::Result<CompiledCondition> SearchCompiler::CompileHas(const Condition& c) {
+  auto targets = ReverseChainTargets(db_, names_, *c.param, *c.values.at(0).chain, spec_.type);
+  if (!targets.ok()) return targets.error();
+  CompiledCondition out;
+  out.has_part_column = false;
+  out.rank = 0;
+  out.never_matches = targets->empty();
+  out.where = out.never_matches ? "0" : "r.pk IN (" + InList(targets.value()) + ")";
   return out;
 }
 

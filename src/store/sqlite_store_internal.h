@@ -82,6 +82,12 @@ base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const Sqlite
                                               const SearchSpec& spec,
                                               const std::vector<int64_t>& from);
 
+// The targets that `from` (resources of `include.source_type`, whose type id is `source_type`)
+// refer to by `include.param`, read from their bodies (references are not indexed by source).
+base::Result<std::vector<int64_t>> ForwardTargets(SqliteConnection& db, const SqliteNames& names,
+                                                  const IncludeSpec& include, int64_t source_type,
+                                                  const std::vector<int64_t>& from);
+
 std::unique_ptr<ReadSession> MakeSqliteReadSession(
     std::unique_ptr<SqliteConnection> db, const SqliteNames& names, ReadGate& gate,
     std::function<void(std::unique_ptr<SqliteConnection>)> release);

@@ -1,0 +1,27 @@
+// _has (reverse chaining) on the SQLite store: the resources that the matches of a search on a
+// referring type point at. Called by the search compiler (sqlite_search.cpp); internal to
+// src/store/.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "store/sqlite_store_internal.h"
+
+namespace carerecord::store {
+
+// At most this many matches of the inner search; more is an error asking to narrow it, never a
+// silently partial answer.
+inline constexpr size_t kMaxReverseChainMatches = 10000;
+
+// The pks, sorted and distinct, of the current `target_type` resources that the matches of
+// `inner` refer to by `reference` (a reference parameter of inner.type).
+base::Result<std::vector<int64_t>> ReverseChainTargets(SqliteConnection& db,
+                                                       const SqliteNames& names,
+                                                       const fhir::SearchParamDef& reference,
+                                                       const SearchSpec& inner,
+                                                       std::string_view target_type);
+
+}  // namespace carerecord::store
