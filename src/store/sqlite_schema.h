@@ -42,8 +42,9 @@ CREATE TABLE IF NOT EXISTS resource (
   last_updated INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS resource_by_id ON resource (type_id, id);
+-- A type's resources in pk order: searches with no indexed condition, type history.
 CREATE INDEX IF NOT EXISTS resource_by_type ON resource (type_id, deleted);
-CREATE INDEX IF NOT EXISTS resource_by_updated ON resource (type_id, last_updated);
+DROP INDEX IF EXISTS resource_by_updated;  -- no query used it well enough to pay its writes
 
 -- Every version of every resource, the current one included; vid orders all writes.
 CREATE TABLE IF NOT EXISTS version (

@@ -658,7 +658,11 @@ base::Result<PkPage> SearchCompiler::Run() {
   std::string part = PartExpression();
 
   Sql base;
-  base.Add("SELECT r.pk FROM resource r WHERE +r.type_id = ? AND r.deleted = 0");
+  // With a driver or a compartment, candidates come by pk; the unary + keeps SQLite from
+  // walking the type instead. Without one, resource_by_type gives the type's pks in order.
+  const bool by_type = driver < 0 && spec_.compartment_patient.empty();
+  base.Add(by_type ? "SELECT r.pk FROM resource r WHERE r.type_id = ? AND r.deleted = 0"
+                   : "SELECT r.pk FROM resource r WHERE +r.type_id = ? AND r.deleted = 0");
   base.Bind(type_id);
   if (!spec_.compartment_patient.empty()) {
     // The compartment table's key starts with the patient: one range scan gives the candidates.
