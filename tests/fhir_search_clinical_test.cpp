@@ -562,6 +562,22 @@ TEST(FhirSearchElements, SummaryTrueKeepsTheSummaryElements) {
   EXPECT_FALSE(component.contains("interpretation"));
 }
 
+TEST(FhirSearchElements, ReadAndVreadTakeSummaryAndElements) {
+  TestServer server;
+  Put(server, "Patient", "p1", R"({"resourceType":"Patient","gender":"female",
+    "maritalStatus":{"text":"Married"},"birthDate":"1970-05-01"})");
+  auto summary = TestServer::Json(server.Get("/fhir/Patient/p1?_summary=true"));
+  EXPECT_TRUE(summary.contains("gender"));
+  EXPECT_FALSE(summary.contains("maritalStatus"));
+  auto elements = TestServer::Json(server.Get("/fhir/Patient/p1/_history/1?_elements=birthDate"));
+  EXPECT_TRUE(elements.contains("birthDate"));
+  EXPECT_FALSE(elements.contains("gender"));
+  auto whole = TestServer::Json(server.Get("/fhir/Patient/p1?_pretty=true"));
+  EXPECT_TRUE(whole.contains("maritalStatus"));
+  EXPECT_EQ(server.Get("/fhir/Patient/p1?_summary=count").status, 400);
+  EXPECT_EQ(server.Get("/fhir/Patient/p1?_summary=maybe").status, 400);
+}
+
 TEST(FhirSearchElements, ElementsNamesAChoiceByItsBaseName) {
   TestServer server;
   Put(server, "Observation", "o", R"({"resourceType":"Observation","status":"final",

@@ -213,7 +213,7 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
     response = service_.History(ctx, segments[0], "", params);
   } else if (n == 2) {
     if (get) {
-      response = service_.Read(ctx, segments[0], segments[1]);
+      response = service_.Read(ctx, segments[0], segments[1], params);
     } else if (method == "PUT") {
       response =
           service_.Update(ctx, segments[0], segments[1], request.body, request.Header("if-match"));
@@ -227,7 +227,7 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
     response = service_.History(ctx, segments[0], segments[1], params);
   } else if (n == 4 && segments[2] == "_history") {
     if (!get) return not_allowed();
-    response = service_.VRead(ctx, segments[0], segments[1], segments[3]);
+    response = service_.VRead(ctx, segments[0], segments[1], segments[3], params);
   } else if (n == 3 && segments[0] == "Patient" && segments[2] != "$everything" &&
              segments[2] != "_history") {
     if (!get) return not_allowed();

@@ -48,9 +48,11 @@ class FhirService {
               ServiceOptions options = {});
 
   Response Capabilities(const RequestContext& ctx) const;
-  Response Read(const RequestContext& ctx, std::string_view type, std::string_view id);
+  // `params`: _summary (true, text, data) and _elements shape the resource as on search.
+  Response Read(const RequestContext& ctx, std::string_view type, std::string_view id,
+                const QueryParams& params = {});
   Response VRead(const RequestContext& ctx, std::string_view type, std::string_view id,
-                 std::string_view version);
+                 std::string_view version, const QueryParams& params = {});
   Response Search(const RequestContext& ctx, std::string_view type, const QueryParams& params);
   // Patient/{patient_id}/{type}?params: the search within one patient's compartment.
   Response CompartmentSearch(const RequestContext& ctx, std::string_view patient_id,

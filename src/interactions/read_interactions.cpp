@@ -177,19 +177,48 @@ std::string PageUrl(const std::string& base, const QueryParams& applied, const s
 
 }  // namespace
 
-Response FhirService::Read(const RequestContext& ctx, std::string_view type, std::string_view id) {
+namespace {
+
+// _summary and _elements of a read; the other parameters a read may carry (_format, _pretty)
+// are the HTTP layer's, and search parameters mean nothing here.
+base::Result<ParsedSearch> ReadShaping(std::string_view type, const QueryParams& params,
+                                       bool strict) {
+  QueryParams shaping;
+  for (const auto& param : params) {
+    if (param.first == "_summary" && param.second == "count") {
+      return Invalid("_summary=count applies to searches, not to a read", "_summary");
+    }
+    if (param.first == "_summary" || param.first == "_elements") shaping.push_back(param);
+  }
+  return ParseSearch(type, shaping, strict);
+}
+
+Response ShapedResponse(const store::StoredResource& resource, const ParsedSearch& shaping) {
+  Response response = ResourceResponse(resource);
+  response.body = Shape(response.body, shaping);
+  return response;
+}
+
+}  // namespace
+
+Response FhirService::Read(const RequestContext& ctx, std::string_view type, std::string_view id,
+                           const QueryParams& params) {
   if (auto s = CheckTypeAndId(type, id); !s.ok()) return ErrorResponse(s.error());
+  auto shaping = ReadShaping(type, params, ctx.strict);
+  if (!shaping.ok()) return ErrorResponse(shaping.error());
   access::RequestGate gate(policy_, audit_, ctx.who, "read");
   auto session = store_.OpenRead(gate);
   if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
   auto resource = session->Read(type, id);
   if (!resource.ok()) return ErrorResponse(resource.error());
-  return ResourceResponse(resource.value());
+  return ShapedResponse(resource.value(), *shaping);
 }
 
 Response FhirService::VRead(const RequestContext& ctx, std::string_view type, std::string_view id,
-                            std::string_view version_text) {
+                            std::string_view version_text, const QueryParams& params) {
   if (auto s = CheckTypeAndId(type, id); !s.ok()) return ErrorResponse(s.error());
+  auto shaping = ReadShaping(type, params, ctx.strict);
+  if (!shaping.ok()) return ErrorResponse(shaping.error());
   int64_t version = 0;
   auto [end, ec] =
       std::from_chars(version_text.data(), version_text.data() + version_text.size(), version);
@@ -202,7 +231,7 @@ Response FhirService::VRead(const RequestContext& ctx, std::string_view type, st
   if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
   auto resource = session->ReadVersion(type, id, version);
   if (!resource.ok()) return ErrorResponse(resource.error());
-  return ResourceResponse(resource.value());
+  return ShapedResponse(resource.value(), *shaping);
 }
 
 Response FhirService::Search(const RequestContext& ctx, std::string_view type,
