@@ -13,6 +13,7 @@
 #include "interactions/fhir_json.h"
 #include "interactions/fhir_service.h"
 #include "interactions/responses.h"
+#include "interactions/terminology_expansion.h"
 #include "interactions/write_preparation.h"
 
 namespace carerecord::interactions {
@@ -258,6 +259,10 @@ Response FhirService::RunSearch(const RequestContext& ctx, std::string_view type
   access::RequestGate gate(policy_, audit_, ctx.who, "search");
   auto session = store_.OpenRead(gate);
   if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
+  auto terminology = ReadSessionTerminology(*session);
+  if (auto s = ExpandSearchTerminology(parsed->spec, *terminology); !s.ok()) {
+    return ErrorResponse(s.error());
+  }
   auto page = session->Search(parsed->spec);
   if (!page.ok()) return ErrorResponse(page.error());
 

@@ -193,6 +193,10 @@ base::Status SearchParser::ParseValue(const fhir::SearchParamDef& def, Modifier 
         out.text = Unescape(text);
         return base::Status::Ok();
       }
+      if (modifier == Modifier::kIn || modifier == Modifier::kNotIn) {
+        out.text = Unescape(text);  // the ValueSet: a canonical URL or ValueSet/id
+        return base::Status::Ok();
+      }
       size_t bar = FindBar(text);
       if (bar == std::string_view::npos) {
         out.code = Unescape(text);
@@ -203,6 +207,10 @@ base::Status SearchParser::ParseValue(const fhir::SearchParamDef& def, Modifier 
         out.code = Unescape(text.substr(bar + 1));
         out.code_given = !out.code.empty();
         if (out.system.empty() && out.code.empty()) return Invalid("an empty token", where);
+      }
+      if ((modifier == Modifier::kAbove || modifier == Modifier::kBelow) &&
+          (out.system.empty() || out.code.empty())) {
+        return Invalid(":above and :below on a token take system|code", where);
       }
       return base::Status::Ok();
     }
@@ -364,6 +372,13 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
       condition.modifier = Modifier::kNot;
     } else if ((m == "below" || m == "above") && param_type == SearchParamType::kUri) {
       condition.modifier = m == "below" ? Modifier::kBelow : Modifier::kAbove;
+    } else if ((m == "in" || m == "not-in" || m == "below" || m == "above") &&
+               param_type == SearchParamType::kToken && def) {
+      // Expanded from stored terminology before the search runs (terminology_expansion.h).
+      condition.modifier = m == "in"       ? Modifier::kIn
+                           : m == "not-in" ? Modifier::kNotIn
+                           : m == "below"  ? Modifier::kBelow
+                                           : Modifier::kAbove;
     } else if (param_type == SearchParamType::kReference && fhir::IsResourceType(m)) {
       condition.modifier = Modifier::kType;
       modifier_type = m;

@@ -14,6 +14,7 @@
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
 #include "interactions/responses.h"
+#include "interactions/terminology_expansion.h"
 #include "interactions/write_preparation.h"
 
 namespace carerecord::interactions {
@@ -72,11 +73,20 @@ base::Status TransactionRunner::Run(std::vector<PlannedEntry>& entries) {
   return status;
 }
 
+base::Result<ParsedSearch> TransactionRunner::ParseCondition(const std::string& type,
+                                                             const QueryParams& query) {
+  // Conditions must be understood exactly: an ignored parameter would widen the match.
+  auto parsed = ParseSearch(type, query, /*strict=*/true, {}, ctx_.base_url);
+  if (!parsed.ok()) return parsed.error();
+  auto terminology = TransactionReaderTerminology(*reader_);
+  CR_RETURN_IF_ERROR(ExpandSearchTerminology(parsed->spec, *terminology));
+  return parsed;
+}
+
 base::Result<std::vector<std::string>> TransactionRunner::Match(const std::string& type,
                                                                 const QueryParams& query,
                                                                 const std::string& where) {
-  // Conditions must be understood exactly: an ignored parameter would widen the match.
-  auto parsed = ParseSearch(type, query, /*strict=*/true, {}, ctx_.base_url);
+  auto parsed = ParseCondition(type, query);
   if (!parsed.ok()) return At(parsed.error(), where);
   if (parsed->spec.conditions.empty()) {
     return At(Invalid("a conditional operation needs at least one search parameter"), where);
@@ -93,7 +103,7 @@ base::Result<std::vector<std::string>> TransactionRunner::Match(const std::strin
 // concurrent conditional creates cannot both create.
 void TransactionRunner::CheckStillNoMatchAtCommit(const std::string& type,
                                                   const QueryParams& query) {
-  auto parsed = ParseSearch(type, query, /*strict=*/true, {}, ctx_.base_url);
+  auto parsed = ParseCondition(type, query);
   if (!parsed.ok()) return;  // Match has already refused it
   auto spec = std::make_shared<store::SearchSpec>(parsed->spec);
   auto excluded = std::make_shared<std::unordered_set<std::string>>(deleted_here_);

@@ -66,6 +66,9 @@ class TransactionRunner {
 
   base::Status RunOnce(std::vector<PlannedEntry>& entries);
   base::Status DecideTarget(PlannedEntry& e);
+  // The search of a conditional operation or reference, understood exactly and with its
+  // terminology expanded.
+  base::Result<ParsedSearch> ParseCondition(const std::string& type, const QueryParams& query);
   base::Result<std::vector<std::string>> Match(const std::string& type, const QueryParams& query,
                                                const std::string& where);
   void CheckStillNoMatchAtCommit(const std::string& type, const QueryParams& query);

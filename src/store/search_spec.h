@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fhir/search_parameters.h"
+#include "store/token_set.h"
 
 namespace carerecord::store {
 
@@ -26,8 +27,10 @@ enum class Modifier {
   kIdentifier,  // reference:identifier
   kOfType,      // token (Identifier) :of-type=type-system|type-code|value
   kType,        // reference:[Type]
-  kBelow,       // uri
-  kAbove,       // uri
+  kBelow,       // uri; token: the code and its descendants (value.codes holds them)
+  kAbove,       // uri; token: the code and its ancestors (value.codes holds them)
+  kIn,          // token: a code of the ValueSet (value.codes holds its expansion)
+  kNotIn,       // token: no code of the ValueSet (the :not of kIn)
 };
 
 struct SearchSpec;
@@ -40,6 +43,9 @@ struct SearchValue {
   std::string code;
   bool system_given = false;
   bool code_given = true;
+  // token :in/:not-in/:above/:below: what the FHIR layer expanded the value to from terminology
+  // stored in the server (the store never expands it); for :in, `text` is the ValueSet.
+  std::shared_ptr<const TokenSet> codes;
   // string, uri, token :text, reference by URL
   std::string text;
   // date: the range the value covers

@@ -14,6 +14,7 @@
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"
 #include "fhir/search_text.h"
+#include "store/sqlite_search_codes.h"
 #include "store/sqlite_search_has.h"
 #include "store/sqlite_search_internal.h"
 
@@ -59,6 +60,7 @@ class SearchCompiler {
  private:
   base::Result<CompiledCondition> Compile(const Condition& condition);
   base::Result<CompiledCondition> CompileToken(const Condition& c, int64_t param);
+  base::Result<CompiledCondition> CompileTokenSet(const Condition& c, int64_t param);
   CompiledCondition CompileString(const Condition& c, int64_t param);
   CompiledCondition CompileDate(const Condition& c, int64_t param, const char* low,
                                 const char* high);
@@ -145,6 +147,10 @@ base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
 }
 
 base::Result<CompiledCondition> SearchCompiler::CompileToken(const Condition& c, int64_t param) {
+  if (c.modifier == Modifier::kIn || c.modifier == Modifier::kNotIn ||
+      c.modifier == Modifier::kAbove || c.modifier == Modifier::kBelow) {
+    return CompileTokenSet(c, param);
+  }
   CompiledCondition out;
   if (c.modifier == Modifier::kText) {
     out.table = "idx_string x";
@@ -179,6 +185,25 @@ base::Result<CompiledCondition> SearchCompiler::CompileToken(const Condition& c,
     return out;
   }
   out.where = "x.param = ? AND (" + ors + ")";
+  return out;
+}
+
+// :in, :not-in, :above, :below: a token in the set of codes the FHIR layer expanded.
+base::Result<CompiledCondition> SearchCompiler::CompileTokenSet(const Condition& c, int64_t param) {
+  auto predicate = CompileTokenSetPredicate(c, names_);
+  if (!predicate.ok()) return predicate.error();
+  CompiledCondition out;
+  out.table = "idx_token x";
+  out.negated = c.modifier == Modifier::kNotIn;
+  out.rank = predicate->by_system ? 60 : 10;
+  if (predicate->where.empty()) {  // nothing stored is in the set; :not-in then holds for all
+    out.never_matches = !out.negated;
+    out.where = "0";
+    return out;
+  }
+  out.where = "x.param = ? AND " + predicate->where;
+  out.binds.push_back(param);
+  for (auto& bind : predicate->binds) out.binds.push_back(std::move(bind));
   return out;
 }
 
@@ -381,9 +406,10 @@ CompiledCondition SearchCompiler::CompileUri(const Condition& c, int64_t param) 
 // A union parameter (combo-code = code | component-code) has no rows of its own: the condition
 // holds when it holds for any of its parts, whose conditions share one index table.
 base::Result<CompiledCondition> SearchCompiler::CompileUnion(const Condition& c) {
-  if (c.modifier == Modifier::kMissing || c.modifier == Modifier::kNot) {
+  if (c.modifier == Modifier::kMissing || c.modifier == Modifier::kNot ||
+      c.modifier == Modifier::kNotIn) {
     return MakeError(ErrorCode::kNotSupported,
-                     ":missing and :not are not supported on " + c.param->code + "; use " +
+                     ":missing, :not and :not-in are not supported on " + c.param->code + "; use " +
                          c.param->union_of.front()->code + " and its sibling parameters",
                      c.param->code);
   }
