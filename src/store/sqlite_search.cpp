@@ -273,17 +273,7 @@ base::Result<std::vector<int64_t>> SearchCompiler::ResolveTargets(const Conditio
                                                                   const SearchValue& v,
                                                                   std::vector<std::string>& urls) {
   std::vector<int64_t> pks;
-  if (v.chain) {
-    SearchSpec inner = *v.chain;
-    inner.count = 1000;
-    inner.cursor.clear();
-    inner.sort.clear();
-    inner.includes.clear();
-    auto page = SearchPks(db_, names_, inner);
-    if (!page.ok()) return page.error();
-    pks = page->pks;
-    return pks;
-  }
+  if (v.chain) return InnerSearchPks(db_, names_, *v.chain, c.param->code);
   std::vector<std::string> types;
   if (!v.target_type.empty()) {
     types.push_back(v.target_type);
@@ -859,6 +849,28 @@ base::Result<PkPage> SearchPks(SqliteConnection& db, const SqliteNames& names,
 // The targets of `include` (a forward _include) among `from`, read from the resources' own
 // references: the reference index is keyed by target, and a second index by source would cost
 // more space than re-reading a page of bodies costs time.
+base::Result<std::vector<int64_t>> InnerSearchPks(SqliteConnection& db, const SqliteNames& names,
+                                                  const SearchSpec& inner,
+                                                  const std::string& parameter) {
+  SearchSpec bounded = inner;
+  bounded.count = kMaxInnerMatches;
+  bounded.cursor.clear();
+  bounded.sort.clear();
+  bounded.includes.clear();
+  bounded.count_only = false;
+  bounded.total = TotalMode::kNone;
+  auto page = SearchPks(db, names, bounded);
+  if (!page.ok()) return page.error();
+  if (page->pks.size() > kMaxInnerMatches) {  // SearchPks gives one more when there are more
+    return MakeError(ErrorCode::kInvalid,
+                     "the search on " + inner.type + " inside " + parameter +
+                         " matches more than " + std::to_string(kMaxInnerMatches) +
+                         " resources; narrow it",
+                     parameter);
+  }
+  return std::move(page->pks);
+}
+
 base::Result<std::vector<int64_t>> ForwardTargets(SqliteConnection& db, const SqliteNames& names,
                                                   const IncludeSpec& include, int64_t source_type,
                                                   const std::vector<int64_t>& from) {

@@ -9,27 +9,15 @@ base::Result<std::vector<int64_t>> ReverseChainTargets(SqliteConnection& db,
                                                        const fhir::SearchParamDef& reference,
                                                        const SearchSpec& inner,
                                                        std::string_view target_type) {
-  SearchSpec bounded = inner;
-  bounded.count = kMaxReverseChainMatches + 1;
-  bounded.cursor.clear();
-  bounded.sort.clear();
-  bounded.includes.clear();
-  bounded.count_only = false;
-  bounded.total = TotalMode::kNone;
-  auto page = SearchPks(db, names, bounded);
-  if (!page.ok()) return page.error();
-  if (page->pks.size() > kMaxReverseChainMatches) {
-    return base::Invalid("the search on " + inner.type + " inside _has matches more than " +
-                             std::to_string(kMaxReverseChainMatches) + " resources; narrow it",
-                         "_has:" + inner.type + ":" + reference.code);
-  }
+  auto matches = InnerSearchPks(db, names, inner, "_has:" + inner.type + ":" + reference.code);
+  if (!matches.ok()) return matches.error();
   // The reference index is keyed by target, not by source, so the matches' own references are
   // read from their bodies, as a forward _include does.
   IncludeSpec include;
   include.source_type = inner.type;
   include.param = &reference;
   include.target_type = std::string(target_type);
-  auto targets = ForwardTargets(db, names, include, names.types.Find(inner.type), page->pks);
+  auto targets = ForwardTargets(db, names, include, names.types.Find(inner.type), *matches);
   if (!targets.ok()) return targets.error();
   std::vector<int64_t> out = std::move(targets).value();
   std::sort(out.begin(), out.end());

@@ -12,10 +12,6 @@
 
 namespace carerecord::store {
 
-// At most this many matches of the inner search; more is an error asking to narrow it, never a
-// silently partial answer.
-inline constexpr size_t kMaxReverseChainMatches = 10000;
-
 // The pks, sorted and distinct, of the current `target_type` resources that the matches of
 // `inner` refer to by `reference` (a reference parameter of inner.type).
 base::Result<std::vector<int64_t>> ReverseChainTargets(SqliteConnection& db,

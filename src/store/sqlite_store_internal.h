@@ -77,6 +77,14 @@ struct PkPage {
 base::Result<PkPage> SearchPks(SqliteConnection& db, const SqliteNames& names,
                                const SearchSpec& spec);
 
+// The pks of every match of `inner`, the search inside a chain or _has, in pk order: at most
+// kMaxInnerMatches; more is an error naming `parameter` that asks to narrow the search, never
+// a silently partial answer.
+inline constexpr size_t kMaxInnerMatches = 10000;
+base::Result<std::vector<int64_t>> InnerSearchPks(SqliteConnection& db, const SqliteNames& names,
+                                                  const SearchSpec& inner,
+                                                  const std::string& parameter);
+
 // Pks reached from `from` by the includes of `spec` (forward and reverse, iterating).
 base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const SqliteNames& names,
                                               const SearchSpec& spec,
