@@ -64,13 +64,15 @@ LEAF_OF_TYPE = {
     "Money": "kMoney",
     "Range": "kRange",
     "Reference": "kReference",
+    "Location_Position": "kPosition",
 }
 for _t in QUANTITY_TYPES:
     LEAF_OF_TYPE[_t] = "kQuantity"
 
 LEAVES = ["kBoolean", "kNumber", "kString", "kCode", "kUri", "kDateTime", "kCodeableConcept",
           "kCoding", "kIdentifier", "kContactPoint", "kHumanName", "kAddress", "kPeriod",
-          "kTiming", "kQuantity", "kMoney", "kRange", "kReference", "kExistsAndNotFalse"]
+          "kTiming", "kQuantity", "kMoney", "kRange", "kReference", "kExistsAndNotFalse",
+          "kPosition"]
 
 # Which leaves each search parameter type can index; other alternatives of a term are dropped.
 LEAVES_OF_PARAM_TYPE = {
@@ -82,6 +84,8 @@ LEAVES_OF_PARAM_TYPE = {
     "reference": {"kReference", "kUri"},
     "quantity": {"kQuantity", "kMoney", "kRange"},
     "uri": {"kUri"},
+    # Location.near: a position's latitude and longitude, searched by distance.
+    "special": {"kPosition"},
 }
 
 # In the order of SearchParamType (search_parameters.h): the tables store the index.
@@ -443,7 +447,7 @@ class Generator:
         if code in STORE_HANDLED:
             row.update(handling="kByStore", reason="the store's own column")
             return row
-        if ptype == "special":
+        if ptype == "special" and expr != "Location.position":
             row.update(handling="kNotIndexed", reason=f"{ptype} parameter")
             return row
         if ptype == "composite":

@@ -143,6 +143,9 @@ class EntrySink {
         if (const json::string* s = value.if_string())
           out_.uris.push_back({param_, std::string(*s)});
         return;
+      case SearchParamType::kSpecial:
+        if (leaf == gen::Leaf::kPosition) Position(value);
+        return;
       default:
         return;
     }
@@ -379,6 +382,17 @@ class EntrySink {
     } else {
       out_.references.push_back({param_, {}, std::string(reference)});
     }
+  }
+
+  // Location.near: a position is a composite row of its latitude (low) and longitude (low2).
+  void Position(const json::value& value) {
+    const json::object* position = value.if_object();
+    if (position == nullptr) return;
+    auto latitude = NumberOf(Member(*position, "latitude"));
+    auto longitude = NumberOf(Member(*position, "longitude"));
+    if (!latitude || !longitude) return;
+    out_.composites.push_back(
+        {param_, {}, {}, {}, {}, *latitude, *latitude, *longitude, *longitude});
   }
 
   IndexEntries& out_;

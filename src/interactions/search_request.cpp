@@ -4,6 +4,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
+#include <algorithm>
 #include <charconv>
 #include <climits>
 #include <cmath>
@@ -145,6 +146,40 @@ base::Status ParseNumber(std::string_view text, SearchValue& out, const std::str
   return base::Status::Ok();
 }
 
+// near=latitude|longitude|distance|units (Location): kilometres when no units are given, and
+// 10 km when no distance is.
+base::Status ParseNear(std::string_view text, SearchValue& out, const std::string& where) {
+  auto parts = SplitEscaped(text, '|');
+  if (parts.size() < 2 || parts.size() > 4) {
+    return Invalid("near is latitude|longitude|distance|units", where);
+  }
+  auto number = [&](const std::string& part, const char* what, double low, double high,
+                    double& value) -> base::Status {
+    auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
+    if (ec != std::errc() || end != part.data() + part.size() || part.empty() || value < low ||
+        value > high) {
+      return Invalid("'" + part + "' is not a " + what, where);
+    }
+    return base::Status::Ok();
+  };
+  CR_RETURN_IF_ERROR(number(parts[0], "latitude (-90 to 90)", -90, 90, out.latitude));
+  CR_RETURN_IF_ERROR(number(parts[1], "longitude (-180 to 180)", -180, 180, out.longitude));
+  out.distance_km = 10;
+  if (parts.size() >= 3 && !parts[2].empty()) {
+    CR_RETURN_IF_ERROR(number(parts[2], "distance", 0, 1e9, out.distance_km));
+  }
+  const std::string units = parts.size() == 4 ? parts[3] : "km";
+  if (units == "m") {
+    out.distance_km /= 1000;
+  } else if (units == "[mi_i]" || units == "mi") {
+    out.distance_km *= 1.609344;
+  } else if (units != "km" && !units.empty()) {
+    return Invalid("near takes the units km, m or [mi_i], not '" + units + "'", where);
+  }
+  out.distance_km = std::min(out.distance_km, 20100.0);  // half way round is everywhere
+  return base::Status::Ok();
+}
+
 class SearchParser {
  public:
   SearchParser(bool strict, const SearchLimits& limits, std::string_view base_url)
@@ -283,6 +318,9 @@ base::Status SearchParser::ParseValue(const fhir::SearchParamDef& def, Modifier 
       }
       return base::Status::Ok();
     }
+    case SearchParamType::kSpecial:
+      if (def.code == "near") return ParseNear(text, out, where);
+      break;
     case SearchParamType::kComposite: {
       // code$value: each part is a value of the component's own parameter.
       std::vector<std::string_view> parts = SplitKeepingEscapes(text, '$');

@@ -62,6 +62,10 @@ struct SearchValue {
   std::shared_ptr<SearchSpec> chain;
   // composite: one value per component, in the parameter's order (code$value)
   std::vector<SearchValue> components;
+  // Location near: the point and the distance from it, in kilometres
+  double latitude = 0;
+  double longitude = 0;
+  double distance_km = 0;
 };
 
 // All values of one parameter occurrence are ORed; conditions are ANDed.

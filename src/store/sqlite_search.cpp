@@ -138,6 +138,9 @@ base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
       return CompileUri(c, param);
     case SearchParamType::kComposite:
       return CompileComposite(names_, c, param);
+    case SearchParamType::kSpecial:
+      if (def.code == "near") return CompileNear(c, param);
+      break;
     default:
       return MakeError(ErrorCode::kNotSupported,
                        "search parameter " + def.code + " of type " +

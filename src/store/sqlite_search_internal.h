@@ -58,9 +58,14 @@ std::string NumberPredicate(const SqliteNames& names, const SearchValue& v,
 // function (RegisterTextMatch), never a driver.
 CompiledCondition CompileTextMatch(const Condition& c);
 
-// Registers cr_text_match(body, mode, query) on `db`: 1 when the encoded stored body's
-// narrative (mode 0) or whole text (mode 1) has every word of the query.
-base::Status RegisterTextMatch(SqliteConnection& db, const BodyCodec& codec);
+// Registers the store's SQL functions on `db`: cr_text_match(body, mode, query), 1 when the
+// encoded stored body's narrative (mode 0) or whole text (mode 1) has every word of the query;
+// cr_distance_km(lat1, long1, lat2, long2), the great-circle distance.
+base::Status RegisterSqlFunctions(SqliteConnection& db, const BodyCodec& codec);
+
+// Location near: positions (idx_composite rows: latitude in v_low, longitude in w_low) within
+// the distance, found by a latitude/longitude box, then the exact distance.
+CompiledCondition CompileNear(const Condition& c, int64_t param);
 
 // A composite parameter's condition on idx_composite.
 base::Result<CompiledCondition> CompileComposite(const SqliteNames& names, const Condition& c,

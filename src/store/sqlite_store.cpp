@@ -141,7 +141,7 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteStore::OpenConnection(bool
   // After a checkpoint rewinds the WAL, its file is cut back to this size, not left at its peak.
   if (writer) CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_size_limit=67108864"));
   if (!writer) CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA query_only=1"));
-  CR_RETURN_IF_ERROR(RegisterTextMatch(**db, codec_));
+  CR_RETURN_IF_ERROR(RegisterSqlFunctions(**db, codec_));
   return db;
 }
 

@@ -31,6 +31,7 @@ enum class Leaf : uint8_t {
   kRange,
   kReference,
   kExistsAndNotFalse,
+  kPosition,
 };
 
 // A condition on the values found at one step; values that fail it are not followed.

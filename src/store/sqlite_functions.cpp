@@ -1,0 +1,119 @@
+// The store's SQL functions and the conditions built on them: _text and _content, matched in the
+// stored bodies of the candidates other conditions find (the text of every resource is not
+// indexed), and Location near, the great-circle distance to a stored position.
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <cmath>
+
+#include "fhir/resource_text.h"
+#include "store/body_codec.h"
+#include "store/sqlite_search_internal.h"
+
+namespace carerecord::store {
+namespace {
+
+void TextMatch(sqlite3_context* context, int argc, sqlite3_value** argv) {
+  if (argc != 3 || sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+    sqlite3_result_int(context, 0);  // a deleted version has no body
+    return;
+  }
+  const auto* codec = static_cast<const BodyCodec*>(sqlite3_user_data(context));
+  std::string_view stored(static_cast<const char*>(sqlite3_value_blob(argv[0])),
+                          static_cast<size_t>(sqlite3_value_bytes(argv[0])));
+  auto json = codec->Decode(stored);
+  if (!json.ok()) {
+    sqlite3_result_error(context, json.error().message.c_str(), -1);
+    return;
+  }
+  boost::system::error_code ec;
+  boost::json::value body = boost::json::parse(*json, ec);
+  if (ec || !body.is_object()) {
+    sqlite3_result_error(context, "a stored body does not parse", -1);
+    return;
+  }
+  const bool content = sqlite3_value_int(argv[1]) != 0;
+  const std::string text = content ? fhir::ContentSearchText(body.as_object())
+                                   : fhir::NarrativeSearchText(body.as_object());
+  std::string_view query(reinterpret_cast<const char*>(sqlite3_value_text(argv[2])),
+                         static_cast<size_t>(sqlite3_value_bytes(argv[2])));
+  sqlite3_result_int(context, fhir::TextMatchesAllWords(text, query) ? 1 : 0);
+}
+
+constexpr double kEarthRadiusKm = 6371.0088;  // the mean radius (IUGG)
+constexpr double kRadians = 3.14159265358979323846 / 180;
+
+double DistanceKm(double lat1, double long1, double lat2, double long2) {
+  const double dlat = (lat2 - lat1) * kRadians;
+  const double dlong = (long2 - long1) * kRadians;
+  const double a = std::sin(dlat / 2) * std::sin(dlat / 2) +
+                   std::cos(lat1 * kRadians) * std::cos(lat2 * kRadians) * std::sin(dlong / 2) *
+                       std::sin(dlong / 2);
+  return 2 * kEarthRadiusKm * std::asin(std::min(1.0, std::sqrt(a)));
+}
+
+void Distance(sqlite3_context* context, int argc, sqlite3_value** argv) {
+  double v[4];
+  for (int i = 0; i < 4 && i < argc; ++i) v[i] = sqlite3_value_double(argv[i]);
+  sqlite3_result_double(context, DistanceKm(v[0], v[1], v[2], v[3]));
+}
+
+}  // namespace
+
+base::Status RegisterSqlFunctions(SqliteConnection& db, const BodyCodec& codec) {
+  const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
+  if (sqlite3_create_function_v2(db.raw(), "cr_text_match", 3, flags,
+                                 const_cast<BodyCodec*>(&codec), TextMatch, nullptr, nullptr,
+                                 nullptr) != SQLITE_OK ||
+      sqlite3_create_function_v2(db.raw(), "cr_distance_km", 4, flags, nullptr, Distance, nullptr,
+                                 nullptr, nullptr) != SQLITE_OK) {
+    return db.LastError("registering the store's SQL functions");
+  }
+  return base::Status::Ok();
+}
+
+CompiledCondition CompileNear(const Condition& c, int64_t param) {
+  CompiledCondition out;
+  out.table = "idx_composite x";
+  out.rank = 40;
+  out.binds.push_back(param);
+  std::string ors;
+  for (const SearchValue& v : c.values) {
+    // A box around the point bounds the rows read; the exact distance decides.
+    const double dlat = v.distance_km / (kEarthRadiusKm * kRadians);
+    const double cos_lat = std::cos(v.latitude * kRadians);
+    const double dlong = cos_lat > 1e-6 ? dlat / cos_lat : 360;
+    std::string box = "x.v_low BETWEEN ? AND ?";
+    out.binds.push_back(v.latitude - dlat);
+    out.binds.push_back(v.latitude + dlat);
+    if (v.longitude - dlong >= -180 && v.longitude + dlong <= 180) {  // not across 180°
+      box += " AND x.w_low BETWEEN ? AND ?";
+      out.binds.push_back(v.longitude - dlong);
+      out.binds.push_back(v.longitude + dlong);
+    }
+    if (!ors.empty()) ors += " OR ";
+    ors += "(" + box + " AND cr_distance_km(?, ?, x.v_low, x.w_low) <= ?)";
+    out.binds.push_back(v.latitude);
+    out.binds.push_back(v.longitude);
+    out.binds.push_back(v.distance_km);
+  }
+  out.where = "x.param = ? AND x.key = '' AND (" + ors + ")";
+  return out;
+}
+
+CompiledCondition CompileTextMatch(const Condition& c) {
+  CompiledCondition out;
+  out.has_part_column = false;
+  out.rank = 99;
+  const char* mode = c.special == Condition::Special::kContent ? "1" : "0";
+  std::string ors;
+  for (const SearchValue& v : c.values) {
+    if (!ors.empty()) ors += " OR ";
+    ors += std::string("cr_text_match((SELECT v.body FROM version v WHERE v.vid = r.vid), ") +
+           mode + ", ?)";
+    out.binds.push_back(v.text);
+  }
+  out.where = "(" + ors + ")";
+  return out;
+}
+
+}  // namespace carerecord::store
