@@ -68,6 +68,7 @@ class TestServer {
   }
 
   uint16_t port() const { return port_; }
+  const std::filesystem::path& data_dir() const { return dir_; }
   std::string base() const { return "http://127.0.0.1:" + std::to_string(port_) + "/fhir"; }
   store::Store& store() { return *store_; }
   interactions::FhirService& service() { return *service_; }

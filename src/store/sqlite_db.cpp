@@ -1,5 +1,7 @@
 #include "store/sqlite_db.h"
 
+#include <mutex>
+
 namespace carerecord::store {
 
 SqliteStatement& SqliteStatement::operator=(SqliteStatement&& other) noexcept {
@@ -79,6 +81,10 @@ std::string_view SqliteStatement::Blob(int column) const {
 
 base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(const std::string& path,
                                                                        bool read_only) {
+  // SQLite counts every allocation under one process-wide mutex unless told not to; nothing
+  // here reads the counts. Only possible before SQLite initialises, so on the first open.
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX |
               (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);

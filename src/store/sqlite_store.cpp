@@ -14,6 +14,7 @@
 #include "fhir/search_parameters.h"
 #include "fhir/search_text.h"
 #include "store/body_codec.h"
+#include "store/sqlite_checkpointer.h"
 #include "store/sqlite_search_internal.h"
 #include "store/sqlite_store_internal.h"
 
@@ -117,6 +118,7 @@ class SqliteStore final : public Store {
   std::vector<std::pair<std::string, std::string>> trained_;
   std::vector<std::thread> trainers_;
   std::unique_ptr<SqliteConnection> writer_db_;
+  WalCheckpointer checkpointer_;  // declared after writer_db_: stopped before it closes
   std::thread writer_;
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
@@ -176,6 +178,7 @@ base::Status SqliteStore::Open() {
     }
   }
   CR_RETURN_IF_ERROR(RebuildIndexesIfStale(*writer_db_, names_, codec_));
+  CR_RETURN_IF_ERROR(checkpointer_.Start(DatabasePath(), *writer_db_));
   writer_ = std::thread([this] { WriterLoop(); });
   return base::Status::Ok();
 }
@@ -647,6 +650,7 @@ void SqliteStore::Close() {
   }
   queue_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  checkpointer_.Stop();
   for (std::thread& trainer : trainers_) trainer.join();
   {
     std::lock_guard lock(pool_mutex_);

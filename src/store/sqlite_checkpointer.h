@@ -1,0 +1,40 @@
+// Copies the write-ahead log back into the database file on a thread of its own, so the single
+// writer never stops to checkpoint between commits (SQLite's automatic checkpoint would run
+// inside a COMMIT). Owned by the SQLite store; internal to src/store/.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "base/status.h"
+#include "store/sqlite_db.h"
+
+namespace carerecord::store {
+
+class WalCheckpointer {
+ public:
+  // Starts the thread on its own connection to `path`, and hooks `writer` so that a commit
+  // leaving more than `frames` frames in the log wakes it.
+  base::Status Start(const std::string& path, SqliteConnection& writer, int frames = 1000);
+  // Stops the thread; the writer's hook is removed. Safe to call twice.
+  void Stop();
+  ~WalCheckpointer() { Stop(); }
+
+ private:
+  static int OnCommit(void* self, sqlite3* db, const char* name, int frames_in_log);
+  void Run();
+
+  std::unique_ptr<SqliteConnection> db_;
+  SqliteConnection* writer_ = nullptr;
+  int threshold_ = 1000;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool pending_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace carerecord::store
