@@ -1,10 +1,10 @@
 #include "interactions/search_request.h"
 
+#include <algorithm>
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
-#include <algorithm>
 #include <charconv>
 #include <climits>
 #include <cmath>
