@@ -66,6 +66,9 @@ TEST(FhirSearchComposite, CodeValueQuantityPairsTheCodeWithItsValue) {
                 "2339-0$gt1%7Chttp://unitsofmeasure.org%7Cmmol/L"),
             (Names{"glucose-high", "glucose-normal"}));
   EXPECT_EQ(Ids(server, "/fhir/Observation?code-value-quantity=2339-0$gt1%7C%7Cmg/dL"), Names{});
+  // By the human unit without a system, as value-quantity is.
+  EXPECT_EQ(Ids(server, "/fhir/Observation?component-code-value-quantity=8480-6$150%7C%7CmmHg"),
+            Names{"bp-systolic-high"});
   // Comma is OR between whole composite values.
   EXPECT_EQ(Ids(server, "/fhir/Observation?code-value-quantity=2339-0$gt10,2339-0$lt5"),
             Names{"glucose-high"});

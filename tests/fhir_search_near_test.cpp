@@ -55,11 +55,19 @@ TEST(FhirSearchNear, MovedLocationIsFoundAtItsNewPosition) {
             (Names{"bournemouth", "weymouth"}));
 }
 
+TEST(FhirSearchNear, MissingTellsLocationsWithAPositionFromThoseWithout) {
+  TestServer server;
+  PutSites(server);
+  EXPECT_EQ(Ids(server, "/fhir/Location?near:missing=true"), Names{"virtual"});
+  EXPECT_EQ(Ids(server, "/fhir/Location?near:missing=false"),
+            (Names{"bournemouth", "dorchester", "weymouth"}));
+}
+
 TEST(FhirSearchNear, MalformedValuesAre400) {
   TestServer server;
   PutSites(server);
   for (const char* query : {"near=91%7C0", "near=50%7Cabc", "near=50", "near=50%7C-2%7C5%7Cfurlong",
-                            "near=50%7C-2%7C-5", "near:missing=maybe"}) {
+                            "near=50%7C-2%7C-5", "near=nan%7C0", "near:missing=maybe"}) {
     auto response = server.Get(std::string("/fhir/Location?") + query);
     EXPECT_EQ(response.status, 400) << query << " " << response.body;
   }

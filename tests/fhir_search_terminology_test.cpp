@@ -270,6 +270,22 @@ TEST_F(FhirSearchTerminology, ValueSetsIncludingEachOtherAre400) {
   ExpectRefused(In("loop-a"), "includes itself");
 }
 
+// Each ValueSet of a chain of 30 names the next twice: expanded once each, not 2^30 times.
+TEST_F(FhirSearchTerminology, AValueSetNamedManyTimesIsExpandedOnce) {
+  for (int i = 0; i < 30; ++i) {
+    const std::string next = std::string(kVs) + "twice-" + std::to_string(i + 1);
+    Put(server_, "ValueSet", "twice-" + std::to_string(i),
+        ValueSetJson("twice-" + std::to_string(i), R"("compose":{"include":[{"valueSet":[")" +
+                                                       next + R"("]},{"valueSet":[")" + next +
+                                                       R"("]}]})"));
+  }
+  Put(server_, "ValueSet", "twice-30",
+      ValueSetJson("twice-30",
+                   R"("compose":{"include":[)" + Include(kCs, Concepts({"hf"})) + "]}"));
+  EXPECT_EQ(Search(In("twice-0")), Names{"c3"});
+  EXPECT_EQ(Search(In("twice-0") + "," + kVs + "twice-0," + kVs + "twice-1"), Names{"c3"});
+}
+
 TEST_F(FhirSearchTerminology, PartialExpansionWithoutComposeIs400) {
   Put(server_, "ValueSet", "paged",
       ValueSetJson("paged", std::string(R"("expansion":{"timestamp":"2024-01-01T00:00:00Z",

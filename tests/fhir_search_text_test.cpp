@@ -56,6 +56,12 @@ TEST(FhirSearchText, AloneIsRefusedAndModifiersAreBad) {
   auto alone = server.Get("/fhir/Condition?_content=diabetes");
   EXPECT_EQ(alone.status, 400);
   EXPECT_NE(alone.body.find("_text and _content search within"), std::string::npos);
+  // Conditions that do not narrow the search do not make it allowed.
+  for (const char* query : {"_id:not=zzz&_content=diabetes", "code:not=x&_content=diabetes",
+                            "code:missing=true&_text=diet", "_lastUpdated=gt1900&_content=x"}) {
+    EXPECT_EQ(server.Get(std::string("/fhir/Condition?") + query).status, 400) << query;
+  }
+  EXPECT_EQ(Ids(server, "/fhir/Condition?_id=asthma,diabetes&_content=inhaler"), Names{"asthma"});
   EXPECT_EQ(server.Get("/fhir/Condition?patient=p1&_content:exact=diabetes").status, 400);
   EXPECT_EQ(server.Get("/fhir/Condition?patient=p1&_content=").status, 400);
 }

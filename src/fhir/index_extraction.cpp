@@ -489,10 +489,12 @@ std::vector<ComponentValue> ReadComponent(const json::object& resource, const js
       }
       break;
     case SearchParamType::kQuantity:
+      // As idx_quantity: by its code in its system, and by its human unit without a system.
       for (QuantityEntry& q : found.quantities) {
-        const bool coded = !q.code.empty();
-        out.push_back({coded ? std::move(q.system) : std::string(),
-                       coded ? std::move(q.code) : std::move(q.unit), q.value, q.value});
+        if (!q.unit.empty() && q.unit != q.code) out.push_back({{}, q.unit, q.value, q.value});
+        if (!q.code.empty() || q.unit.empty()) {
+          out.push_back({std::move(q.system), std::move(q.code), q.value, q.value});
+        }
       }
       break;
     case SearchParamType::kNumber:
@@ -516,6 +518,8 @@ std::vector<ComponentValue> ReadComponent(const json::object& resource, const js
 // (an Observation coded in LOINC and SNOMED with one value gives two).
 void AddCompositeEntries(const json::object& resource, const json::object& context,
                          const gen::CompositeContext& row, std::vector<CompositeEntry>& out) {
+  // An element with more combinations than this (8 codings with 8 values) is not indexed
+  // past them; no R4 resource comes near it in practice.
   constexpr size_t kMaxPerContext = 64;
   std::vector<std::vector<ComponentValue>> parts;
   for (uint8_t i = 0; i < row.part_count && i < 3; ++i) {

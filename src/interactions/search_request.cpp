@@ -156,8 +156,8 @@ base::Status ParseNear(std::string_view text, SearchValue& out, const std::strin
   auto number = [&](const std::string& part, const char* what, double low, double high,
                     double& value) -> base::Status {
     auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
-    if (ec != std::errc() || end != part.data() + part.size() || part.empty() || value < low ||
-        value > high) {
+    if (ec != std::errc() || end != part.data() + part.size() || part.empty() ||
+        !std::isfinite(value) || value < low || value > high) {
       return Invalid("'" + part + "' is not a " + what, where);
     }
     return base::Status::Ok();

@@ -16,6 +16,9 @@ using store::Modifier;
 using store::TokenSet;
 
 constexpr size_t kMaxValueSetDepth = 32;
+// ValueSets read for one request: stored ValueSets are anyone's to write, and must not make one
+// search read without end.
+constexpr size_t kMaxValueSetLookups = 1000;
 
 std::string StringAt(const json::object& object, std::string_view key) {
   const json::value* value = object.if_contains(key);
@@ -69,6 +72,10 @@ class Expander {
 
   TerminologySource& source_;
   std::vector<std::string> path_;  // the ValueSets being expanded, outermost first
+  // Each ValueSet is expanded once per request, however often it is named (A including B
+  // twice, code:in=A,A).
+  std::map<std::string, TokenSet> expanded_;
+  size_t lookups_ = 0;
   std::map<std::string, fhir::CodeSystemHierarchy> hierarchies_;
 };
 
@@ -83,6 +90,11 @@ base::Result<TokenSet> Expander::ValueSet(const std::string& reference) {
     return Invalid("ValueSet " + reference + " is included more than " +
                    std::to_string(kMaxValueSetDepth) + " levels deep");
   }
+  if (auto it = expanded_.find(reference); it != expanded_.end()) return it->second;
+  if (++lookups_ > kMaxValueSetLookups) {
+    return Invalid("expanding ValueSet " + reference + " needs more than " +
+                   std::to_string(kMaxValueSetLookups) + " ValueSets, too many for one search");
+  }
   auto found = FindCanonical(source_, "ValueSet", reference);
   if (!found.ok()) return found.error();
   if (!found.value()) {
@@ -93,6 +105,7 @@ base::Result<TokenSet> Expander::ValueSet(const std::string& reference) {
   path_.push_back(reference);
   auto expanded = Expand(*found.value(), reference);
   path_.pop_back();
+  if (expanded.ok()) expanded_.emplace(reference, *expanded);
   return expanded;
 }
 

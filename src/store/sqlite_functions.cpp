@@ -12,6 +12,10 @@
 namespace carerecord::store {
 namespace {
 
+// Between the values of one _text or _content parameter (a control character: words are
+// matched after normalisation, so it never stands in a word).
+constexpr char kQuerySeparator = '\x1f';
+
 void TextMatch(sqlite3_context* context, int argc, sqlite3_value** argv) {
   if (argc != 3 || sqlite3_value_type(argv[0]) == SQLITE_NULL) {
     sqlite3_result_int(context, 0);  // a deleted version has no body
@@ -34,9 +38,17 @@ void TextMatch(sqlite3_context* context, int argc, sqlite3_value** argv) {
   const bool content = sqlite3_value_int(argv[1]) != 0;
   const std::string text = content ? fhir::ContentSearchText(body.as_object())
                                    : fhir::NarrativeSearchText(body.as_object());
-  std::string_view query(reinterpret_cast<const char*>(sqlite3_value_text(argv[2])),
-                         static_cast<size_t>(sqlite3_value_bytes(argv[2])));
-  sqlite3_result_int(context, fhir::TextMatchesAllWords(text, query) ? 1 : 0);
+  std::string_view queries(reinterpret_cast<const char*>(sqlite3_value_text(argv[2])),
+                           static_cast<size_t>(sqlite3_value_bytes(argv[2])));
+  // The values of one parameter are ORed, and passed together so the body is read once.
+  bool match = false;
+  while (!match) {
+    const size_t end = queries.find(kQuerySeparator);
+    match = fhir::TextMatchesAllWords(text, queries.substr(0, end));
+    if (end == std::string_view::npos) break;
+    queries.remove_prefix(end + 1);
+  }
+  sqlite3_result_int(context, match ? 1 : 0);
 }
 
 constexpr double kEarthRadiusKm = 6371.0088;  // the mean radius (IUGG)
@@ -105,14 +117,14 @@ CompiledCondition CompileTextMatch(const Condition& c) {
   out.has_part_column = false;
   out.rank = 99;
   const char* mode = c.special == Condition::Special::kContent ? "1" : "0";
-  std::string ors;
+  std::string queries;
   for (const SearchValue& v : c.values) {
-    if (!ors.empty()) ors += " OR ";
-    ors += std::string("cr_text_match((SELECT v.body FROM version v WHERE v.vid = r.vid), ") +
-           mode + ", ?)";
-    out.binds.push_back(v.text);
+    if (!queries.empty()) queries.push_back(kQuerySeparator);
+    queries += v.text;
   }
-  out.where = "(" + ors + ")";
+  out.where = std::string("cr_text_match((SELECT v.body FROM version v WHERE v.vid = r.vid), ") +
+              mode + ", ?)";
+  out.binds.push_back(std::move(queries));
   return out;
 }
 

@@ -50,6 +50,12 @@ void BindAll(SqliteStatement& stmt, const std::vector<BindValue>& binds) {
 
 std::string InList(const std::vector<int64_t>& pks);
 
+// Tables keyed (param, code or key, part, ...): the partition narrows them once the code is
+// given, so a known patient is added to their lookups as to those keyed (param, part, ...).
+bool PartFollowsKey(const CompiledCondition& c) {
+  return c.table == "idx_token x" || c.table == "idx_composite x";
+}
+
 class SearchCompiler {
  public:
   SearchCompiler(SqliteConnection& db, const SqliteNames& names, const SearchSpec& spec)
@@ -481,6 +487,7 @@ CompiledCondition SearchCompiler::CompileMissing(const Condition& c, int64_t par
       table = "idx_uri";
       break;
     case SearchParamType::kComposite:
+    case SearchParamType::kSpecial:  // Location near: its positions are composite rows
       table = "idx_composite";
       break;
     default:
@@ -626,27 +633,21 @@ base::Result<std::vector<std::string>> SearchCompiler::SortKeys(const std::vecto
 }
 
 base::Result<PkPage> SearchCompiler::Run() {
-  const bool narrowed =
-      !spec_.compartment_patient.empty() ||
-      std::any_of(spec_.conditions.begin(), spec_.conditions.end(), [](const Condition& c) {
-        return c.special != Condition::Special::kText && c.special != Condition::Special::kContent;
-      });
-  if (!narrowed && !spec_.conditions.empty()) {
-    // Text is matched in the bodies of the resources found, not through an index.
-    return MakeError(ErrorCode::kInvalid,
-                     "_text and _content search within what other parameters find: add one, "
-                     "e.g. patient=, or search a patient's compartment",
-                     "_content");
-  }
   // Text matches go last, so the SQL decodes a body only when the indexed checks have passed.
+  auto is_text = [](const Condition* c) {
+    return c->special == Condition::Special::kText || c->special == Condition::Special::kContent;
+  };
   std::vector<const Condition*> order;
   for (const Condition& condition : spec_.conditions) order.push_back(&condition);
-  std::stable_partition(order.begin(), order.end(), [](const Condition* c) {
-    return c->special != Condition::Special::kText && c->special != Condition::Special::kContent;
-  });
+  auto text_begin = std::stable_partition(order.begin(), order.end(),
+                                          [&](const Condition* c) { return !is_text(c); });
+  // Text is matched in the bodies of what the other conditions find, never through an index:
+  // they must narrow the search (a positive indexed condition, _id, _has or a compartment),
+  // or every body of the type would be read.
+  bool narrowed = !spec_.compartment_patient.empty();
   std::vector<CompiledCondition> compiled;
-  for (const Condition* condition_ptr : order) {
-    const Condition& condition = *condition_ptr;
+  for (auto it = order.begin(); it != order.end(); ++it) {
+    const Condition& condition = **it;
     auto c = Compile(condition);
     if (!c.ok()) return c.error();
     if (c->never_matches && !c->negated) {
@@ -654,7 +655,18 @@ base::Result<PkPage> SearchCompiler::Run() {
       if (spec_.total == TotalMode::kAccurate || spec_.count_only) empty.total = 0;
       return empty;
     }
+    const bool listed_ids =
+        condition.special == Condition::Special::kId && condition.modifier != Modifier::kNot;
+    narrowed = narrowed || (it < text_begin && !c->negated &&
+                            (!c->table.empty() || listed_ids ||
+                             condition.special == Condition::Special::kHas));
     compiled.push_back(std::move(c).value());
+  }
+  if (text_begin != order.end() && !narrowed) {
+    return MakeError(ErrorCode::kInvalid,
+                     "_text and _content search within what other parameters find: add one that "
+                     "narrows the search (e.g. patient=), or search a patient's compartment",
+                     "_content");
   }
   // Choose the driver: the best-ranked positive condition on an index table. A condition whose
   // key leads with the partition only drives when the partition is known.
@@ -662,7 +674,7 @@ base::Result<PkPage> SearchCompiler::Run() {
     int rank = c.rank;
     bool part_known = known_part_ >= 0 || spec_.type == "Patient";
     if (c.part_leads && !part_known) rank += 100;
-    if (c.table == "idx_token x" && known_part_ >= 0) rank -= 8;  // code + patient: tiny range
+    if (PartFollowsKey(c) && known_part_ >= 0) rank -= 8;  // code + patient: tiny range
     return rank;
   };
   int driver = -1;
@@ -701,7 +713,7 @@ base::Result<PkPage> SearchCompiler::Run() {
     if (static_cast<int>(i) == driver) {
       base.Add(" AND r.pk IN (SELECT x.pk FROM " + c.table + " WHERE " + c.where);
       for (const auto& b : c.binds) base.Bind(b);
-      if (c.has_part_column && (c.part_leads || c.table == "idx_token x")) {
+      if (c.has_part_column && (c.part_leads || PartFollowsKey(c))) {
         if (known_part_ >= 0) {
           base.Add(" AND x.part = ?");
           base.Bind(known_part_);
@@ -715,7 +727,7 @@ base::Result<PkPage> SearchCompiler::Run() {
     base.Add(c.negated ? " AND NOT EXISTS (SELECT 1 FROM " : " AND EXISTS (SELECT 1 FROM ");
     base.Add(c.table + " WHERE " + c.where);
     for (const auto& b : c.binds) base.Bind(b);
-    if (c.has_part_column && (c.part_leads || c.table == "idx_token x")) {
+    if (c.has_part_column && (c.part_leads || PartFollowsKey(c))) {
       base.Add(" AND x.part = " + part);
     }
     base.Add(" AND x.pk = r.pk)");
