@@ -657,9 +657,9 @@ base::Result<PkPage> SearchCompiler::Run() {
     }
     const bool listed_ids =
         condition.special == Condition::Special::kId && condition.modifier != Modifier::kNot;
-    narrowed = narrowed || (it < text_begin && !c->negated &&
-                            (!c->table.empty() || listed_ids ||
-                             condition.special == Condition::Special::kHas));
+    narrowed = narrowed ||
+               (it < text_begin && !c->negated &&
+                (!c->table.empty() || listed_ids || condition.special == Condition::Special::kHas));
     compiled.push_back(std::move(c).value());
   }
   if (text_begin != order.end() && !narrowed) {
