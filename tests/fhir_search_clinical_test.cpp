@@ -587,6 +587,27 @@ TEST(FhirSearchElements, ElementsNamesAChoiceByItsBaseName) {
   EXPECT_TRUE(resource.contains("valueQuantity"));
   EXPECT_FALSE(resource.contains("note"));
   EXPECT_FALSE(resource.contains("status"));
+  // Not every name followed by a capital is a choice: status is not statusHistory.
+  Put(server, "Encounter", "e", R"({"resourceType":"Encounter","status":"finished",
+    "class":{"code":"AMB"},"statusHistory":[{"status":"planned","period":{"start":"2024"}}]})");
+  auto encounters = TestServer::Json(server.Get("/fhir/Encounter?_id=e&_elements=status"));
+  auto& encounter = encounters["entry"].as_array()[0].as_object()["resource"].as_object();
+  EXPECT_TRUE(encounter.contains("status"));
+  EXPECT_FALSE(encounter.contains("statusHistory"));
+}
+
+TEST(FhirSearchElements, SummaryTextKeepsTheNarrativeAndRequiredElements) {
+  TestServer server;
+  Put(server, "Observation", "o", R"({"resourceType":"Observation","status":"final",
+    "code":{"text":"x"},"valueQuantity":{"value":1},"note":[{"text":"n"}],
+    "text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"}})");
+  auto bundle = TestServer::Json(server.Get("/fhir/Observation?_id=o&_summary=text"));
+  auto& resource = bundle["entry"].as_array()[0].as_object()["resource"].as_object();
+  for (const char* kept : {"resourceType", "id", "meta", "text", "status", "code"}) {
+    EXPECT_TRUE(resource.contains(kept)) << kept;
+  }
+  EXPECT_FALSE(resource.contains("valueQuantity"));
+  EXPECT_FALSE(resource.contains("note"));
 }
 
 }  // namespace

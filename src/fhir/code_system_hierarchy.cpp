@@ -3,23 +3,18 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include "fhir/json_read.h"
+
 namespace carerecord::fhir {
 
 namespace json = boost::json;
 
-namespace {
-
-std::string StringAt(const json::object& object, std::string_view key) {
-  const json::value* value = object.if_contains(key);
-  return value && value->is_string() ? std::string(value->as_string()) : std::string();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 base::Result<CodeSystemHierarchy> CodeSystemHierarchy::FromResource(
     const json::object& code_system) {
-  std::string url = StringAt(code_system, "url");
-  if (StringAt(code_system, "content") == "not-present") {
+  std::string url = StringMember(code_system, "url");
+  if (StringMember(code_system, "content") == "not-present") {
     return base::Invalid("CodeSystem " + url +
                          " is stored without its concepts (content not-present), so its "
                          "hierarchy is not known here");
@@ -42,7 +37,7 @@ void CodeSystemHierarchy::AddConcepts(const json::value& concepts, const std::st
   for (const json::value& item : concepts.as_array()) {
     if (!item.is_object()) continue;
     const json::object& entry = item.as_object();
-    std::string code = StringAt(entry, "code");
+    std::string code = StringMember(entry, "code");
     if (code.empty()) continue;
     codes_.insert(code);
     if (parent) AddEdge(*parent, code);
@@ -50,8 +45,8 @@ void CodeSystemHierarchy::AddConcepts(const json::value& concepts, const std::st
         properties && properties->is_array()) {
       for (const json::value& p : properties->as_array()) {
         if (!p.is_object()) continue;
-        std::string related = StringAt(p.as_object(), "valueCode");
-        std::string kind = StringAt(p.as_object(), "code");
+        std::string related = StringMember(p.as_object(), "valueCode");
+        std::string kind = StringMember(p.as_object(), "code");
         if (related.empty()) continue;
         if (kind == "parent") AddEdge(related, code);
         if (kind == "child") AddEdge(code, related);

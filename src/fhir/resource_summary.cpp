@@ -43,14 +43,54 @@ json::object Summarize(const json::object& in, const gen::DefinitionRow& def) {
   return out;
 }
 
-}  // namespace
-
-json::object SummaryOf(const json::object& resource) {
+const gen::DefinitionRow* ResourceDefinition(const json::object& resource) {
   const json::value* type = resource.if_contains("resourceType");
   const gen::DefinitionRow* def =
       type && type->is_string() ? gen::FindDefinition(type->get_string()) : nullptr;
-  if (def == nullptr || !def->is_resource) return resource;
-  return Summarize(resource, *def);
+  return def != nullptr && def->is_resource ? def : nullptr;
+}
+
+// Copies the members of `resource` that are the element `name` into `out`.
+void Keep(const json::object& resource, const gen::DefinitionRow& def, std::string_view name,
+          json::object& out) {
+  for (const json::key_value_pair& member : resource) {
+    if (member.key() == name || gen::IsElementNamed(def, member.key(), name)) {
+      out[member.key()] = member.value();
+    }
+  }
+}
+
+}  // namespace
+
+json::object SummaryOf(const json::object& resource) {
+  const gen::DefinitionRow* def = ResourceDefinition(resource);
+  return def ? Summarize(resource, *def) : resource;
+}
+
+json::object TextSummaryOf(const json::object& resource) {
+  const gen::DefinitionRow* def = ResourceDefinition(resource);
+  if (def == nullptr) return resource;
+  json::object out;
+  for (std::string_view name : {"resourceType", "id", "meta", "text"}) {
+    Keep(resource, *def, name, out);
+  }
+  std::string_view required = def->required;
+  while (!required.empty()) {
+    const size_t bar = required.find('|');
+    std::string_view name = required.substr(0, bar);
+    if (name.ends_with("[x]")) name.remove_suffix(3);
+    Keep(resource, *def, name, out);
+    required = bar == std::string_view::npos ? std::string_view() : required.substr(bar + 1);
+  }
+  return out;
+}
+
+void AddElements(const json::object& resource, const std::vector<std::string>& names,
+                 json::object& out) {
+  const gen::DefinitionRow* def = ResourceDefinition(resource);
+  if (def == nullptr) return;
+  for (std::string_view name : {"resourceType", "id", "meta"}) Keep(resource, *def, name, out);
+  for (const std::string& name : names) Keep(resource, *def, name, out);
 }
 
 }  // namespace carerecord::fhir

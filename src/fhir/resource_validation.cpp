@@ -35,6 +35,14 @@ const ElementRow* FindElement(const DefinitionRow& def, std::string_view name) {
   return it != end && it->name == name ? it : nullptr;
 }
 
+bool IsElementNamed(const DefinitionRow& def, std::string_view key, std::string_view name) {
+  if (key.size() > 1 && key.front() == '_') key.remove_prefix(1);
+  if (key == name) return true;
+  if (key.size() <= name.size() || !key.starts_with(name)) return false;
+  const ElementRow* element = FindElement(def, key);
+  return element != nullptr && element->choice_base_length == name.size();
+}
+
 }  // namespace generated
 
 namespace {
@@ -261,7 +269,7 @@ class ResourceValidator {
       const size_t bar = required.find('|');
       const std::string_view name = required.substr(0, bar);
       required = bar == std::string_view::npos ? std::string_view() : required.substr(bar + 1);
-      if (!HasElement(object, name)) {
+      if (!HasElement(object, def, name)) {
         return Fail(name.ends_with("[x]") ? std::string_view() : name,
                     "the required element " + std::string(name) + " is missing");
       }
@@ -269,18 +277,11 @@ class ResourceValidator {
     return true;
   }
 
-  static bool HasElement(const json::object& object, std::string_view name) {
-    const bool choice = name.ends_with("[x]");
-    if (choice) name.remove_suffix(3);
+  static bool HasElement(const json::object& object, const gen::DefinitionRow& def,
+                         std::string_view name) {
+    if (name.ends_with("[x]")) name.remove_suffix(3);
     for (const json::key_value_pair& member : object) {
-      std::string_view key = member.key();
-      if (!key.empty() && key.front() == '_') key.remove_prefix(1);
-      if (!key.starts_with(name)) continue;
-      if (key.size() == name.size() && !choice) return true;
-      if (choice && key.size() > name.size() && key[name.size()] >= 'A' &&
-          key[name.size()] <= 'Z') {
-        return true;
-      }
+      if (gen::IsElementNamed(def, member.key(), name)) return true;
     }
     return false;
   }

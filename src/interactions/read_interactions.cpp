@@ -57,28 +57,15 @@ std::string Shape(const std::string& stored, const ParsedSearch& shaping) {
   if (!parsed.ok() || !parsed->is_object()) return stored;
   json::object& resource = parsed->as_object();
   json::object shaped;
-  // An element by its name; a choice element (value) by any of its typed names (valueQuantity).
-  auto keep = [&](std::string_view name) {
-    for (const json::key_value_pair& member : resource) {
-      std::string_view key = member.key();
-      if (!key.empty() && key.front() == '_') key.remove_prefix(1);
-      const bool typed_choice = key.size() > name.size() && key.starts_with(name) &&
-                                key[name.size()] >= 'A' && key[name.size()] <= 'Z';
-      if (key == name || typed_choice) shaped[member.key()] = member.value();
-    }
-  };
-  keep("resourceType");
-  keep("id");
-  keep("meta");
   if (shaping.summary == SummaryMode::kData) {
     shaped = resource;
     shaped.erase("text");
   } else if (shaping.summary == SummaryMode::kText) {
-    keep("text");
+    shaped = fhir::TextSummaryOf(resource);
   } else if (shaping.summary == SummaryMode::kTrue) {
     shaped = fhir::SummaryOf(resource);
   }
-  for (const std::string& element : shaping.elements) keep(element);
+  if (!shaping.elements.empty()) fhir::AddElements(resource, shaping.elements, shaped);
   // Mark the copy as incomplete, as R4 asks.
   json::object& meta =
       shaped["meta"].is_object() ? shaped["meta"].as_object() : shaped["meta"].emplace_object();

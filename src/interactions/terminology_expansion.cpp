@@ -6,9 +6,12 @@
 #include <vector>
 
 #include "fhir/code_system_hierarchy.h"
+#include "fhir/json_read.h"
 
 namespace carerecord::interactions {
 namespace {
+
+using fhir::StringMember;
 
 namespace json = boost::json;
 using base::Invalid;
@@ -19,11 +22,6 @@ constexpr size_t kMaxValueSetDepth = 32;
 // ValueSets read for one request: stored ValueSets are anyone's to write, and must not make one
 // search read without end.
 constexpr size_t kMaxValueSetLookups = 1000;
-
-std::string StringAt(const json::object& object, std::string_view key) {
-  const json::value* value = object.if_contains(key);
-  return value && value->is_string() ? std::string(value->as_string()) : std::string();
-}
 
 // The objects of an array member, skipping anything else.
 std::vector<const json::object*> ObjectsAt(const json::object& object, std::string_view key) {
@@ -149,9 +147,9 @@ base::Result<std::optional<TokenSet>> Expander::FromExpansion(const json::object
     const json::object* item = pending.back();
     pending.pop_back();
     for (const json::object* nested : ObjectsAt(*item, "contains")) pending.push_back(nested);
-    std::string code = StringAt(*item, "code");
+    std::string code = StringMember(*item, "code");
     if (code.empty()) continue;  // a grouping entry, not a code
-    std::string system = StringAt(*item, "system");
+    std::string system = StringMember(*item, "system");
     if (system.empty()) {
       return Invalid("the expansion of ValueSet " + name + " lists the code " + code +
                      " without a system");
@@ -180,20 +178,20 @@ base::Result<TokenSet> Expander::Include(const json::object& include, const std:
       out = std::move(part);
     }
   };
-  std::string system = StringAt(include, "system");
+  std::string system = StringMember(include, "system");
   if (!system.empty()) {
     auto concepts = ObjectsAt(include, "concept");
     auto filters = ObjectsAt(include, "filter");
     if (!concepts.empty()) {
       TokenSet listed;
       for (const json::object* listed_concept : concepts) {
-        std::string code = StringAt(*listed_concept, "code");
+        std::string code = StringMember(*listed_concept, "code");
         if (!code.empty()) listed.codes.emplace(system, std::move(code));
       }
       narrow(std::move(listed));
     }
     for (const json::object* filter : filters) {
-      auto part = Filter(system, StringAt(include, "version"), *filter, name);
+      auto part = Filter(system, StringMember(include, "version"), *filter, name);
       if (!part.ok()) return part.error();
       narrow(std::move(part).value());
     }
@@ -221,9 +219,9 @@ base::Result<TokenSet> Expander::Include(const json::object& include, const std:
 
 base::Result<TokenSet> Expander::Filter(const std::string& system, const std::string& version,
                                         const json::object& filter, const std::string& name) {
-  std::string property = StringAt(filter, "property");
-  std::string op = StringAt(filter, "op");
-  std::string value = StringAt(filter, "value");
+  std::string property = StringMember(filter, "property");
+  std::string op = StringMember(filter, "op");
+  std::string value = StringMember(filter, "value");
   std::string described = "the filter '" + property + " " + op + " " + value + "' on " + system +
                           " in ValueSet " + name;
   if (property != "concept" || (op != "is-a" && op != "descendent-of")) {

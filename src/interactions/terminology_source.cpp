@@ -3,12 +3,14 @@
 #include <algorithm>
 
 #include "fhir/fhir_date.h"
+#include "fhir/json_read.h"
 #include "interactions/fhir_json.h"
 #include "interactions/search_request.h"
 
 namespace carerecord::interactions {
 
 namespace json = boost::json;
+using fhir::StringMember;
 
 namespace {
 
@@ -101,11 +103,6 @@ class TransactionSource final : public TerminologySource {
   store::TransactionReader& reader_;
 };
 
-std::string StringAt(const json::object& object, std::string_view key) {
-  const json::value* value = object.if_contains(key);
-  return value && value->is_string() ? std::string(value->as_string()) : std::string();
-}
-
 // "1.10.0" as {1, 10, 0}; nullopt unless every part is digits.
 std::optional<std::vector<int64_t>> NumericVersion(std::string_view version) {
   std::vector<int64_t> parts{0};
@@ -125,19 +122,19 @@ std::optional<std::vector<int64_t>> NumericVersion(std::string_view version) {
 int64_t LastUpdated(const json::object& resource) {
   const json::value* meta = resource.if_contains("meta");
   if (!meta || !meta->is_object()) return 0;
-  auto range = fhir::ParseFhirDate(StringAt(meta->as_object(), "lastUpdated"));
+  auto range = fhir::ParseFhirDate(StringMember(meta->as_object(), "lastUpdated"));
   return range.ok() ? range->low_ms : 0;
 }
 
 // Picks the most recent of several versions of one canonical resource (see FindCanonical).
 json::object& Latest(std::vector<json::object>& candidates) {
   bool numeric = std::all_of(candidates.begin(), candidates.end(), [](const json::object& r) {
-    return NumericVersion(StringAt(r, "version")).has_value();
+    return NumericVersion(StringMember(r, "version")).has_value();
   });
   auto older = [numeric](const json::object& a, const json::object& b) {
     if (numeric) {
-      auto va = *NumericVersion(StringAt(a, "version"));
-      auto vb = *NumericVersion(StringAt(b, "version"));
+      auto va = *NumericVersion(StringMember(a, "version"));
+      auto vb = *NumericVersion(StringMember(b, "version"));
       if (va != vb) return va < vb;
     }
     return LastUpdated(a) < LastUpdated(b);
@@ -170,7 +167,7 @@ base::Result<std::optional<json::object>> FindCanonical(TerminologySource& sourc
   if (bar != std::string_view::npos) {
     std::string_view version = reference.substr(bar + 1);
     std::erase_if(candidates.value(),
-                  [&](const json::object& r) { return StringAt(r, "version") != version; });
+                  [&](const json::object& r) { return StringMember(r, "version") != version; });
   }
   if (candidates->empty()) return std::optional<json::object>();
   return std::optional<json::object>(std::move(Latest(candidates.value())));

@@ -1,5 +1,7 @@
 #include "store/body_codec.h"
 
+#include <boost/json/parse.hpp>
+
 #define ZDICT_STATIC_LINKING_ONLY  // for ZDICT_trainFromBuffer_fastCover with fixed parameters
 #include <zdict.h>
 #include <zstd.h>
@@ -190,6 +192,17 @@ std::string BodyCodec::TrainDictionary(const std::vector<std::string>& samples) 
   if (ZDICT_isError(n)) return {};
   dictionary.resize(n);
   return dictionary;
+}
+
+base::Result<boost::json::object> BodyCodec::DecodeObject(std::string_view stored) const {
+  auto json = Decode(stored);
+  if (!json.ok()) return json.error();
+  boost::system::error_code ec;
+  boost::json::value parsed = boost::json::parse(*json, ec);
+  if (ec || !parsed.is_object()) {
+    return base::MakeError(base::ErrorCode::kInternal, "a stored body is not a JSON object");
+  }
+  return std::move(parsed.as_object());
 }
 
 }  // namespace carerecord::store

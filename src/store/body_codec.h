@@ -6,6 +6,7 @@
 // added, never changed or removed.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -28,6 +29,8 @@ class BodyCodec {
   // With a dictionary for `type` when there is one.
   std::string Encode(std::string_view type, std::string_view json) const;
   base::Result<std::string> Decode(std::string_view stored) const;
+  // Decode, then parse: the stored resource as a JSON object (an error if it is not one).
+  base::Result<boost::json::object> DecodeObject(std::string_view stored) const;
 
   // Registers a dictionary stored under `id` for `type` (loaded at open, or just trained).
   void AddDictionary(int64_t id, const std::string& type, std::string bytes);

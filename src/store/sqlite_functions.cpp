@@ -24,20 +24,14 @@ void TextMatch(sqlite3_context* context, int argc, sqlite3_value** argv) {
   const auto* codec = static_cast<const BodyCodec*>(sqlite3_user_data(context));
   std::string_view stored(static_cast<const char*>(sqlite3_value_blob(argv[0])),
                           static_cast<size_t>(sqlite3_value_bytes(argv[0])));
-  auto json = codec->Decode(stored);
-  if (!json.ok()) {
-    sqlite3_result_error(context, json.error().message.c_str(), -1);
-    return;
-  }
-  boost::system::error_code ec;
-  boost::json::value body = boost::json::parse(*json, ec);
-  if (ec || !body.is_object()) {
-    sqlite3_result_error(context, "a stored body does not parse", -1);
+  auto body = codec->DecodeObject(stored);
+  if (!body.ok()) {
+    sqlite3_result_error(context, body.error().message.c_str(), -1);
     return;
   }
   const bool content = sqlite3_value_int(argv[1]) != 0;
-  const std::string text = content ? fhir::ContentSearchText(body.as_object())
-                                   : fhir::NarrativeSearchText(body.as_object());
+  const std::string text =
+      content ? fhir::ContentSearchText(*body) : fhir::NarrativeSearchText(*body);
   std::string_view queries(reinterpret_cast<const char*>(sqlite3_value_text(argv[2])),
                            static_cast<size_t>(sqlite3_value_bytes(argv[2])));
   // The values of one parameter are ORed, and passed together so the body is read once.

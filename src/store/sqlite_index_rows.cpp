@@ -290,16 +290,13 @@ base::Result<std::vector<StoredResource>> ReadBatch(SqliteConnection& db, const 
 // Writes one resource's index rows as the write path would, registering new code systems.
 base::Status Reindex(SqliteConnection& db, SqliteNames& names, const BodyCodec& codec,
                      const StoredResource& resource) {
-  auto json = codec.Decode(resource.body);
-  if (!json.ok()) return json.error();
-  boost::system::error_code ec;
-  boost::json::value parsed = boost::json::parse(*json, ec);
-  if (ec || !parsed.is_object()) {
+  auto parsed = codec.DecodeObject(resource.body);
+  if (!parsed.ok()) {
     return base::MakeError(base::ErrorCode::kInternal, "stored body of " + resource.type + " pk " +
-                                                           std::to_string(resource.pk) +
-                                                           " does not parse");
+                                                           std::to_string(resource.pk) + ": " +
+                                                           parsed.error().message);
   }
-  fhir::IndexEntries entries = fhir::ExtractIndexEntries(parsed.as_object(), resource.type);
+  fhir::IndexEntries entries = fhir::ExtractIndexEntries(*parsed, resource.type);
   std::set<std::string> systems;
   CollectNewSystems(names, entries, systems);
   for (const std::string& system : systems) {

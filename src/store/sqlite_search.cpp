@@ -902,13 +902,10 @@ base::Result<std::vector<int64_t>> ForwardTargets(SqliteConnection& db, const Sq
       (*stmt)->Reset();
       continue;
     }
-    auto json = names.codec->Decode((*stmt)->Blob(0));
+    auto parsed = names.codec->DecodeObject((*stmt)->Blob(0));
     (*stmt)->Reset();
-    if (!json.ok()) return json.error();
-    boost::system::error_code ec;
-    boost::json::value parsed = boost::json::parse(json.value(), ec);
-    if (ec || !parsed.is_object()) continue;
-    fhir::IndexEntries entries = fhir::ExtractIndexEntries(parsed.as_object(), include.source_type);
+    if (!parsed.ok()) return parsed.error();
+    fhir::IndexEntries entries = fhir::ExtractIndexEntries(*parsed, include.source_type);
     for (const fhir::ReferenceEntry& ref : entries.references) {
       if (include.param && ref.param_id != include.param->id) continue;
       if (ref.target_type.empty()) continue;  // another server's, or a canonical URL

@@ -5,18 +5,17 @@
 
 #include <cstdint>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "base/status.h"
-#include "store/sqlite_store_internal.h"
+#include "store/sqlite_search_internal.h"
 
 namespace carerecord::store {
 
 struct TokenSetPredicate {
   // Over idx_token x, without the parameter; empty when no stored token can be in the set.
   std::string where;
-  std::vector<std::variant<int64_t, double, std::string>> binds;
+  std::vector<BindValue> binds;
   bool by_system = false;  // a whole system is in the set: the code prefix of the key is no help
 };
 

@@ -229,5 +229,9 @@ extern const uint16_t kElementDefinition;  // the definition of `_x` primitive e
 const DefinitionRow* FindDefinition(std::string_view name);
 // The element `name` (a JSON property) of `def`, or nullptr. Defined in resource_validation.cpp.
 const ElementRow* FindElement(const DefinitionRow& def, std::string_view name);
+// True when the JSON property `key` (or its `_key` extension) of an object of `def` is the
+// element `name`: the element itself, or for a choice's base name ("value") one of its typed
+// forms (valueQuantity). Defined in resource_validation.cpp.
+bool IsElementNamed(const DefinitionRow& def, std::string_view key, std::string_view name);
 
 }  // namespace carerecord::fhir::generated

@@ -1,0 +1,17 @@
+// Reads members of parsed FHIR JSON where a missing or mistyped member reads as empty, for the
+// code that reads stored terminology and metadata. Pure; thread-safe.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <string>
+#include <string_view>
+
+namespace carerecord::fhir {
+
+// The string member `key` of `object`; empty when it is absent or not a string.
+inline std::string StringMember(const boost::json::object& object, std::string_view key) {
+  const boost::json::value* value = object.if_contains(key);
+  return value && value->is_string() ? std::string(value->get_string()) : std::string();
+}
+
+}  // namespace carerecord::fhir
