@@ -493,11 +493,13 @@ class Generator:
                                                       comp["expression"])
                 row["components"].append(definition["code"])
                 row["component_expressions"].append(expr)
+                subs = [sub.strip() for sub in split_top(expr, "|")]
+                from_resource = subs[0].startswith("%resource.")
+                if any(sub.startswith("%resource.") != from_resource for sub in subs):
+                    raise Unsupported(f"component '{expr}' mixes %resource. and relative terms")
                 for _, context_type, parts in row["contexts"]:
                     paths = []
-                    for sub in split_top(expr, "|"):
-                        sub = sub.strip()
-                        from_resource = sub.startswith("%resource.")
+                    for sub in subs:
                         if from_resource:
                             compiled = compile_term(self.model, f"{base}.{sub[10:]}")
                         else:
