@@ -51,6 +51,12 @@ std::string BuildCapabilityStatement(const ServiceOptions& options) {
           {"type", "string"},
           {"documentation", "Every word of the value, within what other parameters find"}});
     }
+    params.push_back(json::object{
+        {"name", "_filter"},
+        {"type", "special"},
+        {"documentation",
+         "and / or / not over this type's parameters; paths with [filter] and the ew and po "
+         "operators are not supported"}});
     for (const fhir::SearchParamDef* def : fhir::SearchParamsOf(type)) {
       if (!def->indexed) continue;
       params.push_back(json::object{{"name", def->code},

@@ -12,6 +12,7 @@
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"
 #include "fhir/search_parameters.h"
+#include "interactions/search_filter.h"
 #include "interactions/search_has.h"
 
 namespace carerecord::interactions {
@@ -191,6 +192,10 @@ class SearchParser {
                               std::string_view value, store::SearchSpec& spec, bool top_level);
   base::Status ParseHas(const std::string& type, std::string_view name, std::string_view value,
                         store::SearchSpec& spec, const std::string& where);
+  base::Status ParseFilterParameter(const std::string& type, std::string_view value,
+                                    store::SearchSpec& spec);
+  base::Result<store::FilterNode> FilterTree(const std::string& type, const FilterExpression& e);
+  base::Result<Condition> FilterCondition(const std::string& type, const FilterExpression& leaf);
   base::Status ParseValue(const fhir::SearchParamDef& def, Modifier modifier,
                           const std::string& modifier_type, std::string_view text, SearchValue& out,
                           const std::string& where);
@@ -341,10 +346,11 @@ base::Status SearchParser::ParseValue(const fhir::SearchParamDef& def, Modifier 
       return base::Status::Ok();
     }
     default:
-      return Invalid("parameters of type " + std::string(fhir::SearchParamTypeName(def.type)) +
-                         " are not supported",
-                     where);
+      break;
   }
+  return Invalid("parameters of type " + std::string(fhir::SearchParamTypeName(def.type)) +
+                     " are not supported",
+                 where);
 }
 
 base::Status SearchParser::ParseCondition(const std::string& type, std::string_view name,
@@ -511,6 +517,117 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
 
 // _has:Observation:patient:code=X, nested to any depth: the inner search runs on the referring
 // type, and its matches' references by the named parameter are the matches of this condition.
+// The type of the parameter a _filter path (subject:Patient.name) ends on.
+base::Result<SearchParamType> FilterPathType(std::string type, std::string_view path) {
+  for (;;) {
+    const size_t dot = path.find('.');
+    std::string_view segment = path.substr(0, dot);
+    std::string_view code = segment.substr(0, segment.find(':'));
+    const bool last = dot == std::string_view::npos;
+    if (last && code == "_id") return SearchParamType::kToken;
+    if (last && code == "_lastUpdated") return SearchParamType::kDate;
+    const fhir::SearchParamDef* def = fhir::FindSearchParam(type, code);
+    if (def == nullptr || !def->indexed) {
+      return Invalid("_filter: '" + std::string(code) + "' is not a search parameter of " + type +
+                         " that this server supports",
+                     "_filter");
+    }
+    if (last) return def->type;
+    if (def->type != SearchParamType::kReference) {
+      return Invalid("_filter: only reference parameters can be chained, not " + def->code,
+                     "_filter");
+    }
+    if (segment.size() > code.size()) {
+      type = std::string(segment.substr(code.size() + 1));
+    } else if (def->targets.size() == 1) {
+      type = def->targets.front();
+    } else if (code == "patient") {
+      type = "Patient";
+    } else {
+      return Invalid("_filter: the chain on " + def->code + " needs a target type, e.g. " +
+                         def->code + ":" + def->targets.front() + "." +
+                         std::string(path.substr(dot + 1)),
+                     "_filter");
+    }
+    path.remove_prefix(dot + 1);
+  }
+}
+
+base::Result<Condition> SearchParser::FilterCondition(const std::string& type,
+                                                      const FilterExpression& leaf) {
+  auto path_type = FilterPathType(type, leaf.path);
+  if (!path_type.ok()) return path_type.error();
+  auto parameter = FilterLeafAsParameter(leaf, *path_type);
+  if (!parameter.ok()) return parameter.error();
+  store::SearchSpec one;
+  one.type = type;
+  CR_RETURN_IF_ERROR(ParseCondition(type, parameter->name, parameter->value, one, false));
+  if (one.conditions.size() != 1) {
+    return Invalid("_filter: " + leaf.path + " " + leaf.op + " cannot be searched here", "_filter");
+  }
+  Condition& condition = one.conditions.front();
+  // eq on a string is the whole value, as case- and accent-insensitive as any string search
+  // (given eq "peter" finds Peter); in a chain, on the innermost condition.
+  if (leaf.op == "eq" && *path_type == SearchParamType::kString) {
+    Condition* innermost = &condition;
+    while (!innermost->values.empty() && innermost->values.front().chain) {
+      innermost = &innermost->values.front().chain->conditions.front();
+    }
+    innermost->modifier = Modifier::kEquals;
+  }
+  return std::move(condition);
+}
+
+base::Result<store::FilterNode> SearchParser::FilterTree(const std::string& type,
+                                                         const FilterExpression& e) {
+  store::FilterNode node;
+  if (e.kind == FilterExpression::Kind::kLeaf) {
+    auto condition = FilterCondition(type, e);
+    if (!condition.ok()) return condition.error();
+    node.condition.push_back(std::move(condition).value());
+    return node;
+  }
+  node.kind = e.kind == FilterExpression::Kind::kAnd  ? store::FilterNode::Kind::kAnd
+              : e.kind == FilterExpression::Kind::kOr ? store::FilterNode::Kind::kOr
+                                                      : store::FilterNode::Kind::kNot;
+  for (const FilterExpression& child : e.children) {
+    auto subtree = FilterTree(type, child);
+    if (!subtree.ok()) return subtree.error();
+    node.children.push_back(std::move(subtree).value());
+  }
+  return node;
+}
+
+// A top-level `and` becomes ordinary conditions, so its parts can drive the search; or / not
+// parts become one condition each holding their tree.
+base::Status SearchParser::ParseFilterParameter(const std::string& type, std::string_view value,
+                                                store::SearchSpec& spec) {
+  auto expression = ParseFilter(value);
+  if (!expression.ok()) return expression.error();
+  std::vector<const FilterExpression*> parts;
+  if (expression->kind == FilterExpression::Kind::kAnd) {
+    for (const FilterExpression& child : expression->children) parts.push_back(&child);
+  } else {
+    parts.push_back(&*expression);
+  }
+  for (const FilterExpression* part : parts) {
+    if (part->kind == FilterExpression::Kind::kLeaf) {
+      auto condition = FilterCondition(type, *part);
+      if (!condition.ok()) return condition.error();
+      spec.conditions.push_back(std::move(condition).value());
+      continue;
+    }
+    auto tree = FilterTree(type, *part);
+    if (!tree.ok()) return tree.error();
+    Condition condition;
+    condition.special = Condition::Special::kFilter;
+    condition.filter = std::make_shared<store::FilterNode>(std::move(tree).value());
+    spec.conditions.push_back(std::move(condition));
+  }
+  parsed_.applied.emplace_back("_filter", std::string(value));
+  return base::Status::Ok();
+}
+
 base::Status SearchParser::ParseHas(const std::string& type, std::string_view name,
                                     std::string_view value, store::SearchSpec& spec,
                                     const std::string& where) {
@@ -667,8 +784,10 @@ base::Result<ParsedSearch> SearchParser::Parse(std::string_view type_view,
       size_t before = parsed_.spec.conditions.size();
       CR_RETURN_IF_ERROR(ParseHas(type, name, value, spec, name));
       if (spec.conditions.size() > before) parsed_.applied.emplace_back(name, value);
+    } else if (name == "_filter") {
+      CR_RETURN_IF_ERROR(ParseFilterParameter(type, value, spec));
     } else if (name == "_contained" || name == "_containedType" || name == "_list" ||
-               name == "_query" || name == "_filter" || name == "_type") {
+               name == "_query" || name == "_type") {
       CR_RETURN_IF_ERROR(Ignore(name, name + " is not supported by this server"));
     } else {
       CR_RETURN_IF_ERROR(ParseCondition(type, name, value, spec, true));

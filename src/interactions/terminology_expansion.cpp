@@ -292,11 +292,24 @@ std::string ParameterName(const store::Condition& c) {
   }
 }
 
+base::Status ExpandConditions(store::SearchSpec& spec, Expander& expander);
+
+base::Status ExpandFilter(store::FilterNode& node, Expander& expander) {
+  store::SearchSpec leaves;  // the node's own condition, expanded like a search's
+  leaves.conditions = std::move(node.condition);
+  base::Status status = ExpandConditions(leaves, expander);
+  node.condition = std::move(leaves.conditions);
+  CR_RETURN_IF_ERROR(status);
+  for (store::FilterNode& child : node.children) CR_RETURN_IF_ERROR(ExpandFilter(child, expander));
+  return base::Status::Ok();
+}
+
 base::Status ExpandConditions(store::SearchSpec& spec, Expander& expander) {
   for (store::Condition& c : spec.conditions) {
     for (store::SearchValue& v : c.values) {
       if (v.chain) CR_RETURN_IF_ERROR(ExpandConditions(*v.chain, expander));
     }
+    if (c.filter) CR_RETURN_IF_ERROR(ExpandFilter(*c.filter, expander));
     if (!NeedsTerminology(c)) continue;
     std::string where = ParameterName(c);
     size_t listed = 0;  // over all values: each is an OR term of one search

@@ -21,6 +21,7 @@ enum class Modifier {
   kNone,
   kMissing,     // value "true"/"false" in missing
   kExact,       // string
+  kEquals,      // string, _filter's eq: the whole value, case- and accent-insensitive
   kContains,    // string
   kText,        // token: search the display/text
   kNot,         // token
@@ -68,6 +69,8 @@ struct SearchValue {
   double distance_km = 0;
 };
 
+struct FilterNode;
+
 // All values of one parameter occurrence are ORed; conditions are ANDed.
 struct Condition {
   const fhir::SearchParamDef* param = nullptr;  // nullptr for the special ones but kHas
@@ -75,10 +78,27 @@ struct Condition {
   // search on Type; the condition holds for the resources its matches refer to by `param`.
   // _text (the narrative) and _content (all of the resource's text) match every word of a
   // value in the stored body; they only filter what other conditions find.
-  enum class Special { kNone, kId, kLastUpdated, kHas, kText, kContent } special = Special::kNone;
+  // kFilter: the or / not parts of a _filter, as a tree of conditions in `filter`.
+  enum class Special {
+    kNone,
+    kId,
+    kLastUpdated,
+    kHas,
+    kText,
+    kContent,
+    kFilter
+  } special = Special::kNone;
+  std::shared_ptr<FilterNode> filter;
   Modifier modifier = Modifier::kNone;
   bool missing = false;  // for kMissing
   std::vector<SearchValue> values;
+};
+
+// A _filter subtree: a condition, or and / or / not of subtrees.
+struct FilterNode {
+  enum class Kind { kCondition, kAnd, kOr, kNot } kind = Kind::kCondition;
+  std::vector<Condition> condition;  // kCondition: exactly one
+  std::vector<FilterNode> children;
 };
 
 struct SortKey {

@@ -89,18 +89,18 @@ CompiledCondition CompileNear(const Condition& c, int64_t param) {
     const double cos_lat = std::cos(v.latitude * kRadians);
     const double dlong = cos_lat > 1e-6 ? dlat / cos_lat : 360;
     std::string box = "x.v_low BETWEEN ? AND ?";
-    out.binds.push_back(v.latitude - dlat);
-    out.binds.push_back(v.latitude + dlat);
+    out.binds.emplace_back(std::in_place_type<double>, v.latitude - dlat);
+    out.binds.emplace_back(std::in_place_type<double>, v.latitude + dlat);
     if (v.longitude - dlong >= -180 && v.longitude + dlong <= 180) {  // not across 180°
       box += " AND x.w_low BETWEEN ? AND ?";
-      out.binds.push_back(v.longitude - dlong);
-      out.binds.push_back(v.longitude + dlong);
+      out.binds.emplace_back(std::in_place_type<double>, v.longitude - dlong);
+      out.binds.emplace_back(std::in_place_type<double>, v.longitude + dlong);
     }
     if (!ors.empty()) ors += " OR ";
     ors += "(" + box + " AND cr_distance_km(?, ?, x.v_low, x.w_low) <= ?)";
-    out.binds.push_back(v.latitude);
-    out.binds.push_back(v.longitude);
-    out.binds.push_back(v.distance_km);
+    out.binds.emplace_back(std::in_place_type<double>, v.latitude);
+    out.binds.emplace_back(std::in_place_type<double>, v.longitude);
+    out.binds.emplace_back(std::in_place_type<double>, v.distance_km);
   }
   out.where = "x.param = ? AND x.key = '' AND (" + ors + ")";
   return out;

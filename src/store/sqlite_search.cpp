@@ -76,6 +76,8 @@ class SearchCompiler {
   CompiledCondition CompileMissing(const Condition& c, int64_t param);
   base::Result<CompiledCondition> CompileUnion(const Condition& c);
   base::Result<CompiledCondition> CompileHas(const Condition& c);
+  base::Result<CompiledCondition> CompileFilter(const FilterNode& node);
+  std::string Check(const CompiledCondition& c, std::vector<BindValue>& binds) const;
   base::Result<std::vector<int64_t>> ResolveTargets(const Condition& c, const SearchValue& value,
                                                     std::vector<std::string>& urls);
   std::string PartExpression() const { return spec_.type == "Patient" ? "0" : "r.patient_pk"; }
@@ -115,6 +117,7 @@ base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
     return out;
   }
   if (c.special == Condition::Special::kHas) return CompileHas(c);
+  if (c.special == Condition::Special::kFilter) return CompileFilter(*c.filter);
   if (c.special == Condition::Special::kText || c.special == Condition::Special::kContent) {
     return CompileTextMatch(c);
   }
@@ -148,11 +151,12 @@ base::Result<CompiledCondition> SearchCompiler::Compile(const Condition& c) {
       if (def.code == "near") return CompileNear(c, param);
       break;
     default:
-      return MakeError(ErrorCode::kNotSupported,
-                       "search parameter " + def.code + " of type " +
-                           std::string(fhir::SearchParamTypeName(def.type)) + " is not supported",
-                       def.code);
+      break;
   }
+  return MakeError(ErrorCode::kNotSupported,
+                   "search parameter " + def.code + " of type " +
+                       std::string(fhir::SearchParamTypeName(def.type)) + " is not supported",
+                   def.code);
 }
 
 base::Result<CompiledCondition> SearchCompiler::CompileToken(const Condition& c, int64_t param) {
@@ -231,6 +235,9 @@ CompiledCondition SearchCompiler::CompileString(const Condition& c, int64_t para
       out.binds.push_back(normalized);
       out.binds.push_back(v.text);
       out.binds.push_back(v.text);
+    } else if (c.modifier == Modifier::kEquals) {
+      ors += "x.value = ?";
+      out.binds.push_back(normalized);
     } else if (c.modifier == Modifier::kContains) {
       ors += "x.value LIKE ? ESCAPE '\\'";
       out.binds.push_back("%" + EscapeLike(normalized) + "%");
@@ -632,6 +639,51 @@ base::Result<std::vector<std::string>> SearchCompiler::SortKeys(const std::vecto
   return keys;
 }
 
+// A condition as a test of the candidate r: EXISTS on its index rows within r's partition (NOT
+// EXISTS when negated), or its own predicate on r. Its binds are appended to `binds`.
+std::string SearchCompiler::Check(const CompiledCondition& c, std::vector<BindValue>& binds) const {
+  binds.insert(binds.end(), c.binds.begin(), c.binds.end());
+  if (c.table.empty()) return c.where;
+  std::string sql = c.negated ? "NOT EXISTS (SELECT 1 FROM " : "EXISTS (SELECT 1 FROM ";
+  sql += c.table + " WHERE " + c.where;
+  if (c.has_part_column && (c.part_leads || PartFollowsKey(c))) {
+    sql += " AND x.part = " + PartExpression();
+  }
+  return sql + " AND x.pk = r.pk)";
+}
+
+// _filter's or / not: the tree as one boolean test of r, each condition a Check.
+base::Result<CompiledCondition> SearchCompiler::CompileFilter(const FilterNode& node) {
+  CompiledCondition out;
+  out.has_part_column = false;
+  out.rank = 98;
+  if (node.kind == FilterNode::Kind::kCondition) {
+    // A patient inside an or / not does not fix the partition of every match.
+    const int64_t known_part = known_part_;
+    auto c = Compile(node.condition.front());
+    known_part_ = known_part;
+    if (!c.ok()) return c.error();
+    out.where = c->never_matches && !c->negated ? "0" : "(" + Check(*c, out.binds) + ")";
+    return out;
+  }
+  std::vector<std::string> parts;
+  for (const FilterNode& child : node.children) {
+    auto part = CompileFilter(child);
+    if (!part.ok()) return part.error();
+    parts.push_back(part->where);
+    out.binds.insert(out.binds.end(), part->binds.begin(), part->binds.end());
+  }
+  if (node.kind == FilterNode::Kind::kNot) {
+    out.where = "(NOT " + parts.front() + ")";
+    return out;
+  }
+  const char* joint = node.kind == FilterNode::Kind::kAnd ? " AND " : " OR ";
+  out.where = "(";
+  for (size_t i = 0; i < parts.size(); ++i) out.where += (i ? joint : "") + parts[i];
+  out.where += ")";
+  return out;
+}
+
 base::Result<PkPage> SearchCompiler::Run() {
   // Text matches go last, so the SQL decodes a body only when the indexed checks have passed.
   auto is_text = [](const Condition* c) {
@@ -705,11 +757,6 @@ base::Result<PkPage> SearchCompiler::Run() {
   }
   for (size_t i = 0; i < compiled.size(); ++i) {
     const CompiledCondition& c = compiled[i];
-    if (c.table.empty()) {
-      base.Add(" AND " + c.where);
-      for (const auto& b : c.binds) base.Bind(b);
-      continue;
-    }
     if (static_cast<int>(i) == driver) {
       base.Add(" AND r.pk IN (SELECT x.pk FROM " + c.table + " WHERE " + c.where);
       for (const auto& b : c.binds) base.Bind(b);
@@ -724,13 +771,7 @@ base::Result<PkPage> SearchCompiler::Run() {
       base.Add(")");
       continue;
     }
-    base.Add(c.negated ? " AND NOT EXISTS (SELECT 1 FROM " : " AND EXISTS (SELECT 1 FROM ");
-    base.Add(c.table + " WHERE " + c.where);
-    for (const auto& b : c.binds) base.Bind(b);
-    if (c.has_part_column && (c.part_leads || PartFollowsKey(c))) {
-      base.Add(" AND x.part = " + part);
-    }
-    base.Add(" AND x.pk = r.pk)");
+    base.Add(" AND " + Check(c, base.binds));
   }
 
   PkPage page;

@@ -36,7 +36,7 @@ std::string DatePredicate(Prefix prefix, std::string_view low, std::string_view 
   auto add = [&](std::string_view fragment, int64_t value) {
     sql += fragment;
     sql += "?";
-    binds.push_back(value);
+    binds.emplace_back(std::in_place_type<int64_t>, value);
   };
   // The stored range lies within the searched one.
   auto inside = [&] {
