@@ -3,7 +3,7 @@
 // at two sizes, $everything, stored bytes per resource, and the disk's fsync rate.
 //
 //   build/bench/fhir_server_bench --synthea ../shared/data/synthea-r4 [--large 64000]
-//                                 [--copies 4] [--loaders 2] [--only ingest]
+//                                 [--copies 4] [--loaders 2] [--only ingest|search]
 //
 // Every store is durable (synchronous=FULL: a commit is on disk before its response) except
 // where a line says the data was bulk-built without fsync to save time; the measured requests
@@ -421,7 +421,7 @@ int main(int argc, char** argv) {
   int small = 1000;
   int copies = 4;
   int loaders = 2;   // concurrent feeds posting transaction bundles
-  std::string only;  // "ingest": benchmarks 0, 1 and 6 alone (for profiling the write path)
+  std::string only;  // "ingest": benchmarks 0, 1 and 6 alone; "search": 4 alone
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--synthea") synthea = argv[i + 1];
@@ -444,6 +444,14 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> observation_ids;
   std::string big_patient;
+  if (only == "search") {  // benchmark 4 alone
+    auto small_only = BenchSearchAt(synthea, work / "search-small", small);
+    auto large_only = BenchSearchAt(synthea, work / "search-large", large);
+    Line("4. search growth from 1,000 to the large size (p50 ratio)",
+         Fmt("%.2fx", large_only.p50_ms / small_only.p50_ms), "<= 1.5x, p50 <= 2 ms");
+    fs::remove_all(work);
+    return 0;
+  }
   BenchIngest(synthea, work / "ingest", copies, loaders, observation_ids, big_patient);
   if (only == "ingest") {
     fs::remove_all(work);

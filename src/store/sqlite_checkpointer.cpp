@@ -21,6 +21,7 @@ base::Status WalCheckpointer::Start(const std::string& path, SqliteConnection& w
 
 int WalCheckpointer::OnCommit(void* self, sqlite3*, const char*, int frames_in_log) {
   auto* checkpointer = static_cast<WalCheckpointer*>(self);
+  checkpointer->frames_.store(frames_in_log, std::memory_order_relaxed);
   if (frames_in_log > checkpointer->threshold_) {
     {
       std::lock_guard lock(checkpointer->mutex_);
@@ -49,6 +50,13 @@ void WalCheckpointer::Run() {
       std::fprintf(stderr, "carerecord: WAL checkpoint failed: %s\n", sqlite3_errmsg(db_->raw()));
     }
   }
+}
+
+void WalCheckpointer::BoundLog() {
+  if (writer_ == nullptr || frames_.load(std::memory_order_relaxed) <= kMaxFrames) return;
+  int log = 0, copied = 0;
+  sqlite3_wal_checkpoint_v2(writer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+  frames_.store(0, std::memory_order_relaxed);
 }
 
 void WalCheckpointer::Stop() {

@@ -3,6 +3,7 @@
 // inside a COMMIT). Owned by the SQLite store; internal to src/store/.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,11 @@ class WalCheckpointer {
   base::Status Start(const std::string& path, SqliteConnection& writer, int frames = 1000);
   // Stops the thread; the writer's hook is removed. Safe to call twice.
   void Stop();
+  // Under writes that never pause, the log can only be checkpointed in part (each checkpoint
+  // ends where the writer had got to) and is never restarted, so it grows, and every read
+  // searches a longer log. Called by the writer between commits: past `kMaxFrames` it copies
+  // the rest itself, so the next commit starts the log again.
+  void BoundLog();
   ~WalCheckpointer() { Stop(); }
 
  private:
@@ -30,6 +36,8 @@ class WalCheckpointer {
   std::unique_ptr<SqliteConnection> db_;
   SqliteConnection* writer_ = nullptr;
   int threshold_ = 1000;
+  static constexpr int kMaxFrames = 8000;  // 32 MB of 4 KiB pages
+  std::atomic<int> frames_{0};             // in the log after the last commit
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;
