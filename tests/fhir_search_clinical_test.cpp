@@ -122,6 +122,13 @@ TEST(FhirSearchObservation, NotModifierExcludesTheCodeAndKeepsThoseWithout) {
   EXPECT_EQ(Ids(server, "/fhir/Observation?code:not=2339-0,8867-4"), Names{"o5"});
 }
 
+TEST(FhirSearchObservation, NotOnASystemNeverStoredKeepsEveryResourceAndTheOtherConditions) {
+  TestServer server;
+  PutObservations(server);
+  EXPECT_EQ(Ids(server, "/fhir/Observation?code:not=http://unseen.example%7Cx&status=final"),
+            (Names{"o1", "o2", "o5"}));
+}
+
 TEST(FhirSearchObservation, TextModifierSearchesDisplayAndConceptText) {
   TestServer server;
   PutObservations(server);
@@ -409,6 +416,12 @@ TEST(FhirSearchHandling, UnsupportedParameterIsIgnoredWhenLenientAnd400WhenStric
   auto strict =
       server.Send("GET", "/fhir/Observation?_list=abc", "", {{"Prefer", "handling=strict"}});
   EXPECT_EQ(strict.status, 400) << strict.body;
+}
+
+TEST(FhirSearchHandling, ChainsOfMoreThanFourLinksAre400) {
+  TestServer server;
+  EXPECT_EQ(server.Get("/fhir/Organization?partof.partof.partof.partof.name=x").status, 200);
+  EXPECT_EQ(server.Get("/fhir/Organization?partof.partof.partof.partof.partof.name=x").status, 400);
 }
 
 TEST(FhirSearchHandling, InvalidValuesAre400WithOperationOutcome) {

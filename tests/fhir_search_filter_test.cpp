@@ -84,6 +84,11 @@ TEST_F(FhirSearchFilter, ChainedPathsAndOrdinaryParametersTogether) {
       Names{"glucose"});
 }
 
+TEST_F(FhirSearchFilter, AChainThroughAReferenceWithoutTargetsIs400) {
+  auto response = server_.Get(Filter("RequestGroup", "instantiates-canonical.name eq x"));
+  EXPECT_EQ(response.status, 400) << response.body;
+}
+
 TEST_F(FhirSearchFilter, PagingKeepsTheFilter) {
   auto page = TestServer::Json(
       server_.Get(Filter("Patient", "name co pet or gender pr true") + "&_count=1"));
@@ -101,7 +106,8 @@ TEST_F(FhirSearchFilter, WhatCannotBeFilteredHereIs400SayingWhere) {
   for (const char* filter :
        {"name co", "name xx pet", "(name co pet", "name co \"pet", "nickname eq x",
         "related[type eq has-component].target pr true", "name ew son", "gender co ma",
-        "birthdate co 2015", "gender pr maybe", "name co pet and", "not name co pet"}) {
+        "birthdate co 2015", "gender pr maybe", "name co pet and", "not name co pet",
+        "name:exact eq Peter", "organization.partof.partof.partof.partof.name eq x"}) {
     auto response = server_.Get(Filter("Patient", filter));
     EXPECT_EQ(response.status, 400) << filter << ": " << response.body;
     EXPECT_NE(response.body.find("_filter"), std::string::npos) << filter << response.body;

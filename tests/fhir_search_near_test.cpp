@@ -46,6 +46,15 @@ TEST(FhirSearchNear, FindsPositionsWithinTheDistance) {
             Names{"weymouth"});
 }
 
+TEST(FhirSearchNear, FarNorthTheCircleIsWiderThanItsLatitudeSpan) {
+  TestServer server;
+  PutLocation(server, "sweden", 61.26, 18.1);  // 994 km from (60, 0)
+  PutLocation(server, "pole", 89.5, 180);      // 1,168 km from (80, 0), over the pole
+  EXPECT_EQ(Ids(server, "/fhir/Location?near=60%7C0%7C1000%7Ckm"), Names{"sweden"});
+  EXPECT_EQ(Ids(server, "/fhir/Location?near=60%7C0%7C990%7Ckm"), Names{});
+  EXPECT_EQ(Ids(server, "/fhir/Location?near=80%7C0%7C1200%7Ckm"), Names{"pole"});
+}
+
 TEST(FhirSearchNear, MovedLocationIsFoundAtItsNewPosition) {
   TestServer server;
   PutSites(server);

@@ -22,6 +22,8 @@ class FilterParser {
 
  private:
   static constexpr int kMaxDepth = 32;
+  // Each comparison is a condition of its own, as a parameter of the query is.
+  static constexpr int kMaxComparisons = 100;
 
   base::Result<FilterExpression> Or() { return Chain("or", FilterExpression::Kind::kOr); }
   base::Result<FilterExpression> And() { return Chain("and", FilterExpression::Kind::kAnd); }
@@ -75,6 +77,9 @@ class FilterParser {
   }
 
   base::Result<FilterExpression> Comparison() {
+    if (++comparisons_ > kMaxComparisons) {
+      return Error("more than " + std::to_string(kMaxComparisons) + " comparisons");
+    }
     std::string path = Word();
     if (path.empty()) return Error("expected a search parameter");
     if (path.find('[') != std::string::npos) {
@@ -156,6 +161,7 @@ class FilterParser {
   std::string_view text_;
   size_t at_ = 0;
   int depth_ = 0;
+  int comparisons_ = 0;
 };
 
 // Commas, dollars and backslashes are the query syntax's own: escaped so a value stays one.

@@ -25,6 +25,9 @@ using store::Modifier;
 using store::Prefix;
 using store::SearchValue;
 
+// Each link of a chain (patient.organization.name) is an inner search run before the outer one.
+constexpr int kMaxChainLinks = 4;
+
 // Splits on `separator` where it is not escaped with a backslash, and unescapes \, \| \$ \\.
 std::vector<std::string> SplitEscaped(std::string_view text, char separator) {
   std::vector<std::string> out(1);
@@ -452,6 +455,11 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
     if (param_type != SearchParamType::kReference) {
       return Invalid("only reference parameters can be chained", where);
     }
+    if (std::count(name.begin(), name.end(), '.') > kMaxChainLinks) {
+      return Invalid(
+          "a chain of more than " + std::to_string(kMaxChainLinks) + " references is not searched",
+          where);
+    }
     // patient.identifier=X: the inner search runs on the target type.
     std::string target = modifier_type;
     if (target.empty()) {
@@ -519,11 +527,21 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
 // type, and its matches' references by the named parameter are the matches of this condition.
 // The type of the parameter a _filter path (subject:Patient.name) ends on.
 base::Result<SearchParamType> FilterPathType(std::string type, std::string_view path) {
-  for (;;) {
+  for (int links = 0;; ++links) {
+    if (links > kMaxChainLinks) {
+      return Invalid("_filter: " + std::string(path.substr(0, 64)) + " chains more than " +
+                         std::to_string(kMaxChainLinks) + " references",
+                     "_filter");
+    }
     const size_t dot = path.find('.');
     std::string_view segment = path.substr(0, dot);
     std::string_view code = segment.substr(0, segment.find(':'));
     const bool last = dot == std::string_view::npos;
+    if (last && segment.size() > code.size()) {
+      return Invalid("_filter: the operator says how " + std::string(code) +
+                         " is compared; a modifier is not used with it",
+                     "_filter");
+    }
     if (last && code == "_id") return SearchParamType::kToken;
     if (last && code == "_lastUpdated") return SearchParamType::kDate;
     const fhir::SearchParamDef* def = fhir::FindSearchParam(type, code);
@@ -545,7 +563,8 @@ base::Result<SearchParamType> FilterPathType(std::string type, std::string_view 
       type = "Patient";
     } else {
       return Invalid("_filter: the chain on " + def->code + " needs a target type, e.g. " +
-                         def->code + ":" + def->targets.front() + "." +
+                         def->code + ":" +
+                         (def->targets.empty() ? "Patient" : def->targets.front()) + "." +
                          std::string(path.substr(dot + 1)),
                      "_filter");
     }

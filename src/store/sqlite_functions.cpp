@@ -21,6 +21,16 @@ void TextMatch(sqlite3_context* context, int argc, sqlite3_value** argv) {
     sqlite3_result_int(context, 0);  // a deleted version has no body
     return;
   }
+  // Counted per statement, on the query argument, which is the same for every row.
+  auto* read = static_cast<int*>(sqlite3_get_auxdata(context, 2));
+  if (read == nullptr) {
+    sqlite3_set_auxdata(context, 2, new int(0), [](void* p) { delete static_cast<int*>(p); });
+    read = static_cast<int*>(sqlite3_get_auxdata(context, 2));
+  }
+  if (read != nullptr && ++*read > kMaxTextMatchBodies) {
+    sqlite3_result_error(context, kTextMatchTooMany, -1);
+    return;
+  }
   const auto* codec = static_cast<const BodyCodec*>(sqlite3_user_data(context));
   std::string_view stored(static_cast<const char*>(sqlite3_value_blob(argv[0])),
                           static_cast<size_t>(sqlite3_value_bytes(argv[0])));
@@ -84,10 +94,14 @@ CompiledCondition CompileNear(const Condition& c, int64_t param) {
   out.binds.push_back(param);
   std::string ors;
   for (const SearchValue& v : c.values) {
-    // A box around the point bounds the rows read; the exact distance decides.
-    const double dlat = v.distance_km / (kEarthRadiusKm * kRadians);
+    // A box around the point bounds the rows read; the exact distance decides. The circle's
+    // widest longitude is asin(sin d / cos lat) either side; a circle over a pole takes all.
+    const double angle = v.distance_km / kEarthRadiusKm;  // radians
+    const double dlat = angle / kRadians;
     const double cos_lat = std::cos(v.latitude * kRadians);
-    const double dlong = cos_lat > 1e-6 ? dlat / cos_lat : 360;
+    const bool over_pole = v.latitude + dlat >= 90 || v.latitude - dlat <= -90;
+    const double ratio = cos_lat > 0 ? std::sin(std::min(angle, 1.5707963267948966)) / cos_lat : 2;
+    const double dlong = over_pole || ratio >= 1 ? 360 : std::asin(ratio) / kRadians;
     std::string box = "x.v_low BETWEEN ? AND ?";
     out.binds.emplace_back(std::in_place_type<double>, v.latitude - dlat);
     out.binds.emplace_back(std::in_place_type<double>, v.latitude + dlat);
@@ -102,7 +116,12 @@ CompiledCondition CompileNear(const Condition& c, int64_t param) {
     out.binds.emplace_back(std::in_place_type<double>, v.longitude);
     out.binds.emplace_back(std::in_place_type<double>, v.distance_km);
   }
-  out.where = "x.param = ? AND x.key = '' AND (" + ors + ")";
+  // Positions are rows whose key columns are all empty: equal to them, the latitude range is a
+  // range of the primary key.
+  out.where =
+      "x.param = ? AND x.key = '' AND x.part = 0 AND x.key_system = 0 AND x.v_code = '' AND "
+      "x.v_system = 0 AND (" +
+      ors + ")";
   return out;
 }
 

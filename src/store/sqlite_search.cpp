@@ -50,6 +50,19 @@ void BindAll(SqliteStatement& stmt, const std::vector<BindValue>& binds) {
 
 std::string InList(const std::vector<int64_t>& pks);
 
+// A failure while the matches are read: the text match's refusal to read more bodies is the
+// client's search to narrow (400); anything else is the store's.
+base::Error StepError(base::Error error) {
+  if (error.message.find(kTextMatchTooMany) != std::string::npos) {
+    return MakeError(ErrorCode::kInvalid,
+                     "_text and _content would read more than " +
+                         std::to_string(kMaxTextMatchBodies) +
+                         " resources: narrow the search (e.g. by patient)",
+                     "_content");
+  }
+  return error;
+}
+
 // Tables keyed (param, code or key, part, ...): the partition narrows them once the code is
 // given, so a known patient is added to their lookups as to those keyed (param, part, ...).
 bool PartFollowsKey(const CompiledCondition& c) {
@@ -192,9 +205,11 @@ base::Result<CompiledCondition> SearchCompiler::CompileToken(const Condition& c,
     if (!v.code_given) out.rank = 60;  // the key starts with code: a system alone scans it
   }
   if (ors.empty()) {
-    // "not any of nothing" is every resource; "any of nothing" is none.
+    // "not any of nothing" is every resource; "any of nothing" is none. No placeholder is
+    // left for the parameter's bind.
     out.never_matches = !out.negated;
     out.where = "0";
+    out.binds.clear();
     return out;
   }
   out.where = "x.param = ? AND (" + ors + ")";
@@ -780,7 +795,7 @@ base::Result<PkPage> SearchCompiler::Run() {
     if (!stmt.ok()) return stmt.error();
     BindAll(*stmt, base.binds);
     auto row = stmt->Step();
-    if (!row.ok()) return row.error();
+    if (!row.ok()) return StepError(row.error());
     page.total = stmt->Int(0);
     if (spec_.count_only) return page;
   }
@@ -796,7 +811,7 @@ base::Result<PkPage> SearchCompiler::Run() {
     std::vector<int64_t> all;
     for (;;) {
       auto row = stmt->Step();
-      if (!row.ok()) return row.error();
+      if (!row.ok()) return StepError(row.error());
       if (!row.value()) break;
       all.push_back(stmt->Int(0));
     }
@@ -864,7 +879,7 @@ base::Result<PkPage> SearchCompiler::Run() {
   BindAll(*stmt, query.binds);
   for (;;) {
     auto row = stmt->Step();
-    if (!row.ok()) return row.error();
+    if (!row.ok()) return StepError(row.error());
     if (!row.value()) break;
     page.pks.push_back(stmt->Int(0));
   }

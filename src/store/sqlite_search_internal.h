@@ -58,6 +58,11 @@ std::string NumberPredicate(const SqliteNames& names, const SearchValue& v,
 // function (RegisterTextMatch), never a driver.
 CompiledCondition CompileTextMatch(const Condition& c);
 
+// The bodies one statement's cr_text_match reads at most; past them it fails with a message
+// holding kTextMatchTooMany, which the search turns into a 400.
+inline constexpr int kMaxTextMatchBodies = 20000;
+inline constexpr const char* kTextMatchTooMany = "cr_text_match: too many bodies";
+
 // Registers the store's SQL functions on `db`: cr_text_match(body, mode, query), 1 when the
 // encoded stored body's narrative (mode 0) or whole text (mode 1) has every word of the query;
 // cr_distance_km(lat1, long1, lat2, long2), the great-circle distance.

@@ -268,6 +268,7 @@ base::Result<CompiledCondition> CompileComposite(const SqliteNames& names, const
   if (ors.empty()) {
     out.never_matches = true;
     out.where = "0";
+    out.binds.clear();
     return out;
   }
   out.where = "x.param = ? AND (" + ors + ")";
