@@ -75,12 +75,9 @@ json::object TextSummaryOf(const json::object& resource) {
     Keep(resource, *def, name, out);
   }
   std::string_view required = def->required;
-  while (!required.empty()) {
-    const size_t bar = required.find('|');
-    std::string_view name = required.substr(0, bar);
+  for (std::string_view name; gen::TakeListItem(required, name);) {
     if (name.ends_with("[x]")) name.remove_suffix(3);
     Keep(resource, *def, name, out);
-    required = bar == std::string_view::npos ? std::string_view() : required.substr(bar + 1);
   }
   return out;
 }

@@ -43,6 +43,14 @@ bool IsElementNamed(const DefinitionRow& def, std::string_view key, std::string_
   return element != nullptr && element->choice_base_length == name.size();
 }
 
+bool TakeListItem(std::string_view& list, std::string_view& name) {
+  if (list.empty()) return false;
+  const size_t bar = list.find('|');
+  name = list.substr(0, bar);
+  list = bar == std::string_view::npos ? std::string_view() : list.substr(bar + 1);
+  return true;
+}
+
 }  // namespace generated
 
 namespace {
@@ -265,10 +273,7 @@ class ResourceValidator {
   // types, for a primitive its value or its `_name` extension (a data-absent reason).
   bool CheckRequired(const json::object& object, const gen::DefinitionRow& def) {
     std::string_view required = def.required;
-    while (!required.empty()) {
-      const size_t bar = required.find('|');
-      const std::string_view name = required.substr(0, bar);
-      required = bar == std::string_view::npos ? std::string_view() : required.substr(bar + 1);
+    for (std::string_view name; gen::TakeListItem(required, name);) {
       if (!HasElement(object, def, name)) {
         return Fail(name.ends_with("[x]") ? std::string_view() : name,
                     "the required element " + std::string(name) + " is missing");

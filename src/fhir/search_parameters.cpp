@@ -119,6 +119,8 @@ Tables BuildTables() {
         .indexed = row.handling == gen::ParamHandling::kIndexed,
         .handled_by_store = row.handling == gen::ParamHandling::kByStore,
         .single_valued = row.single_valued,
+        .union_of = {},
+        .components = {},  // filled below, once every definition exists
         .component_expressions = std::string(row.component_expressions),
     });
   }

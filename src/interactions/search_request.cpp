@@ -184,6 +184,22 @@ base::Status ParseNear(std::string_view text, SearchValue& out, const std::strin
   return base::Status::Ok();
 }
 
+// The type a chain through reference parameter `def` searches: the one named (subject:Patient),
+// the only target, or Patient for `patient`; else a 400 showing how to name one.
+base::Result<std::string> ChainTarget(const fhir::SearchParamDef& def, std::string_view named,
+                                      std::string_view rest, const std::string& where) {
+  if (!named.empty()) return std::string(named);
+  if (def.targets.size() == 1) return def.targets.front();
+  if (def.code == "patient" &&
+      std::find(def.targets.begin(), def.targets.end(), "Patient") != def.targets.end()) {
+    return std::string("Patient");
+  }
+  return Invalid("the chain on " + def.code + " needs a target type, e.g. " + def.code + ":" +
+                     (def.targets.empty() ? "Patient" : def.targets.front()) + "." +
+                     std::string(rest),
+                 where);
+}
+
 class SearchParser {
  public:
   SearchParser(bool strict, const SearchLimits& limits, std::string_view base_url)
@@ -461,25 +477,11 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
           where);
     }
     // patient.identifier=X: the inner search runs on the target type.
-    std::string target = modifier_type;
-    if (target.empty()) {
-      if (def->targets.size() == 1) {
-        target = def->targets[0];
-      } else if (std::find(def->targets.begin(), def->targets.end(), "Patient") !=
-                     def->targets.end() &&
-                 std::string_view(code) == "patient") {
-        target = "Patient";
-      } else {
-        return Invalid("the chain on " + std::string(code) + " needs a target type, e.g. " +
-                           std::string(code) + ":" +
-                           (def->targets.empty() ? "Patient" : def->targets[0]) + "." +
-                           std::string(chain),
-                       where);
-      }
-    }
+    auto target = ChainTarget(*def, modifier_type, chain, where);
+    if (!target.ok()) return target.error();
     auto inner = std::make_shared<store::SearchSpec>();
-    inner->type = target;
-    CR_RETURN_IF_ERROR(ParseCondition(target, chain, value, *inner, false));
+    inner->type = *target;
+    CR_RETURN_IF_ERROR(ParseCondition(*target, chain, value, *inner, false));
     if (inner->conditions.empty()) return base::Status::Ok();  // the chained part was ignored
     SearchValue v;
     v.chain = std::move(inner);
@@ -555,19 +557,10 @@ base::Result<SearchParamType> FilterPathType(std::string type, std::string_view 
       return Invalid("_filter: only reference parameters can be chained, not " + def->code,
                      "_filter");
     }
-    if (segment.size() > code.size()) {
-      type = std::string(segment.substr(code.size() + 1));
-    } else if (def->targets.size() == 1) {
-      type = def->targets.front();
-    } else if (code == "patient") {
-      type = "Patient";
-    } else {
-      return Invalid("_filter: the chain on " + def->code + " needs a target type, e.g. " +
-                         def->code + ":" +
-                         (def->targets.empty() ? "Patient" : def->targets.front()) + "." +
-                         std::string(path.substr(dot + 1)),
-                     "_filter");
-    }
+    auto target = ChainTarget(*def, segment.substr(std::min(segment.size(), code.size() + 1)),
+                              path.substr(dot + 1), "_filter");
+    if (!target.ok()) return target.error();
+    type = std::move(target).value();
     path.remove_prefix(dot + 1);
   }
 }

@@ -9,7 +9,7 @@
 #include "fhir/search_parameters.h"
 #include "fhir/search_text.h"
 #include "store/body_codec.h"
-#include "store/sqlite_store_internal.h"
+#include "store/sqlite_search_internal.h"
 
 namespace carerecord::store {
 namespace {
@@ -41,17 +41,8 @@ class RowBatch {
       }
       auto stmt = db.Cached(sql_text);
       if (!stmt.ok()) return stmt.error();
-      for (size_t i = 0; i < n * columns_; ++i) {
-        const Value& v = values_[first * columns_ + i];
-        int index = static_cast<int>(i) + 1;
-        if (auto* n64 = std::get_if<int64_t>(&v)) {
-          (*stmt)->Bind(index, *n64);
-        } else if (auto* d = std::get_if<double>(&v)) {
-          (*stmt)->Bind(index, *d);
-        } else {
-          (*stmt)->Bind(index, std::string_view(std::get<std::string>(v)));
-        }
-      }
+      const BindValue* begin = values_.data() + first * columns_;
+      BindValues(**stmt, begin, begin + n * columns_);
       CR_RETURN_IF_ERROR((*stmt)->Run());
     }
     return base::Status::Ok();
@@ -60,8 +51,7 @@ class RowBatch {
   const char* sql;
 
  private:
-  using Value = std::variant<int64_t, double, std::string>;
-  RowBatch& Set(int index, Value v) {
+  RowBatch& Set(int index, BindValue v) {
     size_t at = rows_ * columns_ + static_cast<size_t>(index - 1);
     if (values_.size() <= at) values_.resize(at + 1);
     values_[at] = std::move(v);
@@ -70,7 +60,7 @@ class RowBatch {
   std::string prefix_, tuple_;
   int columns_ = 0;
   size_t rows_ = 0;
-  std::vector<Value> values_;
+  std::vector<BindValue> values_;
 };
 
 }  // namespace

@@ -33,19 +33,7 @@ struct Sql {
 };
 
 void BindAll(SqliteStatement& stmt, const std::vector<BindValue>& binds) {
-  for (size_t i = 0; i < binds.size(); ++i) {
-    int index = static_cast<int>(i) + 1;
-    std::visit(
-        [&](const auto& v) {
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::string>) {
-            stmt.Bind(index, std::string_view(v));
-          } else {
-            stmt.Bind(index, v);
-          }
-        },
-        binds[i]);
-  }
+  BindValues(stmt, binds.data(), binds.data() + binds.size());
 }
 
 std::string InList(const std::vector<int64_t>& pks);
@@ -907,6 +895,21 @@ std::string InList(const std::vector<int64_t>& pks) {
 }
 
 }  // namespace
+
+void BindValues(SqliteStatement& stmt, const BindValue* begin, const BindValue* end) {
+  for (const BindValue* value = begin; value != end; ++value) {
+    const int index = static_cast<int>(value - begin) + 1;
+    std::visit(
+        [&](const auto& v) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>) {
+            stmt.Bind(index, std::string_view(v));
+          } else {
+            stmt.Bind(index, v);
+          }
+        },
+        *value);
+  }
+}
 
 base::Result<PkPage> SearchPks(SqliteConnection& db, const SqliteNames& names,
                                const SearchSpec& spec) {

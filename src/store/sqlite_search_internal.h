@@ -1,6 +1,7 @@
 // The pieces of SQLite search compilation shared by sqlite_search.cpp and the compilers of
-// particular parameter types (sqlite_search_values.cpp): one condition's SQL and the value
-// predicates. Internal to src/store/.
+// particular parameter types (sqlite_search_values.cpp and others): one condition's SQL, the
+// value predicates, and binding values, which the index-row writer uses too. Internal to
+// src/store/.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,9 @@ namespace carerecord::store {
 class BodyCodec;
 
 using BindValue = std::variant<int64_t, double, std::string>;
+
+// Binds `begin..end` to the statement's placeholders 1, 2, ... in order.
+void BindValues(SqliteStatement& stmt, const BindValue* begin, const BindValue* end);
 
 // One condition translated to SQL over its index table, usable as a driver (a set of pks) or as
 // a per-candidate check.

@@ -233,5 +233,8 @@ const ElementRow* FindElement(const DefinitionRow& def, std::string_view name);
 // element `name`: the element itself, or for a choice's base name ("value") one of its typed
 // forms (valueQuantity). Defined in resource_validation.cpp.
 bool IsElementNamed(const DefinitionRow& def, std::string_view key, std::string_view name);
+// Takes the next name off a '|'-separated list (DefinitionRow::required) into `name`; false when
+// the list is empty. Defined in resource_validation.cpp.
+bool TakeListItem(std::string_view& list, std::string_view& name);
 
 }  // namespace carerecord::fhir::generated
