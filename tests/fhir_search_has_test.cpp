@@ -251,6 +251,22 @@ TEST_F(FhirSearchHas, UnknownParametersAreIgnoredWhenLenientAnd400WhenStrict) {
       << inner.body;
 }
 
+TEST_F(FhirSearchHas, DeepNestingIs400AndTheServerStillAnswers) {
+  std::string deep = "/fhir/Patient?";
+  for (int i = 0; i < 2800; ++i) deep += "_has:Patient:link:";
+  deep += "gender=male";
+  auto response = server_.Get(deep);
+  EXPECT_EQ(response.status, 400);
+  EXPECT_NE(response.body.find("nested more than 4"), std::string::npos) << response.body;
+  std::string four = "/fhir/Patient?";
+  for (int i = 0; i < 4; ++i) four += "_has:Patient:link:";
+  EXPECT_EQ(server_.Get(four + "gender=male").status, 200);
+  std::string five = "/fhir/Patient?";
+  for (int i = 0; i < 5; ++i) five += "_has:Patient:link:";
+  EXPECT_EQ(server_.Get(five + "gender=male").status, 400);
+  EXPECT_EQ(Search("Patient?_has:Observation:patient:code=8867-4"), Names{"p1"});
+}
+
 TEST_F(FhirSearchHas, CapabilityStatementDeclaresHasForReferencedTypes) {
   auto statement = TestServer::Json(server_.Get("/fhir/metadata"));
   bool found = false;

@@ -27,6 +27,17 @@ using store::SearchValue;
 
 // Each link of a chain (patient.organization.name) is an inner search run before the outer one.
 constexpr int kMaxChainLinks = 4;
+// Each _has link is an inner search too, parsed by recursion: bounded before any is parsed, so
+// a deep nesting can neither exhaust the stack nor cost time quadratic in its length.
+constexpr size_t kMaxHasLinks = 4;
+
+size_t CountOccurrences(std::string_view text, std::string_view what) {
+  size_t count = 0;
+  for (size_t at = text.find(what); at != std::string_view::npos; at = text.find(what, at + 1)) {
+    ++count;
+  }
+  return count;
+}
 
 // Splits on `separator` where it is not escaped with a backslash, and unescapes \, \| \$ \\.
 std::vector<std::string> SplitEscaped(std::string_view text, char separator) {
@@ -793,6 +804,11 @@ base::Result<ParsedSearch> SearchParser::Parse(std::string_view type_view,
     } else if (name == "_format" || name == "_pretty") {
       // Content negotiation happens in the HTTP layer; JSON is the only format.
     } else if (name == "_has" || name.rfind("_has:", 0) == 0) {
+      if (CountOccurrences(name, "_has:") > kMaxHasLinks) {
+        return Invalid(
+            "a _has nested more than " + std::to_string(kMaxHasLinks) + " deep is not searched",
+            std::string(name.substr(0, 64)));
+      }
       size_t before = parsed_.spec.conditions.size();
       CR_RETURN_IF_ERROR(ParseHas(type, name, value, spec, name));
       if (spec.conditions.size() > before) parsed_.applied.emplace_back(name, value);
