@@ -100,6 +100,31 @@ TEST(FhirConditional, PostIfNoneExistWithUnknownParameterIs400) {
   EXPECT_EQ(StoredVersions(server), 0);
 }
 
+TEST(FhirConditional, ResultParametersInAConditionAre400AndNeverHideAMatch) {
+  TestServer server;
+  ASSERT_EQ(server.Send("POST", "/fhir/Patient", PatientBody("9000000009", "Hughes")).status, 201);
+  int64_t before = StoredVersions(server);
+  for (const char* extra : {"&_count=0", "&_summary=count", "&_cursor=abc", "&_sort=-_id",
+                            "&_include=Patient:link", "&_elements=id"}) {
+    std::string condition = ByNhsNumber("9000000009") + extra;
+    auto create = server.Send("POST", "/fhir/Patient", PatientBody("9000000009", "Hughes"),
+                              {{"If-None-Exist", condition}});
+    EXPECT_EQ(create.status, 400) << extra << " " << create.body;
+    auto update =
+        server.Send("PUT", "/fhir/Patient?" + condition, PatientBody("9000000009", "Bell"));
+    EXPECT_EQ(update.status, 400) << extra << " " << update.body;
+    auto remove = server.Send("DELETE", "/fhir/Patient?" + condition);
+    EXPECT_EQ(remove.status, 400) << extra << " " << remove.body;
+  }
+  std::string bundle = R"({"resourceType":"Bundle","type":"transaction","entry":[
+      {"request":{"method":"POST","url":"Observation"},
+       "resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},
+         "subject":{"reference":"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009&_count=0"}}}]})";
+  EXPECT_EQ(server.Send("POST", "/fhir", bundle).status, 400);
+  EXPECT_EQ(StoredVersions(server), before);
+  EXPECT_EQ(CountMatches(server, "Patient?" + ByNhsNumber("9000000009")), 1u);
+}
+
 TEST(FhirConditional, PutWithIdDifferentFromTheUrlIs400) {
   TestServer server;
   server.Send("PUT", "/fhir/Patient/pt-a", PatientBody("9000000009", "Hughes", "pt-a"));

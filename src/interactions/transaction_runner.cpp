@@ -75,6 +75,19 @@ base::Status TransactionRunner::Run(std::vector<PlannedEntry>& entries) {
 
 base::Result<ParsedSearch> TransactionRunner::ParseCondition(const std::string& type,
                                                              const QueryParams& query) {
+  // A condition is a matching step: a result parameter (_count=0, _summary=count, _cursor=...)
+  // would change what it finds, so a create could proceed while a match exists.
+  for (const auto& [name, value] : query) {
+    std::string_view base = std::string_view(name).substr(0, name.find(':'));
+    static constexpr std::string_view kResultParameters[] = {
+        "_count",   "_summary",    "_cursor",    "_sort",          "_total", "_elements",
+        "_include", "_revinclude", "_contained", "_containedType", "_page",  "_offset"};
+    if (std::find(std::begin(kResultParameters), std::end(kResultParameters), base) !=
+        std::end(kResultParameters)) {
+      return Invalid(
+          "a condition only matches: the result parameter " + name + " is not allowed in it", name);
+    }
+  }
   // Conditions must be understood exactly: an ignored parameter would widen the match.
   auto parsed = ParseSearch(type, query, /*strict=*/true, {}, ctx_.base_url);
   if (!parsed.ok()) return parsed.error();
