@@ -8,7 +8,9 @@
 #include <boost/json.hpp>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "fhir/fhir_date.h"
 #include "fhir/generated/fhir_tables.h"
@@ -127,6 +129,13 @@ std::string Describe(const json::value& v) {
     case json::kind::string: {
       std::string_view s = v.get_string();
       std::string shown(s.substr(0, 40));
+      // Cut at a character boundary: half a UTF-8 sequence is not text.
+      if (s.size() > 40) {
+        while (!shown.empty() && (static_cast<unsigned char>(shown.back()) & 0xC0) == 0x80) {
+          shown.pop_back();
+        }
+        if (!shown.empty() && static_cast<unsigned char>(shown.back()) >= 0xC0) shown.pop_back();
+      }
       return "the string " + json::serialize(json::value(shown)) + (s.size() > 40 ? "..." : "");
     }
     case json::kind::array:
@@ -206,6 +215,207 @@ bool IsOidUrn(std::string_view s) {
          std::all_of(s.begin(), s.end(), [](char c) { return IsDigit(c) || c == '.'; });
 }
 
+// FHIR's XHTML subset (txt-1), as the reference validator lists it: HTML 4 formatting
+// elements, no script, style, form, frame or object, no event handler attributes.
+constexpr std::string_view kNarrativeElements[] = {
+    "a",  "abbr",    "acronym", "address", "area",   "b",        "bdo", "big",   "blockquote",
+    "br", "caption", "cite",    "code",    "col",    "colgroup", "dd",  "dfn",   "div",
+    "dl", "dt",      "em",      "h1",      "h2",     "h3",       "h4",  "h5",    "h6",
+    "hr", "i",       "img",     "kbd",     "li",     "map",      "ol",  "p",     "pre",
+    "q",  "samp",    "small",   "span",    "strong", "sub",      "sup", "table", "tbody",
+    "td", "tfoot",   "th",      "thead",   "tr",     "tt",       "ul",  "var"};
+
+constexpr std::string_view kNarrativeAttributes[] = {
+    "abbr",    "accesskey", "align",    "axis",  "char",   "charoff", "class",
+    "colspan", "dir",       "headers",  "id",    "lang",   "rowspan", "scope",
+    "span",    "style",     "tabindex", "title", "valign", "width",   "xml:lang"};
+
+// Attributes allowed on one element only, as "element.attribute".
+constexpr std::string_view kNarrativeElementAttributes[] = {"a.charset",
+                                                            "a.coords",
+                                                            "a.href",
+                                                            "a.hreflang",
+                                                            "a.name",
+                                                            "a.rel",
+                                                            "a.rev",
+                                                            "a.shape",
+                                                            "a.type",
+                                                            "area.alt",
+                                                            "area.coords",
+                                                            "area.href",
+                                                            "area.nohref",
+                                                            "area.shape",
+                                                            "blockquote.cite",
+                                                            "img.alt",
+                                                            "img.border",
+                                                            "img.height",
+                                                            "img.ismap",
+                                                            "img.longdesc",
+                                                            "img.src",
+                                                            "img.usemap",
+                                                            "img.width",
+                                                            "map.name",
+                                                            "pre.space",
+                                                            "q.cite",
+                                                            "table.border",
+                                                            "table.cellpadding",
+                                                            "table.cellspacing",
+                                                            "table.frame",
+                                                            "table.rules",
+                                                            "table.summary",
+                                                            "table.width",
+                                                            "td.nowrap"};
+
+bool IsOneOf(std::string_view name, std::span<const std::string_view> list) {
+  return std::find(list.begin(), list.end(), name) != list.end();
+}
+
+char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IsDigit(c) || c == ':' || c == '-' ||
+         c == '_' || c == '.';
+}
+
+// A URL that runs script when followed: "javascript:", "vbscript:", ignoring case and the
+// whitespace and control characters browsers skip.
+bool IsScriptUrl(std::string_view value) {
+  std::string scheme;
+  for (char c : value) {
+    if (static_cast<unsigned char>(c) <= ' ') continue;
+    if (c == ':') break;
+    scheme += Lower(c);
+    if (scheme.size() > 10) return false;
+  }
+  return scheme == "javascript" || scheme == "vbscript";
+}
+
+// Scans a narrative div as XHTML tags and text: one <div xmlns="http://www.w3.org/1999/xhtml">
+// root, properly nested elements and attributes from the subset (txt-1), and some text or an
+// image (txt-2). A tag scanner, not an XML parser: anything it does not recognise is refused.
+std::optional<std::string> CheckNarrativeDiv(std::string_view div) {
+  std::vector<std::string_view> open;
+  bool root_seen = false, content = false;
+  size_t i = 0;
+  while (i < div.size()) {
+    const char c = div[i];
+    if (c != '<') {
+      if (!IsSpace(c)) {
+        if (open.empty()) return "txt-1: text outside the root <div>";
+        content = true;
+      }
+      ++i;
+      continue;
+    }
+    if (div.substr(i, 4) == "<!--") {
+      const size_t end = div.find("-->", i + 4);
+      if (end == std::string_view::npos) return "txt-1: an unclosed comment";
+      i = end + 3;
+      continue;
+    }
+    if (open.empty() && root_seen) return "txt-1: markup after the root </div>";
+    const bool closing = i + 1 < div.size() && div[i + 1] == '/';
+    size_t at = i + (closing ? 2 : 1);
+    const size_t name_start = at;
+    while (at < div.size() && IsNameChar(div[at])) ++at;
+    const std::string_view name = div.substr(name_start, at - name_start);
+    if (name.empty()) return "txt-1: '<' that does not start an element (write &lt;)";
+    if (!IsOneOf(name, kNarrativeElements)) {
+      return "txt-1: the element <" + std::string(name.substr(0, 40)) +
+             "> is not allowed in a narrative";
+    }
+    if (closing) {
+      while (at < div.size() && IsSpace(div[at])) ++at;
+      if (at >= div.size() || div[at] != '>')
+        return "txt-1: a malformed </" + std::string(name) + ">";
+      if (open.empty() || open.back() != name) {
+        return "txt-1: </" + std::string(name) + "> does not close the open element";
+      }
+      open.pop_back();
+      i = at + 1;
+      continue;
+    }
+    if (open.empty() && name != "div") return "txt-1: the narrative's root must be a <div>";
+    if (name == "img") content = true;
+    bool namespaced = false, self_closing = false;
+    while (true) {
+      while (at < div.size() && IsSpace(div[at])) ++at;
+      if (at >= div.size()) return "txt-1: an unclosed <" + std::string(name) + "> tag";
+      if (div[at] == '>') break;
+      if (div[at] == '/' && at + 1 < div.size() && div[at + 1] == '>') {
+        self_closing = true;
+        ++at;
+        break;
+      }
+      const size_t attribute_start = at;
+      while (at < div.size() && IsNameChar(div[at])) ++at;
+      const std::string_view attribute = div.substr(attribute_start, at - attribute_start);
+      while (at < div.size() && IsSpace(div[at])) ++at;
+      if (attribute.empty() || at >= div.size() || div[at] != '=') {
+        return "txt-1: a malformed attribute in <" + std::string(name) + ">";
+      }
+      ++at;
+      while (at < div.size() && IsSpace(div[at])) ++at;
+      if (at >= div.size() || (div[at] != '"' && div[at] != '\'')) {
+        return "txt-1: an unquoted attribute value in <" + std::string(name) + ">";
+      }
+      const size_t value_end = div.find(div[at], at + 1);
+      if (value_end == std::string_view::npos) return "txt-1: an unclosed attribute value";
+      const std::string_view value = div.substr(at + 1, value_end - at - 1);
+      at = value_end + 1;
+      const std::string qualified = std::string(name) + "." + std::string(attribute);
+      if (attribute == "xmlns") {
+        if (value != "http://www.w3.org/1999/xhtml") {
+          return "txt-1: the narrative's namespace must be http://www.w3.org/1999/xhtml";
+        }
+        namespaced = true;
+        continue;
+      }
+      if (attribute.size() > 2 && Lower(attribute[0]) == 'o' && Lower(attribute[1]) == 'n') {
+        return "txt-1: the event attribute " + std::string(attribute.substr(0, 40)) +
+               " is not allowed in a narrative";
+      }
+      if (!attribute.starts_with("xmlns:") && !IsOneOf(attribute, kNarrativeAttributes) &&
+          !IsOneOf(qualified, kNarrativeElementAttributes)) {
+        return "txt-1: the attribute " + std::string(attribute.substr(0, 40)) +
+               " is not allowed on <" + std::string(name) + ">";
+      }
+      if (IsScriptUrl(value)) return "txt-1: a script URL in the attribute " + qualified;
+    }
+    if (open.empty()) {
+      if (!namespaced) {
+        return "txt-1: the root must be <div xmlns=\"http://www.w3.org/1999/xhtml\">";
+      }
+      root_seen = true;
+    }
+    if (!self_closing) open.push_back(name);
+    i = at + 1;
+  }
+  if (!root_seen)
+    return "txt-1: the narrative must be a <div xmlns=\"http://www.w3.org/1999/xhtml\">";
+  if (!open.empty()) return "txt-1: <" + std::string(open.back()) + "> is never closed";
+  if (!content) return "txt-2: the narrative has no text";
+  return std::nullopt;
+}
+
+// Every string in `value` that starts with '#': a reference to a contained resource by its id
+// (Reference.reference, or a canonical or uri), or "#", a reference to the container.
+void CollectLocalReferences(const json::value& value, std::vector<std::string_view>& out) {
+  switch (value.kind()) {
+    case json::kind::string:
+      if (std::string_view s = value.get_string(); s.starts_with('#')) out.push_back(s);
+      break;
+    case json::kind::array:
+      for (const json::value& item : value.get_array()) CollectLocalReferences(item, out);
+      break;
+    case json::kind::object:
+      for (const auto& member : value.get_object()) CollectLocalReferences(member.value(), out);
+      break;
+    default:
+      break;
+  }
+}
+
 class ResourceValidator {
  public:
   base::Status Validate(const json::object& resource) {
@@ -233,9 +443,68 @@ class ResourceValidator {
     }
     const std::string_view saved = current_type_;
     current_type_ = *type;
-    const bool ok = ValidateObject(object, *def, true);
+    const bool ok = ValidateObject(object, *def, true) && ValidateContained(object);
     current_type_ = saved;
     return ok;
+  }
+
+  // dom-3, dom-4, dom-5 over each of the resource's contained resources (dom-2 is checked
+  // where a contained resource is met).
+  bool ValidateContained(const json::object& resource) {
+    const json::value* contained_value = resource.if_contains("contained");
+    const json::array* contained = contained_value ? contained_value->if_array() : nullptr;
+    if (contained == nullptr) return true;
+    std::vector<std::string_view> references;
+    for (const auto& member : resource) {
+      if (member.key() != "contained") CollectLocalReferences(member.value(), references);
+    }
+    std::vector<std::string_view> inner;  // references inside contained resources
+    for (const json::value& item : *contained) CollectLocalReferences(item, inner);
+    if (!Push("contained")) return false;
+    for (size_t i = 0; i < contained->size(); ++i) {
+      const json::object& object = (*contained)[i].as_object();  // validated as a resource
+      if (!PushIndex(i)) return false;
+      if (!ValidateContainedMeta(object)) return false;
+      const json::value* id_value = object.if_contains("id");
+      const json::string* id = id_value ? id_value->if_string() : nullptr;
+      if (id == nullptr) {
+        return Fail("id", "dom-3: a contained resource needs an id, to be referred to as #id");
+      }
+      std::vector<std::string_view> own;
+      CollectLocalReferences((*contained)[i], own);
+      const auto refers_to_id = [&](std::string_view r) { return r.substr(1) == *id; };
+      const bool referenced = std::any_of(references.begin(), references.end(), refers_to_id) ||
+                              std::any_of(inner.begin(), inner.end(), refers_to_id) ||
+                              std::find(own.begin(), own.end(), "#") != own.end();
+      if (!referenced) {
+        return Fail({}, "dom-3: the contained resource '" +
+                            std::string(std::string_view(*id).substr(0, 64)) +
+                            "' is not referred to (as \"#" +
+                            std::string(std::string_view(*id).substr(0, 64)) +
+                            "\") from elsewhere in the resource, nor refers to it (as \"#\")");
+      }
+      Pop();
+    }
+    Pop();
+    return true;
+  }
+
+  bool ValidateContainedMeta(const json::object& object) {
+    const json::value* meta_value = object.if_contains("meta");
+    const json::object* meta = meta_value ? meta_value->if_object() : nullptr;
+    if (meta == nullptr) return true;
+    if (!Push("meta")) return false;
+    for (std::string_view key : {"versionId", "lastUpdated"}) {
+      if (meta->contains(key)) {
+        return Fail(key, "dom-4: a contained resource has no " + std::string(key) +
+                             " of its own; it is versioned with its container");
+      }
+    }
+    if (meta->contains("security")) {
+      return Fail("security", "dom-5: a contained resource must not have security labels");
+    }
+    Pop();
+    return true;
   }
 
   bool ValidateObject(const json::object& object, const gen::DefinitionRow& def, bool is_resource) {
@@ -266,7 +535,31 @@ class ResourceValidator {
       if (!ValidateMember(object, *element, member.value())) return false;
       Pop();
     }
+    if (&def == ExtensionDefinition() && !ValidateExtension(object)) return false;
     return CheckRequired(object, def);
+  }
+
+  static const gen::DefinitionRow* ExtensionDefinition() {
+    static const gen::DefinitionRow* const extension = gen::FindDefinition("Extension");
+    return extension;
+  }
+
+  // Extension.url is required (R4 schemas give it as an attribute, so the generated list of
+  // required elements lacks it), and ext-1: extensions or a value[x], not both.
+  bool ValidateExtension(const json::object& object) {
+    const json::value* url = object.if_contains("url");
+    if (url == nullptr) return Fail("url", "the required element url is missing");
+    if (!url->is_string() || url->get_string().empty()) {
+      return Fail("url", "expected a uri, got " + Describe(*url));
+    }
+    if (!object.contains("extension")) return true;
+    for (const auto& member : object) {
+      if (member.key().starts_with("value")) {
+        return Fail({}, "ext-1: an extension has either extensions or a value[x], not both (" +
+                            std::string(member.key()) + ")");
+      }
+    }
+    return true;
   }
 
   // Every element R4 requires (minimum cardinality 1) is present: for a choice any of its
@@ -376,7 +669,7 @@ class ResourceValidator {
         const json::object* object = value.if_object();
         if (object == nullptr) return WrongKind(element.kind, value);
         if (element.name == "contained" && object->contains("contained")) {
-          return Fail("contained", "a contained resource must not contain resources");
+          return Fail("contained", "dom-2: a contained resource must not contain resources");
         }
         if (!PushResource()) return false;
         if (!ValidateResourceObject(*object)) return false;
@@ -467,8 +760,11 @@ class ResourceValidator {
                                                 : HasInstantShape(s);
         break;
       }
+      case PrimitiveKind::kXhtml:
+        if (auto problem = CheckNarrativeDiv(s)) return Fail({}, *problem);
+        break;
       default:
-        break;  // string, markdown, xhtml: any non-empty text
+        break;  // string, markdown: any non-empty text
     }
     if (!ok) return WrongKind(kind, json::value(s));
     return true;

@@ -47,6 +47,41 @@ std::string EncodeRawCharacters(std::string_view target) {
   return out;
 }
 
+// A '%' must start an escape of two hex digits; Boost.URL refuses the target otherwise and
+// EncodeRawCharacters would quietly make "%zz" literal text. Names the parameter (or the path).
+base::Status CheckPercentEscapes(std::string_view target) {
+  const size_t question = target.find('?');
+  for (size_t i = target.find('%'); i != std::string_view::npos; i = target.find('%', i + 1)) {
+    if (i + 2 < target.size() && IsHexDigit(target[i + 1]) && IsHexDigit(target[i + 2])) continue;
+    const std::string escape(target.substr(i, 3));
+    if (question == std::string_view::npos || i < question) {
+      return base::Invalid("the request path has a malformed percent-escape '" + escape + "'");
+    }
+    const size_t start = target.rfind('&', i);
+    const size_t begin =
+        start == std::string_view::npos || start < question ? question + 1 : start + 1;
+    std::string_view pair = target.substr(begin);
+    pair = pair.substr(0, pair.find('&'));
+    std::string name(pair.substr(0, pair.find('=')));
+    return base::Invalid("the parameter " + name + " has a malformed percent-escape '" + escape +
+                             "' (a '%' must be followed by two hex digits; write %25 for '%')",
+                         name);
+  }
+  return base::Status::Ok();
+}
+
+// A NUL would cut the value short wherever it is read as C text; no FHIR value holds one.
+base::Status CheckNoNul(const QueryParams& params) {
+  for (const auto& [name, value] : params) {
+    if (name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
+      return base::Invalid("the parameter " + name.substr(0, name.find('\0')) +
+                               " holds a NUL character (%00), which no FHIR value may contain",
+                           name.substr(0, name.find('\0')));
+    }
+  }
+  return base::Status::Ok();
+}
+
 bool ContainsIgnoringCase(std::string_view haystack, std::string_view needle) {
   if (needle.size() > haystack.size()) return false;
   for (size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
@@ -114,6 +149,9 @@ HttpResponse FhirRoutes::ErrorResponse(int status, const std::string& message) {
 }
 
 HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
+  if (auto bad = CheckPercentEscapes(request.target); !bad.ok()) {
+    return Error(bad.error().code, bad.error().message, bad.error().location);
+  }
   std::string target = request.target;
   auto url = boost::urls::parse_origin_form(target);
   if (!url) {
@@ -136,6 +174,9 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
     return Error(base::ErrorCode::kInvalid,
                  "the query has " + std::to_string(params.size()) + " parameters; at most " +
                      std::to_string(kMaxQueryParameters) + " are accepted");
+  }
+  if (auto bad = CheckNoNul(params); !bad.ok()) {
+    return Error(bad.error().code, bad.error().message, bad.error().location);
   }
   if (auto rejected = CheckFormats(request, params)) return *rejected;
 
@@ -199,7 +240,13 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
     if (method != "POST") return not_allowed();
     QueryParams all = params;
     if (!request.body.empty()) {
+      if (auto bad = CheckPercentEscapes("?" + request.body); !bad.ok()) {
+        return Error(bad.error().code, bad.error().message, bad.error().location);
+      }
       QueryParams form = interactions::DecodeQuery(request.body);
+      if (auto bad = CheckNoNul(form); !bad.ok()) {
+        return Error(bad.error().code, bad.error().message, bad.error().location);
+      }
       all.insert(all.end(), form.begin(), form.end());
     }
     if (all.size() > kMaxQueryParameters) {

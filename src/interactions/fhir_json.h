@@ -19,14 +19,17 @@ inline constexpr size_t kMaxJsonDepth = 64;
 base::Result<boost::json::value> ParseJson(std::string_view text,
                                            boost::json::storage_ptr storage = {});
 
-// Parses a body that must be one resource object; checks resourceType is present.
+// Parses a body that must be one resource object; checks resourceType is present and FHIR's
+// JSON rules, which plain JSON lacks: no key twice in an object, no control character other
+// than tab, CR and LF in a string. Each error names the key or string by its JSON pointer.
 base::Result<boost::json::object> ParseResourceBody(std::string_view text,
                                                     boost::json::storage_ptr storage = {});
 
 std::string Serialize(const boost::json::value& value);
 std::string Serialize(const boost::json::object& object);
 
-// A JSON string literal ("..." with escapes) for assembling responses by concatenation.
+// A JSON string literal ("..." with escapes) for assembling responses by concatenation. Bytes
+// that are not UTF-8 (a URL can carry any) become U+FFFD, so the response stays valid JSON.
 std::string JsonString(std::string_view text);
 
 }  // namespace carerecord::interactions
