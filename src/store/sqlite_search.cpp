@@ -321,14 +321,29 @@ base::Result<CompiledCondition> SearchCompiler::CompileReference(const Condition
     if (!found.ok()) return found.error();
     pks.insert(pks.end(), found->begin(), found->end());
   }
-  // Each set is one bound JSON array, however many targets a chain or _has found: one SQL
-  // variable per target ran out of variables (a 500) on large inner matches.
-  std::string pk_list = "SELECT value FROM json_each(?)", url_list = pk_list;
-  boost::json::array pk_array, url_array;
-  for (int64_t pk : pks) pk_array.push_back(pk);
-  for (const std::string& url : urls) url_array.push_back(boost::json::string(url));
-  std::vector<BindValue> pk_binds{boost::json::serialize(pk_array)};
-  std::vector<BindValue> url_binds{boost::json::serialize(url_array)};
+  // A large set is one bound JSON array, however many targets a chain or _has found: one SQL
+  // variable per target ran out of variables (a 500) on large inner matches. A small one keeps
+  // a variable per value, which the planner reads as a plain IN list (the patient=X hot path).
+  std::string pk_list, url_list;
+  std::vector<BindValue> pk_binds, url_binds;
+  constexpr size_t kMaxInlineTargets = 256;
+  if (pks.size() + urls.size() > kMaxInlineTargets) {
+    boost::json::array pk_array, url_array;
+    for (int64_t pk : pks) pk_array.push_back(pk);
+    for (const std::string& url : urls) url_array.push_back(boost::json::string(url));
+    pk_list = url_list = "SELECT value FROM json_each(?)";
+    pk_binds.push_back(boost::json::serialize(pk_array));
+    url_binds.push_back(boost::json::serialize(url_array));
+  } else {
+    for (int64_t pk : pks) {
+      pk_list += pk_list.empty() ? "?" : ",?";
+      pk_binds.push_back(pk);
+    }
+    for (const std::string& url : urls) {
+      url_list += url_list.empty() ? "?" : ",?";
+      url_binds.push_back(url);
+    }
+  }
   if (pks.empty() && urls.empty()) {
     out.never_matches = true;
     out.where = "0";
