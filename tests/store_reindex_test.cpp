@@ -2,7 +2,7 @@
 // generated tables (as after an upgrade), and only then.
 #include <gtest/gtest.h>
 
-#include "store/sqlite_db.h"
+#include "store/sqlite/sqlite_db.h"
 #include "tests/test_server.h"
 
 namespace carerecord::testing {

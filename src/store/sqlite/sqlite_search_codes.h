@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "store/sqlite_search_internal.h"
+#include "store/sqlite/sqlite_search_internal.h"
 
 namespace carerecord::store {
 

@@ -14,9 +14,9 @@
 #include "fhir/search_parameters.h"
 #include "fhir/search_text.h"
 #include "store/body_codec.h"
-#include "store/sqlite_checkpointer.h"
-#include "store/sqlite_search_internal.h"
-#include "store/sqlite_store_internal.h"
+#include "store/sqlite/sqlite_checkpointer.h"
+#include "store/sqlite/sqlite_search_internal.h"
+#include "store/sqlite/sqlite_store_internal.h"
 
 namespace carerecord::store {
 namespace {

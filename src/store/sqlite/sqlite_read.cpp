@@ -6,7 +6,7 @@
 #include <variant>
 
 #include "store/body_codec.h"
-#include "store/sqlite_store_internal.h"
+#include "store/sqlite/sqlite_store_internal.h"
 
 namespace carerecord::store {
 namespace {

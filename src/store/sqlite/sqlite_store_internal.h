@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "fhir/index_extraction.h"
-#include "store/sqlite_db.h"
-#include "store/sqlite_schema.h"
+#include "store/sqlite/sqlite_db.h"
+#include "store/sqlite/sqlite_schema.h"
 #include "store/store.h"
 
 namespace carerecord::store {

@@ -7,7 +7,7 @@
 
 #include "fhir/resource_text.h"
 #include "store/body_codec.h"
-#include "store/sqlite_search_internal.h"
+#include "store/sqlite/sqlite_search_internal.h"
 
 namespace carerecord::store {
 namespace {

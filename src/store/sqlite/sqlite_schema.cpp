@@ -1,4 +1,4 @@
-#include "store/sqlite_schema.h"
+#include "store/sqlite/sqlite_schema.h"
 
 namespace carerecord::store {
 

@@ -1,4 +1,4 @@
-#include "store/sqlite_search_codes.h"
+#include "store/sqlite/sqlite_search_codes.h"
 
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>

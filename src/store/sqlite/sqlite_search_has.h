@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "store/sqlite_store_internal.h"
+#include "store/sqlite/sqlite_store_internal.h"
 
 namespace carerecord::store {
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "store/sqlite_db.h"
+#include "store/sqlite/sqlite_db.h"
 
 namespace carerecord::store {
 

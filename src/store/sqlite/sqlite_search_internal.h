@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "store/search_spec.h"
-#include "store/sqlite_store_internal.h"
+#include "store/sqlite/sqlite_store_internal.h"
 
 namespace carerecord::store {
 

@@ -9,7 +9,7 @@
 #include "fhir/search_parameters.h"
 #include "fhir/search_text.h"
 #include "store/body_codec.h"
-#include "store/sqlite_search_internal.h"
+#include "store/sqlite/sqlite_search_internal.h"
 
 namespace carerecord::store {
 namespace {

@@ -1,4 +1,4 @@
-#include "store/sqlite_checkpointer.h"
+#include "store/sqlite/sqlite_checkpointer.h"
 
 #include <pthread.h>
 

@@ -5,7 +5,7 @@
 
 #include "fhir/fhir_date.h"
 #include "fhir/search_text.h"
-#include "store/sqlite_search_internal.h"
+#include "store/sqlite/sqlite_search_internal.h"
 
 namespace carerecord::store {
 

@@ -1,4 +1,4 @@
-#include "store/sqlite_search_has.h"
+#include "store/sqlite/sqlite_search_has.h"
 
 #include <algorithm>
 

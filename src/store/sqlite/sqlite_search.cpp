@@ -15,9 +15,9 @@
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"
 #include "fhir/search_text.h"
-#include "store/sqlite_search_codes.h"
-#include "store/sqlite_search_has.h"
-#include "store/sqlite_search_internal.h"
+#include "store/sqlite/sqlite_search_codes.h"
+#include "store/sqlite/sqlite_search_has.h"
+#include "store/sqlite/sqlite_search_internal.h"
 
 namespace carerecord::store {
 namespace {
