@@ -1,13 +1,9 @@
 // Batch and transaction Bundles posted to the base: entries are planned, a transaction runs
 // as one TransactionRunner (all or nothing), a batch as one per entry.
 
-#include <algorithm>
 #include <boost/json/array.hpp>
 #include <boost/json/monotonic_resource.hpp>
-#include <chrono>
 #include <map>
-#include <random>
-#include <thread>
 
 #include "fhir/fhir_date.h"
 #include "fhir/resource_validation.h"
@@ -63,129 +59,173 @@ json::object EntryResponse(const PlannedEntry& e) {
   return response;
 }
 
-}  // namespace
+// The request URL of an entry relative to the base: "Type", "Type/id", "Type?query".
+std::string RelativeUrl(const RequestContext& ctx, std::string url) {
+  if (url.rfind(ctx.base_url + "/", 0) == 0) url = url.substr(ctx.base_url.size() + 1);
+  if (!url.empty() && url[0] == '/') url.erase(0, 1);
+  return url;
+}
 
-Response FhirService::ProcessBundle(const RequestContext& ctx, std::string_view body) {
-  // The Bundle, its entries and their per-attempt copies live and die together: one arena
-  // instead of a heap allocation per JSON node (a Synthea bundle has about a million).
-  auto arena = boost::json::make_shared_resource<boost::json::monotonic_resource>();
-  auto parsed = ParseResourceBody(body, arena);
-  if (!parsed.ok()) return ErrorResponse(parsed.error());
-  json::object& bundle = parsed.value();
+// What the Bundle asks for, entry by entry: each entry planned, or refused with the reason.
+struct PlannedBundle {
+  bool transaction = false;
+  std::vector<PlannedEntry> entries;
+  std::vector<base::Status> entry_errors;  // one per entry; ok when it was planned
+};
+
+// Plans one entry: its method, URL, condition, If-Match and resource (moved out of `entry`).
+base::Status PlanEntry(const RequestContext& ctx, json::object& entry, PlannedEntry& e) {
+  auto* request = entry.if_contains("request");
+  if (!request || !request->is_object()) {
+    return Invalid("the entry has no request", e.where + ".request");
+  }
+  json::object& req = request->as_object();
+  auto text = [&](const char* key) -> std::string {
+    auto* v = req.if_contains(key);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  e.method = text("method");
+  e.url = text("url");
+  if (e.method != "GET" && e.method != "POST" && e.method != "PUT" && e.method != "DELETE") {
+    return Invalid("request.method must be GET, POST, PUT or DELETE, not '" + e.method + "'",
+                   e.where + ".request.method");
+  }
+  if (auto* full = entry.if_contains("fullUrl"); full && full->is_string()) {
+    e.full_url = std::string(full->as_string());
+  }
+  if (e.method == "GET") return base::Status::Ok();  // read after the writes
+  CR_RETURN_IF_ERROR(ParseEntryUrl(RelativeUrl(ctx, e.url), e));
+  if (e.method == "POST") {
+    if (e.condition)
+      return Invalid("POST takes no query; use ifNoneExist", e.where + ".request.url");
+    std::string if_none_exist = text("ifNoneExist");
+    if (!if_none_exist.empty()) {
+      if (size_t q = if_none_exist.find('?'); q != std::string::npos) {
+        if_none_exist = if_none_exist.substr(q + 1);
+      }
+      e.condition = DecodeQuery(if_none_exist);
+    }
+  }
+  if (e.method == "PUT" && e.id.empty() && !e.condition) {
+    return Invalid("PUT needs Type/id or Type?condition", e.where + ".request.url");
+  }
+  if (e.method == "DELETE" && e.id.empty() && !e.condition) {
+    return Invalid("DELETE needs Type/id or Type?condition", e.where + ".request.url");
+  }
+  if (std::string m = text("ifMatch"); !m.empty()) {
+    e.if_match = ParseETagVersion(m);
+    if (!e.if_match) {
+      return Invalid("ifMatch must be an ETag like W/\"3\"", e.where + ".request.ifMatch");
+    }
+  }
+  if (e.method != "POST" && e.method != "PUT") return base::Status::Ok();
+  auto* resource = entry.if_contains("resource");
+  if (!resource || !resource->is_object()) {
+    return Invalid("the entry has no resource", e.where + ".resource");
+  }
+  auto* rt = resource->as_object().if_contains("resourceType");
+  if (!rt || !rt->is_string() || rt->as_string() != e.type) {
+    return Invalid("the resource's type does not match request.url " + e.url,
+                   e.where + ".resource.resourceType");
+  }
+  if (e.method == "PUT" && !e.id.empty()) {
+    auto* id = resource->as_object().if_contains("id");
+    if (!id || !id->is_string() || id->as_string() != e.id) {
+      return Invalid("the resource's id must match request.url " + e.url, e.where + ".resource.id");
+    }
+  }
+  e.resource = std::move(resource->as_object());
+  return base::Status::Ok();
+}
+
+// Checks the Bundle's type and plans its entries. Entry errors are kept per entry: a batch
+// answers each on its own, a transaction fails on the first.
+base::Result<PlannedBundle> PlanBundle(const RequestContext& ctx, json::object& bundle) {
   if (bundle.at("resourceType").as_string() != "Bundle") {
-    return ErrorResponse(Invalid("POST to the base takes a Bundle", "/resourceType"));
+    return Invalid("POST to the base takes a Bundle", "/resourceType");
   }
   auto* type_value = bundle.if_contains("type");
   std::string bundle_type =
       type_value && type_value->is_string() ? std::string(type_value->as_string()) : "";
   if (bundle_type != "transaction" && bundle_type != "batch") {
-    return ErrorResponse(Invalid(
-        "the Bundle type must be transaction or batch, not '" + bundle_type + "'", "/type"));
+    return Invalid("the Bundle type must be transaction or batch, not '" + bundle_type + "'",
+                   "/type");
   }
-  bool transaction = bundle_type == "transaction";
-  std::vector<PlannedEntry> entries;
-  std::vector<base::Status> entry_errors;
-  if (auto* entry_value = bundle.if_contains("entry")) {
-    if (!entry_value->is_array()) return ErrorResponse(Invalid("entry must be an array", "/entry"));
-    json::array& array = entry_value->as_array();
-    entries.resize(array.size());
-    entry_errors.resize(array.size());
-    for (size_t i = 0; i < array.size(); ++i) {
-      PlannedEntry& e = entries[i];
-      e.where = "Bundle.entry[" + std::to_string(i) + "]";
-      auto fail = [&](base::Error error) { entry_errors[i] = error; };
-      if (!array[i].is_object()) {
-        fail(Invalid("an entry must be an object", e.where));
-        continue;
-      }
-      json::object& entry = array[i].as_object();
-      auto* request = entry.if_contains("request");
-      if (!request || !request->is_object()) {
-        fail(Invalid("the entry has no request", e.where + ".request"));
-        continue;
-      }
-      json::object& req = request->as_object();
-      auto text = [&](const char* key) -> std::string {
-        auto* v = req.if_contains(key);
-        return v && v->is_string() ? std::string(v->as_string()) : std::string();
-      };
-      e.method = text("method");
-      e.url = text("url");
-      if (e.method != "GET" && e.method != "POST" && e.method != "PUT" && e.method != "DELETE") {
-        fail(Invalid("request.method must be GET, POST, PUT or DELETE, not '" + e.method + "'",
-                     e.where + ".request.method"));
-        continue;
-      }
-      if (auto* full = entry.if_contains("fullUrl"); full && full->is_string()) {
-        e.full_url = std::string(full->as_string());
-      }
-      if (e.method == "GET") continue;  // read after the writes
-      std::string url = e.url;
-      if (url.rfind(ctx.base_url + "/", 0) == 0) url = url.substr(ctx.base_url.size() + 1);
-      if (!url.empty() && url[0] == '/') url.erase(0, 1);
-      base::Status status = ParseEntryUrl(url, e);
-      if (!status.ok()) {
-        fail(status.error());
-        continue;
-      }
-      if (e.method == "POST") {
-        if (e.condition) {
-          fail(Invalid("POST takes no query; use ifNoneExist", e.where + ".request.url"));
-          continue;
-        }
-        std::string if_none_exist = text("ifNoneExist");
-        if (!if_none_exist.empty()) {
-          if (size_t q = if_none_exist.find('?'); q != std::string::npos) {
-            if_none_exist = if_none_exist.substr(q + 1);
-          }
-          e.condition = DecodeQuery(if_none_exist);
-        }
-      }
-      if (e.method == "PUT" && e.id.empty() && !e.condition) {
-        fail(Invalid("PUT needs Type/id or Type?condition", e.where + ".request.url"));
-        continue;
-      }
-      if (e.method == "DELETE" && e.id.empty() && !e.condition) {
-        fail(Invalid("DELETE needs Type/id or Type?condition", e.where + ".request.url"));
-        continue;
-      }
-      if (std::string m = text("ifMatch"); !m.empty()) {
-        e.if_match = ParseETagVersion(m);
-        if (!e.if_match) {
-          fail(Invalid("ifMatch must be an ETag like W/\"3\"", e.where + ".request.ifMatch"));
-          continue;
-        }
-      }
-      if (e.method == "POST" || e.method == "PUT") {
-        auto* resource = entry.if_contains("resource");
-        if (!resource || !resource->is_object()) {
-          fail(Invalid("the entry has no resource", e.where + ".resource"));
-          continue;
-        }
-        auto* rt = resource->as_object().if_contains("resourceType");
-        if (!rt || !rt->is_string() || rt->as_string() != e.type) {
-          fail(Invalid("the resource's type does not match request.url " + e.url,
-                       e.where + ".resource.resourceType"));
-          continue;
-        }
-        if (e.method == "PUT" && !e.id.empty()) {
-          auto* id = resource->as_object().if_contains("id");
-          if (!id || !id->is_string() || id->as_string() != e.id) {
-            fail(Invalid("the resource's id must match request.url " + e.url,
-                         e.where + ".resource.id"));
-            continue;
-          }
-        }
-        e.resource = std::move(resource->as_object());
+  PlannedBundle planned;
+  planned.transaction = bundle_type == "transaction";
+  auto* entry_value = bundle.if_contains("entry");
+  if (entry_value == nullptr) return planned;
+  if (!entry_value->is_array()) return Invalid("entry must be an array", "/entry");
+  json::array& array = entry_value->as_array();
+  planned.entries.resize(array.size());
+  planned.entry_errors.resize(array.size());
+  for (size_t i = 0; i < array.size(); ++i) {
+    PlannedEntry& e = planned.entries[i];
+    e.where = "Bundle.entry[" + std::to_string(i) + "]";
+    planned.entry_errors[i] = array[i].is_object()
+                                  ? PlanEntry(ctx, array[i].as_object(), e)
+                                  : base::Status(Invalid("an entry must be an object", e.where));
+  }
+  return planned;
+}
+
+// Runs a planned Bundle's entries and makes the response Bundle's entries.
+class BundleRun {
+ public:
+  BundleRun(FhirService& service, const RequestContext& ctx) : service_(service), ctx_(ctx) {}
+
+  // All writes as one TransactionRunner (all or nothing), then the GETs, in entry order.
+  base::Result<json::array> Transaction(PlannedBundle& bundle) {
+    for (const base::Status& error : bundle.entry_errors) {
+      if (!error.ok()) return error.error();
+    }
+    // FHIR's order of processing: DELETE, POST, PUT, then GET after the writes.
+    std::vector<size_t> order;
+    for (const char* method : {"DELETE", "POST", "PUT"}) {
+      for (size_t i = 0; i < bundle.entries.size(); ++i) {
+        if (bundle.entries[i].method == method) order.push_back(i);
       }
     }
+    std::vector<PlannedEntry> writes;
+    writes.reserve(order.size());
+    for (size_t i : order) writes.push_back(std::move(bundle.entries[i]));
+    TransactionRunner runner(service_, ctx_);
+    CR_RETURN_IF_ERROR(runner.Run(writes));
+    for (size_t k = 0; k < order.size(); ++k) bundle.entries[order[k]] = std::move(writes[k]);
+    json::array out;
+    for (PlannedEntry& e : bundle.entries) {
+      out.push_back(e.method == "GET" ? ReadEntry(Get(e)) : WriteEntry(e));
+    }
+    return out;
   }
 
-  json::array response_entries;
-  auto run_get = [&](PlannedEntry& e) -> Response {
-    std::string url = e.url;
-    if (url.rfind(ctx.base_url + "/", 0) == 0) url = url.substr(ctx.base_url.size() + 1);
-    if (!url.empty() && url[0] == '/') url.erase(0, 1);
+  // Each entry on its own: one failing does not stop the others.
+  json::array Batch(PlannedBundle& bundle) {
+    json::array out;
+    for (size_t i = 0; i < bundle.entries.size(); ++i) {
+      PlannedEntry& e = bundle.entries[i];
+      if (!bundle.entry_errors[i].ok()) {
+        out.push_back(ReadEntry(FhirService::ErrorResponse(bundle.entry_errors[i].error())));
+        continue;
+      }
+      if (e.method == "GET") {
+        out.push_back(ReadEntry(Get(e)));
+        continue;
+      }
+      std::vector<PlannedEntry> one;
+      one.push_back(std::move(e));
+      TransactionRunner runner(service_, ctx_);
+      base::Status status = runner.Run(one);
+      out.push_back(status.ok() ? WriteEntry(one[0])
+                                : ReadEntry(FhirService::ErrorResponse(status.error())));
+    }
+    return out;
+  }
+
+ private:
+  // A GET entry: search, read or vread.
+  Response Get(const PlannedEntry& e) {
+    std::string url = RelativeUrl(ctx_, e.url);
     size_t question = url.find('?');
     std::string path = url.substr(0, question);
     QueryParams params =
@@ -197,14 +237,17 @@ Response FhirService::ProcessBundle(const RequestContext& ctx, std::string_view 
       if (slash == std::string::npos) break;
       start = slash + 1;
     }
-    if (segments.size() == 1) return Search(ctx, segments[0], params);
-    if (segments.size() == 2) return Read(ctx, segments[0], segments[1]);
+    if (segments.size() == 1) return service_.Search(ctx_, segments[0], params);
+    if (segments.size() == 2) return service_.Read(ctx_, segments[0], segments[1]);
     if (segments.size() == 4 && segments[2] == "_history") {
-      return VRead(ctx, segments[0], segments[1], segments[3]);
+      return service_.VRead(ctx_, segments[0], segments[1], segments[3]);
     }
-    return ErrorResponse(Invalid("unsupported GET " + e.url, e.where + ".request.url"));
-  };
-  auto get_entry = [&](const Response& r) {
+    return FhirService::ErrorResponse(
+        Invalid("unsupported GET " + e.url, e.where + ".request.url"));
+  }
+
+  // The response entry of a GET, or of an error: its resource, or its OperationOutcome.
+  static json::object ReadEntry(const Response& r) {
     json::object out, response;
     response["status"] = std::to_string(r.status);
     for (const auto& [name, value] : r.headers) {
@@ -223,80 +266,48 @@ Response FhirService::ProcessBundle(const RequestContext& ctx, std::string_view 
     }
     out["response"] = std::move(response);
     return out;
-  };
-  auto error_entry = [&](const base::Error& error) { return get_entry(ErrorResponse(error)); };
+  }
 
-  if (transaction) {
-    for (const base::Status& error : entry_errors) {
-      if (!error.ok()) return ErrorResponse(error.error());
+  // The response entry of a committed write.
+  json::object WriteEntry(PlannedEntry& e) {
+    json::object out;
+    if (e.noop && e.method == "POST") e.status = 200;
+    out["response"] = EntryResponse(e);
+    if (!e.resolved_id.empty()) out["fullUrl"] = ctx_.base_url + "/" + e.type + "/" + e.resolved_id;
+    if (ctx_.prefer_return == PreferReturn::kRepresentation && !e.stored_json.empty()) {
+      out["resource"] = ParseJson(e.stored_json).value();
     }
-    // FHIR's order of processing: DELETE, POST, PUT, then GET after the writes.
-    std::vector<size_t> order;
-    for (const char* method : {"DELETE", "POST", "PUT"}) {
-      for (size_t i = 0; i < entries.size(); ++i) {
-        if (entries[i].method == method) order.push_back(i);
-      }
-    }
-    std::vector<PlannedEntry> writes;
-    writes.reserve(order.size());
-    for (size_t i : order) writes.push_back(std::move(entries[i]));
-    TransactionRunner runner(*this, ctx);
-    base::Status status = runner.Run(writes);
-    if (!status.ok()) return ErrorResponse(status.error());
-    for (size_t k = 0; k < order.size(); ++k) entries[order[k]] = std::move(writes[k]);
-    for (PlannedEntry& e : entries) {
-      if (e.method == "GET") {
-        response_entries.push_back(get_entry(run_get(e)));
-        continue;
-      }
-      json::object out;
-      if (e.noop && e.method == "POST") e.status = 200;
-      out["response"] = EntryResponse(e);
-      if (!e.resolved_id.empty())
-        out["fullUrl"] = ctx.base_url + "/" + e.type + "/" + e.resolved_id;
-      if (ctx.prefer_return == PreferReturn::kRepresentation && !e.stored_json.empty()) {
-        out["resource"] = ParseJson(e.stored_json).value();
-      }
-      response_entries.push_back(std::move(out));
-    }
+    return out;
+  }
+
+  FhirService& service_;
+  const RequestContext& ctx_;
+};
+
+}  // namespace
+
+Response FhirService::ProcessBundle(const RequestContext& ctx, std::string_view body) {
+  // The Bundle, its entries and their per-attempt copies live and die together: one arena
+  // instead of a heap allocation per JSON node (a Synthea bundle has about a million).
+  auto arena = boost::json::make_shared_resource<boost::json::monotonic_resource>();
+  auto parsed = ParseResourceBody(body, arena);
+  if (!parsed.ok()) return ErrorResponse(parsed.error());
+  auto planned = PlanBundle(ctx, parsed.value());
+  if (!planned.ok()) return ErrorResponse(planned.error());
+  BundleRun run(*this, ctx);
+  json::array entries;
+  if (planned->transaction) {
+    auto done = run.Transaction(planned.value());
+    if (!done.ok()) return ErrorResponse(done.error());
+    entries = std::move(done).value();
   } else {
-    for (size_t i = 0; i < entries.size(); ++i) {
-      PlannedEntry& e = entries[i];
-      if (!entry_errors[i].ok()) {
-        response_entries.push_back(error_entry(entry_errors[i].error()));
-        continue;
-      }
-      if (e.method == "GET") {
-        response_entries.push_back(get_entry(run_get(e)));
-        continue;
-      }
-      std::vector<PlannedEntry> one;
-      one.push_back(std::move(e));
-      TransactionRunner runner(*this, ctx);
-      base::Status status = runner.Run(one);
-      if (!status.ok()) {
-        response_entries.push_back(error_entry(status.error()));
-        continue;
-      }
-      json::object out;
-      {
-        if (one[0].noop && one[0].method == "POST") one[0].status = 200;
-        out["response"] = EntryResponse(one[0]);
-        if (!one[0].resolved_id.empty()) {
-          out["fullUrl"] = ctx.base_url + "/" + one[0].type + "/" + one[0].resolved_id;
-        }
-        if (ctx.prefer_return == PreferReturn::kRepresentation && !one[0].stored_json.empty()) {
-          out["resource"] = ParseJson(one[0].stored_json).value();
-        }
-      }
-      response_entries.push_back(std::move(out));
-    }
+    entries = run.Batch(planned.value());
   }
   json::object result;
   result["resourceType"] = "Bundle";
   result["id"] = NewResourceId();
-  result["type"] = transaction ? "transaction-response" : "batch-response";
-  result["entry"] = std::move(response_entries);
+  result["type"] = planned->transaction ? "transaction-response" : "batch-response";
+  result["entry"] = std::move(entries);
   Response response;
   response.body = Serialize(result);
   return response;
