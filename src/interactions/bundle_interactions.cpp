@@ -6,6 +6,7 @@
 #include <map>
 
 #include "fhir/fhir_date.h"
+#include "fhir/json_text.h"
 #include "fhir/resource_validation.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
@@ -140,7 +141,8 @@ base::Status PlanEntry(const RequestContext& ctx, json::object& entry, PlannedEn
 
 // Checks the Bundle's type and plans its entries. Entry errors are kept per entry: a batch
 // answers each on its own, a transaction fails on the first.
-base::Result<PlannedBundle> PlanBundle(const RequestContext& ctx, json::object& bundle) {
+base::Result<PlannedBundle> PlanBundle(const RequestContext& ctx, const ServiceOptions& options,
+                                       json::object& bundle) {
   if (bundle.at("resourceType").as_string() != "Bundle") {
     return Invalid("POST to the base takes a Bundle", "/resourceType");
   }
@@ -157,6 +159,12 @@ base::Result<PlannedBundle> PlanBundle(const RequestContext& ctx, json::object& 
   if (entry_value == nullptr) return planned;
   if (!entry_value->is_array()) return Invalid("entry must be an array", "/entry");
   json::array& array = entry_value->as_array();
+  if (array.size() > options.bundle_max_entries) {
+    return MakeError(ErrorCode::kTooLarge,
+                     "the Bundle has " + std::to_string(array.size()) + " entries; at most " +
+                         std::to_string(options.bundle_max_entries) + " are accepted in one Bundle",
+                     "/entry");
+  }
   planned.entries.resize(array.size());
   planned.entry_errors.resize(array.size());
   for (size_t i = 0; i < array.size(); ++i) {
@@ -169,15 +177,17 @@ base::Result<PlannedBundle> PlanBundle(const RequestContext& ctx, json::object& 
   return planned;
 }
 
-// Runs a planned Bundle's entries and makes the response Bundle's entries.
+// Runs a planned Bundle's entries and writes the response Bundle's entries, as JSON text: the
+// bodies of reads and of written versions are copied in as stored, never parsed again.
 class BundleRun {
  public:
-  BundleRun(FhirService& service, const RequestContext& ctx) : service_(service), ctx_(ctx) {}
+  BundleRun(FhirService& service, const RequestContext& ctx, size_t max_response_bytes)
+      : service_(service), ctx_(ctx), max_response_bytes_(max_response_bytes) {}
 
   // All writes as one TransactionRunner (all or nothing), then the GETs, in entry order.
-  base::Result<json::array> Transaction(PlannedBundle& bundle) {
+  base::Status Transaction(PlannedBundle& bundle) {
     for (const base::Status& error : bundle.entry_errors) {
-      if (!error.ok()) return error.error();
+      if (!error.ok()) return error;
     }
     // FHIR's order of processing: DELETE, POST, PUT, then GET after the writes.
     std::vector<size_t> order;
@@ -192,38 +202,58 @@ class BundleRun {
     TransactionRunner runner(service_, ctx_);
     CR_RETURN_IF_ERROR(runner.Run(writes));
     for (size_t k = 0; k < order.size(); ++k) bundle.entries[order[k]] = std::move(writes[k]);
-    json::array out;
     for (PlannedEntry& e : bundle.entries) {
-      out.push_back(e.method == "GET" ? ReadEntry(Get(e)) : WriteEntry(e));
+      if (e.method == "GET") {
+        AppendReadEntry(e);
+      } else {
+        AppendWriteEntry(e);
+      }
     }
-    return out;
+    return base::Status::Ok();
   }
 
   // Each entry on its own: one failing does not stop the others.
-  json::array Batch(PlannedBundle& bundle) {
-    json::array out;
+  void Batch(PlannedBundle& bundle) {
     for (size_t i = 0; i < bundle.entries.size(); ++i) {
       PlannedEntry& e = bundle.entries[i];
       if (!bundle.entry_errors[i].ok()) {
-        out.push_back(ReadEntry(FhirService::ErrorResponse(bundle.entry_errors[i].error())));
+        AppendResponseEntry(FhirService::ErrorResponse(bundle.entry_errors[i].error()));
         continue;
       }
       if (e.method == "GET") {
-        out.push_back(ReadEntry(Get(e)));
+        AppendReadEntry(e);
         continue;
       }
       std::vector<PlannedEntry> one;
       one.push_back(std::move(e));
       TransactionRunner runner(service_, ctx_);
       base::Status status = runner.Run(one);
-      out.push_back(status.ok() ? WriteEntry(one[0])
-                                : ReadEntry(FhirService::ErrorResponse(status.error())));
+      if (status.ok()) {
+        AppendWriteEntry(one[0]);
+      } else {
+        AppendResponseEntry(FhirService::ErrorResponse(status.error()));
+      }
     }
-    return out;
   }
 
+  // The response entries, comma-separated, for the response Bundle's "entry" array.
+  std::string& entries() { return entries_; }
+
  private:
-  // A GET entry: search, read or vread.
+  // A GET entry (search, read or vread), unless the response is already as large as one may be:
+  // a batch of a hundred 1,000-resource searches must not build a response of gigabytes.
+  void AppendReadEntry(const PlannedEntry& e) {
+    if (entries_.size() >= max_response_bytes_) {
+      AppendResponseEntry(FhirService::ErrorResponse(MakeError(
+          ErrorCode::kTooLarge,
+          "the response Bundle reached " + std::to_string(max_response_bytes_) +
+              " bytes before this entry was read; ask for fewer or smaller reads per Bundle",
+          e.where)));
+      return;
+    }
+    AppendResponseEntry(Get(e));
+  }
+
   Response Get(const PlannedEntry& e) {
     std::string url = RelativeUrl(ctx_, e.url);
     size_t question = url.find('?');
@@ -246,42 +276,62 @@ class BundleRun {
         Invalid("unsupported GET " + e.url, e.where + ".request.url"));
   }
 
-  // The response entry of a GET, or of an error: its resource, or its OperationOutcome.
-  static json::object ReadEntry(const Response& r) {
-    json::object out, response;
+  void BeginEntry() {
+    if (!entries_.empty()) entries_.push_back(',');
+    entries_.push_back('{');
+  }
+
+  // The entry of a GET, or of an error: its resource, or its OperationOutcome, as the body.
+  void AppendResponseEntry(const Response& r) {
+    json::object response;
     response["status"] = std::to_string(r.status);
     for (const auto& [name, value] : r.headers) {
       if (name == "ETag") response["etag"] = value;
       if (name == "Location") response["location"] = value;
     }
-    if (!r.body.empty()) {
-      auto parsed_body = ParseJson(r.body);
-      if (parsed_body.ok()) {
-        if (r.status >= 400) {
-          response["outcome"] = std::move(parsed_body).value();
-        } else {
-          out["resource"] = std::move(parsed_body).value();
-        }
-      }
+    std::string head = Serialize(response);  // never empty: it has the status
+    BeginEntry();
+    if (!r.body.empty() && r.status < 400) {
+      entries_ += "\"resource\":";
+      entries_ += r.body;
+      entries_.push_back(',');
     }
-    out["response"] = std::move(response);
-    return out;
+    entries_ += "\"response\":";
+    if (!r.body.empty() && r.status >= 400) {
+      head.pop_back();  // the closing brace: the outcome goes in before it
+      entries_ += head;
+      entries_ += ",\"outcome\":";
+      entries_ += r.body;
+      entries_.push_back('}');
+    } else {
+      entries_ += head;
+    }
+    entries_.push_back('}');
   }
 
-  // The response entry of a committed write.
-  json::object WriteEntry(PlannedEntry& e) {
-    json::object out;
+  // The entry of a committed write.
+  void AppendWriteEntry(PlannedEntry& e) {
     if (e.noop && e.method == "POST") e.status = 200;
-    out["response"] = EntryResponse(e);
-    if (!e.resolved_id.empty()) out["fullUrl"] = ctx_.base_url + "/" + e.type + "/" + e.resolved_id;
-    if (ctx_.prefer_return == PreferReturn::kRepresentation && !e.stored_json.empty()) {
-      out["resource"] = ParseJson(e.stored_json).value();
+    BeginEntry();
+    if (!e.resolved_id.empty()) {
+      entries_ += "\"fullUrl\":";
+      fhir::AppendJsonString(entries_, ctx_.base_url + "/" + e.type + "/" + e.resolved_id);
+      entries_.push_back(',');
     }
-    return out;
+    if (ctx_.prefer_return == PreferReturn::kRepresentation && !e.stored_json.empty()) {
+      entries_ += "\"resource\":";
+      entries_ += e.stored_json;
+      entries_.push_back(',');
+    }
+    entries_ += "\"response\":";
+    entries_ += Serialize(EntryResponse(e));
+    entries_.push_back('}');
   }
 
   FhirService& service_;
   const RequestContext& ctx_;
+  size_t max_response_bytes_;
+  std::string entries_;
 };
 
 }  // namespace
@@ -292,24 +342,24 @@ Response FhirService::ProcessBundle(const RequestContext& ctx, std::string_view 
   auto arena = boost::json::make_shared_resource<boost::json::monotonic_resource>();
   auto parsed = ParseResourceBody(body, arena);
   if (!parsed.ok()) return ErrorResponse(parsed.error());
-  auto planned = PlanBundle(ctx, parsed.value());
+  auto planned = PlanBundle(ctx, options_, parsed.value());
   if (!planned.ok()) return ErrorResponse(planned.error());
-  BundleRun run(*this, ctx);
-  json::array entries;
+  BundleRun run(*this, ctx, options_.bundle_response_max_bytes);
   if (planned->transaction) {
-    auto done = run.Transaction(planned.value());
+    base::Status done = run.Transaction(planned.value());
     if (!done.ok()) return ErrorResponse(done.error());
-    entries = std::move(done).value();
   } else {
-    entries = run.Batch(planned.value());
+    run.Batch(planned.value());
   }
-  json::object result;
-  result["resourceType"] = "Bundle";
-  result["id"] = NewResourceId();
-  result["type"] = planned->transaction ? "transaction-response" : "batch-response";
-  result["entry"] = std::move(entries);
   Response response;
-  response.body = Serialize(result);
+  response.body.reserve(run.entries().size() + 128);
+  response.body += "{\"resourceType\":\"Bundle\",\"id\":";
+  fhir::AppendJsonString(response.body, NewResourceId());
+  response.body +=
+      planned->transaction ? ",\"type\":\"transaction-response\"" : ",\"type\":\"batch-response\"";
+  response.body += ",\"entry\":[";
+  response.body += run.entries();
+  response.body += "]}";
   return response;
 }
 

@@ -40,6 +40,11 @@ struct ServiceOptions {
   std::string source = "fhir-api";  // provenance source of writes through the API
   SearchLimits limits;
   size_t everything_max_count = 5000;
+  // A batch or transaction Bundle holds at most this many entries (413 beyond), and its GET
+  // entries are refused (413 each) once the response has grown to this size: together they
+  // bound the work and memory of one POST (a Synthea lifetime record has under 3,000 entries).
+  size_t bundle_max_entries = 20000;
+  size_t bundle_response_max_bytes = size_t{64} << 20;
 };
 
 class FhirService {
