@@ -207,6 +207,21 @@ TEST_F(FhirJsonRules, NarrativeOutsideFhirsXhtmlSubsetIsRefused) {
       {R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><p onclick=\"x()\">a</p></div>)", "txt-1"},
       {R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><a href=\" JavaScript:x()\">a</a></div>)",
        "txt-1"},
+      // Entities and whitespace a browser decodes before it reads the scheme.
+      {R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><a href=\"&#106;avascript:x()\">a</a></div>)",
+       "txt-1"},
+      {R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><a href=\"jav&#x09;ascript:x()\">a</a></div>)",
+       "txt-1"},
+      {R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><a href=\"javascript&colon;x()\">a</a></div>)",
+       "txt-1"},
+      {R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><img src=\"data:text/html,x\"/>a</div>)",
+       "txt-1"},
+      {R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><a href=\"data:image/png,x\">a</a></div>)",
+       "txt-1"},
+      {R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><p style=\"background:url(x)\">a</p></div>)",
+       "txt-1"},
+      {R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><p style=\"x:\\75rl(y)\">a</p></div>)",
+       "txt-1"},
       {R"(<div>no namespace</div>)", "txt-1"},
       {R"(<p xmlns=\"http://www.w3.org/1999/xhtml\">not a div</p>)", "txt-1"},
       {R"(just text)", "txt-1"},
@@ -228,6 +243,8 @@ TEST_F(FhirJsonRules, NarrativeInFhirsXhtmlSubsetIsAccepted) {
               R"(<!-- note --><p class=\"x\" style=\"color:red\">Jo &amp; <b>Bloggs</b><br/></p>)"
               R"(<table border=\"1\"><tr><td colspan=\"2\">x</td></tr></table>)"
               R"(<a href=\"https://example.org\">link</a><img src=\"data:image/png;base64,AA==\"/>)"
+              R"(<a href=\"#p1\">in</a><a href=\"Patient/p1?x=1&amp;y=2\">rel</a>)"
+              R"(<a href=\"mailto:a@example.org\">mail</a><p style=\"color:rgb(1,2,3)\">c</p>)"
               R"(</div>"})"));
   EXPECT_EQ(response.status, 201) << response.body;
 }

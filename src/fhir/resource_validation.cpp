@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/json.hpp>
+#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -277,17 +278,89 @@ bool IsNameChar(char c) {
          c == '_' || c == '.';
 }
 
-// A URL that runs script when followed: "javascript:", "vbscript:", ignoring case and the
-// whitespace and control characters browsers skip.
-bool IsScriptUrl(std::string_view value) {
+// An attribute value as a browser reads it: XML's five named entities and numeric character
+// references decoded (so "&#106;avascript:" is seen as "javascript:"). Null for any other named
+// entity: XHTML defines none, and HTML's (&colon;, &Tab;) are how a scheme check is dodged.
+std::optional<std::string> DecodeAttributeValue(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] != '&') {
+      out += value[i];
+      continue;
+    }
+    const size_t semi = value.find(';', i);
+    if (semi == std::string_view::npos || semi - i > 12) return std::nullopt;
+    const std::string_view entity = value.substr(i + 1, semi - i - 1);
+    i = semi;
+    if (entity == "amp")
+      out += '&';
+    else if (entity == "lt")
+      out += '<';
+    else if (entity == "gt")
+      out += '>';
+    else if (entity == "quot")
+      out += '"';
+    else if (entity == "apos")
+      out += '\'';
+    else if (entity.size() > 1 && entity[0] == '#') {
+      const bool hex = entity[1] == 'x' || entity[1] == 'X';
+      const std::string_view digits = entity.substr(hex ? 2 : 1);
+      uint32_t code = 0;
+      auto [end, ec] =
+          std::from_chars(digits.data(), digits.data() + digits.size(), code, hex ? 16 : 10);
+      if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) {
+        return std::nullopt;
+      }
+      // Only the ASCII a scheme can be spelled with matters here; the rest stands for itself.
+      out += code < 0x80 ? static_cast<char>(code) : '?';
+    } else {
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+// Whether a decoded URL attribute may stand in a narrative: no scheme (relative, "#id"), or one
+// of the schemes that only navigate (http, https, mailto, tel, urn), or an image as data (on
+// <img src> only, and not SVG, which can carry script). Browsers skip whitespace and control
+// characters inside a scheme, so they are skipped here too.
+bool IsSafeUrl(std::string_view qualified, std::string_view url) {
   std::string scheme;
-  for (char c : value) {
+  size_t at = 0;
+  for (; at < url.size(); ++at) {
+    const char c = url[at];
     if (static_cast<unsigned char>(c) <= ' ') continue;
     if (c == ':') break;
+    if (c == '/' || c == '?' || c == '#') return true;  // no scheme: relative
     scheme += Lower(c);
-    if (scheme.size() > 10) return false;
+    if (scheme.size() > 16) return false;
   }
-  return scheme == "javascript" || scheme == "vbscript";
+  if (at == url.size()) return true;
+  if (scheme == "http" || scheme == "https" || scheme == "mailto" || scheme == "tel" ||
+      scheme == "urn") {
+    return true;
+  }
+  if (scheme != "data" || qualified != "img.src") return false;
+  std::string media;
+  for (size_t i = at + 1; i < url.size() && url[i] != ';' && url[i] != ','; ++i) {
+    media += Lower(url[i]);
+  }
+  return media.starts_with("image/") && media.find("svg") == std::string::npos;
+}
+
+// A style that can fetch or run something: url(), expression(), @import, or CSS escapes that
+// could spell them.
+bool IsUnsafeStyle(std::string_view style) {
+  std::string folded;
+  for (char c : style) {
+    if (!IsSpace(c)) folded += Lower(c);
+  }
+  for (std::string_view bad :
+       {"url(", "expression(", "@import", "\\", "javascript:", "behavior:", "-moz-binding"}) {
+    if (folded.find(bad) != std::string::npos) return true;
+  }
+  return false;
 }
 
 // Scans a narrative div as XHTML tags and text: one <div xmlns="http://www.w3.org/1999/xhtml">
@@ -380,7 +453,20 @@ std::optional<std::string> CheckNarrativeDiv(std::string_view div) {
         return "txt-1: the attribute " + std::string(attribute.substr(0, 40)) +
                " is not allowed on <" + std::string(name) + ">";
       }
-      if (IsScriptUrl(value)) return "txt-1: a script URL in the attribute " + qualified;
+      const std::optional<std::string> decoded = DecodeAttributeValue(value);
+      if (!decoded) {
+        return "txt-1: an entity XHTML does not define in the attribute " + qualified;
+      }
+      const bool holds_url = attribute == "href" || attribute == "src" || attribute == "cite" ||
+                             attribute == "longdesc" || attribute == "usemap";
+      if (holds_url && !IsSafeUrl(qualified, *decoded)) {
+        return "txt-1: the attribute " + qualified +
+               " holds a URL whose scheme is not allowed in a narrative";
+      }
+      if (attribute == "style" && IsUnsafeStyle(*decoded)) {
+        return "txt-1: the style attribute of <" + std::string(name) +
+               "> holds url(), expression() or an escape";
+      }
     }
     if (open.empty()) {
       if (!namespaced) {
