@@ -151,7 +151,7 @@ void ServerCore::ScheduleSweep(IoThread& io) {
     for (Connection* connection : io.connections) {
       if (ConnectionExpired(*connection, now)) expired.push_back(connection);
     }
-    for (Connection* connection : expired) CloseConnection(*connection);
+    for (Connection* connection : expired) ExpireConnection(*connection);
     ScheduleSweep(io);
   });
 }

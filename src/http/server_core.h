@@ -108,9 +108,11 @@ class ServerCore {
 // Takes over an accepted socket and starts serving it on `io`'s thread.
 void StartConnection(ServerCore& server, IoThread& io, tcp::socket socket);
 
-// These three run on the connection's io thread only.
+// These run on the connection's io thread only.
 // Whether the connection's current deadline (idle, request, write or linger) has passed.
 bool ConnectionExpired(const Connection& connection, Clock::time_point now);
+// Ends a connection whose deadline has passed: a request received in part gets a 408 first.
+void ExpireConnection(Connection& connection);
 // Closes the socket at once, abandoning any request in progress.
 void CloseConnection(Connection& connection);
 // Closes a connection with no request in progress; others close after their response.

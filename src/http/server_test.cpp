@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/json.hpp>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "http/client.h"
+#include "http/fhir_routes.h"
 
 namespace carerecord::http {
 namespace {
@@ -417,15 +419,48 @@ TEST(HttpServerTest, SixtyFourConcurrentSlowPostsRunInParallel) {
   EXPECT_LT(elapsed, 3s);  // serially this would take 6.4 s
 }
 
-TEST(HttpServerTest, SlowlorisRequestIsCutOffAfterRequestTimeout) {
+TEST(HttpServerTest, SlowlorisRequestGets408ThenIsClosedAfterRequestTimeout) {
   ServerOptions options;
   options.request_timeout = 500ms;
   RunningServer running(Echo, options);
   RawConnection connection(running.port());
   connection.Write("GET / HTTP/1.1\r\nHost: x\r\n");  // never finishes the header
   auto start = std::chrono::steady_clock::now();
+  auto response = connection.ReadResponse();
+  EXPECT_EQ(response.status, 408);
+  EXPECT_NE(response.head.find("Connection: close"), std::string::npos) << response.head;
+  EXPECT_EQ(response.body,
+            "error 408: the request was not received in full within 500 ms; "
+            "send it again");
   EXPECT_TRUE(connection.ClosedByServer());
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
+}
+
+TEST(HttpServerTest, UnfinishedBodyGets408AsAnOperationOutcome) {
+  ServerOptions options;
+  options.request_timeout = 500ms;
+  HttpServer server(options, Echo, [](int status, std::string message) {
+    return FhirRoutes::ErrorResponse(status, message);
+  });
+  auto port = server.Start();
+  ASSERT_TRUE(port.ok());
+  RawConnection connection(*port);
+  connection.Write(
+      "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Type: application/fhir+json\r\n"
+      "Content-Length: 100\r\n\r\n{\"resourceType\":");  // 84 bytes short
+  auto response = connection.ReadResponse();
+  ASSERT_EQ(response.status, 408) << response.head << response.body;
+  boost::system::error_code ec;
+  auto outcome = boost::json::parse(response.body, ec);
+  ASSERT_FALSE(ec) << response.body;
+  EXPECT_EQ(outcome.at("resourceType"), "OperationOutcome");
+  EXPECT_NE(response.body.find("not received in full within 500 ms"), std::string::npos);
+  EXPECT_TRUE(connection.ClosedByServer());
+  // The server goes on serving.
+  HttpClient client("127.0.0.1", *port);
+  auto next = client.Send("GET", "/fhir/still-up");
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->body, "GET /fhir/still-up\n");
 }
 
 TEST(HttpServerTest, IdleKeepAliveConnectionIsClosedAfterIdleTimeout) {
