@@ -6,11 +6,13 @@
 //   build/bench/outside_bench [--carerecord build/carerecord] [--synthea ../shared/data/synthea-r4]
 //                             [--io-threads 1,2] [--seconds 8] [--rounds 2]
 //                             [--write-seconds 0] [--workers 64] [--only read|write]
+//                             [--write-load bundles|observations]
 //
 // Part 1, read by id: for each --io-threads setting, `rounds` times, wrk against the baseline
 // then against GET /fhir/Observation/{id} (1,000 ids in turn); req/s, p50, p99 of both and the
-// ratios. Part 2 (when --write-seconds > 0), memory under writes: wrk POSTs small Patients on 64
-// connections for that long, printing the server's resident memory every few seconds.
+// ratios. Part 2 (when --write-seconds > 0), memory under writes: wrk posts the Synthea patient
+// bundles as transactions (--write-load bundles) or PUTs small Observations (observations) on
+// 64 connections for that long, printing the server's resident memory every 10 s.
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -209,11 +211,13 @@ double WrkMillis(const std::string& text) {
   return value;
 }
 
-WrkFigures RunWrk(int connections, int seconds, uint16_t port, const fs::path& script) {
+WrkFigures RunWrk(int connections, int seconds, uint16_t port, const fs::path& script,
+                  const std::string& script_arguments = {}) {
   std::string command = "wrk -t1 -c" + std::to_string(connections) + " -d" +
                         std::to_string(seconds) + "s --latency " +
                         (script.empty() ? "" : "-s " + script.string() + " ") +
-                        "http://127.0.0.1:" + std::to_string(port) + "/ 2>&1";
+                        "http://127.0.0.1:" + std::to_string(port) + "/" +
+                        (script_arguments.empty() ? "" : " --" + script_arguments) + " 2>&1";
   WrkFigures figures;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) return figures;
@@ -332,9 +336,23 @@ void BenchReadTails(const std::string& binary, const fs::path& store, const fs::
   }
 }
 
-void BenchWriteMemory(const std::string& binary, const fs::path& work, int seconds, int workers) {
+// The load is Synthea's patient bundles as transactions (the issue's case), when `synthea` is
+// given, else small Observations by PUT (100,000 ids: creates, then more and more updates).
+void BenchWriteMemory(const std::string& binary, const fs::path& work, int seconds, int workers,
+                      const fs::path& synthea) {
   fs::path store = work / "write-store";
   fs::remove_all(store);
+  std::vector<std::string> providers, patients;
+  if (!synthea.empty()) {
+    for (const auto& entry : fs::directory_iterator(synthea)) {
+      if (entry.path().extension() != ".json") continue;
+      bool provider = entry.path().filename().string().rfind("0-", 0) == 0;
+      (provider ? providers : patients).push_back(entry.path().string());
+    }
+    std::string load = binary + " load --data " + store.string();
+    for (const std::string& file : providers) load += " " + file;
+    if (std::system((load + " >/dev/null").c_str()) != 0) return;
+  }
   ServeProcess server(binary, {"serve", "--data", store.string(), "--http", "127.0.0.1:0",
                                "--workers", std::to_string(workers)});
   if (server.port() == 0) {
@@ -342,26 +360,62 @@ void BenchWriteMemory(const std::string& binary, const fs::path& work, int secon
     return;
   }
   fs::path script = work / "write.lua";
-  {
-    std::ofstream lua(script);
-    lua << "wrk.method = \"POST\"\nwrk.path = \"/fhir/Patient\"\n"
+  std::string script_arguments, what;
+  std::ofstream lua(script);
+  if (!patients.empty()) {
+    what = "POST Synthea patient bundles";
+    for (const std::string& file : patients) script_arguments += " " + file;
+    lua << "local bodies = {}\n"
+           "init = function(args)\n"
+           "  for _, path in ipairs(args) do\n"
+           "    local f = io.open(path, \"rb\")\n"
+           "    bodies[#bodies + 1] = f:read(\"*a\")\n"
+           "    f:close()\n"
+           "  end\n"
+           "end\n"
+           "local n = 0\n"
+           "request = function()\n"
+           "  n = n + 1\n"
+           "  return wrk.format(\"POST\", \"/fhir\", {[\"Content-Type\"] = "
+           "\"application/fhir+json\", [\"Prefer\"] = \"return=minimal\"}, "
+           "bodies[(n % #bodies) + 1])\n"
+           "end\n";
+  } else {
+    what = "PUT small Observations";
+    http::HttpClient client("127.0.0.1", server.port());  // the patient they all refer to
+    auto made = client.Send("PUT", "/fhir/Patient/bench", {{"Content-Type", "application/json"}},
+                            R"({"resourceType":"Patient","id":"bench","gender":"female"})");
+    if (!made.ok() || made->status >= 300) {
+      std::fprintf(stderr, "cannot create Patient/bench\n");
+      return;
+    }
+    lua << "math.randomseed(os.time())\n"
            "wrk.headers[\"Content-Type\"] = \"application/fhir+json\"\n"
            "wrk.headers[\"Prefer\"] = \"return=minimal\"\n"
-           "wrk.body = '{\"resourceType\":\"Patient\",\"active\":true,\"gender\":\"female\","
-           "\"birthDate\":\"1970-01-01\",\"name\":[{\"family\":\"Bench\",\"given\":[\"Ann\"]}],"
-           "\"identifier\":[{\"system\":\"https://example.org/mrn\",\"value\":\"B1\"}]}'\n";
+           "request = function()\n"
+           "  local id = \"o\" .. math.random(1, 100000)\n"
+           "  local body = '{\"resourceType\":\"Observation\",\"id\":\"' .. id .. '\",'\n"
+           "    .. '\"status\":\"final\",\"subject\":{\"reference\":\"Patient/bench\"},'\n"
+           "    .. "
+           "'\"code\":{\"coding\":[{\"system\":\"http://loinc.org\",\"code\":\"8867-4\"}]},'\n"
+           "    .. '\"valueQuantity\":{\"value\":' .. math.random(40, 180) .. "
+           "',\"unit\":\"/min\"},'\n"
+           "    .. '\"effectiveDateTime\":\"2024-05-1' .. math.random(0, 9) .. 'T10:00:00Z\"}'\n"
+           "  return wrk.format(\"PUT\", \"/fhir/Observation/\" .. id, nil, body)\n"
+           "end\n";
   }
-  std::printf("memory under writes: POST Patient on 64 connections, --workers %d, %d s\n", workers,
-              seconds);
+  lua.close();
+  std::printf("memory under writes: %s on 64 connections, --workers %d, %d s\n", what.c_str(),
+              workers, seconds);
   std::printf("  %8s %10s %10s %10s %12s\n", "seconds", "RSS MiB", "anon MiB", "file MiB",
-              "writes");
+              "requests");
   std::printf("  %8d %s %12s\n", 0, MemoryLine(server.pid()).c_str(), "0");
   constexpr int kStep = 10;
-  double writes = 0;
+  double requests = 0;
   for (int elapsed = kStep; elapsed <= seconds; elapsed += kStep) {
-    auto figures = RunWrk(64, kStep, server.port(), script);
-    writes += figures.rps * kStep;
-    std::printf("  %8d %s %12.0f%s\n", elapsed, MemoryLine(server.pid()).c_str(), writes,
+    auto figures = RunWrk(64, kStep, server.port(), script, script_arguments);
+    requests += figures.rps * kStep;
+    std::printf("  %8d %s %12.0f%s\n", elapsed, MemoryLine(server.pid()).c_str(), requests,
                 figures.non_2xx ? "  (errors!)" : "");
     std::fflush(stdout);
   }
@@ -376,6 +430,7 @@ int main(int argc, char** argv) {
   fs::path work = fs::current_path() / "outside-bench-data";
   std::string io_threads = "1,2";
   std::string only;
+  std::string write_load = "bundles";  // or "observations"
   int seconds = 8, rounds = 2, write_seconds = 0, workers = 64;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -388,6 +443,7 @@ int main(int argc, char** argv) {
     if (flag == "--write-seconds") write_seconds = std::stoi(argv[i + 1]);
     if (flag == "--workers") workers = std::stoi(argv[i + 1]);
     if (flag == "--only") only = argv[i + 1];
+    if (flag == "--write-load") write_load = argv[i + 1];
   }
   std::signal(SIGPIPE, SIG_IGN);
   fs::remove_all(work);
@@ -414,7 +470,10 @@ int main(int argc, char** argv) {
     }
     BenchReadTails(binary, store, work, ParseList(io_threads), seconds, rounds);
   }
-  if (only != "read" && write_seconds > 0) BenchWriteMemory(binary, work, write_seconds, workers);
+  if (only != "read" && write_seconds > 0) {
+    BenchWriteMemory(binary, work, write_seconds, workers,
+                     write_load == "bundles" ? synthea : fs::path());
+  }
   fs::remove_all(work);
   return 0;
 }
