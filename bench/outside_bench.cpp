@@ -407,18 +407,29 @@ void BenchWriteMemory(const std::string& binary, const fs::path& work, int secon
   lua.close();
   std::printf("memory under writes: %s on 64 connections, --workers %d, %d s\n", what.c_str(),
               workers, seconds);
-  std::printf("  %8s %10s %10s %10s %12s\n", "seconds", "RSS MiB", "anon MiB", "file MiB",
-              "requests");
-  std::printf("  %8d %s %12s\n", 0, MemoryLine(server.pid()).c_str(), "0");
+  std::printf("  %8s %10s %10s %10s\n", "seconds", "RSS MiB", "anon MiB", "file MiB");
+  std::printf("  %8d %s\n", 0, MemoryLine(server.pid()).c_str());
+  // One wrk run for the whole time (64 requests in flight at most), sampled every 10 s.
+  WrkFigures figures;
+  std::atomic<bool> done{false};
+  std::thread load([&] {
+    figures = RunWrk(64, seconds, server.port(), script, script_arguments);
+    done = true;
+  });
   constexpr int kStep = 10;
-  double requests = 0;
-  for (int elapsed = kStep; elapsed <= seconds; elapsed += kStep) {
-    auto figures = RunWrk(64, kStep, server.port(), script, script_arguments);
-    requests += figures.rps * kStep;
-    std::printf("  %8d %s %12.0f%s\n", elapsed, MemoryLine(server.pid()).c_str(), requests,
-                figures.non_2xx ? "  (errors!)" : "");
+  long peak = 0;
+  for (int elapsed = kStep; elapsed <= seconds && !done; elapsed += kStep) {
+    for (int i = 0; i < kStep * 10 && !done; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      peak = std::max(peak, StatusKiB(server.pid(), "VmRSS"));
+    }
+    std::printf("  %8d %s\n", elapsed, MemoryLine(server.pid()).c_str());
     std::fflush(stdout);
   }
+  load.join();
+  std::printf("  %.0f requests (%.1f/s)%s, peak RSS %.0f MiB, after the load %s MiB\n",
+              figures.rps * seconds, figures.rps, figures.non_2xx ? ", some failed!" : "",
+              peak / 1024.0, MemoryLine(server.pid()).c_str());
 }
 
 }  // namespace

@@ -125,9 +125,12 @@ int main(int argc, char** argv) {
   store::SqliteOptions store_options;
   store_options.directory = data_dir;
   store_options.durable = !no_fsync;
-  // Every thread that can read at once (io threads, workers) gets a connection without waiting,
-  // and a few more serve the rest (stats, the demo loader).
-  if (*serve) store_options.reader_connections = io_threads + workers + 2;
+  // Every thread that can read at once (io threads, workers, large-body workers) gets a
+  // connection without waiting, and a few more serve the rest (stats, the demo loader).
+  if (*serve) {
+    store_options.reader_connections =
+        io_threads + workers + http::ServerOptions{}.large_body_threads + 2;
+  }
   auto opened = store::OpenSqliteStore(store_options);
   if (!opened.ok()) {
     std::cerr << "carerecord: " << opened.error().message << "\n";

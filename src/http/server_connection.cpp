@@ -298,7 +298,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // Reads are fast: a thread hop would cost more than it saves.
       return SendResponse(server_.InvokeHandler(request_));
     }
-    asio::post(server_.worker_pool(), [self = shared_from_this()]() mutable {
+    auto& pool = request_.body.size() >= server_.options().large_body_bytes
+                     ? server_.large_body_pool()
+                     : server_.worker_pool();
+    asio::post(pool, [self = shared_from_this()]() mutable {
       t_owning_server = &self->server_;
       HttpResponse response = self->server_.InvokeHandler(self->request_);
       auto executor = self->socket_.get_executor();

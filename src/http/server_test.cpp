@@ -6,9 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -417,6 +420,58 @@ TEST(HttpServerTest, SixtyFourConcurrentSlowPostsRunInParallel) {
   auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(succeeded.load(), 64);
   EXPECT_LT(elapsed, 3s);  // serially this would take 6.4 s
+}
+
+// Large bodies run on threads of their own, a few at a time: 64 at once once took gigabytes,
+// and a small write queued behind them.
+TEST(HttpServerTest, LargeBodiesRunAFewAtATimeAndSmallWritesDoNotQueueBehindThem) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool release = false;
+  int large_running = 0, most_large_running = 0;
+  ServerOptions options;
+  options.worker_threads = 4;
+  options.large_body_threads = 2;
+  options.large_body_bytes = 1024;
+  RunningServer running(
+      [&](const HttpRequest& request) {
+        if (request.body.size() >= 1024) {
+          std::unique_lock lock(mutex);
+          most_large_running = std::max(most_large_running, ++large_running);
+          changed.notify_all();
+          changed.wait(lock, [&] { return release; });
+          --large_running;
+        }
+        return Echo(request);
+      },
+      options);
+  std::vector<std::thread> large;
+  std::atomic<int> large_ok = 0;
+  for (int i = 0; i < 4; ++i) {
+    large.emplace_back([&] {
+      HttpClient client("127.0.0.1", running.port());
+      auto response = client.Send("POST", "/large", {}, std::string(4096, 'x'));
+      if (response.ok() && response->status == 200) ++large_ok;
+    });
+  }
+  {
+    std::unique_lock lock(mutex);  // until two large ones hold their threads
+    changed.wait(lock, [&] { return large_running == 2; });
+  }
+  HttpClient small("127.0.0.1", running.port());
+  small.SetTimeout(10s);  // a deadline against a hang, not a speed test
+  auto response = small.Send("POST", "/small", {}, "x");
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->body, "POST /small\nx");
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(large_running, 2);  // still held: the small write did not wait for them
+    release = true;
+  }
+  changed.notify_all();
+  for (auto& thread : large) thread.join();
+  EXPECT_EQ(large_ok.load(), 4);
+  EXPECT_EQ(most_large_running, 2);
 }
 
 TEST(HttpServerTest, SlowlorisRequestGets408ThenIsClosedAfterRequestTimeout) {
