@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +34,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -200,7 +202,28 @@ struct WrkFigures {
   bool ok = false;
   double rps = 0, p50_ms = 0, p99_ms = 0;
   long non_2xx = 0;
+  double server_cpu_us = 0;  // the server's CPU time per request, set by the caller
 };
+
+// CPU seconds (user + system) used so far by process `pid`, or by this process when 0: less
+// disturbed by other load on the machine than latency is.
+double CpuSecondsOf(pid_t pid) {
+  if (pid == 0) {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  }
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::atof(field.c_str());  // utime, stime
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
 
 // "845.00us", "5.49ms", "1.02s" -> milliseconds.
 double WrkMillis(const std::string& text) {
@@ -243,8 +266,8 @@ WrkFigures RunWrk(int connections, int seconds, uint16_t port, const fs::path& s
 
 std::string Figures(const WrkFigures& f) {
   char text[128];
-  std::snprintf(text, sizeof text, "%8.0f req/s  p50 %5.2f ms  p99 %5.2f ms%s", f.rps, f.p50_ms,
-                f.p99_ms, f.non_2xx ? "  (errors!)" : "");
+  std::snprintf(text, sizeof text, "%8.0f req/s  p50 %5.2f ms  p99 %6.2f ms  %5.1f us CPU%s", f.rps,
+                f.p50_ms, f.p99_ms, f.server_cpu_us, f.non_2xx ? "  (errors!)" : "");
   return text;
 }
 
@@ -320,8 +343,12 @@ void BenchReadTails(const std::string& binary, const fs::path& store, const fs::
     }
     RunWrk(32, 2, server.port(), script);  // warm up: connections, caches, pages
     for (int round = 1; round <= rounds; ++round) {
+      double cpu = CpuSecondsOf(0);
       auto base = RunWrk(32, seconds, baseline.port(), {});
+      base.server_cpu_us = (CpuSecondsOf(0) - cpu) * 1e6 / (base.rps * seconds);
+      cpu = CpuSecondsOf(server.pid());
       auto real = RunWrk(32, seconds, server.port(), script);
+      real.server_cpu_us = (CpuSecondsOf(server.pid()) - cpu) * 1e6 / (real.rps * seconds);
       if (!base.ok || !real.ok) {
         std::fprintf(stderr, "wrk failed (is it installed?)\n");
         return;
@@ -329,8 +356,11 @@ void BenchReadTails(const std::string& binary, const fs::path& store, const fs::
       std::printf("  --io-threads %d, round %d (load %s)\n", threads, round, LoadAverage().c_str());
       std::printf("    trivial epoll server, 1 KiB body   %s\n", Figures(base).c_str());
       std::printf("    carerecord GET Observation/{id}    %s\n", Figures(real).c_str());
-      std::printf("    carerecord / trivial               %7.0f%% of req/s, p99 %.2fx\n",
-                  100.0 * real.rps / base.rps, real.p99_ms / base.p99_ms);
+      std::printf(
+          "    carerecord / trivial               %7.0f%% of req/s, p99 %.2fx, CPU per "
+          "request %.1fx\n",
+          100.0 * real.rps / base.rps, real.p99_ms / base.p99_ms,
+          real.server_cpu_us / base.server_cpu_us);
       std::fflush(stdout);
     }
   }
