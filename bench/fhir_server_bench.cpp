@@ -111,7 +111,9 @@ struct Server {
     store::SqliteOptions options;
     options.directory = dir.string();
     options.durable = durable;
-    options.reader_connections = 16;
+    // A connection for every thread that may read at once (io threads, 80 workers, large-body
+    // threads), as `serve` sizes it, so that none waits for one.
+    options.reader_connections = 2 + 80 + 2 + 2;
     store = std::move(store::OpenSqliteStore(options)).value();
     service = std::make_unique<interactions::FhirService>(*store, policy, nullptr);
   }

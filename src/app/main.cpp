@@ -1,6 +1,7 @@
 // The carerecord command line: serve the FHIR API, load Bundles, print what is stored.
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
   int demo_patients = 200;
   size_t max_body = 32 << 20;
   int workers = 64;
+  int io_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool no_fsync = false;
 
   auto* serve = app.add_subcommand("serve", "Serve the FHIR R4 API at /fhir/");
@@ -92,6 +94,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--workers", workers, "Threads that run writes (each may wait on a commit)")
       ->capture_default_str();
+  serve
+      ->add_option("--io-threads", io_threads,
+                   "Threads that run the event loops and reads (GET/HEAD); default one per core")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   serve->add_flag("--no-fsync", no_fsync,
                   "Do not sync commits to disk (tests only: a crash can lose acknowledged data)");
 
@@ -118,6 +125,12 @@ int main(int argc, char** argv) {
   store::SqliteOptions store_options;
   store_options.directory = data_dir;
   store_options.durable = !no_fsync;
+  // Every thread that can read at once (io threads, workers, large-body workers) gets a
+  // connection without waiting, and a few more serve the rest (stats, the demo loader).
+  if (*serve) {
+    store_options.reader_connections =
+        io_threads + workers + http::ServerOptions{}.large_body_threads + 2;
+  }
   auto opened = store::OpenSqliteStore(store_options);
   if (!opened.ok()) {
     std::cerr << "carerecord: " << opened.error().message << "\n";
@@ -178,6 +191,7 @@ int main(int argc, char** argv) {
   server_options.port = port;
   server_options.max_body_bytes = max_body;
   server_options.worker_threads = workers;
+  server_options.io_threads = io_threads;
   http::HttpServer server(
       server_options,
       [&routes](const http::HttpRequest& request) { return routes.Handle(request); },

@@ -27,6 +27,7 @@ ServerCore::~ServerCore() {
   acceptor_.reset();
   accept_backoff_.reset();
   worker_pool_.reset();
+  large_body_pool_.reset();
   io_threads_.clear();
 }
 
@@ -99,6 +100,7 @@ base::Result<uint16_t> ServerCore::Start() {
   uint16_t port = acceptor_->local_endpoint(ec).port();
   accept_backoff_.emplace(io_threads_[0]->context);
   worker_pool_.emplace(static_cast<size_t>(std::max(1, options_.worker_threads)));
+  large_body_pool_.emplace(static_cast<size_t>(std::max(1, options_.large_body_threads)));
   AcceptNext();
   for (auto& io : io_threads_) {
     io->work.emplace(io->context.get_executor());
@@ -151,7 +153,7 @@ void ServerCore::ScheduleSweep(IoThread& io) {
     for (Connection* connection : io.connections) {
       if (ConnectionExpired(*connection, now)) expired.push_back(connection);
     }
-    for (Connection* connection : expired) CloseConnection(*connection);
+    for (Connection* connection : expired) ExpireConnection(*connection);
     ScheduleSweep(io);
   });
 }
@@ -210,6 +212,7 @@ void ServerCore::Shutdown() {
   });
   // A handler still running finishes here; its response finds its connection closed.
   worker_pool_->join();
+  large_body_pool_->join();
   for (auto& io : io_threads_) {
     io->work.reset();
     io->context.stop();

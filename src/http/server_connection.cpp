@@ -169,8 +169,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   bool IsExpired(Clock::time_point now) const { return now >= deadline_; }
 
+  // The deadline has passed: a request received only in part is answered 408 (RFC 9110 15.5.9)
+  // before the close, so the client learns why; an idle, stalled or lingering one just closes.
+  void OnExpired() {
+    if (phase_ != Phase::kReadingRequest) return Close();
+    phase_ = Phase::kTimingOut;
+    deadline_ = Clock::now() + kLingerTimeout;  // closes it should the cancel not complete
+    error_code ignored;
+    socket_.cancel(ignored);  // the pending read completes as aborted, then SendTimeout runs
+  }
+
  private:
-  enum class Phase { kIdle, kReadingRequest, kHandling, kWriting, kLingering, kClosed };
+  // kTimingOut: the request deadline passed; waiting for the cancelled read to complete.
+  enum class Phase { kIdle, kReadingRequest, kTimingOut, kHandling, kWriting, kLingering, kClosed };
 
   void BeginRequest() {
     request_.method.clear();
@@ -221,6 +232,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void OnRead(error_code ec, size_t bytes) {
     if (phase_ == Phase::kClosed) return;
+    if (phase_ == Phase::kTimingOut) return SendTimeout();  // bytes that came too late are dropped
     if (ec) return Close();  // EOF, reset or aborted: the client has gone
     buffer_.commit(bytes);
     if (phase_ == Phase::kIdle) {
@@ -239,9 +251,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::async_write(socket_, asio::buffer(kContinue.data(), kContinue.size()),
                       [self = shared_from_this()](error_code ec, size_t) {
                         if (self->phase_ == Phase::kClosed) return;
-                        if (ec) return self->Close();
+                        if (ec) return self->Close();  // also when cancelled part-way: no 408
+                        if (self->phase_ == Phase::kTimingOut) return self->SendTimeout();
                         self->ReadMore();
                       });
+  }
+
+  void SendTimeout() {
+    auto limit = server_.options().request_timeout;
+    std::string within = limit.count() % 1000 == 0 ? std::to_string(limit.count() / 1000) + " s"
+                                                   : std::to_string(limit.count()) + " ms";
+    keep_alive_ = false;
+    head_only_ = false;
+    http_version_ = 11;
+    SendResponse(server_.MakeErrorResponse(
+        408, "the request was not received in full within " + within + "; send it again"));
   }
 
   void FailParse(error_code ec) {
@@ -274,7 +298,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // Reads are fast: a thread hop would cost more than it saves.
       return SendResponse(server_.InvokeHandler(request_));
     }
-    asio::post(server_.worker_pool(), [self = shared_from_this()]() mutable {
+    auto& pool = request_.body.size() >= server_.options().large_body_bytes
+                     ? server_.large_body_pool()
+                     : server_.worker_pool();
+    asio::post(pool, [self = shared_from_this()]() mutable {
       t_owning_server = &self->server_;
       HttpResponse response = self->server_.InvokeHandler(self->request_);
       auto executor = self->socket_.get_executor();
@@ -409,6 +436,8 @@ void StartConnection(ServerCore& server, IoThread& io, tcp::socket socket) {
 bool ConnectionExpired(const Connection& connection, Clock::time_point now) {
   return connection.IsExpired(now);
 }
+
+void ExpireConnection(Connection& connection) { connection.OnExpired(); }
 
 void CloseConnection(Connection& connection) { connection.Close(); }
 

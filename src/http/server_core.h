@@ -72,6 +72,7 @@ class ServerCore {
   const ServerOptions& options() const { return options_; }
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
   asio::thread_pool& worker_pool() { return *worker_pool_; }
+  asio::thread_pool& large_body_pool() { return *large_body_pool_; }
   HttpResponse InvokeHandler(const HttpRequest& request) noexcept;
   HttpResponse MakeErrorResponse(int status, std::string message) noexcept;
   void OnConnectionOpened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
@@ -96,6 +97,7 @@ class ServerCore {
   std::optional<asio::steady_timer> accept_backoff_;  // after EMFILE and the like
   size_t next_io_thread_ = 0;
   std::optional<asio::thread_pool> worker_pool_;
+  std::optional<asio::thread_pool> large_body_pool_;  // see ServerOptions::large_body_bytes
   std::atomic<bool> stopping_{false};
   std::atomic<int> open_connections_{0};
 
@@ -108,9 +110,11 @@ class ServerCore {
 // Takes over an accepted socket and starts serving it on `io`'s thread.
 void StartConnection(ServerCore& server, IoThread& io, tcp::socket socket);
 
-// These three run on the connection's io thread only.
+// These run on the connection's io thread only.
 // Whether the connection's current deadline (idle, request, write or linger) has passed.
 bool ConnectionExpired(const Connection& connection, Clock::time_point now);
+// Ends a connection whose deadline has passed: a request received in part gets a 408 first.
+void ExpireConnection(Connection& connection);
 // Closes the socket at once, abandoning any request in progress.
 void CloseConnection(Connection& connection);
 // Closes a connection with no request in progress; others close after their response.

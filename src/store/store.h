@@ -180,6 +180,8 @@ class Store {
 struct SqliteOptions {
   std::string directory;
   bool durable = true;  // fsync each commit (synchronous=FULL); off only for throwaway tests
+  // Reader connections open at most; a reader beyond them waits for one. Size it to the threads
+  // that read at once (the server's io threads and workers) so that none waits.
   int reader_connections = 8;
 };
 

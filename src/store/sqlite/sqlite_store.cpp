@@ -25,6 +25,9 @@ using base::ErrorCode;
 using base::MakeError;
 
 constexpr size_t kMaxWritesPerGroup = 20000;
+// How long a reader waits for a pooled connection, when more threads read at once than the
+// pool was sized for, before its request fails with an error rather than hanging.
+constexpr auto kReaderWaitLimit = std::chrono::seconds(10);
 
 int MethodCode(std::string_view method) {
   if (method == "PUT") return 1;
@@ -126,8 +129,14 @@ class SqliteStore final : public Store {
   bool stopping_ = false;
   bool closed_ = false;
 
+  // Reader connections, opened on demand up to options_.reader_connections and then kept: a
+  // connection costs a file open, a schema parse and a map of the file, so none is opened per
+  // request. Every handler thread (io threads and workers) holds at most one at a time, so a
+  // pool sized to them never makes a thread wait; one that is not waits for a release.
   std::mutex pool_mutex_;
-  std::vector<std::unique_ptr<SqliteConnection>> pool_;
+  std::condition_variable pool_released_;
+  std::vector<std::unique_ptr<SqliteConnection>> pool_;  // idle connections
+  int readers_open_ = 0;                                 // idle and in use
 };
 
 base::Result<std::unique_ptr<SqliteConnection>> SqliteStore::OpenConnection(bool writer) {
@@ -137,8 +146,10 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteStore::OpenConnection(bool
   CR_RETURN_IF_ERROR(
       (*db)->Exec(options_.durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=OFF"));
   // The writer touches every index; its cache holds their upper levels for a large region.
-  CR_RETURN_IF_ERROR((*db)->Exec(writer ? "PRAGMA cache_size=-262144"    // 256 MiB
-                                        : "PRAGMA cache_size=-65536"));  // 64 MiB per reader
+  // Readers map the file (below), so their caches hold little but pages still in the WAL: at
+  // 8 MiB each, a pool sized to 70 threads is bounded as 8 readers of 64 MiB once were.
+  CR_RETURN_IF_ERROR((*db)->Exec(writer ? "PRAGMA cache_size=-262144"   // 256 MiB
+                                        : "PRAGMA cache_size=-8192"));  // 8 MiB per reader
   CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA temp_store=MEMORY"));
   // After a checkpoint rewinds the WAL, its file is cut back to this size, not left at its peak.
   if (writer) CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_size_limit=67108864"));
@@ -566,20 +577,33 @@ base::Status SqliteStore::WriteIndex(const fhir::IndexEntries& index, int64_t pk
 
 std::unique_ptr<SqliteConnection> SqliteStore::AcquireReader() {
   {
-    std::lock_guard lock(pool_mutex_);
+    std::unique_lock lock(pool_mutex_);
+    const int capacity = std::max(1, options_.reader_connections);
+    bool available = pool_released_.wait_for(
+        lock, kReaderWaitLimit, [&] { return !pool_.empty() || readers_open_ < capacity; });
+    if (!available) return nullptr;  // every connection held for seconds: report, do not hang
     if (!pool_.empty()) {
       auto db = std::move(pool_.back());
       pool_.pop_back();
       return db;
     }
+    ++readers_open_;  // claimed before opening, so the bound holds while it opens unlocked
   }
   auto db = OpenConnection(false);
-  return db.ok() ? std::move(db).value() : nullptr;
+  if (db.ok()) return std::move(db).value();
+  std::lock_guard lock(pool_mutex_);
+  --readers_open_;
+  pool_released_.notify_one();
+  return nullptr;
 }
 
 void SqliteStore::ReleaseReader(std::unique_ptr<SqliteConnection> db) {
-  std::lock_guard lock(pool_mutex_);
-  if (static_cast<int>(pool_.size()) < options_.reader_connections) pool_.push_back(std::move(db));
+  if (!db) return;
+  {
+    std::lock_guard lock(pool_mutex_);
+    pool_.push_back(std::move(db));
+  }
+  pool_released_.notify_one();
 }
 
 std::unique_ptr<ReadSession> SqliteStore::OpenRead(ReadGate& gate) {
@@ -659,6 +683,7 @@ void SqliteStore::Close() {
   for (std::thread& trainer : trainers_) trainer.join();
   {
     std::lock_guard lock(pool_mutex_);
+    readers_open_ -= static_cast<int>(pool_.size());
     pool_.clear();
   }
   if (writer_db_) {
