@@ -83,6 +83,7 @@ class TestServer {
     routes_ = std::make_unique<http::FhirRoutes>(*service_, http::FhirRouteOptions{});
     http::ServerOptions server_options;
     server_options.max_body_bytes = max_body_;
+    server_options.runs_on_io_thread = &http::FhirRoutes::IsQuickRead;
     server_ = std::make_unique<http::HttpServer>(
         server_options, [this](const http::HttpRequest& r) { return routes_->Handle(r); },
         [](int status, std::string message) {

@@ -192,6 +192,7 @@ int main(int argc, char** argv) {
   server_options.max_body_bytes = max_body;
   server_options.worker_threads = workers;
   server_options.io_threads = io_threads;
+  server_options.runs_on_io_thread = &http::FhirRoutes::IsQuickRead;
   http::HttpServer server(
       server_options,
       [&routes](const http::HttpRequest& request) { return routes.Handle(request); },

@@ -148,6 +148,35 @@ HttpResponse FhirRoutes::ErrorResponse(int status, const std::string& message) {
   return response;
 }
 
+bool FhirRoutes::IsQuickRead(const HttpRequest& request) {
+  if (request.method != "GET" && request.method != "HEAD") return false;
+  std::string_view path = request.target;
+  if (!path.starts_with("/fhir/") || path.find('?') != std::string_view::npos) return false;
+  path.remove_prefix(6);
+  if (path.ends_with('/')) path.remove_suffix(1);
+  std::vector<std::string_view> segments;
+  for (size_t start = 0; segments.size() <= 4;) {
+    size_t slash = path.find('/', start);
+    segments.push_back(path.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  auto plain = [](std::string_view segment) {  // not an operation, _history or _search
+    return !segment.empty() && segment[0] != '$' && segment[0] != '_';
+  };
+  switch (segments.size()) {
+    case 1:
+      return segments[0] == "metadata";
+    case 2:
+      return plain(segments[0]) && plain(segments[1]);
+    case 4:
+      return plain(segments[0]) && plain(segments[1]) && segments[2] == "_history" &&
+             plain(segments[3]);
+    default:
+      return false;
+  }
+}
+
 HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
   if (auto bad = CheckPercentEscapes(request.target); !bad.ok()) {
     return Error(bad.error().code, bad.error().message, bad.error().location);

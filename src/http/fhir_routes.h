@@ -21,6 +21,11 @@ class FhirRoutes {
 
   HttpResponse Handle(const HttpRequest& request) const;
 
+  // Whether a request is a quick read, to run on the io thread (ServerOptions::runs_on_io_thread):
+  // a GET or HEAD of metadata, of a resource by id, or of one version of it. Searches, history
+  // and operations can run long and go to the worker pool.
+  static bool IsQuickRead(const HttpRequest& request);
+
   // An OperationOutcome response for errors found by the server itself (413, 400, 500).
   static HttpResponse ErrorResponse(int status, const std::string& message);
 

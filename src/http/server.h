@@ -33,9 +33,13 @@ struct ServerOptions {
   // second.
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
   std::chrono::milliseconds request_timeout = std::chrono::seconds(30);
+  // Which requests run on the io thread that read them: only those known to be quick (a read
+  // by id), since one slow request there stalls every connection of its thread. The rest run
+  // on the worker pool. Null: GET and HEAD run on the io thread.
+  std::function<bool(const HttpRequest&)> runs_on_io_thread;
 };
 
-// May block (e.g. on a database commit) except for GET/HEAD, which run on an io thread.
+// May block (e.g. on a database commit) except for what ServerOptions::runs_on_io_thread names.
 using Handler = std::function<HttpResponse(const HttpRequest&)>;
 // Builds the response for errors the server detects itself (400, 408, 413, 431, 500), e.g. a FHIR
 // OperationOutcome. Called on io or worker threads; must be thread-safe.

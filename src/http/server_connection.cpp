@@ -1,5 +1,5 @@
 // Connection: one client socket, served on its io thread in a keep-alive loop: read, parsed
-// straight into an HttpRequest, handled (inline for GET/HEAD, on the worker pool otherwise) and
+// straight into an HttpRequest, handled (inline when quick, on a worker pool otherwise) and
 // answered, with a deadline guarding each phase and a lingering close after errors.
 
 #include <algorithm>
@@ -128,7 +128,7 @@ class RequestParser final : public beast_http::basic_parser<true> {
 
 }  // namespace
 
-// One client connection. Reads a request, runs the handler (inline for GET/HEAD, on the worker
+// One client connection. Reads a request, runs the handler (inline when quick, on a worker
 // pool otherwise), writes the response, repeats. Every member is touched only on its io thread,
 // except request_, which a worker reads while the io thread leaves the connection alone.
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -294,8 +294,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     keep_alive_ = parser_->keep_alive();
     http_version_ = parser_->http_version();
     head_only_ = request_.method == "HEAD";
-    if (head_only_ || request_.method == "GET") {
-      // Reads are fast: a thread hop would cost more than it saves.
+    const auto& runs_on_io_thread = server_.options().runs_on_io_thread;
+    if (runs_on_io_thread ? runs_on_io_thread(request_) : head_only_ || request_.method == "GET") {
+      // Quick reads: a thread hop would cost more than it saves.
       return SendResponse(server_.InvokeHandler(request_));
     }
     auto& pool = request_.body.size() >= server_.options().large_body_bytes

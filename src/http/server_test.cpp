@@ -476,6 +476,71 @@ TEST(HttpServerTest, LargeBodiesRunAFewAtATimeAndSmallWritesDoNotQueueBehindThem
   EXPECT_EQ(most_large_running, 2);
 }
 
+// A slow search on the only io thread once stalled every connection of that thread: requests
+// that are not quick reads run on the worker pool.
+TEST(HttpServerTest, ASlowSearchDoesNotHoldTheIoThreadFromAQuickRead) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool slow_running = false, release = false;
+  ServerOptions options;
+  options.io_threads = 1;
+  options.runs_on_io_thread = &FhirRoutes::IsQuickRead;
+  RunningServer running(
+      [&](const HttpRequest& request) {
+        if (request.target.find("slow") != std::string::npos) {
+          std::unique_lock lock(mutex);
+          slow_running = true;
+          changed.notify_all();
+          changed.wait_for(lock, 20s, [&] { return release; });
+        }
+        return Echo(request);
+      },
+      options);
+  std::thread slow([&] {
+    HttpClient client("127.0.0.1", running.port());
+    client.SetTimeout(30s);
+    auto response = client.Send("GET", "/fhir/Observation?code=slow", {}, {});
+    EXPECT_TRUE(response.ok() && response->status == 200);
+  });
+  {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return slow_running; });
+  }
+  HttpClient quick("127.0.0.1", running.port());
+  quick.SetTimeout(5s);  // a deadline against a hang, not a speed test
+  auto response = quick.Send("GET", "/fhir/Patient/p1", {}, {});
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+  }
+  changed.notify_all();
+  slow.join();
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->body, "GET /fhir/Patient/p1\n");
+}
+
+TEST(FhirRoutesTest, OnlyReadsByIdAndMetadataAreQuick) {
+  auto quick = [](std::string method, std::string target) {
+    HttpRequest request;
+    request.method = std::move(method);
+    request.target = std::move(target);
+    return FhirRoutes::IsQuickRead(request);
+  };
+  EXPECT_TRUE(quick("GET", "/fhir/metadata"));
+  EXPECT_TRUE(quick("GET", "/fhir/Patient/p1"));
+  EXPECT_TRUE(quick("HEAD", "/fhir/Patient/p1/"));
+  EXPECT_TRUE(quick("GET", "/fhir/Patient/p1/_history/3"));
+  EXPECT_FALSE(quick("GET", "/fhir/Patient"));
+  EXPECT_FALSE(quick("GET", "/fhir/Patient/p1?_elements=name"));
+  EXPECT_FALSE(quick("GET", "/fhir/Patient/p1/$everything"));
+  EXPECT_FALSE(quick("GET", "/fhir/Patient/p1/_history"));
+  EXPECT_FALSE(quick("GET", "/fhir/Patient/p1/Observation"));
+  EXPECT_FALSE(quick("GET", "/fhir/_history"));
+  EXPECT_FALSE(quick("GET", "/fhir/Patient/_search"));
+  EXPECT_FALSE(quick("POST", "/fhir/Patient/p1"));
+  EXPECT_FALSE(quick("GET", "/fhir/Patient/p1/_history/3/x/y"));
+}
+
 TEST(HttpServerTest, SlowlorisRequestGets408ThenIsClosedAfterRequestTimeout) {
   ServerOptions options;
   options.request_timeout = 500ms;
