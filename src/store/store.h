@@ -3,6 +3,7 @@
 // A Store is shared by all request threads; every method is thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -161,6 +162,11 @@ struct StoreStats {
   int64_t resources = 0;  // current, not deleted
   int64_t versions = 0;
   int64_t bytes = 0;  // on disk, indexes included
+  // Commit checks (If-None-Exist) since the store opened: searched again by the writer because
+  // a type they depend on was written after the caller's snapshot, and of those, handed back to
+  // be prepared again because the search did not fit the writer's budget.
+  int64_t checks_searched_by_writer = 0;
+  int64_t checks_handed_back = 0;
 };
 
 class Store {
@@ -181,6 +187,9 @@ struct SqliteOptions {
   std::string directory;
   bool durable = true;  // fsync each commit (synchronous=FULL); off only for throwaway tests
   int reader_connections = 8;
+  // Tests: a limit on the database's pages (PRAGMA max_page_count), read by the writer before
+  // each commit group, so that a full disk can be made without root. Null or 0: no limit.
+  std::shared_ptr<std::atomic<int64_t>> max_page_count;
 };
 
 base::Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);

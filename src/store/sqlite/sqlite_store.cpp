@@ -125,6 +125,8 @@ class SqliteStore final : public Store {
   std::deque<QueuedCommit> queue_;
   bool stopping_ = false;
   bool closed_ = false;
+  std::atomic<int64_t> checks_searched_{0};
+  int64_t page_limit_ = 0;
 
   std::mutex pool_mutex_;
   std::vector<std::unique_ptr<SqliteConnection>> pool_;
@@ -213,6 +215,11 @@ void SqliteStore::WriterLoop() {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+    }
+    if (options_.max_page_count && options_.max_page_count->load() != page_limit_) {
+      page_limit_ = options_.max_page_count->load();
+      (void)writer_db_->Exec("PRAGMA max_page_count=" +
+                             std::to_string(page_limit_ ? page_limit_ : 4294967294));
     }
     CommitGroup(group);
     checkpointer_.BoundLog();
@@ -381,8 +388,10 @@ base::Status SqliteStore::Apply(const WriteTransaction& transaction, int64_t sou
   if (!transaction.checks.empty()) {
     reader = MakeSqliteTransactionReader(db, names_);
     reader_for_checks = reader.get();
-    for (const CommitCheck& check : transaction.checks)
+    for (const CommitCheck& check : transaction.checks) {
+      checks_searched_.fetch_add(1);
       CR_RETURN_IF_ERROR(check(*reader_for_checks));
+    }
   }
 
   // Pass 1: find or allocate each resource's row and check versions, so that references between
@@ -643,6 +652,7 @@ base::Result<StoreStats> SqliteStore::Stats() {
   stats.resources = resources.value();
   stats.versions = versions.value();
   stats.bytes = (pages.value() - freelist.value()) * page_size.value();
+  stats.checks_searched_by_writer = checks_searched_.load();
   return stats;
 }
 
