@@ -174,7 +174,7 @@ void WriteUntilDictionary(TestServer& server, const std::string& family) {
 int64_t PlainPatientBodies(SideDatabase& db) {
   return db.Scalar(
       "SELECT count(*) FROM version v JOIN resource r ON r.pk = v.pk JOIN res_type t "
-      "ON t.id = r.type_id WHERE t.name = 'Patient' AND substr(v.body, 1, 1) = 'Z'");
+      "ON t.id = r.type_id WHERE t.name = 'Patient' AND substr(v.body, 1, 1) = X'5A'");
 }
 
 TEST(StoreWriter, AFailureToStoreADictionaryFailsNoUserCommitAndIsRetried) {
