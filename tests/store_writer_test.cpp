@@ -12,6 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include "fhir/fhir_date.h"
+#include "interactions/search_request.h"
+#include "interactions/write_preparation.h"
 #include "tests/test_server.h"
 
 namespace carerecord::testing {
@@ -327,6 +330,94 @@ TEST(StoreWriter, ConcurrentConditionalCreatesMakeExactlyOneEvenWhileTheTypeIsWr
         TestServer::Json(server.Get("/fhir/Patient?_summary=count&identifier=urn:test:mrn|" + mrn));
     EXPECT_EQ(count["total"].as_int64(), 1) << "round " << round;
   }
+}
+
+// Where the store stands now, as a request's snapshot would record it.
+int64_t Position(TestServer& server) {
+  auto reader = server.store().OpenTransactionReader();
+  return reader->Position();
+}
+
+// Creates a Patient straight through the store, with a commit check of `query` that the caller
+// says matched nothing on a snapshot at `position`.
+base::Result<store::CommitResult> CreateChecked(TestServer& server,
+                                                const interactions::QueryParams& query,
+                                                int64_t position) {
+  auto parsed = interactions::ParseSearch("Patient", query, /*strict=*/true);
+  EXPECT_TRUE(parsed.ok());
+  store::CommitCheck check;
+  check.spec = std::make_shared<store::SearchSpec>(parsed->spec);
+  check.conflict_message = "a matching Patient was created concurrently";
+  static int next = 0;
+  interactions::WriteRequest request{
+      "Patient", "checked-" + std::to_string(++next), 1, "POST", fhir::NowMs(), server.base()};
+  auto write =
+      interactions::PrepareWrite(json::parse(PatientBody("Checked")).as_object(), request, nullptr);
+  EXPECT_TRUE(write.ok());
+  store::WriteTransaction transaction;
+  transaction.writes.push_back(std::move(write).value());
+  transaction.checks.push_back(std::move(check));
+  transaction.read_position = position;
+  transaction.provenance = {"test", "", fhir::NowMs()};
+  return server.store().Commit(std::move(transaction));
+}
+
+TEST(StoreWriter, ACheckWhoseTypesWereNotWrittenSinceItsSnapshotHoldsWithoutASearch) {
+  TestServer server;
+  ASSERT_EQ(server.Send("POST", "/fhir/Patient", PatientBody("Existing", "", "mrn-1")).status, 201);
+  int64_t position = Position(server);
+  ASSERT_GT(position, 0);
+  // A write of another type after the snapshot does not make the writer search.
+  ASSERT_EQ(server.Send("POST", "/fhir/Organization", R"({"resourceType":"Organization"})").status,
+            201);
+  // The snapshot is taken at its word (here it did not really see the match): the writer ran no
+  // search, or it would have found it.
+  auto committed = CreateChecked(server, {{"identifier", "urn:test:mrn|mrn-1"}}, position);
+  EXPECT_TRUE(committed.ok()) << committed.error().message;
+  EXPECT_EQ(server.store().Stats()->checks_searched_by_writer, 0);
+}
+
+TEST(StoreWriter, ACheckWhoseTypeWasWrittenSinceItsSnapshotIsSearchedAndCatchesTheMatch) {
+  TestServer server;
+  int64_t position = Position(server);
+  ASSERT_EQ(server.Send("POST", "/fhir/Patient", PatientBody("Racer", "", "mrn-2")).status, 201);
+  auto committed = CreateChecked(server, {{"identifier", "urn:test:mrn|mrn-2"}}, position);
+  ASSERT_FALSE(committed.ok());
+  EXPECT_EQ(committed.error().code, base::ErrorCode::kConflict);
+  EXPECT_EQ(committed.error().message, "a matching Patient was created concurrently");
+  EXPECT_EQ(server.store().Stats()->checks_searched_by_writer, 1);
+  // With nothing matching, the same search lets the create through.
+  auto other = CreateChecked(server, {{"identifier", "urn:test:mrn|mrn-3"}}, position);
+  EXPECT_TRUE(other.ok()) << other.error().message;
+}
+
+TEST(StoreWriter, ACostlyCheckAfterAWriteOfItsTypeIsHandedBackNotRunOnTheWriter) {
+  TestServer server;
+  for (int first = 0; first < 8000; first += 1000) {
+    json::array entries;
+    for (int i = first; i < first + 1000; ++i) {
+      entries.push_back(json::object{
+          {"resource", json::parse(PatientBody("Crowd" + std::to_string(i), "routine visit"))},
+          {"request", json::object{{"method", "POST"}, {"url", "Patient"}}}});
+    }
+    auto response =
+        server.Send("POST", "/fhir",
+                    json::serialize(json::object{
+                        {"resourceType", "Bundle"}, {"type", "transaction"}, {"entry", entries}}));
+    ASSERT_EQ(response.status, 200) << response.body.substr(0, 300);
+  }
+  int64_t position = Position(server);
+  ASSERT_EQ(server.Send("POST", "/fhir/Patient", PatientBody("Later")).status, 201);
+  // Every male Patient's body would be read: 8,000 rows, far past the writer's budget.
+  auto committed = CreateChecked(server, {{"gender", "male"}, {"_content", "nowhere"}}, position);
+  ASSERT_FALSE(committed.ok());
+  EXPECT_EQ(committed.error().code, base::ErrorCode::kConflict);
+  EXPECT_EQ(committed.error().location, store::kCommitCheckHandedBack);
+  EXPECT_EQ(server.store().Stats()->checks_handed_back, 1);
+  // Through the API the request is prepared again on a newer snapshot, and creates.
+  auto created = server.Send("POST", "/fhir/Patient", PatientBody("Unique", "nowhere"),
+                             {{"If-None-Exist", "gender=male&_content=nowhere"}});
+  EXPECT_EQ(created.status, 201) << created.body;
 }
 
 }  // namespace
