@@ -159,6 +159,26 @@ TEST(StoreWriter, AFullDiskIs503WithRetryAfterNamingNoInternalComponentAndWrites
   }
 }
 
+TEST(StoreWriter, AnInternalErrorIsA500ThatNamesNothingOfTheServersInsides) {
+  TestServer server;
+  auto created = server.Send("POST", "/fhir/Patient", PatientBody("Damaged", "x"));
+  ASSERT_EQ(created.status, 201);
+  std::string id(TestServer::Json(created)["id"].as_string());
+  {
+    SideDatabase db(server);
+    db.Exec("UPDATE version SET body = X'5A00' WHERE pk = (SELECT pk FROM resource WHERE id = '" +
+            id + "')");
+  }
+  auto read = server.Get("/fhir/Patient/" + id);
+  EXPECT_EQ(read.status, 500);
+  EXPECT_EQ(TestServer::Json(read)["resourceType"], "OperationOutcome") << read.body;
+  for (const char* internal : {"database", "sqlite", "corrupt", "body", "zstd"}) {
+    EXPECT_EQ(Lower(read.body).find(internal), std::string::npos) << read.body;
+  }
+  EXPECT_EQ(server.Get("/fhir/Patient?family=Damaged&_count=1").status, 500);
+  EXPECT_EQ(server.Send("POST", "/fhir/Patient", PatientBody("Next")).status, 201);
+}
+
 // Posts Patients until the store has a dictionary for them, or fails the test after a deadline
 // (a bound on a background retry, not a speed test).
 void WriteUntilDictionary(TestServer& server, const std::string& family) {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <set>
 #include <unordered_set>
 
@@ -162,9 +163,16 @@ base::Result<CommitResult> GroupCommitWriter::Commit(WriteTransaction& transacti
     queued->check_types = std::move(check_types);
     done = queued->done.get_future();
   }
-  StampAndEncode(transaction, stamp, codec_);
+  // Whatever happens here, the entry must become ready: the writer waits for the queue's head.
+  bool abandoned = false;
+  try {
+    StampAndEncode(transaction, stamp, codec_);
+  } catch (const std::exception&) {
+    abandoned = true;
+  }
   {
     std::lock_guard lock(queue_mutex_);
+    queued->abandoned = abandoned;
     queued->ready = true;
   }
   queue_cv_.notify_one();
@@ -248,6 +256,10 @@ void GroupCommitWriter::CommitGroup(std::vector<QueuedCommit>& group) {
     for (size_t i = 0; i < group.size(); ++i) {
       const WriteTransaction& transaction = *group[i].transaction;
       // Each transaction of the group is all-or-nothing on its own.
+      if (group[i].abandoned) {
+        outcomes[i] = MakeError(ErrorCode::kInternal, "the bodies could not be encoded");
+        continue;
+      }
       group_status = db_.Exec("SAVEPOINT tx");
       if (!group_status.ok()) break;
       outcomes[i] = Apply(group[i], names_.sources.Find(transaction.provenance.source));

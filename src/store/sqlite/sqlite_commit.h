@@ -47,7 +47,8 @@ class GroupCommitWriter {
     WriteTransaction* transaction = nullptr;
     // Per check, the type ids its search depends on; empty: any type.
     std::vector<std::vector<int64_t>> check_types;
-    bool ready = false;  // stamped and encoded: the writer may take it
+    bool ready = false;      // stamped and encoded: the writer may take it
+    bool abandoned = false;  // encoding failed: the writer answers it without applying it
     std::promise<base::Result<CommitResult>> done;
   };
 
