@@ -160,6 +160,7 @@ base::Result<CommitResult> GroupCommitWriter::Commit(WriteTransaction& transacti
     last_stamp_ms_ = stamp;
     queued = &queue_.emplace_back();  // a deque keeps elements in place as others are added
     queued->transaction = &transaction;
+    queued->sequence = ++queued_through_;
     queued->check_types = std::move(check_types);
     done = queued->done.get_future();
   }
@@ -201,8 +202,12 @@ void GroupCommitWriter::WriterLoop() {
     }
     ApplyPageLimit();
     CommitGroup(group);
+    applied_through_ = group.back().sequence;
     checkpointer_.BoundLog();
-    dictionaries_.StoreAndReencode();
+    dictionaries_.StoreAndReencode(applied_through_, [this] {
+      std::lock_guard lock(queue_mutex_);
+      return queued_through_;
+    });
   }
 }
 

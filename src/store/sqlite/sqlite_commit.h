@@ -24,14 +24,16 @@ namespace carerecord::store {
 
 class GroupCommitWriter {
  public:
+  // `open_reader` opens a read connection for work done beside the writer (re-encoding).
   GroupCommitWriter(SqliteConnection& db, SqliteNames& names, BodyCodec& codec,
-                    WalCheckpointer& checkpointer, const SqliteOptions& options)
+                    WalCheckpointer& checkpointer, const SqliteOptions& options,
+                    BodyDictionaries::ReaderFactory open_reader)
       : db_(db),
         names_(names),
         codec_(codec),
         checkpointer_(checkpointer),
         options_(options),
-        dictionaries_(db, names, codec) {}
+        dictionaries_(db, names, codec, std::move(open_reader)) {}
   ~GroupCommitWriter() { Stop(); }
 
   void Start();
@@ -47,6 +49,7 @@ class GroupCommitWriter {
     WriteTransaction* transaction = nullptr;
     // Per check, the type ids its search depends on; empty: any type.
     std::vector<std::vector<int64_t>> check_types;
+    uint64_t sequence = 0;   // its place in the queue, from 1
     bool ready = false;      // stamped and encoded: the writer may take it
     bool abandoned = false;  // encoding failed: the writer answers it without applying it
     std::promise<base::Result<CommitResult>> done;
@@ -77,7 +80,9 @@ class GroupCommitWriter {
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
   std::deque<QueuedCommit> queue_;
-  int64_t last_stamp_ms_ = 0;  // the newest lastUpdated given; guarded by queue_mutex_
+  int64_t last_stamp_ms_ = 0;     // the newest lastUpdated given; guarded by queue_mutex_
+  uint64_t queued_through_ = 0;   // the sequence of the last commit queued; guarded likewise
+  uint64_t applied_through_ = 0;  // writer thread: the sequence of the last commit applied
   bool stopping_ = false;
 
   // Writer thread only. FindPkAnyState results within one commit group: a patient's resources

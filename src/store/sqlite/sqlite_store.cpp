@@ -135,7 +135,11 @@ base::Status SqliteStore::Open() {
   CR_RETURN_IF_ERROR(RebuildIndexesIfStale(*writer_db_, names_, codec_));
   CR_RETURN_IF_ERROR(checkpointer_.Start(DatabasePath(), *writer_db_));
   commits_ =
-      std::make_unique<GroupCommitWriter>(*writer_db_, names_, codec_, checkpointer_, options_);
+      std::make_unique<GroupCommitWriter>(*writer_db_, names_, codec_, checkpointer_, options_,
+                                          [this]() -> std::unique_ptr<SqliteConnection> {
+                                            auto db = OpenConnection(false);
+                                            return db.ok() ? std::move(db).value() : nullptr;
+                                          });
   commits_->Start();
   return base::Status::Ok();
 }
