@@ -352,6 +352,43 @@ TEST(StoreWriter, ConcurrentConditionalCreatesMakeExactlyOneEvenWhileTheTypeIsWr
   }
 }
 
+TEST(StoreWriter, ACostlyConditionBesideConstantWritesOfItsTypeCreatesOnceOrAsksToRetry) {
+  TestServer server;
+  uint64_t state = 3;
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_EQ(
+        server.Send("POST", "/fhir/Patient", PatientBody("Crowd", Letters(state, 100))).status,
+        201);
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> plain_failures{0};
+  std::thread plain([&] {
+    http::HttpClient client("127.0.0.1", server.port());
+    while (!stop.load()) {
+      auto r = client.Send("POST", "/fhir/Patient", {{"Content-Type", "application/fhir+json"}},
+                           PatientBody("Plain"));
+      if (!r.ok() || r->status != 201) plain_failures.fetch_add(1);
+    }
+  });
+  std::map<int, int> statuses;
+  for (int i = 0; i < 6; ++i) {
+    std::string condition = "gender=male&_content=rare" + std::to_string(i) + "&link:missing=true";
+    auto r = server.Send("POST", "/fhir/Patient", PatientBody("Rare", "rare" + std::to_string(i)),
+                         {{"If-None-Exist", condition}});
+    ++statuses[r.status];
+    EXPECT_TRUE(r.status == 201 || r.status == 503) << r.status << " " << r.body;
+    if (r.status == 503) {
+      EXPECT_FALSE(r.Header("Retry-After").empty());
+      EXPECT_EQ(TestServer::Json(r)["resourceType"], "OperationOutcome");
+    }
+    auto count = TestServer::Json(server.Get("/fhir/Patient?_summary=count&" + condition));
+    EXPECT_EQ(count["total"].as_int64(), r.status == 201 ? 1 : 0) << condition;
+  }
+  stop = true;
+  plain.join();
+  EXPECT_EQ(plain_failures.load(), 0);
+}
+
 // Where the store stands now, as a request's snapshot would record it.
 int64_t Position(TestServer& server) {
   auto reader = server.store().OpenTransactionReader();
