@@ -31,6 +31,15 @@ class TestServer {
            ("carerecord-test-" + std::to_string(random()) + std::to_string(random()));
     Start();
   }
+  // With store options of the test's own (e.g. a page limit that makes the disk "full").
+  explicit TestServer(std::function<void(store::SqliteOptions&)> configure_store,
+                      size_t max_body = 1 << 20)
+      : configure_store_(std::move(configure_store)), max_body_(max_body) {
+    std::random_device random;
+    dir_ = std::filesystem::temp_directory_path() /
+           ("carerecord-test-" + std::to_string(random()) + std::to_string(random()));
+    Start();
+  }
   ~TestServer() {
     Stop();
     std::error_code ec;
@@ -78,6 +87,7 @@ class TestServer {
     store::SqliteOptions options;
     options.directory = dir_.string();
     options.durable = false;
+    if (configure_store_) configure_store_(options);
     store_ = std::move(store::OpenSqliteStore(options)).value();
     service_ = std::make_unique<interactions::FhirService>(*store_, policy_, nullptr);
     routes_ = std::make_unique<http::FhirRoutes>(*service_, http::FhirRouteOptions{});
@@ -102,6 +112,7 @@ class TestServer {
     store_.reset();
   }
 
+  std::function<void(store::SqliteOptions&)> configure_store_;
   size_t max_body_;
   std::filesystem::path dir_;
   access::OpenPolicy policy_;

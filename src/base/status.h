@@ -21,7 +21,11 @@ enum class ErrorCode {
   kForbidden,           // the access policy refused (403)
   kMethodNotAllowed,    // (405)
   kNotSupported,        // a feature this server does not have (501 for the API, 400 for params)
-  kInternal,            // a bug or an I/O failure (500)
+  kInternal,            // a bug (500); the message is for the server log, not the client
+  // Storage full, busy or failing, or the server too busy to confirm a condition (503 with
+  // Retry-After): nothing was changed. The message is shown to the client, so it names no
+  // internal component.
+  kUnavailable,
 };
 
 struct Error {

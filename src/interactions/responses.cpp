@@ -1,5 +1,6 @@
 #include "interactions/responses.h"
 
+#include <cstdio>
 #include <ctime>
 
 #include "fhir/resource_validation.h"
@@ -51,6 +52,8 @@ int HttpStatusOf(base::ErrorCode code) {
       return 400;
     case ErrorCode::kInternal:
       return 500;
+    case ErrorCode::kUnavailable:
+      return 503;
   }
   return 500;
 }
@@ -80,6 +83,8 @@ std::string_view IssueTypeOf(base::ErrorCode code) {
       return "not-supported";
     case ErrorCode::kInternal:
       return "exception";
+    case ErrorCode::kUnavailable:
+      return "transient";
   }
   return "exception";
 }
@@ -112,10 +117,22 @@ base::Status CheckTypeAndId(std::string_view type, std::string_view id) {
 Response FhirService::ErrorResponse(const base::Error& error) {
   Response response;
   response.status = HttpStatusOf(error.code);
+  if (error.code == base::ErrorCode::kInternal) {
+    // An internal message names the server's own parts (the storage engine, a file): it goes to
+    // the server's log, and the client learns only that the server failed.
+    std::fprintf(stderr, "carerecord: internal error: %s%s%s\n", error.message.c_str(),
+                 error.location.empty() ? "" : " at ", error.location.c_str());
+    response.body = OperationOutcomeJson(
+        "fatal", IssueTypeOf(error.code),
+        "the server failed to process this request; the details are in the server's log", "");
+    return response;
+  }
+  if (error.code == base::ErrorCode::kUnavailable) {
+    response.headers.emplace_back("Retry-After", std::to_string(kRetryAfterSeconds));
+  }
   std::string message = error.message;
   if (!error.location.empty()) message += " (at " + error.location + ")";
-  response.body = OperationOutcomeJson(error.code == base::ErrorCode::kInternal ? "fatal" : "error",
-                                       IssueTypeOf(error.code), message, error.location);
+  response.body = OperationOutcomeJson("error", IssueTypeOf(error.code), message, error.location);
   return response;
 }
 

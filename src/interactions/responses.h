@@ -14,6 +14,9 @@ namespace carerecord::interactions {
 std::string OperationOutcomeJson(std::string_view severity, std::string_view code,
                                  std::string_view diagnostics, std::string_view expression);
 
+// How long a client is asked to wait (Retry-After) before retrying a 503 (kUnavailable).
+inline constexpr int kRetryAfterSeconds = 5;
+
 // The HTTP status and FHIR issue type for an error code.
 int HttpStatusOf(base::ErrorCode code);
 std::string_view IssueTypeOf(base::ErrorCode code);

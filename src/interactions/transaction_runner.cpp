@@ -51,6 +51,9 @@ base::Error At(base::Error error, const std::string& where) {
 // A commit that lost a race for a version it did not pin is retried; with many writers on one
 // resource each round lets at least one through, so the bound is generous.
 constexpr int kMaxCommitAttempts = 64;
+// A condition the writer could not confirm within its budget is searched again on the request
+// thread each time; while its types keep being written that may not settle, so few attempts.
+constexpr int kMaxHandedBackAttempts = 4;
 
 void BackOff(int attempt) {
   thread_local std::mt19937 random{std::random_device{}()};
@@ -63,11 +66,18 @@ void BackOff(int attempt) {
 
 base::Status TransactionRunner::Run(std::vector<PlannedEntry>& entries) {
   base::Status status;
+  int handed_back = 0;
   for (int attempt = 1; attempt <= kMaxCommitAttempts; ++attempt) {
-    commit_conflict_ = false;
+    commit_conflict_ = check_handed_back_ = false;
     status = RunOnce(entries);
     if (status.ok() || !commit_conflict_) break;
     for (PlannedEntry& entry : entries) ResetResolution(entry);
+    if (check_handed_back_ && ++handed_back >= kMaxHandedBackAttempts) {
+      return MakeError(ErrorCode::kUnavailable,
+                       "a condition of this request (If-None-Exist or a conditional update) could "
+                       "not be confirmed while other writes of the resources it searches went on; "
+                       "nothing was written; retry later");
+    }
     BackOff(attempt);
   }
   return status;
@@ -118,18 +128,14 @@ void TransactionRunner::CheckStillNoMatchAtCommit(const std::string& type,
                                                   const QueryParams& query) {
   auto parsed = ParseCondition(type, query);
   if (!parsed.ok()) return;  // Match has already refused it
-  auto spec = std::make_shared<store::SearchSpec>(parsed->spec);
-  auto excluded = std::make_shared<std::unordered_set<std::string>>(deleted_here_);
-  checks_.push_back([spec, type, excluded](store::TransactionReader& reader) -> base::Status {
-    auto ids = reader.MatchIds(*spec, 1 + excluded->size());
-    if (!ids.ok()) return ids.error();
-    for (const std::string& id : *ids) {
-      if (!excluded->count(type + "/" + id)) {
-        return MakeError(ErrorCode::kConflict, "a matching " + type + " was created concurrently");
-      }
-    }
-    return base::Status::Ok();
-  });
+  store::CommitCheck check;
+  check.spec = std::make_shared<store::SearchSpec>(std::move(parsed->spec));
+  std::string prefix = type + "/";
+  for (const std::string& deleted : deleted_here_) {
+    if (deleted.rfind(prefix, 0) == 0) check.excluded_ids.push_back(deleted.substr(prefix.size()));
+  }
+  check.conflict_message = "a matching " + type + " was created concurrently";
+  checks_.push_back(std::move(check));
 }
 
 base::Status TransactionRunner::ResolveReferences(const PlannedEntry& entry,
@@ -263,7 +269,7 @@ base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
 
 base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   reader_ = service_.store_.OpenTransactionReader();
-  if (!reader_) return MakeError(ErrorCode::kInternal, "the store cannot be read");
+  if (!reader_) return MakeError(ErrorCode::kUnavailable, "the server cannot read data just now");
   full_urls_.clear();
   conditional_refs_.clear();
   conditional_creates_.clear();
@@ -286,6 +292,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   // 2. Resolve references, read current versions, prepare every write.
   store::WriteTransaction transaction;
   transaction.provenance = {service_.options_.source, ctx_.request_id, now};
+  transaction.read_position = reader_->Position();
   for (PlannedEntry& e : entries) {
     if (e.method == "GET" || e.noop) continue;
     store::CurrentVersion current;
@@ -310,8 +317,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
                   e.where);
       }
     }
-    WriteRequest request{e.type, e.resolved_id, current.version + 1,     e.method,
-                         now,    ctx_.base_url, &service_.store_.Codec()};
+    WriteRequest request{e.type, e.resolved_id, current.version + 1, e.method, now, ctx_.base_url};
     if (e.method == "DELETE") {
       if (!exists) {
         e.noop = true;
@@ -329,6 +335,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       auto write = PrepareWrite(std::move(resource), request, exists ? &current.json : nullptr);
       if (!write.ok()) return At(write.error(), e.where);
       e.stored_json = write->json;
+      e.last_updated_at = write->last_updated_at;
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = exists ? 200 : 201;
@@ -341,7 +348,20 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   auto committed = service_.store_.Commit(std::move(transaction));
   if (!committed.ok()) {
     commit_conflict_ = committed.error().code == ErrorCode::kConflict;
+    check_handed_back_ = committed.error().location == store::kCommitCheckHandedBack;
     return committed.error();
+  }
+  // The store stamped meta.lastUpdated in commit order; the responses say the same.
+  std::string stamp = fhir::FormatInstant(committed->last_updated_ms);
+  for (PlannedEntry& e : entries) {
+    if (e.method == "GET" || e.noop || e.last_updated_ms == 0) continue;
+    e.last_updated_ms = committed->last_updated_ms;
+    if (e.last_updated_at < e.stored_json.size()) {
+      size_t end = e.stored_json.find('"', e.last_updated_at);
+      if (end != std::string::npos) {
+        e.stored_json.replace(e.last_updated_at, end - e.last_updated_at, stamp);
+      }
+    }
   }
   return base::Status::Ok();
 }

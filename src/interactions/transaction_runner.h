@@ -41,7 +41,8 @@ struct PlannedEntry {
   int64_t version = 0;
   int64_t last_updated_ms = 0;
   std::string stored_json;
-  std::optional<Response> read_response;  // GET entries
+  size_t last_updated_at = std::string::npos;  // meta.lastUpdated's text in stored_json
+  std::optional<Response> read_response;       // GET entries
 };
 
 class TransactionRunner {
@@ -51,7 +52,8 @@ class TransactionRunner {
 
   // Resolves and commits the entries all-or-nothing; retries, from the client's resources
   // again, when a concurrent commit overtook a version or broke a condition this one relied on.
-  // A version pinned with If-Match is then re-checked and fails with 412.
+  // A version pinned with If-Match is then re-checked and fails with 412. A condition the
+  // writer handed back (too costly to confirm there) is retried a few times, then a 503.
   base::Status Run(std::vector<PlannedEntry>& entries);
 
  private:
@@ -62,6 +64,7 @@ class TransactionRunner {
     e.version = 0;
     e.last_updated_ms = 0;
     e.stored_json.clear();
+    e.last_updated_at = std::string::npos;
   }
 
   base::Status RunOnce(std::vector<PlannedEntry>& entries);
@@ -85,6 +88,7 @@ class TransactionRunner {
   std::unordered_set<std::string> deleted_here_;
   std::vector<store::CommitCheck> checks_;
   bool commit_conflict_ = false;
+  bool check_handed_back_ = false;
 };
 
 // The version in an ETag (W/"3" or "3"), or nothing when it is not one.

@@ -167,8 +167,11 @@ base::Result<store::PreparedWrite> PrepareWrite(json::object resource, const Wri
   write.index = fhir::ExtractIndexEntries(stamped, request.type);
   write.compartment_patients = CompartmentPatients(request.type, request.id, write.index);
   write.json = Serialize(as_value);
-  write.encoded_json = request.codec ? request.codec->Encode(request.type, write.json)
-                                     : store::EncodeBody(write.json);
+  // The store stamps the commit's time here (Store::Commit), in commit order.
+  std::string stamp = "\"lastUpdated\":\"" + fhir::FormatInstant(request.now_ms) + "\"";
+  if (size_t at = write.json.find(stamp); at != std::string::npos) {
+    write.last_updated_at = at + std::string_view("\"lastUpdated\":\"").size();
+  }
 
   if (previous_json && !previous_json->empty()) {
     CR_RETURN_IF_ERROR(DescribePrevious(*previous_json, request, write));

@@ -28,10 +28,9 @@ struct WriteRequest {
   std::string type;
   std::string id;
   int64_t version = 1;
-  std::string method;  // POST, PUT, DELETE
-  int64_t now_ms = 0;
-  std::string base_url;                     // absolute references on this base are local
-  const store::BodyCodec* codec = nullptr;  // compresses the body; plain zstd when null
+  std::string method;    // POST, PUT, DELETE
+  int64_t now_ms = 0;    // provisional meta.lastUpdated; Store::Commit sets the final one
+  std::string base_url;  // absolute references on this base are local
 };
 
 // `resource` must already have had urn:uuid and conditional references resolved. `previous` is

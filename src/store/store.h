@@ -3,6 +3,7 @@
 // A Store is shared by all request threads; every method is thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -55,17 +56,19 @@ class ReadGate {
 };
 
 // One write of a transaction, fully prepared by the caller: validated, references resolved,
-// meta.versionId/lastUpdated already set to `version`/`last_updated_ms` in `json`.
+// meta.versionId set to `version` in `json`. meta.lastUpdated is set by Commit (see there).
 struct PreparedWrite {
   std::string type;
   std::string id;
-  int64_t version = 1;  // the new version; the write fails unless current is version - 1
-  int64_t last_updated_ms = 0;
+  int64_t version = 1;          // the new version; the write fails unless current is version - 1
+  int64_t last_updated_ms = 0;  // provisional until Commit stamps it
   bool is_delete = false;
   std::string method;  // "POST", "PUT", "DELETE"
   std::string json;    // empty for a delete
-  // `json` as the store keeps it (EncodeBody), made by the caller so compression runs on the
-  // request threads in parallel rather than on the single writer.
+  // Where the text of meta.lastUpdated starts in `json` (npos: nowhere), for Commit to stamp.
+  size_t last_updated_at = std::string::npos;
+  // `json` as the store keeps it (EncodeBody): made by Commit on the caller's thread, after the
+  // stamp, so compression runs on the request threads in parallel, not on the single writer.
   std::string encoded_json;
   fhir::IndexEntries index;
   // Patients (ids) whose compartment this version belongs to. The first is the resource's
@@ -80,14 +83,26 @@ struct PreparedWrite {
   std::vector<std::string> previous_compartment_patients;
 };
 
-// A check re-run inside the write transaction, for conditional interactions whose outcome must
-// hold at commit (If-None-Exist, conditional update): fails the whole transaction if it fails.
-class TransactionReader;
-using CommitCheck = std::function<base::Status(TransactionReader&)>;
+// A condition that matched nothing on the caller's snapshot and must still match nothing when
+// the transaction commits (If-None-Exist, a conditional update that creates), or the whole
+// transaction fails with kConflict. The writer runs no search for it unless a resource of a
+// type the search depends on was written after the snapshot (WriteTransaction::read_position);
+// then it searches within a small fixed budget, and past that hands the transaction back
+// (kConflict, location kCommitCheckHandedBack) to be prepared again on a newer snapshot.
+struct CommitCheck {
+  std::shared_ptr<const SearchSpec> spec;
+  std::vector<std::string>
+      excluded_ids;              // matches that do not count (this transaction deletes them)
+  std::string conflict_message;  // the error when a match appeared
+};
+inline constexpr std::string_view kCommitCheckHandedBack = "commit-check";
 
 struct WriteTransaction {
   std::vector<PreparedWrite> writes;
   std::vector<CommitCheck> checks;
+  // TransactionReader::Position() of the snapshot the checks held on; 0: unknown, so every
+  // check is searched again at commit.
+  int64_t read_position = 0;
   Provenance provenance;
 };
 
@@ -106,6 +121,9 @@ class TransactionReader {
   virtual base::Result<CurrentVersion> Current(std::string_view type, std::string_view id) = 0;
   // Ids of current resources of `type` matching `spec` (conditional create/update/references).
   virtual base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit) = 0;
+  // Where the store stood when this reader's snapshot began: its reads see every write up to
+  // here and none after. 0 when the reader has no single snapshot.
+  virtual int64_t Position() { return 0; }
 };
 
 struct SearchPage {
@@ -155,19 +173,29 @@ class ReadSession {
 
 struct CommitResult {
   int64_t commit_ms = 0;
+  // The meta.lastUpdated Commit gave every write: never earlier than that of a transaction
+  // committed before this one, so the order of lastUpdated is the order of commits.
+  int64_t last_updated_ms = 0;
 };
 
 struct StoreStats {
   int64_t resources = 0;  // current, not deleted
   int64_t versions = 0;
   int64_t bytes = 0;  // on disk, indexes included
+  // Commit checks (If-None-Exist) since the store opened: searched again by the writer because
+  // a type they depend on was written after the caller's snapshot, and of those, handed back to
+  // be prepared again because the search did not fit the writer's budget.
+  int64_t checks_searched_by_writer = 0;
+  int64_t checks_handed_back = 0;
 };
 
 class Store {
  public:
   virtual ~Store() = default;
-  // Commits all writes or none; durable (synced) before it returns. Fails with kConflict when a
-  // version was overtaken, kUnprocessable when a required target is missing.
+  // Commits all writes or none; durable (synced) before it returns. Stamps meta.lastUpdated
+  // (CommitResult) and encodes the bodies on the caller's thread. Fails with kConflict when a
+  // version was overtaken or a check failed, kUnprocessable when a required target is missing,
+  // kUnavailable when storage is full or failing (nothing is written; retry later).
   virtual base::Result<CommitResult> Commit(WriteTransaction transaction) = 0;
   virtual std::unique_ptr<ReadSession> OpenRead(ReadGate& gate) = 0;
   virtual std::unique_ptr<TransactionReader> OpenTransactionReader() = 0;
@@ -183,6 +211,9 @@ struct SqliteOptions {
   // Reader connections open at most; a reader beyond them waits for one. Size it to the threads
   // that read at once (the server's io threads and workers) so that none waits.
   int reader_connections = 8;
+  // Tests: a limit on the database's pages (PRAGMA max_page_count), read by the writer before
+  // each commit group, so that a full disk can be made without root. Null or 0: no limit.
+  std::shared_ptr<std::atomic<int64_t>> max_page_count;
 };
 
 base::Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);

@@ -1,8 +1,40 @@
 #include "store/sqlite/sqlite_db.h"
 
+#include <cstdio>
 #include <mutex>
 
 namespace carerecord::store {
+
+base::Error SqliteError(sqlite3* db, std::string_view what) {
+  int extended = sqlite3_extended_errcode(db);
+  std::string detail = std::string("database ") + std::string(what) + ": " + sqlite3_errmsg(db) +
+                       " (" + sqlite3_errstr(extended) + ", " + std::to_string(extended) + ")";
+  const char* client_message = nullptr;
+  switch (extended & 0xff) {
+    case SQLITE_CONSTRAINT:
+      if (extended == SQLITE_CONSTRAINT_UNIQUE || extended == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return base::MakeError(base::ErrorCode::kConflict, detail);
+      }
+      break;
+    case SQLITE_FULL:
+      client_message = "the server's storage is full: nothing was written; retry later";
+      break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+      client_message = "the server's storage is failing or busy: nothing was written; retry later";
+      break;
+    default:
+      break;
+  }
+  if (!client_message) return base::MakeError(base::ErrorCode::kInternal, detail);
+  // The client sees only the transient nature of the failure; the operator needs the cause.
+  std::fprintf(stderr, "carerecord: %s\n", detail.c_str());
+  return base::MakeError(base::ErrorCode::kUnavailable, client_message);
+}
 
 SqliteStatement& SqliteStatement::operator=(SqliteStatement&& other) noexcept {
   if (this != &other) {
@@ -45,12 +77,7 @@ base::Result<bool> SqliteStatement::Step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  sqlite3* db = sqlite3_db_handle(stmt_);
-  int ext = sqlite3_extended_errcode(db);
-  base::ErrorCode code = (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-                             ? base::ErrorCode::kConflict
-                             : base::ErrorCode::kInternal;
-  return base::MakeError(code, std::string("database: ") + sqlite3_errmsg(db));
+  return SqliteError(sqlite3_db_handle(stmt_), "step");
 }
 
 base::Status SqliteStatement::Run() {
@@ -109,9 +136,8 @@ base::Status SqliteConnection::Exec(std::string_view sql) {
   std::string copy(sql);
   char* message = nullptr;
   if (sqlite3_exec(db_, copy.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
-    std::string text = message ? message : "unknown error";
     sqlite3_free(message);
-    return base::MakeError(base::ErrorCode::kInternal, "database: " + text);
+    return SqliteError(db_, "exec");
   }
   return base::Status::Ok();
 }
@@ -138,8 +164,7 @@ base::Result<SqliteStatement*> SqliteConnection::Cached(const std::string& sql) 
 }
 
 base::Error SqliteConnection::LastError(std::string_view what) const {
-  return base::MakeError(base::ErrorCode::kInternal,
-                         std::string("database ") + std::string(what) + ": " + sqlite3_errmsg(db_));
+  return SqliteError(db_, what);
 }
 
 }  // namespace carerecord::store

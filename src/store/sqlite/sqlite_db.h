@@ -14,6 +14,11 @@
 
 namespace carerecord::store {
 
+// The error of the last failed call on `db`: kUnavailable, with a message fit for a client,
+// when storage is full, busy or failing (the detail is logged); kConflict for a uniqueness
+// violation; else kInternal with SQLite's message (for the server's log, never a client).
+base::Error SqliteError(sqlite3* db, std::string_view what);
+
 class SqliteStatement {
  public:
   SqliteStatement() = default;

@@ -1,0 +1,102 @@
+// The SQLite store's commit pipeline: callers queue transactions (Commit, on their own threads,
+// stamps lastUpdated in queue order and encodes bodies); one writer thread takes every queued
+// transaction, applies each inside a savepoint, and commits the group with one fsync. The
+// writer does B-tree work only: a commit check searches on it only when a type the check
+// depends on changed after the caller's snapshot, and then within a small fixed budget.
+// Commit and Stats are thread-safe; the rest runs on the writer thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "store/sqlite/sqlite_checkpointer.h"
+#include "store/sqlite/sqlite_dictionaries.h"
+#include "store/sqlite/sqlite_store_internal.h"
+
+namespace carerecord::store {
+
+class GroupCommitWriter {
+ public:
+  // `open_reader` opens a read connection for work done beside the writer (re-encoding).
+  GroupCommitWriter(SqliteConnection& db, SqliteNames& names, BodyCodec& codec,
+                    WalCheckpointer& checkpointer, const SqliteOptions& options,
+                    BodyDictionaries::ReaderFactory open_reader)
+      : db_(db),
+        names_(names),
+        codec_(codec),
+        checkpointer_(checkpointer),
+        options_(options),
+        dictionaries_(db, names, codec, std::move(open_reader)) {}
+  ~GroupCommitWriter() { Stop(); }
+
+  void Start();
+  // Commits everything queued, then stops the writer thread. Later commits fail.
+  void Stop();
+  base::Result<CommitResult> Commit(WriteTransaction& transaction);
+  void AddStats(StoreStats& stats) const;
+
+ private:
+  // The caller's transaction stays in the caller's frame (it waits for the outcome), so the
+  // many small strings of its index entries are freed on its thread, not on the writer's.
+  struct QueuedCommit {
+    WriteTransaction* transaction = nullptr;
+    // Per check, the type ids its search depends on; empty: any type.
+    std::vector<std::vector<int64_t>> check_types;
+    uint64_t sequence = 0;   // its place in the queue, from 1
+    bool ready = false;      // stamped and encoded: the writer may take it
+    bool abandoned = false;  // encoding failed: the writer answers it without applying it
+    std::promise<base::Result<CommitResult>> done;
+  };
+
+  void WriterLoop();
+  void CommitGroup(std::vector<QueuedCommit>& group);
+  base::Status RegisterNames(const std::vector<QueuedCommit>& group);
+  base::Status Apply(const QueuedCommit& queued, int64_t source_id);
+  base::Status Check(const QueuedCommit& queued);
+  base::Status WriteIndex(const fhir::IndexEntries& index, int64_t pk, int64_t part, bool remove);
+  void ApplyPageLimit();
+  // The pk of a resource row whatever its state: rows are never removed, and a row allocated
+  // earlier in the same transaction still reads as deleted until its version is written.
+  base::Result<int64_t> FindPkAnyState(std::string_view type, std::string_view id);
+  base::Result<int64_t> PatientPk(std::string_view patient_id) {
+    return FindPkAnyState("Patient", patient_id);
+  }
+
+  SqliteConnection& db_;
+  SqliteNames& names_;
+  BodyCodec& codec_;
+  WalCheckpointer& checkpointer_;
+  const SqliteOptions& options_;
+  BodyDictionaries dictionaries_;
+
+  std::thread writer_;
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::deque<QueuedCommit> queue_;
+  int64_t last_stamp_ms_ = 0;     // the newest lastUpdated given; guarded by queue_mutex_
+  uint64_t queued_through_ = 0;   // the sequence of the last commit queued; guarded likewise
+  uint64_t applied_through_ = 0;  // writer thread: the sequence of the last commit applied
+  bool stopping_ = false;
+
+  // Writer thread only. FindPkAnyState results within one commit group: a patient's resources
+  // name the same patient and encounter over and over. Cleared when a transaction of the group
+  // rolls back, since pks it allocated are gone.
+  std::unordered_map<std::string, int64_t> pk_cache_;
+  // The vid of the last write applied per type id (and of any type), committed or not: a
+  // check whose snapshot is at or past these for every type it depends on still holds.
+  std::vector<int64_t> last_write_by_type_;
+  int64_t last_write_ = 0;
+  int64_t page_limit_ = 0;
+
+  std::atomic<int64_t> checks_searched_{0};
+  std::atomic<int64_t> checks_handed_back_{0};
+};
+
+}  // namespace carerecord::store
