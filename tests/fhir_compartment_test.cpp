@@ -259,3 +259,55 @@ TEST(FhirEverything, CursorsThisServerDidNotMakeAre400) {
 
 }  // namespace
 }  // namespace carerecord::testing
+
+namespace carerecord::testing {
+namespace {
+
+// Withholds some items ("Type/id") and notes every item it admits, as the audit would.
+class WithholdingGate final : public store::ReadGate {
+ public:
+  explicit WithholdingGate(std::set<std::string> withheld) : withheld_(std::move(withheld)) {}
+  bool Admit(const store::ItemFacts& item) override {
+    if (!Permits(item)) return false;
+    disclosed.insert(std::string(item.type) + "/" + std::string(item.id));
+    return true;
+  }
+  bool Permits(const store::ItemFacts& item) override {
+    return !withheld_.count(std::string(item.type) + "/" + std::string(item.id));
+  }
+  std::multiset<std::string> disclosed;
+
+ private:
+  std::set<std::string> withheld_;
+};
+
+// A withheld resource lends $everything none of its references, even on pages that read the
+// compartment again, and those re-reads disclose nothing: the gate admits exactly what returns.
+TEST(FhirEverything, WithheldResourcesLendNoReferencesAndRereadsDiscloseNothing) {
+  TestServer server;
+  PutMedicatedPatient(server);
+  for (size_t count = 1; count <= 8; ++count) {
+    WithholdingGate gate({"MedicationRequest/mr1", "MedicationRequest/mr2", "Organization/org"});
+    auto session = server.store().OpenRead(gate);
+    store::EverythingQuery query;
+    query.patient_id = "p";
+    query.count = count;
+    std::multiset<std::string> returned;
+    for (int page_number = 0; page_number < 20; ++page_number) {
+      auto page = session->Everything(query);
+      ASSERT_TRUE(page.ok()) << page.error().message;
+      for (const auto& r : page->matches) returned.insert(r.type + "/" + r.id);
+      for (const auto& r : page->included) returned.insert(r.type + "/" + r.id);
+      if (page->next_cursor.empty()) break;
+      query.cursor = page->next_cursor;
+    }
+    // The Medication is referenced only by the withheld orders; the Organization is withheld.
+    EXPECT_EQ(returned, (std::multiset<std::string>{"DiagnosticReport/report", "Patient/p",
+                                                    "Practitioner/dr"}))
+        << "_count=" << count;
+    EXPECT_EQ(gate.disclosed, returned) << "_count=" << count;
+  }
+}
+
+}  // namespace
+}  // namespace carerecord::testing
