@@ -1,6 +1,7 @@
 // The carerecord command line: serve the FHIR API, load Bundles, print what is stored.
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -26,13 +27,10 @@ bool SplitHostPort(const std::string& text, std::string& host, uint16_t& port) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  try {
-    int value = std::stoi(text.substr(colon + 1));
-    if (value < 0 || value > 65535) return false;
-    port = static_cast<uint16_t>(value);
-  } catch (...) {
-    return false;
-  }
+  // The whole port must be digits: "8080x" is a typo, not port 8080.
+  std::string_view digits = std::string_view(text).substr(colon + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return false;
   return !host.empty();
 }
 
