@@ -73,9 +73,11 @@ using TextSet = std::unordered_set<std::string, TextHash, std::equal_to<>>;
 struct CompartmentReferences {
   TextSet members;
   TextSet references;
+  std::string patient;  // "Patient/<id>", which nearly every member references: not looked up
 
   void AddReferences(std::string_view json) {
     fhir::ForEachReferenceString(json, [this](std::string_view reference) {
+      if (reference == patient) return;
       if (references.find(reference) == references.end()) references.emplace(reference);
     });
   }
@@ -429,7 +431,9 @@ base::Result<SearchPage> SqliteReadSession::Everything(const EverythingQuery& qu
   // The compartment is done. Its references come from the rows this page read when it began
   // at the compartment's start and selected every row; otherwise the rows are read again.
   CompartmentReferences compartment;
+  compartment.patient = where;
   if (!selective && cursor->phase != Phase::kReferenced) {
+    compartment.members.reserve(page.matches.size() + withheld.size());
     for (const StoredResource& r : page.matches) {
       compartment.members.insert(r.type + "/" + r.id);
       compartment.AddReferences(r.json);
@@ -504,6 +508,8 @@ base::Result<std::vector<int64_t>> SqliteReadSession::ReferencedPks(
   if (!stmt.ok()) return stmt.error();
   TextSet looked_up;
   for (const std::string& reference : compartment.references) {
+    // Most references name a member as "Type/id", the members' own form.
+    if (compartment.members.count(reference)) continue;
     // Absolute: another server's (this server's own URLs are stored relative); or a urn.
     if (reference.find(':') != std::string::npos) continue;
     auto target = fhir::ParseReference(reference);
