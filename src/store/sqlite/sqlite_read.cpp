@@ -524,7 +524,10 @@ base::Result<std::vector<int64_t>> SqliteReadSession::ReferencedPks(
     if (!type_id) continue;
     (*stmt)->Bind(1, type_id).Bind(2, std::string_view(target->id));
     auto row = (*stmt)->Step();
-    if (!row.ok()) return row.error();
+    if (!row.ok()) {
+      (*stmt)->Reset();
+      return row.error();
+    }
     if (row.value()) {
       int64_t pk = (*stmt)->Int(0);
       bool outside = (*stmt)->Int(1) == 0;
