@@ -2,6 +2,11 @@
 // with the type's search parameters applied on top.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "interactions/search_request.h"
 #include "tests/test_server.h"
 
 namespace carerecord::testing {
@@ -110,6 +115,198 @@ TEST(FhirComboParameters, ComboSearchesFindTopLevelAndComponentValues) {
   EXPECT_EQ(Ids(server, "/fhir/Observation?combo-value-quantity=lt80"), V{"hr"});
   EXPECT_EQ(Ids(server, "/fhir/Observation?patient=p&_sort=combo-code&_elements=id").size(), 2u);
   EXPECT_EQ(server.Get("/fhir/Observation?combo-code:missing=true").status, 400);
+}
+
+}  // namespace
+}  // namespace carerecord::testing
+
+namespace carerecord::testing {
+namespace {
+
+// Patient/$everything: the compartment, and the resources outside every compartment that it
+// references (R4: "and any resource referenced from those"), each once however it is paged.
+struct EverythingEntries {
+  std::multiset<std::string> matches, included;
+  size_t pages = 0;
+};
+
+EverythingEntries EverythingPages(TestServer& server, std::string target) {
+  EverythingEntries out;
+  while (!target.empty() && out.pages < 100) {
+    auto response = server.Get(target);
+    EXPECT_EQ(response.status, 200) << target << ": " << response.body;
+    if (response.status != 200) break;
+    ++out.pages;
+    auto bundle = TestServer::Json(response);
+    if (auto* entries = bundle.if_contains("entry")) {
+      for (auto& entry : entries->as_array()) {
+        auto& e = entry.as_object();
+        auto& resource = e.at("resource").as_object();
+        std::string key = std::string(resource.at("resourceType").as_string()) + "/" +
+                          std::string(resource.at("id").as_string());
+        EXPECT_EQ(e.at("fullUrl").as_string(), server.base() + "/" + key);
+        (e.at("search").at("mode").as_string() == "match" ? out.matches : out.included).insert(key);
+      }
+    }
+    target = Link(bundle, "next");
+  }
+  return out;
+}
+
+// A patient whose medication requests name a Medication and a Practitioner, whose report cites
+// another patient's Observation, and whose record links to another Patient.
+void PutMedicatedPatient(TestServer& server) {
+  Put(server, "Patient", "q", R"({"resourceType":"Patient"})");
+  Put(server, "Organization", "org", R"({"resourceType":"Organization","name":"Surgery"})");
+  Put(server, "Organization", "unrelated", R"({"resourceType":"Organization","name":"Elsewhere"})");
+  Put(server, "Patient", "p",
+      R"({"resourceType":"Patient","link":[{"other":{"reference":"Patient/q"},"type":"seealso"}],
+          "managingOrganization":{"reference":"Organization/org"}})");
+  Put(server, "Medication", "med",
+      R"({"resourceType":"Medication","manufacturer":{"reference":"Organization/unrelated"}})");
+  Put(server, "Practitioner", "dr", R"({"resourceType":"Practitioner"})");
+  for (const char* id : {"mr1", "mr2"}) {
+    Put(server, "MedicationRequest", id,
+        R"({"resourceType":"MedicationRequest","status":"active","intent":"order",
+            "subject":{"reference":"Patient/p"},"medicationReference":{"reference":"Medication/med"},
+            "requester":{"reference":"Practitioner/dr"}})");
+  }
+  Put(server, "Observation", "q-obs", Observation("q-obs", "q", "8867-4"));
+  Put(server, "DiagnosticReport", "report",
+      R"({"resourceType":"DiagnosticReport","status":"final","code":{"text":"x"},
+          "subject":{"reference":"Patient/p"},"result":[{"reference":"Observation/q-obs"}],
+          "performer":[{"reference":"Practitioner/dr"},{"reference":"http://other.example/fhir/Practitioner/x"}]})");
+}
+
+TEST(FhirEverything, ReferencedResourcesOutsideTheCompartmentAreIncludedOnce) {
+  TestServer server;
+  PutMedicatedPatient(server);
+  auto all = EverythingPages(server, "/fhir/Patient/p/$everything");
+  EXPECT_EQ(all.pages, 1u);
+  EXPECT_EQ(all.matches,
+            (std::multiset<std::string>{"DiagnosticReport/report", "MedicationRequest/mr1",
+                                        "MedicationRequest/mr2", "Patient/p"}));
+  // Not Organization/unrelated (referenced only by the Medication: one step, as R4 says), not
+  // Patient q nor q's Observation (another patient's record).
+  EXPECT_EQ(all.included,
+            (std::multiset<std::string>{"Medication/med", "Organization/org", "Practitioner/dr"}));
+}
+
+TEST(FhirEverything, EveryPageSizeGivesEachResourceExactlyOnce) {
+  TestServer server;
+  PutMedicatedPatient(server);
+  for (int i = 0; i < 4; ++i) {
+    Put(server, "Observation", "o" + std::to_string(i),
+        Observation("o" + std::to_string(i), "p", "8867-4"));
+  }
+  auto whole = EverythingPages(server, "/fhir/Patient/p/$everything");
+  ASSERT_EQ(whole.matches.size() + whole.included.size(), 11u);
+  for (int count = 1; count <= 12; ++count) {
+    auto paged =
+        EverythingPages(server, "/fhir/Patient/p/$everything?_count=" + std::to_string(count));
+    EXPECT_EQ(paged.matches, whole.matches) << "_count=" << count;
+    EXPECT_EQ(paged.included, whole.included) << "_count=" << count;
+    EXPECT_EQ(paged.pages, (11u + count - 1) / count) << "_count=" << count;
+  }
+}
+
+TEST(FhirEverything, TypeSelectsFromTheReferencedResourcesToo) {
+  TestServer server;
+  PutMedicatedPatient(server);
+  using M = std::multiset<std::string>;
+  auto medications = EverythingPages(server, "/fhir/Patient/p/$everything?_type=Medication");
+  EXPECT_TRUE(medications.matches.empty());
+  EXPECT_EQ(medications.included, M{"Medication/med"});
+  auto orders = EverythingPages(
+      server, "/fhir/Patient/p/$everything?_type=MedicationRequest,Practitioner&_count=1");
+  EXPECT_EQ(orders.matches, (M{"MedicationRequest/mr1", "MedicationRequest/mr2"}));
+  EXPECT_EQ(orders.included, M{"Practitioner/dr"});
+  // A type this server has never stored selects nothing; it is not an error.
+  auto none = EverythingPages(server, "/fhir/Patient/p/$everything?_type=Substance");
+  EXPECT_TRUE(none.matches.empty() && none.included.empty());
+  EXPECT_EQ(server.Get("/fhir/Patient/p/$everything?_type=Spaceship").status, 400);
+}
+
+TEST(FhirEverything, SinceSelectsFromTheReferencedResourcesToo) {
+  TestServer server;
+  PutMedicatedPatient(server);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  Put(server, "Organization", "marker", R"({"resourceType":"Organization"})");
+  auto meta = TestServer::Json(server.Get("/fhir/Organization/marker"))["meta"].as_object();
+  std::string since(meta["lastUpdated"].as_string());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  Put(server, "Medication", "med", R"({"resourceType":"Medication","status":"active"})");
+  Put(server, "MedicationRequest", "mr1",
+      R"({"resourceType":"MedicationRequest","status":"stopped","intent":"order",
+          "subject":{"reference":"Patient/p"},"medicationReference":{"reference":"Medication/med"}})");
+  // Only what changed since: the Practitioner, still referenced by mr2 and the report, did not.
+  auto changed = EverythingPages(
+      server, "/fhir/Patient/p/$everything?" + interactions::EncodeQuery({{"_since", since}}));
+  EXPECT_EQ(changed.matches, std::multiset<std::string>{"MedicationRequest/mr1"});
+  EXPECT_EQ(changed.included, std::multiset<std::string>{"Medication/med"});
+}
+
+TEST(FhirEverything, CursorsThisServerDidNotMakeAre400) {
+  TestServer server;
+  PutMedicatedPatient(server);
+  for (const char* cursor : {"e1.2x", "e1", "e-1.2", "e1.-2", "e.", "r", "rx", "r-1", "r1 ", "x1",
+                             "e99999999999999999999.1"}) {
+    auto response = server.Get("/fhir/Patient/p/$everything?" +
+                               interactions::EncodeQuery({{"_cursor", cursor}}));
+    EXPECT_EQ(response.status, 400) << cursor << ": " << response.body;
+  }
+}
+
+}  // namespace
+}  // namespace carerecord::testing
+
+namespace carerecord::testing {
+namespace {
+
+// Withholds some items ("Type/id") and notes every item it admits, as the audit would.
+class WithholdingGate final : public store::ReadGate {
+ public:
+  explicit WithholdingGate(std::set<std::string> withheld) : withheld_(std::move(withheld)) {}
+  bool Admit(const store::ItemFacts& item) override {
+    if (!Permits(item)) return false;
+    disclosed.insert(std::string(item.type) + "/" + std::string(item.id));
+    return true;
+  }
+  bool Permits(const store::ItemFacts& item) override {
+    return !withheld_.count(std::string(item.type) + "/" + std::string(item.id));
+  }
+  std::multiset<std::string> disclosed;
+
+ private:
+  std::set<std::string> withheld_;
+};
+
+// A withheld resource lends $everything none of its references, even on pages that read the
+// compartment again, and those re-reads disclose nothing: the gate admits exactly what returns.
+TEST(FhirEverything, WithheldResourcesLendNoReferencesAndRereadsDiscloseNothing) {
+  TestServer server;
+  PutMedicatedPatient(server);
+  for (size_t count = 1; count <= 8; ++count) {
+    WithholdingGate gate({"MedicationRequest/mr1", "MedicationRequest/mr2", "Organization/org"});
+    auto session = server.store().OpenRead(gate);
+    store::EverythingQuery query;
+    query.patient_id = "p";
+    query.count = count;
+    std::multiset<std::string> returned;
+    for (int page_number = 0; page_number < 20; ++page_number) {
+      auto page = session->Everything(query);
+      ASSERT_TRUE(page.ok()) << page.error().message;
+      for (const auto& r : page->matches) returned.insert(r.type + "/" + r.id);
+      for (const auto& r : page->included) returned.insert(r.type + "/" + r.id);
+      if (page->next_cursor.empty()) break;
+      query.cursor = page->next_cursor;
+    }
+    // The Medication is referenced only by the withheld orders; the Organization is withheld.
+    EXPECT_EQ(returned, (std::multiset<std::string>{"DiagnosticReport/report", "Patient/p",
+                                                    "Practitioner/dr"}))
+        << "_count=" << count;
+    EXPECT_EQ(gate.disclosed, returned) << "_count=" << count;
+  }
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ namespace {
 class AdmitAll final : public ReadGate {
  public:
   bool Admit(const ItemFacts&) override { return true; }
+  bool Permits(const ItemFacts&) override { return true; }
 };
 
 // Open file descriptors of this process on `file`: one per SQLite connection to it.

@@ -1,7 +1,9 @@
 // Loads every Synthea bundle of ../shared/data/synthea-r4 as a transaction over HTTP (provider
 // bundles first) and checks that each patient's $everything returns exactly that patient's
-// compartment: every resource of the patient's bundle except those R4 keeps out of the patient
-// compartment (Medication, Device).
+// compartment (every resource of the patient's bundle except those R4 keeps out of the patient
+// compartment: Medication, Device) and every resource outside it that the compartment
+// references (its Medications, Practitioners, Organizations, Locations), each exactly once,
+// with one page and with many.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -33,7 +35,54 @@ std::string IdFromLocation(std::string_view location) {
   return std::string(location.substr(first + 1, second - first - 1));
 }
 
-TEST(SyntheaLoad, EveryPatientsEverythingIsExactlyTheirCompartment) {
+// The "reference" strings of a resource, contained resources included.
+void CollectReferences(const json::value& value, std::set<std::string>& out) {
+  if (const json::object* object = value.if_object()) {
+    for (const auto& member : *object) {
+      if (member.key() == "reference" && member.value().is_string()) {
+        out.emplace(member.value().as_string());
+      } else {
+        CollectReferences(member.value(), out);
+      }
+    }
+  } else if (const json::array* array = value.if_array()) {
+    for (const json::value& item : *array) CollectReferences(item, out);
+  }
+}
+
+struct Everything {
+  std::multiset<std::string> matches, included;
+  std::set<std::string> references;  // made by the matches
+  size_t pages = 0;
+};
+
+Everything FetchEverything(TestServer& server, std::string next) {
+  Everything out;
+  while (!next.empty()) {
+    auto page = server.Get(next);
+    EXPECT_EQ(page.status, 200) << page.body.substr(0, 1000);
+    if (page.status != 200) break;
+    ++out.pages;
+    json::object bundle = TestServer::Json(page);
+    if (auto* entries = bundle.if_contains("entry")) {
+      for (auto& e : entries->as_array()) {
+        auto& resource = e.as_object()["resource"].as_object();
+        std::string key = std::string(resource["resourceType"].as_string()) + "/" +
+                          std::string(resource["id"].as_string());
+        if (e.at("search").at("mode").as_string() == "match") {
+          out.matches.insert(key);
+          CollectReferences(resource, out.references);
+        } else {
+          out.included.insert(key);
+        }
+      }
+    }
+    next = Link(bundle, "next");
+  }
+  return out;
+}
+
+TEST(SyntheaLoad, EveryPatientsEverythingIsTheirCompartmentAndWhatItReferences) {
   fs::path dir = fs::path(CARERECORD_SOURCE_DIR) / ".." / "shared" / "data" / "synthea-r4";
   if (!fs::exists(dir)) GTEST_SKIP() << "no Synthea data at " << dir;
   std::vector<fs::path> providers, patients;
@@ -60,7 +109,7 @@ TEST(SyntheaLoad, EveryPatientsEverythingIsExactlyTheirCompartment) {
     EXPECT_EQ(practitioners["total"].as_int64(), 195);
   }
 
-  size_t checked_resources = 0;
+  size_t checked_resources = 0, referenced_medications = 0;
   for (const fs::path& path : patients) {
     std::string text = ReadFile(path);
     auto response = server.Send("POST", "/fhir", text);
@@ -85,30 +134,30 @@ TEST(SyntheaLoad, EveryPatientsEverythingIsExactlyTheirCompartment) {
     }
     ASSERT_FALSE(patient_id.empty());
 
-    std::multiset<std::string> actual;
-    std::string next = "/fhir/Patient/" + patient_id + "/$everything?_count=1000";
-    while (!next.empty()) {
-      auto page = server.Get(next);
-      ASSERT_EQ(page.status, 200) << page.body.substr(0, 1000);
-      json::object bundle = TestServer::Json(page);
-      if (auto* entries = bundle.if_contains("entry")) {
-        for (auto& e : entries->as_array()) {
-          auto& resource = e.as_object()["resource"].as_object();
-          actual.insert(std::string(resource["resourceType"].as_string()) + "/" +
-                        std::string(resource["id"].as_string()));
-        }
-      }
-      next.clear();
-      for (auto& link : bundle["link"].as_array()) {
-        if (link.as_object()["relation"].as_string() == "next") {
-          std::string url(link.as_object()["url"].as_string());
-          next = url.substr(url.find("/fhir/"));
-        }
-      }
+    // What the compartment references outside itself, where this server holds it. Synthea
+    // references no other patient's record, so that is everything outside any compartment.
+    auto whole =
+        FetchEverything(server, "/fhir/Patient/" + patient_id + "/$everything?_count=5000");
+    EXPECT_EQ(whole.matches, expected) << path;
+    std::multiset<std::string> referenced;
+    for (const std::string& reference : whole.references) {
+      if (reference.find(':') != std::string::npos || expected.count(reference)) continue;
+      if (server.Get("/fhir/" + reference).status == 200) referenced.insert(reference);
     }
-    EXPECT_EQ(actual, expected) << path;
+    EXPECT_FALSE(referenced.empty()) << path;
+    EXPECT_EQ(whole.included, referenced) << path;
+    EXPECT_EQ(whole.pages, (expected.size() + referenced.size() + 4999) / 5000) << path;
+    for (const std::string& key : referenced) {
+      if (key.rfind("Medication/", 0) == 0) ++referenced_medications;
+    }
+    // The same with small pages: each resource once, across pages.
+    auto paged = FetchEverything(server, "/fhir/Patient/" + patient_id + "/$everything?_count=37");
+    EXPECT_EQ(paged.pages, (expected.size() + referenced.size() + 36) / 37) << path;
+    EXPECT_EQ(paged.matches, expected) << path;
+    EXPECT_EQ(paged.included, referenced) << path;
     checked_resources += expected.size();
   }
+  EXPECT_GT(referenced_medications, 0u);
   EXPECT_GT(checked_resources, 26000u);
 }
 

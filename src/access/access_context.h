@@ -67,6 +67,9 @@ class RequestGate final : public store::ReadGate {
     if (!item.patient_id.empty()) disclosure_.patients.emplace(item.patient_id);
     return true;
   }
+  bool Permits(const store::ItemFacts& item) override {
+    return policy_.MayRead(disclosure_.who, item);
+  }
   const Disclosure& disclosure() const { return disclosure_; }
 
  private:

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -27,13 +28,10 @@ bool SplitHostPort(const std::string& text, std::string& host, uint16_t& port) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  try {
-    int value = std::stoi(text.substr(colon + 1));
-    if (value < 0 || value > 65535) return false;
-    port = static_cast<uint16_t>(value);
-  } catch (...) {
-    return false;
-  }
+  // The whole port must be digits: "8080x" is a typo, not port 8080.
+  std::string_view digits = std::string_view(text).substr(colon + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return false;
   return !host.empty();
 }
 
@@ -85,8 +83,9 @@ int main(int argc, char** argv) {
                    "Address to listen on, HOST:PORT; port 0 picks a free one and prints it")
       ->capture_default_str();
   serve->add_option("--public-url", public_url,
-                    "Base URL clients see, e.g. https://record.example.org/fhir "
-                    "(default: from the Host header)");
+                    "Base URL clients see, e.g. https://record.example.org/fhir (default: "
+                    "http://ADDRESS:PORT/fhir, the address a client connected to; never the "
+                    "Host header)");
   serve->add_flag("--demo", demo, "Load a synthetic demo region when the store is empty");
   serve->add_option("--demo-patients", demo_patients, "Patients in the demo region")
       ->capture_default_str();
@@ -118,6 +117,15 @@ int main(int argc, char** argv) {
   uint16_t port = 0;
   if (*serve && !SplitHostPort(listen, host, port)) {
     std::cerr << "carerecord: --http must be HOST:PORT, e.g. 127.0.0.1:8080, not '" << listen
+              << "'\n";
+    return 2;
+  }
+
+  // The base decides which absolute references are this server's own: it must be a URL.
+  while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
+  if (*serve && !public_url.empty() && public_url.rfind("http://", 0) != 0 &&
+      public_url.rfind("https://", 0) != 0) {
+    std::cerr << "carerecord: --public-url must be an http:// or https:// URL, not '" << public_url
               << "'\n";
     return 2;
   }

@@ -214,8 +214,8 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
   ctx.who.client_address = request.remote_address;
   ctx.base_url = options_.public_base_url;
   if (ctx.base_url.empty()) {
-    std::string_view host = request.Header("host");
-    ctx.base_url = "http://" + std::string(host.empty() ? "localhost" : host) + "/fhir";
+    const std::string& local = request.local_address;
+    ctx.base_url = "http://" + (local.empty() ? std::string("localhost") : local) + "/fhir";
   }
   std::string_view prefer = request.Header("prefer");
   ctx.strict = ContainsIgnoringCase(prefer, "handling=strict");

@@ -10,7 +10,9 @@
 namespace carerecord::http {
 
 struct FhirRouteOptions {
-  // The public base URL (e.g. "https://record.example.org/fhir"); empty: from the Host header.
+  // The public base URL (e.g. "https://record.example.org/fhir"). Empty: "http://" and the
+  // address the connection reached, then "/fhir". Never from the Host header, which would let a
+  // client choose which URLs count as this server's own (references made relative, checked).
   std::string public_base_url;
 };
 

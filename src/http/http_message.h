@@ -16,6 +16,9 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string remote_address;  // peer IP address, e.g. "127.0.0.1"
+  // The server's address and port as this connection reached them, e.g. "127.0.0.1:8080" or
+  // "[::1]:8080": the listening address, never taken from what the client sent.
+  std::string local_address;
 
   // The first value of a header, or "" if absent. `lower_name` must be lower case.
   std::string_view Header(std::string_view lower_name) const {

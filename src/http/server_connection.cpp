@@ -73,6 +73,13 @@ Clock::duration TransferAllowance(uint64_t bytes) {
   return std::chrono::nanoseconds(bytes * 1'000'000'000ull / kMinTransferBytesPerSecond);
 }
 
+// "127.0.0.1:8080" or "[::1]:8080" (an IPv6 zone, which a URL cannot hold as is, left out).
+std::string HostAndPort(const tcp::endpoint& endpoint) {
+  std::string address = endpoint.address().to_string();
+  if (endpoint.address().is_v6()) address = "[" + address.substr(0, address.find('%')) + "]";
+  return address + ":" + std::to_string(endpoint.port());
+}
+
 // Fills an HttpRequest straight from Beast's parser callbacks, skipping Beast's own field
 // container: one copy per header instead of two, and names lower-cased as they arrive.
 class RequestParser final : public beast_http::basic_parser<true> {
@@ -150,6 +157,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     error_code ec;
     auto endpoint = socket_.remote_endpoint(ec);
     if (!ec) request_.remote_address = endpoint.address().to_string();
+    if (auto local = socket_.local_endpoint(ec); !ec) request_.local_address = HostAndPort(local);
     BeginRequest();
   }
 

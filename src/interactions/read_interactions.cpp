@@ -378,13 +378,19 @@ Response FhirService::Everything(const RequestContext& ctx, std::string_view id,
   BundleWriter bundle("searchset", std::nullopt);
   size_t bytes = 0;
   for (const store::StoredResource& r : page->matches) bytes += r.json.size() + 160;
+  for (const store::StoredResource& r : page->included) bytes += r.json.size() + 160;
   bundle.Reserve(bytes);
   bundle.Link("self", PageUrl(base, applied, query.cursor, query.count));
   if (!page->next_cursor.empty()) {
     bundle.Link("next", PageUrl(base, applied, page->next_cursor, query.count));
   }
+  // The compartment, then what it references from outside any compartment (R4: "and any
+  // resource referenced from those"), marked as included rather than matched.
   for (const store::StoredResource& r : page->matches) {
     bundle.Entry(ctx.base_url + "/" + r.type + "/" + r.id, r.json, "match");
+  }
+  for (const store::StoredResource& r : page->included) {
+    bundle.Entry(ctx.base_url + "/" + r.type + "/" + r.id, r.json, "include");
   }
   Response response;
   response.body = bundle.Finish();

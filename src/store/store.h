@@ -53,6 +53,9 @@ class ReadGate {
   virtual ~ReadGate() = default;
   // False withholds the item: searches skip it; a read by id answers as if it were absent.
   virtual bool Admit(const ItemFacts& item) = 0;
+  // Decides as Admit would, but records no disclosure: for an item the store only reads to find
+  // others and never hands back ($everything's references from the record's earlier pages).
+  virtual bool Permits(const ItemFacts& item) = 0;
 };
 
 // One write of a transaction, fully prepared by the caller: validated, references resolved,
@@ -150,6 +153,9 @@ struct HistoryQuery {
   std::string cursor;
 };
 
+// Patient/$everything: the patient's compartment (SearchPage::matches), then the resources in no
+// patient's compartment that it references (SearchPage::included, each once across all pages),
+// both counted by `count`. `types` and `since_ms` select from the two alike.
 struct EverythingQuery {
   std::string patient_id;
   std::optional<int64_t> since_ms;

@@ -1,10 +1,13 @@
 // Reads on the SQLite store: a session holds one connection inside one read transaction (a
 // WAL snapshot), and hands out nothing its ReadGate has not admitted.
 
-#include <cstdio>
+#include <algorithm>
+#include <charconv>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 
+#include "fhir/reference_scan.h"
 #include "store/body_codec.h"
 #include "store/sqlite/sqlite_store_internal.h"
 
@@ -24,6 +27,61 @@ const char* MethodName(int64_t code) {
       return "POST";
   }
 }
+
+// Where a page of $everything starts: at the compartment's beginning, after a compartment row
+// ("e<type_id>.<pk>"), or after a referenced resource ("r<pk>"), the compartment being done.
+struct EverythingCursor {
+  enum class Phase { kStart, kCompartment, kReferenced } phase = Phase::kStart;
+  int64_t type_id = 0;
+  int64_t pk = 0;
+};
+
+bool ParseWholeNumber(std::string_view text, int64_t& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size() && out >= 0;
+}
+
+std::optional<EverythingCursor> ParseEverythingCursor(std::string_view text) {
+  EverythingCursor cursor;
+  if (text.empty()) return cursor;
+  std::string_view rest = text.substr(1);
+  if (text[0] == 'e') {
+    size_t dot = rest.find('.');
+    if (dot == std::string_view::npos || !ParseWholeNumber(rest.substr(0, dot), cursor.type_id) ||
+        !ParseWholeNumber(rest.substr(dot + 1), cursor.pk)) {
+      return std::nullopt;
+    }
+    cursor.phase = EverythingCursor::Phase::kCompartment;
+    return cursor;
+  }
+  if (text[0] == 'r' && ParseWholeNumber(rest, cursor.pk)) {
+    cursor.phase = EverythingCursor::Phase::kReferenced;
+    return cursor;
+  }
+  return std::nullopt;
+}
+
+// Strings looked up by string_view without building a std::string.
+struct TextHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+};
+using TextSet = std::unordered_set<std::string, TextHash, std::equal_to<>>;
+
+// What $everything gathers from a patient's compartment for its referenced half: every member
+// ("Type/id", withheld ones too), and the reference strings of the members the gate permits.
+struct CompartmentReferences {
+  TextSet members;
+  TextSet references;
+  std::string patient;  // "Patient/<id>", which nearly every member references: not looked up
+
+  void AddReferences(std::string_view json) {
+    fhir::ForEachReferenceString(json, [this](std::string_view reference) {
+      if (reference == patient) return;
+      if (references.find(reference) == references.end()) references.emplace(reference);
+    });
+  }
+};
 
 // Loads rows of resource + version into StoredResource, caching patient ids by pk.
 class RowLoader {
@@ -131,6 +189,14 @@ class SqliteReadSession final : public ReadSession {
     }
     return out;
   }
+
+  // $everything's halves: the compartment rows from the cursor on, and the resources outside
+  // every compartment that the compartment references.
+  base::Status ScanCompartment(int64_t patient_pk, const EverythingCursor* up_to,
+                               CompartmentReferences& out);
+  base::Result<std::vector<int64_t>> ReferencedPks(const EverythingQuery& query,
+                                                   const CompartmentReferences& compartment,
+                                                   int64_t after_pk);
 
   std::unique_ptr<SqliteConnection> db_;
   const SqliteNames& names_;
@@ -298,7 +364,12 @@ base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) 
   return page;
 }
 
+// The compartment in (type, pk) order, then the referenced resources in pk order; one count
+// bounds both, so a page may hold the compartment's last rows and the first referenced ones.
+// Each referenced resource is on one page only: the referenced half is computed from the whole
+// compartment, which a page that did not start at the beginning reads again (bodies only).
 base::Result<SearchPage> SqliteReadSession::Everything(const EverythingQuery& query) {
+  using Phase = EverythingCursor::Phase;
   Snapshot();
   std::string where = "Patient/" + query.patient_id;
   auto patient_pk = FindPk(*db_, names_, "Patient", query.patient_id);
@@ -306,52 +377,167 @@ base::Result<SearchPage> SqliteReadSession::Everything(const EverythingQuery& qu
   if (!patient_pk.value()) {
     return MakeError(ErrorCode::kNotFound, where + " is not known", where);
   }
-  // One statement walks the compartment range and brings each body with it.
-  std::string sql = std::string("SELECT ") + RowLoader::kColumns +
-                    ", c.type_id FROM compartment c JOIN resource r ON r.pk = c.pk "
-                    "JOIN version v ON v.vid = r.vid WHERE c.patient_pk = ? AND r.deleted = 0";
-  if (!query.types.empty()) {
-    std::string list;
-    for (const std::string& type : query.types) {
-      int64_t type_id = names_.types.Find(type);
-      if (!type_id) return base::Invalid("unknown resource type " + type, "_type");
-      list += (list.empty() ? "" : ",") + std::to_string(type_id);
+  auto cursor = ParseEverythingCursor(query.cursor);
+  if (!cursor) return base::Invalid("the paging cursor is not one this server made", "_cursor");
+  // A type of which nothing was ever stored selects nothing; it is not an error.
+  std::string type_list;
+  for (const std::string& type : query.types) {
+    if (int64_t type_id = names_.types.Find(type)) {
+      type_list += (type_list.empty() ? "" : ",") + std::to_string(type_id);
     }
-    sql += " AND c.type_id IN (" + list + ")";
   }
-  if (query.since_ms) sql += " AND r.last_updated >= " + std::to_string(*query.since_ms);
-  if (!query.cursor.empty()) {
-    int64_t type_id = 0, pk = 0;
-    if (query.cursor[0] != 'e' ||
-        std::sscanf(query.cursor.c_str() + 1, "%ld.%ld", &type_id, &pk) != 2) {
-      return base::Invalid("the paging cursor is not one this server made", "_cursor");
+  const bool selective = !query.types.empty() || query.since_ms.has_value();
+
+  SearchPage page;
+  size_t rows = 0;
+  std::vector<std::string> withheld;  // members this page read that the gate withheld
+  if (cursor->phase != Phase::kReferenced && (query.types.empty() || !type_list.empty())) {
+    // One statement walks the compartment range and brings each body with it.
+    std::string sql = std::string("SELECT ") + RowLoader::kColumns +
+                      ", c.type_id FROM compartment c JOIN resource r ON r.pk = c.pk "
+                      "JOIN version v ON v.vid = r.vid WHERE c.patient_pk = ? AND r.deleted = 0";
+    if (!type_list.empty()) sql += " AND c.type_id IN (" + type_list + ")";
+    if (query.since_ms) sql += " AND r.last_updated >= " + std::to_string(*query.since_ms);
+    if (cursor->phase == Phase::kCompartment) {
+      sql += " AND (c.type_id > " + std::to_string(cursor->type_id) +
+             " OR (c.type_id = " + std::to_string(cursor->type_id) + " AND c.pk > " +
+             std::to_string(cursor->pk) + "))";
     }
-    sql += " AND (c.type_id > " + std::to_string(type_id) +
-           " OR (c.type_id = " + std::to_string(type_id) + " AND c.pk > " + std::to_string(pk) +
-           "))";
+    sql += " ORDER BY c.type_id, c.pk LIMIT " + std::to_string(query.count + 1);
+    auto stmt = db_->Prepare(sql);
+    if (!stmt.ok()) return stmt.error();
+    stmt->Bind(1, patient_pk.value());
+    std::pair<int64_t, int64_t> last{0, 0};
+    page.matches.reserve(std::min<size_t>(query.count, 4096));
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row.ok()) return row.error();
+      if (!row.value()) break;
+      if (rows++ == query.count) {
+        page.next_cursor = "e" + std::to_string(last.first) + "." + std::to_string(last.second);
+        return page;  // the compartment goes on: its references wait for its last page
+      }
+      last = {stmt->Int(8), stmt->Int(7)};
+      auto loaded = loader_.Load(*stmt);
+      if (!loaded.ok()) return loaded.error();
+      if (Admit(*loaded)) {
+        page.matches.push_back(std::move(loaded).value());
+      } else {
+        withheld.push_back(loaded->type + "/" + loaded->id);
+      }
+    }
   }
-  sql += " ORDER BY c.type_id, c.pk LIMIT " + std::to_string(query.count + 1);
+
+  // The compartment is done. Its references come from the rows this page read when it began
+  // at the compartment's start and selected every row; otherwise the rows are read again.
+  CompartmentReferences compartment;
+  compartment.patient = where;
+  if (!selective && cursor->phase != Phase::kReferenced) {
+    compartment.members.reserve(page.matches.size() + withheld.size());
+    for (const StoredResource& r : page.matches) {
+      compartment.members.insert(r.type + "/" + r.id);
+      compartment.AddReferences(r.json);
+    }
+    for (std::string& member : withheld) compartment.members.insert(std::move(member));
+  }
+  if (selective || cursor->phase == Phase::kReferenced) {
+    CR_RETURN_IF_ERROR(ScanCompartment(patient_pk.value(), nullptr, compartment));
+  } else if (cursor->phase == Phase::kCompartment) {
+    CR_RETURN_IF_ERROR(ScanCompartment(patient_pk.value(), &*cursor, compartment));
+  }
+  const int64_t after = cursor->phase == Phase::kReferenced ? cursor->pk : 0;
+  auto referenced = ReferencedPks(query, compartment, after);
+  if (!referenced.ok()) return referenced.error();
+  std::vector<int64_t>& pks = referenced.value();
+  const size_t room = query.count - std::min(rows, query.count);
+  if (pks.size() > room) {
+    page.next_cursor = "r" + std::to_string(room ? pks[room - 1] : after);
+    pks.resize(room);
+  }
+  auto loaded = loader_.Current(pks);
+  if (!loaded.ok()) return loaded.error();
+  page.included = Admitted(std::move(loaded).value());
+  return page;
+}
+
+// Adds the members of the patient's compartment (up to and including `up_to`, or all) and the
+// references of those the gate permits. Reads bodies only; what it reads is never handed back,
+// so the gate records nothing for it.
+base::Status SqliteReadSession::ScanCompartment(int64_t patient_pk, const EverythingCursor* up_to,
+                                                CompartmentReferences& out) {
+  std::string sql =
+      "SELECT c.type_id, r.id, r.patient_pk, v.body FROM compartment c "
+      "JOIN resource r ON r.pk = c.pk JOIN version v ON v.vid = r.vid "
+      "WHERE c.patient_pk = ? AND r.deleted = 0";
+  if (up_to) sql += " AND (c.type_id < ? OR (c.type_id = ? AND c.pk <= ?))";
   auto stmt = db_->Prepare(sql);
   if (!stmt.ok()) return stmt.error();
-  stmt->Bind(1, patient_pk.value());
-  size_t rows = 0;
-  std::pair<int64_t, int64_t> last{0, 0};
-  SearchPage page;
-  page.matches.reserve(std::min<size_t>(query.count, 4096));
+  stmt->Bind(1, patient_pk);
+  if (up_to) stmt->Bind(2, up_to->type_id).Bind(3, up_to->type_id).Bind(4, up_to->pk);
+  int64_t type_id = 0;
+  std::string type;
   for (;;) {
     auto row = stmt->Step();
     if (!row.ok()) return row.error();
     if (!row.value()) break;
-    if (rows++ == query.count) {
-      page.next_cursor = "e" + std::to_string(last.first) + "." + std::to_string(last.second);
-      break;
+    if (stmt->Int(0) != type_id) {
+      type_id = stmt->Int(0);
+      type = names_.types.NameOf(type_id);
     }
-    last = {stmt->Int(8), stmt->Int(7)};
-    auto loaded = loader_.Load(*stmt);
-    if (!loaded.ok()) return loaded.error();
-    if (Admit(*loaded)) page.matches.push_back(std::move(loaded).value());
+    std::string_view id = stmt->Text(1);
+    out.members.insert(type + "/" + std::string(id));
+    auto patient = loader_.PatientId(stmt->Int(2));
+    if (!patient.ok()) return patient.error();
+    if (!gate_.Permits(ItemFacts{type, id, patient.value()})) continue;
+    auto json = names_.codec->Decode(stmt->Blob(3));
+    if (!json.ok()) return json.error();
+    out.AddReferences(json.value());
   }
-  return page;
+  return base::Status::Ok();
+}
+
+// The pks, ascending and above `after_pk`, of the current resources that the compartment
+// references and that are in no patient's compartment (a Practitioner, a Medication; not
+// another patient's record), of the query's types and updated since its `since_ms`.
+base::Result<std::vector<int64_t>> SqliteReadSession::ReferencedPks(
+    const EverythingQuery& query, const CompartmentReferences& compartment, int64_t after_pk) {
+  std::vector<int64_t> out;
+  auto stmt = db_->Cached(
+      "SELECT pk, patient_pk, last_updated FROM resource "
+      "WHERE type_id = ? AND id = ? AND deleted = 0 AND version > 0");
+  if (!stmt.ok()) return stmt.error();
+  TextSet looked_up;
+  for (const std::string& reference : compartment.references) {
+    // Most references name a member as "Type/id", the members' own form.
+    if (compartment.members.count(reference)) continue;
+    // Absolute: another server's (this server's own URLs are stored relative); or a urn.
+    if (reference.find(':') != std::string::npos) continue;
+    auto target = fhir::ParseReference(reference);
+    if (!target) continue;
+    std::string key = target->type + "/" + target->id;
+    if (compartment.members.count(key) || !looked_up.insert(std::move(key)).second) continue;
+    if (!query.types.empty() &&
+        std::find(query.types.begin(), query.types.end(), target->type) == query.types.end()) {
+      continue;
+    }
+    int64_t type_id = names_.types.Find(target->type);
+    if (!type_id) continue;
+    (*stmt)->Bind(1, type_id).Bind(2, std::string_view(target->id));
+    auto row = (*stmt)->Step();
+    if (!row.ok()) {
+      (*stmt)->Reset();
+      return row.error();
+    }
+    if (row.value()) {
+      int64_t pk = (*stmt)->Int(0);
+      bool outside = (*stmt)->Int(1) == 0;
+      bool recent = !query.since_ms || (*stmt)->Int(2) >= *query.since_ms;
+      if (outside && recent && pk > after_pk) out.push_back(pk);
+    }
+    (*stmt)->Reset();
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 // Reads for the write path over a caller's connection (the writer's, inside its transaction).

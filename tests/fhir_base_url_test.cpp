@@ -1,0 +1,106 @@
+// The base URL that decides which absolute references are this server's own, and that fullUrls,
+// links and Location headers are made from: --public-url, else the address the connection
+// reached; never the Host header, which any client sets as it likes.
+#include <gtest/gtest.h>
+
+#include "tests/test_server.h"
+
+namespace carerecord::testing {
+namespace {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+const Headers kEvilHost = {{"Host", "evil.example"}};
+
+std::string ObservationAbout(const std::string& subject) {
+  return R"({"resourceType":"Observation","status":"final","code":{"text":"pulse"},)"
+         R"("subject":{"reference":")" +
+         subject + R"("}})";
+}
+
+TEST(FhirBaseUrl, HostHeaderDoesNotMakeAnotherServersReferenceLocal) {
+  TestServer server;
+  Put(server, "Patient", "x", R"({"resourceType":"Patient"})");
+  auto created = server.Send("POST", "/fhir/Observation",
+                             ObservationAbout("http://evil.example/fhir/Patient/x"), kEvilHost);
+  ASSERT_EQ(created.status, 201) << created.body;
+  // Kept as the other server's URL, not rewritten to this server's Patient/x.
+  auto stored = TestServer::Json(created);
+  EXPECT_EQ(stored["subject"].as_object()["reference"].as_string(),
+            "http://evil.example/fhir/Patient/x");
+  EXPECT_TRUE(Ids(server, "/fhir/Observation?subject=Patient/x").empty());
+  // Nor is it checked as a local reference: a target this server lacks is no error.
+  auto elsewhere =
+      server.Send("POST", "/fhir/Observation",
+                  ObservationAbout("http://evil.example/fhir/Patient/nobody"), kEvilHost);
+  EXPECT_EQ(elsewhere.status, 201) << elsewhere.body;
+}
+
+TEST(FhirBaseUrl, HostHeaderDoesNotMakeASearchValueLocal) {
+  TestServer server;
+  Put(server, "Patient", "x", R"({"resourceType":"Patient"})");
+  Put(server, "Observation", "o", ObservationAbout("Patient/x"));
+  auto found = server.Send("GET", "/fhir/Observation?subject=http://evil.example/fhir/Patient/x",
+                           {}, kEvilHost);
+  ASSERT_EQ(found.status, 200) << found.body;
+  EXPECT_FALSE(TestServer::Json(found).contains("entry")) << found.body;
+}
+
+TEST(FhirBaseUrl, ThisServersOwnAddressStillMakesReferencesLocal) {
+  TestServer server;
+  Put(server, "Patient", "x", R"({"resourceType":"Patient"})");
+  auto created = server.Send("POST", "/fhir/Observation",
+                             ObservationAbout(server.base() + "/Patient/x"), kEvilHost);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(TestServer::Json(created)["subject"].as_object()["reference"].as_string(), "Patient/x");
+  EXPECT_EQ(Ids(server, "/fhir/Observation?subject=Patient/x").size(), 1u);
+}
+
+TEST(FhirBaseUrl, HostHeaderDoesNotChangeFullUrlsLinksOrLocation) {
+  TestServer server;
+  auto created =
+      server.Send("PUT", "/fhir/Patient/x", R"({"resourceType":"Patient","id":"x"})", kEvilHost);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.Header("Location").rfind(server.base() + "/Patient/x", 0), 0u)
+      << created.Header("Location");
+  auto posted = server.Send("POST", "/fhir/Patient", R"({"resourceType":"Patient"})", kEvilHost);
+  ASSERT_EQ(posted.status, 201) << posted.body;
+  EXPECT_EQ(posted.Header("Location").rfind(server.base() + "/Patient/", 0), 0u);
+  for (const char* target :
+       {"/fhir/Patient?_count=1", "/fhir/Patient/x/$everything", "/fhir/Patient/x/_history"}) {
+    auto response = server.Send("GET", target, {}, kEvilHost);
+    ASSERT_EQ(response.status, 200) << target << ": " << response.body;
+    EXPECT_EQ(response.body.find("evil.example"), std::string::npos) << response.body;
+    auto bundle = TestServer::Json(response);
+    for (auto& link : bundle["link"].as_array()) {
+      EXPECT_EQ(link.at("url").as_string().subview().rfind(server.base() + "/", 0), 0u);
+    }
+    for (auto& entry : bundle["entry"].as_array()) {
+      EXPECT_EQ(entry.at("fullUrl").as_string().subview().rfind(server.base() + "/", 0), 0u);
+    }
+  }
+  auto batch = server.Send("POST", "/fhir",
+                           R"({"resourceType":"Bundle","type":"batch","entry":[{"request":)"
+                           R"({"method":"GET","url":"Patient/x"}}]})",
+                           kEvilHost);
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  EXPECT_EQ(batch.body.find("evil.example"), std::string::npos) << batch.body;
+}
+
+TEST(FhirBaseUrl, ConfiguredPublicUrlIsTheBase) {
+  TestServer server;
+  Put(server, "Patient", "x", R"({"resourceType":"Patient"})");
+  http::FhirRoutes routes(server.service(),
+                          http::FhirRouteOptions{"https://record.example.org/fhir"});
+  http::HttpRequest request;
+  request.method = "GET";
+  request.target = "/fhir/Patient?_id=x";
+  request.headers = {{"host", "evil.example"}};
+  request.local_address = "127.0.0.1:1";
+  auto bundle = TestServer::Json(routes.Handle(request));
+  ASSERT_TRUE(bundle.contains("entry"));
+  EXPECT_EQ(bundle["entry"].as_array()[0].at("fullUrl").as_string(),
+            "https://record.example.org/fhir/Patient/x");
+}
+
+}  // namespace
+}  // namespace carerecord::testing
