@@ -31,7 +31,11 @@ base::Status ParseEntryUrl(std::string_view url, PlannedEntry& entry) {
   size_t question = url.find('?');
   std::string_view path = url.substr(0, question);
   if (question != std::string_view::npos) {
-    entry.condition = DecodeQuery(url.substr(question + 1));
+    auto query = DecodeQuery(url.substr(question + 1));
+    if (!query.ok()) {
+      return Invalid(query.error().message, entry.where + ".request.url");
+    }
+    entry.condition = std::move(query).value();
   }
   size_t slash = path.find('/');
   entry.type = std::string(path.substr(0, slash));
@@ -138,7 +142,12 @@ Response FhirService::ProcessBundle(const RequestContext& ctx, std::string_view 
           if (size_t q = if_none_exist.find('?'); q != std::string::npos) {
             if_none_exist = if_none_exist.substr(q + 1);
           }
-          e.condition = DecodeQuery(if_none_exist);
+          auto query = DecodeQuery(if_none_exist);
+          if (!query.ok()) {
+            fail(Invalid(query.error().message, e.where + ".request.ifNoneExist"));
+            continue;
+          }
+          e.condition = std::move(query).value();
         }
       }
       if (e.method == "PUT" && e.id.empty() && !e.condition) {
@@ -188,8 +197,11 @@ Response FhirService::ProcessBundle(const RequestContext& ctx, std::string_view 
     if (!url.empty() && url[0] == '/') url.erase(0, 1);
     size_t question = url.find('?');
     std::string path = url.substr(0, question);
-    QueryParams params =
-        question == std::string::npos ? QueryParams{} : DecodeQuery(url.substr(question + 1));
+    auto params = question == std::string::npos ? base::Result<QueryParams>(QueryParams{})
+                                                : DecodeQuery(url.substr(question + 1));
+    if (!params.ok()) {
+      return ErrorResponse(Invalid(params.error().message, e.where + ".request.url"));
+    }
     std::vector<std::string> segments;
     for (size_t start = 0; start <= path.size();) {
       size_t slash = path.find('/', start);
@@ -197,7 +209,7 @@ Response FhirService::ProcessBundle(const RequestContext& ctx, std::string_view 
       if (slash == std::string::npos) break;
       start = slash + 1;
     }
-    if (segments.size() == 1) return Search(ctx, segments[0], params);
+    if (segments.size() == 1) return Search(ctx, segments[0], *params);
     if (segments.size() == 2) return Read(ctx, segments[0], segments[1]);
     if (segments.size() == 4 && segments[2] == "_history") {
       return VRead(ctx, segments[0], segments[1], segments[3]);
