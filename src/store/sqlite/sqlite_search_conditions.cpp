@@ -340,10 +340,15 @@ CompiledCondition SearchCompiler::CompileMissing(const Condition& c, int64_t par
 }
 
 // A condition as a test of the candidate r: EXISTS on its index rows within r's partition (NOT
-// EXISTS when negated), or its own predicate on r. Its binds are appended to `binds`.
+// EXISTS when negated), r.pk in the set it holds for (check_as_set), or its own predicate on r.
+// Its binds are appended to `binds`.
 std::string SearchCompiler::Check(const CompiledCondition& c, std::vector<BindValue>& binds) const {
   binds.insert(binds.end(), c.binds.begin(), c.binds.end());
   if (c.table.empty()) return c.where;
+  if (c.check_as_set) {
+    return std::string(c.negated ? "r.pk NOT IN" : "r.pk IN") + " (SELECT x.pk FROM " + c.table +
+           " WHERE " + c.where + ")";
+  }
   std::string sql = c.negated ? "NOT EXISTS (SELECT 1 FROM " : "EXISTS (SELECT 1 FROM ";
   sql += c.table + " WHERE " + c.where;
   if (c.has_part_column && (c.part_leads || PartFollowsKey(c))) {

@@ -85,11 +85,13 @@ base::Result<CompiledCondition> SearchCompiler::CompileReference(const Condition
   // needs both is a UNION, which only works as a driver-style IN list.
   if (!pks.empty() && (urls.empty() || pks.size() == urls.size())) {
     out.table = "idx_reference x";
+    out.check_as_set = pks.size() > kMaxInlineTargets;
     out.where = "x.param = ? AND x.target_pk IN (" + pk_list.sql + ")";
     out.binds.push_back(param);
     out.binds.insert(out.binds.end(), pk_list.binds.begin(), pk_list.binds.end());
   } else if (pks.empty()) {
     out.table = "idx_reference_url x";
+    out.check_as_set = urls.size() > kMaxInlineTargets;
     out.where = "x.param = ? AND x.url IN (" + url_list.sql + ")";
     out.binds.push_back(param);
     out.binds.insert(out.binds.end(), url_list.binds.begin(), url_list.binds.end());
