@@ -82,7 +82,7 @@ TEST(FhirSearchBudget, RevincludeOverTheIncludeLimitIsRefusedNamingIt) {
   EXPECT_EQ(server.Get("/fhir/metadata").status, 200);
 }
 
-TEST(FhirSearchBudget, WorkBudgetStopsTheSearchAndTheConnectionIsCleanAfterwards) {
+TEST(FhirSearchBudget, WorkBudgetStopsTheSearchAndLaterSearchesRunInFull) {
   TestServer server;
   ASSERT_EQ(server.Send("POST", "/fhir", PatientsWithAnObservationEach(1200)).status, 200);
   store::SearchSpec spec = Parse("Observation", {{"patient.gender", "male"}, {"_count", "1000"}});
@@ -96,7 +96,7 @@ TEST(FhirSearchBudget, WorkBudgetStopsTheSearchAndTheConnectionIsCleanAfterwards
     EXPECT_NE(page.error().message.find("work budget"), std::string::npos) << page.error().message;
     EXPECT_EQ(page.error().location, "search budget");
   }
-  // The pooled connection goes to the next session without the spent budget's handler.
+  // Later sessions (on the same pooled connection) run with their own budget.
   spec.budget = store::SearchBudget{};
   for (int i = 0; i < 3; ++i) {
     auto session = server.store().OpenRead(gate);
