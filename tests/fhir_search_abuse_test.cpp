@@ -76,5 +76,75 @@ TEST_F(FhirSearchAbuse, HostileParametersAreRefusedOrBounded) {
   }
 }
 
+// A Bundle's entry carries query strings of its own (request.url, ifNoneExist): they go through
+// the one query decoder, with the URL's rules on percent-escapes and NUL characters.
+TEST_F(FhirSearchAbuse, BundleEntryQueriesWithMalformedEscapesOrNulAreRefused) {
+  Put(server_, "Patient", "a", R"({"resourceType":"Patient","name":[{"family":"Ab"}]})");
+  auto transaction = [](const std::string& request) {
+    return R"({"resourceType":"Bundle","type":"transaction","entry":[{"request":)" + request +
+           R"(,"resource":{"resourceType":"Patient","name":[{"family":"Ab"}]}}]})";
+  };
+  for (const std::string& request : std::vector<std::string>{
+           R"({"method":"PUT","url":"Patient?family=%zz"})",
+           R"({"method":"PUT","url":"Patient?family=A%00zzzz"})",
+           R"({"method":"POST","url":"Patient","ifNoneExist":"family=A%00zzzz"})",
+           R"({"method":"POST","url":"Patient","ifNoneExist":"family=%zz"})",
+           R"({"method":"DELETE","url":"Patient?family=%4"})"}) {
+    auto response = server_.Send("POST", "/fhir", transaction(request));
+    EXPECT_EQ(response.status, 400) << request << " -> " << response.body.substr(0, 300);
+  }
+  auto batch = server_.Send("POST", "/fhir",
+                            R"({"resourceType":"Bundle","type":"batch","entry":[)"
+                            R"({"request":{"method":"GET","url":"Patient?family=%zz"}},)"
+                            R"({"request":{"method":"GET","url":"Patient?family=A%00zzzz"}}]})");
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  auto batch_response = TestServer::Json(batch);
+  ASSERT_TRUE(batch_response.contains("entry")) << batch.body;
+  for (auto& entry : batch_response["entry"].as_array()) {
+    EXPECT_EQ(entry.as_object()["response"].as_object()["status"].as_string(), "400")
+        << boost::json::serialize(entry);
+  }
+  auto create = server_.Send("POST", "/fhir/Patient",
+                             R"({"resourceType":"Patient","name":[{"family":"Ab"}]})",
+                             {{"If-None-Exist", "family=A%00zzzz"}});
+  EXPECT_EQ(create.status, 400) << create.body;
+  // Nothing was created by any of them.
+  EXPECT_EQ(Ids(server_, "/fhir/Patient?family=Ab"), std::vector<std::string>{"a"});
+}
+
+TEST_F(FhirSearchAbuse, MoreHostileSearchesAreRefusedOrBounded) {
+  ASSERT_EQ(server_.Send("POST", "/fhir", PatientsWithObservations(3)).status, 200);
+  std::string many_filters = "/fhir/Observation?";
+  for (int i = 0; i < 30; ++i) many_filters += "_filter=patient.gender%20eq%20male&";
+  std::string wide_has = "/fhir/Patient?";
+  for (int i = 0; i < 150; ++i) wide_has += "_has:Observation:patient:status=final&";
+  std::string deep_chain = "/fhir/Observation?patient";
+  for (int i = 0; i < 300; ++i) deep_chain += ".link";
+  for (const std::string& target : std::vector<std::string>{
+           many_filters,
+           wide_has,
+           deep_chain + ".gender=male",
+           "/fhir/Patient?_revinclude=Observation:*&_revinclude:iterate=Observation:*",
+           "/fhir/Patient?_revinclude=*:patient",
+           "/fhir/Patient?_include=Patient:*:*",
+           "/fhir/Observation?_include:iterate=Observation:*&_revinclude:iterate=Observation:*",
+           "/fhir/Patient?_sort=" + std::string(5000, '-'),
+           "/fhir/Patient?_sort=_id,-_id,_id",
+           "/fhir/Patient?_count=0&_sort=gender",
+           "/fhir/Patient?_cursor=p",
+           "/fhir/Patient?_cursor=n-1&_sort=gender",
+           "/fhir/Patient?_cursor=nzz&_sort=gender",
+           "/fhir/Patient?_has:Observation:patient:_has:Observation:patient:status=final",
+           "/fhir/Patient?_filter=" + std::string(10000, 'a'),
+           "/fhir/Patient?name:contains=" + std::string(10000, '%'),
+           "/fhir/Patient?name=%ED%A0%80",  // a UTF-16 surrogate, not UTF-8
+           "/fhir/Patient?_id=" + std::string(2000, ','),
+           "/fhir/_history?_total=accurate",
+           "/fhir/Patient/_history?_cursor=h-5",
+           "/fhir/Patient?_total=accurate&_summary=count"}) {
+    ExpectBounded(target);
+  }
+}
+
 }  // namespace
 }  // namespace carerecord::testing

@@ -9,6 +9,8 @@
 namespace carerecord::http {
 namespace {
 
+using interactions::CheckNoNul;
+using interactions::CheckPercentEscapes;
 using interactions::PreferReturn;
 using interactions::QueryParams;
 using interactions::Response;
@@ -45,41 +47,6 @@ std::string EncodeRawCharacters(std::string_view target) {
     }
   }
   return out;
-}
-
-// A '%' must start an escape of two hex digits; Boost.URL refuses the target otherwise and
-// EncodeRawCharacters would quietly make "%zz" literal text. Names the parameter (or the path).
-base::Status CheckPercentEscapes(std::string_view target) {
-  const size_t question = target.find('?');
-  for (size_t i = target.find('%'); i != std::string_view::npos; i = target.find('%', i + 1)) {
-    if (i + 2 < target.size() && IsHexDigit(target[i + 1]) && IsHexDigit(target[i + 2])) continue;
-    const std::string escape(target.substr(i, 3));
-    if (question == std::string_view::npos || i < question) {
-      return base::Invalid("the request path has a malformed percent-escape '" + escape + "'");
-    }
-    const size_t start = target.rfind('&', i);
-    const size_t begin =
-        start == std::string_view::npos || start < question ? question + 1 : start + 1;
-    std::string_view pair = target.substr(begin);
-    pair = pair.substr(0, pair.find('&'));
-    std::string name(pair.substr(0, pair.find('=')));
-    return base::Invalid("the parameter " + name + " has a malformed percent-escape '" + escape +
-                             "' (a '%' must be followed by two hex digits; write %25 for '%')",
-                         name);
-  }
-  return base::Status::Ok();
-}
-
-// A NUL would cut the value short wherever it is read as C text; no FHIR value holds one.
-base::Status CheckNoNul(const QueryParams& params) {
-  for (const auto& [name, value] : params) {
-    if (name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
-      return base::Invalid("the parameter " + name.substr(0, name.find('\0')) +
-                               " holds a NUL character (%00), which no FHIR value may contain",
-                           name.substr(0, name.find('\0')));
-    }
-  }
-  return base::Status::Ok();
 }
 
 bool ContainsIgnoringCase(std::string_view haystack, std::string_view needle) {
@@ -269,14 +236,9 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
     if (method != "POST") return not_allowed();
     QueryParams all = params;
     if (!request.body.empty()) {
-      if (auto bad = CheckPercentEscapes("?" + request.body); !bad.ok()) {
-        return Error(bad.error().code, bad.error().message, bad.error().location);
-      }
-      QueryParams form = interactions::DecodeQuery(request.body);
-      if (auto bad = CheckNoNul(form); !bad.ok()) {
-        return Error(bad.error().code, bad.error().message, bad.error().location);
-      }
-      all.insert(all.end(), form.begin(), form.end());
+      auto form = interactions::DecodeQuery(request.body);
+      if (!form.ok()) return Error(form.error().code, form.error().message, form.error().location);
+      all.insert(all.end(), form->begin(), form->end());
     }
     if (all.size() > kMaxQueryParameters) {
       return Error(base::ErrorCode::kInvalid,

@@ -28,7 +28,11 @@ base::Status ParseEntryUrl(std::string_view url, PlannedEntry& entry) {
   size_t question = url.find('?');
   std::string_view path = url.substr(0, question);
   if (question != std::string_view::npos) {
-    entry.condition = DecodeQuery(url.substr(question + 1));
+    auto query = DecodeQuery(url.substr(question + 1));
+    if (!query.ok()) {
+      return Invalid(query.error().message, entry.where + ".request.url");
+    }
+    entry.condition = std::move(query).value();
   }
   size_t slash = path.find('/');
   entry.type = std::string(path.substr(0, slash));
@@ -104,7 +108,11 @@ base::Status PlanEntry(const RequestContext& ctx, json::object& entry, PlannedEn
       if (size_t q = if_none_exist.find('?'); q != std::string::npos) {
         if_none_exist = if_none_exist.substr(q + 1);
       }
-      e.condition = DecodeQuery(if_none_exist);
+      auto query = DecodeQuery(if_none_exist);
+      if (!query.ok()) {
+        return Invalid(query.error().message, e.where + ".request.ifNoneExist");
+      }
+      e.condition = std::move(query).value();
     }
   }
   if (e.method == "PUT" && e.id.empty() && !e.condition) {
@@ -258,8 +266,11 @@ class BundleRun {
     std::string url = RelativeUrl(ctx_, e.url);
     size_t question = url.find('?');
     std::string path = url.substr(0, question);
-    QueryParams params =
-        question == std::string::npos ? QueryParams{} : DecodeQuery(url.substr(question + 1));
+    auto params = question == std::string::npos ? base::Result<QueryParams>(QueryParams{})
+                                                : DecodeQuery(url.substr(question + 1));
+    if (!params.ok()) {
+      return FhirService::ErrorResponse(Invalid(params.error().message, e.where + ".request.url"));
+    }
     std::vector<std::string> segments;
     for (size_t start = 0; start <= path.size();) {
       size_t slash = path.find('/', start);
@@ -267,7 +278,7 @@ class BundleRun {
       if (slash == std::string::npos) break;
       start = slash + 1;
     }
-    if (segments.size() == 1) return service_.Search(ctx_, segments[0], params);
+    if (segments.size() == 1) return service_.Search(ctx_, segments[0], *params);
     if (segments.size() == 2) return service_.Read(ctx_, segments[0], segments[1]);
     if (segments.size() == 4 && segments[2] == "_history") {
       return service_.VRead(ctx_, segments[0], segments[1], segments[3]);

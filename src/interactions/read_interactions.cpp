@@ -300,6 +300,12 @@ Response FhirService::History(const RequestContext& ctx, std::string_view type, 
       if (name == "_since") applied.emplace_back(name, value);
     } else if (name == "_cursor") {
       query.cursor = value;
+    } else if (name == "_total") {
+      if (value != "none" && value != "estimate" && value != "accurate") {
+        return ErrorResponse(Invalid("_total is one of none, estimate, accurate", "_total"));
+      }
+      query.total = value == "accurate";
+      if (query.total) applied.emplace_back(name, value);
     } else if (name == "_format" || name == "_pretty") {
     } else if (ctx.strict || name == "_at" || name == "_list") {
       return ErrorResponse(Invalid(name + " is not supported on history", name));

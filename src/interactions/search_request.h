@@ -8,15 +8,10 @@
 #include <vector>
 
 #include "base/status.h"
+#include "interactions/search_query.h"
 #include "store/search_spec.h"
 
 namespace carerecord::interactions {
-
-using QueryParams = std::vector<std::pair<std::string, std::string>>;
-
-// Decodes a URL query string ("a=1&b=x%7Cy") into name/value pairs, in order.
-QueryParams DecodeQuery(std::string_view query);
-std::string EncodeQuery(const QueryParams& params);
 
 enum class SummaryMode { kFalse, kTrue, kText, kData, kCount };
 

@@ -171,7 +171,12 @@ base::Status TransactionRunner::ResolveReferences(const PlannedEntry& entry,
           At(Invalid("the conditional reference " + ref + " names no resource type"), entry.where);
       return;
     }
-    auto ids = Match(type, DecodeQuery(ref.substr(question + 1)), entry.where);
+    auto query = DecodeQuery(ref.substr(question + 1));
+    if (!query.ok()) {
+      status = At(query.error(), entry.where);
+      return;
+    }
+    auto ids = Match(type, *query, entry.where);
     if (!ids.ok()) {
       status = ids.error();
       return;

@@ -103,7 +103,9 @@ Response FhirService::Create(const RequestContext& ctx, std::string_view type,
   if (!if_none_exist.empty()) {
     std::string_view query = if_none_exist;
     if (size_t q = query.find('?'); q != std::string_view::npos) query = query.substr(q + 1);
-    entries[0].condition = DecodeQuery(query);
+    auto condition = DecodeQuery(query);
+    if (!condition.ok()) return ErrorResponse(Invalid(condition.error().message, "If-None-Exist"));
+    entries[0].condition = std::move(condition).value();
   }
   TransactionRunner runner(*this, ctx);
   status = runner.Run(entries);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fhir/search_parameters.h"
@@ -117,6 +118,23 @@ struct IncludeSpec {
 
 enum class TotalMode { kNone, kAccurate };
 
+// What one search may cost, all of it: the store enforces every limit in one place and answers
+// a search that would pass one with a 400 naming it, never with a partial answer. The inner
+// searches of chains and _has, their matches, the values bound to SQL, the resources included
+// and the database work of every statement the search runs count against the one budget.
+// The location of the error that says a search spent its work or time budget.
+inline constexpr std::string_view kSearchBudgetSpent = "search budget";
+
+struct SearchBudget {
+  size_t max_depth = 8;                   // inner searches nested in one another
+  size_t max_inner_matches = 10000;       // matches of one inner search (chain, _has)
+  size_t max_all_inner_matches = 100000;  // of all the inner searches of one search together
+  size_t max_bound_values = 10000;        // values bound to one SQL statement
+  size_t max_included = 5000;             // _include / _revinclude resources on one page
+  int64_t max_work = 250'000'000;   // database steps (SQLite VM instructions; ~2-5 s), all told
+  int64_t max_milliseconds = 5000;  // wall-clock time, all told
+};
+
 struct SearchSpec {
   std::string type;
   std::vector<Condition> conditions;
@@ -129,6 +147,8 @@ struct SearchSpec {
   // A compartment search (Patient/123/Observation): only resources in this patient's
   // compartment. Empty: no compartment.
   std::string compartment_patient;
+  // The budget of the whole search; that of an inner search (a chain's) is not read.
+  SearchBudget budget;
 };
 
 }  // namespace carerecord::store

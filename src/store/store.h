@@ -151,7 +151,11 @@ struct HistoryQuery {
   std::optional<int64_t> at_ms;  // _at: versions current at this instant (not yet supported)
   size_t count = 50;
   std::string cursor;
+  // _total=accurate: count every version. Otherwise only the first page has a total, and only
+  // when the count stops below kMaxHistoryCounted (a total is optional in R4).
+  bool total = false;
 };
+inline constexpr int64_t kMaxHistoryCounted = 10000;
 
 // Patient/$everything: the patient's compartment (SearchPage::matches), then the resources in no
 // patient's compartment that it references (SearchPage::included, each once across all pages),

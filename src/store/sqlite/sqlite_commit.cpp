@@ -24,27 +24,10 @@ constexpr size_t kMaxWritesPerGroup = 20000;
 
 // What a commit check may cost the writer when it must search: an index probe such as
 // identifier=S|X takes a few hundred steps of SQLite's virtual machine; a condition that reads
-// thousands of rows or bodies is handed back to the request thread instead.
-constexpr int kProgressInterval = 1000;
+// thousands of rows or bodies is handed back to the request thread instead. The search's own
+// budget (SearchRun) enforces it, the one place every search's cost is counted.
 constexpr int64_t kCheckBudgetSteps = 50000;
-constexpr auto kCheckBudgetTime = std::chrono::milliseconds(10);
-
-struct CheckBudget {
-  int64_t steps_left = kCheckBudgetSteps;
-  std::chrono::steady_clock::time_point deadline =
-      std::chrono::steady_clock::now() + kCheckBudgetTime;
-  bool exhausted = false;
-};
-
-int OnCheckProgress(void* context) {
-  auto* budget = static_cast<CheckBudget*>(context);
-  budget->steps_left -= kProgressInterval;
-  if (budget->steps_left < 0 || std::chrono::steady_clock::now() > budget->deadline) {
-    budget->exhausted = true;
-    return 1;  // interrupts the statement; a read leaves the write transaction as it was
-  }
-  return 0;
-}
+constexpr int64_t kCheckBudgetMilliseconds = 10;
 
 int MethodCode(std::string_view method) {
   if (method == "PUT") return 1;
@@ -332,12 +315,12 @@ base::Status GroupCommitWriter::Check(const QueuedCommit& queued) {
     }
     if (!changed) continue;
     checks_searched_.fetch_add(1, std::memory_order_relaxed);
-    CheckBudget budget;
-    sqlite3_progress_handler(db_.raw(), kProgressInterval, &OnCheckProgress, &budget);
-    auto ids = MakeSqliteTransactionReader(db_, names_)
-                   ->MatchIds(*check.spec, 1 + check.excluded_ids.size());
-    sqlite3_progress_handler(db_.raw(), 0, nullptr, nullptr);
-    if (budget.exhausted) {
+    SearchSpec bounded = *check.spec;
+    bounded.budget.max_work = kCheckBudgetSteps;
+    bounded.budget.max_milliseconds = kCheckBudgetMilliseconds;
+    auto ids =
+        MakeSqliteTransactionReader(db_, names_)->MatchIds(bounded, 1 + check.excluded_ids.size());
+    if (!ids.ok() && ids.error().location == kSearchBudgetSpent) {
       checks_handed_back_.fetch_add(1, std::memory_order_relaxed);
       return MakeError(ErrorCode::kConflict,
                        "a condition of this request was overtaken by concurrent writes and is "

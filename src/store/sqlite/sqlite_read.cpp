@@ -9,6 +9,7 @@
 
 #include "fhir/reference_scan.h"
 #include "store/body_codec.h"
+#include "store/sqlite/sqlite_search_budget.h"
 #include "store/sqlite/sqlite_store_internal.h"
 
 namespace carerecord::store {
@@ -175,6 +176,10 @@ class SqliteReadSession final : public ReadSession {
   base::Result<SearchPage> Everything(const EverythingQuery& query) override;
 
  private:
+  base::Result<SearchPage> BudgetedSearch(const SearchSpec& spec, SearchRun& run);
+  base::Result<std::optional<int64_t>> CountHistory(
+      const HistoryQuery& query, const std::string& sql_from_where,
+      const std::function<void(SqliteStatement&)>& bind);
   // Reads of one resource are single statements; anything that runs several statements (a
   // search and its includes, a page of history) opens the snapshot first so they all agree.
   void Snapshot() {
@@ -259,7 +264,12 @@ base::Result<StoredResource> SqliteReadSession::ReadVersion(std::string_view typ
 
 base::Result<SearchPage> SqliteReadSession::Search(const SearchSpec& spec) {
   Snapshot();
-  auto pks = SearchPks(*db_, names_, spec);
+  SearchRun run(*db_, spec.budget);
+  return run.Explain(BudgetedSearch(spec, run));
+}
+
+base::Result<SearchPage> SqliteReadSession::BudgetedSearch(const SearchSpec& spec, SearchRun& run) {
+  auto pks = SearchPks(*db_, names_, spec, run);
   if (!pks.ok()) return pks.error();
   SearchPage page;
   page.total = pks->total;
@@ -269,7 +279,7 @@ base::Result<SearchPage> SqliteReadSession::Search(const SearchSpec& spec) {
   if (!matches.ok()) return matches.error();
   page.matches = Admitted(std::move(matches).value());
   if (!spec.includes.empty() && !pks->pks.empty()) {
-    auto included = IncludePks(*db_, names_, spec, pks->pks);
+    auto included = IncludePks(*db_, names_, spec, pks->pks, run);
     if (!included.ok()) return included.error();
     auto loaded = loader_.Current(included.value());
     if (!loaded.ok()) return loaded.error();
@@ -321,14 +331,10 @@ base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) 
       return MakeError(ErrorCode::kNotFound, what + " is not known", what);
     }
   }
-  {
-    auto stmt = db_->Prepare("SELECT count(*)" + from + where);
-    if (!stmt.ok()) return stmt.error();
-    bind_all(*stmt);
-    auto row = stmt->Step();
-    if (!row.ok()) return row.error();
-    page.total = stmt->Int(0);
-  }
+  SearchRun run(*db_, SearchBudget{});  // counting and paging are bounded in work like a search
+  auto total = CountHistory(query, from + where, bind_all);
+  if (!total.ok()) return run.Explain(total.error());
+  page.total = *total;
   std::string paged = where;
   int64_t before = 0;
   if (!query.cursor.empty()) {
@@ -350,7 +356,7 @@ base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) 
   size_t rows = 0;
   for (;;) {
     auto row = stmt->Step();
-    if (!row.ok()) return row.error();
+    if (!row.ok()) return run.Explain(row.error());
     if (!row.value()) break;
     if (++rows > query.count) {
       page.next_cursor = "h" + std::to_string(last_vid);
@@ -362,6 +368,25 @@ base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) 
     if (Admit(*loaded)) page.versions.push_back(std::move(loaded).value());
   }
   return page;
+}
+
+// A history's total: every version when asked (_total=accurate); otherwise on the first page
+// only, and only when there are fewer than kMaxHistoryCounted, so paging a long history never
+// counts it again and again.
+base::Result<std::optional<int64_t>> SqliteReadSession::CountHistory(
+    const HistoryQuery& query, const std::string& sql_from_where,
+    const std::function<void(SqliteStatement&)>& bind) {
+  if (!query.total && !query.cursor.empty()) return std::optional<int64_t>();
+  std::string sql = "SELECT count(*) FROM (SELECT 1" + sql_from_where;
+  if (!query.total) sql += " LIMIT " + std::to_string(kMaxHistoryCounted);
+  auto stmt = db_->Prepare(sql + ")");
+  if (!stmt.ok()) return stmt.error();
+  bind(*stmt);
+  auto row = stmt->Step();
+  if (!row.ok()) return row.error();
+  const int64_t counted = stmt->Int(0);
+  if (!query.total && counted >= kMaxHistoryCounted) return std::optional<int64_t>();
+  return std::optional<int64_t>(counted);
 }
 
 // The compartment in (type, pk) order, then the referenced resources in pk order; one count
@@ -573,17 +598,15 @@ class SqliteTransactionReader final : public TransactionReader {
     return out;
   }
 
+  // The bounded matching step every inner search uses (MatchPks), within the spec's budget.
   base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit) override {
-    SearchSpec bounded = spec;
-    bounded.count = limit;
-    bounded.includes.clear();
-    bounded.sort.clear();
-    auto page = SearchPks(db_, names_, bounded);
-    if (!page.ok()) return page.error();
+    SearchRun run(db_, spec.budget);
+    auto pks = MatchPks(db_, names_, spec, limit, run);
+    if (!pks.ok()) return run.Explain(pks.error());
     std::vector<std::string> ids;
     auto stmt = db_.Cached("SELECT id FROM resource WHERE pk = ?");
     if (!stmt.ok()) return stmt.error();
-    for (int64_t pk : page->pks) {
+    for (int64_t pk : *pks) {
       (*stmt)->Bind(1, pk);
       auto row = (*stmt)->Step();
       if (!row.ok()) return row.error();

@@ -4,12 +4,10 @@
 
 namespace carerecord::store {
 
-base::Result<std::vector<int64_t>> ReverseChainTargets(SqliteConnection& db,
-                                                       const SqliteNames& names,
-                                                       const fhir::SearchParamDef& reference,
-                                                       const SearchSpec& inner,
-                                                       std::string_view target_type) {
-  auto matches = InnerSearchPks(db, names, inner, "_has:" + inner.type + ":" + reference.code);
+base::Result<std::vector<int64_t>> ReverseChainTargets(
+    SqliteConnection& db, const SqliteNames& names, const fhir::SearchParamDef& reference,
+    const SearchSpec& inner, std::string_view target_type, SearchRun& run) {
+  auto matches = InnerSearchPks(db, names, inner, "_has:" + inner.type + ":" + reference.code, run);
   if (!matches.ok()) return matches.error();
   // The reference index is keyed by target, not by source, so the matches' own references are
   // read from their bodies, as a forward _include does.

@@ -34,6 +34,10 @@ struct CompiledCondition {
   bool part_leads = false;  // the table's key is (param, part, ...): needs part to be selective
   int rank = 100;           // lower drives first
   bool never_matches = false;
+  // As a check, r.pk is tested against the set of pks the condition holds for, read once (for
+  // a condition over many values, such as a chain's thousands of targets), not by an EXISTS
+  // per candidate, which would walk every value for each.
+  bool check_as_set = false;
 };
 
 // The exclusive upper bound of all strings that start with `prefix` (byte order).

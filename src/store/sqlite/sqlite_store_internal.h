@@ -66,8 +66,11 @@ class BodyCodec;
 base::Status RebuildIndexesIfStale(SqliteConnection& db, SqliteNames& names,
                                    const BodyCodec& codec);
 
+class SearchRun;
+
 // Runs a compiled search on `db` and returns matching pks in page order (at most count + 1,
-// so the caller can tell whether there is a next page), plus the total when asked.
+// so the caller can tell whether there is a next page), plus the total when asked. Every
+// statement it runs is charged to `run`, the budget of the whole search.
 struct PkPage {
   std::vector<int64_t> pks;
   std::optional<int64_t> total;
@@ -75,20 +78,28 @@ struct PkPage {
   std::string previous_cursor;
 };
 base::Result<PkPage> SearchPks(SqliteConnection& db, const SqliteNames& names,
-                               const SearchSpec& spec);
+                               const SearchSpec& spec, SearchRun& run);
 
-// The pks of every match of `inner`, the search inside a chain or _has, in pk order: at most
-// kMaxInnerMatches; more is an error naming `parameter` that asks to narrow the search, never
-// a silently partial answer.
-inline constexpr size_t kMaxInnerMatches = 10000;
+// The one way a search runs as a matching step: the inner search of a chain or _has, and the
+// condition of a conditional interaction. What the spec says about the result (_count,
+// _cursor, _sort, _summary=count, _total, includes) is dropped, so it can never change what
+// matches. At most `limit` + 1 pks, in pk order: more than `limit` tells the caller there are
+// more.
+base::Result<std::vector<int64_t>> MatchPks(SqliteConnection& db, const SqliteNames& names,
+                                            const SearchSpec& spec, size_t limit, SearchRun& run);
+
+// The pks of every match of `inner`, the search inside a chain or _has named by `parameter`:
+// MatchPks within the budget's depth and inner-match limits (SearchBudget); past them an error
+// naming `parameter` that asks to narrow the search, never a silently partial answer.
 base::Result<std::vector<int64_t>> InnerSearchPks(SqliteConnection& db, const SqliteNames& names,
                                                   const SearchSpec& inner,
-                                                  const std::string& parameter);
+                                                  const std::string& parameter, SearchRun& run);
 
-// Pks reached from `from` by the includes of `spec` (forward and reverse, iterating).
+// Pks reached from `from` by the includes of `spec` (forward and reverse, iterating), at most
+// the budget's max_included (more is an error).
 base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const SqliteNames& names,
                                               const SearchSpec& spec,
-                                              const std::vector<int64_t>& from);
+                                              const std::vector<int64_t>& from, SearchRun& run);
 
 // The targets that `from` (resources of `include.source_type`, whose type id is `source_type`)
 // refer to by `include.param`, read from their bodies (references are not indexed by source).

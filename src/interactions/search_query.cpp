@@ -1,0 +1,108 @@
+#include "interactions/search_query.h"
+
+#include <boost/url/decode_view.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/pct_string_view.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+#include <boost/url/url_view.hpp>
+
+namespace carerecord::interactions {
+namespace {
+
+bool IsHexDigit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// `text` with its percent-escapes decoded (CheckPercentEscapes has passed).
+std::string PercentDecoded(std::string_view text) {
+  auto escaped = boost::urls::make_pct_string_view(text);
+  if (!escaped) return std::string(text);
+  std::string out;
+  for (char c : **escaped) out.push_back(c);
+  return out;
+}
+
+// Splits on & and =, for a query Boost.URL does not take as one (it holds characters a URL may
+// not hold raw, such as '|' or a space), and decodes each part.
+QueryParams SplitRaw(std::string_view query) {
+  QueryParams out;
+  size_t start = 0;
+  while (start <= query.size()) {
+    size_t amp = query.find('&', start);
+    std::string_view pair = query.substr(start, amp == std::string_view::npos ? amp : amp - start);
+    if (!pair.empty()) {
+      size_t eq = pair.find('=');
+      out.emplace_back(PercentDecoded(pair.substr(0, eq)),
+                       eq == std::string_view::npos ? "" : PercentDecoded(pair.substr(eq + 1)));
+    }
+    if (amp == std::string_view::npos) break;
+    start = amp + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+base::Status CheckPercentEscapes(std::string_view target) {
+  const size_t question = target.find('?');
+  for (size_t i = target.find('%'); i != std::string_view::npos; i = target.find('%', i + 1)) {
+    if (i + 2 < target.size() && IsHexDigit(target[i + 1]) && IsHexDigit(target[i + 2])) continue;
+    const std::string escape(target.substr(i, 3));
+    if (question == std::string_view::npos || i < question) {
+      return base::Invalid("the request path has a malformed percent-escape '" + escape + "'");
+    }
+    const size_t start = target.rfind('&', i);
+    const size_t begin =
+        start == std::string_view::npos || start < question ? question + 1 : start + 1;
+    std::string_view pair = target.substr(begin);
+    pair = pair.substr(0, pair.find('&'));
+    std::string name(pair.substr(0, pair.find('=')));
+    return base::Invalid("the parameter " + name + " has a malformed percent-escape '" + escape +
+                             "' (a '%' must be followed by two hex digits; write %25 for '%')",
+                         name);
+  }
+  return base::Status::Ok();
+}
+
+base::Status CheckNoNul(const QueryParams& params) {
+  for (const auto& [name, value] : params) {
+    if (name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
+      return base::Invalid("the parameter " + name.substr(0, name.find('\0')) +
+                               " holds a NUL character (%00), which no FHIR value may contain",
+                           name.substr(0, name.find('\0')));
+    }
+  }
+  return base::Status::Ok();
+}
+
+base::Result<QueryParams> DecodeQuery(std::string_view query) {
+  if (!query.empty() && query.front() == '?') query.remove_prefix(1);
+  std::string with_mark = "?" + std::string(query);
+  CR_RETURN_IF_ERROR(CheckPercentEscapes(with_mark));
+  QueryParams out;
+  auto parsed = boost::urls::parse_uri_reference(with_mark);
+  if (!parsed) {
+    out = SplitRaw(query);  // not a valid URL query (e.g. a raw '|'): taken as written
+  } else {
+    for (auto param : parsed->params()) {
+      out.emplace_back(param.key, param.has_value ? param.value : std::string());
+    }
+  }
+  CR_RETURN_IF_ERROR(CheckNoNul(out));
+  return out;
+}
+
+std::string EncodeQuery(const QueryParams& params) {
+  static constexpr auto kSafe = boost::urls::unreserved_chars + ':' + ',' + '|' + '/' + '$';
+  std::string out;
+  for (const auto& [name, value] : params) {
+    if (!out.empty()) out += '&';
+    out += boost::urls::encode(name, kSafe);
+    out += '=';
+    out += boost::urls::encode(value, kSafe);
+  }
+  return out;
+}
+
+}  // namespace carerecord::interactions

@@ -1,0 +1,190 @@
+// _sort on the SQLite store: every match (at most kMaxSorted) gets an order-preserving byte
+// encoding of its sort keys, pk last, and pages are cut by key (a keyset cursor), so a page
+// boundary stays put while resources are added or removed elsewhere.
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
+#include "store/sqlite/sqlite_search_compiler.h"
+
+namespace carerecord::store {
+namespace {
+
+using base::ErrorCode;
+using base::MakeError;
+using fhir::SearchParamType;
+
+// The most matches a sorted search gathers.
+constexpr size_t kMaxSorted = 10000;
+
+// An order-preserving byte encoding of sort keys: comparing encoded strings compares the keys.
+void EncodeInt(std::string& out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+uint64_t OrderedDouble(double d) {
+  uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  return (bits & (uint64_t{1} << 63)) ? ~bits : bits | (uint64_t{1} << 63);
+}
+
+std::string ToHex(std::string_view bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+std::optional<std::string> FromHex(std::string_view hex) {
+  if (hex.size() % 2) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    auto nibble = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+// The statement that reads one resource's (?1) value of a sort key, and whether it is text.
+struct SortKeyQuery {
+  std::string sql;
+  bool text = false;
+};
+
+base::Result<SortKeyQuery> QueryForSortKey(const SqliteNames& names, const SortKey& sort) {
+  if (sort.special == SortKey::Special::kId) {
+    return SortKeyQuery{"SELECT id FROM resource WHERE pk = ?1", true};
+  }
+  if (sort.special == SortKey::Special::kLastUpdated) {
+    return SortKeyQuery{"SELECT last_updated FROM resource WHERE pk = ?1", false};
+  }
+  // Rows of a union parameter are its parts' (see CompileUnion).
+  std::string params;
+  if (sort.param->union_of.empty()) {
+    params = std::to_string(names.ParamId(*sort.param));
+  } else {
+    for (const fhir::SearchParamDef* part : sort.param->union_of) {
+      params += (params.empty() ? "" : ",") + std::to_string(names.ParamId(*part));
+    }
+  }
+  const std::string agg = sort.descending ? "max" : "min";
+  auto query = [&](const std::string& column, const char* table, bool text) {
+    return SortKeyQuery{"SELECT " + agg + "(" + column + ") FROM " + table + " WHERE param IN (" +
+                            params + ") AND pk = ?1",
+                        text};
+  };
+  switch (sort.param->type) {
+    case SearchParamType::kDate:
+      return query(sort.descending ? "high" : "low", "idx_date", false);
+    case SearchParamType::kString:
+      return query("value", "idx_string", true);
+    case SearchParamType::kToken:
+      return query("code", "idx_token", true);
+    case SearchParamType::kNumber:
+      return query("value", "idx_number", false);
+    case SearchParamType::kQuantity:
+      return query("value", "idx_quantity", false);
+    default:
+      return MakeError(ErrorCode::kInvalid,
+                       "cannot sort by " + sort.param->code + " (a " +
+                           std::string(fhir::SearchParamTypeName(sort.param->type)) + " parameter)",
+                       "_sort");
+  }
+}
+
+// The current row's value as an order-preserving component of a key; empty when absent.
+std::string KeyComponent(SqliteStatement& stmt, bool text, bool descending) {
+  std::string component;
+  if (text) {
+    component = std::string(stmt.Text(0));
+    component.push_back('\0');
+  } else if (sqlite3_column_type(stmt.raw(), 0) == SQLITE_FLOAT) {
+    EncodeInt(component, OrderedDouble(stmt.Real(0)));
+  } else {
+    EncodeInt(component, static_cast<uint64_t>(stmt.Int(0)) ^ (uint64_t{1} << 63));
+  }
+  if (descending) {
+    for (char& ch : component) ch = static_cast<char>(~static_cast<unsigned char>(ch));
+  }
+  return component;
+}
+
+}  // namespace
+
+base::Result<std::vector<std::string>> SearchCompiler::SortKeys(const std::vector<int64_t>& pks) {
+  std::vector<std::string> keys(pks.size());
+  for (const SortKey& sort : spec_.sort) {
+    auto query = QueryForSortKey(names_, sort);
+    if (!query.ok()) return query.error();
+    auto stmt = db_.Cached(query->sql);
+    if (!stmt.ok()) return stmt.error();
+    for (size_t i = 0; i < pks.size(); ++i) {
+      (*stmt)->Bind(1, pks[i]);
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.error();
+      bool present = row.value() && !(*stmt)->IsNull(0);
+      keys[i].push_back(present ? '\x00' : '\x01');  // resources without the value sort last
+      if (present) keys[i] += KeyComponent(**stmt, query->text, sort.descending);
+      (*stmt)->Reset();
+    }
+  }
+  for (size_t i = 0; i < pks.size(); ++i) EncodeInt(keys[i], static_cast<uint64_t>(pks[i]));
+  return keys;
+}
+
+// Sorted: gather every match (bounded), order by encoded keys, and page by key, so a page
+// boundary stays put while resources are added or removed elsewhere.
+base::Result<PkPage> SearchCompiler::SortedPage(const Sql& query, PkPage page) {
+  Sql bounded = query;
+  bounded.Add(" LIMIT " + std::to_string(kMaxSorted + 1));
+  auto gathered = StepPks(bounded);
+  if (!gathered.ok()) return gathered.error();
+  const std::vector<int64_t>& all = *gathered;
+  if (all.size() > kMaxSorted) {
+    return MakeError(ErrorCode::kInvalid,
+                     "more than " + std::to_string(kMaxSorted) +
+                         " matches to sort; narrow the search or drop _sort",
+                     "_sort");
+  }
+  auto sort_keys = SortKeys(all);
+  if (!sort_keys.ok()) return sort_keys.error();
+  const std::vector<std::string>& keys = *sort_keys;
+  std::vector<size_t> order(all.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return keys[a] < keys[b]; });
+  size_t start = 0, end = order.size();
+  bool backward = false;
+  const std::string& cursor = spec_.cursor;
+  if (!cursor.empty()) {
+    auto key = FromHex(cursor.substr(1));
+    if (!key || (cursor[0] != 'n' && cursor[0] != 'p')) {
+      return base::Invalid("the paging cursor is not one this server made", "_cursor");
+    }
+    backward = cursor[0] == 'p';
+    auto pos = std::lower_bound(order.begin(), order.end(), *key,
+                                [&](size_t i, const std::string& k) { return keys[i] < k; });
+    size_t at = pos - order.begin();
+    if (backward) {
+      end = at;
+      start = end > spec_.count ? end - spec_.count : 0;
+    } else {
+      start = at < order.size() && keys[order[at]] == *key ? at + 1 : at;
+    }
+  }
+  if (!backward) end = std::min(order.size(), start + spec_.count);
+  for (size_t i = start; i < end; ++i) page.pks.push_back(all[order[i]]);
+  if (end < order.size() && end > start) page.next_cursor = "n" + ToHex(keys[order[end - 1]]);
+  if (start > 0 && end > start) page.previous_cursor = "p" + ToHex(keys[order[start]]);
+  return page;
+}
+
+}  // namespace carerecord::store
