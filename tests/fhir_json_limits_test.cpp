@@ -1,11 +1,13 @@
 // HTTP integration tests of the bounds on one request body's JSON (issue 17, defect 10): items
-// in one array, values in one resource and in one body. Beyond each, a 413 OperationOutcome
-// naming the limit and where it was passed; within them, the resource is stored. (That real
+// in one array, values in one resource and in one body, and the index rows one resource gives
+// the writer. Beyond each, a 413 OperationOutcome naming the limit (and where it was passed);
+// within them, the resource is stored. (That real
 // data fits is shown by the Synthea load test, which posts every bundle at hand.)
 #include <gtest/gtest.h>
 
 #include <string>
 
+#include "fhir/index_extraction.h"
 #include "interactions/fhir_json.h"
 #include "tests/test_server.h"
 
@@ -56,10 +58,30 @@ TEST_F(FhirJsonLimits, AnArrayBeyondTheLimitIsA413NamingIt) {
   EXPECT_EQ(expression, "/name/0/given");
   EXPECT_NE(diagnostics.find(std::to_string(kMaxJsonArrayItems)), std::string::npos) << diagnostics;
   EXPECT_EQ(server_.Get("/fhir/Patient/p1").status, 404);
-  // At the limit, the resource is stored.
-  auto at_limit =
-      server_.Send("PUT", "/fhir/Patient/p1", PatientWithGivenNames(1, kMaxJsonArrayItems));
+  // At the limit, the resource is stored (an element no search parameter indexes).
+  std::string days = "[";
+  for (size_t i = 0; i < kMaxJsonArrayItems; ++i) days += i ? R"(,"mon")" : R"("mon")";
+  auto at_limit = server_.Send("PUT", "/fhir/Location/l1",
+                               R"({"resourceType":"Location","id":"l1","hoursOfOperation":[
+                               {"daysOfWeek":)" +
+                                   days + "]}]}");
   EXPECT_EQ(at_limit.status, 201) << at_limit.body.substr(0, 500);
+}
+
+TEST_F(FhirJsonLimits, AResourceWithMoreIndexValuesThanTheWriterTakesIsA413) {
+  // Within the JSON limits, but each given name is a row in several indexes.
+  auto [diagnostics, expression] = Expect413(server_.Send(
+      "PUT", "/fhir/Patient/p1", PatientWithGivenNames(1, fhir::kMaxIndexEntries + 1)));
+  EXPECT_NE(diagnostics.find(std::to_string(fhir::kMaxIndexEntries)), std::string::npos)
+      << diagnostics;
+  EXPECT_EQ(server_.Get("/fhir/Patient/p1").status, 404);
+  const std::string bundle = R"({"resourceType":"Bundle","type":"transaction","entry":[
+    {"resource":)" + PatientWithGivenNames(1, fhir::kMaxIndexEntries + 1) +
+                             R"(,"request":{"method":"PUT","url":"Patient/p1"}}]})";
+  Expect413(server_.Send("POST", "/fhir", bundle));
+  EXPECT_EQ(server_.Get("/fhir/Patient/p1").status, 404);
+  auto small = server_.Send("PUT", "/fhir/Patient/p1", PatientWithGivenNames(1, 1000));
+  EXPECT_EQ(small.status, 201) << small.body.substr(0, 500);
 }
 
 TEST_F(FhirJsonLimits, AResourceBeyondTheLimitIsA413AloneOrInABundle) {

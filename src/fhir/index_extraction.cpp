@@ -584,6 +584,12 @@ IndexEntries ExtractIndexEntries(const boost::json::object& resource,
   return out;
 }
 
+size_t IndexEntryCount(const IndexEntries& entries) {
+  return entries.tokens.size() + entries.strings.size() + entries.dates.size() +
+         entries.numbers.size() + entries.quantities.size() + entries.references.size() +
+         entries.uris.size() + entries.composites.size();
+}
+
 std::optional<ParsedReference> ParseReference(std::string_view reference) {
   auto view = ParseReferenceView(reference);
   if (!view) return std::nullopt;
