@@ -27,6 +27,11 @@ struct JsonLimits {
   bool fhir_rules = false;
 };
 
+// The depth this server parses its own stored bodies and responses to: requests nest at most
+// 64, and a stored resource read back inside a Bundle sits a few levels deeper than it did
+// alone. (Boost.JSON's own parser stops at 32.)
+inline constexpr size_t kMaxStoredJsonDepth = 128;
+
 // Parses one JSON document. Numbers outside the range of a double (1e400, -1e400, a 10,000-digit
 // integer, 1e-400) are a 400 naming them by JSON pointer, as is a string that starts with the
 // mark of a kept number. Syntax errors carry the line and column ("line 3, column 14").

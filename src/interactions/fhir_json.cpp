@@ -69,7 +69,7 @@ std::string ReplaceInvalidUtf8(std::string_view text) {
 
 base::Result<json::value> ParseJson(std::string_view text, json::storage_ptr storage) {
   fhir::JsonLimits limits;
-  limits.max_depth = kMaxStoredJsonDepth;
+  limits.max_depth = fhir::kMaxStoredJsonDepth;
   return fhir::ParseFhirJson(text, limits, std::move(storage));
 }
 

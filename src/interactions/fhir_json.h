@@ -20,9 +20,6 @@ inline constexpr size_t kMaxJsonDepth = 64;
 inline constexpr size_t kMaxJsonArrayItems = 50'000;
 inline constexpr size_t kMaxJsonValues = 1'000'000;
 inline constexpr size_t kMaxResourceJsonValues = 100'000;
-// Stored bodies and this server's own responses were checked on the way in; a stored resource
-// read back inside a Bundle sits a few levels deeper than it did alone.
-inline constexpr size_t kMaxStoredJsonDepth = 128;
 
 // Parses a JSON document that this server wrote (a stored body, a response), keeping numbers
 // exactly as written (fhir/json_number.h); errors carry the line and column ("line 3, column

@@ -17,8 +17,6 @@ constexpr char kDictionary = 'D';  // 4-byte little-endian dictionary id, then a
 constexpr int kLevel = 3;          // the speed/size knee for small JSON documents
 constexpr size_t kSamplesToTrain = 400;
 constexpr size_t kMaxDictionaryBytes = 32 * 1024;
-// Request bodies nest at most 64 deep (Boost.JSON's own parser stops at 32).
-constexpr size_t kMaxStoredDepth = 128;
 
 struct Contexts {
   ZSTD_CCtx* compress = ZSTD_createCCtx();
@@ -201,7 +199,7 @@ base::Result<boost::json::object> BodyCodec::DecodeObject(std::string_view store
   if (!json.ok()) return json.error();
   // Numbers as stored (0.010 stays 0.010), and as deep as a request body may be.
   fhir::JsonLimits limits;
-  limits.max_depth = kMaxStoredDepth;
+  limits.max_depth = fhir::kMaxStoredJsonDepth;
   auto parsed = fhir::ParseFhirJson(*json, limits);
   if (!parsed.ok() || !parsed->is_object()) {
     return base::MakeError(base::ErrorCode::kInternal, "a stored body is not a JSON object");
