@@ -9,6 +9,7 @@
 
 #include "fhir/fhir_date.h"
 #include "fhir/generated/fhir_tables.h"
+#include "fhir/json_number.h"
 #include "fhir/resource_validation.h"
 #include "fhir/search_parameters.h"
 
@@ -76,22 +77,12 @@ const json::value* Member(const json::object& object, std::string_view key) {
 std::string_view StringAt(const json::object& object, std::string_view key) {
   const json::value* v = Member(object, key);
   if (v == nullptr) return {};
-  const json::string* s = v->if_string();
+  const json::string* s = IfText(*v);
   return s != nullptr ? std::string_view(*s) : std::string_view();
 }
 
 std::optional<double> NumberOf(const json::value* v) {
-  if (v == nullptr) return std::nullopt;
-  switch (v->kind()) {
-    case json::kind::int64:
-      return static_cast<double>(v->get_int64());
-    case json::kind::uint64:
-      return static_cast<double>(v->get_uint64());
-    case json::kind::double_:
-      return v->get_double();
-    default:
-      return std::nullopt;
-  }
+  return v != nullptr ? NumberValue(*v) : std::nullopt;
 }
 
 bool PassesFilter(const json::value& value, const gen::PathStep& step) {
@@ -140,8 +131,7 @@ class EntrySink {
       case SearchParamType::kReference:
         return Reference(value, leaf);
       case SearchParamType::kUri:
-        if (const json::string* s = value.if_string())
-          out_.uris.push_back({param_, std::string(*s)});
+        if (const json::string* s = IfText(value)) out_.uris.push_back({param_, std::string(*s)});
         return;
       case SearchParamType::kSpecial:
         if (leaf == gen::Leaf::kPosition) Position(value);
@@ -171,7 +161,7 @@ class EntrySink {
   }
 
   void Token(const json::value& value, gen::Leaf leaf) {
-    if (const json::string* s = value.if_string()) {
+    if (const json::string* s = IfText(value)) {
       AddToken({}, *s, {});
       return;
     }
@@ -249,16 +239,16 @@ class EntrySink {
   void AddStrings(const json::object& object, std::string_view key) {
     const json::value* v = Member(object, key);
     if (v == nullptr) return;
-    if (const json::string* s = v->if_string()) return AddString(*s);
+    if (const json::string* s = IfText(*v)) return AddString(*s);
     if (const json::array* array = v->if_array()) {
       for (const json::value& item : *array) {
-        if (const json::string* s = item.if_string()) AddString(*s);
+        if (const json::string* s = IfText(item)) AddString(*s);
       }
     }
   }
 
   void String(const json::value& value, gen::Leaf leaf) {
-    if (const json::string* s = value.if_string()) return AddString(*s);
+    if (const json::string* s = IfText(value)) return AddString(*s);
     const json::object* object = value.if_object();
     if (object == nullptr) return;
     if (leaf == gen::Leaf::kHumanName) {
@@ -297,7 +287,7 @@ class EntrySink {
   }
 
   void Date(const json::value& value, gen::Leaf leaf) {
-    if (const json::string* s = value.if_string()) return AddDate(*s);
+    if (const json::string* s = IfText(value)) return AddDate(*s);
     const json::object* object = value.if_object();
     if (object == nullptr) return;
     if (leaf == gen::Leaf::kPeriod) return AddPeriod(*object);
@@ -305,7 +295,7 @@ class EntrySink {
     if (const json::value* events = Member(*object, "event")) {
       if (const json::array* array = events->if_array()) {
         for (const json::value& event : *array) {
-          if (const json::string* s = event.if_string()) AddDate(*s);
+          if (const json::string* s = IfText(event)) AddDate(*s);
         }
       }
     }
@@ -356,7 +346,7 @@ class EntrySink {
 
   void Reference(const json::value& value, gen::Leaf leaf) {
     std::string_view reference;
-    if (const json::string* s = value.if_string()) {
+    if (const json::string* s = IfText(value)) {
       reference = *s;  // canonical or uri: the whole URL is the target
       if (!reference.empty()) out_.references.push_back({param_, {}, std::string(reference)});
       return;
@@ -592,6 +582,12 @@ IndexEntries ExtractIndexEntries(const boost::json::object& resource,
   }
   ExtractComposites(resource, *row, out.composites);
   return out;
+}
+
+size_t IndexEntryCount(const IndexEntries& entries) {
+  return entries.tokens.size() + entries.strings.size() + entries.dates.size() +
+         entries.numbers.size() + entries.quantities.size() + entries.references.size() +
+         entries.uris.size() + entries.composites.size();
 }
 
 std::optional<ParsedReference> ParseReference(std::string_view reference) {

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "fhir/json_number.h"
+
 namespace carerecord::fhir {
 namespace {
 
@@ -47,18 +49,12 @@ void AppendString(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
-void AppendDouble(std::string& out, double value) {
+void AppendNumber(std::string& out, double value) {
   if (!std::isfinite(value)) {  // not JSON; cannot come from a parsed document
     out += "null";
     return;
   }
-  char buffer[64];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
-  out.append(buffer, end);
-  // A whole number parsed from "2.0" must stay a decimal, not turn into an integer.
-  if (std::string_view(buffer, end - buffer).find_first_of(".eE") == std::string_view::npos) {
-    out += ".0";
-  }
+  AppendDouble(out, value);
 }
 
 }  // namespace
@@ -84,11 +80,11 @@ void AppendJson(std::string& out, const boost::json::value& value) {
       break;
     }
     case boost::json::kind::double_:
-      AppendDouble(out, value.get_double());
+      AppendNumber(out, value.get_double());
       break;
     case boost::json::kind::string: {
       const auto& s = value.get_string();
-      AppendString(out, std::string_view(s.data(), s.size()));
+      if (!AppendExactNumber(out, s)) AppendString(out, std::string_view(s.data(), s.size()));
       break;
     }
     case boost::json::kind::array: {

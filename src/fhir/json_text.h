@@ -1,6 +1,6 @@
-// Writes JSON text for FHIR resources. Boost.JSON 1.81 prints every decimal in scientific form
-// ("valueDecimal": 2E-2); FHIR readers and people expect 0.02, so decimals are written as the
-// shortest text that reads back to the same value. Pure; thread-safe.
+// Writes JSON text for FHIR resources. A number kept as the client wrote it (json_number.h) is
+// written as that text. Other decimals are written as the shortest text that reads back to the
+// same value (Boost.JSON 1.81 would print 0.02 as 2E-2). Pure; thread-safe.
 #pragma once
 
 #include <boost/json/object.hpp>

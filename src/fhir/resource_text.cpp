@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "fhir/json_number.h"
 #include "fhir/search_text.h"
 
 namespace carerecord::fhir {
@@ -53,6 +54,7 @@ std::string StripMarkup(std::string_view xhtml) {
 void AppendStrings(const json::value& value, std::string_view key, std::string& out) {
   switch (value.kind()) {
     case json::kind::string:
+      if (IfText(value) == nullptr) return;  // a number kept as written, not text
       out += key == "div" ? StripMarkup(value.get_string()) : std::string(value.get_string());
       out.push_back(' ');
       return;

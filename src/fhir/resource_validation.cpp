@@ -15,6 +15,7 @@
 
 #include "fhir/fhir_date.h"
 #include "fhir/generated/fhir_tables.h"
+#include "fhir/json_number.h"
 
 namespace carerecord::fhir {
 
@@ -118,15 +119,15 @@ std::string_view ExpectedName(PrimitiveKind kind) {
 }
 
 std::string Describe(const json::value& v) {
+  if (IsNumber(v)) {
+    const std::string text = NumberText(v);
+    return "the number " + (text.size() > 40 ? text.substr(0, 40) + "..." : text);
+  }
   switch (v.kind()) {
     case json::kind::null:
       return "null";
     case json::kind::bool_:
       return v.get_bool() ? "the boolean true" : "the boolean false";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_:
-      return "the number " + json::serialize(v);
     case json::kind::string: {
       std::string_view s = v.get_string();
       std::string shown(s.substr(0, 40));
@@ -143,6 +144,8 @@ std::string Describe(const json::value& v) {
       return "an array";
     case json::kind::object:
       return "an object";
+    default:
+      break;  // numbers, above
   }
   return "a value";
 }
@@ -489,7 +492,9 @@ std::optional<std::string> CheckNarrativeDiv(std::string_view div) {
 void CollectLocalReferences(const json::value& value, std::vector<std::string_view>& out) {
   switch (value.kind()) {
     case json::kind::string:
-      if (std::string_view s = value.get_string(); s.starts_with('#')) out.push_back(s);
+      if (const json::string* s = IfText(value); s != nullptr && s->starts_with('#')) {
+        out.push_back(*s);
+      }
       break;
     case json::kind::array:
       for (const json::value& item : value.get_array()) CollectLocalReferences(item, out);
@@ -520,7 +525,7 @@ class ResourceValidator {
 
   bool ValidateResourceObject(const json::object& object) {
     const json::value* type_value = object.if_contains("resourceType");
-    const json::string* type = type_value != nullptr ? type_value->if_string() : nullptr;
+    const json::string* type = type_value != nullptr ? IfText(*type_value) : nullptr;
     if (type == nullptr) return FailResourceType("a resource needs a resourceType string");
     const gen::DefinitionRow* def = gen::FindDefinition(*type);
     if (def == nullptr || !def->is_resource) {
@@ -552,7 +557,7 @@ class ResourceValidator {
       if (!PushIndex(i)) return false;
       if (!ValidateContainedMeta(object)) return false;
       const json::value* id_value = object.if_contains("id");
-      const json::string* id = id_value ? id_value->if_string() : nullptr;
+      const json::string* id = id_value ? IfText(*id_value) : nullptr;
       if (id == nullptr) {
         return Fail("id", "dom-3: a contained resource needs an id, to be referred to as #id");
       }
@@ -635,7 +640,7 @@ class ResourceValidator {
   bool ValidateExtension(const json::object& object) {
     const json::value* url = object.if_contains("url");
     if (url == nullptr) return Fail("url", "the required element url is missing");
-    if (!url->is_string() || url->get_string().empty()) {
+    if (IfText(*url) == nullptr || url->get_string().empty()) {
       return Fail("url", "expected a uri, got " + Describe(*url));
     }
     if (!object.contains("extension")) return true;
@@ -769,11 +774,11 @@ class ResourceValidator {
       case PrimitiveKind::kUnsignedInt:
         return ValidateInteger(element.kind, value);
       case PrimitiveKind::kDecimal:
-        return value.is_number() || WrongKind(element.kind, value);
+        return IsNumber(value) || WrongKind(element.kind, value);
       default:
         break;
     }
-    const json::string* string = value.if_string();
+    const json::string* string = IfText(value);
     if (string == nullptr) return WrongKind(element.kind, value);
     if (!ValidateString(element.kind, *string)) return false;
     return element.codes.empty() || ValidateRequiredCode(element.codes, *string);
@@ -793,19 +798,25 @@ class ResourceValidator {
                 "'" + std::string(code) + "' is not one of the allowed codes (" + allowed + ")");
   }
 
+  // FHIR's integer, positiveInt and unsignedInt are 32-bit, written without a fraction or an
+  // exponent (2.0 and 1e2 are decimals).
   bool ValidateInteger(PrimitiveKind kind, const json::value& value) {
+    if (!IsNumber(value)) return WrongKind(kind, value);
+    const std::string text = NumberText(value);
+    const bool integral = text.find_first_of(".eE") == std::string::npos;
     int64_t n = 0;
-    if (value.is_int64()) {
-      n = value.get_int64();
-    } else if (value.is_uint64()) {
-      n = INT64_MAX;
-    } else {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (!integral || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
       return WrongKind(kind, value);
     }
     const int64_t min = kind == PrimitiveKind::kPositiveInt   ? 1
                         : kind == PrimitiveKind::kUnsignedInt ? 0
                                                               : INT32_MIN;
-    if (n < min || n > INT32_MAX) return WrongKind(kind, value);
+    if (ec == std::errc::result_out_of_range || n < min || n > INT32_MAX) {
+      return Fail({}, "expected " + std::string(ExpectedName(kind)) + " from " +
+                          std::to_string(min) + " to " + std::to_string(INT32_MAX) + ", got " +
+                          Describe(value));
+    }
     return true;
   }
 

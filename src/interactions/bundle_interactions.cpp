@@ -6,6 +6,7 @@
 #include <map>
 
 #include "fhir/fhir_date.h"
+#include "fhir/json_number.h"
 #include "fhir/json_text.h"
 #include "fhir/resource_validation.h"
 #include "fhir/search_parameters.h"
@@ -87,7 +88,8 @@ base::Status PlanEntry(const RequestContext& ctx, json::object& entry, PlannedEn
   json::object& req = request->as_object();
   auto text = [&](const char* key) -> std::string {
     auto* v = req.if_contains(key);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+    const json::string* text = v ? fhir::IfText(*v) : nullptr;
+    return text ? std::string(*text) : std::string();
   };
   e.method = text("method");
   e.url = text("url");
@@ -95,8 +97,8 @@ base::Status PlanEntry(const RequestContext& ctx, json::object& entry, PlannedEn
     return Invalid("request.method must be GET, POST, PUT or DELETE, not '" + e.method + "'",
                    e.where + ".request.method");
   }
-  if (auto* full = entry.if_contains("fullUrl"); full && full->is_string()) {
-    e.full_url = std::string(full->as_string());
+  if (auto* full = entry.if_contains("fullUrl"); full && fhir::IfText(*full)) {
+    e.full_url = std::string(*fhir::IfText(*full));
   }
   if (e.method == "GET") return base::Status::Ok();  // read after the writes
   CR_RETURN_IF_ERROR(ParseEntryUrl(RelativeUrl(ctx, e.url), e));
@@ -133,13 +135,13 @@ base::Status PlanEntry(const RequestContext& ctx, json::object& entry, PlannedEn
     return Invalid("the entry has no resource", e.where + ".resource");
   }
   auto* rt = resource->as_object().if_contains("resourceType");
-  if (!rt || !rt->is_string() || rt->as_string() != e.type) {
+  if (!rt || !fhir::IfText(*rt) || *fhir::IfText(*rt) != e.type) {
     return Invalid("the resource's type does not match request.url " + e.url,
                    e.where + ".resource.resourceType");
   }
   if (e.method == "PUT" && !e.id.empty()) {
     auto* id = resource->as_object().if_contains("id");
-    if (!id || !id->is_string() || id->as_string() != e.id) {
+    if (!id || !fhir::IfText(*id) || *fhir::IfText(*id) != e.id) {
       return Invalid("the resource's id must match request.url " + e.url, e.where + ".resource.id");
     }
   }
@@ -156,7 +158,7 @@ base::Result<PlannedBundle> PlanBundle(const RequestContext& ctx, const ServiceO
   }
   auto* type_value = bundle.if_contains("type");
   std::string bundle_type =
-      type_value && type_value->is_string() ? std::string(type_value->as_string()) : "";
+      type_value && fhir::IfText(*type_value) ? std::string(*fhir::IfText(*type_value)) : "";
   if (bundle_type != "transaction" && bundle_type != "batch") {
     return Invalid("the Bundle type must be transaction or batch, not '" + bundle_type + "'",
                    "/type");

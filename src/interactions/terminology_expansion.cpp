@@ -1,11 +1,13 @@
 #include "interactions/terminology_expansion.h"
 
 #include <boost/json/array.hpp>
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "fhir/code_system_hierarchy.h"
+#include "fhir/json_number.h"
 #include "fhir/json_read.h"
 
 namespace carerecord::interactions {
@@ -36,9 +38,9 @@ std::vector<const json::object*> ObjectsAt(const json::object& object, std::stri
 
 std::optional<int64_t> IntAt(const json::object& object, std::string_view key) {
   const json::value* value = object.if_contains(key);
-  if (value && value->is_int64()) return value->as_int64();
-  if (value && value->is_uint64()) return static_cast<int64_t>(value->as_uint64());
-  return std::nullopt;
+  const std::optional<double> number = value ? fhir::NumberValue(*value) : std::nullopt;
+  if (!number || *number != std::floor(*number) || std::abs(*number) > 9e15) return std::nullopt;
+  return static_cast<int64_t>(*number);
 }
 
 base::Error TooLarge(const std::string& what) {

@@ -165,6 +165,13 @@ base::Result<store::PreparedWrite> PrepareWrite(json::object resource, const Wri
   }
   const json::object& stamped = as_value.as_object();
   write.index = fhir::ExtractIndexEntries(stamped, request.type);
+  if (const size_t n = fhir::IndexEntryCount(write.index); n > fhir::kMaxIndexEntries) {
+    return base::MakeError(base::ErrorCode::kTooLarge,
+                           "the " + request.type + " has " + std::to_string(n) +
+                               " search index values; this server takes at most " +
+                               std::to_string(fhir::kMaxIndexEntries) + " in one resource",
+                           request.type);
+  }
   write.compartment_patients = CompartmentPatients(request.type, request.id, write.index);
   write.json = Serialize(as_value);
   // The store stamps the commit's time here (Store::Commit), in commit order.

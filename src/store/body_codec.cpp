@@ -1,12 +1,12 @@
 #include "store/body_codec.h"
 
-#include <boost/json/parse.hpp>
-
 #define ZDICT_STATIC_LINKING_ONLY  // for ZDICT_trainFromBuffer_fastCover with fixed parameters
 #include <zdict.h>
 #include <zstd.h>
 
 #include <cstring>
+
+#include "fhir/json_parse.h"
 
 namespace carerecord::store {
 namespace {
@@ -197,12 +197,14 @@ std::string BodyCodec::TrainDictionary(const std::vector<std::string>& samples) 
 base::Result<boost::json::object> BodyCodec::DecodeObject(std::string_view stored) const {
   auto json = Decode(stored);
   if (!json.ok()) return json.error();
-  boost::system::error_code ec;
-  boost::json::value parsed = boost::json::parse(*json, ec);
-  if (ec || !parsed.is_object()) {
+  // Numbers as stored (0.010 stays 0.010), and as deep as a request body may be.
+  fhir::JsonLimits limits;
+  limits.max_depth = fhir::kMaxStoredJsonDepth;
+  auto parsed = fhir::ParseFhirJson(*json, limits);
+  if (!parsed.ok() || !parsed->is_object()) {
     return base::MakeError(base::ErrorCode::kInternal, "a stored body is not a JSON object");
   }
-  return std::move(parsed.as_object());
+  return std::move(parsed->as_object());
 }
 
 }  // namespace carerecord::store

@@ -150,7 +150,7 @@ base::Status WriteIndexRows(SqliteConnection& db, const SqliteNames& names,
       keys.emplace_back(0, entry.unit);
     }
     if (keys.empty()) keys.emplace_back(0, std::string_view());
-    for (const auto& [key_system, key_code] : keys) {
+    for (const auto& key : keys) {  // not a structured binding: clang 14 cannot capture one
       CR_RETURN_IF_ERROR(
           run("INSERT OR IGNORE INTO idx_quantity (param, part, value, system_id, code, pk) "
               "VALUES (?,?,?,?,?,?)",
@@ -158,7 +158,7 @@ base::Status WriteIndexRows(SqliteConnection& db, const SqliteNames& names,
               "code=? AND pk=?",
               [&](auto& s) {
                 s.Bind(1, names.ParamId(params[entry.param_id])).Bind(2, part).Bind(3, entry.value);
-                s.Bind(4, key_system).Bind(5, key_code).Bind(6, pk);
+                s.Bind(4, key.first).Bind(5, key.second).Bind(6, pk);
               }));
     }
   }
