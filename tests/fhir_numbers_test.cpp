@@ -210,7 +210,7 @@ TEST_F(FhirNumbers, AKeptNumberWhereAStringBelongsIsRefusedWithItsText) {
   // A batch answers each entry; the error quotes the number, not its mark.
   auto batch = server_.Send("POST", "/fhir", R"({"resourceType":"Bundle","type":"batch","entry":[
     {"request":{"method":1.50,"url":1e2}}]})");
-  EXPECT_NE(batch.body.find("not '1.50'"), std::string::npos) << batch.body;
+  EXPECT_NE(batch.body.find("not the number 1.50"), std::string::npos) << batch.body;
   EXPECT_EQ(batch.body.find("\\u001f"), std::string::npos) << batch.body;
   EXPECT_EQ(batch.body.find('\x1f'), std::string::npos) << batch.body;
   EXPECT_EQ(server_.Get("/fhir/Patient/p2").status, 404);

@@ -94,7 +94,13 @@ base::Status PlanEntry(const RequestContext& ctx, json::object& entry, PlannedEn
   e.method = text("method");
   e.url = text("url");
   if (e.method != "GET" && e.method != "POST" && e.method != "PUT" && e.method != "DELETE") {
-    return Invalid("request.method must be GET, POST, PUT or DELETE, not '" + e.method + "'",
+    auto* method = req.if_contains("method");
+    std::string shown = method == nullptr       ? "nothing"
+                        : fhir::IfText(*method) ? "'" + e.method + "'"
+                        : fhir::IsNumber(*method)
+                            ? "the number " + fhir::NumberText(*method)
+                            : "a JSON " + std::string(to_string(method->kind()));
+    return Invalid("request.method must be GET, POST, PUT or DELETE, not " + shown,
                    e.where + ".request.method");
   }
   if (auto* full = entry.if_contains("fullUrl"); full && fhir::IfText(*full)) {
