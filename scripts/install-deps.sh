@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what carerecord needs to build and test on Debian 12 (bookworm): compilers, Boost 1.81,
-# SQLite, zstd, OpenSSL, CLI11, GoogleTest, Google Benchmark, wrk, and Node.js for the
-# interoperability test. Safe to run again; does nothing that is already done.
+# SQLite, zstd, OpenSSL, CLI11, GoogleTest, Google Benchmark, wrk, clang with its libFuzzer
+# runtime for the fuzz targets, and Node.js for the interoperability test. Safe to run again; does nothing that is already done.
 set -euo pipefail
 
 packages=(
@@ -10,6 +10,7 @@ packages=(
   libsqlite3-dev libzstd-dev libssl-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 curl wrk clang-format git
+  clang libclang-rt-14-dev
 )
 
 sudo=""
