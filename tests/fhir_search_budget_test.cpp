@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "interactions/search_request.h"
@@ -152,6 +153,29 @@ TEST(FhirSearchBudget, InnerSearchesNestedPastTheDepthAreRefused) {
   EXPECT_EQ(page.error().code, base::ErrorCode::kInvalid);
   EXPECT_NE(page.error().message.find("nests more than"), std::string::npos)
       << page.error().message;
+}
+
+// An inner search with one match more than the limit is refused: it once stopped at the limit
+// and answered with what it had found, silently leaving out the rest.
+TEST(FhirSearchBudget, AnInnerSearchOneMatchPastItsLimitIsRefusedNotCutShort) {
+  TestServer server;
+  ASSERT_EQ(server.Send("POST", "/fhir", PatientsWithAnObservationEach(7)).status, 200);
+  AdmitAll gate;
+  for (const auto& [type, param, value] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"Patient", "_has:Observation:patient:status", "final"},
+           {"Observation", "patient.gender", "male"}}) {
+    store::SearchSpec spec = Parse(type, {{param, value}});
+    spec.budget.max_inner_matches = 6;  // seven match
+    auto session = server.store().OpenRead(gate);
+    auto page = session->Search(spec);
+    ASSERT_FALSE(page.ok()) << param << " answered " << page->matches.size();
+    EXPECT_NE(page.error().message.find("more than 6"), std::string::npos) << page.error().message;
+    spec.budget.max_inner_matches = 7;  // exactly the limit: all of them
+    auto all = session->Search(spec);
+    ASSERT_TRUE(all.ok()) << all.error().message;
+    EXPECT_EQ(all->matches.size(), 7u) << param;
+  }
 }
 
 TEST(FhirSearchBudget, TooManyBoundValuesAreRefusedNamingTheLimit) {

@@ -256,7 +256,9 @@ base::Result<std::vector<int64_t>> MatchPks(SqliteConnection& db, const SqliteNa
   matching.type = spec.type;
   matching.conditions = spec.conditions;
   matching.compartment_patient = spec.compartment_patient;
-  matching.count = limit;  // what the result parameters said is not copied
+  // What the result parameters said is not copied. One more than the limit, so the caller can
+  // tell "more than limit" from "exactly limit" (SearchPks drops the extra row it reads).
+  matching.count = limit + 1;
   auto page = SearchPks(db, names, matching, run);
   if (!page.ok()) return page.error();
   return std::move(page->pks);
