@@ -36,6 +36,22 @@ TEST(FhirCompartment, CompartmentSearchReturnsOnlyThatPatientsResources) {
   EXPECT_TRUE(Ids(server, "/fhir/Patient/nobody/Observation").empty());
 }
 
+// Deleting a Patient leaves the records that refer to it in place; searches by that reference
+// once stopped finding them, hiding data that is still stored.
+TEST(FhirCompartment, RecordsOfADeletedPatientAreStillFoundByItsReference) {
+  TestServer server;
+  Put(server, "Patient", "gone", R"({"resourceType":"Patient"})");
+  Put(server, "Observation", "o1",
+      R"({"resourceType":"Observation","status":"final","code":{"text":"x"},)"
+      R"("subject":{"reference":"Patient/gone"}})");
+  ASSERT_EQ(server.Send("DELETE", "/fhir/Patient/gone").status, 200);
+  for (const char* target :
+       {"/fhir/Observation?subject=Patient/gone", "/fhir/Observation?patient=gone",
+        "/fhir/Observation?subject=gone", "/fhir/Patient/gone/Observation"}) {
+    EXPECT_EQ(Ids(server, target), std::vector<std::string>{"o1"}) << target;
+  }
+}
+
 TEST(FhirCompartment, TypeOutsideThePatientCompartmentIs400) {
   TestServer server;
   Put(server, "Patient", "a", R"({"resourceType":"Patient","id":"a"})");

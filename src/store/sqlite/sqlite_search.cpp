@@ -106,7 +106,8 @@ base::Result<Sql> SearchCompiler::CandidateQuery(const std::vector<CompiledCondi
   base.Bind(type_id);
   if (!spec_.compartment_patient.empty()) {
     // The compartment table's key starts with the patient: one range scan gives the candidates.
-    auto patient = FindPk(db_, names_, "Patient", spec_.compartment_patient);
+    auto patient =
+        FindPk(db_, names_, "Patient", spec_.compartment_patient, /*include_deleted=*/true);
     if (!patient.ok()) return patient.error();
     base.Add(" AND r.pk IN (SELECT pk FROM compartment WHERE patient_pk = ? AND type_id = ?)");
     base.Bind(patient.value());  // 0 when there is no such patient: nothing matches

@@ -54,7 +54,8 @@ base::Result<std::vector<int64_t>> SearchCompiler::ResolveTargets(const Conditio
     types = c.param->targets;
   }
   for (const std::string& type : types) {
-    auto pk = FindPk(db_, names_, type, v.target_id);
+    // A deleted target still names the resources that refer to it: they are still there.
+    auto pk = FindPk(db_, names_, type, v.target_id, /*include_deleted=*/true);
     if (!pk.ok()) return pk.error();
     if (pk.value()) pks.push_back(pk.value());
     urls.push_back(type + "/" + v.target_id);
