@@ -118,30 +118,34 @@ TEST_F(FhirSearchAbuse, MoreHostileSearchesAreRefusedOrBounded) {
   for (int i = 0; i < 30; ++i) many_filters += "_filter=patient.gender%20eq%20male&";
   std::string wide_has = "/fhir/Patient?";
   for (int i = 0; i < 150; ++i) wide_has += "_has:Observation:patient:status=final&";
+  auto many_values = [](const std::string& stem) {
+    std::string values;
+    for (int i = 0; i < 499; ++i) values += (i ? "," : "") + stem + std::to_string(i % 10);
+    return values;
+  };
   std::string deep_chain = "/fhir/Observation?patient";
   for (int i = 0; i < 300; ++i) deep_chain += ".link";
   for (const std::string& target : std::vector<std::string>{
-           many_filters,
-           wide_has,
-           deep_chain + ".gender=male",
+           many_filters, wide_has, deep_chain + ".gender=male",
            "/fhir/Patient?_revinclude=Observation:*&_revinclude:iterate=Observation:*",
-           "/fhir/Patient?_revinclude=*:patient",
-           "/fhir/Patient?_include=Patient:*:*",
+           "/fhir/Patient?_revinclude=*:patient", "/fhir/Patient?_include=Patient:*:*",
            "/fhir/Observation?_include:iterate=Observation:*&_revinclude:iterate=Observation:*",
-           "/fhir/Patient?_sort=" + std::string(5000, '-'),
-           "/fhir/Patient?_sort=_id,-_id,_id",
-           "/fhir/Patient?_count=0&_sort=gender",
-           "/fhir/Patient?_cursor=p",
-           "/fhir/Patient?_cursor=n-1&_sort=gender",
-           "/fhir/Patient?_cursor=nzz&_sort=gender",
+           "/fhir/Patient?_sort=" + std::string(5000, '-'), "/fhir/Patient?_sort=_id,-_id,_id",
+           "/fhir/Patient?_count=0&_sort=gender", "/fhir/Patient?_cursor=p",
+           "/fhir/Patient?_cursor=n-1&_sort=gender", "/fhir/Patient?_cursor=nzz&_sort=gender",
            "/fhir/Patient?_has:Observation:patient:_has:Observation:patient:status=final",
            "/fhir/Patient?_filter=" + std::string(10000, 'a'),
            "/fhir/Patient?name:contains=" + std::string(10000, '%'),
            "/fhir/Patient?name=%ED%A0%80",  // a UTF-16 surrogate, not UTF-8
-           "/fhir/Patient?_id=" + std::string(2000, ','),
-           "/fhir/_history?_total=accurate",
-           "/fhir/Patient/_history?_cursor=h-5",
-           "/fhir/Patient?_total=accurate&_summary=count"}) {
+           "/fhir/Patient?_id=" + std::string(2000, ','), "/fhir/_history?_total=accurate",
+           "/fhir/Patient/_history?_cursor=h-5", "/fhir/Patient?_total=accurate&_summary=count",
+           // 499 values of one parameter: SQLite's expression depth (a 500 naming it, once).
+           "/fhir/Patient?family=" + many_values("v"),
+           "/fhir/Observation?value-quantity=" + many_values("1"),
+           "/fhir/Patient?birthdate=" + many_values("2001-01-0"),
+           "/fhir/Observation?code=" + many_values("c"),
+           // A 50,000-character :contains: SQLite's LIKE pattern limit (a 500, once).
+           "/fhir/Patient?family:contains=" + std::string(50000, 'a')}) {
     ExpectBounded(target);
   }
 }

@@ -119,7 +119,7 @@ base::Status SearchParser::ParseChain(const std::string& where, std::string_view
 base::Status SearchParser::ParseValues(const std::string& where, std::string_view value,
                                        const std::string& modifier_type, Condition& condition) {
   std::vector<std::string> parts = SplitValues(value);
-  constexpr size_t kMaxValues = 500;  // each value is one OR term of the query
+  constexpr size_t kMaxValues = 200;  // each value is one OR term of the query
   if (parts.size() > kMaxValues) {
     return Invalid("more than " + std::to_string(kMaxValues) + " values for one parameter", where);
   }

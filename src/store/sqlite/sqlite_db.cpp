@@ -27,6 +27,23 @@ base::Error SqliteError(sqlite3* db, std::string_view what) {
     case SQLITE_PROTOCOL:
       client_message = "the server's storage is failing or busy: nothing was written; retry later";
       break;
+    case SQLITE_TOOBIG:
+      return base::MakeError(base::ErrorCode::kInvalid,
+                             "the request makes a value too large for the server; shorten it");
+    case SQLITE_ERROR: {
+      // SQLite's own limits on one statement (expression depth, LIKE pattern complexity,
+      // terms, variables) are reached only by what a request asked for: a 400, named in the
+      // client's terms.
+      const std::string_view message = sqlite3_errmsg(db);
+      for (std::string_view limit : {"too large", "too complex", "too many", "stack overflow"}) {
+        if (message.find(limit) != std::string_view::npos) {
+          return base::MakeError(base::ErrorCode::kInvalid,
+                                 "the search is too complex for the server to run at once (too "
+                                 "many values, parameters or patterns); narrow it");
+        }
+      }
+      break;
+    }
     default:
       break;
   }
