@@ -163,7 +163,9 @@ TEST_F(FhirJsonRules, ContainedResourceRulesAreEnforced) {
     Issue issue = Expect400(PutPatient(Patient(c.members)));
     EXPECT_NE(issue.diagnostics.find(c.rule), std::string::npos) << c.members << "\n"
                                                                  << issue.diagnostics;
-    if (!c.pointer.empty()) EXPECT_EQ(issue.expression, c.pointer) << c.members;
+    if (!c.pointer.empty()) {
+      EXPECT_EQ(issue.expression, c.pointer) << c.members;
+    }
   }
   EXPECT_EQ(server_.Get("/fhir/Patient/p1").status, 404);
 }

@@ -1,5 +1,7 @@
 // The carerecord command line: serve the FHIR API, load Bundles, print what is stored.
 
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
@@ -201,6 +203,18 @@ int main(int argc, char** argv) {
   server_options.worker_threads = workers;
   server_options.io_threads = io_threads;
   server_options.runs_on_io_thread = &http::FhirRoutes::IsQuickRead;
+  // Connections may take what file descriptors the store does not need (its readers, the
+  // writer, WAL files, checkpoints and some room to spare).
+  // The soft limit is raised to the hard one first (Debian's default soft limit is 1,024).
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
+    const int spare = store_options.reader_connections * 3 + 256;
+    server_options.max_connections =
+        std::clamp(static_cast<int>(files.rlim_cur) - spare, 16, server_options.max_connections);
+  }
   http::HttpServer server(
       server_options,
       [&routes](const http::HttpRequest& request) { return routes.Handle(request); },

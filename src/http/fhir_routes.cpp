@@ -108,6 +108,7 @@ std::optional<HttpResponse> CheckFormats(const HttpRequest& request, const Query
 
 HttpResponse FhirRoutes::ErrorResponse(int status, const std::string& message) {
   base::ErrorCode code = status == 413   ? base::ErrorCode::kTooLarge
+                         : status == 503 ? base::ErrorCode::kUnavailable
                          : status >= 500 ? base::ErrorCode::kInternal
                                          : base::ErrorCode::kInvalid;
   HttpResponse response = Error(code, message);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <cstdio>
 #include <future>
 
@@ -138,9 +139,32 @@ void ServerCore::AcceptNext() {
     }
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    StartConnection(*this, io, std::move(socket));
+    if (open_connections_.load(std::memory_order_relaxed) >= options_.max_connections) {
+      RefuseConnection(std::move(socket));
+    } else {
+      StartConnection(*this, io, std::move(socket));
+    }
     AcceptNext();
   });
+}
+
+void ServerCore::RefuseConnection(tcp::socket socket) {
+  if (!refusal_) {
+    HttpResponse response = MakeErrorResponse(
+        503, "the server is serving as many connections as it may; retry shortly");
+    if (response.Header("Retry-After").empty()) response.SetHeader("Retry-After", "5");
+    std::string bytes = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n";
+    for (const auto& [name, value] : response.headers) bytes += name + ": " + value + "\r\n";
+    bytes += "Content-Length: " + std::to_string(response.body.size()) + "\r\n\r\n";
+    refusal_ = std::make_shared<const std::string>(bytes + response.body);
+  }
+  auto refused = std::make_shared<tcp::socket>(std::move(socket));
+  asio::async_write(*refused, asio::buffer(*refusal_),
+                    [refused, keep = refusal_](error_code, size_t) {
+                      error_code ignored;
+                      refused->shutdown(tcp::socket::shutdown_both, ignored);
+                      refused->close(ignored);
+                    });
 }
 
 // One timer per thread checks every connection's deadline, cheaper than a timer per read.

@@ -37,6 +37,9 @@ struct ServerOptions {
   // by id), since one slow request there stalls every connection of its thread. The rest run
   // on the worker pool. Null: GET and HEAD run on the io thread.
   std::function<bool(const HttpRequest&)> runs_on_io_thread;
+  // Connections served at once. One more is answered 503 with Retry-After and closed at once, so
+  // a flood of idle connections cannot take the file descriptors the store needs to read.
+  int max_connections = 10000;
 };
 
 // May block (e.g. on a database commit) except for what ServerOptions::runs_on_io_thread names.

@@ -79,6 +79,9 @@ class ServerCore {
   void OnConnectionClosed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
+  // Answers a connection over options_.max_connections with a 503 and closes it.
+  void RefuseConnection(tcp::socket socket);
+
   enum class State { kNotStarted, kRunning, kStopping, kStopped };
 
   base::Result<tcp::endpoint> ResolveListenEndpoint();
@@ -100,6 +103,7 @@ class ServerCore {
   std::optional<asio::thread_pool> large_body_pool_;  // see ServerOptions::large_body_bytes
   std::atomic<bool> stopping_{false};
   std::atomic<int> open_connections_{0};
+  std::shared_ptr<const std::string> refusal_;  // the bytes RefuseConnection sends
 
   std::mutex state_mutex_;
   std::condition_variable state_changed_;

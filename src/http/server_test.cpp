@@ -519,6 +519,33 @@ TEST(HttpServerTest, ASlowSearchDoesNotHoldTheIoThreadFromAQuickRead) {
   EXPECT_EQ(response->body, "GET /fhir/Patient/p1\n");
 }
 
+// A flood of idle connections once took every file descriptor, and reads then failed: past
+// max_connections a connection is answered 503 with Retry-After and closed.
+TEST(HttpServerTest, AConnectionPastTheLimitGets503AndRoomReturnsWhenOneCloses) {
+  ServerOptions options;
+  options.max_connections = 2;
+  RunningServer running(Echo, options);
+  auto first = std::make_unique<RawConnection>(running.port());
+  RawConnection second(running.port());
+  first->Write("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  second.Write("GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(first->ReadResponse().status, 200);
+  EXPECT_EQ(second.ReadResponse().status, 200);
+  RawConnection third(running.port());
+  auto refused = third.ReadResponse();
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_NE(refused.head.find("Retry-After: "), std::string::npos) << refused.head;
+  first.reset();
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {  // the close is seen a moment later
+    RawConnection again(running.port());
+    again.Write("GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+    served = again.ReadResponse().status == 200;
+    if (!served) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(served);
+}
+
 TEST(FhirRoutesTest, OnlyReadsByIdAndMetadataAreQuick) {
   auto quick = [](std::string method, std::string target) {
     HttpRequest request;

@@ -196,7 +196,9 @@ Response FhirService::Read(const RequestContext& ctx, std::string_view type, std
   if (!shaping.ok()) return ErrorResponse(shaping.error());
   access::RequestGate gate(policy_, audit_, ctx.who, "read");
   auto session = store_.OpenRead(gate);
-  if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
+  if (!session)
+    return ErrorResponse(MakeError(ErrorCode::kUnavailable,
+                                   "the server is too busy to read this now; retry shortly"));
   auto resource = session->Read(type, id);
   if (!resource.ok()) return ErrorResponse(resource.error());
   return ShapedResponse(resource.value(), *shaping);
@@ -216,7 +218,9 @@ Response FhirService::VRead(const RequestContext& ctx, std::string_view type, st
   }
   access::RequestGate gate(policy_, audit_, ctx.who, "vread");
   auto session = store_.OpenRead(gate);
-  if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
+  if (!session)
+    return ErrorResponse(MakeError(ErrorCode::kUnavailable,
+                                   "the server is too busy to read this now; retry shortly"));
   auto resource = session->ReadVersion(type, id, version);
   if (!resource.ok()) return ErrorResponse(resource.error());
   return ShapedResponse(resource.value(), *shaping);
@@ -245,7 +249,9 @@ Response FhirService::RunSearch(const RequestContext& ctx, std::string_view type
   parsed->spec.compartment_patient = std::string(compartment_patient);
   access::RequestGate gate(policy_, audit_, ctx.who, "search");
   auto session = store_.OpenRead(gate);
-  if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
+  if (!session)
+    return ErrorResponse(MakeError(ErrorCode::kUnavailable,
+                                   "the server is too busy to read this now; retry shortly"));
   auto terminology = ReadSessionTerminology(*session);
   if (auto s = ExpandSearchTerminology(parsed->spec, *terminology); !s.ok()) {
     return ErrorResponse(s.error());
@@ -313,7 +319,9 @@ Response FhirService::History(const RequestContext& ctx, std::string_view type, 
   }
   access::RequestGate gate(policy_, audit_, ctx.who, "history");
   auto session = store_.OpenRead(gate);
-  if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
+  if (!session)
+    return ErrorResponse(MakeError(ErrorCode::kUnavailable,
+                                   "the server is too busy to read this now; retry shortly"));
   auto page = session->History(query);
   if (!page.ok()) return ErrorResponse(page.error());
 
@@ -377,7 +385,9 @@ Response FhirService::Everything(const RequestContext& ctx, std::string_view id,
   }
   access::RequestGate gate(policy_, audit_, ctx.who, "everything");
   auto session = store_.OpenRead(gate);
-  if (!session) return ErrorResponse(MakeError(ErrorCode::kInternal, "the store cannot be read"));
+  if (!session)
+    return ErrorResponse(MakeError(ErrorCode::kUnavailable,
+                                   "the server is too busy to read this now; retry shortly"));
   auto page = session->Everything(query);
   if (!page.ok()) return ErrorResponse(page.error());
   std::string base = ctx.base_url + "/Patient/" + std::string(id) + "/$everything";

@@ -35,6 +35,7 @@ base::Error SqliteError(sqlite3* db, std::string_view what) {
       // terms, variables) are reached only by what a request asked for: a 400, named in the
       // client's terms.
       const std::string_view message = sqlite3_errmsg(db);
+      if (message.starts_with("cr_")) break;  // our own SQL functions' errors, read by callers
       for (std::string_view limit : {"too large", "too complex", "too many", "stack overflow"}) {
         if (message.find(limit) != std::string_view::npos) {
           return base::MakeError(base::ErrorCode::kInvalid,
