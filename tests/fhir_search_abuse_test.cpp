@@ -150,5 +150,17 @@ TEST_F(FhirSearchAbuse, MoreHostileSearchesAreRefusedOrBounded) {
   }
 }
 
+TEST_F(FhirSearchAbuse, NumbersThatAreNotFhirDecimalsAre400) {
+  for (const std::string value : {"NaN", "nan", "inf", "-inf", "Infinity", "neNaN", "gtinf",
+                                  "1e400", "0x10", "+5", "5.", ".5", "1,2e"}) {
+    for (const std::string param : {"Observation?value-quantity=", "RiskAssessment?probability="}) {
+      auto response = server_.Get("/fhir/" + param + value);
+      EXPECT_EQ(response.status, 400) << param << value << ": " << response.body.substr(0, 200);
+    }
+  }
+  EXPECT_EQ(server_.Get("/fhir/Observation?value-quantity=5.4").status, 200);
+  EXPECT_EQ(server_.Get("/fhir/Observation?value-quantity=ge1e2").status, 200);
+}
+
 }  // namespace
 }  // namespace carerecord::testing

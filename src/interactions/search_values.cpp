@@ -7,6 +7,7 @@
 
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"
+#include "fhir/json_number.h"
 
 namespace carerecord::interactions {
 
@@ -109,7 +110,9 @@ double DecimalToDouble(int64_t mantissa, int scale) {
 base::Status ParseNumber(std::string_view text, SearchValue& out, const std::string& where) {
   double number = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+  // A FHIR decimal's grammar (JSON's): from_chars alone would take "nan" and "inf".
+  if (ec != std::errc() || end != text.data() + text.size() || !fhir::IsJsonNumberText(text) ||
+      !std::isfinite(number)) {
     return Invalid("'" + std::string(text) + "' is not a number", where);
   }
   out.number = number;
