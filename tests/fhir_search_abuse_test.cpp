@@ -162,5 +162,15 @@ TEST_F(FhirSearchAbuse, NumbersThatAreNotFhirDecimalsAre400) {
   EXPECT_EQ(server_.Get("/fhir/Observation?value-quantity=ge1e2").status, 200);
 }
 
+// A modifier the server lacks changes what a parameter means (link:below=x once returned every
+// Patient): it is refused, also without Prefer: handling=strict.
+TEST_F(FhirSearchAbuse, AModifierTheServerLacksIsRefusedNotDropped) {
+  for (const char* target : {"/fhir/Patient?link:below=x", "/fhir/Patient?_id:above=x",
+                             "/fhir/Observation?subject:in=x", "/fhir/Patient?family:iterate=x"}) {
+    auto response = server_.Get(target);
+    EXPECT_EQ(response.status, 400) << target << ": " << response.body.substr(0, 200);
+  }
+}
+
 }  // namespace
 }  // namespace carerecord::testing

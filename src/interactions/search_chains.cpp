@@ -44,11 +44,11 @@ SearchParamType ValueType(const Condition& condition) {
 
 }  // namespace
 
-// The modifier after the colon, checked against the parameter's type. `ignored` is set when a
-// known modifier this server lacks was ignored (lenient handling): the condition is dropped.
+// The modifier after the colon, checked against the parameter's type; one this server lacks is
+// refused, never dropped.
 base::Status SearchParser::ParseModifier(std::string_view modifier_text, std::string_view code,
                                          const std::string& where, Condition& condition,
-                                         std::string& modifier_type, bool& ignored) {
+                                         std::string& modifier_type) {
   const fhir::SearchParamDef* def = condition.param;
   const SearchParamType param_type = ValueType(condition);
   std::string m(modifier_text);
@@ -80,8 +80,11 @@ base::Status SearchParser::ParseModifier(std::string_view modifier_text, std::st
     condition.modifier = Modifier::kOfType;
   } else if (m == "identifier" || m == "in" || m == "not-in" || m == "of-type" || m == "below" ||
              m == "above" || m == "iterate") {
-    ignored = true;
-    return Ignore(where, "the modifier :" + m + " is not supported by this server");
+    // R4: a search with a modifier the server does not support is rejected, not run without
+    // it (link:below=x would otherwise return every resource).
+    return Invalid(
+        "the modifier :" + m + " is not supported on " + std::string(code) + " by this server",
+        where);
   } else {
     return Invalid("the modifier :" + m + " does not apply to " + std::string(code), where);
   }
@@ -182,10 +185,7 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
   }
   std::string modifier_type;
   if (!modifier_text.empty()) {
-    bool ignored = false;
-    CR_RETURN_IF_ERROR(
-        ParseModifier(modifier_text, code, where, condition, modifier_type, ignored));
-    if (ignored) return base::Status::Ok();
+    CR_RETURN_IF_ERROR(ParseModifier(modifier_text, code, where, condition, modifier_type));
   }
   if (condition.modifier == Modifier::kMissing) {
     if (value != "true" && value != "false") {

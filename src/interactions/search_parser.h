@@ -44,7 +44,7 @@ class SearchParser {
                               std::string_view value, store::SearchSpec& spec, bool top_level);
   base::Status ParseModifier(std::string_view modifier_text, std::string_view code,
                              const std::string& where, store::Condition& condition,
-                             std::string& modifier_type, bool& ignored);
+                             std::string& modifier_type);
   base::Status ParseChain(const std::string& where, std::string_view name, std::string_view chain,
                           std::string_view value, const std::string& modifier_type,
                           store::Condition condition, store::SearchSpec& spec, bool top_level);
