@@ -153,9 +153,19 @@ std::string Describe(const json::value& v) {
 // The grammar checks fhir_date.cpp does not make: which parts each type requires.
 bool HasDateShape(std::string_view s) { return s.find('T') == std::string_view::npos; }
 
+// Whether a time ends with its zone: "Z" or "+hh:mm" / "-hh:mm".
+bool HasZone(std::string_view time) {
+  if (!time.empty() && time.back() == 'Z') return true;
+  return time.size() >= 6 && (time[time.size() - 6] == '+' || time[time.size() - 6] == '-') &&
+         time[time.size() - 3] == ':';
+}
+
+// R4's dateTime: a time, when given, has seconds and a zone (an instant without a zone is not
+// one instant: it would mean different moments to different readers).
 bool HasDateTimeShape(std::string_view s) {
   const size_t t = s.find('T');
-  return t == std::string_view::npos || (s.size() > t + 6 && s[t + 6] == ':');  // seconds given
+  return t == std::string_view::npos ||
+         (s.size() > t + 6 && s[t + 6] == ':' && HasZone(s.substr(t)));
 }
 
 bool HasInstantShape(std::string_view s) {

@@ -138,8 +138,15 @@ TEST(ResourceValidation, DateFormats) {
   ExpectError(R"({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
                   "issued": "2021-01-01T10:00:00"})",
               "/issued", "expected an instant");
+  // R4: "If hours and minutes are specified, a time zone SHALL be populated."
+  ExpectError(R"({"resourceType": "Patient", "deceasedDateTime": "2021-01-01T10:00:00"})",
+              "/deceasedDateTime", "expected a dateTime");
   EXPECT_TRUE(
-      Validate(R"({"resourceType": "Patient", "deceasedDateTime": "2021-01-01T10:00:00"})").ok());
+      Validate(R"({"resourceType": "Patient", "deceasedDateTime": "2021-01-01T10:00:00Z"})").ok());
+  EXPECT_TRUE(
+      Validate(R"({"resourceType": "Patient", "deceasedDateTime": "2021-01-01T10:00:00.5+01:00"})")
+          .ok());
+  EXPECT_TRUE(Validate(R"({"resourceType": "Patient", "deceasedDateTime": "2021-01"})").ok());
 }
 
 TEST(ResourceValidation, CodeIdAndUriFormats) {
