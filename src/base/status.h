@@ -2,6 +2,7 @@
 // Plain values; safe to copy between threads.
 #pragma once
 
+#include <cassert>
 #include <optional>
 #include <string>
 #include <utility>
@@ -34,32 +35,47 @@ struct Error {
   std::string location;  // where: a JSON pointer, a parameter name, a bundle entry
 };
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(Error error) : error_(std::move(error)) {}  // NOLINT: implicit by design
   static Status Ok() { return Status(); }
   bool ok() const { return !error_.has_value(); }
-  const Error& error() const { return *error_; }
+  const Error& error() const {
+    assert(!ok() && "error() of an ok Status");
+    return *error_;
+  }
 
  private:
   std::optional<Error> error_;
 };
 
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
-  Result(Status status) : v_(status.error()) {}  // NOLINT: only from a failed Status
+  Result(Status status) : v_(status.error()) {}  // NOLINT: only from a failed Status (asserted)
   bool ok() const { return v_.index() == 0; }
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
+  T& value() & {
+    assert(ok() && "value() of a failed Result");
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(ok() && "value() of a failed Result");
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(ok() && "value() of a failed Result");
+    return std::get<0>(std::move(v_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() { return value(); }
-  const Error& error() const { return std::get<1>(v_); }
+  const Error& error() const {
+    assert(!ok() && "error() of an ok Result");
+    return std::get<1>(v_);
+  }
   Status status() const { return ok() ? Status::Ok() : Status(error()); }
 
  private:
