@@ -172,5 +172,14 @@ TEST_F(FhirSearchAbuse, AModifierTheServerLacksIsRefusedNotDropped) {
   }
 }
 
+// A cursor is the server's own: one with trailing characters was once read as its number.
+TEST_F(FhirSearchAbuse, CursorsWithTrailingCharactersAre400) {
+  for (const char* target : {"/fhir/Patient/_history?_cursor=h12abc", "/fhir/Patient?_cursor=n5x",
+                             "/fhir/Patient?_cursor=p+5", "/fhir/_history?_cursor=h"}) {
+    auto response = server_.Get(target);
+    EXPECT_EQ(response.status, 400) << target << ": " << response.body.substr(0, 200);
+  }
+}
+
 }  // namespace
 }  // namespace carerecord::testing

@@ -37,11 +37,6 @@ struct EverythingCursor {
   int64_t pk = 0;
 };
 
-bool ParseWholeNumber(std::string_view text, int64_t& out) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size() && out >= 0;
-}
-
 std::optional<EverythingCursor> ParseEverythingCursor(std::string_view text) {
   EverythingCursor cursor;
   if (text.empty()) return cursor;
@@ -338,12 +333,8 @@ base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) 
   std::string paged = where;
   int64_t before = 0;
   if (!query.cursor.empty()) {
-    try {
-      before = std::stoll(query.cursor.substr(1));
-    } catch (...) {
-      before = -1;
-    }
-    if (query.cursor[0] != 'h' || before <= 0) {
+    if (query.cursor[0] != 'h' ||
+        !ParseWholeNumber(std::string_view(query.cursor).substr(1), before) || before <= 0) {
       return base::Invalid("the paging cursor is not one this server made", "_cursor");
     }
     paged += " AND v.vid < " + std::to_string(before);

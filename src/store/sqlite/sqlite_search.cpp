@@ -166,11 +166,7 @@ base::Result<PkPage> SearchCompiler::PkOrderPage(const Sql& base, PkPage page) {
   if (!cursor.empty()) {
     char direction = cursor[0];
     int64_t at = 0;
-    try {
-      at = std::stoll(cursor.substr(1));
-    } catch (...) {
-      direction = '?';
-    }
+    if (!ParseWholeNumber(std::string_view(cursor).substr(1), at)) direction = '?';
     if (direction != 'n' && direction != 'p') {
       return base::Invalid("the paging cursor is not one this server made", "_cursor");
     }

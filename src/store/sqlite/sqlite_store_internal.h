@@ -2,6 +2,7 @@
 // (sqlite_read.cpp, sqlite_search.cpp). Not for use outside src/store/.
 #pragma once
 
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -22,6 +24,13 @@
 namespace carerecord::store {
 
 // The dictionaries every connection of one store shares.
+// A cursor's number: all of `text`, digits only (a cursor is the server's own; "12abc" is not
+// one it made).
+inline bool ParseWholeNumber(std::string_view text, int64_t& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return !text.empty() && ec == std::errc() && end == text.data() + text.size() && out >= 0;
+}
+
 struct SqliteNames {
   NameDictionary types{"res_type", "name"};
   NameDictionary params{"search_param", "name"};
