@@ -103,5 +103,19 @@ TEST(FhirCrud, UnknownTypeIs404WithOperationOutcome) {
   EXPECT_EQ(server.Get("/fhir/Spaceship?name=x").status, 404);
 }
 
+// A read shaped by _elements is an incomplete copy: written back it erased name and birthDate.
+TEST(FhirCrud, ASubsettedCopyCannotBeWrittenBack) {
+  TestServer server;
+  Put(server, "Patient", "p1",
+      R"({"resourceType":"Patient","gender":"male","birthDate":"1970-01-01","name":[{"family":"Keep"}]})");
+  auto shaped = server.Get("/fhir/Patient/p1?_elements=gender");
+  ASSERT_EQ(shaped.status, 200) << shaped.body;
+  auto put = server.Send("PUT", "/fhir/Patient/p1", shaped.body);
+  EXPECT_EQ(put.status, 422) << put.body;
+  EXPECT_NE(put.body.find("SUBSETTED"), std::string::npos) << put.body;
+  auto kept = TestServer::Json(server.Get("/fhir/Patient/p1"));
+  EXPECT_EQ(kept["birthDate"].as_string(), "1970-01-01");
+}
+
 }  // namespace
 }  // namespace carerecord::testing

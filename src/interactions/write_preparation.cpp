@@ -100,9 +100,35 @@ std::vector<std::string> CompartmentPatients(std::string_view type, std::string_
   return out;
 }
 
+namespace {
+
+// A copy shaped by _summary or _elements is tagged SUBSETTED: written back, it would erase what
+// it left out (R4: such a resource must not be used to update).
+base::Status CheckNotSubsetted(const json::object& resource) {
+  const auto* meta = resource.if_contains("meta");
+  const auto* tags = meta && meta->is_object() ? meta->as_object().if_contains("tag") : nullptr;
+  if (!tags || !tags->is_array()) return base::Status::Ok();
+  for (const json::value& tag : tags->as_array()) {
+    const auto* code = tag.is_object() ? tag.as_object().if_contains("code") : nullptr;
+    const auto* system = tag.is_object() ? tag.as_object().if_contains("system") : nullptr;
+    if (code && system && code->is_string() && system->is_string() &&
+        code->as_string() == "SUBSETTED" &&
+        system->as_string() == "http://terminology.hl7.org/CodeSystem/v3-ObservationValue") {
+      return base::MakeError(base::ErrorCode::kUnprocessable,
+                             "the resource is tagged SUBSETTED: it is an incomplete copy (from "
+                             "_summary or _elements) and cannot be written; read it whole first",
+                             "/meta/tag");
+    }
+  }
+  return base::Status::Ok();
+}
+
+}  // namespace
+
 base::Result<store::PreparedWrite> PrepareWrite(json::object resource, const WriteRequest& request,
                                                 const std::string* previous_json) {
   CR_RETURN_IF_ERROR(fhir::ValidateResource(resource));
+  CR_RETURN_IF_ERROR(CheckNotSubsetted(resource));
   store::PreparedWrite write;
   write.type = request.type;
   write.id = request.id;
