@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve
       ->add_option("--io-threads", io_threads,
-                   "Threads that run the event loops and reads (GET/HEAD); default one per core")
+                   "Threads that run the event loops and quick reads (metadata, read by id); "
+                   "default one per core")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   serve->add_flag("--no-fsync", no_fsync,
