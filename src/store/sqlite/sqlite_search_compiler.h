@@ -52,6 +52,7 @@ class SearchCompiler {
   // sqlite_search_sort.cpp: _sort, paged by keyset over the encoded sort keys.
   base::Result<PkPage> SortedPage(const Sql& query, PkPage page);
   base::Result<std::vector<std::string>> SortKeys(const std::vector<int64_t>& pks);
+  base::Result<std::vector<int64_t>> PartsOf(const std::vector<int64_t>& pks);
 
   // sqlite_search_conditions.cpp: one condition each.
   base::Result<CompiledCondition> Compile(const Condition& condition);

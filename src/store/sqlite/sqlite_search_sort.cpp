@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <unordered_map>
 
 #include "store/sqlite/sqlite_search_compiler.h"
 
@@ -54,18 +55,23 @@ std::optional<std::string> FromHex(std::string_view hex) {
   return out;
 }
 
-// The statement that reads one resource's (?1) value of a sort key, and whether it is text.
+// How a sort key's values are read. `by_resource`: one statement per resource, its pk as ?1
+// (_id, _lastUpdated, from the resource row). Otherwise one statement per partition, its part
+// as ?1, giving (pk, value) rows: an index table's key leads with (param, part), not the pk, so
+// reading a partition's rows once serves every match in it, where a probe per match would read
+// them all again for each (a Patient sort over the region was quadratic).
 struct SortKeyQuery {
   std::string sql;
   bool text = false;
+  bool by_resource = false;
 };
 
 base::Result<SortKeyQuery> QueryForSortKey(const SqliteNames& names, const SortKey& sort) {
   if (sort.special == SortKey::Special::kId) {
-    return SortKeyQuery{"SELECT id FROM resource WHERE pk = ?1", true};
+    return SortKeyQuery{"SELECT id FROM resource WHERE pk = ?1", true, true};
   }
   if (sort.special == SortKey::Special::kLastUpdated) {
-    return SortKeyQuery{"SELECT last_updated FROM resource WHERE pk = ?1", false};
+    return SortKeyQuery{"SELECT last_updated FROM resource WHERE pk = ?1", false, true};
   }
   // Rows of a union parameter are its parts' (see CompileUnion).
   std::string params;
@@ -76,11 +82,10 @@ base::Result<SortKeyQuery> QueryForSortKey(const SqliteNames& names, const SortK
       params += (params.empty() ? "" : ",") + std::to_string(names.ParamId(*part));
     }
   }
-  const std::string agg = sort.descending ? "max" : "min";
   auto query = [&](const std::string& column, const char* table, bool text) {
-    return SortKeyQuery{"SELECT " + agg + "(" + column + ") FROM " + table + " WHERE param IN (" +
-                            params + ") AND pk = ?1",
-                        text};
+    return SortKeyQuery{"SELECT pk, " + column + " FROM " + table + " WHERE param IN (" + params +
+                            ") AND part = ?1",
+                        text, false};
   };
   switch (sort.param->type) {
     case SearchParamType::kDate:
@@ -101,16 +106,16 @@ base::Result<SortKeyQuery> QueryForSortKey(const SqliteNames& names, const SortK
   }
 }
 
-// The current row's value as an order-preserving component of a key; empty when absent.
-std::string KeyComponent(SqliteStatement& stmt, bool text, bool descending) {
+// Column `column` of the current row as an order-preserving component of a key.
+std::string KeyComponent(SqliteStatement& stmt, int column, bool text, bool descending) {
   std::string component;
   if (text) {
-    component = std::string(stmt.Text(0));
+    component = std::string(stmt.Text(column));
     component.push_back('\0');
-  } else if (sqlite3_column_type(stmt.raw(), 0) == SQLITE_FLOAT) {
-    EncodeInt(component, OrderedDouble(stmt.Real(0)));
+  } else if (sqlite3_column_type(stmt.raw(), column) == SQLITE_FLOAT) {
+    EncodeInt(component, OrderedDouble(stmt.Real(column)));
   } else {
-    EncodeInt(component, static_cast<uint64_t>(stmt.Int(0)) ^ (uint64_t{1} << 63));
+    EncodeInt(component, static_cast<uint64_t>(stmt.Int(column)) ^ (uint64_t{1} << 63));
   }
   if (descending) {
     for (char& ch : component) ch = static_cast<char>(~static_cast<unsigned char>(ch));
@@ -120,21 +125,72 @@ std::string KeyComponent(SqliteStatement& stmt, bool text, bool descending) {
 
 }  // namespace
 
+// The partition (index rows' `part`) of each of `pks`, as the conditions' EXISTS checks take it.
+base::Result<std::vector<int64_t>> SearchCompiler::PartsOf(const std::vector<int64_t>& pks) {
+  std::vector<int64_t> parts(pks.size(), 0);
+  if (spec_.type == "Patient") return parts;  // Patients' rows are all in partition 0
+  auto stmt = db_.Cached("SELECT patient_pk FROM resource WHERE pk = ?1");
+  if (!stmt.ok()) return stmt.error();
+  for (size_t i = 0; i < pks.size(); ++i) {
+    (*stmt)->Bind(1, pks[i]);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.error();
+    if (row.value()) parts[i] = (*stmt)->Int(0);
+    (*stmt)->Reset();
+  }
+  return parts;
+}
+
 base::Result<std::vector<std::string>> SearchCompiler::SortKeys(const std::vector<int64_t>& pks) {
   std::vector<std::string> keys(pks.size());
+  std::optional<std::vector<int64_t>> parts;
+  std::unordered_map<int64_t, size_t> position;  // pk -> its index in pks
+  for (size_t i = 0; i < pks.size(); ++i) position.emplace(pks[i], i);
   for (const SortKey& sort : spec_.sort) {
     auto query = QueryForSortKey(names_, sort);
     if (!query.ok()) return query.error();
     auto stmt = db_.Cached(query->sql);
     if (!stmt.ok()) return stmt.error();
+    // Each match's component of this key: the least encoded value of its rows (for a
+    // descending key the encoding is inverted, so that is its greatest value); none sorts last.
+    std::vector<std::optional<std::string>> components(pks.size());
+    if (query->by_resource) {
+      for (size_t i = 0; i < pks.size(); ++i) {
+        (*stmt)->Bind(1, pks[i]);
+        auto row = (*stmt)->Step();
+        if (!row.ok()) return row.error();
+        if (row.value() && !(*stmt)->IsNull(0)) {
+          components[i] = KeyComponent(**stmt, 0, query->text, sort.descending);
+        }
+        (*stmt)->Reset();
+      }
+    } else {
+      if (!parts) {
+        auto read = PartsOf(pks);
+        if (!read.ok()) return read.error();
+        parts = std::move(read).value();
+      }
+      std::vector<int64_t> distinct = *parts;
+      std::sort(distinct.begin(), distinct.end());
+      distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+      for (int64_t part : distinct) {
+        (*stmt)->Bind(1, part);
+        while (true) {
+          auto row = (*stmt)->Step();
+          if (!row.ok()) return row.error();
+          if (!row.value()) break;
+          auto at = position.find((*stmt)->Int(0));
+          if (at == position.end() || (*stmt)->IsNull(1)) continue;
+          std::string component = KeyComponent(**stmt, 1, query->text, sort.descending);
+          auto& best = components[at->second];
+          if (!best || component < *best) best = std::move(component);
+        }
+        (*stmt)->Reset();
+      }
+    }
     for (size_t i = 0; i < pks.size(); ++i) {
-      (*stmt)->Bind(1, pks[i]);
-      auto row = (*stmt)->Step();
-      if (!row.ok()) return row.error();
-      bool present = row.value() && !(*stmt)->IsNull(0);
-      keys[i].push_back(present ? '\x00' : '\x01');  // resources without the value sort last
-      if (present) keys[i] += KeyComponent(**stmt, query->text, sort.descending);
-      (*stmt)->Reset();
+      keys[i].push_back(components[i] ? '\x00' : '\x01');  // resources without the value sort last
+      if (components[i]) keys[i] += *components[i];
     }
   }
   for (size_t i = 0; i < pks.size(); ++i) EncodeInt(keys[i], static_cast<uint64_t>(pks[i]));
