@@ -91,6 +91,22 @@ TEST(FhirSearchPaging, NextLinksWalkEveryMatchExactlyOnce) {
   EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), all.size());
 }
 
+// A next link once lost a top-level :missing, and its pages returned what the search excluded.
+TEST(FhirSearchPaging, NextLinksKeepMissingConditions) {
+  TestServer server;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 7; ++i) {
+    std::string id = "b" + std::to_string(i);
+    Put(server, "Patient", id, PatientJson("Smith", "Ann", "1970-01-0" + std::to_string(i + 1)));
+    expected.push_back("Patient/" + id);
+    Put(server, "Patient", "n" + std::to_string(i), PatientJson("Smith", "Bea", ""));
+  }
+  auto first = Bundle(server, "/fhir/Patient?birthdate:missing=false&_count=3");
+  EXPECT_NE(Link(first, "next").find("birthdate:missing=false"), std::string::npos)
+      << Link(first, "next");
+  EXPECT_EQ(Sorted(Walk(server, "/fhir/Patient?birthdate:missing=false&_count=3")), expected);
+}
+
 TEST(FhirSearchPaging, PreviousLinksWalkBackToTheFirstPage) {
   TestServer server;
   for (int i = 0; i < 7; ++i) {

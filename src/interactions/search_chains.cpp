@@ -194,6 +194,8 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
     condition.missing = value == "true";
     if (!condition.param) return Ignore(where, ":missing is not supported on " + std::string(code));
     spec.conditions.push_back(std::move(condition));
+    // Into the self and paging links too: a next page without it once returned what it excludes.
+    if (top_level) parsed_.applied.emplace_back(std::string(name), std::string(value));
     return base::Status::Ok();
   }
   if (!chain.empty()) {
