@@ -832,6 +832,13 @@ class ResourceValidator {
 
   bool ValidateString(PrimitiveKind kind, std::string_view s) {
     if (s.empty()) return Fail({}, "an empty string is not allowed; leave the element out");
+    // R4: "strings SHALL NOT exceed 1MB in size". Base64 data (attachments, Binary) is not a
+    // string and is bounded by the body limit alone.
+    constexpr size_t kMaxStringBytes = size_t{1} << 20;
+    if (kind != PrimitiveKind::kBase64Binary && s.size() > kMaxStringBytes) {
+      return Fail({}, "a string may hold at most 1 MB (1,048,576 bytes); this one has " +
+                          std::to_string(s.size()));
+    }
     bool ok = true;
     switch (kind) {
       case PrimitiveKind::kCode:

@@ -149,6 +149,17 @@ TEST(ResourceValidation, DateFormats) {
   EXPECT_TRUE(Validate(R"({"resourceType": "Patient", "deceasedDateTime": "2021-01"})").ok());
 }
 
+TEST(ResourceValidation, StringsAreAtMostOneMegabyte) {
+  const std::string big(size_t{1} << 20, 'a');
+  EXPECT_TRUE(
+      Validate(R"({"resourceType": "Patient", "name": [{"family": ")" + big + R"("}]})").ok());
+  ExpectError(R"({"resourceType": "Patient", "name": [{"family": ")" + big + R"(a"}]})",
+              "/name/0/family", "at most 1 MB");
+  EXPECT_TRUE(Validate(R"({"resourceType": "Binary", "contentType": "text/plain", "data": ")" +
+                       std::string((size_t{3} << 19) + 4, 'A') + R"("})")
+                  .ok());
+}
+
 TEST(ResourceValidation, CodeIdAndUriFormats) {
   ExpectError(R"({"resourceType": "Patient", "gender": " female"})", "/gender", "expected a code");
   ExpectError(R"({"resourceType": "Patient", "gender": "fe  male"})", "/gender", "expected a code");
