@@ -299,5 +299,21 @@ TEST(FhirConditional, DeleteOfADeletedResourceAndReCreateByPut) {
   EXPECT_EQ(recreated.Header("etag"), "W/\"3\"");
 }
 
+// One condition, one meaning: with a raw '|' the query once took another decoding path that
+// kept '+' where the other read a space, and a conditional create made a duplicate.
+TEST(FhirConditional, APlusMeansTheSameWithARawOrAnEncodedBar) {
+  TestServer server;
+  const std::string body =
+      R"({"resourceType":"Patient","identifier":[{"system":"urn:s","value":"A B"}]})";
+  ASSERT_EQ(server.Send("POST", "/fhir/Patient", body).status, 201);
+  for (const char* condition : {"identifier=urn:s|A+B", "identifier=urn:s%7CA+B"}) {
+    auto again = server.Send("POST", "/fhir/Patient", body, {{"If-None-Exist", condition}});
+    EXPECT_EQ(again.status, 200) << condition << ": " << again.body;
+  }
+  auto total =
+      TestServer::Json(server.Get("/fhir/Patient?identifier=urn:s%7CA%20B&_summary=count"));
+  EXPECT_EQ(total["total"].as_int64(), 1);
+}
+
 }  // namespace
 }  // namespace carerecord::testing

@@ -1,5 +1,6 @@
 #include "interactions/search_query.h"
 
+#include <algorithm>
 #include <boost/url/decode_view.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
@@ -14,10 +15,14 @@ bool IsHexDigit(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-// `text` with its percent-escapes decoded (CheckPercentEscapes has passed).
+// `text` with its percent-escapes decoded (CheckPercentEscapes has passed) and '+' read as a
+// space, as Boost.URL's params() reads a query that parses: one query, one meaning, whether or
+// not it holds a raw '|' (a '+' kept in one path and not the other once duplicated a create).
 std::string PercentDecoded(std::string_view text) {
-  auto escaped = boost::urls::make_pct_string_view(text);
-  if (!escaped) return std::string(text);
+  std::string spaced(text);
+  std::replace(spaced.begin(), spaced.end(), '+', ' ');
+  auto escaped = boost::urls::make_pct_string_view(spaced);
+  if (!escaped) return spaced;
   std::string out;
   for (char c : **escaped) out.push_back(c);
   return out;
