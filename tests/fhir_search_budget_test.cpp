@@ -3,6 +3,7 @@
 // that result parameters cannot change; history pages that do not count every version.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -120,6 +121,41 @@ TEST(FhirSearchBudget, TimeBudgetStopsTheSearchNamingIt) {
   auto page = session->Search(spec);
   ASSERT_FALSE(page.ok());
   EXPECT_NE(page.error().message.find("time budget"), std::string::npos) << page.error().message;
+}
+
+// A Bundle may run thousands of searches, each with its own budget: together they get only what
+// is left of the request's time, so a search after the deadline stops at once.
+TEST(FhirSearchBudget, SearchesGetOnlyWhatIsLeftOfTheRequestsTime) {
+  TestServer server;
+  ASSERT_EQ(server.Send("POST", "/fhir", PatientsWithAnObservationEach(1200)).status, 200);
+  interactions::RequestContext ctx;
+  ctx.base_url = server.base();
+  ctx.deadline = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  auto late = server.service().Search(ctx, "Observation", {{"patient.gender", "male"}});
+  EXPECT_EQ(late.status, 400) << late.body.substr(0, 300);
+  EXPECT_NE(late.body.find("time budget"), std::string::npos) << late.body.substr(0, 300);
+  ctx.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto in_time = server.service().Search(ctx, "Observation", {{"patient.gender", "male"}});
+  EXPECT_EQ(in_time.status, 200) << in_time.body.substr(0, 300);
+}
+
+// $everything reads a whole record's bodies on some pages: it spends a budget like a search.
+TEST(FhirSearchBudget, EverythingStopsAtItsTimeBudget) {
+  TestServer server;
+  ASSERT_EQ(server.Send("POST", "/fhir", PatientWithObservations("big", 3000)).status, 200);
+  store::EverythingQuery query;
+  query.patient_id = "big";
+  query.count = 5000;
+  query.budget.max_milliseconds = 0;  // spent at the handler's first look
+  AdmitAll gate;
+  auto session = server.store().OpenRead(gate);
+  auto page = session->Everything(query);
+  ASSERT_FALSE(page.ok());
+  EXPECT_NE(page.error().message.find("time budget"), std::string::npos) << page.error().message;
+  query.budget = store::SearchBudget{};
+  auto whole = server.store().OpenRead(gate)->Everything(query);
+  ASSERT_TRUE(whole.ok()) << whole.error().message;
+  EXPECT_EQ(whole->matches.size(), 3001u);
 }
 
 TEST(FhirSearchBudget, InnerSearchesNestedPastTheDepthAreRefused) {

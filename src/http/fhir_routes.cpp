@@ -3,6 +3,7 @@
 #include <atomic>
 #include <boost/url/parse.hpp>
 #include <cctype>
+#include <chrono>
 
 #include "interactions/responses.h"
 
@@ -20,6 +21,7 @@ constexpr std::string_view kFhirJson = "application/fhir+json; charset=utf-8";
 // Far above any real search; beyond it a query is refused before it reaches the database,
 // whose statement size and expression depth are bounded.
 constexpr size_t kMaxQueryParameters = 200;
+constexpr auto kRequestSearchTime = std::chrono::seconds(60);
 
 bool IsHexDigit(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -180,6 +182,8 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
   interactions::RequestContext ctx;
   ctx.who.principal = "anonymous";
   ctx.who.client_address = request.remote_address;
+  // All the searches of one request (a Bundle may hold thousands) share one minute.
+  ctx.deadline = std::chrono::steady_clock::now() + kRequestSearchTime;
   ctx.base_url = options_.public_base_url;
   if (ctx.base_url.empty()) {
     const std::string& local = request.local_address;

@@ -5,6 +5,8 @@
 // A FhirService is shared by all request threads; every method is thread-safe.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,6 +29,19 @@ struct RequestContext {
   bool strict = false;   // Prefer: handling=strict
   PreferReturn prefer_return = PreferReturn::kDefault;
   std::string request_id;  // kept as the provenance message id of what this request writes
+  // When the request's searches must be done by: a Bundle runs many, each with its own budget,
+  // so each gets at most what is left of the request's. None by default.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+
+  // `budget`'s time cut to what is left before the deadline.
+  void Bound(store::SearchBudget& budget) const {
+    if (deadline == std::chrono::steady_clock::time_point::max()) return;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    budget.max_milliseconds =
+        std::max<int64_t>(0, std::min<int64_t>(budget.max_milliseconds, left));
+  }
 };
 
 // A FHIR response: status, the FHIR-defined headers, and a JSON body (may be empty).

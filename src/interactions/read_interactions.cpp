@@ -247,6 +247,7 @@ Response FhirService::RunSearch(const RequestContext& ctx, std::string_view type
   auto parsed = ParseSearch(type, params, ctx.strict, options_.limits, ctx.base_url);
   if (!parsed.ok()) return ErrorResponse(parsed.error());
   parsed->spec.compartment_patient = std::string(compartment_patient);
+  ctx.Bound(parsed->spec.budget);
   access::RequestGate gate(policy_, audit_, ctx.who, "search");
   auto session = store_.OpenRead(gate);
   if (!session)
@@ -356,6 +357,7 @@ Response FhirService::Everything(const RequestContext& ctx, std::string_view id,
   if (auto s = CheckTypeAndId("Patient", id); !s.ok()) return ErrorResponse(s.error());
   store::EverythingQuery query;
   query.patient_id = std::string(id);
+  ctx.Bound(query.budget);
   query.count = options_.limits.max_count;
   QueryParams applied;
   for (const auto& [name, value] : params) {

@@ -101,6 +101,7 @@ base::Result<ParsedSearch> TransactionRunner::ParseCondition(const std::string& 
   // Conditions must be understood exactly: an ignored parameter would widen the match.
   auto parsed = ParseSearch(type, query, /*strict=*/true, {}, ctx_.base_url);
   if (!parsed.ok()) return parsed.error();
+  ctx_.Bound(parsed->spec.budget);
   auto terminology = TransactionReaderTerminology(*reader_);
   CR_RETURN_IF_ERROR(ExpandSearchTerminology(parsed->spec, *terminology));
   return parsed;
@@ -335,7 +336,9 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       e.version = request.version;
       e.status = 204;
     } else {
-      json::object resource = *e.resource;  // a copy: a retry starts from the client's again
+      // A copy, so that a retry starts from the client's again; on the heap, not in the Bundle's
+      // arena, which frees nothing until the request ends (64 retries would keep 64 copies).
+      json::object resource(*e.resource, json::storage_ptr{});
       CR_RETURN_IF_ERROR(ResolveReferences(e, resource));
       auto write = PrepareWrite(std::move(resource), request, exists ? &current.json : nullptr);
       if (!write.ok()) return At(write.error(), e.where);

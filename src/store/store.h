@@ -162,6 +162,7 @@ inline constexpr int64_t kMaxHistoryCounted = 10000;
 // both counted by `count`. `types` and `since_ms` select from the two alike.
 struct EverythingQuery {
   std::string patient_id;
+  SearchBudget budget;  // its time and work, as a search's
   std::optional<int64_t> since_ms;
   std::vector<std::string> types;  // empty: all
   size_t count = 1000;

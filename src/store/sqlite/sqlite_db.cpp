@@ -13,7 +13,9 @@ base::Error SqliteError(sqlite3* db, std::string_view what) {
   switch (extended & 0xff) {
     case SQLITE_CONSTRAINT:
       if (extended == SQLITE_CONSTRAINT_UNIQUE || extended == SQLITE_CONSTRAINT_PRIMARYKEY) {
-        return base::MakeError(base::ErrorCode::kConflict, detail);
+        std::fprintf(stderr, "carerecord: %s\n", detail.c_str());
+        return base::MakeError(base::ErrorCode::kConflict,
+                               "a concurrent write made the same resource first; retry");
       }
       break;
     case SQLITE_FULL:

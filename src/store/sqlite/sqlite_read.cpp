@@ -169,6 +169,7 @@ class SqliteReadSession final : public ReadSession {
   base::Result<SearchPage> Search(const SearchSpec& spec) override;
   base::Result<HistoryPage> History(const HistoryQuery& query) override;
   base::Result<SearchPage> Everything(const EverythingQuery& query) override;
+  base::Result<SearchPage> EverythingPage(const EverythingQuery& query);
 
  private:
   base::Result<SearchPage> BudgetedSearch(const SearchSpec& spec, SearchRun& run);
@@ -384,7 +385,13 @@ base::Result<std::optional<int64_t>> SqliteReadSession::CountHistory(
 // bounds both, so a page may hold the compartment's last rows and the first referenced ones.
 // Each referenced resource is on one page only: the referenced half is computed from the whole
 // compartment, which a page that did not start at the beginning reads again (bodies only).
+// Within the query's budget, as every search is: a page may read a whole record's bodies.
 base::Result<SearchPage> SqliteReadSession::Everything(const EverythingQuery& query) {
+  SearchRun run(*db_, query.budget);
+  return run.Explain(EverythingPage(query));
+}
+
+base::Result<SearchPage> SqliteReadSession::EverythingPage(const EverythingQuery& query) {
   using Phase = EverythingCursor::Phase;
   Snapshot();
   std::string where = "Patient/" + query.patient_id;

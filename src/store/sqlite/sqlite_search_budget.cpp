@@ -81,7 +81,7 @@ base::Error SearchRun::Explain(base::Error error) const {
   if (stopped_ == Stopped::kWork) {
     return MakeError(ErrorCode::kInvalid,
                      "the search would take more than its work budget (" +
-                         std::to_string(budget_.max_work) + " database steps); narrow it",
+                         std::to_string(budget_.max_work) + " steps); narrow it",
                      std::string(kSearchBudgetSpent));
   }
   if (stopped_ == Stopped::kTime) {
