@@ -122,6 +122,7 @@ struct Server {
     http::ServerOptions options;
     options.max_body_bytes = 64 << 20;
     options.worker_threads = 80;
+    options.io_threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()) - 1);
     options.runs_on_io_thread = &http::FhirRoutes::IsQuickRead;
     http = std::make_unique<http::HttpServer>(
         options, [this](const http::HttpRequest& r) { return routes->Handle(r); },
