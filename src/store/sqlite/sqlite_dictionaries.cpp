@@ -25,7 +25,7 @@ void BodyDictionaries::Learn(const std::vector<const WriteTransaction*>& committ
     }
   }
   for (auto& [type, samples] : codec_.TakeTrainingSets()) {
-    threads_.emplace_back([this, type = type, samples = std::move(samples)] {
+    Spawn([this, type = type, samples = std::move(samples)] {
       std::string dictionary = BodyCodec::TrainDictionary(samples);
       if (dictionary.empty()) return;
       std::lock_guard lock(mutex_);
@@ -36,6 +36,7 @@ void BodyDictionaries::Learn(const std::vector<const WriteTransaction*>& committ
 
 void BodyDictionaries::StoreAndReencode(uint64_t applied_through,
                                         const std::function<uint64_t()>& queued_through) {
+  JoinFinished();
   auto now = std::chrono::steady_clock::now();
   std::erase_if(waiting_, [&](const std::pair<std::string, uint64_t>& type) {
     if (type.second > applied_through) return false;
@@ -109,7 +110,7 @@ base::Status BodyDictionaries::Store(const std::string& type, const std::string&
 // before it had a dictionary (the training samples and their neighbours). Bodies never change
 // once written, so the batch stays right until the writer writes it back.
 void BodyDictionaries::StartReencoding(const std::string& type) {
-  threads_.emplace_back([this, type] {
+  Spawn([this, type] {
     Reencoded batch;
     batch.type = type;
     auto db = open_reader_ ? open_reader_() : nullptr;
@@ -152,8 +153,25 @@ base::Status BodyDictionaries::WriteBack(const Reencoded& batch) {
   return status;
 }
 
+void BodyDictionaries::Spawn(std::function<void()> work) {
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([work = std::move(work), done] {
+    work();
+    done->store(true, std::memory_order_release);
+  });
+  threads_.push_back(Background{std::move(thread), std::move(done)});
+}
+
+void BodyDictionaries::JoinFinished() {
+  std::erase_if(threads_, [](Background& background) {
+    if (!background.done->load(std::memory_order_acquire)) return false;
+    background.thread.join();
+    return true;
+  });
+}
+
 void BodyDictionaries::Stop() {
-  for (std::thread& thread : threads_) thread.join();
+  for (Background& background : threads_) background.thread.join();
   threads_.clear();
 }
 

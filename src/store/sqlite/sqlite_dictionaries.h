@@ -6,6 +6,7 @@
 // on the writer thread only.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -63,7 +64,16 @@ class BodyDictionaries {
   std::mutex mutex_;  // guards trained_ and reencoded_, filled by the background threads
   std::vector<std::pair<std::string, std::string>> trained_;  // (type, dictionary) to store
   std::vector<Reencoded> reencoded_;
-  std::vector<std::thread> threads_;
+  // Training and re-encoding threads, each with the flag it raises when it is done: finished
+  // ones are joined at the next StoreAndReencode, so a store that runs for months does not
+  // keep a stack per dictionary ever trained.
+  struct Background {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  void Spawn(std::function<void()> work);
+  void JoinFinished();
+  std::vector<Background> threads_;
   // Writer thread only: work that failed and waits for its next attempt.
   std::vector<std::pair<std::string, uint64_t>> waiting_;  // (type, re-encode after this commit)
   std::vector<std::string> to_reencode_;
