@@ -6,12 +6,15 @@
 #include <string>
 #include <string_view>
 
+#include "fhir/json_number.h"
+
 namespace carerecord::fhir {
 
 // The string member `key` of `object`; empty when it is absent or not a string.
 inline std::string StringMember(const boost::json::object& object, std::string_view key) {
   const boost::json::value* value = object.if_contains(key);
-  return value && value->is_string() ? std::string(value->get_string()) : std::string();
+  const boost::json::string* text = value ? IfText(*value) : nullptr;
+  return text ? std::string(*text) : std::string();
 }
 
 }  // namespace carerecord::fhir

@@ -206,8 +206,8 @@ base::Result<TokenSet> Expander::Include(const json::object& include, const std:
   if (const json::value* value_sets = include.if_contains("valueSet");
       value_sets && value_sets->is_array()) {
     for (const json::value& reference : value_sets->as_array()) {
-      if (!reference.is_string()) continue;
-      auto part = ValueSet(std::string(reference.as_string()));
+      if (!fhir::IfText(reference)) continue;
+      auto part = ValueSet(std::string(*fhir::IfText(reference)));
       if (!part.ok()) return part.error();
       narrow(std::move(part).value());
     }

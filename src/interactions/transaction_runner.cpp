@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "fhir/fhir_date.h"
+#include "fhir/json_number.h"
 #include "fhir/resource_validation.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
@@ -247,8 +248,8 @@ base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
   }
   std::string given;
   if (e.resource) {
-    if (auto* id = e.resource->if_contains("id"); id && id->is_string()) {
-      given = std::string(id->as_string());
+    if (auto* id = e.resource->if_contains("id"); id && fhir::IfText(*id)) {
+      given = std::string(*fhir::IfText(*id));
     }
   }
   if (ids->size() == 1) {

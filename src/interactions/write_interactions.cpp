@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "fhir/fhir_date.h"
+#include "fhir/json_number.h"
 #include "fhir/resource_validation.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
@@ -123,7 +124,7 @@ Response FhirService::Update(const RequestContext& ctx, std::string_view type, s
   PlannedEntry& e = entries[0];
   e.id = std::string(id);
   auto* body_id = e.resource->if_contains("id");
-  if (!body_id || !body_id->is_string() || body_id->as_string() != id) {
+  if (!body_id || !fhir::IfText(*body_id) || *fhir::IfText(*body_id) != id) {
     return ErrorResponse(
         Invalid("the resource's id must match the id in the URL (" + std::string(id) + ")", "/id"));
   }

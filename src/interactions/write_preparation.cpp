@@ -6,6 +6,7 @@
 
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"
+#include "fhir/json_number.h"
 #include "fhir/resource_validation.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
@@ -55,7 +56,7 @@ void ForEachReference(json::value& value,
   if (value.is_object()) {
     json::object& object = value.as_object();
     for (auto& [key, child] : object) {
-      if (key == "reference" && child.is_string()) {
+      if (key == "reference" && fhir::IfText(child)) {  // text, not a kept number
         visit(child.as_string());
       } else if (child.is_object() || child.is_array()) {
         ForEachReference(child, visit);
@@ -111,9 +112,10 @@ base::Status CheckNotSubsetted(const json::object& resource) {
   for (const json::value& tag : tags->as_array()) {
     const auto* code = tag.is_object() ? tag.as_object().if_contains("code") : nullptr;
     const auto* system = tag.is_object() ? tag.as_object().if_contains("system") : nullptr;
-    if (code && system && code->is_string() && system->is_string() &&
-        code->as_string() == "SUBSETTED" &&
-        system->as_string() == "http://terminology.hl7.org/CodeSystem/v3-ObservationValue") {
+    const json::string* code_text = code ? fhir::IfText(*code) : nullptr;
+    const json::string* system_text = system ? fhir::IfText(*system) : nullptr;
+    if (code_text && system_text && *code_text == "SUBSETTED" &&
+        *system_text == "http://terminology.hl7.org/CodeSystem/v3-ObservationValue") {
       return base::MakeError(base::ErrorCode::kUnprocessable,
                              "the resource is tagged SUBSETTED: it is an incomplete copy (from "
                              "_summary or _elements) and cannot be written; read it whole first",
