@@ -165,10 +165,16 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
     return Error(base::ErrorCode::kNotFound, "nothing here; the FHIR API is at /fhir/");
   }
   segments.erase(segments.begin());
-  QueryParams params;
-  for (auto param : url->params()) {
-    params.emplace_back(param.key, param.has_value ? param.value : std::string());
+  // The query as sent, by the one decoder every query goes through (If-None-Exist, Bundle
+  // entries, _search bodies).
+  const size_t question = request.target.find('?');
+  auto decoded = interactions::DecodeQuery(
+      question == std::string::npos ? std::string_view()
+                                    : std::string_view(request.target).substr(question + 1));
+  if (!decoded.ok()) {
+    return Error(decoded.error().code, decoded.error().message, decoded.error().location);
   }
+  QueryParams params = std::move(decoded).value();
   if (params.size() > kMaxQueryParameters) {
     return Error(base::ErrorCode::kInvalid,
                  "the query has " + std::to_string(params.size()) + " parameters; at most " +
