@@ -165,8 +165,10 @@ TEST_F(FhirSearchAbuse, NumbersThatAreNotFhirDecimalsAre400) {
 // A modifier the server lacks changes what a parameter means (link:below=x once returned every
 // Patient): it is refused, also without Prefer: handling=strict.
 TEST_F(FhirSearchAbuse, AModifierTheServerLacksIsRefusedNotDropped) {
-  for (const char* target : {"/fhir/Patient?link:below=x", "/fhir/Patient?_id:above=x",
-                             "/fhir/Observation?subject:in=x", "/fhir/Patient?family:iterate=x"}) {
+  for (const char* target :
+       {"/fhir/Patient?link:below=x", "/fhir/Patient?_id:above=x",
+        "/fhir/Patient?_lastUpdated:missing=true", "/fhir/Patient?_id:missing=true",
+        "/fhir/Observation?subject:in=x", "/fhir/Patient?family:iterate=x"}) {
     auto response = server_.Get(target);
     EXPECT_EQ(response.status, 400) << target << ": " << response.body.substr(0, 200);
   }

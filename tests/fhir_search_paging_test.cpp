@@ -228,6 +228,27 @@ TEST(FhirSearchSort, ByDateAscendingAndDescending) {
                                       "Observation/undated"}));
 }
 
+// Sort keys once held whole strings: 1 MB names made a sort take gigabytes, and a next link
+// longer than the server accepts. A text key orders by its first bytes, then by creation.
+TEST(FhirSearchSort, LongTextKeysKeepCursorsSmallAndPagingWhole) {
+  TestServer server(4 << 20);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 3; ++i) {
+    std::string id = "long" + std::to_string(i);
+    Put(server, "Patient", id,
+        PatientJson(std::string(200000, static_cast<char>('c' - i)), "X", ""));
+    expected.push_back("Patient/" + id);
+  }
+  auto first = Bundle(server, "/fhir/Patient?_sort=family&_count=1");
+  EXPECT_LT(Link(first, "next").size(), 4000u);
+  auto all = Walk(server, "/fhir/Patient?_sort=family&_count=1");
+  EXPECT_EQ(all, (std::vector<std::string>{"Patient/long2", "Patient/long1", "Patient/long0"}));
+  EXPECT_EQ(
+      server.Get("/fhir/Patient?_sort=family,given,name,family,given,name,birthdate,gender,_id")
+          .status,
+      400);
+}
+
 TEST(FhirSearchSort, ByLastUpdated) {
   TestServer server;
   for (const char* id : {"b", "c", "a"}) {

@@ -604,5 +604,20 @@ TEST(FhirTransaction, EntryWithBadUrlOrMissingResourceIs400) {
   EXPECT_EQ(StoredVersions(server), 0);
 }
 
+// Two conditional updates on one condition each created (two Patients for one identifier): a
+// transaction's identities must not overlap, resolved ones included.
+TEST(FhirTransaction, TwoConditionalWritesOnOneConditionAre400AndStoreNothing) {
+  TestServer server;
+  const std::string entry =
+      R"({"request":{"method":"PUT","url":"Patient?identifier=urn:s|2"},)"
+      R"("resource":{"resourceType":"Patient","identifier":[{"system":"urn:s","value":"2"}]}})";
+  auto response = server.Send(
+      "POST", "/fhir",
+      R"({"resourceType":"Bundle","type":"transaction","entry":[)" + entry + "," + entry + "]}");
+  EXPECT_EQ(response.status, 400) << response.body;
+  auto total = TestServer::Json(server.Get("/fhir/Patient?_summary=count"));
+  EXPECT_EQ(total["total"].as_int64(), 0);
+}
+
 }  // namespace
 }  // namespace carerecord::testing

@@ -192,7 +192,10 @@ base::Status SearchParser::ParseCondition(const std::string& type, std::string_v
       return Invalid(":missing takes true or false", where);
     }
     condition.missing = value == "true";
-    if (!condition.param) return Ignore(where, ":missing is not supported on " + std::string(code));
+    if (!condition.param) {  // a modifier the server lacks is refused, never dropped
+      return Invalid(":missing is not supported on " + std::string(code) + " by this server",
+                     where);
+    }
     spec.conditions.push_back(std::move(condition));
     // Into the self and paging links too: a next page without it once returned what it excludes.
     if (top_level) parsed_.applied.emplace_back(std::string(name), std::string(value));

@@ -42,7 +42,13 @@ base::Status SearchParser::ParseCount(const std::string& value) {
 }
 
 base::Status SearchParser::ParseSort(const std::string& type, const std::string& value) {
-  for (std::string key : SplitEscaped(value, ',')) {
+  // Each key is read for every match and carried in the paging cursor: a few are enough.
+  constexpr size_t kMaxSortKeys = 8;
+  const std::vector<std::string> keys = SplitEscaped(value, ',');
+  if (keys.size() + parsed_.spec.sort.size() > kMaxSortKeys) {
+    return Invalid("_sort takes at most " + std::to_string(kMaxSortKeys) + " keys", "_sort");
+  }
+  for (std::string key : keys) {
     store::SortKey sort;
     if (!key.empty() && key[0] == '-') {
       sort.descending = true;

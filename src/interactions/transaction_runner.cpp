@@ -202,6 +202,19 @@ base::Status TransactionRunner::ResolveReferences(const PlannedEntry& entry,
 
 // Step 1 for one entry: which resource it writes (a new id, the URL's, or a condition's match).
 base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
+  if (e.condition && e.method != "DELETE") {
+    // R4: a transaction's identities, resolved ones included, must not overlap. Two conditional
+    // writes on one condition would each create when nothing matches (two Patients for one
+    // identifier); only two conditional creates are the same write, merged below. (A delete
+    // on the condition runs first and may be followed by one write that makes it anew.)
+    auto [seen, first] =
+        conditions_used_.emplace(e.type + "?" + EncodeQuery(*e.condition), e.method);
+    if (!first && !(e.method == "POST" && seen->second == "POST")) {
+      return At(Invalid("two entries of the transaction write on the condition " + seen->first +
+                        "; send one"),
+                e.where);
+    }
+  }
   if (e.method == "POST") {
     if (e.condition) {
       // Two entries with one condition create once: the later one resolves to the earlier.
@@ -280,6 +293,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   full_urls_.clear();
   conditional_refs_.clear();
   conditional_creates_.clear();
+  conditions_used_.clear();
   deleted_here_.clear();
   checks_.clear();
   int64_t now = fhir::NowMs();

@@ -83,6 +83,7 @@ class TransactionRunner {
   std::unordered_map<std::string, std::string> full_urls_;            // urn:uuid:... -> Type/id
   std::unordered_map<std::string, std::string> conditional_refs_;     // Type?query -> Type/id
   std::unordered_map<std::string, std::string> conditional_creates_;  // Type?query -> id
+  std::unordered_map<std::string, std::string> conditions_used_;      // Type?query -> method
   // "Type/id" of resources this transaction deletes: processed first, so later conditions
   // (If-None-Exist, conditional update) must not match them.
   std::unordered_set<std::string> deleted_here_;

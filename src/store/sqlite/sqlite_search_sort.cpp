@@ -18,6 +18,8 @@ using fhir::SearchParamType;
 
 // The most matches a sorted search gathers.
 constexpr size_t kMaxSorted = 10000;
+// The bytes of a text sort key that order it.
+constexpr size_t kMaxSortTextBytes = 256;
 
 // An order-preserving byte encoding of sort keys: comparing encoded strings compares the keys.
 void EncodeInt(std::string& out, uint64_t v) {
@@ -110,7 +112,10 @@ base::Result<SortKeyQuery> QueryForSortKey(const SqliteNames& names, const SortK
 std::string KeyComponent(SqliteStatement& stmt, int column, bool text, bool descending) {
   std::string component;
   if (text) {
-    component = std::string(stmt.Text(column));
+    // A prefix orders strings as well as the whole for all but the longest, which then tie and
+    // fall to the pk: keys and cursors stay small whatever a client stored (1 MB names once
+    // made a sort take gigabytes and a next link longer than the server accepts).
+    component = std::string(stmt.Text(column).substr(0, kMaxSortTextBytes));
     component.push_back('\0');
   } else if (sqlite3_column_type(stmt.raw(), column) == SQLITE_FLOAT) {
     EncodeInt(component, OrderedDouble(stmt.Real(column)));
