@@ -169,9 +169,18 @@ class SqliteReadSession final : public ReadSession {
   base::Result<SearchPage> Search(const SearchSpec& spec) override;
   base::Result<HistoryPage> History(const HistoryQuery& query) override;
   base::Result<SearchPage> Everything(const EverythingQuery& query) override;
-  base::Result<SearchPage> EverythingPage(const EverythingQuery& query);
 
  private:
+  base::Result<SearchPage> EverythingPage(const EverythingQuery& query);
+  // The page's compartment rows from the cursor on; true when they fill it (the next cursor is
+  // then set). `withheld` gets the members the gate withheld.
+  base::Result<bool> CompartmentRows(const EverythingQuery& query, int64_t patient_pk,
+                                     const EverythingCursor& cursor, const std::string& type_list,
+                                     SearchPage& page, std::vector<std::string>& withheld);
+  // The rest of the page: the resources the whole compartment references, after the cursor.
+  base::Status ReferencedRows(const EverythingQuery& query, int64_t patient_pk,
+                              const EverythingCursor& cursor, std::vector<std::string> withheld,
+                              SearchPage& page);
   base::Result<SearchPage> BudgetedSearch(const SearchSpec& spec, SearchRun& run);
   base::Result<std::optional<int64_t>> CountHistory(
       const HistoryQuery& query, const std::string& sql_from_where,
@@ -409,53 +418,67 @@ base::Result<SearchPage> SqliteReadSession::EverythingPage(const EverythingQuery
       type_list += (type_list.empty() ? "" : ",") + std::to_string(type_id);
     }
   }
-  const bool selective = !query.types.empty() || query.since_ms.has_value();
-
   SearchPage page;
-  size_t rows = 0;
   std::vector<std::string> withheld;  // members this page read that the gate withheld
   if (cursor->phase != Phase::kReferenced && (query.types.empty() || !type_list.empty())) {
-    // One statement walks the compartment range and brings each body with it.
-    std::string sql = std::string("SELECT ") + RowLoader::kColumns +
-                      ", c.type_id FROM compartment c JOIN resource r ON r.pk = c.pk "
-                      "JOIN version v ON v.vid = r.vid WHERE c.patient_pk = ? AND r.deleted = 0";
-    if (!type_list.empty()) sql += " AND c.type_id IN (" + type_list + ")";
-    if (query.since_ms) sql += " AND r.last_updated >= " + std::to_string(*query.since_ms);
-    if (cursor->phase == Phase::kCompartment) {
-      sql += " AND (c.type_id > " + std::to_string(cursor->type_id) +
-             " OR (c.type_id = " + std::to_string(cursor->type_id) + " AND c.pk > " +
-             std::to_string(cursor->pk) + "))";
+    auto full = CompartmentRows(query, patient_pk.value(), *cursor, type_list, page, withheld);
+    if (!full.ok()) return full.error();
+    if (*full) return page;  // the compartment goes on: its references wait for its last page
+  }
+  CR_RETURN_IF_ERROR(ReferencedRows(query, patient_pk.value(), *cursor, std::move(withheld), page));
+  return page;
+}
+
+base::Result<bool> SqliteReadSession::CompartmentRows(
+    const EverythingQuery& query, int64_t patient_pk, const EverythingCursor& cursor,
+    const std::string& type_list, SearchPage& page, std::vector<std::string>& withheld) {
+  // One statement walks the compartment range and brings each body with it.
+  std::string sql = std::string("SELECT ") + RowLoader::kColumns +
+                    ", c.type_id FROM compartment c JOIN resource r ON r.pk = c.pk "
+                    "JOIN version v ON v.vid = r.vid WHERE c.patient_pk = ? AND r.deleted = 0";
+  if (!type_list.empty()) sql += " AND c.type_id IN (" + type_list + ")";
+  if (query.since_ms) sql += " AND r.last_updated >= " + std::to_string(*query.since_ms);
+  if (cursor.phase == EverythingCursor::Phase::kCompartment) {
+    sql += " AND (c.type_id > " + std::to_string(cursor.type_id) +
+           " OR (c.type_id = " + std::to_string(cursor.type_id) + " AND c.pk > " +
+           std::to_string(cursor.pk) + "))";
+  }
+  sql += " ORDER BY c.type_id, c.pk LIMIT " + std::to_string(query.count + 1);
+  auto stmt = db_->Prepare(sql);
+  if (!stmt.ok()) return stmt.error();
+  stmt->Bind(1, patient_pk);
+  std::pair<int64_t, int64_t> last{0, 0};
+  page.matches.reserve(std::min<size_t>(query.count, 4096));
+  for (size_t rows = 0;; ++rows) {
+    auto row = stmt->Step();
+    if (!row.ok()) return row.error();
+    if (!row.value()) return false;
+    if (rows == query.count) {
+      page.next_cursor = "e" + std::to_string(last.first) + "." + std::to_string(last.second);
+      return true;
     }
-    sql += " ORDER BY c.type_id, c.pk LIMIT " + std::to_string(query.count + 1);
-    auto stmt = db_->Prepare(sql);
-    if (!stmt.ok()) return stmt.error();
-    stmt->Bind(1, patient_pk.value());
-    std::pair<int64_t, int64_t> last{0, 0};
-    page.matches.reserve(std::min<size_t>(query.count, 4096));
-    for (;;) {
-      auto row = stmt->Step();
-      if (!row.ok()) return row.error();
-      if (!row.value()) break;
-      if (rows++ == query.count) {
-        page.next_cursor = "e" + std::to_string(last.first) + "." + std::to_string(last.second);
-        return page;  // the compartment goes on: its references wait for its last page
-      }
-      last = {stmt->Int(8), stmt->Int(7)};
-      auto loaded = loader_.Load(*stmt);
-      if (!loaded.ok()) return loaded.error();
-      if (Admit(*loaded)) {
-        page.matches.push_back(std::move(loaded).value());
-      } else {
-        withheld.push_back(loaded->type + "/" + loaded->id);
-      }
+    last = {stmt->Int(8), stmt->Int(7)};
+    auto loaded = loader_.Load(*stmt);
+    if (!loaded.ok()) return loaded.error();
+    if (Admit(*loaded)) {
+      page.matches.push_back(std::move(loaded).value());
+    } else {
+      withheld.push_back(loaded->type + "/" + loaded->id);
     }
   }
+}
 
+base::Status SqliteReadSession::ReferencedRows(const EverythingQuery& query, int64_t patient_pk,
+                                               const EverythingCursor& cursor,
+                                               std::vector<std::string> withheld,
+                                               SearchPage& page) {
+  using Phase = EverythingCursor::Phase;
+  const bool selective = !query.types.empty() || query.since_ms.has_value();
   // The compartment is done. Its references come from the rows this page read when it began
   // at the compartment's start and selected every row; otherwise the rows are read again.
   CompartmentReferences compartment;
-  compartment.patient = where;
-  if (!selective && cursor->phase != Phase::kReferenced) {
+  compartment.patient = "Patient/" + query.patient_id;
+  if (!selective && cursor.phase != Phase::kReferenced) {
     compartment.members.reserve(page.matches.size() + withheld.size());
     for (const StoredResource& r : page.matches) {
       compartment.members.insert(r.type + "/" + r.id);
@@ -463,15 +486,16 @@ base::Result<SearchPage> SqliteReadSession::EverythingPage(const EverythingQuery
     }
     for (std::string& member : withheld) compartment.members.insert(std::move(member));
   }
-  if (selective || cursor->phase == Phase::kReferenced) {
-    CR_RETURN_IF_ERROR(ScanCompartment(patient_pk.value(), nullptr, compartment));
-  } else if (cursor->phase == Phase::kCompartment) {
-    CR_RETURN_IF_ERROR(ScanCompartment(patient_pk.value(), &*cursor, compartment));
+  if (selective || cursor.phase == Phase::kReferenced) {
+    CR_RETURN_IF_ERROR(ScanCompartment(patient_pk, nullptr, compartment));
+  } else if (cursor.phase == Phase::kCompartment) {
+    CR_RETURN_IF_ERROR(ScanCompartment(patient_pk, &cursor, compartment));
   }
-  const int64_t after = cursor->phase == Phase::kReferenced ? cursor->pk : 0;
+  const int64_t after = cursor.phase == Phase::kReferenced ? cursor.pk : 0;
   auto referenced = ReferencedPks(query, compartment, after);
   if (!referenced.ok()) return referenced.error();
   std::vector<int64_t>& pks = referenced.value();
+  const size_t rows = page.matches.size() + withheld.size();  // compartment rows on this page
   const size_t room = query.count - std::min(rows, query.count);
   if (pks.size() > room) {
     page.next_cursor = "r" + std::to_string(room ? pks[room - 1] : after);
@@ -480,7 +504,7 @@ base::Result<SearchPage> SqliteReadSession::EverythingPage(const EverythingQuery
   auto loaded = loader_.Current(pks);
   if (!loaded.ok()) return loaded.error();
   page.included = Admitted(std::move(loaded).value());
-  return page;
+  return base::Status::Ok();
 }
 
 // Adds the members of the patient's compartment (up to and including `up_to`, or all) and the
@@ -563,73 +587,12 @@ base::Result<std::vector<int64_t>> SqliteReadSession::ReferencedPks(
   return out;
 }
 
-// Reads for the write path over a caller's connection (the writer's, inside its transaction).
-class SqliteTransactionReader final : public TransactionReader {
- public:
-  SqliteTransactionReader(SqliteConnection& db, const SqliteNames& names)
-      : db_(db), names_(names) {}
-
-  base::Result<CurrentVersion> Current(std::string_view type, std::string_view id) override {
-    CurrentVersion out;
-    int64_t type_id = names_.types.Find(type);
-    if (!type_id) return out;
-    auto stmt = db_.Cached(
-        "SELECT r.version, r.deleted, v.body FROM resource r JOIN version v ON v.vid = r.vid "
-        "WHERE r.type_id = ? AND r.id = ?");
-    if (!stmt.ok()) return stmt.error();
-    (*stmt)->Bind(1, type_id).Bind(2, id);
-    auto row = (*stmt)->Step();
-    if (!row.ok()) return row.error();
-    if (row.value()) {
-      out.version = (*stmt)->Int(0);
-      out.deleted = (*stmt)->Int(1) != 0;
-      if (!out.deleted) {
-        auto json = names_.codec->Decode((*stmt)->Blob(2));
-        if (!json.ok()) {
-          (*stmt)->Reset();
-          return json.error();
-        }
-        out.json = std::move(json).value();
-      }
-    }
-    (*stmt)->Reset();
-    return out;
-  }
-
-  // The bounded matching step every inner search uses (MatchPks), within the spec's budget.
-  base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit) override {
-    SearchRun run(db_, spec.budget);
-    auto pks = MatchPks(db_, names_, spec, limit, run);
-    if (!pks.ok()) return run.Explain(pks.error());
-    std::vector<std::string> ids;
-    auto stmt = db_.Cached("SELECT id FROM resource WHERE pk = ?");
-    if (!stmt.ok()) return stmt.error();
-    for (int64_t pk : *pks) {
-      (*stmt)->Bind(1, pk);
-      auto row = (*stmt)->Step();
-      if (!row.ok()) return row.error();
-      if (row.value()) ids.emplace_back((*stmt)->Text(0));
-      (*stmt)->Reset();
-    }
-    return ids;
-  }
-
- private:
-  SqliteConnection& db_;
-  const SqliteNames& names_;
-};
-
 }  // namespace
 
 std::unique_ptr<ReadSession> MakeSqliteReadSession(
     std::unique_ptr<SqliteConnection> db, const SqliteNames& names, ReadGate& gate,
     std::function<void(std::unique_ptr<SqliteConnection>)> release) {
   return std::make_unique<SqliteReadSession>(std::move(db), names, gate, std::move(release));
-}
-
-std::unique_ptr<TransactionReader> MakeSqliteTransactionReader(SqliteConnection& db,
-                                                               const SqliteNames& names) {
-  return std::make_unique<SqliteTransactionReader>(db, names);
 }
 
 }  // namespace carerecord::store

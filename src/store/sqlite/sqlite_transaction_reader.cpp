@@ -1,0 +1,74 @@
+// The write path's reads on the SQLite store: the current version of a resource, and the ids a
+// condition matches, over the caller's connection (the writer's, inside its transaction, or a
+// reader's outside it).
+
+#include "store/sqlite/sqlite_search_budget.h"
+#include "store/sqlite/sqlite_store_internal.h"
+
+namespace carerecord::store {
+namespace {
+
+// Reads for the write path over a caller's connection (the writer's, inside its transaction).
+class SqliteTransactionReader final : public TransactionReader {
+ public:
+  SqliteTransactionReader(SqliteConnection& db, const SqliteNames& names)
+      : db_(db), names_(names) {}
+
+  base::Result<CurrentVersion> Current(std::string_view type, std::string_view id) override {
+    CurrentVersion out;
+    int64_t type_id = names_.types.Find(type);
+    if (!type_id) return out;
+    auto stmt = db_.Cached(
+        "SELECT r.version, r.deleted, v.body FROM resource r JOIN version v ON v.vid = r.vid "
+        "WHERE r.type_id = ? AND r.id = ?");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)->Bind(1, type_id).Bind(2, id);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.error();
+    if (row.value()) {
+      out.version = (*stmt)->Int(0);
+      out.deleted = (*stmt)->Int(1) != 0;
+      if (!out.deleted) {
+        auto json = names_.codec->Decode((*stmt)->Blob(2));
+        if (!json.ok()) {
+          (*stmt)->Reset();
+          return json.error();
+        }
+        out.json = std::move(json).value();
+      }
+    }
+    (*stmt)->Reset();
+    return out;
+  }
+
+  // The bounded matching step every inner search uses (MatchPks), within the spec's budget.
+  base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit) override {
+    SearchRun run(db_, spec.budget);
+    auto pks = MatchPks(db_, names_, spec, limit, run);
+    if (!pks.ok()) return run.Explain(pks.error());
+    std::vector<std::string> ids;
+    auto stmt = db_.Cached("SELECT id FROM resource WHERE pk = ?");
+    if (!stmt.ok()) return stmt.error();
+    for (int64_t pk : *pks) {
+      (*stmt)->Bind(1, pk);
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.error();
+      if (row.value()) ids.emplace_back((*stmt)->Text(0));
+      (*stmt)->Reset();
+    }
+    return ids;
+  }
+
+ private:
+  SqliteConnection& db_;
+  const SqliteNames& names_;
+};
+
+}  // namespace
+
+std::unique_ptr<TransactionReader> MakeSqliteTransactionReader(SqliteConnection& db,
+                                                               const SqliteNames& names) {
+  return std::make_unique<SqliteTransactionReader>(db, names);
+}
+
+}  // namespace carerecord::store
