@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "fhir/reference_scan.h"
 #include "fhir/search_parameters.h"
 #include "tests/test_server.h"
 
@@ -35,21 +36,6 @@ std::string IdFromLocation(std::string_view location) {
   return std::string(location.substr(first + 1, second - first - 1));
 }
 
-// The "reference" strings of a resource, contained resources included.
-void CollectReferences(const json::value& value, std::set<std::string>& out) {
-  if (const json::object* object = value.if_object()) {
-    for (const auto& member : *object) {
-      if (member.key() == "reference" && member.value().is_string()) {
-        out.emplace(member.value().as_string());
-      } else {
-        CollectReferences(member.value(), out);
-      }
-    }
-  } else if (const json::array* array = value.if_array()) {
-    for (const json::value& item : *array) CollectReferences(item, out);
-  }
-}
-
 struct Everything {
   std::multiset<std::string> matches, included;
   std::set<std::string> references;  // made by the matches
@@ -71,7 +57,7 @@ Everything FetchEverything(TestServer& server, std::string next) {
                           std::string(resource["id"].as_string());
         if (e.at("search").at("mode").as_string() == "match") {
           out.matches.insert(key);
-          CollectReferences(resource, out.references);
+          fhir::ForEachReference(resource, [&](std::string_view r) { out.references.emplace(r); });
         } else {
           out.included.insert(key);
         }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fhir/reference_scan.h"
 #include "fhir/resource_validation.h"
 
 namespace carerecord::app {
@@ -34,20 +35,6 @@ const json::array& Entries(const json::object& bundle) { return bundle.at("entry
 
 std::string TypeOf(const json::value& entry) {
   return std::string(entry.at("resource").at("resourceType").as_string());
-}
-
-void CollectReferences(const json::value& value, std::vector<std::string>& out) {
-  if (const json::object* object = value.if_object()) {
-    for (const auto& member : *object) {
-      if (member.key() == "reference" && member.value().is_string()) {
-        out.emplace_back(member.value().get_string());
-      } else {
-        CollectReferences(member.value(), out);
-      }
-    }
-  } else if (const json::array* array = value.if_array()) {
-    for (const json::value& item : *array) CollectReferences(item, out);
-  }
 }
 
 void CollectStrings(const json::value& value, std::vector<std::string>& out) {
@@ -190,7 +177,8 @@ TEST(DemoRegionTest, EveryReferenceResolvesInItsBundleOrTheRegion) {
     }
     std::vector<std::string> references;
     for (const json::value& entry : Entries(bundles[b])) {
-      CollectReferences(entry.at("resource"), references);
+      fhir::ForEachReference(entry.at("resource"),
+                             [&](std::string_view r) { references.emplace_back(r); });
     }
     ASSERT_FALSE(references.empty());
     for (const std::string& reference : references) {

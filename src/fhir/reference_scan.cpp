@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstring>
 
+#include "fhir/json_number.h"
+
 namespace carerecord::fhir {
 namespace {
 
@@ -59,6 +61,22 @@ void ForEachReferenceString(std::string_view json,
     at = end + 1;
     if (json[end] == '\\') continue;
     visit(json.substr(value + 1, end - value - 1));
+  }
+}
+
+void ForEachReference(const boost::json::value& value,
+                      const std::function<void(std::string_view reference)>& visit) {
+  if (const boost::json::object* object = value.if_object()) {
+    for (const auto& member : *object) {
+      const boost::json::string* text = IfText(member.value());
+      if (member.key() == "reference" && text) {
+        visit(std::string_view(text->data(), text->size()));
+      } else {
+        ForEachReference(member.value(), visit);
+      }
+    }
+  } else if (const boost::json::array* array = value.if_array()) {
+    for (const boost::json::value& item : *array) ForEachReference(item, visit);
   }
 }
 

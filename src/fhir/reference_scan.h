@@ -1,9 +1,10 @@
 // Finds the Reference.reference strings of a stored resource by scanning its JSON text, without
-// building a document: $everything reads every body of a patient's record for the resources it
-// references, where a parse per body would cost more than the rest of the request. Pure;
-// thread-safe.
+// building a document (or of a parsed one, by walking it): $everything reads every body of a
+// patient's record for the resources it references, where a parse per body would cost more than the
+// rest of the request. Pure; thread-safe.
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <functional>
 #include <string_view>
 
@@ -15,5 +16,9 @@ namespace carerecord::fhir {
 // ("Type/id", ids being [A-Za-z0-9-.]) needs one.
 void ForEachReferenceString(std::string_view json,
                             const std::function<void(std::string_view reference)>& visit);
+
+// The same over a parsed document: every member named "reference" whose value is text.
+void ForEachReference(const boost::json::value& value,
+                      const std::function<void(std::string_view reference)>& visit);
 
 }  // namespace carerecord::fhir

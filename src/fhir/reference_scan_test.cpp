@@ -22,21 +22,6 @@ std::vector<std::string> Scan(std::string_view text) {
   return out;
 }
 
-// The same, from a parsed document: what the scan must agree with.
-void Walk(const json::value& value, std::vector<std::string>& out) {
-  if (const json::object* object = value.if_object()) {
-    for (const auto& member : *object) {
-      if (member.key() == "reference" && member.value().is_string()) {
-        out.emplace_back(member.value().as_string());
-      } else {
-        Walk(member.value(), out);
-      }
-    }
-  } else if (const json::array* array = value.if_array()) {
-    for (const json::value& item : *array) Walk(item, out);
-  }
-}
-
 using V = std::vector<std::string>;
 
 TEST(ReferenceScan, FindsEveryReferenceMember) {
@@ -98,7 +83,7 @@ TEST(ReferenceScan, AgreesWithAParsedWalkOnSyntheaResources) {
     for (const json::value& entry : bundle.at("entry").as_array()) {
       const json::value& resource = entry.at("resource");
       V expected;
-      Walk(resource, expected);
+      ForEachReference(resource, [&](std::string_view r) { expected.emplace_back(r); });
       ASSERT_EQ(Scan(WriteJson(resource)), expected) << WriteJson(resource).substr(0, 300);
       ASSERT_EQ(Scan(json::serialize(resource)), expected);
       ++resources;
