@@ -61,6 +61,90 @@ int LoadBundles(interactions::FhirService& service, const std::vector<std::strin
   return 0;
 }
 
+// How many connections the server may hold: what file descriptors the store does not need (its
+// readers, the writer, WAL files, checkpoints and some room to spare), at most `most`. The soft
+// limit is raised to the hard one first (Debian's default soft limit is 1,024).
+int ConnectionsWithinFileLimit(int reader_connections, int most) {
+  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) return most;
+  const int spare = reader_connections * 3 + 256;
+  return std::clamp(static_cast<int>(std::min<rlim_t>(files.rlim_cur, 1 << 30)) - spare, 16, most);
+}
+
+// What `serve` was asked for, beyond the store and the service.
+struct ServeSettings {
+  std::string host;
+  uint16_t port = 0;
+  std::string public_url;
+  size_t max_body = 0;
+  int workers = 0;
+  int io_threads = 0;
+  int reader_connections = 0;
+  bool demo = false;
+  int demo_patients = 0;
+};
+
+// Loads the demo region into an empty store when asked, then serves until SIGTERM or SIGINT.
+int Serve(const ServeSettings& settings, interactions::FhirService& service, store::Store& store) {
+  if (settings.demo) {
+    auto s = store.Stats();
+    if (s.ok() && s->resources == 0) {
+      app::DemoRegionOptions demo_options;
+      demo_options.patients = settings.demo_patients;
+      auto bundles = app::GenerateDemoRegion(demo_options);
+      std::vector<std::string> names(bundles.size(), "demo region");
+      std::cout << "loading the demo region (" << settings.demo_patients << " patients)..."
+                << std::endl;
+      if (LoadBundles(service, bundles, names) != 0) return 1;
+    }
+  }
+
+  // Block the signals in every thread; one thread waits for them synchronously.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  http::FhirRoutes routes(service, http::FhirRouteOptions{settings.public_url});
+  http::ServerOptions server_options;
+  server_options.host = settings.host;
+  server_options.port = settings.port;
+  server_options.max_body_bytes = settings.max_body;
+  server_options.worker_threads = settings.workers;
+  server_options.io_threads = settings.io_threads;
+  server_options.runs_on_io_thread = &http::FhirRoutes::IsQuickRead;
+  server_options.max_connections =
+      ConnectionsWithinFileLimit(settings.reader_connections, server_options.max_connections);
+  http::HttpServer server(
+      server_options,
+      [&routes](const http::HttpRequest& request) { return routes.Handle(request); },
+      [](int status, std::string message) {
+        return http::FhirRoutes::ErrorResponse(status, message);
+      });
+  auto bound = server.Start();
+  if (!bound.ok()) {
+    std::cerr << "carerecord: " << bound.error().message << "\n";
+    return 1;
+  }
+  std::cout << "carerecord listening on http://" << settings.host << ":" << bound.value() << "/fhir"
+            << std::endl;
+  std::cout << "port " << bound.value() << std::endl;
+
+  int received = 0;
+  sigwait(&signals, &received);
+  std::cout << "carerecord: signal " << received << ", shutting down" << std::endl;
+  server.Stop();
+  server.Wait();
+  store.Close();  // every acknowledged commit is already synced; this checkpoints
+  std::cout << "carerecord: stopped" << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -179,67 +263,14 @@ int main(int argc, char** argv) {
     return rc;
   }
 
-  // serve
-  if (demo) {
-    auto s = record_store->Stats();
-    if (s.ok() && s->resources == 0) {
-      app::DemoRegionOptions demo_options;
-      demo_options.patients = demo_patients;
-      auto bundles = app::GenerateDemoRegion(demo_options);
-      std::vector<std::string> names(bundles.size(), "demo region");
-      std::cout << "loading the demo region (" << demo_patients << " patients)..." << std::endl;
-      if (LoadBundles(service, bundles, names) != 0) return 1;
-    }
-  }
-
-  // Block the signals in every thread; one thread waits for them synchronously.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  http::FhirRoutes routes(service, http::FhirRouteOptions{public_url});
-  http::ServerOptions server_options;
-  server_options.host = host;
-  server_options.port = port;
-  server_options.max_body_bytes = max_body;
-  server_options.worker_threads = workers;
-  server_options.io_threads = io_threads;
-  server_options.runs_on_io_thread = &http::FhirRoutes::IsQuickRead;
-  // Connections may take what file descriptors the store does not need (its readers, the
-  // writer, WAL files, checkpoints and some room to spare).
-  // The soft limit is raised to the hard one first (Debian's default soft limit is 1,024).
-  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
-  }
-  if (rlimit files{}; getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY) {
-    const int spare = store_options.reader_connections * 3 + 256;
-    server_options.max_connections =
-        std::clamp(static_cast<int>(files.rlim_cur) - spare, 16, server_options.max_connections);
-  }
-  http::HttpServer server(
-      server_options,
-      [&routes](const http::HttpRequest& request) { return routes.Handle(request); },
-      [](int status, std::string message) {
-        return http::FhirRoutes::ErrorResponse(status, message);
-      });
-  auto bound = server.Start();
-  if (!bound.ok()) {
-    std::cerr << "carerecord: " << bound.error().message << "\n";
-    return 1;
-  }
-  std::cout << "carerecord listening on http://" << host << ":" << bound.value() << "/fhir"
-            << std::endl;
-  std::cout << "port " << bound.value() << std::endl;
-
-  int received = 0;
-  sigwait(&signals, &received);
-  std::cout << "carerecord: signal " << received << ", shutting down" << std::endl;
-  server.Stop();
-  server.Wait();
-  record_store->Close();  // every acknowledged commit is already synced; this checkpoints
-  std::cout << "carerecord: stopped" << std::endl;
-  return 0;
+  ServeSettings settings{host,
+                         port,
+                         public_url,
+                         max_body,
+                         workers,
+                         io_threads,
+                         store_options.reader_connections,
+                         demo,
+                         demo_patients};
+  return Serve(settings, service, *record_store);
 }

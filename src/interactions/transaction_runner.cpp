@@ -200,6 +200,34 @@ base::Status TransactionRunner::ResolveReferences(const PlannedEntry& entry,
   return status;
 }
 
+// A POST with If-None-Exist: the match's id, or a new one checked again at commit.
+base::Status TransactionRunner::DecideConditionalCreate(PlannedEntry& e) {
+  // Two entries with one condition create once: the later one resolves to the earlier.
+  std::string key = e.type + "?" + EncodeQuery(*e.condition);
+  if (auto earlier = conditional_creates_.find(key); earlier != conditional_creates_.end()) {
+    e.noop = true;
+    e.resolved_id = earlier->second;
+    return base::Status::Ok();
+  }
+  auto ids = Match(e.type, *e.condition, e.where);
+  if (!ids.ok()) return ids.error();
+  if (ids->size() > 1) {
+    return At(
+        MakeError(ErrorCode::kPreconditionFailed, "If-None-Exist matches more than one " + e.type),
+        e.where);
+  }
+  if (ids->size() == 1) {
+    e.noop = true;
+    e.resolved_id = ids->front();
+  } else {
+    CheckStillNoMatchAtCommit(e.type, *e.condition);
+    e.resolved_id = NewResourceId();
+    e.created = true;
+  }
+  conditional_creates_.emplace(std::move(key), e.resolved_id);
+  return base::Status::Ok();
+}
+
 // Step 1 for one entry: which resource it writes (a new id, the URL's, or a condition's match).
 base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
   if (e.condition && e.method != "DELETE") {
@@ -216,32 +244,7 @@ base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
     }
   }
   if (e.method == "POST") {
-    if (e.condition) {
-      // Two entries with one condition create once: the later one resolves to the earlier.
-      std::string key = e.type + "?" + EncodeQuery(*e.condition);
-      if (auto earlier = conditional_creates_.find(key); earlier != conditional_creates_.end()) {
-        e.noop = true;
-        e.resolved_id = earlier->second;
-        return base::Status::Ok();
-      }
-      auto ids = Match(e.type, *e.condition, e.where);
-      if (!ids.ok()) return ids.error();
-      if (ids->size() > 1) {
-        return At(MakeError(ErrorCode::kPreconditionFailed,
-                            "If-None-Exist matches more than one " + e.type),
-                  e.where);
-      }
-      if (ids->size() == 1) {
-        e.noop = true;
-        e.resolved_id = ids->front();
-      } else {
-        CheckStillNoMatchAtCommit(e.type, *e.condition);
-        e.resolved_id = NewResourceId();
-        e.created = true;
-      }
-      conditional_creates_.emplace(std::move(key), e.resolved_id);
-      return base::Status::Ok();
-    }
+    if (e.condition) return DecideConditionalCreate(e);
     e.resolved_id = NewResourceId();
     e.created = true;
     return base::Status::Ok();

@@ -69,6 +69,7 @@ class TransactionRunner {
 
   base::Status RunOnce(std::vector<PlannedEntry>& entries);
   base::Status DecideTarget(PlannedEntry& e);
+  base::Status DecideConditionalCreate(PlannedEntry& e);
   // The search of a conditional operation or reference, understood exactly and with its
   // terminology expanded.
   base::Result<ParsedSearch> ParseCondition(const std::string& type, const QueryParams& query);
