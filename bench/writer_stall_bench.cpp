@@ -1,7 +1,8 @@
-// Does a costly condition hold up other writers? One client creates small Patients one after
-// another, alone and then while two others post conditional creates whose If-None-Exist
-// (gender=male&_content=WORD) reads the body of every male Patient in the store. Prints the
-// plain creates' latency in both phases and what the conditional creates answered.
+// Does a costly condition, or a large resource, hold up other writers? One client creates small
+// Patients one after another, alone, then while two others post conditional creates whose
+// If-None-Exist (gender=male&_content=WORD) reads the body of every male Patient in the store,
+// then while another posts 16 MB resources (sixteen 1 MB strings of letters that compress
+// poorly). Prints the plain creates' latency in each phase and what the others answered.
 //
 //   build/bench/writer_stall_bench [--patients 20000] [--seconds 4] [--work DIR]
 //
@@ -151,6 +152,44 @@ int main(int argc, char** argv) {
   timer.join();
   for (auto& thread : conditional) thread.join();
 
+  // Large resources beside the plain creates: their bodies are prepared and compressed while
+  // the small ones commit.
+  stop = false;
+  std::string letters(16 << 20, 'a');
+  uint64_t state = 88172645463325252ull;
+  for (char& c : letters) {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    c = static_cast<char>('a' + state % 26);
+  }
+  std::atomic<int> large_created{0};
+  std::vector<double> large_ms;
+  std::thread large([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      json::array extensions;
+      for (int part = 0; part < 16; ++part) {
+        extensions.push_back(
+            json::object{{"url", "http://example.org/large"},
+                         {"valueString",
+                          letters.substr(size_t(part) << 20, (1 << 20) - 8) + std::to_string(i)}});
+      }
+      std::string body = json::serialize(json::object{{"resourceType", "Basic"},
+                                                      {"code", json::object{{"text", "large"}}},
+                                                      {"extension", extensions}});
+      auto t0 = Clock::now();
+      auto response = service.Create(ctx, "Basic", body, "");
+      large_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      if (response.status == 201) large_created.fetch_add(1);
+    }
+  });
+  timer = std::thread([&] {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop = true;
+  });
+  auto beside_large = Summarise(plain_writes(stop));
+  timer.join();
+  large.join();
+  auto large_figures = Summarise(large_ms);
+
   std::printf("writer stall (%d Patients, %u cores, durable)\n", patients,
               std::thread::hardware_concurrency());
   std::printf("  conditional create alone (gender=male&_content=W): p50 %.1f ms\n", costly.p50_ms);
@@ -164,6 +203,11 @@ int main(int argc, char** argv) {
   std::printf("  conditional creates answered:");
   for (auto [status, n] : statuses) std::printf(" %d x%d", status, n);
   std::printf("\n");
+  std::printf(
+      "  plain creates beside 16 MB creates:     %6zu, p50 %.2f ms, p99 %.2f ms, max %.1f ms\n",
+      beside_large.count, beside_large.p50_ms, beside_large.p99_ms, beside_large.max_ms);
+  std::printf("  p99 ratio (beside 16 MB / alone): %.2fx; 16 MB creates: %d, p50 %.0f ms\n",
+              beside_large.p99_ms / quiet.p99_ms, large_created.load(), large_figures.p50_ms);
   store->Close();
   fs::remove_all(work);
   return 0;

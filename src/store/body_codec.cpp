@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "fhir/fhir_date.h"
 #include "fhir/json_parse.h"
 
 namespace carerecord::store {
@@ -49,60 +50,96 @@ struct BodyCodec::Dictionary {
 BodyCodec::BodyCodec() = default;
 BodyCodec::~BodyCodec() = default;
 
-std::string EncodeBody(std::string_view json) {
+namespace {
+
+// A stamped body's kind is the lower-case letter of its frame's kind, followed by the 4-byte
+// little-endian offset of meta.lastUpdated's text in the JSON.
+constexpr char kStamped = 'a' - 'A';
+
+void AppendUint32(std::string& out, uint32_t value) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
+
+uint32_t ReadUint32(std::string_view bytes) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i) value |= uint32_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  return value;
+}
+
+// The header: the kind, then the stamp's offset when there is one to record.
+std::string Header(char kind, std::string_view json, size_t stamp_at) {
   std::string out;
-  if (json.size() < 64) {
-    out.reserve(json.size() + 1);
-    out.push_back(kRaw);
-    out.append(json);
-    return out;
+  if (stamp_at >= json.size() || stamp_at > UINT32_MAX) {
+    out.push_back(kind);
+  } else {
+    out.push_back(static_cast<char>(kind + kStamped));
+    AppendUint32(out, static_cast<uint32_t>(stamp_at));
   }
-  out.resize(1 + ZSTD_compressBound(json.size()));
-  out[0] = kZstd;
-  size_t n = ZSTD_compressCCtx(ThreadContexts().compress, out.data() + 1, out.size() - 1,
-                               json.data(), json.size(), kLevel);
-  if (ZSTD_isError(n)) {  // cannot happen with a bound-sized buffer; keep the data anyway
-    out.assign(1, kRaw);
-    out.append(json);
-    return out;
-  }
-  out.resize(1 + n);
   return out;
 }
 
-std::string BodyCodec::Encode(std::string_view type, std::string_view json) const {
+}  // namespace
+
+std::string EncodeBody(std::string_view json, size_t stamp_at) {
+  std::string out = Header(json.size() < 64 ? kRaw : kZstd, json, stamp_at);
+  size_t header = out.size();
+  if (json.size() < 64) {
+    out.append(json);
+    return out;
+  }
+  out.resize(header + ZSTD_compressBound(json.size()));
+  size_t n = ZSTD_compressCCtx(ThreadContexts().compress, out.data() + header, out.size() - header,
+                               json.data(), json.size(), kLevel);
+  if (ZSTD_isError(n)) {  // cannot happen with a bound-sized buffer; keep the data anyway
+    out = Header(kRaw, json, stamp_at);
+    out.append(json);
+    return out;
+  }
+  out.resize(header + n);
+  return out;
+}
+
+std::string BodyCodec::Encode(std::string_view type, std::string_view json, size_t stamp_at) const {
   std::shared_ptr<Dictionary> dictionary;
   {
     std::shared_lock lock(mutex_);
     auto it = by_type_.find(std::string(type));
     if (it != by_type_.end()) dictionary = it->second;
   }
-  if (!dictionary || json.size() < 16) return EncodeBody(json);
-  std::string out(5 + ZSTD_compressBound(json.size()), '\0');
-  out[0] = kDictionary;
-  uint32_t id = static_cast<uint32_t>(dictionary->id);
-  for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<char>((id >> (8 * i)) & 0xff);
-  size_t n = ZSTD_compress_usingCDict(ThreadContexts().compress, out.data() + 5, out.size() - 5,
-                                      json.data(), json.size(), dictionary->cdict);
-  if (ZSTD_isError(n)) return EncodeBody(json);
-  out.resize(5 + n);
+  if (!dictionary || json.size() < 16) return EncodeBody(json, stamp_at);
+  std::string out = Header(kDictionary, json, stamp_at);
+  AppendUint32(out, static_cast<uint32_t>(dictionary->id));
+  size_t header = out.size();
+  out.resize(header + ZSTD_compressBound(json.size()));
+  size_t n =
+      ZSTD_compress_usingCDict(ThreadContexts().compress, out.data() + header, out.size() - header,
+                               json.data(), json.size(), dictionary->cdict);
+  if (ZSTD_isError(n)) return EncodeBody(json, stamp_at);
+  out.resize(header + n);
   return out;
 }
 
-base::Result<std::string> BodyCodec::Decode(std::string_view stored) const {
+base::Result<std::string> BodyCodec::DecodeFrame(std::string_view stored, size_t& stamp_at) const {
+  stamp_at = std::string_view::npos;
   if (stored.empty()) return Corrupt();
+  char kind = stored[0];
   std::string_view payload = stored.substr(1);
+  if (kind == kRaw + kStamped || kind == kZstd + kStamped || kind == kDictionary + kStamped) {
+    if (payload.size() < 4) return Corrupt();
+    stamp_at = ReadUint32(payload);
+    payload.remove_prefix(4);
+    kind = static_cast<char>(kind - kStamped);
+  }
   const ZSTD_DDict* ddict = nullptr;
   std::shared_ptr<Dictionary> keep;
-  switch (stored[0]) {
+  switch (kind) {
     case kRaw:
       return std::string(payload);
     case kZstd:
       break;
     case kDictionary: {
       if (payload.size() < 4) return Corrupt();
-      uint32_t id = 0;
-      for (int i = 0; i < 4; ++i) id |= uint32_t(static_cast<unsigned char>(payload[i])) << (8 * i);
+      uint32_t id = ReadUint32(payload);
       payload.remove_prefix(4);
       std::shared_lock lock(mutex_);
       auto it = by_id_.find(id);
@@ -128,6 +165,30 @@ base::Result<std::string> BodyCodec::Decode(std::string_view stored) const {
             : ZSTD_decompressDCtx(dctx, out.data(), out.size(), payload.data(), payload.size());
   if (ZSTD_isError(n) || n != size) return Corrupt();
   return out;
+}
+
+base::Result<std::string> BodyCodec::Decode(std::string_view stored) const {
+  size_t stamp_at = 0;
+  return DecodeFrame(stored, stamp_at);
+}
+
+base::Result<std::string> BodyCodec::Decode(std::string_view stored,
+                                            int64_t last_updated_ms) const {
+  size_t stamp_at = 0;
+  auto json = DecodeFrame(stored, stamp_at);
+  if (!json.ok() || stamp_at == std::string_view::npos) return json;
+  size_t end = stamp_at < json->size() ? json->find('"', stamp_at) : std::string::npos;
+  if (end == std::string::npos) return Corrupt();
+  json->replace(stamp_at, end - stamp_at, fhir::FormatInstant(last_updated_ms));
+  return json;
+}
+
+base::Result<std::string> BodyCodec::Reencode(std::string_view type,
+                                              std::string_view stored) const {
+  size_t stamp_at = 0;
+  auto json = DecodeFrame(stored, stamp_at);
+  if (!json.ok()) return json.error();
+  return Encode(type, *json, stamp_at);
 }
 
 void BodyCodec::AddDictionary(int64_t id, const std::string& type, std::string bytes) {

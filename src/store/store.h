@@ -70,8 +70,9 @@ struct PreparedWrite {
   std::string json;    // empty for a delete
   // Where the text of meta.lastUpdated starts in `json` (npos: nowhere), for Commit to stamp.
   size_t last_updated_at = std::string::npos;
-  // `json` as the store keeps it (EncodeBody): made by Commit on the caller's thread, after the
-  // stamp, so compression runs on the request threads in parallel, not on the single writer.
+  // `json` as the store keeps it (BodyCodec): made by Commit on the caller's thread before the
+  // transaction is queued, so compression runs on the request threads in parallel, never on the
+  // single writer nor while others wait; the body records where meta.lastUpdated goes.
   std::string encoded_json;
   fhir::IndexEntries index;
   // Patients (ids) whose compartment this version belongs to. The first is the resource's
@@ -203,10 +204,11 @@ struct StoreStats {
 class Store {
  public:
   virtual ~Store() = default;
-  // Commits all writes or none; durable (synced) before it returns. Stamps meta.lastUpdated
-  // (CommitResult) and encodes the bodies on the caller's thread. Fails with kConflict when a
-  // version was overtaken or a check failed, kUnprocessable when a required target is missing,
-  // kUnavailable when storage is full or failing (nothing is written; retry later).
+  // Commits all writes or none; durable (synced) before it returns. Encodes the bodies on the
+  // caller's thread, then stamps meta.lastUpdated as it applies the writes (CommitResult). Fails
+  // with kConflict when a version was overtaken or a check failed, kUnprocessable when a required
+  // target is missing, kUnavailable when storage is full or failing (nothing is written; retry
+  // later).
   virtual base::Result<CommitResult> Commit(WriteTransaction transaction) = 0;
   virtual std::unique_ptr<ReadSession> OpenRead(ReadGate& gate) = 0;
   virtual std::unique_ptr<TransactionReader> OpenTransactionReader() = 0;

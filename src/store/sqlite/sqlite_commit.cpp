@@ -89,22 +89,6 @@ std::vector<std::vector<int64_t>> CheckTypes(const std::vector<CommitCheck>& che
   return out;
 }
 
-// Sets meta.lastUpdated of each write to `stamp` and encodes its body for storage.
-void StampAndEncode(WriteTransaction& transaction, int64_t stamp, const BodyCodec& codec) {
-  std::string text = fhir::FormatInstant(stamp);
-  for (PreparedWrite& write : transaction.writes) {
-    write.last_updated_ms = stamp;
-    if (write.is_delete) continue;
-    if (write.last_updated_at < write.json.size()) {
-      size_t end = write.json.find('"', write.last_updated_at);
-      if (end != std::string::npos) {
-        write.json.replace(write.last_updated_at, end - write.last_updated_at, text);
-      }
-    }
-    write.encoded_json = codec.Encode(write.type, write.json);
-  }
-}
-
 }  // namespace
 
 void GroupCommitWriter::Start() {
@@ -126,43 +110,35 @@ void GroupCommitWriter::AddStats(StoreStats& stats) const {
   stats.checks_handed_back = checks_handed_back_.load(std::memory_order_relaxed);
 }
 
-// The stamp is taken, and the transaction queued, under one lock, so queue order (the order the
-// writer applies, hence vid order) is the order of stamps. Encoding waits for the stamp but runs
-// outside the lock; the writer takes a queued transaction only once it is encoded.
+// Bodies are encoded here, on the caller's thread and before the queue, with the place of
+// meta.lastUpdated recorded (BodyCodec): the writer stamps each transaction as it applies it, so
+// the order of lastUpdated is the order of commits, and nothing queued waits for an encoding.
 base::Result<CommitResult> GroupCommitWriter::Commit(WriteTransaction& transaction) {
   auto check_types = CheckTypes(transaction.checks, names_);
-  QueuedCommit* queued = nullptr;
+  try {
+    for (PreparedWrite& write : transaction.writes) {
+      if (!write.is_delete) {
+        write.encoded_json = codec_.Encode(write.type, write.json, write.last_updated_at);
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    return MakeError(ErrorCode::kUnavailable,
+                     "the server has not the memory to store this now; retry later");
+  }
   std::future<base::Result<CommitResult>> done;
-  int64_t stamp = 0;
   {
     std::lock_guard lock(queue_mutex_);
     if (stopping_) {
       return MakeError(ErrorCode::kUnavailable, "the server is shutting down; retry later");
     }
-    stamp = std::max(fhir::NowMs(), last_stamp_ms_);
-    last_stamp_ms_ = stamp;
-    queued = &queue_.emplace_back();  // a deque keeps elements in place as others are added
-    queued->transaction = &transaction;
-    queued->sequence = ++queued_through_;
-    queued->check_types = std::move(check_types);
-    done = queued->done.get_future();
-  }
-  // Whatever happens here, the entry must become ready: the writer waits for the queue's head.
-  bool abandoned = false;
-  try {
-    StampAndEncode(transaction, stamp, codec_);
-  } catch (const std::exception&) {
-    abandoned = true;
-  }
-  {
-    std::lock_guard lock(queue_mutex_);
-    queued->abandoned = abandoned;
-    queued->ready = true;
+    QueuedCommit& queued = queue_.emplace_back();
+    queued.transaction = &transaction;
+    queued.sequence = ++queued_through_;
+    queued.check_types = std::move(check_types);
+    done = queued.done.get_future();
   }
   queue_cv_.notify_one();
-  auto result = done.get();
-  if (result.ok()) result->last_updated_ms = stamp;
-  return result;
+  return done.get();
 }
 
 void GroupCommitWriter::WriterLoop() {
@@ -171,13 +147,10 @@ void GroupCommitWriter::WriterLoop() {
     std::vector<QueuedCommit> group;
     {
       std::unique_lock lock(queue_mutex_);
-      queue_cv_.wait(lock, [this] {
-        return (!queue_.empty() && queue_.front().ready) || (stopping_ && queue_.empty());
-      });
+      queue_cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) return;  // stopping, and everything queued was committed
       size_t writes = 0;
-      while (!queue_.empty() && queue_.front().ready &&
-             (group.empty() || writes < kMaxWritesPerGroup)) {
+      while (!queue_.empty() && (group.empty() || writes < kMaxWritesPerGroup)) {
         writes += queue_.front().transaction->writes.size();
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -238,16 +211,16 @@ base::Status GroupCommitWriter::RegisterNames(const std::vector<QueuedCommit>& g
 
 void GroupCommitWriter::CommitGroup(std::vector<QueuedCommit>& group) {
   std::vector<base::Status> outcomes(group.size());
+  std::vector<int64_t> stamps(group.size());
   base::Status group_status = RegisterNames(group);
   if (group_status.ok()) group_status = db_.Exec("BEGIN IMMEDIATE");
   if (group_status.ok()) {
     for (size_t i = 0; i < group.size(); ++i) {
       const WriteTransaction& transaction = *group[i].transaction;
-      // Each transaction of the group is all-or-nothing on its own.
-      if (group[i].abandoned) {
-        outcomes[i] = MakeError(ErrorCode::kInternal, "the bodies could not be encoded");
-        continue;
-      }
+      // Each transaction of the group is all-or-nothing on its own, and takes its lastUpdated
+      // now: never earlier than that of the transactions applied before it.
+      stamps[i] = last_stamp_ms_ = std::max(fhir::NowMs(), last_stamp_ms_);
+      for (PreparedWrite& write : group[i].transaction->writes) write.last_updated_ms = stamps[i];
       group_status = db_.Exec("SAVEPOINT tx");
       if (!group_status.ok()) break;
       outcomes[i] = Apply(group[i], names_.sources.Find(transaction.provenance.source));
@@ -275,14 +248,14 @@ void GroupCommitWriter::CommitGroup(std::vector<QueuedCommit>& group) {
     }
     dictionaries_.Learn(committed);  // before the callers wake: they free their transactions
   }
-  CommitResult result{fhir::NowMs()};
+  int64_t commit_ms = fhir::NowMs();
   for (size_t i = 0; i < group.size(); ++i) {
     if (!group_status.ok()) {
       group[i].done.set_value(group_status.error());
     } else if (!outcomes[i].ok()) {
       group[i].done.set_value(outcomes[i].error());
     } else {
-      group[i].done.set_value(result);
+      group[i].done.set_value(CommitResult{commit_ms, stamps[i]});
     }
   }
 }
@@ -476,8 +449,7 @@ base::Status GroupCommitWriter::Apply(const QueuedCommit& queued, int64_t source
     if (write.is_delete) {
       version_stmt.BindNull(9);
     } else {
-      version_stmt.BindBlob(9, write.encoded_json.empty() ? codec_.Encode(write.type, write.json)
-                                                          : write.encoded_json);
+      version_stmt.BindBlob(9, write.encoded_json);
     }
     CR_RETURN_IF_ERROR(version_stmt.Run());
     int64_t vid = sqlite3_last_insert_rowid(db.raw());

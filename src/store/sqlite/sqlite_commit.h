@@ -1,6 +1,6 @@
 // The SQLite store's commit pipeline: callers queue transactions (Commit, on their own threads,
-// stamps lastUpdated in queue order and encodes bodies); one writer thread takes every queued
-// transaction, applies each inside a savepoint, and commits the group with one fsync. The
+// encodes the bodies first); one writer thread takes every queued transaction, stamps its
+// lastUpdated, applies it inside a savepoint, and commits the group with one fsync. The
 // writer does B-tree work only: a commit check searches on it only when a type the check
 // depends on changed after the caller's snapshot, and then within a small fixed budget.
 // Commit and Stats are thread-safe; the rest runs on the writer thread.
@@ -49,9 +49,7 @@ class GroupCommitWriter {
     WriteTransaction* transaction = nullptr;
     // Per check, the type ids its search depends on; empty: any type.
     std::vector<std::vector<int64_t>> check_types;
-    uint64_t sequence = 0;   // its place in the queue, from 1
-    bool ready = false;      // stamped and encoded: the writer may take it
-    bool abandoned = false;  // encoding failed: the writer answers it without applying it
+    uint64_t sequence = 0;  // its place in the queue, from 1
     std::promise<base::Result<CommitResult>> done;
   };
 
@@ -80,8 +78,7 @@ class GroupCommitWriter {
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
   std::deque<QueuedCommit> queue_;
-  int64_t last_stamp_ms_ = 0;     // the newest lastUpdated given; guarded by queue_mutex_
-  uint64_t queued_through_ = 0;   // the sequence of the last commit queued; guarded likewise
+  uint64_t queued_through_ = 0;   // the sequence of the last commit queued; guarded by queue_mutex_
   uint64_t applied_through_ = 0;  // writer thread: the sequence of the last commit applied
   bool stopping_ = false;
 
@@ -93,6 +90,7 @@ class GroupCommitWriter {
   // check whose snapshot is at or past these for every type it depends on still holds.
   std::vector<int64_t> last_write_by_type_;
   int64_t last_write_ = 0;
+  int64_t last_stamp_ms_ = 0;  // the newest lastUpdated given
   int64_t page_limit_ = 0;
 
   std::atomic<int64_t> checks_searched_{0};

@@ -118,7 +118,7 @@ void BodyDictionaries::StartReencoding(const std::string& type) {
     if (db) {
       auto select = db->Prepare(
           "SELECT v.vid, v.body FROM version v JOIN resource r ON r.pk = v.pk "
-          "WHERE r.type_id = ? AND substr(v.body, 1, 1) = X'5A' LIMIT " +
+          "WHERE r.type_id = ? AND substr(v.body, 1, 1) IN (X'5A', X'7A') LIMIT " +
           std::to_string(kMaxBodiesPerBatch));
       batch.read_failed = !select.ok();
       if (select.ok()) select->Bind(1, names_.types.Find(type));
@@ -126,9 +126,9 @@ void BodyDictionaries::StartReencoding(const std::string& type) {
         auto row = select->Step();
         if (!row.ok()) batch.read_failed = true;
         if (!row.ok() || !row.value()) break;
-        auto json = codec_.Decode(select->Blob(1));
-        if (!json.ok()) continue;  // left as it is
-        batch.bodies.emplace_back(select->Int(0), codec_.Encode(type, json.value()));
+        auto body = codec_.Reencode(type, select->Blob(1));
+        if (!body.ok()) continue;  // left as it is
+        batch.bodies.emplace_back(select->Int(0), std::move(body).value());
       }
       batch.more = batch.bodies.size() == static_cast<size_t>(kMaxBodiesPerBatch);
     }  // the statement is finalized before its connection closes

@@ -97,7 +97,7 @@ class RowLoader {
     out.method = MethodName(method);
     out.deleted = stmt.IsNull(5);
     if (!out.deleted) {
-      auto json = names_.codec->Decode(stmt.Blob(5));
+      auto json = names_.codec->Decode(stmt.Blob(5), out.last_updated_ms);
       if (!json.ok()) return json.error();
       out.json = std::move(json).value();
     }
