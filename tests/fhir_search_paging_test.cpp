@@ -433,5 +433,67 @@ TEST_F(FhirSearchInclude, DeletedTargetIsNotIncluded) {
   EXPECT_EQ(Included("/fhir/Patient?_id=p1&_revinclude=Observation:subject"), V{"Observation/o2"});
 }
 
+// A page holds at most 32 MB of resources: with four 12 MB Observations, a page stops once it
+// passes 32 MB, whatever _count says, and its next link goes on from there. Every kind of page:
+// search in pk order and sorted, history (newest first), $everything.
+TEST(SearchPaging, APageStopsAtItsBytesAndTheNextLinkGoesOn) {
+  TestServer server(16 << 20);
+  ASSERT_EQ(
+      server.Send("PUT", "/fhir/Patient/big", R"({"resourceType":"Patient","id":"big"})").status,
+      201);
+  std::string megabyte((1 << 20) - 64, 'x');
+  json::array notes;
+  for (int i = 0; i < 12; ++i) notes.push_back(json::object{{"text", megabyte}});
+  std::set<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    json::object observation{{"resourceType", "Observation"},
+                             {"status", "final"},
+                             {"code", json::object{{"text", "size"}}},
+                             {"subject", json::object{{"reference", "Patient/big"}}}};
+    if (i != 3) observation["note"] = notes;
+    auto created = server.Send("POST", "/fhir/Observation", json::serialize(observation),
+                               {{"Prefer", "return=minimal"}});
+    ASSERT_EQ(created.status, 201);
+    std::string location(created.Header("Location"));
+    ids.insert("Observation/" +
+               location.substr(location.find("Observation/") + 12,
+                               location.find("/_history") - location.find("Observation/") - 12));
+  }
+  auto walk = [&](const std::string& first, size_t& first_page) {
+    std::vector<std::string> all;
+    std::string target = first;
+    for (int page = 0; !target.empty() && page < 10; ++page) {
+      auto bundle = Bundle(server, target);
+      size_t entries = 0;
+      if (auto* list = bundle.if_contains("entry")) {
+        for (auto& entry : list->as_array()) {
+          auto& r = entry.at("resource").as_object();
+          if (r.at("resourceType") != "Observation") continue;
+          all.push_back("Observation/" + std::string(r.at("id").as_string()));
+          ++entries;
+        }
+      }
+      if (page == 0) first_page = entries;
+      target = Link(bundle, "next");
+    }
+    return all;
+  };
+  for (std::string first :
+       {"/fhir/Observation?subject=Patient/big&_count=10",
+        "/fhir/Observation?subject=Patient/big&_count=10&_sort=_lastUpdated,_id",
+        "/fhir/Observation/_history?_count=10", "/fhir/Patient/big/$everything?_count=10"}) {
+    size_t first_page = 0;
+    auto all = walk(first, first_page);
+    EXPECT_GE(first_page, 3u) << first;
+    EXPECT_LE(first_page, 4u) << first;
+    EXPECT_EQ(all.size(), 5u) << first;
+    EXPECT_EQ(std::set<std::string>(all.begin(), all.end()), ids) << first;
+  }
+  // Included resources cannot be cut short: past the page's bytes they are a 400 naming it.
+  auto included = server.Get("/fhir/Patient?_id=big&_revinclude=Observation:subject");
+  EXPECT_EQ(included.status, 400);
+  EXPECT_NE(included.body.find("32 MB"), std::string::npos) << included.body;
+}
+
 }  // namespace
 }  // namespace carerecord::testing

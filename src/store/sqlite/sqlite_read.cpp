@@ -122,20 +122,34 @@ class RowLoader {
     return id;
   }
 
-  // The current versions of `pks`, in that order, skipping deleted ones.
+  // The current versions of `pks`, in that order, skipping deleted ones; once their bodies
+  // reach `budget.max_bytes` (one is always read), the rest are left and `budget.read` tells
+  // how many pks were read.
+  struct Bytes {
+    size_t max_bytes = SIZE_MAX;
+    size_t used = 0;
+    size_t read = 0;
+  };
   base::Result<std::vector<StoredResource>> Current(const std::vector<int64_t>& pks) {
+    Bytes unbounded;
+    return Current(pks, unbounded);
+  }
+  base::Result<std::vector<StoredResource>> Current(const std::vector<int64_t>& pks,
+                                                    Bytes& budget) {
     std::vector<StoredResource> out;
     auto stmt = db_.Cached(std::string("SELECT ") + kColumns +
                            " FROM resource r JOIN version v ON v.vid = r.vid "
                            "WHERE r.pk = ? AND r.deleted = 0");
     if (!stmt.ok()) return stmt.error();
-    for (int64_t pk : pks) {
-      (*stmt)->Bind(1, pk);
+    for (budget.read = 0; budget.read < pks.size(); ++budget.read) {
+      if (budget.used >= budget.max_bytes && !out.empty()) break;
+      (*stmt)->Bind(1, pks[budget.read]);
       auto row = (*stmt)->Step();
       if (!row.ok()) return row.error();
       if (row.value()) {
         auto loaded = Load(**stmt);
         if (!loaded.ok()) return loaded.error();
+        budget.used += loaded->json.size();
         out.push_back(std::move(loaded).value());
       }
       (*stmt)->Reset();
@@ -280,14 +294,26 @@ base::Result<SearchPage> SqliteReadSession::BudgetedSearch(const SearchSpec& spe
   page.total = pks->total;
   page.next_cursor = pks->next_cursor;
   if (spec.count_only) return page;
-  auto matches = loader_.Current(pks->pks);
+  RowLoader::Bytes bytes{spec.budget.max_page_bytes};
+  auto matches = loader_.Current(pks->pks, bytes);
   if (!matches.ok()) return matches.error();
+  if (bytes.read < pks->pks.size()) {  // the page is full before its count
+    page.next_cursor = pks->NextCursorAfter(bytes.read);
+    pks->pks.resize(bytes.read);
+  }
   page.matches = Admitted(std::move(matches).value());
   if (!spec.includes.empty() && !pks->pks.empty()) {
     auto included = IncludePks(*db_, names_, spec, pks->pks, run);
     if (!included.ok()) return included.error();
-    auto loaded = loader_.Current(included.value());
+    auto loaded = loader_.Current(included.value(), bytes);
     if (!loaded.ok()) return loaded.error();
+    if (bytes.read < included->size()) {
+      return MakeError(ErrorCode::kInvalid,
+                       "the resources _include and _revinclude add to this page pass " +
+                           std::to_string(spec.budget.max_page_bytes >> 20) +
+                           " MB; ask for fewer matches per page (_count)",
+                       "_include");
+    }
     page.included = Admitted(std::move(loaded).value());
   }
   page.previous_cursor = pks->previous_cursor;
@@ -354,18 +380,20 @@ base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) 
   if (!stmt.ok()) return stmt.error();
   bind_all(*stmt);
   int64_t last_vid = 0;
-  size_t rows = 0;
+  size_t rows = 0, bytes = 0;
   for (;;) {
     auto row = stmt->Step();
     if (!row.ok()) return run.Explain(row.error());
     if (!row.value()) break;
-    if (++rows > query.count) {
+    // A page ends at its count, or early once its bodies reach the page's bytes.
+    if (++rows > query.count || bytes >= SearchBudget{}.max_page_bytes) {
       page.next_cursor = "h" + std::to_string(last_vid);
       break;
     }
     last_vid = stmt->Int(8);
     auto loaded = loader_.Load(*stmt);
     if (!loaded.ok()) return loaded.error();
+    bytes += loaded->json.size();
     if (Admit(*loaded)) page.versions.push_back(std::move(loaded).value());
   }
   return page;
@@ -448,18 +476,21 @@ base::Result<bool> SqliteReadSession::CompartmentRows(
   if (!stmt.ok()) return stmt.error();
   stmt->Bind(1, patient_pk);
   std::pair<int64_t, int64_t> last{0, 0};
+  size_t bytes = 0;
   page.matches.reserve(std::min<size_t>(query.count, 4096));
   for (size_t rows = 0;; ++rows) {
     auto row = stmt->Step();
     if (!row.ok()) return row.error();
     if (!row.value()) return false;
-    if (rows == query.count) {
+    // A page ends at its count, or early once its bodies reach the page's bytes.
+    if (rows == query.count || bytes >= query.budget.max_page_bytes) {
       page.next_cursor = "e" + std::to_string(last.first) + "." + std::to_string(last.second);
       return true;
     }
     last = {stmt->Int(8), stmt->Int(7)};
     auto loaded = loader_.Load(*stmt);
     if (!loaded.ok()) return loaded.error();
+    bytes += loaded->json.size();
     if (Admit(*loaded)) {
       page.matches.push_back(std::move(loaded).value());
     } else {
@@ -501,8 +532,11 @@ base::Status SqliteReadSession::ReferencedRows(const EverythingQuery& query, int
     page.next_cursor = "r" + std::to_string(room ? pks[room - 1] : after);
     pks.resize(room);
   }
-  auto loaded = loader_.Current(pks);
+  RowLoader::Bytes bytes{query.budget.max_page_bytes};
+  for (const StoredResource& r : page.matches) bytes.used += r.json.size();
+  auto loaded = loader_.Current(pks, bytes);
   if (!loaded.ok()) return loaded.error();
+  if (bytes.read < pks.size()) page.next_cursor = "r" + std::to_string(pks[bytes.read - 1]);
   page.included = Admitted(std::move(loaded).value());
   return base::Status::Ok();
 }

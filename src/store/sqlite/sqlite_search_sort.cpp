@@ -242,7 +242,10 @@ base::Result<PkPage> SearchCompiler::SortedPage(const Sql& query, PkPage page) {
     }
   }
   if (!backward) end = std::min(order.size(), start + spec_.count);
-  for (size_t i = start; i < end; ++i) page.pks.push_back(all[order[i]]);
+  for (size_t i = start; i < end; ++i) {
+    page.pks.push_back(all[order[i]]);
+    page.cursors_after.push_back("n" + ToHex(keys[order[i]]));
+  }
   if (end < order.size() && end > start) page.next_cursor = "n" + ToHex(keys[order[end - 1]]);
   if (start > 0 && end > start) page.previous_cursor = "p" + ToHex(keys[order[start]]);
   return page;

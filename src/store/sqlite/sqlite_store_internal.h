@@ -85,6 +85,12 @@ struct PkPage {
   std::optional<int64_t> total;
   std::string next_cursor;
   std::string previous_cursor;
+  // A sorted page's cursor after each of its pks (a pk-ordered page's is the pk itself).
+  std::vector<std::string> cursors_after;
+  // The next link of a page cut short after its first `kept` pks.
+  std::string NextCursorAfter(size_t kept) const {
+    return cursors_after.empty() ? "n" + std::to_string(pks[kept - 1]) : cursors_after[kept - 1];
+  }
 };
 base::Result<PkPage> SearchPks(SqliteConnection& db, const SqliteNames& names,
                                const SearchSpec& spec, SearchRun& run);
