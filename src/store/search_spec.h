@@ -152,6 +152,10 @@ struct SearchSpec {
   std::string compartment_patient;
   // The budget of the whole search; that of an inner search (a chain's) is not read.
   SearchBudget budget;
+  // A commit check: only resources with a version written after this vid (0: all). For a
+  // condition that matched nothing at that vid and reads nothing but its own type's resources,
+  // these are the only ones that can match now.
+  int64_t changed_after_vid = 0;
 };
 
 }  // namespace carerecord::store

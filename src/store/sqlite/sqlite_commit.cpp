@@ -69,14 +69,16 @@ void CollectTypes(const SearchSpec& spec, std::set<std::string>& types, bool& an
   for (const Condition& condition : spec.conditions) CollectConditionTypes(condition, types, any);
 }
 
-// Per check, the ids of the types it depends on; empty for any type.
-std::vector<std::vector<int64_t>> CheckTypes(const std::vector<CommitCheck>& checks,
-                                             const SqliteNames& names) {
-  std::vector<std::vector<int64_t>> out;
+// Per check, the ids of the types it depends on (empty for any type), and whether that is its
+// own type alone.
+std::vector<CheckTypes> DependedTypes(const std::vector<CommitCheck>& checks,
+                                      const SqliteNames& names) {
+  std::vector<CheckTypes> out;
   for (const CommitCheck& check : checks) {
     std::set<std::string> types;
     bool any = false;
     CollectTypes(*check.spec, types, any);
+    const bool own_type_only = !any && types.size() == 1;
     std::vector<int64_t> ids;
     if (!any) {
       for (const std::string& type : types) {
@@ -84,7 +86,7 @@ std::vector<std::vector<int64_t>> CheckTypes(const std::vector<CommitCheck>& che
       }
       if (ids.empty()) ids.push_back(0);  // no known type: nothing can change it
     }
-    out.push_back(std::move(ids));
+    out.push_back(CheckTypes{std::move(ids), own_type_only});
   }
   return out;
 }
@@ -114,7 +116,7 @@ void GroupCommitWriter::AddStats(StoreStats& stats) const {
 // meta.lastUpdated recorded (BodyCodec): the writer stamps each transaction as it applies it, so
 // the order of lastUpdated is the order of commits, and nothing queued waits for an encoding.
 base::Result<CommitResult> GroupCommitWriter::Commit(WriteTransaction& transaction) {
-  auto check_types = CheckTypes(transaction.checks, names_);
+  auto check_types = DependedTypes(transaction.checks, names_);
   try {
     for (PreparedWrite& write : transaction.writes) {
       if (!write.is_delete) {
@@ -278,7 +280,7 @@ base::Status GroupCommitWriter::Check(const QueuedCommit& queued) {
   const WriteTransaction& transaction = *queued.transaction;
   for (size_t i = 0; i < transaction.checks.size(); ++i) {
     const CommitCheck& check = transaction.checks[i];
-    const std::vector<int64_t>& types = queued.check_types[i];
+    const std::vector<int64_t>& types = queued.check_types[i].ids;
     bool changed = transaction.read_position <= 0;
     if (!changed && types.empty()) changed = last_write_ > transaction.read_position;
     for (int64_t type : types) {
@@ -291,6 +293,11 @@ base::Status GroupCommitWriter::Check(const QueuedCommit& queued) {
     SearchSpec bounded = *check.spec;
     bounded.budget.max_work = kCheckBudgetSteps;
     bounded.budget.max_milliseconds = kCheckBudgetMilliseconds;
+    // It matched nothing at the snapshot. When only its own type's resources decide what it
+    // matches, only those written since can match now: the search reads just them.
+    if (transaction.read_position > 0 && queued.check_types[i].own_type_only) {
+      bounded.changed_after_vid = transaction.read_position;
+    }
     auto ids =
         MakeSqliteTransactionReader(db_, names_)->MatchIds(bounded, 1 + check.excluded_ids.size());
     if (!ids.ok() && ids.error().location == kSearchBudgetSpent) {

@@ -22,6 +22,13 @@
 
 namespace carerecord::store {
 
+// What a commit check depends on: the ids of the types whose writes can change what it matches
+// (empty: any type), and whether that is its own type alone (no chain, _has, reference target).
+struct CheckTypes {
+  std::vector<int64_t> ids;
+  bool own_type_only = false;
+};
+
 class GroupCommitWriter {
  public:
   // `open_reader` opens a read connection for work done beside the writer (re-encoding).
@@ -47,9 +54,8 @@ class GroupCommitWriter {
   // many small strings of its index entries are freed on its thread, not on the writer's.
   struct QueuedCommit {
     WriteTransaction* transaction = nullptr;
-    // Per check, the type ids its search depends on; empty: any type.
-    std::vector<std::vector<int64_t>> check_types;
-    uint64_t sequence = 0;  // its place in the queue, from 1
+    std::vector<CheckTypes> check_types;  // per check
+    uint64_t sequence = 0;                // its place in the queue, from 1
     std::promise<base::Result<CommitResult>> done;
   };
 

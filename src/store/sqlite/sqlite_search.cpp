@@ -100,10 +100,16 @@ base::Result<Sql> SearchCompiler::CandidateQuery(const std::vector<CompiledCondi
   Sql base;
   // With a driver or a compartment, candidates come by pk; the unary + keeps SQLite from
   // walking the type instead. Without one, resource_by_type gives the type's pks in order.
-  const bool by_type = driver < 0 && spec_.compartment_patient.empty();
+  const bool by_type =
+      driver < 0 && spec_.compartment_patient.empty() && spec_.changed_after_vid <= 0;
   base.Add(by_type ? "SELECT r.pk FROM resource r WHERE r.type_id = ? AND r.deleted = 0"
                    : "SELECT r.pk FROM resource r WHERE +r.type_id = ? AND r.deleted = 0");
   base.Bind(type_id);
+  if (spec_.changed_after_vid > 0) {
+    // The versions written since: a range of version's rowid, a handful of rows.
+    base.Add(" AND r.pk IN (SELECT v.pk FROM version v WHERE v.vid > ?)");
+    base.Bind(spec_.changed_after_vid);
+  }
   if (!spec_.compartment_patient.empty()) {
     // The compartment table's key starts with the patient: one range scan gives the candidates.
     auto patient =
@@ -202,7 +208,9 @@ base::Result<PkPage> SearchCompiler::Run() {
     if (counted) page.total = 0;
     return page;
   }
-  auto query = CandidateQuery(*compiled, ChooseDriver(*compiled));
+  // Resources changed since a commit check's snapshot drive it; every condition is a check.
+  int driver = spec_.changed_after_vid > 0 ? -1 : ChooseDriver(*compiled);
+  auto query = CandidateQuery(*compiled, driver);
   if (!query.ok()) return query.error();
   if (counted) {
     auto total = CountMatches(*query);
@@ -253,6 +261,7 @@ base::Result<std::vector<int64_t>> MatchPks(SqliteConnection& db, const SqliteNa
   matching.type = spec.type;
   matching.conditions = spec.conditions;
   matching.compartment_patient = spec.compartment_patient;
+  matching.changed_after_vid = spec.changed_after_vid;
   // What the result parameters said is not copied. One more than the limit, so the caller can
   // tell "more than limit" from "exactly limit" (SearchPks drops the extra row it reads).
   matching.count = limit + 1;
