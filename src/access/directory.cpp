@@ -401,7 +401,11 @@ SignInResult Directory::Authenticate(std::string_view username, std::string_view
   // The verify runs whether or not the user exists (then against a hash of a random password,
   // with the same parameters), and whatever the outcome will be.
   const bool matches = VerifyPassword(user ? user->password_hash : DummyHash(), password);
-  if (!user) return result;
+  if (!user) {
+    // A known user's failure writes its count; so does this, at the same cost.
+    if (!records_.CountUnknownSignIn().ok()) result.outcome = SignInOutcome::kUnavailable;
+    return result;
+  }
   const int64_t now = Now();
   if (user->sign_in.locked_until_ms > now) {
     result.outcome = SignInOutcome::kLocked;

@@ -101,8 +101,10 @@ class Directory {
   base::Status SetClientEnabled(std::string_view client_id, bool enabled);
   base::Status ResetPassword(std::string_view username, std::string_view password);
 
-  // Checks a username and password. Costs one argon2id verify whoever asks, known or not, so
-  // its time does not tell whether a username exists. Wrong passwords count towards lockout.
+  // Checks a username and password. A failure costs one argon2id verify and one write
+  // transaction whether or not the username exists, so its time does not tell which. Wrong
+  // passwords count towards lockout. The outcome is for the audit: a sign-in page should show
+  // one message for every failure but a lock.
   SignInResult Authenticate(std::string_view username, std::string_view password);
 
   base::Result<std::optional<store::ClientRecord>> FindClient(std::string_view client_id);

@@ -64,6 +64,9 @@ TEST_F(DirectoryTest, WrongPasswordAndUnknownUserAreTheSameAnswer) {
   EXPECT_FALSE(unknown.user.has_value());
   EXPECT_EQ(directory_->Authenticate("not a username!", kPassword).outcome,
             SignInOutcome::kWrongCredentials);
+  // Both unknown names were counted (a write, as a known user's failure is).
+  EXPECT_EQ(records_->UnknownSignIns().value(), 2);
+  EXPECT_EQ(records_->FindUser("jane").value()->sign_in.failed_attempts, 1);
 }
 
 TEST_F(DirectoryTest, FiveWrongPasswordsWithinTheWindowLockTheAccount) {

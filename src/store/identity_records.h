@@ -105,6 +105,12 @@ class IdentityRecords {
   virtual base::Status UpdateSignInState(std::string_view username,
                                          const std::function<void(SignInState&)>& change) = 0;
 
+  // Counts a failed sign-in under a username no one has, in one write transaction: the same
+  // work as a known user's failure (UpdateSignInState), so the time of a failed sign-in does
+  // not tell whether the username exists; and a count an operator can watch for guessing.
+  virtual base::Status CountUnknownSignIn() = 0;
+  virtual base::Result<int64_t> UnknownSignIns() = 0;
+
   // The sync's bookkeeping: the row's FHIR resources were written from `revision` (a later
   // change keeps the row pending).
   virtual base::Status MarkOrganisationSynced(int64_t key, int64_t revision,

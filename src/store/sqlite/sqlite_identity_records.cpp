@@ -18,6 +18,7 @@ using base::MakeError;
 constexpr const char* kIdentitySchemaSql = R"sql(
 CREATE TABLE IF NOT EXISTS identity_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO identity_state (key, value) VALUES ('change', 0);
+INSERT OR IGNORE INTO identity_state (key, value) VALUES ('unknown_sign_ins', 0);
 CREATE TABLE IF NOT EXISTS identity_organisation (
   key INTEGER PRIMARY KEY,
   ods_code TEXT NOT NULL UNIQUE,
@@ -149,13 +150,11 @@ class SqliteIdentityRecords final : public IdentityRecords {
 
   base::Result<int64_t> ChangeCounter() override {
     std::lock_guard lock(mutex_);
-    auto stmt = db_->Cached("SELECT value FROM identity_state WHERE key = 'change'");
-    if (!stmt.ok()) return stmt.error();
-    auto row = (*stmt)->Step();
-    if (!row.ok()) return row.error();
-    int64_t value = row.value() ? (*stmt)->Int(0) : 0;
-    (*stmt)->Reset();
-    return value;
+    return StateValue("change");
+  }
+  base::Result<int64_t> UnknownSignIns() override {
+    std::lock_guard lock(mutex_);
+    return StateValue("unknown_sign_ins");
   }
 
   base::Result<OrganisationRecord> AddOrganisation(OrganisationRecord org) override {
@@ -378,6 +377,16 @@ class SqliteIdentityRecords final : public IdentityRecords {
     });
   }
 
+  base::Status CountUnknownSignIn() override {
+    std::lock_guard lock(mutex_);
+    return InWriteTransaction([&]() -> base::Status {
+      auto stmt =
+          db_->Cached("UPDATE identity_state SET value = value + 1 WHERE key = 'unknown_sign_ins'");
+      if (!stmt.ok()) return stmt.error();
+      return (*stmt)->Run();
+    });
+  }
+
   base::Status MarkOrganisationSynced(int64_t key, int64_t revision,
                                       std::string_view organization_id) override {
     std::lock_guard lock(mutex_);
@@ -416,6 +425,17 @@ class SqliteIdentityRecords final : public IdentityRecords {
     if (status.ok()) status = db_->Exec("COMMIT");
     if (!status.ok()) (void)db_->Exec("ROLLBACK");
     return status;
+  }
+
+  base::Result<int64_t> StateValue(std::string_view key) {
+    auto stmt = db_->Cached("SELECT value FROM identity_state WHERE key = ?");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)->Bind(1, key);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.error();
+    int64_t value = row.value() ? (*stmt)->Int(0) : 0;
+    (*stmt)->Reset();
+    return value;
   }
 
   // The next directory change's number; inside a write transaction.
