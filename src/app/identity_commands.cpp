@@ -290,8 +290,9 @@ int IdentityCommands::Options::WriteRecordIfNoServer(store::IdentityRecords& rec
   auto opened = store::OpenSqliteStore(options);
   if (!opened.ok()) {
     if (opened.error().location == store::kDataFolderInUse) {
-      std::cerr << "carerecord: a running server holds the record store; it writes the "
-                   "directory's FHIR resources\n";
+      std::cerr << "carerecord: another carerecord process holds the record store: a running "
+                   "server writes the directory's FHIR resources within a second (else the next "
+                   "serve or directory command on this folder does)\n";
       return 0;
     }
     std::cerr << "carerecord: the directory is changed, but its FHIR resources are not yet "
