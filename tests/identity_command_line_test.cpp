@@ -112,6 +112,11 @@ TEST_F(IdentityCommandLine, AddAndListWithoutAServer) {
 }
 
 TEST_F(IdentityCommandLine, RefusedInputExitsTwoWithAMessage) {
+  // A folder with no record store is not made by a list or a user: only by the first org.
+  auto absent = Run("users list");
+  EXPECT_EQ(absent.status, 2);
+  EXPECT_NE(absent.err.find("no record store in"), std::string::npos) << absent.err;
+  EXPECT_FALSE(fs::exists(dir_));
   ASSERT_EQ(Run("orgs add --ods RDZ --name Poole --kind hospital").status, 0);
   const fs::path private_jwks = dir_ / "private.jwks";
   std::ofstream(private_jwks)

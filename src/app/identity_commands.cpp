@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -155,6 +156,12 @@ std::optional<int> IdentityCommands::RunIfChosen() {
 }
 
 int IdentityCommands::Options::Run() {
+  // Only the first organisation may make a data folder: elsewhere a mistyped --data would
+  // quietly make an empty one and list nothing.
+  if (!orgs_add->parsed() && !std::filesystem::exists(data_dir + "/carerecord.db")) {
+    return Refuse("no record store in " + data_dir +
+                  " (make one with serve, load or orgs add; or check --data)");
+  }
   auto opened = store::OpenSqliteIdentityRecords(data_dir);
   if (!opened.ok()) return Fail(opened.error());
   store::IdentityRecords& records = *opened.value();
