@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what carerecord needs to build and test on Debian 12 (bookworm): compilers, Boost 1.81,
-# SQLite, zstd, OpenSSL, CLI11, GoogleTest, Google Benchmark, wrk, clang with its libFuzzer
+# SQLite, zstd, OpenSSL, argon2, CLI11, GoogleTest, Google Benchmark, wrk, clang with its libFuzzer
 # runtime for the fuzz targets, and Node.js for the interoperability test. Safe to run again; does nothing that is already done.
 set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsqlite3-dev libzstd-dev libssl-dev libcli11-dev
+  libsqlite3-dev libzstd-dev libssl-dev libargon2-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 curl wrk clang-format git
   clang libclang-rt-14-dev

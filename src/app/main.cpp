@@ -14,6 +14,8 @@
 
 #include "access/access_context.h"
 #include "app/demo_region.h"
+#include "app/directory_sync.h"
+#include "app/identity_commands.h"
 #include "http/fhir_routes.h"
 #include "http/server.h"
 #include "interactions/fhir_service.h"
@@ -77,6 +79,7 @@ int ConnectionsWithinFileLimit(int reader_connections, int most) {
 
 // What `serve` was asked for, beyond the store and the service.
 struct ServeSettings {
+  std::string data_dir;
   std::string host;
   uint16_t port = 0;
   std::string public_url;
@@ -134,10 +137,20 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   std::cout << "carerecord listening on http://" << settings.host << ":" << bound.value() << "/fhir"
             << std::endl;
   std::cout << "port " << bound.value() << std::endl;
+  // The directory's organisations and staff as FHIR resources, written by this process while it
+  // holds the record store: now, and within a second of each change the command line makes.
+  app::DirectorySyncLoop directory_sync(settings.data_dir, store);
+  if (auto started = directory_sync.Start(); !started.ok()) {
+    std::cerr << "carerecord: " << started.error().message << "\n";
+    server.Stop();
+    server.Wait();
+    return 1;
+  }
 
   int received = 0;
   sigwait(&signals, &received);
   std::cout << "carerecord: signal " << received << ", shutting down" << std::endl;
+  directory_sync.Stop();
   server.Stop();
   server.Wait();
   store.Close();  // every acknowledged commit is already synced; this checkpoints
@@ -201,7 +214,9 @@ int main(int argc, char** argv) {
   auto* stats = app.add_subcommand("stats", "Print what the store holds");
   stats->add_option("--data", data_dir, "Directory of the record store")->capture_default_str();
 
+  app::IdentityCommands identity_commands(app);
   CLI11_PARSE(app, argc, argv);
+  if (auto status = identity_commands.RunIfChosen()) return *status;
 
   std::string host;
   uint16_t port = 0;
@@ -263,14 +278,8 @@ int main(int argc, char** argv) {
     return rc;
   }
 
-  ServeSettings settings{host,
-                         port,
-                         public_url,
-                         max_body,
-                         workers,
-                         io_threads,
-                         store_options.reader_connections,
-                         demo,
-                         demo_patients};
+  ServeSettings settings{data_dir, host,         port,       public_url,
+                         max_body, workers,      io_threads, store_options.reader_connections,
+                         demo,     demo_patients};
   return Serve(settings, service, *record_store);
 }

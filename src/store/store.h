@@ -229,6 +229,10 @@ struct SqliteOptions {
   std::shared_ptr<std::atomic<int64_t>> max_page_count;
 };
 
+// Only one process at a time may open a data folder's record store (it holds an exclusive lock
+// on DIR/carerecord.lock while open): a second opener fails with kUnavailable and this location.
+inline constexpr std::string_view kDataFolderInUse = "data-folder-in-use";
+
 base::Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
 
 }  // namespace carerecord::store

@@ -1,9 +1,14 @@
 // The SQLite store: its lifecycle (open, close), its reader connections and statistics. Writes go
 // through the group-commit writer (sqlite_commit.h); each reader sees a committed snapshot (WAL).
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "fhir/search_parameters.h"
@@ -22,6 +27,39 @@ using base::MakeError;
 // How long a reader waits for a pooled connection, when more threads read at once than the
 // pool was sized for, before its request fails with an error rather than hanging.
 constexpr auto kReaderWaitLimit = std::chrono::seconds(10);
+
+// The one process that holds a data folder's record store: an exclusive flock on
+// DIR/carerecord.lock, held while the store is open and released by the kernel if the process
+// dies. A second opener (another serve, a load) fails here instead of running a second writer
+// whose dictionaries and commit checks would disagree with the first's. The file holds the
+// holder's pid, for the message.
+base::Result<int> LockDataFolder(const std::string& directory) {
+  const std::string path = directory + "/carerecord.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return MakeError(ErrorCode::kInternal, "cannot open " + path + ": " + std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    char holder[32] = {};
+    (void)!::pread(fd, holder, sizeof holder - 1, 0);
+    ::close(fd);
+    if (error != EWOULDBLOCK) {
+      return MakeError(ErrorCode::kInternal, "cannot lock " + path + ": " + std::strerror(error));
+    }
+    std::string pid(holder);
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return MakeError(ErrorCode::kUnavailable,
+                     "the data folder " + directory + " is in use by another carerecord process" +
+                         (pid.empty() ? std::string() : " (pid " + pid + ")") +
+                         ": only one process may open its record store at a time; stop it first, "
+                         "or send the data to the running server's API",
+                     std::string(kDataFolderInUse));
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, pid.data(), pid.size(), 0);
+  return fd;
+}
 
 base::Status RegisterDefinitions(SqliteConnection& db, SqliteNames& names) {
   CR_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
@@ -80,6 +118,7 @@ class SqliteStore final : public Store {
   WalCheckpointer checkpointer_;  // declared after writer_db_: stopped before it closes
   std::unique_ptr<GroupCommitWriter> commits_;  // declared after both: stopped first
   bool closed_ = false;
+  int lock_fd_ = -1;  // LockDataFolder's, closed (so unlocked) last
 
   // Reader connections, opened on demand up to options_.reader_connections and then kept: a
   // connection costs a file open, a schema parse and a map of the file, so none is opened per
@@ -121,6 +160,9 @@ base::Status SqliteStore::Open() {
     return MakeError(ErrorCode::kInternal,
                      "cannot create data directory " + options_.directory + ": " + ec.message());
   }
+  auto lock = LockDataFolder(options_.directory);
+  if (!lock.ok()) return lock.error();
+  lock_fd_ = lock.value();
   auto db = OpenConnection(true);
   if (!db.ok()) return db.error();
   writer_db_ = std::move(db).value();
@@ -283,6 +325,10 @@ void SqliteStore::Close() {
   if (writer_db_) {
     (void)writer_db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
     writer_db_.reset();
+  }
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
   }
 }
 

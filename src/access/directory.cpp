@@ -1,0 +1,527 @@
+#include "access/directory.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+namespace carerecord::access {
+namespace {
+
+using base::ErrorCode;
+using base::Invalid;
+using base::MakeError;
+
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool IsUpperAlnum(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+// A name or display name: 1 to 200 bytes, no control characters.
+base::Status CheckName(std::string_view name, const std::string& option, bool required) {
+  if (name.empty()) {
+    if (!required) return base::Status::Ok();
+    return Invalid(option + " must not be empty", option);
+  }
+  if (name.size() > 200) return Invalid(option + " must be at most 200 bytes long", option);
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f) return Invalid(option + " must not hold control characters", option);
+  }
+  return base::Status::Ok();
+}
+
+std::string RoleList(bool (*admits)(Role)) {
+  std::string list;
+  for (Role role : AllRoles()) {
+    if (!admits(role)) continue;
+    if (!list.empty()) list += ", ";
+    list += RoleName(role);
+  }
+  return list;
+}
+
+bool IsBase64Url(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+}
+
+base::Status CheckPublicJwk(const boost::json::object& key, size_t index) {
+  const std::string where = "keys[" + std::to_string(index) + "]";
+  // Private parts of EC and RSA keys, and the secret of a symmetric ("oct") key.
+  for (const char* member : {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}) {
+    if (key.contains(member)) {
+      return Invalid(where + " holds a private or secret key (member \"" + std::string(member) +
+                         "\"): register only the public keys",
+                     where);
+    }
+  }
+  auto text = [&](const char* member) -> std::string_view {
+    const auto* value = key.if_contains(member);
+    return value && value->is_string() ? std::string_view(value->as_string()) : std::string_view();
+  };
+  const std::string_view kty = text("kty");
+  if (kty == "EC") {
+    const std::string_view crv = text("crv");
+    if (crv != "P-256" && crv != "P-384" && crv != "P-521") {
+      return Invalid(where + ": an EC key's crv must be P-256, P-384 or P-521", where);
+    }
+    if (!IsBase64Url(text("x")) || !IsBase64Url(text("y"))) {
+      return Invalid(where + ": an EC key needs x and y in base64url", where);
+    }
+    return base::Status::Ok();
+  }
+  if (kty == "RSA") {
+    if (!IsBase64Url(text("n")) || !IsBase64Url(text("e"))) {
+      return Invalid(where + ": an RSA key needs n and e in base64url", where);
+    }
+    return base::Status::Ok();
+  }
+  return Invalid(where + ": kty must be EC or RSA (the algorithms SMART Backend Services uses)",
+                 where);
+}
+
+}  // namespace
+
+std::string_view SignInOutcomeText(SignInOutcome outcome) {
+  switch (outcome) {
+    case SignInOutcome::kSignedIn:
+      return "signed in";
+    case SignInOutcome::kWrongCredentials:
+      return "wrong username or password";
+    case SignInOutcome::kLocked:
+      return "account locked after too many wrong passwords";
+    case SignInOutcome::kDisabled:
+      return "account disabled";
+    case SignInOutcome::kUnavailable:
+      return "the directory is unavailable";
+  }
+  return "unknown";
+}
+
+base::Result<std::string> NormaliseOdsCode(std::string_view ods_code) {
+  std::string code(ods_code);
+  std::transform(code.begin(), code.end(), code.begin(),
+                 [](char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; });
+  if (code.size() < 3 || code.size() > 10 || !std::all_of(code.begin(), code.end(), IsUpperAlnum)) {
+    return Invalid("an ODS code is 3 to 10 letters and digits, e.g. RDZ or J81001, not '" +
+                       std::string(ods_code.substr(0, 64)) + "'",
+                   "--ods");
+  }
+  return code;
+}
+
+base::Result<std::string> NormaliseUsername(std::string_view username) {
+  std::string name(username);
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+  bool ok = !name.empty() && name.size() <= 64 && IsLowerAlnum(name[0]) &&
+            std::all_of(name.begin(), name.end(), [](char c) {
+              return IsLowerAlnum(c) || c == '.' || c == '_' || c == '@' || c == '-';
+            });
+  if (!ok) {
+    return Invalid(
+        "a username is 1 to 64 of letters, digits and . _ @ -, starting with a letter or digit",
+        "--username");
+  }
+  return name;
+}
+
+bool IsFhirId(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
+  });
+}
+
+base::Result<std::string> NormaliseScope(std::string_view scope) {
+  std::string joined;
+  size_t at = 0;
+  while (at < scope.size()) {
+    size_t end = scope.find(' ', at);
+    if (end == std::string_view::npos) end = scope.size();
+    std::string_view token = scope.substr(at, end - at);
+    at = end + 1;
+    if (token.empty()) continue;
+    for (unsigned char c : token) {
+      // scope-token = 1*( %x21 / %x23-5B / %x5D-7E ): printable ASCII but '"' and '\'.
+      if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
+        return Invalid("the scope '" + std::string(token.substr(0, 100)) +
+                           "' holds a character scopes may not (RFC 6749 section 3.3)",
+                       "--scope");
+      }
+    }
+    if (!joined.empty()) joined += ' ';
+    joined += token;
+  }
+  if (joined.empty()) {
+    return Invalid("--scope must name at least one scope, e.g. \"system/*.rs\"", "--scope");
+  }
+  return joined;
+}
+
+base::Status CheckPublicJwks(std::string_view json) {
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(json, ec);
+  if (ec) return Invalid("the JWKS is not JSON: " + ec.message(), "--jwks-file");
+  const auto* set = value.if_object();
+  const auto* keys = set ? set->if_contains("keys") : nullptr;
+  if (!keys || !keys->is_array() || keys->as_array().empty()) {
+    return Invalid(
+        "the JWKS must be a JSON Web Key Set: an object whose \"keys\" array holds at "
+        "least one key",
+        "--jwks-file");
+  }
+  size_t index = 0;
+  for (const auto& key : keys->as_array()) {
+    if (!key.is_object()) return Invalid("keys[" + std::to_string(index) + "] is not an object");
+    CR_RETURN_IF_ERROR(CheckPublicJwk(key.as_object(), index));
+    ++index;
+  }
+  return base::Status::Ok();
+}
+
+base::Status CheckRedirectUri(std::string_view uri) {
+  auto parsed = boost::urls::parse_absolute_uri(uri);
+  const std::string shown(uri.substr(0, 200));
+  if (!parsed) {
+    return Invalid("the redirect URI '" + shown + "' is not an absolute URL without a fragment",
+                   "--redirect-uri");
+  }
+  // Boost.URL 1.81 reads "http://127.0.0.1.evil.example/" as host 127.0.0.1 and path
+  // ".evil.example/": after an authority, RFC 3986 allows only an empty path or one that begins
+  // with '/', so anything else is refused here.
+  const std::string_view path = parsed->encoded_path();
+  if (!parsed->has_authority() || (!path.empty() && path.front() != '/')) {
+    return Invalid("the redirect URI '" + shown + "' is not an absolute URL with a host",
+                   "--redirect-uri");
+  }
+  if (parsed->has_userinfo()) {
+    return Invalid("the redirect URI '" + shown + "' must not hold a user name or password",
+                   "--redirect-uri");
+  }
+  const std::string scheme(parsed->scheme());
+  const std::string host(parsed->host_address());
+  if (host.empty())
+    return Invalid("the redirect URI '" + shown + "' has no host", "--redirect-uri");
+  if (scheme == "https") return base::Status::Ok();
+  const auto type = parsed->host_type();
+  const bool loopback = (type == boost::urls::host_type::name && host == "localhost") ||
+                        (type == boost::urls::host_type::ipv4 && host.starts_with("127.")) ||
+                        (type == boost::urls::host_type::ipv6 && host == "::1");
+  if (scheme == "http" && loopback) return base::Status::Ok();
+  return Invalid("the redirect URI '" + shown +
+                     "' must be https (http only for a loopback host: 127.0.0.1, [::1], localhost)",
+                 "--redirect-uri");
+}
+
+Directory::Directory(store::IdentityRecords& records, DirectoryOptions options)
+    : records_(records), options_(std::move(options)) {}
+
+int64_t Directory::Now() const {
+  if (options_.now_ms) return options_.now_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+base::Result<store::OrganisationRecord> Directory::AddOrganisation(
+    const NewOrganisation& organisation) {
+  auto code = NormaliseOdsCode(organisation.ods_code);
+  if (!code.ok()) return code.error();
+  CR_RETURN_IF_ERROR(CheckName(organisation.name, "--name", true));
+  if (std::find(std::begin(kOrganisationKinds), std::end(kOrganisationKinds), organisation.kind) ==
+      std::end(kOrganisationKinds)) {
+    return Invalid("--kind must be one of gp, hospital, community, hospice, council, other, not '" +
+                       organisation.kind.substr(0, 64) + "'",
+                   "--kind");
+  }
+  store::OrganisationRecord record;
+  record.ods_code = code.value();
+  record.name = organisation.name;
+  record.kind = organisation.kind;
+  return records_.AddOrganisation(std::move(record));
+}
+
+base::Result<store::UserRecord> Directory::AddUser(const NewUser& user) {
+  auto username = NormaliseUsername(user.username);
+  if (!username.ok()) return username.error();
+  auto code = NormaliseOdsCode(user.ods_code);
+  if (!code.ok()) return MakeError(ErrorCode::kInvalid, code.error().message, "--org");
+  auto role = ParseRole(user.role);
+  if (!role || !IsUserRole(*role)) {
+    return Invalid("--role must be one of " + RoleList(&IsUserRole) + ", not '" +
+                       user.role.substr(0, 64) + "'",
+                   "--role");
+  }
+  CR_RETURN_IF_ERROR(CheckName(user.display_name, "--name", false));
+  if (*role == Role::kPatient) {
+    if (user.patient_id.empty()) {
+      return Invalid("a user with role patient needs --patient, the id of their Patient",
+                     "--patient");
+    }
+    if (!IsFhirId(user.patient_id)) {
+      return Invalid("--patient must be a FHIR id (1 to 64 of A-Z a-z 0-9 - .), not '" +
+                         user.patient_id.substr(0, 64) + "'",
+                     "--patient");
+    }
+    auto exists = records_.RecordHoldsPatient(user.patient_id);
+    if (!exists.ok()) return exists.error();
+    if (!exists.value()) {
+      return MakeError(ErrorCode::kNotFound,
+                       "the record holds no Patient/" + user.patient_id + ": load it first",
+                       "--patient");
+    }
+  } else if (!user.patient_id.empty()) {
+    return Invalid("--patient is only for a user with role patient", "--patient");
+  }
+  CR_RETURN_IF_ERROR(CheckPasswordStrength(user.password));
+  auto organisation = records_.FindOrganisation(code.value());
+  if (!organisation.ok()) return organisation.error();
+  if (!organisation.value()) {
+    return MakeError(ErrorCode::kNotFound,
+                     "no organisation has ODS code " + code.value() + " (add it with orgs add)",
+                     "--org");
+  }
+  auto hash = HashPassword(user.password, options_.password_hashing);
+  if (!hash.ok()) return hash.error();
+  store::UserRecord record;
+  record.username = username.value();
+  record.ods_code = code.value();
+  record.role = user.role;
+  record.display_name = user.display_name;
+  record.patient_id = user.patient_id;
+  record.password_hash = std::move(hash).value();
+  return records_.AddUser(std::move(record));
+}
+
+base::Result<AddedClient> Directory::AddClient(const NewClient& client) {
+  CR_RETURN_IF_ERROR(CheckName(client.name, "--name", true));
+  auto code = NormaliseOdsCode(client.ods_code);
+  if (!code.ok()) return MakeError(ErrorCode::kInvalid, code.error().message, "--org");
+  if (!client.role.empty()) {
+    auto role = ParseRole(client.role);
+    if (!role || !IsClientRole(*role)) {
+      return Invalid("--role must be one of " + RoleList(&IsClientRole) + ", not '" +
+                         client.role.substr(0, 64) + "'",
+                     "--role");
+    }
+  }
+  auto scope = NormaliseScope(client.scope);
+  if (!scope.ok()) return scope.error();
+  for (const std::string& uri : client.redirect_uris) CR_RETURN_IF_ERROR(CheckRedirectUri(uri));
+  AddedClient added;
+  store::ClientRecord& record = added.client;
+  if (client.auth_kind == "secret") {
+    added.secret = RandomToken(32);
+    record.secret_hash = HashClientSecret(added.secret);
+  } else if (client.auth_kind == "jwks") {
+    CR_RETURN_IF_ERROR(CheckPublicJwks(client.jwks_json));
+    record.jwks_json = client.jwks_json;
+  } else if (client.auth_kind == "public") {
+    if (client.redirect_uris.empty()) {
+      return Invalid("a public client needs at least one --redirect-uri", "--redirect-uri");
+    }
+    if (!client.role.empty()) {
+      return Invalid("a public client acts only for a signed-in user: it takes no --role",
+                     "--role");
+    }
+  } else {
+    return Invalid("a client authenticates with --secret, --jwks-file FILE or --public",
+                   "--secret");
+  }
+  auto organisation = records_.FindOrganisation(code.value());
+  if (!organisation.ok()) return organisation.error();
+  if (!organisation.value()) {
+    return MakeError(ErrorCode::kNotFound,
+                     "no organisation has ODS code " + code.value() + " (add it with orgs add)",
+                     "--org");
+  }
+  record.client_id = RandomHex(16);
+  record.name = client.name;
+  record.ods_code = code.value();
+  record.role = client.role;
+  record.scope = std::move(scope).value();
+  record.auth_kind = client.auth_kind;
+  record.redirect_uris = client.redirect_uris;
+  auto stored = records_.AddClient(std::move(record));
+  if (!stored.ok()) return stored.error();
+  added.client = std::move(stored).value();
+  return added;
+}
+
+base::Status Directory::SetOrganisationEnabled(std::string_view ods_code, bool enabled) {
+  auto code = NormaliseOdsCode(ods_code);
+  if (!code.ok()) return code.error();
+  return records_.SetOrganisationEnabled(code.value(), enabled);
+}
+
+base::Status Directory::SetUserEnabled(std::string_view username, bool enabled) {
+  auto name = NormaliseUsername(username);
+  if (!name.ok()) return name.error();
+  return records_.SetUserEnabled(name.value(), enabled);
+}
+
+base::Status Directory::SetClientEnabled(std::string_view client_id, bool enabled) {
+  return records_.SetClientEnabled(client_id, enabled);
+}
+
+base::Status Directory::ResetPassword(std::string_view username, std::string_view password) {
+  auto name = NormaliseUsername(username);
+  if (!name.ok()) return name.error();
+  CR_RETURN_IF_ERROR(CheckPasswordStrength(password));
+  auto user = records_.FindUser(name.value());
+  if (!user.ok()) return user.error();
+  if (!user.value()) {
+    return MakeError(ErrorCode::kNotFound, "no such user: " + name.value(), "--username");
+  }
+  auto hash = HashPassword(password, options_.password_hashing);
+  if (!hash.ok()) return hash.error();
+  return records_.SetUserPassword(name.value(), hash.value());
+}
+
+const std::string& Directory::DummyHash() {
+  std::call_once(dummy_hash_once_, [this] {
+    auto hash = HashPassword(RandomToken(16), options_.password_hashing);
+    if (hash.ok()) dummy_hash_ = std::move(hash).value();
+  });
+  return dummy_hash_;
+}
+
+SignInResult Directory::Authenticate(std::string_view username, std::string_view password) {
+  SignInResult result;
+  auto name = NormaliseUsername(username);
+  std::optional<store::UserRecord> user;
+  if (name.ok()) {
+    auto found = records_.FindUser(name.value());
+    if (!found.ok()) {
+      result.outcome = SignInOutcome::kUnavailable;
+      return result;
+    }
+    user = std::move(found).value();
+  }
+  // The verify runs whether or not the user exists (then against a hash of a random password,
+  // with the same parameters), and whatever the outcome will be.
+  const bool matches = VerifyPassword(user ? user->password_hash : DummyHash(), password);
+  if (!user) {
+    // A known user's failure writes its count; so does this, at the same cost.
+    if (!records_.CountUnknownSignIn().ok()) result.outcome = SignInOutcome::kUnavailable;
+    return result;
+  }
+  const int64_t now = Now();
+  if (user->sign_in.locked_until_ms > now) {
+    result.outcome = SignInOutcome::kLocked;
+    result.locked_until_ms = user->sign_in.locked_until_ms;
+    return result;
+  }
+  if (!matches) {
+    const int64_t window = options_.failure_window.count();
+    const int64_t lock = options_.lock_duration.count();
+    const int most = std::max(1, options_.max_failed_sign_ins);
+    int64_t locked_until = 0;
+    auto counted = records_.UpdateSignInState(user->username, [&](store::SignInState& state) {
+      if (state.locked_until_ms > now) return;  // a concurrent failure locked it already
+      if (state.failed_attempts == 0 || now - state.failure_window_start_ms >= window) {
+        state.failed_attempts = 0;
+        state.failure_window_start_ms = now;
+      }
+      if (++state.failed_attempts >= most) {
+        state.locked_until_ms = now + lock;
+        state.failed_attempts = 0;
+        state.failure_window_start_ms = 0;
+        locked_until = state.locked_until_ms;
+      }
+    });
+    if (!counted.ok()) result.outcome = SignInOutcome::kUnavailable;
+    if (locked_until) {
+      result.outcome = SignInOutcome::kLocked;
+      result.locked_until_ms = locked_until;
+    }
+    return result;
+  }
+  auto organisation = records_.FindOrganisation(user->ods_code);
+  if (!organisation.ok()) {
+    result.outcome = SignInOutcome::kUnavailable;
+    return result;
+  }
+  if (!user->enabled || !organisation.value() || !organisation.value()->enabled) {
+    result.outcome = SignInOutcome::kDisabled;
+    return result;
+  }
+  if (user->sign_in.failed_attempts != 0 || user->sign_in.locked_until_ms != 0) {
+    auto cleared = records_.UpdateSignInState(
+        user->username, [](store::SignInState& state) { state = store::SignInState{}; });
+    if (!cleared.ok()) {
+      result.outcome = SignInOutcome::kUnavailable;
+      return result;
+    }
+    user->sign_in = {};
+  }
+  result.outcome = SignInOutcome::kSignedIn;
+  result.user = std::move(user);
+  return result;
+}
+
+base::Result<std::optional<store::ClientRecord>> Directory::FindClient(std::string_view client_id) {
+  return records_.FindClient(client_id);
+}
+
+base::Result<std::optional<store::UserRecord>> Directory::FindUser(std::string_view username) {
+  auto name = NormaliseUsername(username);
+  if (!name.ok()) return std::optional<store::UserRecord>();
+  return records_.FindUser(name.value());
+}
+
+bool Directory::VerifyClientSecret(const store::ClientRecord& client, std::string_view secret) {
+  return client.auth_kind == "secret" && access::VerifyClientSecret(client.secret_hash, secret);
+}
+
+void Directory::RefreshEnabledIfDue() {
+  // Before the first load every thread waits for it; after, one reloads while the others read
+  // the snapshot it replaces.
+  std::unique_lock refresh(refresh_mutex_, std::defer_lock);
+  if (loaded_.load(std::memory_order_acquire)) {
+    if (!refresh.try_lock()) return;
+  } else {
+    refresh.lock();
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_refresh_) return;
+  next_refresh_ = now + options_.enabled_refresh;
+  auto change = records_.ChangeCounter();
+  if (!change.ok() || change.value() == loaded_change_) return;
+  auto organisations = records_.ListOrganisations();
+  auto users = records_.ListUsers();
+  auto clients = records_.ListClients();
+  if (!organisations.ok() || !users.ok() || !clients.ok()) return;
+  std::unordered_map<std::string, bool> organisation_enabled;
+  for (const auto& o : organisations.value()) organisation_enabled[o.ods_code] = o.enabled;
+  std::unordered_map<std::string, bool> user_enabled, client_enabled;
+  for (const auto& u : users.value()) {
+    user_enabled[u.username] = u.enabled && organisation_enabled[u.ods_code];
+  }
+  for (const auto& c : clients.value()) {
+    client_enabled[c.client_id] = c.enabled && organisation_enabled[c.ods_code];
+  }
+  std::unique_lock write(enabled_mutex_);
+  user_enabled_.swap(user_enabled);
+  client_enabled_.swap(client_enabled);
+  loaded_change_ = change.value();
+  loaded_.store(true, std::memory_order_release);
+}
+
+bool Directory::UserEnabled(std::string_view username) {
+  RefreshEnabledIfDue();
+  auto name = NormaliseUsername(username);
+  if (!name.ok()) return false;
+  std::shared_lock read(enabled_mutex_);
+  auto it = user_enabled_.find(name.value());
+  return it != user_enabled_.end() && it->second;
+}
+
+bool Directory::ClientEnabled(std::string_view client_id) {
+  RefreshEnabledIfDue();
+  std::shared_lock read(enabled_mutex_);
+  auto it = client_enabled_.find(std::string(client_id));
+  return it != client_enabled_.end() && it->second;
+}
+
+}  // namespace carerecord::access

@@ -1,0 +1,158 @@
+// The directory of who exists: organisations, users and clients, with the rules that guard them
+// (validation, password hashing, lockout) over the stored rows of store/identity_records.h. The
+// command line adds and changes entries; the token endpoint and token checks (issue 19's next
+// steps) ask it who someone is and whether they are still enabled.
+// A Directory is shared by all request threads; every method is thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "access/passwords.h"
+#include "access/roles.h"
+#include "base/status.h"
+#include "store/identity_records.h"
+
+namespace carerecord::access {
+
+struct DirectoryOptions {
+  // Lockout: this many wrong passwords within the window lock the account for lock_duration.
+  int max_failed_sign_ins = 5;
+  std::chrono::milliseconds failure_window = std::chrono::minutes(15);
+  std::chrono::milliseconds lock_duration = std::chrono::minutes(15);
+  PasswordHashOptions password_hashing;
+  // UserEnabled/ClientEnabled read the change counter at most this often, so a disable is seen
+  // within it (and a reload).
+  std::chrono::milliseconds enabled_refresh = std::chrono::seconds(1);
+  // Wall-clock time in milliseconds since the epoch; tests replace it.
+  std::function<int64_t()> now_ms;
+};
+
+inline constexpr std::string_view kOrganisationKinds[] = {"gp",      "hospital", "community",
+                                                          "hospice", "council",  "other"};
+
+struct NewOrganisation {
+  std::string ods_code;
+  std::string name;
+  std::string kind = "other";
+};
+
+struct NewUser {
+  std::string username;
+  std::string ods_code;
+  std::string role;
+  std::string display_name;
+  std::string patient_id;  // required for role patient, refused for any other
+  std::string password;
+};
+
+struct NewClient {
+  std::string name;
+  std::string ods_code;
+  std::string role;       // optional: the role of its own (client-credentials) tokens
+  std::string scope;      // the scopes it may be granted, space-separated
+  std::string auth_kind;  // secret, jwks or public
+  std::string jwks_json;  // auth_kind jwks: a JWK Set of public keys
+  std::vector<std::string> redirect_uris;  // required for public clients
+};
+
+struct AddedClient {
+  store::ClientRecord client;
+  std::string secret;  // auth_kind secret: shown once, stored only as its hash
+};
+
+enum class SignInOutcome {
+  kSignedIn,
+  kWrongCredentials,  // unknown user or wrong password
+  kLocked,            // too many wrong passwords lately (the password was not looked at)
+  kDisabled,          // the user or their organisation is disabled
+  kUnavailable,       // the directory could not be read or written
+};
+// "signed in", "wrong username or password", ...: for the audit and logs.
+std::string_view SignInOutcomeText(SignInOutcome outcome);
+
+struct SignInResult {
+  SignInOutcome outcome = SignInOutcome::kWrongCredentials;
+  std::optional<store::UserRecord> user;  // when signed in
+  int64_t locked_until_ms = 0;            // when locked
+};
+
+class Directory {
+ public:
+  explicit Directory(store::IdentityRecords& records, DirectoryOptions options = {});
+
+  // Each validates its input (kInvalid naming the option at fault), refuses duplicates
+  // (kConflict) and unknown organisations (kNotFound), then stores.
+  base::Result<store::OrganisationRecord> AddOrganisation(const NewOrganisation& organisation);
+  base::Result<store::UserRecord> AddUser(const NewUser& user);
+  base::Result<AddedClient> AddClient(const NewClient& client);
+
+  base::Status SetOrganisationEnabled(std::string_view ods_code, bool enabled);
+  base::Status SetUserEnabled(std::string_view username, bool enabled);
+  base::Status SetClientEnabled(std::string_view client_id, bool enabled);
+  base::Status ResetPassword(std::string_view username, std::string_view password);
+
+  // Checks a username and password. A failure costs one argon2id verify and one write
+  // transaction whether or not the username exists, so its time does not tell which. Wrong
+  // passwords count towards lockout. The outcome is for the audit: a sign-in page should show
+  // one message for every failure but a lock.
+  SignInResult Authenticate(std::string_view username, std::string_view password);
+
+  base::Result<std::optional<store::ClientRecord>> FindClient(std::string_view client_id);
+  base::Result<std::optional<store::UserRecord>> FindUser(std::string_view username);
+  // True when `client` authenticates with a secret and `secret` is it (constant time).
+  static bool VerifyClientSecret(const store::ClientRecord& client, std::string_view secret);
+
+  // Whether the user (and their organisation) or client exists and is enabled, from a snapshot
+  // in memory that is reloaded when the directory changed, checked at most every
+  // enabled_refresh: cheap enough for every request.
+  bool UserEnabled(std::string_view username);
+  bool ClientEnabled(std::string_view client_id);
+
+  store::IdentityRecords& records() { return records_; }
+
+ private:
+  int64_t Now() const;
+  void RefreshEnabledIfDue();
+  const std::string& DummyHash();
+
+  store::IdentityRecords& records_;
+  DirectoryOptions options_;
+  std::once_flag dummy_hash_once_;
+  std::string dummy_hash_;
+
+  std::mutex refresh_mutex_;  // one thread reloads; the others read the snapshot meanwhile
+  std::chrono::steady_clock::time_point next_refresh_{};
+  int64_t loaded_change_ = -1;
+  std::atomic<bool> loaded_{false};
+  std::shared_mutex enabled_mutex_;
+  std::unordered_map<std::string, bool> user_enabled_;
+  std::unordered_map<std::string, bool> client_enabled_;
+};
+
+// The checks the Directory applies, for callers that validate before they ask (and tests).
+// The ODS code upper-cased, when it is 3 to 10 letters and digits.
+base::Result<std::string> NormaliseOdsCode(std::string_view ods_code);
+// The username lower-cased, when it is 1 to 64 of a-z 0-9 . _ @ - starting with a letter or
+// digit.
+base::Result<std::string> NormaliseUsername(std::string_view username);
+// [A-Za-z0-9.-]{1,64}, FHIR R4's id.
+bool IsFhirId(std::string_view id);
+// Scope tokens as RFC 6749 section 3.3 defines them, joined by single spaces.
+base::Result<std::string> NormaliseScope(std::string_view scope);
+// A JSON Web Key Set with at least one key, every key a public EC (P-256, P-384, P-521) or RSA
+// key; a private or symmetric key is refused (it must never be sent to us).
+base::Status CheckPublicJwks(std::string_view json);
+// An absolute https URL without a fragment; http only on a loopback host.
+base::Status CheckRedirectUri(std::string_view uri);
+
+}  // namespace carerecord::access
