@@ -320,20 +320,23 @@ base::Status GroupCommitWriter::Check(const QueuedCommit& queued) {
 
 base::Status GroupCommitWriter::Apply(const QueuedCommit& queued, int64_t source_id) {
   const WriteTransaction& transaction = *queued.transaction;
-  SqliteConnection& db = db_;
   if (source_id == 0) return MakeError(ErrorCode::kInternal, "unregistered source");
   CR_RETURN_IF_ERROR(Check(queued));
-
-  // Pass 1: find or allocate each resource's row and check versions, so that references between
-  // entries of the transaction resolve whatever their order.
-  struct Slot {
-    bool created = false;  // inserted by pass 1 of this transaction
-    int64_t pk = 0;
-    int64_t type_id = 0;
-    int64_t old_part = 0;
-  };
   std::vector<Slot> slots(transaction.writes.size());
-  std::set<std::pair<std::string_view, std::string_view>> seen;
+  WrittenHere seen;
+  CR_RETURN_IF_ERROR(AllocateRows(transaction, slots, seen));
+  CR_RETURN_IF_ERROR(CheckTargets(transaction, seen));
+  for (size_t i = 0; i < transaction.writes.size(); ++i) {
+    CR_RETURN_IF_ERROR(WriteVersion(transaction, transaction.writes[i], slots[i], source_id));
+  }
+  return base::Status::Ok();
+}
+
+// Pass 1: find or allocate each resource's row and check versions, so that references between
+// entries of the transaction resolve whatever their order.
+base::Status GroupCommitWriter::AllocateRows(const WriteTransaction& transaction,
+                                             std::vector<Slot>& slots, WrittenHere& seen) {
+  SqliteConnection& db = db_;
   for (size_t i = 0; i < transaction.writes.size(); ++i) {
     const PreparedWrite& write = transaction.writes[i];
     std::string where = write.type + "/" + write.id;
@@ -381,8 +384,13 @@ base::Status GroupCommitWriter::Apply(const QueuedCommit& queued, int64_t source
       slot.created = true;
     }
   }
+  return base::Status::Ok();
+}
 
-  // Pass 2: references must point at something that exists once this transaction commits.
+// Pass 2: references must point at something that exists once this transaction commits.
+base::Status GroupCommitWriter::CheckTargets(const WriteTransaction& transaction,
+                                             const WrittenHere& seen) {
+  SqliteConnection& db = db_;
   std::unordered_set<std::string> deleted_here;
   for (const PreparedWrite& write : transaction.writes) {
     if (write.is_delete) deleted_here.insert(write.type + "/" + write.id);
@@ -402,100 +410,118 @@ base::Status GroupCommitWriter::Apply(const QueuedCommit& queued, int64_t source
       }
     }
   }
+  return base::Status::Ok();
+}
 
-  // Pass 3: the versions, their index rows and compartment membership.
-  for (size_t i = 0; i < transaction.writes.size(); ++i) {
-    const PreparedWrite& write = transaction.writes[i];
-    const Slot& slot = slots[i];
-    bool is_patient = slot.type_id == names_.patient_type_id;
+// Pass 3, per write: the version, its index rows and compartment membership.
+base::Status GroupCommitWriter::WriteVersion(const WriteTransaction& transaction,
+                                             const PreparedWrite& write, const Slot& slot,
+                                             int64_t source_id) {
+  SqliteConnection& db = db_;
+  bool is_patient = slot.type_id == names_.patient_type_id;
 
-    int64_t patient_pk = 0;
-    std::vector<int64_t> compartment;
-    for (const std::string& patient_id : write.compartment_patients) {
-      auto pk = is_patient && patient_id == write.id ? base::Result<int64_t>(slot.pk)
-                                                     : PatientPk(patient_id);
-      if (!pk.ok()) return pk.error();
-      if (!pk.value()) continue;
-      if (!patient_pk) patient_pk = pk.value();
-      compartment.push_back(pk.value());
-    }
-    int64_t part = is_patient ? 0 : patient_pk;
+  int64_t patient_pk = 0;
+  std::vector<int64_t> compartment;
+  for (const std::string& patient_id : write.compartment_patients) {
+    auto pk = is_patient && patient_id == write.id ? base::Result<int64_t>(slot.pk)
+                                                   : PatientPk(patient_id);
+    if (!pk.ok()) return pk.error();
+    if (!pk.value()) continue;
+    if (!patient_pk) patient_pk = pk.value();
+    compartment.push_back(pk.value());
+  }
+  int64_t part = is_patient ? 0 : patient_pk;
 
-    // Remove what the replaced version was indexed under.
-    if (write.version > 1) {
-      CR_RETURN_IF_ERROR(WriteIndex(write.previous_index, slot.pk, slot.old_part, true));
-      for (const std::string& patient_id : write.previous_compartment_patients) {
-        auto pk = PatientPk(patient_id);
-        if (!pk.ok()) return pk.error();
-        if (!pk.value()) continue;
-        auto remove =
-            db.Cached("DELETE FROM compartment WHERE patient_pk = ? AND type_id = ? AND pk = ?");
-        if (!remove.ok()) return remove.error();
-        (*remove)->Bind(1, pk.value()).Bind(2, slot.type_id).Bind(3, slot.pk);
-        CR_RETURN_IF_ERROR((*remove)->Run());
-      }
-    }
+  if (write.version > 1) CR_RETURN_IF_ERROR(RemovePrevious(write, slot));
+  auto vid = InsertVersion(transaction, write, slot, patient_pk, source_id);
+  if (!vid.ok()) return vid.error();
+  CR_RETURN_IF_ERROR(UpdateRow(write, slot, patient_pk, *vid));
+  if (write.is_delete) return base::Status::Ok();
+  CR_RETURN_IF_ERROR(WriteIndex(write.index, slot.pk, part, false));
+  for (int64_t patient : compartment) {
+    auto add =
+        db.Cached("INSERT OR IGNORE INTO compartment (patient_pk, type_id, pk) VALUES (?, ?, ?)");
+    if (!add.ok()) return add.error();
+    (*add)->Bind(1, patient).Bind(2, slot.type_id).Bind(3, slot.pk);
+    CR_RETURN_IF_ERROR((*add)->Run());
+  }
+  return base::Status::Ok();
+}
 
-    auto insert_version = db.Cached(
-        "INSERT INTO version (pk, patient_pk, version, last_updated, method, source_id, "
-        "message_id, received, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (!insert_version.ok()) return insert_version.error();
-    SqliteStatement& version_stmt = **insert_version;
-    version_stmt.Bind(1, slot.pk)
-        .Bind(2, patient_pk)
-        .Bind(3, write.version)
-        .Bind(4, write.last_updated_ms)
-        .Bind(5, static_cast<int64_t>(MethodCode(write.method)))
-        .Bind(6, source_id)
-        .Bind(8, transaction.provenance.received_ms);
-    if (transaction.provenance.message_id.empty()) {
-      version_stmt.BindNull(7);
-    } else {
-      version_stmt.Bind(7, transaction.provenance.message_id);
-    }
-    if (write.is_delete) {
-      version_stmt.BindNull(9);
-    } else {
-      version_stmt.BindBlob(9, write.encoded_json);
-    }
-    CR_RETURN_IF_ERROR(version_stmt.Run());
-    int64_t vid = sqlite3_last_insert_rowid(db.raw());
-    if (static_cast<size_t>(slot.type_id) >= last_write_by_type_.size()) {
-      last_write_by_type_.resize(slot.type_id + 1, 0);
-    }
-    last_write_by_type_[slot.type_id] = vid;
-    last_write_ = vid;
+// What the replaced version was indexed under, and its compartment rows, taken away.
+base::Status GroupCommitWriter::RemovePrevious(const PreparedWrite& write, const Slot& slot) {
+  CR_RETURN_IF_ERROR(WriteIndex(write.previous_index, slot.pk, slot.old_part, true));
+  for (const std::string& patient_id : write.previous_compartment_patients) {
+    auto pk = PatientPk(patient_id);
+    if (!pk.ok()) return pk.error();
+    if (!pk.value()) continue;
+    auto remove =
+        db_.Cached("DELETE FROM compartment WHERE patient_pk = ? AND type_id = ? AND pk = ?");
+    if (!remove.ok()) return remove.error();
+    (*remove)->Bind(1, pk.value()).Bind(2, slot.type_id).Bind(3, slot.pk);
+    CR_RETURN_IF_ERROR((*remove)->Run());
+  }
+  return base::Status::Ok();
+}
 
-    if (slot.created) {
-      auto update =
-          db.Cached("UPDATE resource SET patient_pk = ?, version = ?, vid = ? WHERE pk = ?");
-      if (!update.ok()) return update.error();
-      (*update)->Bind(1, patient_pk).Bind(2, write.version).Bind(3, vid).Bind(4, slot.pk);
-      CR_RETURN_IF_ERROR((*update)->Run());
-    } else {
-      auto update = db.Cached(
-          "UPDATE resource SET patient_pk = ?, version = ?, vid = ?, deleted = ?, "
-          "last_updated = ? WHERE pk = ?");
-      if (!update.ok()) return update.error();
-      (*update)
-          ->Bind(1, patient_pk)
-          .Bind(2, write.version)
-          .Bind(3, vid)
-          .Bind(4, static_cast<int64_t>(write.is_delete))
-          .Bind(5, write.last_updated_ms)
-          .Bind(6, slot.pk);
-      CR_RETURN_IF_ERROR((*update)->Run());
-    }
+// The version row, with its provenance and body; its vid.
+base::Result<int64_t> GroupCommitWriter::InsertVersion(const WriteTransaction& transaction,
+                                                       const PreparedWrite& write, const Slot& slot,
+                                                       int64_t patient_pk, int64_t source_id) {
+  auto insert_version = db_.Cached(
+      "INSERT INTO version (pk, patient_pk, version, last_updated, method, source_id, "
+      "message_id, received, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!insert_version.ok()) return insert_version.error();
+  SqliteStatement& version_stmt = **insert_version;
+  version_stmt.Bind(1, slot.pk)
+      .Bind(2, patient_pk)
+      .Bind(3, write.version)
+      .Bind(4, write.last_updated_ms)
+      .Bind(5, static_cast<int64_t>(MethodCode(write.method)))
+      .Bind(6, source_id)
+      .Bind(8, transaction.provenance.received_ms);
+  if (transaction.provenance.message_id.empty()) {
+    version_stmt.BindNull(7);
+  } else {
+    version_stmt.Bind(7, transaction.provenance.message_id);
+  }
+  if (write.is_delete) {
+    version_stmt.BindNull(9);
+  } else {
+    version_stmt.BindBlob(9, write.encoded_json);
+  }
+  CR_RETURN_IF_ERROR(version_stmt.Run());
+  int64_t vid = sqlite3_last_insert_rowid(db_.raw());
+  if (static_cast<size_t>(slot.type_id) >= last_write_by_type_.size()) {
+    last_write_by_type_.resize(slot.type_id + 1, 0);
+  }
+  last_write_by_type_[slot.type_id] = vid;
+  last_write_ = vid;
+  return vid;
+}
 
-    if (write.is_delete) continue;
-    CR_RETURN_IF_ERROR(WriteIndex(write.index, slot.pk, part, false));
-    for (int64_t patient : compartment) {
-      auto add =
-          db.Cached("INSERT OR IGNORE INTO compartment (patient_pk, type_id, pk) VALUES (?, ?, ?)");
-      if (!add.ok()) return add.error();
-      (*add)->Bind(1, patient).Bind(2, slot.type_id).Bind(3, slot.pk);
-      CR_RETURN_IF_ERROR((*add)->Run());
-    }
+// The resource row now names the new version.
+base::Status GroupCommitWriter::UpdateRow(const PreparedWrite& write, const Slot& slot,
+                                          int64_t patient_pk, int64_t vid) {
+  if (slot.created) {
+    auto update =
+        db_.Cached("UPDATE resource SET patient_pk = ?, version = ?, vid = ? WHERE pk = ?");
+    if (!update.ok()) return update.error();
+    (*update)->Bind(1, patient_pk).Bind(2, write.version).Bind(3, vid).Bind(4, slot.pk);
+    CR_RETURN_IF_ERROR((*update)->Run());
+  } else {
+    auto update = db_.Cached(
+        "UPDATE resource SET patient_pk = ?, version = ?, vid = ?, deleted = ?, "
+        "last_updated = ? WHERE pk = ?");
+    if (!update.ok()) return update.error();
+    (*update)
+        ->Bind(1, patient_pk)
+        .Bind(2, write.version)
+        .Bind(3, vid)
+        .Bind(4, static_cast<int64_t>(write.is_delete))
+        .Bind(5, write.last_updated_ms)
+        .Bind(6, slot.pk);
+    CR_RETURN_IF_ERROR((*update)->Run());
   }
   return base::Status::Ok();
 }

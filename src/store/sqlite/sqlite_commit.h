@@ -11,6 +11,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -62,7 +63,28 @@ class GroupCommitWriter {
   void WriterLoop();
   void CommitGroup(std::vector<QueuedCommit>& group);
   base::Status RegisterNames(const std::vector<QueuedCommit>& group);
+  // One resource's row, as pass 1 of Apply finds or allocates it.
+  struct Slot {
+    bool created = false;  // inserted by pass 1 of this transaction
+    int64_t pk = 0;
+    int64_t type_id = 0;
+    int64_t old_part = 0;
+  };
+  // The (type, id) pairs a transaction writes.
+  using WrittenHere = std::set<std::pair<std::string_view, std::string_view>>;
+
   base::Status Apply(const QueuedCommit& queued, int64_t source_id);
+  base::Status AllocateRows(const WriteTransaction& transaction, std::vector<Slot>& slots,
+                            WrittenHere& seen);
+  base::Status CheckTargets(const WriteTransaction& transaction, const WrittenHere& seen);
+  base::Status WriteVersion(const WriteTransaction& transaction, const PreparedWrite& write,
+                            const Slot& slot, int64_t source_id);
+  base::Status RemovePrevious(const PreparedWrite& write, const Slot& slot);
+  base::Result<int64_t> InsertVersion(const WriteTransaction& transaction,
+                                      const PreparedWrite& write, const Slot& slot,
+                                      int64_t patient_pk, int64_t source_id);
+  base::Status UpdateRow(const PreparedWrite& write, const Slot& slot, int64_t patient_pk,
+                         int64_t vid);
   base::Status Check(const QueuedCommit& queued);
   base::Status WriteIndex(const fhir::IndexEntries& index, int64_t pk, int64_t part, bool remove);
   void ApplyPageLimit();
