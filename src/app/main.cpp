@@ -14,6 +14,7 @@
 
 #include "access/access_context.h"
 #include "app/demo_region.h"
+#include "app/key_commands.h"
 #include "http/fhir_routes.h"
 #include "http/server.h"
 #include "interactions/fhir_service.h"
@@ -200,6 +201,8 @@ int main(int argc, char** argv) {
 
   auto* stats = app.add_subcommand("stats", "Print what the store holds");
   stats->add_option("--data", data_dir, "Directory of the record store")->capture_default_str();
+
+  app::RegisterKeyCommands(app);
 
   CLI11_PARSE(app, argc, argv);
 
