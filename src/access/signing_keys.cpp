@@ -61,13 +61,18 @@ class KeyFileLock {
   FileDescriptor fd_;  // closing it releases the lock
 };
 
-json::object KeyFileJson(const std::vector<SigningKey>& keys) {
+base::Result<json::object> KeyFileJson(const std::vector<SigningKey>& keys) {
   json::array list;
   for (const SigningKey& key : keys) {
+    auto pem = key.key.PrivateKeyPem();
+    if (!pem.ok()) {
+      return MakeError(ErrorCode::kInternal,
+                       "signing key " + key.key.kid() + ": " + pem.error().message);
+    }
     json::object entry{{"kid", key.key.kid()},
                        {"alg", "ES256"},
                        {"created", key.created},
-                       {"private_key_pem", key.key.PrivateKeyPem().value()}};
+                       {"private_key_pem", std::move(pem).value()}};
     if (key.retired) entry["retired"] = *key.retired;
     list.push_back(std::move(entry));
   }
@@ -77,13 +82,9 @@ json::object KeyFileJson(const std::vector<SigningKey>& keys) {
 // Writes the file whole under a temporary name, syncs it, and renames it into place: a reader
 // sees the old file or the new one, never a part; a crash leaves one of them.
 base::Status WriteKeyFile(const fs::path& dir, const std::vector<SigningKey>& keys) {
-  for (const SigningKey& key : keys) {
-    if (!key.key.has_private_key()) {
-      return MakeError(ErrorCode::kInternal,
-                       "signing key " + key.key.kid() + " has no private part");
-    }
-  }
-  const std::string text = json::serialize(KeyFileJson(keys)) + "\n";
+  auto document = KeyFileJson(keys);
+  if (!document.ok()) return document.error();
+  const std::string text = json::serialize(*document) + "\n";
   const fs::path file = dir / kSigningKeyFileName;
   const fs::path temporary = dir / (std::string(".") + kSigningKeyFileName + ".tmp");
   ::unlink(temporary.c_str());
