@@ -12,7 +12,7 @@ namespace {
 using base::Invalid;
 
 constexpr size_t kMaxScopeBytes = 1024;
-constexpr size_t kMaxScopeStringBytes = 16 * 1024;
+constexpr size_t kMaxScopeStringBytes = size_t{16} * 1024;
 constexpr size_t kMaxScopes = 256;
 
 constexpr std::array<std::string_view, 8> kOtherScopes = {
