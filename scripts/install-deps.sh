@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libzstd-dev libssl-dev libargon2-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 curl wrk clang-format git
+  python3 curl wrk clang-format git openssl
   clang libclang-rt-14-dev
 )
 

@@ -16,6 +16,7 @@
 #include "app/demo_region.h"
 #include "app/directory_sync.h"
 #include "app/identity_commands.h"
+#include "app/key_commands.h"
 #include "http/fhir_routes.h"
 #include "http/server.h"
 #include "interactions/fhir_service.h"
@@ -215,6 +216,8 @@ int main(int argc, char** argv) {
   stats->add_option("--data", data_dir, "Directory of the record store")->capture_default_str();
 
   app::IdentityCommands identity_commands(app);
+  app::RegisterKeyCommands(app);
+
   CLI11_PARSE(app, argc, argv);
   if (auto status = identity_commands.RunIfChosen()) return *status;
 
