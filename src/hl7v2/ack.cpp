@@ -121,12 +121,15 @@ std::string WriteAck(const EchoedHeader& echo, const AckDetails& details,
   return out;
 }
 
-// Keeps printable ASCII of a salvaged raw piece, so nothing from unparsable bytes can break
-// the ACK's own structure.
-std::string Salvage(std::string_view raw, size_t max = 199) {
+// Keeps printable ASCII of a salvaged raw piece, escape characters aside, so nothing from
+// unparsable bytes can break the ACK's structure or leave an escape sequence we cannot read.
+std::string Salvage(std::string_view raw, char escape, size_t max = 199) {
   std::string out;
   for (char c : raw.substr(0, max)) {
-    if (static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7F) out += c;
+    if (static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7F &&
+        c != escape) {
+      out += c;
+    }
   }
   return out;
 }
@@ -198,13 +201,18 @@ std::string BuildRejectForUnreadable(std::string_view bytes, const Hl7Error& err
     const std::string_view line = bytes.substr(0, bytes.find_first_of("\r\n"));
     const char f = delimiters->field;
     // The split counts "MSH" as piece 1 and MSH-2 as piece 2, so MSH-n is piece n.
-    echo.sending_application = Salvage(NthPiece(line, f, 3));
-    echo.sending_facility = Salvage(NthPiece(line, f, 4));
-    echo.trigger_event = Salvage(NthPiece(NthPiece(line, f, 9), delimiters->component, 2), 20);
-    echo.control_id = Salvage(NthPiece(line, f, 10));
-    echo.processing_id = Salvage(NthPiece(line, f, 11), 20);
-    const std::string version = Salvage(NthPiece(line, f, 12), 40);
-    if (!version.empty()) echo.version = version;
+    const char e = delimiters->escape;
+    echo.sending_application = Salvage(NthPiece(line, f, 3), e);
+    echo.sending_facility = Salvage(NthPiece(line, f, 4), e);
+    echo.trigger_event = Salvage(NthPiece(NthPiece(line, f, 9), delimiters->component, 2), e, 20);
+    echo.control_id = Salvage(NthPiece(line, f, 10), e);
+    echo.processing_id = Salvage(NthPiece(line, f, 11), e, 20);
+    // Only a version that reads as one (digits and dots) is echoed.
+    const std::string version = Salvage(NthPiece(line, f, 12), e, 20);
+    if (VersionNumber(version) > 0 &&
+        version.find_first_not_of("0123456789.") == std::string::npos) {
+      echo.version = version;
+    }
     // Our text goes out in ASCII-safe form: the sender's MSH-18 is not echoed from bytes we
     // could not read.
   }

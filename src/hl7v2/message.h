@@ -53,6 +53,22 @@ struct MessageHeader {
 // empty when there are fewer).
 size_t CountPieces(std::string_view text, char separator);
 std::string_view NthPiece(std::string_view text, char separator, size_t n);
+// Calls `visit` with each piece in order, in one pass (NthPiece in a loop would be quadratic);
+// nothing for empty text.
+template <typename Visit>
+void ForEachPiece(std::string_view text, char separator, Visit&& visit) {
+  if (text.empty()) return;
+  size_t start = 0;
+  for (;;) {
+    const size_t end = text.find(separator, start);
+    if (end == std::string_view::npos) {
+      visit(text.substr(start));
+      return;
+    }
+    visit(text.substr(start, end - start));
+    start = end + 1;
+  }
+}
 
 class Message;
 

@@ -155,6 +155,10 @@ TEST(Hl7Message, RequiresTypeControlIdAndVersion) {
   EXPECT_EQ(no_version.location.field, 12);
   EXPECT_EQ(no_version.condition, ErrorCondition::kRequiredFieldMissing);
   EXPECT_EQ(ParseError("MSH|^~\\&\r").location.field, 9);
+  // A control id of separators alone is none: written back it would be empty.
+  EXPECT_EQ(ParseError("MSH|^~\\&|A|B|C|D|1||ADT^A01|^&|P|2.5\r").location.field, 10);
+  EXPECT_EQ(ParseError("MSH|^~\\&|A|B|C|D|1||ADT^A01|\\H\\|P|2.5\r").location.field, 10);
+  EXPECT_TRUE(ParseMessage("MSH|^~\\&|A|B|C|D|1||ADT^A01|\\S\\|P|2.5\r").ok());
 }
 
 TEST(Hl7Message, NamesTheSegmentOfABadSegmentId) {
@@ -183,6 +187,31 @@ TEST(Hl7Message, RefusesControlCharactersNamingTheField) {
   EXPECT_EQ(error.location.field, 3);
   EXPECT_EQ(error.condition, ErrorCondition::kDataTypeError);
   EXPECT_TRUE(ParseMessage("MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5\rNTE|1||a\tb\r").ok());
+}
+
+TEST(Hl7Message, FindsSeparatorsAndControlsAtEveryOffset) {
+  // The scanner takes sixteen bytes at a time: check each position in and around a block.
+  const std::string head = "MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5\rNTE|1||";
+  for (size_t offset = 0; offset < 40; ++offset) {
+    std::string field(40, 'a');
+    field[offset] = '\t';
+    std::string text = head + field + "~r2|next\r";
+    auto parsed = ParseMessage(text);
+    ASSERT_TRUE(parsed.ok()) << offset;
+    EXPECT_EQ(parsed->segment(1).Get(3, 1), field) << offset;
+    EXPECT_EQ(parsed->segment(1).Get(3, 2), "r2") << offset;
+    EXPECT_EQ(parsed->segment(1).Get(4), "next") << offset;
+    field[offset] = '\x7F';
+    text = head + field + "|next\r";
+    const Hl7Error error = ParseError(text);
+    EXPECT_EQ(error.location.field, 3) << offset;
+    field[offset] = '\x01';
+    text = head + field + "|next\r";
+    EXPECT_EQ(ParseError(text).location.field, 3) << offset;
+    field[offset] = '|';
+    text = head + field + "\r";
+    EXPECT_EQ(ParseMessage(text)->segment(1).field_count(), 4u) << offset;
+  }
 }
 
 TEST(Hl7Message, EnforcesTheMessageSizeLimit) {

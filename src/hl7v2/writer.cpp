@@ -1,5 +1,7 @@
 #include "hl7v2/writer.h"
 
+#include <optional>
+
 namespace carerecord::hl7v2 {
 namespace {
 
@@ -123,46 +125,83 @@ Result<std::string> WriteMessage(const std::vector<SegmentValue>& segments,
   return out;
 }
 
-Result<FieldValue> ReadField(const SegmentView& segment, size_t field) {
+namespace {
+
+// Reads a field's values in one pass over it, counting them against `budget` (values take some
+// fifty bytes each, so a field of a million separators must not become a million vectors).
+Result<FieldValue> ReadFieldWithin(const SegmentView& segment, size_t field, size_t& budget) {
+  const Delimiters& delimiters = segment.delimiters();
   FieldValue value;
-  const size_t repetitions = segment.RepetitionCount(field);
-  for (size_t r = 1; r <= repetitions; ++r) {
-    RepetitionValue repetition;
-    const std::string_view raw_repetition = segment.Get(field, r);
-    const Delimiters& delimiters = segment.delimiters();
-    const size_t components = CountPieces(raw_repetition, delimiters.component);
-    for (size_t c = 1; c <= components; ++c) {
-      ComponentValue component;
-      const std::string_view raw_component = NthPiece(raw_repetition, delimiters.component, c);
-      const size_t subcomponents = CountPieces(raw_component, delimiters.subcomponent);
-      for (size_t sub = 1; sub <= subcomponents; ++sub) {
-        auto text = UnescapeText(NthPiece(raw_component, delimiters.subcomponent, sub), delimiters,
-                                 segment.charset(), segment.Location(field, r, c, sub));
-        if (!text.ok()) return text.error();
-        component.push_back(std::move(*text));
-      }
-      repetition.push_back(std::move(component));
+  std::optional<Hl7Error> failure;
+  size_t r = 0, c = 0, sub = 0;
+  // Every repetition, component and sub-component costs one, empty or not.
+  auto spend = [&]() {
+    if (failure) return false;
+    if (budget == 0) {
+      failure = MakeHl7Error(ErrorCondition::kValueTooLong, segment.Location(field, r, c, sub),
+                             "too many values in one message to read them all",
+                             base::ErrorCode::kTooLarge);
+      return false;
     }
-    value.push_back(std::move(repetition));
-  }
+    --budget;
+    return true;
+  };
+  ForEachPiece(segment.Get(field), delimiters.repetition, [&](std::string_view raw_repetition) {
+    ++r;
+    c = 0;
+    if (!spend()) return;
+    RepetitionValue& repetition = value.emplace_back();
+    ForEachPiece(raw_repetition, delimiters.component, [&](std::string_view raw_component) {
+      ++c;
+      sub = 0;
+      if (!spend()) return;
+      ComponentValue& component = repetition.emplace_back();
+      ForEachPiece(raw_component, delimiters.subcomponent, [&](std::string_view raw) {
+        ++sub;
+        if (!spend()) return;
+        auto text =
+            UnescapeText(raw, delimiters, segment.charset(), segment.Location(field, r, c, sub));
+        if (!text.ok()) {
+          failure = text.error();
+          return;
+        }
+        component.push_back(std::move(*text));
+      });
+    });
+  });
+  if (failure) return *failure;
   TrimField(value);
   return value;
+}
+
+}  // namespace
+
+Result<FieldValue> ReadField(const SegmentView& segment, size_t field) {
+  size_t budget = kMaxReadValues;
+  return ReadFieldWithin(segment, field, budget);
 }
 
 Result<std::vector<SegmentValue>> ReadValues(const Message& message) {
   std::vector<SegmentValue> segments;
   segments.reserve(message.segment_count());
+  size_t budget = kMaxReadValues;
   for (const SegmentView segment : message) {
     SegmentValue value;
     value.id = std::string(segment.id());
     const size_t count = segment.field_count();
+    if (count > budget) {
+      return MakeHl7Error(ErrorCondition::kValueTooLong, segment.Location(),
+                          "too many values in one message to read them all",
+                          base::ErrorCode::kTooLarge);
+    }
+    budget -= count;  // an empty field costs its FieldValue too
     value.fields.reserve(count);
     for (size_t f = 1; f <= count; ++f) {
       if (segment.index() == 0 && f <= 2) {
         value.fields.push_back({{{std::string(segment.Get(f))}}});
         continue;
       }
-      auto field = ReadField(segment, f);
+      auto field = ReadFieldWithin(segment, f, budget);
       if (!field.ok()) return field.error();
       value.fields.push_back(std::move(*field));
     }

@@ -48,8 +48,10 @@ Result<std::string> WriteMessage(const std::vector<SegmentValue>& segments,
                                  std::string_view terminator = "\r");
 
 // Every sub-component of a parsed message, unescaped, trailing empties trimmed; MSH-1 and MSH-2
-// hold the delimiter characters as sent.
+// hold the delimiter characters as sent. Values cost some fifty bytes each whatever their size,
+// so more than kMaxReadValues of them (empty ones included) is an error, not gigabytes.
 Result<std::vector<SegmentValue>> ReadValues(const Message& message);
+inline constexpr size_t kMaxReadValues = 1'000'000;
 // One field of a segment as values, unescaped.
 Result<FieldValue> ReadField(const SegmentView& segment, size_t field);
 

@@ -84,6 +84,33 @@ TEST(Hl7Writer, RefusesWhatIsNotAMessage) {
   EXPECT_EQ(WriteMessage(bad_text).error().location.field, 3);
 }
 
+TEST(Hl7Writer, ReadsAMillionSeparatorsWithoutBlowingUp) {
+  std::string text = "MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5\rNTE|1||";
+  text.append(2'000'000, '^');  // two million empty components: quadratic or 100 MB if careless
+  auto message = ParseMessage(text);
+  ASSERT_TRUE(message.ok());
+  auto values = ReadValues(*message);
+  ASSERT_FALSE(values.ok());
+  EXPECT_EQ(values.error().code, base::ErrorCode::kTooLarge);
+  EXPECT_EQ(values.error().location.segment_id, "NTE");
+  EXPECT_EQ(values.error().location.field, 3);
+
+  std::string fields = "MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5\rNTE";
+  fields.append(2'000'000, '|');
+  auto many_fields = ParseMessage(fields);
+  ASSERT_TRUE(many_fields.ok());
+  EXPECT_FALSE(ReadValues(*many_fields).ok());
+
+  std::string fine = "MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5\rNTE|1||";
+  fine.append(500'000, '^');
+  fine += "end";
+  auto fine_message = ParseMessage(fine);
+  ASSERT_TRUE(fine_message.ok());
+  auto fine_values = ReadValues(*fine_message);
+  ASSERT_TRUE(fine_values.ok());
+  EXPECT_EQ((*fine_values)[1].Value(3, 1, 500'001), "end");
+}
+
 // A random property: any values written with any usable delimiters read back the same.
 TEST(Hl7Writer, RoundTripsRandomValues) {
   std::mt19937 random(20241207);
