@@ -57,6 +57,7 @@ void Acknowledge(const Message& message) {
   Check(parsed.ok());
   Check(parsed->Get("MSA", 2) == message.Get("MSH", 10));
   Check(parsed->Get("MSA", 1) == "AE");
+  Check(parsed->charset() == message.charset());
   (void)ReadAckPolicy(message.header());
 }
 

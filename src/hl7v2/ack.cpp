@@ -11,13 +11,14 @@ namespace {
 // The pieces of the received MSH an ACK echoes, as raw ER7 in the received delimiters.
 struct EchoedHeader {
   Delimiters delimiters;
-  std::string sending_application;  // MSH-3, becomes our MSH-5
-  std::string sending_facility;     // MSH-4, becomes our MSH-6
-  std::string trigger_event;        // MSH-9.2
-  std::string control_id;           // MSH-10, becomes MSA-2
-  std::string processing_id;        // MSH-11
-  std::string version;              // MSH-12
-  std::string character_set;        // MSH-18, first repetition
+  std::string sending_application;    // MSH-3, becomes our MSH-5
+  std::string sending_facility;       // MSH-4, becomes our MSH-6
+  std::string trigger_event;          // MSH-9.2
+  std::string control_id;             // MSH-10, becomes MSA-2
+  std::string processing_id;          // MSH-11
+  std::string version;                // MSH-12
+  std::string character_set;          // MSH-18, first repetition
+  Charset charset = Charset::kAscii;  // what it names, for our own text
 };
 
 AckCondition ReadCondition(std::string_view value) {
@@ -69,8 +70,7 @@ std::string Location(const ErrorLocation& where, const Delimiters& d, Charset ch
 std::string WriteAck(const EchoedHeader& echo, const AckDetails& details,
                      const Responder& responder) {
   const Delimiters& d = echo.delimiters;
-  auto declared = CharsetFromMsh18(echo.character_set, Charset::kUtf8, ErrorLocation{});
-  const Charset charset = declared.ok() ? *declared : Charset::kAscii;
+  const Charset charset = echo.charset;
   const int version = VersionNumber(echo.version);
   const bool modern_err = version == 0 || version >= 25;
   const bool has_structure = version == 0 || version >= 24 || echo.version.rfind("2.3.1", 0) == 0;
@@ -181,6 +181,7 @@ std::string BuildAck(const Message& received, const AckDetails& details,
   echo.processing_id = std::string(msh.Get(11));
   echo.version = std::string(msh.Get(12));
   echo.character_set = std::string(msh.Get(18, 1));
+  echo.charset = received.charset();
   return WriteAck(echo, details, responder);
 }
 

@@ -285,8 +285,12 @@ namespace {
 Result<MessageHeader> ReadHeader(const Message& message, const ParseOptions& options) {
   MessageHeader header;
   const SegmentView msh = message.segment(0);
-  auto charset =
-      CharsetFromMsh18(msh.Get(18, 1, 1, 1), options.undeclared_charset, msh.Location(18));
+  // MSH-18 names the character set, so it is read before one is known: as ASCII, which every
+  // name in table 0211 is.
+  auto charset_name = UnescapeText(msh.Get(18, 1, 1, 1), message.delimiters(), Charset::kAscii,
+                                   msh.Location(18, 1, 1, 1));
+  if (!charset_name.ok()) return charset_name.error();
+  auto charset = CharsetFromMsh18(*charset_name, options.undeclared_charset, msh.Location(18));
   if (!charset.ok()) return charset.error();
   header.charset = *charset;
   struct Wanted {

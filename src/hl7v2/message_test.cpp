@@ -270,6 +270,10 @@ TEST(Hl7Message, ReadsCharacterSets) {
   ParseOptions strict;
   strict.undeclared_charset = Charset::kAscii;
   EXPECT_EQ(Parse("MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5\r", strict).charset(), Charset::kAscii);
+  // MSH-18 is text like any other: escapes in it are read (the fuzzer's find: the writer escaped
+  // a '/' truncation character in "8859/1" and the parser then did not know the name).
+  EXPECT_EQ(Parse("MSH|^~\\&/|A|B|C|D|1||ADT^A01|X|P|2.7||||||8859\\P\\1\r").charset(),
+            Charset::kLatin1);
   const Hl7Error error = ParseError("MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5||||||ISO IR87\r");
   EXPECT_EQ(error.location.field, 18);
   EXPECT_EQ(error.condition, ErrorCondition::kTableValueNotFound);
