@@ -6,6 +6,7 @@
 #endif
 #include <cstring>
 #include <limits>
+#include <optional>
 
 namespace carerecord::hl7v2 {
 namespace {
@@ -281,6 +282,63 @@ Result<std::string> Message::Unescape(std::string_view raw, const ErrorLocation&
 
 namespace {
 
+struct FieldPlace {
+  std::string_view segment_id;
+  int sequence;
+  size_t field;  // the number of the field the scan starts in
+};
+
+// Indexes a segment's fields from `q` (inside the field that starts at `field_start`) to the
+// segment's end: pushes each further field's start, checks the field and repetition limits and
+// refuses control bytes. Returns where the segment ends.
+Result<size_t> IndexFields(std::string_view input, size_t q, size_t field_start, FieldPlace place,
+                           const Delimiters& delimiters, const std::array<uint8_t, 256>& classes,
+                           const ParseLimits& limits, std::vector<uint32_t>& piece_starts) {
+  const char* bytes = input.data();
+  const size_t size = input.size();
+  size_t repetitions = 1;
+  auto here = [&place]() {
+    return ErrorLocation{std::string(place.segment_id), place.sequence,
+                         static_cast<int>(place.field)};
+  };
+  auto field_too_long = [&](size_t end) -> std::optional<Hl7Error> {
+    if (end - field_start <= limits.max_field_bytes) return std::nullopt;
+    return MakeHl7Error(ErrorCondition::kValueTooLong, here(),
+                        "the field is " + std::to_string(end - field_start) +
+                            " bytes, over the limit of " + std::to_string(limits.max_field_bytes),
+                        base::ErrorCode::kTooLarge);
+  };
+  for (; q < size; ++q) {
+    q = static_cast<size_t>(
+        NextSpecial(bytes + q, bytes + size, classes, delimiters.field, delimiters.repetition) -
+        bytes);
+    if (q == size) break;
+    const uint8_t kind = classes[static_cast<unsigned char>(bytes[q])];
+    if (kind == kOrdinary) continue;
+    if (kind == kFieldSeparator) {
+      if (auto error = field_too_long(q)) return *error;
+      piece_starts.push_back(static_cast<uint32_t>(q + 1));
+      field_start = q + 1;
+      ++place.field;
+      repetitions = 1;
+    } else if (kind == kRepetitionSeparator) {
+      if (++repetitions > limits.max_repetitions) {
+        return MakeHl7Error(ErrorCondition::kValueTooLong, here(),
+                            "more than " + std::to_string(limits.max_repetitions) + " repetitions",
+                            base::ErrorCode::kTooLarge);
+      }
+    } else if (kind == kEnd) {
+      break;
+    } else {
+      return MakeHl7Error(ErrorCondition::kDataTypeError, here(),
+                          "control character " + Quote(input.substr(q, 1)) +
+                              " in the text (binary data must be sent as \\X..\\ or base64)");
+    }
+  }
+  if (auto error = field_too_long(q)) return *error;
+  return q;
+}
+
 // Fills the header from MSH; the message's structure is already known.
 Result<MessageHeader> ReadHeader(const Message& message, const ParseOptions& options) {
   MessageHeader header;
@@ -403,55 +461,14 @@ Result<Message> ParseMessage(std::string_view input, const ParseOptions& options
                              static_cast<uint32_t>(message.piece_starts_.size()), 0};
     size_t q = p + 3;
     if (q < size && bytes[q] == delimiters->field) {
-      ++q;
-      message.piece_starts_.push_back(static_cast<uint32_t>(q));
-      size_t field = 1;
-      size_t piece_start = q;
-      size_t repetitions = 1;
-      if (sequence == 1) {  // MSH: MSH-2 (holding the delimiters) is not scanned, MSH-3 next
-        q += encoding_length;
-        field = 2;
-      }
-      auto field_too_long = [&](size_t end) -> std::optional<Hl7Error> {
-        if (end - piece_start <= limits.max_field_bytes) return std::nullopt;
-        return MakeHl7Error(ErrorCondition::kValueTooLong,
-                            ErrorLocation{std::string(id), sequence, static_cast<int>(field)},
-                            "the field is " + std::to_string(end - piece_start) +
-                                " bytes, over the limit of " +
-                                std::to_string(limits.max_field_bytes),
-                            base::ErrorCode::kTooLarge);
-      };
-      for (; q < size; ++q) {
-        q = static_cast<size_t>(NextSpecial(bytes + q, bytes + size, classes, delimiters->field,
-                                            delimiters->repetition) -
-                                bytes);
-        if (q == size) break;
-        const uint8_t kind = classes[static_cast<unsigned char>(bytes[q])];
-        if (kind == kOrdinary) continue;
-        if (kind == kFieldSeparator) {
-          if (auto error = field_too_long(q)) return *error;
-          message.piece_starts_.push_back(static_cast<uint32_t>(q + 1));
-          piece_start = q + 1;
-          ++field;
-          repetitions = 1;
-        } else if (kind == kRepetitionSeparator) {
-          if (++repetitions > limits.max_repetitions) {
-            return MakeHl7Error(
-                ErrorCondition::kValueTooLong,
-                ErrorLocation{std::string(id), sequence, static_cast<int>(field)},
-                "more than " + std::to_string(limits.max_repetitions) + " repetitions",
-                base::ErrorCode::kTooLarge);
-          }
-        } else if (kind == kEnd) {
-          break;
-        } else {
-          return MakeHl7Error(ErrorCondition::kDataTypeError,
-                              ErrorLocation{std::string(id), sequence, static_cast<int>(field)},
-                              "control character " + Quote(input.substr(q, 1)) +
-                                  " in the text (binary data must be sent as \\X..\\ or base64)");
-        }
-      }
-      if (auto error = field_too_long(q)) return *error;
+      message.piece_starts_.push_back(static_cast<uint32_t>(q + 1));
+      // MSH-2 holds the delimiters and is not scanned: MSH's scan starts at MSH-3.
+      const bool msh = sequence == 1;
+      auto end = IndexFields(input, msh ? q + 1 + encoding_length : q + 1, q + 1,
+                             FieldPlace{id, sequence, msh ? size_t{2} : size_t{1}}, *delimiters,
+                             classes, limits, message.piece_starts_);
+      if (!end.ok()) return end.error();
+      q = *end;
     }
     segment.end = static_cast<uint32_t>(q);
     segment.piece_count = static_cast<uint32_t>(message.piece_starts_.size()) - segment.first_piece;
