@@ -56,8 +56,16 @@ Result<Batch> SplitBatch(std::string_view bytes, size_t max_messages) {
       ++p;
       continue;
     }
+    // Files concatenated into a batch bring their byte order marks along: one at a segment's
+    // start is skipped like the one at the file's start.
+    const size_t line_start = p;
+    if (bytes.substr(p, 3) == "\xEF\xBB\xBF") p += 3;
     size_t end = p;
     while (end < bytes.size() && !IsSegmentEnd(bytes[end])) ++end;
+    if (end == p) {
+      p = end;
+      continue;
+    }
     const std::string_view line = bytes.substr(p, end - p);
     const std::string_view id = line.substr(0, 3);
     ++sequence;
@@ -79,7 +87,7 @@ Result<Batch> SplitBatch(std::string_view bytes, size_t max_messages) {
         return error;
       }
       field_separator = delimiters->field;
-      close_message(p);
+      close_message(line_start);
       if (id == "FHS") {
         batch.file_header = line;
       } else {
@@ -89,7 +97,7 @@ Result<Batch> SplitBatch(std::string_view bytes, size_t max_messages) {
         ++batch.batch_count;
       }
     } else if (id == "MSH") {
-      close_message(p);
+      close_message(line_start);
       if (batch.messages.size() >= max_messages) {
         return MakeHl7Error(ErrorCondition::kSegmentSequenceError, here,
                             "more than " + std::to_string(max_messages) + " messages in one file",
@@ -98,7 +106,7 @@ Result<Batch> SplitBatch(std::string_view bytes, size_t max_messages) {
       if (line.size() > 3) field_separator = line[3];
       message_start = p;
     } else if (id == "BTS") {
-      close_message(p);
+      close_message(line_start);
       if (!in_batch) {
         batch.problems.push_back(MakeHl7Error(ErrorCondition::kSegmentSequenceError, here,
                                               "BTS without a BHS before it"));
@@ -107,7 +115,7 @@ Result<Batch> SplitBatch(std::string_view bytes, size_t max_messages) {
       in_batch = false;
       batch_messages = 0;
     } else if (id == "FTS") {
-      close_message(p);
+      close_message(line_start);
       if (in_batch) missing_trailer("BTS", "the last batch");
       in_batch = false;
       CheckCount(line, field_separator, sequence, batch.batch_count, "batches", batch.problems);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "hl7v2/batch.h"
 #include "hl7v2/message.h"
 #include "hl7v2/writer.h"
 
@@ -74,6 +75,31 @@ TEST(Hl7Samples, EveryShippedSampleParsesAndRoundTrips) {
   }
   // Blank lines are skipped, so fewer than the files' 2,255 lines.
   EXPECT_GT(segments, 2200u);
+}
+
+// The samples as one batch file, as a feed's nightly file would bring them: the files joined as
+// they are (byte order marks and \n endings included) inside FHS/BHS ... BTS/FTS.
+TEST(Hl7Samples, TheSamplesAsOneBatchFileSplitAndParse) {
+  const std::vector<fs::path> files = SampleFiles();
+  if (files.empty()) GTEST_SKIP() << "no HL7 v2 samples at " << kSampleDir;
+  std::string file = "FHS|^~\\&|LAB|RBD\nBHS|^~\\&|LAB|RBD\n";
+  std::vector<std::string> control_ids;
+  for (const fs::path& path : files) {
+    const std::string bytes = ReadFile(path);
+    file += bytes;
+    if (file.back() != '\n') file += '\n';
+    control_ids.push_back(NaiveMshField(bytes, 10));
+  }
+  file += "BTS|" + std::to_string(files.size()) + "\nFTS|1\n";
+  auto batch = SplitBatch(file);
+  ASSERT_TRUE(batch.ok()) << batch.error().ToString();
+  EXPECT_TRUE(batch->problems.empty()) << batch->problems.front().ToString();
+  ASSERT_EQ(batch->messages.size(), files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    auto message = ParseMessage(batch->messages[i]);
+    ASSERT_TRUE(message.ok()) << files[i].filename() << ": " << message.error().ToString();
+    EXPECT_EQ(message->header().control_id, control_ids[i]) << files[i].filename();
+  }
 }
 
 }  // namespace
