@@ -30,34 +30,30 @@ std::array<uint8_t, 256> ByteClasses(const Delimiters& delimiters) {
 
 bool IsSegmentEnd(char c) { return c == '\r' || c == '\n'; }
 
-// The first byte in [p, end) the segment scanner must look at: a field or repetition separator,
-// a byte below 0x20 (segment ends, controls, tab) or 0x7F. Sixteen bytes at a time where SSE2
-// is there (every x86-64): fields average ten bytes, so most blocks are passed in one step.
-const char* NextSpecial(const char* p, const char* end, const std::array<uint8_t, 256>& classes,
-                        char field, char repetition) {
 #if defined(__SSE2__)
-  const __m128i field_bytes = _mm_set1_epi8(field);
-  const __m128i repetition_bytes = _mm_set1_epi8(repetition);
-  const __m128i below_space = _mm_set1_epi8(0x1F);
-  const __m128i delete_bytes = _mm_set1_epi8(0x7F);
-  while (end - p >= 16) {
+// Which of 16 bytes the segment scanner must look at: a field or repetition separator, a byte
+// below 0x20 (segment ends, controls, tab) or 0x7F. Fields average ten bytes, so a block holds
+// one or two and the rest of the bytes are passed sixteen at a time.
+class SpecialBytes {
+ public:
+  SpecialBytes(char field, char repetition)
+      : field_(_mm_set1_epi8(field)),
+        repetition_(_mm_set1_epi8(repetition)),
+        below_space_(_mm_set1_epi8(0x1F)),
+        delete_(_mm_set1_epi8(0x7F)) {}
+  unsigned Mask(const char* p) const {
     const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(block, below_space), below_space);
+    const __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(block, below_space_), below_space_);
     const __m128i special = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(block, field_bytes), _mm_cmpeq_epi8(block, repetition_bytes)),
-        _mm_or_si128(control, _mm_cmpeq_epi8(block, delete_bytes)));
-    const int mask = _mm_movemask_epi8(special);
-    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
-    p += 16;
+        _mm_or_si128(_mm_cmpeq_epi8(block, field_), _mm_cmpeq_epi8(block, repetition_)),
+        _mm_or_si128(control, _mm_cmpeq_epi8(block, delete_)));
+    return static_cast<unsigned>(_mm_movemask_epi8(special));
   }
-#else
-  (void)field;
-  (void)repetition;
+
+ private:
+  __m128i field_, repetition_, below_space_, delete_;
+};
 #endif
-  while (p < end && classes[static_cast<unsigned char>(*p)] == kOrdinary) ++p;
-  // A tab is ordinary to the classes but special to the SSE2 test: the caller skips it.
-  return p;
-}
 
 // HL7 allows any printable character as a delimiter; letters, digits and space would make
 // ordinary text ambiguous, so no sender uses them and we refuse them.
@@ -297,46 +293,81 @@ Result<size_t> IndexFields(std::string_view input, size_t q, size_t field_start,
   const char* bytes = input.data();
   const size_t size = input.size();
   size_t repetitions = 1;
-  auto here = [&place]() {
-    return ErrorLocation{std::string(place.segment_id), place.sequence,
-                         static_cast<int>(place.field)};
+  // Why the scan stopped early; the error is built after the loop, which keeps the per-byte
+  // step small enough to inline.
+  enum class Problem { kNone, kFieldTooLong, kTooManyRepetitions, kControl };
+  Problem problem = Problem::kNone;
+  // Looks at one byte the block test flagged (or any byte, in the scalar tail); true when the
+  // segment ends there or a limit or a control byte stops it.
+  auto stops_at = [&](size_t at) {
+    switch (classes[static_cast<unsigned char>(bytes[at])]) {
+      case kOrdinary:  // a tab, which the block test flags with the controls
+        return false;
+      case kFieldSeparator:
+        if (at - field_start > limits.max_field_bytes) {
+          problem = Problem::kFieldTooLong;
+          return true;
+        }
+        piece_starts.push_back(static_cast<uint32_t>(at + 1));
+        field_start = at + 1;
+        ++place.field;
+        repetitions = 1;
+        return false;
+      case kRepetitionSeparator:
+        if (++repetitions <= limits.max_repetitions) return false;
+        problem = Problem::kTooManyRepetitions;
+        return true;
+      case kEnd:
+        return true;
+      default:
+        problem = Problem::kControl;
+        return true;
+    }
   };
-  auto field_too_long = [&](size_t end) -> std::optional<Hl7Error> {
-    if (end - field_start <= limits.max_field_bytes) return std::nullopt;
-    return MakeHl7Error(ErrorCondition::kValueTooLong, here(),
-                        "the field is " + std::to_string(end - field_start) +
-                            " bytes, over the limit of " + std::to_string(limits.max_field_bytes),
-                        base::ErrorCode::kTooLarge);
-  };
-  for (; q < size; ++q) {
-    q = static_cast<size_t>(
-        NextSpecial(bytes + q, bytes + size, classes, delimiters.field, delimiters.repetition) -
-        bytes);
-    if (q == size) break;
-    const uint8_t kind = classes[static_cast<unsigned char>(bytes[q])];
-    if (kind == kOrdinary) continue;
-    if (kind == kFieldSeparator) {
-      if (auto error = field_too_long(q)) return *error;
-      piece_starts.push_back(static_cast<uint32_t>(q + 1));
-      field_start = q + 1;
-      ++place.field;
-      repetitions = 1;
-    } else if (kind == kRepetitionSeparator) {
-      if (++repetitions > limits.max_repetitions) {
-        return MakeHl7Error(ErrorCondition::kValueTooLong, here(),
-                            "more than " + std::to_string(limits.max_repetitions) + " repetitions",
-                            base::ErrorCode::kTooLarge);
+  size_t end = size;
+  bool stopped = false;
+#if defined(__SSE2__)
+  const SpecialBytes special(delimiters.field, delimiters.repetition);
+  for (; !stopped && size - q >= 16; q += 16) {
+    for (unsigned mask = special.Mask(bytes + q); mask != 0; mask &= mask - 1) {
+      const size_t at = q + static_cast<size_t>(__builtin_ctz(mask));
+      if (stops_at(at)) {
+        end = at;
+        stopped = true;
+        break;
       }
-    } else if (kind == kEnd) {
-      break;
-    } else {
-      return MakeHl7Error(ErrorCondition::kDataTypeError, here(),
-                          "control character " + Quote(input.substr(q, 1)) +
-                              " in the text (binary data must be sent as \\X..\\ or base64)");
     }
   }
-  if (auto error = field_too_long(q)) return *error;
-  return q;
+#endif
+  for (; !stopped && q < size; ++q) {
+    if (classes[static_cast<unsigned char>(bytes[q])] != kOrdinary && stops_at(q)) {
+      end = q;
+      stopped = true;
+    }
+  }
+  if (problem == Problem::kNone && end - field_start > limits.max_field_bytes) {
+    problem = Problem::kFieldTooLong;
+  }
+  const ErrorLocation here{std::string(place.segment_id), place.sequence,
+                           static_cast<int>(place.field)};
+  switch (problem) {
+    case Problem::kNone:
+      return end;
+    case Problem::kFieldTooLong:
+      return MakeHl7Error(ErrorCondition::kValueTooLong, here,
+                          "the field is " + std::to_string(end - field_start) +
+                              " bytes, over the limit of " + std::to_string(limits.max_field_bytes),
+                          base::ErrorCode::kTooLarge);
+    case Problem::kTooManyRepetitions:
+      return MakeHl7Error(ErrorCondition::kValueTooLong, here,
+                          "more than " + std::to_string(limits.max_repetitions) + " repetitions",
+                          base::ErrorCode::kTooLarge);
+    case Problem::kControl:
+      return MakeHl7Error(ErrorCondition::kDataTypeError, here,
+                          "control character " + Quote(input.substr(end, 1)) +
+                              " in the text (binary data must be sent as \\X..\\ or base64)");
+  }
+  return end;
 }
 
 // Fills the header from MSH; the message's structure is already known.
