@@ -1,5 +1,6 @@
 #include "hl7v2/message.h"
 
+#include <algorithm>
 #include <array>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -389,6 +390,9 @@ Result<MessageHeader> ReadHeader(const Message& message, const ParseOptions& opt
     const char* what;
   };
   const Wanted wanted[] = {
+      {&header.sending_application, 3, 1, false, ""},
+      {&header.sending_facility, 4, 1, false, ""},
+      {&header.date_time, 7, 1, false, ""},
       {&header.message_code, 9, 1, true, "the message type (MSH-9.1)"},
       {&header.trigger_event, 9, 2, false, ""},
       {&header.message_structure, 9, 3, false, ""},
@@ -398,21 +402,30 @@ Result<MessageHeader> ReadHeader(const Message& message, const ParseOptions& opt
       {&header.accept_ack_type, 15, 1, false, ""},
       {&header.application_ack_type, 16, 1, false, ""},
   };
+  const Delimiters& d = message.delimiters();
+  const char separators[] = {d.component, d.subcomponent};
   for (const Wanted& item : wanted) {
     // MSH-10 is one ST: a stray component separator in it is part of the id.
     const size_t component = item.field == 10 ? 0 : item.component;
     const std::string_view raw = msh.Get(item.field, 1, component, component == 0 ? 0 : 1);
-    auto text = message.Unescape(raw, msh.Location(item.field, 0, component));
-    if (!text.ok()) return text.error();
+    // Header values are mostly plain ASCII: taken as they are, without the unescaping path.
+    const bool plain = std::all_of(raw.begin(), raw.end(), [&d](char c) {
+      return c != d.escape && static_cast<unsigned char>(c) < 0x80;
+    });
+    if (plain) {
+      item.out->assign(raw);
+    } else {
+      auto text = message.Unescape(raw, msh.Location(item.field, 0, component));
+      if (!text.ok()) return text.error();
+      *item.out = std::move(*text);
+    }
     // Nothing but separators ("^") is no value: ER7 cannot tell it from an empty field.
-    const Delimiters& d = message.delimiters();
     const bool only_separators =
-        raw.find_first_not_of(std::string{d.component, d.subcomponent}) == std::string_view::npos;
-    if (item.required && (text->empty() || only_separators)) {
+        raw.find_first_not_of(std::string_view(separators, 2)) == std::string_view::npos;
+    if (item.required && (item.out->empty() || only_separators)) {
       return MakeHl7Error(ErrorCondition::kRequiredFieldMissing, msh.Location(item.field),
                           std::string(item.what) + " is empty");
     }
-    *item.out = std::move(*text);
   }
   if (options.check_version && !IsSupportedVersion(header.version)) {
     return MakeHl7Error(

@@ -38,6 +38,11 @@ struct ParseOptions {
 
 // MSH read once at parse time, unescaped.
 struct MessageHeader {
+  // The first component (HD namespace id) of MSH-3 and MSH-4: who sent it, as a feed is
+  // configured; the universal id and its type, when sent, are Get("MSH", 4, 1, 2) and 3.
+  std::string sending_application;
+  std::string sending_facility;
+  std::string date_time;              // MSH-7.1, as sent (YYYYMMDDHHMM[SS[.S...]][+/-ZZZZ])
   std::string message_code;           // MSH-9.1, e.g. "ADT"
   std::string trigger_event;          // MSH-9.2, e.g. "A01"
   std::string message_structure;      // MSH-9.3, e.g. "ADT_A01" (empty before v2.3.1)

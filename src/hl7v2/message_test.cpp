@@ -36,6 +36,9 @@ TEST(Hl7Message, NumbersMshFieldsAsHl7Does) {
   EXPECT_EQ(message.Get("MSH", 4, 1, 2), "1.2.3");
   EXPECT_EQ(message.Get("MSH", 10), "MSG001");
   EXPECT_EQ(message.segment(0).field_count(), 12u);
+  EXPECT_EQ(message.header().sending_application, "SENDAPP");
+  EXPECT_EQ(message.header().sending_facility, "SENDFAC");
+  EXPECT_EQ(message.header().date_time, "20240101120000");
   EXPECT_EQ(message.header().message_code, "ADT");
   EXPECT_EQ(message.header().trigger_event, "A01");
   EXPECT_EQ(message.header().message_structure, "ADT_A01");
