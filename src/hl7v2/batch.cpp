@@ -62,8 +62,8 @@ Result<Batch> SplitBatch(std::string_view bytes, size_t max_messages) {
     if (bytes.substr(p, 3) == "\xEF\xBB\xBF") p += 3;
     size_t end = p;
     while (end < bytes.size() && !IsSegmentEnd(bytes[end])) ++end;
-    if (end == p) {
-      p = end;
+    if (bytes.substr(p, end - p).find_first_not_of(" \t") == std::string_view::npos) {
+      p = end;  // a blank line
       continue;
     }
     const std::string_view line = bytes.substr(p, end - p);

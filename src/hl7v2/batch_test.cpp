@@ -54,7 +54,7 @@ TEST(Hl7Batch, ReportsWrongCountsAndMissingTrailers) {
 }
 
 TEST(Hl7Batch, ReadsMessagesWithoutAnEnvelope) {
-  auto batch = SplitBatch(Msh("M1") + "\r\n" + Msh("M2"));
+  auto batch = SplitBatch(" \r\n" + Msh("M1") + "\r\n" + Msh("M2") + "\t\n");
   ASSERT_TRUE(batch.ok());
   EXPECT_EQ(batch->messages.size(), 2u);
   EXPECT_TRUE(batch->problems.empty());

@@ -480,6 +480,16 @@ Result<Message> ParseMessage(std::string_view input, const ParseOptions& options
       ++p;  // a terminator, or a blank line between segments
       continue;
     }
+    if (bytes[p] == ' ' || bytes[p] == '\t') {  // a line of blanks is a blank line too
+      size_t blank_end = p;
+      while (blank_end < size && (bytes[blank_end] == ' ' || bytes[blank_end] == '\t')) {
+        ++blank_end;
+      }
+      if (blank_end == size || IsSegmentEnd(bytes[blank_end])) {
+        p = blank_end;
+        continue;
+      }
+    }
     const int sequence = static_cast<int>(message.segments_.size()) + 1;
     if (message.segments_.size() >= limits.max_segments) {
       return MakeHl7Error(

@@ -99,7 +99,11 @@ TEST(Hl7Message, AcceptsEverySegmentEnding) {
     text += "PID|1||42";
     text += end;
     text += end;  // a blank line between segments is skipped
+    text += "  \t";
+    text += end;  // and so is a line of blanks
     text += "PV1|1|I";
+    text += end;
+    text += " ";
     const Message message = Parse(text);
     ASSERT_EQ(message.segment_count(), 3u) << "ending " << int(end.back());
     EXPECT_EQ(message.Get("PID", 3), "42");
@@ -171,6 +175,9 @@ TEST(Hl7Message, NamesTheSegmentOfABadSegmentId) {
   EXPECT_EQ(ParseError("MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5\rPIDX|1\r").location.segment_sequence,
             2);
   EXPECT_EQ(ParseError("MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5\rPI\r").location.segment_sequence, 2);
+  // Blanks before a segment id are not a blank line: the segment is refused, not skipped.
+  EXPECT_EQ(ParseError("MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5\r PID|1\r").location.segment_sequence,
+            2);
 }
 
 TEST(Hl7Message, RefusesASecondMsh) {
