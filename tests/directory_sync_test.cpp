@@ -93,6 +93,22 @@ TEST_F(DirectorySyncTest, OrganisationAndStaffUserBecomeFhirResources) {
   EXPECT_EQ(SourceOf(practitioner_id), app::kDirectorySource);
 }
 
+// A name stored before names were checked as UTF-8 (written straight to the records here, as the
+// command line no longer can) must not stop the sync: its bytes become U+FFFD, and every
+// organisation after it still reaches the record.
+TEST_F(DirectorySyncTest, AnInvalidUtf8NameDoesNotStopTheSync) {
+  store::OrganisationRecord bad;
+  bad.ods_code = "BADU8";
+  bad.name = "ok\xc3";
+  bad.kind = "hospital";
+  ASSERT_TRUE(records_->AddOrganisation(bad).ok());
+  ASSERT_TRUE(directory_->AddOrganisation({"SYNC2", "Sync Two", "hospital"}).ok());
+  EXPECT_FALSE(directory_->AddOrganisation({"BAD2", "ok\xc3", "hospital"}).ok());
+  Sync();
+  EXPECT_EQ(Read("Organization/ods-BADU8")["name"], "ok\xef\xbf\xbd");
+  EXPECT_EQ(Read("Organization/ods-SYNC2")["name"], "Sync Two");
+}
+
 TEST_F(DirectorySyncTest, DisableAndEnableKeepTheRoleInStep) {
   ASSERT_TRUE(directory_->AddOrganisation({"RDZ", "Poole Hospital", "hospital"}).ok());
   auto user = directory_->AddUser({"jane", "RDZ", "nurse", "", "", "correct horse battery"});

@@ -130,6 +130,7 @@ TEST_F(IdentityCommandLine, RefusedInputExitsTwoWithAMessage) {
   const std::vector<Case> cases = {
       {"orgs add --ods RDZ --name Again", "already exists"},
       {"orgs add --ods R! --name Bad", "ODS code"},
+      {"orgs add --ods BADU8 --name \"$(printf 'ok\\303')\"", "valid UTF-8"},
       {"orgs add --ods J81001 --name Practice --kind surgery", "--kind"},
       {"users add --username jane --org RDZ --role wizard", "--role must be one of"},
       {"users add --username jane --org XYZ99 --role nurse", "no organisation has ODS code XYZ99"},

@@ -4,6 +4,8 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include "base/utf8.h"
+
 namespace carerecord::access {
 namespace {
 
@@ -14,7 +16,7 @@ using base::MakeError;
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 bool IsUpperAlnum(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
-// A name or display name: 1 to 200 bytes, no control characters.
+// A name or display name: 1 to 200 bytes of UTF-8, no control characters.
 base::Status CheckName(std::string_view name, const std::string& option, bool required) {
   if (name.empty()) {
     if (!required) return base::Status::Ok();
@@ -24,6 +26,7 @@ base::Status CheckName(std::string_view name, const std::string& option, bool re
   for (unsigned char c : name) {
     if (c < 0x20 || c == 0x7f) return Invalid(option + " must not hold control characters", option);
   }
+  if (!base::IsValidUtf8(name)) return Invalid(option + " must be valid UTF-8 text", option);
   return base::Status::Ok();
 }
 

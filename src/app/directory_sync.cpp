@@ -6,6 +6,7 @@
 
 #include "access/access_context.h"
 #include "access/roles.h"
+#include "base/utf8.h"
 #include "interactions/fhir_service.h"
 
 namespace carerecord::app {
@@ -41,7 +42,7 @@ json::object OrganizationResource(const store::OrganisationRecord& org, const st
                                               {"value", org.ods_code}}}},
       {"active", org.enabled},
       {"type", json::array{json::object{{"coding", json::array{type_coding}}, {"text", org.kind}}}},
-      {"name", org.name}};
+      {"name", base::ReplaceInvalidUtf8(org.name)}};
 }
 
 json::object PractitionerResource(const store::UserRecord& user) {
@@ -52,7 +53,8 @@ json::object PractitionerResource(const store::UserRecord& user) {
                                               {"value", user.username}}}},
       {"active", user.enabled}};
   if (!user.display_name.empty()) {
-    practitioner["name"] = json::array{json::object{{"text", user.display_name}}};
+    practitioner["name"] =
+        json::array{json::object{{"text", base::ReplaceInvalidUtf8(user.display_name)}}};
   }
   return practitioner;
 }
@@ -65,8 +67,8 @@ json::object PractitionerRoleResource(const store::UserRecord& user,
       {"id", PractitionerRoleIdFor(user)},
       {"active", user.enabled},
       {"practitioner", json::object{{"reference", "Practitioner/" + PractitionerIdFor(user)}}},
-      {"organization",
-       json::object{{"reference", "Organization/" + org.organization_id}, {"display", org.name}}},
+      {"organization", json::object{{"reference", "Organization/" + org.organization_id},
+                                    {"display", base::ReplaceInvalidUtf8(org.name)}}},
       {"code", json::array{json::object{{"coding", json::array{coding}}, {"text", user.role}}}}};
 }
 

@@ -65,7 +65,7 @@ Result<std::string> ToUtf8(std::string bytes, Charset charset, const ErrorLocati
           "byte " + HexByte(static_cast<unsigned char>(bytes[first_high])) +
               " is not ASCII, the character set of the message (MSH-18 empty or ASCII)");
     case Charset::kUtf8:
-      if (!IsValidUtf8(bytes)) {
+      if (!base::IsValidUtf8(bytes)) {
         return MakeHl7Error(ErrorCondition::kDataTypeError, where,
                             "the text is not valid UTF-8 (MSH-18 is UNICODE UTF-8)");
       }
@@ -158,43 +158,6 @@ std::string_view Msh18Name(Charset charset) {
   return "ASCII";
 }
 
-bool IsValidUtf8(std::string_view bytes) {
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  const auto* end = p + bytes.size();
-  while (p < end) {
-    const unsigned char lead = *p;
-    if (lead < 0x80) {
-      ++p;
-      continue;
-    }
-    int length = 0;
-    uint32_t code = 0;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-      code = lead & 0x1F;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      code = lead & 0x0F;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      code = lead & 0x07;
-    } else {
-      return false;
-    }
-    if (end - p < length) return false;
-    for (int i = 1; i < length; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      code = (code << 6) | (p[i] & 0x3F);
-    }
-    if ((length == 3 && code < 0x800) || (length == 4 && code < 0x10000) || code > 0x10FFFF ||
-        (code >= 0xD800 && code <= 0xDFFF)) {
-      return false;
-    }
-    p += length;
-  }
-  return true;
-}
-
 Result<std::string> UnescapeText(std::string_view raw, const Delimiters& delimiters,
                                  Charset charset, const ErrorLocation& where) {
   const char escape = delimiters.escape;
@@ -275,7 +238,7 @@ Result<std::string> UnescapeText(std::string_view raw, const Delimiters& delimit
 
 Result<std::string> EscapeText(std::string_view utf8, const Delimiters& delimiters, Charset charset,
                                const ErrorLocation& where) {
-  if (!IsValidUtf8(utf8)) {
+  if (!base::IsValidUtf8(utf8)) {
     return MakeHl7Error(ErrorCondition::kDataTypeError, where, "the value is not valid UTF-8");
   }
   std::string out;

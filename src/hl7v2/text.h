@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/utf8.h"
 #include "hl7v2/error.h"
 
 namespace carerecord::hl7v2 {
@@ -42,7 +43,7 @@ Result<Charset> CharsetFromMsh18(std::string_view value, Charset undeclared,
 std::string_view Msh18Name(Charset charset);
 
 // True when `bytes` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
-bool IsValidUtf8(std::string_view bytes);
+using base::IsValidUtf8;
 
 // Decodes one field, component or sub-component (raw, as it stands in the message) to UTF-8:
 // \F\ \S\ \T\ \R\ \E\ (and \P\ when MSH-2 declares a truncation character) become the delimiter;
