@@ -1,6 +1,7 @@
 // Hostile searches against a running server: every case is a 400 or a bounded answer, never a
 // 500 or a crash, and the server answers normally afterwards.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <string>
 #include <vector>
@@ -181,6 +182,43 @@ TEST_F(FhirSearchAbuse, CursorsWithTrailingCharactersAre400) {
     auto response = server_.Get(target);
     EXPECT_EQ(response.status, 400) << target << ": " << response.body.substr(0, 200);
   }
+}
+
+// The string index keeps the first 1,024 bytes of a value: a 1 MB name once made one
+// name:contains search read every byte of it. Searches see that prefix: a prefix or exact match
+// of a long name still finds it; :contains finds text within the first 1,024 bytes only.
+TEST_F(FhirSearchAbuse, LongStringsAreIndexedByTheirFirstKilobyte) {
+  std::string given = "Start";
+  for (int i = 0; given.size() < 5000; ++i) given += "x" + std::to_string(i);
+  given += "Tailword";
+  auto created = server_.Send(
+      "PUT", "/fhir/Patient/long",
+      R"({"resourceType":"Patient","id":"long","name":[{"given":[")" + given + R"("]}]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto ids = [&](const std::string& query) {
+    auto bundle = TestServer::Json(server_.Get("/fhir/Patient?" + query));
+    std::vector<std::string> out;
+    if (auto* entries = bundle.if_contains("entry")) {
+      for (auto& e : entries->as_array()) {
+        out.emplace_back(e.at("resource").at("id").as_string());
+      }
+    }
+    return out;
+  };
+  const std::vector<std::string> found{"long"}, none;
+  EXPECT_EQ(ids("given=" + given.substr(0, 2000)), found);
+  EXPECT_EQ(ids("given:exact=" + given), found);
+  EXPECT_EQ(ids("given:contains=x12x13"), found);
+  EXPECT_EQ(ids("given:contains=tailword"), none);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((server_.data_dir() / "carerecord.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db, "SELECT max(length(CAST(value AS BLOB))) FROM idx_string", -1, &stmt,
+                     nullptr);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_LE(sqlite3_column_int64(stmt, 0), 1024);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
 }
 
 }  // namespace

@@ -433,8 +433,8 @@ TEST_F(FhirSearchInclude, DeletedTargetIsNotIncluded) {
   EXPECT_EQ(Included("/fhir/Patient?_id=p1&_revinclude=Observation:subject"), V{"Observation/o2"});
 }
 
-// A page holds at most 32 MB of resources: with four 12 MB Observations, a page stops once it
-// passes 32 MB, whatever _count says, and its next link goes on from there. Every kind of page:
+// A page holds at most 8 MB of resources: with four 3 MB Observations, a page stops once it
+// passes 8 MB, whatever _count says, and its next link goes on from there. Every kind of page:
 // search in pk order and sorted, history (newest first), $everything.
 TEST(SearchPaging, APageStopsAtItsBytesAndTheNextLinkGoesOn) {
   TestServer server(16 << 20);
@@ -443,7 +443,7 @@ TEST(SearchPaging, APageStopsAtItsBytesAndTheNextLinkGoesOn) {
       201);
   std::string megabyte((1 << 20) - 64, 'x');
   json::array notes;
-  for (int i = 0; i < 12; ++i) notes.push_back(json::object{{"text", megabyte}});
+  for (int i = 0; i < 3; ++i) notes.push_back(json::object{{"text", megabyte}});
   std::set<std::string> ids;
   for (int i = 0; i < 5; ++i) {
     json::object observation{{"resourceType", "Observation"},
@@ -492,7 +492,7 @@ TEST(SearchPaging, APageStopsAtItsBytesAndTheNextLinkGoesOn) {
   // Included resources cannot be cut short: past the page's bytes they are a 400 naming it.
   auto included = server.Get("/fhir/Patient?_id=big&_revinclude=Observation:subject");
   EXPECT_EQ(included.status, 400);
-  EXPECT_NE(included.body.find("32 MB"), std::string::npos) << included.body;
+  EXPECT_NE(included.body.find("8 MB"), std::string::npos) << included.body;
 }
 
 }  // namespace

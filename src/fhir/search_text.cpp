@@ -38,4 +38,12 @@ std::string NormalizeForSearch(std::string_view text) {
   return out;
 }
 
+std::string_view IndexedPrefix(std::string_view text) {
+  if (text.size() <= kMaxIndexedTextBytes) return text;
+  size_t end = kMaxIndexedTextBytes;
+  // Back over continuation bytes (10xxxxxx) to the start of the character that does not fit.
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
 }  // namespace carerecord::fhir

@@ -133,7 +133,7 @@ struct SearchBudget {
   size_t max_included = 5000;             // _include / _revinclude resources on one page
   // Bytes of the resources on one page. Matches stop early once they reach it (at least one is
   // returned; the next link goes on from there); included resources past it are refused.
-  size_t max_page_bytes = 32 << 20;
+  size_t max_page_bytes = 8 << 20;
   int64_t max_work = 250'000'000;   // database steps (SQLite VM instructions; ~2-5 s), all told
   int64_t max_milliseconds = 5000;  // wall-clock time, all told
 };

@@ -104,7 +104,7 @@ base::Status WriteIndexRows(SqliteConnection& db, const SqliteNames& names,
               s.Bind(5, pk);
             }));
     if (!token.text.empty()) {
-      std::string normalized = fhir::NormalizeForSearch(token.text);
+      std::string normalized(fhir::IndexedPrefix(fhir::NormalizeForSearch(token.text)));
       CR_RETURN_IF_ERROR(run(
           "INSERT OR IGNORE INTO idx_string (param, part, value, pk, exact) VALUES (?,?,?,?,'')",
           "DELETE FROM idx_string WHERE param=? AND part=? AND value=? AND pk=? AND exact=''",
@@ -115,7 +115,9 @@ base::Status WriteIndexRows(SqliteConnection& db, const SqliteNames& names,
   }
   for (const auto& entry : index.strings) {
     std::string normalized = fhir::NormalizeForSearch(entry.value);
-    std::string_view exact = normalized == entry.value ? std::string_view() : entry.value;
+    std::string_view exact =
+        normalized == entry.value ? std::string_view() : fhir::IndexedPrefix(entry.value);
+    normalized.resize(fhir::IndexedPrefix(normalized).size());
     CR_RETURN_IF_ERROR(
         run("INSERT OR IGNORE INTO idx_string (param, part, value, pk, exact) VALUES (?,?,?,?,?)",
             "DELETE FROM idx_string WHERE param=? AND part=? AND value=? AND pk=? AND exact=?",
@@ -203,7 +205,9 @@ base::Status WriteIndexRows(SqliteConnection& db, const SqliteNames& names,
     // A string component is matched like a string parameter: normalised, by prefix.
     const bool normalise =
         def.components.size() > 1 && def.components[1]->type == fhir::SearchParamType::kString;
-    std::string code = normalise ? fhir::NormalizeForSearch(entry.code) : std::string();
+    std::string code = normalise
+                           ? std::string(fhir::IndexedPrefix(fhir::NormalizeForSearch(entry.code)))
+                           : std::string();
     CR_RETURN_IF_ERROR(
         run("INSERT OR IGNORE INTO idx_composite (param, key, part, key_system, v_code, v_system, "
             "v_low, v_high, w_low, w_high, pk) VALUES (?,?,?,?,?,?,?,?,?,?,?)",

@@ -114,7 +114,7 @@ inline constexpr const char* kIndexTables[] = {
 // Bump when the rows written for the same index entries change (a column, a normalisation), so
 // stores written before rebuild their indexes on open. Changes to the generated search tables
 // are caught by their fingerprint without this.
-inline constexpr int kIndexFormat = 2;
+inline constexpr int kIndexFormat = 3;  // 3: string values cut to fhir::kMaxIndexedTextBytes
 
 // Maps names to small integer ids, persisted in a dictionary table. Reads are lock-free of the
 // database; the writer adds names. Thread-safe.

@@ -159,11 +159,15 @@ CompiledCondition SearchCompiler::CompileString(const Condition& c, int64_t para
   for (const SearchValue& v : c.values) {
     if (!ors.empty()) ors += " OR ";
     std::string normalized = fhir::NormalizeForSearch(v.text);
+    if (c.modifier != Modifier::kContains) {  // compared with the prefix the index keeps
+      normalized.resize(fhir::IndexedPrefix(normalized).size());
+    }
     if (c.modifier == Modifier::kExact) {
+      const std::string exact(fhir::IndexedPrefix(v.text));
       ors += "(x.value = ? AND (x.exact = ? OR (x.exact = '' AND x.value = ?)))";
       out.binds.push_back(normalized);
-      out.binds.push_back(v.text);
-      out.binds.push_back(v.text);
+      out.binds.push_back(exact);
+      out.binds.push_back(exact);
     } else if (c.modifier == Modifier::kEquals) {
       ors += "x.value = ?";
       out.binds.push_back(normalized);

@@ -217,7 +217,7 @@ base::Result<std::optional<std::string>> ValuePredicate(const fhir::SearchParamD
       return {DatePredicate(v.prefix, low, high, v.low_ms, v.high_ms, binds)};
     case SearchParamType::kString:
       if (second) {
-        std::string normalized = fhir::NormalizeForSearch(v.text);
+        std::string normalized(fhir::IndexedPrefix(fhir::NormalizeForSearch(v.text)));
         binds.push_back(normalized);
         binds.push_back(PrefixEnd(std::move(normalized)));
         return {"(x.v_code >= ? AND x.v_code < ?)"};
