@@ -185,6 +185,17 @@ bool SameContent(json::object a, json::object b) {
   return a == b;
 }
 
+// A Patient's links are the merges' (A40), which a later PID knows nothing of: an update keeps
+// them, and a Patient replaced by another stays inactive.
+void KeepMergeLinks(const json::object& stored, json::object& updated) {
+  auto* links = stored.if_contains("link");
+  if (!links || !links->is_array() || links->as_array().empty()) return;
+  updated["link"] = *links;
+  for (const auto& link : links->as_array()) {
+    if (link.as_object().at("type").as_string() == "replaced-by") updated["active"] = false;
+  }
+}
+
 enum class Decision { kCreate, kUpdate, kUnchanged, kOlder, kAbsent };
 
 struct Planned {
@@ -393,6 +404,7 @@ base::Result<ApplyOutcome> ApplyOnce(interactions::FhirService& service,
       for (const auto& [key, value] : mapped.resource) body.as_object()[key] = value;
     } else {
       body = mapped.resource;
+      KeepMergeLinks(p.current->body, body.as_object());
     }
     Rewrite(body, targets);
     if (stored_time == message.event_ms && SameContent(body.as_object(), p.current->body)) {
