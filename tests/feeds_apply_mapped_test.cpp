@@ -5,8 +5,12 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -334,6 +338,41 @@ TEST_F(ApplyMappedTest, StoreProvenanceIsTheFeedAndTheMessageId) {
   sqlite3_finalize(stmt);
   sqlite3_close(db);
   EXPECT_EQ(Str(patient.at("meta").at("source")), "urn:carerecord:feed:rx1-pas#CTRL-42");
+}
+
+TEST_F(ApplyMappedTest, EveryMappableSampleIsWrittenAndResentWithoutChange) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(CARERECORD_SOURCE_DIR) / ".." / "shared" / "data" / "hl7v2";
+  if (!fs::is_directory(dir)) GTEST_SKIP() << "no HL7 v2 samples at " << dir;
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() == ".hl7") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  size_t applied = 0, written = 0;
+  for (const fs::path& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string bytes = text.str();
+    auto message = hl7v2::ParseMessage(std::string_view(bytes));
+    ASSERT_TRUE(message.ok()) << file;
+    // Each sample as its own organisation: several reuse one control id and patient number.
+    const std::string ods = "S" + std::to_string(applied + 1);
+    mapping::FeedContext context{"samples", ods, "", 1'800'000'000'000,
+                                 message->header().control_id};
+    auto mapped = mapping::MapMessage(message.value(), context);
+    if (!mapped.ok()) continue;
+    ++applied;
+    auto first = ApplyMappedMessage(server_.service(), mapped.value(), context);
+    ASSERT_TRUE(first.ok()) << file.filename() << ": " << first.error().message;
+    written += first->written.size();
+    auto again = ApplyMappedMessage(server_.service(), mapped.value(), context);
+    ASSERT_TRUE(again.ok()) << file.filename() << ": " << again.error().message;
+    EXPECT_TRUE(again->written.empty()) << file.filename() << ": " << again->written[0];
+  }
+  std::printf("HL7 v2 samples applied: %zu messages, %zu resources written\n", applied, written);
+  EXPECT_GT(applied, 40u);
 }
 
 }  // namespace

@@ -335,6 +335,22 @@ hl7v2::Result<MappedMessage> MapMessage(const hl7v2::Message& message, const Fee
   if (ctx.error()) return *ctx.error();
 
   MappedMessage out = std::move(ctx.out());
+  // One identity stated twice (a diagnosis listed in two DG1s): the later one stands. Nothing
+  // refers to these (Observations, the only referenced kind, are kept apart in the ORU mapping).
+  for (size_t i = 0; i < out.resources.size(); ++i) {
+    const MappedResource& r = out.resources[i];
+    for (size_t j = i + 1; j < out.resources.size(); ++j) {
+      const MappedResource& later = out.resources[j];
+      if (later.type == r.type && later.identity_system == r.identity_system &&
+          later.identity_value == r.identity_value && later.fixed_id == r.fixed_id) {
+        out.warnings.push_back(r.type + " " + r.identity_value +
+                               " is stated twice in the message; the later one is kept");
+        out.resources.erase(out.resources.begin() + static_cast<std::ptrdiff_t>(i));
+        --i;
+        break;
+      }
+    }
+  }
   const std::string source = internal::MetaSource(feed);
   for (MappedResource& r : out.resources) {
     json::object meta;

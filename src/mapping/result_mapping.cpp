@@ -1,5 +1,6 @@
 // ORU^R01: one DiagnosticReport per OBR and one Observation per OBX under it.
 #include <cctype>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -95,6 +96,7 @@ struct ReportInProgress {
   json::array results;
   json::array presented_forms;
   size_t observation_count = 0;
+  std::set<std::string> identities;  // of its Observations
   std::optional<std::string> effective;
   std::optional<std::string> issued;
 };
@@ -325,6 +327,11 @@ void MapObservationResult(MappingContext& ctx) {
       if (set_id.empty()) set_id = std::to_string(report->observation_count);
       std::string value = report->value + "/" + set_id;
       if (const std::string sub = r.Text(4); !sub.empty()) value += "/" + sub;
+      // Set ids restart in some senders' specimen groups: a repeat is told apart by its place
+      // in the report, which a resend repeats.
+      if (!report->identities.insert(value).second) {
+        value += "#" + std::to_string(report->observation_count);
+      }
       json::object observation{{"resourceType", "Observation"}};
       const std::string system = report->system;
       observation["identifier"] = json::array{json::object{{"system", system}, {"value", value}}};
