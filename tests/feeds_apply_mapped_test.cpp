@@ -219,6 +219,16 @@ TEST_F(ApplyMappedTest, LabPidCreatesThePatientButDoesNotRewriteDemographics) {
   EXPECT_EQ(Versions("Patient", Str(patient.at("id"))), 1u);
 }
 
+TEST_F(ApplyMappedTest, RegistrationAfterTheLabsPatientStillStatesTheDemographics) {
+  // The lab's result (12:00) reaches the record before the registration (A04, 09:00) it follows.
+  Apply(Oru("L1", "20260302120000+0000", "M100", "F", "5.1"));
+  ApplyOutcome registration =
+      Apply(Adt("A04", "M1", "20260302090000+0000", {Pid("M100", "SMITH", "JOANNA")}));
+  EXPECT_TRUE(registration.older.empty());
+  json::object patient = One("Patient", std::string(kMrn) + "M100");
+  EXPECT_EQ(patient.at("name").as_array()[0].at("given").as_array(), (json::array{"JOANNA"}));
+}
+
 TEST_F(ApplyMappedTest, EachSourceKeepsItsOwnPatient) {
   Apply(Adt("A28", "M1", "20260301101500+0000", {Pid("M100", "SMITH")}));
   Apply(Adt("A28", "M1", "20260302101500+0000", {Pid("M100", "OTHER")}), "rx2-pas", "RX2");

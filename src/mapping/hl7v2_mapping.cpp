@@ -354,8 +354,12 @@ hl7v2::Result<MappedMessage> MapMessage(const hl7v2::Message& message, const Fee
   const std::string source = internal::MetaSource(feed);
   for (MappedResource& r : out.resources) {
     json::object meta;
-    meta["extension"] =
-        json::array{json::object{{"url", kEventTimeExtension}, {"valueDateTime", out.event_time}}};
+    // A Patient made only because a lab or document named it states no demographics of its
+    // own time: with no event time, any ADT of the source replaces it, however early its event.
+    if (r.mode != WriteMode::kCreateIfAbsent) {
+      meta["extension"] = json::array{
+          json::object{{"url", kEventTimeExtension}, {"valueDateTime", out.event_time}}};
+    }
     meta["source"] = source;
     meta["tag"] = json::array{internal::Coding(kOdsSystem, feed.organisation_ods)};
     r.resource["meta"] = std::move(meta);
