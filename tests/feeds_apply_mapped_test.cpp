@@ -350,6 +350,29 @@ TEST_F(ApplyMappedTest, StoreProvenanceIsTheFeedAndTheMessageId) {
   EXPECT_EQ(Str(patient.at("meta").at("source")), "urn:carerecord:feed:rx1-pas#CTRL-42");
 }
 
+TEST_F(ApplyMappedTest, MapAndApplyRefusesWithTheMappingsReasonAndWritesNothing) {
+  const std::string unmapped =
+      Msh("SIU^S12^SIU_S12", "S1", "20260301101500+0000") + "\r" + Pid("M100") + "\r";
+  auto message = hl7v2::ParseMessage(std::string_view(unmapped));
+  ASSERT_TRUE(message.ok());
+  mapping::FeedContext context{"rx1-pas", "RX1", "RX1HOSP", 1, "S1"};
+  ProcessedMessage refused = MapAndApply(server_.service(), message.value(), context);
+  ASSERT_TRUE(refused.refused.has_value());
+  EXPECT_EQ(refused.refused->condition, hl7v2::ErrorCondition::kUnsupportedMessageType);
+  EXPECT_FALSE(refused.failed.has_value());
+  EXPECT_TRUE(testing::Ids(server_, "/fhir/Patient").empty());
+
+  const std::string a28 = Adt("A28", "A1", "20260301101500+0000",
+                              {"PID|1||M100^^^RX1PAS^MR~9434765918^^^NHS^NH||DOE^JO"});
+  auto good = hl7v2::ParseMessage(std::string_view(a28));
+  ASSERT_TRUE(good.ok());
+  ProcessedMessage done = MapAndApply(server_.service(), good.value(), context);
+  EXPECT_FALSE(done.refused.has_value());
+  EXPECT_FALSE(done.failed.has_value());
+  EXPECT_EQ(done.outcome.written.size(), 1u);
+  ASSERT_EQ(done.warnings.size(), 1u);  // the NHS number that fails its check
+}
+
 TEST_F(ApplyMappedTest, EveryMappableSampleIsWrittenAndResentWithoutChange) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(CARERECORD_SOURCE_DIR) / ".." / "shared" / "data" / "hl7v2";

@@ -9,6 +9,7 @@
 
 #include "fhir/fhir_date.h"
 #include "interactions/fhir_json.h"
+#include "mapping/hl7v2_mapping.h"
 
 namespace carerecord::feeds {
 
@@ -477,6 +478,24 @@ base::Result<ApplyOutcome> ApplyMappedMessage(interactions::FhirService& service
       return applied;
     }
   }
+}
+
+ProcessedMessage MapAndApply(interactions::FhirService& service, const hl7v2::Message& message,
+                             const mapping::FeedContext& feed) {
+  ProcessedMessage processed;
+  auto mapped = mapping::MapMessage(message, feed);
+  if (!mapped.ok()) {
+    processed.refused = mapped.error();
+    return processed;
+  }
+  processed.warnings = mapped->warnings;
+  auto applied = ApplyMappedMessage(service, mapped.value(), feed);
+  if (!applied.ok()) {
+    processed.failed = applied.error();
+  } else {
+    processed.outcome = std::move(applied).value();
+  }
+  return processed;
 }
 
 }  // namespace carerecord::feeds

@@ -21,10 +21,13 @@
 // ones stay in history).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
+#include "hl7v2/error.h"
+#include "hl7v2/message.h"
 #include "interactions/fhir_service.h"
 #include "mapping/mapped_message.h"
 
@@ -46,5 +49,16 @@ interactions::RequestContext FeedRequestContext(const mapping::FeedContext& feed
 base::Result<ApplyOutcome> ApplyMappedMessage(interactions::FhirService& service,
                                               const mapping::MappedMessage& message,
                                               const mapping::FeedContext& feed);
+
+// One inbox message mapped and applied: what the listener's processor needs to answer (AA, or AE
+// with ERR) and to keep a message in the error queue.
+struct ProcessedMessage {
+  std::optional<hl7v2::Hl7Error> refused;  // the mapping's reason (error queue; ACK AE with ERR)
+  std::optional<base::Error> failed;       // the record's (kUnavailable: try again later)
+  ApplyOutcome outcome;
+  std::vector<std::string> warnings;  // the mapping's: what was left out and why
+};
+ProcessedMessage MapAndApply(interactions::FhirService& service, const hl7v2::Message& message,
+                             const mapping::FeedContext& feed);
 
 }  // namespace carerecord::feeds
