@@ -29,6 +29,11 @@ struct RequestContext {
   bool strict = false;   // Prefer: handling=strict
   PreferReturn prefer_return = PreferReturn::kDefault;
   std::string request_id;  // kept as the provenance message id of what this request writes
+  // The provenance source and received time of what this request writes, when it speaks for a
+  // feed (src/feeds/: the feed's name, and when its message reached the inbox); empty and 0
+  // for the API's own requests, which are ServiceOptions::source and now.
+  std::string source;
+  int64_t received_ms = 0;
   // When the request's searches must be done by: a Bundle runs many, each with its own budget,
   // so each gets at most what is left of the request's. None by default.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();

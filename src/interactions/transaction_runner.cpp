@@ -315,7 +315,8 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
 
   // 2. Resolve references, read current versions, prepare every write.
   store::WriteTransaction transaction;
-  transaction.provenance = {service_.options_.source, ctx_.request_id, now};
+  transaction.provenance = {ctx_.source.empty() ? service_.options_.source : ctx_.source,
+                            ctx_.request_id, ctx_.received_ms != 0 ? ctx_.received_ms : now};
   transaction.read_position = reader_->Position();
   for (PlannedEntry& e : entries) {
     if (e.method == "GET" || e.noop) continue;

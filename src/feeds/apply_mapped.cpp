@@ -1,0 +1,501 @@
+#include "feeds/apply_mapped.h"
+
+#include <boost/json.hpp>
+#include <cctype>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "fhir/fhir_date.h"
+#include "interactions/fhir_json.h"
+#include "mapping/hl7v2_mapping.h"
+
+namespace carerecord::feeds {
+
+namespace json = boost::json;
+using base::ErrorCode;
+using mapping::MappedResource;
+using mapping::WriteMode;
+
+interactions::RequestContext FeedRequestContext(const mapping::FeedContext& feed) {
+  interactions::RequestContext ctx;
+  ctx.who.principal = "feed:" + feed.feed;
+  ctx.who.organisation = feed.organisation_ods;
+  ctx.who.purpose = "integration";
+  ctx.source = feed.feed;
+  ctx.request_id = feed.message_id;
+  ctx.received_ms = feed.received_ms;
+  return ctx;
+}
+
+namespace {
+
+// A search value for a token: FHIR's escapes (\ , $ |) in the value, then percent-encoding
+// for a query string when `for_url`.
+std::string TokenValue(const std::string& system, const std::string& value) {
+  std::string escaped;
+  for (char c : value) {
+    if (c == '\\' || c == ',' || c == '$' || c == '|') escaped += '\\';
+    escaped += c;
+  }
+  return system + "|" + escaped;
+}
+
+std::string PercentEncode(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+struct Stored {
+  std::string id;
+  int64_t version = 0;
+  json::object body;
+};
+
+base::Result<json::object> ParseBody(std::string_view text) {
+  auto parsed = interactions::ParseJson(text);
+  if (!parsed.ok()) return parsed.error();
+  if (!parsed->is_object()) return base::MakeError(ErrorCode::kInternal, "not a JSON object");
+  return std::move(parsed->as_object());
+}
+
+base::Error ResponseError(const interactions::Response& response, std::string_view what) {
+  std::string detail = response.body;
+  if (auto parsed = ParseBody(response.body); parsed.ok()) {
+    if (auto* issues = parsed->if_contains("issue"); issues && issues->is_array()) {
+      detail.clear();
+      for (const auto& issue : issues->as_array()) {
+        if (auto* text = issue.as_object().if_contains("diagnostics")) {
+          if (!detail.empty()) detail += "; ";
+          detail += text->as_string().c_str();
+        }
+      }
+    }
+  }
+  const ErrorCode code = response.status == 503   ? ErrorCode::kUnavailable
+                         : response.status == 409 ? ErrorCode::kConflict
+                         : response.status == 412 ? ErrorCode::kPreconditionFailed
+                         : response.status >= 500 ? ErrorCode::kInternal
+                                                  : ErrorCode::kUnprocessable;
+  return base::MakeError(
+      code, std::string(what) + " (HTTP " + std::to_string(response.status) + "): " + detail);
+}
+
+int64_t VersionOf(const json::object& body) {
+  if (auto* meta = body.if_contains("meta"); meta && meta->is_object()) {
+    if (auto* v = meta->as_object().if_contains("versionId"); v && v->is_string()) {
+      return std::atoll(v->as_string().c_str());
+    }
+  }
+  return 0;
+}
+
+// The event time a stored version carries; 0 when it has none (written by another path).
+int64_t EventTimeOf(const json::object& body) {
+  auto* meta = body.if_contains("meta");
+  if (!meta || !meta->is_object()) return 0;
+  auto* extensions = meta->as_object().if_contains("extension");
+  if (!extensions || !extensions->is_array()) return 0;
+  for (const auto& e : extensions->as_array()) {
+    const auto& ext = e.as_object();
+    auto* url = ext.if_contains("url");
+    auto* when = ext.if_contains("valueDateTime");
+    if (url && url->is_string() && url->as_string() == mapping::kEventTimeExtension && when &&
+        when->is_string()) {
+      auto range = fhir::ParseFhirDate(std::string_view(when->as_string()));
+      if (range.ok()) return range->low_ms;
+    }
+  }
+  return 0;
+}
+
+// The current version of a mapped resource: by id for a Binary, else by its identity.
+base::Result<std::optional<Stored>> FindCurrent(interactions::FhirService& service,
+                                                const interactions::RequestContext& ctx,
+                                                const MappedResource& resource) {
+  if (!resource.fixed_id.empty()) {
+    auto response = service.Read(ctx, resource.type, resource.fixed_id);
+    if (response.status == 404 || response.status == 410) return std::optional<Stored>();
+    if (response.status != 200) return ResponseError(response, "reading " + resource.type);
+    auto body = ParseBody(response.body);
+    if (!body.ok()) return body.error();
+    Stored stored{resource.fixed_id, VersionOf(body.value()), std::move(body.value())};
+    return std::optional<Stored>(std::move(stored));
+  }
+  auto response = service.Search(
+      ctx, resource.type,
+      {{"identifier", TokenValue(resource.identity_system, resource.identity_value)}});
+  if (response.status != 200) return ResponseError(response, "finding " + resource.type);
+  auto bundle = ParseBody(response.body);
+  if (!bundle.ok()) return bundle.error();
+  std::optional<Stored> found;
+  if (auto* entries = bundle->if_contains("entry")) {
+    for (auto& entry : entries->as_array()) {
+      auto& e = entry.as_object();
+      if (e.at("search").as_object().at("mode").as_string() != "match") continue;
+      if (found) {
+        return base::MakeError(ErrorCode::kUnprocessable,
+                               "two " + resource.type + " resources hold the identifier " +
+                                   resource.identity_system + "|" + resource.identity_value);
+      }
+      json::object body = std::move(e.at("resource").as_object());
+      found = Stored{std::string(body.at("id").as_string()), VersionOf(body), std::move(body)};
+    }
+  }
+  return found;
+}
+
+// Replaces every "reference" whose value is a key of `targets` (a urn:uuid of the message) with
+// its target; a reference to an unresolved urn is removed (the Reference keeps its identifier
+// or display) or, if that would leave the Reference empty, the element is dropped.
+void Rewrite(json::value& value, const std::map<std::string, std::string>& targets) {
+  if (value.is_array()) {
+    for (auto& item : value.as_array()) Rewrite(item, targets);
+    return;
+  }
+  if (!value.is_object()) return;
+  json::object& o = value.as_object();
+  if (auto* ref = o.if_contains("reference"); ref && ref->is_string()) {
+    auto found = targets.find(std::string(ref->as_string()));
+    if (found != targets.end()) {
+      if (found->second.empty()) {
+        o.erase("reference");
+      } else {
+        *ref = found->second;
+      }
+    }
+  }
+  for (auto& [key, member] : o) Rewrite(member, targets);
+}
+
+bool SameContent(json::object a, json::object b) {
+  for (json::object* o : {&a, &b}) {
+    o->erase("meta");
+    o->erase("id");
+  }
+  return a == b;
+}
+
+// A Patient's links are the merges' (A40), which a later PID knows nothing of: an update keeps
+// them, and a Patient replaced by another stays inactive.
+void KeepMergeLinks(const json::object& stored, json::object& updated) {
+  auto* links = stored.if_contains("link");
+  if (!links || !links->is_array() || links->as_array().empty()) return;
+  updated["link"] = *links;
+  for (const auto& link : links->as_array()) {
+    if (link.as_object().at("type").as_string() == "replaced-by") updated["active"] = false;
+  }
+}
+
+enum class Decision { kCreate, kUpdate, kUnchanged, kOlder, kAbsent };
+
+struct Planned {
+  const MappedResource* mapped = nullptr;
+  std::optional<Stored> current;
+  Decision decision = Decision::kUnchanged;
+  json::object body;  // what is written (create / update)
+};
+
+json::object TransactionEntry(const Planned& p, const std::string& local_uuid) {
+  json::object entry;
+  entry["fullUrl"] = "urn:uuid:" + local_uuid;
+  json::object body = p.body;
+  json::object request;
+  if (p.decision == Decision::kCreate) {
+    if (!p.mapped->fixed_id.empty()) {
+      body["id"] = p.mapped->fixed_id;
+      request = {{"method", "PUT"}, {"url", p.mapped->type + "/" + p.mapped->fixed_id}};
+    } else {
+      request = {
+          {"method", "POST"},
+          {"url", p.mapped->type},
+          {"ifNoneExist", "identifier=" + PercentEncode(TokenValue(p.mapped->identity_system,
+                                                                   p.mapped->identity_value))}};
+    }
+  } else {
+    body["id"] = p.current->id;
+    request = {{"method", "PUT"},
+               {"url", p.mapped->type + "/" + p.current->id},
+               {"ifMatch", "W/\"" + std::to_string(p.current->version) + "\""}};
+  }
+  entry["resource"] = std::move(body);
+  entry["request"] = std::move(request);
+  return entry;
+}
+
+// Moves the loser's compartment to the survivor and links the two Patients (A40).
+base::Status PlanMerge(interactions::FhirService& service, const interactions::RequestContext& ctx,
+                       const mapping::MappedMessage& message, std::vector<Planned>& planned,
+                       const std::string& survivor_target, json::array& extra_entries,
+                       ApplyOutcome& outcome) {
+  const mapping::PatientMerge& merge = *message.merge;
+  MappedResource loser_key;
+  loser_key.type = "Patient";
+  loser_key.identity_system = merge.loser_system;
+  loser_key.identity_value = merge.loser_value;
+  auto loser = FindCurrent(service, ctx, loser_key);
+  if (!loser.ok()) return loser.error();
+  if (!loser.value()) {
+    outcome.notes.push_back("A40: no Patient " + merge.loser_value +
+                            " of this source to merge; the survivor stands alone");
+    return base::Status::Ok();
+  }
+  Stored& old = *loser.value();
+  const std::string loser_ref = "Patient/" + old.id;
+  if (survivor_target == loser_ref) {
+    return base::MakeError(ErrorCode::kConflict,
+                           "A40 names one patient as both survivor and loser");
+  }
+  // The survivor: the message's Patient, written whatever its own decision was, with the link.
+  Planned* survivor = nullptr;
+  for (Planned& p : planned) {
+    if (p.mapped->type == "Patient" && p.mapped->identity_system == merge.survivor_system &&
+        p.mapped->identity_value == merge.survivor_value) {
+      survivor = &p;
+    }
+  }
+  if (survivor == nullptr) return base::MakeError(ErrorCode::kInternal, "A40 without survivor");
+  if (survivor->decision == Decision::kUnchanged || survivor->decision == Decision::kOlder) {
+    survivor->body = survivor->current->body;
+    survivor->body["meta"] = survivor->mapped->resource.at("meta");
+    if (survivor->decision == Decision::kOlder) {  // keep the newer event time it holds
+      survivor->body["meta"].as_object()["extension"] =
+          survivor->current->body.at("meta").as_object().at("extension");
+    }
+  }
+  json::array& links = survivor->body["link"].is_array() ? survivor->body["link"].as_array()
+                                                         : survivor->body["link"].emplace_array();
+  bool linked = false;
+  for (const auto& link : links) {
+    const auto& other = link.as_object().at("other").as_object();
+    if (auto* r = other.if_contains("reference"); r && r->as_string() == loser_ref) linked = true;
+  }
+  if (!linked) {
+    links.emplace_back(
+        json::object{{"other", json::object{{"reference", loser_ref}}}, {"type", "replaces"}});
+    if (survivor->decision != Decision::kCreate) survivor->decision = Decision::kUpdate;
+  } else if (survivor->decision == Decision::kUnchanged || survivor->decision == Decision::kOlder) {
+    survivor->body = {};
+  }
+
+  // The loser: inactive, replaced by the survivor.
+  json::object retired = old.body;
+  retired["active"] = false;
+  json::array retired_links;
+  retired_links.emplace_back(json::object{{"other", json::object{{"reference", survivor_target}}},
+                                          {"type", "replaced-by"}});
+  retired["link"] = std::move(retired_links);
+  json::object& meta = retired["meta"].as_object();
+  meta["source"] = survivor->mapped->resource.at("meta").at("source");
+  if (!SameContent(retired, old.body)) {
+    Planned p;
+    p.mapped = &loser_key;
+    p.current = old;
+    p.decision = Decision::kUpdate;
+    p.body = std::move(retired);
+    extra_entries.push_back(TransactionEntry(p, "00000000-0000-4000-9000-000000000000"));
+    outcome.written.push_back(loser_ref);
+  }
+
+  // Everything in the loser's compartment now belongs to the survivor.
+  auto everything = service.Everything(ctx, old.id, {{"_count", "5000"}});
+  if (everything.status != 200) return ResponseError(everything, "reading the merged patient");
+  auto bundle = ParseBody(everything.body);
+  if (!bundle.ok()) return bundle.error();
+  if (auto* next = bundle->if_contains("link")) {
+    for (const auto& link : next->as_array()) {
+      if (link.as_object().at("relation").as_string() == "next") {
+        return base::MakeError(ErrorCode::kTooLarge,
+                               "A40: the merged patient's record holds more than 5,000 items; "
+                               "merge it in parts");
+      }
+    }
+  }
+  const std::map<std::string, std::string> moved{{loser_ref, survivor_target}};
+  if (auto* entries = bundle->if_contains("entry")) {
+    size_t n = 0;
+    for (auto& entry : entries->as_array()) {
+      auto& e = entry.as_object();
+      if (e.at("search").as_object().at("mode").as_string() != "match") continue;
+      json::object body = std::move(e.at("resource").as_object());
+      const std::string type(body.at("resourceType").as_string());
+      if (type == "Patient") continue;
+      const std::string id(body.at("id").as_string());
+      const int64_t version = VersionOf(body);
+      json::value rewritten(body);
+      Rewrite(rewritten, moved);
+      if (rewritten.as_object() == body) continue;
+      rewritten.as_object()["meta"].as_object()["source"] =
+          survivor->mapped->resource.at("meta").at("source");
+      char uuid[40];
+      std::snprintf(uuid, sizeof uuid, "00000000-0000-4000-9000-%012zu", ++n);
+      json::object request{{"method", "PUT"},
+                           {"url", type + "/" + id},
+                           {"ifMatch", "W/\"" + std::to_string(version) + "\""}};
+      extra_entries.push_back(json::object{{"fullUrl", std::string("urn:uuid:") + uuid},
+                                           {"resource", std::move(rewritten)},
+                                           {"request", std::move(request)}});
+      outcome.written.push_back(type + "/" + id);
+    }
+  }
+  return base::Status::Ok();
+}
+
+base::Result<ApplyOutcome> ApplyOnce(interactions::FhirService& service,
+                                     const interactions::RequestContext& ctx,
+                                     const mapping::MappedMessage& message) {
+  ApplyOutcome outcome;
+  std::vector<Planned> planned(message.resources.size());
+  // 1. What the record holds for each identity, and where each urn:uuid of the message points.
+  std::map<std::string, std::string> targets;
+  for (size_t i = 0; i < message.resources.size(); ++i) {
+    const MappedResource& mapped = message.resources[i];
+    planned[i].mapped = &mapped;
+    auto current = FindCurrent(service, ctx, mapped);
+    if (!current.ok()) return current.error();
+    planned[i].current = std::move(current.value());
+    const std::string urn = "urn:uuid:" + mapped.local_uuid;
+    if (planned[i].current) {
+      targets[urn] = mapped.type + "/" + planned[i].current->id;
+    } else if (mapped.mode == WriteMode::kPatchExisting) {
+      targets[urn] = "";
+    }
+  }
+  // 2. Decide each.
+  for (Planned& p : planned) {
+    const MappedResource& mapped = *p.mapped;
+    const std::string name = mapped.type + (p.current ? "/" + p.current->id : "");
+    if (!p.current) {
+      if (mapped.mode == WriteMode::kPatchExisting) {
+        p.decision = Decision::kAbsent;
+        outcome.notes.push_back("no " + mapped.type + " " + mapped.identity_value +
+                                " of this source in the record: nothing to change");
+        continue;
+      }
+      p.decision = Decision::kCreate;
+      json::value body(mapped.resource);
+      Rewrite(body, targets);
+      p.body = std::move(body.as_object());
+      continue;
+    }
+    if (mapped.mode == WriteMode::kCreateIfAbsent) {
+      p.decision = Decision::kUnchanged;
+      outcome.unchanged.push_back(name);
+      continue;
+    }
+    const int64_t stored_time = EventTimeOf(p.current->body);
+    if (stored_time > message.event_ms) {
+      p.decision = Decision::kOlder;
+      outcome.older.push_back(name);
+      continue;
+    }
+    json::value body;
+    if (mapped.mode == WriteMode::kPatchExisting) {
+      body = p.current->body;
+      for (const auto& [key, value] : mapped.resource) body.as_object()[key] = value;
+    } else {
+      body = mapped.resource;
+      KeepMergeLinks(p.current->body, body.as_object());
+    }
+    Rewrite(body, targets);
+    if (stored_time == message.event_ms && SameContent(body.as_object(), p.current->body)) {
+      p.decision = Decision::kUnchanged;
+      outcome.unchanged.push_back(name);
+      continue;
+    }
+    p.decision = Decision::kUpdate;
+    p.body = std::move(body.as_object());
+  }
+  // 3. A merge, then the transaction.
+  json::array extra;
+  if (message.merge) {
+    std::string survivor_target;
+    for (size_t i = 0; i < planned.size(); ++i) {
+      const MappedResource& m = message.resources[i];
+      if (m.type == "Patient" && m.identity_system == message.merge->survivor_system &&
+          m.identity_value == message.merge->survivor_value) {
+        survivor_target =
+            planned[i].current ? "Patient/" + planned[i].current->id : "urn:uuid:" + m.local_uuid;
+      }
+    }
+    CR_RETURN_IF_ERROR(PlanMerge(service, ctx, message, planned, survivor_target, extra, outcome));
+  }
+  json::array entries;
+  for (const Planned& p : planned) {
+    if (p.decision != Decision::kCreate && p.decision != Decision::kUpdate) continue;
+    entries.push_back(TransactionEntry(p, p.mapped->local_uuid));
+  }
+  for (auto& e : extra) entries.push_back(std::move(e));
+  if (entries.empty()) return outcome;
+  json::object bundle{{"resourceType", "Bundle"}, {"type", "transaction"}};
+  bundle["entry"] = std::move(entries);
+  auto response = service.ProcessBundle(ctx, interactions::Serialize(bundle));
+  if (response.status != 200) return ResponseError(response, "writing the message");
+  auto result = ParseBody(response.body);
+  if (!result.ok()) return result.error();
+  for (const auto& entry : result->at("entry").as_array()) {
+    const auto& r = entry.as_object().at("response").as_object();
+    if (auto* location = r.if_contains("location"); location && location->is_string()) {
+      std::string where(location->as_string());
+      if (size_t history = where.find("/_history/"); history != std::string::npos) {
+        where.resize(history);
+      }
+      if (size_t slash = where.rfind('/'); slash != std::string::npos) {
+        const size_t type_start = where.rfind('/', slash - 1);
+        where = where.substr(type_start == std::string::npos ? 0 : type_start + 1);
+      }
+      bool merged = false;
+      for (const auto& w : outcome.written) merged = merged || w == where;
+      if (!merged) outcome.written.push_back(where);
+    }
+  }
+  return outcome;
+}
+
+}  // namespace
+
+base::Result<ApplyOutcome> ApplyMappedMessage(interactions::FhirService& service,
+                                              const mapping::MappedMessage& message,
+                                              const mapping::FeedContext& feed) {
+  const interactions::RequestContext ctx = FeedRequestContext(feed);
+  // A concurrent writer may change a resource between the read and the commit (If-Match fails,
+  // 412) or create one of the identities (409): read again and decide again.
+  for (int attempt = 0;; ++attempt) {
+    auto applied = ApplyOnce(service, ctx, message);
+    if (applied.ok()) return applied;
+    const ErrorCode code = applied.error().code;
+    if ((code != ErrorCode::kPreconditionFailed && code != ErrorCode::kConflict) || attempt == 4) {
+      return applied;
+    }
+  }
+}
+
+ProcessedMessage MapAndApply(interactions::FhirService& service, const hl7v2::Message& message,
+                             const mapping::FeedContext& feed) {
+  ProcessedMessage processed;
+  auto mapped = mapping::MapMessage(message, feed);
+  if (!mapped.ok()) {
+    processed.refused = mapped.error();
+    return processed;
+  }
+  processed.warnings = mapped->warnings;
+  auto applied = ApplyMappedMessage(service, mapped.value(), feed);
+  if (!applied.ok()) {
+    processed.failed = applied.error();
+  } else {
+    processed.outcome = std::move(applied).value();
+  }
+  return processed;
+}
+
+}  // namespace carerecord::feeds

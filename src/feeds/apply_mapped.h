@@ -1,0 +1,64 @@
+// Writes a mapped HL7 v2 message (mapping::MappedMessage) into the record through the normal
+// write path: one FHIR transaction per message, on FhirService, with the feed as the store's
+// provenance source and MSH-10 as its message id. The MLLP listener's processor calls this after
+// mapping a message from the inbox. Thread-safe (FhirService is); messages of one feed should be
+// applied in order, but a race is detected and retried, never half-applied.
+//
+// Ordering. Each mapped resource carries the message's event time (meta.extension
+// mapping::kEventTimeExtension). It lives in meta because it is about this version's origin,
+// not the clinical content, is returned with every read (so deciding needs no second lookup),
+// and is per resource: one message may be newer for the Encounter and older for the Patient.
+// meta.lastUpdated cannot serve (it is the commit time), nor the store's received time (a
+// backlog is received late). For each resource, found by its identity (always this source's:
+// the identity system carries the organisation's ODS code):
+//   - absent: created (conditional on the identity, so a concurrent create is not doubled);
+//   - the record holds a newer event time: left alone (a months-old backlog, a replayed
+//     discharge, the original after its correction, an A01 after its A08);
+//   - the same content, not older: left alone (a resend changes nothing, no new version);
+//   - otherwise replaced, If-Match on the version read, so history keeps every version.
+// A40 marks the losing Patient inactive with link replaced-by, links the survivor with replaces,
+// and moves every resource of the loser's compartment to the survivor (new versions; the old
+// ones stay in history).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "hl7v2/error.h"
+#include "hl7v2/message.h"
+#include "interactions/fhir_service.h"
+#include "mapping/mapped_message.h"
+
+namespace carerecord::feeds {
+
+struct ApplyOutcome {
+  std::vector<std::string> written;    // "Patient/id": created or replaced by this message
+  std::vector<std::string> unchanged;  // already as the message says (a resend)
+  std::vector<std::string> older;      // the record holds a newer state from this source
+  std::vector<std::string> notes;      // what could not be applied and why (nothing to cancel)
+};
+
+// The request context a feed writes with: its own principal and organisation, the feed as the
+// provenance source, MSH-10 as the message id and the inbox's received time.
+interactions::RequestContext FeedRequestContext(const mapping::FeedContext& feed);
+
+// Applies `message`. An error is the store's (kUnavailable: try again later) or a conflict in
+// the record this message cannot resolve (two resources holding one identity).
+base::Result<ApplyOutcome> ApplyMappedMessage(interactions::FhirService& service,
+                                              const mapping::MappedMessage& message,
+                                              const mapping::FeedContext& feed);
+
+// One inbox message mapped and applied: what the listener's processor needs to answer (AA, or AE
+// with ERR) and to keep a message in the error queue.
+struct ProcessedMessage {
+  std::optional<hl7v2::Hl7Error> refused;  // the mapping's reason (error queue; ACK AE with ERR)
+  std::optional<base::Error> failed;       // the record's (kUnavailable: try again later)
+  ApplyOutcome outcome;
+  std::vector<std::string> warnings;  // the mapping's: what was left out and why
+};
+ProcessedMessage MapAndApply(interactions::FhirService& service, const hl7v2::Message& message,
+                             const mapping::FeedContext& feed);
+
+}  // namespace carerecord::feeds

@@ -1,0 +1,370 @@
+#include "mapping/hl7v2_mapping.h"
+
+#include <cstdio>
+#include <utility>
+
+#include "fhir/fhir_date.h"
+#include "mapping/mapping_context.h"
+
+namespace carerecord::mapping {
+
+namespace json = boost::json;
+using hl7v2::ErrorCondition;
+
+std::string IdentitySystem(std::string_view ods, std::string_view kind,
+                           std::string_view authority) {
+  std::string system = std::string(kIdentitySystemPrefix) + UrnPart(ods) + ":" + std::string(kind);
+  if (!authority.empty()) system += ":" + UrnPart(authority);
+  return system;
+}
+
+namespace internal {
+
+json::object Coding(std::string_view system, std::string_view code, std::string_view display) {
+  json::object coding{{"system", system}, {"code", code}};
+  if (!display.empty()) coding["display"] = display;
+  return coding;
+}
+
+json::object Concept(std::string_view system, std::string_view code, std::string_view display) {
+  return json::object{{"coding", json::array{Coding(system, code, display)}}};
+}
+
+MappingContext::MappingContext(const hl7v2::Message& message, const FeedContext& feed)
+    : message_(message), feed_(feed), zone_(ZoneOf(message.header().date_time)) {}
+
+std::string MappingContext::System(std::string_view kind, std::string_view authority) const {
+  return IdentitySystem(feed_.organisation_ods, kind, authority);
+}
+
+std::optional<std::string> MappingContext::DateTime(std::string_view ts) const {
+  return ToFhirDateTime(ts, zone_);
+}
+
+std::optional<std::string> MappingContext::Instant(std::string_view ts) const {
+  return ToFhirInstant(ts, zone_);
+}
+
+std::string MappingContext::Add(MappedResource resource) {
+  char uuid[40];
+  std::snprintf(uuid, sizeof uuid, "00000000-0000-4000-8000-%012zu", out_.resources.size() + 1);
+  resource.local_uuid = uuid;
+  std::string reference = "urn:uuid:" + resource.local_uuid;
+  out_.resources.push_back(std::move(resource));
+  return reference;
+}
+
+json::object MappingContext::OrganisationReference() const {
+  return json::object{
+      {"type", "Organization"},
+      {"identifier", json::object{{"system", kOdsSystem}, {"value", feed_.organisation_ods}}}};
+}
+
+void MappingContext::Fail(ErrorCondition condition, hl7v2::ErrorLocation where,
+                          std::string reason) {
+  if (!error_) error_ = hl7v2::MakeHl7Error(condition, std::move(where), std::move(reason));
+}
+
+json::object MappingContext::VisitReference() {
+  auto pv1 = message_.FindSegment("PV1");
+  if (!pv1) return {};
+  FieldReader r = Reader(*pv1);
+  const std::string visit = r.Text(19, 1, 1);
+  if (visit.empty()) return {};
+  return json::object{{"type", "Encounter"},
+                      {"identifier", json::object{{"system", System("visit", r.Text(19, 1, 4, 1))},
+                                                  {"value", visit}}}};
+}
+
+namespace {
+
+// HL7 table 0203 identifier types that identify the patient within the sender, best first.
+constexpr std::string_view kIdentityTypes[] = {"MR", "PI", "PT", "PN", "AN"};
+
+std::string AuthorityOf(const FieldReader& r, size_t field, size_t rep) {
+  std::string authority = r.Text(field, rep, 4, 1);
+  if (authority.empty()) authority = r.Text(field, rep, 4, 2);
+  return authority;
+}
+
+// UK Core's NHS number verification status (PID-32 in HL7 UK feeds holds table 0445's NHS codes
+// 01-08); a number the sender does not qualify is "02: present but not traced", since the record
+// cannot claim a trace it was not told of.
+json::object NhsNumberIdentifier(std::string number, std::string status) {
+  static const std::pair<std::string_view, std::string_view> kStatuses[] = {
+      {"01", "Number present and verified"},
+      {"02", "Number present but not traced"},
+      {"03", "Trace required"},
+      {"04", "Trace attempted - No match or multiple match found"},
+      {"05", "Trace needs to be resolved - (NHS Number or patient detail conflict)"},
+      {"06", "Trace in progress"},
+      {"07", "Number not present and trace not required"},
+      {"08", "Trace postponed (baby under six weeks old)"},
+  };
+  std::string_view display;
+  for (const auto& [code, text] : kStatuses) {
+    if (status == code) display = text;
+  }
+  if (display.empty()) {
+    status = "02";
+    display = kStatuses[1].second;
+  }
+  json::object extension{
+      {"url",
+       "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"},
+      {"valueCodeableConcept",
+       Concept("https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland",
+               status, display)}};
+  return json::object{{"extension", json::array{std::move(extension)}},
+                      {"system", kNhsNumberSystem},
+                      {"value", std::move(number)}};
+}
+
+}  // namespace
+
+std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid, WriteMode mode) {
+  FieldReader r = Reader(pid);
+  json::array identifiers;
+  std::optional<size_t> identity_rep;
+  size_t identity_rank = std::size(kIdentityTypes) + 1;
+  std::string nhs_number;
+  const size_t reps = r.Repetitions(3);
+  for (size_t rep = 1; rep <= reps; ++rep) {
+    const std::string value = r.Text(3, rep, 1);
+    if (value.empty()) continue;
+    const std::string type = r.Text(3, rep, 5);
+    if (type == "NH" || type == "NHS") {
+      if (nhs_number.empty()) nhs_number = value;
+      continue;
+    }
+    size_t rank = std::size(kIdentityTypes);
+    for (size_t i = 0; i < std::size(kIdentityTypes); ++i) {
+      if (type == kIdentityTypes[i]) rank = i;
+    }
+    if (type == "SS" || type == "NI" || type == "DL" || type == "PPN") rank = SIZE_MAX;
+    if (rank < identity_rank) {
+      identity_rank = rank;
+      identity_rep = rep;
+    }
+  }
+  // Before v2.3.1 PID-2 held the national number; English feeds put the NHS number there.
+  const std::string external = r.Text(2, 1, 1);
+  if (nhs_number.empty() && external.size() == 10 &&
+      external.find_first_not_of("0123456789") == std::string::npos) {
+    nhs_number = external;
+  }
+  if (!identity_rep) {
+    Fail(ErrorCondition::kRequiredFieldMissing, pid.Location(3),
+         "no patient identifier the sender assigns (PID-3 of type MR, PI, PT, PN or AN)");
+    return std::nullopt;
+  }
+  PatientMapping mapped;
+  mapped.value = r.Text(3, *identity_rep, 1);
+  mapped.authority = AuthorityOf(r, 3, *identity_rep);
+  mapped.system = System("mrn", mapped.authority);
+  for (size_t rep = 1; rep <= reps; ++rep) {
+    const std::string value = r.Text(3, rep, 1);
+    const std::string type = r.Text(3, rep, 5);
+    if (value.empty() || type == "NH" || type == "NHS") continue;
+    if (type == "SS") continue;  // a US social security number has no place in an English record
+    json::object identifier;
+    if (rep == *identity_rep) {
+      identifier["use"] = "usual";
+      identifier["system"] = mapped.system;
+    } else {
+      identifier["system"] =
+          System("id-" + (type.empty() ? std::string("none") : type), AuthorityOf(r, 3, rep));
+    }
+    if (!type.empty()) {
+      identifier["type"] = Concept("http://terminology.hl7.org/CodeSystem/v2-0203", type);
+    }
+    identifier["value"] = value;
+    const std::string authority = AuthorityOf(r, 3, rep);
+    if (!authority.empty()) identifier["assigner"] = json::object{{"display", authority}};
+    identifiers.emplace_back(std::move(identifier));
+  }
+  if (!nhs_number.empty()) {
+    if (IsValidNhsNumber(nhs_number)) {
+      identifiers.emplace_back(NhsNumberIdentifier(nhs_number, r.Text(32, 1, 1)));
+    } else {
+      Warn("PID: '" + nhs_number +
+           "' fails the NHS number check (modulus 11) and is not stored as an NHS number");
+    }
+  }
+
+  json::object patient{{"resourceType", "Patient"}};
+  patient["identifier"] = std::move(identifiers);
+  patient["active"] = true;
+  json::array names;
+  for (size_t rep = 1; rep <= r.Repetitions(5); ++rep) {
+    json::object name = ReadHumanName(r, 5, rep);
+    if (!name.empty()) names.emplace_back(std::move(name));
+  }
+  if (!names.empty()) patient["name"] = std::move(names);
+  json::array telecom;
+  for (size_t field : {13, 14}) {
+    for (size_t rep = 1; rep <= r.Repetitions(field); ++rep) {
+      json::object contact = ReadContactPoint(r, field, rep, field == 13 ? "home" : "work");
+      if (!contact.empty()) telecom.emplace_back(std::move(contact));
+    }
+  }
+  if (!telecom.empty()) patient["telecom"] = std::move(telecom);
+  const std::string sex = r.Text(8);
+  if (!sex.empty()) {
+    patient["gender"] = sex == "M"                 ? "male"
+                        : sex == "F"               ? "female"
+                        : sex == "O" || sex == "A" ? "other"
+                                                   : "unknown";
+  }
+  if (const std::string birth = r.Text(7); !birth.empty()) {
+    auto date = ToFhirDateTime(birth.substr(0, std::min<size_t>(birth.size(), 8)), std::nullopt);
+    if (!date) {
+      Fail(ErrorCondition::kDataTypeError, pid.Location(7, 1, 1),
+           "birth date '" + birth + "' is not a date (YYYYMMDD)");
+      return std::nullopt;
+    }
+    patient["birthDate"] = *date;
+  }
+  if (const std::string death = r.Text(29); !death.empty()) {
+    if (auto when = DateTime(death)) patient["deceasedDateTime"] = *when;
+  } else if (r.Text(30) == "Y") {
+    patient["deceasedBoolean"] = true;
+  }
+  json::array addresses;
+  for (size_t rep = 1; rep <= r.Repetitions(11); ++rep) {
+    json::object address = ReadAddress(r, 11, rep);
+    if (!address.empty()) addresses.emplace_back(std::move(address));
+  }
+  if (!addresses.empty()) patient["address"] = std::move(addresses);
+
+  // PD1-3 the registered GP practice (XON: the ODS code in XON-10, or XON-3 before v2.5) and
+  // PD1-4 the GP (XCN: the national GMP code in XCN-1).
+  json::array general_practitioners;
+  if (auto pd1 = message_.FindSegment("PD1")) {
+    FieldReader d = Reader(*pd1);
+    std::string practice_code = d.Text(3, 1, 10);
+    if (practice_code.empty()) practice_code = d.Text(3, 1, 3);
+    const std::string practice_name = d.Text(3, 1, 1);
+    if (!practice_code.empty() || !practice_name.empty()) {
+      json::object practice{{"type", "Organization"}};
+      if (!practice_code.empty()) {
+        practice["identifier"] = json::object{{"system", kOdsSystem}, {"value", practice_code}};
+      }
+      PutIfAny(practice, "display", practice_name);
+      general_practitioners.emplace_back(std::move(practice));
+    }
+    json::object gp = ReadClinicianReference(d, 4, 1, StaffSystem());
+    if (!gp.empty()) {
+      if (auto* identifier = gp.if_contains("identifier")) {
+        identifier->as_object()["system"] = "https://fhir.hl7.org.uk/Id/gmp-number";
+      }
+      general_practitioners.emplace_back(std::move(gp));
+    }
+  }
+  if (!general_practitioners.empty()) {
+    patient["generalPractitioner"] = std::move(general_practitioners);
+  }
+  patient["managingOrganization"] = OrganisationReference();
+
+  MappedResource resource;
+  resource.type = "Patient";
+  resource.identity_system = mapped.system;
+  resource.identity_value = mapped.value;
+  resource.mode = mode;
+  resource.resource = std::move(patient);
+  mapped.reference = Add(std::move(resource));
+  return mapped;
+}
+
+namespace {
+
+std::string MetaSource(const FeedContext& feed) {
+  return "urn:carerecord:feed:" + UrnPart(feed.feed) + "#" + UrnPart(feed.message_id);
+}
+
+}  // namespace
+
+}  // namespace internal
+
+hl7v2::Result<MappedMessage> MapMessage(const hl7v2::Message& message, const FeedContext& feed) {
+  using internal::MappingContext;
+  const hl7v2::MessageHeader& header = message.header();
+  auto msh = message.FindSegment("MSH");
+  if (feed.organisation_ods.empty() || feed.feed.empty()) {
+    return hl7v2::MakeHl7Error(ErrorCondition::kApplicationInternalError, msh->Location(),
+                               "the feed has no name or organisation (ODS code) configured");
+  }
+  MappingContext ctx(message, feed);
+  ctx.out().message_type = header.message_code + "^" + header.trigger_event;
+
+  // The event time orders this source's messages (apply_mapped.h): EVN-2 for ADT (when the
+  // event was recorded), else MSH-7 (when the sending system built the message).
+  std::string time_text;
+  hl7v2::ErrorLocation time_where = msh->Location(7, 1, 1);
+  if (auto evn = message.FindSegment("EVN"); evn && header.message_code == "ADT") {
+    auto recorded = evn->Text(2, 1, 1);
+    if (recorded.ok() && !recorded.value().empty()) {
+      time_text = recorded.value();
+      time_where = evn->Location(2, 1, 1);
+    }
+  }
+  if (time_text.empty()) time_text = header.date_time;
+  auto event_time = ctx.DateTime(time_text);
+  if (time_text.empty() || !event_time || time_text.size() < 8) {
+    return hl7v2::MakeHl7Error(
+        time_text.empty() ? ErrorCondition::kRequiredFieldMissing : ErrorCondition::kDataTypeError,
+        time_where,
+        "the message time '" + time_text +
+            "' is needed to order this source's messages and is not a timestamp "
+            "(YYYYMMDD[HHMM[SS]][+/-ZZZZ])");
+  }
+  ctx.out().event_time = *event_time;
+  ctx.out().event_ms = fhir::ParseFhirDate(*event_time).value().low_ms;
+
+  if (header.message_code == "ADT") {
+    internal::MapAdt(ctx);
+  } else if (header.message_code == "ORU" && header.trigger_event == "R01") {
+    internal::MapObservationResult(ctx);
+  } else if (header.message_code == "MDM") {
+    internal::MapDocument(ctx);
+  } else {
+    return hl7v2::MakeHl7Error(ErrorCondition::kUnsupportedMessageType, msh->Location(9),
+                               "message type " + header.message_code + "^" + header.trigger_event +
+                                   " is not mapped (ADT, ORU^R01 and MDM are)");
+  }
+  if (ctx.error()) return *ctx.error();
+
+  MappedMessage out = std::move(ctx.out());
+  // One identity stated twice (a diagnosis listed in two DG1s): the later one stands. Nothing
+  // refers to these (Observations, the only referenced kind, are kept apart in the ORU mapping).
+  for (size_t i = 0; i < out.resources.size(); ++i) {
+    const MappedResource& r = out.resources[i];
+    for (size_t j = i + 1; j < out.resources.size(); ++j) {
+      const MappedResource& later = out.resources[j];
+      if (later.type == r.type && later.identity_system == r.identity_system &&
+          later.identity_value == r.identity_value && later.fixed_id == r.fixed_id) {
+        out.warnings.push_back(r.type + " " + r.identity_value +
+                               " is stated twice in the message; the later one is kept");
+        out.resources.erase(out.resources.begin() + static_cast<std::ptrdiff_t>(i));
+        --i;
+        break;
+      }
+    }
+  }
+  const std::string source = internal::MetaSource(feed);
+  for (MappedResource& r : out.resources) {
+    json::object meta;
+    // A Patient made only because a lab or document named it states no demographics of its
+    // own time: with no event time, any ADT of the source replaces it, however early its event.
+    if (r.mode != WriteMode::kCreateIfAbsent) {
+      meta["extension"] = json::array{
+          json::object{{"url", kEventTimeExtension}, {"valueDateTime", out.event_time}}};
+    }
+    meta["source"] = source;
+    meta["tag"] = json::array{internal::Coding(kOdsSystem, feed.organisation_ods)};
+    r.resource["meta"] = std::move(meta);
+  }
+  return out;
+}
+
+}  // namespace carerecord::mapping

@@ -1,0 +1,70 @@
+// What one HL7 v2 message means as FHIR R4: the resources it states, each with the identity it is
+// found by (a business identifier scoped to the sending organisation), the message's event time,
+// and a merge when the sender asks for one. Made by MapMessage (hl7v2_mapping.h) and written into
+// the record by feeds::ApplyMappedMessage. Plain values; safe to copy between threads.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace carerecord::mapping {
+
+// The feed a message arrived on, as the listener knows it.
+struct FeedContext {
+  std::string feed;              // the feed's name ("rx1-pas")
+  std::string organisation_ods;  // the ODS code of the organisation the feed speaks for ("RX1")
+  std::string sending_facility;  // MSH-4 as configured for the feed
+  int64_t received_ms = 0;       // when the raw message was committed to the inbox
+  std::string message_id;        // MSH-10
+};
+
+// ODS codes name organisations in UK Core (Organization.identifier, references, meta.tag).
+inline constexpr char kOdsSystem[] = "https://fhir.nhs.uk/Id/ods-organization-code";
+inline constexpr char kNhsNumberSystem[] = "https://fhir.nhs.uk/Id/nhs-number";
+// Every identity system starts with this, then the organisation's ODS code and a kind:
+// "urn:carerecord:source:RX1:mrn:GOOD%20HEALTH" (see IdentitySystem).
+inline constexpr char kIdentitySystemPrefix[] = "urn:carerecord:source:";
+// The message's event time, in meta.extension of every mapped resource (see apply_mapped.h).
+inline constexpr char kEventTimeExtension[] = "urn:carerecord:extension:source-event-time";
+
+// How a mapped resource is written.
+enum class WriteMode {
+  kUpsert,          // the message states this resource whole: create, or replace an older state
+  kCreateIfAbsent,  // the message needs it to exist but is not its authority (a lab's PID)
+  kPatchExisting,   // set `resource`'s top-level members on the stored one; nothing if absent
+};
+
+struct MappedResource {
+  std::string type;  // "Patient"
+  // The identity: the one identifier (system|value) this resource is found by. A Binary has no
+  // identifier element, so it has `fixed_id` instead (derived from its document's identity).
+  std::string identity_system;
+  std::string identity_value;
+  std::string fixed_id;
+  WriteMode mode = WriteMode::kUpsert;
+  // The resource without id; references to other resources of the message are
+  // "urn:uuid:" + their `local_uuid`.
+  boost::json::object resource;
+  std::string local_uuid;
+};
+
+// A40: the source says `loser` (MRG-1) is the same person as `survivor` (PID-3).
+struct PatientMerge {
+  std::string survivor_system, survivor_value;
+  std::string loser_system, loser_value;
+};
+
+struct MappedMessage {
+  std::string message_type;  // "ADT^A01"
+  std::string event_time;    // FHIR dateTime of the event (EVN-2, OBR-22, TXA-4 or MSH-7)
+  int64_t event_ms = 0;      // the same as UTC milliseconds: what ordering compares
+  std::vector<MappedResource> resources;
+  std::optional<PatientMerge> merge;
+  // What was left out, for the operator (an invalid NHS number, an OBX outside any OBR).
+  std::vector<std::string> warnings;
+};
+
+}  // namespace carerecord::mapping
