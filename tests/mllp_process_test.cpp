@@ -39,8 +39,7 @@ class MllpServer {
       int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) _exit(127);
       execl(CARERECORD_BINARY, CARERECORD_BINARY, "serve", "--data", data.c_str(), "--http",
-            "127.0.0.1:0", "--mllp", "127.0.0.1:0", "--workers", "4",
-            static_cast<char*>(nullptr));
+            "127.0.0.1:0", "--mllp", "127.0.0.1:0", "--workers", "4", static_cast<char*>(nullptr));
       _exit(127);
     }
     for (int i = 0; i < 600 && port_ == 0; ++i) {

@@ -23,8 +23,8 @@ IncomingMessage Message(std::string facility, std::string control_id, std::strin
   m.sending_facility = facility;
   m.control_id = control_id;
   m.message_type = "ADT^A01";
-  m.raw = "MSH|^~\\&|PAS|" + facility + "|||20260101||ADT^A01|" + control_id + "|P|2.5\rPID|" +
-          body;
+  m.raw =
+      "MSH|^~\\&|PAS|" + facility + "|||20260101||ADT^A01|" + control_id + "|P|2.5\rPID|" + body;
   return m;
 }
 
@@ -300,8 +300,7 @@ TEST_F(InboxTest, WorkerResumesMessagesLeftReceivedByAnEarlierRun) {
 }
 
 TEST(ContentHashTest, IsTheHexSha256) {
-  EXPECT_EQ(ContentHash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(ContentHash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace
