@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "feeds/inbox.h"
+#include "http/client.h"
 #include "tests/carerecord_process.h"
 #include "tests/mllp_client.h"
 
@@ -46,6 +47,7 @@ class MllpServer {
       std::istringstream lines(ReadFile(log_));
       for (std::string line; std::getline(lines, line);) {
         if (line.rfind("mllp port ", 0) == 0) port_ = std::stoi(line.substr(10));
+        if (line.rfind("port ", 0) == 0) http_port_ = std::stoi(line.substr(5));
       }
       if (port_ == 0) std::this_thread::sleep_for(50ms);
     }
@@ -55,6 +57,7 @@ class MllpServer {
     std::filesystem::remove(log_);
   }
   uint16_t port() const { return port_; }
+  uint16_t http_port() const { return http_port_; }
   std::string log() const { return ReadFile(log_); }
   // Sends the signal and reaps the child; its exit status (-1 when killed).
   int Signal(int signal) {
@@ -69,6 +72,7 @@ class MllpServer {
  private:
   pid_t pid_ = -1;
   uint16_t port_ = 0;
+  uint16_t http_port_ = 0;
   std::string log_;
 };
 
@@ -129,6 +133,18 @@ TEST_F(MllpProcessTest, FeedCommandsWorkBesideARunningServer) {
   EXPECT_NE(stats.out.find("rbd-lab received=2 accepted=0 pending=2 in_error=0 duplicates=0"),
             std::string::npos)
       << stats.out;
+
+  // The same figures at GET /metrics, in Prometheus text.
+  http::HttpClient http("127.0.0.1", server.http_port());
+  auto metrics = http.Send("GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->Header("content-type").find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_NE(metrics->body.find("carerecord_feed_messages_received_total{feed=\"rdz-pas\"} 1\n"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("carerecord_feed_duplicates_total{feed=\"rdz-pas\"} 1\n"),
+            std::string::npos);
 
   ASSERT_EQ(Run("feeds disable --name rdz-pas").status, 0);
   EXPECT_EQ(MsaOf(*client.Exchange(Adt("A2"))), "MSA|AR|A2");

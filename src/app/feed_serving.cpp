@@ -3,6 +3,8 @@
 #include <charconv>
 #include <iostream>
 
+#include "feeds/metrics.h"
+
 namespace carerecord::app {
 namespace {
 
@@ -44,7 +46,12 @@ void AddMllpServeOptions(CLI::App& serve, MllpServeSettings& settings) {
       ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
 }
 
-FeedServing::~FeedServing() { Stop(); }
+FeedServing::~FeedServing() {
+  Stop();
+  listener_.reset();
+  worker_.reset();
+  inbox_.reset();
+}
 
 base::Status FeedServing::Start(const std::string& data_dir, const MllpServeSettings& settings,
                                 bool durable, feeds::MessageProcessor* processor) {
@@ -93,9 +100,21 @@ void FeedServing::Stop() {
   if (listener_) listener_->Stop();
   if (inbox_) inbox_->StopWriter();
   if (worker_) worker_->Stop();
-  listener_.reset();
-  worker_.reset();
-  inbox_.reset();
+}
+
+std::optional<http::HttpResponse> FeedServing::MetricsResponse() const {
+  if (!inbox_) return std::nullopt;
+  http::HttpResponse response;
+  auto stats = inbox_->Stats();
+  if (!stats.ok()) {
+    response.status = 503;
+    response.SetHeader("Content-Type", "text/plain; charset=utf-8");
+    response.body = stats.error().message + "\n";
+    return response;
+  }
+  response.SetHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  response.body = feeds::PrometheusText(*stats);
+  return response;
 }
 
 }  // namespace carerecord::app

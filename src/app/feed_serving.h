@@ -1,10 +1,11 @@
 // The hospital feeds' part of `serve`: the `--mllp` options, and while the server runs the inbox,
-// the MLLP listener and (when a MessageProcessor is given) the inbox worker. Serve() starts it
-// after the HTTP server and stops it first.
+// the MLLP listener and (when a MessageProcessor is given) the inbox worker, and the figures of
+// `GET /metrics`. Serve() starts it before the HTTP server and stops it first.
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/status.h"
@@ -12,6 +13,7 @@
 #include "feeds/inbox_worker.h"
 #include "feeds/message_processor.h"
 #include "feeds/mllp_listener.h"
+#include "http/http_message.h"
 
 namespace carerecord::app {
 
@@ -32,7 +34,12 @@ class FeedServing {
   // acknowledged but stay `received` (said on stderr) until a server with one runs.
   base::Status Start(const std::string& data_dir, const MllpServeSettings& settings, bool durable,
                      feeds::MessageProcessor* processor);
+  // Stops the listener, the inbox's writer and the worker; the figures stay readable until
+  // destruction. Not concurrently with Start.
   void Stop();
+  // `GET /metrics`: the per-feed figures in Prometheus text; nullopt when no listener runs.
+  // Thread-safe between Start and destruction.
+  std::optional<http::HttpResponse> MetricsResponse() const;
 
  private:
   std::unique_ptr<feeds::Inbox> inbox_;

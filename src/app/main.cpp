@@ -128,9 +128,22 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   server_options.runs_on_io_thread = &http::FhirRoutes::IsQuickRead;
   server_options.max_connections =
       ConnectionsWithinFileLimit(settings.reader_connections, server_options.max_connections);
+  // HL7 v2 over MLLP into the inbox, before HTTP so /metrics finds it. No MessageProcessor yet:
+  // the mapping plugs in here.
+  app::FeedServing feeds;
+  if (auto started = feeds.Start(settings.data_dir, settings.mllp, settings.durable, nullptr);
+      !started.ok()) {
+    std::cerr << "carerecord: " << started.error().message << "\n";
+    return 1;
+  }
   http::HttpServer server(
       server_options,
-      [&routes](const http::HttpRequest& request) { return routes.Handle(request); },
+      [&routes, &feeds](const http::HttpRequest& request) {
+        if (request.target == "/metrics" && request.method == "GET") {
+          if (auto metrics = feeds.MetricsResponse()) return *metrics;
+        }
+        return routes.Handle(request);
+      },
       [](int status, std::string message) {
         return http::FhirRoutes::ErrorResponse(status, message);
       });
@@ -147,17 +160,6 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   app::DirectorySyncLoop directory_sync(settings.data_dir, store);
   if (auto started = directory_sync.Start(); !started.ok()) {
     std::cerr << "carerecord: " << started.error().message << "\n";
-    server.Stop();
-    server.Wait();
-    return 1;
-  }
-
-  // HL7 v2 over MLLP into the inbox. No MessageProcessor yet: the mapping plugs in here.
-  app::FeedServing feeds;
-  if (auto started = feeds.Start(settings.data_dir, settings.mllp, settings.durable, nullptr);
-      !started.ok()) {
-    std::cerr << "carerecord: " << started.error().message << "\n";
-    directory_sync.Stop();
     server.Stop();
     server.Wait();
     return 1;
