@@ -116,6 +116,24 @@ TEST_F(MllpListenerTest, PipelinedFramesAreAnsweredInOrder) {
   EXPECT_EQ(Committed().size(), 40u);
 }
 
+TEST_F(MllpListenerTest, PipelinedFramesBeyondTheByteBoundAreAllAnswered) {
+  MllpListenerOptions options;
+  options.max_message_bytes = 4096;  // reading pauses after about one such frame ahead
+  Start(options);
+  MllpClient client(port_);
+  std::string all;
+  for (int i = 0; i < 40; ++i) {
+    all += MllpClient::Frame(
+        Adt("L" + std::to_string(i), "RDZ", "", "PID|1||123^^^RDZ^MR|" + std::string(3000, 'x')));
+  }
+  ASSERT_TRUE(client.SendRaw(all));
+  for (int i = 0; i < 40; ++i) {
+    auto ack = client.ReadFrame();
+    ASSERT_TRUE(ack) << i;
+    EXPECT_EQ(MsaOf(*ack), "MSA|AA|L" + std::to_string(i));
+  }
+}
+
 TEST_F(MllpListenerTest, JunkOutsideFramesIsIgnored) {
   Start();
   MllpClient client(port_);

@@ -133,7 +133,10 @@ class Connection final : public ConnectionBase {
   }
 
   void Read() {
-    if (closed_ || reading_ || peer_done_ || frames_.size() >= state_.options.max_frames_ahead) {
+    // Frames decoded ahead are bounded in number and in bytes (about one largest message), so
+    // a connection holds at most a few messages' worth of memory whatever it sends.
+    if (closed_ || reading_ || peer_done_ || frames_.size() >= state_.options.max_frames_ahead ||
+        frame_bytes_ahead_ >= state_.options.max_message_bytes) {
       return;
     }
     reading_ = true;
@@ -167,6 +170,7 @@ class Connection final : public ConnectionBase {
         continue;
       }
       if (event.kind == hl7v2::MllpEvent::Kind::kFrame) completed = true;
+      frame_bytes_ahead_ += event.payload.size();
       frames_.push_back(std::move(event));
     }
     if (!decoder_.InFrame()) {
@@ -182,6 +186,7 @@ class Connection final : public ConnectionBase {
     while (!busy_ && !closed_ && !frames_.empty()) {
       hl7v2::MllpEvent event = std::move(frames_.front());
       frames_.pop_front();
+      frame_bytes_ahead_ -= event.payload.size();
       busy_ = true;
       if (event.kind == hl7v2::MllpEvent::Kind::kOversize) {
         auto error = hl7v2::MakeHl7Error(hl7v2::ErrorCondition::kValueTooLong, {},
@@ -294,6 +299,7 @@ class Connection final : public ConnectionBase {
   std::optional<hl7v2::Message> message_;
   std::string ack_;
   size_t junk_bytes_ = 0;
+  size_t frame_bytes_ahead_ = 0;  // payload bytes in frames_
   bool closed_ = false, reading_ = false, busy_ = false, peer_done_ = false, handshaking_ = false;
   Clock::time_point started_, last_activity_;
   std::optional<Clock::time_point> frame_since_, writing_since_;

@@ -28,7 +28,9 @@ struct MllpListenerOptions {
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(10);
   std::chrono::milliseconds read_timeout = std::chrono::seconds(60);
   int max_connections = 1000;  // one more is closed at once
-  // Frames decoded ahead of the one being answered before the connection stops reading.
+  // Frames decoded ahead of the one being answered before the connection stops reading; it
+  // also stops once they hold max_message_bytes. With the decoder's own buffer, a connection
+  // holds at most about three largest messages.
   size_t max_frames_ahead = 16;
   // Bytes outside any frame tolerated on a connection before it is closed as not speaking MLLP.
   size_t max_junk_bytes = size_t{1} << 20;
