@@ -2,7 +2,8 @@
 // (about 1 KB), wait for its ACK, and send the next, against an in-process MllpListener and
 // Inbox on a fresh data folder. Prints messages/s and ACK latency p50/p99 beside the issue's
 // goals, for 8 connections, for 1 connection, and for 8 connections with group commit off (one
-// message per transaction, so one fsync each) to show what sharing a commit buys. Mapping into
+// message per transaction, so one fsync each) to show what sharing a commit buys, and for 8
+// connections that each keep 8 messages unanswered (pipelining). Mapping into
 // the record is not included: serve has no MessageProcessor yet.
 //
 //   build/bench/mllp_bench [--seconds 5] [--dir /tmp]
@@ -10,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -79,7 +82,24 @@ struct Figures {
   int failures = 0;
 };
 
-Figures Run(const fs::path& base, int connections, size_t max_batch, double seconds) {
+// Reads until one whole ACK frame is in `buffer`, then removes it; false on failure or not AA.
+bool ReadAck(int fd, std::string& buffer) {
+  char chunk[4096];
+  size_t end;
+  while ((end = buffer.find("\x1c\x0d")) == std::string::npos) {
+    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    buffer.append(chunk, static_cast<size_t>(n));
+  }
+  const bool aa = std::string_view(buffer).substr(0, end).find("\rMSA|AA|") != std::string::npos;
+  buffer.erase(0, end + 2);
+  return aa;
+}
+
+// `window` > 1: the sender keeps that many messages unanswered (pipelining), as few MLLP senders
+// do; ACK latency is then from each message's send to its ACK.
+Figures Run(const fs::path& base, int connections, size_t max_batch, double seconds,
+            int window = 1) {
   std::random_device random;
   const fs::path dir = base / ("carerecord-mllp-bench-" + std::to_string(random()));
   feeds::InboxOptions inbox_options;
@@ -102,16 +122,37 @@ Figures Run(const fs::path& base, int connections, size_t max_batch, double seco
     senders.emplace_back([&, c] {
       int fd = Connect(port);
       std::string buffer;
-      for (long n = 0; !stop && fd >= 0; ++n) {
-        const std::string message = Adt("B" + std::to_string(c) + "-" + std::to_string(n));
-        const auto start = Clock::now();
-        if (!Exchange(fd, message, buffer)) {
-          ++failures;
-          break;
+      if (window == 1) {
+        for (long n = 0; !stop && fd >= 0; ++n) {
+          const std::string message = Adt("B" + std::to_string(c) + "-" + std::to_string(n));
+          const auto start = Clock::now();
+          if (!Exchange(fd, message, buffer)) {
+            ++failures;
+            break;
+          }
+          if (measuring) {
+            latencies[c].push_back(
+                std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+          }
         }
-        if (measuring) {
-          latencies[c].push_back(
-              std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+      } else {
+        std::deque<Clock::time_point> sent;
+        for (long n = 0; !stop && fd >= 0;) {
+          while (static_cast<int>(sent.size()) < window) {
+            const std::string frame =
+                "\x0b" + Adt("B" + std::to_string(c) + "-" + std::to_string(n++)) + "\x1c\x0d";
+            sent.push_back(Clock::now());
+            if (::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) <= 0) break;
+          }
+          if (!ReadAck(fd, buffer)) {
+            ++failures;
+            break;
+          }
+          if (measuring) {
+            latencies[c].push_back(
+                std::chrono::duration<double, std::milli>(Clock::now() - sent.front()).count());
+          }
+          sent.pop_front();
         }
       }
       if (fd >= 0) ::close(fd);
@@ -142,6 +183,34 @@ Figures Run(const fs::path& base, int connections, size_t max_batch, double seco
   return f;
 }
 
+// One durable SQLite commit of one 600-byte row (WAL, synchronous=FULL) in the same folder, on
+// its own: the floor of an ACK, measured in the same run.
+std::pair<double, double> CommitMillis(const fs::path& base) {
+  const fs::path path = base / "carerecord-mllp-bench-commit.db";
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return {0, 0};
+  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (x BLOB)",
+               nullptr, nullptr, nullptr);
+  sqlite3_stmt* insert = nullptr;
+  sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?)", -1, &insert, nullptr);
+  const std::string row(600, 'x');
+  std::vector<double> times;
+  for (int i = 0; i < 300; ++i) {
+    const auto start = Clock::now();
+    sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    sqlite3_bind_blob(insert, 1, row.data(), static_cast<int>(row.size()), SQLITE_STATIC);
+    sqlite3_step(insert);
+    sqlite3_reset(insert);
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  }
+  sqlite3_finalize(insert);
+  sqlite3_close(db);
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path.string() + suffix);
+  std::sort(times.begin(), times.end());
+  return {times[times.size() / 2], times[times.size() * 99 / 100]};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -162,17 +231,23 @@ int main(int argc, char** argv) {
       "MLLP end to end, durable (synchronous=FULL), %.0f s each, %zu-byte ADT^A01, "
       "inbox only (no mapping)\n\n",
       seconds, Adt("B0-0").size());
+  const auto [commit_p50, commit_p99] = CommitMillis(dir);
+  std::printf(
+      "one durable SQLite commit alone in %s: p50 %.2f ms, p99 %.2f ms (the floor of an ACK)\n\n",
+      dir.c_str(), commit_p50, commit_p99);
   std::printf("| run | messages/s | ACK p50 ms | ACK p99 ms | goal |\n|---|---|---|---|---|\n");
   struct Case {
     const char* name;
     int connections;
     size_t max_batch;
     const char* goal;
+    int window = 1;
   };
-  for (const Case& c : {Case{"8 connections, group commit", 8, 512, ">= 5,000/s, p99 <= 20 ms"},
-                        Case{"1 connection", 1, 512, "-"},
-                        Case{"8 connections, one commit per message", 8, 1, "-"}}) {
-    Figures f = Run(dir, c.connections, c.max_batch, seconds);
+  for (const Case& c :
+       {Case{"8 connections, group commit", 8, 512, ">= 5,000/s, p99 <= 20 ms"},
+        Case{"1 connection", 1, 512, "-"}, Case{"8 connections, one commit per message", 8, 1, "-"},
+        Case{"8 connections pipelining 8 messages each", 8, 512, "-", 8}}) {
+    Figures f = Run(dir, c.connections, c.max_batch, seconds, c.window);
     std::printf("| %s | %.0f | %.2f | %.2f | %s |%s\n", c.name, f.messages_per_second, f.p50_ms,
                 f.p99_ms, c.goal, f.failures ? " (a sender failed)" : "");
     std::fflush(stdout);

@@ -1,7 +1,8 @@
 // Boost.Asio: one io_context on `io_threads` threads, each connection on a strand of its own.
 // A connection reads chunks into an MllpDecoder, queues the frames (up to max_frames_ahead, then
-// stops reading), and answers them in order: parse, commit to the inbox (the writer thread calls
-// back; the answer is posted to the connection's strand), write the ACK, take the next frame.
+// stops reading), and takes up to max_in_flight of them at once: parse, commit to the inbox (the
+// writer thread calls back; the answer is posted to the connection's strand); the answers are
+// written in the order the messages came.
 
 #include "feeds/mllp_listener.h"
 
@@ -47,6 +48,9 @@ class ConnectionBase : public std::enable_shared_from_this<ConnectionBase> {
 
 // What connections share with the listener.
 struct ListenerState {
+  ListenerState(MllpListenerOptions o, Inbox& i) : options(std::move(o)), inbox(i) {
+    parse_options.limits.max_message_bytes = options.max_message_bytes;
+  }
   MllpListenerOptions options;
   Inbox& inbox;
   hl7v2::ParseOptions parse_options;
@@ -77,7 +81,7 @@ class Connection final : public ConnectionBase {
                                 self->handshaking_ = false;
                                 if (ec) return self->Close();
                                 self->last_activity_ = Clock::now();
-                                self->Read();
+                                self->Pump();
                               });
     } else {
       Read();
@@ -128,7 +132,7 @@ class Connection final : public ConnectionBase {
     if (handshaking_) return now - started_ > o.read_timeout;
     if (writing_since_) return now - *writing_since_ > o.read_timeout;  // the peer stopped reading
     if (decoder_.InFrame() && frame_since_) return now - *frame_since_ > o.read_timeout;
-    const bool waiting = !busy_ && frames_.empty() && !decoder_.InFrame();
+    const bool waiting = in_flight_.empty() && frames_.empty() && !decoder_.InFrame();
     return waiting && now - last_activity_ > o.idle_timeout;
   }
 
@@ -147,7 +151,8 @@ class Connection final : public ConnectionBase {
                                 // The peer is done (or gone): answer what was received whole, then
                                 // close.
                                 self->peer_done_ = true;
-                                if (!self->busy_ && self->frames_.empty()) self->Close();
+                                if (self->in_flight_.empty() && self->frames_.empty())
+                                  self->Close();
                                 return;
                               }
                               self->OnRead(bytes);
@@ -178,52 +183,93 @@ class Connection final : public ConnectionBase {
     } else if (completed || !frame_since_) {
       frame_since_ = last_activity_;
     }
-    ProcessNext();
+    Pump();
+  }
+
+  // A message from the time its frame is taken until its answer is written.
+  struct InFlight {
+    std::string payload;
+    std::optional<hl7v2::Message> message;  // views payload
+    bool answered = false;
+    std::string ack_frame;  // empty: answered with silence
+  };
+
+  // Starts what the window allows, retires answers at the front in order (writing each ACK,
+  // dropping the silent ones), then reads on if there is room. Called after every event.
+  void Pump() {
+    for (bool progress = true; progress && !closed_;) {
+      progress = false;
+      while (in_flight_.size() < state_.options.max_in_flight && !frames_.empty()) {
+        StartNext();
+        progress = true;
+      }
+      if (!writing_ && !in_flight_.empty() && in_flight_.front()->answered) {
+        if (in_flight_.front()->ack_frame.empty()) {
+          in_flight_.pop_front();  // enhanced mode, no accept ACK asked for
+          progress = true;
+        } else {
+          WriteFront();
+        }
+      }
+    }
+    if (closed_) return;
+    if (in_flight_.empty() && frames_.empty() && peer_done_) return Close();
     Read();
   }
 
-  void ProcessNext() {
-    while (!busy_ && !closed_ && !frames_.empty()) {
-      hl7v2::MllpEvent event = std::move(frames_.front());
-      frames_.pop_front();
-      frame_bytes_ahead_ -= event.payload.size();
-      busy_ = true;
-      if (event.kind == hl7v2::MllpEvent::Kind::kOversize) {
-        auto error = hl7v2::MakeHl7Error(hl7v2::ErrorCondition::kValueTooLong, {},
-                                         "the message is larger than " +
-                                             std::to_string(state_.options.max_message_bytes) +
-                                             " bytes, the most this receiver accepts",
-                                         base::ErrorCode::kTooLarge);
-        return SendAck(
-            hl7v2::BuildRejectForUnreadable(event.payload, error, state_.options.responder));
-      }
-      payload_ = std::move(event.payload);
-      auto parsed = hl7v2::ParseMessage(std::string_view(payload_), state_.parse_options);
-      if (!parsed.ok()) {
-        return SendAck(
-            hl7v2::BuildRejectForUnreadable(payload_, parsed.error(), state_.options.responder));
-      }
-      message_.emplace(std::move(parsed).value());
-      const hl7v2::MessageHeader& h = message_->header();
-      IncomingMessage incoming{payload_, h.sending_application, h.sending_facility, h.control_id,
-                               h.message_code + "^" + h.trigger_event};
-      state_.at_inbox.fetch_add(1);
-      state_.inbox.ReceiveAsync(
-          std::move(incoming), [self = Self()](base::Result<ReceiveResult> result) {
-            asio::post(self->stream_.get_executor(), [self, result = std::move(result)]() mutable {
-              self->OnStored(std::move(result));
-            });
-            self->state_.at_inbox.fetch_sub(1);
-          });
-      return;
+  void StartNext() {
+    hl7v2::MllpEvent event = std::move(frames_.front());
+    frames_.pop_front();
+    frame_bytes_ahead_ -= event.payload.size();
+    in_flight_.push_back(std::make_unique<InFlight>());
+    InFlight* item = in_flight_.back().get();  // stays put until its answer is written
+    if (event.kind == hl7v2::MllpEvent::Kind::kOversize) {
+      auto error = hl7v2::MakeHl7Error(hl7v2::ErrorCondition::kValueTooLong, {},
+                                       "the message is larger than " +
+                                           std::to_string(state_.options.max_message_bytes) +
+                                           " bytes, the most this receiver accepts",
+                                       base::ErrorCode::kTooLarge);
+      return Answer(
+          item, hl7v2::BuildRejectForUnreadable(event.payload, error, state_.options.responder));
     }
-    if (!busy_ && frames_.empty() && peer_done_) return Close();
-    Read();  // frames drained: resume reading if it had paused
+    item->payload = std::move(event.payload);
+    auto parsed = hl7v2::ParseMessage(std::string_view(item->payload), state_.parse_options);
+    if (!parsed.ok()) {
+      return Answer(item, hl7v2::BuildRejectForUnreadable(item->payload, parsed.error(),
+                                                          state_.options.responder));
+    }
+    item->message.emplace(std::move(parsed).value());
+    const hl7v2::MessageHeader& h = item->message->header();
+    IncomingMessage incoming{item->payload, h.sending_application, h.sending_facility, h.control_id,
+                             h.message_code + "^" + h.trigger_event};
+    state_.at_inbox.fetch_add(1);
+    state_.inbox.ReceiveAsync(std::move(incoming), [self = Self(),
+                                                    item](base::Result<ReceiveResult> result) {
+      asio::post(self->stream_.get_executor(), [self, item, result = std::move(result)]() mutable {
+        self->OnStored(item, std::move(result));
+      });
+      self->state_.at_inbox.fetch_sub(1);
+    });
   }
 
-  void OnStored(base::Result<ReceiveResult> result) {
+  // `ack` empty: nothing is sent for this message.
+  void Answer(InFlight* item, const std::string& ack) {
+    item->answered = true;
+    item->message.reset();  // before the bytes it views
+    item->payload = std::string();
+    if (ack.empty()) return;
+    auto frame = hl7v2::EncodeMllpFrame(ack);
+    if (!frame.ok()) {
+      LogLine("an ACK could not be framed: " + frame.error().message);
+      return Close();
+    }
+    item->ack_frame = std::move(frame).value();
+  }
+
+  void OnStored(InFlight* item, base::Result<ReceiveResult> result) {
     if (closed_) return;
-    const hl7v2::AckPolicy policy = hl7v2::ReadAckPolicy(message_->header());
+    const hl7v2::Message& message = *item->message;
+    const hl7v2::AckPolicy policy = hl7v2::ReadAckPolicy(message.header());
     hl7v2::AckDetails details;
     bool accepted = false;
     bool reject = true;  // AR/CR (refused, not for its content) rather than AE/CE
@@ -241,52 +287,47 @@ class Connection final : public ConnectionBase {
           reject = false;
           details.errors.push_back(
               hl7v2::MakeHl7Error(hl7v2::ErrorCondition::kDuplicateKeyIdentifier,
-                                  message_->segment(0).Location(10), result->reason));
+                                  message.segment(0).Location(10), result->reason));
           break;
         case ReceiveOutcome::kNoFeed:
           details.errors.push_back(hl7v2::MakeHl7Error(hl7v2::ErrorCondition::kUnknownKeyIdentifier,
-                                                       message_->segment(0).Location(4),
+                                                       message.segment(0).Location(4),
                                                        result->reason));
           break;
       }
     }
+    std::string ack;
     if (policy.enhanced) {
       // Application ACKs in enhanced mode go back on a connection of the receiver's own, which
       // this listener does not open: the accept ACK is the answer on this connection.
-      if (!policy.WantsAcceptAck(accepted)) return Done();
-      details.code = accepted ? hl7v2::AckCode::kCA
-                     : reject ? hl7v2::AckCode::kCR
-                              : hl7v2::AckCode::kCE;
+      if (policy.WantsAcceptAck(accepted)) {
+        details.code = accepted ? hl7v2::AckCode::kCA
+                       : reject ? hl7v2::AckCode::kCR
+                                : hl7v2::AckCode::kCE;
+        ack = hl7v2::BuildAck(message, details, state_.options.responder);
+      }
     } else {
       details.code = accepted ? hl7v2::AckCode::kAA
                      : reject ? hl7v2::AckCode::kAR
                               : hl7v2::AckCode::kAE;
+      ack = hl7v2::BuildAck(message, details, state_.options.responder);
     }
-    SendAck(hl7v2::BuildAck(*message_, details, state_.options.responder));
+    Answer(item, ack);
+    Pump();
   }
 
-  void SendAck(const std::string& ack) {
-    auto frame = hl7v2::EncodeMllpFrame(ack);
-    if (!frame.ok()) {
-      LogLine("an ACK could not be framed: " + frame.error().message);
-      return Close();
-    }
-    ack_ = std::move(frame).value();
+  void WriteFront() {
+    writing_ = true;
     writing_since_ = Clock::now();
-    asio::async_write(stream_, asio::buffer(ack_),
+    asio::async_write(stream_, asio::buffer(in_flight_.front()->ack_frame),
                       [self = Self()](const boost::system::error_code& ec, size_t) {
+                        self->writing_ = false;
                         self->writing_since_.reset();
                         if (ec) return self->Close();
-                        self->Done();
+                        self->in_flight_.pop_front();
+                        self->last_activity_ = Clock::now();
+                        self->Pump();
                       });
-  }
-
-  void Done() {
-    busy_ = false;
-    message_.reset();  // before the bytes it views
-    payload_.clear();
-    last_activity_ = Clock::now();
-    ProcessNext();
   }
 
   ListenerState& state_;
@@ -295,12 +336,11 @@ class Connection final : public ConnectionBase {
   hl7v2::MllpDecoder decoder_;
   std::vector<char> buffer_;
   std::deque<hl7v2::MllpEvent> frames_;
-  std::string payload_;  // the frame being answered; message_ views it
-  std::optional<hl7v2::Message> message_;
-  std::string ack_;
+  std::deque<std::unique_ptr<InFlight>> in_flight_;  // in order of arrival
   size_t junk_bytes_ = 0;
   size_t frame_bytes_ahead_ = 0;  // payload bytes in frames_
-  bool closed_ = false, reading_ = false, busy_ = false, peer_done_ = false, handshaking_ = false;
+  bool closed_ = false, reading_ = false, writing_ = false, peer_done_ = false,
+       handshaking_ = false;
   Clock::time_point started_, last_activity_;
   std::optional<Clock::time_point> frame_since_, writing_since_;
 };
@@ -309,9 +349,7 @@ class Connection final : public ConnectionBase {
 
 class MllpListener::Impl {
  public:
-  Impl(MllpListenerOptions options, Inbox& inbox) : state_{std::move(options), inbox} {
-    state_.parse_options.limits.max_message_bytes = state_.options.max_message_bytes;
-  }
+  Impl(MllpListenerOptions options, Inbox& inbox) : state_(std::move(options), inbox) {}
 
   base::Result<uint16_t> Start() {
     const auto& o = state_.options;

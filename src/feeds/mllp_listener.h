@@ -1,9 +1,9 @@
 // The MLLP listener: accepts HL7 v2 senders over TCP (or TLS), reads MLLP frames, commits each
 // message to the Inbox and only then answers it: original mode AA/AE/AR, enhanced mode (MSH-15/16)
-// the accept ACK CA/CE/CR. A connection has one message at the inbox at a time (MLLP senders
-// wait for each ACK anyway), so a flooding sender takes its turn in the group commit like any
-// other and cannot starve the rest. Start, Stop and the destructor from one thread; the listener
-// must be stopped before the Inbox is destroyed.
+// the accept ACK CA/CE/CR, each connection's answers in the order its messages came. A
+// connection has at most max_in_flight messages at the inbox at once, so a flooding sender takes
+// a bounded share of each group commit and cannot starve the rest. Start, Stop and the destructor
+// from one thread; the listener must be stopped before the Inbox is destroyed.
 #pragma once
 
 #include <chrono>
@@ -28,7 +28,10 @@ struct MllpListenerOptions {
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(10);
   std::chrono::milliseconds read_timeout = std::chrono::seconds(60);
   int max_connections = 1000;  // one more is closed at once
-  // Frames decoded ahead of the one being answered before the connection stops reading; it
+  // Messages of one connection at the inbox at once. Most MLLP senders wait for each ACK and so
+  // have one; a sender that pipelines gets up to this many into one group commit.
+  size_t max_in_flight = 8;
+  // Frames decoded ahead of those at the inbox before the connection stops reading; it
   // also stops once they hold max_message_bytes. With the decoder's own buffer, a connection
   // holds at most about three largest messages.
   size_t max_frames_ahead = 16;
