@@ -15,6 +15,8 @@
 #include "access/access_context.h"
 #include "app/demo_region.h"
 #include "app/directory_sync.h"
+#include "app/feed_commands.h"
+#include "app/feed_serving.h"
 #include "app/identity_commands.h"
 #include "app/key_commands.h"
 #include "http/fhir_routes.h"
@@ -90,6 +92,8 @@ struct ServeSettings {
   int reader_connections = 0;
   bool demo = false;
   int demo_patients = 0;
+  app::MllpServeSettings mllp;
+  bool durable = true;
 };
 
 // Loads the demo region into an empty store when asked, then serves until SIGTERM or SIGINT.
@@ -124,9 +128,22 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   server_options.runs_on_io_thread = &http::FhirRoutes::IsQuickRead;
   server_options.max_connections =
       ConnectionsWithinFileLimit(settings.reader_connections, server_options.max_connections);
+  // HL7 v2 over MLLP into the inbox, before HTTP so /metrics finds it. No MessageProcessor yet:
+  // the mapping plugs in here.
+  app::FeedServing feeds;
+  if (auto started = feeds.Start(settings.data_dir, settings.mllp, settings.durable, nullptr);
+      !started.ok()) {
+    std::cerr << "carerecord: " << started.error().message << "\n";
+    return 1;
+  }
   http::HttpServer server(
       server_options,
-      [&routes](const http::HttpRequest& request) { return routes.Handle(request); },
+      [&routes, &feeds](const http::HttpRequest& request) {
+        if (request.target == "/metrics" && request.method == "GET") {
+          if (auto metrics = feeds.MetricsResponse()) return *metrics;
+        }
+        return routes.Handle(request);
+      },
       [](int status, std::string message) {
         return http::FhirRoutes::ErrorResponse(status, message);
       });
@@ -151,6 +168,7 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   int received = 0;
   sigwait(&signals, &received);
   std::cout << "carerecord: signal " << received << ", shutting down" << std::endl;
+  feeds.Stop();
   directory_sync.Stop();
   server.Stop();
   server.Wait();
@@ -177,6 +195,7 @@ int main(int argc, char** argv) {
   // thread at 1.0-1.4 ms (bench/outside_bench).
   int io_threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()) - 1);
   bool no_fsync = false;
+  app::MllpServeSettings mllp;
 
   auto* serve = app.add_subcommand("serve", "Serve the FHIR R4 API at /fhir/");
   serve->add_option("--data", data_dir, "Directory of the record store (created if absent)")
@@ -204,6 +223,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256));
   serve->add_flag("--no-fsync", no_fsync,
                   "Do not sync commits to disk (tests only: a crash can lose acknowledged data)");
+  app::AddMllpServeOptions(*serve, mllp);
 
   std::vector<std::string> files;
   auto* load = app.add_subcommand("load", "Load FHIR Bundles (batch or transaction) from files");
@@ -217,6 +237,7 @@ int main(int argc, char** argv) {
 
   app::IdentityCommands identity_commands(app);
   app::RegisterKeyCommands(app);
+  app::RegisterFeedCommands(app);
 
   CLI11_PARSE(app, argc, argv);
   if (auto status = identity_commands.RunIfChosen()) return *status;
@@ -281,8 +302,8 @@ int main(int argc, char** argv) {
     return rc;
   }
 
-  ServeSettings settings{data_dir, host,         port,       public_url,
-                         max_body, workers,      io_threads, store_options.reader_connections,
-                         demo,     demo_patients};
+  ServeSettings settings{data_dir, host,          port,       public_url,
+                         max_body, workers,       io_threads, store_options.reader_connections,
+                         demo,     demo_patients, mllp,       !no_fsync};
   return Serve(settings, service, *record_store);
 }

@@ -1,0 +1,615 @@
+// The inbox in SQLite: one writer thread group-commits receives on its own connection; feeds,
+// the error queue and the worker's state changes go through a second connection under a mutex.
+// WAL lets the two (and other processes: the command line) interleave; the busy timeout waits
+// out the other's commit.
+
+#include "feeds/inbox.h"
+
+#include <openssl/evp.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "store/sqlite/sqlite_db.h"
+
+namespace carerecord::feeds {
+namespace {
+
+using base::ErrorCode;
+using base::MakeError;
+using store::SqliteConnection;
+using store::SqliteStatement;
+
+constexpr const char* kInboxSchemaSql = R"sql(
+CREATE TABLE IF NOT EXISTS inbox_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO inbox_state (key, value) VALUES ('feed_change', 0);
+CREATE TABLE IF NOT EXISTS feed (
+  key INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  facility TEXT NOT NULL,
+  application TEXT NOT NULL,
+  ods_code TEXT NOT NULL,
+  enabled INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inbox (
+  id INTEGER PRIMARY KEY,
+  feed_key INTEGER REFERENCES feed (key),  -- NULL: no feed named the facility
+  sending_application TEXT NOT NULL,
+  sending_facility TEXT NOT NULL,
+  control_id TEXT NOT NULL,
+  message_type TEXT NOT NULL,
+  content_hash TEXT NOT NULL,
+  received_ms INTEGER NOT NULL,
+  state TEXT NOT NULL,  -- received, mapped, error, rejected
+  reason TEXT NOT NULL DEFAULT '',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  duplicates INTEGER NOT NULL DEFAULT 0,
+  raw BLOB NOT NULL
+);
+-- A resend is found by who sent it and its control id: the idempotency key.
+CREATE UNIQUE INDEX IF NOT EXISTS inbox_sender_control ON inbox (sending_facility, control_id);
+CREATE INDEX IF NOT EXISTS inbox_state_id ON inbox (state, id);
+CREATE INDEX IF NOT EXISTS inbox_feed ON inbox (feed_key);
+)sql";
+
+constexpr const char* kEntryColumns =
+    "i.id, coalesce(f.name, ''), i.sending_application, i.sending_facility, i.control_id, "
+    "i.message_type, i.state, i.reason, i.received_ms, i.duplicates, i.attempts FROM inbox i "
+    "LEFT JOIN feed f ON f.key = i.feed_key";
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+InboxEntry ReadEntry(const SqliteStatement& s) {
+  InboxEntry e;
+  e.id = s.Int(0);
+  e.feed_name = s.Text(1);
+  e.sending_application = s.Text(2);
+  e.sending_facility = s.Text(3);
+  e.control_id = s.Text(4);
+  e.message_type = s.Text(5);
+  e.state = s.Text(6);
+  e.reason = s.Text(7);
+  e.received_ms = s.Int(8);
+  e.duplicates = s.Int(9);
+  e.attempts = s.Int(10);
+  return e;
+}
+
+FeedRecord ReadFeed(const SqliteStatement& s) {
+  FeedRecord f;
+  f.key = s.Int(0);
+  f.name = s.Text(1);
+  f.facility = s.Text(2);
+  f.application = s.Text(3);
+  f.ods_code = s.Text(4);
+  f.enabled = s.Int(5) != 0;
+  f.created_ms = s.Int(6);
+  return f;
+}
+
+constexpr const char* kFeedColumns =
+    "key, name, facility, application, ods_code, enabled, created_ms FROM feed";
+
+// The enabled feed answering for a facility and application: one naming the application wins
+// over one for the whole facility.
+const FeedRecord* MatchFeed(const std::vector<FeedRecord>& feeds, std::string_view facility,
+                            std::string_view application) {
+  const FeedRecord* any_application = nullptr;
+  for (const FeedRecord& feed : feeds) {
+    if (!feed.enabled || feed.facility != facility) continue;
+    if (feed.application == application) return &feed;
+    if (feed.application.empty()) any_application = &feed;
+  }
+  return any_application;
+}
+
+std::string NoFeedReason(std::string_view facility, std::string_view application) {
+  return "no enabled feed names sending facility '" + std::string(facility) + "' (application '" +
+         std::string(application) + "')";
+}
+
+// Runs `body` in BEGIN IMMEDIATE ... COMMIT, rolling back on failure.
+template <typename Body>
+base::Status InWriteTransaction(SqliteConnection& db, Body&& body) {
+  CR_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  base::Status status = body();
+  if (status.ok()) status = db.Exec("COMMIT");
+  if (!status.ok()) (void)db.Exec("ROLLBACK");
+  return status;
+}
+
+base::Result<int64_t> FeedChange(SqliteConnection& db) {
+  auto stmt = db.Cached("SELECT value FROM inbox_state WHERE key = 'feed_change'");
+  if (!stmt.ok()) return stmt.error();
+  auto row = (*stmt)->Step();
+  if (!row.ok()) return row.error();
+  int64_t value = row.value() ? (*stmt)->Int(0) : 0;
+  (*stmt)->Reset();
+  return value;
+}
+
+base::Result<std::vector<FeedRecord>> LoadFeeds(SqliteConnection& db) {
+  auto stmt = db.Cached(std::string("SELECT ") + kFeedColumns + " ORDER BY name");
+  if (!stmt.ok()) return stmt.error();
+  std::vector<FeedRecord> feeds;
+  for (;;) {
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.error();
+    if (!row.value()) break;
+    feeds.push_back(ReadFeed(**stmt));
+  }
+  (*stmt)->Reset();
+  return feeds;
+}
+
+base::Result<std::unique_ptr<SqliteConnection>> OpenConnection(const std::string& path,
+                                                               bool durable) {
+  auto db = SqliteConnection::Open(path, false);
+  if (!db.ok()) return db.error();
+  CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_mode=WAL"));
+  CR_RETURN_IF_ERROR(
+      (*db)->Exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+  return db;
+}
+
+class SqliteInbox final : public Inbox {
+ public:
+  SqliteInbox(std::unique_ptr<SqliteConnection> write_db,
+              std::unique_ptr<SqliteConnection> admin_db, InboxOptions options)
+      : write_db_(std::move(write_db)), admin_db_(std::move(admin_db)), options_(options) {
+    writer_ = std::thread([this] { RunWriter(); });
+  }
+  ~SqliteInbox() override { StopWriter(); }
+
+  void ReceiveAsync(IncomingMessage message, ReceiveCallback done) override {
+    {
+      std::lock_guard lock(queue_mutex_);
+      if (!stopping_) {
+        queue_.push_back(Pending{std::move(message), std::move(done)});
+        queue_wake_.notify_one();
+        return;
+      }
+    }
+    done(MakeError(ErrorCode::kUnavailable, "the inbox is shutting down"));
+  }
+
+  base::Result<ReceiveResult> Receive(IncomingMessage message) override {
+    std::promise<base::Result<ReceiveResult>> promise;
+    auto future = promise.get_future();
+    ReceiveAsync(std::move(message), [&promise](base::Result<ReceiveResult> result) {
+      promise.set_value(std::move(result));
+    });
+    return future.get();
+  }
+
+  void SetReceivedHook(std::function<void()> hook) override {
+    std::lock_guard lock(queue_mutex_);
+    received_hook_ = std::move(hook);
+  }
+
+  void StopWriter() override {
+    {
+      std::lock_guard lock(queue_mutex_);
+      stopping_ = true;
+    }
+    queue_wake_.notify_all();
+    if (writer_.joinable()) writer_.join();
+  }
+
+  base::Result<FeedRecord> AddFeed(FeedRecord feed) override {
+    std::lock_guard lock(admin_mutex_);
+    auto done = InWriteTransaction(*admin_db_, [&]() -> base::Status {
+      auto feeds = LoadFeeds(*admin_db_);
+      if (!feeds.ok()) return feeds.error();
+      for (const FeedRecord& other : *feeds) {
+        if (other.name == feed.name) {
+          return MakeError(ErrorCode::kConflict, "a feed named " + feed.name + " already exists",
+                           "--name");
+        }
+        if (other.enabled && other.facility == feed.facility &&
+            other.application == feed.application) {
+          return MakeError(ErrorCode::kConflict,
+                           "the enabled feed " + other.name +
+                               " already answers for this facility and application",
+                           "--facility");
+        }
+      }
+      feed.created_ms = NowMs();
+      feed.enabled = true;
+      auto stmt = admin_db_->Prepare(
+          "INSERT INTO feed (name, facility, application, ods_code, enabled, created_ms) VALUES "
+          "(?, ?, ?, ?, 1, ?)");
+      if (!stmt.ok()) return stmt.error();
+      stmt->Bind(1, feed.name)
+          .Bind(2, feed.facility)
+          .Bind(3, feed.application)
+          .Bind(4, feed.ods_code)
+          .Bind(5, feed.created_ms);
+      CR_RETURN_IF_ERROR(stmt->Run());
+      feed.key = sqlite3_last_insert_rowid(admin_db_->raw());
+      return BumpFeedChange();
+    });
+    if (!done.ok()) return done.error();
+    return feed;
+  }
+
+  base::Result<std::vector<FeedRecord>> ListFeeds() override {
+    std::lock_guard lock(admin_mutex_);
+    return LoadFeeds(*admin_db_);
+  }
+
+  base::Status SetFeedEnabled(std::string_view name, bool enabled) override {
+    std::lock_guard lock(admin_mutex_);
+    return InWriteTransaction(*admin_db_, [&]() -> base::Status {
+      auto stmt = admin_db_->Prepare("UPDATE feed SET enabled = ? WHERE name = ?");
+      if (!stmt.ok()) return stmt.error();
+      stmt->Bind(1, int64_t{enabled}).Bind(2, name);
+      CR_RETURN_IF_ERROR(stmt->Run());
+      if (sqlite3_changes(admin_db_->raw()) == 0) {
+        return MakeError(ErrorCode::kNotFound, "no feed is named " + std::string(name), "--name");
+      }
+      return BumpFeedChange();
+    });
+  }
+
+  base::Result<std::vector<InboxMessage>> NextReceived(int64_t after_id, size_t limit) override {
+    std::lock_guard lock(admin_mutex_);
+    auto stmt = admin_db_->Cached(
+        "SELECT i.id, f.name, f.ods_code, i.sending_application, i.sending_facility, "
+        "i.control_id, i.message_type, i.received_ms, i.raw FROM inbox i JOIN feed f ON f.key = "
+        "i.feed_key WHERE i.state = 'received' AND i.id > ? ORDER BY i.id LIMIT ?");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)->Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
+    std::vector<InboxMessage> messages;
+    for (;;) {
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.error();
+      if (!row.value()) break;
+      const SqliteStatement& s = **stmt;
+      InboxMessage m;
+      m.id = s.Int(0);
+      m.feed_name = s.Text(1);
+      m.ods_code = s.Text(2);
+      m.sending_application = s.Text(3);
+      m.sending_facility = s.Text(4);
+      m.control_id = s.Text(5);
+      m.message_type = s.Text(6);
+      m.received_ms = s.Int(7);
+      m.raw = s.Blob(8);
+      messages.push_back(std::move(m));
+    }
+    (*stmt)->Reset();
+    return messages;
+  }
+
+  base::Status MarkMapped(int64_t id) override { return SetProcessed(id, "mapped", ""); }
+  base::Status MarkError(int64_t id, std::string_view reason) override {
+    return SetProcessed(id, "error", reason);
+  }
+
+  base::Result<std::vector<InboxEntry>> ListErrors(size_t limit) override {
+    std::lock_guard lock(admin_mutex_);
+    auto stmt = admin_db_->Cached(std::string("SELECT ") + kEntryColumns +
+                                  " WHERE i.state IN ('error', 'rejected') ORDER BY i.id LIMIT ?");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)->Bind(1, static_cast<int64_t>(limit));
+    std::vector<InboxEntry> entries;
+    for (;;) {
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.error();
+      if (!row.value()) break;
+      entries.push_back(ReadEntry(**stmt));
+    }
+    (*stmt)->Reset();
+    return entries;
+  }
+
+  base::Result<std::optional<InboxEntry>> FindMessage(int64_t id) override {
+    std::lock_guard lock(admin_mutex_);
+    auto stmt = admin_db_->Cached(std::string("SELECT ") + kEntryColumns + " WHERE i.id = ?");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)->Bind(1, id);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.error();
+    std::optional<InboxEntry> found;
+    if (row.value()) found = ReadEntry(**stmt);
+    (*stmt)->Reset();
+    return found;
+  }
+
+  base::Result<int64_t> Reprocess(std::optional<int64_t> id) override {
+    std::lock_guard lock(admin_mutex_);
+    int64_t moved = 0;
+    auto done = InWriteTransaction(*admin_db_, [&]() -> base::Status {
+      auto feeds = LoadFeeds(*admin_db_);
+      if (!feeds.ok()) return feeds.error();
+      std::string sql =
+          "SELECT id, state, sending_facility, sending_application FROM inbox "
+          "WHERE state IN ('error', 'rejected')";
+      if (id) sql += " AND id = ?";
+      auto select = admin_db_->Prepare(sql);
+      if (!select.ok()) return select.error();
+      if (id) select->Bind(1, *id);
+      auto update = admin_db_->Prepare(
+          "UPDATE inbox SET state = 'received', reason = '', feed_key = coalesce(?, feed_key) "
+          "WHERE id = ?");
+      if (!update.ok()) return update.error();
+      for (;;) {
+        auto row = select->Step();
+        if (!row.ok()) return row.error();
+        if (!row.value()) break;
+        const int64_t message_id = select->Int(0);
+        if (select->Text(1) == "rejected") {
+          const FeedRecord* feed = MatchFeed(*feeds, select->Text(2), select->Text(3));
+          if (!feed) continue;  // still no feed: it stays rejected
+          update->Bind(1, feed->key);
+        } else {
+          update->BindNull(1);
+        }
+        update->Bind(2, message_id);
+        CR_RETURN_IF_ERROR(update->Run());
+        ++moved;
+      }
+      return base::Status::Ok();
+    });
+    if (!done.ok()) return done.error();
+    if (id && moved == 0) {
+      auto stmt = admin_db_->Prepare("SELECT state FROM inbox WHERE id = ?");
+      if (!stmt.ok()) return stmt.error();
+      stmt->Bind(1, *id);
+      auto row = stmt->Step();
+      if (!row.ok()) return row.error();
+      if (!row.value()) {
+        return MakeError(ErrorCode::kNotFound, "no message has id " + std::to_string(*id));
+      }
+      const std::string state(stmt->Text(0));
+      if (state != "rejected") {
+        return MakeError(ErrorCode::kInvalid, "message " + std::to_string(*id) + " is " + state +
+                                                  ", not in the error queue");
+      }
+    }
+    return moved;
+  }
+
+  base::Result<std::vector<FeedStats>> Stats() override {
+    std::lock_guard lock(admin_mutex_);
+    auto stmt = admin_db_->Cached(
+        "SELECT coalesce(f.name, '(no feed)'), count(i.id), "
+        "coalesce(sum(i.state = 'mapped'), 0), coalesce(sum(i.state = 'received'), 0), "
+        "coalesce(sum(i.state IN ('error', 'rejected')), 0), coalesce(sum(i.duplicates), 0), "
+        "coalesce(max(i.received_ms), 0) FROM feed f LEFT JOIN inbox i ON i.feed_key = f.key "
+        "GROUP BY f.key UNION ALL SELECT '(no feed)', count(*), 0, 0, count(*), "
+        "coalesce(sum(duplicates), 0), coalesce(max(received_ms), 0) FROM inbox WHERE feed_key "
+        "IS NULL HAVING count(*) > 0 ORDER BY 1");
+    if (!stmt.ok()) return stmt.error();
+    std::vector<FeedStats> stats;
+    for (;;) {
+      auto row = (*stmt)->Step();
+      if (!row.ok()) return row.error();
+      if (!row.value()) break;
+      const SqliteStatement& s = **stmt;
+      stats.push_back(FeedStats{std::string(s.Text(0)), s.Int(1), s.Int(2), s.Int(3), s.Int(4),
+                                s.Int(5), s.Int(6)});
+    }
+    (*stmt)->Reset();
+    return stats;
+  }
+
+ private:
+  struct Pending {
+    IncomingMessage message;
+    ReceiveCallback done;
+  };
+
+  base::Status BumpFeedChange() {
+    return admin_db_->Exec("UPDATE inbox_state SET value = value + 1 WHERE key = 'feed_change'");
+  }
+
+  base::Status SetProcessed(int64_t id, std::string_view state, std::string_view reason) {
+    std::lock_guard lock(admin_mutex_);
+    // Only a message still `received` moves: a reprocess or a second worker never undoes a
+    // later state.
+    auto stmt = admin_db_->Cached(
+        "UPDATE inbox SET state = ?, reason = ?, attempts = attempts + 1 WHERE id = ? AND "
+        "state = 'received'");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)->Bind(1, state).Bind(2, reason).Bind(3, id);
+    return (*stmt)->Run();
+  }
+
+  void RunWriter() {
+    std::vector<Pending> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(queue_mutex_);
+        queue_wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and everything submitted is answered
+        while (!queue_.empty() && batch.size() < options_.max_batch) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      std::vector<base::Result<ReceiveResult>> results;
+      bool stored_any = false;
+      base::Status committed = InWriteTransaction(*write_db_, [&]() -> base::Status {
+        results.clear();
+        CR_RETURN_IF_ERROR(RefreshFeeds());
+        const int64_t now = NowMs();
+        for (Pending& pending : batch) {
+          auto result = StoreOne(pending.message, now);
+          if (!result.ok()) return result.error();
+          if (result->outcome == ReceiveOutcome::kStored) stored_any = true;
+          results.push_back(std::move(result));
+        }
+        return base::Status::Ok();
+      });
+      std::function<void()> hook;
+      {
+        std::lock_guard lock(queue_mutex_);
+        hook = received_hook_;
+      }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (committed.ok()) {
+          batch[i].done(std::move(results[i]));
+        } else {
+          batch[i].done(committed.error());
+        }
+      }
+      if (!committed.ok()) {
+        std::fprintf(stderr, "carerecord inbox: a commit of %zu message(s) failed: %s\n",
+                     batch.size(), committed.error().message.c_str());
+      }
+      batch.clear();
+      if (committed.ok() && stored_any && hook) hook();
+    }
+  }
+
+  base::Status RefreshFeeds() {
+    auto change = FeedChange(*write_db_);
+    if (!change.ok()) return change.error();
+    if (change.value() == feeds_change_) return base::Status::Ok();
+    auto feeds = LoadFeeds(*write_db_);
+    if (!feeds.ok()) return feeds.error();
+    feeds_ = std::move(feeds).value();
+    feeds_change_ = change.value();
+    return base::Status::Ok();
+  }
+
+  // Inside the writer's transaction.
+  base::Result<ReceiveResult> StoreOne(const IncomingMessage& m, int64_t now) {
+    const std::string hash = ContentHash(m.raw);
+    const FeedRecord* feed = MatchFeed(feeds_, m.sending_facility, m.sending_application);
+    auto existing = write_db_->Cached(
+        "SELECT id, content_hash, state, reason FROM inbox WHERE sending_facility = ? AND "
+        "control_id = ?");
+    if (!existing.ok()) return existing.error();
+    (*existing)->Bind(1, m.sending_facility).Bind(2, m.control_id);
+    auto row = (*existing)->Step();
+    if (!row.ok()) return row.error();
+    if (row.value()) {
+      const SqliteStatement& s = **existing;
+      ReceiveResult result;
+      result.message_id = s.Int(0);
+      const bool same = s.Text(1) == hash;
+      const std::string state(s.Text(2));
+      const std::string reason(s.Text(3));
+      (*existing)->Reset();
+      if (!same) {
+        result.outcome = ReceiveOutcome::kConflictingDuplicate;
+        result.message_id = 0;
+        result.reason = "conflicting duplicate: control id '" + m.control_id +
+                        "' was already received from this facility with different content";
+        return result;
+      }
+      // A resend of a message refused for want of a feed, once a feed names it, is taken.
+      const bool now_taken = state == "rejected" && feed;
+      if (state == "rejected" && !feed) {
+        result.outcome = ReceiveOutcome::kNoFeed;
+        result.reason = reason;
+      } else {
+        result.outcome = now_taken ? ReceiveOutcome::kStored : ReceiveOutcome::kDuplicate;
+      }
+      auto update = write_db_->Cached(
+          "UPDATE inbox SET duplicates = duplicates + 1, state = CASE WHEN ?1 THEN 'received' "
+          "ELSE state END, reason = CASE WHEN ?1 THEN '' ELSE reason END, feed_key = CASE WHEN "
+          "?1 THEN ?2 ELSE feed_key END WHERE id = ?3");
+      if (!update.ok()) return update.error();
+      (*update)
+          ->Bind(1, int64_t{now_taken})
+          .Bind(2, now_taken ? feed->key : 0)
+          .Bind(3, result.message_id);
+      CR_RETURN_IF_ERROR((*update)->Run());
+      return result;
+    }
+    (*existing)->Reset();
+    ReceiveResult result;
+    auto insert = write_db_->Cached(
+        "INSERT INTO inbox (feed_key, sending_application, sending_facility, control_id, "
+        "message_type, content_hash, received_ms, state, reason, raw) VALUES (?, ?, ?, ?, ?, ?, "
+        "?, ?, ?, ?)");
+    if (!insert.ok()) return insert.error();
+    SqliteStatement& s = **insert;
+    if (feed) {
+      s.Bind(1, feed->key);
+      s.Bind(8, std::string_view("received")).Bind(9, std::string_view());
+    } else {
+      result.outcome = ReceiveOutcome::kNoFeed;
+      result.reason = NoFeedReason(m.sending_facility, m.sending_application);
+      s.BindNull(1);
+      s.Bind(8, std::string_view("rejected")).Bind(9, result.reason);
+    }
+    s.Bind(2, m.sending_application)
+        .Bind(3, m.sending_facility)
+        .Bind(4, m.control_id)
+        .Bind(5, m.message_type)
+        .Bind(6, hash)
+        .Bind(7, now)
+        .BindBlob(10, m.raw);
+    CR_RETURN_IF_ERROR(s.Run());
+    result.message_id = sqlite3_last_insert_rowid(write_db_->raw());
+    return result;
+  }
+
+  std::unique_ptr<SqliteConnection> write_db_;
+  std::mutex admin_mutex_;
+  std::unique_ptr<SqliteConnection> admin_db_;
+  InboxOptions options_;
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_wake_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  std::function<void()> received_hook_;
+  std::thread writer_;
+
+  // The writer thread's copy of the feeds, reloaded when inbox_state.feed_change moves.
+  int64_t feeds_change_ = -1;
+  std::vector<FeedRecord> feeds_;
+};
+
+}  // namespace
+
+std::string ContentHash(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
+}
+
+base::Result<std::unique_ptr<Inbox>> OpenInbox(const std::string& directory,
+                                               const InboxOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kInternal,
+                     "cannot create data directory " + directory + ": " + ec.message());
+  }
+  const std::string path = directory + "/carerecord.db";
+  auto write_db = OpenConnection(path, options.durable);
+  if (!write_db.ok()) return write_db.error();
+  CR_RETURN_IF_ERROR((*write_db)->Exec(kInboxSchemaSql));
+  auto admin_db = OpenConnection(path, options.durable);
+  if (!admin_db.ok()) return admin_db.error();
+  return std::unique_ptr<Inbox>(
+      new SqliteInbox(std::move(write_db).value(), std::move(admin_db).value(), options));
+}
+
+}  // namespace carerecord::feeds

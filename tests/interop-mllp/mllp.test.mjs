@@ -1,0 +1,130 @@
+// node-hl7-client (an MLLP client no one here wrote) sends every shared HL7 v2 sample to a
+// running carerecord (`serve --mllp`) and checks each ACK: AA with MSA-2 = the sample's MSH-10
+// for the first message under a facility and control id (and for a resend of the same bytes),
+// AE for the same control id with other content (the samples reuse some), AR when no feed names
+// the facility (six samples have no MSH-4). run.sh starts the server and adds a feed for each sample facility.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+import Client, { Message } from "node-hl7-client";
+
+const port = Number(process.env.CARERECORD_MLLP_PORT);
+const samplesDir = process.env.CARERECORD_HL7V2_SAMPLES;
+
+// A sample as sent on the wire: segments ended by \r, no byte order mark, no trailing blank line.
+function wireText(file) {
+  let text = fs.readFileSync(file, "utf8").replace(/^\uFEFF/, "");
+  return text.split(/\r\n|\n|\r/).filter((line) => line.trim() !== "").join("\r");
+}
+
+function mshField(text, n) {
+  const msh = text.split("\r")[0];
+  const separator = msh[3];
+  return msh.split(separator)[n - 1] ?? "";
+}
+
+function firstComponent(value, text) {
+  const componentSeparator = text.split("\r")[0][4];
+  return value.split(componentSeparator)[0];
+}
+
+// Sends each message on one connection of a client for its version, one at a time, and returns
+// the ACK texts in order.
+async function sendAll(version, texts) {
+  const acks = [];
+  const client = new Client({ host: "127.0.0.1", version });
+  let resolveAck;
+  const connection = client.createConnection({ port, waitAck: true, maxConnectionAttempts: 3 },
+    async (res) => { resolveAck(res.getMessage().toString()); });
+  for (const text of texts) {
+    let timer;
+    const ack = new Promise((resolve, reject) => {
+      resolveAck = resolve;
+      timer = setTimeout(() => reject(new Error("no ACK within 20 s")), 20000);
+    });
+    await connection.sendMessage(new Message({ text }));
+    acks.push(await ack.finally(() => clearTimeout(timer)));
+  }
+  await connection.close();
+  return acks;
+}
+
+// What the listener answers, by MSH-15/16 (table 0155): original mode always AA/AE/AR; enhanced
+// mode the accept ACK (CA/CE/CR) when its condition holds, else nothing.
+function expectedAnswer(text, outcome) {
+  const accept = mshField(text, 15);
+  const application = mshField(text, 16);
+  if (accept === "" && application === "") return outcome;
+  const accepted = outcome === "AA";
+  const condition = ["AL", "NE", "ER", "SU"].includes(accept) ? accept : "AL";
+  const wanted = condition === "AL" || (condition === "ER" && !accepted) ||
+    (condition === "SU" && accepted);
+  return wanted ? "C" + outcome[1] : null;
+}
+
+test("every shared sample is answered as its facility and control id say", async (t) => {
+  if (!samplesDir || !fs.existsSync(samplesDir)) {
+    t.skip("no ../shared/data/hl7v2 samples");
+    return;
+  }
+  const files = fs.readdirSync(samplesDir).filter((f) => f.endsWith(".hl7")).sort();
+  assert.ok(files.length > 0);
+  const seen = new Map(); // facility|control id -> text first sent
+  const byVersion = new Map();
+  for (const file of files) {
+    const text = wireText(path.join(samplesDir, file));
+    const version = firstComponent(mshField(text, 12), text);
+    if (!byVersion.has(version)) byVersion.set(version, { answered: [], silent: [] });
+    const facility = firstComponent(mshField(text, 4), text);
+    const key = `${facility}|${mshField(text, 10)}`;
+    let outcome = facility === "" ? "AR" : "AA";
+    if (seen.has(key) && seen.get(key) !== text) outcome = "AE";
+    if (!seen.has(key)) seen.set(key, text);
+    const expected = expectedAnswer(text, outcome);
+    byVersion.get(version)[expected ? "answered" : "silent"].push({ file, text, expected });
+  }
+  let checked = 0;
+  for (const [version, { answered, silent }] of byVersion) {
+    const acks = await sendAll(version, answered.map((s) => s.text));
+    answered.forEach(({ file, text, expected }, i) => {
+      const ack = acks[i];
+      const msa = ack.split("\r").find((s) => s.startsWith("MSA")) ?? "";
+      const [, code, ackControlId] = msa.split(ack[3]);
+      assert.equal(code, expected, `${file}: ${msa}`);
+      assert.equal(ackControlId, mshField(text, 10), `${file}: MSA-2`);
+      assert.equal(mshField(ack, 12).split(ack[4])[0], version, `${file}: ACK version`);
+      checked++;
+    });
+    // Enhanced mode asking for no accept ACK: sent on a connection that does not wait for
+    // ACKs, followed by a resend of this version's first answered message (which changes
+    // nothing). The listener answers a connection's messages in order, so the resend's ACK
+    // arriving, and it alone, shows the silent ones were committed and left unanswered.
+    if (silent.length > 0) {
+      assert.ok(answered.length > 0, `version ${version}: a message to follow the silent ones`);
+      const probe = answered[0];
+      const client = new Client({ host: "127.0.0.1", version });
+      const received = [];
+      let probeAnswered;
+      const done = new Promise((resolve) => { probeAnswered = resolve; });
+      const connection = client.createConnection({ port, waitAck: false }, async (res) => {
+        received.push(res.getMessage().toString());
+        probeAnswered();
+      });
+      for (const { text } of silent) await connection.sendMessage(new Message({ text }));
+      await connection.sendMessage(new Message({ text: probe.text }));
+      let timer;
+      await Promise.race([done, new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("no ACK for the probe within 20 s")), 20000);
+      })]).finally(() => clearTimeout(timer));
+      await connection.close();
+      assert.equal(received.length, 1, `version ${version}: only the probe is answered`);
+      const msa = received[0].split("\r").find((seg) => seg.startsWith("MSA")) ?? "";
+      const [, code, ackControlId] = msa.split(received[0][3]);
+      assert.equal(code, probe.expected, `probe ${probe.file}: ${msa}`);
+      assert.equal(ackControlId, mshField(probe.text, 10));
+      checked += silent.length;
+    }
+  }
+  assert.equal(checked, files.length);
+});

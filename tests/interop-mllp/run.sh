@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Starts build/carerecord with --mllp on a free loopback port and a throwaway store, adds a feed
+# for each sending facility of the shared HL7 v2 samples (../shared/data/hl7v2 beside the
+# checkout; skipped when absent), runs the node-hl7-client test against it, checks the inbox's
+# figures, and stops the server with SIGTERM (which must exit cleanly).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+samples="$root/../shared/data/hl7v2"
+if [ ! -d "$samples" ]; then
+  echo "skip - no HL7 v2 samples at $samples"
+  exit 0
+fi
+cd "$here"
+npm ci --no-audit --no-fund --loglevel=error --engine-strict=false
+bin="$root/build/carerecord"
+data="$(mktemp -d)"
+log="$data/server.log"
+pid=""
+cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$data"; }
+trap cleanup EXIT
+
+"$bin" orgs add --data "$data/store" --ods RDZ --name "Interop Hospital" --kind hospital >/dev/null
+# MSH-4.1 of every sample (BOM and line ends stripped), one feed each; the samples without one
+# are answered AR.
+n=0
+while IFS= read -r facility; do
+  [ -n "$facility" ] || continue
+  n=$((n + 1))
+  "$bin" feeds add --data "$data/store" --name "feed-$n" --facility "$facility" --org RDZ >/dev/null
+done < <(for f in "$samples"/*.hl7; do
+  head -n 1 "$f" | sed 's/^\xEF\xBB\xBF//' | tr -d '\r' | awk -F'|' '{ split($4, c, "^"); print c[1] }'
+done | sort -u)
+echo "added $n feeds"
+
+"$bin" serve --data "$data/store" --http 127.0.0.1:0 --mllp 127.0.0.1:0 >"$log" 2>&1 &
+pid=$!
+port=""
+for _ in $(seq 1 100); do
+  port="$(sed -n 's/^mllp port \([0-9]*\)$/\1/p' "$log")"
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+if [ -z "$port" ]; then echo "server did not start:"; cat "$log"; exit 1; fi
+
+CARERECORD_MLLP_PORT="$port" CARERECORD_HL7V2_SAMPLES="$samples" \
+  node --test --test-force-exit mllp.test.mjs
+
+# Every sample is in the inbox once per facility and control id (the ones sent without an ACK
+# asked for may still be on their way: up to 10 s).
+unique="$(for f in "$samples"/*.hl7; do
+  head -n 1 "$f" | sed 's/^\xEF\xBB\xBF//' | tr -d '\r' |
+    awk -F'|' '{ split($4, c, "^"); print c[1] "|" $10 }'
+done | sort -u | wc -l)"
+for _ in $(seq 1 100); do
+  stats="$("$bin" feeds stats --data "$data/store")"
+  received="$(echo "$stats" | sed -n 's/.* received=\([0-9]*\) .*/\1/p' | paste -sd+ | bc)"
+  [ "$received" = "$unique" ] && break
+  sleep 0.1
+done
+[ "$received" = "$unique" ] || { echo "inbox holds $received messages, expected $unique"; echo "$stats"; exit 1; }
+echo "ok - the inbox holds $received messages, one per facility and control id"
+kill -TERM "$pid"
+wait "$pid"
+pid=""
+grep -q "stopped" "$log" || { echo "server did not stop cleanly:"; cat "$log"; exit 1; }
