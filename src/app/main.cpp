@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
@@ -13,10 +14,13 @@
 #include <thread>
 
 #include "access/access_context.h"
+#include "access/scope_policy.h"
+#include "app/auth_stack.h"
 #include "app/demo_region.h"
 #include "app/directory_sync.h"
 #include "app/identity_commands.h"
 #include "app/key_commands.h"
+#include "http/auth_routes.h"
 #include "http/fhir_routes.h"
 #include "http/server.h"
 #include "interactions/fhir_service.h"
@@ -90,7 +94,16 @@ struct ServeSettings {
   int reader_connections = 0;
   bool demo = false;
   int demo_patients = 0;
+  int64_t token_ttl_seconds = 300;
 };
+
+// The FHIR base clients see: --public-url, else the address the server listens on.
+std::string FhirBase(const ServeSettings& settings, uint16_t bound_port) {
+  if (!settings.public_url.empty()) return settings.public_url;
+  const bool ipv6 = settings.host.find(':') != std::string::npos;
+  return "http://" + (ipv6 ? "[" + settings.host + "]" : settings.host) + ":" +
+         std::to_string(bound_port) + "/fhir";
+}
 
 // Loads the demo region into an empty store when asked, then serves until SIGTERM or SIGINT.
 int Serve(const ServeSettings& settings, interactions::FhirService& service, store::Store& store) {
@@ -121,12 +134,20 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   server_options.max_body_bytes = settings.max_body;
   server_options.worker_threads = settings.workers;
   server_options.io_threads = settings.io_threads;
-  server_options.runs_on_io_thread = &http::FhirRoutes::IsQuickRead;
+  server_options.runs_on_io_thread = &http::AuthRoutes::IsQuickRead;
   server_options.max_connections =
       ConnectionsWithinFileLimit(settings.reader_connections, server_options.max_connections);
+  // Every request passes the sign-in gate, which can be built only once the port (and so the
+  // FHIR base, the tokens' audience) is known: until then requests are answered 503.
+  std::atomic<http::AuthRoutes*> auth_routes{nullptr};
   http::HttpServer server(
       server_options,
-      [&routes](const http::HttpRequest& request) { return routes.Handle(request); },
+      [&auth_routes](const http::HttpRequest& request) {
+        http::AuthRoutes* routes = auth_routes.load(std::memory_order_acquire);
+        if (routes == nullptr)
+          return http::FhirRoutes::ErrorResponse(503, "the server is starting");
+        return routes->Handle(request);
+      },
       [](int status, std::string message) {
         return http::FhirRoutes::ErrorResponse(status, message);
       });
@@ -135,9 +156,22 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
     std::cerr << "carerecord: " << bound.error().message << "\n";
     return 1;
   }
+  app::AuthStackOptions auth_options;
+  auth_options.data_dir = settings.data_dir;
+  auth_options.fhir_base = FhirBase(settings, bound.value());
+  auth_options.token_ttl_seconds = settings.token_ttl_seconds;
+  auto auth = app::AuthStack::Open(auth_options, routes);
+  if (!auth.ok()) {
+    std::cerr << "carerecord: " << auth.error().message << "\n";
+    server.Stop();
+    server.Wait();
+    return 1;
+  }
+  auth_routes.store(&auth.value()->routes(), std::memory_order_release);
   std::cout << "carerecord listening on http://" << settings.host << ":" << bound.value() << "/fhir"
             << std::endl;
   std::cout << "port " << bound.value() << std::endl;
+  std::cout << "token endpoint " << auth.value()->endpoints().token_endpoint() << std::endl;
   // The directory's organisations and staff as FHIR resources, written by this process while it
   // holds the record store: now, and within a second of each change the command line makes.
   app::DirectorySyncLoop directory_sync(settings.data_dir, store);
@@ -177,6 +211,7 @@ int main(int argc, char** argv) {
   // thread at 1.0-1.4 ms (bench/outside_bench).
   int io_threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()) - 1);
   bool no_fsync = false;
+  int64_t token_ttl = 300;
 
   auto* serve = app.add_subcommand("serve", "Serve the FHIR R4 API at /fhir/");
   serve->add_option("--data", data_dir, "Directory of the record store (created if absent)")
@@ -202,6 +237,11 @@ int main(int argc, char** argv) {
                    "default one per core but one")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  serve
+      ->add_option("--token-ttl", token_ttl,
+                   "Lifetime of the access tokens the server issues, in seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, access::kMaxTokenTtlSeconds));
   serve->add_flag("--no-fsync", no_fsync,
                   "Do not sync commits to disk (tests only: a crash can lose acknowledged data)");
 
@@ -253,7 +293,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<store::Store> record_store = std::move(opened).value();
-  access::OpenPolicy policy;
+  // The full policy (roles, relationships, consent) is the next issue; today every caller with a
+  // valid token reads what its scopes allow.
+  access::OpenPolicy open_policy;
+  access::ScopeLimitedPolicy policy(open_policy);
   interactions::FhirService service(*record_store, policy, nullptr);
 
   if (*stats) {
@@ -281,8 +324,8 @@ int main(int argc, char** argv) {
     return rc;
   }
 
-  ServeSettings settings{data_dir, host,         port,       public_url,
-                         max_body, workers,      io_threads, store_options.reader_connections,
-                         demo,     demo_patients};
+  ServeSettings settings{data_dir, host,          port,       public_url,
+                         max_body, workers,       io_threads, store_options.reader_connections,
+                         demo,     demo_patients, token_ttl};
   return Serve(settings, service, *record_store);
 }
