@@ -16,6 +16,7 @@
 #include "access/access_context.h"
 #include "access/scope_policy.h"
 #include "app/auth_stack.h"
+#include "app/demo_directory.h"
 #include "app/demo_region.h"
 #include "app/directory_sync.h"
 #include "app/identity_commands.h"
@@ -117,6 +118,19 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
       std::cout << "loading the demo region (" << settings.demo_patients << " patients)..."
                 << std::endl;
       if (LoadBundles(service, bundles, names) != 0) return 1;
+      // Who may sign in to it, printed on this first start only (the store is not empty next).
+      auto records = store::OpenSqliteIdentityRecords(settings.data_dir);
+      if (!records.ok()) {
+        std::cerr << "carerecord: " << records.error().message << "\n";
+        return 1;
+      }
+      access::Directory directory(*records.value());
+      auto printed = app::CreateDemoDirectory(directory, service);
+      if (!printed.ok()) {
+        std::cerr << "carerecord: the demo's directory: " << printed.error().message << "\n";
+        return 1;
+      }
+      std::cout << printed.value() << std::flush;
     }
   }
 
