@@ -303,10 +303,41 @@ std::vector<int> ParseList(const std::string& text) {
   return values;
 }
 
-// The ids of up to 1,000 stored Observations, read through the API.
-std::vector<std::string> ObservationIds(uint16_t port) {
+// An access token for a bench client (system/*.cruds) registered with the command line on
+// `store` as an operator would, from the running server's token endpoint; empty on failure.
+std::string BenchToken(const std::string& binary, const fs::path& store, uint16_t port) {
+  const std::string data = " --data " + store.string();
+  (void)std::system(
+      (binary + " orgs add --ods BENCH1 --name Bench" + data + " >/dev/null 2>&1").c_str());
+  FILE* pipe = ::popen((binary +
+                        " clients add --name bench --org BENCH1 --role integration "
+                        "--scope 'system/*.cruds' --secret" +
+                        data + " 2>/dev/null")
+                           .c_str(),
+                       "r");
+  if (!pipe) return "";
+  std::string id, secret;
+  char line[512];
+  while (std::fgets(line, sizeof line, pipe)) {
+    std::string text(line);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    if (text.rfind("client_id=", 0) == 0) id = text.substr(10);
+    if (text.rfind("client_secret=", 0) == 0) secret = text.substr(14);
+  }
+  ::pclose(pipe);
   http::HttpClient client("127.0.0.1", port);
-  auto response = client.Send("GET", "/fhir/Observation?_count=1000&_elements=id");
+  auto response =
+      client.Send("POST", "/auth/token", {{"Content-Type", "application/x-www-form-urlencoded"}},
+                  "grant_type=client_credentials&client_id=" + id + "&client_secret=" + secret);
+  if (!response.ok() || response->status != 200) return "";
+  return std::string(json::parse(response->body).as_object().at("access_token").as_string());
+}
+
+// The ids of up to 1,000 stored Observations, read through the API.
+std::vector<std::string> ObservationIds(uint16_t port, const std::string& token) {
+  http::HttpClient client("127.0.0.1", port);
+  auto response = client.Send("GET", "/fhir/Observation?_count=1000&_elements=id",
+                              {{"Authorization", "Bearer " + token}});
   std::vector<std::string> ids;
   if (!response.ok() || response->status != 200) return ids;
   auto bundle = json::parse(response->body).as_object();
@@ -322,13 +353,16 @@ void BenchReadTails(const std::string& binary, const fs::path& store, const fs::
   std::printf("read by id from outside: wrk -t1 -c32 -d%ds, %d round(s) per setting\n", seconds,
               rounds);
   for (int threads : io_threads) {
-    ServeProcess server(binary, {"serve", "--data", store.string(), "--http", "127.0.0.1:0",
-                                 "--no-fsync", "--io-threads", std::to_string(threads)});
+    ServeProcess server(binary,
+                        {"serve", "--data", store.string(), "--http", "127.0.0.1:0", "--no-fsync",
+                         "--io-threads", std::to_string(threads), "--token-ttl", "86400"});
     if (server.port() == 0) {
       std::fprintf(stderr, "carerecord serve did not start\n");
       return;
     }
-    auto ids = ObservationIds(server.port());
+    // Tokens live 300 s by default; --token-ttl is raised so that one outlives the run.
+    const std::string token = BenchToken(binary, store, server.port());
+    auto ids = ObservationIds(server.port(), token);
     if (ids.empty()) {
       std::fprintf(stderr, "no Observations in the store\n");
       return;
@@ -338,7 +372,8 @@ void BenchReadTails(const std::string& binary, const fs::path& store, const fs::
       std::ofstream lua(script);
       lua << "local ids = {";
       for (const std::string& id : ids) lua << "\"" << id << "\",";
-      lua << "}\nlocal n = 0\nrequest = function()\n  n = n + 1\n"
+      lua << "}\nlocal n = 0\nwrk.headers[\"Authorization\"] = \"Bearer " << token
+          << "\"\nrequest = function()\n  n = n + 1\n"
              "  return wrk.format(\"GET\", \"/fhir/Observation/\" .. ids[(n % #ids) + 1])\nend\n";
     }
     RunWrk(32, 2, server.port(), script);  // warm up: connections, caches, pages
@@ -384,11 +419,12 @@ void BenchWriteMemory(const std::string& binary, const fs::path& work, int secon
     if (std::system((load + " >/dev/null").c_str()) != 0) return;
   }
   ServeProcess server(binary, {"serve", "--data", store.string(), "--http", "127.0.0.1:0",
-                               "--workers", std::to_string(workers)});
+                               "--workers", std::to_string(workers), "--token-ttl", "86400"});
   if (server.port() == 0) {
     std::fprintf(stderr, "carerecord serve did not start\n");
     return;
   }
+  const std::string authorization = "Bearer " + BenchToken(binary, store, server.port());
   fs::path script = work / "write.lua";
   std::string script_arguments, what;
   std::ofstream lua(script);
@@ -407,14 +443,19 @@ void BenchWriteMemory(const std::string& binary, const fs::path& work, int secon
            "request = function()\n"
            "  n = n + 1\n"
            "  return wrk.format(\"POST\", \"/fhir\", {[\"Content-Type\"] = "
-           "\"application/fhir+json\", [\"Prefer\"] = \"return=minimal\"}, "
+           "\"application/fhir+json\", [\"Prefer\"] = \"return=minimal\", "
+           "[\"Authorization\"] = \""
+        << authorization
+        << "\"}, "
            "bodies[(n % #bodies) + 1])\n"
            "end\n";
   } else {
     what = "PUT small Observations";
     http::HttpClient client("127.0.0.1", server.port());  // the patient they all refer to
-    auto made = client.Send("PUT", "/fhir/Patient/bench", {{"Content-Type", "application/json"}},
-                            R"({"resourceType":"Patient","id":"bench","gender":"female"})");
+    auto made =
+        client.Send("PUT", "/fhir/Patient/bench",
+                    {{"Content-Type", "application/json"}, {"Authorization", authorization}},
+                    R"({"resourceType":"Patient","id":"bench","gender":"female"})");
     if (!made.ok() || made->status >= 300) {
       std::fprintf(stderr, "cannot create Patient/bench\n");
       return;
@@ -422,6 +463,9 @@ void BenchWriteMemory(const std::string& binary, const fs::path& work, int secon
     lua << "math.randomseed(os.time())\n"
            "wrk.headers[\"Content-Type\"] = \"application/fhir+json\"\n"
            "wrk.headers[\"Prefer\"] = \"return=minimal\"\n"
+           "wrk.headers[\"Authorization\"] = \""
+        << authorization
+        << "\"\n"
            "request = function()\n"
            "  local id = \"o\" .. math.random(1, 100000)\n"
            "  local body = '{\"resourceType\":\"Observation\",\"id\":\"' .. id .. '\",'\n"

@@ -30,7 +30,7 @@ void RunConcurrently(TestServer& server, Body body) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      http::HttpClient client("127.0.0.1", server.port());
+      AuthorizedClient client(server);
       ready.fetch_add(1);
       while (ready.load() < kThreads) std::this_thread::yield();
       body(t, client);
@@ -64,7 +64,7 @@ class StatusTally {
   std::vector<std::string> unexpected_;
 };
 
-int Send(http::HttpClient& client, const std::string& method, const std::string& target,
+int Send(AuthorizedClient& client, const std::string& method, const std::string& target,
          const std::string& body, StatusTally& tally,
          std::vector<std::pair<std::string, std::string>> headers = {}) {
   headers.emplace_back("Content-Type", "application/fhir+json");
@@ -83,7 +83,7 @@ TEST(FhirConcurrency, UpdatesOfOneResourceWithoutIfMatchAllLandAsVersions) {
       201);
   constexpr int kUpdatesPerThread = 4;
   StatusTally tally;
-  RunConcurrently(server, [&](int t, http::HttpClient& client) {
+  RunConcurrently(server, [&](int t, AuthorizedClient& client) {
     for (int i = 0; i < kUpdatesPerThread; ++i) {
       std::string body = R"({"resourceType":"Patient","id":"pt-shared","name":[{"family":"Writer)" +
                          std::to_string(t) + R"(","given":["Update)" + std::to_string(i) +
@@ -108,7 +108,7 @@ TEST(FhirConcurrency, IfMatchUpdatesRaceAndExactlyOneWinsEachVersion) {
   TestServer server;
   server.Send("PUT", "/fhir/Patient/pt-race", R"({"resourceType":"Patient","id":"pt-race"})");
   StatusTally tally;
-  RunConcurrently(server, [&](int t, http::HttpClient& client) {
+  RunConcurrently(server, [&](int t, AuthorizedClient& client) {
     std::string body = R"({"resourceType":"Patient","id":"pt-race","gender":"unknown"})";
     Send(client, "PUT", "/fhir/Patient/pt-race", body, tally, {{"If-Match", "W/\"1\""}});
   });
@@ -122,7 +122,7 @@ TEST(FhirConcurrency, ConcurrentTransactionsAllCommitAndAreReadable) {
   StatusTally tally;
   std::mutex mutex;
   std::vector<std::pair<std::string, std::string>> created;  // patient id, observation id
-  RunConcurrently(server, [&](int t, http::HttpClient& client) {
+  RunConcurrently(server, [&](int t, AuthorizedClient& client) {
     for (int i = 0; i < 3; ++i) {
       std::string nhs = "90000" + std::to_string(10000 + t * 10 + i);
       std::string bundle = R"({"resourceType":"Bundle","type":"transaction","entry":[
@@ -165,7 +165,7 @@ TEST(FhirConcurrency, ConcurrentIfNoneExistCreatesOfOneIdentifierLeaveExactlyOne
   TestServer server;
   StatusTally tally;
   const std::string condition = "identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009";
-  RunConcurrently(server, [&](int t, http::HttpClient& client) {
+  RunConcurrently(server, [&](int t, AuthorizedClient& client) {
     std::string body = R"({"resourceType":"Patient","identifier":[{"system":
         "https://fhir.nhs.uk/Id/nhs-number","value":"9000000009"}],
         "name":[{"family":"Racer)" +
@@ -182,7 +182,7 @@ TEST(FhirConcurrency, ConcurrentConditionalUpdatesOfOneIdentifierLeaveExactlyOne
   TestServer server;
   StatusTally tally;
   const std::string condition = "identifier=https://fhir.nhs.uk/Id/nhs-number|9000000017";
-  RunConcurrently(server, [&](int t, http::HttpClient& client) {
+  RunConcurrently(server, [&](int t, AuthorizedClient& client) {
     std::string body = R"({"resourceType":"Patient","identifier":[{"system":
         "https://fhir.nhs.uk/Id/nhs-number","value":"9000000017"}],
         "name":[{"family":"Racer)" +

@@ -177,12 +177,27 @@ TEST_F(IdentityCommandLine, RefusedInputExitsTwoWithAMessage) {
   EXPECT_EQ(Value(jwks.out, "client_secret"), "");
 }
 
+// A token for a client made by `clients add ... --secret` (its id and secret), from the server's
+// token endpoint (client_secret_post); empty when refused.
+std::string ClientCredentialsToken(http::HttpClient& client, const std::string& client_id,
+                                   const std::string& secret) {
+  auto response = client.Send(
+      "POST", "/auth/token", {{"Content-Type", "application/x-www-form-urlencoded"}},
+      "grant_type=client_credentials&client_id=" + client_id + "&client_secret=" + secret);
+  if (!response.ok() || response->status != 200) return "";
+  boost::system::error_code ec;
+  auto value = boost::json::parse(response->body, ec);
+  if (ec || !value.is_object() || !value.as_object().contains("access_token")) return "";
+  return std::string(value.as_object().at("access_token").as_string());
+}
+
 TEST_F(IdentityCommandLine, ARunningServerShowsTheChangeAtOnce) {
   ServerProcess server(dir_);
   ASSERT_NE(server.port(), 0) << server.log();
   http::HttpClient client("127.0.0.1", server.port());
+  std::string authorization;
   auto get = [&](const std::string& target) -> std::pair<int, boost::json::object> {
-    auto response = client.Send("GET", target, {}, "");
+    auto response = client.Send("GET", target, {{"Authorization", authorization}}, "");
     if (!response.ok()) return {-1, {}};
     boost::system::error_code ec;
     auto value = boost::json::parse(response->body, ec);
@@ -195,6 +210,14 @@ TEST_F(IdentityCommandLine, ARunningServerShowsTheChangeAtOnce) {
       << org.err;
   auto user = Run("users add --username jane --org RDZ --role clinician", kPassword);
   ASSERT_EQ(user.status, 0) << user.err;
+  auto reader =
+      Run("clients add --name Reader --org RDZ --scope system/*.rs --role integration "
+          "--secret");
+  ASSERT_EQ(reader.status, 0) << reader.err;
+  // A client added while the server runs gets a token at once.
+  authorization = "Bearer " + ClientCredentialsToken(client, Value(reader.out, "client_id"),
+                                                     Value(reader.out, "client_secret"));
+  ASSERT_GT(authorization.size(), 7u) << server.log();
 
   EXPECT_TRUE(Eventually([&] { return get("/fhir/Organization/ods-RDZ").first == 200; }))
       << server.log();
@@ -217,6 +240,7 @@ TEST_F(IdentityCommandLine, ARunningServerShowsTheChangeAtOnce) {
 }
 
 TEST_F(IdentityCommandLine, ChangesMadeWhileAnotherProcessHeldTheStoreAreWrittenAtTheNextStart) {
+  CommandResult reader;
   {
     // Another process's hold on the store (a load, say), taken here in this one.
     store::SqliteOptions options;
@@ -227,17 +251,25 @@ TEST_F(IdentityCommandLine, ChangesMadeWhileAnotherProcessHeldTheStoreAreWritten
     auto org = Run("orgs add --ods RDZ --name \"Poole Hospital\" --kind hospital");
     ASSERT_EQ(org.status, 0) << org.err;
     ASSERT_EQ(Run("users add --username jane --org RDZ --role nurse", kPassword).status, 0);
+    reader =
+        Run("clients add --name Reader --org RDZ --scope system/*.rs --role integration "
+            "--secret");
+    ASSERT_EQ(reader.status, 0) << reader.err;
     EXPECT_EQ(holder.value()->Stats()->resources, 0);  // nothing written into the held store
     holder.value()->Close();
   }
   ServerProcess server(dir_);
   ASSERT_NE(server.port(), 0) << server.log();
   http::HttpClient client("127.0.0.1", server.port());
+  const std::vector<std::pair<std::string, std::string>> authorization = {
+      {"Authorization", "Bearer " + ClientCredentialsToken(client, Value(reader.out, "client_id"),
+                                                           Value(reader.out, "client_secret"))}};
   EXPECT_TRUE(Eventually([&] {
-    auto response = client.Send("GET", "/fhir/PractitionerRole/carerecord-user-1-role", {}, "");
+    auto response =
+        client.Send("GET", "/fhir/PractitionerRole/carerecord-user-1-role", authorization, "");
     return response.ok() && response->status == 200;
   })) << server.log();
-  auto org = client.Send("GET", "/fhir/Organization/ods-RDZ", {}, "");
+  auto org = client.Send("GET", "/fhir/Organization/ods-RDZ", authorization, "");
   ASSERT_TRUE(org.ok());
   EXPECT_EQ(org->status, 200);
 }

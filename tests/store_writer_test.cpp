@@ -109,7 +109,7 @@ TEST(StoreWriter, AFullDiskIs503WithRetryAfterNamingNoInternalComponentAndWrites
   std::vector<std::thread> writers;
   for (int t = 0; t < 8; ++t) {
     writers.emplace_back([&, t] {
-      http::HttpClient client("127.0.0.1", server.port());
+      AuthorizedClient client(server);
       uint64_t state = 1000 + t;
       for (int i = 0; i < 400; ++i) {
         auto response =
@@ -249,7 +249,7 @@ TEST(StoreWriter, LastUpdatedNeverDecreasesInCommitOrderUnderConcurrentWriters) 
   std::atomic<int> failures{0};
   for (int t = 0; t < 16; ++t) {
     writers.emplace_back([&, t] {
-      http::HttpClient client("127.0.0.1", server.port());
+      AuthorizedClient client(server);
       for (int i = 0; i < 40; ++i) {
         std::string body;
         if (i % 8 == t % 8) {  // now and then a transaction that takes longer to prepare
@@ -368,7 +368,7 @@ TEST(StoreWriter, ConcurrentConditionalCreatesMakeExactlyOneEvenWhileTheTypeIsWr
     std::vector<std::thread> threads;
     for (int t = 0; t < 6; ++t) {
       threads.emplace_back([&, t] {
-        http::HttpClient client("127.0.0.1", server.port());
+        AuthorizedClient client(server);
         if (t >= 4) {  // plain writes of the same type, so the writer must check again
           for (int i = 0; i < 5; ++i) {
             auto r = client.Send("POST", "/fhir/Patient",
@@ -411,7 +411,7 @@ TEST(StoreWriter, ACostlyConditionBesideConstantWritesOfItsTypeCreatesOnceOrAsks
   std::atomic<bool> stop{false};
   std::atomic<int> plain_failures{0};
   std::thread plain([&] {
-    http::HttpClient client("127.0.0.1", server.port());
+    AuthorizedClient client(server);
     while (!stop.load()) {
       auto r = client.Send("POST", "/fhir/Patient", {{"Content-Type", "application/fhir+json"}},
                            PatientBody("Plain"));

@@ -1,20 +1,29 @@
 // A whole carerecord server in the test process: a fresh SQLite store in a temporary directory,
-// the FHIR service, routes and HTTP server on a free loopback port, and a client for it.
+// the FHIR service, routes, the sign-in gate (AuthRoutes) and HTTP server on a free loopback
+// port, and a client for it. The directory holds one organisation and one integration client
+// (system/*.cruds); every request carries a token of that client, issued by the real
+// AccessTokens, unless the test sends another Authorization header (an empty one sends none).
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "access/access_context.h"
+#include "access/scope_policy.h"
+#include "access/wall_clock.h"
+#include "app/auth_stack.h"
 #include "http/client.h"
 #include "http/fhir_routes.h"
 #include "http/server.h"
@@ -22,6 +31,18 @@
 #include "store/store.h"
 
 namespace carerecord::testing {
+
+// How the test server checks tokens: a test may set the clock, the lifetime and how soon a
+// disabled principal is noticed.
+struct TestAuthOptions {
+  const access::WallClock* clock = nullptr;  // the system clock when null
+  int64_t token_ttl_seconds = 300;
+  int64_t status_recheck_seconds = 30;
+  std::chrono::milliseconds enabled_refresh = std::chrono::seconds(1);
+};
+
+inline constexpr const char* kTestOrganisation = "TEST1";
+inline constexpr const char* kTestClientScope = "system/*.cruds";
 
 class TestServer {
  public:
@@ -35,6 +56,12 @@ class TestServer {
   explicit TestServer(std::function<void(store::SqliteOptions&)> configure_store,
                       size_t max_body = 1 << 20)
       : configure_store_(std::move(configure_store)), max_body_(max_body) {
+    std::random_device random;
+    dir_ = std::filesystem::temp_directory_path() /
+           ("carerecord-test-" + std::to_string(random()) + std::to_string(random()));
+    Start();
+  }
+  explicit TestServer(TestAuthOptions auth) : auth_options_(auth), max_body_(1 << 20) {
     std::random_device random;
     dir_ = std::filesystem::temp_directory_path() /
            ("carerecord-test-" + std::to_string(random()) + std::to_string(random()));
@@ -54,9 +81,25 @@ class TestServer {
     Start();
   }
 
+  // Sends the test client's token unless `headers` has an Authorization header of its own; an
+  // empty one is dropped, so the request carries no token at all.
   http::HttpResponse Send(std::string method, std::string target, std::string body = {},
                           std::vector<std::pair<std::string, std::string>> headers = {}) {
-    if (!body.empty()) headers.emplace_back("Content-Type", "application/fhir+json");
+    bool has_body_type = false, has_authorization = false;
+    for (const auto& [name, value] : headers) {
+      if (EqualsIgnoringCase(name, "content-type")) has_body_type = true;
+      if (EqualsIgnoringCase(name, "authorization")) has_authorization = true;
+    }
+    if (!body.empty() && !has_body_type) {
+      headers.emplace_back("Content-Type", "application/fhir+json");
+    }
+    if (!has_authorization) {
+      headers.emplace_back("Authorization", "Bearer " + DefaultToken());
+    } else {
+      std::erase_if(headers, [](const auto& header) {
+        return EqualsIgnoringCase(header.first, "authorization") && header.second.empty();
+      });
+    }
     auto response =
         client_->Send(std::move(method), std::move(target), std::move(headers), std::move(body));
     if (!response.ok()) {
@@ -76,6 +119,28 @@ class TestServer {
     return value.as_object();
   }
 
+  // A token of the test client with `scope` (and a patient context when `patient` is given),
+  // from the server's own AccessTokens.
+  std::string MintToken(const std::string& scope, const std::string& patient = {}) {
+    access::AccessTokenGrant grant;
+    grant.kind = access::PrincipalKind::kClient;
+    grant.subject = client_id_;
+    grant.client_id = client_id_;
+    grant.organisation = kTestOrganisation;
+    grant.role = "integration";
+    grant.scope = scope;
+    grant.patient = patient;
+    auto issued = auth_->tokens().Issue(grant);
+    EXPECT_TRUE(issued.ok()) << issued.error().message;
+    return issued.ok() ? issued->token : std::string();
+  }
+  std::vector<std::pair<std::string, std::string>> Bearer(const std::string& token) {
+    return {{"Authorization", "Bearer " + token}};
+  }
+
+  app::AuthStack& auth() { return *auth_; }
+  const std::string& client_id() const { return client_id_; }
+  const std::string& client_secret() const { return client_secret_; }
   uint16_t port() const { return port_; }
   const std::filesystem::path& data_dir() const { return dir_; }
   std::string base() const { return "http://127.0.0.1:" + std::to_string(port_) + "/fhir"; }
@@ -89,23 +154,79 @@ class TestServer {
     options.durable = false;
     if (configure_store_) configure_store_(options);
     store_ = std::move(store::OpenSqliteStore(options)).value();
-    service_ = std::make_unique<interactions::FhirService>(*store_, policy_, nullptr);
+    service_ = std::make_unique<interactions::FhirService>(*store_, scope_policy_, nullptr);
     routes_ = std::make_unique<http::FhirRoutes>(*service_, http::FhirRouteOptions{});
     http::ServerOptions server_options;
     server_options.max_body_bytes = max_body_;
-    server_options.runs_on_io_thread = &http::FhirRoutes::IsQuickRead;
+    server_options.runs_on_io_thread = &http::AuthRoutes::IsQuickRead;
     server_ = std::make_unique<http::HttpServer>(
-        server_options, [this](const http::HttpRequest& r) { return routes_->Handle(r); },
+        server_options,
+        [this](const http::HttpRequest& r) {
+          http::AuthRoutes* routes = auth_routes_.load(std::memory_order_acquire);
+          if (routes == nullptr) return http::FhirRoutes::ErrorResponse(503, "starting");
+          return routes->Handle(r);
+        },
         [](int status, std::string message) {
           return http::FhirRoutes::ErrorResponse(status, message);
         });
     port_ = server_->Start().value();
+    app::AuthStackOptions auth;
+    auth.data_dir = dir_;
+    auth.fhir_base = base();
+    auth.clock = auth_options_.clock;
+    auth.token_ttl_seconds = auth_options_.token_ttl_seconds;
+    auth.status_recheck_seconds = auth_options_.status_recheck_seconds;
+    auth.directory.enabled_refresh = auth_options_.enabled_refresh;
+    auto stack = app::AuthStack::Open(auth, *routes_);
+    ASSERT_TRUE(stack.ok()) << stack.error().message;
+    auth_ = std::move(stack).value();
+    if (client_id_.empty()) AddTestClient();
+    default_token_.clear();
+    auth_routes_.store(&auth_->routes(), std::memory_order_release);
     client_ = std::make_unique<http::HttpClient>("127.0.0.1", port_);
+  }
+  void AddTestClient() {
+    auto organisation = auth_->directory().AddOrganisation({kTestOrganisation, "Test", "other"});
+    ASSERT_TRUE(organisation.ok()) << organisation.error().message;
+    access::NewClient client;
+    client.name = "test integration";
+    client.ods_code = kTestOrganisation;
+    client.role = "integration";
+    client.scope = kTestClientScope;
+    client.auth_kind = "secret";
+    auto added = auth_->directory().AddClient(client);
+    ASSERT_TRUE(added.ok()) << added.error().message;
+    client_id_ = added->client.client_id;
+    client_secret_ = added->secret;
+  }
+
+ public:
+  // The test client's token, issued again shortly before it would expire. Thread-safe.
+  std::string DefaultToken() {
+    std::lock_guard lock(token_mutex_);
+    const access::WallClock& clock = auth_options_.clock
+                                         ? *auth_options_.clock
+                                         : static_cast<const access::WallClock&>(system_clock_);
+    if (default_token_.empty() || clock.NowSeconds() + 30 >= default_token_expires_) {
+      default_token_ = MintToken(kTestClientScope);
+      default_token_expires_ = clock.NowSeconds() + auth_options_.token_ttl_seconds;
+    }
+    return default_token_;
+  }
+
+ public:
+  static bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) ==
+                    std::tolower(static_cast<unsigned char>(y));
+           });
   }
   void Stop() {
     client_.reset();
     server_->Stop();
     server_.reset();
+    auth_routes_.store(nullptr, std::memory_order_release);
+    auth_.reset();
     routes_.reset();
     service_.reset();
     store_->Close();
@@ -113,15 +234,41 @@ class TestServer {
   }
 
   std::function<void(store::SqliteOptions&)> configure_store_;
+  TestAuthOptions auth_options_;
   size_t max_body_;
   std::filesystem::path dir_;
   access::OpenPolicy policy_;
+  access::ScopeLimitedPolicy scope_policy_{policy_};
+  access::SystemWallClock system_clock_;
+  std::unique_ptr<app::AuthStack> auth_;
+  std::atomic<http::AuthRoutes*> auth_routes_{nullptr};
+  std::string client_id_, client_secret_;
+  std::mutex token_mutex_;
+  std::string default_token_;
+  int64_t default_token_expires_ = 0;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<interactions::FhirService> service_;
   std::unique_ptr<http::FhirRoutes> routes_;
   std::unique_ptr<http::HttpServer> server_;
   std::unique_ptr<http::HttpClient> client_;
   uint16_t port_ = 0;
+};
+
+// A client of its own (for a thread of a concurrency test) that sends the test client's token.
+class AuthorizedClient {
+ public:
+  explicit AuthorizedClient(TestServer& server)
+      : client_("127.0.0.1", server.port()), authorization_("Bearer " + server.DefaultToken()) {}
+  base::Result<http::HttpResponse> Send(
+      std::string method, std::string target,
+      std::vector<std::pair<std::string, std::string>> headers = {}, std::string body = {}) {
+    headers.emplace_back("Authorization", authorization_);
+    return client_.Send(std::move(method), std::move(target), std::move(headers), std::move(body));
+  }
+
+ private:
+  http::HttpClient client_;
+  std::string authorization_;
 };
 
 // Creates or replaces Type/id with `body` (its id set to match) and fails the test unless the

@@ -5,18 +5,35 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "access/scopes.h"
 #include "store/store.h"
 
 namespace carerecord::access {
 
+enum class PrincipalKind { kUser, kClient };
+
+// Filled by the HTTP gate from a verified access token, or by the server itself for its own
+// work (loading Bundles, the directory sync), which has no kind and no scopes.
 struct AccessContext {
-  std::string principal;     // the user or system; "anonymous" until sign-in exists
-  std::string organisation;  // the organisation they act for
-  std::string purpose;       // why (e.g. "direct-care"); break-glass reasons go here
+  // "user:NAME", "client:ID", or "system:SOURCE" for the server's own work.
+  std::string principal;
+  std::optional<PrincipalKind> kind;  // none: the server's own work, not a token's
+  std::string user;                   // the username, when a user signed in
+  std::string client_id;              // the client that holds the token
+  std::string organisation;           // ODS code of the organisation they act for
+  std::string role;                   // clinician, nurse, ..., integration
+  // What the token's scopes allow; null when the request is not limited by scopes (the
+  // server's own work). Shared with the verified token, which outlives the request.
+  std::shared_ptr<const ScopeSet> scopes;
+  std::string patient;    // the token's patient context (a Patient id); empty when none
+  std::string fhir_user;  // "Practitioner/ID" or "Patient/ID"; empty when none
+  std::string purpose;    // why (e.g. "direct-care"); break-glass reasons go here
   std::string client_address;
 };
 

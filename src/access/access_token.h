@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "access/access_context.h"
 #include "access/scopes.h"
 #include "access/signing_keys.h"
 #include "access/wall_clock.h"
@@ -19,7 +20,6 @@
 
 namespace carerecord::access {
 
-enum class PrincipalKind { kUser, kClient };
 std::string_view PrincipalKindName(PrincipalKind kind);
 
 // What one token grants, as the token endpoint decided it.

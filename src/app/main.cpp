@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
@@ -13,12 +14,17 @@
 #include <thread>
 
 #include "access/access_context.h"
+#include "access/scope_policy.h"
+#include "app/auth_stack.h"
+#include "app/demo_directory.h"
 #include "app/demo_region.h"
 #include "app/directory_sync.h"
 #include "app/feed_commands.h"
 #include "app/feed_serving.h"
 #include "app/identity_commands.h"
 #include "app/key_commands.h"
+#include "feeds/mapping_processor.h"
+#include "http/auth_routes.h"
 #include "http/fhir_routes.h"
 #include "http/server.h"
 #include "interactions/fhir_service.h"
@@ -94,7 +100,16 @@ struct ServeSettings {
   int demo_patients = 0;
   app::MllpServeSettings mllp;
   bool durable = true;
+  int64_t token_ttl_seconds = 300;
 };
+
+// The FHIR base clients see: --public-url, else the address the server listens on.
+std::string FhirBase(const ServeSettings& settings, uint16_t bound_port) {
+  if (!settings.public_url.empty()) return settings.public_url;
+  const bool ipv6 = settings.host.find(':') != std::string::npos;
+  return "http://" + (ipv6 ? "[" + settings.host + "]" : settings.host) + ":" +
+         std::to_string(bound_port) + "/fhir";
+}
 
 // Loads the demo region into an empty store when asked, then serves until SIGTERM or SIGINT.
 int Serve(const ServeSettings& settings, interactions::FhirService& service, store::Store& store) {
@@ -108,6 +123,19 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
       std::cout << "loading the demo region (" << settings.demo_patients << " patients)..."
                 << std::endl;
       if (LoadBundles(service, bundles, names) != 0) return 1;
+      // Who may sign in to it, printed on this first start only (the store is not empty next).
+      auto records = store::OpenSqliteIdentityRecords(settings.data_dir);
+      if (!records.ok()) {
+        std::cerr << "carerecord: " << records.error().message << "\n";
+        return 1;
+      }
+      access::Directory directory(*records.value());
+      auto printed = app::CreateDemoDirectory(directory, service);
+      if (!printed.ok()) {
+        std::cerr << "carerecord: the demo's directory: " << printed.error().message << "\n";
+        return 1;
+      }
+      std::cout << printed.value() << std::flush;
     }
   }
 
@@ -125,24 +153,32 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   server_options.max_body_bytes = settings.max_body;
   server_options.worker_threads = settings.workers;
   server_options.io_threads = settings.io_threads;
-  server_options.runs_on_io_thread = &http::FhirRoutes::IsQuickRead;
+  server_options.runs_on_io_thread = &http::AuthRoutes::IsQuickRead;
   server_options.max_connections =
       ConnectionsWithinFileLimit(settings.reader_connections, server_options.max_connections);
-  // HL7 v2 over MLLP into the inbox, before HTTP so /metrics finds it. No MessageProcessor yet:
-  // the mapping plugs in here.
+  // HL7 v2 over MLLP into the inbox, before HTTP so /metrics finds it; the inbox worker maps
+  // each committed message into the record through the same write path as the API.
+  feeds::MappingProcessor mapping(service);
   app::FeedServing feeds;
-  if (auto started = feeds.Start(settings.data_dir, settings.mllp, settings.durable, nullptr);
+  if (auto started = feeds.Start(settings.data_dir, settings.mllp, settings.durable, &mapping);
       !started.ok()) {
     std::cerr << "carerecord: " << started.error().message << "\n";
     return 1;
   }
+  // Every request passes the sign-in gate, which can be built only once the port (and so the
+  // FHIR base, the tokens' audience) is known: until then requests are answered 503. /metrics
+  // (feed counts, no patient data) is answered before it, for a scraper on the local network.
+  std::atomic<http::AuthRoutes*> auth_routes{nullptr};
   http::HttpServer server(
       server_options,
-      [&routes, &feeds](const http::HttpRequest& request) {
+      [&auth_routes, &feeds](const http::HttpRequest& request) {
         if (request.target == "/metrics" && request.method == "GET") {
           if (auto metrics = feeds.MetricsResponse()) return *metrics;
         }
-        return routes.Handle(request);
+        http::AuthRoutes* routes = auth_routes.load(std::memory_order_acquire);
+        if (routes == nullptr)
+          return http::FhirRoutes::ErrorResponse(503, "the server is starting");
+        return routes->Handle(request);
       },
       [](int status, std::string message) {
         return http::FhirRoutes::ErrorResponse(status, message);
@@ -152,9 +188,22 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
     std::cerr << "carerecord: " << bound.error().message << "\n";
     return 1;
   }
+  app::AuthStackOptions auth_options;
+  auth_options.data_dir = settings.data_dir;
+  auth_options.fhir_base = FhirBase(settings, bound.value());
+  auth_options.token_ttl_seconds = settings.token_ttl_seconds;
+  auto auth = app::AuthStack::Open(auth_options, routes);
+  if (!auth.ok()) {
+    std::cerr << "carerecord: " << auth.error().message << "\n";
+    server.Stop();
+    server.Wait();
+    return 1;
+  }
+  auth_routes.store(&auth.value()->routes(), std::memory_order_release);
   std::cout << "carerecord listening on http://" << settings.host << ":" << bound.value() << "/fhir"
             << std::endl;
   std::cout << "port " << bound.value() << std::endl;
+  std::cout << "token endpoint " << auth.value()->endpoints().token_endpoint() << std::endl;
   // The directory's organisations and staff as FHIR resources, written by this process while it
   // holds the record store: now, and within a second of each change the command line makes.
   app::DirectorySyncLoop directory_sync(settings.data_dir, store);
@@ -196,6 +245,7 @@ int main(int argc, char** argv) {
   int io_threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()) - 1);
   bool no_fsync = false;
   app::MllpServeSettings mllp;
+  int64_t token_ttl = 300;
 
   auto* serve = app.add_subcommand("serve", "Serve the FHIR R4 API at /fhir/");
   serve->add_option("--data", data_dir, "Directory of the record store (created if absent)")
@@ -221,6 +271,11 @@ int main(int argc, char** argv) {
                    "default one per core but one")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  serve
+      ->add_option("--token-ttl", token_ttl,
+                   "Lifetime of the access tokens the server issues, in seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, access::kMaxTokenTtlSeconds));
   serve->add_flag("--no-fsync", no_fsync,
                   "Do not sync commits to disk (tests only: a crash can lose acknowledged data)");
   app::AddMllpServeOptions(*serve, mllp);
@@ -274,7 +329,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<store::Store> record_store = std::move(opened).value();
-  access::OpenPolicy policy;
+  // The full policy (roles, relationships, consent) is the next issue; today every caller with a
+  // valid token reads what its scopes allow.
+  access::OpenPolicy open_policy;
+  access::ScopeLimitedPolicy policy(open_policy);
   interactions::FhirService service(*record_store, policy, nullptr);
 
   if (*stats) {
@@ -304,6 +362,7 @@ int main(int argc, char** argv) {
 
   ServeSettings settings{data_dir, host,          port,       public_url,
                          max_body, workers,       io_threads, store_options.reader_connections,
-                         demo,     demo_patients, mllp,       !no_fsync};
+                         demo,     demo_patients, mllp,       !no_fsync,
+                         token_ttl};
   return Serve(settings, service, *record_store);
 }

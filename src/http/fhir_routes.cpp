@@ -5,6 +5,8 @@
 #include <cctype>
 #include <chrono>
 
+#include "access/scope_policy.h"
+#include "http/bundle_scopes.h"
 #include "interactions/responses.h"
 
 namespace carerecord::http {
@@ -147,7 +149,8 @@ bool FhirRoutes::IsQuickRead(const HttpRequest& request) {
   }
 }
 
-HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
+HttpResponse FhirRoutes::Handle(const HttpRequest& request,
+                                const access::AccessContext& who) const {
   if (auto bad = CheckPercentEscapes(request.target); !bad.ok()) {
     return Error(bad.error().code, bad.error().message, bad.error().location);
   }
@@ -186,7 +189,7 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
   if (auto rejected = CheckFormats(request, params)) return *rejected;
 
   interactions::RequestContext ctx;
-  ctx.who.principal = "anonymous";
+  ctx.who = who;
   ctx.who.client_address = request.remote_address;
   // All the searches of one request (a Bundle may hold thousands) share one minute.
   ctx.deadline = std::chrono::steady_clock::now() + kRequestSearchTime;
@@ -215,22 +218,37 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
                                   method + " is not allowed on " + std::string(url->path()));
     return response;
   };
+  using access::FhirInteraction;
+  // The scope check of the interaction a branch is about to make (none without scopes).
+  auto refused = [&](FhirInteraction interaction,
+                     std::string_view type) -> std::optional<HttpResponse> {
+    auto refusal = access::CheckInteractionScope(who, interaction, type);
+    if (!refusal) return std::nullopt;
+    return Error(base::ErrorCode::kForbidden, std::move(refusal->message));
+  };
   Response response;
   size_t n = segments.size();
   if (n == 0) {
     if (method != "POST") return not_allowed();
+    if (auto refusal = CheckBundleScopes(who, request.body, ctx.base_url)) {
+      return Error(base::ErrorCode::kForbidden, std::move(refusal->message),
+                   std::move(refusal->location));
+    }
     response = service_.ProcessBundle(ctx, request.body);
   } else if (n == 1 && segments[0] == "metadata") {
     if (!get) return not_allowed();
     response = service_.Capabilities(ctx);
   } else if (n == 1 && segments[0] == "_history") {
     if (!get) return not_allowed();
+    if (auto refusal = refused(FhirInteraction::kHistorySystem, "*")) return *refusal;
     response = service_.History(ctx, "", "", params);
   } else if (n == 1) {
     const std::string& type = segments[0];
     if (get) {
+      if (auto refusal = refused(FhirInteraction::kSearchType, type)) return *refusal;
       response = service_.Search(ctx, type, params);
     } else if (method == "POST") {
+      if (auto refusal = refused(FhirInteraction::kCreate, type)) return *refusal;
       response = service_.Create(ctx, type, request.body, request.Header("if-none-exist"));
     } else if (method == "PUT" || method == "DELETE") {
       if (params.empty()) {
@@ -238,6 +256,9 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
                      method + " on a type needs search parameters (a conditional " +
                          (method == "PUT" ? "update" : "delete") + ")");
       }
+      if (auto refusal =
+              refused(method == "PUT" ? FhirInteraction::kUpdate : FhirInteraction::kDelete, type))
+        return *refusal;
       response = method == "PUT" ? service_.ConditionalUpdate(ctx, type, params, request.body)
                                  : service_.ConditionalDelete(ctx, type, params);
     } else {
@@ -256,33 +277,44 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
                    "the query has " + std::to_string(all.size()) + " parameters; at most " +
                        std::to_string(kMaxQueryParameters) + " are accepted");
     }
+    if (auto refusal = refused(FhirInteraction::kSearchType, segments[0])) return *refusal;
     response = service_.Search(ctx, segments[0], all);
   } else if (n == 2 && segments[1] == "_history") {
     if (!get) return not_allowed();
+    if (auto refusal = refused(FhirInteraction::kHistoryType, segments[0])) return *refusal;
     response = service_.History(ctx, segments[0], "", params);
   } else if (n == 2) {
     if (get) {
+      if (auto refusal = refused(FhirInteraction::kRead, segments[0])) return *refusal;
       response = service_.Read(ctx, segments[0], segments[1], params);
     } else if (method == "PUT") {
+      if (auto refusal = refused(FhirInteraction::kUpdate, segments[0])) return *refusal;
       response =
           service_.Update(ctx, segments[0], segments[1], request.body, request.Header("if-match"));
     } else if (method == "DELETE") {
+      if (auto refusal = refused(FhirInteraction::kDelete, segments[0])) return *refusal;
       response = service_.Delete(ctx, segments[0], segments[1]);
     } else {
       return not_allowed();
     }
   } else if (n == 3 && segments[2] == "_history") {
     if (!get) return not_allowed();
+    if (auto refusal = refused(FhirInteraction::kHistoryInstance, segments[0])) return *refusal;
     response = service_.History(ctx, segments[0], segments[1], params);
   } else if (n == 4 && segments[2] == "_history") {
     if (!get) return not_allowed();
+    if (auto refusal = refused(FhirInteraction::kVread, segments[0])) return *refusal;
     response = service_.VRead(ctx, segments[0], segments[1], segments[3], params);
   } else if (n == 3 && segments[0] == "Patient" && segments[2] != "$everything" &&
              segments[2] != "_history") {
     if (!get) return not_allowed();
+    if (auto refusal = refused(FhirInteraction::kSearchType, segments[2])) return *refusal;
     response = service_.CompartmentSearch(ctx, segments[1], segments[2], params);
   } else if (n == 3 && segments[0] == "Patient" && segments[2] == "$everything") {
     if (!get && method != "POST") return not_allowed();
+    // What $everything returns is filtered item by item (ScopeLimitedPolicy); opening it
+    // takes the right to read the Patient.
+    if (auto refusal = refused(FhirInteraction::kRead, "Patient")) return *refusal;
     response = service_.Everything(ctx, segments[1], params);
   } else {
     return Error(base::ErrorCode::kNotFound, "no FHIR interaction at " + std::string(url->path()));

@@ -1,9 +1,12 @@
 // Maps HTTP requests under /fhir/ onto the FHIR interactions: routing, content negotiation,
-// Prefer / If-Match / If-None-Exist headers. Thread-safe (stateless over a FhirService).
+// Prefer / If-Match / If-None-Exist headers, and the scope check of each interaction (a 403
+// naming the missing scope) for a caller the AuthRoutes gate has identified. Thread-safe
+// (stateless over a FhirService).
 #pragma once
 
 #include <string>
 
+#include "access/access_context.h"
 #include "http/http_message.h"
 #include "interactions/fhir_service.h"
 
@@ -21,7 +24,9 @@ class FhirRoutes {
   FhirRoutes(interactions::FhirService& service, FhirRouteOptions options)
       : service_(service), options_(std::move(options)) {}
 
-  HttpResponse Handle(const HttpRequest& request) const;
+  // `who` is the verified caller (AuthRoutes fills it from the access token); its scopes, when
+  // it has any, must allow the interaction the request names, else the answer is a 403.
+  HttpResponse Handle(const HttpRequest& request, const access::AccessContext& who) const;
 
   // Whether a request is a quick read, to run on the io thread (ServerOptions::runs_on_io_thread):
   // a GET or HEAD of metadata, of a resource by id, or of one version of it. Searches, history

@@ -1,13 +1,81 @@
-// Interoperability: fhir-kit-client (a FHIR client this project did not write) creates, reads,
-// updates, searches, pages, posts a transaction and asks for $everything against a running
-// carerecord server. The server's base URL comes from CARERECORD_BASE.
+// Interoperability: clients this project did not write against a running carerecord server.
+// openid-client gets access tokens by client credentials (client_secret_basic, and
+// private_key_jwt as SMART Backend Services specifies it), found through the server's OpenID
+// discovery document; fhir-kit-client then creates, reads, updates, searches, pages, posts a
+// transaction and asks for $everything with the token. run.sh registers the clients with the
+// command line and passes the server's base URL (CARERECORD_BASE) and the clients' credentials.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { webcrypto } from 'node:crypto';
 import { Client } from 'fhir-kit-client';
+import * as oidc from 'openid-client';
 
 const baseUrl = process.env.CARERECORD_BASE;
 assert.ok(baseUrl, 'CARERECORD_BASE must name the server, e.g. http://127.0.0.1:8080/fhir');
-const client = new Client({ baseUrl });
+const issuer = new URL(baseUrl).origin;
+
+// The server's metadata, from its discovery document; http is allowed for the loopback test.
+async function discover(clientId, clientAuth) {
+  return oidc.discovery(new URL(issuer), clientId, undefined, clientAuth, {
+    execute: [oidc.allowInsecureRequests],
+  });
+}
+
+const secretConfig = await discover(
+  process.env.CARERECORD_CLIENT_ID,
+  oidc.ClientSecretBasic(process.env.CARERECORD_CLIENT_SECRET),
+);
+const granted = await oidc.clientCredentialsGrant(secretConfig, { scope: 'system/*.cruds' });
+const client = new Client({
+  baseUrl,
+  customHeaders: { Authorization: `Bearer ${granted.access_token}` },
+});
+
+test('client_secret_basic: a Bearer token with the scope asked for', () => {
+  assert.equal(granted.token_type.toLowerCase(), 'bearer');
+  assert.equal(granted.scope, 'system/*.cruds');
+  assert.ok(granted.expires_in > 0 && granted.expires_in <= 300);
+});
+
+test('private_key_jwt: an ES384 assertion signed with a key made by Node, aud = token endpoint', async () => {
+  const jwk = JSON.parse(readFileSync(process.env.CARERECORD_KEY_FILE, 'utf8'));
+  const key = await webcrypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-384' },
+    false, ['sign']);
+  let tokenEndpoint;
+  const config = await discover(
+    process.env.CARERECORD_KEY_CLIENT_ID,
+    oidc.PrivateKeyJwt({ key, kid: jwk.kid }, {
+      // SMART Backend Services: the assertion's audience is the token endpoint's URL
+      // (openid-client's default is the issuer).
+      [oidc.modifyAssertion]: (header, payload) => {
+        payload.aud = tokenEndpoint;
+      },
+    }),
+  );
+  tokenEndpoint = config.serverMetadata().token_endpoint;
+  const keyGrant = await oidc.clientCredentialsGrant(config, { scope: 'system/Patient.rs' });
+  assert.equal(keyGrant.scope, 'system/Patient.rs');
+  const reader = new Client({
+    baseUrl,
+    customHeaders: { Authorization: `Bearer ${keyGrant.access_token}` },
+  });
+  const bundle = await reader.search({ resourceType: 'Patient', searchParams: { _count: 1 } });
+  assert.equal(bundle.resourceType, 'Bundle');
+  // Its scope reads Patients only.
+  await assert.rejects(reader.search({ resourceType: 'Observation', searchParams: {} }), (error) => {
+    assert.equal(error.response.status, 403);
+    return true;
+  });
+});
+
+test('a request without a token is 401 with a Bearer challenge', async () => {
+  const response = await fetch(`${baseUrl}/Patient`);
+  assert.equal(response.status, 401);
+  assert.match(response.headers.get('www-authenticate'), /^Bearer realm=/);
+  const outcome = await response.json();
+  assert.equal(outcome.resourceType, 'OperationOutcome');
+});
 const nhsNumber = '9000000009';
 const nhsSystem = 'https://fhir.nhs.uk/Id/nhs-number';
 

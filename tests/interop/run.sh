@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Starts build/carerecord on a free loopback port with a throwaway store, runs the fhir-kit-client
-# tests against it, and stops the server with SIGTERM (which must exit cleanly).
+# Starts build/carerecord on a free loopback port with a throwaway store, registers two clients
+# with the command line as an operator would (one with a secret, one with a public key made by
+# Node's crypto), runs the tests (openid-client gets the tokens, fhir-kit-client uses them), and
+# stops the server with SIGTERM (which must exit cleanly).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
@@ -24,10 +26,29 @@ pid=""
 cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$data"; }
 trap cleanup EXIT
 start_server
+cli() { "$root/build/carerecord" "$@" --data "$data/store"; }
+cli orgs add --ods INT01 --name "Interop Test Organisation" --kind other >/dev/null
+secret_client="$(cli clients add --name "interop (secret)" --org INT01 --role integration \
+  --scope "system/*.cruds" --secret)"
+node make-client-key.mjs "$data/client-key.json" "$data/client-jwks.json"
+key_client="$(cli clients add --name "interop (private_key_jwt)" --org INT01 --role integration \
+  --scope "system/*.rs" --jwks-file "$data/client-jwks.json")"
+value() { sed -n "s/^$1=//p"; }
+export CARERECORD_CLIENT_ID="$(echo "$secret_client" | value client_id)"
+export CARERECORD_CLIENT_SECRET="$(echo "$secret_client" | value client_secret)"
+export CARERECORD_KEY_CLIENT_ID="$(echo "$key_client" | value client_id)"
+export CARERECORD_KEY_FILE="$data/client-key.json"
 CARERECORD_BASE="http://127.0.0.1:$port/fhir" node --test interop.test.mjs
+
+# A token the way curl users get one (README): client credentials with HTTP Basic.
+token() {
+  curl -s -u "$CARERECORD_CLIENT_ID:$CARERECORD_CLIENT_SECRET" -d grant_type=client_credentials \
+    "http://127.0.0.1:$port/auth/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'
+}
 
 # A write acknowledged just before SIGTERM is there after a restart.
 location="$(curl -s -o /dev/null -D - -X POST -H 'Content-Type: application/fhir+json' \
+  -H "Authorization: Bearer $(token)" \
   -d '{"resourceType":"Patient","name":[{"family":"Restart"}]}' \
   "http://127.0.0.1:$port/fhir/Patient" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')"
 [ -n "$location" ] || { echo "create before shutdown failed"; exit 1; }
@@ -36,7 +57,9 @@ wait "$pid"
 grep -q "stopped" "$log" || { echo "server did not stop cleanly:"; cat "$log"; exit 1; }
 start_server
 path="/fhir/${location#*/fhir/}"
-status="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port${path%/_history/*}")"
+# The new port is a new audience: a new token.
+status="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(token)" \
+  "http://127.0.0.1:$port${path%/_history/*}")"
 [ "$status" = 200 ] || { echo "after restart, $path answered $status"; exit 1; }
 echo "ok - a write acknowledged before SIGTERM is read back after restart"
 kill -TERM "$pid"

@@ -1,0 +1,41 @@
+// What a token's scopes allow one request: the interaction check the HTTP routes make before
+// calling an interaction (a 403 naming the missing scope), and ScopeLimitedPolicy, which wraps
+// the server's AccessPolicy so that every item a read returns is one the scopes cover: of a type
+// a scope may read and, under a patient-level scope, in the token's patient's compartment or in
+// no patient's compartment at all. Scopes narrow what the wrapped policy allows, never widen it.
+// Pure functions; ScopeLimitedPolicy is thread-safe when the wrapped policy is.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "access/access_context.h"
+#include "access/scopes.h"
+
+namespace carerecord::access {
+
+struct ScopeRefusal {
+  std::string missing_scope;  // e.g. "patient/Observation.s"
+  std::string message;        // for the OperationOutcome: names the scope and the interaction
+};
+
+// Whether `who` may make `interaction` on `resource_type` ("*" for the whole server). A context
+// without scopes (the server's own work) may. A scope counts only when it can be honoured:
+// a patient-level scope needs the token's patient context, and a scope with search-style
+// restrictions is not honoured yet (the search path does not add them as conditions), so it
+// allows nothing rather than everything.
+std::optional<ScopeRefusal> CheckInteractionScope(const AccessContext& who,
+                                                  FhirInteraction interaction,
+                                                  std::string_view resource_type);
+
+class ScopeLimitedPolicy final : public AccessPolicy {
+ public:
+  explicit ScopeLimitedPolicy(AccessPolicy& inner) : inner_(inner) {}
+  bool MayRead(const AccessContext& who, const store::ItemFacts& item) override;
+
+ private:
+  AccessPolicy& inner_;
+};
+
+}  // namespace carerecord::access

@@ -1,0 +1,455 @@
+#include "http/auth_routes.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/pct_string_view.hpp>
+#include <cctype>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "access/scopes.h"
+#include "interactions/responses.h"
+#include "interactions/search_query.h"
+
+namespace carerecord::http {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kRealm = "carerecord";
+constexpr std::string_view kJwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+std::atomic<uint64_t> g_instances{0};
+
+bool StartsWithIgnoringCase(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(text[i])) !=
+        std::tolower(static_cast<unsigned char>(prefix[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
+
+HttpResponse JsonResponse(int status, const json::value& body) {
+  HttpResponse response;
+  response.status = status;
+  response.SetHeader("Content-Type", "application/json");
+  response.body = json::serialize(body);
+  return response;
+}
+
+// RFC 6749 section 5.2: {"error", "error_description"}, never cached.
+HttpResponse OAuthError(int status, std::string_view error, std::string_view description) {
+  HttpResponse response =
+      JsonResponse(status, json::object{{"error", error}, {"error_description", description}});
+  response.SetHeader("Cache-Control", "no-store");
+  response.SetHeader("Pragma", "no-cache");
+  return response;
+}
+
+HttpResponse InvalidClient(std::string_view description, bool basic_used) {
+  HttpResponse response = OAuthError(401, "invalid_client", description);
+  // RFC 6749: a client that tried HTTP Basic gets its challenge back.
+  if (basic_used) response.SetHeader("WWW-Authenticate", "Basic realm=\"carerecord\"");
+  return response;
+}
+
+// RFC 6750's error_description may hold printable ASCII but '"' and '\'.
+std::string QuotableDescription(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\'');
+    } else if (c >= 0x20 && c <= 0x7e) {
+      out.push_back(c);
+    } else {
+      out.push_back('?');
+    }
+  }
+  return out;
+}
+
+// 401 with an OperationOutcome and the Bearer challenge; `description` empty when the request
+// carried no token (RFC 6750 section 3.1: then no error attribute).
+HttpResponse Unauthorized(std::string_view message, std::string_view description) {
+  HttpResponse response;
+  response.status = 401;
+  response.SetHeader("Content-Type", "application/fhir+json; charset=utf-8");
+  response.body = interactions::OperationOutcomeJson("error", "login", message, "");
+  std::string challenge = "Bearer realm=\"" + std::string(kRealm) + "\"";
+  if (!description.empty()) {
+    challenge +=
+        ", error=\"invalid_token\", error_description=\"" + QuotableDescription(description) + "\"";
+  }
+  response.SetHeader("WWW-Authenticate", std::move(challenge));
+  return response;
+}
+
+// Standard base64 with padding (HTTP Basic), through OpenSSL; nothing when malformed.
+std::optional<std::string> DecodeBase64(std::string_view text) {
+  if (text.empty() || text.size() % 4 != 0 || text.size() > 4096) return std::nullopt;
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    bool padding = c == '=' && i + 2 >= text.size();
+    if (!std::isalnum(c) && c != '+' && c != '/' && !padding) return std::nullopt;
+  }
+  std::string out(text.size() / 4 * 3, '\0');
+  int length = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                               reinterpret_cast<const unsigned char*>(text.data()),
+                               static_cast<int>(text.size()));
+  if (length < 0) return std::nullopt;
+  size_t padding = text.ends_with("==") ? 2 : text.ends_with('=') ? 1 : 0;
+  out.resize(static_cast<size_t>(length) - padding);
+  return out;
+}
+
+// application/x-www-form-urlencoded, as RFC 6749 section 2.3.1 encodes Basic credentials.
+std::optional<std::string> FormDecode(std::string text) {
+  std::replace(text.begin(), text.end(), '+', ' ');
+  auto pct = boost::urls::make_pct_string_view(text);
+  if (!pct) return std::nullopt;
+  return pct->decode();
+}
+
+// A client-credentials grant asks for the client's own, system-level scopes: patient- and
+// user-level ones need a patient or user this grant has none of, and the launch and identity
+// scopes a sign-in.
+access::ScopeSet SystemScopesOf(const access::ScopeSet& scopes) {
+  std::string text;
+  for (const access::ClinicalScope& scope : scopes.clinical()) {
+    if (scope.level != access::ScopeLevel::kSystem) continue;
+    if (!text.empty()) text += ' ';
+    text += scope.text;
+  }
+  auto parsed = access::ScopeSet::Parse(text);
+  return parsed.ok() ? std::move(parsed).value() : access::ScopeSet();
+}
+
+}  // namespace
+
+base::Result<AuthEndpoints> AuthEndpoints::FromFhirBase(std::string_view fhir_base) {
+  auto url = boost::urls::parse_absolute_uri(fhir_base);
+  if (!url || !url->has_authority() || (url->scheme() != "http" && url->scheme() != "https")) {
+    return base::Invalid("the FHIR base '" + std::string(fhir_base) +
+                         "' is not an absolute http or https URL");
+  }
+  AuthEndpoints endpoints;
+  endpoints.issuer = std::string(url->scheme()) + "://" + std::string(url->encoded_authority());
+  endpoints.fhir_base = std::string(fhir_base);
+  while (endpoints.fhir_base.ends_with('/')) endpoints.fhir_base.pop_back();
+  return endpoints;
+}
+
+AuthRoutes::AuthRoutes(const FhirRoutes& fhir, AuthServices services, AuthEndpoints endpoints)
+    : fhir_(fhir),
+      services_(services),
+      endpoints_(std::move(endpoints)),
+      instance_(++g_instances) {}
+
+bool AuthRoutes::IsQuickRead(const HttpRequest& request) {
+  if (FhirRoutes::IsQuickRead(request)) return true;
+  if (request.method != "GET" && request.method != "HEAD") return false;
+  std::string_view path = PathOf(request.target);
+  return path == "/auth/jwks" || path == "/fhir/.well-known/smart-configuration" ||
+         path == "/.well-known/openid-configuration";
+}
+
+HttpResponse AuthRoutes::Handle(const HttpRequest& request) const {
+  const std::string_view path = PathOf(request.target);
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  if (path == "/auth/token") return Token(request);
+  if (path == "/auth/jwks" || path == "/fhir/.well-known/smart-configuration" ||
+      path == "/.well-known/openid-configuration") {
+    if (!get) {
+      HttpResponse response = OAuthError(405, "invalid_request", "only GET is allowed here");
+      response.SetHeader("Allow", "GET, HEAD");
+      return response;
+    }
+    if (path == "/auth/jwks") return Jwks();
+    return path == "/.well-known/openid-configuration" ? OpenIdConfiguration()
+                                                       : SmartConfiguration();
+  }
+  if (path == "/fhir/metadata") {
+    // Public, and with an empty set of scopes: should routing ever take this request elsewhere,
+    // it is refused rather than served without a caller.
+    static const auto kNoScopes = std::make_shared<const access::ScopeSet>();
+    access::AccessContext anonymous;
+    anonymous.principal = "anonymous";
+    anonymous.scopes = kNoScopes;
+    return fhir_.Handle(request, anonymous);
+  }
+  return AuthenticatedFhir(request);
+}
+
+HttpResponse AuthRoutes::AuthenticatedFhir(const HttpRequest& request) const {
+  std::string_view authorization = request.Header("authorization");
+  if (authorization.empty()) {
+    return Unauthorized(
+        "this request needs an access token (Authorization: Bearer ...); get one at " +
+            endpoints_.token_endpoint(),
+        "");
+  }
+  if (!StartsWithIgnoringCase(authorization, "Bearer ")) {
+    return Unauthorized("the Authorization header is not a Bearer token",
+                        "the Authorization header is not a Bearer token");
+  }
+  std::string_view token = authorization.substr(7);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  if (token.empty()) {
+    return Unauthorized("the Bearer token is empty", "the Bearer token is empty");
+  }
+
+  struct ThreadMemo {
+    uint64_t owner = 0;
+    access::VerifiedTokenMemo memo;
+  };
+  thread_local ThreadMemo t_memo;
+  if (t_memo.owner != instance_) t_memo = ThreadMemo{instance_, {}};
+  auto verified = services_.tokens.Verify(token, t_memo.memo);
+  if (!verified.ok()) {
+    const base::Error& error = verified.error();
+    if (error.code == base::ErrorCode::kInvalid) {
+      return Unauthorized(error.message, error.message);
+    }
+    return FhirRoutes::ErrorResponse(error.code == base::ErrorCode::kUnavailable ? 503 : 500,
+                                     error.message);
+  }
+  const std::shared_ptr<const access::VerifiedToken>& t = verified.value();
+  access::AccessContext who;
+  who.kind = t->kind;
+  who.principal =
+      (t->kind == access::PrincipalKind::kUser ? "user:" + t->subject : "client:" + t->client_id);
+  if (t->kind == access::PrincipalKind::kUser) who.user = t->subject;
+  who.client_id = t->client_id;
+  who.organisation = t->organisation;
+  who.role = t->role;
+  who.scopes = std::shared_ptr<const access::ScopeSet>(t, &t->scopes);
+  who.patient = t->patient;
+  who.fhir_user = t->fhir_user;
+  who.purpose = t->purpose;
+  return fhir_.Handle(request, who);
+}
+
+HttpResponse AuthRoutes::Token(const HttpRequest& request) const {
+  if (request.method != "POST") {
+    HttpResponse response = OAuthError(405, "invalid_request", "the token endpoint takes POST");
+    response.SetHeader("Allow", "POST");
+    return response;
+  }
+  if (!StartsWithIgnoringCase(request.Header("content-type"),
+                              "application/x-www-form-urlencoded")) {
+    return OAuthError(400, "invalid_request",
+                      "the token request must be application/x-www-form-urlencoded");
+  }
+  auto decoded = interactions::DecodeQuery(request.body);
+  if (!decoded.ok()) return OAuthError(400, "invalid_request", decoded.error().message);
+  std::map<std::string, std::string> form;
+  for (auto& [name, value] : decoded.value()) {
+    if (!form.emplace(name, value).second) {
+      return OAuthError(400, "invalid_request", "the parameter '" + name + "' is given twice");
+    }
+  }
+  auto param = [&](const char* name) -> std::optional<std::string> {
+    auto it = form.find(name);
+    if (it == form.end()) return std::nullopt;
+    return it->second;
+  };
+
+  auto grant_type = param("grant_type");
+  if (!grant_type) return OAuthError(400, "invalid_request", "grant_type is missing");
+  if (*grant_type != "client_credentials") {
+    return OAuthError(400, "unsupported_grant_type",
+                      "grant_type '" + *grant_type +
+                          "' is not supported here; this server issues client_credentials");
+  }
+
+  // Client authentication: exactly one of HTTP Basic, client_secret in the body, an assertion.
+  std::string_view authorization = request.Header("authorization");
+  const bool basic = StartsWithIgnoringCase(authorization, "Basic ");
+  const bool post = form.contains("client_secret");
+  const bool assertion =
+      form.contains("client_assertion") || form.contains("client_assertion_type");
+  if (int(basic) + int(post) + int(assertion) > 1) {
+    return OAuthError(400, "invalid_request", "use one way of authenticating the client, not two");
+  }
+  if (!basic && !post && !assertion) {
+    return InvalidClient(
+        "the client did not authenticate (client_secret_basic, client_secret_post or "
+        "private_key_jwt)",
+        false);
+  }
+  std::optional<std::string> client_id = param("client_id");
+  std::string secret;
+  if (basic) {
+    std::string_view encoded = authorization.substr(6);
+    while (!encoded.empty() && encoded.front() == ' ') encoded.remove_prefix(1);
+    auto credentials = DecodeBase64(encoded);
+    size_t colon = credentials ? credentials->find(':') : std::string::npos;
+    if (colon == std::string::npos) {
+      return InvalidClient("the Basic credentials are not base64 of client_id:client_secret", true);
+    }
+    auto id = FormDecode(credentials->substr(0, colon));
+    auto password = FormDecode(credentials->substr(colon + 1));
+    if (!id || !password) {
+      return InvalidClient("the Basic credentials are not form-encoded", true);
+    }
+    if (client_id && *client_id != *id) {
+      return OAuthError(400, "invalid_request", "client_id differs from the Basic credentials'");
+    }
+    client_id = *id;
+    secret = *password;
+  } else if (post) {
+    secret = *param("client_secret");
+  } else {
+    if (param("client_assertion_type") != std::string(kJwtBearer)) {
+      return OAuthError(400, "invalid_request",
+                        "client_assertion_type must be " + std::string(kJwtBearer));
+    }
+    if (!form.contains("client_assertion")) {
+      return OAuthError(400, "invalid_request", "client_assertion is missing");
+    }
+    if (!client_id) {
+      auto issuer = access::ClientAssertionVerifier::UnverifiedIssuer(*param("client_assertion"));
+      if (!issuer.ok()) return InvalidClient(issuer.error().message, false);
+      client_id = std::move(issuer).value();
+    }
+  }
+  if (!client_id || client_id->empty()) {
+    return OAuthError(400, "invalid_request", "client_id is missing");
+  }
+
+  auto found = services_.directory.FindClient(*client_id);
+  if (!found.ok()) return OAuthError(503, "temporarily_unavailable", found.error().message);
+  if (!found.value()) return InvalidClient("client authentication failed", basic);
+  const store::ClientRecord& client = *found.value();
+  if (assertion) {
+    if (client.auth_kind != "jwks") {
+      return InvalidClient("client " + client.client_id + " has no registered keys (JWKS)", basic);
+    }
+    auto verified = services_.assertions.Verify(
+        *param("client_assertion"),
+        {client.client_id, client.jwks_json, endpoints_.token_endpoint()});
+    if (!verified.ok()) {
+      if (verified.error().code == base::ErrorCode::kInvalid) {
+        return InvalidClient(verified.error().message, basic);
+      }
+      return OAuthError(503, "temporarily_unavailable", verified.error().message);
+    }
+  } else if (client.auth_kind != "secret" ||
+             !access::Directory::VerifyClientSecret(client, secret)) {
+    return InvalidClient("client authentication failed", basic);
+  }
+  auto organisation = services_.directory.records().FindOrganisation(client.ods_code);
+  if (!organisation.ok()) {
+    return OAuthError(503, "temporarily_unavailable", organisation.error().message);
+  }
+  if (!client.enabled || !organisation.value() || !organisation.value()->enabled) {
+    return InvalidClient("client " + client.client_id + " is disabled, or its organisation is",
+                         basic);
+  }
+  if (client.role.empty()) {
+    return OAuthError(400, "unauthorized_client",
+                      "client " + client.client_id +
+                          " has no role of its own: it may act only for a signed-in user");
+  }
+
+  auto allowed = access::ScopeSet::Parse(client.scope);
+  if (!allowed.ok()) {
+    return OAuthError(500, "server_error",
+                      "client " + client.client_id + "'s registered scopes cannot be read");
+  }
+  const access::ScopeSet allowed_system = SystemScopesOf(allowed.value());
+  access::ScopeSet granted = allowed_system;
+  if (auto requested_text = param("scope")) {
+    auto requested = access::ScopeSet::Parse(*requested_text);
+    if (!requested.ok()) return OAuthError(400, "invalid_scope", requested.error().message);
+    granted = SystemScopesOf(requested->NarrowTo(allowed_system));
+  }
+  if (granted.empty()) {
+    return OAuthError(400, "invalid_scope",
+                      "none of the requested scopes may be granted to client " + client.client_id +
+                          "; it may have: " +
+                          (allowed_system.empty() ? std::string("no system-level scopes")
+                                                  : allowed_system.ToString()));
+  }
+
+  access::AccessTokenGrant grant;
+  grant.kind = access::PrincipalKind::kClient;
+  grant.subject = client.client_id;
+  grant.client_id = client.client_id;
+  grant.organisation = client.ods_code;
+  grant.role = client.role;
+  grant.scope = granted.ToString();
+  auto issued = services_.tokens.Issue(grant);
+  if (!issued.ok()) {
+    return OAuthError(issued.error().code == base::ErrorCode::kUnavailable ? 503 : 500,
+                      "server_error", "no token could be issued; the details are in the log");
+  }
+  HttpResponse response = JsonResponse(200, json::object{{"access_token", issued->token},
+                                                         {"token_type", "Bearer"},
+                                                         {"expires_in", issued->expires_in},
+                                                         {"scope", grant.scope}});
+  response.SetHeader("Cache-Control", "no-store");
+  response.SetHeader("Pragma", "no-cache");
+  return response;
+}
+
+HttpResponse AuthRoutes::Jwks() const {
+  HttpResponse response = JsonResponse(200, services_.keys.JwksDocument());
+  // A rotated key appears here at once; clients should not hold the document long.
+  response.SetHeader("Cache-Control", "max-age=60");
+  return response;
+}
+
+namespace {
+
+json::array Strings(std::initializer_list<std::string_view> items) {
+  json::array out;
+  for (std::string_view item : items) out.emplace_back(item);
+  return out;
+}
+
+// What this server implements today. Each list names only what works: the authorization code
+// flow, PKCE, refresh tokens, launch contexts and ID tokens are not here yet, so neither are
+// their grant types, capabilities or scopes.
+json::object CommonDiscovery(const AuthEndpoints& endpoints) {
+  return json::object{
+      {"issuer", endpoints.issuer},
+      {"jwks_uri", endpoints.jwks_uri()},
+      {"authorization_endpoint", endpoints.authorization_endpoint()},
+      {"token_endpoint", endpoints.token_endpoint()},
+      {"grant_types_supported", Strings({"client_credentials"})},
+      {"token_endpoint_auth_methods_supported",
+       Strings({"private_key_jwt", "client_secret_basic", "client_secret_post"})},
+      {"token_endpoint_auth_signing_alg_values_supported",
+       Strings({"ES384", "RS384", "ES256", "RS256"})},
+      {"scopes_supported",
+       Strings({"system/*.cruds", "system/*.rs", "system/*.read", "system/*.write", "system/*.*"})},
+  };
+}
+
+}  // namespace
+
+HttpResponse AuthRoutes::SmartConfiguration() const {
+  json::object document = CommonDiscovery(endpoints_);
+  document["capabilities"] =
+      Strings({"client-confidential-symmetric", "client-confidential-asymmetric", "permission-v1",
+               "permission-v2"});
+  return JsonResponse(200, document);
+}
+
+HttpResponse AuthRoutes::OpenIdConfiguration() const {
+  return JsonResponse(200, CommonDiscovery(endpoints_));
+}
+
+}  // namespace carerecord::http
