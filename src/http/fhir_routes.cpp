@@ -10,7 +10,7 @@
 namespace carerecord::http {
 namespace {
 
-using interactions::CheckNoNul;
+using interactions::CheckDecodedText;
 using interactions::CheckPercentEscapes;
 using interactions::PreferReturn;
 using interactions::QueryParams;
@@ -180,7 +180,7 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
                  "the query has " + std::to_string(params.size()) + " parameters; at most " +
                      std::to_string(kMaxQueryParameters) + " are accepted");
   }
-  if (auto bad = CheckNoNul(params); !bad.ok()) {
+  if (auto bad = CheckDecodedText(params); !bad.ok()) {
     return Error(bad.error().code, bad.error().message, bad.error().location);
   }
   if (auto rejected = CheckFormats(request, params)) return *rejected;

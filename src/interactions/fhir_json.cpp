@@ -39,15 +39,6 @@ size_t Utf8SequenceLength(std::string_view text) {
   return length;
 }
 
-bool IsValidUtf8(std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const size_t length = Utf8SequenceLength(text.substr(i));
-    if (length == 0) return false;
-    i += length;
-  }
-  return true;
-}
-
 // Each byte that does not start a well-formed sequence becomes U+FFFD.
 std::string ReplaceInvalidUtf8(std::string_view text) {
   std::string out;
@@ -66,6 +57,15 @@ std::string ReplaceInvalidUtf8(std::string_view text) {
 }
 
 }  // namespace
+
+bool IsValidUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const size_t length = Utf8SequenceLength(text.substr(i));
+    if (length == 0) return false;
+    i += length;
+  }
+  return true;
+}
 
 base::Result<json::value> ParseJson(std::string_view text, json::storage_ptr storage) {
   fhir::JsonLimits limits;

@@ -43,4 +43,8 @@ std::string Serialize(const boost::json::object& object);
 // that are not UTF-8 (a URL can carry any) become U+FFFD, so the response stays valid JSON.
 std::string JsonString(std::string_view text);
 
+// True when `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
+// above U+10FFFF).
+bool IsValidUtf8(std::string_view text);
+
 }  // namespace carerecord::interactions

@@ -8,6 +8,8 @@
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
 
+#include "interactions/fhir_json.h"
+
 namespace carerecord::interactions {
 namespace {
 
@@ -69,12 +71,20 @@ base::Status CheckPercentEscapes(std::string_view target) {
   return base::Status::Ok();
 }
 
-base::Status CheckNoNul(const QueryParams& params) {
+base::Status CheckDecodedText(const QueryParams& params) {
   for (const auto& [name, value] : params) {
     if (name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
       return base::Invalid("the parameter " + name.substr(0, name.find('\0')) +
                                " holds a NUL character (%00), which no FHIR value may contain",
                            name.substr(0, name.find('\0')));
+    }
+    // Searched as it stands, invalid UTF-8 would match as U+FFFD (or not at all): refused.
+    if (!IsValidUtf8(name) || !IsValidUtf8(value)) {
+      return base::Invalid("the parameter " + name +
+                               " is not UTF-8 text once its percent-escapes are decoded (FHIR "
+                               "values are Unicode; write a character as the %-escapes of its "
+                               "UTF-8 bytes)",
+                           name);
     }
   }
   return base::Status::Ok();
@@ -87,7 +97,7 @@ base::Result<QueryParams> DecodeQuery(std::string_view query) {
   query = query.substr(0, query.find('#'));  // a fragment is not part of the query
   CR_RETURN_IF_ERROR(CheckPercentEscapes("?" + std::string(query)));
   QueryParams out = SplitRaw(query);
-  CR_RETURN_IF_ERROR(CheckNoNul(out));
+  CR_RETURN_IF_ERROR(CheckDecodedText(out));
   return out;
 }
 
