@@ -436,19 +436,78 @@ TEST(FhirTransaction, GetEntriesRunAfterTheWritesAndAnswerInPlace) {
   std::string body = BundleOf(
       "transaction", {Entry("GET", "Patient?identifier=" + std::string(kNhsNumber) + "|9000000009"),
                       Entry("POST", "Patient", PatientWith("9000000009", "Jones")),
-                      Entry("GET", "Patient/pt-read"), Entry("GET", "Patient/no-such-patient")});
+                      Entry("GET", "Patient/pt-read")});
   auto response = server.Send("POST", "/fhir", body);
   ASSERT_EQ(response.status, 200) << response.body;
   auto bundle = TestServer::Json(response);
   auto& entries = bundle["entry"].as_array();
-  ASSERT_EQ(entries.size(), 4u);
+  ASSERT_EQ(entries.size(), 3u);
   // The search saw the Patient the transaction created.
   auto& searchset = entries[0].as_object()["resource"].as_object();
   EXPECT_EQ(Text(searchset["type"]), "searchset");
   EXPECT_EQ(searchset["entry"].as_array().size(), 1u);
   EXPECT_EQ(entries[2].as_object()["resource"].as_object()["id"], "pt-read");
   EXPECT_EQ(ResponseOf(bundle, 2)["etag"], "W/\"1\"");
-  EXPECT_EQ(ResponseOf(bundle, 3)["status"].as_string().subview(0, 3), "404");
+}
+
+// A transaction succeeds or fails as a whole: a GET entry that fails (an answer of 200 with
+// the failure inside its entry, the writes kept, was the defect) fails the transaction with
+// its status, names the entry, and nothing is written.
+TEST(FhirTransaction, AFailingGetEntryFailsTheWholeTransactionAndWritesNothing) {
+  TestServer server;
+  server.Send("PUT", "/fhir/Patient/pt-read", R"({"resourceType":"Patient","id":"pt-read"})");
+  int64_t versions = StoredVersions(server);
+  struct Case {
+    std::string url;
+    int status;
+  };
+  for (const Case& c : std::vector<Case>{{"Patient/no-such-patient", 404},
+                                         {"Patient/pt-read/_history/7", 404},
+                                         {"Patient?name=a%00b", 400},
+                                         {"Patient?name=%zz", 400},
+                                         {"Patient?name=%ff", 400},
+                                         {"Patient?no-such-parameter=x", 200},
+                                         {"Patient?birthdate=notadate", 400},
+                                         {"http://elsewhere.example/fhir/Patient/pt-read", 400},
+                                         {"Patient/pt-read/$everything", 400},
+                                         {"Patient/no-such-patient/$everything", 400},
+                                         {"NoSuchType?name=x", 404},
+                                         {"Patient/bad$id", 400}}) {
+    std::string body =
+        BundleOf("transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones")),
+                                 Entry("GET", "Patient/pt-read"), Entry("GET", c.url)});
+    auto response = server.Send("POST", "/fhir", body);
+    EXPECT_EQ(response.status, c.status) << c.url << ": " << response.body.substr(0, 300);
+    if (c.status >= 400) {
+      EXPECT_NE(IssueText(response).find("Bundle.entry[2]"), std::string::npos)
+          << c.url << ": " << IssueText(response);
+      EXPECT_EQ(StoredVersions(server), versions) << c.url;
+    } else {
+      server.Send("DELETE", "/fhir/Patient?identifier=" + std::string(kNhsNumber) + "|9000000009");
+      versions = StoredVersions(server);
+    }
+  }
+  // A batch answers each entry on its own, as before.
+  auto batch = server.Send("POST", "/fhir",
+                           BundleOf("batch", {Entry("GET", "Patient/no-such-patient"),
+                                              Entry("GET", "Patient/pt-read")}));
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  auto bundle = TestServer::Json(batch);
+  EXPECT_EQ(ResponseOf(bundle, 0)["status"].as_string().subview(0, 3), "404");
+  EXPECT_EQ(ResponseOf(bundle, 1)["status"].as_string().subview(0, 3), "200");
+}
+
+// A GET entry may read what the transaction itself writes: it is not read ahead of the writes.
+TEST(FhirTransaction, AGetEntryOfAResourceTheTransactionCreatesIsAnswered) {
+  TestServer server;
+  auto patient = PatientWith("9000000009", "Jones");
+  patient["id"] = "pt-new";
+  auto response = server.Send("POST", "/fhir",
+                              BundleOf("transaction", {Entry("GET", "Patient/pt-new"),
+                                                       Entry("PUT", "Patient/pt-new", patient)}));
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto bundle = TestServer::Json(response);
+  EXPECT_EQ(ResponseOf(bundle, 0)["status"].as_string().subview(0, 3), "200");
 }
 
 TEST(FhirTransaction, ResponseEntriesFollowRequestOrderWithStatusLocationEtagLastModified) {
