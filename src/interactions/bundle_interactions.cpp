@@ -13,6 +13,7 @@
 #include "fhir/resource_validation.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
+#include "interactions/local_reference.h"
 #include "interactions/responses.h"
 #include "interactions/transaction_runner.h"
 #include "interactions/write_preparation.h"
@@ -69,7 +70,9 @@ json::object EntryResponse(const PlannedEntry& e) {
 
 // The request URL of an entry relative to the base: "Type", "Type/id", "Type?query".
 std::string RelativeUrl(const RequestContext& ctx, std::string url) {
-  if (url.rfind(ctx.base_url + "/", 0) == 0) url = url.substr(ctx.base_url.size() + 1);
+  if (auto local = LocalPathOf(url, ctx.base_url); local.ok() && local->has_value()) {
+    url = std::move(**local);
+  }
   if (!url.empty() && url[0] == '/') url.erase(0, 1);
   return url;
 }

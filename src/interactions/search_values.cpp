@@ -8,6 +8,7 @@
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"
 #include "fhir/json_number.h"
+#include "interactions/local_reference.h"
 
 namespace carerecord::interactions {
 
@@ -235,9 +236,11 @@ base::Status ParseReferenceValue(const fhir::SearchParamDef& def, const std::str
   out.target_type = modifier_type;
   if (value.find("://") != std::string::npos || value.rfind("urn:", 0) == 0) {
     // An absolute reference: local when it is on this server's base, else kept whole.
-    const std::string base(base_url);
-    bool local = !base.empty() && value.rfind(base + "/", 0) == 0;
-    auto parsed = local ? fhir::ParseReference(value.substr(base.size() + 1)) : std::nullopt;
+    // Compared as parsed URLs, as references are when written (LocalPathOf).
+    auto local = LocalPathOf(value, base_url);
+    if (!local.ok()) return Invalid(local.error().message, where);
+    auto parsed =
+        !base_url.empty() && local->has_value() ? fhir::ParseReference(**local) : std::nullopt;
     if (parsed && fhir::IsResourceType(parsed->type)) {
       out.target_type = parsed->type;
       out.target_id = parsed->id;
