@@ -185,6 +185,9 @@ base::Status PlanEntry(const RequestContext& ctx, json::object& entry, PlannedEn
   }
   if (auto* full = entry.if_contains("fullUrl"); full && fhir::IfText(*full)) {
     e.full_url = std::string(*fhir::IfText(*full));
+    if (auto checked = fhir::CheckFullUrl(e.full_url); !checked.ok()) {
+      return Invalid(checked.error().message, e.where + ".fullUrl");
+    }
   }
   if (e.method == "GET") return base::Status::Ok();  // read after the writes
   CR_RETURN_IF_ERROR(ParseEntryUrl(RelativeUrl(ctx, e.url), e));
