@@ -218,7 +218,14 @@ int main(int argc, char** argv) {
   app::IdentityCommands identity_commands(app);
   app::RegisterKeyCommands(app);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // CLI11 prints its message; --help and --version exit 0. Any other mistake on the command
+    // line exits 2, as this program's own checks below do: CLI11's codes (106 for a missing
+    // option, 109 for an extra argument...) would each look like a different failure to a script.
+    return app.exit(error) == 0 ? 0 : 2;
+  }
   if (auto status = identity_commands.RunIfChosen()) return *status;
 
   std::string host;

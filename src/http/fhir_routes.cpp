@@ -260,6 +260,11 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request) const {
   } else if (n == 2 && segments[1] == "_history") {
     if (!get) return not_allowed();
     response = service_.History(ctx, segments[0], "", params);
+  } else if (n == 2 && segments[0] == "Patient" && segments[1] == "$everything") {
+    // Not a read of a Patient with the id "$everything": the operation without its patient.
+    return Error(base::ErrorCode::kInvalid,
+                 "$everything needs a patient's id: /fhir/Patient/{id}/$everything (this server "
+                 "does not run it over every patient)");
   } else if (n == 2) {
     if (get) {
       response = service_.Read(ctx, segments[0], segments[1], params);

@@ -7,6 +7,7 @@
 #include <boost/url/pct_string_view.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
+#include <iterator>
 
 #include "interactions/fhir_json.h"
 
@@ -99,6 +100,24 @@ base::Result<QueryParams> DecodeQuery(std::string_view query) {
   QueryParams out = SplitRaw(query);
   CR_RETURN_IF_ERROR(CheckDecodedText(out));
   return out;
+}
+
+base::Status CheckResultParametersOnce(const QueryParams& params) {
+  static constexpr std::string_view kSingleValued[] = {"_count", "_sort",   "_summary", "_elements",
+                                                       "_total", "_cursor", "_since"};
+  bool seen[std::size(kSingleValued)] = {};
+  for (const auto& param : params) {
+    for (size_t i = 0; i < std::size(kSingleValued); ++i) {
+      if (param.first != kSingleValued[i]) continue;
+      if (seen[i]) {
+        return base::Invalid(
+            "the result parameter " + param.first + " is given more than once; give it once",
+            param.first);
+      }
+      seen[i] = true;
+    }
+  }
+  return base::Status::Ok();
 }
 
 std::string EncodeQuery(const QueryParams& params) {

@@ -30,6 +30,10 @@ base::Status CheckPercentEscapes(std::string_view target);
 // no NUL, and UTF-8 once decoded.
 base::Status CheckDecodedText(const QueryParams& params);
 
+// The result parameters that take one value (_count, _sort, _summary, _elements, _total,
+// _cursor, _since) each given at most once: _count=1&_count=2 has no one meaning (a 400).
+base::Status CheckResultParametersOnce(const QueryParams& params);
+
 std::string EncodeQuery(const QueryParams& params);
 
 }  // namespace carerecord::interactions
