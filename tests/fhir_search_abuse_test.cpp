@@ -158,6 +158,12 @@ TEST_F(FhirSearchAbuse, NumbersThatAreNotFhirDecimalsAre400) {
       EXPECT_EQ(response.status, 400) << param << value << ": " << response.body.substr(0, 200);
     }
   }
+  for (const std::string value : {"1e400", "-1e400", "gt1e400"}) {
+    auto response = server_.Get("/fhir/Observation?value-quantity=" + value);
+    EXPECT_NE(response.body.find("out of range"), std::string::npos)
+        << value << ": " << response.body;
+    EXPECT_EQ(response.body.find("not a number"), std::string::npos) << response.body;
+  }
   EXPECT_EQ(server_.Get("/fhir/Observation?value-quantity=5.4").status, 200);
   EXPECT_EQ(server_.Get("/fhir/Observation?value-quantity=ge1e2").status, 200);
 }

@@ -112,8 +112,14 @@ base::Status ParseNumber(std::string_view text, SearchValue& out, const std::str
   double number = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
   // A FHIR decimal's grammar (JSON's): from_chars alone would take "nan" and "inf".
-  if (ec != std::errc() || end != text.data() + text.size() || !fhir::IsJsonNumberText(text) ||
-      !std::isfinite(number)) {
+  const bool whole = end == text.data() + text.size() && fhir::IsJsonNumberText(text);
+  // A well-formed number past what a double holds (1e400) is a number: say it is out of range.
+  if (whole && (ec == std::errc::result_out_of_range || !std::isfinite(number))) {
+    return Invalid("'" + std::string(text.substr(0, 64)) +
+                       "' is out of range: a search number must lie within about 1e308",
+                   where);
+  }
+  if (ec != std::errc() || !whole || !std::isfinite(number)) {
     return Invalid("'" + std::string(text) + "' is not a number", where);
   }
   out.number = number;
