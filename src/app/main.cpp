@@ -220,6 +220,8 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& done) {
+    return app.exit(done);  // a command run from its callback (keys): its own status
   } catch (const CLI::ParseError& error) {
     // CLI11 prints its message; --help and --version exit 0. Any other mistake on the command
     // line exits 2, as this program's own checks below do: CLI11's codes (106 for a missing
