@@ -104,5 +104,61 @@ TEST(FhirBaseUrl, ConfiguredPublicUrlIsTheBase) {
             "https://record.example.org/fhir/Patient/x");
 }
 
+// This server's URL spelt another way (scheme or host case, a trailing dot, a zero-padded port,
+// a dot segment) is still this server's: stored relative and checked to exist. Compared as text
+// these passed as foreign, so a dangling local reference got in.
+TEST(FhirBaseUrl, OwnUrlSpeltAnotherWayIsLocal) {
+  TestServer server;
+  Put(server, "Patient", "x", R"({"resourceType":"Patient"})");
+  const std::string port =
+      server.base().substr(std::string("http://127.0.0.1:").size(),
+                           server.base().size() - std::string("http://127.0.0.1:/fhir").size());
+  for (const std::string& stem :
+       {"HTTP://127.0.0.1:" + port + "/fhir", "http://127.0.0.1.:" + port + "/fhir",
+        "http://127.0.0.1:0" + port + "/fhir", "Http://127.0.0.1:00" + port + "/fhir",
+        "http://127.0.0.1:" + port + "/other/../fhir"}) {
+    auto created = server.Send("POST", "/fhir/Observation", ObservationAbout(stem + "/Patient/x"));
+    ASSERT_EQ(created.status, 201) << stem << ": " << created.body;
+    EXPECT_EQ(TestServer::Json(created)["subject"].as_object()["reference"].as_string(),
+              "Patient/x")
+        << stem;
+    auto dangling =
+        server.Send("POST", "/fhir/Observation", ObservationAbout(stem + "/Patient/nobody"));
+    EXPECT_GE(dangling.status, 400) << stem << ": " << dangling.body;
+    EXPECT_LT(dangling.status, 500) << stem << ": " << dangling.body;
+  }
+  EXPECT_EQ(Ids(server, "/fhir/Observation?subject=Patient/x").size(), 5u);
+  // A search value is compared the same way.
+  EXPECT_EQ(Ids(server, "/fhir/Observation?subject=HTTP://127.0.0.1.:0" + port + "/fhir/Patient/x")
+                .size(),
+            5u);
+  EXPECT_EQ(
+      server.Get("/fhir/Observation?subject=http://u@127.0.0.1:" + port + "/fhir/Patient/x").status,
+      400);
+  // Another port or host is another server.
+  for (const std::string& other : {"http://127.0.0.1:1" + port + "/fhir/Patient/nobody",
+                                   "http://127.0.0.2:" + port + "/fhir/Patient/nobody",
+                                   "https://127.0.0.1:" + port + "/fhir/Patient/nobody",
+                                   "http://127.0.0.1:" + port + "/fhirx/Patient/nobody"}) {
+    auto created = server.Send("POST", "/fhir/Observation", ObservationAbout(other));
+    EXPECT_EQ(created.status, 201) << other << ": " << created.body;
+  }
+}
+
+// User information or an empty path segment in a reference URL names no resource plainly: 400.
+TEST(FhirBaseUrl, ReferenceUrlWithUserInfoOrEmptySegmentIs400) {
+  TestServer server;
+  Put(server, "Patient", "x", R"({"resourceType":"Patient"})");
+  const std::string authority = server.base().substr(0, server.base().size() - 5);  // no /fhir
+  for (const std::string& ref :
+       {"http://user@" + authority.substr(7) + "/fhir/Patient/nobody",
+        authority + "//fhir/Patient/nobody", authority + "/fhir//Patient/x",
+        std::string("http://user:pw@elsewhere.example/fhir/Patient/x")}) {
+    auto created = server.Send("POST", "/fhir/Observation", ObservationAbout(ref));
+    EXPECT_EQ(created.status, 400) << ref << ": " << created.body;
+  }
+  EXPECT_TRUE(Ids(server, "/fhir/Observation").empty());
+}
+
 }  // namespace
 }  // namespace carerecord::testing

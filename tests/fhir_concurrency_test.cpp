@@ -126,10 +126,10 @@ TEST(FhirConcurrency, ConcurrentTransactionsAllCommitAndAreReadable) {
     for (int i = 0; i < 3; ++i) {
       std::string nhs = "90000" + std::to_string(10000 + t * 10 + i);
       std::string bundle = R"({"resourceType":"Bundle","type":"transaction","entry":[
-        {"fullUrl":"urn:uuid:obs","request":{"method":"POST","url":"Observation"},
+        {"fullUrl":"urn:uuid:00000000-0000-4000-8000-0000000000d1","request":{"method":"POST","url":"Observation"},
          "resource":{"resourceType":"Observation","status":"final","code":{"text":"Pulse"},
-           "subject":{"reference":"urn:uuid:pt"},"valueQuantity":{"value":64,"unit":"/min"}}},
-        {"fullUrl":"urn:uuid:pt","request":{"method":"POST","url":"Patient"},
+           "subject":{"reference":"urn:uuid:00000000-0000-4000-8000-0000000000b2"},"valueQuantity":{"value":64,"unit":"/min"}}},
+        {"fullUrl":"urn:uuid:00000000-0000-4000-8000-0000000000b2","request":{"method":"POST","url":"Patient"},
          "resource":{"resourceType":"Patient","identifier":[{"system":
            "https://fhir.nhs.uk/Id/nhs-number","value":")" +
                            nhs + R"("}]}}]})";

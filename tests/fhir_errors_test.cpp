@@ -359,5 +359,58 @@ TEST_F(FhirErrors, NonUtf8BodyIsRejected) {
   ExpectRejected(server_.Send("PUT", "/fhir/Patient/pt-1", body), 400);
 }
 
+// Smaller wrong answers of issue 17: each a 400 that says what is wrong, or a bounded answer.
+TEST_F(FhirErrors, ResultParameterGivenTwiceIs400) {
+  for (const char* target :
+       {"/fhir/Patient?_count=1&_count=2", "/fhir/Patient?_sort=gender&_sort=-gender",
+        "/fhir/Patient?_summary=true&_summary=data",
+        "/fhir/Patient/pt-1/_history?_count=1&_count=2",
+        "/fhir/Patient/pt-1/$everything?_count=1&_count=2",
+        "/fhir/_history?_since=2020&_since=2021"}) {
+    Issue issue = ExpectRejected(server_.Get(target), 400);
+    EXPECT_NE(issue.diagnostics.find("more than once"), std::string::npos)
+        << target << ": " << issue.diagnostics;
+  }
+  EXPECT_EQ(server_.Get("/fhir/Patient?_include=Patient:organization&_include=Patient:link").status,
+            200);
+}
+
+TEST_F(FhirErrors, SummaryCountOnHistoryAndEverythingIs400NotEveryResource) {
+  for (const char* target :
+       {"/fhir/Patient/pt-1/_history?_summary=count", "/fhir/_history?_summary=count",
+        "/fhir/Patient/_history?_summary=count", "/fhir/Patient/pt-1/$everything?_summary=count"}) {
+    Issue issue = ExpectRejected(server_.Get(target), 400);
+    EXPECT_NE(issue.diagnostics.find("_summary=count"), std::string::npos)
+        << target << ": " << issue.diagnostics;
+  }
+}
+
+// $everything answers what it supports and says what it ignored, as a lenient search does; with
+// Prefer: handling=strict each is a 400.
+TEST_F(FhirErrors, EverythingListsTheParametersItIgnoresOrRefusesThemWhenStrict) {
+  for (const char* param :
+       {"_elements=id", "_sort=-date", "_include=Patient:organization", "no-such-parameter=1"}) {
+    const std::string target = std::string("/fhir/Patient/pt-1/$everything?") + param;
+    auto lenient = server_.Get(target);
+    ASSERT_EQ(lenient.status, 200) << target << ": " << lenient.body;
+    const std::string name = std::string(param).substr(0, std::string(param).find('='));
+    bool listed = false;
+    auto bundle = TestServer::Json(lenient);
+    for (auto& entry : bundle["entry"].as_array()) {
+      auto& resource = entry.as_object()["resource"].as_object();
+      if (resource["resourceType"] != "OperationOutcome") continue;
+      listed = json::serialize(resource).find(name) != std::string::npos;
+    }
+    EXPECT_TRUE(listed) << target << ": " << lenient.body;
+    auto strict = server_.Send("GET", target, {}, {{"Prefer", "handling=strict"}});
+    EXPECT_EQ(strict.status, 400) << target << ": " << strict.body;
+  }
+}
+
+TEST_F(FhirErrors, EverythingWithoutAPatientIdSaysAnIdIsNeeded) {
+  Issue issue = ExpectRejected(server_.Get("/fhir/Patient/$everything"), 400);
+  EXPECT_NE(issue.diagnostics.find("needs a patient's id"), std::string::npos) << issue.diagnostics;
+}
+
 }  // namespace
 }  // namespace carerecord::testing

@@ -152,8 +152,7 @@ TEST_F(FhirJsonRules, ContainedResourceRulesAreEnforced) {
            R"("managingOrganization":{"reference":"#o1"})",
        "dom-5", "/contained/0/meta/security"},
       {R"(,"contained":[{"resourceType":"Organization","name":"X"}])", "dom-3", "/contained/0/id"},
-      {R"(,"contained":[)" + org + R"(}],"managingOrganization":{"reference":"#o2"})", "dom-3",
-       "/contained/0"},
+      {R"(,"contained":[)" + org + R"(}])", "dom-3", "/contained/0"},
       {R"(,"contained":[)" + org +
            R"(,"contained":[{"resourceType":"Organization","id":"x"}]}],)"
            R"("managingOrganization":{"reference":"#o1"})",
@@ -168,6 +167,74 @@ TEST_F(FhirJsonRules, ContainedResourceRulesAreEnforced) {
     }
   }
   EXPECT_EQ(server_.Get("/fhir/Patient/p1").status, 404);
+}
+
+// The rules a hostile tester found still accepted: each a 400 naming the rule and the element.
+TEST_F(FhirJsonRules, MoreContainedExtensionAndPrimitiveRulesAreEnforced) {
+  const std::string org = R"({"resourceType":"Organization","id":"o1","name":"X")";
+  const std::string refers = R"(,"managingOrganization":{"reference":"#o1"})";
+  struct Case {
+    std::string members;
+    std::string rule;
+    std::string pointer;
+  };
+  std::vector<Case> cases = {
+      {R"(,"contained":[)" + org + "}," + org + "}]" + refers, "same id", "/contained/1/id"},
+      {R"(,"contained":[)" + org + R"(}],"managingOrganization":{"reference":"#o2"})", "ref-1",
+       "/managingOrganization/reference"},
+      {R"(,"managingOrganization":{"reference":"#o1"})", "ref-1",
+       "/managingOrganization/reference"},
+      {R"(,"contained":[)" + org +
+           R"(,"text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">X</div>"}}])" +
+           refers,
+       "dom-1", "/contained/0/text"},
+      {R"(,"extension":[{"url":"http://x.org/e"}])", "ext-1", "/extension/0"},
+      {R"(,"name":[{"given":[null],"_given":[null]}])", "ele-1", "/name/0/_given/0"},
+      {R"(,"name":[{"given":["A",null],"_given":[null,{"id":"x"}]}])", "ele-1", "/name/0/_given/1"},
+      {R"(,"_active":{"id":"x"})", "ele-1", "/_active"},
+  };
+  for (const Case& c : cases) {
+    Issue issue = Expect400(PutPatient(Patient(c.members)));
+    EXPECT_NE(issue.diagnostics.find(c.rule), std::string::npos) << c.members << "\n"
+                                                                 << issue.diagnostics;
+    EXPECT_EQ(issue.expression, c.pointer) << c.members;
+  }
+  EXPECT_EQ(server_.Get("/fhir/Patient/p1").status, 404);
+  // What the rules allow: a value or extensions on a primitive, "#" for the container.
+  for (const std::string members :
+       {R"(,"_active":{"id":"x","extension":[{"url":"http://x.org/e","valueString":"y"}]})",
+        R"(,"active":true,"_active":{"id":"x"})",
+        R"(,"name":[{"given":["A",null],"_given":[{"id":"a"},)"
+        R"({"extension":[{"url":"http://x.org/e","valueCode":"unknown"}]}]}])"}) {
+    auto accepted = PutPatient(Patient(members));
+    EXPECT_LT(accepted.status, 300) << members << ": " << accepted.body;
+  }
+}
+
+// A Bundle's fullUrl urn:uuid: or urn:oid: is what its references resolve by: it must be one.
+TEST_F(FhirJsonRules, BundleFullUrlThatIsNotAUuidOrOidIsRefused) {
+  auto bundle = [](const std::string& full_url) {
+    return R"({"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":")" + full_url +
+           R"(","resource":{"resourceType":"Patient"},)"
+           R"("request":{"method":"POST","url":"Patient"}}]})";
+  };
+  for (const std::string full_url :
+       {"urn:uuid:not-a-uuid", "urn:uuid:1", "urn:uuid:0000000-0000-4000-8000-0000000000001",
+        "urn:oid:1..2", "urn:oid:abc", "urn:oid:"}) {
+    Issue issue = Expect400(server_.Send("POST", "/fhir", bundle(full_url)));
+    EXPECT_EQ(issue.expression, "Bundle.entry[0].fullUrl") << full_url << ": " << issue.diagnostics;
+    // A Bundle stored as a resource (a document, a collection) by the same rule.
+    Issue stored = Expect400(server_.Send(
+        "PUT", "/fhir/Bundle/b1",
+        R"({"resourceType":"Bundle","id":"b1","type":"collection","entry":[{"fullUrl":")" +
+            full_url + R"(","resource":{"resourceType":"Patient"}}]})"));
+    EXPECT_EQ(stored.expression, "/entry/0/fullUrl") << full_url << ": " << stored.diagnostics;
+  }
+  for (const std::string full_url :
+       {"urn:uuid:6f2c5b1e-8f3a-4c7d-9e2b-1a2b3c4d5e6f", "urn:oid:1.2.840.10008"}) {
+    auto accepted = server_.Send("POST", "/fhir", bundle(full_url));
+    EXPECT_EQ(accepted.status, 200) << full_url << ": " << accepted.body;
+  }
 }
 
 TEST_F(FhirJsonRules, ReferencedContainedResourcesAreAccepted) {

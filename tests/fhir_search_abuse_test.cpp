@@ -159,6 +159,12 @@ TEST_F(FhirSearchAbuse, NumbersThatAreNotFhirDecimalsAre400) {
       EXPECT_EQ(response.status, 400) << param << value << ": " << response.body.substr(0, 200);
     }
   }
+  for (const std::string value : {"1e400", "-1e400", "gt1e400"}) {
+    auto response = server_.Get("/fhir/Observation?value-quantity=" + value);
+    EXPECT_NE(response.body.find("out of range"), std::string::npos)
+        << value << ": " << response.body;
+    EXPECT_EQ(response.body.find("not a number"), std::string::npos) << response.body;
+  }
   EXPECT_EQ(server_.Get("/fhir/Observation?value-quantity=5.4").status, 200);
   EXPECT_EQ(server_.Get("/fhir/Observation?value-quantity=ge1e2").status, 200);
 }
@@ -219,6 +225,47 @@ TEST_F(FhirSearchAbuse, LongStringsAreIndexedByTheirFirstKilobyte) {
   EXPECT_LE(sqlite3_column_int64(stmt, 0), 1024);
   sqlite3_finalize(stmt);
   sqlite3_close(db);
+}
+
+// Bytes that are not UTF-8 once decoded were searched as U+FFFD: refused by the one decoder,
+// in the URL, a POST _search body, a condition and a Bundle entry's URL alike.
+TEST_F(FhirSearchAbuse, SearchValuesThatAreNotUtf8Are400) {
+  Put(server_, "Patient", "a", R"({"resourceType":"Patient","name":[{"family":"Ab"}]})");
+  for (const std::string target :
+       {"/fhir/Patient?name=%ff%fe", "/fhir/Patient?identifier=%ff|%fe",
+        "/fhir/Patient?_filter=name%20eq%20%22%ff%22", "/fhir/Patient?family=A%C3"}) {
+    auto response = server_.Get(target);
+    EXPECT_EQ(response.status, 400) << target << ": " << response.body.substr(0, 200);
+    EXPECT_NE(response.body.find("not UTF-8"), std::string::npos) << response.body;
+  }
+  EXPECT_EQ(server_.Get("/fhir/Patient?name=\xff\xfe").status, 400);  // raw bytes
+  auto form = server_.Send("POST", "/fhir/Patient/_search", "name=%ff%fe",
+                           {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(form.status, 400) << form.body.substr(0, 200);
+  auto create = server_.Send("POST", "/fhir/Patient",
+                             R"({"resourceType":"Patient","name":[{"family":"Ab"}]})",
+                             {{"If-None-Exist", "family=%ff"}});
+  EXPECT_EQ(create.status, 400) << create.body.substr(0, 200);
+  // Escaped bytes in a Bundle entry's URL (raw ones are not JSON), in a batch (each entry a 400)
+  // and in a transaction (the whole a 400).
+  auto batch =
+      server_.Send("POST", "/fhir",
+                   "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":["
+                   "{\"request\":{\"method\":\"GET\",\"url\":\"Patient?family=%ff\"}},"
+                   "{\"request\":{\"method\":\"GET\",\"url\":\"Patient?identifier=%ff|%fe\"}}]}");
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  auto batch_response = TestServer::Json(batch);
+  for (auto& entry : batch_response["entry"].as_array()) {
+    EXPECT_EQ(entry.as_object()["response"].as_object()["status"].as_string(), "400")
+        << boost::json::serialize(entry);
+  }
+  auto transaction =
+      server_.Send("POST", "/fhir",
+                   R"({"resourceType":"Bundle","type":"transaction","entry":[{"request":)"
+                   R"({"method":"PUT","url":"Patient?family=%fe"},)"
+                   R"("resource":{"resourceType":"Patient","name":[{"family":"Ab"}]}}]})");
+  EXPECT_EQ(transaction.status, 400) << transaction.body.substr(0, 300);
+  EXPECT_EQ(Ids(server_, "/fhir/Patient?family=Ab"), std::vector<std::string>{"a"});
 }
 
 }  // namespace

@@ -119,8 +119,10 @@ TEST(FhirTransaction, InvalidEntryLateInTheBundleLeavesNothingStored) {
   auto bad = PatientWith("9000000025", "Patel");
   bad["birthDate"] = "2021-02-30";
   std::string body = BundleOf(
-      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:1"),
-                      Entry("POST", "Observation", ObservationFor("urn:uuid:1")),
+      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"),
+                            "urn:uuid:00000000-0000-4000-8000-000000000001"),
+                      Entry("POST", "Observation",
+                            ObservationFor("urn:uuid:00000000-0000-4000-8000-000000000001")),
                       Entry("POST", "Patient", PatientWith("9000000017", "Evans")),
                       Entry("POST", "Patient", bad)});
   auto response = server.Send("POST", "/fhir", body);
@@ -167,10 +169,10 @@ TEST(FhirTransaction, UrnUuidReferencesAreRewrittenWhateverTheEntryOrder) {
 
 TEST(FhirTransaction, UrnUuidNamingNoEntryIs400AndStoresNothing) {
   TestServer server;
-  std::string body =
-      BundleOf("transaction",
-               {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:aaaa-1"),
-                Entry("POST", "Observation", ObservationFor("urn:uuid:not-in-this-bundle"))});
+  std::string body = BundleOf(
+      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"),
+                            "urn:uuid:00000000-0000-4000-8000-00000000aaa1"),
+                      Entry("POST", "Observation", ObservationFor("urn:uuid:not-in-this-bundle"))});
   auto response = server.Send("POST", "/fhir", body);
   EXPECT_EQ(response.status, 400) << response.body;
   std::string issue = IssueText(response);
@@ -182,12 +184,17 @@ TEST(FhirTransaction, UrnUuidNamingNoEntryIs400AndStoresNothing) {
 TEST(FhirTransaction, TwoEntriesWithTheSameFullUrlAre400) {
   TestServer server;
   std::string body = BundleOf(
-      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:same"),
-                      Entry("POST", "Patient", PatientWith("9000000017", "Evans"), "urn:uuid:same"),
-                      Entry("POST", "Observation", ObservationFor("urn:uuid:same"))});
+      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"),
+                            "urn:uuid:00000000-0000-4000-8000-0000000000c1"),
+                      Entry("POST", "Patient", PatientWith("9000000017", "Evans"),
+                            "urn:uuid:00000000-0000-4000-8000-0000000000c1"),
+                      Entry("POST", "Observation",
+                            ObservationFor("urn:uuid:00000000-0000-4000-8000-0000000000c1"))});
   auto response = server.Send("POST", "/fhir", body);
   EXPECT_EQ(response.status, 400) << response.body;
-  EXPECT_NE(IssueText(response).find("urn:uuid:same"), std::string::npos) << response.body;
+  EXPECT_NE(IssueText(response).find("urn:uuid:00000000-0000-4000-8000-0000000000c1"),
+            std::string::npos)
+      << response.body;
   EXPECT_EQ(StoredVersions(server), 0);
 }
 
@@ -199,12 +206,13 @@ TEST(FhirTransaction, ConditionalReferenceResolvesWhenExactlyOneMatches) {
   std::string practitioner_id(TestServer::Json(created)["id"].as_string());
   server.Send("POST", "/fhir/Practitioner", json::serialize(PractitionerWith("C7654321")));
 
-  auto observation = ObservationFor("urn:uuid:p");
+  auto observation = ObservationFor("urn:uuid:00000000-0000-4000-8000-0000000000b1");
   observation["performer"] = json::array{json::object{
       {"reference", "Practitioner?identifier=" + std::string(kGmcNumber) + "|C1234567"}}};
-  std::string body = BundleOf(
-      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:p"),
-                      Entry("POST", "Observation", observation)});
+  std::string body =
+      BundleOf("transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"),
+                                     "urn:uuid:00000000-0000-4000-8000-0000000000b1"),
+                               Entry("POST", "Observation", observation)});
   auto response = server.Send("POST", "/fhir", body);
   ASSERT_EQ(response.status, 200) << response.body;
   auto bundle = TestServer::Json(response);
@@ -217,12 +225,13 @@ TEST(FhirTransaction, ConditionalReferenceResolvesWhenExactlyOneMatches) {
 TEST(FhirTransaction, ConditionalReferenceMatchingNothingIs422AndStoresNothing) {
   TestServer server;
   int64_t before = StoredVersions(server);
-  auto observation = ObservationFor("urn:uuid:p");
+  auto observation = ObservationFor("urn:uuid:00000000-0000-4000-8000-0000000000b1");
   observation["performer"] = json::array{json::object{
       {"reference", "Practitioner?identifier=" + std::string(kGmcNumber) + "|C0000000"}}};
-  std::string body = BundleOf(
-      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:p"),
-                      Entry("POST", "Observation", observation)});
+  std::string body =
+      BundleOf("transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"),
+                                     "urn:uuid:00000000-0000-4000-8000-0000000000b1"),
+                               Entry("POST", "Observation", observation)});
   auto response = server.Send("POST", "/fhir", body);
   EXPECT_EQ(response.status, 422) << response.body;
   std::string issue = IssueText(response);
@@ -236,12 +245,13 @@ TEST(FhirTransaction, ConditionalReferenceMatchingSeveralIs412AndStoresNothing) 
   server.Send("POST", "/fhir/Practitioner", json::serialize(PractitionerWith("C1111111")));
   server.Send("POST", "/fhir/Practitioner", json::serialize(PractitionerWith("C1111111")));
   int64_t before = StoredVersions(server);
-  auto observation = ObservationFor("urn:uuid:p");
+  auto observation = ObservationFor("urn:uuid:00000000-0000-4000-8000-0000000000b1");
   observation["performer"] = json::array{json::object{
       {"reference", "Practitioner?identifier=" + std::string(kGmcNumber) + "|C1111111"}}};
-  std::string body = BundleOf(
-      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:p"),
-                      Entry("POST", "Observation", observation)});
+  std::string body =
+      BundleOf("transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"),
+                                     "urn:uuid:00000000-0000-4000-8000-0000000000b1"),
+                               Entry("POST", "Observation", observation)});
   auto response = server.Send("POST", "/fhir", body);
   EXPECT_EQ(response.status, 412) << response.body;
   EXPECT_NE(IssueText(response).find("more than one"), std::string::npos) << response.body;
@@ -263,10 +273,12 @@ TEST(FhirTransaction, IfNoneExistMatchingReturnsTheExistingOneAndCreatesNothing)
   std::string existing = CreatePatient(server, "9000000009", "Jones");
   int64_t before = StoredVersions(server);
   std::string condition = "identifier=" + std::string(kNhsNumber) + "|9000000009";
-  std::string body =
-      BundleOf("transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones-Changed"),
-                                     "urn:uuid:pt", json::object{{"ifNoneExist", condition}}),
-                               Entry("POST", "Observation", ObservationFor("urn:uuid:pt"))});
+  std::string body = BundleOf(
+      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones-Changed"),
+                            "urn:uuid:00000000-0000-4000-8000-0000000000b2",
+                            json::object{{"ifNoneExist", condition}}),
+                      Entry("POST", "Observation",
+                            ObservationFor("urn:uuid:00000000-0000-4000-8000-0000000000b2"))});
   auto response = server.Send("POST", "/fhir", body);
   ASSERT_EQ(response.status, 200) << response.body;
   auto bundle = TestServer::Json(response);
@@ -297,15 +309,19 @@ TEST(FhirTransaction, IfNoneExistMatchingNothingCreates) {
 TEST(FhirTransaction, TwoEntriesWithOneIfNoneExistConditionCreateOnce) {
   TestServer server;
   std::string condition = "identifier=" + std::string(kGmcNumber) + "|C2468024";
-  auto observation = ObservationFor("urn:uuid:p");
-  observation["performer"] = json::array{json::object{{"reference", "urn:uuid:gp-2"}}};
-  std::string body = BundleOf(
-      "transaction", {Entry("POST", "Practitioner", PractitionerWith("C2468024"), "urn:uuid:gp-1",
-                            json::object{{"ifNoneExist", condition}}),
-                      Entry("POST", "Practitioner", PractitionerWith("C2468024"), "urn:uuid:gp-2",
-                            json::object{{"ifNoneExist", condition}}),
-                      Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:p"),
-                      Entry("POST", "Observation", observation)});
+  auto observation = ObservationFor("urn:uuid:00000000-0000-4000-8000-0000000000b1");
+  observation["performer"] =
+      json::array{json::object{{"reference", "urn:uuid:00000000-0000-4000-8000-0000000000a2"}}};
+  std::string body =
+      BundleOf("transaction", {Entry("POST", "Practitioner", PractitionerWith("C2468024"),
+                                     "urn:uuid:00000000-0000-4000-8000-0000000000a1",
+                                     json::object{{"ifNoneExist", condition}}),
+                               Entry("POST", "Practitioner", PractitionerWith("C2468024"),
+                                     "urn:uuid:00000000-0000-4000-8000-0000000000a2",
+                                     json::object{{"ifNoneExist", condition}}),
+                               Entry("POST", "Patient", PatientWith("9000000009", "Jones"),
+                                     "urn:uuid:00000000-0000-4000-8000-0000000000b1"),
+                               Entry("POST", "Observation", observation)});
   auto response = server.Send("POST", "/fhir", body);
   ASSERT_EQ(response.status, 200) << response.body;
   auto bundle = TestServer::Json(response);
@@ -436,19 +452,78 @@ TEST(FhirTransaction, GetEntriesRunAfterTheWritesAndAnswerInPlace) {
   std::string body = BundleOf(
       "transaction", {Entry("GET", "Patient?identifier=" + std::string(kNhsNumber) + "|9000000009"),
                       Entry("POST", "Patient", PatientWith("9000000009", "Jones")),
-                      Entry("GET", "Patient/pt-read"), Entry("GET", "Patient/no-such-patient")});
+                      Entry("GET", "Patient/pt-read")});
   auto response = server.Send("POST", "/fhir", body);
   ASSERT_EQ(response.status, 200) << response.body;
   auto bundle = TestServer::Json(response);
   auto& entries = bundle["entry"].as_array();
-  ASSERT_EQ(entries.size(), 4u);
+  ASSERT_EQ(entries.size(), 3u);
   // The search saw the Patient the transaction created.
   auto& searchset = entries[0].as_object()["resource"].as_object();
   EXPECT_EQ(Text(searchset["type"]), "searchset");
   EXPECT_EQ(searchset["entry"].as_array().size(), 1u);
   EXPECT_EQ(entries[2].as_object()["resource"].as_object()["id"], "pt-read");
   EXPECT_EQ(ResponseOf(bundle, 2)["etag"], "W/\"1\"");
-  EXPECT_EQ(ResponseOf(bundle, 3)["status"].as_string().subview(0, 3), "404");
+}
+
+// A transaction succeeds or fails as a whole: a GET entry that fails (an answer of 200 with
+// the failure inside its entry, the writes kept, was the defect) fails the transaction with
+// its status, names the entry, and nothing is written.
+TEST(FhirTransaction, AFailingGetEntryFailsTheWholeTransactionAndWritesNothing) {
+  TestServer server;
+  server.Send("PUT", "/fhir/Patient/pt-read", R"({"resourceType":"Patient","id":"pt-read"})");
+  int64_t versions = StoredVersions(server);
+  struct Case {
+    std::string url;
+    int status;
+  };
+  for (const Case& c : std::vector<Case>{{"Patient/no-such-patient", 404},
+                                         {"Patient/pt-read/_history/7", 404},
+                                         {"Patient?name=a%00b", 400},
+                                         {"Patient?name=%zz", 400},
+                                         {"Patient?name=%ff", 400},
+                                         {"Patient?no-such-parameter=x", 200},
+                                         {"Patient?birthdate=notadate", 400},
+                                         {"http://elsewhere.example/fhir/Patient/pt-read", 400},
+                                         {"Patient/pt-read/$everything", 400},
+                                         {"Patient/no-such-patient/$everything", 400},
+                                         {"NoSuchType?name=x", 404},
+                                         {"Patient/bad$id", 400}}) {
+    std::string body =
+        BundleOf("transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones")),
+                                 Entry("GET", "Patient/pt-read"), Entry("GET", c.url)});
+    auto response = server.Send("POST", "/fhir", body);
+    EXPECT_EQ(response.status, c.status) << c.url << ": " << response.body.substr(0, 300);
+    if (c.status >= 400) {
+      EXPECT_NE(IssueText(response).find("Bundle.entry[2]"), std::string::npos)
+          << c.url << ": " << IssueText(response);
+      EXPECT_EQ(StoredVersions(server), versions) << c.url;
+    } else {
+      server.Send("DELETE", "/fhir/Patient?identifier=" + std::string(kNhsNumber) + "|9000000009");
+      versions = StoredVersions(server);
+    }
+  }
+  // A batch answers each entry on its own, as before.
+  auto batch = server.Send("POST", "/fhir",
+                           BundleOf("batch", {Entry("GET", "Patient/no-such-patient"),
+                                              Entry("GET", "Patient/pt-read")}));
+  ASSERT_EQ(batch.status, 200) << batch.body;
+  auto bundle = TestServer::Json(batch);
+  EXPECT_EQ(ResponseOf(bundle, 0)["status"].as_string().subview(0, 3), "404");
+  EXPECT_EQ(ResponseOf(bundle, 1)["status"].as_string().subview(0, 3), "200");
+}
+
+// A GET entry may read what the transaction itself writes: it is not read ahead of the writes.
+TEST(FhirTransaction, AGetEntryOfAResourceTheTransactionCreatesIsAnswered) {
+  TestServer server;
+  auto patient = PatientWith("9000000009", "Jones");
+  patient["id"] = "pt-new";
+  auto response = server.Send("POST", "/fhir",
+                              BundleOf("transaction", {Entry("GET", "Patient/pt-new"),
+                                                       Entry("PUT", "Patient/pt-new", patient)}));
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto bundle = TestServer::Json(response);
+  EXPECT_EQ(ResponseOf(bundle, 0)["status"].as_string().subview(0, 3), "200");
 }
 
 TEST(FhirTransaction, ResponseEntriesFollowRequestOrderWithStatusLocationEtagLastModified) {
@@ -495,8 +570,10 @@ TEST(FhirTransaction, ResponseEntriesFollowRequestOrderWithStatusLocationEtagLas
 TEST(FhirTransaction, PreferRepresentationIncludesTheStoredResources) {
   TestServer server;
   std::string body = BundleOf(
-      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"), "urn:uuid:p"),
-                      Entry("POST", "Observation", ObservationFor("urn:uuid:p"))});
+      "transaction", {Entry("POST", "Patient", PatientWith("9000000009", "Jones"),
+                            "urn:uuid:00000000-0000-4000-8000-0000000000b1"),
+                      Entry("POST", "Observation",
+                            ObservationFor("urn:uuid:00000000-0000-4000-8000-0000000000b1"))});
   auto response = server.Send("POST", "/fhir", body, {{"Prefer", "return=representation"}});
   ASSERT_EQ(response.status, 200) << response.body;
   auto bundle = TestServer::Json(response);

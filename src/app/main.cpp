@@ -294,7 +294,16 @@ int main(int argc, char** argv) {
   app::RegisterKeyCommands(app);
   app::RegisterFeedCommands(app);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& done) {
+    return app.exit(done);  // a command run from its callback (keys): its own status
+  } catch (const CLI::ParseError& error) {
+    // CLI11 prints its message; --help and --version exit 0. Any other mistake on the command
+    // line exits 2, as this program's own checks below do: CLI11's codes (106 for a missing
+    // option, 109 for an extra argument...) would each look like a different failure to a script.
+    return app.exit(error) == 0 ? 0 : 2;
+  }
   if (auto status = identity_commands.RunIfChosen()) return *status;
 
   std::string host;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/json.hpp>
+#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <optional>
@@ -222,11 +223,23 @@ bool IsUuidUrn(std::string_view s) {
   return true;
 }
 
+// R4's oid: urn:oid:[0-2](\.(0|[1-9][0-9]*))+ (no empty arc, no leading zero).
 bool IsOidUrn(std::string_view s) {
-  if (!s.starts_with("urn:oid:") || s.size() == 8) return false;
+  if (!s.starts_with("urn:oid:")) return false;
   s.remove_prefix(8);
-  return IsDigit(s.front()) && IsDigit(s.back()) &&
-         std::all_of(s.begin(), s.end(), [](char c) { return IsDigit(c) || c == '.'; });
+  if (s.size() < 3 || s[0] < '0' || s[0] > '2' || s[1] != '.') return false;
+  s.remove_prefix(2);
+  for (size_t start = 0; start <= s.size();) {
+    size_t dot = s.find('.', start);
+    std::string_view arc = s.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    if (arc.empty() || !std::all_of(arc.begin(), arc.end(), IsDigit) ||
+        (arc.size() > 1 && arc[0] == '0')) {
+      return false;
+    }
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return true;
 }
 
 // Every string in `value` that starts with '#': a reference to a contained resource by its id
@@ -265,7 +278,20 @@ class ResourceValidator {
   };
   static constexpr size_t kMaxDepth = 96;
 
-  bool ValidateResourceObject(const json::object& object) {
+  // `contained`: the object is one of its container's contained resources, whose #id
+  // references (ref-1) resolve among the container's; any other resource starts a new scope.
+  bool ValidateResourceObject(const json::object& object, bool contained = false) {
+    const json::array* const saved_contained = root_contained_;
+    if (!contained) {
+      const json::value* list = object.if_contains("contained");
+      root_contained_ = list != nullptr ? list->if_array() : nullptr;
+    }
+    const bool ok = ValidateResourceIn(object);
+    root_contained_ = saved_contained;
+    return ok;
+  }
+
+  bool ValidateResourceIn(const json::object& object) {
     const json::value* type_value = object.if_contains("resourceType");
     const json::string* type = type_value != nullptr ? IfText(*type_value) : nullptr;
     if (type == nullptr) return FailResourceType("a resource needs a resourceType string");
@@ -302,6 +328,20 @@ class ResourceValidator {
       const json::string* id = id_value ? IfText(*id_value) : nullptr;
       if (id == nullptr) {
         return Fail("id", "dom-3: a contained resource needs an id, to be referred to as #id");
+      }
+      for (size_t j = 0; j < i; ++j) {
+        const json::value* other = (*contained)[j].as_object().if_contains("id");
+        if (other != nullptr && IfText(*other) != nullptr && *IfText(*other) == *id) {
+          return Fail("id", "the contained resources " + std::to_string(j) + " and " +
+                                std::to_string(i) + " have the same id '" +
+                                std::string(std::string_view(*id).substr(0, 64)) +
+                                "'; #id must name one");
+        }
+      }
+      if (object.contains("text")) {
+        return Fail("text",
+                    "dom-1: a contained resource has no narrative (text); its container's "
+                    "narrative describes it");
       }
       std::vector<std::string_view> own;
       CollectLocalReferences((*contained)[i], own);
@@ -369,12 +409,55 @@ class ResourceValidator {
       Pop();
     }
     if (&def == ExtensionDefinition() && !ValidateExtension(object)) return false;
+    if (&def == ReferenceDefinition() && !ValidateLocalReference(object)) return false;
+    if (&def == BundleEntryDefinition() && !ValidateFullUrl(object)) return false;
     return CheckRequired(object, def);
   }
 
   static const gen::DefinitionRow* ExtensionDefinition() {
     static const gen::DefinitionRow* const extension = gen::FindDefinition("Extension");
     return extension;
+  }
+
+  static const gen::DefinitionRow* ReferenceDefinition() {
+    static const gen::DefinitionRow* const reference = gen::FindDefinition("Reference");
+    return reference;
+  }
+
+  static const gen::DefinitionRow* BundleEntryDefinition() {
+    static const gen::DefinitionRow* const entry = gen::FindDefinition("Bundle_Entry");
+    return entry;
+  }
+
+  // ref-1: a reference "#id" names one of the (root) resource's contained resources; "#"
+  // alone is the container itself.
+  bool ValidateLocalReference(const json::object& object) {
+    const json::value* value = object.if_contains("reference");
+    const json::string* reference = value != nullptr ? IfText(*value) : nullptr;
+    if (reference == nullptr || reference->size() < 2 || reference->front() != '#') return true;
+    const std::string_view id = std::string_view(*reference).substr(1);
+    if (root_contained_ != nullptr) {
+      for (const json::value& item : *root_contained_) {
+        const json::object* resource = item.if_object();
+        const json::value* item_id = resource != nullptr ? resource->if_contains("id") : nullptr;
+        if (item_id != nullptr && IfText(*item_id) != nullptr && *IfText(*item_id) == id) {
+          return true;
+        }
+      }
+    }
+    return Fail("reference", "ref-1: the local reference '" +
+                                 std::string(std::string_view(*reference).substr(0, 65)) +
+                                 "' names no contained resource of this resource");
+  }
+
+  bool ValidateFullUrl(const json::object& object) {
+    const json::value* value = object.if_contains("fullUrl");
+    const json::string* full_url = value != nullptr ? IfText(*value) : nullptr;
+    if (full_url == nullptr) return true;
+    if (auto checked = CheckFullUrl(*full_url); !checked.ok()) {
+      return Fail("fullUrl", checked.error().message);
+    }
+    return true;
   }
 
   // Extension.url is required (R4 schemas give it as an attribute, so the generated list of
@@ -385,7 +468,14 @@ class ResourceValidator {
     if (IfText(*url) == nullptr || url->get_string().empty()) {
       return Fail("url", "expected a uri, got " + Describe(*url));
     }
-    if (!object.contains("extension")) return true;
+    if (!object.contains("extension")) {
+      for (const auto& member : object) {
+        if (member.key().starts_with("value")) return true;
+      }
+      return Fail({},
+                  "ext-1: an extension has either extensions or a value[x]; this one has "
+                  "neither");
+    }
     for (const auto& member : object) {
       if (member.key().starts_with("value")) {
         return Fail({}, "ext-1: an extension has either extensions or a value[x], not both (" +
@@ -473,22 +563,41 @@ class ResourceValidator {
       if (values != nullptr && values->is_array() && values->get_array().size() != array->size()) {
         return Fail({}, "must have as many items as " + std::string(key.substr(1)));
       }
+      const json::array* value_array =
+          values != nullptr && values->is_array() ? &values->get_array() : nullptr;
       for (size_t i = 0; i < array->size(); ++i) {
         const json::value& item = (*array)[i];
-        if (item.is_null()) continue;
+        const bool has_value =
+            value_array != nullptr && i < value_array->size() && !(*value_array)[i].is_null();
         if (!PushIndex(i)) return false;
+        if (item.is_null()) {
+          if (!has_value) return FailEle1(key.substr(1));
+          Pop();
+          continue;
+        }
         const json::object* object = item.if_object();
         if (object == nullptr) return Fail({}, "expected an object, got " + Describe(item));
         if (!ValidateObject(*object, element_def, false)) return false;
+        if (!has_value && !object->contains("extension")) return FailEle1(key.substr(1));
         Pop();
       }
     } else {
       const json::object* object = value.if_object();
       if (object == nullptr) return Fail({}, "expected an object, got " + Describe(value));
       if (!ValidateObject(*object, element_def, false)) return false;
+      const json::value* primitive = parent.if_contains(key.substr(1));
+      if ((primitive == nullptr || primitive->is_null()) && !object->contains("extension")) {
+        return FailEle1(key.substr(1));
+      }
     }
     Pop();
     return true;
+  }
+
+  // ele-1: a primitive has a value, or extensions (an id alone says nothing).
+  bool FailEle1(std::string_view name) {
+    return Fail({}, "ele-1: " + std::string(name) +
+                        " has neither a value nor an extension (an id alone is not an element)");
   }
 
   bool ValidateValue(const gen::ElementRow& element, const json::value& value) {
@@ -505,7 +614,7 @@ class ResourceValidator {
           return Fail("contained", "dom-2: a contained resource must not contain resources");
         }
         if (!PushResource()) return false;
-        if (!ValidateResourceObject(*object)) return false;
+        if (!ValidateResourceObject(*object, element.name == "contained")) return false;
         Pop();
         return true;
       }
@@ -701,6 +810,7 @@ class ResourceValidator {
   Frame frames_[kMaxDepth];
   size_t depth_ = 0;
   std::string_view current_type_;
+  const json::array* root_contained_ = nullptr;  // what "#id" references resolve among
   std::optional<base::Error> error_;
 };
 
@@ -711,6 +821,24 @@ bool IsValidId(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || IsDigit(c) || c == '-' || c == '.';
   });
+}
+
+base::Status CheckFullUrl(std::string_view full_url) {
+  // RFC 4122 reads hex digits in either case; FHIR's uuid type writes them in lower case.
+  std::string lower(full_url.substr(0, 64));
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (full_url.starts_with("urn:uuid:") && (full_url.size() != 45 || !IsUuidUrn(lower))) {
+    return base::Invalid(
+        "a urn:uuid: fullUrl must be a UUID "
+        "(urn:uuid:xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), not '" +
+        std::string(full_url.substr(0, 80)) + "'");
+  }
+  if (full_url.starts_with("urn:oid:") && !IsOidUrn(full_url)) {
+    return base::Invalid("a urn:oid: fullUrl must be an OID (urn:oid:1.2.3), not '" +
+                         std::string(full_url.substr(0, 80)) + "'");
+  }
+  return base::Status::Ok();
 }
 
 base::Status ValidateResource(const boost::json::object& resource) {

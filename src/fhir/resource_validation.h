@@ -18,4 +18,8 @@ bool IsValidId(std::string_view id);
 // 123"). Checks resourceType is a known type and `id`, when present, is a valid id.
 base::Status ValidateResource(const boost::json::object& resource);
 
+// A Bundle entry's fullUrl that says it is a UUID (urn:uuid:) or an OID (urn:oid:) must be one:
+// references inside the Bundle resolve by it. Other fullUrls pass.
+base::Status CheckFullUrl(std::string_view full_url);
+
 }  // namespace carerecord::fhir

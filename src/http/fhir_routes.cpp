@@ -12,7 +12,7 @@
 namespace carerecord::http {
 namespace {
 
-using interactions::CheckNoNul;
+using interactions::CheckDecodedText;
 using interactions::CheckPercentEscapes;
 using interactions::PreferReturn;
 using interactions::QueryParams;
@@ -183,7 +183,7 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request,
                  "the query has " + std::to_string(params.size()) + " parameters; at most " +
                      std::to_string(kMaxQueryParameters) + " are accepted");
   }
-  if (auto bad = CheckNoNul(params); !bad.ok()) {
+  if (auto bad = CheckDecodedText(params); !bad.ok()) {
     return Error(bad.error().code, bad.error().message, bad.error().location);
   }
   if (auto rejected = CheckFormats(request, params)) return *rejected;
@@ -283,6 +283,11 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request,
     if (!get) return not_allowed();
     if (auto refusal = refused(FhirInteraction::kHistoryType, segments[0])) return *refusal;
     response = service_.History(ctx, segments[0], "", params);
+  } else if (n == 2 && segments[0] == "Patient" && segments[1] == "$everything") {
+    // Not a read of a Patient with the id "$everything": the operation without its patient.
+    return Error(base::ErrorCode::kInvalid,
+                 "$everything needs a patient's id: /fhir/Patient/{id}/$everything (this server "
+                 "does not run it over every patient)");
   } else if (n == 2) {
     if (get) {
       if (auto refusal = refused(FhirInteraction::kRead, segments[0])) return *refusal;

@@ -283,6 +283,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       status = 413;
       message = "request body exceeds the limit of " +
                 std::to_string(server_.options().max_body_bytes) + " bytes";
+    } else if (ec == beast_http::error::header_limit && RequestLineIsTheExcess()) {
+      status = 414;
+      message = "the request target (URI) is too long: the request line and header may hold " +
+                std::to_string(kHeaderLimitBytes) + " bytes; send a long search as POST _search";
     } else if (ec == beast_http::error::header_limit) {
       status = 431;
       message =
@@ -296,12 +300,49 @@ class Connection : public std::enable_shared_from_this<Connection> {
     SendResponse(server_.MakeErrorResponse(status, std::move(message)));
   }
 
+  // When the header went over its limit, whether the request target is what made it so: the
+  // request line never ended (the parser reports it once whole), or it is over half the limit.
+  bool RequestLineIsTheExcess() const {
+    return request_.method.empty() || request_.target.size() > kHeaderLimitBytes / 2;
+  }
+
+  // A transfer coding other than chunked (gzip, deflate...) the parser does not undo: read as
+  // it stands, the body was empty or compressed bytes. RFC 9112: 501, and the connection
+  // closes, as the body's end is unknown.
+  std::string UnsupportedTransferCoding() const {
+    for (const auto& [name, value] : request_.headers) {
+      if (name != "transfer-encoding") continue;
+      for (size_t start = 0; start <= value.size();) {
+        size_t comma = value.find(',', start);
+        std::string_view coding = std::string_view(value).substr(
+            start, comma == std::string::npos ? std::string::npos : comma - start);
+        while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+          coding.remove_prefix(1);
+        }
+        while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+          coding.remove_suffix(1);
+        }
+        if (!coding.empty() && !EqualsIgnoringCase(coding, "chunked")) return std::string(coding);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+    return {};
+  }
+
   void Dispatch() {
     phase_ = Phase::kHandling;
     deadline_ = Clock::time_point::max();
     keep_alive_ = parser_->keep_alive();
     http_version_ = parser_->http_version();
     head_only_ = request_.method == "HEAD";
+    if (std::string coding = UnsupportedTransferCoding(); !coding.empty()) {
+      keep_alive_ = false;
+      head_only_ = false;
+      return SendResponse(server_.MakeErrorResponse(
+          501, "the transfer coding '" + coding.substr(0, 64) +
+                   "' is not supported; send the body as it is, or chunked"));
+    }
     const auto& runs_on_io_thread = server_.options().runs_on_io_thread;
     if (runs_on_io_thread ? runs_on_io_thread(request_) : head_only_ || request_.method == "GET") {
       // Quick reads: a thread hop would cost more than it saves.

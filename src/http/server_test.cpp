@@ -301,6 +301,35 @@ TEST(HttpServerTest, OversizedHeaderGets431) {
   EXPECT_TRUE(response.body.starts_with("error 431: ")) << response.body;
 }
 
+// A request target over the header limit is a URI too long, not a header too large.
+TEST(HttpServerTest, OversizedRequestTargetGets414) {
+  RunningServer running(Echo);
+  RawConnection connection(running.port());
+  connection.Write("GET /?q=" + std::string(70 * 1024, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto response = connection.ReadResponse();
+  EXPECT_EQ(response.status, 414);
+  EXPECT_NE(response.body.find("too long"), std::string::npos) << response.body;
+}
+
+// A transfer coding the server does not undo is refused by name, not read as an empty body.
+TEST(HttpServerTest, TransferCodingOtherThanChunkedGets501NamingIt) {
+  RunningServer running(Echo);
+  for (const char* coding : {"gzip", "gzip, chunked", "deflate"}) {
+    RawConnection connection(running.port());
+    connection.Write(std::string("POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ") + coding +
+                     "\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    auto response = connection.ReadResponse();
+    EXPECT_EQ(response.status, 501) << coding << ": " << response.body;
+    EXPECT_NE(response.body.find(std::string(coding).substr(0, 4)), std::string::npos)
+        << response.body;
+  }
+  RawConnection chunked(running.port());
+  chunked.Write(
+      "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n0\r\n\r\n");
+  EXPECT_EQ(chunked.ReadResponse().status, 200);
+}
+
 TEST(HttpServerTest, HandlerExceptionGives500AndServerStaysUp) {
   RunningServer running([](const HttpRequest& request) -> HttpResponse {
     if (request.target == "/throw") throw std::runtime_error("boom");

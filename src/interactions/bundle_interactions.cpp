@@ -3,7 +3,9 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
 #include <map>
+#include <unordered_set>
 
 #include "fhir/fhir_date.h"
 #include "fhir/json_number.h"
@@ -11,6 +13,7 @@
 #include "fhir/resource_validation.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
+#include "interactions/local_reference.h"
 #include "interactions/responses.h"
 #include "interactions/transaction_runner.h"
 #include "interactions/write_preparation.h"
@@ -67,9 +70,86 @@ json::object EntryResponse(const PlannedEntry& e) {
 
 // The request URL of an entry relative to the base: "Type", "Type/id", "Type?query".
 std::string RelativeUrl(const RequestContext& ctx, std::string url) {
-  if (url.rfind(ctx.base_url + "/", 0) == 0) url = url.substr(ctx.base_url.size() + 1);
+  if (auto local = LocalPathOf(url, ctx.base_url); local.ok() && local->has_value()) {
+    url = std::move(**local);
+  }
   if (!url.empty() && url[0] == '/') url.erase(0, 1);
   return url;
+}
+
+// What a GET entry reads: a search (no id), a read (no version) or a vread.
+struct GetTarget {
+  std::string type, id, version;
+  QueryParams params;
+};
+
+// The GET entry's URL understood, or why it names nothing this server reads (a 400 or 404 that
+// names the entry).
+base::Result<GetTarget> ResolveGet(const RequestContext& ctx, const PlannedEntry& e) {
+  const std::string where = e.where + ".request.url";
+  std::string url = RelativeUrl(ctx, e.url);
+  size_t question = url.find('?');
+  std::string path = url.substr(0, question);
+  if (path.find(':') != std::string::npos) {
+    return Invalid("the GET url " + e.url + " is not on this server (" + ctx.base_url + ")", where);
+  }
+  GetTarget target;
+  if (question != std::string::npos) {
+    auto params = DecodeQuery(url.substr(question + 1));
+    if (!params.ok()) return Invalid(params.error().message, where);
+    target.params = std::move(params).value();
+  }
+  std::vector<std::string> segments;
+  for (size_t start = 0; start <= path.size();) {
+    size_t slash = path.find('/', start);
+    segments.push_back(path.substr(start, slash == std::string::npos ? slash : slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  if (segments.size() == 4 && segments[2] == "_history") {
+    target.version = segments[3];
+  } else if (segments.size() > 2) {
+    return Invalid("unsupported GET " + e.url + " (a Bundle entry reads Type?query, Type/id or " +
+                       "Type/id/_history/version)",
+                   where);
+  }
+  target.type = segments[0];
+  if (segments.size() > 1) {
+    target.id = segments[1];
+    if (target.id.empty()) return Invalid("the GET url " + e.url + " has an empty id", where);
+  }
+  if (auto checked = CheckTypeAndId(target.type, target.id); !checked.ok()) {
+    return MakeError(checked.error().code, checked.error().message, where);
+  }
+  return target;
+}
+
+// The error of a GET entry's failed response, naming the entry: the error code whose status
+// the response has, and the diagnostics of its OperationOutcome.
+base::Error EntryError(const Response& response, const PlannedEntry& e) {
+  base::Error error{ErrorCode::kInternal, "", e.where + ".request.url"};
+  for (int code = 0; code <= static_cast<int>(ErrorCode::kUnavailable); ++code) {
+    if (HttpStatusOf(static_cast<ErrorCode>(code)) == response.status) {
+      error.code = static_cast<ErrorCode>(code);
+      break;
+    }
+  }
+  std::string diagnostics = "status " + std::to_string(response.status);
+  boost::system::error_code ec;
+  json::value outcome = json::parse(response.body, ec);
+  if (!ec && outcome.is_object()) {
+    if (auto* issues = outcome.as_object().if_contains("issue");
+        issues && issues->is_array() && !issues->as_array().empty() &&
+        issues->as_array()[0].is_object()) {
+      if (auto* text = issues->as_array()[0].as_object().if_contains("diagnostics");
+          text && text->is_string()) {
+        diagnostics = std::string(text->as_string());
+      }
+    }
+  }
+  error.message = "GET " + e.url + " fails: " + diagnostics +
+                  "; a transaction succeeds or fails as a whole, so nothing of it was written";
+  return error;
 }
 
 // What the Bundle asks for, entry by entry: each entry planned, or refused with the reason.
@@ -105,6 +185,9 @@ base::Status PlanEntry(const RequestContext& ctx, json::object& entry, PlannedEn
   }
   if (auto* full = entry.if_contains("fullUrl"); full && fhir::IfText(*full)) {
     e.full_url = std::string(*fhir::IfText(*full));
+    if (auto checked = fhir::CheckFullUrl(e.full_url); !checked.ok()) {
+      return Invalid(checked.error().message, e.where + ".fullUrl");
+    }
   }
   if (e.method == "GET") return base::Status::Ok();  // read after the writes
   CR_RETURN_IF_ERROR(ParseEntryUrl(RelativeUrl(ctx, e.url), e));
@@ -197,14 +280,16 @@ base::Result<PlannedBundle> PlanBundle(const RequestContext& ctx, const ServiceO
 // bodies of reads and of written versions are copied in as stored, never parsed again.
 class BundleRun {
  public:
-  BundleRun(FhirService& service, const RequestContext& ctx, size_t max_response_bytes)
-      : service_(service), ctx_(ctx), max_response_bytes_(max_response_bytes) {}
+  BundleRun(FhirService& service, const RequestContext& ctx, const SearchLimits& limits,
+            size_t max_response_bytes)
+      : service_(service), ctx_(ctx), limits_(limits), max_response_bytes_(max_response_bytes) {}
 
   // All writes as one TransactionRunner (all or nothing), then the GETs, in entry order.
   base::Status Transaction(PlannedBundle& bundle) {
     for (const base::Status& error : bundle.entry_errors) {
       if (!error.ok()) return error;
     }
+    CR_RETURN_IF_ERROR(CheckGets(bundle.entries));
     // FHIR's order of processing: DELETE, POST, PUT, then GET after the writes.
     std::vector<size_t> order;
     for (const char* method : {"DELETE", "POST", "PUT"}) {
@@ -271,28 +356,47 @@ class BundleRun {
   }
 
   Response Get(const PlannedEntry& e) {
-    std::string url = RelativeUrl(ctx_, e.url);
-    size_t question = url.find('?');
-    std::string path = url.substr(0, question);
-    auto params = question == std::string::npos ? base::Result<QueryParams>(QueryParams{})
-                                                : DecodeQuery(url.substr(question + 1));
-    if (!params.ok()) {
-      return FhirService::ErrorResponse(Invalid(params.error().message, e.where + ".request.url"));
+    auto target = ResolveGet(ctx_, e);
+    if (!target.ok()) return FhirService::ErrorResponse(target.error());
+    if (target->id.empty()) return service_.Search(ctx_, target->type, target->params);
+    if (target->version.empty()) {
+      return service_.Read(ctx_, target->type, target->id, target->params);
     }
-    std::vector<std::string> segments;
-    for (size_t start = 0; start <= path.size();) {
-      size_t slash = path.find('/', start);
-      segments.push_back(path.substr(start, slash == std::string::npos ? slash : slash - start));
-      if (slash == std::string::npos) break;
-      start = slash + 1;
+    return service_.VRead(ctx_, target->type, target->id, target->version, target->params);
+  }
+
+  // A transaction's GET entries run after its writes, but one that fails must fail the whole
+  // before anything is written (FHIR: a transaction succeeds or fails as a whole). So each is
+  // checked first: its URL and search understood, and a read of a resource the transaction
+  // does not write done once ahead. (A read that fails only after the commit, because another
+  // request deleted its resource in between, still answers in its entry.)
+  base::Status CheckGets(const std::vector<PlannedEntry>& entries) {
+    std::unordered_set<std::string> written;  // "Type/id", or "Type" for a conditional write
+    for (const PlannedEntry& e : entries) {
+      // A create takes a new id, which no GET entry can name.
+      if (e.method == "GET" || e.method == "POST") continue;
+      written.insert(e.id.empty() ? e.type : e.type + "/" + e.id);
     }
-    if (segments.size() == 1) return service_.Search(ctx_, segments[0], *params);
-    if (segments.size() == 2) return service_.Read(ctx_, segments[0], segments[1]);
-    if (segments.size() == 4 && segments[2] == "_history") {
-      return service_.VRead(ctx_, segments[0], segments[1], segments[3]);
+    for (const PlannedEntry& e : entries) {
+      if (e.method != "GET") continue;
+      auto target = ResolveGet(ctx_, e);
+      if (!target.ok()) return target.error();
+      if (target->id.empty()) {
+        auto parsed =
+            ParseSearch(target->type, target->params, ctx_.strict, limits_, ctx_.base_url);
+        if (!parsed.ok()) {
+          base::Error error = parsed.error();
+          error.location =
+              e.where + ".request.url" + (error.location.empty() ? "" : ": " + error.location);
+          return error;
+        }
+        continue;
+      }
+      if (written.count(target->type) || written.count(target->type + "/" + target->id)) continue;
+      Response read = Get(e);
+      if (read.status >= 400) return EntryError(read, e);
     }
-    return FhirService::ErrorResponse(
-        Invalid("unsupported GET " + e.url, e.where + ".request.url"));
+    return base::Status::Ok();
   }
 
   void BeginEntry() {
@@ -349,6 +453,7 @@ class BundleRun {
 
   FhirService& service_;
   const RequestContext& ctx_;
+  const SearchLimits& limits_;
   size_t max_response_bytes_;
   std::string entries_;
 };
@@ -363,7 +468,7 @@ Response FhirService::ProcessBundle(const RequestContext& ctx, std::string_view 
   if (!parsed.ok()) return ErrorResponse(parsed.error());
   auto planned = PlanBundle(ctx, options_, parsed.value());
   if (!planned.ok()) return ErrorResponse(planned.error());
-  BundleRun run(*this, ctx, options_.bundle_response_max_bytes);
+  BundleRun run(*this, ctx, options_.limits, options_.bundle_response_max_bytes);
   if (planned->transaction) {
     base::Status done = run.Transaction(planned.value());
     if (!done.ok()) return ErrorResponse(done.error());

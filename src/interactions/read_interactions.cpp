@@ -152,6 +152,14 @@ base::Result<bool> ParsePagingParam(const std::string& name, const std::string& 
   return false;
 }
 
+// The parameters a lenient request was answered without, as an OperationOutcome entry.
+void AppendIgnoredOutcome(BundleWriter& bundle, const std::vector<std::string>& ignored) {
+  if (ignored.empty()) return;
+  std::string message = "ignored: ";
+  for (size_t i = 0; i < ignored.size(); ++i) message += (i ? "; " : "") + ignored[i];
+  bundle.Entry("", OperationOutcomeJson("warning", "not-supported", message, ""), "outcome");
+}
+
 std::string PageUrl(const std::string& base, const QueryParams& applied, const std::string& cursor,
                     size_t count) {
   QueryParams params;
@@ -278,13 +286,7 @@ Response FhirService::RunSearch(const RequestContext& ctx, std::string_view type
   for (const store::StoredResource& r : page->included) {
     bundle.Entry(ctx.base_url + "/" + r.type + "/" + r.id, r.json, "include");
   }
-  if (!parsed->ignored.empty()) {
-    std::string message = "ignored: ";
-    for (size_t i = 0; i < parsed->ignored.size(); ++i) {
-      message += (i ? "; " : "") + parsed->ignored[i];
-    }
-    bundle.Entry("", OperationOutcomeJson("warning", "not-supported", message, ""), "outcome");
-  }
+  AppendIgnoredOutcome(bundle, parsed->ignored);
   Response response;
   response.body = bundle.Finish();
   return response;
@@ -299,7 +301,13 @@ Response FhirService::History(const RequestContext& ctx, std::string_view type, 
   query.type = std::string(type);
   query.id = std::string(id);
   QueryParams applied;
+  std::vector<std::string> ignored;
+  if (auto once = CheckResultParametersOnce(params); !once.ok()) return ErrorResponse(once.error());
   for (const auto& [name, value] : params) {
+    if (name == "_summary" && value == "count") {
+      return ErrorResponse(
+          Invalid("_summary=count is not supported on history; page through it with _count", name));
+    }
     auto paging =
         ParsePagingParam(name, value, options_.limits.max_count, query.count, query.since_ms);
     if (!paging.ok()) return ErrorResponse(paging.error());
@@ -316,6 +324,8 @@ Response FhirService::History(const RequestContext& ctx, std::string_view type, 
     } else if (name == "_format" || name == "_pretty") {
     } else if (ctx.strict || name == "_at" || name == "_list") {
       return ErrorResponse(Invalid(name + " is not supported on history", name));
+    } else {
+      ignored.push_back(name + " is not supported on history");
     }
   }
   access::RequestGate gate(policy_, audit_, ctx.who, "history");
@@ -347,6 +357,7 @@ Response FhirService::History(const RequestContext& ctx, std::string_view type, 
         R"(,"lastModified":)" + JsonString(fhir::FormatInstant(r.last_updated_ms)) + "}";
     bundle.Entry(ctx.base_url + "/" + url, r.deleted ? "" : r.json, "", extra);
   }
+  AppendIgnoredOutcome(bundle, ignored);
   Response response;
   response.body = bundle.Finish();
   return response;
@@ -360,7 +371,13 @@ Response FhirService::Everything(const RequestContext& ctx, std::string_view id,
   ctx.Bound(query.budget);
   query.count = options_.limits.max_count;
   QueryParams applied;
+  std::vector<std::string> ignored;
+  if (auto once = CheckResultParametersOnce(params); !once.ok()) return ErrorResponse(once.error());
   for (const auto& [name, value] : params) {
+    if (name == "_summary" && value == "count") {
+      return ErrorResponse(Invalid(
+          "_summary=count is not supported on $everything; page through it with _count", name));
+    }
     auto paging =
         ParsePagingParam(name, value, options_.everything_max_count, query.count, query.since_ms);
     if (!paging.ok()) return ErrorResponse(paging.error());
@@ -383,6 +400,9 @@ Response FhirService::Everything(const RequestContext& ctx, std::string_view id,
     } else if (name == "_format" || name == "_pretty") {
     } else if (ctx.strict || name == "start" || name == "end") {
       return ErrorResponse(Invalid(name + " is not supported on $everything", name));
+    } else {
+      // As a lenient search does: answered without it, and said so in the Bundle.
+      ignored.push_back(name + " is not supported on $everything");
     }
   }
   access::RequestGate gate(policy_, audit_, ctx.who, "everything");
@@ -410,6 +430,7 @@ Response FhirService::Everything(const RequestContext& ctx, std::string_view id,
   for (const store::StoredResource& r : page->included) {
     bundle.Entry(ctx.base_url + "/" + r.type + "/" + r.id, r.json, "include");
   }
+  AppendIgnoredOutcome(bundle, ignored);
   Response response;
   response.body = bundle.Finish();
   return response;

@@ -7,6 +7,10 @@
 #include <boost/url/pct_string_view.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
+#include <iterator>
+
+#include "base/utf8.h"
+#include "interactions/fhir_json.h"
 
 namespace carerecord::interactions {
 namespace {
@@ -69,12 +73,20 @@ base::Status CheckPercentEscapes(std::string_view target) {
   return base::Status::Ok();
 }
 
-base::Status CheckNoNul(const QueryParams& params) {
+base::Status CheckDecodedText(const QueryParams& params) {
   for (const auto& [name, value] : params) {
     if (name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
       return base::Invalid("the parameter " + name.substr(0, name.find('\0')) +
                                " holds a NUL character (%00), which no FHIR value may contain",
                            name.substr(0, name.find('\0')));
+    }
+    // Searched as it stands, invalid UTF-8 would match as U+FFFD (or not at all): refused.
+    if (!base::IsValidUtf8(name) || !base::IsValidUtf8(value)) {
+      return base::Invalid("the parameter " + name +
+                               " is not UTF-8 text once its percent-escapes are decoded (FHIR "
+                               "values are Unicode; write a character as the %-escapes of its "
+                               "UTF-8 bytes)",
+                           name);
     }
   }
   return base::Status::Ok();
@@ -87,8 +99,26 @@ base::Result<QueryParams> DecodeQuery(std::string_view query) {
   query = query.substr(0, query.find('#'));  // a fragment is not part of the query
   CR_RETURN_IF_ERROR(CheckPercentEscapes("?" + std::string(query)));
   QueryParams out = SplitRaw(query);
-  CR_RETURN_IF_ERROR(CheckNoNul(out));
+  CR_RETURN_IF_ERROR(CheckDecodedText(out));
   return out;
+}
+
+base::Status CheckResultParametersOnce(const QueryParams& params) {
+  static constexpr std::string_view kSingleValued[] = {"_count", "_sort",   "_summary", "_elements",
+                                                       "_total", "_cursor", "_since"};
+  bool seen[std::size(kSingleValued)] = {};
+  for (const auto& param : params) {
+    for (size_t i = 0; i < std::size(kSingleValued); ++i) {
+      if (param.first != kSingleValued[i]) continue;
+      if (seen[i]) {
+        return base::Invalid(
+            "the result parameter " + param.first + " is given more than once; give it once",
+            param.first);
+      }
+      seen[i] = true;
+    }
+  }
+  return base::Status::Ok();
 }
 
 std::string EncodeQuery(const QueryParams& params) {

@@ -152,6 +152,7 @@ base::Result<ParsedSearch> SearchParser::Parse(std::string_view type_view,
   store::SearchSpec& spec = parsed_.spec;
   spec.type = type;
   spec.count = limits_.default_count;
+  CR_RETURN_IF_ERROR(CheckResultParametersOnce(params));
   for (const auto& [name, value] : params) {
     if (name == "_count") {
       CR_RETURN_IF_ERROR(ParseCount(value));

@@ -8,6 +8,7 @@
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"
 #include "fhir/json_number.h"
+#include "interactions/local_reference.h"
 
 namespace carerecord::interactions {
 
@@ -111,8 +112,14 @@ base::Status ParseNumber(std::string_view text, SearchValue& out, const std::str
   double number = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
   // A FHIR decimal's grammar (JSON's): from_chars alone would take "nan" and "inf".
-  if (ec != std::errc() || end != text.data() + text.size() || !fhir::IsJsonNumberText(text) ||
-      !std::isfinite(number)) {
+  const bool whole = end == text.data() + text.size() && fhir::IsJsonNumberText(text);
+  // A well-formed number past what a double holds (1e400) is a number: say it is out of range.
+  if (whole && (ec == std::errc::result_out_of_range || !std::isfinite(number))) {
+    return Invalid("'" + std::string(text.substr(0, 64)) +
+                       "' is out of range: a search number must lie within about 1e308",
+                   where);
+  }
+  if (ec != std::errc() || !whole || !std::isfinite(number)) {
     return Invalid("'" + std::string(text) + "' is not a number", where);
   }
   out.number = number;
@@ -235,9 +242,11 @@ base::Status ParseReferenceValue(const fhir::SearchParamDef& def, const std::str
   out.target_type = modifier_type;
   if (value.find("://") != std::string::npos || value.rfind("urn:", 0) == 0) {
     // An absolute reference: local when it is on this server's base, else kept whole.
-    const std::string base(base_url);
-    bool local = !base.empty() && value.rfind(base + "/", 0) == 0;
-    auto parsed = local ? fhir::ParseReference(value.substr(base.size() + 1)) : std::nullopt;
+    // Compared as parsed URLs, as references are when written (LocalPathOf).
+    auto local = LocalPathOf(value, base_url);
+    if (!local.ok()) return Invalid(local.error().message, where);
+    auto parsed =
+        !base_url.empty() && local->has_value() ? fhir::ParseReference(**local) : std::nullopt;
     if (parsed && fhir::IsResourceType(parsed->type)) {
       out.target_type = parsed->type;
       out.target_id = parsed->id;

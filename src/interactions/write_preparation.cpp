@@ -10,6 +10,7 @@
 #include "fhir/resource_validation.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
+#include "interactions/local_reference.h"
 #include "store/body_codec.h"
 
 namespace carerecord::interactions {
@@ -166,11 +167,15 @@ base::Result<store::PreparedWrite> PrepareWrite(json::object resource, const Wri
     }
     bool absolute = ref.find("://") != std::string_view::npos;
     if (absolute) {
-      if (request.base_url.empty() || ref.rfind(request.base_url + "/", 0) != 0) {
-        return;  // another server's resource: kept and indexed as its URL
+      auto local = LocalPathOf(ref, request.base_url);
+      if (!local.ok()) {
+        status = local.error();
+        return;
       }
+      // Another server's resource: kept and indexed as its URL.
+      if (request.base_url.empty() || !local->has_value()) return;
       // This server's own absolute URL: stored relative, so it is one local reference.
-      std::string relative(ref.substr(request.base_url.size() + 1));
+      std::string relative = std::move(**local);
       reference = relative;
       ref = std::string_view(reference.data(), reference.size());
     }
