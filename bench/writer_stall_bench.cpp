@@ -140,6 +140,10 @@ int main(int argc, char** argv) {
         auto response =
             service.Create(ctx, "Patient", PatientJson(i, word), "gender=male&_content=" + word);
         std::lock_guard lock(mutex);
+        if (response.status >= 300 && statuses[response.status] == 0) {
+          std::fprintf(stderr, "conditional create: %d %s\n", response.status,
+                       response.body.substr(0, 300).c_str());
+        }
         ++statuses[response.status];
       }
     });
