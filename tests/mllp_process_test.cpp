@@ -44,13 +44,14 @@ class MllpServer {
             "127.0.0.1:0", "--mllp", "127.0.0.1:0", "--workers", "4", static_cast<char*>(nullptr));
       _exit(127);
     }
-    for (int i = 0; i < 600 && port_ == 0; ++i) {
+    // The MLLP port is printed first; the HTTP port once the sign-in gate is up: wait for both.
+    for (int i = 0; i < 600 && (port_ == 0 || http_port_ == 0); ++i) {
       std::istringstream lines(ReadFile(log_));
       for (std::string line; std::getline(lines, line);) {
         if (line.rfind("mllp port ", 0) == 0) port_ = std::stoi(line.substr(10));
         if (line.rfind("port ", 0) == 0) http_port_ = std::stoi(line.substr(5));
       }
-      if (port_ == 0) std::this_thread::sleep_for(50ms);
+      if (port_ == 0 || http_port_ == 0) std::this_thread::sleep_for(50ms);
     }
   }
   ~MllpServer() {

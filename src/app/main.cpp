@@ -5,7 +5,6 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -21,6 +20,7 @@
 #include "app/directory_sync.h"
 #include "app/feed_commands.h"
 #include "app/feed_serving.h"
+#include "app/host_port.h"
 #include "app/identity_commands.h"
 #include "app/key_commands.h"
 #include "feeds/mapping_processor.h"
@@ -33,20 +33,6 @@
 namespace {
 
 using namespace carerecord;
-
-bool SplitHostPort(const std::string& text, std::string& host, uint16_t& port) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string::npos) return false;
-  host = text.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  // The whole port must be digits: "8080x" is a typo, not port 8080.
-  std::string_view digits = std::string_view(text).substr(colon + 1);
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-  if (ec != std::errc() || end != digits.data() + digits.size()) return false;
-  return !host.empty();
-}
 
 interactions::RequestContext SystemContext(const std::string& source) {
   interactions::RequestContext ctx;
@@ -308,7 +294,7 @@ int main(int argc, char** argv) {
 
   std::string host;
   uint16_t port = 0;
-  if (*serve && !SplitHostPort(listen, host, port)) {
+  if (*serve && !app::SplitHostPort(listen, host, port)) {
     std::cerr << "carerecord: --http must be HOST:PORT, e.g. 127.0.0.1:8080, not '" << listen
               << "'\n";
     return 2;
