@@ -11,6 +11,7 @@
 
 #include "access/directory.h"
 #include "app/directory_sync.h"
+#include "fhir/fhir_date.h"
 #include "store/identity_records.h"
 #include "store/store.h"
 
@@ -41,12 +42,6 @@ std::optional<std::string> PasswordFromStdin() {
   if (!text.empty() && text.back() == '\r') text.pop_back();
   if (text.empty()) return std::nullopt;
   return text;
-}
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 const char* State(bool enabled) { return enabled ? "enabled" : "disabled"; }
@@ -206,7 +201,7 @@ int IdentityCommands::Options::RunUsers(access::Directory& directory,
   if (users_list->parsed()) {
     auto users = records.ListUsers();
     if (!users.ok()) return Fail(users.error());
-    const int64_t now = NowMs();
+    const int64_t now = fhir::NowMs();
     for (const auto& user : users.value()) {
       std::string state = State(user.enabled);
       if (user.sign_in.locked_until_ms > now) state += ",locked";

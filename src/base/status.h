@@ -5,6 +5,7 @@
 #include <cassert>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -50,12 +51,15 @@ class [[nodiscard]] Status {
   std::optional<Error> error_;
 };
 
-template <typename T>
+// A value or an error: Error by default; a part with richer errors names its own (hl7v2's
+// Hl7Error keeps the location an ACK's ERR segment needs).
+template <typename T, typename E = Error>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
-  Result(Error error) : v_(std::move(error)) {}  // NOLINT
-  Result(Status status) : v_(status.error()) {}  // NOLINT: only from a failed Status (asserted)
+  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(E error) : v_(std::move(error)) {}  // NOLINT
+  Result(Status status)                      // NOLINT: only from a failed Status (asserted)
+      requires std::is_same_v<E, Error> : v_(status.error()) {}
   bool ok() const { return v_.index() == 0; }
   T& value() & {
     assert(ok() && "value() of a failed Result");
@@ -72,14 +76,17 @@ class [[nodiscard]] Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() { return value(); }
-  const Error& error() const {
+  const T& operator*() const { return value(); }
+  const E& error() const {
     assert(!ok() && "error() of an ok Result");
     return std::get<1>(v_);
   }
-  Status status() const { return ok() ? Status::Ok() : Status(error()); }
+  Status status() const requires std::is_same_v<E, Error> {
+    return ok() ? Status::Ok() : Status(error());
+  }
 
  private:
-  std::variant<T, Error> v_;
+  std::variant<T, E> v_;
 };
 
 inline Error Invalid(std::string message, std::string location = {}) {

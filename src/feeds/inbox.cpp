@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "fhir/fhir_date.h"
 #include "store/sqlite/sqlite_db.h"
 
 namespace carerecord::feeds {
@@ -63,12 +64,6 @@ constexpr const char* kEntryColumns =
     "i.id, coalesce(f.name, ''), i.sending_application, i.sending_facility, i.control_id, "
     "i.message_type, i.state, i.reason, i.received_ms, i.duplicates, i.attempts FROM inbox i "
     "LEFT JOIN feed f ON f.key = i.feed_key";
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 InboxEntry ReadEntry(const SqliteStatement& s) {
   InboxEntry e;
@@ -119,16 +114,6 @@ std::string NoFeedReason(std::string_view facility, std::string_view application
          std::string(application) + "')";
 }
 
-// Runs `body` in BEGIN IMMEDIATE ... COMMIT, rolling back on failure.
-template <typename Body>
-base::Status InWriteTransaction(SqliteConnection& db, Body&& body) {
-  CR_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-  base::Status status = body();
-  if (status.ok()) status = db.Exec("COMMIT");
-  if (!status.ok()) (void)db.Exec("ROLLBACK");
-  return status;
-}
-
 base::Result<int64_t> FeedChange(SqliteConnection& db) {
   auto stmt = db.Cached("SELECT value FROM inbox_state WHERE key = 'feed_change'");
   if (!stmt.ok()) return stmt.error();
@@ -151,16 +136,6 @@ base::Result<std::vector<FeedRecord>> LoadFeeds(SqliteConnection& db) {
   }
   (*stmt)->Reset();
   return feeds;
-}
-
-base::Result<std::unique_ptr<SqliteConnection>> OpenConnection(const std::string& path,
-                                                               bool durable) {
-  auto db = SqliteConnection::Open(path, false);
-  if (!db.ok()) return db.error();
-  CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_mode=WAL"));
-  CR_RETURN_IF_ERROR(
-      (*db)->Exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
-  return db;
 }
 
 class SqliteInbox final : public Inbox {
@@ -209,7 +184,7 @@ class SqliteInbox final : public Inbox {
 
   base::Result<FeedRecord> AddFeed(FeedRecord feed) override {
     std::lock_guard lock(admin_mutex_);
-    auto done = InWriteTransaction(*admin_db_, [&]() -> base::Status {
+    auto done = admin_db_->InWriteTransaction([&]() -> base::Status {
       auto feeds = LoadFeeds(*admin_db_);
       if (!feeds.ok()) return feeds.error();
       for (const FeedRecord& other : *feeds) {
@@ -225,7 +200,7 @@ class SqliteInbox final : public Inbox {
                            "--facility");
         }
       }
-      feed.created_ms = NowMs();
+      feed.created_ms = fhir::NowMs();
       feed.enabled = true;
       auto stmt = admin_db_->Prepare(
           "INSERT INTO feed (name, facility, application, ods_code, enabled, created_ms) VALUES "
@@ -251,7 +226,7 @@ class SqliteInbox final : public Inbox {
 
   base::Status SetFeedEnabled(std::string_view name, bool enabled) override {
     std::lock_guard lock(admin_mutex_);
-    return InWriteTransaction(*admin_db_, [&]() -> base::Status {
+    return admin_db_->InWriteTransaction([&]() -> base::Status {
       auto stmt = admin_db_->Prepare("UPDATE feed SET enabled = ? WHERE name = ?");
       if (!stmt.ok()) return stmt.error();
       stmt->Bind(1, int64_t{enabled}).Bind(2, name);
@@ -331,7 +306,7 @@ class SqliteInbox final : public Inbox {
   base::Result<int64_t> Reprocess(std::optional<int64_t> id) override {
     std::lock_guard lock(admin_mutex_);
     int64_t moved = 0;
-    auto done = InWriteTransaction(*admin_db_, [&]() -> base::Status {
+    auto done = admin_db_->InWriteTransaction([&]() -> base::Status {
       auto feeds = LoadFeeds(*admin_db_);
       if (!feeds.ok()) return feeds.error();
       std::string sql =
@@ -442,10 +417,10 @@ class SqliteInbox final : public Inbox {
       }
       std::vector<base::Result<ReceiveResult>> results;
       bool stored_any = false;
-      base::Status committed = InWriteTransaction(*write_db_, [&]() -> base::Status {
+      base::Status committed = write_db_->InWriteTransaction([&]() -> base::Status {
         results.clear();
         CR_RETURN_IF_ERROR(RefreshFeeds());
-        const int64_t now = NowMs();
+        const int64_t now = fhir::NowMs();
         for (Pending& pending : batch) {
           auto result = StoreOne(pending.message, now);
           if (!result.ok()) return result.error();
@@ -603,10 +578,10 @@ base::Result<std::unique_ptr<Inbox>> OpenInbox(const std::string& directory,
                      "cannot create data directory " + directory + ": " + ec.message());
   }
   const std::string path = directory + "/carerecord.db";
-  auto write_db = OpenConnection(path, options.durable);
+  auto write_db = SqliteConnection::OpenSide(path, options.durable);
   if (!write_db.ok()) return write_db.error();
   CR_RETURN_IF_ERROR((*write_db)->Exec(kInboxSchemaSql));
-  auto admin_db = OpenConnection(path, options.durable);
+  auto admin_db = SqliteConnection::OpenSide(path, options.durable);
   if (!admin_db.ok()) return admin_db.error();
   return std::unique_ptr<Inbox>(
       new SqliteInbox(std::move(write_db).value(), std::move(admin_db).value(), options));

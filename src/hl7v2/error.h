@@ -3,10 +3,8 @@
 // an ERR segment. Plain values; safe to copy between threads.
 #pragma once
 
-#include <cassert>
 #include <string>
 #include <utility>
-#include <variant>
 
 #include "base/status.h"
 
@@ -60,36 +58,8 @@ struct Hl7Error {
 Hl7Error MakeHl7Error(ErrorCondition condition, ErrorLocation location, std::string reason,
                       base::ErrorCode code = base::ErrorCode::kInvalid);
 
-// A value or an Hl7Error, like base::Result but keeping the structured location for ERR.
+// A value or an Hl7Error: base::Result keeping the structured location for ERR.
 template <typename T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
-  Result(Hl7Error error) : v_(std::move(error)) {}  // NOLINT
-  bool ok() const { return v_.index() == 0; }
-  T& value() & {
-    assert(ok() && "value() of a failed Result");
-    return std::get<0>(v_);
-  }
-  const T& value() const& {
-    assert(ok() && "value() of a failed Result");
-    return std::get<0>(v_);
-  }
-  T&& value() && {
-    assert(ok() && "value() of a failed Result");
-    return std::get<0>(std::move(v_));
-  }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() { return value(); }
-  const T& operator*() const { return value(); }
-  const Hl7Error& error() const {
-    assert(!ok() && "error() of an ok Result");
-    return std::get<1>(v_);
-  }
-
- private:
-  std::variant<T, Hl7Error> v_;
-};
+using Result = base::Result<T, Hl7Error>;
 
 }  // namespace carerecord::hl7v2

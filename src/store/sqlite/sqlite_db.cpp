@@ -152,6 +152,16 @@ SqliteConnection::~SqliteConnection() {
   sqlite3_close(db_);
 }
 
+base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::OpenSide(const std::string& path,
+                                                                           bool durable) {
+  auto db = Open(path, false);
+  if (!db.ok()) return db.error();
+  CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_mode=WAL"));
+  CR_RETURN_IF_ERROR(
+      (*db)->Exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+  return db;
+}
+
 base::Status SqliteConnection::Exec(std::string_view sql) {
   std::string copy(sql);
   char* message = nullptr;

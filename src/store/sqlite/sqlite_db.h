@@ -53,8 +53,21 @@ class SqliteConnection {
  public:
   static base::Result<std::unique_ptr<SqliteConnection>> Open(const std::string& path,
                                                               bool read_only);
+  // A connection beside the record store's own, for tables that keep no state in memory (the
+  // directory, the inbox): WAL, and synchronous FULL when `durable`.
+  static base::Result<std::unique_ptr<SqliteConnection>> OpenSide(const std::string& path,
+                                                                  bool durable);
   ~SqliteConnection();
   base::Status Exec(std::string_view sql);
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back when it or the commit fails.
+  template <typename Body>
+  base::Status InWriteTransaction(Body&& body) {
+    CR_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+    base::Status status = body();
+    if (status.ok()) status = Exec("COMMIT");
+    if (!status.ok()) (void)Exec("ROLLBACK");
+    return status;
+  }
   // A statement prepared once per connection and reused (reset before it is handed out).
   base::Result<SqliteStatement*> Cached(const std::string& sql);
   base::Result<SqliteStatement> Prepare(std::string_view sql);

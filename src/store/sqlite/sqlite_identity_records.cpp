@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "fhir/fhir_date.h"
 #include "store/identity_records.h"
 #include "store/sqlite/sqlite_db.h"
 
@@ -75,12 +76,6 @@ constexpr const char* kClientColumns =
     "c.key, c.client_id, c.name, o.ods_code, c.role, c.scope, c.auth_kind, c.secret_hash, "
     "c.jwks_json, c.redirect_uris, c.enabled, c.revision, c.created_ms FROM identity_client c "
     "JOIN identity_organisation o ON o.key = c.org_key";
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 OrganisationRecord ReadOrganisation(const SqliteStatement& s) {
   OrganisationRecord o;
@@ -159,7 +154,7 @@ class SqliteIdentityRecords final : public IdentityRecords {
 
   base::Result<OrganisationRecord> AddOrganisation(OrganisationRecord org) override {
     std::lock_guard lock(mutex_);
-    auto done = InWriteTransaction([&]() -> base::Status {
+    auto done = db_->InWriteTransaction([&]() -> base::Status {
       auto existing = OrganisationKey(org.ods_code);
       if (!existing.ok()) return existing.error();
       if (existing.value()) {
@@ -171,7 +166,7 @@ class SqliteIdentityRecords final : public IdentityRecords {
       if (!revision.ok()) return revision.error();
       org.revision = revision.value();
       org.synced_revision = 0;
-      org.created_ms = NowMs();
+      org.created_ms = fhir::NowMs();
       auto stmt = db_->Prepare(
           "INSERT INTO identity_organisation (ods_code, name, kind, enabled, revision, "
           "created_ms) VALUES (?, ?, ?, ?, ?, ?)");
@@ -192,7 +187,7 @@ class SqliteIdentityRecords final : public IdentityRecords {
 
   base::Result<UserRecord> AddUser(UserRecord user) override {
     std::lock_guard lock(mutex_);
-    auto done = InWriteTransaction([&]() -> base::Status {
+    auto done = db_->InWriteTransaction([&]() -> base::Status {
       auto org_key = OrganisationKey(user.ods_code);
       if (!org_key.ok()) return org_key.error();
       if (!org_key.value()) {
@@ -209,7 +204,7 @@ class SqliteIdentityRecords final : public IdentityRecords {
       if (!revision.ok()) return revision.error();
       user.revision = revision.value();
       user.synced_revision = 0;
-      user.created_ms = NowMs();
+      user.created_ms = fhir::NowMs();
       user.sign_in = {};
       auto stmt = db_->Prepare(
           "INSERT INTO identity_user (username, org_key, role, display_name, patient_id, "
@@ -234,7 +229,7 @@ class SqliteIdentityRecords final : public IdentityRecords {
 
   base::Result<ClientRecord> AddClient(ClientRecord client) override {
     std::lock_guard lock(mutex_);
-    auto done = InWriteTransaction([&]() -> base::Status {
+    auto done = db_->InWriteTransaction([&]() -> base::Status {
       auto org_key = OrganisationKey(client.ods_code);
       if (!org_key.ok()) return org_key.error();
       if (!org_key.value()) {
@@ -250,7 +245,7 @@ class SqliteIdentityRecords final : public IdentityRecords {
       auto revision = NextRevision();
       if (!revision.ok()) return revision.error();
       client.revision = revision.value();
-      client.created_ms = NowMs();
+      client.created_ms = fhir::NowMs();
       std::string uris;
       for (const std::string& uri : client.redirect_uris) {
         if (!uris.empty()) uris += '\n';
@@ -328,7 +323,7 @@ class SqliteIdentityRecords final : public IdentityRecords {
 
   base::Status SetUserPassword(std::string_view username, std::string_view hash) override {
     std::lock_guard lock(mutex_);
-    return InWriteTransaction([&]() -> base::Status {
+    return db_->InWriteTransaction([&]() -> base::Status {
       auto stmt = db_->Prepare(
           "UPDATE identity_user SET password_hash = ?, failed_attempts = 0, "
           "failure_window_start_ms = 0, locked_until_ms = 0 WHERE username = ?");
@@ -346,7 +341,7 @@ class SqliteIdentityRecords final : public IdentityRecords {
   base::Status UpdateSignInState(std::string_view username,
                                  const std::function<void(SignInState&)>& change) override {
     std::lock_guard lock(mutex_);
-    return InWriteTransaction([&]() -> base::Status {
+    return db_->InWriteTransaction([&]() -> base::Status {
       auto read = db_->Cached(
           "SELECT failed_attempts, failure_window_start_ms, locked_until_ms FROM identity_user "
           "WHERE username = ?");
@@ -379,7 +374,7 @@ class SqliteIdentityRecords final : public IdentityRecords {
 
   base::Status CountUnknownSignIn() override {
     std::lock_guard lock(mutex_);
-    return InWriteTransaction([&]() -> base::Status {
+    return db_->InWriteTransaction([&]() -> base::Status {
       auto stmt =
           db_->Cached("UPDATE identity_state SET value = value + 1 WHERE key = 'unknown_sign_ins'");
       if (!stmt.ok()) return stmt.error();
@@ -419,14 +414,6 @@ class SqliteIdentityRecords final : public IdentityRecords {
 
  private:
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back when it fails.
-  base::Status InWriteTransaction(const std::function<base::Status()>& body) {
-    CR_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
-    base::Status status = body();
-    if (status.ok()) status = db_->Exec("COMMIT");
-    if (!status.ok()) (void)db_->Exec("ROLLBACK");
-    return status;
-  }
-
   base::Result<int64_t> StateValue(std::string_view key) {
     auto stmt = db_->Cached("SELECT value FROM identity_state WHERE key = ?");
     if (!stmt.ok()) return stmt.error();
@@ -505,7 +492,7 @@ class SqliteIdentityRecords final : public IdentityRecords {
   base::Status SetEnabled(const std::string& table, const std::string& column,
                           std::string_view value, bool enabled, const std::string& missing) {
     std::lock_guard lock(mutex_);
-    return InWriteTransaction([&]() -> base::Status {
+    return db_->InWriteTransaction([&]() -> base::Status {
       auto current = db_->Prepare("SELECT enabled FROM " + table + " WHERE " + column + " = ?");
       if (!current.ok()) return current.error();
       current->Bind(1, value);
@@ -537,10 +524,8 @@ base::Result<std::unique_ptr<IdentityRecords>> OpenSqliteIdentityRecords(
     return MakeError(ErrorCode::kInternal,
                      "cannot create data directory " + directory + ": " + ec.message());
   }
-  auto db = SqliteConnection::Open(directory + "/carerecord.db", false);
+  auto db = SqliteConnection::OpenSide(directory + "/carerecord.db", /*durable=*/true);
   if (!db.ok()) return db.error();
-  CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_mode=WAL"));
-  CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA synchronous=FULL"));
   CR_RETURN_IF_ERROR((*db)->Exec(kIdentitySchemaSql));
   return std::unique_ptr<IdentityRecords>(new SqliteIdentityRecords(std::move(db).value()));
 }
