@@ -105,7 +105,8 @@ TEST(AuthTokenEndpoint, MalformedRequestsGetRfc6749Errors) {
   } cases[] = {
       {SecretPost(server, "&scope=system/Unknown.rs"), 400, "invalid_scope"},
       {SecretPost(server, "&scope=user/*.rs"), 400, "invalid_scope"},
-      {"grant_type=authorization_code&code=x", 400, "unsupported_grant_type"},
+      {"grant_type=password&username=a&password=b", 400, "unsupported_grant_type"},
+      {"grant_type=authorization_code&code=x", 401, "invalid_client"},  // no client named
       {"client_id=" + server.client_id(), 400, "invalid_request"},
       {SecretPost(server, "&grant_type=client_credentials"), 400, "invalid_request"},
       {SecretPost(server, "&client_assertion=x"), 400, "invalid_request"},
@@ -234,7 +235,7 @@ TEST(AuthTokenEndpoint, JwksHoldsPublicKeysOnly) {
   EXPECT_FALSE(key.contains("d"));
 }
 
-TEST(AuthTokenEndpoint, DiscoveryDocumentsArePublicAndClaimOnlyWhatIsBuilt) {
+TEST(AuthTokenEndpoint, DiscoveryDocumentsArePublicAndClaimWhatIsBuilt) {
   TestServer server;
   const std::string origin = "http://127.0.0.1:" + std::to_string(server.port());
   for (const char* path :
@@ -246,9 +247,14 @@ TEST(AuthTokenEndpoint, DiscoveryDocumentsArePublicAndClaimOnlyWhatIsBuilt) {
     EXPECT_EQ(Text(document["token_endpoint"]), origin + "/auth/token");
     EXPECT_EQ(Text(document["jwks_uri"]), origin + "/auth/jwks");
     EXPECT_EQ(Text(document["authorization_endpoint"]), origin + "/auth/authorize");
-    EXPECT_EQ(document["grant_types_supported"], json::array{"client_credentials"});
-    EXPECT_EQ(document["token_endpoint_auth_methods_supported"],
-              (json::array{"private_key_jwt", "client_secret_basic", "client_secret_post"}));
+    EXPECT_EQ(document["grant_types_supported"],
+              (json::array{"authorization_code", "client_credentials", "refresh_token"}));
+    // "none": a public client's user grants name it by client_id alone (with PKCE).
+    EXPECT_EQ(
+        document["token_endpoint_auth_methods_supported"],
+        (json::array{"private_key_jwt", "client_secret_basic", "client_secret_post", "none"}));
+    EXPECT_EQ(document["code_challenge_methods_supported"], json::array{"S256"});
+    EXPECT_EQ(document["response_types_supported"], json::array{"code"});
   }
   auto smart = TestServer::Json(
       server.Send("GET", "/fhir/.well-known/smart-configuration", "", {{"Authorization", ""}}));
@@ -260,11 +266,19 @@ TEST(AuthTokenEndpoint, DiscoveryDocumentsArePublicAndClaimOnlyWhatIsBuilt) {
   EXPECT_TRUE(has("client-confidential-asymmetric"));
   EXPECT_TRUE(has("client-confidential-symmetric"));
   EXPECT_TRUE(has("permission-v2"));
-  // Not built yet: the authorization code flow and what rides on it.
-  EXPECT_FALSE(has("launch-standalone"));
-  EXPECT_FALSE(has("launch-ehr"));
-  EXPECT_FALSE(has("sso-openid-connect"));
-  EXPECT_FALSE(smart.contains("code_challenge_methods_supported"));
+  for (const char* capability :
+       {"launch-standalone", "launch-ehr", "client-public", "sso-openid-connect",
+        "context-standalone-patient", "context-ehr-patient", "permission-offline",
+        "permission-online", "permission-patient", "permission-user", "permission-v1"}) {
+    EXPECT_TRUE(has(capability)) << capability;
+  }
+  // Not built: no encounter context, no patient picker for staff.
+  EXPECT_FALSE(has("context-ehr-encounter"));
+  EXPECT_FALSE(has("context-standalone-encounter"));
+  auto openid = TestServer::Json(
+      server.Send("GET", "/.well-known/openid-configuration", "", {{"Authorization", ""}}));
+  EXPECT_EQ(openid["id_token_signing_alg_values_supported"], json::array{"ES256"});
+  EXPECT_EQ(openid["subject_types_supported"], json::array{"public"});
 }
 
 }  // namespace

@@ -147,6 +147,22 @@ ScopeLevel VerifiedToken::LevelForMessages() const {
   return kind == PrincipalKind::kClient ? ScopeLevel::kSystem : ScopeLevel::kUser;
 }
 
+AccessContext ContextOf(const std::shared_ptr<const VerifiedToken>& t) {
+  AccessContext who;
+  who.kind = t->kind;
+  who.principal =
+      (t->kind == PrincipalKind::kUser ? "user:" + t->subject : "client:" + t->client_id);
+  if (t->kind == PrincipalKind::kUser) who.user = t->subject;
+  who.client_id = t->client_id;
+  who.organisation = t->organisation;
+  who.role = t->role;
+  who.scopes = std::shared_ptr<const ScopeSet>(t, &t->scopes);
+  who.patient = t->patient;
+  who.fhir_user = t->fhir_user;
+  who.purpose = t->purpose;
+  return who;
+}
+
 AccessTokens::AccessTokens(SigningKeyRing& keys, const WallClock& clock, AccessTokenOptions options,
                            PrincipalStatus* status)
     : keys_(keys),

@@ -65,6 +65,9 @@ struct VerifiedToken {
   ScopeLevel LevelForMessages() const;
 };
 
+// The caller a verified token names, for the policy (shares the token's parsed scopes).
+AccessContext ContextOf(const std::shared_ptr<const VerifiedToken>& token);
+
 // Whether the principals a token names may still act: the directory answers (a disabled user or
 // client is refused even with an unexpired token). An error Status refuses the token; its
 // message is shown to the caller. Must be thread-safe.

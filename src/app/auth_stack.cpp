@@ -1,5 +1,7 @@
 #include "app/auth_stack.h"
 
+#include "app/directory_sync.h"
+
 namespace carerecord::app {
 
 AuthStack::~AuthStack() = default;
@@ -36,10 +38,30 @@ base::Result<std::unique_ptr<AuthStack>> AuthStack::Open(const AuthStackOptions&
   stack->tokens_ = std::make_unique<access::AccessTokens>(*stack->keys_, clock, token_options,
                                                           stack->status_.get());
   stack->assertions_ = std::make_unique<access::ClientAssertionVerifier>(clock);
+
+  access::PendingAuthorizationOptions pending;
+  pending.issuer = endpoints->issuer;
+  // A staff user's fhirUser is the Practitioner the directory sync writes for them.
+  pending.practitioner_of = [](const store::UserRecord& user) {
+    return "Practitioner/" + PractitionerIdFor(user);
+  };
+  stack->authorizations_ = std::make_unique<access::PendingAuthorizations>(clock, pending);
+  stack->launches_ =
+      std::make_unique<access::LaunchContexts>(clock, access::LaunchContexts::Options{});
+  auto refresh = store::OpenSqliteRefreshTokenRecords(options.data_dir.string());
+  if (!refresh.ok()) return refresh.error();
+  stack->refresh_tokens_ = std::move(refresh).value();
+  // Expired refresh tokens are of no use to anyone; they go at each start.
+  (void)stack->refresh_tokens_->DeleteExpired(clock.NowSeconds());
+
+  http::AuthRouteOptions route_options;
+  route_options.external_idp_label = options.external_idp_label;
   stack->routes_ = std::make_unique<http::AuthRoutes>(
       fhir,
-      http::AuthServices{*stack->directory_, *stack->tokens_, *stack->assertions_, *stack->keys_},
-      std::move(endpoints).value());
+      http::AuthServices{*stack->directory_, *stack->tokens_, *stack->assertions_, *stack->keys_,
+                         clock, *stack->authorizations_, *stack->launches_,
+                         *stack->refresh_tokens_},
+      std::move(endpoints).value(), std::move(route_options));
   return stack;
 }
 

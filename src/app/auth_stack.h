@@ -1,7 +1,8 @@
 // Everything sign-in needs in a running server, built in one place for `serve`, the test server
 // and the benchmarks: the directory (on its own connection to the data folder's database), the
 // signing key ring, the access tokens (checked against the directory for disabled principals),
-// the client assertion verifier and the AuthRoutes in front of FhirRoutes. Built once the FHIR
+// the client assertion verifier, the user sign-in's pending requests, codes, launches and
+// refresh tokens, and the AuthRoutes in front of FhirRoutes. Built once the FHIR
 // base is known (after the listening port is bound). Thread-safe once built.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "access/access_token.h"
+#include "access/authorization_codes.h"
 #include "access/client_assertion.h"
 #include "access/directory.h"
 #include "access/directory_principal_status.h"
@@ -21,6 +23,7 @@
 #include "http/auth_routes.h"
 #include "http/fhir_routes.h"
 #include "store/identity_records.h"
+#include "store/refresh_token_records.h"
 
 namespace carerecord::app {
 
@@ -32,6 +35,8 @@ struct AuthStackOptions {
   // How long a cached token's "client and user enabled" answer is trusted (AccessTokenOptions).
   int64_t status_recheck_seconds = 30;
   access::DirectoryOptions directory;
+  // The sign-in page's "Sign in with <label>" link to the regional IdP; empty: none.
+  std::string external_idp_label;
 };
 
 class AuthStack {
@@ -44,6 +49,9 @@ class AuthStack {
   access::Directory& directory() { return *directory_; }
   access::AccessTokens& tokens() { return *tokens_; }
   access::SigningKeyRing& keys() { return *keys_; }
+  access::PendingAuthorizations& authorizations() { return *authorizations_; }
+  access::LaunchContexts& launches() { return *launches_; }
+  store::RefreshTokenRecords& refresh_tokens() { return *refresh_tokens_; }
   const http::AuthEndpoints& endpoints() const { return routes_->endpoints(); }
 
  private:
@@ -56,6 +64,9 @@ class AuthStack {
   std::unique_ptr<access::SigningKeyRing> keys_;
   std::unique_ptr<access::AccessTokens> tokens_;
   std::unique_ptr<access::ClientAssertionVerifier> assertions_;
+  std::unique_ptr<access::PendingAuthorizations> authorizations_;
+  std::unique_ptr<access::LaunchContexts> launches_;
+  std::unique_ptr<store::RefreshTokenRecords> refresh_tokens_;
   std::unique_ptr<http::AuthRoutes> routes_;
 };
 

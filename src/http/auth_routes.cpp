@@ -12,6 +12,8 @@
 #include <optional>
 
 #include "access/scopes.h"
+#include "http/authorize_routes.h"
+#include "http/oauth_responses.h"
 #include "interactions/responses.h"
 #include "interactions/search_query.h"
 
@@ -40,20 +42,7 @@ bool StartsWithIgnoringCase(std::string_view text, std::string_view prefix) {
 std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
 
 HttpResponse JsonResponse(int status, const json::value& body) {
-  HttpResponse response;
-  response.status = status;
-  response.SetHeader("Content-Type", "application/json");
-  response.body = json::serialize(body);
-  return response;
-}
-
-// RFC 6749 section 5.2: {"error", "error_description"}, never cached.
-HttpResponse OAuthError(int status, std::string_view error, std::string_view description) {
-  HttpResponse response =
-      JsonResponse(status, json::object{{"error", error}, {"error_description", description}});
-  response.SetHeader("Cache-Control", "no-store");
-  response.SetHeader("Pragma", "no-cache");
-  return response;
+  return OAuthJsonResponse(status, body);
 }
 
 HttpResponse InvalidClient(std::string_view description, bool basic_used) {
@@ -149,11 +138,21 @@ base::Result<AuthEndpoints> AuthEndpoints::FromFhirBase(std::string_view fhir_ba
   return endpoints;
 }
 
-AuthRoutes::AuthRoutes(const FhirRoutes& fhir, AuthServices services, AuthEndpoints endpoints)
-    : fhir_(fhir),
-      services_(services),
-      endpoints_(std::move(endpoints)),
-      instance_(++g_instances) {}
+AuthRoutes::AuthRoutes(const FhirRoutes& fhir, AuthServices services, AuthEndpoints endpoints,
+                       AuthRouteOptions options)
+    : fhir_(fhir), services_(services), endpoints_(std::move(endpoints)), instance_(++g_instances) {
+  AuthorizeRouteOptions authorize_options;
+  authorize_options.issuer = endpoints_.issuer;
+  authorize_options.fhir_base = endpoints_.fhir_base;
+  authorize_options.external_idp_label = std::move(options.external_idp_label);
+  authorize_ = std::make_unique<AuthorizeRoutes>(
+      fhir_,
+      AuthorizeServices{services_.directory, services_.tokens, services_.keys, services_.clock,
+                        services_.authorizations, services_.launches, services_.refresh_tokens},
+      std::move(authorize_options));
+}
+
+AuthRoutes::~AuthRoutes() = default;
 
 bool AuthRoutes::IsQuickRead(const HttpRequest& request) {
   if (FhirRoutes::IsQuickRead(request)) return true;
@@ -167,6 +166,8 @@ HttpResponse AuthRoutes::Handle(const HttpRequest& request) const {
   const std::string_view path = PathOf(request.target);
   const bool get = request.method == "GET" || request.method == "HEAD";
   if (path == "/auth/token") return Token(request);
+  if (path == "/auth/authorize") return authorize_->Authorize(request);
+  if (path == "/auth/launch") return authorize_->Launch(request);
   if (path == "/auth/jwks" || path == "/fhir/.well-known/smart-configuration" ||
       path == "/.well-known/openid-configuration") {
     if (!get) {
@@ -178,15 +179,7 @@ HttpResponse AuthRoutes::Handle(const HttpRequest& request) const {
     return path == "/.well-known/openid-configuration" ? OpenIdConfiguration()
                                                        : SmartConfiguration();
   }
-  if (path == "/fhir/metadata") {
-    // Public, and with an empty set of scopes: should routing ever take this request elsewhere,
-    // it is refused rather than served without a caller.
-    static const auto kNoScopes = std::make_shared<const access::ScopeSet>();
-    access::AccessContext anonymous;
-    anonymous.principal = "anonymous";
-    anonymous.scopes = kNoScopes;
-    return fhir_.Handle(request, anonymous);
-  }
+  if (path == "/fhir/metadata") return Metadata(request);
   return AuthenticatedFhir(request);
 }
 
@@ -224,20 +217,7 @@ HttpResponse AuthRoutes::AuthenticatedFhir(const HttpRequest& request) const {
     return FhirRoutes::ErrorResponse(error.code == base::ErrorCode::kUnavailable ? 503 : 500,
                                      error.message);
   }
-  const std::shared_ptr<const access::VerifiedToken>& t = verified.value();
-  access::AccessContext who;
-  who.kind = t->kind;
-  who.principal =
-      (t->kind == access::PrincipalKind::kUser ? "user:" + t->subject : "client:" + t->client_id);
-  if (t->kind == access::PrincipalKind::kUser) who.user = t->subject;
-  who.client_id = t->client_id;
-  who.organisation = t->organisation;
-  who.role = t->role;
-  who.scopes = std::shared_ptr<const access::ScopeSet>(t, &t->scopes);
-  who.patient = t->patient;
-  who.fhir_user = t->fhir_user;
-  who.purpose = t->purpose;
-  return fhir_.Handle(request, who);
+  return fhir_.Handle(request, access::ContextOf(verified.value()));
 }
 
 HttpResponse AuthRoutes::Token(const HttpRequest& request) const {
@@ -259,34 +239,53 @@ HttpResponse AuthRoutes::Token(const HttpRequest& request) const {
       return OAuthError(400, "invalid_request", "the parameter '" + name + "' is given twice");
     }
   }
+  auto grant_type = form.find("grant_type");
+  if (grant_type == form.end()) return OAuthError(400, "invalid_request", "grant_type is missing");
+  const std::string& grant = grant_type->second;
+  const bool user_grant = grant == "authorization_code" || grant == "refresh_token";
+  if (grant != "client_credentials" && !user_grant) {
+    return OAuthError(400, "unsupported_grant_type",
+                      "grant_type '" + grant +
+                          "' is not supported here; this server issues client_credentials, "
+                          "authorization_code and refresh_token");
+  }
+  ClientAuthentication authenticated = AuthenticateClient(request, form, user_grant);
+  if (!authenticated.client) return std::move(authenticated.refusal);
+  if (user_grant) return authorize_->Token(grant, *authenticated.client, form);
+  return ClientCredentials(*authenticated.client, form);
+}
+
+AuthRoutes::ClientAuthentication AuthRoutes::AuthenticateClient(
+    const HttpRequest& request, const std::map<std::string, std::string>& form,
+    bool public_allowed) const {
+  ClientAuthentication result;
+  auto refuse = [&](HttpResponse response) {
+    result.refusal = std::move(response);
+    return std::move(result);
+  };
   auto param = [&](const char* name) -> std::optional<std::string> {
     auto it = form.find(name);
     if (it == form.end()) return std::nullopt;
     return it->second;
   };
-
-  auto grant_type = param("grant_type");
-  if (!grant_type) return OAuthError(400, "invalid_request", "grant_type is missing");
-  if (*grant_type != "client_credentials") {
-    return OAuthError(400, "unsupported_grant_type",
-                      "grant_type '" + *grant_type +
-                          "' is not supported here; this server issues client_credentials");
-  }
-
-  // Client authentication: exactly one of HTTP Basic, client_secret in the body, an assertion.
+  // Exactly one of HTTP Basic, client_secret in the body, an assertion; or, for a public
+  // client's user grants, none (RFC 6749 3.2.1: then client_id names it).
   std::string_view authorization = request.Header("authorization");
   const bool basic = StartsWithIgnoringCase(authorization, "Basic ");
+  result.basic = basic;
   const bool post = form.contains("client_secret");
   const bool assertion =
       form.contains("client_assertion") || form.contains("client_assertion_type");
   if (int(basic) + int(post) + int(assertion) > 1) {
-    return OAuthError(400, "invalid_request", "use one way of authenticating the client, not two");
+    return refuse(
+        OAuthError(400, "invalid_request", "use one way of authenticating the client, not two"));
   }
-  if (!basic && !post && !assertion) {
-    return InvalidClient(
-        "the client did not authenticate (client_secret_basic, client_secret_post or "
-        "private_key_jwt)",
-        false);
+  const bool none = !basic && !post && !assertion;
+  if (none && !(public_allowed && form.contains("client_id"))) {
+    return refuse(
+        InvalidClient("the client did not authenticate (client_secret_basic, client_secret_post or "
+                      "private_key_jwt)",
+                      false));
   }
   std::optional<std::string> client_id = param("client_id");
   std::string secret;
@@ -296,67 +295,83 @@ HttpResponse AuthRoutes::Token(const HttpRequest& request) const {
     auto credentials = DecodeBase64(encoded);
     size_t colon = credentials ? credentials->find(':') : std::string::npos;
     if (colon == std::string::npos) {
-      return InvalidClient("the Basic credentials are not base64 of client_id:client_secret", true);
+      return refuse(
+          InvalidClient("the Basic credentials are not base64 of client_id:client_secret", true));
     }
     auto id = FormDecode(credentials->substr(0, colon));
     auto password = FormDecode(credentials->substr(colon + 1));
     if (!id || !password) {
-      return InvalidClient("the Basic credentials are not form-encoded", true);
+      return refuse(InvalidClient("the Basic credentials are not form-encoded", true));
     }
     if (client_id && *client_id != *id) {
-      return OAuthError(400, "invalid_request", "client_id differs from the Basic credentials'");
+      return refuse(
+          OAuthError(400, "invalid_request", "client_id differs from the Basic credentials'"));
     }
     client_id = *id;
     secret = *password;
   } else if (post) {
     secret = *param("client_secret");
-  } else {
+  } else if (assertion) {
     if (param("client_assertion_type") != std::string(kJwtBearer)) {
-      return OAuthError(400, "invalid_request",
-                        "client_assertion_type must be " + std::string(kJwtBearer));
+      return refuse(OAuthError(400, "invalid_request",
+                               "client_assertion_type must be " + std::string(kJwtBearer)));
     }
     if (!form.contains("client_assertion")) {
-      return OAuthError(400, "invalid_request", "client_assertion is missing");
+      return refuse(OAuthError(400, "invalid_request", "client_assertion is missing"));
     }
     if (!client_id) {
       auto issuer = access::ClientAssertionVerifier::UnverifiedIssuer(*param("client_assertion"));
-      if (!issuer.ok()) return InvalidClient(issuer.error().message, false);
+      if (!issuer.ok()) return refuse(InvalidClient(issuer.error().message, false));
       client_id = std::move(issuer).value();
     }
   }
   if (!client_id || client_id->empty()) {
-    return OAuthError(400, "invalid_request", "client_id is missing");
+    return refuse(OAuthError(400, "invalid_request", "client_id is missing"));
   }
 
   auto found = services_.directory.FindClient(*client_id);
-  if (!found.ok()) return OAuthError(503, "temporarily_unavailable", found.error().message);
-  if (!found.value()) return InvalidClient("client authentication failed", basic);
+  if (!found.ok()) {
+    return refuse(OAuthError(503, "temporarily_unavailable", found.error().message));
+  }
+  if (!found.value()) return refuse(InvalidClient("client authentication failed", basic));
   const store::ClientRecord& client = *found.value();
-  if (assertion) {
+  if (none) {
+    if (client.auth_kind != "public") {
+      return refuse(InvalidClient(
+          "client " + client.client_id + " is confidential: it must authenticate", false));
+    }
+  } else if (assertion) {
     if (client.auth_kind != "jwks") {
-      return InvalidClient("client " + client.client_id + " has no registered keys (JWKS)", basic);
+      return refuse(
+          InvalidClient("client " + client.client_id + " has no registered keys (JWKS)", basic));
     }
     auto verified = services_.assertions.Verify(
         *param("client_assertion"),
         {client.client_id, client.jwks_json, endpoints_.token_endpoint()});
     if (!verified.ok()) {
       if (verified.error().code == base::ErrorCode::kInvalid) {
-        return InvalidClient(verified.error().message, basic);
+        return refuse(InvalidClient(verified.error().message, basic));
       }
-      return OAuthError(503, "temporarily_unavailable", verified.error().message);
+      return refuse(OAuthError(503, "temporarily_unavailable", verified.error().message));
     }
   } else if (client.auth_kind != "secret" ||
              !access::Directory::VerifyClientSecret(client, secret)) {
-    return InvalidClient("client authentication failed", basic);
+    return refuse(InvalidClient("client authentication failed", basic));
   }
   auto organisation = services_.directory.records().FindOrganisation(client.ods_code);
   if (!organisation.ok()) {
-    return OAuthError(503, "temporarily_unavailable", organisation.error().message);
+    return refuse(OAuthError(503, "temporarily_unavailable", organisation.error().message));
   }
   if (!client.enabled || !organisation.value() || !organisation.value()->enabled) {
-    return InvalidClient("client " + client.client_id + " is disabled, or its organisation is",
-                         basic);
+    return refuse(InvalidClient(
+        "client " + client.client_id + " is disabled, or its organisation is", basic));
   }
+  result.client = client;
+  return result;
+}
+
+HttpResponse AuthRoutes::ClientCredentials(const store::ClientRecord& client,
+                                           const std::map<std::string, std::string>& form) const {
   if (client.role.empty()) {
     return OAuthError(400, "unauthorized_client",
                       "client " + client.client_id +
@@ -370,8 +385,8 @@ HttpResponse AuthRoutes::Token(const HttpRequest& request) const {
   }
   const access::ScopeSet allowed_system = SystemScopesOf(allowed.value());
   access::ScopeSet granted = allowed_system;
-  if (auto requested_text = param("scope")) {
-    auto requested = access::ScopeSet::Parse(*requested_text);
+  if (auto requested_text = form.find("scope"); requested_text != form.end()) {
+    auto requested = access::ScopeSet::Parse(requested_text->second);
     if (!requested.ok()) return OAuthError(400, "invalid_scope", requested.error().message);
     granted = SystemScopesOf(requested->NarrowTo(allowed_system));
   }
@@ -419,22 +434,28 @@ json::array Strings(std::initializer_list<std::string_view> items) {
   return out;
 }
 
-// What this server implements today. Each list names only what works: the authorization code
-// flow, PKCE, refresh tokens, launch contexts and ID tokens are not here yet, so neither are
-// their grant types, capabilities or scopes.
+// What this server implements today: each list names only what works.
 json::object CommonDiscovery(const AuthEndpoints& endpoints) {
   return json::object{
       {"issuer", endpoints.issuer},
       {"jwks_uri", endpoints.jwks_uri()},
       {"authorization_endpoint", endpoints.authorization_endpoint()},
       {"token_endpoint", endpoints.token_endpoint()},
-      {"grant_types_supported", Strings({"client_credentials"})},
+      {"grant_types_supported",
+       Strings({"authorization_code", "client_credentials", "refresh_token"})},
+      {"response_types_supported", Strings({"code"})},
+      {"response_modes_supported", Strings({"query"})},
+      {"code_challenge_methods_supported", Strings({"S256"})},
       {"token_endpoint_auth_methods_supported",
-       Strings({"private_key_jwt", "client_secret_basic", "client_secret_post"})},
+       Strings({"private_key_jwt", "client_secret_basic", "client_secret_post", "none"})},
       {"token_endpoint_auth_signing_alg_values_supported",
        Strings({"ES384", "RS384", "ES256", "RS256"})},
+      {"authorization_response_iss_parameter_supported", true},
       {"scopes_supported",
-       Strings({"system/*.cruds", "system/*.rs", "system/*.read", "system/*.write", "system/*.*"})},
+       Strings({"openid", "fhirUser", "profile", "launch", "launch/patient", "offline_access",
+                "online_access", "patient/*.rs", "patient/*.cruds", "user/*.rs", "user/*.cruds",
+                "system/*.cruds", "system/*.rs", "patient/*.read", "user/*.read", "system/*.read",
+                "system/*.write", "system/*.*"})},
   };
 }
 
@@ -442,14 +463,70 @@ json::object CommonDiscovery(const AuthEndpoints& endpoints) {
 
 HttpResponse AuthRoutes::SmartConfiguration() const {
   json::object document = CommonDiscovery(endpoints_);
+  // context-standalone-patient: a patient user's own record; staff get a patient only through
+  // an EHR launch (there is no patient picker).
   document["capabilities"] =
-      Strings({"client-confidential-symmetric", "client-confidential-asymmetric", "permission-v1",
-               "permission-v2"});
+      Strings({"launch-standalone", "launch-ehr", "authorize-post", "client-public",
+               "client-confidential-symmetric", "client-confidential-asymmetric",
+               "sso-openid-connect", "context-standalone-patient", "context-ehr-patient",
+               "permission-offline", "permission-online", "permission-patient", "permission-user",
+               "permission-v1", "permission-v2"});
   return JsonResponse(200, document);
 }
 
 HttpResponse AuthRoutes::OpenIdConfiguration() const {
-  return JsonResponse(200, CommonDiscovery(endpoints_));
+  json::object document = CommonDiscovery(endpoints_);
+  document["subject_types_supported"] = Strings({"public"});
+  document["id_token_signing_alg_values_supported"] = Strings({"ES256"});
+  document["claims_supported"] =
+      Strings({"iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "fhirUser"});
+  return JsonResponse(200, document);
+}
+
+HttpResponse AuthRoutes::Metadata(const HttpRequest& request) const {
+  // Public, and with an empty set of scopes: should routing ever take this request elsewhere,
+  // it is refused rather than served without a caller.
+  static const auto kNoScopes = std::make_shared<const access::ScopeSet>();
+  access::AccessContext anonymous;
+  anonymous.principal = "anonymous";
+  anonymous.scopes = kNoScopes;
+  HttpResponse response = fhir_.Handle(request, anonymous);
+  if (response.status != 200 || response.body.empty()) return response;
+  std::lock_guard lock(metadata_mutex_);
+  if (response.body != metadata_plain_) {
+    boost::system::error_code ec;
+    json::value statement = json::parse(response.body, ec);
+    json::array* rest = nullptr;
+    if (!ec && statement.is_object()) {
+      if (json::value* value = statement.as_object().if_contains("rest")) rest = value->if_array();
+    }
+    if (rest == nullptr || rest->empty() || !(*rest)[0].is_object()) return response;
+    // SMART App Launch 2, "Declaring support for OAuth2 endpoints".
+    (*rest)[0].as_object()["security"] = json::object{
+        {"cors", false},
+        {"service",
+         json::array{json::object{
+             {"coding",
+              json::array{json::object{
+                  {"system", "http://terminology.hl7.org/CodeSystem/restful-security-service"},
+                  {"code", "SMART-on-FHIR"},
+                  {"display", "SMART-on-FHIR"}}}},
+             {"text", "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)"}}}},
+        {"extension",
+         json::array{json::object{
+             {"url", "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"},
+             {"extension",
+              json::array{
+                  json::object{{"url", "authorize"},
+                               {"valueUri", endpoints_.authorization_endpoint()}},
+                  json::object{{"url", "token"}, {"valueUri", endpoints_.token_endpoint()}}}}}}},
+        {"description", "Bearer access tokens from " + endpoints_.token_endpoint() + "; see " +
+                            endpoints_.fhir_base + "/.well-known/smart-configuration"}};
+    metadata_plain_ = std::move(response.body);
+    metadata_secured_ = json::serialize(statement);
+  }
+  response.body = metadata_secured_;
+  return response;
 }
 
 }  // namespace carerecord::http

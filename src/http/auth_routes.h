@@ -1,24 +1,32 @@
 // The front door of the server's HTTP API: the OAuth 2.0 token endpoint (`POST /auth/token`,
 // client credentials with client_secret_basic, client_secret_post or private_key_jwt as SMART
-// Backend Services profiles it), the JWKS (`GET /auth/jwks`), the SMART and OpenID discovery
-// documents, and the gate every other request passes: a Bearer access token verified into an
-// access::AccessContext before FhirRoutes sees the request (401 with WWW-Authenticate when it
-// is missing or refused). Only /fhir/metadata and the discovery documents are public.
+// Backend Services profiles it, and the user grants AuthorizeRoutes serves), the authorize and
+// launch endpoints (AuthorizeRoutes), the JWKS (`GET /auth/jwks`), the SMART and OpenID
+// discovery documents, and the gate every other request passes: a Bearer access token verified
+// into an access::AccessContext before FhirRoutes sees the request (401 with WWW-Authenticate
+// when it is missing or refused). Only /fhir/metadata, the discovery documents and the sign-in
+// pages are public.
 // Thread-safe: every service it uses is.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "access/access_token.h"
+#include "access/authorization_codes.h"
 #include "access/client_assertion.h"
 #include "access/directory.h"
 #include "access/signing_keys.h"
 #include "base/status.h"
 #include "http/fhir_routes.h"
 #include "http/http_message.h"
+#include "store/refresh_token_records.h"
 
 namespace carerecord::http {
 
@@ -40,11 +48,26 @@ struct AuthServices {
   access::AccessTokens& tokens;
   access::ClientAssertionVerifier& assertions;
   access::SigningKeyRing& keys;
+  // User sign-in (AuthorizeRoutes).
+  const access::WallClock& clock;
+  access::PendingAuthorizations& authorizations;
+  access::LaunchContexts& launches;
+  store::RefreshTokenRecords& refresh_tokens;
 };
+
+struct AuthRouteOptions {
+  // A regional IdP is configured: the sign-in page offers "Sign in with <label>", linking to
+  // /auth/oidc/start?request=<pending id>. Empty: no link.
+  std::string external_idp_label;
+};
+
+class AuthorizeRoutes;
 
 class AuthRoutes {
  public:
-  AuthRoutes(const FhirRoutes& fhir, AuthServices services, AuthEndpoints endpoints);
+  AuthRoutes(const FhirRoutes& fhir, AuthServices services, AuthEndpoints endpoints,
+             AuthRouteOptions options = {});
+  ~AuthRoutes();
 
   HttpResponse Handle(const HttpRequest& request) const;
 
@@ -56,6 +79,21 @@ class AuthRoutes {
 
  private:
   HttpResponse Token(const HttpRequest& request) const;
+  HttpResponse ClientCredentials(const store::ClientRecord& client,
+                                 const std::map<std::string, std::string>& form) const;
+  // The client a token request authenticates as (HTTP Basic, client_secret_post,
+  // private_key_jwt; a public client by its client_id alone when `public_allowed`), enabled,
+  // its organisation enabled; or the refusal to answer.
+  struct ClientAuthentication {
+    std::optional<store::ClientRecord> client;
+    HttpResponse refusal;
+    bool basic = false;
+  };
+  ClientAuthentication AuthenticateClient(const HttpRequest& request,
+                                          const std::map<std::string, std::string>& form,
+                                          bool public_allowed) const;
+  // /fhir/metadata with rest.security (SMART's service coding and oauth-uris) added.
+  HttpResponse Metadata(const HttpRequest& request) const;
   HttpResponse Jwks() const;
   HttpResponse SmartConfiguration() const;
   HttpResponse OpenIdConfiguration() const;
@@ -65,6 +103,12 @@ class AuthRoutes {
   const FhirRoutes& fhir_;
   AuthServices services_;
   const AuthEndpoints endpoints_;
+  std::unique_ptr<AuthorizeRoutes> authorize_;
+  // The CapabilityStatement FhirRoutes answered last and the same with its security section, so
+  // the decoration is made once, not per request.
+  mutable std::mutex metadata_mutex_;
+  mutable std::string metadata_plain_;
+  mutable std::string metadata_secured_;
   // Names this instance in each thread's memo of the last token it verified (a keep-alive
   // client sends the same token each time); a memo of another instance is never used.
   const uint64_t instance_;
