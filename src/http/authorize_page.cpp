@@ -92,7 +92,7 @@ HttpResponse SignInPageResponse(const SignInPage& page, int status) {
   }
   html += "<form method=\"post\" action=\"" + HtmlEscape(page.action) + "\">\n";
   html +=
-      "<input type=\"hidden\" name=\"request\" value=\"" + HtmlEscape(page.request_id) + "\">\n";
+      "<input type=\"hidden\" name=\"pending\" value=\"" + HtmlEscape(page.request_id) + "\">\n";
   const std::string described = page.error.empty() ? "" : " aria-describedby=\"sign-in-error\"";
   html += "<label for=\"username\">Username</label>\n";
   html +=

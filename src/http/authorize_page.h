@@ -14,7 +14,7 @@ namespace carerecord::http {
 
 struct SignInPage {
   std::string action;        // where the form posts: "/auth/authorize"
-  std::string request_id;    // the pending authorization's id (hidden field `request`)
+  std::string request_id;    // the pending authorization's id (hidden field `pending`)
   std::string client_name;   // "<name> asks you to sign in"
   std::string scope;         // what the app asked for, listed for the user
   std::string error;         // above the form, announced to screen readers; empty: none
