@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts build/carerecord on a free loopback port with a throwaway store, registers two clients
 # with the command line as an operator would (one with a secret, one with a public key made by
-# Node's crypto), runs the tests (openid-client gets the tokens, fhir-kit-client uses them), and
-# stops the server with SIGTERM (which must exit cleanly).
+# Node's crypto), a public SMART app and a user, runs the tests (openid-client gets the tokens,
+# by client credentials and by signing the user in through the form; fhir-kit-client uses them),
+# and stops the server with SIGTERM (which must exit cleanly).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
@@ -38,7 +39,15 @@ export CARERECORD_CLIENT_ID="$(echo "$secret_client" | value client_id)"
 export CARERECORD_CLIENT_SECRET="$(echo "$secret_client" | value client_secret)"
 export CARERECORD_KEY_CLIENT_ID="$(echo "$key_client" | value client_id)"
 export CARERECORD_KEY_FILE="$data/client-key.json"
-CARERECORD_BASE="http://127.0.0.1:$port/fhir" node --test interop.test.mjs
+app_client="$(cli clients add --name "interop SMART app" --org INT01 --public \
+  --scope "user/*.cruds openid fhirUser offline_access online_access" \
+  --redirect-uri http://127.0.0.1:9/callback)"
+export CARERECORD_APP_CLIENT_ID="$(echo "$app_client" | value client_id)"
+export CARERECORD_USER="interop.clinician"
+export CARERECORD_USER_PASSWORD="interop sign-in password $(date +%s)"
+echo "$CARERECORD_USER_PASSWORD" | cli users add --username "$CARERECORD_USER" --org INT01 \
+  --role clinician --name "Interop Clinician" >/dev/null
+CARERECORD_BASE="http://127.0.0.1:$port/fhir" node --test interop.test.mjs signin.test.mjs
 
 # A token the way curl users get one (README): client credentials with HTTP Basic.
 token() {
