@@ -110,8 +110,9 @@ class Authorize : public ::testing::Test {
     std::string pending;
     std::string cookie;  // "carerecord_signin=..."
   };
-  Page OpenPage(const std::vector<std::pair<std::string, std::string>>& params) {
-    auto response = GetAuthorize(params);
+  Page OpenPage(const std::vector<std::pair<std::string, std::string>>& params,
+                Headers headers = {}) {
+    auto response = GetAuthorize(params, headers);
     EXPECT_EQ(response.status, 200) << response.body;
     Page page;
     std::smatch match;
@@ -373,7 +374,11 @@ TEST_F(Authorize, TheFormIsAcceptedOnlyFromTheBrowserThatOpenedIt) {
   Page no_cookie = page;
   no_cookie.cookie = "";
   EXPECT_EQ(PostSignIn(no_cookie, "dr.jones", kPassword).status, 403);
+  // A second sign-in in the same browser (another tab) keeps its cookie, so both forms work.
+  Page second_tab = OpenPage(Params("user/*.rs"), {{"Cookie", page.cookie}});
+  EXPECT_EQ(second_tab.cookie, page.cookie);
   EXPECT_EQ(PostSignIn(page, "dr.jones", kPassword).status, 302);
+  EXPECT_EQ(PostSignIn(second_tab, "dr.jones", kPassword).status, 302);
 }
 
 TEST_F(Authorize, TheCodeIsRefusedWithTheWrongVerifierRedirectOrClient) {
