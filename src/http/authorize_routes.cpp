@@ -7,8 +7,6 @@
 #include <ctime>
 #include <optional>
 
-#include "access/id_token.h"
-#include "access/jwt.h"
 #include "access/passwords.h"
 #include "access/scopes.h"
 #include "http/authorize_page.h"
@@ -33,11 +31,6 @@ bool StartsWithIgnoringCase(std::string_view text, std::string_view prefix) {
     }
   }
   return true;
-}
-
-std::string Param(const Form& form, const char* name) {
-  auto it = form.find(name);
-  return it == form.end() ? std::string() : it->second;
 }
 
 // Decodes a query or form body into single values; `duplicated` names the first parameter
@@ -76,19 +69,6 @@ bool IsCookieToken(std::string_view value) {
   return true;
 }
 
-std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  return out;
-}
-
-std::string RefreshTokenHash(std::string_view token) { return Hex(access::Sha256(token)); }
-
 std::string ClockTime(int64_t seconds) {
   std::time_t t = static_cast<std::time_t>(seconds);
   std::tm tm{};
@@ -119,11 +99,6 @@ HttpResponse RedirectError(const std::string& redirect_uri, std::string_view err
   return Redirect(std::string(url.buffer()));
 }
 
-std::string TrimSlashes(std::string text) {
-  while (text.ends_with('/')) text.pop_back();
-  return text;
-}
-
 HttpResponse BearerChallenge(int status, std::string_view error, std::string_view description) {
   HttpResponse response = OAuthError(status, error, description);
   std::string challenge = "Bearer realm=\"carerecord\"";
@@ -134,6 +109,16 @@ HttpResponse BearerChallenge(int status, std::string_view error, std::string_vie
 }
 
 }  // namespace
+
+std::string AuthorizeRoutes::Param(const Form& form, const char* name) {
+  auto it = form.find(name);
+  return it == form.end() ? std::string() : it->second;
+}
+
+std::string AuthorizeRoutes::TrimSlashes(std::string text) {
+  while (text.ends_with('/')) text.pop_back();
+  return text;
+}
 
 AuthorizeRoutes::AuthorizeRoutes(const FhirRoutes& fhir, AuthorizeServices services,
                                  AuthorizeRouteOptions options)
@@ -395,203 +380,6 @@ HttpResponse AuthorizeRoutes::Launch(const HttpRequest& request) const {
   if (!launch.ok()) return OAuthError(503, "temporarily_unavailable", launch.error().message);
   HttpResponse response = OAuthJsonResponse(200, json::object{{"launch", launch.value()}});
   response.SetHeader("Cache-Control", "no-store");
-  return response;
-}
-
-HttpResponse AuthorizeRoutes::Token(const std::string& grant_type,
-                                    const store::ClientRecord& client, const Form& form) const {
-  if (grant_type == "authorization_code") return ExchangeCode(client, form);
-  return Refresh(client, form);
-}
-
-base::Result<bool> AuthorizeRoutes::UserMayAct(const std::string& username) const {
-  auto user = services_.directory.records().FindUser(username);
-  if (!user.ok()) return user.error();
-  if (!user.value() || !user.value()->enabled) return false;
-  auto organisation = services_.directory.records().FindOrganisation(user.value()->ods_code);
-  if (!organisation.ok()) return organisation.error();
-  return organisation.value() && organisation.value()->enabled;
-}
-
-HttpResponse AuthorizeRoutes::ExchangeCode(const store::ClientRecord& client,
-                                           const Form& form) const {
-  const std::string code = Param(form, "code");
-  const std::string redirect_uri = Param(form, "redirect_uri");
-  const std::string verifier = Param(form, "code_verifier");
-  if (code.empty()) return OAuthError(400, "invalid_request", "code is missing");
-  if (redirect_uri.empty()) return OAuthError(400, "invalid_request", "redirect_uri is missing");
-  if (verifier.empty()) {
-    return OAuthError(400, "invalid_request", "code_verifier is missing (PKCE is required)");
-  }
-  access::CodeRedemption redemption = services_.authorizations.Redeem(code);
-  if (redemption.outcome == access::CodeRedemption::Outcome::kUnknownOrExpired) {
-    return OAuthError(400, "invalid_grant", "the authorization code is unknown or expired");
-  }
-  const access::CodeGrant& grant = redemption.grant;
-  if (redemption.outcome == access::CodeRedemption::Outcome::kReplayed) {
-    // RFC 6749 4.1.2: a code used twice may have been stolen; what it gave is revoked. The
-    // access token already issued lives on until it expires (minutes): they are not tracked.
-    (void)services_.refresh_tokens.RevokeFamily(grant.family);
-    return OAuthError(400, "invalid_grant",
-                      "the authorization code was used already; the refresh tokens issued from "
-                      "it are revoked");
-  }
-  if (grant.client_id != client.client_id) {
-    return OAuthError(400, "invalid_grant", "the authorization code was issued to another client");
-  }
-  if (grant.redirect_uri != redirect_uri) {
-    return OAuthError(400, "invalid_grant",
-                      "redirect_uri differs from the one the code was issued for");
-  }
-  if (!access::PkceVerifierMatches(verifier, grant.code_challenge)) {
-    return OAuthError(400, "invalid_grant", "code_verifier does not match the code_challenge");
-  }
-  auto may_act = UserMayAct(grant.username);
-  if (!may_act.ok()) return OAuthError(503, "temporarily_unavailable", may_act.error().message);
-  if (!may_act.value()) {
-    return OAuthError(400, "invalid_grant", "the user is disabled, or their organisation is");
-  }
-  UserGrant user_grant{grant.client_id, grant.username, grant.organisation,
-                       grant.role,      grant.scope,    grant.patient,
-                       grant.fhir_user, grant.nonce,    grant.auth_time};
-  std::string refresh_token;
-  auto scopes = access::ScopeSet::Parse(grant.scope);
-  if (scopes.ok() && (scopes->Has("offline_access") || scopes->Has("online_access"))) {
-    const int64_t now = services_.clock.NowSeconds();
-    refresh_token = access::RandomToken(32);
-    store::RefreshTokenRecord record;
-    record.token_hash = RefreshTokenHash(refresh_token);
-    record.family = grant.family;
-    record.client_id = grant.client_id;
-    record.username = grant.username;
-    record.organisation = grant.organisation;
-    record.role = grant.role;
-    record.scope = grant.scope;
-    record.patient = grant.patient;
-    record.fhir_user = grant.fhir_user;
-    record.auth_time = grant.auth_time;
-    record.issued_at = now;
-    record.expires_at = RefreshExpiry(user_grant, now);
-    base::Status stored = services_.refresh_tokens.Add(record);
-    if (!stored.ok()) return OAuthError(503, "temporarily_unavailable", stored.error().message);
-  }
-  return TokenResponse(user_grant, refresh_token);
-}
-
-int64_t AuthorizeRoutes::RefreshExpiry(const UserGrant& grant, int64_t now) const {
-  auto scopes = access::ScopeSet::Parse(grant.scope);
-  if (scopes.ok() && scopes->Has("offline_access")) return now + options_.offline_refresh_seconds;
-  return grant.auth_time + options_.online_refresh_seconds;
-}
-
-HttpResponse AuthorizeRoutes::Refresh(const store::ClientRecord& client, const Form& form) const {
-  const std::string presented = Param(form, "refresh_token");
-  if (presented.empty()) return OAuthError(400, "invalid_request", "refresh_token is missing");
-  const int64_t now = services_.clock.NowSeconds();
-  const std::string successor_token = access::RandomToken(32);
-  std::string refused;
-  auto rotation = services_.refresh_tokens.Rotate(
-      RefreshTokenHash(presented), now, [&](const store::RefreshTokenRecord& old) {
-        store::RefreshTokenRecord next = old;
-        next.token_hash = RefreshTokenHash(successor_token);
-        next.issued_at = now;
-        UserGrant as_signed_in;
-        as_signed_in.scope = old.scope;
-        as_signed_in.auth_time = old.auth_time;
-        next.expires_at = RefreshExpiry(as_signed_in, now);
-        return next;
-      });
-  if (!rotation.ok()) return OAuthError(503, "temporarily_unavailable", rotation.error().message);
-  const store::RefreshTokenRecord& old = rotation->presented;
-  switch (rotation->outcome) {
-    case store::RefreshOutcome::kRotated:
-      break;
-    case store::RefreshOutcome::kUnknown:
-    case store::RefreshOutcome::kExpired:
-      return OAuthError(400, "invalid_grant", "the refresh token is unknown or expired");
-    case store::RefreshOutcome::kRevoked:
-      return OAuthError(400, "invalid_grant", "the refresh token was revoked");
-    case store::RefreshOutcome::kReused:
-      return OAuthError(400, "invalid_grant",
-                        "the refresh token was used already: every refresh token of this "
-                        "sign-in is now revoked");
-  }
-  // Checked after the rotation so that a token presented by the wrong client is used up too: it
-  // has leaked.
-  if (old.client_id != client.client_id) {
-    (void)services_.refresh_tokens.RevokeFamily(old.family);
-    return OAuthError(400, "invalid_grant", "the refresh token was issued to another client");
-  }
-  auto may_act = UserMayAct(old.username);
-  if (!may_act.ok()) return OAuthError(503, "temporarily_unavailable", may_act.error().message);
-  if (!may_act.value()) {
-    (void)services_.refresh_tokens.RevokeFamily(old.family);
-    return OAuthError(400, "invalid_grant", "the user is disabled, or their organisation is");
-  }
-  UserGrant grant{old.client_id, old.username, old.organisation, old.role, old.scope, old.patient,
-                  old.fhir_user, "",           old.auth_time};
-  if (form.contains("scope")) {
-    // RFC 6749 section 6: a refresh may ask for less, never more.
-    auto requested = access::ScopeSet::Parse(Param(form, "scope"));
-    if (!requested.ok()) return OAuthError(400, "invalid_scope", requested.error().message);
-    auto original = access::ScopeSet::Parse(old.scope);
-    if (!original.ok()) return OAuthError(500, "server_error", "the stored grant cannot be read");
-    access::ScopeSet narrowed = requested->NarrowTo(original.value());
-    if (narrowed.clinical().empty()) {
-      return OAuthError(400, "invalid_scope",
-                        "none of the requested scopes was granted at sign-in: " + old.scope);
-    }
-    grant.scope = narrowed.ToString();
-  }
-  return TokenResponse(grant, successor_token);
-}
-
-HttpResponse AuthorizeRoutes::TokenResponse(const UserGrant& grant,
-                                            const std::string& refresh_token) const {
-  access::AccessTokenGrant access_grant;
-  access_grant.kind = access::PrincipalKind::kUser;
-  access_grant.subject = grant.username;
-  access_grant.client_id = grant.client_id;
-  access_grant.organisation = grant.organisation;
-  access_grant.role = grant.role;
-  access_grant.scope = grant.scope;
-  access_grant.patient = grant.patient;
-  access_grant.fhir_user = grant.fhir_user;
-  auto issued = services_.tokens.Issue(access_grant);
-  if (!issued.ok()) {
-    return OAuthError(issued.error().code == base::ErrorCode::kUnavailable ? 503 : 500,
-                      "server_error", "no token could be issued; the details are in the log");
-  }
-  json::object body{{"access_token", issued->token},
-                    {"token_type", "Bearer"},
-                    {"expires_in", issued->expires_in},
-                    {"scope", grant.scope}};
-  auto scopes = access::ScopeSet::Parse(grant.scope);
-  const bool openid = scopes.ok() && scopes->Has("openid");
-  const bool wants_user = scopes.ok() && (scopes->Has("fhirUser") || scopes->Has("profile"));
-  const std::string fhir_user_url = grant.fhir_user.empty()
-                                        ? std::string()
-                                        : TrimSlashes(options_.fhir_base) + "/" + grant.fhir_user;
-  if (!grant.patient.empty()) body["patient"] = grant.patient;
-  if (wants_user && !fhir_user_url.empty()) body["fhirUser"] = fhir_user_url;
-  if (openid) {
-    access::IdTokenClaims claims;
-    claims.issuer = options_.issuer;
-    claims.subject = grant.username;
-    claims.client_id = grant.client_id;
-    claims.nonce = grant.nonce;
-    claims.auth_time = grant.auth_time;
-    if (wants_user) claims.fhir_user = fhir_user_url;
-    auto id_token = access::IssueIdToken(services_.keys, services_.clock, claims);
-    if (!id_token.ok()) {
-      return OAuthError(500, "server_error", "no ID token could be issued; details in the log");
-    }
-    body["id_token"] = id_token.value();
-  }
-  if (!refresh_token.empty()) body["refresh_token"] = refresh_token;
-  HttpResponse response = OAuthJsonResponse(200, body);
-  response.SetHeader("Cache-Control", "no-store");
-  response.SetHeader("Pragma", "no-cache");
   return response;
 }
 

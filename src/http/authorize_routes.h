@@ -1,9 +1,9 @@
 // Signing users in to SMART apps (SMART App Launch 2, RFC 6749 4.1, RFC 7636): the authorize
 // endpoint and its sign-in form (`GET`/`POST /auth/authorize`), EHR launch ids (`POST
 // /auth/launch`, for integration clients), and the token endpoint's user grants
-// (authorization_code, refresh_token) once AuthRoutes has authenticated the client. Tokens it
-// issues are AccessTokens' own; refresh tokens rotate on every use and live hashed in the
-// database. Thread-safe: every service it uses is.
+// (authorization_code, refresh_token, in user_token_grants.cpp) once AuthRoutes has
+// authenticated the client. Tokens it issues are AccessTokens' own; refresh tokens rotate on
+// every use and live hashed in the database. Thread-safe: every service it uses is.
 #pragma once
 
 #include <cstdint>
@@ -90,6 +90,9 @@ class AuthorizeRoutes {
   // Whether the user still exists and may act (their organisation too), read now.
   base::Result<bool> UserMayAct(const std::string& username) const;
   int64_t RefreshExpiry(const UserGrant& grant, int64_t now) const;
+
+  static std::string Param(const std::map<std::string, std::string>& form, const char* name);
+  static std::string TrimSlashes(std::string text);
 
   const FhirRoutes& fhir_;
   AuthorizeServices services_;
