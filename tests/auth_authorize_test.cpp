@@ -420,16 +420,25 @@ TEST_F(Authorize, TheCodeIsRefusedWithTheWrongVerifierRedirectOrClient) {
   EXPECT_EQ(ErrorOf(confidential), "invalid_client");
 }
 
-TEST_F(Authorize, ACodeUsedTwiceIsRefusedAndRevokesTheRefreshTokensItGave) {
+TEST_F(Authorize, ACodeUsedTwiceIsRefusedAndRevokesTheTokensItGave) {
   std::string code = SignIn("dr.jones", "user/*.rs offline_access");
   auto first = Exchange(code);
   ASSERT_EQ(first.status, 200) << first.body;
+  const std::string access_token = Str(TestServer::Json(first), "access_token");
   auto replay = Exchange(code);
   EXPECT_EQ(replay.status, 400);
   EXPECT_EQ(ErrorOf(replay), "invalid_grant");
   auto refresh = RefreshWith(Str(TestServer::Json(first), "refresh_token"));
   EXPECT_EQ(refresh.status, 400) << refresh.body;
   EXPECT_EQ(ErrorOf(refresh), "invalid_grant");
+  auto read = server_.Send("GET", "/fhir/Patient/p1", "", server_.Bearer(access_token));
+  EXPECT_EQ(read.status, 401) << read.body;
+  EXPECT_NE(read.Header("www-authenticate").find("revoked"), std::string::npos);
+  // Another sign-in of the same user is not touched.
+  auto other = TestServer::Json(Exchange(SignIn("dr.jones", "user/*.rs")));
+  EXPECT_EQ(server_.Send("GET", "/fhir/Patient/p1", "", server_.Bearer(Str(other, "access_token")))
+                .status,
+            200);
 }
 
 TEST_F(Authorize, RefreshTokensRotateAndAReusedOneRevokesTheFamily) {
@@ -620,6 +629,17 @@ TEST_F(AuthorizeWithClock, AnExpiredCodeOrPendingSignInIsRefused) {
   auto late = PostSignIn(page, "dr.jones", kPassword);
   EXPECT_EQ(late.status, 400);
   EXPECT_EQ(late.Header("location"), "");
+}
+
+TEST_F(AuthorizeWithClock, AReusedRefreshTokenRevokesAnAccessTokenAlreadyInUse) {
+  auto first = TestServer::Json(Exchange(SignIn("dr.jones", "user/*.rs offline_access")));
+  auto second = TestServer::Json(RefreshWith(Str(first, "refresh_token")));
+  const std::string token = Str(second, "access_token");
+  ASSERT_EQ(server_.Send("GET", "/fhir/Patient/p1", "", server_.Bearer(token)).status, 200);
+  EXPECT_EQ(ErrorOf(RefreshWith(Str(first, "refresh_token"))), "invalid_grant");
+  // The verified token is cached; its status is asked again after the recheck interval.
+  clock_.Advance(31);
+  EXPECT_EQ(server_.Send("GET", "/fhir/Patient/p1", "", server_.Bearer(token)).status, 401);
 }
 
 TEST_F(AuthorizeWithClock, AnOnlineRefreshTokenEndsWithTheWorkingDay) {

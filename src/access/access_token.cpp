@@ -199,6 +199,7 @@ base::Result<IssuedAccessToken> AccessTokens::Issue(const AccessTokenGrant& gran
   if (!grant.patient.empty()) claims["patient"] = grant.patient;
   if (!grant.fhir_user.empty()) claims["fhirUser"] = grant.fhir_user;
   if (!grant.purpose.empty()) claims["purpose"] = grant.purpose;
+  if (!grant.sign_in.empty()) claims["sid"] = grant.sign_in;
   std::shared_ptr<const SigningKeyRing::Keys> keys = keys_.Current();
   auto token = SignCompactJws(keys->current, claims, kTokenType);
   if (!token.ok()) return token.error();
@@ -285,6 +286,7 @@ base::Result<std::shared_ptr<const VerifiedToken>> AccessTokens::VerifyUncached(
   verified->patient = OptionalString(claims, "patient");
   verified->fhir_user = OptionalString(claims, "fhirUser");
   verified->purpose = OptionalString(claims, "purpose");
+  verified->sign_in = OptionalString(claims, "sid");
   verified->key_id = jws->kid;
 
   if (status_ != nullptr) CR_RETURN_IF_ERROR(status_->CheckEnabled(*verified));

@@ -33,6 +33,9 @@ struct AccessTokenGrant {
   std::string patient;       // launch context: the patient's id; empty when none
   std::string fhir_user;     // "Practitioner/ID" or "Patient/ID"; empty when none
   std::string purpose;       // purpose of use when not the default; empty when none
+  // The user sign-in the token descends from (claim `sid`), so revoking the sign-in revokes it
+  // (RevokedSignIns); empty for a client's own tokens.
+  std::string sign_in;
 };
 
 struct IssuedAccessToken {
@@ -54,6 +57,7 @@ struct VerifiedToken {
   std::string patient;
   std::string fhir_user;
   std::string purpose;
+  std::string sign_in;
   std::string jti;
   std::string key_id;
   int64_t issued_at = 0;

@@ -30,13 +30,17 @@ base::Result<std::unique_ptr<AuthStack>> AuthStack::Open(const AuthStackOptions&
   auto keys = access::SigningKeyRing::Open(key_options, clock);
   if (!keys.ok()) return keys.error();
   stack->keys_ = std::move(keys).value();
+  stack->revoked_sign_ins_ = std::make_unique<access::RevokedSignIns>(
+      clock, options.token_ttl_seconds + access::kMaxClockLeewaySeconds);
+  stack->revocation_status_ =
+      std::make_unique<access::SignInRevocationStatus>(*stack->status_, *stack->revoked_sign_ins_);
 
   access::AccessTokenOptions token_options;
   token_options.issuer = endpoints->issuer;
   token_options.audience = endpoints->fhir_base;
   token_options.status_recheck_seconds = options.status_recheck_seconds;
   stack->tokens_ = std::make_unique<access::AccessTokens>(*stack->keys_, clock, token_options,
-                                                          stack->status_.get());
+                                                          stack->revocation_status_.get());
   stack->assertions_ = std::make_unique<access::ClientAssertionVerifier>(clock);
 
   access::PendingAuthorizationOptions pending;
@@ -59,8 +63,8 @@ base::Result<std::unique_ptr<AuthStack>> AuthStack::Open(const AuthStackOptions&
   stack->routes_ = std::make_unique<http::AuthRoutes>(
       fhir,
       http::AuthServices{*stack->directory_, *stack->tokens_, *stack->assertions_, *stack->keys_,
-                         clock, *stack->authorizations_, *stack->launches_,
-                         *stack->refresh_tokens_},
+                         clock, *stack->authorizations_, *stack->launches_, *stack->refresh_tokens_,
+                         *stack->revoked_sign_ins_},
       std::move(endpoints).value(), std::move(route_options));
   return stack;
 }

@@ -17,6 +17,7 @@
 #include "access/client_assertion.h"
 #include "access/directory.h"
 #include "access/directory_principal_status.h"
+#include "access/revoked_sign_ins.h"
 #include "access/signing_keys.h"
 #include "access/wall_clock.h"
 #include "base/status.h"
@@ -52,6 +53,7 @@ class AuthStack {
   access::PendingAuthorizations& authorizations() { return *authorizations_; }
   access::LaunchContexts& launches() { return *launches_; }
   store::RefreshTokenRecords& refresh_tokens() { return *refresh_tokens_; }
+  access::RevokedSignIns& revoked_sign_ins() { return *revoked_sign_ins_; }
   const http::AuthEndpoints& endpoints() const { return routes_->endpoints(); }
 
  private:
@@ -61,6 +63,8 @@ class AuthStack {
   std::unique_ptr<store::IdentityRecords> records_;
   std::unique_ptr<access::Directory> directory_;
   std::unique_ptr<access::DirectoryPrincipalStatus> status_;
+  std::unique_ptr<access::RevokedSignIns> revoked_sign_ins_;
+  std::unique_ptr<access::SignInRevocationStatus> revocation_status_;
   std::unique_ptr<access::SigningKeyRing> keys_;
   std::unique_ptr<access::AccessTokens> tokens_;
   std::unique_ptr<access::ClientAssertionVerifier> assertions_;

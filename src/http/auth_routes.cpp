@@ -148,7 +148,8 @@ AuthRoutes::AuthRoutes(const FhirRoutes& fhir, AuthServices services, AuthEndpoi
   authorize_ = std::make_unique<AuthorizeRoutes>(
       fhir_,
       AuthorizeServices{services_.directory, services_.tokens, services_.keys, services_.clock,
-                        services_.authorizations, services_.launches, services_.refresh_tokens},
+                        services_.authorizations, services_.launches, services_.refresh_tokens,
+                        services_.revoked_sign_ins},
       std::move(authorize_options));
 }
 

@@ -22,6 +22,7 @@
 #include "access/authorization_codes.h"
 #include "access/client_assertion.h"
 #include "access/directory.h"
+#include "access/revoked_sign_ins.h"
 #include "access/signing_keys.h"
 #include "base/status.h"
 #include "http/fhir_routes.h"
@@ -53,6 +54,7 @@ struct AuthServices {
   access::PendingAuthorizations& authorizations;
   access::LaunchContexts& launches;
   store::RefreshTokenRecords& refresh_tokens;
+  access::RevokedSignIns& revoked_sign_ins;
 };
 
 struct AuthRouteOptions {

@@ -13,6 +13,7 @@
 #include "access/access_token.h"
 #include "access/authorization_codes.h"
 #include "access/directory.h"
+#include "access/revoked_sign_ins.h"
 #include "access/signing_keys.h"
 #include "access/wall_clock.h"
 #include "http/fhir_routes.h"
@@ -42,6 +43,7 @@ struct AuthorizeServices {
   access::PendingAuthorizations& authorizations;
   access::LaunchContexts& launches;
   store::RefreshTokenRecords& refresh_tokens;
+  access::RevokedSignIns& revoked_sign_ins;
 };
 
 // The cookie that ties a sign-in form to the browser that asked for it.
@@ -85,11 +87,14 @@ class AuthorizeRoutes {
     std::string fhir_user;
     std::string nonce;
     int64_t auth_time = 0;
+    std::string sign_in;  // the refresh family: names the sign-in in the access token (`sid`)
   };
   HttpResponse TokenResponse(const UserGrant& grant, const std::string& refresh_token) const;
   // Whether the user still exists and may act (their organisation too), read now.
   base::Result<bool> UserMayAct(const std::string& username) const;
   int64_t RefreshExpiry(const UserGrant& grant, int64_t now) const;
+  // A code or refresh token used twice: its refresh tokens and access tokens are revoked.
+  void RevokeSignIn(const std::string& family) const;
 
   static std::string Param(const std::map<std::string, std::string>& form, const char* name);
   static std::string TrimSlashes(std::string text);

@@ -66,10 +66,10 @@ HttpResponse AuthorizeRoutes::ExchangeCode(const store::ClientRecord& client,
   if (redemption.outcome == access::CodeRedemption::Outcome::kReplayed) {
     // RFC 6749 4.1.2: a code used twice may have been stolen; what it gave is revoked. The
     // access token already issued lives on until it expires (minutes): they are not tracked.
-    (void)services_.refresh_tokens.RevokeFamily(grant.family);
+    RevokeSignIn(grant.family);
     return OAuthError(400, "invalid_grant",
-                      "the authorization code was used already; the refresh tokens issued from "
-                      "it are revoked");
+                      "the authorization code was used already; the tokens issued from it are "
+                      "revoked");
   }
   if (grant.client_id != client.client_id) {
     return OAuthError(400, "invalid_grant", "the authorization code was issued to another client");
@@ -86,9 +86,9 @@ HttpResponse AuthorizeRoutes::ExchangeCode(const store::ClientRecord& client,
   if (!may_act.value()) {
     return OAuthError(400, "invalid_grant", "the user is disabled, or their organisation is");
   }
-  UserGrant user_grant{grant.client_id, grant.username, grant.organisation,
-                       grant.role,      grant.scope,    grant.patient,
-                       grant.fhir_user, grant.nonce,    grant.auth_time};
+  UserGrant user_grant{grant.client_id, grant.username, grant.organisation, grant.role,
+                       grant.scope,     grant.patient,  grant.fhir_user,    grant.nonce,
+                       grant.auth_time, grant.family};
   std::string refresh_token;
   auto scopes = access::ScopeSet::Parse(grant.scope);
   if (scopes.ok() && (scopes->Has("offline_access") || scopes->Has("online_access"))) {
@@ -111,6 +111,13 @@ HttpResponse AuthorizeRoutes::ExchangeCode(const store::ClientRecord& client,
     if (!stored.ok()) return OAuthError(503, "temporarily_unavailable", stored.error().message);
   }
   return TokenResponse(user_grant, refresh_token);
+}
+
+void AuthorizeRoutes::RevokeSignIn(const std::string& family) const {
+  services_.revoked_sign_ins.Revoke(family);
+  // Should the database refuse the write (a full disk), the refresh tokens stay usable; the
+  // answer is invalid_grant either way, so the failure is not the client's to see.
+  (void)services_.refresh_tokens.RevokeFamily(family);
 }
 
 int64_t AuthorizeRoutes::RefreshExpiry(const UserGrant& grant, int64_t now) const {
@@ -147,24 +154,26 @@ HttpResponse AuthorizeRoutes::Refresh(const store::ClientRecord& client, const F
     case store::RefreshOutcome::kRevoked:
       return OAuthError(400, "invalid_grant", "the refresh token was revoked");
     case store::RefreshOutcome::kReused:
+      // The rows are revoked already (in the rotation); the access tokens go too.
+      services_.revoked_sign_ins.Revoke(old.family);
       return OAuthError(400, "invalid_grant",
-                        "the refresh token was used already: every refresh token of this "
-                        "sign-in is now revoked");
+                        "the refresh token was used already: every token of this sign-in is "
+                        "now revoked");
   }
   // Checked after the rotation so that a token presented by the wrong client is used up too: it
   // has leaked.
   if (old.client_id != client.client_id) {
-    (void)services_.refresh_tokens.RevokeFamily(old.family);
+    RevokeSignIn(old.family);
     return OAuthError(400, "invalid_grant", "the refresh token was issued to another client");
   }
   auto may_act = UserMayAct(old.username);
   if (!may_act.ok()) return OAuthError(503, "temporarily_unavailable", may_act.error().message);
   if (!may_act.value()) {
-    (void)services_.refresh_tokens.RevokeFamily(old.family);
+    RevokeSignIn(old.family);
     return OAuthError(400, "invalid_grant", "the user is disabled, or their organisation is");
   }
-  UserGrant grant{old.client_id, old.username, old.organisation, old.role, old.scope, old.patient,
-                  old.fhir_user, "",           old.auth_time};
+  UserGrant grant{old.client_id, old.username, old.organisation, old.role,  old.scope, old.patient,
+                  old.fhir_user, "",           old.auth_time,    old.family};
   if (form.contains("scope")) {
     // RFC 6749 section 6: a refresh may ask for less, never more.
     auto requested = access::ScopeSet::Parse(Param(form, "scope"));
@@ -192,6 +201,7 @@ HttpResponse AuthorizeRoutes::TokenResponse(const UserGrant& grant,
   access_grant.scope = grant.scope;
   access_grant.patient = grant.patient;
   access_grant.fhir_user = grant.fhir_user;
+  access_grant.sign_in = grant.sign_in;
   auto issued = services_.tokens.Issue(access_grant);
   if (!issued.ok()) {
     return OAuthError(issued.error().code == base::ErrorCode::kUnavailable ? 503 : 500,
