@@ -7,6 +7,7 @@
 #include <boost/url/parse.hpp>
 #include <filesystem>
 #include <random>
+#include <set>
 
 #include "access/oidc_test_support.h"
 
@@ -15,6 +16,34 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+
+// The shape of the sign-in page's pending authorization requests (PendingAuthorizations): what
+// PendingAuthorizationSink is written against.
+class FakePendingAuthorizations {
+ public:
+  std::optional<std::string> Find(std::string_view id) {
+    if (waiting.count(std::string(id)) == 0) return std::nullopt;
+    return std::string(id);
+  }
+  base::Result<std::string> Complete(std::string_view id, const store::UserRecord& user,
+                                     std::string_view organisation, std::string_view role) {
+    if (waiting.erase(std::string(id)) == 0) {
+      return base::MakeError(base::ErrorCode::kNotFound, "no such request");
+    }
+    return "https://app.example.org/cb?code=c-" + user.username + "-" + std::string(organisation) +
+           "-" + std::string(role) + "&state=app-state";
+  }
+  base::Result<std::string> Deny(std::string_view id, std::string_view error,
+                                 std::string_view description) {
+    if (waiting.erase(std::string(id)) == 0) {
+      return base::MakeError(base::ErrorCode::kNotFound, "no such request");
+    }
+    last_description = std::string(description);
+    return "https://app.example.org/cb?error=" + std::string(error) + "&state=app-state";
+  }
+  std::set<std::string> waiting{"req-42"};
+  std::string last_description;
+};
 
 class OidcRoutesTest : public ::testing::Test {
  protected:
@@ -179,6 +208,63 @@ TEST_F(OidcRoutesTest, CallbackWithoutTheBrowserCookieIsRefused) {
       Get("/auth/oidc/callback?code=" + authorized.code + "&state=" + authorized.state);
   EXPECT_EQ(refused.status, 400);
   EXPECT_TRUE(refused.Header("Location").empty());
+}
+
+TEST_F(OidcRoutesTest, PendingAuthorizationSinkRedirectsToTheApp) {
+  FakePendingAuthorizations pending;
+  PendingAuthorizationSink sink(pending);
+  routes_ = std::make_unique<OidcRoutes>(*rp_, *directory_, sink, true);
+  EXPECT_EQ(Get("/auth/oidc/start?request=req-unknown").status, 400);
+  std::string cookie;
+  HttpResponse done = SignIn(cookie);
+  ASSERT_EQ(done.status, 303) << done.body;
+  EXPECT_EQ(done.Header("Location"), "https://app.example.org/cb?code=c-" +
+                                         access::FederatedUsername(idp_.issuer, idp_.subject) +
+                                         "-RDZ-clinician&state=app-state");
+  EXPECT_TRUE(pending.waiting.empty());
+}
+
+TEST_F(OidcRoutesTest, IdpRefusalFromAnotherBrowserIsAPageAndUsesTheState) {
+  FakePendingAuthorizations pending;
+  PendingAuthorizationSink sink(pending);
+  routes_ = std::make_unique<OidcRoutes>(*rp_, *directory_, sink, true);
+  HttpResponse start = Get("/auth/oidc/start?request=req-42");
+  std::string set_cookie(start.Header("Set-Cookie"));
+  const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
+  auto authorized = idp_.Authorize(std::string(start.Header("Location")));
+  // Another browser with the state gets a page, not the app's redirect; the state is used up
+  // (one use, whoever brings it), so the real browser's answer is a page too.
+  HttpResponse elsewhere = Get("/auth/oidc/callback?error=access_denied&state=" + authorized.state);
+  EXPECT_EQ(elsewhere.status, 403);
+  HttpResponse denied =
+      Get("/auth/oidc/callback?error=access_denied&error_description=cancelled&state=" +
+              authorized.state,
+          cookie);
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(pending.waiting.size(), 1u);
+}
+
+TEST_F(OidcRoutesTest, IdpRefusalWithThisBrowsersStateTellsTheApp) {
+  FakePendingAuthorizations pending;
+  PendingAuthorizationSink sink(pending);
+  routes_ = std::make_unique<OidcRoutes>(*rp_, *directory_, sink, true);
+  HttpResponse start = Get("/auth/oidc/start?request=req-42");
+  std::string set_cookie(start.Header("Set-Cookie"));
+  const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
+  auto authorized = idp_.Authorize(std::string(start.Header("Location")));
+  HttpResponse denied =
+      Get("/auth/oidc/callback?error=access_denied&error_description=cancelled&state=" +
+              authorized.state,
+          cookie);
+  ASSERT_EQ(denied.status, 303) << denied.body;
+  EXPECT_EQ(denied.Header("Location"),
+            "https://app.example.org/cb?error=access_denied&state=app-state");
+  EXPECT_NE(pending.last_description.find("cancelled"), std::string::npos);
+  // The state is used: its code cannot follow.
+  EXPECT_EQ(
+      Get("/auth/oidc/callback?code=" + authorized.code + "&state=" + authorized.state, cookie)
+          .status,
+      400);
 }
 
 TEST_F(OidcRoutesTest, IdpErrorIsShownEscapedAndNeverRedirects) {

@@ -473,6 +473,23 @@ base::Result<OidcIdentity> OidcRelyingParty::Callback(std::string_view state, st
   return identity;
 }
 
+std::optional<std::string> OidcRelyingParty::Abandon(std::string_view state,
+                                                     std::string_view browser_binding) {
+  PendingState pending;
+  {
+    std::lock_guard lock(states_mutex_);
+    auto found = states_.find(state);
+    if (found == states_.end()) return std::nullopt;
+    pending = std::move(found->second);
+    states_.erase(found);
+  }
+  if (pending.expires_at <= clock_.NowSeconds() ||
+      !SameSecret(pending.browser_binding, browser_binding)) {
+    return std::nullopt;
+  }
+  return pending.pending_request;
+}
+
 base::Result<OidcHeldChoice> OidcRelyingParty::HoldChoice(OidcIdentity identity,
                                                           std::string browser_binding) {
   OidcHeldChoice held{RandomToken(32), RandomToken(32)};

@@ -139,6 +139,11 @@ class OidcRelyingParty {
   base::Result<OidcIdentity> Callback(std::string_view state, std::string_view code,
                                       std::string_view browser_binding);
 
+  // The IdP answered an error instead of a code: the state is taken (one use) and, when it is
+  // this browser's and has not expired, the pending request it was bound to is returned, so the
+  // app that asked can be told.
+  std::optional<std::string> Abandon(std::string_view state, std::string_view browser_binding);
+
   // Keeps an identity with several choices until the user picks one (state_ttl_seconds).
   base::Result<OidcHeldChoice> HoldChoice(OidcIdentity identity, std::string browser_binding);
   // The held identity with only the picked choice, taken (one use) when `csrf` and the browser

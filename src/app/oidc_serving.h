@@ -38,9 +38,12 @@ base::Result<access::OidcSettings> LoadOidcSettings(const OidcServeSettings& set
 class OidcServing {
  public:
   // Does nothing when no issuer is configured. `own_issuer` is the server's origin (the
-  // callback is own_issuer + "/auth/oidc/callback").
+  // callback is own_issuer + "/auth/oidc/callback"). `sink` receives the signed-in users (e.g.
+  // a PendingAuthorizationSink over the sign-in page's requests; it must outlive this); null:
+  // a page saying who signed in.
   base::Status Start(access::OidcSettings settings, const std::string& ca_file,
-                     const std::string& own_issuer, access::Directory& directory);
+                     const std::string& own_issuer, access::Directory& directory,
+                     http::FederatedSignInSink* sink = nullptr);
   // Null when no IdP is configured.
   http::OidcRoutes* routes() { return routes_.get(); }
 
@@ -48,7 +51,7 @@ class OidcServing {
   access::SystemWallClock clock_;
   std::unique_ptr<http::OutboundHttpsClient> transport_;
   std::unique_ptr<access::OidcRelyingParty> relying_party_;
-  http::SignedInPageSink sink_;  // until the sign-in page's authorization requests take over
+  http::SignedInPageSink signed_in_page_;  // when Start is given no sink
   std::unique_ptr<http::OidcRoutes> routes_;
 };
 

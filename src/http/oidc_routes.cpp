@@ -157,6 +157,23 @@ HttpResponse SignedInPageSink::Complete(const FederatedSignInResult& result) {
                         " request " + EscapeHtml(result.pending_request) + "</p>");
 }
 
+HttpResponse SignedInPageSink::Deny(std::string_view, std::string_view description) {
+  return ErrorPage(403, description);
+}
+
+HttpResponse RedirectOrErrorPage(const base::Result<std::string>& location) {
+  if (!location.ok()) {
+    return ErrorPage(location.error().code == base::ErrorCode::kNotFound ? 400 : 503,
+                     location.error().code == base::ErrorCode::kNotFound
+                         ? "this sign-in request has expired or was used: start again from the app"
+                         : location.error().message);
+  }
+  HttpResponse response = SignInPage(
+      303, "Signed in", "<p><a href=\"" + EscapeHtml(location.value()) + "\">Continue</a></p>");
+  response.SetHeader("Location", location.value());
+  return response;
+}
+
 OidcRoutes::OidcRoutes(access::OidcRelyingParty& relying_party, access::Directory& directory,
                        FederatedSignInSink& sink, bool secure_cookie)
     : relying_party_(relying_party),
@@ -221,7 +238,14 @@ HttpResponse OidcRoutes::Callback(const HttpRequest& request) const {
     if (auto description = params->find("error_description"); description != params->end()) {
       message += ": " + description->second.substr(0, 300);
     }
-    return ErrorPage(403, message + ")");
+    message += ")";
+    // The app that asked is told (access_denied) when the state is this browser's own.
+    if (auto state = params->find("state"); state != params->end()) {
+      if (auto pending = relying_party_.Abandon(state->second, CookieValue(request, kCookie))) {
+        return sink_.Deny(*pending, message);
+      }
+    }
+    return ErrorPage(403, message);
   }
   auto state = params->find("state");
   auto code = params->find("code");

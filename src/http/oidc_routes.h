@@ -32,6 +32,36 @@ class FederatedSignInSink {
   virtual bool Knows(std::string_view pending_request) = 0;
   // The answer to the browser once the user is signed in (e.g. a redirect to the client).
   virtual HttpResponse Complete(const FederatedSignInResult& result) = 0;
+  // The IdP refused or the user cancelled there: the answer to the browser (e.g. a redirect to
+  // the client with access_denied). `description` is plain text.
+  virtual HttpResponse Deny(std::string_view pending_request, std::string_view description) = 0;
+};
+
+// A 303 to `location`, or an error page for a failure: the answer of a sink whose hand-over
+// yields the client's redirect URL.
+HttpResponse RedirectOrErrorPage(const base::Result<std::string>& location);
+
+// The sink of the sign-in page's pending authorization requests: `Pending` is the class with
+// `Find(id) -> std::optional<...>`, `Complete(id, user, organisation, role)` and
+// `Deny(id, error, description)`, both `-> base::Result<std::string>` (the client's redirect
+// URL, built from its registered redirect URI). Thread-safe when Pending is.
+template <typename Pending>
+class PendingAuthorizationSink final : public FederatedSignInSink {
+ public:
+  explicit PendingAuthorizationSink(Pending& pending) : pending_(pending) {}
+  bool Knows(std::string_view pending_request) override {
+    return pending_.Find(pending_request).has_value();
+  }
+  HttpResponse Complete(const FederatedSignInResult& result) override {
+    return RedirectOrErrorPage(
+        pending_.Complete(result.pending_request, result.user, result.organisation, result.role));
+  }
+  HttpResponse Deny(std::string_view pending_request, std::string_view description) override {
+    return RedirectOrErrorPage(pending_.Deny(pending_request, "access_denied", description));
+  }
+
+ private:
+  Pending& pending_;
 };
 
 // A sink that says who signed in on a page of its own, for a server without authorization
@@ -40,6 +70,7 @@ class SignedInPageSink final : public FederatedSignInSink {
  public:
   bool Knows(std::string_view pending_request) override;
   HttpResponse Complete(const FederatedSignInResult& result) override;
+  HttpResponse Deny(std::string_view pending_request, std::string_view description) override;
 };
 
 // The security headers of every sign-in page: HTML, no-store, a CSP that allows no script and

@@ -207,6 +207,29 @@ test('the federated users are in the directory, listed as federated', () => {
   assert.match(list, /fed-[0-9a-f]{24}\tnurse\tJ12345\tenabled,federated\t/);
 });
 
+test('a federated user disabled with the command line cannot sign in again', async () => {
+  const list = execFileSync(bin, ['users', 'list', '--data', data]).toString();
+  const username = /^(fed-[0-9a-f]{24})\tclinician\tRDZ\t/m.exec(list)[1];
+  execFileSync(bin, ['users', 'disable', '--data', data, '--username', username]);
+  const page = await signIn(new Browser(), 'ada', 'req-ada-again');
+  assert.equal(page.response.status, 403, page.body);
+  assert.match(page.body, new RegExp(`user ${username} is disabled`));
+  execFileSync(bin, ['users', 'enable', '--data', data, '--username', username]);
+  const again = await signIn(new Browser(), 'ada', 'req-ada-enabled');
+  assert.equal(again.response.status, 200, again.body);
+});
+
+test('a user who cancels at the IdP is told so by carerecord', async () => {
+  const browser = new Browser();
+  const page = await browser.go(`${recordUrl}/auth/oidc/start?request=req-cancel`);
+  const abort = /href="([^"]*\/abort)"/.exec(page.body);
+  assert.ok(abort, page.body.slice(0, 500));
+  const answer = await browser.go(new URL(abort[1].replaceAll('&amp;', '&'), page.url).href);
+  assert.ok(answer.url.startsWith(`${recordUrl}/auth/oidc/callback`), answer.url);
+  assert.equal(answer.response.status, 403);
+  assert.match(answer.body, /refused the sign-in \(access_denied: End-User aborted interaction\)/);
+});
+
 test('a callback replayed with the same state is refused', async () => {
   const browser = new Browser();
   let page = await browser.go(`${recordUrl}/auth/oidc/start?request=req-replay`);
