@@ -7,6 +7,7 @@
 #include <random>
 
 #include "app/oidc_serving.h"
+#include "carerecord_process.h"
 
 namespace carerecord::app {
 namespace {
@@ -77,6 +78,25 @@ TEST_F(OidcServeOptionsTest, RoleMapErrorNamesTheFileAndLine) {
 TEST_F(OidcServeOptionsTest, ClientIdAndSecretAreRequired) {
   settings_.client_id.clear();
   EXPECT_EQ(LoadOidcSettings(settings_).error().location, "--oidc-client-id");
+}
+
+TEST_F(OidcServeOptionsTest, ServeRefusesABadIdpSettingBeforeStarting) {
+  if (!fs::exists(CARERECORD_BINARY)) GTEST_SKIP() << "build the carerecord binary first";
+  const std::string data = (dir_ / "store").string();
+  auto result = carerecord::testing::RunCarerecord(
+      "serve --data " + data +
+      " --http 127.0.0.1:0 --oidc-issuer http://idp.example.org --oidc-client-id c "
+      "--oidc-client-secret-file " +
+      settings_.client_secret_file);
+  EXPECT_EQ(result.status, 2);
+  EXPECT_NE(result.err.find("--oidc-issuer 'http://idp.example.org' must be https"),
+            std::string::npos)
+      << result.err;
+  result = carerecord::testing::RunCarerecord("serve --data " + data +
+                                              " --http 127.0.0.1:0 --oidc-issuer "
+                                              "https://idp.example.org --oidc-client-id c");
+  EXPECT_EQ(result.status, 2);
+  EXPECT_NE(result.err.find("needs --oidc-client-secret-file"), std::string::npos) << result.err;
 }
 
 }  // namespace

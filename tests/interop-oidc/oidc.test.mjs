@@ -46,7 +46,7 @@ before(async () => {
   fs.writeFileSync(secretFile, clientSecret + '\n', { mode: 0o600 });
   carerecord = spawn(bin, ['serve', '--data', data, '--http', '127.0.0.1:0', '--no-fsync',
     '--oidc-issuer', idpUrl, '--oidc-client-id', 'carerecord',
-    '--oidc-client-secret-file', secretFile, '--oidc-label', 'Regional IdP'],
+    '--oidc-client-secret-file', secretFile, '--oidc-label', 'Sign in with the regional IdP'],
   { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((resolve, reject) => {
     let out = '';
