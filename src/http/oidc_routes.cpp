@@ -233,19 +233,24 @@ HttpResponse OidcRoutes::Callback(const HttpRequest& request) const {
   auto params = ParseParams(QueryOf(request.target));
   if (!params) return ErrorPage(400, "the IdP's answer is malformed (or repeats a parameter)");
   if (auto error = params->find("error"); error != params->end()) {
-    std::string message =
-        "the identity provider refused the sign-in (" + error->second.substr(0, 100);
-    if (auto description = params->find("error_description"); description != params->end()) {
-      message += ": " + description->second.substr(0, 300);
+    // Anyone can make this URL: only an OAuth error code is shown without a state of this
+    // browser's own, and the IdP's description only with one.
+    std::string code = error->second.substr(0, 64);
+    if (code.empty() ||
+        code.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos) {
+      code = "an unknown error";
     }
-    message += ")";
-    // The app that asked is told (access_denied) when the state is this browser's own.
+    const std::string refused = "the identity provider refused the sign-in (" + code;
     if (auto state = params->find("state"); state != params->end()) {
       if (auto pending = relying_party_.Abandon(state->second, CookieValue(request, kCookie))) {
-        return sink_.Deny(*pending, message);
+        std::string message = refused;
+        if (auto description = params->find("error_description"); description != params->end()) {
+          message += ": " + description->second.substr(0, 300);
+        }
+        return sink_.Deny(*pending, message + ")");  // the app that asked is told
       }
     }
-    return ErrorPage(403, message);
+    return ErrorPage(403, refused + ")");
   }
   auto state = params->find("state");
   auto code = params->find("code");
