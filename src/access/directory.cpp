@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include "access/jwt.h"
 #include "base/utf8.h"
 
 namespace carerecord::access {
@@ -376,9 +377,77 @@ base::Status Directory::ResetPassword(std::string_view username, std::string_vie
   if (!user.value()) {
     return MakeError(ErrorCode::kNotFound, "no such user: " + name.value(), "--username");
   }
+  if (!user.value()->federated_issuer.empty()) {
+    return Invalid("user " + name.value() + " signs in through " + user.value()->federated_issuer +
+                       " and has no password",
+                   "--username");
+  }
   auto hash = HashPassword(password, options_.password_hashing);
   if (!hash.ok()) return hash.error();
   return records_.SetUserPassword(name.value(), hash.value());
+}
+
+std::string FederatedUsername(std::string_view issuer, std::string_view subject) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  // The length first, so no (issuer, subject) pair reads as another.
+  const std::string digest =
+      Sha256(std::to_string(issuer.size()) + ":" + std::string(issuer) + std::string(subject));
+  std::string name = "fed-";
+  for (size_t i = 0; i < 12; ++i) {
+    name += kDigits[static_cast<unsigned char>(digest[i]) >> 4];
+    name += kDigits[static_cast<unsigned char>(digest[i]) & 15];
+  }
+  return name;
+}
+
+base::Result<store::UserRecord> Directory::SignInFederated(const FederatedSignIn& who) {
+  if (who.issuer.empty() || who.subject.empty()) {
+    return Invalid("a federated sign-in needs the IdP's issuer and the user's subject");
+  }
+  auto code = NormaliseOdsCode(who.ods_code);
+  if (!code.ok()) return code.error();
+  auto role = ParseRole(who.role);
+  if (!role || !IsStaffRole(*role)) {
+    return Invalid("a federated user's role must be a staff role, not '" + who.role.substr(0, 64) +
+                   "'");
+  }
+  // The IdP's name is shown, not trusted: control characters become spaces, and it is cut
+  // to 200 bytes on a character boundary.
+  std::string name;
+  for (char c : who.display_name) {
+    const auto byte = static_cast<unsigned char>(c);
+    name.push_back(byte < 0x20 || byte == 0x7f ? ' ' : c);
+  }
+  if (name.size() > 200) {
+    size_t cut = 200;
+    while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
+    name.resize(cut);
+  }
+  if (!base::IsValidUtf8(name)) name.clear();
+  auto organisation = records_.FindOrganisation(code.value());
+  if (!organisation.ok()) return organisation.error();
+  if (!organisation.value()) {
+    return MakeError(ErrorCode::kNotFound, "carerecord has no organisation with ODS code " +
+                                               code.value() + " (ask the region to add it)");
+  }
+  if (!organisation.value()->enabled) {
+    return MakeError(ErrorCode::kForbidden,
+                     "organisation " + code.value() + " is disabled in carerecord");
+  }
+  store::UserRecord record;
+  record.username = FederatedUsername(who.issuer, who.subject);
+  record.ods_code = code.value();
+  record.role = std::string(RoleName(*role));
+  record.display_name = std::move(name);
+  record.federated_issuer = who.issuer;
+  record.federated_subject = who.subject;
+  auto stored = records_.UpsertFederatedUser(std::move(record));
+  if (!stored.ok()) return stored.error();
+  if (!stored->enabled) {
+    return MakeError(ErrorCode::kForbidden,
+                     "user " + stored->username + " is disabled in carerecord");
+  }
+  return stored;
 }
 
 const std::string& Directory::DummyHash() {

@@ -70,6 +70,15 @@ struct AddedClient {
   std::string secret;  // auth_kind secret: shown once, stored only as its hash
 };
 
+// Who a regional IdP signed in (access/oidc_rp.h), with the organisation and role chosen.
+struct FederatedSignIn {
+  std::string issuer;
+  std::string subject;
+  std::string display_name;
+  std::string ods_code;
+  std::string role;  // a staff role
+};
+
 enum class SignInOutcome {
   kSignedIn,
   kWrongCredentials,  // unknown user or wrong password
@@ -106,6 +115,13 @@ class Directory {
   // passwords count towards lockout. The outcome is for the audit: a sign-in page should show
   // one message for every failure but a lock.
   SignInResult Authenticate(std::string_view username, std::string_view password);
+
+  // The carerecord user of a federated identity, made on its first sign-in (username
+  // FederatedUsername, no password: password sign-in always fails for it) and given this
+  // sign-in's organisation, role and display name. kNotFound for an unknown organisation,
+  // kForbidden when the user or their organisation is disabled, kInvalid for a role that is not
+  // a staff role.
+  base::Result<store::UserRecord> SignInFederated(const FederatedSignIn& who);
 
   base::Result<std::optional<store::ClientRecord>> FindClient(std::string_view client_id);
   base::Result<std::optional<store::UserRecord>> FindUser(std::string_view username);
@@ -145,6 +161,8 @@ base::Result<std::string> NormaliseOdsCode(std::string_view ods_code);
 // The username lower-cased, when it is 1 to 64 of a-z 0-9 . _ @ - starting with a letter or
 // digit.
 base::Result<std::string> NormaliseUsername(std::string_view username);
+// "fed-" and 24 hex digits of SHA-256(issuer, subject): a federated user's username.
+std::string FederatedUsername(std::string_view issuer, std::string_view subject);
 // [A-Za-z0-9.-]{1,64}, FHIR R4's id.
 bool IsFhirId(std::string_view id);
 // Scope tokens as RFC 6749 section 3.3 defines them, joined by single spaces.

@@ -205,6 +205,7 @@ int IdentityCommands::Options::RunUsers(access::Directory& directory,
     for (const auto& user : users.value()) {
       std::string state = State(user.enabled);
       if (user.sign_in.locked_until_ms > now) state += ",locked";
+      if (!user.federated_issuer.empty()) state += ",federated";
       std::string fhir_user = !user.patient_id.empty() ? "Patient/" + user.patient_id
                               : user.role == "patient" ? "-"
                                                        : "Practitioner/" + PractitionerIdFor(user);

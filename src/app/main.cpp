@@ -23,6 +23,7 @@
 #include "app/host_port.h"
 #include "app/identity_commands.h"
 #include "app/key_commands.h"
+#include "app/oidc_serving.h"
 #include "feeds/mapping_processor.h"
 #include "http/auth_routes.h"
 #include "http/fhir_routes.h"
@@ -87,6 +88,8 @@ struct ServeSettings {
   app::MllpServeSettings mllp;
   bool durable = true;
   int64_t token_ttl_seconds = 300;
+  access::OidcSettings oidc;  // issuer empty: no regional IdP
+  std::string oidc_ca_file;
 };
 
 // The FHIR base clients see: --public-url, else the address the server listens on.
@@ -155,11 +158,16 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   // FHIR base, the tokens' audience) is known: until then requests are answered 503. /metrics
   // (feed counts, no patient data) is answered before it, for a scraper on the local network.
   std::atomic<http::AuthRoutes*> auth_routes{nullptr};
+  std::atomic<http::OidcRoutes*> oidc_routes{nullptr};
   http::HttpServer server(
       server_options,
-      [&auth_routes, &feeds](const http::HttpRequest& request) {
+      [&auth_routes, &oidc_routes, &feeds](const http::HttpRequest& request) {
         if (request.target == "/metrics" && request.method == "GET") {
           if (auto metrics = feeds.MetricsResponse()) return *metrics;
+        }
+        if (http::OidcRoutes::Handles(request)) {
+          if (auto* oidc = oidc_routes.load(std::memory_order_acquire))
+            return oidc->Handle(request);
         }
         http::AuthRoutes* routes = auth_routes.load(std::memory_order_acquire);
         if (routes == nullptr)
@@ -185,11 +193,26 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
     server.Wait();
     return 1;
   }
+  app::OidcServing oidc;
+  if (auto started = oidc.Start(settings.oidc, settings.oidc_ca_file,
+                                auth.value()->endpoints().issuer, auth.value()->directory());
+      !started.ok()) {
+    std::cerr << "carerecord: " << started.error().message << "\n";
+    server.Stop();
+    server.Wait();
+    return 1;
+  }
+  oidc_routes.store(oidc.routes(), std::memory_order_release);
   auth_routes.store(&auth.value()->routes(), std::memory_order_release);
   std::cout << "carerecord listening on http://" << settings.host << ":" << bound.value() << "/fhir"
             << std::endl;
   std::cout << "port " << bound.value() << std::endl;
   std::cout << "token endpoint " << auth.value()->endpoints().token_endpoint() << std::endl;
+  if (oidc.routes() != nullptr) {
+    std::cout << "sign-in through " << settings.oidc.issuer << " (" << settings.oidc.label
+              << "), callback " << auth.value()->endpoints().issuer << "/auth/oidc/callback"
+              << std::endl;
+  }
   // The directory's organisations and staff as FHIR resources, written by this process while it
   // holds the record store: now, and within a second of each change the command line makes.
   app::DirectorySyncLoop directory_sync(settings.data_dir, store);
@@ -265,6 +288,8 @@ int main(int argc, char** argv) {
   serve->add_flag("--no-fsync", no_fsync,
                   "Do not sync commits to disk (tests only: a crash can lose acknowledged data)");
   app::AddMllpServeOptions(*serve, mllp);
+  app::OidcServeSettings oidc;
+  app::AddOidcServeOptions(*serve, oidc);
 
   std::vector<std::string> files;
   auto* load = app.add_subcommand("load", "Load FHIR Bundles (batch or transaction) from files");
@@ -307,6 +332,17 @@ int main(int argc, char** argv) {
     std::cerr << "carerecord: --public-url must be an http:// or https:// URL, not '" << public_url
               << "'\n";
     return 2;
+  }
+
+  access::OidcSettings oidc_settings;
+  if (*serve && (!oidc.issuer.empty() || !oidc.client_id.empty() ||
+                 !oidc.client_secret_file.empty() || !oidc.role_map_file.empty())) {
+    auto loaded = app::LoadOidcSettings(oidc);
+    if (!loaded.ok()) {
+      std::cerr << "carerecord: " << loaded.error().message << "\n";
+      return 2;
+    }
+    oidc_settings = std::move(loaded).value();
   }
 
   store::SqliteOptions store_options;
@@ -355,9 +391,13 @@ int main(int argc, char** argv) {
     return rc;
   }
 
-  ServeSettings settings{data_dir, host,          port,       public_url,
-                         max_body, workers,       io_threads, store_options.reader_connections,
-                         demo,     demo_patients, mllp,       !no_fsync,
-                         token_ttl};
+  ServeSettings settings{data_dir,    host,
+                         port,        public_url,
+                         max_body,    workers,
+                         io_threads,  store_options.reader_connections,
+                         demo,        demo_patients,
+                         mllp,        !no_fsync,
+                         token_ttl,   std::move(oidc_settings),
+                         oidc.ca_file};
   return Serve(settings, service, *record_store);
 }

@@ -44,8 +44,12 @@ struct UserRecord {
   std::string role;
   std::string display_name;
   std::string patient_id;     // role patient: their Patient in the record
-  std::string password_hash;  // argon2id, encoded (PHC string)
+  std::string password_hash;  // argon2id, encoded (PHC string); empty for a federated user
   bool enabled = true;
+  // A federated user (signed in by a regional IdP, never with a password): the IdP's issuer and
+  // the ID token's subject, unique together. Empty for everyone else.
+  std::string federated_issuer;
+  std::string federated_subject;
   SignInState sign_in;
   int64_t revision = 0;
   int64_t synced_revision = 0;
@@ -81,6 +85,12 @@ class IdentityRecords {
   virtual base::Result<OrganisationRecord> AddOrganisation(OrganisationRecord organisation) = 0;
   virtual base::Result<UserRecord> AddUser(UserRecord user) = 0;
   virtual base::Result<ClientRecord> AddClient(ClientRecord client) = 0;
+  // The user of `user.federated_issuer` and `user.federated_subject`: added (with
+  // `user.username`, no password) on its first sign-in; on a later one its organisation, role
+  // and display name are replaced when they differ (a directory change). Its enabled flag is
+  // never touched here. kNotFound for an unknown organisation, kConflict when the username is
+  // another user's.
+  virtual base::Result<UserRecord> UpsertFederatedUser(UserRecord user) = 0;
 
   virtual base::Result<std::optional<OrganisationRecord>> FindOrganisation(
       std::string_view ods_code) = 0;

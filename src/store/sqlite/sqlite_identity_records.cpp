@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS identity_user (
   synced_revision INTEGER NOT NULL DEFAULT 0,
   created_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS identity_federated_user (
+  user_key INTEGER PRIMARY KEY REFERENCES identity_user (key),
+  issuer TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  UNIQUE (issuer, subject)
+);
 CREATE TABLE IF NOT EXISTS identity_client (
   key INTEGER PRIMARY KEY,
   client_id TEXT NOT NULL UNIQUE,
@@ -70,8 +76,9 @@ constexpr const char* kOrganisationColumns =
 constexpr const char* kUserColumns =
     "u.key, u.username, o.ods_code, u.role, u.display_name, u.patient_id, u.password_hash, "
     "u.enabled, u.failed_attempts, u.failure_window_start_ms, u.locked_until_ms, u.revision, "
-    "u.synced_revision, u.created_ms FROM identity_user u JOIN identity_organisation o ON "
-    "o.key = u.org_key";
+    "u.synced_revision, u.created_ms, coalesce(f.issuer, ''), coalesce(f.subject, '') FROM "
+    "identity_user u JOIN identity_organisation o ON o.key = u.org_key LEFT JOIN "
+    "identity_federated_user f ON f.user_key = u.key";
 constexpr const char* kClientColumns =
     "c.key, c.client_id, c.name, o.ods_code, c.role, c.scope, c.auth_kind, c.secret_hash, "
     "c.jwks_json, c.redirect_uris, c.enabled, c.revision, c.created_ms FROM identity_client c "
@@ -107,6 +114,8 @@ UserRecord ReadUser(const SqliteStatement& s) {
   u.revision = s.Int(11);
   u.synced_revision = s.Int(12);
   u.created_ms = s.Int(13);
+  u.federated_issuer = s.Text(14);
+  u.federated_subject = s.Text(15);
   return u;
 }
 
@@ -274,6 +283,74 @@ class SqliteIdentityRecords final : public IdentityRecords {
     });
     if (!done.ok()) return done.error();
     return client;
+  }
+
+  base::Result<UserRecord> UpsertFederatedUser(UserRecord user) override {
+    std::lock_guard lock(mutex_);
+    int64_t user_key = 0;
+    auto done = db_->InWriteTransaction([&]() -> base::Status {
+      auto org_key = OrganisationKey(user.ods_code);
+      if (!org_key.ok()) return org_key.error();
+      if (!org_key.value()) {
+        return MakeError(ErrorCode::kNotFound, "no organisation has ODS code " + user.ods_code);
+      }
+      auto find = db_->Prepare(
+          "SELECT u.key, u.org_key, u.role, u.display_name FROM identity_federated_user f JOIN "
+          "identity_user u ON u.key = f.user_key WHERE f.issuer = ? AND f.subject = ?");
+      if (!find.ok()) return find.error();
+      find->Bind(1, user.federated_issuer).Bind(2, user.federated_subject);
+      auto row = find->Step();
+      if (!row.ok()) return row.error();
+      if (row.value()) {
+        user_key = find->Int(0);
+        if (find->Int(1) == org_key.value() && find->Text(2) == user.role &&
+            find->Text(3) == user.display_name) {
+          return base::Status::Ok();
+        }
+        auto revision = NextRevision();
+        if (!revision.ok()) return revision.error();
+        auto update = db_->Prepare(
+            "UPDATE identity_user SET org_key = ?, role = ?, display_name = ?, revision = ? "
+            "WHERE key = ?");
+        if (!update.ok()) return update.error();
+        update->Bind(1, org_key.value())
+            .Bind(2, user.role)
+            .Bind(3, user.display_name)
+            .Bind(4, revision.value())
+            .Bind(5, user_key);
+        return update->Run();
+      }
+      auto taken = Exists("SELECT 1 FROM identity_user WHERE username = ?", user.username);
+      if (!taken.ok()) return taken.error();
+      if (taken.value()) {
+        return MakeError(ErrorCode::kConflict, "user " + user.username + " already exists");
+      }
+      auto revision = NextRevision();
+      if (!revision.ok()) return revision.error();
+      auto insert = db_->Prepare(
+          "INSERT INTO identity_user (username, org_key, role, display_name, patient_id, "
+          "password_hash, enabled, revision, created_ms) VALUES (?, ?, ?, ?, '', '', 1, ?, ?)");
+      if (!insert.ok()) return insert.error();
+      insert->Bind(1, user.username)
+          .Bind(2, org_key.value())
+          .Bind(3, user.role)
+          .Bind(4, user.display_name)
+          .Bind(5, revision.value())
+          .Bind(6, fhir::NowMs());
+      CR_RETURN_IF_ERROR(insert->Run());
+      user_key = sqlite3_last_insert_rowid(db_->raw());
+      auto link = db_->Prepare(
+          "INSERT INTO identity_federated_user (user_key, issuer, subject) VALUES (?, ?, ?)");
+      if (!link.ok()) return link.error();
+      link->Bind(1, user_key).Bind(2, user.federated_issuer).Bind(3, user.federated_subject);
+      return link->Run();
+    });
+    if (!done.ok()) return done.error();
+    auto stored = FindOne<UserRecord>(std::string("SELECT ") + kUserColumns + " WHERE u.key = ?",
+                                      std::to_string(user_key), &ReadUser);
+    if (!stored.ok()) return stored.error();
+    if (!stored.value()) return MakeError(ErrorCode::kInternal, "the federated user vanished");
+    return std::move(stored.value()).value();
   }
 
   base::Result<std::optional<OrganisationRecord>> FindOrganisation(

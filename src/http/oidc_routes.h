@@ -1,0 +1,104 @@
+// The relying party's pages: GET /auth/oidc/start?request=ID (to the regional IdP),
+// GET /auth/oidc/callback (back from it: the code checked and exchanged, the user and their
+// (organisation, role) found) and POST /auth/oidc/role (the user's pick when the IdP grants
+// several). The signed-in user is handed to a FederatedSignInSink: the authorization requests of
+// the sign-in page complete the flow there. Every failure is an error page; the only redirect
+// is to the IdP's authorization endpoint from its discovery document. Thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "access/directory.h"
+#include "access/oidc_rp.h"
+#include "http/http_message.h"
+#include "store/identity_records.h"
+
+namespace carerecord::http {
+
+struct FederatedSignInResult {
+  std::string pending_request;  // the carerecord authorization request the sign-in began from
+  store::UserRecord user;       // the federated user, enabled
+  std::string organisation;     // ODS code
+  std::string role;
+};
+
+// Where a federated sign-in ends. Implementations are thread-safe.
+class FederatedSignInSink {
+ public:
+  virtual ~FederatedSignInSink() = default;
+  // Whether `pending_request` is a sign-in request still waiting; /auth/oidc/start refuses
+  // any other.
+  virtual bool Knows(std::string_view pending_request) = 0;
+  // The answer to the browser once the user is signed in (e.g. a redirect to the client).
+  virtual HttpResponse Complete(const FederatedSignInResult& result) = 0;
+  // The IdP refused or the user cancelled there: the answer to the browser (e.g. a redirect to
+  // the client with access_denied). `description` is plain text.
+  virtual HttpResponse Deny(std::string_view pending_request, std::string_view description) = 0;
+};
+
+// A 303 to `location`, or an error page for a failure: the answer of a sink whose hand-over
+// yields the client's redirect URL.
+HttpResponse RedirectOrErrorPage(const base::Result<std::string>& location);
+
+// The sink of the sign-in page's pending authorization requests: `Pending` is the class with
+// `Find(id) -> std::optional<...>`, `Complete(id, user, organisation, role)` and
+// `Deny(id, error, description)`, both `-> base::Result<std::string>` (the client's redirect
+// URL, built from its registered redirect URI). Thread-safe when Pending is.
+template <typename Pending>
+class PendingAuthorizationSink final : public FederatedSignInSink {
+ public:
+  explicit PendingAuthorizationSink(Pending& pending) : pending_(pending) {}
+  bool Knows(std::string_view pending_request) override {
+    return pending_.Find(pending_request).has_value();
+  }
+  HttpResponse Complete(const FederatedSignInResult& result) override {
+    return RedirectOrErrorPage(
+        pending_.Complete(result.pending_request, result.user, result.organisation, result.role));
+  }
+  HttpResponse Deny(std::string_view pending_request, std::string_view description) override {
+    return RedirectOrErrorPage(pending_.Deny(pending_request, "access_denied", description));
+  }
+
+ private:
+  Pending& pending_;
+};
+
+// A sink that says who signed in on a page of its own, for a server without authorization
+// requests (and the tests): it knows every request id of 1 to 128 of [A-Za-z0-9_-].
+class SignedInPageSink final : public FederatedSignInSink {
+ public:
+  bool Knows(std::string_view pending_request) override;
+  HttpResponse Complete(const FederatedSignInResult& result) override;
+  HttpResponse Deny(std::string_view pending_request, std::string_view description) override;
+};
+
+// The security headers of every sign-in page: HTML, no-store, a CSP that allows no script and
+// posts forms only to this origin, no framing, no referrer.
+HttpResponse SignInPage(int status, std::string_view title, std::string_view body_html);
+// HTML-escapes & < > " '.
+std::string EscapeHtml(std::string_view text);
+
+class OidcRoutes {
+ public:
+  // `secure_cookie`: the server's own origin is https (the browser-binding cookie gets Secure).
+  OidcRoutes(access::OidcRelyingParty& relying_party, access::Directory& directory,
+             FederatedSignInSink& sink, bool secure_cookie);
+
+  static bool Handles(const HttpRequest& request);
+  HttpResponse Handle(const HttpRequest& request) const;
+
+ private:
+  HttpResponse Start(const HttpRequest& request) const;
+  HttpResponse Callback(const HttpRequest& request) const;
+  HttpResponse ChooseRole(const HttpRequest& request) const;
+  // Signs the identity in with its one choice and hands it to the sink.
+  HttpResponse Finish(const access::OidcIdentity& identity) const;
+
+  access::OidcRelyingParty& relying_party_;
+  access::Directory& directory_;
+  FederatedSignInSink& sink_;
+  const bool secure_cookie_;
+};
+
+}  // namespace carerecord::http
