@@ -27,6 +27,7 @@
 #include "feeds/mapping_processor.h"
 #include "http/auth_routes.h"
 #include "http/fhir_routes.h"
+#include "http/oidc_routes.h"
 #include "http/server.h"
 #include "interactions/fhir_service.h"
 #include "store/store.h"
@@ -186,6 +187,8 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   auth_options.data_dir = settings.data_dir;
   auth_options.fhir_base = FhirBase(settings, bound.value());
   auth_options.token_ttl_seconds = settings.token_ttl_seconds;
+  // The sign-in page links to the regional IdP, whose sign-ins end in the page's requests.
+  if (!settings.oidc.issuer.empty()) auth_options.external_idp_label = settings.oidc.label;
   auto auth = app::AuthStack::Open(auth_options, routes);
   if (!auth.ok()) {
     std::cerr << "carerecord: " << auth.error().message << "\n";
@@ -193,9 +196,11 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
     server.Wait();
     return 1;
   }
+  http::PendingAuthorizationSink federated_sign_ins(auth.value()->authorizations());
   app::OidcServing oidc;
-  if (auto started = oidc.Start(settings.oidc, settings.oidc_ca_file,
-                                auth.value()->endpoints().issuer, auth.value()->directory());
+  if (auto started =
+          oidc.Start(settings.oidc, settings.oidc_ca_file, auth.value()->endpoints().issuer,
+                     auth.value()->directory(), federated_sign_ins);
       !started.ok()) {
     std::cerr << "carerecord: " << started.error().message << "\n";
     server.Stop();

@@ -93,7 +93,7 @@ base::Result<access::OidcSettings> LoadOidcSettings(const OidcServeSettings& giv
 
 base::Status OidcServing::Start(access::OidcSettings settings, const std::string& ca_file,
                                 const std::string& own_issuer, access::Directory& directory,
-                                http::FederatedSignInSink* sink) {
+                                http::FederatedSignInSink& sink) {
   if (settings.issuer.empty()) return base::Status::Ok();
   settings.redirect_uri = own_issuer + "/auth/oidc/callback";
   http::OutboundHttpsOptions options;
@@ -101,8 +101,7 @@ base::Status OidcServing::Start(access::OidcSettings settings, const std::string
   transport_ = std::make_unique<http::OutboundHttpsClient>(options);
   relying_party_ =
       std::make_unique<access::OidcRelyingParty>(std::move(settings), *transport_, clock_);
-  routes_ = std::make_unique<http::OidcRoutes>(*relying_party_, directory,
-                                               sink != nullptr ? *sink : signed_in_page_,
+  routes_ = std::make_unique<http::OidcRoutes>(*relying_party_, directory, sink,
                                                own_issuer.starts_with("https://"));
   return base::Status::Ok();
 }

@@ -38,12 +38,11 @@ base::Result<access::OidcSettings> LoadOidcSettings(const OidcServeSettings& set
 class OidcServing {
  public:
   // Does nothing when no issuer is configured. `own_issuer` is the server's origin (the
-  // callback is own_issuer + "/auth/oidc/callback"). `sink` receives the signed-in users (e.g.
-  // a PendingAuthorizationSink over the sign-in page's requests; it must outlive this); null:
-  // a page saying who signed in.
+  // callback is own_issuer + "/auth/oidc/callback"). `sink` receives the signed-in users (the
+  // PendingAuthorizationSink over the sign-in page's requests); it must outlive this.
   base::Status Start(access::OidcSettings settings, const std::string& ca_file,
                      const std::string& own_issuer, access::Directory& directory,
-                     http::FederatedSignInSink* sink = nullptr);
+                     http::FederatedSignInSink& sink);
   // Null when no IdP is configured.
   http::OidcRoutes* routes() { return routes_.get(); }
 
@@ -51,7 +50,6 @@ class OidcServing {
   access::SystemWallClock clock_;
   std::unique_ptr<http::OutboundHttpsClient> transport_;
   std::unique_ptr<access::OidcRelyingParty> relying_party_;
-  http::SignedInPageSink signed_in_page_;  // when Start is given no sink
   std::unique_ptr<http::OidcRoutes> routes_;
 };
 

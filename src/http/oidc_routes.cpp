@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "access/roles.h"
+#include "http/authorize_routes.h"
 
 namespace carerecord::http {
 namespace {
@@ -144,7 +145,7 @@ HttpResponse SignInPage(int status, std::string_view title, std::string_view bod
   return response;
 }
 
-bool SignedInPageSink::Knows(std::string_view pending_request) {
+bool SignedInPageSink::Knows(std::string_view pending_request, std::string_view) {
   return IsRequestId(pending_request);
 }
 
@@ -211,7 +212,8 @@ HttpResponse OidcRoutes::Start(const HttpRequest& request) const {
   auto params = ParseParams(QueryOf(request.target));
   if (!params) return ErrorPage(400, "the sign-in link is malformed");
   auto request_id = params->find("request");
-  if (request_id == params->end() || !sink_.Knows(request_id->second)) {
+  if (request_id == params->end() ||
+      !sink_.Knows(request_id->second, CookieValue(request, kSignInCookie))) {
     return ErrorPage(400, "this sign-in request is unknown or has expired");
   }
   auto started = relying_party_.Start(request_id->second);

@@ -6,6 +6,8 @@
 // is to the IdP's authorization endpoint from its discovery document. Thread-safe.
 #pragma once
 
+#include <openssl/crypto.h>
+
 #include <string>
 #include <string_view>
 
@@ -27,9 +29,11 @@ struct FederatedSignInResult {
 class FederatedSignInSink {
  public:
   virtual ~FederatedSignInSink() = default;
-  // Whether `pending_request` is a sign-in request still waiting; /auth/oidc/start refuses
-  // any other.
-  virtual bool Knows(std::string_view pending_request) = 0;
+  // Whether `pending_request` is a sign-in request still waiting and begun by the browser whose
+  // sign-in cookie (kSignInCookie, empty when it sent none) is `browser_binding`;
+  // /auth/oidc/start refuses any other (a link another site made cannot start a sign-in that
+  // ends in a victim's browser).
+  virtual bool Knows(std::string_view pending_request, std::string_view browser_binding) = 0;
   // The answer to the browser once the user is signed in (e.g. a redirect to the client).
   virtual HttpResponse Complete(const FederatedSignInResult& result) = 0;
   // The IdP refused or the user cancelled there: the answer to the browser (e.g. a redirect to
@@ -49,8 +53,12 @@ template <typename Pending>
 class PendingAuthorizationSink final : public FederatedSignInSink {
  public:
   explicit PendingAuthorizationSink(Pending& pending) : pending_(pending) {}
-  bool Knows(std::string_view pending_request) override {
-    return pending_.Find(pending_request).has_value();
+  bool Knows(std::string_view pending_request, std::string_view browser_binding) override {
+    auto pending = pending_.Find(pending_request);
+    return pending.has_value() && !browser_binding.empty() &&
+           browser_binding.size() == pending->browser_binding.size() &&
+           CRYPTO_memcmp(browser_binding.data(), pending->browser_binding.data(),
+                         browser_binding.size()) == 0;
   }
   HttpResponse Complete(const FederatedSignInResult& result) override {
     return RedirectOrErrorPage(
@@ -68,7 +76,7 @@ class PendingAuthorizationSink final : public FederatedSignInSink {
 // requests (and the tests): it knows every request id of 1 to 128 of [A-Za-z0-9_-].
 class SignedInPageSink final : public FederatedSignInSink {
  public:
-  bool Knows(std::string_view pending_request) override;
+  bool Knows(std::string_view pending_request, std::string_view browser_binding) override;
   HttpResponse Complete(const FederatedSignInResult& result) override;
   HttpResponse Deny(std::string_view pending_request, std::string_view description) override;
 };
