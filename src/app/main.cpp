@@ -14,6 +14,7 @@
 
 #include "access/access_context.h"
 #include "access/scope_policy.h"
+#include "app/audit_commands.h"
 #include "app/auth_stack.h"
 #include "app/demo_directory.h"
 #include "app/demo_region.h"
@@ -23,6 +24,8 @@
 #include "app/host_port.h"
 #include "app/identity_commands.h"
 #include "app/key_commands.h"
+#include "audit/audit_log.h"
+#include "audit/audit_log_sink.h"
 #include "feeds/mapping_processor.h"
 #include "http/auth_routes.h"
 #include "http/fhir_routes.h"
@@ -87,6 +90,7 @@ struct ServeSettings {
   app::MllpServeSettings mllp;
   bool durable = true;
   int64_t token_ttl_seconds = 300;
+  std::string audit_checkpoints;  // empty: DIR/audit-checkpoints
 };
 
 // The FHIR base clients see: --public-url, else the address the server listens on.
@@ -132,7 +136,19 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  http::FhirRoutes routes(service, http::FhirRouteOptions{settings.public_url});
+  // The audit log, in the data folder: every request that returns, changes or is refused
+  // patient data is recorded, durably, before it is answered.
+  audit::AuditLogOptions audit_options;
+  audit_options.directory = settings.data_dir;
+  audit_options.checkpoint_file = settings.audit_checkpoints;
+  audit_options.durable = settings.durable;
+  auto audit_log = audit::AuditLog::Open(audit_options);
+  if (!audit_log.ok()) {
+    std::cerr << "carerecord: " << audit_log.error().message << "\n";
+    return 1;
+  }
+  audit::AuditLogRequestSink audit_sink(*audit_log.value());
+  http::FhirRoutes routes(service, http::FhirRouteOptions{settings.public_url, &audit_sink});
   http::ServerOptions server_options;
   server_options.host = settings.host;
   server_options.port = settings.port;
@@ -207,7 +223,8 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   directory_sync.Stop();
   server.Stop();
   server.Wait();
-  store.Close();  // every acknowledged commit is already synced; this checkpoints
+  audit_log.value()->Close();  // a last signed checkpoint of the chain's head
+  store.Close();               // every acknowledged commit is already synced; this checkpoints
   std::cout << "carerecord: stopped" << std::endl;
   return 0;
 }
@@ -232,6 +249,7 @@ int main(int argc, char** argv) {
   bool no_fsync = false;
   app::MllpServeSettings mllp;
   int64_t token_ttl = 300;
+  std::string audit_checkpoints;
 
   auto* serve = app.add_subcommand("serve", "Serve the FHIR R4 API at /fhir/");
   serve->add_option("--data", data_dir, "Directory of the record store (created if absent)")
@@ -264,6 +282,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, access::kMaxTokenTtlSeconds));
   serve->add_flag("--no-fsync", no_fsync,
                   "Do not sync commits to disk (tests only: a crash can lose acknowledged data)");
+  serve->add_option("--audit-checkpoints", audit_checkpoints,
+                    "File the audit log's signed checkpoints are appended to (default "
+                    "DIR/audit-checkpoints; keep a copy where the database's administrator "
+                    "cannot rewrite it)");
   app::AddMllpServeOptions(*serve, mllp);
 
   std::vector<std::string> files;
@@ -279,6 +301,7 @@ int main(int argc, char** argv) {
   app::IdentityCommands identity_commands(app);
   app::RegisterKeyCommands(app);
   app::RegisterFeedCommands(app);
+  app::RegisterAuditCommands(app);
 
   try {
     app.parse(argc, argv);
@@ -355,9 +378,12 @@ int main(int argc, char** argv) {
     return rc;
   }
 
-  ServeSettings settings{data_dir, host,          port,       public_url,
-                         max_body, workers,       io_threads, store_options.reader_connections,
-                         demo,     demo_patients, mllp,       !no_fsync,
-                         token_ttl};
+  ServeSettings settings{data_dir,   host,
+                         port,       public_url,
+                         max_body,   workers,
+                         io_threads, store_options.reader_connections,
+                         demo,       demo_patients,
+                         mllp,       !no_fsync,
+                         token_ttl,  audit_checkpoints};
   return Serve(settings, service, *record_store);
 }
