@@ -24,8 +24,14 @@ void AppendString(std::string& out, std::string_view text) {
   }
 }
 
+// Opens the object when `out` is empty; separates from the previous field unless `out` already
+// ends with the separator (the part after the seq starts with it).
 void AppendKey(std::string& out, std::string_view key) {
-  out.push_back(out.empty() ? '{' : ',');
+  if (out.empty()) {
+    out.push_back('{');
+  } else if (out.back() != ',') {
+    out.push_back(',');
+  }
   out.push_back('"');
   out += key;
   out += "\":";
@@ -86,13 +92,12 @@ CanonicalParts CanonicalPartsOf(const AuditRecord& r) {
   AppendStringField(out, "role", r.role);
   AppendKey(out, "seq");
   std::string& tail = parts.after_seq;
-  tail = "{";  // AppendKey writes ',' after the first byte; dropped below
+  tail.push_back(',');
   AppendIntField(tail, "status", r.status);
   AppendIntField(tail, "time_ms", r.time_ms);
   AppendStringField(tail, "user", r.user);
   AppendIntField(tail, "v", 1);
   AppendIntField(tail, "withheld", r.withheld);
-  tail.erase(0, 1);
   tail.push_back('}');
   return parts;
 }
@@ -200,7 +205,7 @@ std::string UtcTimeText(int64_t time_ms) {
   std::time_t seconds = static_cast<std::time_t>(time_ms / 1000);
   std::tm tm{};
   gmtime_r(&seconds, &tm);
-  char text[40];
+  char text[64];
   std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<int>(time_ms % 1000));

@@ -60,6 +60,22 @@ inline AuditRecord SampleRecord(int n) {
   return record;
 }
 
+// Appends until the log's database (opened with a small max_page_count) is full: large entries,
+// then sample ones, then empty ones, so that afterwards no entry fits. Returns the last seq.
+inline int64_t FillAuditLog(AuditLog& log) {
+  int64_t last = 0;
+  AuditRecord large = SampleRecord(1);
+  large.detail = std::string(3000, 'x');
+  for (const AuditRecord& filler : {large, SampleRecord(1), AuditRecord{}}) {
+    for (int i = 0; i < 100000; ++i) {
+      auto appended = log.Append(filler);
+      if (!appended.ok()) break;
+      last = *appended;
+    }
+  }
+  return last;
+}
+
 // A closed log of `count` sample entries (its last checkpoint signs entry `count`).
 inline void WriteSampleLog(const std::filesystem::path& dir, int count, int first = 1) {
   AuditLogOptions options;
