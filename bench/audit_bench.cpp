@@ -158,8 +158,8 @@ int main(int argc, char** argv) {
     }
     const double rate = report->entries / took;
     std::printf("verify %s: %lld entries in %.2f s: %.0f entries/s on one core, %.2fx the goal\n",
-                round == 0 ? "(first)" : "(again)", static_cast<long long>(report->entries),
-                took, rate, rate / kVerifyGoal);
+                round == 0 ? "(first)" : "(again)", static_cast<long long>(report->entries), took,
+                rate, rate / kVerifyGoal);
   }
   fs::remove_all(work);
   return 0;

@@ -59,7 +59,8 @@ class AuditedFhir : public ::testing::Test {
     request.method = std::move(method);
     request.target = std::move(target);
     request.body = std::move(body);
-    if (!request.body.empty()) request.headers.emplace_back("content-type", "application/fhir+json");
+    if (!request.body.empty())
+      request.headers.emplace_back("content-type", "application/fhir+json");
     request.remote_address = "10.0.0.7";
     request.local_address = "127.0.0.1:8080";
     return routes_->Handle(request, who_);
@@ -154,8 +155,9 @@ TEST_F(AuditedFhir, WhenTheLogCannotBeWrittenTheAnswerIs503WithNothingRead) {
   audit::testing::FillAuditLog(*log_);
   ASSERT_FALSE(log_->Append(audit::AuditRecord{}).ok());
 
-  for (const std::string& target : {"/fhir/Patient/" + id, std::string("/fhir/Patient?family=Zebedee"),
-                                   "/fhir/Patient/" + id + "/$everything"}) {
+  for (const std::string& target :
+       {"/fhir/Patient/" + id, std::string("/fhir/Patient?family=Zebedee"),
+        "/fhir/Patient/" + id + "/$everything"}) {
     auto answer = Send("GET", target);
     EXPECT_EQ(answer.status, 503) << target;
     EXPECT_EQ(answer.body.find("Zebedee"), std::string::npos) << answer.body;
@@ -179,7 +181,8 @@ TEST_F(AuditedFhir, BreakGlassAndDeclarationsAreListedForReview) {
   ASSERT_TRUE(log_->Append(declared).ok());
   ASSERT_TRUE(log_->Append(audit::testing::SampleRecord(3)).ok());
   auto entries = audit::ReadAuditEntries(dir_.path(), 0).value();
-  const std::string table = audit::FormatEvents(entries, "break-glass", audit::ReportFormat::kTable);
+  const std::string table =
+      audit::FormatEvents(entries, "break-glass", audit::ReportFormat::kTable);
   EXPECT_NE(table.find("\"unconscious in A&E\\nsecond line\""), std::string::npos) << table;
   EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2);  // header and one row
   const std::string json =
