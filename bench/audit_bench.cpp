@@ -4,6 +4,7 @@
 // log, on one core (goal >= 1,000,000 entries/s).
 //
 //   build-release/bench/audit_bench [--seconds 3] [--verify-entries 1000000] [--work DIR]
+//                                   [--keep 1]
 //
 // The log is durable (synchronous=FULL, each checkpoint synced) on the disk under --work.
 
@@ -100,10 +101,12 @@ int main(int argc, char** argv) {
   double seconds = 3;
   int64_t verify_entries = 1000000;
   fs::path work = fs::current_path() / "audit-bench-work";
+  bool keep = false;  // --keep 1: leave the logs under --work (to profile verify on its own)
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--verify-entries")) verify_entries = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--work")) work = argv[i + 1];
+    if (!std::strcmp(argv[i], "--keep")) keep = std::atoi(argv[i + 1]) != 0;
   }
   constexpr double kAppendGoal = 50000, kVerifyGoal = 1000000;
   std::printf("durable appends (synchronous=FULL), %.0f s each, on %s\n", seconds, work.c_str());
@@ -161,6 +164,6 @@ int main(int argc, char** argv) {
                 round == 0 ? "(first)" : "(again)", static_cast<long long>(report->entries), took,
                 rate, rate / kVerifyGoal);
   }
-  fs::remove_all(work);
+  if (!keep) fs::remove_all(work);
   return 0;
 }

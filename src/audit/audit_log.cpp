@@ -54,7 +54,7 @@ base::Result<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& op
   sqlite3* db = log->db_;
   sqlite3_busy_timeout(db, 5000);
   const std::string pragmas =
-      std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
+      std::string("PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
       (options.durable ? "FULL" : "OFF") + ";" +
       (options.max_page_count > 0
            ? "PRAGMA max_page_count=" + std::to_string(options.max_page_count) + ";"
