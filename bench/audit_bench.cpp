@@ -6,7 +6,8 @@
 //   build-release/bench/audit_bench [--seconds 3] [--verify-entries 1000000] [--work DIR]
 //                                   [--keep 1]
 //
-// The log is durable (synchronous=FULL, each checkpoint synced) on the disk under --work.
+// The log is durable (synchronous=FULL, each checkpoint synced) on the disk under --work (default
+// the system temporary directory, which must be on the disk being measured, not a tmpfs).
 
 #include <atomic>
 #include <chrono>
@@ -100,7 +101,7 @@ Figure Append(const fs::path& dir, int threads, int in_flight, double seconds, b
 int main(int argc, char** argv) {
   double seconds = 3;
   int64_t verify_entries = 1000000;
-  fs::path work = fs::current_path() / "audit-bench-work";
+  fs::path work = fs::temp_directory_path() / "carerecord-audit-bench";
   bool keep = false;  // --keep 1: leave the logs under --work (to profile verify on its own)
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
