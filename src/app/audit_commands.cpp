@@ -55,16 +55,24 @@ int Report(const AuditSettings& settings, const std::string& what) {
     std::cerr << "carerecord: --since: " << since.error().message << "\n";
     return 2;
   }
-  auto entries = audit::ReadAuditEntries(settings.data_dir, *since);
-  if (!entries.ok()) {
-    std::cerr << "carerecord: " << entries.error().message << "\n";
-    return 1;
-  }
   const auto format =
       settings.format == "json" ? audit::ReportFormat::kJson : audit::ReportFormat::kTable;
-  std::cout << (what == "report"
-                    ? audit::FormatMonthlyAccess(audit::MonthlyAccessReport(*entries), format)
-                    : audit::FormatEvents(*entries, what, format))
+  // One entry at a time: the counts, or only the events listed.
+  audit::MonthlyAccessCounter counter;
+  std::vector<audit::AuditRecord> listed;
+  auto read = audit::ForEachAuditEntry(settings.data_dir, *since, [&](audit::AuditRecord&& entry) {
+    if (what == "report") {
+      counter.Add(entry);
+    } else if (entry.action == what) {
+      listed.push_back(std::move(entry));
+    }
+  });
+  if (!read.ok()) {
+    std::cerr << "carerecord: " << read.error().message << "\n";
+    return 1;
+  }
+  std::cout << (what == "report" ? audit::FormatMonthlyAccess(counter.Rows(), format)
+                                 : audit::FormatEvents(listed, what, format))
             << std::flush;
   return 0;
 }

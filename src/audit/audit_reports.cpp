@@ -39,11 +39,10 @@ base::Result<int64_t> ParseSinceDate(std::string_view text) {
   return static_cast<int64_t>(timegm(&tm)) * 1000;
 }
 
-base::Result<std::vector<AuditRecord>> ReadAuditEntries(const std::filesystem::path& directory,
-                                                        int64_t since_ms) {
+base::Status ForEachAuditEntry(const std::filesystem::path& directory, int64_t since_ms,
+                               const std::function<void(AuditRecord&&)>& visit) {
   auto db = OpenAuditDatabaseToRead(directory);
   if (!db.ok()) return db.error();
-  std::vector<AuditRecord> out;
   sqlite3_stmt* statement = nullptr;
   // The time column only narrows the scan; the time reported is the one in the entry's bytes.
   int rc =
@@ -55,7 +54,7 @@ base::Result<std::vector<AuditRecord>> ReadAuditEntries(const std::filesystem::p
       std::string_view canonical(static_cast<const char*>(sqlite3_column_blob(statement, 0)),
                                  static_cast<size_t>(sqlite3_column_bytes(statement, 0)));
       auto record = ParseCanonical(canonical);
-      if (record.ok() && record->time_ms >= since_ms) out.push_back(std::move(record).value());
+      if (record.ok() && record->time_ms >= since_ms) visit(std::move(record).value());
     }
   }
   std::string error = rc == SQLITE_DONE ? "" : sqlite3_errmsg(*db);
@@ -64,36 +63,52 @@ base::Result<std::vector<AuditRecord>> ReadAuditEntries(const std::filesystem::p
   if (!error.empty()) {
     return base::MakeError(base::ErrorCode::kUnavailable, "cannot read the audit log: " + error);
   }
+  return base::Status::Ok();
+}
+
+base::Result<std::vector<AuditRecord>> ReadAuditEntries(const std::filesystem::path& directory,
+                                                        int64_t since_ms) {
+  std::vector<AuditRecord> out;
+  auto read = ForEachAuditEntry(directory, since_ms,
+                                [&](AuditRecord&& entry) { out.push_back(std::move(entry)); });
+  if (!read.ok()) return read.error();
+  return out;
+}
+
+void MonthlyAccessCounter::Add(const AuditRecord& entry) {
+  const std::string month = UtcTimeText(entry.time_ms).substr(0, 7);
+  const auto key = std::make_pair(month, entry.organisation);
+  MonthlyAccess& row = rows_[key];
+  row.month = month;
+  row.organisation = entry.organisation;
+  const bool refused = entry.outcome == "refused";
+  if (refused) ++row.refused;
+  if (entry.action == "break-glass" && !refused) ++row.break_glass;
+  if (entry.action == "declare-relationship" && !refused) ++row.declarations;
+  const bool access = !refused && (entry.items > 0 || !entry.patients.empty() ||
+                                   (!entry.resources.empty() && entry.outcome == "success"));
+  if (access && entry.action.rfind("sign-in", 0) != 0) {
+    ++row.accesses;
+    if (entry.purpose == "BTG") ++row.btg_accesses;
+    users_[key].insert(entry.principal);
+  }
+}
+
+std::vector<MonthlyAccess> MonthlyAccessCounter::Rows() const {
+  std::vector<MonthlyAccess> out;
+  for (const auto& [key, row] : rows_) {
+    out.push_back(row);
+    auto users = users_.find(key);
+    out.back().distinct_users =
+        users == users_.end() ? 0 : static_cast<int64_t>(users->second.size());
+  }
   return out;
 }
 
 std::vector<MonthlyAccess> MonthlyAccessReport(const std::vector<AuditRecord>& entries) {
-  std::map<std::pair<std::string, std::string>, MonthlyAccess> rows;
-  std::map<std::pair<std::string, std::string>, std::set<std::string>> users;
-  for (const AuditRecord& entry : entries) {
-    const std::string month = UtcTimeText(entry.time_ms).substr(0, 7);
-    const auto key = std::make_pair(month, entry.organisation);
-    MonthlyAccess& row = rows[key];
-    row.month = month;
-    row.organisation = entry.organisation;
-    const bool refused = entry.outcome == "refused";
-    if (refused) ++row.refused;
-    if (entry.action == "break-glass" && !refused) ++row.break_glass;
-    if (entry.action == "declare-relationship" && !refused) ++row.declarations;
-    const bool access = !refused && (entry.items > 0 || !entry.patients.empty() ||
-                                     (!entry.resources.empty() && entry.outcome == "success"));
-    if (access && entry.action.rfind("sign-in", 0) != 0) {
-      ++row.accesses;
-      if (entry.purpose == "BTG") ++row.btg_accesses;
-      users[key].insert(entry.principal);
-    }
-  }
-  std::vector<MonthlyAccess> out;
-  for (auto& [key, row] : rows) {
-    row.distinct_users = static_cast<int64_t>(users[key].size());
-    out.push_back(std::move(row));
-  }
-  return out;
+  MonthlyAccessCounter counter;
+  for (const AuditRecord& entry : entries) counter.Add(entry);
+  return counter.Rows();
 }
 
 namespace {

@@ -5,6 +5,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,7 +21,11 @@ namespace carerecord::audit {
 // naming the expected forms.
 base::Result<int64_t> ParseSinceDate(std::string_view text);
 
-// Each entry at or after `since_ms`, in sequence order.
+// Calls `visit` with each entry at or after `since_ms`, in sequence order, one at a time (a
+// report over a year of entries never holds them all).
+base::Status ForEachAuditEntry(const std::filesystem::path& directory, int64_t since_ms,
+                               const std::function<void(AuditRecord&&)>& visit);
+// All of them (for tests and small logs).
 base::Result<std::vector<AuditRecord>> ReadAuditEntries(const std::filesystem::path& directory,
                                                         int64_t since_ms);
 
@@ -33,7 +40,18 @@ struct MonthlyAccess {
   int64_t refused = 0;
 };
 
-// Per month and organisation, in that order.
+// Counts entries into per month and organisation rows as they are read.
+class MonthlyAccessCounter {
+ public:
+  void Add(const AuditRecord& entry);
+  // Per month and organisation, in that order.
+  std::vector<MonthlyAccess> Rows() const;
+
+ private:
+  std::map<std::pair<std::string, std::string>, MonthlyAccess> rows_;
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> users_;
+};
+
 std::vector<MonthlyAccess> MonthlyAccessReport(const std::vector<AuditRecord>& entries);
 
 enum class ReportFormat { kTable, kJson };
