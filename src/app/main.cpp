@@ -385,12 +385,10 @@ int main(int argc, char** argv) {
     return rc;
   }
 
-  ServeSettings settings{data_dir,   host,
-                         port,       public_url,
-                         max_body,   workers,
-                         io_threads, store_options.reader_connections,
-                         demo,       demo_patients,
-                         mllp,       !no_fsync,
-                         token_ttl,  audit_checkpoints};
+  ServeSettings settings{data_dir, host,          port,       public_url,
+                         max_body, workers,       io_threads, store_options.reader_connections,
+                         demo,     demo_patients, mllp,       !no_fsync,
+                         token_ttl};
+  settings.audit_checkpoints = audit_checkpoints;
   return Serve(settings, service, *record_store);
 }

@@ -173,6 +173,16 @@ void AuditLog::Run() {
     }
     if (!batch.empty()) {
       base::Status committed = CommitBatch(batch, seqs);
+      // Said once when appends start failing (every audited request is then answered 503) and
+      // once when they work again, so an operator sees why.
+      if (committed.ok() == failing_) {
+        failing_ = !committed.ok();
+        std::cerr << "carerecord: "
+                  << (failing_ ? committed.error().message +
+                                     "; audited requests are refused until it can be written"
+                               : std::string("the audit log can be written again"))
+                  << std::endl;
+      }
       for (size_t i = 0; i < batch.size(); ++i) {
         if (committed.ok()) {
           batch[i].done.set_value(seqs[i]);

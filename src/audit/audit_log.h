@@ -79,6 +79,7 @@ class AuditLog {
   Hash head_hash_{};
   int64_t head_time_ms_ = 0;
   int64_t checkpointed_seq_ = 0;
+  bool failing_ = false;  // the last batch could not be written
   std::chrono::steady_clock::time_point last_checkpoint_{};
 
   mutable std::mutex mutex_;
