@@ -68,6 +68,21 @@ TEST(AuditCommandLine, VerifyWithACheckpointFileElsewhere) {
   EXPECT_EQ(result.out.rfind("first bad entry: 3 (", 0), 0u) << result.out;
 }
 
+TEST(AuditCommandLine, VerifyWithAPinnedKeyRefusesCheckpointsSignedByAnother) {
+  TempDir dir, other;
+  audit::testing::WriteSampleLog(dir.path(), 3);
+  audit::testing::WriteSampleLog(other.path(), 1);
+  const auto pinned = dir.path() / audit::kCheckpointPublicKeyFile;
+  EXPECT_EQ(RunCarerecord("audit verify" + Data(dir) + " --public-key " + pinned.string()).out,
+            "ok 3 entries\n");
+  // The key in the folder replaced, with checkpoints re-signed by it: the pinned key says no.
+  const auto theirs = other.path() / audit::kCheckpointPublicKeyFile;
+  auto result = RunCarerecord("audit verify" + Data(dir) + " --public-key " + theirs.string());
+  EXPECT_EQ(result.status, 1);
+  EXPECT_EQ(result.out.rfind("bad checkpoint: line 1 (its signature does not verify", 0), 0u)
+      << result.out;
+}
+
 TEST(AuditCommandLine, VerifyWithoutALogSaysSoAndExitsOne) {
   TempDir dir;
   auto result = RunCarerecord("audit verify" + Data(dir));

@@ -195,6 +195,28 @@ TEST(AuditLog, AChainRewrittenWithFreshHashesFailsAtItsSignedCheckpoint) {
   EXPECT_GE(report.first_bad_seq, 7) << report.Summary();
   EXPECT_LE(report.first_bad_seq, 20) << report.Summary();
   EXPECT_NE(report.why.find("rewritten"), std::string::npos) << report.Summary();
+  // Nor will the server go on from it.
+  AuditLogOptions options;
+  options.directory = dir.path();
+  auto reopened = AuditLog::Open(options);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_NE(reopened.error().message.find("it was altered"), std::string::npos);
+}
+
+TEST(AuditLog, ACheckpointLineTornByACrashIsSkippedAndCutOffOnOpen) {
+  TempDir dir;
+  WriteSampleLog(dir.path(), 5);
+  const auto file = dir.path() / kCheckpointFile;
+  const std::string whole = testing::ReadText(file);
+  std::ofstream(file, std::ios::app) << "6 0123";  // no newline: the crash came mid-write
+  EXPECT_EQ(Verify(dir.path()).Summary(), "ok 5 entries");
+  WriteSampleLog(dir.path(), 2, 6);  // opens, cuts the torn line, appends, signs 7
+  const auto checkpoints = ReadCheckpoints(file).value();
+  ASSERT_FALSE(checkpoints.empty());
+  EXPECT_EQ(checkpoints.back().seq, 7);
+  EXPECT_EQ(testing::ReadText(file).rfind(whole, 0), 0u);
+  EXPECT_EQ(testing::ReadText(file).find("6 0123"), std::string::npos);
+  EXPECT_EQ(Verify(dir.path()).Summary(), "ok 7 entries");
 }
 
 TEST(AuditLog, AnAlteredCheckpointIsNamed) {
