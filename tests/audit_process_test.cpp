@@ -90,7 +90,8 @@ TEST(AuditProcess, KilledUnderConcurrentReadsTheLogVerifiesAndHoldsEveryAnswer) 
   // The server starts again on the log and goes on from its head.
   server = std::make_unique<ServerProcess>(dir.path());
   ASSERT_NE(server->port(), 0) << server->log();
-  EXPECT_EQ(server->Stop(), 0);
+  const std::string log = server->log();
+  EXPECT_EQ(server->Stop(), 0) << log;
   auto again = RunCarerecord("audit verify" + data);
   EXPECT_EQ(again.status, 0) << again.out;
 }

@@ -348,6 +348,16 @@ int main(int argc, char** argv) {
     store_options.reader_connections =
         io_threads + workers + http::ServerOptions{}.large_body_threads + 2;
   }
+  // serve waits for SIGTERM and SIGINT with sigwait: they are blocked before any thread starts
+  // (the store's writer and checkpointer start as it opens), or one of those threads, not
+  // blocking them, could take a SIGTERM sent before sigwait and end the process uncleanly.
+  if (*serve) {
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  }
   auto opened = store::OpenSqliteStore(store_options);
   if (!opened.ok()) {
     std::cerr << "carerecord: " << opened.error().message << "\n";
