@@ -86,10 +86,10 @@ class ServerProcess {
   // 0 when it did not start listening.
   uint16_t port() const { return port_; }
   std::string log() const { return ReadFile(log_); }
-  // SIGTERM, then its exit status.
-  int Stop() {
+  // SIGTERM (or `signal`, e.g. SIGKILL for a crash), then its exit status (-1 when killed).
+  int Stop(int signal = SIGTERM) {
     if (pid_ <= 0) return exit_status_;
-    kill(pid_, SIGTERM);
+    kill(pid_, signal);
     int status = 0;
     waitpid(pid_, &status, 0);
     pid_ = -1;

@@ -18,6 +18,8 @@ namespace carerecord::access {
 
 enum class PrincipalKind { kUser, kClient };
 
+class AuditSink;
+
 // Filled by the HTTP gate from a verified access token, or by the server itself for its own
 // work (loading Bundles, the directory sync), which has no kind and no scopes.
 struct AccessContext {
@@ -35,6 +37,10 @@ struct AccessContext {
   std::string fhir_user;  // "Practitioner/ID" or "Patient/ID"; empty when none
   std::string purpose;    // why (e.g. "direct-care"); break-glass reasons go here
   std::string client_address;
+  // Where the gates of this request hand what it disclosed, so the request's one audit entry is
+  // made (durable) before its answer goes out: set by http::FhirRoutes for each request (see
+  // access/request_audit.h); null outside a request, and the FhirService's sink is used.
+  AuditSink* request_audit = nullptr;
 };
 
 // The policy decides per item. Until sign-in and the access policy land (issue 3), the server
@@ -57,6 +63,12 @@ struct Disclosure {
   std::set<std::string> patients;  // ids of the patients whose data was returned
   int64_t items = 0;
   int64_t withheld = 0;
+  // "Type/id" of the items returned, the first kAuditedResources of them (items counts all).
+  std::vector<std::string> resources;
+  static constexpr size_t kAuditedResources = 100;
+  // Purpose of use for the audit: empty is TREAT; the policy sets "BTG" when a break-glass is
+  // what opened an item.
+  std::string purpose_of_use;
 };
 
 class AuditSink {
@@ -73,7 +85,8 @@ class RequestGate final : public store::ReadGate {
     disclosure_.action = std::move(action);
   }
   ~RequestGate() override {
-    if (audit_ && (disclosure_.items > 0 || disclosure_.withheld > 0)) audit_->Record(disclosure_);
+    AuditSink* sink = disclosure_.who.request_audit ? disclosure_.who.request_audit : audit_;
+    if (sink && (disclosure_.items > 0 || disclosure_.withheld > 0)) sink->Record(disclosure_);
   }
   bool Admit(const store::ItemFacts& item) override {
     if (!policy_.MayRead(disclosure_.who, item)) {
@@ -82,6 +95,9 @@ class RequestGate final : public store::ReadGate {
     }
     ++disclosure_.items;
     if (!item.patient_id.empty()) disclosure_.patients.emplace(item.patient_id);
+    if (disclosure_.resources.size() < Disclosure::kAuditedResources) {
+      disclosure_.resources.push_back(std::string(item.type) + "/" + std::string(item.id));
+    }
     return true;
   }
   bool Permits(const store::ItemFacts& item) override {

@@ -14,6 +14,7 @@
 
 #include "access/access_context.h"
 #include "access/scope_policy.h"
+#include "app/audit_commands.h"
 #include "app/auth_stack.h"
 #include "app/demo_directory.h"
 #include "app/demo_region.h"
@@ -24,6 +25,8 @@
 #include "app/identity_commands.h"
 #include "app/key_commands.h"
 #include "app/oidc_serving.h"
+#include "audit/audit_log.h"
+#include "audit/audit_log_sink.h"
 #include "feeds/mapping_processor.h"
 #include "http/auth_routes.h"
 #include "http/fhir_routes.h"
@@ -91,6 +94,7 @@ struct ServeSettings {
   int64_t token_ttl_seconds = 300;
   access::OidcSettings oidc;  // issuer empty: no regional IdP
   std::string oidc_ca_file;
+  std::string audit_checkpoints;  // empty: DIR/audit-checkpoints
 };
 
 // The FHIR base clients see: --public-url, else the address the server listens on.
@@ -136,14 +140,33 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  http::FhirRoutes routes(service, http::FhirRouteOptions{settings.public_url});
+  // The audit log, in the data folder: every request that returns, changes or is refused
+  // patient data is recorded, durably, before it is answered.
+  audit::AuditLogOptions audit_options;
+  audit_options.directory = settings.data_dir;
+  audit_options.checkpoint_file = settings.audit_checkpoints;
+  audit_options.durable = settings.durable;
+  auto audit_log = audit::AuditLog::Open(audit_options);
+  if (!audit_log.ok()) {
+    std::cerr << "carerecord: " << audit_log.error().message << "\n";
+    return 1;
+  }
+  audit::AuditLogRequestSink audit_sink(*audit_log.value());
+  http::FhirRoutes routes(service, http::FhirRouteOptions{settings.public_url, &audit_sink});
   http::ServerOptions server_options;
   server_options.host = settings.host;
   server_options.port = settings.port;
   server_options.max_body_bytes = settings.max_body;
   server_options.worker_threads = settings.workers;
   server_options.io_threads = settings.io_threads;
-  server_options.runs_on_io_thread = &http::AuthRoutes::IsQuickRead;
+  // A read of a resource waits for its audit entry's sync (milliseconds): on the worker pool,
+  // where concurrent reads share one sync, never on an io thread, whose other connections would
+  // wait behind it. Metadata, the JWKS and discovery documents stay on the io threads.
+  server_options.runs_on_io_thread = [](const http::HttpRequest& request) {
+    const bool audited_read =
+        http::FhirRoutes::IsQuickRead(request) && !request.target.starts_with("/fhir/metadata");
+    return http::AuthRoutes::IsQuickRead(request) && !audited_read;
+  };
   server_options.max_connections =
       ConnectionsWithinFileLimit(settings.reader_connections, server_options.max_connections);
   // HL7 v2 over MLLP into the inbox, before HTTP so /metrics finds it; the inbox worker maps
@@ -235,7 +258,8 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   directory_sync.Stop();
   server.Stop();
   server.Wait();
-  store.Close();  // every acknowledged commit is already synced; this checkpoints
+  audit_log.value()->Close();  // a last signed checkpoint of the chain's head
+  store.Close();               // every acknowledged commit is already synced; this checkpoints
   std::cout << "carerecord: stopped" << std::endl;
   return 0;
 }
@@ -260,6 +284,7 @@ int main(int argc, char** argv) {
   bool no_fsync = false;
   app::MllpServeSettings mllp;
   int64_t token_ttl = 300;
+  std::string audit_checkpoints;
 
   auto* serve = app.add_subcommand("serve", "Serve the FHIR R4 API at /fhir/");
   serve->add_option("--data", data_dir, "Directory of the record store (created if absent)")
@@ -292,6 +317,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, access::kMaxTokenTtlSeconds));
   serve->add_flag("--no-fsync", no_fsync,
                   "Do not sync commits to disk (tests only: a crash can lose acknowledged data)");
+  serve->add_option("--audit-checkpoints", audit_checkpoints,
+                    "File the audit log's signed checkpoints are appended to (default "
+                    "DIR/audit-checkpoints; keep a copy where the database's administrator "
+                    "cannot rewrite it)");
   app::AddMllpServeOptions(*serve, mllp);
   app::OidcServeSettings oidc;
   app::AddOidcServeOptions(*serve, oidc);
@@ -309,6 +338,7 @@ int main(int argc, char** argv) {
   app::IdentityCommands identity_commands(app);
   app::RegisterKeyCommands(app);
   app::RegisterFeedCommands(app);
+  app::RegisterAuditCommands(app);
 
   try {
     app.parse(argc, argv);
@@ -359,6 +389,16 @@ int main(int argc, char** argv) {
     store_options.reader_connections =
         io_threads + workers + http::ServerOptions{}.large_body_threads + 2;
   }
+  // serve waits for SIGTERM and SIGINT with sigwait: they are blocked before any thread starts
+  // (the store's writer and checkpointer start as it opens), or one of those threads, not
+  // blocking them, could take a SIGTERM sent before sigwait and end the process uncleanly.
+  if (*serve) {
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  }
   auto opened = store::OpenSqliteStore(store_options);
   if (!opened.ok()) {
     std::cerr << "carerecord: " << opened.error().message << "\n";
@@ -404,5 +444,6 @@ int main(int argc, char** argv) {
                          mllp,        !no_fsync,
                          token_ttl,   std::move(oidc_settings),
                          oidc.ca_file};
+  settings.audit_checkpoints = audit_checkpoints;
   return Serve(settings, service, *record_store);
 }

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "access/scope_policy.h"
+#include "http/audited_request.h"
 #include "http/bundle_scopes.h"
 #include "interactions/responses.h"
 
@@ -151,6 +152,28 @@ bool FhirRoutes::IsQuickRead(const HttpRequest& request) {
 
 HttpResponse FhirRoutes::Handle(const HttpRequest& request,
                                 const access::AccessContext& who) const {
+  if (options_.audit == nullptr) return Route(request, who);
+  access::RequestDisclosures disclosures;
+  access::AccessContext audited = who;
+  audited.request_audit = &disclosures;
+  HttpResponse response = Route(request, audited);
+  auto entry =
+      AuditedRequestOf(request, who, disclosures, response.status, response.Header("location"));
+  if (!entry) return response;
+  if (auto recorded = options_.audit->Append(*entry); !recorded.ok()) {
+    // Fail closed: nothing read is sent without its audit entry, and a write that cannot be
+    // recorded is reported as failed (it is committed; the client should retry and check).
+    HttpResponse refused = ErrorResponse(
+        503,
+        "this request could not be recorded in the audit log, so its answer is withheld; "
+        "retry shortly");
+    refused.SetHeader("Retry-After", "1");
+    return refused;
+  }
+  return response;
+}
+
+HttpResponse FhirRoutes::Route(const HttpRequest& request, const access::AccessContext& who) const {
   if (auto bad = CheckPercentEscapes(request.target); !bad.ok()) {
     return Error(bad.error().code, bad.error().message, bad.error().location);
   }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "access/access_context.h"
+#include "access/request_audit.h"
 #include "http/http_message.h"
 #include "interactions/fhir_service.h"
 
@@ -17,6 +18,10 @@ struct FhirRouteOptions {
   // address the connection reached, then "/fhir". Never from the Host header, which would let a
   // client choose which URLs count as this server's own (references made relative, checked).
   std::string public_base_url;
+  // Where each request that returned, changed or was refused patient data is recorded before
+  // it is answered; a failure to record turns the answer into a 503 (fail closed). Null: not
+  // audited (tests and tools that run no audit log).
+  access::RequestAuditLog* audit = nullptr;
 };
 
 class FhirRoutes {
@@ -25,7 +30,8 @@ class FhirRoutes {
       : service_(service), options_(std::move(options)) {}
 
   // `who` is the verified caller (AuthRoutes fills it from the access token); its scopes, when
-  // it has any, must allow the interaction the request names, else the answer is a 403.
+  // it has any, must allow the interaction the request names, else the answer is a 403. With
+  // an audit log, the request's entry is durable before this returns.
   HttpResponse Handle(const HttpRequest& request, const access::AccessContext& who) const;
 
   // Whether a request is a quick read, to run on the io thread (ServerOptions::runs_on_io_thread):
@@ -37,6 +43,8 @@ class FhirRoutes {
   static HttpResponse ErrorResponse(int status, const std::string& message);
 
  private:
+  HttpResponse Route(const HttpRequest& request, const access::AccessContext& who) const;
+
   interactions::FhirService& service_;
   FhirRouteOptions options_;
 };

@@ -1,0 +1,140 @@
+#include "app/audit_commands.h"
+
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "audit/audit_reports.h"
+#include "audit/audit_verify.h"
+
+namespace carerecord::app {
+
+namespace {
+
+struct AuditSettings {
+  std::string data_dir = "data";
+  std::string checkpoints;  // empty: DIR/audit-checkpoints
+  std::string public_key;   // empty: DIR/audit-checkpoint-public.pem
+  std::string out;
+  std::string since;
+  std::string format = "table";
+};
+
+audit::VerifyOptions VerifyOptionsOf(const AuditSettings& settings) {
+  audit::VerifyOptions options;
+  options.directory = settings.data_dir;
+  options.checkpoint_file = settings.checkpoints;
+  options.public_key_file = settings.public_key;
+  return options;
+}
+
+int Verify(const AuditSettings& settings) {
+  auto report = audit::VerifyAuditLog(VerifyOptionsOf(settings));
+  if (!report.ok()) {
+    std::cerr << "carerecord: " << report.error().message << "\n";
+    return 1;
+  }
+  std::cout << report->Summary() << std::endl;
+  return report->ok ? 0 : 1;
+}
+
+int Export(const AuditSettings& settings) {
+  auto exported = audit::ExportAuditLog(VerifyOptionsOf(settings), settings.out);
+  if (!exported.ok()) {
+    std::cerr << "carerecord: " << exported.error().message << "\n";
+    return 1;
+  }
+  std::cout << "exported " << *exported << " entries to " << settings.out << std::endl;
+  return 0;
+}
+
+// `what`: "report", or the action listed ("break-glass", "declare-relationship").
+int Report(const AuditSettings& settings, const std::string& what) {
+  auto since = audit::ParseSinceDate(settings.since);
+  if (!since.ok()) {
+    std::cerr << "carerecord: --since: " << since.error().message << "\n";
+    return 2;
+  }
+  const auto format =
+      settings.format == "json" ? audit::ReportFormat::kJson : audit::ReportFormat::kTable;
+  // One entry at a time: the counts, or only the events listed.
+  audit::MonthlyAccessCounter counter;
+  std::vector<audit::AuditRecord> listed;
+  auto read = audit::ForEachAuditEntry(settings.data_dir, *since, [&](audit::AuditRecord&& entry) {
+    if (what == "report") {
+      counter.Add(entry);
+    } else if (entry.action == what) {
+      listed.push_back(std::move(entry));
+    }
+  });
+  if (!read.ok()) {
+    std::cerr << "carerecord: " << read.error().message << "\n";
+    return 1;
+  }
+  std::cout << (what == "report" ? audit::FormatMonthlyAccess(counter.Rows(), format)
+                                 : audit::FormatEvents(listed, what, format))
+            << std::flush;
+  return 0;
+}
+
+void AddData(CLI::App* command, AuditSettings& settings) {
+  command->add_option("--data", settings.data_dir, "Directory of the record store")
+      ->capture_default_str();
+}
+
+void AddReportOptions(CLI::App* command, AuditSettings& settings) {
+  AddData(command, settings);
+  command
+      ->add_option("--since", settings.since,
+                   "From this UTC date or time: YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z]")
+      ->required();
+  command
+      ->add_option("--format", settings.format,
+                   "table (for people) or json (one JSON object per line)")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+}
+
+}  // namespace
+
+void RegisterAuditCommands(CLI::App& app) {
+  auto settings = std::make_shared<AuditSettings>();
+  auto* audit = app.add_subcommand("audit", "The tamper-evident audit log of who saw what");
+  audit->require_subcommand(1);
+
+  auto* verify = audit->add_subcommand(
+      "verify",
+      "Check the hash chain and signed checkpoints: 'ok N entries' (exit 0) or "
+      "'first bad entry: SEQ (why)' (exit 1)");
+  AddData(verify, *settings);
+  verify->add_option("--checkpoints", settings->checkpoints,
+                     "The checkpoint file (default DIR/audit-checkpoints)");
+  verify->add_option("--public-key", settings->public_key,
+                     "The checkpoint public key a verifier pinned (default "
+                     "DIR/audit-checkpoint-public.pem)");
+  verify->callback([settings] { throw CLI::RuntimeError(Verify(*settings)); });
+
+  auto* exporter = audit->add_subcommand(
+      "export", "Write the chain, checkpoints and public key for an independent verifier");
+  AddData(exporter, *settings);
+  exporter->add_option("--checkpoints", settings->checkpoints,
+                       "The checkpoint file (default DIR/audit-checkpoints)");
+  exporter->add_option("--out", settings->out, "Directory to write the export to")->required();
+  exporter->callback([settings] { throw CLI::RuntimeError(Export(*settings)); });
+
+  auto* report = audit->add_subcommand(
+      "report", "Accesses per organisation per month, distinct users, break-glass, declarations");
+  AddReportOptions(report, *settings);
+  report->callback([settings] { throw CLI::RuntimeError(Report(*settings, "report")); });
+
+  auto* break_glass = audit->add_subcommand("break-glass", "Break-glass events, for review");
+  AddReportOptions(break_glass, *settings);
+  break_glass->callback([settings] { throw CLI::RuntimeError(Report(*settings, "break-glass")); });
+
+  auto* declarations = audit->add_subcommand("declarations", "Declared relationships, for review");
+  AddReportOptions(declarations, *settings);
+  declarations->callback(
+      [settings] { throw CLI::RuntimeError(Report(*settings, "declare-relationship")); });
+}
+
+}  // namespace carerecord::app

@@ -1,0 +1,42 @@
+// Checking and exporting the audit log: `carerecord audit verify` and `audit export`. Both read
+// DIR/audit.db in one read transaction (WAL), so they run beside a serving process; they read
+// the checkpoint file first, so every checkpoint they see names an entry their snapshot holds.
+// Plain functions; each call opens its own connection.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "base/status.h"
+
+namespace carerecord::audit {
+
+struct VerifyOptions {
+  std::filesystem::path directory;        // the data folder holding audit.db
+  std::filesystem::path checkpoint_file;  // empty: DIR/audit-checkpoints
+  std::filesystem::path public_key_file;  // empty: DIR/audit-checkpoint-public.pem
+};
+
+struct VerifyReport {
+  bool ok = false;
+  int64_t entries = 0;          // entries read
+  int64_t checkpoints = 0;      // checkpoints checked
+  int64_t first_bad_seq = 0;    // when !ok and an entry is to blame
+  int bad_checkpoint_line = 0;  // when !ok and a checkpoint line is to blame
+  std::string why;
+  // "ok N entries", "first bad entry: SEQ (why)" or "bad checkpoint: line L (why)".
+  std::string Summary() const;
+};
+
+// An error only when the log cannot be read at all (no audit.db, unreadable); a damaged log is
+// an ok Result with report.ok false.
+base::Result<VerifyReport> VerifyAuditLog(const VerifyOptions& options);
+
+// Writes OUT/entries.jsonl (entry n's canonical bytes on line n), OUT/hashes.txt (hash_n in hex
+// on line n), OUT/audit-checkpoints and OUT/audit-checkpoint-public.pem, for the independent
+// procedure in the README (tools/verify_audit_export.py). Returns the number of entries.
+base::Result<int64_t> ExportAuditLog(const VerifyOptions& options,
+                                     const std::filesystem::path& out);
+
+}  // namespace carerecord::audit

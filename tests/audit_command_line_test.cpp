@@ -1,0 +1,182 @@
+// `carerecord audit verify|export|report|break-glass|declarations` from outside: exit codes and
+// what they print, and the README's independent procedure (tools/verify_audit_export.py) on an
+// export.
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <cstdlib>
+
+#include "audit/audit_test_support.h"
+#include "tests/carerecord_process.h"
+
+namespace carerecord {
+namespace {
+
+using audit::testing::Sql;
+using audit::testing::TempDir;
+using carerecord::testing::RunCarerecord;
+
+std::string Data(const TempDir& dir) { return " --data " + dir.path().string(); }
+
+void WriteReviewLog(const std::filesystem::path& dir) {
+  audit::AuditLogOptions options;
+  options.directory = dir;
+  options.durable = false;
+  auto log = audit::AuditLog::Open(options);
+  ASSERT_TRUE(log.ok());
+  for (int i = 1; i <= 6; ++i) ASSERT_TRUE((*log)->Append(audit::testing::SampleRecord(i)).ok());
+  audit::AuditRecord glass = audit::testing::SampleRecord(7);
+  glass.action = "break-glass";
+  glass.purpose = "BTG";
+  glass.reason = "collapsed in clinic";
+  ASSERT_TRUE((*log)->Append(glass).ok());
+  audit::AuditRecord declared = audit::testing::SampleRecord(8);
+  declared.action = "declare-relationship";
+  declared.reason = "referred today";
+  ASSERT_TRUE((*log)->Append(declared).ok());
+  (*log)->Close();
+}
+
+TEST(AuditCommandLine, VerifyPrintsOkAndExitsZeroOnAWholeLog) {
+  TempDir dir;
+  audit::testing::WriteSampleLog(dir.path(), 12);
+  auto result = RunCarerecord("audit verify" + Data(dir));
+  EXPECT_EQ(result.status, 0) << result.err;
+  EXPECT_EQ(result.out, "ok 12 entries\n");
+}
+
+TEST(AuditCommandLine, VerifyNamesTheFirstBadEntryAndExitsOne) {
+  TempDir dir;
+  audit::testing::WriteSampleLog(dir.path(), 12);
+  Sql(dir.path(), "DELETE FROM audit_entry WHERE seq = 4");
+  auto result = RunCarerecord("audit verify" + Data(dir));
+  EXPECT_EQ(result.status, 1);
+  EXPECT_EQ(result.out.rfind("first bad entry: 4 (missing", 0), 0u) << result.out;
+}
+
+TEST(AuditCommandLine, VerifyWithACheckpointFileElsewhere) {
+  TempDir dir;
+  audit::testing::WriteSampleLog(dir.path(), 3);
+  const auto moved = dir.path() / "elsewhere-checkpoints";
+  std::filesystem::rename(dir.path() / audit::kCheckpointFile, moved);
+  Sql(dir.path(), "DELETE FROM audit_entry WHERE seq = 3");
+  // Without the checkpoints the truncation cannot be seen; with them it is.
+  EXPECT_EQ(RunCarerecord("audit verify" + Data(dir)).out, "ok 2 entries\n");
+  auto result = RunCarerecord("audit verify" + Data(dir) + " --checkpoints " + moved.string());
+  EXPECT_EQ(result.status, 1);
+  EXPECT_EQ(result.out.rfind("first bad entry: 3 (", 0), 0u) << result.out;
+}
+
+TEST(AuditCommandLine, VerifyWithAPinnedKeyRefusesCheckpointsSignedByAnother) {
+  TempDir dir, other;
+  audit::testing::WriteSampleLog(dir.path(), 3);
+  audit::testing::WriteSampleLog(other.path(), 1);
+  const auto pinned = dir.path() / audit::kCheckpointPublicKeyFile;
+  EXPECT_EQ(RunCarerecord("audit verify" + Data(dir) + " --public-key " + pinned.string()).out,
+            "ok 3 entries\n");
+  // The key in the folder replaced, with checkpoints re-signed by it: the pinned key says no.
+  const auto theirs = other.path() / audit::kCheckpointPublicKeyFile;
+  auto result = RunCarerecord("audit verify" + Data(dir) + " --public-key " + theirs.string());
+  EXPECT_EQ(result.status, 1);
+  EXPECT_EQ(result.out.rfind("bad checkpoint: line 1 (its signature does not verify", 0), 0u)
+      << result.out;
+}
+
+TEST(AuditCommandLine, VerifyWithoutALogSaysSoAndExitsOne) {
+  TempDir dir;
+  auto result = RunCarerecord("audit verify" + Data(dir));
+  EXPECT_EQ(result.status, 1);
+  EXPECT_NE(result.err.find("there is no audit log at"), std::string::npos) << result.err;
+}
+
+TEST(AuditCommandLine, ReportCountsPerOrganisationPerMonth) {
+  TempDir dir;
+  WriteReviewLog(dir.path());
+  auto table = RunCarerecord("audit report --since 2020-01-01" + Data(dir));
+  ASSERT_EQ(table.status, 0) << table.err;
+  EXPECT_EQ(table.out.rfind("MONTH", 0), 0u) << table.out;
+  auto json = RunCarerecord("audit report --since 2020-01-01 --format json" + Data(dir));
+  ASSERT_EQ(json.status, 0) << json.err;
+  std::istringstream lines(json.out);
+  int64_t accesses = 0, break_glass = 0, declarations = 0;
+  int rows = 0;
+  for (std::string line; std::getline(lines, line); ++rows) {
+    auto row = boost::json::parse(line).as_object();
+    EXPECT_EQ(row.at("month").as_string(), "2025-12");  // SampleRecord's times
+    accesses += row.at("accesses").as_int64();
+    break_glass += row.at("break_glass").as_int64();
+    declarations += row.at("declarations").as_int64();
+    EXPECT_GE(row.at("distinct_users").as_int64(), 1);
+  }
+  EXPECT_EQ(rows, 2);  // two organisations
+  EXPECT_EQ(accesses, 8);
+  EXPECT_EQ(break_glass, 1);
+  EXPECT_EQ(declarations, 1);
+  // Since a time after every entry: nothing.
+  EXPECT_EQ(RunCarerecord("audit report --since 2030-01-01 --format json" + Data(dir)).out, "");
+}
+
+TEST(AuditCommandLine, BreakGlassAndDeclarationsAreListed) {
+  TempDir dir;
+  WriteReviewLog(dir.path());
+  auto glass = RunCarerecord("audit break-glass --since 2020-01-01 --format json" + Data(dir));
+  ASSERT_EQ(glass.status, 0) << glass.err;
+  auto row = boost::json::parse(glass.out).as_object();
+  EXPECT_EQ(row.at("reason").as_string(), "collapsed in clinic");
+  EXPECT_EQ(row.at("patients").as_array().at(0).as_string(), "p7");
+  auto declared = RunCarerecord("audit declarations --since 2020-01-01" + Data(dir));
+  ASSERT_EQ(declared.status, 0);
+  EXPECT_NE(declared.out.find("referred today"), std::string::npos) << declared.out;
+  EXPECT_EQ(declared.out.find("collapsed in clinic"), std::string::npos);
+}
+
+TEST(AuditCommandLine, ABadDateIsRefusedWithExitTwo) {
+  TempDir dir;
+  WriteReviewLog(dir.path());
+  auto result = RunCarerecord("audit report --since yesterday" + Data(dir));
+  EXPECT_EQ(result.status, 2);
+  EXPECT_NE(result.err.find("YYYY-MM-DD"), std::string::npos) << result.err;
+  EXPECT_EQ(RunCarerecord("audit report" + Data(dir)).status, 2);  // --since is required
+}
+
+TEST(AuditCommandLine, AnExportVerifiesWithTheIndependentProcedure) {
+  if (std::system("python3 --version >/dev/null 2>&1 && openssl version >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "python3 or openssl is not installed";
+  }
+  TempDir dir;
+  audit::testing::WriteSampleLog(dir.path(), 25);
+  const auto out = dir.path() / "export";
+  auto exported = RunCarerecord("audit export" + Data(dir) + " --out " + out.string());
+  ASSERT_EQ(exported.status, 0) << exported.err;
+  EXPECT_EQ(exported.out, "exported 25 entries to " + out.string() + "\n");
+  const std::string script =
+      "python3 " CARERECORD_SOURCE_DIR "/tools/verify_audit_export.py " + out.string();
+  auto run = [&](const std::string& command) {
+    const auto log = dir.path() / "script.out";
+    const int status = std::system((command + " >" + log.string() + " 2>&1").c_str());
+    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                          carerecord::testing::ReadFile(log));
+  };
+  EXPECT_EQ(run(script), std::make_pair(0, std::string("ok 25 entries\n")));
+
+  // A checkpoint signed by another key: refused.
+  audit::testing::WriteSampleLog(dir.path() / "other", 1);
+  auto [key_status, key_text] =
+      run(script + " " + (dir.path() / "other" / audit::kCheckpointPublicKeyFile).string());
+  EXPECT_EQ(key_status, 1);
+  EXPECT_EQ(key_text.rfind("bad checkpoint: line 1", 0), 0u) << key_text;
+
+  // An entry altered in the export: the script names it.
+  std::string entries = carerecord::testing::ReadFile(out / "entries.jsonl");
+  const size_t at = entries.find("user1");
+  ASSERT_NE(at, std::string::npos);
+  entries[at + 4] = '7';
+  std::ofstream(out / "entries.jsonl", std::ios::binary | std::ios::trunc) << entries;
+  auto [status, text] = run(script);
+  EXPECT_EQ(status, 1);
+  EXPECT_EQ(text.rfind("first bad entry: 1", 0), 0u) << text;  // SampleRecord(1) has user1
+}
+
+}  // namespace
+}  // namespace carerecord

@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""Checks a `carerecord audit export` directory with nothing of carerecord: Python's hashlib for
+the chain, the openssl command for the Ed25519 checkpoint signatures. Prints `ok N entries`, or
+`first bad entry: SEQ` / `bad checkpoint: line L` and exits 1. Usage: verify_audit_export.py DIR
+[PUBLIC_KEY_PEM] (pin the public key you were given; default DIR/audit-checkpoint-public.pem)."""
+import hashlib, json, os, subprocess, sys, tempfile
+
+d = sys.argv[1]
+key = sys.argv[2] if len(sys.argv) > 2 else os.path.join(d, "audit-checkpoint-public.pem")
+chain, previous = {}, bytes(32)  # hash_0: 32 zero bytes
+with open(os.path.join(d, "entries.jsonl"), "rb") as entries, open(os.path.join(d, "hashes.txt")) as hashes:
+    for seq, (line, stored) in enumerate(zip(entries, hashes), start=1):
+        canonical = line.rstrip(b"\n")
+        previous = hashlib.sha256(previous + canonical).digest()  # hash_n = SHA-256(hash_n-1 || entry_n)
+        if json.loads(canonical)["seq"] != seq or previous.hex() != stored.strip():
+            sys.exit(f"first bad entry: {seq}")
+        chain[seq] = previous.hex()
+with open(os.path.join(d, "audit-checkpoints")) as checkpoints, tempfile.TemporaryDirectory() as tmp:
+    for number, line in enumerate(checkpoints, start=1):
+        seq, hash_hex, time_ms, signature = line.split()
+        with open(os.path.join(tmp, "m"), "wb") as m, open(os.path.join(tmp, "s"), "wb") as s:
+            m.write(f"carerecord-audit-checkpoint-v1 {seq} {hash_hex} {time_ms}".encode())
+            s.write(bytes.fromhex(signature))
+        signed = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", key, "-rawin",
+                                 "-in", os.path.join(tmp, "m"), "-sigfile", os.path.join(tmp, "s")],
+                                capture_output=True).returncode == 0
+        if not signed:
+            sys.exit(f"bad checkpoint: line {number}")
+        if chain.get(int(seq)) != hash_hex:
+            sys.exit(f"first bad entry: {min(int(seq), len(chain) + 1)}")
+print(f"ok {len(chain)} entries")
