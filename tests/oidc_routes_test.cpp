@@ -1,15 +1,20 @@
-// The /auth/oidc/ pages against an OpenID provider in memory and a real directory: the start
-// redirect and its cookie, the callback, the role choice form, and the error pages.
+// The /auth/oidc/ pages against an OpenID provider in memory, a real directory and the real
+// sign-in page's pending requests (PendingAuthorizations behind PendingAuthorizationSink, as
+// serve wires them): the start redirect, its browser binding and cookie, the callback, the role
+// choice form, the code the app gets, and the error pages.
 #include "http/oidc_routes.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/url/parse.hpp>
 #include <filesystem>
+#include <map>
 #include <random>
-#include <set>
 
+#include "access/authorization_codes.h"
 #include "access/oidc_test_support.h"
+#include "app/directory_sync.h"
+#include "http/authorize_routes.h"
 
 namespace carerecord::http {
 namespace {
@@ -17,37 +22,34 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-// The shape of the sign-in page's pending authorization requests (PendingAuthorizations): what
-// PendingAuthorizationSink is written against.
-class FakePendingAuthorizations {
- public:
-  std::optional<std::string> Find(std::string_view id) {
-    if (waiting.count(std::string(id)) == 0) return std::nullopt;
-    return std::string(id);
-  }
-  base::Result<std::string> Complete(std::string_view id, const store::UserRecord& user,
-                                     std::string_view organisation, std::string_view role) {
-    if (waiting.erase(std::string(id)) == 0) {
-      return base::MakeError(base::ErrorCode::kNotFound, "no such request");
-    }
-    return "https://app.example.org/cb?code=c-" + user.username + "-" + std::string(organisation) +
-           "-" + std::string(role) + "&state=app-state";
-  }
-  base::Result<std::string> Deny(std::string_view id, std::string_view error,
-                                 std::string_view description) {
-    if (waiting.erase(std::string(id)) == 0) {
-      return base::MakeError(base::ErrorCode::kNotFound, "no such request");
-    }
-    last_description = std::string(description);
-    return "https://app.example.org/cb?error=" + std::string(error) + "&state=app-state";
-  }
-  std::set<std::string> waiting{"req-42"};
-  std::string last_description;
-};
+// The sign-in cookies of two browsers: A opened the sign-in page of the request under test.
+constexpr std::string_view kBrowserA = "browser-a-Qx7Lm2Vd9Rt4Kp8Zs3Wn6Yb1";
+constexpr std::string_view kBrowserB = "browser-b-Hc5Jf0Ge2Tu7Np4Ma9Lr3Xs8";
+
+std::string SignInCookie(std::string_view binding) {
+  return std::string(kSignInCookie) + "=" + std::string(binding);
+}
+
+std::map<std::string, std::string> QueryParams(std::string_view url) {
+  std::map<std::string, std::string> params;
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) return params;
+  for (const auto& param : parsed->params()) params[param.key] = param.value;
+  return params;
+}
 
 class OidcRoutesTest : public ::testing::Test {
  protected:
-  OidcRoutesTest() : clock_(1'800'000'000), idp_(clock_) {}
+  OidcRoutesTest()
+      : clock_(1'800'000'000), idp_(clock_), pending_(clock_, PendingOptions()), sink_(pending_) {}
+  static access::PendingAuthorizationOptions PendingOptions() {
+    access::PendingAuthorizationOptions options;
+    options.issuer = "https://record.example.org";
+    options.practitioner_of = [](const store::UserRecord& user) {
+      return "Practitioner/" + app::PractitionerIdFor(user);
+    };
+    return options;
+  }
   void SetUp() override {
     std::random_device random;
     dir_ = fs::temp_directory_path() /
@@ -67,6 +69,7 @@ class OidcRoutesTest : public ::testing::Test {
     settings.redirect_uri = "https://record.example.org/auth/oidc/callback";
     rp_ = std::make_unique<access::OidcRelyingParty>(settings, idp_, clock_);
     routes_ = std::make_unique<OidcRoutes>(*rp_, *directory_, sink_, true);
+    request_ = Begin(kBrowserA);
   }
   void TearDown() override {
     routes_.reset();
@@ -74,6 +77,20 @@ class OidcRoutesTest : public ::testing::Test {
     records_.reset();
     std::error_code ec;
     fs::remove_all(dir_, ec);
+  }
+  // An app's authorization request, as the sign-in page keeps it for the browser `binding`.
+  std::string Begin(std::string_view binding) {
+    access::AuthorizationRequest request;
+    request.client_id = "app-1";
+    request.client_name = "Ward app";
+    request.client_scope = "openid fhirUser user/*.rs";
+    request.redirect_uri = "https://app.example.org/cb";
+    request.state = "app-state";
+    request.scope = "openid fhirUser user/*.rs";
+    request.code_challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    request.nonce = "app-nonce";
+    request.browser_binding = std::string(binding);
+    return pending_.Begin(std::move(request));
   }
   void SetRoles(std::initializer_list<std::pair<const char*, const char*>> pairs) {
     json::array roles;
@@ -89,15 +106,35 @@ class OidcRoutesTest : public ::testing::Test {
     if (!cookie.empty()) request.headers.emplace_back("cookie", "other=1; " + cookie);
     return routes_->Handle(request);
   }
-  // Start, the IdP's sign-in, and the callback: the callback's answer; `cookie` set.
-  HttpResponse SignIn(std::string& cookie) {
-    HttpResponse start = Get("/auth/oidc/start?request=req-42");
-    EXPECT_EQ(start.status, 303);
+  HttpResponse Start(std::string_view binding) {
+    return Get("/auth/oidc/start?request=" + request_,
+               binding.empty() ? std::string() : SignInCookie(binding));
+  }
+  // Browser A's start, the IdP's sign-in, and the callback: the callback's answer; `cookies`
+  // is what browser A then holds (its sign-in cookie and the relying party's).
+  HttpResponse SignIn(std::string& cookies) {
+    HttpResponse start = Start(kBrowserA);
+    EXPECT_EQ(start.status, 303) << start.body;
     std::string set_cookie(start.Header("Set-Cookie"));
-    cookie = set_cookie.substr(0, set_cookie.find(';'));
+    cookies = SignInCookie(kBrowserA) + "; " + set_cookie.substr(0, set_cookie.find(';'));
     auto authorized = idp_.Authorize(std::string(start.Header("Location")));
     return Get("/auth/oidc/callback?code=" + authorized.code + "&state=" + authorized.state,
-               cookie);
+               cookies);
+  }
+  // The app's end of a 303 to its redirect URI: the code's grant, which the code must carry.
+  access::CodeGrant Redeem(const HttpResponse& redirect) {
+    EXPECT_EQ(redirect.status, 303) << redirect.body;
+    const std::string location(redirect.Header("Location"));
+    EXPECT_EQ(location.rfind("https://app.example.org/cb?", 0), 0u) << location;
+    auto params = QueryParams(location);
+    EXPECT_EQ(params["state"], "app-state");
+    EXPECT_EQ(params["iss"], "https://record.example.org");
+    access::CodeRedemption redeemed = pending_.Redeem(params["code"]);
+    EXPECT_EQ(redeemed.outcome, access::CodeRedemption::Outcome::kRedeemed) << location;
+    return redeemed.grant;
+  }
+  std::string FederatedUsername() const {
+    return access::FederatedUsername(idp_.issuer, idp_.subject);
   }
   static std::string FormValue(const std::string& html, const std::string& name) {
     const std::string marker = "name=\"" + name + "\" value=\"";
@@ -109,59 +146,93 @@ class OidcRoutesTest : public ::testing::Test {
 
   access::ManualWallClock clock_;
   access::testing::FakeOidcProvider idp_;
+  access::PendingAuthorizations pending_;
+  PendingAuthorizationSink<access::PendingAuthorizations> sink_;
+  std::string request_;  // browser A's pending request
   fs::path dir_;
   std::unique_ptr<store::IdentityRecords> records_;
   std::unique_ptr<access::Directory> directory_;
   std::unique_ptr<access::OidcRelyingParty> rp_;
-  SignedInPageSink sink_;
   std::unique_ptr<OidcRoutes> routes_;
 };
 
 TEST_F(OidcRoutesTest, StartRedirectsToTheIdpWithABrowserCookie) {
-  HttpResponse start = Get("/auth/oidc/start?request=req-42");
+  HttpResponse start = Start(kBrowserA);
   ASSERT_EQ(start.status, 303) << start.body;
   const std::string location(start.Header("Location"));
   EXPECT_EQ(location.rfind(idp_.issuer + "/auth?", 0), 0u) << location;
-  auto url = boost::urls::parse_absolute_uri(location);
-  std::map<std::string, std::string> params;
-  for (const auto& param : url->params()) params[param.key] = param.value;
+  auto params = QueryParams(location);
   EXPECT_EQ(params["response_type"], "code");
   EXPECT_EQ(params["code_challenge_method"], "S256");
   EXPECT_EQ(params["redirect_uri"], "https://record.example.org/auth/oidc/callback");
   EXPECT_FALSE(params["state"].empty());
   EXPECT_FALSE(params["nonce"].empty());
   const std::string cookie(start.Header("Set-Cookie"));
+  EXPECT_EQ(cookie.rfind("carerecord_oidc=", 0), 0u) << cookie;
   EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
   EXPECT_NE(cookie.find("SameSite=Lax"), std::string::npos);
   EXPECT_NE(cookie.find("Secure"), std::string::npos);
 }
 
-TEST_F(OidcRoutesTest, StartRefusesAMalformedRequestId) {
-  EXPECT_EQ(Get("/auth/oidc/start").status, 400);
-  EXPECT_EQ(Get("/auth/oidc/start?request=%3Cscript%3E").status, 400);
+TEST_F(OidcRoutesTest, StartRefusesAMissingOrUnknownRequest) {
+  EXPECT_EQ(Get("/auth/oidc/start", SignInCookie(kBrowserA)).status, 400);
+  EXPECT_EQ(Get("/auth/oidc/start?request=%3Cscript%3E", SignInCookie(kBrowserA)).status, 400);
+  EXPECT_EQ(Get("/auth/oidc/start?request=" + request_ + "x", SignInCookie(kBrowserA)).status, 400);
   EXPECT_TRUE(idp_.fetched.empty());
 }
 
-TEST_F(OidcRoutesTest, OneRoleSignsInAndHandsTheUserToTheSink) {
-  std::string cookie;
-  HttpResponse done = SignIn(cookie);
-  ASSERT_EQ(done.status, 200) << done.body;
-  const std::string username = access::FederatedUsername(idp_.issuer, idp_.subject);
-  EXPECT_NE(done.body.find("signed in as Dr &lt;Ada&gt; Lovelace (" + username +
-                           ") organisation RDZ role clinician request req-42"),
-            std::string::npos)
-      << done.body;
+// A link another site made (or another browser followed) must not start a sign-in that ends in
+// a pending request it did not open: its code would go to whoever holds that request's PKCE
+// verifier.
+TEST_F(OidcRoutesTest, StartIsRefusedWithoutTheSignInCookieOfTheBrowserThatOpenedTheRequest) {
+  for (const std::string& cookie :
+       {std::string(), SignInCookie(""), SignInCookie(kBrowserB),
+        SignInCookie(std::string(kBrowserA).substr(0, kBrowserA.size() - 1)),
+        SignInCookie(std::string(kBrowserA) + "0"), "carerecord_oidc=" + std::string(kBrowserA)}) {
+    HttpResponse refused = Get("/auth/oidc/start?request=" + request_, cookie);
+    EXPECT_EQ(refused.status, 400) << "cookie '" << cookie << "'";
+    EXPECT_NE(refused.body.find("unknown or has expired"), std::string::npos) << refused.body;
+    EXPECT_TRUE(refused.Header("Location").empty());
+    EXPECT_TRUE(refused.Header("Set-Cookie").empty());
+  }
+  EXPECT_TRUE(idp_.fetched.empty());  // nothing was asked of the IdP
+  // Browser B holds a request of its own: its cookie still does not open A's.
+  const std::string request_b = Begin(kBrowserB);
+  EXPECT_EQ(Get("/auth/oidc/start?request=" + request_, SignInCookie(kBrowserB)).status, 400);
+  EXPECT_EQ(Get("/auth/oidc/start?request=" + request_b, SignInCookie(kBrowserB)).status, 303);
+  // The refusals left A's request waiting: A's own browser can go on.
+  ASSERT_TRUE(pending_.Find(request_).has_value());
+  EXPECT_EQ(Start(kBrowserA).status, 303);
+}
+
+TEST_F(OidcRoutesTest, OneRoleSignsInAndTheAppGetsACodeForTheFederatedUser) {
+  std::string cookies;
+  HttpResponse done = SignIn(cookies);
+  ASSERT_EQ(done.status, 303) << done.body;
+  access::CodeGrant grant = Redeem(done);
+  const std::string username = FederatedUsername();
+  EXPECT_EQ(grant.username, username);
+  EXPECT_EQ(grant.organisation, "RDZ");
+  EXPECT_EQ(grant.role, "clinician");
+  EXPECT_EQ(grant.client_id, "app-1");
+  EXPECT_EQ(grant.nonce, "app-nonce");
+  EXPECT_EQ(grant.scope, "user/*.rs openid fhirUser");
   auto user = records_->FindUser(username);
   ASSERT_TRUE(user.ok() && user.value());
   EXPECT_EQ(user.value()->federated_subject, idp_.subject);
+  EXPECT_EQ(user.value()->display_name, "Dr <Ada> Lovelace");
+  EXPECT_EQ(grant.fhir_user, "Practitioner/" + app::PractitionerIdFor(*user.value()));
+  EXPECT_FALSE(pending_.Find(request_).has_value());  // the request is used
 }
 
 TEST_F(OidcRoutesTest, SeveralRolesArePickedOnAFormThatCarriesACsrfToken) {
   SetRoles({{"RDZ", "S8000:G8000:R8000"}, {"J12345", "S8000:G8001:R8001"}});
-  std::string cookie;
-  HttpResponse page = SignIn(cookie);
+  std::string cookies;
+  HttpResponse page = SignIn(cookies);
   ASSERT_EQ(page.status, 200) << page.body;
   EXPECT_NE(page.body.find("nurse at J12345"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("Dr &lt;Ada&gt; Lovelace, you hold several roles"), std::string::npos);
+  EXPECT_EQ(page.body.find("<Ada>"), std::string::npos);
   EXPECT_EQ(page.Header("X-Frame-Options"), "DENY");
   EXPECT_EQ(page.Header("Cache-Control"), "no-store");
   EXPECT_NE(page.Header("Content-Security-Policy").find("frame-ancestors 'none'"),
@@ -173,98 +244,114 @@ TEST_F(OidcRoutesTest, SeveralRolesArePickedOnAFormThatCarriesACsrfToken) {
   HttpRequest post;
   post.method = "POST";
   post.target = "/auth/oidc/role";
-  post.headers = {{"content-type", "application/x-www-form-urlencoded"}, {"cookie", cookie}};
+  post.headers = {{"content-type", "application/x-www-form-urlencoded"}, {"cookie", cookies}};
   post.body = "choice=" + choice + "&csrf=forged&role=1";
   EXPECT_EQ(routes_->Handle(post).status, 400);
   post.body = "choice=" + choice + "&csrf=" + csrf + "&role=1";
   HttpResponse done = routes_->Handle(post);
-  ASSERT_EQ(done.status, 200) << done.body;
-  EXPECT_NE(done.body.find("organisation J12345 role nurse"), std::string::npos) << done.body;
+  access::CodeGrant grant = Redeem(done);
+  EXPECT_EQ(grant.username, FederatedUsername());
+  EXPECT_EQ(grant.organisation, "J12345");
+  EXPECT_EQ(grant.role, "nurse");
   EXPECT_EQ(routes_->Handle(post).status, 400);  // the choice was used
 }
 
 TEST_F(OidcRoutesTest, UnknownOrganisationIsRefusedByName) {
   SetRoles({{"X99", "S8000:G8000:R8000"}});
-  std::string cookie;
-  HttpResponse refused = SignIn(cookie);
+  std::string cookies;
+  HttpResponse refused = SignIn(cookies);
   EXPECT_EQ(refused.status, 403);
   EXPECT_NE(refused.body.find("does not serve your organisation: X99 (unknown)"), std::string::npos)
       << refused.body;
+  EXPECT_TRUE(refused.Header("Location").empty());
   EXPECT_TRUE(records_->ListUsers()->empty());
+  EXPECT_EQ(pending_.code_count(), 0u);
 }
 
 TEST_F(OidcRoutesTest, NoMappedRoleIsRefused) {
   SetRoles({{"RDZ", "S8000:G8000:R9999"}});
-  std::string cookie;
-  HttpResponse refused = SignIn(cookie);
+  std::string cookies;
+  HttpResponse refused = SignIn(cookies);
   EXPECT_EQ(refused.status, 403);
   EXPECT_NE(refused.body.find("no role that carerecord maps"), std::string::npos);
+  EXPECT_EQ(pending_.code_count(), 0u);
 }
 
 TEST_F(OidcRoutesTest, CallbackWithoutTheBrowserCookieIsRefused) {
-  HttpResponse start = Get("/auth/oidc/start?request=req-42");
+  HttpResponse start = Start(kBrowserA);
   auto authorized = idp_.Authorize(std::string(start.Header("Location")));
+  // The sign-in cookie alone is not the relying party's cookie.
   HttpResponse refused =
-      Get("/auth/oidc/callback?code=" + authorized.code + "&state=" + authorized.state);
+      Get("/auth/oidc/callback?code=" + authorized.code + "&state=" + authorized.state,
+          SignInCookie(kBrowserA));
   EXPECT_EQ(refused.status, 400);
   EXPECT_TRUE(refused.Header("Location").empty());
+  EXPECT_EQ(pending_.code_count(), 0u);
 }
 
-TEST_F(OidcRoutesTest, PendingAuthorizationSinkRedirectsToTheApp) {
-  FakePendingAuthorizations pending;
-  PendingAuthorizationSink sink(pending);
-  routes_ = std::make_unique<OidcRoutes>(*rp_, *directory_, sink, true);
-  EXPECT_EQ(Get("/auth/oidc/start?request=req-unknown").status, 400);
-  std::string cookie;
-  HttpResponse done = SignIn(cookie);
-  ASSERT_EQ(done.status, 303) << done.body;
-  EXPECT_EQ(done.Header("Location"), "https://app.example.org/cb?code=c-" +
-                                         access::FederatedUsername(idp_.issuer, idp_.subject) +
-                                         "-RDZ-clinician&state=app-state");
-  EXPECT_TRUE(pending.waiting.empty());
+// The request was finished meanwhile (the password form in another tab, say): the IdP's sign-in
+// gets a page, never a second code.
+TEST_F(OidcRoutesTest, ARequestFinishedMeanwhileEndsOnAPage) {
+  HttpResponse start = Start(kBrowserA);
+  std::string set_cookie(start.Header("Set-Cookie"));
+  const std::string cookies =
+      SignInCookie(kBrowserA) + "; " + set_cookie.substr(0, set_cookie.find(';'));
+  auto authorized = idp_.Authorize(std::string(start.Header("Location")));
+  ASSERT_TRUE(pending_.Deny(request_, "access_denied", "finished elsewhere").ok());
+  HttpResponse late =
+      Get("/auth/oidc/callback?code=" + authorized.code + "&state=" + authorized.state, cookies);
+  EXPECT_EQ(late.status, 400) << late.body;
+  EXPECT_NE(late.body.find("expired or was used"), std::string::npos) << late.body;
+  EXPECT_TRUE(late.Header("Location").empty());
+  EXPECT_EQ(pending_.code_count(), 0u);
 }
 
 TEST_F(OidcRoutesTest, IdpRefusalFromAnotherBrowserIsAPageAndUsesTheState) {
-  FakePendingAuthorizations pending;
-  PendingAuthorizationSink sink(pending);
-  routes_ = std::make_unique<OidcRoutes>(*rp_, *directory_, sink, true);
-  HttpResponse start = Get("/auth/oidc/start?request=req-42");
+  HttpResponse start = Start(kBrowserA);
   std::string set_cookie(start.Header("Set-Cookie"));
-  const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
+  const std::string cookies =
+      SignInCookie(kBrowserA) + "; " + set_cookie.substr(0, set_cookie.find(';'));
   auto authorized = idp_.Authorize(std::string(start.Header("Location")));
   // Another browser with the state gets a page, not the app's redirect; the state is used up
   // (one use, whoever brings it), so the real browser's answer is a page too.
-  HttpResponse elsewhere = Get("/auth/oidc/callback?error=access_denied&state=" + authorized.state);
+  HttpResponse elsewhere = Get("/auth/oidc/callback?error=access_denied&state=" + authorized.state,
+                               SignInCookie(kBrowserB));
   EXPECT_EQ(elsewhere.status, 403);
+  EXPECT_TRUE(elsewhere.Header("Location").empty());
   HttpResponse denied =
       Get("/auth/oidc/callback?error=access_denied&error_description=cancelled&state=" +
               authorized.state,
-          cookie);
+          cookies);
   EXPECT_EQ(denied.status, 403);
-  EXPECT_EQ(pending.waiting.size(), 1u);
+  EXPECT_TRUE(denied.Header("Location").empty());
+  EXPECT_TRUE(pending_.Find(request_).has_value());  // the app's request still waits
 }
 
 TEST_F(OidcRoutesTest, IdpRefusalWithThisBrowsersStateTellsTheApp) {
-  FakePendingAuthorizations pending;
-  PendingAuthorizationSink sink(pending);
-  routes_ = std::make_unique<OidcRoutes>(*rp_, *directory_, sink, true);
-  HttpResponse start = Get("/auth/oidc/start?request=req-42");
+  HttpResponse start = Start(kBrowserA);
   std::string set_cookie(start.Header("Set-Cookie"));
-  const std::string cookie = set_cookie.substr(0, set_cookie.find(';'));
+  const std::string cookies =
+      SignInCookie(kBrowserA) + "; " + set_cookie.substr(0, set_cookie.find(';'));
   auto authorized = idp_.Authorize(std::string(start.Header("Location")));
   HttpResponse denied =
       Get("/auth/oidc/callback?error=access_denied&error_description=cancelled&state=" +
               authorized.state,
-          cookie);
+          cookies);
   ASSERT_EQ(denied.status, 303) << denied.body;
-  EXPECT_EQ(denied.Header("Location"),
-            "https://app.example.org/cb?error=access_denied&state=app-state");
-  EXPECT_NE(pending.last_description.find("cancelled"), std::string::npos);
+  const std::string location(denied.Header("Location"));
+  EXPECT_EQ(location.rfind("https://app.example.org/cb?", 0), 0u) << location;
+  auto params = QueryParams(location);
+  EXPECT_EQ(params["error"], "access_denied");
+  EXPECT_EQ(params["state"], "app-state");
+  EXPECT_NE(params["error_description"].find("cancelled"), std::string::npos) << location;
+  EXPECT_EQ(params.count("code"), 0u);
+  EXPECT_FALSE(pending_.Find(request_).has_value());
   // The state is used: its code cannot follow.
   EXPECT_EQ(
-      Get("/auth/oidc/callback?code=" + authorized.code + "&state=" + authorized.state, cookie)
+      Get("/auth/oidc/callback?code=" + authorized.code + "&state=" + authorized.state, cookies)
           .status,
       400);
+  EXPECT_EQ(pending_.code_count(), 0u);
 }
 
 TEST_F(OidcRoutesTest, IdpErrorWithoutAStateShowsOnlyTheCodeAndNeverRedirects) {

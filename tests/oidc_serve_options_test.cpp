@@ -46,6 +46,15 @@ TEST_F(OidcServeOptionsTest, SecretIsTheFileFirstLine) {
   EXPECT_EQ(loaded->role_map.RoleFor("R8001"), access::Role::kNurse);  // the defaults
 }
 
+// The sign-in page says "Sign in with <label>": the label is the IdP's name, not a sentence.
+TEST_F(OidcServeOptionsTest, LabelIsTheIdpsNameWithADefault) {
+  auto loaded = LoadOidcSettings(settings_);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->label, "your organisation's account");
+  settings_.label = "NHS CIS2";
+  EXPECT_EQ(LoadOidcSettings(settings_)->label, "NHS CIS2");
+}
+
 TEST_F(OidcServeOptionsTest, WorldReadableSecretFileIsRefused) {
   settings_.client_secret_file = Write("open-secret", "s3cret\n", 0644);
   auto loaded = LoadOidcSettings(settings_);

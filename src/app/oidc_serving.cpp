@@ -21,8 +21,9 @@ void AddOidcServeOptions(CLI::App& serve, OidcServeSettings& settings) {
   serve.add_option("--oidc-role-map", settings.role_map_file,
                    "A file of lines 'ROLECODE role' (default: R8000 clinician, R8001 nurse, "
                    "R8003 allied-health, R8008 admin-staff)");
-  serve.add_option("--oidc-label", settings.label,
-                   "The sign-in page's link text, e.g. 'Sign in with NHS CIS2'");
+  serve.add_option(
+      "--oidc-label", settings.label,
+      "The IdP's name in the sign-in page's link 'Sign in with <label>', e.g. 'NHS CIS2'");
   serve.add_option("--oidc-ca-file", settings.ca_file,
                    "PEM CA certificates to trust for the IdP instead of the system's");
 }
@@ -72,7 +73,7 @@ base::Result<access::OidcSettings> LoadOidcSettings(const OidcServeSettings& giv
     return base::Invalid("--oidc-role-claim must name a claim", "--oidc-role-claim");
   }
   settings.role_claim = given.role_claim;
-  settings.label = given.label.empty() ? "Sign in with your organisation's account" : given.label;
+  settings.label = given.label.empty() ? "your organisation's account" : given.label;
   if (!given.role_map_file.empty()) {
     std::ifstream in(given.role_map_file, std::ios::binary);
     if (!in) {

@@ -22,7 +22,7 @@ struct OidcServeSettings {
   std::string client_secret_file;
   std::string role_claim = "nhsid_nrbac_roles";
   std::string role_map_file;  // empty: the default map
-  std::string label;          // the sign-in page's "Sign in with ..." text
+  std::string label;          // the IdP's name: the sign-in page says "Sign in with <label>"
   std::string ca_file;        // PEM CAs to trust for the IdP instead of the system's (tests)
 };
 

@@ -83,16 +83,6 @@ int StatusFor(const base::Error& error) {
   }
 }
 
-bool IsRequestId(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 std::string EscapeHtml(std::string_view text) {
@@ -143,23 +133,6 @@ HttpResponse SignInPage(int status, std::string_view title, std::string_view bod
       ".6em 1.2em;font-size:1em}label{display:block;margin:.5em 0}</style></head><body>" +
       std::string(body_html) + "</body></html>\n";
   return response;
-}
-
-bool SignedInPageSink::Knows(std::string_view pending_request, std::string_view) {
-  return IsRequestId(pending_request);
-}
-
-HttpResponse SignedInPageSink::Complete(const FederatedSignInResult& result) {
-  return SignInPage(200, "Signed in",
-                    "<h1>Signed in</h1><p id=\"signed-in\">signed in as " +
-                        EscapeHtml(result.user.display_name) + " (" +
-                        EscapeHtml(result.user.username) + ") organisation " +
-                        EscapeHtml(result.organisation) + " role " + EscapeHtml(result.role) +
-                        " request " + EscapeHtml(result.pending_request) + "</p>");
-}
-
-HttpResponse SignedInPageSink::Deny(std::string_view, std::string_view description) {
-  return ErrorPage(403, description);
 }
 
 HttpResponse RedirectOrErrorPage(const base::Result<std::string>& location) {

@@ -2,8 +2,9 @@
 // GET /auth/oidc/callback (back from it: the code checked and exchanged, the user and their
 // (organisation, role) found) and POST /auth/oidc/role (the user's pick when the IdP grants
 // several). The signed-in user is handed to a FederatedSignInSink: the authorization requests of
-// the sign-in page complete the flow there. Every failure is an error page; the only redirect
-// is to the IdP's authorization endpoint from its discovery document. Thread-safe.
+// the sign-in page complete the flow there. Every failure is an error page; the redirects are to
+// the IdP's authorization endpoint from its discovery document and, through the sink, to the
+// app's registered redirect URI. Thread-safe.
 #pragma once
 
 #include <openssl/crypto.h>
@@ -70,15 +71,6 @@ class PendingAuthorizationSink final : public FederatedSignInSink {
 
  private:
   Pending& pending_;
-};
-
-// A sink that says who signed in on a page of its own, for a server without authorization
-// requests (and the tests): it knows every request id of 1 to 128 of [A-Za-z0-9_-].
-class SignedInPageSink final : public FederatedSignInSink {
- public:
-  bool Knows(std::string_view pending_request, std::string_view browser_binding) override;
-  HttpResponse Complete(const FederatedSignInResult& result) override;
-  HttpResponse Deny(std::string_view pending_request, std::string_view description) override;
 };
 
 // The security headers of every sign-in page: HTML, no-store, a CSP that allows no script and
