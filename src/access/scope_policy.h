@@ -33,6 +33,12 @@ class ScopeLimitedPolicy final : public AccessPolicy {
  public:
   explicit ScopeLimitedPolicy(AccessPolicy& inner) : inner_(inner) {}
   bool MayRead(const AccessContext& who, const store::ItemFacts& item) override;
+  bool AdmitsEverything(const AccessContext& who) override {
+    return !who.scopes && inner_.AdmitsEverything(who);
+  }
+  std::optional<std::string> RefuseWrite(const AccessContext& who, std::string_view type) override {
+    return inner_.RefuseWrite(who, type);
+  }
 
  private:
   AccessPolicy& inner_;

@@ -130,3 +130,19 @@ std::unique_ptr<TransactionReader> MakeSqliteTransactionReader(SqliteConnection&
                                                                const SqliteNames& names);
 
 }  // namespace carerecord::store
+
+namespace carerecord::store {
+
+// Adds the columns the access policy reads (version.sealing_facts, resource.author_org) to a
+// store written before they existed, and fills sealing_facts from every version's body, in one
+// write transaction on `db`. Called when the store opens, before anything is served; a store
+// that has them is left alone. Authors of resources written before are not known (empty).
+base::Status AddSealingColumnsIfMissing(SqliteConnection& db, const BodyCodec& codec);
+
+// The columns of a version's sealing facts in statements that join `resource r` and
+// `version v`, and the ItemFacts of a row that selects them at `first` (type_id, id,
+// patient_pk, sealing_facts, author_org).
+inline constexpr const char* kItemFactsColumns =
+    "r.type_id, r.id, r.patient_pk, v.sealing_facts, r.author_org";
+
+}  // namespace carerecord::store

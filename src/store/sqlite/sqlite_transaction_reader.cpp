@@ -19,7 +19,8 @@ class SqliteTransactionReader final : public TransactionReader {
     int64_t type_id = names_.types.Find(type);
     if (!type_id) return out;
     auto stmt = db_.Cached(
-        "SELECT r.version, r.deleted, v.body FROM resource r JOIN version v ON v.vid = r.vid "
+        "SELECT r.version, r.deleted, v.body, v.sealing_facts, r.author_org FROM resource r "
+        "JOIN version v ON v.vid = r.vid "
         "WHERE r.type_id = ? AND r.id = ?");
     if (!stmt.ok()) return stmt.error();
     (*stmt)->Bind(1, type_id).Bind(2, id);
@@ -28,6 +29,8 @@ class SqliteTransactionReader final : public TransactionReader {
     if (row.value()) {
       out.version = (*stmt)->Int(0);
       out.deleted = (*stmt)->Int(1) != 0;
+      out.sealing_facts = std::string((*stmt)->Text(3));
+      out.author_organisation = std::string((*stmt)->Text(4));
       if (!out.deleted) {
         auto json = names_.codec->Decode((*stmt)->Blob(2));
         if (!json.ok()) {
@@ -42,24 +45,59 @@ class SqliteTransactionReader final : public TransactionReader {
   }
 
   // The bounded matching step every inner search uses (MatchPks), within the spec's budget.
-  base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit) override {
+  // With a gate, matches it does not permit are passed over, reading further (doubling) until
+  // `limit` + 1 permitted ones are found or the matches run out.
+  base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit,
+                                                  ReadGate* visible) override {
     SearchRun run(db_, spec.budget);
-    auto pks = MatchPks(db_, names_, spec, limit, run);
-    if (!pks.ok()) return run.Explain(pks.error());
     std::vector<std::string> ids;
-    auto stmt = db_.Cached("SELECT id FROM resource WHERE pk = ?");
-    if (!stmt.ok()) return stmt.error();
-    for (int64_t pk : *pks) {
-      (*stmt)->Bind(1, pk);
-      auto row = (*stmt)->Step();
-      if (!row.ok()) return row.error();
-      if (row.value()) ids.emplace_back((*stmt)->Text(0));
-      (*stmt)->Reset();
+    size_t asked = visible ? 4 * (limit + 1) : limit;
+    for (;;) {
+      auto pks = MatchPks(db_, names_, spec, asked, run);
+      if (!pks.ok()) return run.Explain(pks.error());
+      ids.clear();
+      auto stmt = db_.Cached(std::string("SELECT ") + kItemFactsColumns +
+                             " FROM resource r JOIN version v ON v.vid = r.vid WHERE r.pk = ?");
+      if (!stmt.ok()) return stmt.error();
+      for (int64_t pk : *pks) {
+        if (ids.size() > limit) break;
+        (*stmt)->Bind(1, pk);
+        auto row = (*stmt)->Step();
+        if (!row.ok()) return row.error();
+        if (row.value()) {
+          bool permitted = true;
+          if (visible) {
+            std::string type = names_.types.NameOf((*stmt)->Int(0));
+            auto patient = PatientIdOf((*stmt)->Int(2));
+            if (!patient.ok()) {
+              (*stmt)->Reset();
+              return patient.error();
+            }
+            permitted = visible->Permits(ItemFacts{type, (*stmt)->Text(1), patient.value(),
+                                                   (*stmt)->Text(3), (*stmt)->Text(4)});
+          }
+          if (permitted) ids.emplace_back((*stmt)->Text(1));
+        }
+        (*stmt)->Reset();
+      }
+      if (!visible || ids.size() > limit || pks->size() <= asked) return ids;
+      asked *= 2;
     }
-    return ids;
   }
 
  private:
+  base::Result<std::string> PatientIdOf(int64_t pk) {
+    if (pk == 0) return std::string();
+    auto stmt = db_.Cached("SELECT id FROM resource WHERE pk = ?");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)->Bind(1, pk);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.error();
+    std::string id = row.value() ? std::string((*stmt)->Text(0)) : std::string();
+    (*stmt)->Reset();
+    return id;
+  }
+
   SqliteConnection& db_;
   const SqliteNames& names_;
 };
