@@ -13,6 +13,7 @@
 #include "access/region_access_policy.h"
 #include "access/scope_policy.h"
 #include "interactions/fhir_service.h"
+#include "store/sqlite/sqlite_db.h"
 #include "store/store.h"
 
 namespace carerecord {
@@ -104,11 +105,7 @@ class RecordServer {
     std::random_device random;
     dir_ = std::filesystem::temp_directory_path() /
            ("carerecord-matrix-" + std::to_string(random()) + std::to_string(random()));
-    store::SqliteOptions options;
-    options.directory = dir_.string();
-    options.durable = false;
-    store_ = std::move(store::OpenSqliteStore(options)).value();
-    service_ = std::make_unique<interactions::FhirService>(*store_, scope_policy_, nullptr);
+    Open();
   }
   ~RecordServer() {
     service_.reset();
@@ -128,7 +125,24 @@ class RecordServer {
   }
   interactions::FhirService& service() { return *service_; }
 
+  // Closes the store, runs `while_closed` on its data directory, and opens it again.
+  void Reopen(const std::function<void(const std::filesystem::path&)>& while_closed) {
+    service_.reset();
+    store_->Close();
+    store_.reset();
+    while_closed(dir_);
+    Open();
+  }
+
  private:
+  void Open() {
+    store::SqliteOptions options;
+    options.directory = dir_.string();
+    options.durable = false;
+    store_ = std::move(store::OpenSqliteStore(options)).value();
+    service_ = std::make_unique<interactions::FhirService>(*store_, scope_policy_, nullptr);
+  }
+
   std::filesystem::path dir_;
   access::RegionAccessPolicy policy_{
       std::make_shared<const access::RegionPolicy>(access::DefaultRegionPolicy())};
@@ -318,6 +332,31 @@ TEST(AccessPolicyMatrix, APatientsSearchIsNarrowedToTheirOwnRecord) {
   EXPECT_NE(mine.body.find("\"total\":1"), std::string::npos) << mine.body;
   EXPECT_NE(mine.body.find("obs-plain"), std::string::npos);
   EXPECT_EQ(mine.body.find("obs-p2"), std::string::npos);
+}
+
+TEST(AccessPolicyMatrix, AStoreFromBeforeTheSealingColumnsGetsThemFromItsBodies) {
+  RecordServer record;
+  record.Write(RecordItems(), Callers().front().sees);
+  record.Reopen([](const std::filesystem::path& dir) {
+    auto db = store::SqliteConnection::Open((dir / "carerecord.db").string(), false);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    for (const char* sql : {"ALTER TABLE version DROP COLUMN sealing_facts",
+                            "ALTER TABLE resource DROP COLUMN author_org"}) {
+      auto status = (*db)->Exec(sql);
+      ASSERT_TRUE(status.ok()) << status.error().message;
+    }
+  });
+  auto status = [&](const char* role, const char* organisation, const char* type, const char* id) {
+    return record.service().Read(ContextFor(role, organisation), type, id).status;
+  };
+  EXPECT_EQ(status("clinician", kOther, "Observation", "obs-r"), 200);
+  EXPECT_EQ(status("allied-health", kOther, "Observation", "obs-r"), 404);  // R, from the body
+  EXPECT_EQ(status("allied-health", kOther, "Observation", "obs-plain"), 200);
+  // The authors of what was written before are not known: V and protected items open to none
+  // but integration and the server's own work.
+  EXPECT_EQ(status("clinician", kAuthor, "Observation", "obs-v"), 404);
+  EXPECT_EQ(status("clinician", kAuthor, "Condition", "cond-prot"), 404);
+  EXPECT_EQ(status("integration", kOther, "Condition", "cond-prot"), 200);
 }
 
 }  // namespace
