@@ -214,6 +214,12 @@ std::vector<std::pair<std::string, Response>> ReadPaths(interactions::FhirServic
       service.Search(ctx, "Patient", {{"_id", "p1"}, {"_revinclude", "Observation:subject"}}));
   out.emplace_back("revinclude performer",
                    service.Search(ctx, "Practitioner", {{"_revinclude", "Observation:performer"}}));
+  // A withheld item reached by one round lends nothing to the next (:iterate).
+  out.emplace_back("revinclude then iterate",
+                   service.Search(ctx, "Patient",
+                                  {{"_id", "p1"},
+                                   {"_revinclude", "Observation:subject"},
+                                   {"_include:iterate", "Observation:performer"}}));
   out.emplace_back("system history", service.History(ctx, "", "", {}));
   out.emplace_back("system history total", service.History(ctx, "", "", {{"_total", "accurate"}}));
   out.emplace_back("everything", service.Everything(ctx, "p1", {}));

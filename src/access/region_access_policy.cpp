@@ -17,7 +17,7 @@ bool RegionAccessPolicy::MayRead(const AccessContext& who, const store::ItemFact
   auto role = ParseRole(who.role);
   if (!role) return false;
   const RegionPolicy& policy = *policy_;
-  if (!policy.Of(*role).read_types.count(std::string(item.type))) return false;
+  if (!policy.Of(*role).read_types.count(item.type)) return false;
   const bool outside = OutsidePatientCompartment(item.type);
   if (*role == Role::kPatient) {
     std::string_view own = OwnPatient(who);
@@ -47,7 +47,7 @@ std::optional<std::string> RegionAccessPolicy::RefuseWrite(const AccessContext& 
   if (!role) {
     return "the role '" + who.role + "' is not one the access policy knows, so it may not write";
   }
-  if (policy_->Of(*role).write_types.count(std::string(type))) return std::nullopt;
+  if (policy_->Of(*role).write_types.count(type)) return std::nullopt;
   return "the role '" + who.role + "' may not write " + std::string(type) +
          " resources (the access policy's roles." + who.role + ".write)";
 }

@@ -17,7 +17,7 @@ namespace json = boost::json;
 using base::Invalid;
 
 struct Groups {
-  std::set<std::string> compartment, clinical, outside, all;
+  TypeSet compartment, clinical, outside, all;
 };
 
 const Groups& AllGroups() {
@@ -51,12 +51,11 @@ RoleAccess Access(std::vector<std::string> read, std::vector<std::string> write)
   return access;
 }
 
-base::Result<std::set<std::string>> Expand(const std::vector<std::string>& names,
-                                           const std::string& where) {
-  std::set<std::string> out;
+base::Result<TypeSet> Expand(const std::vector<std::string>& names, const std::string& where) {
+  TypeSet out;
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string& name = names[i];
-    if (const std::set<std::string>& group = GroupTypes(name); !group.empty()) {
+    if (const TypeSet& group = GroupTypes(name); !group.empty()) {
       out.insert(group.begin(), group.end());
     } else if (fhir::IsResourceType(name)) {
       out.insert(name);
@@ -169,8 +168,8 @@ base::Status ApplyProtected(const json::value& value, RegionPolicy& policy) {
 
 }  // namespace
 
-const std::set<std::string>& GroupTypes(std::string_view group) {
-  static const std::set<std::string> none;
+const TypeSet& GroupTypes(std::string_view group) {
+  static const TypeSet none;
   const Groups& groups = AllGroups();
   if (group == kGroupCompartment) return groups.compartment;
   if (group == kGroupClinical) return groups.clinical;
@@ -180,7 +179,7 @@ const std::set<std::string>& GroupTypes(std::string_view group) {
 }
 
 bool OutsidePatientCompartment(std::string_view type) {
-  return AllGroups().outside.count(std::string(type)) > 0;
+  return AllGroups().outside.count(type) > 0;
 }
 
 bool RegionPolicy::IsProtected(std::string_view sealing_facts) const {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -25,8 +26,11 @@ inline constexpr std::string_view kGroupClinical = "*clinical*";
 inline constexpr std::string_view kGroupOutsideCompartment = "*outside-patient-compartment*";
 inline constexpr std::string_view kGroupAll = "*";
 
+// Resource type names, looked up by string_view without building a string (per item, per read).
+using TypeSet = std::set<std::string, std::less<>>;
+
 // The resource types a group names (sorted); empty for a name that is not a group.
-const std::set<std::string>& GroupTypes(std::string_view group);
+const TypeSet& GroupTypes(std::string_view group);
 // True when `type` is in no patient compartment (from the generated compartment definition).
 bool OutsidePatientCompartment(std::string_view type);
 
@@ -38,10 +42,10 @@ struct ProtectedCode {
 };
 
 struct RoleAccess {
-  std::vector<std::string> read;      // as written: types and group names
-  std::vector<std::string> write;     // as written
-  std::set<std::string> read_types;   // expanded
-  std::set<std::string> write_types;  // expanded
+  std::vector<std::string> read;   // as written: types and group names
+  std::vector<std::string> write;  // as written
+  TypeSet read_types;              // expanded
+  TypeSet write_types;             // expanded
 };
 
 struct RegionPolicy {

@@ -22,7 +22,7 @@ TEST(RegionPolicy, DefaultsAreTheIssues) {
   EXPECT_EQ(policy.Of(Role::kAuditor).read_types.count("Observation"), 0u);
   EXPECT_EQ(policy.Of(Role::kSystemAdmin).read_types.count("Patient"), 0u);
   EXPECT_EQ(policy.Of(Role::kSystemAdmin).read_types.count("Practitioner"), 1u);
-  std::set<std::string> admin = GroupTypes(kGroupOutsideCompartment);
+  TypeSet admin = GroupTypes(kGroupOutsideCompartment);
   admin.insert({"Patient", "RelatedPerson", "Encounter", "Appointment"});
   EXPECT_EQ(policy.Of(Role::kAdminStaff).read_types, admin);
   EXPECT_EQ(policy.restricted_readers, (std::set<Role>{Role::kClinician, Role::kNurse}));
@@ -44,7 +44,7 @@ TEST(RegionPolicy, AFileReplacesWhatItGivesAndKeepsTheRest) {
     "break_glass_minutes": 60
   })");
   ASSERT_TRUE(policy.ok()) << policy.error().message;
-  EXPECT_EQ(policy->Of(Role::kNurse).read_types, (std::set<std::string>{"Patient", "Observation"}));
+  EXPECT_EQ(policy->Of(Role::kNurse).read_types, (TypeSet{"Patient", "Observation"}));
   EXPECT_TRUE(policy->Of(Role::kNurse).write_types.count("Observation"));  // default kept
   EXPECT_EQ(policy->restricted_readers, (std::set<Role>{Role::kClinician}));
   EXPECT_EQ(policy->break_glass_minutes, 60);

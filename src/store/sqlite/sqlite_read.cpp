@@ -212,6 +212,7 @@ class SqliteReadSession final : public ReadSession {
                               SearchPage& page);
   base::Result<SearchPage> BudgetedSearch(const SearchSpec& spec, SearchRun& run);
   base::Result<int64_t> CountPermitted(const SearchSpec& spec, SearchRun& run);
+  base::Result<bool> PermitsPk(int64_t pk);
   base::Result<std::optional<int64_t>> CountHistory(
       const HistoryQuery& query, const std::string& sql_from_where,
       const std::function<void(SqliteStatement&)>& bind);
@@ -345,7 +346,9 @@ base::Result<SearchPage> SqliteReadSession::BudgetedSearch(const SearchSpec& spe
     admitted_pks.push_back(loaded_pks[i]);
   }
   if (!spec.includes.empty() && !admitted_pks.empty()) {
-    auto included = IncludePks(*db_, names_, spec, admitted_pks, run);
+    PkFilter iterate_from;
+    if (!gate_.AdmitsEverything()) iterate_from = [this](int64_t pk) { return PermitsPk(pk); };
+    auto included = IncludePks(*db_, names_, spec, admitted_pks, run, iterate_from);
     if (!included.ok()) return included.error();
     auto loaded = loader_.Current(included.value(), bytes);
     if (!loaded.ok()) return loaded.error();
@@ -362,29 +365,34 @@ base::Result<SearchPage> SqliteReadSession::BudgetedSearch(const SearchSpec& spe
   return page;
 }
 
-// Every match of `spec` that the gate permits, counted one by one from the rows' facts (no
-// bodies are read).
-base::Result<int64_t> SqliteReadSession::CountPermitted(const SearchSpec& spec, SearchRun& run) {
-  auto pks = MatchPks(*db_, names_, spec, size_t{1} << 40, run);
-  if (!pks.ok()) return pks.error();
+// Whether the gate permits the current version of resource `pk` (false when deleted), from its
+// row's facts (no body is read).
+base::Result<bool> SqliteReadSession::PermitsPk(int64_t pk) {
   auto stmt = db_->Cached(std::string("SELECT ") + kItemFactsColumns +
                           " FROM resource r JOIN version v ON v.vid = r.vid "
                           "WHERE r.pk = ? AND r.deleted = 0");
   if (!stmt.ok()) return stmt.error();
+  (*stmt)->Bind(1, pk);
+  auto row = (*stmt)->Step();
+  base::Result<bool> permitted = false;
+  if (!row.ok()) {
+    permitted = row.error();
+  } else if (row.value()) {
+    permitted = loader_.Permitted(**stmt, 0, gate_);
+  }
+  (*stmt)->Reset();
+  return permitted;
+}
+
+// Every match of `spec` that the gate permits, counted one by one.
+base::Result<int64_t> SqliteReadSession::CountPermitted(const SearchSpec& spec, SearchRun& run) {
+  auto pks = MatchPks(*db_, names_, spec, size_t{1} << 40, run);
+  if (!pks.ok()) return pks.error();
   int64_t total = 0;
   for (int64_t pk : *pks) {
-    (*stmt)->Bind(1, pk);
-    auto row = (*stmt)->Step();
-    if (!row.ok()) return row.error();
-    if (row.value()) {
-      auto permitted = loader_.Permitted(**stmt, 0, gate_);
-      if (!permitted.ok()) {
-        (*stmt)->Reset();
-        return permitted.error();
-      }
-      total += *permitted;
-    }
-    (*stmt)->Reset();
+    auto permitted = PermitsPk(pk);
+    if (!permitted.ok()) return permitted.error();
+    total += *permitted;
   }
   return total;
 }

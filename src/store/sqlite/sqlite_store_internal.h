@@ -111,10 +111,13 @@ base::Result<std::vector<int64_t>> InnerSearchPks(SqliteConnection& db, const Sq
                                                   const std::string& parameter, SearchRun& run);
 
 // Pks reached from `from` by the includes of `spec` (forward and reverse, iterating), at most
-// the budget's max_included (more is an error).
+// the budget's max_included (more is an error). `iterate_from`, when given, decides which of
+// the pks one round reaches the next round (:iterate) goes on from: a withheld item lends none.
+using PkFilter = std::function<base::Result<bool>(int64_t pk)>;
 base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const SqliteNames& names,
                                               const SearchSpec& spec,
-                                              const std::vector<int64_t>& from, SearchRun& run);
+                                              const std::vector<int64_t>& from, SearchRun& run,
+                                              const PkFilter& iterate_from = {});
 
 // The targets that `from` (resources of `include.source_type`, whose type id is `source_type`)
 // refer to by `include.param`, read from their bodies (references are not indexed by source).
