@@ -214,6 +214,13 @@ std::vector<std::pair<std::string, Response>> ReadPaths(interactions::FhirServic
       service.Search(ctx, "Patient", {{"_id", "p1"}, {"_revinclude", "Observation:subject"}}));
   out.emplace_back("revinclude performer",
                    service.Search(ctx, "Practitioner", {{"_revinclude", "Observation:performer"}}));
+  // Chains and _has match only what the caller may read: they cannot probe withheld items.
+  out.emplace_back("has observation",
+                   service.Search(ctx, "Patient", {{"_has:Observation:subject:code", "8867-4"}}));
+  out.emplace_back("has protected condition",
+                   service.Search(ctx, "Patient", {{"_has:Condition:subject:code", "407377005"}}));
+  out.emplace_back("chain to patient",
+                   service.Search(ctx, "Observation", {{"subject:Patient.gender", "female"}}));
   // A withheld item reached by one round lends nothing to the next (:iterate).
   out.emplace_back("revinclude then iterate",
                    service.Search(ctx, "Patient",

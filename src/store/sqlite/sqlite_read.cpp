@@ -304,6 +304,9 @@ base::Result<StoredResource> SqliteReadSession::ReadVersion(std::string_view typ
 base::Result<SearchPage> SqliteReadSession::Search(const SearchSpec& spec) {
   Snapshot();
   SearchRun run(*db_, spec.budget);
+  if (!gate_.AdmitsEverything()) {
+    run.FilterInnerMatches([this](int64_t pk) { return PermitsPk(pk); });
+  }
   return run.Explain(BudgetedSearch(spec, run));
 }
 
