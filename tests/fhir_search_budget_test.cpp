@@ -234,7 +234,7 @@ TEST(FhirSearchBudget, TooManyBoundValuesAreRefusedNamingTheLimit) {
 TEST(FhirSearchBudget, ResultParametersNeverChangeWhatAConditionMatches) {
   TestServer server;
   Put(server, "Patient", "a", R"({"resourceType":"Patient","gender":"male"})");
-  auto reader = server.store().OpenTransactionReader();
+  auto reader = server.store().OpenTransactionReader(store::TransactionReaderKeyForTests::Make());
   store::SearchSpec spec = Parse("Patient", {{"gender", "male"}});
   std::vector<store::SearchSpec> hiding(4, spec);
   hiding[0].count_only = true;  // _summary=count

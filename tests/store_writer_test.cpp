@@ -439,7 +439,7 @@ TEST(StoreWriter, ACostlyConditionBesideConstantWritesOfItsTypeCreatesOnceOrAsks
 
 // Where the store stands now, as a request's snapshot would record it.
 int64_t Position(TestServer& server) {
-  auto reader = server.store().OpenTransactionReader();
+  auto reader = server.store().OpenTransactionReader(store::TransactionReaderKeyForTests::Make());
   return reader->Position();
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "access/access_context.h"
+#include "access/region_access_policy.h"
 #include "access/scope_policy.h"
 #include "access/wall_clock.h"
 #include "app/auth_stack.h"
@@ -29,6 +30,13 @@
 #include "http/server.h"
 #include "interactions/fhir_service.h"
 #include "store/store.h"
+
+namespace carerecord::store {
+// The tests' named way to the write path's reader (store.h, TransactionReaderKey).
+struct TransactionReaderKeyForTests {
+  static TransactionReaderKey Make() { return TransactionReaderKey(); }
+};
+}  // namespace carerecord::store
 
 namespace carerecord::testing {
 
@@ -237,7 +245,10 @@ class TestServer {
   TestAuthOptions auth_options_;
   size_t max_body_;
   std::filesystem::path dir_;
-  access::OpenPolicy policy_;
+  // The server's own stack: the default region policy inside the scopes (the test client is an
+  // integration client, which the policy leaves whole).
+  access::RegionAccessPolicy policy_{
+      std::make_shared<const access::RegionPolicy>(access::DefaultRegionPolicy())};
   access::ScopeLimitedPolicy scope_policy_{policy_};
   access::SystemWallClock system_clock_;
   std::unique_ptr<app::AuthStack> auth_;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "access/scopes.h"
@@ -43,17 +44,27 @@ struct AccessContext {
   AuditSink* request_audit = nullptr;
 };
 
-// The policy decides per item. Until sign-in and the access policy land (issue 3), the server
-// runs the OpenPolicy, which admits every item: it must only be run on a trusted network.
+// The policy decides per item. The server runs RegionAccessPolicy (region_access_policy.h)
+// inside ScopeLimitedPolicy; OpenPolicy admits every item and is for the server's own work and
+// tests only.
 class AccessPolicy {
  public:
   virtual ~AccessPolicy() = default;
   virtual bool MayRead(const AccessContext& who, const store::ItemFacts& item) = 0;
+  // True when MayRead admits every item for `who`, whatever its facts: counts may then come
+  // from the indexes. False is always safe.
+  virtual bool AdmitsEverything(const AccessContext&) { return false; }
+  // Why `who` may not write a resource of `type` (for a 403), or nothing when they may. Scopes
+  // are checked apart (CheckInteractionScope); this is the role's part.
+  virtual std::optional<std::string> RefuseWrite(const AccessContext&, std::string_view) {
+    return std::nullopt;
+  }
 };
 
 class OpenPolicy final : public AccessPolicy {
  public:
   bool MayRead(const AccessContext&, const store::ItemFacts&) override { return true; }
+  bool AdmitsEverything(const AccessContext&) override { return true; }
 };
 
 // What one request disclosed, handed to the audit when the request ends.
@@ -103,6 +114,7 @@ class RequestGate final : public store::ReadGate {
   bool Permits(const store::ItemFacts& item) override {
     return policy_.MayRead(disclosure_.who, item);
   }
+  bool AdmitsEverything() override { return policy_.AdmitsEverything(disclosure_.who); }
   const Disclosure& disclosure() const { return disclosure_; }
 
  private:

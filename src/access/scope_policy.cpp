@@ -47,6 +47,18 @@ std::optional<ScopeRefusal> CheckInteractionScope(const AccessContext& who,
   return refusal;
 }
 
+bool ScopeLimitedPolicy::AdmitsEverything(const AccessContext& who) {
+  if (!inner_.AdmitsEverything(who)) return false;
+  if (!who.scopes) return true;
+  for (const ClinicalScope& scope : who.scopes->clinical()) {
+    if (scope.resource_type == "*" && (scope.permissions & (kPermitRead | kPermitSearch)) != 0 &&
+        scope.level != ScopeLevel::kPatient && Honoured(scope, who)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool ScopeLimitedPolicy::MayRead(const AccessContext& who, const store::ItemFacts& item) {
   if (who.scopes) {
     bool covered = false;

@@ -33,6 +33,11 @@ class ScopeLimitedPolicy final : public AccessPolicy {
  public:
   explicit ScopeLimitedPolicy(AccessPolicy& inner) : inner_(inner) {}
   bool MayRead(const AccessContext& who, const store::ItemFacts& item) override;
+  // When the wrapped policy does and a scope reads every type beyond one patient (system/*.rs).
+  bool AdmitsEverything(const AccessContext& who) override;
+  std::optional<std::string> RefuseWrite(const AccessContext& who, std::string_view type) override {
+    return inner_.RefuseWrite(who, type);
+  }
 
  private:
   AccessPolicy& inner_;

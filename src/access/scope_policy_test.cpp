@@ -89,3 +89,22 @@ TEST(ScopePolicy, ScopesNeverWidenTheWrappedPolicy) {
 
 }  // namespace
 }  // namespace carerecord::access
+
+namespace carerecord::access {
+namespace {
+
+// Counts come from the indexes only when no item could be withheld: the wrapped policy admits
+// everything and a scope reads every type of every patient.
+TEST(ScopePolicy, AdmitsEverythingOnlyWhenTheScopesReadEveryTypeOfEveryPatient) {
+  OpenPolicy open;
+  ScopeLimitedPolicy policy(open);
+  AccessContext server;
+  EXPECT_TRUE(policy.AdmitsEverything(server));
+  EXPECT_TRUE(policy.AdmitsEverything(WithScopes("system/*.rs")));
+  EXPECT_FALSE(policy.AdmitsEverything(WithScopes("system/Observation.rs")));
+  EXPECT_FALSE(policy.AdmitsEverything(WithScopes("system/*.c")));
+  EXPECT_FALSE(policy.AdmitsEverything(WithScopes("patient/*.rs", "p1")));
+}
+
+}  // namespace
+}  // namespace carerecord::access

@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "access/access_context.h"
+#include "access/region_access_policy.h"
+#include "access/region_policy.h"
 #include "access/scope_policy.h"
 #include "app/audit_commands.h"
 #include "app/auth_stack.h"
@@ -61,6 +63,16 @@ int LoadBundles(interactions::FhirService& service, const std::vector<std::strin
     }
   }
   return 0;
+}
+
+// The policy a server of DIR runs: FILE when given, else DIR/policy.json when present, else
+// the built-in defaults (README).
+base::Result<access::RegionPolicy> EffectivePolicy(const std::string& data_dir,
+                                                   const std::string& policy_file) {
+  if (!policy_file.empty()) return access::LoadRegionPolicy(policy_file);
+  const std::string beside = data_dir + "/policy.json";
+  if (std::ifstream(beside).good()) return access::LoadRegionPolicy(beside);
+  return access::DefaultRegionPolicy();
 }
 
 // How many connections the server may hold: what file descriptors the store does not need (its
@@ -315,6 +327,10 @@ int main(int argc, char** argv) {
                    "Lifetime of the access tokens the server issues, in seconds")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, access::kMaxTokenTtlSeconds));
+  std::string policy_file;
+  serve->add_option("--policy", policy_file,
+                    "The region's access policy, JSON (default: DIR/policy.json when present, "
+                    "else the built-in policy; see `policy show`)");
   serve->add_flag("--no-fsync", no_fsync,
                   "Do not sync commits to disk (tests only: a crash can lose acknowledged data)");
   serve->add_option("--audit-checkpoints", audit_checkpoints,
@@ -335,6 +351,14 @@ int main(int argc, char** argv) {
   auto* stats = app.add_subcommand("stats", "Print what the store holds");
   stats->add_option("--data", data_dir, "Directory of the record store")->capture_default_str();
 
+  auto* policy_command = app.add_subcommand("policy", "The region's access policy");
+  policy_command->require_subcommand(1);
+  auto* policy_show =
+      policy_command->add_subcommand("show", "Print the effective access policy as JSON");
+  policy_show->add_option("--data", data_dir, "Directory of the record store")
+      ->capture_default_str();
+  policy_show->add_option("--policy", policy_file, "A policy file, as serve --policy takes");
+
   app::IdentityCommands identity_commands(app);
   app::RegisterKeyCommands(app);
   app::RegisterFeedCommands(app);
@@ -351,6 +375,20 @@ int main(int argc, char** argv) {
     return app.exit(error) == 0 ? 0 : 2;
   }
   if (auto status = identity_commands.RunIfChosen()) return *status;
+
+  std::shared_ptr<const access::RegionPolicy> region_policy;
+  if (*serve || *policy_show) {
+    auto loaded = EffectivePolicy(data_dir, policy_file);
+    if (!loaded.ok()) {
+      std::cerr << "carerecord: the access policy is refused: " << loaded.error().message << "\n";
+      return 2;
+    }
+    region_policy = std::make_shared<const access::RegionPolicy>(std::move(loaded).value());
+  }
+  if (*policy_show) {
+    std::cout << access::RegionPolicyJson(*region_policy) << "\n";
+    return 0;
+  }
 
   std::string host;
   uint16_t port = 0;
@@ -405,10 +443,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<store::Store> record_store = std::move(opened).value();
-  // The full policy (roles, relationships, consent) is the next issue; today every caller with a
-  // valid token reads what its scopes allow.
-  access::OpenPolicy open_policy;
-  access::ScopeLimitedPolicy policy(open_policy);
+  // The region's policy (roles, sealing), narrowed by each token's scopes. load and stats run
+  // as the server's own work, which the policy leaves whole.
+  if (!region_policy) region_policy = std::make_shared<const access::RegionPolicy>();
+  access::RegionAccessPolicy region_access(region_policy);
+  access::ScopeLimitedPolicy policy(region_access);
   interactions::FhirService service(*record_store, policy, nullptr);
 
   if (*stats) {

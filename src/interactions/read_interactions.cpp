@@ -5,6 +5,7 @@
 #include <boost/json/array.hpp>
 #include <charconv>
 
+#include "access/region_access_policy.h"
 #include "fhir/fhir_date.h"
 #include "fhir/json_text.h"
 #include "fhir/resource_summary.h"
@@ -255,6 +256,12 @@ Response FhirService::RunSearch(const RequestContext& ctx, std::string_view type
   auto parsed = ParseSearch(type, params, ctx.strict, options_.limits, ctx.base_url);
   if (!parsed.ok()) return ErrorResponse(parsed.error());
   parsed->spec.compartment_patient = std::string(compartment_patient);
+  if (compartment_patient.empty() && ctx.who.kind && ctx.who.role == "patient" &&
+      !fhir::PatientCompartmentParams(type).empty()) {
+    // A patient's search is narrowed to their own record (the gate would withhold the rest),
+    // so it is a range scan of one compartment and needs no patient parameter.
+    parsed->spec.compartment_patient = std::string(access::RegionAccessPolicy::OwnPatient(ctx.who));
+  }
   ctx.Bound(parsed->spec.budget);
   access::RequestGate gate(policy_, audit_, ctx.who, "search");
   auto session = store_.OpenRead(gate);

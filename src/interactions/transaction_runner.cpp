@@ -12,6 +12,7 @@
 #include "fhir/fhir_date.h"
 #include "fhir/json_number.h"
 #include "fhir/resource_validation.h"
+#include "fhir/sealing_facts.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
 #include "interactions/responses.h"
@@ -117,7 +118,9 @@ base::Result<std::vector<std::string>> TransactionRunner::Match(const std::strin
     return At(Invalid("a conditional operation needs at least one search parameter"), where);
   }
   // Two matches are enough to tell one from several, once this transaction's deletes are out.
-  auto ids = reader_->MatchIds(parsed->spec, 2 + deleted_here_.size());
+  // Only over what the caller may read: a match it may not see is answered as if absent.
+  access::RequestGate visible(service_.policy_, nullptr, ctx_.who, "match");
+  auto ids = reader_->MatchIds(parsed->spec, 2 + deleted_here_.size(), &visible);
   if (!ids.ok()) return ids.error();
   std::erase_if(ids.value(),
                 [&](const std::string& id) { return deleted_here_.count(type + "/" + id) > 0; });
@@ -290,8 +293,46 @@ base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
   return base::Status::Ok();
 }
 
+bool TransactionRunner::MayReadCurrent(const PlannedEntry& e,
+                                       const store::CurrentVersion& current) {
+  const store::ItemFacts facts{
+      e.type, e.resolved_id, {}, current.sealing_facts, current.author_organisation};
+  return service_.policy_.MayRead(ctx_.who, facts);
+}
+
+// The current version's meta.security labels, added to `resource` where it lacks them.
+void TransactionRunner::KeepSecurityLabels(const store::CurrentVersion& current,
+                                           json::object& resource) {
+  std::vector<fhir::Coding> labels = fhir::SecurityLabels(current.sealing_facts);
+  if (labels.empty()) return;
+  json::value& meta = resource["meta"];
+  if (!meta.is_object()) meta = json::object();
+  json::value& security = meta.as_object()["security"];
+  if (!security.is_array()) security = json::array();
+  json::array& held = security.as_array();
+  for (const fhir::Coding& label : labels) {
+    bool present = false;
+    for (const json::value& coding : held) {
+      const json::object* object = coding.if_object();
+      if (!object) continue;
+      const json::value* system = object->if_contains("system");
+      const json::value* code = object->if_contains("code");
+      if (system && code && system->is_string() && code->is_string() &&
+          system->get_string() == label.system && code->get_string() == label.code) {
+        present = true;
+      }
+    }
+    if (!present) {
+      json::object coding;
+      if (!label.system.empty()) coding["system"] = label.system;
+      coding["code"] = label.code;
+      held.push_back(std::move(coding));
+    }
+  }
+}
+
 base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
-  reader_ = service_.store_.OpenTransactionReader();
+  reader_ = service_.store_.OpenTransactionReader(store::TransactionReaderKey());
   if (!reader_) return MakeError(ErrorCode::kUnavailable, "the server cannot read data just now");
   full_urls_.clear();
   conditional_refs_.clear();
@@ -304,6 +345,9 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   // 1. Decide each entry's target id, so every urn:uuid can be rewritten before preparing.
   for (PlannedEntry& e : entries) {
     if (e.method == "GET") continue;
+    if (auto refused = service_.policy_.RefuseWrite(ctx_.who, e.type)) {
+      return At(MakeError(ErrorCode::kForbidden, *refused), e.where);
+    }
     CR_RETURN_IF_ERROR(DecideTarget(e));
     if (!e.full_url.empty() && !e.resolved_id.empty()) {
       if (!full_urls_.emplace(e.full_url, e.type + "/" + e.resolved_id).second) {
@@ -318,6 +362,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   transaction.provenance = {ctx_.source.empty() ? service_.options_.source : ctx_.source,
                             ctx_.request_id, ctx_.received_ms != 0 ? ctx_.received_ms : now};
   transaction.read_position = reader_->Position();
+  transaction.author_organisation = ctx_.who.organisation;
   for (PlannedEntry& e : entries) {
     if (e.method == "GET" || e.noop) continue;
     store::CurrentVersion current;
@@ -325,6 +370,13 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       auto found = reader_->Current(e.type, e.resolved_id);
       if (!found.ok()) return found.error();
       current = std::move(found).value();
+    }
+    // A writer that may not read the current version neither learns of it nor unseals it.
+    const bool hidden = current.version > 0 && !current.deleted && !MayReadCurrent(e, current);
+    if (hidden && e.method == "DELETE") {
+      e.noop = true;  // as if absent: nothing to delete
+      e.status = 204;
+      continue;
     }
     bool exists = current.version > 0 && !current.deleted;
     if (e.conditional_create && exists) {
@@ -351,6 +403,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       }
       auto write = PrepareDelete(request, current.json);
       if (!write.ok()) return At(write.error(), e.where);
+      write->sealing_facts = current.sealing_facts;  // the deletion is sealed as what it deletes
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = 204;
@@ -359,6 +412,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       // arena, which frees nothing until the request ends (64 retries would keep 64 copies).
       json::object resource(*e.resource, json::storage_ptr{});
       CR_RETURN_IF_ERROR(ResolveReferences(e, resource));
+      if (hidden) KeepSecurityLabels(current, resource);
       auto write = PrepareWrite(std::move(resource), request, exists ? &current.json : nullptr);
       if (!write.ok()) return At(write.error(), e.where);
       e.stored_json = write->json;

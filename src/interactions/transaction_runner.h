@@ -77,6 +77,9 @@ class TransactionRunner {
                                                const std::string& where);
   void CheckStillNoMatchAtCommit(const std::string& type, const QueryParams& query);
   base::Status ResolveReferences(const PlannedEntry& entry, boost::json::object& resource);
+  bool MayReadCurrent(const PlannedEntry& e, const store::CurrentVersion& current);
+  static void KeepSecurityLabels(const store::CurrentVersion& current,
+                                 boost::json::object& resource);
 
   FhirService& service_;
   const RequestContext& ctx_;

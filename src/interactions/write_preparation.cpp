@@ -8,6 +8,7 @@
 #include "fhir/index_extraction.h"
 #include "fhir/json_number.h"
 #include "fhir/resource_validation.h"
+#include "fhir/sealing_facts.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
 #include "interactions/local_reference.h"
@@ -206,6 +207,7 @@ base::Result<store::PreparedWrite> PrepareWrite(json::object resource, const Wri
                            request.type);
   }
   write.compartment_patients = CompartmentPatients(request.type, request.id, write.index);
+  write.sealing_facts = fhir::EncodeSealingFacts(stamped);
   write.json = Serialize(as_value);
   // The store stamps the commit's time here (Store::Commit), in commit order.
   std::string stamp = "\"lastUpdated\":\"" + fhir::FormatInstant(request.now_ms) + "\"";

@@ -17,6 +17,10 @@
 #include "store/body_codec.h"
 #include "store/search_spec.h"
 
+namespace carerecord::interactions {
+class TransactionRunner;
+}
+
 namespace carerecord::store {
 
 // Where a version came from (DESIGN principle 2): kept with every version.
@@ -36,6 +40,10 @@ struct StoredResource {
   std::string method;      // "POST", "PUT" or "DELETE": how this version was made (history entries)
   std::string json;        // the resource JSON, meta.versionId and meta.lastUpdated included
   std::string patient_id;  // id of the Patient whose compartment holds it; empty if none
+  std::string sealing_facts;  // fhir::EncodeSealingFacts of this version (labels, code codings)
+  // The organisation of whoever wrote the resource's first version; empty when not known (a
+  // store written before it was recorded).
+  std::string author_organisation;
 };
 
 // Facts about an item the store is about to hand back, for the ReadGate to judge.
@@ -43,6 +51,10 @@ struct ItemFacts {
   std::string_view type;
   std::string_view id;
   std::string_view patient_id;  // empty when the item is in no patient's compartment
+  // This version's meta.security labels and `code` codings (fhir/sealing_facts.h), and the
+  // organisation that wrote the resource's first version (empty when not known).
+  std::string_view sealing_facts;
+  std::string_view author_organisation;
 };
 
 // Every item a user-facing read returns passes through a ReadGate first (DESIGN principle 4).
@@ -56,6 +68,9 @@ class ReadGate {
   // Decides as Admit would, but records no disclosure: for an item the store only reads to find
   // others and never hands back ($everything's references from the record's earlier pages).
   virtual bool Permits(const ItemFacts& item) = 0;
+  // True when this gate admits every item whatever its facts (the server's own work): counts
+  // may then be taken from the indexes without asking per item.
+  virtual bool AdmitsEverything() { return false; }
 };
 
 // One write of a transaction, fully prepared by the caller: validated, references resolved,
@@ -85,6 +100,7 @@ struct PreparedWrite {
   // removed; empty for a create. Valid because the commit checks version - 1 is still current.
   fhir::IndexEntries previous_index;
   std::vector<std::string> previous_compartment_patients;
+  std::string sealing_facts;  // fhir::EncodeSealingFacts of `json`; empty for a delete
 };
 
 // A condition that matched nothing on the caller's snapshot and must still match nothing when
@@ -108,6 +124,9 @@ struct WriteTransaction {
   // check is searched again at commit.
   int64_t read_position = 0;
   Provenance provenance;
+  // The organisation of the user or client writing: kept as the author of every resource this
+  // transaction creates (the sealing policy opens V items to it).
+  std::string author_organisation;
 };
 
 // The current state of a resource as the write path needs it (no gate: writers prepare versions,
@@ -116,6 +135,8 @@ struct CurrentVersion {
   int64_t version = 0;  // 0 when it has never existed
   bool deleted = false;
   std::string json;  // current body when not deleted
+  std::string sealing_facts;
+  std::string author_organisation;
 };
 
 // Reads used by the write path inside or outside a transaction. Not user-facing.
@@ -123,8 +144,11 @@ class TransactionReader {
  public:
   virtual ~TransactionReader() = default;
   virtual base::Result<CurrentVersion> Current(std::string_view type, std::string_view id) = 0;
-  // Ids of current resources of `type` matching `spec` (conditional create/update/references).
-  virtual base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit) = 0;
+  // Ids of current resources of `type` matching `spec` (conditional create/update/references),
+  // at most `limit` + 1. With `visible`, only the matches it permits count: a caller's condition
+  // matches only what the caller may read.
+  virtual base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit,
+                                                          ReadGate* visible = nullptr) = 0;
   // Where the store stood when this reader's snapshot began: its reads see every write up to
   // here and none after. 0 when the reader has no single snapshot.
   virtual int64_t Position() { return 0; }
@@ -183,6 +207,15 @@ class ReadSession {
   virtual base::Result<SearchPage> Everything(const EverythingQuery& query) = 0;
 };
 
+// The only way to make one is to be the write path's runner (or the tests' named access): the
+// ungated TransactionReader is reachable from nowhere else, so no user-facing read can use it.
+class TransactionReaderKey {
+ private:
+  TransactionReaderKey() = default;
+  friend class interactions::TransactionRunner;
+  friend struct TransactionReaderKeyForTests;
+};
+
 struct CommitResult {
   int64_t commit_ms = 0;
   // The meta.lastUpdated Commit gave every write: never earlier than that of a transaction
@@ -211,7 +244,8 @@ class Store {
   // later).
   virtual base::Result<CommitResult> Commit(WriteTransaction transaction) = 0;
   virtual std::unique_ptr<ReadSession> OpenRead(ReadGate& gate) = 0;
-  virtual std::unique_ptr<TransactionReader> OpenTransactionReader() = 0;
+  // The write path's reader (see TransactionReaderKey).
+  virtual std::unique_ptr<TransactionReader> OpenTransactionReader(TransactionReaderKey key) = 0;
   virtual base::Result<StoreStats> Stats() = 0;
   // How bodies are compressed; writers encode with it before Commit (PreparedWrite).
   virtual const BodyCodec& Codec() const = 0;

@@ -436,6 +436,13 @@ base::Status GroupCommitWriter::WriteVersion(const WriteTransaction& transaction
   auto vid = InsertVersion(transaction, write, slot, patient_pk, source_id);
   if (!vid.ok()) return vid.error();
   CR_RETURN_IF_ERROR(UpdateRow(write, slot, patient_pk, *vid));
+  if (write.version == 1 && !transaction.author_organisation.empty()) {
+    // The first version's writer is the author the sealing policy opens V items to.
+    auto author = db.Cached("UPDATE resource SET author_org = ? WHERE pk = ?");
+    if (!author.ok()) return author.error();
+    (*author)->Bind(1, std::string_view(transaction.author_organisation)).Bind(2, slot.pk);
+    CR_RETURN_IF_ERROR((*author)->Run());
+  }
   if (write.is_delete) return base::Status::Ok();
   CR_RETURN_IF_ERROR(WriteIndex(write.index, slot.pk, part, false));
   for (int64_t patient : compartment) {
@@ -470,7 +477,7 @@ base::Result<int64_t> GroupCommitWriter::InsertVersion(const WriteTransaction& t
                                                        int64_t patient_pk, int64_t source_id) {
   auto insert_version = db_.Cached(
       "INSERT INTO version (pk, patient_pk, version, last_updated, method, source_id, "
-      "message_id, received, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "message_id, received, body, sealing_facts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!insert_version.ok()) return insert_version.error();
   SqliteStatement& version_stmt = **insert_version;
   version_stmt.Bind(1, slot.pk)
@@ -479,7 +486,8 @@ base::Result<int64_t> GroupCommitWriter::InsertVersion(const WriteTransaction& t
       .Bind(4, write.last_updated_ms)
       .Bind(5, static_cast<int64_t>(MethodCode(write.method)))
       .Bind(6, source_id)
-      .Bind(8, transaction.provenance.received_ms);
+      .Bind(8, transaction.provenance.received_ms)
+      .Bind(10, std::string_view(write.sealing_facts));
   if (transaction.provenance.message_id.empty()) {
     version_stmt.BindNull(7);
   } else {

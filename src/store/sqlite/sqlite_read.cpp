@@ -85,7 +85,9 @@ class RowLoader {
   RowLoader(SqliteConnection& db, const SqliteNames& names) : db_(db), names_(names) {}
 
   static constexpr const char* kColumns =
-      "r.type_id, r.id, v.version, v.last_updated, v.method, v.body, r.patient_pk, r.pk";
+      "r.type_id, r.id, v.version, v.last_updated, v.method, v.body, r.patient_pk, r.pk, "
+      "v.sealing_facts, r.author_org";
+  static constexpr int kColumnCount = 10;
 
   base::Result<StoredResource> Load(SqliteStatement& stmt) {
     StoredResource out;
@@ -104,7 +106,18 @@ class RowLoader {
     auto patient = PatientId(stmt.Int(6));
     if (!patient.ok()) return patient.error();
     out.patient_id = std::move(patient).value();
+    out.sealing_facts = std::string(stmt.Text(8));
+    out.author_organisation = std::string(stmt.Text(9));
     return out;
+  }
+
+  // Whether `gate` permits the item of a row selected with kItemFactsColumns from `first` on.
+  base::Result<bool> Permitted(SqliteStatement& stmt, int first, ReadGate& gate) {
+    auto patient = PatientId(stmt.Int(first + 2));
+    if (!patient.ok()) return patient.error();
+    const std::string type = names_.types.NameOf(stmt.Int(first));
+    return gate.Permits(ItemFacts{type, stmt.Text(first + 1), patient.value(), stmt.Text(first + 3),
+                                  stmt.Text(first + 4)});
   }
 
   base::Result<std::string> PatientId(int64_t pk) {
@@ -134,8 +147,9 @@ class RowLoader {
     Bytes unbounded;
     return Current(pks, unbounded);
   }
-  base::Result<std::vector<StoredResource>> Current(const std::vector<int64_t>& pks,
-                                                    Bytes& budget) {
+  // `loaded_pks`, when given, gets the pk of each item returned.
+  base::Result<std::vector<StoredResource>> Current(const std::vector<int64_t>& pks, Bytes& budget,
+                                                    std::vector<int64_t>* loaded_pks = nullptr) {
     std::vector<StoredResource> out;
     auto stmt = db_.Cached(std::string("SELECT ") + kColumns +
                            " FROM resource r JOIN version v ON v.vid = r.vid "
@@ -151,6 +165,7 @@ class RowLoader {
         if (!loaded.ok()) return loaded.error();
         budget.used += loaded->json.size();
         out.push_back(std::move(loaded).value());
+        if (loaded_pks) loaded_pks->push_back(pks[budget.read]);
       }
       (*stmt)->Reset();
     }
@@ -196,6 +211,8 @@ class SqliteReadSession final : public ReadSession {
                               const EverythingCursor& cursor, std::vector<std::string> withheld,
                               SearchPage& page);
   base::Result<SearchPage> BudgetedSearch(const SearchSpec& spec, SearchRun& run);
+  base::Result<int64_t> CountPermitted(const SearchSpec& spec, SearchRun& run);
+  base::Result<bool> PermitsPk(int64_t pk);
   base::Result<std::optional<int64_t>> CountHistory(
       const HistoryQuery& query, const std::string& sql_from_where,
       const std::function<void(SqliteStatement&)>& bind);
@@ -204,7 +221,10 @@ class SqliteReadSession final : public ReadSession {
   void Snapshot() {
     if (!began_) began_ = db_->Exec("BEGIN").ok();
   }
-  bool Admit(const StoredResource& r) { return gate_.Admit(ItemFacts{r.type, r.id, r.patient_id}); }
+  bool Admit(const StoredResource& r) {
+    return gate_.Admit(
+        ItemFacts{r.type, r.id, r.patient_id, r.sealing_facts, r.author_organisation});
+  }
   std::vector<StoredResource> Admitted(std::vector<StoredResource> items) {
     std::vector<StoredResource> out;
     out.reserve(items.size());
@@ -284,26 +304,54 @@ base::Result<StoredResource> SqliteReadSession::ReadVersion(std::string_view typ
 base::Result<SearchPage> SqliteReadSession::Search(const SearchSpec& spec) {
   Snapshot();
   SearchRun run(*db_, spec.budget);
+  if (!gate_.AdmitsEverything()) {
+    run.FilterInnerMatches([this](int64_t pk) { return PermitsPk(pk); });
+  }
   return run.Explain(BudgetedSearch(spec, run));
 }
 
 base::Result<SearchPage> SqliteReadSession::BudgetedSearch(const SearchSpec& spec, SearchRun& run) {
-  auto pks = SearchPks(*db_, names_, spec, run);
-  if (!pks.ok()) return pks.error();
+  // A total counts only what the gate permits: the indexes' count would count withheld matches
+  // (a store that never held them would say less), so unless the gate admits everything the
+  // matches are counted one by one.
+  const bool counted = spec.total == TotalMode::kAccurate || spec.count_only;
+  const bool gated_count = counted && !gate_.AdmitsEverything();
   SearchPage page;
-  page.total = pks->total;
+  std::optional<SearchSpec> uncounted;
+  if (gated_count) {
+    auto total = CountPermitted(spec, run);
+    if (!total.ok()) return total.error();
+    page.total = *total;
+    if (spec.count_only) return page;
+    uncounted.emplace(spec);
+    uncounted->total = TotalMode::kNone;
+  }
+  const SearchSpec& paged = uncounted ? *uncounted : spec;
+  auto pks = SearchPks(*db_, names_, paged, run);
+  if (!pks.ok()) return pks.error();
+  if (!gated_count) page.total = pks->total;
   page.next_cursor = pks->next_cursor;
   if (spec.count_only) return page;
   RowLoader::Bytes bytes{spec.budget.max_page_bytes};
-  auto matches = loader_.Current(pks->pks, bytes);
+  std::vector<int64_t> loaded_pks;
+  auto matches = loader_.Current(pks->pks, bytes, &loaded_pks);
   if (!matches.ok()) return matches.error();
   if (bytes.read < pks->pks.size()) {  // the page is full before its count
     page.next_cursor = pks->NextCursorAfter(bytes.read);
     pks->pks.resize(bytes.read);
   }
-  page.matches = Admitted(std::move(matches).value());
-  if (!spec.includes.empty() && !pks->pks.empty()) {
-    auto included = IncludePks(*db_, names_, spec, pks->pks, run);
+  // Includes start from the admitted matches only: a withheld match lends none of its links.
+  std::vector<int64_t> admitted_pks;
+  page.matches.reserve(matches->size());
+  for (size_t i = 0; i < matches->size(); ++i) {
+    if (!Admit((*matches)[i])) continue;
+    page.matches.push_back(std::move((*matches)[i]));
+    admitted_pks.push_back(loaded_pks[i]);
+  }
+  if (!spec.includes.empty() && !admitted_pks.empty()) {
+    PkFilter iterate_from;
+    if (!gate_.AdmitsEverything()) iterate_from = [this](int64_t pk) { return PermitsPk(pk); };
+    auto included = IncludePks(*db_, names_, spec, admitted_pks, run, iterate_from);
     if (!included.ok()) return included.error();
     auto loaded = loader_.Current(included.value(), bytes);
     if (!loaded.ok()) return loaded.error();
@@ -318,6 +366,38 @@ base::Result<SearchPage> SqliteReadSession::BudgetedSearch(const SearchSpec& spe
   }
   page.previous_cursor = pks->previous_cursor;
   return page;
+}
+
+// Whether the gate permits the current version of resource `pk` (false when deleted), from its
+// row's facts (no body is read).
+base::Result<bool> SqliteReadSession::PermitsPk(int64_t pk) {
+  auto stmt = db_->Cached(std::string("SELECT ") + kItemFactsColumns +
+                          " FROM resource r JOIN version v ON v.vid = r.vid "
+                          "WHERE r.pk = ? AND r.deleted = 0");
+  if (!stmt.ok()) return stmt.error();
+  (*stmt)->Bind(1, pk);
+  auto row = (*stmt)->Step();
+  base::Result<bool> permitted = false;
+  if (!row.ok()) {
+    permitted = row.error();
+  } else if (row.value()) {
+    permitted = loader_.Permitted(**stmt, 0, gate_);
+  }
+  (*stmt)->Reset();
+  return permitted;
+}
+
+// Every match of `spec` that the gate permits, counted one by one.
+base::Result<int64_t> SqliteReadSession::CountPermitted(const SearchSpec& spec, SearchRun& run) {
+  auto pks = MatchPks(*db_, names_, spec, size_t{1} << 40, run);
+  if (!pks.ok()) return pks.error();
+  int64_t total = 0;
+  for (int64_t pk : *pks) {
+    auto permitted = PermitsPk(pk);
+    if (!permitted.ok()) return permitted.error();
+    total += *permitted;
+  }
+  return total;
 }
 
 base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) {
@@ -350,14 +430,22 @@ base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) 
   HistoryPage page;
   const std::string from = " FROM version v JOIN resource r ON r.pk = v.pk";
   if (!query.id.empty()) {
-    // An instance that never existed is a 404, not an empty history.
-    auto exists =
-        db_->Prepare("SELECT 1 FROM resource WHERE type_id = ? AND id = ? AND version > 0");
+    // An instance that never existed is a 404, not an empty history; so is one whose current
+    // version the gate withholds, as its read is.
+    auto exists = db_->Prepare(std::string("SELECT ") + kItemFactsColumns +
+                               " FROM resource r JOIN version v ON v.vid = r.vid "
+                               "WHERE r.type_id = ? AND r.id = ? AND r.version > 0");
     if (!exists.ok()) return exists.error();
     exists->Bind(1, std::get<int64_t>(binds[0])).Bind(2, std::string_view(query.id));
     auto row = exists->Step();
     if (!row.ok()) return row.error();
-    if (!row.value()) {
+    bool permitted = false;
+    if (row.value()) {
+      auto decided = loader_.Permitted(*exists, 0, gate_);
+      if (!decided.ok()) return decided.error();
+      permitted = *decided;
+    }
+    if (!permitted) {
       std::string what = query.type + "/" + query.id;
       return MakeError(ErrorCode::kNotFound, what + " is not known", what);
     }
@@ -390,7 +478,7 @@ base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) 
       page.next_cursor = "h" + std::to_string(last_vid);
       break;
     }
-    last_vid = stmt->Int(8);
+    last_vid = stmt->Int(RowLoader::kColumnCount);
     auto loaded = loader_.Load(*stmt);
     if (!loaded.ok()) return loaded.error();
     bytes += loaded->json.size();
@@ -406,15 +494,31 @@ base::Result<std::optional<int64_t>> SqliteReadSession::CountHistory(
     const HistoryQuery& query, const std::string& sql_from_where,
     const std::function<void(SqliteStatement&)>& bind) {
   if (!query.total && !query.cursor.empty()) return std::optional<int64_t>();
-  std::string sql = "SELECT count(*) FROM (SELECT 1" + sql_from_where;
-  if (!query.total) sql += " LIMIT " + std::to_string(kMaxHistoryCounted);
-  auto stmt = db_->Prepare(sql + ")");
-  if (!stmt.ok()) return stmt.error();
-  bind(*stmt);
-  auto row = stmt->Step();
-  if (!row.ok()) return row.error();
-  const int64_t counted = stmt->Int(0);
-  if (!query.total && counted >= kMaxHistoryCounted) return std::optional<int64_t>();
+  const std::string limit =
+      query.total ? std::string() : " LIMIT " + std::to_string(kMaxHistoryCounted);
+  int64_t counted = 0, rows = 0;
+  if (gate_.AdmitsEverything()) {
+    auto stmt = db_->Prepare("SELECT count(*) FROM (SELECT 1" + sql_from_where + limit + ")");
+    if (!stmt.ok()) return stmt.error();
+    bind(*stmt);
+    auto row = stmt->Step();
+    if (!row.ok()) return row.error();
+    counted = rows = stmt->Int(0);
+  } else {
+    // Only the versions the gate permits count, as only they are on the pages.
+    auto stmt = db_->Prepare(std::string("SELECT ") + kItemFactsColumns + sql_from_where + limit);
+    if (!stmt.ok()) return stmt.error();
+    bind(*stmt);
+    for (;; ++rows) {
+      auto row = stmt->Step();
+      if (!row.ok()) return row.error();
+      if (!row.value()) break;
+      auto permitted = loader_.Permitted(*stmt, 0, gate_);
+      if (!permitted.ok()) return permitted.error();
+      counted += *permitted;
+    }
+  }
+  if (!query.total && rows >= kMaxHistoryCounted) return std::optional<int64_t>();
   return std::optional<int64_t>(counted);
 }
 
@@ -434,7 +538,21 @@ base::Result<SearchPage> SqliteReadSession::EverythingPage(const EverythingQuery
   std::string where = "Patient/" + query.patient_id;
   auto patient_pk = FindPk(*db_, names_, "Patient", query.patient_id);
   if (!patient_pk.ok()) return patient_pk.error();
-  if (!patient_pk.value()) {
+  bool permitted = false;
+  if (patient_pk.value()) {
+    // A Patient the gate withholds has no $everything, exactly as one never stored.
+    auto facts = db_->Cached(std::string("SELECT ") + kItemFactsColumns +
+                             " FROM resource r JOIN version v ON v.vid = r.vid WHERE r.pk = ?");
+    if (!facts.ok()) return facts.error();
+    (*facts)->Bind(1, patient_pk.value());
+    auto row = (*facts)->Step();
+    if (!row.ok()) return row.error();
+    auto decided = row.value() ? loader_.Permitted(**facts, 0, gate_) : base::Result<bool>(false);
+    (*facts)->Reset();
+    if (!decided.ok()) return decided.error();
+    permitted = *decided;
+  }
+  if (!permitted) {
     return MakeError(ErrorCode::kNotFound, where + " is not known", where);
   }
   auto cursor = ParseEverythingCursor(query.cursor);
@@ -487,7 +605,7 @@ base::Result<bool> SqliteReadSession::CompartmentRows(
       page.next_cursor = "e" + std::to_string(last.first) + "." + std::to_string(last.second);
       return true;
     }
-    last = {stmt->Int(8), stmt->Int(7)};
+    last = {stmt->Int(RowLoader::kColumnCount), stmt->Int(7)};
     auto loaded = loader_.Load(*stmt);
     if (!loaded.ok()) return loaded.error();
     bytes += loaded->json.size();
@@ -547,7 +665,8 @@ base::Status SqliteReadSession::ReferencedRows(const EverythingQuery& query, int
 base::Status SqliteReadSession::ScanCompartment(int64_t patient_pk, const EverythingCursor* up_to,
                                                 CompartmentReferences& out) {
   std::string sql =
-      "SELECT c.type_id, r.id, r.patient_pk, v.body FROM compartment c "
+      "SELECT c.type_id, r.id, r.patient_pk, v.body, v.sealing_facts, r.author_org "
+      "FROM compartment c "
       "JOIN resource r ON r.pk = c.pk JOIN version v ON v.vid = r.vid "
       "WHERE c.patient_pk = ? AND r.deleted = 0";
   if (up_to) sql += " AND (c.type_id < ? OR (c.type_id = ? AND c.pk <= ?))";
@@ -569,7 +688,9 @@ base::Status SqliteReadSession::ScanCompartment(int64_t patient_pk, const Everyt
     out.members.insert(type + "/" + std::string(id));
     auto patient = loader_.PatientId(stmt->Int(2));
     if (!patient.ok()) return patient.error();
-    if (!gate_.Permits(ItemFacts{type, id, patient.value()})) continue;
+    if (!gate_.Permits(ItemFacts{type, id, patient.value(), stmt->Text(4), stmt->Text(5)})) {
+      continue;
+    }
     auto json = names_.codec->Decode(stmt->Blob(3));
     if (!json.ok()) return json.error();
     out.AddReferences(json.value());

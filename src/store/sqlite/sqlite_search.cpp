@@ -277,6 +277,15 @@ base::Result<std::vector<int64_t>> InnerSearchPks(SqliteConnection& db, const Sq
   auto pks = MatchPks(db, names, inner, run.budget().max_inner_matches, run);
   run.LeaveInner();
   if (!pks.ok()) return pks.error();
+  if (run.inner_filter()) {
+    std::vector<int64_t> permitted;
+    for (int64_t pk : *pks) {
+      auto decided = run.inner_filter()(pk);
+      if (!decided.ok()) return decided.error();
+      if (*decided) permitted.push_back(pk);
+    }
+    pks.value() = std::move(permitted);
+  }
   CR_RETURN_IF_ERROR(run.ChargeInnerMatches(pks->size(), inner.type, parameter));
   return pks;
 }

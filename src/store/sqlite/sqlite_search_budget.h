@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "base/status.h"
@@ -37,6 +38,12 @@ class SearchRun {
   // A page would include `included` resources in all.
   base::Status CheckIncluded(size_t included) const;
 
+  // Which of an inner search's matches count (a chain's targets, a _has's referrers): those
+  // the request's gate permits, so a search cannot probe what it may not read. None: all.
+  using MatchFilter = std::function<base::Result<bool>(int64_t pk)>;
+  void FilterInnerMatches(MatchFilter filter) { inner_filter_ = std::move(filter); }
+  const MatchFilter& inner_filter() const { return inner_filter_; }
+
   // A failure of the search: when the work or time budget stopped a statement (SQLite reports
   // it as an interruption), the 400 naming the budget; otherwise `error` itself.
   base::Error Explain(base::Error error) const;
@@ -54,6 +61,7 @@ class SearchRun {
 
   SqliteConnection& db_;
   SearchBudget budget_;
+  MatchFilter inner_filter_;
   std::chrono::steady_clock::time_point deadline_;
   int64_t steps_ = 0;
   size_t depth_ = 0;

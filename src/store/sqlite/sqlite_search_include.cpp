@@ -94,7 +94,8 @@ base::Result<std::vector<int64_t>> ReverseSources(SqliteConnection& db, const Sq
 
 base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const SqliteNames& names,
                                               const SearchSpec& spec,
-                                              const std::vector<int64_t>& from, SearchRun& run) {
+                                              const std::vector<int64_t>& from, SearchRun& run,
+                                              const PkFilter& iterate_from) {
   std::set<int64_t> seen(from.begin(), from.end());
   std::vector<int64_t> result;
   std::vector<int64_t> frontier = from;
@@ -118,7 +119,16 @@ base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const Sqlite
       CR_RETURN_IF_ERROR(run.CheckIncluded(result.size() + found.size()));
     }
     result.insert(result.end(), found.begin(), found.end());
-    frontier = std::move(found);
+    frontier.clear();
+    for (int64_t pk : found) {
+      if (!iterate_from) {
+        frontier.push_back(pk);
+        continue;
+      }
+      auto permitted = iterate_from(pk);
+      if (!permitted.ok()) return permitted.error();
+      if (*permitted) frontier.push_back(pk);
+    }
   }
   return result;
 }

@@ -100,7 +100,7 @@ class SqliteStore final : public Store {
   base::Status Open();
   base::Result<CommitResult> Commit(WriteTransaction transaction) override;
   std::unique_ptr<ReadSession> OpenRead(ReadGate& gate) override;
-  std::unique_ptr<TransactionReader> OpenTransactionReader() override;
+  std::unique_ptr<TransactionReader> OpenTransactionReader(TransactionReaderKey key) override;
   base::Result<StoreStats> Stats() override;
   const BodyCodec& Codec() const override { return codec_; }
   void Close() override;
@@ -186,6 +186,7 @@ base::Status SqliteStore::Open() {
                            std::string(stmt->Blob(2)));
     }
   }
+  CR_RETURN_IF_ERROR(AddSealingColumnsIfMissing(*writer_db_, codec_));
   CR_RETURN_IF_ERROR(RebuildIndexesIfStale(*writer_db_, names_, codec_));
   CR_RETURN_IF_ERROR(checkpointer_.Start(DatabasePath(), *writer_db_));
   commits_ =
@@ -242,7 +243,7 @@ std::unique_ptr<ReadSession> SqliteStore::OpenRead(ReadGate& gate) {
       [this](std::unique_ptr<SqliteConnection> released) { ReleaseReader(std::move(released)); });
 }
 
-std::unique_ptr<TransactionReader> SqliteStore::OpenTransactionReader() {
+std::unique_ptr<TransactionReader> SqliteStore::OpenTransactionReader(TransactionReaderKey) {
   // A reader connection outside the write transaction, inside one snapshot whose position (the
   // newest vid in it) the writer compares with its last writes per type: a CommitCheck made
   // here is searched again at commit only when a type it depends on was written since.
@@ -269,8 +270,9 @@ std::unique_ptr<TransactionReader> SqliteStore::OpenTransactionReader() {
     base::Result<CurrentVersion> Current(std::string_view type, std::string_view id) override {
       return inner_->Current(type, id);
     }
-    base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit) override {
-      return inner_->MatchIds(spec, limit);
+    base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit,
+                                                    ReadGate* visible) override {
+      return inner_->MatchIds(spec, limit, visible);
     }
 
    private:

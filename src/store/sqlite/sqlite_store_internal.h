@@ -111,10 +111,13 @@ base::Result<std::vector<int64_t>> InnerSearchPks(SqliteConnection& db, const Sq
                                                   const std::string& parameter, SearchRun& run);
 
 // Pks reached from `from` by the includes of `spec` (forward and reverse, iterating), at most
-// the budget's max_included (more is an error).
+// the budget's max_included (more is an error). `iterate_from`, when given, decides which of
+// the pks one round reaches the next round (:iterate) goes on from: a withheld item lends none.
+using PkFilter = std::function<base::Result<bool>(int64_t pk)>;
 base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const SqliteNames& names,
                                               const SearchSpec& spec,
-                                              const std::vector<int64_t>& from, SearchRun& run);
+                                              const std::vector<int64_t>& from, SearchRun& run,
+                                              const PkFilter& iterate_from = {});
 
 // The targets that `from` (resources of `include.source_type`, whose type id is `source_type`)
 // refer to by `include.param`, read from their bodies (references are not indexed by source).
@@ -128,5 +131,21 @@ std::unique_ptr<ReadSession> MakeSqliteReadSession(
 
 std::unique_ptr<TransactionReader> MakeSqliteTransactionReader(SqliteConnection& db,
                                                                const SqliteNames& names);
+
+}  // namespace carerecord::store
+
+namespace carerecord::store {
+
+// Adds the columns the access policy reads (version.sealing_facts, resource.author_org) to a
+// store written before they existed, and fills sealing_facts from every version's body, in one
+// write transaction on `db`. Called when the store opens, before anything is served; a store
+// that has them is left alone. Authors of resources written before are not known (empty).
+base::Status AddSealingColumnsIfMissing(SqliteConnection& db, const BodyCodec& codec);
+
+// The columns of a version's sealing facts in statements that join `resource r` and
+// `version v`, and the ItemFacts of a row that selects them at `first` (type_id, id,
+// patient_pk, sealing_facts, author_org).
+inline constexpr const char* kItemFactsColumns =
+    "r.type_id, r.id, r.patient_pk, v.sealing_facts, r.author_org";
 
 }  // namespace carerecord::store

@@ -2,6 +2,8 @@
 // condition matches, over the caller's connection (the writer's, inside its transaction, or a
 // reader's outside it).
 
+#include <optional>
+
 #include "store/sqlite/sqlite_search_budget.h"
 #include "store/sqlite/sqlite_store_internal.h"
 
@@ -19,7 +21,8 @@ class SqliteTransactionReader final : public TransactionReader {
     int64_t type_id = names_.types.Find(type);
     if (!type_id) return out;
     auto stmt = db_.Cached(
-        "SELECT r.version, r.deleted, v.body FROM resource r JOIN version v ON v.vid = r.vid "
+        "SELECT r.version, r.deleted, v.body, v.sealing_facts, r.author_org FROM resource r "
+        "JOIN version v ON v.vid = r.vid "
         "WHERE r.type_id = ? AND r.id = ?");
     if (!stmt.ok()) return stmt.error();
     (*stmt)->Bind(1, type_id).Bind(2, id);
@@ -28,6 +31,8 @@ class SqliteTransactionReader final : public TransactionReader {
     if (row.value()) {
       out.version = (*stmt)->Int(0);
       out.deleted = (*stmt)->Int(1) != 0;
+      out.sealing_facts = std::string((*stmt)->Text(3));
+      out.author_organisation = std::string((*stmt)->Text(4));
       if (!out.deleted) {
         auto json = names_.codec->Decode((*stmt)->Blob(2));
         if (!json.ok()) {
@@ -42,24 +47,79 @@ class SqliteTransactionReader final : public TransactionReader {
   }
 
   // The bounded matching step every inner search uses (MatchPks), within the spec's budget.
-  base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit) override {
+  // With a gate, matches it does not permit are passed over, reading further (doubling) until
+  // `limit` + 1 permitted ones are found or the matches run out.
+  base::Result<std::vector<std::string>> MatchIds(const SearchSpec& spec, size_t limit,
+                                                  ReadGate* visible) override {
     SearchRun run(db_, spec.budget);
-    auto pks = MatchPks(db_, names_, spec, limit, run);
-    if (!pks.ok()) return run.Explain(pks.error());
-    std::vector<std::string> ids;
-    auto stmt = db_.Cached("SELECT id FROM resource WHERE pk = ?");
-    if (!stmt.ok()) return stmt.error();
-    for (int64_t pk : *pks) {
-      (*stmt)->Bind(1, pk);
-      auto row = (*stmt)->Step();
-      if (!row.ok()) return row.error();
-      if (row.value()) ids.emplace_back((*stmt)->Text(0));
-      (*stmt)->Reset();
+    if (visible) {
+      // The condition's chains and _has match only what the caller may read, as its matches do.
+      run.FilterInnerMatches([this, visible](int64_t pk) -> base::Result<bool> {
+        auto id = PermittedId(pk, visible);
+        if (!id.ok()) return id.error();
+        return id->has_value();
+      });
     }
-    return ids;
+    std::vector<std::string> ids;
+    size_t asked = visible ? 4 * (limit + 1) : limit;
+    for (;;) {
+      auto pks = MatchPks(db_, names_, spec, asked, run);
+      if (!pks.ok()) return run.Explain(pks.error());
+      ids.clear();
+      for (int64_t pk : *pks) {
+        if (ids.size() > limit) break;
+        auto id = PermittedId(pk, visible);
+        if (!id.ok()) return id.error();
+        if (id->has_value()) ids.push_back(std::move(**id));
+      }
+      if (!visible || ids.size() > limit || pks->size() <= asked) return ids;
+      asked *= 2;
+    }
   }
 
  private:
+  // The id of resource `pk` when it is current and `visible` (if given) permits it.
+  base::Result<std::optional<std::string>> PermittedId(int64_t pk, ReadGate* visible) {
+    auto stmt = db_.Cached(std::string("SELECT ") + kItemFactsColumns +
+                           " FROM resource r JOIN version v ON v.vid = r.vid WHERE r.pk = ?");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)->Bind(1, pk);
+    auto row = (*stmt)->Step();
+    std::optional<std::string> id;
+    base::Status status;
+    if (!row.ok()) {
+      status = row.error();
+    } else if (row.value()) {
+      bool permitted = true;
+      if (visible) {
+        auto patient = PatientIdOf((*stmt)->Int(2));
+        if (patient.ok()) {
+          const std::string type = names_.types.NameOf((*stmt)->Int(0));
+          permitted = visible->Permits(ItemFacts{type, (*stmt)->Text(1), patient.value(),
+                                                 (*stmt)->Text(3), (*stmt)->Text(4)});
+        } else {
+          status = patient.error();
+        }
+      }
+      if (status.ok() && permitted) id = std::string((*stmt)->Text(1));
+    }
+    (*stmt)->Reset();
+    if (!status.ok()) return status.error();
+    return id;
+  }
+
+  base::Result<std::string> PatientIdOf(int64_t pk) {
+    if (pk == 0) return std::string();
+    auto stmt = db_.Cached("SELECT id FROM resource WHERE pk = ?");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)->Bind(1, pk);
+    auto row = (*stmt)->Step();
+    if (!row.ok()) return row.error();
+    std::string id = row.value() ? std::string((*stmt)->Text(0)) : std::string();
+    (*stmt)->Reset();
+    return id;
+  }
+
   SqliteConnection& db_;
   const SqliteNames& names_;
 };

@@ -1,0 +1,376 @@
+// The access policy's matrix: each role against plain, restricted (R), very restricted (V) and
+// protected-code items, over every read path, compared with an oracle: the same request against
+// a store that never held the items the role may not see. Also the write refusals.
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+
+#include "access/region_access_policy.h"
+#include "access/scope_policy.h"
+#include "interactions/fhir_service.h"
+#include "store/sqlite/sqlite_db.h"
+#include "store/store.h"
+
+namespace carerecord {
+namespace {
+
+namespace json = boost::json;
+using interactions::QueryParams;
+using interactions::RequestContext;
+using interactions::Response;
+
+constexpr const char* kAuthor = "ORG-A";
+constexpr const char* kOther = "ORG-B";
+
+// The record: a patient, four Observations/Conditions of each kind, and two Practitioners.
+struct Item {
+  std::string type, id, body;
+};
+std::vector<Item> RecordItems() {
+  const std::string subject = R"("subject":{"reference":"Patient/p1"})";
+  auto observation = [&](const std::string& id, const std::string& extra) {
+    return Item{"Observation", id,
+                R"({"resourceType":"Observation","id":")" + id +
+                    R"(","status":"final","identifier":[{"system":"urn:test","value":")" + id +
+                    R"("}],"code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},)" +
+                    subject + extra + "}"};
+  };
+  auto label = [](const char* code) {
+    return std::string(R"(,"meta":{"security":[{"system":")") +
+           "http://terminology.hl7.org/CodeSystem/v3-Confidentiality" + R"(","code":")" + code +
+           R"("}]})";
+  };
+  return {
+      {"Patient", "p1", R"({"resourceType":"Patient","id":"p1","gender":"female"})"},
+      {"Practitioner", "pr-1", R"({"resourceType":"Practitioner","id":"pr-1"})"},
+      {"Practitioner", "pr-2", R"({"resourceType":"Practitioner","id":"pr-2"})"},
+      observation("obs-plain", ""),
+      observation("obs-r", label("R")),
+      observation("obs-v", label("V") + R"(,"performer":[{"reference":"Practitioner/pr-2"}])"),
+      {"Condition", "cond-prot",
+       R"({"resourceType":"Condition","id":"cond-prot","code":{"coding":[{"system":"http://snomed.info/sct","code":"407377005"}]},)" +
+           subject + "}"},
+  };
+}
+
+struct Caller {
+  std::string name;
+  std::string role;
+  std::string organisation;
+  std::set<std::string> sees;  // ids this caller may read
+};
+
+// The expected visibility, written out: the matrix's oracle side.
+std::vector<Caller> Callers() {
+  const std::set<std::string> all = {"p1",    "pr-1",  "pr-2",     "obs-plain",
+                                     "obs-r", "obs-v", "cond-prot"};
+  return {
+      {"clinician-author", "clinician", kAuthor, all},
+      {"clinician-other", "clinician", kOther, {"p1", "pr-1", "pr-2", "obs-plain", "obs-r"}},
+      {"nurse-other", "nurse", kOther, {"p1", "pr-1", "pr-2", "obs-plain", "obs-r"}},
+      {"allied-other", "allied-health", kOther, {"p1", "pr-1", "pr-2", "obs-plain"}},
+      {"admin-other", "admin-staff", kOther, {"p1", "pr-1", "pr-2"}},
+      {"social-other", "social-worker", kOther, {"p1", "pr-1", "pr-2"}},
+      {"auditor", "auditor", kOther, {"pr-1", "pr-2"}},
+      {"system-admin", "system-admin", kOther, {"pr-1", "pr-2"}},
+      {"patient-own", "patient", "", {"p1", "obs-plain"}},
+      {"integration", "integration", kOther, all},
+  };
+}
+
+RequestContext ContextFor(const std::string& role, const std::string& organisation) {
+  RequestContext ctx;
+  ctx.base_url = "http://test/fhir";
+  ctx.who.kind =
+      role == "integration" ? access::PrincipalKind::kClient : access::PrincipalKind::kUser;
+  ctx.who.principal = role + "@" + organisation;
+  ctx.who.role = role;
+  ctx.who.organisation = organisation;
+  if (role == "patient") {
+    ctx.who.patient = "p1";
+    ctx.who.fhir_user = "Patient/p1";
+  }
+  return ctx;
+}
+
+// A store, the server's policy stack and a FhirService over it.
+class RecordServer {
+ public:
+  RecordServer() {
+    std::random_device random;
+    dir_ = std::filesystem::temp_directory_path() /
+           ("carerecord-matrix-" + std::to_string(random()) + std::to_string(random()));
+    Open();
+  }
+  ~RecordServer() {
+    service_.reset();
+    store_->Close();
+    store_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  // Writes the items (in order) as an integration client of the author's organisation.
+  void Write(const std::vector<Item>& items, const std::set<std::string>& only) {
+    RequestContext ctx = ContextFor("integration", kAuthor);
+    for (const Item& item : items) {
+      if (!only.count(item.id)) continue;
+      Response r = service_->Update(ctx, item.type, item.id, item.body, "");
+      ASSERT_EQ(r.status, 201) << item.id << ": " << r.body;
+    }
+  }
+  interactions::FhirService& service() { return *service_; }
+
+  // Closes the store, runs `while_closed` on its data directory, and opens it again.
+  void Reopen(const std::function<void(const std::filesystem::path&)>& while_closed) {
+    service_.reset();
+    store_->Close();
+    store_.reset();
+    while_closed(dir_);
+    Open();
+  }
+
+ private:
+  void Open() {
+    store::SqliteOptions options;
+    options.directory = dir_.string();
+    options.durable = false;
+    store_ = std::move(store::OpenSqliteStore(options)).value();
+    service_ = std::make_unique<interactions::FhirService>(*store_, scope_policy_, nullptr);
+  }
+
+  std::filesystem::path dir_;
+  access::RegionAccessPolicy policy_{
+      std::make_shared<const access::RegionPolicy>(access::DefaultRegionPolicy())};
+  access::ScopeLimitedPolicy scope_policy_{policy_};
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<interactions::FhirService> service_;
+};
+
+// What a response says, without what differs between two stores of the same content (times,
+// Bundle ids): the status, the total, and each entry's fullUrl, mode and version.
+std::string Normalized(const Response& r) {
+  std::string out = std::to_string(r.status);
+  boost::system::error_code ec;
+  json::value body = json::parse(r.body, ec);
+  if (ec || !body.is_object()) return out;
+  const json::object& o = body.as_object();
+  if (o.at("resourceType") != "Bundle") {
+    if (auto* id = o.if_contains("id")) out += " " + json::serialize(*id);
+    return out;
+  }
+  if (auto* total = o.if_contains("total")) out += " total=" + json::serialize(*total);
+  std::vector<std::string> entries;
+  if (auto* list = o.if_contains("entry")) {
+    for (const json::value& entry : list->as_array()) {
+      const json::object& e = entry.as_object();
+      std::string line = e.contains("fullUrl") ? std::string(e.at("fullUrl").as_string()) : "?";
+      if (auto* search = e.if_contains("search")) line += " " + json::serialize(*search);
+      if (auto* resource = e.if_contains("resource")) {
+        const json::object& res = resource->as_object();
+        if (auto* meta = res.if_contains("meta")) {
+          if (auto* v = meta->as_object().if_contains("versionId"))
+            line += " v" + json::serialize(*v);
+        }
+        if (res.at("resourceType") == "OperationOutcome") continue;
+      }
+      entries.push_back(line);
+    }
+  }
+  std::sort(entries.begin(), entries.end());
+  for (const std::string& e : entries) out += "\n  " + e;
+  return out;
+}
+
+// Every read path, by name, as one caller.
+std::vector<std::pair<std::string, Response>> ReadPaths(interactions::FhirService& service,
+                                                        const RequestContext& ctx) {
+  std::vector<std::pair<std::string, Response>> out;
+  for (const Item& item : RecordItems()) {
+    out.emplace_back("read " + item.id, service.Read(ctx, item.type, item.id));
+    out.emplace_back("vread " + item.id, service.VRead(ctx, item.type, item.id, "1"));
+    out.emplace_back("history " + item.id, service.History(ctx, item.type, item.id, {}));
+  }
+  for (const char* type : {"Observation", "Condition", "Patient", "Practitioner"}) {
+    std::string t(type);
+    out.emplace_back("search " + t, service.Search(ctx, type, {}));
+    out.emplace_back("total " + t, service.Search(ctx, type, {{"_total", "accurate"}}));
+    out.emplace_back("summary=count " + t, service.Search(ctx, type, {{"_summary", "count"}}));
+    out.emplace_back("count=0 " + t, service.Search(ctx, type, {{"_count", "0"}}));
+    out.emplace_back("type history " + t, service.History(ctx, type, "", {}));
+    out.emplace_back("type history total " + t,
+                     service.History(ctx, type, "", {{"_total", "accurate"}}));
+  }
+  out.emplace_back("search Observation by patient",
+                   service.Search(ctx, "Observation", {{"patient", "p1"}}));
+  out.emplace_back("include performer",
+                   service.Search(ctx, "Observation", {{"_include", "Observation:performer"}}));
+  out.emplace_back(
+      "revinclude subject",
+      service.Search(ctx, "Patient", {{"_id", "p1"}, {"_revinclude", "Observation:subject"}}));
+  out.emplace_back("revinclude performer",
+                   service.Search(ctx, "Practitioner", {{"_revinclude", "Observation:performer"}}));
+  // Chains and _has match only what the caller may read: they cannot probe withheld items.
+  out.emplace_back("has observation",
+                   service.Search(ctx, "Patient", {{"_has:Observation:subject:code", "8867-4"}}));
+  out.emplace_back("has protected condition",
+                   service.Search(ctx, "Patient", {{"_has:Condition:subject:code", "407377005"}}));
+  out.emplace_back("chain to patient",
+                   service.Search(ctx, "Observation", {{"subject:Patient.gender", "female"}}));
+  // A withheld item reached by one round lends nothing to the next (:iterate).
+  out.emplace_back("revinclude then iterate",
+                   service.Search(ctx, "Patient",
+                                  {{"_id", "p1"},
+                                   {"_revinclude", "Observation:subject"},
+                                   {"_include:iterate", "Observation:performer"}}));
+  out.emplace_back("system history", service.History(ctx, "", "", {}));
+  out.emplace_back("system history total", service.History(ctx, "", "", {{"_total", "accurate"}}));
+  out.emplace_back("everything", service.Everything(ctx, "p1", {}));
+  return out;
+}
+
+TEST(AccessPolicyMatrix, EveryReadPathAnswersAsAStoreThatNeverHeldTheWithheldItems) {
+  RecordServer full;
+  full.Write(RecordItems(), Callers().front().sees);
+  for (const Caller& caller : Callers()) {
+    SCOPED_TRACE(caller.name);
+    RecordServer oracle;
+    oracle.Write(RecordItems(), caller.sees);
+    RequestContext ctx = ContextFor(caller.role, caller.organisation);
+    auto got = ReadPaths(full.service(), ctx);
+    // The oracle is asked by a caller that sees all it holds, so only what is stored differs.
+    auto want = ReadPaths(oracle.service(), ContextFor("integration", kOther));
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(Normalized(got[i].second), Normalized(want[i].second))
+          << caller.name << ": " << got[i].first;
+    }
+  }
+}
+
+TEST(AccessPolicyMatrix, ARoleWithoutTheTypeCannotWriteItAndIsToldWhy) {
+  RecordServer record;
+  record.Write(RecordItems(), {"p1"});
+  Response r = record.service().Update(
+      ContextFor("admin-staff", kOther), "Observation", "new-obs",
+      R"({"resourceType":"Observation","id":"new-obs","status":"final","code":{"text":"x"}})", "");
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_NE(r.body.find("roles.admin-staff.write"), std::string::npos) << r.body;
+  EXPECT_EQ(
+      record.service().Read(ContextFor("integration", kOther), "Observation", "new-obs").status,
+      404);
+  Response auditor = record.service().Create(ContextFor("auditor", kOther), "Patient",
+                                             R"({"resourceType":"Patient"})", "");
+  EXPECT_EQ(auditor.status, 403) << auditor.body;
+  Response admin = record.service().Create(ContextFor("admin-staff", kOther), "Patient",
+                                           R"({"resourceType":"Patient"})", "");
+  EXPECT_EQ(admin.status, 201) << admin.body;
+}
+
+TEST(AccessPolicyMatrix, AWriterThatCannotReadAnItemKeepsItsLabelAndCannotDeleteIt) {
+  RecordServer record;
+  record.Write(RecordItems(), Callers().front().sees);
+  RequestContext other = ContextFor("clinician", kOther);
+  // An update without the label: written, and the V label is kept.
+  Response put = record.service().Update(
+      other, "Observation", "obs-v",
+      R"({"resourceType":"Observation","id":"obs-v","status":"amended","code":{"text":"x"},"subject":{"reference":"Patient/p1"}})",
+      "");
+  EXPECT_EQ(put.status, 200) << put.body;
+  Response read = record.service().Read(ContextFor("integration", kOther), "Observation", "obs-v");
+  ASSERT_EQ(read.status, 200);
+  EXPECT_NE(read.body.find("v3-Confidentiality\",\"code\":\"V\""), std::string::npos) << read.body;
+  EXPECT_EQ(record.service().Read(other, "Observation", "obs-v").status, 404);
+  // A delete of what it cannot see deletes nothing.
+  Response del = record.service().Delete(other, "Observation", "obs-v");
+  EXPECT_LT(del.status, 300) << del.body;
+  EXPECT_EQ(record.service().Read(ContextFor("integration", kOther), "Observation", "obs-v").status,
+            200);
+  // The author's organisation may remove the label.
+  Response unseal = record.service().Update(
+      ContextFor("clinician", kAuthor), "Observation", "obs-v",
+      R"({"resourceType":"Observation","id":"obs-v","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}})",
+      "");
+  EXPECT_EQ(unseal.status, 200) << unseal.body;
+  EXPECT_EQ(record.service().Read(other, "Observation", "obs-v").status, 200);
+}
+
+TEST(AccessPolicyMatrix, ConditionsMatchOnlyWhatTheCallerMayRead) {
+  RecordServer record;
+  record.Write(RecordItems(), Callers().front().sees);
+  RequestContext other = ContextFor("clinician", kOther);
+  const std::string body =
+      R"({"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}})";
+  // If-None-Exist matching only the sealed item: as if absent, so a new one is made.
+  Response create =
+      record.service().Create(other, "Observation", body, "identifier=urn:test|obs-v");
+  EXPECT_EQ(create.status, 201) << create.body;
+  EXPECT_EQ(create.body.find("obs-v"), std::string::npos) << create.body;
+  // The same as the author: it matches, and nothing is made.
+  Response author = record.service().Create(ContextFor("clinician", kAuthor), "Observation", body,
+                                            "identifier=urn:test|obs-v");
+  EXPECT_EQ(author.status, 200) << author.body;
+  // A conditional delete of what it cannot see deletes nothing.
+  record.service().ConditionalDelete(other, "Observation", {{"identifier", "urn:test|obs-r"}});
+  Response gone =
+      record.service().ConditionalDelete(other, "Observation", {{"identifier", "urn:test|obs-v"}});
+  EXPECT_LT(gone.status, 300) << gone.body;
+  EXPECT_EQ(record.service().Read(ContextFor("integration", kOther), "Observation", "obs-v").status,
+            200);
+}
+
+TEST(AccessPolicyMatrix, APatientsSearchIsNarrowedToTheirOwnRecord) {
+  RecordServer record;
+  record.Write(RecordItems(), Callers().front().sees);
+  RequestContext ctx = ContextFor("integration", kAuthor);
+  ASSERT_EQ(record.service()
+                .Update(ctx, "Patient", "p2", R"({"resourceType":"Patient","id":"p2"})", "")
+                .status,
+            201);
+  ASSERT_EQ(
+      record.service()
+          .Update(
+              ctx, "Observation", "obs-p2",
+              R"({"resourceType":"Observation","id":"obs-p2","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p2"}})",
+              "")
+          .status,
+      201);
+  Response mine =
+      record.service().Search(ContextFor("patient", ""), "Observation", {{"_total", "accurate"}});
+  ASSERT_EQ(mine.status, 200) << mine.body;
+  EXPECT_NE(mine.body.find("\"total\":1"), std::string::npos) << mine.body;
+  EXPECT_NE(mine.body.find("obs-plain"), std::string::npos);
+  EXPECT_EQ(mine.body.find("obs-p2"), std::string::npos);
+}
+
+TEST(AccessPolicyMatrix, AStoreFromBeforeTheSealingColumnsGetsThemFromItsBodies) {
+  RecordServer record;
+  record.Write(RecordItems(), Callers().front().sees);
+  record.Reopen([](const std::filesystem::path& dir) {
+    auto db = store::SqliteConnection::Open((dir / "carerecord.db").string(), false);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    for (const char* sql : {"ALTER TABLE version DROP COLUMN sealing_facts",
+                            "ALTER TABLE resource DROP COLUMN author_org"}) {
+      auto status = (*db)->Exec(sql);
+      ASSERT_TRUE(status.ok()) << status.error().message;
+    }
+  });
+  auto status = [&](const char* role, const char* organisation, const char* type, const char* id) {
+    return record.service().Read(ContextFor(role, organisation), type, id).status;
+  };
+  EXPECT_EQ(status("clinician", kOther, "Observation", "obs-r"), 200);
+  EXPECT_EQ(status("allied-health", kOther, "Observation", "obs-r"), 404);  // R, from the body
+  EXPECT_EQ(status("allied-health", kOther, "Observation", "obs-plain"), 200);
+  // The authors of what was written before are not known: V and protected items open to none
+  // but integration and the server's own work.
+  EXPECT_EQ(status("clinician", kAuthor, "Observation", "obs-v"), 404);
+  EXPECT_EQ(status("clinician", kAuthor, "Condition", "cond-prot"), 404);
+  EXPECT_EQ(status("integration", kOther, "Condition", "cond-prot"), 200);
+}
+
+}  // namespace
+}  // namespace carerecord
