@@ -22,6 +22,7 @@
 #include "app/feed_serving.h"
 #include "app/host_port.h"
 #include "app/identity_commands.h"
+#include "app/ingest_command.h"
 #include "app/key_commands.h"
 #include "feeds/mapping_processor.h"
 #include "http/auth_routes.h"
@@ -279,6 +280,7 @@ int main(int argc, char** argv) {
   app::IdentityCommands identity_commands(app);
   app::RegisterKeyCommands(app);
   app::RegisterFeedCommands(app);
+  app::RegisterIngestCommand(app);
 
   try {
     app.parse(argc, argv);
@@ -313,10 +315,12 @@ int main(int argc, char** argv) {
   store_options.directory = data_dir;
   store_options.durable = !no_fsync;
   // Every thread that can read at once (io threads, workers, large-body workers) gets a
-  // connection without waiting, and a few more serve the rest (stats, the demo loader).
+  // connection without waiting, and a few more serve the rest (stats, the demo loader), and
+  // the feed mapping's threads.
   if (*serve) {
-    store_options.reader_connections =
-        io_threads + workers + http::ServerOptions{}.large_body_threads + 2;
+    store_options.reader_connections = io_threads + workers +
+                                       http::ServerOptions{}.large_body_threads + 2 +
+                                       feeds::MappingProcessorOptions{}.parallel;
   }
   auto opened = store::OpenSqliteStore(store_options);
   if (!opened.ok()) {
