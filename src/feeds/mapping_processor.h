@@ -21,7 +21,7 @@ namespace carerecord::feeds {
 
 struct MappingProcessorOptions {
   // Chains applied at once: what shares a group commit. 1: one message at a time, in order.
-  int parallel = 8;
+  int parallel = 4;
 };
 
 class MappingProcessor final : public MessageProcessor {
