@@ -10,7 +10,7 @@
 // ratio to the goal (5,000 messages/s, ACK p99 <= 20 ms), for the mapping applying each
 // of `--parallel` chains at once (MappingProcessorOptions::parallel), a fresh folder each.
 //
-//   build/bench/feed_bench [--samples ../shared/data/hl7v2] [--messages 4000] [--parallel 1,4,8]
+//   build/bench/feed_bench [--samples ../shared/data/hl7v2] [--messages 4000] [--parallel 1,4,8,16]
 //                          [--connections 8] [--dir /tmp]
 
 #include <arpa/inet.h>
@@ -192,6 +192,7 @@ bool Exchange(int fd, const std::string& message, std::string& buffer) {
 
 struct Figures {
   double acked_per_second = 0, mapped_per_second = 0;
+  double mapped_alone_per_second = 0;  // after the last ACK: no inbox commits beside it
   double p50_ms = 0, p99_ms = 0;
   int64_t acked = 0, mapped = 0, in_error = 0;
   int send_failures = 0;
@@ -260,6 +261,14 @@ Figures Run(const fs::path& base, const std::vector<Sample>& corpus, int connect
   for (auto& sender : senders) sender.join();
   const double acked_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   Figures f;
+  auto mapped_now = [&] {
+    int64_t mapped = 0;
+    if (auto stats = inbox->Stats(); stats.ok()) {
+      for (const auto& s : *stats) mapped += s.accepted;
+    }
+    return mapped;
+  };
+  const int64_t mapped_at_acked = mapped_now();
   // Drained: nothing `received` is left (bounded: 10 minutes).
   for (;;) {
     auto stats = inbox->Stats();
@@ -269,7 +278,7 @@ Figures Run(const fs::path& base, const std::vector<Sample>& corpus, int connect
     }
     if (stats.ok() && pending == 0) break;
     if (Clock::now() - start > std::chrono::minutes(10)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a scan of the inbox each
   }
   const double mapped_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (auto stats = inbox->Stats(); stats.ok()) {
@@ -298,6 +307,10 @@ Figures Run(const fs::path& base, const std::vector<Sample>& corpus, int connect
   if (all.empty()) return f;
   f.acked_per_second = static_cast<double>(all.size()) / acked_seconds;
   f.mapped_per_second = static_cast<double>(f.mapped) / mapped_seconds;
+  if (mapped_seconds > acked_seconds) {
+    f.mapped_alone_per_second =
+        static_cast<double>(f.mapped - mapped_at_acked) / (mapped_seconds - acked_seconds);
+  }
   f.p50_ms = all[all.size() / 2];
   f.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
   return f;
@@ -310,7 +323,7 @@ int main(int argc, char** argv) {
   fs::path samples = "../shared/data/hl7v2";
   fs::path dir = fs::temp_directory_path();
   int messages = 4000, connections = 8;
-  std::vector<int> parallel{1, 4, 8};
+  std::vector<int> parallel{1, 4, 8, 16};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--samples") {
@@ -344,15 +357,17 @@ int main(int argc, char** argv) {
       "messages (%zu mappable samples made unique), durable store and inbox in %s\n\n",
       connections, messages, corpus.size(), dir.c_str());
   std::printf(
-      "| mapping | ACKed msg/s | mapped msg/s (inbox drained) | ACK p50 ms | ACK p99 ms | "
-      "mapped / in error | mapped vs 5,000/s |\n|---|---|---|---|---|---|---|\n");
+      "| mapping | ACKed msg/s | mapped msg/s (inbox drained) | mapped msg/s after the last ACK | "
+      "ACK p50 ms | ACK p99 ms | mapped / in error | mapped vs 5,000/s |\n"
+      "|---|---|---|---|---|---|---|---|\n");
   int round = 0;
   for (int p : parallel) {
     Figures f = Run(dir, corpus, connections, messages, p, ++round);
-    std::printf("| %d chain%s at once | %.0f | %.0f | %.2f | %.2f | %lld / %lld | %.3f |%s\n", p,
-                p == 1 ? "" : "s", f.acked_per_second, f.mapped_per_second, f.p50_ms, f.p99_ms,
-                static_cast<long long>(f.mapped), static_cast<long long>(f.in_error),
-                f.mapped_per_second / 5000.0, f.send_failures ? " (a sender failed)" : "");
+    std::printf(
+        "| %d chain%s at once | %.0f | %.0f | %.0f | %.2f | %.2f | %lld / %lld | %.3f |%s\n", p,
+        p == 1 ? "" : "s", f.acked_per_second, f.mapped_per_second, f.mapped_alone_per_second,
+        f.p50_ms, f.p99_ms, static_cast<long long>(f.mapped), static_cast<long long>(f.in_error),
+        f.mapped_per_second / 5000.0, f.send_failures ? " (a sender failed)" : "");
     if (!f.first_error.empty()) std::printf("  first error: %s\n", f.first_error.c_str());
   }
   return 0;

@@ -21,7 +21,7 @@ namespace carerecord::feeds {
 
 struct MappingProcessorOptions {
   // Chains applied at once: what shares a group commit. 1: one message at a time, in order.
-  int parallel = 4;
+  int parallel = 16;
 };
 
 class MappingProcessor final : public MessageProcessor {
