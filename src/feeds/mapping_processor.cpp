@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -27,10 +28,19 @@ struct Prepared {
   mapping::MappedMessage mapped;
 };
 
+// Never throws: it runs on the batch's threads, where an exception would end the process, and
+// one message's failure is its own.
 base::Status Apply(interactions::FhirService& service, const Prepared& p) {
-  auto applied = ApplyMappedMessage(service, p.mapped, p.feed);
-  if (!applied.ok()) return applied.error();
-  return base::Status::Ok();
+  try {
+    auto applied = ApplyMappedMessage(service, p.mapped, p.feed);
+    if (!applied.ok()) return applied.error();
+    return base::Status::Ok();
+  } catch (const std::exception& e) {
+    return base::MakeError(base::ErrorCode::kInternal,
+                           std::string("processing threw: ") + e.what());
+  } catch (...) {
+    return base::MakeError(base::ErrorCode::kInternal, "processing threw a non-exception");
+  }
 }
 
 // The keys a message is found by in the record: every identity it writes (scoped to its
@@ -113,12 +123,17 @@ std::vector<base::Status> MappingProcessor::ProcessBatch(
       continue;
     }
     mapping::FeedContext feed = FeedOf(messages[i]);
-    auto mapped = mapping::MapMessage(*parsed, feed);
-    if (!mapped.ok()) {
-      outcomes[i] = mapped.error().ToError();
-      continue;
+    try {
+      auto mapped = mapping::MapMessage(*parsed, feed);
+      if (!mapped.ok()) {
+        outcomes[i] = mapped.error().ToError();
+        continue;
+      }
+      prepared.push_back(Prepared{i, std::move(feed), std::move(mapped).value()});
+    } catch (const std::exception& e) {  // this message's alone, as in Apply
+      outcomes[i] =
+          base::MakeError(base::ErrorCode::kInternal, std::string("mapping threw: ") + e.what());
     }
-    prepared.push_back(Prepared{i, std::move(feed), std::move(mapped).value()});
   }
   // Groups between merges; each merge alone, in its place.
   std::vector<const Prepared*> group;
