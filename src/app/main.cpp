@@ -25,6 +25,7 @@
 #include "app/feed_serving.h"
 #include "app/host_port.h"
 #include "app/identity_commands.h"
+#include "app/ingest_command.h"
 #include "app/key_commands.h"
 #include "app/oidc_serving.h"
 #include "audit/audit_log.h"
@@ -363,6 +364,7 @@ int main(int argc, char** argv) {
   app::RegisterKeyCommands(app);
   app::RegisterFeedCommands(app);
   app::RegisterAuditCommands(app);
+  app::RegisterIngestCommand(app);
 
   try {
     app.parse(argc, argv);
@@ -422,10 +424,12 @@ int main(int argc, char** argv) {
   store_options.directory = data_dir;
   store_options.durable = !no_fsync;
   // Every thread that can read at once (io threads, workers, large-body workers) gets a
-  // connection without waiting, and a few more serve the rest (stats, the demo loader).
+  // connection without waiting, and a few more serve the rest (stats, the demo loader), and
+  // the feed mapping's threads.
   if (*serve) {
-    store_options.reader_connections =
-        io_threads + workers + http::ServerOptions{}.large_body_threads + 2;
+    store_options.reader_connections = io_threads + workers +
+                                       http::ServerOptions{}.large_body_threads + 2 +
+                                       feeds::MappingProcessorOptions{}.parallel;
   }
   // serve waits for SIGTERM and SIGINT with sigwait: they are blocked before any thread starts
   // (the store's writer and checkpointer start as it opens), or one of those threads, not

@@ -197,6 +197,24 @@ void KeepMergeLinks(const json::object& stored, json::object& updated) {
   }
 }
 
+// The survivor a merged Patient's `replaced-by` link names; empty when it has none.
+std::string ReplacedBy(const json::object& patient) {
+  auto* links = patient.if_contains("link");
+  if (!links || !links->is_array()) return {};
+  for (const auto& link : links->as_array()) {
+    if (!link.is_object()) continue;
+    auto* type = link.as_object().if_contains("type");
+    auto* other = link.as_object().if_contains("other");
+    if (!type || !other || !type->is_string() || *type != "replaced-by" || !other->is_object()) {
+      continue;
+    }
+    if (auto* ref = other->as_object().if_contains("reference"); ref && ref->is_string()) {
+      return std::string(ref->as_string());
+    }
+  }
+  return {};
+}
+
 enum class Decision { kCreate, kUpdate, kUnchanged, kOlder, kAbsent };
 
 struct Planned {
@@ -366,7 +384,11 @@ base::Result<ApplyOutcome> ApplyOnce(interactions::FhirService& service,
     planned[i].current = std::move(current.value());
     const std::string urn = "urn:uuid:" + mapped.local_uuid;
     if (planned[i].current) {
-      targets[urn] = mapped.type + "/" + planned[i].current->id;
+      // A Patient a merge (A40) replaced: what the message says of its record belongs to the
+      // survivor (a message sent before the merge and resent after it must not move it back).
+      const std::string survivor =
+          mapped.type == "Patient" ? ReplacedBy(planned[i].current->body) : std::string();
+      targets[urn] = survivor.empty() ? mapped.type + "/" + planned[i].current->id : survivor;
     } else if (mapped.mode == WriteMode::kPatchExisting) {
       targets[urn] = "";
     }

@@ -268,9 +268,23 @@ class SqliteInbox final : public Inbox {
     return messages;
   }
 
-  base::Status MarkMapped(int64_t id) override { return SetProcessed(id, "mapped", ""); }
+  base::Status MarkMapped(int64_t id) override {
+    std::lock_guard lock(admin_mutex_);
+    return SetProcessed(id, "mapped", "");
+  }
   base::Status MarkError(int64_t id, std::string_view reason) override {
+    std::lock_guard lock(admin_mutex_);
     return SetProcessed(id, "error", reason);
+  }
+  base::Status MarkProcessed(const std::vector<Mark>& marks) override {
+    std::lock_guard lock(admin_mutex_);
+    return admin_db_->InWriteTransaction([&]() -> base::Status {
+      for (const Mark& mark : marks) {
+        CR_RETURN_IF_ERROR(
+            SetProcessed(mark.id, mark.error ? "error" : "mapped", mark.error.value_or("")));
+      }
+      return base::Status::Ok();
+    });
   }
 
   base::Result<std::vector<InboxEntry>> ListErrors(size_t limit) override {
@@ -391,8 +405,8 @@ class SqliteInbox final : public Inbox {
     return admin_db_->Exec("UPDATE inbox_state SET value = value + 1 WHERE key = 'feed_change'");
   }
 
+  // Under admin_mutex_.
   base::Status SetProcessed(int64_t id, std::string_view state, std::string_view reason) {
-    std::lock_guard lock(admin_mutex_);
     // Only a message still `received` moves: a reprocess or a second worker never undoes a
     // later state.
     auto stmt = admin_db_->Cached(

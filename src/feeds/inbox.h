@@ -107,6 +107,13 @@ class Inbox {
   virtual base::Result<std::vector<InboxMessage>> NextReceived(int64_t after_id, size_t limit) = 0;
   virtual base::Status MarkMapped(int64_t id) = 0;
   virtual base::Status MarkError(int64_t id, std::string_view reason) = 0;
+  // Marks many at once in one transaction (one fsync): each `mapped`, or `error` with its
+  // reason when `error` is set. All or none: on failure every message stays `received`.
+  struct Mark {
+    int64_t id = 0;
+    std::optional<std::string> error;
+  };
+  virtual base::Status MarkProcessed(const std::vector<Mark>& marks) = 0;
 
   // The error queue: messages in state error or rejected, oldest first.
   virtual base::Result<std::vector<InboxEntry>> ListErrors(size_t limit) = 0;

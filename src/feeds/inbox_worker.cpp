@@ -3,11 +3,13 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
 namespace carerecord::feeds {
 namespace {
 
-constexpr size_t kMessagesPerRead = 64;
+// Messages read, processed and marked together.
+constexpr size_t kMessagesPerRead = 256;
 
 }  // namespace
 
@@ -55,30 +57,45 @@ bool InboxWorker::ProcessSome() {
     std::fprintf(stderr, "carerecord inbox worker: %s\n", messages.error().message.c_str());
     return false;
   }
-  for (const InboxMessage& message : *messages) {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return false;
-    }
-    base::Status outcome = base::Status::Ok();
-    try {
-      outcome = processor_.Process(message);
-    } catch (const std::exception& e) {
-      outcome =
-          base::MakeError(base::ErrorCode::kInternal, std::string("processing threw: ") + e.what());
-    } catch (...) {
-      outcome = base::MakeError(base::ErrorCode::kInternal, "processing threw a non-exception");
-    }
-    base::Status marked = outcome.ok() ? inbox_.MarkMapped(message.id)
-                                       : inbox_.MarkError(message.id, outcome.error().message);
-    if (!marked.ok()) {
-      // Left `received`: tried again at the next poll.
-      std::fprintf(stderr, "carerecord inbox worker: message %lld: %s\n",
-                   static_cast<long long>(message.id), marked.error().message.c_str());
-      return false;
-    }
+  if (messages->empty()) return false;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return false;
   }
-  return !messages->empty();
+  // The whole read at once: the processor may apply them together (their record commits share
+  // fsyncs), and their marks are one inbox transaction.
+  std::vector<base::Status> outcomes;
+  try {
+    outcomes = processor_.ProcessBatch(*messages);
+  } catch (const std::exception& e) {
+    outcomes.assign(
+        messages->size(),
+        base::MakeError(base::ErrorCode::kInternal, std::string("processing threw: ") + e.what()));
+  } catch (...) {
+    outcomes.assign(messages->size(), base::MakeError(base::ErrorCode::kInternal,
+                                                      "processing threw a non-exception"));
+  }
+  if (outcomes.size() != messages->size()) {
+    outcomes.assign(messages->size(),
+                    base::MakeError(base::ErrorCode::kInternal,
+                                    "the processor answered for a different number of messages"));
+  }
+  std::vector<Inbox::Mark> marks;
+  marks.reserve(messages->size());
+  for (size_t i = 0; i < messages->size(); ++i) {
+    Inbox::Mark mark;
+    mark.id = (*messages)[i].id;
+    if (!outcomes[i].ok()) mark.error = outcomes[i].error().message;
+    marks.push_back(std::move(mark));
+  }
+  base::Status marked = inbox_.MarkProcessed(marks);
+  if (!marked.ok()) {
+    // Left `received`: tried again at the next poll (the mapping is idempotent per message).
+    std::fprintf(stderr, "carerecord inbox worker: marking %zu message(s): %s\n", marks.size(),
+                 marked.error().message.c_str());
+    return false;
+  }
+  return true;
 }
 
 }  // namespace carerecord::feeds

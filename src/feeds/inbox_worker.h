@@ -21,7 +21,7 @@ class InboxWorker {
               std::chrono::milliseconds poll = std::chrono::seconds(1));
   ~InboxWorker();
   void Start();
-  // Finishes the message in hand and stops; what is left stays `received` for the next start.
+  // Finishes the batch in hand and stops; what is left stays `received` for the next start.
   void Stop();
   // Wakes the worker now (the inbox's received hook).
   void Wake();

@@ -1,19 +1,153 @@
 #include "feeds/mapping_processor.h"
 
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <thread>
+
 #include "feeds/apply_mapped.h"
 #include "hl7v2/message.h"
+#include "mapping/hl7v2_mapping.h"
 
 namespace carerecord::feeds {
+namespace {
+
+mapping::FeedContext FeedOf(const InboxMessage& message) {
+  return mapping::FeedContext{message.feed_name, message.ods_code, message.sending_facility,
+                              message.received_ms, message.control_id};
+}
+
+// A message parsed and mapped, waiting to be applied.
+struct Prepared {
+  size_t index = 0;  // in the batch
+  mapping::FeedContext feed;
+  mapping::MappedMessage mapped;
+};
+
+// Never throws: it runs on the batch's threads, where an exception would end the process, and
+// one message's failure is its own.
+base::Status Apply(interactions::FhirService& service, const Prepared& p) {
+  try {
+    auto applied = ApplyMappedMessage(service, p.mapped, p.feed);
+    if (!applied.ok()) return applied.error();
+    return base::Status::Ok();
+  } catch (const std::exception& e) {
+    return base::MakeError(base::ErrorCode::kInternal,
+                           std::string("processing threw: ") + e.what());
+  } catch (...) {
+    return base::MakeError(base::ErrorCode::kInternal, "processing threw a non-exception");
+  }
+}
+
+// The keys a message is found by in the record: every identity it writes (scoped to its
+// organisation by the identity system), and a merge's loser.
+std::vector<std::string> IdentityKeys(const Prepared& p) {
+  std::vector<std::string> keys;
+  for (const mapping::MappedResource& r : p.mapped.resources) {
+    keys.push_back(r.fixed_id.empty()
+                       ? r.type + '\x1f' + r.identity_system + '\x1f' + r.identity_value
+                       : r.type + "\x1f\x1f" + r.fixed_id);
+  }
+  if (p.mapped.merge) {
+    keys.push_back("Patient\x1f" + p.mapped.merge->loser_system + '\x1f' +
+                   p.mapped.merge->loser_value);
+  }
+  return keys;
+}
+
+size_t Root(std::vector<size_t>& parent, size_t i) {
+  while (parent[i] != i) i = parent[i] = parent[parent[i]];
+  return i;
+}
+
+// Applies `group` (no merge among them): chains of messages sharing an identity, each in event
+// time order, up to `parallel` chains at once.
+void ApplyGroup(interactions::FhirService& service, std::vector<const Prepared*> group,
+                int parallel, std::vector<base::Status>& outcomes) {
+  std::vector<size_t> parent(group.size());
+  std::iota(parent.begin(), parent.end(), 0);
+  std::map<std::string, size_t> owner;
+  for (size_t i = 0; i < group.size(); ++i) {
+    for (const std::string& key : IdentityKeys(*group[i])) {
+      auto [at, inserted] = owner.emplace(key, i);
+      if (!inserted) parent[Root(parent, i)] = Root(parent, at->second);
+    }
+  }
+  std::map<size_t, std::vector<const Prepared*>> by_root;
+  for (size_t i = 0; i < group.size(); ++i) by_root[Root(parent, i)].push_back(group[i]);
+  std::vector<std::vector<const Prepared*>> chains;
+  for (auto& [root, chain] : by_root) {
+    // Event time order; the batch's (inbox) order between equal times.
+    std::stable_sort(chain.begin(), chain.end(), [](const Prepared* a, const Prepared* b) {
+      return a->mapped.event_ms < b->mapped.event_ms;
+    });
+    chains.push_back(std::move(chain));
+  }
+  std::atomic<size_t> next{0};
+  auto run = [&] {
+    for (size_t c; (c = next++) < chains.size();) {
+      for (const Prepared* p : chains[c]) outcomes[p->index] = Apply(service, *p);
+    }
+  };
+  const size_t threads = std::min<size_t>(std::max(parallel, 1), chains.size());
+  std::vector<std::thread> workers;
+  for (size_t t = 1; t < threads; ++t) workers.emplace_back(run);
+  run();
+  for (std::thread& worker : workers) worker.join();
+}
+
+}  // namespace
 
 base::Status MappingProcessor::Process(const InboxMessage& message) {
   auto parsed = hl7v2::ParseMessage(message.raw);
   if (!parsed.ok()) return parsed.error().ToError();
-  mapping::FeedContext feed{message.feed_name, message.ods_code, message.sending_facility,
-                            message.received_ms, message.control_id};
-  ProcessedMessage processed = MapAndApply(service_, *parsed, feed);
+  ProcessedMessage processed = MapAndApply(service_, *parsed, FeedOf(message));
   if (processed.refused) return processed.refused->ToError();
   if (processed.failed) return *processed.failed;
   return base::Status::Ok();
+}
+
+std::vector<base::Status> MappingProcessor::ProcessBatch(
+    const std::vector<InboxMessage>& messages) {
+  std::vector<base::Status> outcomes(messages.size(), base::Status::Ok());
+  std::vector<Prepared> prepared;
+  prepared.reserve(messages.size());
+  for (size_t i = 0; i < messages.size(); ++i) {
+    auto parsed = hl7v2::ParseMessage(messages[i].raw);
+    if (!parsed.ok()) {
+      outcomes[i] = parsed.error().ToError();
+      continue;
+    }
+    mapping::FeedContext feed = FeedOf(messages[i]);
+    try {
+      auto mapped = mapping::MapMessage(*parsed, feed);
+      if (!mapped.ok()) {
+        outcomes[i] = mapped.error().ToError();
+        continue;
+      }
+      prepared.push_back(Prepared{i, std::move(feed), std::move(mapped).value()});
+    } catch (const std::exception& e) {  // this message's alone, as in Apply
+      outcomes[i] =
+          base::MakeError(base::ErrorCode::kInternal, std::string("mapping threw: ") + e.what());
+    }
+  }
+  // Groups between merges; each merge alone, in its place.
+  std::vector<const Prepared*> group;
+  for (const Prepared& p : prepared) {
+    if (!p.mapped.merge) {
+      group.push_back(&p);
+      continue;
+    }
+    ApplyGroup(service_, std::move(group), options_.parallel, outcomes);
+    group.clear();
+    outcomes[p.index] = Apply(service_, p);
+  }
+  ApplyGroup(service_, std::move(group), options_.parallel, outcomes);
+  return outcomes;
 }
 
 }  // namespace carerecord::feeds

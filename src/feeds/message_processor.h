@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 
@@ -29,6 +30,16 @@ class MessageProcessor {
   // queue with the error's message as its reason, to be reprocessed after a fix. Called for one
   // message at a time.
   virtual base::Status Process(const InboxMessage& message) = 0;
+  // The outcome of each of `messages` (oldest first), as Process would give it; one message's
+  // failure is its own. A processor may apply them together (in parallel, sharing commits) as
+  // long as each message's outcome is what applying them one at a time in order would give.
+  // By default, Process on each in turn.
+  virtual std::vector<base::Status> ProcessBatch(const std::vector<InboxMessage>& messages) {
+    std::vector<base::Status> outcomes;
+    outcomes.reserve(messages.size());
+    for (const InboxMessage& message : messages) outcomes.push_back(Process(message));
+    return outcomes;
+  }
 };
 
 }  // namespace carerecord::feeds

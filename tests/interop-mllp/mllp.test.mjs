@@ -128,3 +128,106 @@ test("every shared sample is answered as its facility and control id say", async
   }
   assert.equal(checked, files.length);
 });
+
+// After sending, the record holds what the messages said, found through the FHIR API with a
+// token a registered client gets from the token endpoint (run.sh adds the client and a feed for
+// facility INTEROP): the Patient by its source identifier, its Encounter, and the ORU's
+// Observation, mapped by the server's inbox worker behind the ACK.
+const httpPort = process.env.CARERECORD_HTTP_PORT;
+const clientId = process.env.CARERECORD_CLIENT_ID;
+const clientSecret = process.env.CARERECORD_CLIENT_SECRET;
+
+async function accessToken() {
+  const response = await fetch(`http://127.0.0.1:${httpPort}/auth/token`, {
+    method: "POST",
+    headers: {
+      Authorization: "Basic " + Buffer.from(`${clientId}:${clientSecret}`).toString("base64"),
+      "Content-Type": "application/x-www-form-urlencoded",
+    },
+    body: "grant_type=client_credentials",
+  });
+  assert.equal(response.status, 200, await response.clone().text());
+  return (await response.json()).access_token;
+}
+
+// The resources of `type` matching `query`, retried until `count` match (mapping follows the ACK
+// by a moment) or 20 s pass.
+async function findResources(token, type, query, count = 1) {
+  const url = `http://127.0.0.1:${httpPort}/fhir/${type}?${query}`;
+  let found = [];
+  for (let i = 0; i < 200; i++) {
+    const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(response.status, 200, `${url}: ${await response.clone().text()}`);
+    found = ((await response.json()).entry ?? []).map((e) => e.resource);
+    if (found.length >= count) return found;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`${url}: ${found.length} match(es) after 20 s, wanted ${count}`);
+}
+
+test("the mapped resources are found through the FHIR API", async (t) => {
+  if (!httpPort || !clientId) {
+    t.skip("no HTTP port or client given");
+    return;
+  }
+  // A segment from its fields by number.
+  const seg = (id, fields) => {
+    const last = Math.max(...Object.keys(fields).map(Number));
+    const out = [id];
+    for (let n = 1; n <= last; n++) out.push(fields[n] ?? "");
+    return out.join("|");
+  };
+  const adt = [
+    "MSH|^~\\&|PAS|INTEROP|CR|CR|20260301101500+0000||ADT^A01^ADT_A01|IOP-ADT-1|P|2.5.1",
+    "EVN|A01|20260301101500+0000",
+    seg("PID", {
+      1: "1", 3: "IOP100^^^IOPPAS^MR~9434765919^^^NHS^NH", 5: "INTEROP^ALICE^^^^^L",
+      7: "19800214", 8: "F", 11: "1 HIGH STREET^^POOLE^DORSET^BH15 2JB^GBR^H",
+    }),
+    seg("PV1", {
+      1: "1", 2: "I", 3: "WARD7^BAY1^BED1", 7: "C1234^BROWN^ALICE^^^DR",
+      19: "IOPV1^^^IOPPAS^VN", 44: "20260301093000+0000",
+    }),
+  ].join("\r");
+  const oru = [
+    "MSH|^~\\&|LAB|INTEROP|CR|CR|20260301120000+0000||ORU^R01^ORU_R01|IOP-ORU-1|P|2.5.1",
+    seg("PID", { 1: "1", 3: "IOP100^^^IOPPAS^MR", 5: "INTEROP^ALICE^^^^^L", 7: "19800214", 8: "F" }),
+    seg("OBR", { 1: "1", 3: "FIOP1^IOPLAB", 4: "UE^U and E^LOCAL", 7: "20260301113000+0000", 25: "F" }),
+    seg("OBX", {
+      1: "1", 2: "NM", 3: "2823-3^Potassium^LN", 5: "4.2", 6: "mmol/L", 7: "3.5-5.3", 8: "N", 11: "F",
+    }),
+  ].join("\r");
+  const acks = await sendAll("2.5.1", [adt, oru]);
+  for (const [i, id] of ["IOP-ADT-1", "IOP-ORU-1"].entries()) {
+    const msa = acks[i].split("\r").find((s) => s.startsWith("MSA")) ?? "";
+    assert.equal(msa, `MSA|AA|${id}`);
+  }
+
+  const token = await accessToken();
+  const source = "urn:carerecord:source:RDZ";
+  const [patient] = await findResources(token, "Patient",
+    `identifier=${encodeURIComponent(`${source}:mrn:IOPPAS|IOP100`)}`);
+  assert.equal(patient.name[0].family, "INTEROP");
+  assert.equal(patient.name[0].given[0], "ALICE");
+  assert.equal(patient.birthDate, "1980-02-14");
+  assert.equal(patient.gender, "female");
+  assert.ok(patient.identifier.some((i) => i.system === "https://fhir.nhs.uk/Id/nhs-number" &&
+    i.value === "9434765919"), JSON.stringify(patient.identifier));
+  assert.equal(patient.meta.source, "urn:carerecord:feed:interop#IOP-ADT-1");
+
+  const [encounter] = await findResources(token, "Encounter",
+    `identifier=${encodeURIComponent(`${source}:visit:IOPPAS|IOPV1`)}`);
+  assert.equal(encounter.status, "in-progress");
+  assert.equal(encounter.class.code, "IMP");
+  assert.equal(encounter.subject.reference, `Patient/${patient.id}`);
+  assert.equal(encounter.period.start, "2026-03-01T09:30:00+00:00");
+
+  const [observation] = await findResources(token, "Observation",
+    `patient=${patient.id}&code=${encodeURIComponent("http://loinc.org|2823-3")}`);
+  assert.equal(observation.status, "final");
+  assert.equal(observation.valueQuantity.value, 4.2);
+  assert.equal(observation.valueQuantity.system, "http://unitsofmeasure.org");
+  assert.equal(observation.valueQuantity.code, "mmol/L");
+  assert.equal(observation.subject.reference, `Patient/${patient.id}`);
+  assert.equal(observation.meta.source, "urn:carerecord:feed:interop#IOP-ORU-1");
+});

@@ -32,18 +32,29 @@ done < <(for f in "$samples"/*.hl7; do
   head -n 1 "$f" | sed 's/^\xEF\xBB\xBF//' | tr -d '\r' | awk -F'|' '{ split($4, c, "^"); print c[1] }'
 done | sort -u)
 echo "added $n feeds"
+# The test's own messages (facility INTEROP), and a client that finds what they became through
+# the FHIR API with a token from the token endpoint.
+"$bin" feeds add --data "$data/store" --name interop --facility INTEROP --org RDZ >/dev/null
+client="$("$bin" clients add --data "$data/store" --name "interop-mllp" --org RDZ \
+  --role integration --scope "system/*.rs" --secret)"
+value() { sed -n "s/^$1=//p"; }
 
 "$bin" serve --data "$data/store" --http 127.0.0.1:0 --mllp 127.0.0.1:0 >"$log" 2>&1 &
 pid=$!
 port=""
-for _ in $(seq 1 100); do
+http_port=""
+for _ in $(seq 1 300); do
   port="$(sed -n 's/^mllp port \([0-9]*\)$/\1/p' "$log")"
-  [ -n "$port" ] && break
+  http_port="$(sed -n 's/^port \([0-9]*\)$/\1/p' "$log")"
+  [ -n "$port" ] && [ -n "$http_port" ] && break
   sleep 0.1
 done
-if [ -z "$port" ]; then echo "server did not start:"; cat "$log"; exit 1; fi
+if [ -z "$port" ] || [ -z "$http_port" ]; then echo "server did not start:"; cat "$log"; exit 1; fi
 
 CARERECORD_MLLP_PORT="$port" CARERECORD_HL7V2_SAMPLES="$samples" \
+  CARERECORD_HTTP_PORT="$http_port" \
+  CARERECORD_CLIENT_ID="$(echo "$client" | value client_id)" \
+  CARERECORD_CLIENT_SECRET="$(echo "$client" | value client_secret)" \
   node --test --test-force-exit mllp.test.mjs
 
 # Every sample is in the inbox once per facility and control id (the ones sent without an ACK
@@ -52,6 +63,7 @@ unique="$(for f in "$samples"/*.hl7; do
   head -n 1 "$f" | sed 's/^\xEF\xBB\xBF//' | tr -d '\r' |
     awk -F'|' '{ split($4, c, "^"); print c[1] "|" $10 }'
 done | sort -u | wc -l)"
+unique=$((unique + 2))  # and the test's own two messages
 for _ in $(seq 1 100); do
   stats="$("$bin" feeds stats --data "$data/store")"
   received="$(echo "$stats" | sed -n 's/.* received=\([0-9]*\) .*/\1/p' | paste -sd+ | bc)"

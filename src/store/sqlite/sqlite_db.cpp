@@ -1,7 +1,9 @@
 #include "store/sqlite/sqlite_db.h"
 
+#include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <thread>
 
 namespace carerecord::store {
 
@@ -142,7 +144,19 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(const std
     return base::MakeError(base::ErrorCode::kInternal,
                            "cannot open database " + path + ": " + message);
   }
-  sqlite3_busy_timeout(db, 10000);
+  // Waits out another connection's write transaction for up to 10 s, retrying every quarter
+  // millisecond. (sqlite3_busy_timeout backs off to 100 ms sleeps: the inbox's commits, behind
+  // the record writer's groups on the same file, waited hundreds of milliseconds for a lock
+  // held for a few.)
+  sqlite3_busy_handler(
+      db,
+      [](void*, int attempts) -> int {
+        constexpr int kSleepMicros = 250;
+        if (attempts >= 10'000'000 / kSleepMicros) return 0;
+        std::this_thread::sleep_for(std::chrono::microseconds(kSleepMicros));
+        return 1;
+      },
+      nullptr);
   sqlite3_extended_result_codes(db, 1);
   return std::unique_ptr<SqliteConnection>(new SqliteConnection(db));
 }
