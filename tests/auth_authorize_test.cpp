@@ -244,6 +244,7 @@ TEST_F(Authorize, ErrorsAfterTheRedirectUriIsTrustedGoBackToItWithState) {
       {"no scope", without("scope"), "invalid_scope"},
       {"unknown launch", replaced("launch", "made-up"), "invalid_request"},
       {"prompt none", replaced("prompt", "none"), "login_required"},
+      {"no aud", without("aud"), "invalid_request"},
   };
   for (const Case& c : cases) {
     auto response = GetAuthorize(c.params);
@@ -253,6 +254,17 @@ TEST_F(Authorize, ErrorsAfterTheRedirectUriIsTrustedGoBackToItWithState) {
     EXPECT_EQ(QueryParam(location, "error"), c.error) << c.name << ": " << location;
     EXPECT_EQ(QueryParam(location, "state"), "st<ate>") << c.name;
     EXPECT_EQ(QueryParam(location, "code"), "") << c.name;
+  }
+  // Without state the error still goes back, with no state to echo.
+  auto stateless = GetAuthorize(without("state"));
+  ASSERT_EQ(stateless.status, 302) << stateless.body;
+  EXPECT_EQ(QueryParam(stateless.Header("location"), "error"), "invalid_request");
+  EXPECT_EQ(QueryParam(stateless.Header("location"), "code"), "");
+  // Every /auth/ path that is not a page here is an HTML 404, not a FHIR 401.
+  for (const char* path : {"/auth/oidc/start?request=x", "/auth/oidc/callback", "/auth/nothing"}) {
+    auto missing = server_.Send("GET", path, "", {{"Authorization", ""}});
+    EXPECT_EQ(missing.status, 404) << path;
+    EXPECT_TRUE(missing.Header("content-type").starts_with("text/html")) << path;
   }
   auto twice = Params("user/*.rs");
   twice.emplace_back("scope", "user/*.rs");
@@ -456,11 +468,17 @@ TEST_F(Authorize, RefreshTokensRotateAndAReusedOneRevokesTheFamily) {
       server_.Send("GET", "/fhir/Patient/p1", "", server_.Bearer(Str(second_body, "access_token")));
   EXPECT_EQ(read.status, 200);
   // A refresh may ask for less than was granted, never more.
-  auto narrower = RefreshWith(r2, "&scope=" + Encode("user/Patient.cruds"));
+  auto narrower = RefreshWith(r2, "&scope=" + Encode("user/Patient.rs offline_access"));
   ASSERT_EQ(narrower.status, 200) << narrower.body;
   auto narrower_body = TestServer::Json(narrower);
-  EXPECT_EQ(Str(narrower_body, "scope"), "user/Patient.rs");
+  EXPECT_EQ(Str(narrower_body, "scope"), "user/Patient.rs offline_access");
   const std::string r3 = Str(narrower_body, "refresh_token");
+  // More than was granted at sign-in (RFC 6749 section 6): refused, not quietly narrowed.
+  auto wider = RefreshWith(r3, "&scope=" + Encode("user/*.cruds offline_access"));
+  EXPECT_EQ(wider.status, 400) << wider.body;
+  EXPECT_EQ(ErrorOf(wider), "invalid_scope");
+  auto more_letters = RefreshWith(r3, "&scope=" + Encode("user/Patient.cruds"));
+  EXPECT_EQ(ErrorOf(more_letters), "invalid_grant");  // r3 was used by the refused refresh
 
   // r1 again: it was used, so it has leaked; the whole family goes, r3 included.
   auto reused = RefreshWith(r1);

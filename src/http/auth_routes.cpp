@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "access/scopes.h"
+#include "http/authorize_page.h"
 #include "http/authorize_routes.h"
 #include "http/oauth_responses.h"
 #include "interactions/responses.h"
@@ -181,6 +182,11 @@ HttpResponse AuthRoutes::Handle(const HttpRequest& request) const {
                                                        : SmartConfiguration();
   }
   if (path == "/fhir/metadata") return Metadata(request);
+  // Every other /auth/ path (the regional IdP's pages on a server without one, a mistyped
+  // link) is a browser's page that does not exist, not a FHIR request wanting a token.
+  if (path.starts_with("/auth/")) {
+    return AuthorizeErrorPage(404, "there is no such sign-in page on this server");
+  }
   return AuthenticatedFhir(request);
 }
 

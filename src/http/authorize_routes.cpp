@@ -217,8 +217,16 @@ HttpResponse AuthorizeRoutes::StartSignIn(const HttpRequest& request, const Form
   if (scope.empty()) return fail("invalid_scope", "scope is missing");
   auto parsed_scope = access::ScopeSet::Parse(scope);
   if (!parsed_scope.ok()) return fail("invalid_scope", parsed_scope.error().message);
-  if (params.contains("aud") &&
-      TrimSlashes(Param(params, "aud")) != TrimSlashes(options_.fhir_base)) {
+  // SMART App Launch requires both: state ties the answer to the app's request, aud names the
+  // server the app means to reach (a token is never minted for a server it did not name).
+  if (state.empty()) {
+    return fail("invalid_request", "state is missing (SMART App Launch requires it)");
+  }
+  if (!params.contains("aud")) {
+    return fail("invalid_request",
+                "aud is missing: it must be this server's FHIR base URL, " + options_.fhir_base);
+  }
+  if (TrimSlashes(Param(params, "aud")) != TrimSlashes(options_.fhir_base)) {
     return fail("invalid_request",
                 "aud must be this server's FHIR base URL, " + options_.fhir_base);
   }

@@ -181,9 +181,12 @@ HttpResponse AuthorizeRoutes::Refresh(const store::ClientRecord& client, const F
     auto original = access::ScopeSet::Parse(old.scope);
     if (!original.ok()) return OAuthError(500, "server_error", "the stored grant cannot be read");
     access::ScopeSet narrowed = requested->NarrowTo(original.value());
-    if (narrowed.clinical().empty()) {
+    // Narrowed by the grant, a request within it is itself (normalised as by itself); anything
+    // else asks for more than was granted, which RFC 6749 section 6 refuses.
+    if (narrowed.ToString() != requested->NarrowTo(requested.value()).ToString()) {
       return OAuthError(400, "invalid_scope",
-                        "none of the requested scopes was granted at sign-in: " + old.scope);
+                        "a refresh may not ask for more than was granted at sign-in (" + old.scope +
+                            "); this refresh token is used up: sign in again");
     }
     grant.scope = narrowed.ToString();
   }
