@@ -4,9 +4,11 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/stream_parser.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "fhir/json_parse.h"
 #include "fhir/sealing_facts.h"
 #include "fhir/search_parameters.h"
 
@@ -245,6 +247,13 @@ base::Result<RegionPolicy> ParseRegionPolicy(std::string_view json_text) {
                    "line " + std::to_string(line));
   }
   json::value root = parser.release();
+  // Boost.JSON keeps the last of two equal keys: a policy saying one thing twice is refused, so
+  // no role is widened or narrowed by a line the region did not notice.
+  fhir::JsonLimits strict;
+  strict.fhir_rules = true;
+  if (auto checked = fhir::ParseFhirJson(json_text, strict); !checked.ok()) {
+    return Invalid(checked.error().message, checked.error().location);
+  }
   if (!root.is_object()) return Invalid("the policy must be a JSON object", "/");
   RegionPolicy policy = DefaultRegionPolicy();
   for (const auto& [key, value] : root.get_object()) {
@@ -283,6 +292,10 @@ base::Result<RegionPolicy> ParseRegionPolicy(std::string_view json_text) {
 }
 
 base::Result<RegionPolicy> LoadRegionPolicy(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Invalid("the policy file " + path + " is a directory", path);
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Invalid("cannot read the policy file " + path, path);
   std::ostringstream text;

@@ -67,11 +67,16 @@ TEST(RegionPolicy, ABadFileIsRefusedNamingWhere) {
            Case{R"({"declaration_days": -1})", "declaration_days"},
            Case{R"({"break_glass": 10})", "break_glass"},
            Case{R"([])", "/"},
+           Case{R"({"roles": {"nurse": {"read": ["*"], "read": []}}})", "/roles/nurse/read"},
        }) {
     auto policy = ParseRegionPolicy(c.text);
     ASSERT_FALSE(policy.ok()) << c.text;
     EXPECT_EQ(policy.error().location, c.location) << policy.error().message;
   }
+  auto directory = LoadRegionPolicy(::testing::TempDir());
+  ASSERT_FALSE(directory.ok());
+  EXPECT_NE(directory.error().message.find("is a directory"), std::string::npos)
+      << directory.error().message;
 }
 
 TEST(RegionPolicy, ShowPrintsRolesGroupsAndProtectedCodes) {
