@@ -458,6 +458,33 @@ const std::string& Directory::DummyHash() {
   return dummy_hash_;
 }
 
+int64_t Directory::CountUnknownFailure(const std::string& name, int64_t now) {
+  constexpr size_t kMaxUnknownNames = 100'000;
+  const int64_t window = options_.failure_window.count();
+  const int most = std::max(1, options_.max_failed_sign_ins);
+  std::lock_guard lock(unknown_mutex_);
+  if (unknown_failures_.size() >= kMaxUnknownNames) {
+    std::erase_if(unknown_failures_, [&](const auto& entry) {
+      return entry.second.locked_until_ms <= now &&
+             now - entry.second.failure_window_start_ms >= window;
+    });
+    if (unknown_failures_.size() >= kMaxUnknownNames) unknown_failures_.clear();
+  }
+  store::SignInState& state = unknown_failures_[name];
+  if (state.locked_until_ms > now) return state.locked_until_ms;
+  if (state.failed_attempts == 0 || now - state.failure_window_start_ms >= window) {
+    state.failed_attempts = 0;
+    state.failure_window_start_ms = now;
+  }
+  if (++state.failed_attempts >= most) {
+    state.locked_until_ms = now + options_.lock_duration.count();
+    state.failed_attempts = 0;
+    state.failure_window_start_ms = 0;
+    return state.locked_until_ms;
+  }
+  return 0;
+}
+
 SignInResult Directory::Authenticate(std::string_view username, std::string_view password) {
   SignInResult result;
   auto name = NormaliseUsername(username);
@@ -473,12 +500,18 @@ SignInResult Directory::Authenticate(std::string_view username, std::string_view
   // The verify runs whether or not the user exists (then against a hash of a random password,
   // with the same parameters), and whatever the outcome will be.
   const bool matches = VerifyPassword(user ? user->password_hash : DummyHash(), password);
+  const int64_t now = Now();
   if (!user) {
     // A known user's failure writes its count; so does this, at the same cost.
-    if (!records_.CountUnknownSignIn().ok()) result.outcome = SignInOutcome::kUnavailable;
+    if (!records_.CountUnknownSignIn().ok()) {
+      result.outcome = SignInOutcome::kUnavailable;
+      return result;
+    }
+    // And it locks as a known user's would, so a lock does not tell which usernames exist.
+    result.locked_until_ms = CountUnknownFailure(name.ok() ? name.value() : std::string(), now);
+    if (result.locked_until_ms != 0) result.outcome = SignInOutcome::kLocked;
     return result;
   }
-  const int64_t now = Now();
   if (user->sign_in.locked_until_ms > now) {
     result.outcome = SignInOutcome::kLocked;
     result.locked_until_ms = user->sign_in.locked_until_ms;

@@ -138,6 +138,9 @@ class Directory {
 
  private:
   int64_t Now() const;
+  // Counts a failed sign-in of a username that does not exist, as a known user's is counted:
+  // when it locks (or is locked), the time the lock ends; else 0. In memory, bounded.
+  int64_t CountUnknownFailure(const std::string& name, int64_t now);
   void RefreshEnabledIfDue();
   const std::string& DummyHash();
 
@@ -145,6 +148,9 @@ class Directory {
   DirectoryOptions options_;
   std::once_flag dummy_hash_once_;
   std::string dummy_hash_;
+
+  std::mutex unknown_mutex_;
+  std::unordered_map<std::string, store::SignInState> unknown_failures_;
 
   std::mutex refresh_mutex_;  // one thread reloads; the others read the snapshot meanwhile
   std::chrono::steady_clock::time_point next_refresh_{};

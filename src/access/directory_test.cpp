@@ -85,6 +85,23 @@ TEST_F(DirectoryTest, FiveWrongPasswordsWithinTheWindowLockTheAccount) {
   EXPECT_EQ(directory_->Authenticate("jane", kPassword).outcome, SignInOutcome::kSignedIn);
 }
 
+TEST_F(DirectoryTest, AnUnknownUsernameLocksAsAKnownOneDoes) {
+  // Otherwise a lock message would tell which usernames exist.
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(directory_->Authenticate("nobody", "wrong").outcome,
+              SignInOutcome::kWrongCredentials);
+    now_ += kMinute;
+  }
+  auto fifth = directory_->Authenticate("nobody", "wrong");
+  EXPECT_EQ(fifth.outcome, SignInOutcome::kLocked);
+  EXPECT_EQ(fifth.locked_until_ms, now_ + 15 * kMinute);
+  now_ += 14 * kMinute;
+  EXPECT_EQ(directory_->Authenticate("nobody", kPassword).outcome, SignInOutcome::kLocked);
+  now_ += kMinute;
+  EXPECT_EQ(directory_->Authenticate("nobody", kPassword).outcome,
+            SignInOutcome::kWrongCredentials);
+}
+
 TEST_F(DirectoryTest, FailuresSpreadBeyondTheWindowDoNotLock) {
   for (int i = 0; i < 10; ++i) {
     EXPECT_EQ(directory_->Authenticate("jane", "wrong").outcome, SignInOutcome::kWrongCredentials)
