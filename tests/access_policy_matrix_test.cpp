@@ -271,32 +271,163 @@ TEST(AccessPolicyMatrix, ARoleWithoutTheTypeCannotWriteItAndIsToldWhy) {
   EXPECT_EQ(admin.status, 201) << admin.body;
 }
 
-TEST(AccessPolicyMatrix, AWriterThatCannotReadAnItemKeepsItsLabelAndCannotDeleteIt) {
+// What a refused write may say: that it was refused, and nothing of the item.
+void ExpectRefusedRevealingNothing(const Response& r, const std::string& what) {
+  EXPECT_EQ(r.status, 403) << what << ": " << r.body;
+  EXPECT_NE(r.body.find("you may not write"), std::string::npos) << what << ": " << r.body;
+  for (const char* revealing : {"version", "exists", "match", "If-Match", "407377005", "8867-4"}) {
+    EXPECT_EQ(r.body.find(revealing), std::string::npos) << what << ": " << r.body;
+  }
+  for (const auto& [name, value] : r.headers) {
+    EXPECT_NE(name, "ETag") << what;
+    EXPECT_NE(name, "Location") << what;
+  }
+}
+
+TEST(AccessPolicyMatrix, AWriterThatCannotReadAnItemCannotChangeItNorLearnOfIt) {
   RecordServer record;
   record.Write(RecordItems(), Callers().front().sees);
-  RequestContext other = ContextFor("clinician", kOther);
-  // An update without the label: written, and the V label is kept.
-  Response put = record.service().Update(
-      other, "Observation", "obs-v",
-      R"({"resourceType":"Observation","id":"obs-v","status":"amended","code":{"text":"x"},"subject":{"reference":"Patient/p1"}})",
+  const std::string labelled_patient =
+      R"({"resourceType":"Patient","id":"p-r","gender":"male","meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}]}})";
+  record.Write({{"Patient", "p-r", labelled_patient}}, {"p-r"});
+  RequestContext integration = ContextFor("integration", kOther);
+  auto stored = [&](const char* type, const char* id) {
+    Response r = record.service().Read(integration, type, id);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.body;
+  };
+  const std::string obs_v = stored("Observation", "obs-v");
+  const std::string cond_prot = stored("Condition", "cond-prot");
+  const std::string p_r = stored("Patient", "p-r");
+
+  RequestContext clinician = ContextFor("clinician", kOther);
+  RequestContext nurse = ContextFor("nurse", kOther);
+  RequestContext admin = ContextFor("admin-staff", kOther);
+  ASSERT_EQ(record.service().Read(admin, "Patient", "p-r").status, 404);
+  const std::string plain_obs =
+      R"({"resourceType":"Observation","id":"obs-v","status":"amended","code":{"text":"x"},"subject":{"reference":"Patient/p1"}})";
+  const std::string plain_cond =
+      R"({"resourceType":"Condition","id":"cond-prot","code":{"coding":[{"system":"http://snomed.info/sct","code":"38341003"}]},"subject":{"reference":"Patient/p1"}})";
+  const std::string plain_patient = R"({"resourceType":"Patient","id":"p-r","gender":"other"})";
+
+  // A plain update of a V item, and of a protected-code item that would replace its code.
+  ExpectRefusedRevealingNothing(
+      record.service().Update(clinician, "Observation", "obs-v", plain_obs, ""), "PUT obs-v");
+  ExpectRefusedRevealingNothing(
+      record.service().Update(nurse, "Condition", "cond-prot", plain_cond, ""), "PUT cond-prot");
+  // An R Patient that admin staff may not read: the same answer with the right version, a wrong
+  // one, or none; If-Match tells nothing.
+  Response unpinned = record.service().Update(admin, "Patient", "p-r", plain_patient, "");
+  ExpectRefusedRevealingNothing(unpinned, "PUT p-r");
+  for (const char* pinned : {"W/\"1\"", "W/\"7\""}) {
+    Response r = record.service().Update(admin, "Patient", "p-r", plain_patient, pinned);
+    ExpectRefusedRevealingNothing(r, std::string("PUT p-r If-Match ") + pinned);
+    EXPECT_EQ(r.body, unpinned.body) << pinned;
+  }
+  // A conditional update that matches nothing the caller may read, on the hidden id: refused as
+  // the plain update is, never "exists but does not match".
+  ExpectRefusedRevealingNothing(
+      record.service().ConditionalUpdate(nurse, "Condition", {{"_id", "cond-prot"}}, plain_cond),
+      "conditional PUT cond-prot");
+  // Inside a transaction, with a write it may make: all refused, nothing written.
+  const std::string transaction =
+      R"({"resourceType":"Bundle","type":"transaction","entry":[)"
+      R"({"resource":{"resourceType":"Observation","status":"final","code":{"text":"new"},"subject":{"reference":"Patient/p1"}},"request":{"method":"POST","url":"Observation"}},)"
+      R"({"resource":)" +
+      plain_obs + R"(,"request":{"method":"PUT","url":"Observation/obs-v"}}]})";
+  ExpectRefusedRevealingNothing(record.service().ProcessBundle(clinician, transaction),
+                                "transaction PUT obs-v");
+  const std::string batch = R"({"resourceType":"Bundle","type":"batch","entry":[{"resource":)" +
+                            plain_obs +
+                            R"(,"request":{"method":"PUT","url":"Observation/obs-v"}}]})";
+  Response batched = record.service().ProcessBundle(clinician, batch);
+  EXPECT_EQ(batched.status, 200) << batched.body;
+  EXPECT_NE(batched.body.find("403"), std::string::npos) << batched.body;
+  EXPECT_EQ(batched.body.find("version"), std::string::npos) << batched.body;
+  // A delete of what it cannot read deletes nothing, and is answered as for an absent id.
+  Response del = record.service().Delete(clinician, "Observation", "obs-v");
+  Response absent = record.service().Delete(clinician, "Observation", "never-was");
+  EXPECT_EQ(del.status, absent.status) << del.body;
+  EXPECT_EQ(del.body, absent.body);
+
+  // Nothing changed: each is still its first version, as its author wrote it.
+  EXPECT_EQ(stored("Observation", "obs-v"), obs_v);
+  EXPECT_EQ(stored("Condition", "cond-prot"), cond_prot);
+  EXPECT_EQ(stored("Patient", "p-r"), p_r);
+  Response observations =
+      record.service().Search(integration, "Observation", {{"_total", "accurate"}});
+  EXPECT_NE(observations.body.find("\"total\":3"), std::string::npos) << observations.body;
+  for (const char* id : {"obs-v", "cond-prot", "p-r"}) {
+    const char* type = id[0] == 'o' ? "Observation" : id[0] == 'c' ? "Condition" : "Patient";
+    EXPECT_EQ(record.service().VRead(integration, type, id, "2").status, 404) << id;
+  }
+  // Who may read it may write it, the label kept when sent, or removed by its author.
+  Response labelled = record.service().Update(
+      ContextFor("clinician", kOther), "Observation", "obs-r",
+      R"({"resourceType":"Observation","id":"obs-r","status":"amended","code":{"text":"x"},"subject":{"reference":"Patient/p1"},"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}]}})",
       "");
-  EXPECT_EQ(put.status, 200) << put.body;
-  Response read = record.service().Read(ContextFor("integration", kOther), "Observation", "obs-v");
-  ASSERT_EQ(read.status, 200);
-  EXPECT_NE(read.body.find("v3-Confidentiality\",\"code\":\"V\""), std::string::npos) << read.body;
-  EXPECT_EQ(record.service().Read(other, "Observation", "obs-v").status, 404);
-  // A delete of what it cannot see deletes nothing.
-  Response del = record.service().Delete(other, "Observation", "obs-v");
-  EXPECT_LT(del.status, 300) << del.body;
-  EXPECT_EQ(record.service().Read(ContextFor("integration", kOther), "Observation", "obs-v").status,
-            200);
-  // The author's organisation may remove the label.
-  Response unseal = record.service().Update(
-      ContextFor("clinician", kAuthor), "Observation", "obs-v",
-      R"({"resourceType":"Observation","id":"obs-v","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}})",
-      "");
+  EXPECT_EQ(labelled.status, 200) << labelled.body;
+  EXPECT_EQ(
+      record.service().Read(ContextFor("allied-health", kOther), "Observation", "obs-r").status,
+      404);
+  Response unseal = record.service().Update(ContextFor("clinician", kAuthor), "Observation",
+                                            "obs-v", plain_obs, "");
   EXPECT_EQ(unseal.status, 200) << unseal.body;
-  EXPECT_EQ(record.service().Read(other, "Observation", "obs-v").status, 200);
+  EXPECT_EQ(record.service().Read(clinician, "Observation", "obs-v").status, 200);
+}
+
+// A resource sealed by a later version seals its earlier ones: vread, history and their counts
+// answer as a store that never held it.
+TEST(AccessPolicyMatrix, AnItemSealedLaterSealsItsEarlierVersions) {
+  const std::string subject = R"(,"subject":{"reference":"Patient/p1"})";
+  const std::string v_label =
+      R"(,"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"V"}]})";
+  auto condition = [&](const std::string& id, const std::string& code, const std::string& extra) {
+    return R"({"resourceType":"Condition","id":")" + id +
+           R"(","code":{"coding":[{"system":"http://snomed.info/sct","code":")" + code + R"("}]})" +
+           subject + extra + "}";
+  };
+  RecordServer full, oracle;
+  full.Write(RecordItems(), {"p1", "obs-plain"});
+  oracle.Write(RecordItems(), {"p1", "obs-plain"});
+  // Version 1 plain, version 2 labelled V (or given a protected code) by its author.
+  RequestContext author = ContextFor("integration", kAuthor);
+  for (auto [id, sealed] : {std::pair<std::string, std::string>{
+                                "c-later-v", condition("c-later-v", "38341003", v_label)},
+                            {"c-later-prot", condition("c-later-prot", "407377005", "")}}) {
+    ASSERT_EQ(
+        full.service().Update(author, "Condition", id, condition(id, "38341003", ""), "").status,
+        201);
+    ASSERT_EQ(full.service().Update(author, "Condition", id, sealed, "").status, 200);
+  }
+  RequestContext other = ContextFor("clinician", kOther);
+  for (const char* id : {"c-later-v", "c-later-prot"}) {
+    SCOPED_TRACE(id);
+    EXPECT_EQ(full.service().Read(other, "Condition", id).status, 404);
+    EXPECT_EQ(full.service().History(other, "Condition", id, {}).status, 404);
+    for (const char* version : {"1", "2"}) {
+      Response r = full.service().VRead(other, "Condition", id, version);
+      EXPECT_EQ(r.status, 404) << version << ": " << r.body;
+      EXPECT_EQ(r.body.find("38341003"), std::string::npos) << r.body;
+      // Its author's organisation reads every version.
+      EXPECT_EQ(
+          full.service().VRead(ContextFor("clinician", kAuthor), "Condition", id, version).status,
+          200);
+    }
+  }
+  RequestContext oracle_reader = ContextFor("integration", kOther);
+  for (const char* type : {"Condition", ""}) {
+    for (const QueryParams& params :
+         std::vector<QueryParams>{{},
+                                  {{"_total", "accurate"}},
+                                  {{"_since", "2000-01-01"}},
+                                  {{"_since", "2000-01-01"}, {"_total", "accurate"}}}) {
+      Response got = full.service().History(other, type, "", params);
+      Response want = oracle.service().History(oracle_reader, type, "", params);
+      EXPECT_EQ(Normalized(got), Normalized(want)) << "history " << type;
+      EXPECT_EQ(got.body.find("c-later"), std::string::npos) << got.body;
+    }
+  }
 }
 
 TEST(AccessPolicyMatrix, ConditionsMatchOnlyWhatTheCallerMayRead) {

@@ -3,7 +3,6 @@
 #include "interactions/transaction_runner.h"
 
 #include <algorithm>
-#include <boost/json/array.hpp>
 #include <chrono>
 #include <map>
 #include <random>
@@ -12,7 +11,6 @@
 #include "fhir/fhir_date.h"
 #include "fhir/json_number.h"
 #include "fhir/resource_validation.h"
-#include "fhir/sealing_facts.h"
 #include "fhir/search_parameters.h"
 #include "interactions/fhir_json.h"
 #include "interactions/responses.h"
@@ -300,37 +298,6 @@ bool TransactionRunner::MayReadCurrent(const PlannedEntry& e,
   return service_.policy_.MayRead(ctx_.who, facts);
 }
 
-// The current version's meta.security labels, added to `resource` where it lacks them.
-void TransactionRunner::KeepSecurityLabels(const store::CurrentVersion& current,
-                                           json::object& resource) {
-  std::vector<fhir::Coding> labels = fhir::SecurityLabels(current.sealing_facts);
-  if (labels.empty()) return;
-  json::value& meta = resource["meta"];
-  if (!meta.is_object()) meta = json::object();
-  json::value& security = meta.as_object()["security"];
-  if (!security.is_array()) security = json::array();
-  json::array& held = security.as_array();
-  for (const fhir::Coding& label : labels) {
-    bool present = false;
-    for (const json::value& coding : held) {
-      const json::object* object = coding.if_object();
-      if (!object) continue;
-      const json::value* system = object->if_contains("system");
-      const json::value* code = object->if_contains("code");
-      if (system && code && system->is_string() && code->is_string() &&
-          system->get_string() == label.system && code->get_string() == label.code) {
-        present = true;
-      }
-    }
-    if (!present) {
-      json::object coding;
-      if (!label.system.empty()) coding["system"] = label.system;
-      coding["code"] = label.code;
-      held.push_back(std::move(coding));
-    }
-  }
-}
-
 base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   reader_ = service_.store_.OpenTransactionReader(store::TransactionReaderKey());
   if (!reader_) return MakeError(ErrorCode::kUnavailable, "the server cannot read data just now");
@@ -371,12 +338,21 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       if (!found.ok()) return found.error();
       current = std::move(found).value();
     }
-    // A writer that may not read the current version neither learns of it nor unseals it.
-    const bool hidden = current.version > 0 && !current.deleted && !MayReadCurrent(e, current);
-    if (hidden && e.method == "DELETE") {
-      e.noop = true;  // as if absent: nothing to delete
-      e.status = 204;
-      continue;
+    // A write needs the same access as a read, and reveals nothing the writer may not read: a
+    // resource whose current version (or deletion) the writer may not read is neither changed
+    // nor described. A delete of it deletes nothing, as of an id that does not exist (204); an
+    // update is refused before its version, If-Match or condition is looked at, with one text
+    // whatever the reason (a free id would be created, so that it exists cannot be hidden).
+    if (current.version > 0 && !MayReadCurrent(e, current)) {
+      if (e.method == "DELETE") {
+        e.noop = true;
+        e.status = 204;
+        continue;
+      }
+      return At(MakeError(ErrorCode::kForbidden,
+                          "you may not write " + e.type + "/" + e.resolved_id +
+                              ": a write needs the access a read of it would need"),
+                e.where);
     }
     bool exists = current.version > 0 && !current.deleted;
     if (e.conditional_create && exists) {
@@ -412,7 +388,6 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       // arena, which frees nothing until the request ends (64 retries would keep 64 copies).
       json::object resource(*e.resource, json::storage_ptr{});
       CR_RETURN_IF_ERROR(ResolveReferences(e, resource));
-      if (hidden) KeepSecurityLabels(current, resource);
       auto write = PrepareWrite(std::move(resource), request, exists ? &current.json : nullptr);
       if (!write.ok()) return At(write.error(), e.where);
       e.stored_json = write->json;

@@ -78,8 +78,6 @@ class TransactionRunner {
   void CheckStillNoMatchAtCommit(const std::string& type, const QueryParams& query);
   base::Status ResolveReferences(const PlannedEntry& entry, boost::json::object& resource);
   bool MayReadCurrent(const PlannedEntry& e, const store::CurrentVersion& current);
-  static void KeepSecurityLabels(const store::CurrentVersion& current,
-                                 boost::json::object& resource);
 
   FhirService& service_;
   const RequestContext& ctx_;

@@ -79,6 +79,11 @@ struct CompartmentReferences {
   }
 };
 
+// kItemFactsColumns for a row of any version (see RowLoader::kVersionColumns).
+constexpr const char* kVersionItemFactsColumns =
+    "r.type_id, r.id, r.patient_pk, v.sealing_facts || COALESCE((SELECT cv.sealing_facts FROM "
+    "version cv WHERE cv.vid = r.vid AND cv.vid <> v.vid), ''), r.author_org";
+
 // Loads rows of resource + version into StoredResource, caching patient ids by pk.
 class RowLoader {
  public:
@@ -88,6 +93,13 @@ class RowLoader {
       "r.type_id, r.id, v.version, v.last_updated, v.method, v.body, r.patient_pk, r.pk, "
       "v.sealing_facts, r.author_org";
   static constexpr int kColumnCount = 10;
+  // The same columns for a version that may not be the current one: its sealing facts are its
+  // own and the current version's (lines of "S|..." and "C|...", so they concatenate), because
+  // a resource sealed later seals its earlier versions too. For vread and history.
+  static constexpr const char* kVersionColumns =
+      "r.type_id, r.id, v.version, v.last_updated, v.method, v.body, r.patient_pk, r.pk, "
+      "v.sealing_facts || COALESCE((SELECT cv.sealing_facts FROM version cv WHERE cv.vid = r.vid "
+      "AND cv.vid <> v.vid), ''), r.author_org";
 
   base::Result<StoredResource> Load(SqliteStatement& stmt) {
     StoredResource out;
@@ -283,7 +295,7 @@ base::Result<StoredResource> SqliteReadSession::ReadVersion(std::string_view typ
       std::string(type) + "/" + std::string(id) + "/_history/" + std::to_string(version);
   auto not_found = MakeError(ErrorCode::kNotFound, where + " is not known", where);
   if (!type_id) return not_found;
-  auto stmt = db_->Cached(std::string("SELECT ") + RowLoader::kColumns +
+  auto stmt = db_->Cached(std::string("SELECT ") + RowLoader::kVersionColumns +
                           " FROM resource r JOIN version v ON v.pk = r.pk "
                           "WHERE r.type_id = ? AND r.id = ? AND v.version = ?");
   if (!stmt.ok()) return stmt.error();
@@ -463,8 +475,8 @@ base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) 
     }
     paged += " AND v.vid < " + std::to_string(before);
   }
-  auto stmt = db_->Prepare(std::string("SELECT ") + RowLoader::kColumns + ", v.vid" + from + paged +
-                           " ORDER BY v.vid DESC LIMIT " + std::to_string(query.count + 1));
+  auto stmt = db_->Prepare(std::string("SELECT ") + RowLoader::kVersionColumns + ", v.vid" + from +
+                           paged + " ORDER BY v.vid DESC LIMIT " + std::to_string(query.count + 1));
   if (!stmt.ok()) return stmt.error();
   bind_all(*stmt);
   int64_t last_vid = 0;
@@ -506,7 +518,8 @@ base::Result<std::optional<int64_t>> SqliteReadSession::CountHistory(
     counted = rows = stmt->Int(0);
   } else {
     // Only the versions the gate permits count, as only they are on the pages.
-    auto stmt = db_->Prepare(std::string("SELECT ") + kItemFactsColumns + sql_from_where + limit);
+    auto stmt =
+        db_->Prepare(std::string("SELECT ") + kVersionItemFactsColumns + sql_from_where + limit);
     if (!stmt.ok()) return stmt.error();
     bind(*stmt);
     for (;; ++rows) {
