@@ -3,6 +3,7 @@
 // with nothing of what was read.
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <boost/json.hpp>
 #include <memory>
@@ -93,24 +94,31 @@ class AuditedFhir : public ::testing::Test {
 TEST_F(AuditedFhir, EachRequestThatReturnsOrChangesPatientDataHasItsEntryBeforeItsAnswer) {
   Open();
   const std::string id = CreatePatient();
-  ASSERT_EQ(Entries().size(), 1u);  // durable before Handle returned
+  ASSERT_EQ(Entries().size(), 2u);  // durable before Handle returned
 
   auto read = Send("GET", "/fhir/Patient/" + id);
   ASSERT_EQ(read.status, 200);
   auto searched = Send("GET", "/fhir/Patient?family=Zebedee");
   ASSERT_EQ(searched.status, 200);
-  // Nothing of a patient returned: no entry.
+  // Metadata is public: no entry.
   ASSERT_EQ(Send("GET", "/fhir/metadata").status, 200);
-  ASSERT_EQ(Send("GET", "/fhir/Patient?family=Nobody").status, 200);
 
   const auto entries = Entries();
-  ASSERT_EQ(entries.size(), 3u);
-  EXPECT_EQ(entries[0].action, "create");
-  EXPECT_EQ(entries[0].resources, std::vector<std::string>{"Patient/" + id});
-  EXPECT_EQ(entries[0].status, 201);
-  EXPECT_EQ(entries[0].method, "POST");
+  ASSERT_EQ(entries.size(), 4u);
+  EXPECT_EQ(entries[0].action, "write-attempt");  // durable before the create ran
+  EXPECT_EQ(entries[0].detail, "intends create");
+  EXPECT_EQ(entries[0].outcome, "pending");
+  EXPECT_EQ(entries[0].path, "/fhir/Patient");
+  EXPECT_EQ(entries[0].principal, "user:alice");
+  EXPECT_EQ(entries[0].address, "10.0.0.7");
+  EXPECT_TRUE(entries[0].resources.empty());
+  const std::vector<audit::AuditRecord> outcomes(entries.begin() + 1, entries.end());
+  EXPECT_EQ(outcomes[0].action, "create");
+  EXPECT_EQ(outcomes[0].resources, std::vector<std::string>{"Patient/" + id});
+  EXPECT_EQ(outcomes[0].status, 201);
+  EXPECT_EQ(outcomes[0].method, "POST");
 
-  const audit::AuditRecord& entry = entries[1];
+  const audit::AuditRecord& entry = outcomes[1];
   EXPECT_EQ(entry.action, "read");
   EXPECT_EQ(entry.principal, "user:alice");
   EXPECT_EQ(entry.user, "alice");
@@ -127,10 +135,86 @@ TEST_F(AuditedFhir, EachRequestThatReturnsOrChangesPatientDataHasItsEntryBeforeI
   EXPECT_EQ(entry.path, "/fhir/Patient/" + id);
   EXPECT_EQ(entry.address, "10.0.0.7");
 
-  EXPECT_EQ(entries[2].action, "search");
-  EXPECT_EQ(entries[2].path, "/fhir/Patient?family=Zebedee");
-  EXPECT_EQ(entries[2].items, 1);
-  EXPECT_EQ(audit::testing::Verify(dir_.path()).Summary(), "ok 3 entries");
+  EXPECT_EQ(outcomes[2].action, "search");
+  EXPECT_EQ(outcomes[2].path, "/fhir/Patient?family=Zebedee");
+  EXPECT_EQ(outcomes[2].items, 1);
+  EXPECT_EQ(audit::testing::Verify(dir_.path()).Summary(), "ok 4 entries");
+}
+
+TEST_F(AuditedFhir, SearchesThatReturnNoItemCountsAndFailuresHaveTheirEntries) {
+  Open();
+  CreatePatient();
+  const size_t before = Entries().size();
+  const std::vector<std::string> targets = {
+      "/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|0000000000",
+      "/fhir/Patient?_summary=count", "/fhir/Patient?family=Zebedee&_count=0&_total=accurate"};
+  for (const std::string& target : targets) ASSERT_EQ(Send("GET", target).status, 200) << target;
+  auto entries = Entries();
+  ASSERT_EQ(entries.size(), before + 3);
+  for (size_t i = 0; i < 3; ++i) {
+    const audit::AuditRecord& entry = entries[before + i];
+    EXPECT_EQ(entry.action, "search");
+    EXPECT_EQ(entry.path, targets[i]);
+    EXPECT_EQ(entry.principal, "user:alice");
+    EXPECT_EQ(entry.outcome, "success");
+    EXPECT_EQ(entry.items, 0);
+    EXPECT_EQ(entry.detail, i == 0 ? "returned 0" : "total 1") << entry.path;
+  }
+  // A request that failed (here a body that is not a resource) has its intent and its outcome.
+  ASSERT_EQ(Send("POST", "/fhir/Patient", "{not json").status, 400);
+  entries = Entries();
+  ASSERT_EQ(entries.size(), before + 5);
+  EXPECT_EQ(entries[before + 3].action, "write-attempt");
+  EXPECT_EQ(entries[before + 4].action, "create");
+  EXPECT_EQ(entries[before + 4].outcome, "failed");
+  EXPECT_EQ(entries[before + 4].status, 400);
+}
+
+TEST_F(AuditedFhir, AWriteThatCannotBeRecordedIs503AndChangesNothing) {
+  Open(12);
+  const std::string id = CreatePatient();
+  audit::testing::FillAuditLog(*log_);
+  ASSERT_FALSE(log_->Append(audit::AuditRecord{}).ok());
+
+  const std::string patient = R"({"resourceType":"Patient","name":[{"family":"Yarrow"}]})";
+  const std::string updated =
+      R"({"resourceType":"Patient","id":")" + id + R"(","name":[{"family":"Yarrow"}]})";
+  const std::string elsewhere =
+      R"({"resourceType":"Patient","id":"new1","name":[{"family":"Yarrow"}]})";
+  const std::string transaction =
+      R"({"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":"urn:uuid:1",)"
+      R"("resource":{"resourceType":"Patient","name":[{"family":"Yarrow"}]},)"
+      R"("request":{"method":"POST","url":"Patient"}}]})";
+  struct Write {
+    std::string method, target, body;
+  } writes[] = {
+      {"POST", "/fhir/Patient", patient},       {"PUT", "/fhir/Patient/" + id, updated},
+      {"PUT", "/fhir/Patient/new1", elsewhere}, {"PUT", "/fhir/Patient?family=Zebedee", updated},
+      {"DELETE", "/fhir/Patient/" + id, ""},    {"DELETE", "/fhir/Patient?family=Zebedee", ""},
+      {"POST", "/fhir", transaction},
+  };
+  for (const Write& write : writes) {
+    auto answer = Send(write.method, write.target, write.body);
+    EXPECT_EQ(answer.status, 503) << write.method << " " << write.target;
+    EXPECT_NE(answer.body.find("OperationOutcome"), std::string::npos);
+    EXPECT_NE(answer.body.find("nothing was changed"), std::string::npos) << answer.body;
+    EXPECT_EQ(answer.Header("retry-after"), "1");
+  }
+  // Read past the audit: nothing of those writes is stored.
+  http::FhirRoutes unaudited(*service_, http::FhirRouteOptions{"http://record.example/fhir"});
+  http::HttpRequest read;
+  read.method = "GET";
+  read.target = "/fhir/Patient/" + id;
+  auto kept = unaudited.Handle(read, who_);
+  ASSERT_EQ(kept.status, 200) << kept.body;
+  EXPECT_NE(kept.body.find("Zebedee"), std::string::npos);
+  EXPECT_NE(kept.body.find(R"("versionId":"1")"), std::string::npos) << kept.body;
+  read.target = "/fhir/Patient/new1";
+  EXPECT_EQ(unaudited.Handle(read, who_).status, 404);
+  read.target = "/fhir/Patient?family=Yarrow&_total=accurate";
+  auto none = unaudited.Handle(read, who_);
+  ASSERT_EQ(none.status, 200);
+  EXPECT_EQ(boost::json::parse(none.body).as_object().at("total").as_int64(), 0) << none.body;
 }
 
 TEST_F(AuditedFhir, ARefusedRequestHasItsEntry) {
@@ -141,11 +225,11 @@ TEST_F(AuditedFhir, ARefusedRequestHasItsEntry) {
       access::ScopeSet::Parse("system/Observation.rs").value());
   ASSERT_EQ(Send("GET", "/fhir/Patient/" + id).status, 403);
   const auto entries = Entries();
-  ASSERT_EQ(entries.size(), 2u);
-  EXPECT_EQ(entries[1].outcome, "refused");
-  EXPECT_EQ(entries[1].status, 403);
-  EXPECT_EQ(entries[1].patients, std::vector<std::string>{id});
-  EXPECT_EQ(entries[1].items, 0);
+  ASSERT_EQ(entries.size(), 3u);  // the create's intent and outcome, the refusal
+  EXPECT_EQ(entries[2].outcome, "refused");
+  EXPECT_EQ(entries[2].status, 403);
+  EXPECT_EQ(entries[2].patients, std::vector<std::string>{id});
+  EXPECT_EQ(entries[2].items, 0);
 }
 
 TEST_F(AuditedFhir, WhenTheLogCannotBeWrittenTheAnswerIs503WithNothingRead) {
@@ -166,6 +250,38 @@ TEST_F(AuditedFhir, WhenTheLogCannotBeWrittenTheAnswerIs503WithNothingRead) {
     EXPECT_EQ(answer.Header("retry-after"), "1");
   }
   EXPECT_EQ(Send("GET", "/fhir/metadata").status, 200);  // no patient data: not audited
+}
+
+// The hostile tester's case: another connection holds an exclusive lock on the log's database
+// while a write comes in (the log waits its busy timeout, a few seconds, then gives up).
+TEST_F(AuditedFhir, AWriteWhileTheLogIsLockedIs503AndChangesNothing) {
+  Open();
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() / audit::kAuditDatabaseFile).string().c_str(), &other),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE; SELECT 1;", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  auto answer =
+      Send("POST", "/fhir/Patient", R"({"resourceType":"Patient","name":[{"family":"Locked"}]})");
+  EXPECT_EQ(answer.status, 503) << answer.body;
+  EXPECT_NE(answer.body.find("nothing was changed"), std::string::npos) << answer.body;
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT;", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+
+  http::FhirRoutes unaudited(*service_, http::FhirRouteOptions{"http://record.example/fhir"});
+  http::HttpRequest search;
+  search.method = "GET";
+  search.target = "/fhir/Patient?family=Locked&_total=accurate";
+  auto found = unaudited.Handle(search, who_);
+  ASSERT_EQ(found.status, 200);
+  EXPECT_EQ(boost::json::parse(found.body).as_object().at("total").as_int64(), 0) << found.body;
+  EXPECT_TRUE(Entries().empty());
+  // Once the lock is gone, writes are recorded and run again.
+  EXPECT_EQ(
+      Send("POST", "/fhir/Patient", R"({"resourceType":"Patient","name":[{"family":"Locked"}]})")
+          .status,
+      201);
+  EXPECT_EQ(Entries().size(), 2u);
 }
 
 TEST_F(AuditedFhir, BreakGlassAndDeclarationsAreListedForReview) {

@@ -20,7 +20,8 @@ struct AuditedRequest {
   std::string action;     // read, search, create, update, delete, bundle, break-glass, ...
   std::vector<std::string> changed;  // "Type/id" the request wrote
   std::string reason;                // a break-glass or declared reason
-  std::string outcome;               // "success", "refused", "failed"
+  std::string outcome;               // "success", "refused", "failed"; "pending" for an intent
+  std::string detail;                // e.g. "total 12" of a count, "intends create"
   int status = 0;                    // the HTTP status answered
   std::string method;
   std::string path;  // path and query as sent

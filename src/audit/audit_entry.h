@@ -35,13 +35,14 @@ struct AuditRecord {
   std::string role;
   std::vector<std::string> patients;  // Patient ids whose data was returned or changed
   std::string action;  // read, vread, search, history, everything, create, update, delete,
-                       // bundle, break-glass, declare-relationship, sign-in, sign-in-failed
+                       // bundle, break-glass, declare-relationship, sign-in, sign-in-failed,
+                       // write-attempt (the intent of a write, durable before it runs)
   std::vector<std::string> resources;  // "Type/id" returned or changed (at most a few hundred)
   int64_t items = 0;                   // items returned
   int64_t withheld = 0;                // items the policy withheld
   std::string purpose = "TREAT";       // purpose of use: TREAT, BTG
   std::string reason;                  // a declared or break-glass reason, as the user wrote it
-  std::string outcome;                 // "success", "refused" (401/403), "failed"
+  std::string outcome;  // "success", "refused" (401/403), "failed", "pending" (an intent)
   int status = 0;       // the HTTP status answered; 0 for events that are not a request
   std::string method;   // the HTTP method
   std::string path;     // the request's path and query, as sent

@@ -31,6 +31,7 @@ AuditRecord RecordOfRequest(const access::AuditedRequest& request) {
   record.method = request.method;
   record.path = request.path;
   record.address = d.who.client_address;
+  record.detail = request.detail;
   return record;
 }
 

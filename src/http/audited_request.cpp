@@ -4,17 +4,47 @@
 #include <boost/json.hpp>
 
 namespace carerecord::http {
+namespace {
+
+// Larger answers to a search hold entries, whose count the gates gave.
+constexpr size_t kMaxTotalBody = 64 * 1024;
+
+std::string_view PathOf(const HttpRequest& request) {
+  std::string_view path = request.target;
+  return path.substr(0, path.find('?'));
+}
+
+bool IsSearchPost(const HttpRequest& request) {
+  return request.method == "POST" && PathOf(request).find("/_search") != std::string_view::npos;
+}
+
+// A POST that only reads: a `_search`, or `$everything` by POST.
+bool IsReadingPost(const HttpRequest& request) {
+  std::string_view path = PathOf(request);
+  if (path.ends_with('/')) path.remove_suffix(1);
+  return IsSearchPost(request) || (request.method == "POST" && path.ends_with("/$everything"));
+}
+
+}  // namespace
+
+bool IsMetadata(const HttpRequest& request) {
+  std::string_view path = PathOf(request);
+  if (path.ends_with('/')) path.remove_suffix(1);
+  return path == "/fhir/metadata";
+}
 
 std::optional<access::AuditedRequest> AuditedRequestOf(const HttpRequest& request,
                                                        const access::AccessContext& who,
                                                        const access::RequestDisclosures& seen,
-                                                       int status, std::string_view location) {
+                                                       int status, std::string_view location,
+                                                       std::string_view body) {
   const bool read = request.method == "GET" || request.method == "HEAD";
   const bool refused = status == 401 || status == 403;
-  // A POST of _search reads; every other method that succeeded wrote.
-  const bool wrote = !read && status >= 200 && status < 300 &&
-                     request.target.find("/_search") == std::string::npos;
-  if (!seen.seen() && !refused && !wrote) return std::nullopt;
+  // A POST of _search or $everything reads; every other method that succeeded wrote.
+  const bool wrote = !read && status >= 200 && status < 300 && !IsReadingPost(request);
+  if (IsMetadata(request)) return std::nullopt;
+  // A request without a caller (the server's own) is audited only when it touched data.
+  if (who.principal.empty() && !seen.seen() && !refused && !wrote) return std::nullopt;
   access::AuditedRequest entry;
   entry.disclosure = seen.merged();
   entry.disclosure.who = who;
@@ -93,6 +123,39 @@ std::optional<access::AuditedRequest> AuditedRequestOf(const HttpRequest& reques
       }
     }
   }
+  // What a search or history answered when no item was returned: its total (a count-only
+  // search, one that matched nothing), read from the Bundle when the answer is small.
+  if ((entry.action == "search" || entry.action == "history") && status == 200 &&
+      entry.disclosure.items == 0 && !body.empty() && body.size() <= kMaxTotalBody) {
+    boost::system::error_code ec;
+    auto bundle = boost::json::parse(body, ec);
+    const auto* object = !ec ? bundle.if_object() : nullptr;
+    const auto* total = object ? object->if_contains("total") : nullptr;
+    const auto* entries = object ? object->if_contains("entry") : nullptr;
+    if (total && total->is_int64()) {
+      entry.detail = "total " + std::to_string(total->as_int64());
+    } else if (object && object->if_contains("resourceType") &&
+               (!entries || (entries->is_array() && entries->as_array().empty()))) {
+      entry.detail = "returned 0";  // the total was not asked for, nor known
+    }
+  }
+  return entry;
+}
+
+std::optional<access::AuditedRequest> WriteIntentOf(const HttpRequest& request,
+                                                    const access::AccessContext& who) {
+  if (request.method == "GET" || request.method == "HEAD" || IsReadingPost(request) ||
+      IsMetadata(request)) {
+    return std::nullopt;
+  }
+  access::RequestDisclosures none;
+  auto entry = AuditedRequestOf(request, who, none, 0, "");
+  if (!entry) return std::nullopt;
+  entry->detail = "intends " + entry->action;
+  entry->action = "write-attempt";
+  entry->outcome = "pending";
+  entry->changed.clear();
+  if (entry->detail == "intends break-glass") entry->disclosure.purpose_of_use = "BTG";
   return entry;
 }
 

@@ -11,14 +11,29 @@
 
 namespace carerecord::http {
 
-// None when the request neither returned, changed nor was refused patient data (metadata, a
-// search that matched nothing, a 400). The action comes from the path (read, vread, search,
-// history, create, update, delete, bundle, or an operation's name without its `$`); the patient
-// from a `Patient/ID` path; what was written from the path and `location` (the Location header);
-// the reason from a `$` operation's Parameters `reason` (valueString).
+// The entry of a request once answered: every FHIR request of a caller has one (a search that
+// matched nothing, a count, a 400, a 409 too), except metadata; a request without a caller (the
+// server's own work) only when it returned, changed or was refused data. The action comes from the
+// path (read, vread, search, history, create, update, delete, bundle, or an operation's name
+// without its `$`); the patient from a `Patient/ID` path; what was written from the path and
+// `location` (the Location header); the reason from a `$` operation's Parameters `reason`
+// (valueString); for a search or history that returned no item, `detail` "total N" from the
+// answer's Bundle (`body`) when it has one, else "returned 0".
 std::optional<access::AuditedRequest> AuditedRequestOf(const HttpRequest& request,
                                                        const access::AccessContext& who,
                                                        const access::RequestDisclosures& seen,
-                                                       int status, std::string_view location);
+                                                       int status, std::string_view location,
+                                                       std::string_view body = {});
+
+// The intent entry of a request that may change data (any method but GET and HEAD, except a
+// POST `_search` or `$everything`), made durable before it runs: action "write-attempt", outcome
+// "pending", status 0, `detail` "intends ACTION" (create, update, delete, bundle, an operation's
+// name), who, method, path and query, address, the patient a `Patient/ID` path names, a declared
+// reason. None for a request that only reads.
+std::optional<access::AuditedRequest> WriteIntentOf(const HttpRequest& request,
+                                                    const access::AccessContext& who);
+
+// GET /fhir/metadata: public, never audited.
+bool IsMetadata(const HttpRequest& request);
 
 }  // namespace carerecord::http

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <tuple>
+#include <vector>
 
 namespace carerecord::http {
 namespace {
@@ -36,13 +38,75 @@ std::unique_ptr<access::RequestDisclosures> Saw(int64_t items,
   return seen;
 }
 
-TEST(AuditedRequest, NothingReturnedChangedOrRefusedMakesNoEntry) {
+TEST(AuditedRequest, EveryRequestOfACallerButMetadataHasAnEntry) {
   access::RequestDisclosures none;
   EXPECT_FALSE(AuditedRequestOf(Request("GET", "/fhir/metadata"), Who(), none, 200, ""));
-  EXPECT_FALSE(AuditedRequestOf(Request("GET", "/fhir/Patient?name=x"), Who(), none, 200, ""));
-  EXPECT_FALSE(AuditedRequestOf(Request("GET", "/fhir/Patient/1"), Who(), none, 404, ""));
-  EXPECT_FALSE(AuditedRequestOf(Request("POST", "/fhir/Patient"), Who(), none, 400, ""));
-  EXPECT_FALSE(AuditedRequestOf(Request("POST", "/fhir/Patient/_search"), Who(), none, 200, ""));
+  EXPECT_FALSE(
+      AuditedRequestOf(Request("GET", "/fhir/metadata?_format=json"), Who(), none, 200, ""));
+  for (const auto& [method, target, status] :
+       std::vector<std::tuple<std::string, std::string, int>>{
+           {"GET", "/fhir/Patient?name=x", 200},
+           {"GET", "/fhir/Patient/1", 404},
+           {"POST", "/fhir/Patient", 400},
+           {"PUT", "/fhir/Patient/1", 409},
+           {"POST", "/fhir/Patient/_search", 200}}) {
+    auto entry = AuditedRequestOf(Request(method, target), Who(), none, status, "");
+    ASSERT_TRUE(entry) << method << " " << target;
+    EXPECT_EQ(entry->status, status);
+    EXPECT_EQ(entry->outcome, status < 400 ? "success" : "failed");
+  }
+  // The server's own work (no caller) is recorded only when it touched data.
+  EXPECT_FALSE(AuditedRequestOf(Request("GET", "/fhir/Patient?name=x"), access::AccessContext{},
+                                none, 200, ""));
+}
+
+TEST(AuditedRequest, ACountOrAnEmptySearchRecordsItsTotal) {
+  access::RequestDisclosures none;
+  auto counted = AuditedRequestOf(Request("GET", "/fhir/Patient?_summary=count"), Who(), none, 200,
+                                  "", R"({"resourceType":"Bundle","type":"searchset","total":12})");
+  ASSERT_TRUE(counted);
+  EXPECT_EQ(counted->action, "search");
+  EXPECT_EQ(counted->detail, "total 12");
+  auto empty = AuditedRequestOf(Request("GET", "/fhir/Patient?identifier=x|0"), Who(), none, 200,
+                                "", R"({"resourceType":"Bundle","type":"searchset","total":0})");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->detail, "total 0");
+  auto none_asked = AuditedRequestOf(Request("GET", "/fhir/Patient?identifier=x|0"), Who(), none,
+                                     200, "", R"({"resourceType":"Bundle","type":"searchset"})");
+  ASSERT_TRUE(none_asked);
+  EXPECT_EQ(none_asked->detail, "returned 0");
+}
+
+TEST(AuditedRequest, ARequestThatMayChangeDataHasAnIntent) {
+  for (const auto& [method, target, intended] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"POST", "/fhir/Observation", "create"},
+           {"PUT", "/fhir/Observation/5", "update"},
+           {"PUT", "/fhir/Observation?identifier=a|b", "update"},
+           {"DELETE", "/fhir/Observation/5", "delete"},
+           {"DELETE", "/fhir/Observation?identifier=a|b", "delete"},
+           {"PATCH", "/fhir/Observation/5", "unknown"},
+           {"POST", "/fhir", "bundle"},
+           {"POST", "/fhir/Patient/p1/$break-glass", "break-glass"}}) {
+    auto intent = WriteIntentOf(Request(method, target), Who());
+    ASSERT_TRUE(intent) << method << " " << target;
+    EXPECT_EQ(intent->action, "write-attempt");
+    EXPECT_EQ(intent->detail, "intends " + intended);
+    EXPECT_EQ(intent->outcome, "pending");
+    EXPECT_EQ(intent->status, 0);
+    EXPECT_EQ(intent->method, method);
+    EXPECT_EQ(intent->path, target);
+    EXPECT_EQ(intent->disclosure.who.principal, "user:bob");
+    EXPECT_EQ(intent->disclosure.who.client_address, "192.0.2.9");
+    EXPECT_TRUE(intent->changed.empty());
+  }
+  EXPECT_EQ(WriteIntentOf(Request("POST", "/fhir/Patient/p1/$break-glass"), Who())
+                ->disclosure.purpose_of_use,
+            "BTG");
+  EXPECT_FALSE(WriteIntentOf(Request("GET", "/fhir/Patient/1"), Who()));
+  EXPECT_FALSE(WriteIntentOf(Request("HEAD", "/fhir/Patient/1"), Who()));
+  EXPECT_FALSE(WriteIntentOf(Request("POST", "/fhir/Patient/_search"), Who()));
+  EXPECT_FALSE(WriteIntentOf(Request("POST", "/fhir/Patient/p1/$everything"), Who()));
 }
 
 TEST(AuditedRequest, TheActionComesFromThePath) {

@@ -153,20 +153,37 @@ bool FhirRoutes::IsQuickRead(const HttpRequest& request) {
 HttpResponse FhirRoutes::Handle(const HttpRequest& request,
                                 const access::AccessContext& who) const {
   if (options_.audit == nullptr) return Route(request, who);
+  // A request that may change data runs only once its intent is durable: should its outcome
+  // entry then fail, the log still says who tried to change what.
+  if (auto intent = WriteIntentOf(request, who)) {
+    if (auto recorded = options_.audit->Append(*intent); !recorded.ok()) {
+      HttpResponse refused = ErrorResponse(
+          503,
+          "this request could not be recorded in the audit log, so it was not carried out "
+          "(nothing was changed); retry shortly");
+      refused.SetHeader("Retry-After", "1");
+      return refused;
+    }
+  }
   access::RequestDisclosures disclosures;
   access::AccessContext audited = who;
   audited.request_audit = &disclosures;
   HttpResponse response = Route(request, audited);
-  auto entry =
-      AuditedRequestOf(request, who, disclosures, response.status, response.Header("location"));
+  auto entry = AuditedRequestOf(request, who, disclosures, response.status,
+                                response.Header("location"), response.body);
   if (!entry) return response;
   if (auto recorded = options_.audit->Append(*entry); !recorded.ok()) {
-    // Fail closed: nothing read is sent without its audit entry, and a write that cannot be
-    // recorded is reported as failed (it is committed; the client should retry and check).
+    // Fail closed: nothing read is sent without its audit entry. A write got this far only with
+    // its intent entry durable; it may have been carried out (ARCHITECTURE, the audit log).
+    const bool changed =
+        !entry->changed.empty() ||
+        (WriteIntentOf(request, who) && response.status >= 200 && response.status < 300);
     HttpResponse refused = ErrorResponse(
-        503,
-        "this request could not be recorded in the audit log, so its answer is withheld; "
-        "retry shortly");
+        503, changed ? "this change was carried out, but its outcome could not be recorded in the "
+                       "audit log, so its answer is withheld; read the resource back before "
+                       "retrying"
+                     : "this request could not be recorded in the audit log, so its answer is "
+                       "withheld; retry shortly");
     refused.SetHeader("Retry-After", "1");
     return refused;
   }

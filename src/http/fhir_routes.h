@@ -18,9 +18,10 @@ struct FhirRouteOptions {
   // address the connection reached, then "/fhir". Never from the Host header, which would let a
   // client choose which URLs count as this server's own (references made relative, checked).
   std::string public_base_url;
-  // Where each request that returned, changed or was refused patient data is recorded before
-  // it is answered; a failure to record turns the answer into a 503 (fail closed). Null: not
-  // audited (tests and tools that run no audit log).
+  // Where each request (but metadata) is recorded before it is answered, and a request that may
+  // change data also before it runs; a failure to record turns the answer into a 503 (fail
+  // closed; a write whose intent cannot be recorded is not run). Null: not audited (tests and
+  // tools that run no audit log).
   access::RequestAuditLog* audit = nullptr;
 };
 
