@@ -54,6 +54,9 @@ class AccessPolicy {
   // True when MayRead admits every item for `who`, whatever its facts: counts may then come
   // from the indexes. False is always safe.
   virtual bool AdmitsEverything(const AccessContext&) { return false; }
+  // True when MayRead refuses every item of `type` for `who`, whatever its facts: a search of
+  // the type then reads nothing and answers as a store without any. False is always safe.
+  virtual bool RefusesType(const AccessContext&, std::string_view /*type*/) { return false; }
   // Why `who` may not write a resource of `type` (for a 403), or nothing when they may. Scopes
   // are checked apart (CheckInteractionScope); this is the role's part.
   virtual std::optional<std::string> RefuseWrite(const AccessContext&, std::string_view) {
@@ -115,6 +118,9 @@ class RequestGate final : public store::ReadGate {
     return policy_.MayRead(disclosure_.who, item);
   }
   bool AdmitsEverything() override { return policy_.AdmitsEverything(disclosure_.who); }
+  bool AdmitsNoneOf(std::string_view type) override {
+    return policy_.RefusesType(disclosure_.who, type);
+  }
   const Disclosure& disclosure() const { return disclosure_; }
 
  private:

@@ -40,6 +40,12 @@ bool RegionAccessPolicy::MayRead(const AccessContext& who, const store::ItemFact
   return true;
 }
 
+bool RegionAccessPolicy::RefusesType(const AccessContext& who, std::string_view type) {
+  if (FullAccess(who)) return false;
+  auto role = ParseRole(who.role);
+  return !role || !policy_->Of(*role).read_types.count(type);
+}
+
 std::optional<std::string> RegionAccessPolicy::RefuseWrite(const AccessContext& who,
                                                            std::string_view type) {
   if (FullAccess(who)) return std::nullopt;

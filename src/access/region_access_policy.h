@@ -33,6 +33,8 @@ class RegionAccessPolicy final : public AccessPolicy {
 
   bool MayRead(const AccessContext& who, const store::ItemFacts& item) override;
   bool AdmitsEverything(const AccessContext& who) override { return FullAccess(who); }
+  // A role that may not read the type (or no role the policy knows).
+  bool RefusesType(const AccessContext& who, std::string_view type) override;
   std::optional<std::string> RefuseWrite(const AccessContext& who, std::string_view type) override;
 
   const RegionPolicy& policy() const { return *policy_; }

@@ -59,6 +59,17 @@ bool ScopeLimitedPolicy::AdmitsEverything(const AccessContext& who) {
   return false;
 }
 
+bool ScopeLimitedPolicy::RefusesType(const AccessContext& who, std::string_view type) {
+  if (inner_.RefusesType(who, type)) return true;
+  if (!who.scopes) return false;
+  for (const ClinicalScope& scope : who.scopes->clinical()) {
+    if ((scope.permissions & (kPermitRead | kPermitSearch)) == 0) continue;
+    if (scope.resource_type != "*" && scope.resource_type != type) continue;
+    if (Honoured(scope, who)) return false;  // MayRead may let an item through this scope
+  }
+  return true;
+}
+
 bool ScopeLimitedPolicy::MayRead(const AccessContext& who, const store::ItemFacts& item) {
   if (who.scopes) {
     bool covered = false;

@@ -35,6 +35,8 @@ class ScopeLimitedPolicy final : public AccessPolicy {
   bool MayRead(const AccessContext& who, const store::ItemFacts& item) override;
   // When the wrapped policy does and a scope reads every type beyond one patient (system/*.rs).
   bool AdmitsEverything(const AccessContext& who) override;
+  // When the wrapped policy does, or no honoured scope reads the type.
+  bool RefusesType(const AccessContext& who, std::string_view type) override;
   std::optional<std::string> RefuseWrite(const AccessContext& who, std::string_view type) override {
     return inner_.RefuseWrite(who, type);
   }

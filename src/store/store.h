@@ -71,6 +71,9 @@ class ReadGate {
   // True when this gate admits every item whatever its facts (the server's own work): counts
   // may then be taken from the indexes without asking per item.
   virtual bool AdmitsEverything() { return false; }
+  // True when this gate admits no item of `type`, whatever its facts (a role that may not read
+  // the type): a search of it then reads no match. False is always safe.
+  virtual bool AdmitsNoneOf(std::string_view /*type*/) { return false; }
 };
 
 // One write of a transaction, fully prepared by the caller: validated, references resolved,

@@ -223,8 +223,10 @@ class SqliteReadSession final : public ReadSession {
                               const EverythingCursor& cursor, std::vector<std::string> withheld,
                               SearchPage& page);
   base::Result<SearchPage> BudgetedSearch(const SearchSpec& spec, SearchRun& run);
-  base::Result<int64_t> CountPermitted(const SearchSpec& spec, SearchRun& run);
-  base::Result<bool> PermitsPk(int64_t pk);
+  base::Result<int64_t> CountPermitted(const SearchSpec& spec, SearchRun& run, bool none);
+  // `record_withheld`: a refused item is counted as withheld for the audit (a search page's
+  // match that the page read past).
+  base::Result<bool> PermitsPk(int64_t pk, bool record_withheld = false);
   base::Result<std::optional<int64_t>> CountHistory(
       const HistoryQuery& query, const std::string& sql_from_where,
       const std::function<void(SqliteStatement&)>& bind);
@@ -327,11 +329,20 @@ base::Result<SearchPage> SqliteReadSession::BudgetedSearch(const SearchSpec& spe
   // (a store that never held them would say less), so unless the gate admits everything the
   // matches are counted one by one.
   const bool counted = spec.total == TotalMode::kAccurate || spec.count_only;
-  const bool gated_count = counted && !gate_.AdmitsEverything();
+  const bool gated = !gate_.AdmitsEverything();
+  const bool gated_count = counted && gated;
+  // A gated page reads on past withheld matches and takes its cursors from the matches it
+  // returns (PageGate), so its matches, total and links are those of a store that never held
+  // the withheld ones; a type the gate admits none of is not read at all.
+  PageGate page_gate;
+  if (gated) {
+    page_gate.none = gate_.AdmitsNoneOf(spec.type);
+    page_gate.permits = [this](int64_t pk) { return PermitsPk(pk, /*record_withheld=*/true); };
+  }
   SearchPage page;
   std::optional<SearchSpec> uncounted;
   if (gated_count) {
-    auto total = CountPermitted(spec, run);
+    auto total = CountPermitted(spec, run, page_gate.none);
     if (!total.ok()) return total.error();
     page.total = *total;
     if (spec.count_only) return page;
@@ -339,7 +350,7 @@ base::Result<SearchPage> SqliteReadSession::BudgetedSearch(const SearchSpec& spe
     uncounted->total = TotalMode::kNone;
   }
   const SearchSpec& paged = uncounted ? *uncounted : spec;
-  auto pks = SearchPks(*db_, names_, paged, run);
+  auto pks = SearchPks(*db_, names_, paged, run, gated ? &page_gate : nullptr);
   if (!pks.ok()) return pks.error();
   if (!gated_count) page.total = pks->total;
   page.next_cursor = pks->next_cursor;
@@ -353,6 +364,7 @@ base::Result<SearchPage> SqliteReadSession::BudgetedSearch(const SearchSpec& spe
     pks->pks.resize(bytes.read);
   }
   // Includes start from the admitted matches only: a withheld match lends none of its links.
+  // (Gated, every match here was permitted already; one the gate now refused would be left out.)
   std::vector<int64_t> admitted_pks;
   page.matches.reserve(matches->size());
   for (size_t i = 0; i < matches->size(); ++i) {
@@ -382,7 +394,7 @@ base::Result<SearchPage> SqliteReadSession::BudgetedSearch(const SearchSpec& spe
 
 // Whether the gate permits the current version of resource `pk` (false when deleted), from its
 // row's facts (no body is read).
-base::Result<bool> SqliteReadSession::PermitsPk(int64_t pk) {
+base::Result<bool> SqliteReadSession::PermitsPk(int64_t pk, bool record_withheld) {
   auto stmt = db_->Cached(std::string("SELECT ") + kItemFactsColumns +
                           " FROM resource r JOIN version v ON v.vid = r.vid "
                           "WHERE r.pk = ? AND r.deleted = 0");
@@ -394,14 +406,29 @@ base::Result<bool> SqliteReadSession::PermitsPk(int64_t pk) {
     permitted = row.error();
   } else if (row.value()) {
     permitted = loader_.Permitted(**stmt, 0, gate_);
+    if (record_withheld && permitted.ok() && !*permitted) {
+      // Admit refuses it as Permits did, and counts it withheld; nothing is disclosed.
+      auto patient = loader_.PatientId((*stmt)->Int(2));
+      if (!patient.ok()) {
+        permitted = patient.error();
+      } else {
+        const std::string type = names_.types.NameOf((*stmt)->Int(0));
+        (void)gate_.Admit(
+            ItemFacts{type, (*stmt)->Text(1), patient.value(), (*stmt)->Text(3), (*stmt)->Text(4)});
+      }
+    }
   }
   (*stmt)->Reset();
   return permitted;
 }
 
-// Every match of `spec` that the gate permits, counted one by one.
-base::Result<int64_t> SqliteReadSession::CountPermitted(const SearchSpec& spec, SearchRun& run) {
-  auto pks = MatchPks(*db_, names_, spec, size_t{1} << 40, run);
+// Every match of `spec` that the gate permits, counted one by one; `none`: the gate admits no
+// item of the type, so none is read (the search is still compiled, for its errors).
+base::Result<int64_t> SqliteReadSession::CountPermitted(const SearchSpec& spec, SearchRun& run,
+                                                        bool none) {
+  PageGate nothing;
+  nothing.none = true;
+  auto pks = MatchPks(*db_, names_, spec, size_t{1} << 40, run, none ? &nothing : nullptr);
   if (!pks.ok()) return pks.error();
   int64_t total = 0;
   for (int64_t pk : *pks) {
@@ -602,25 +629,36 @@ base::Result<bool> SqliteReadSession::CompartmentRows(
            " OR (c.type_id = " + std::to_string(cursor.type_id) + " AND c.pk > " +
            std::to_string(cursor.pk) + "))";
   }
-  sql += " ORDER BY c.type_id, c.pk LIMIT " + std::to_string(query.count + 1);
+  sql += " ORDER BY c.type_id, c.pk";
+  // Withheld rows take no place on the page: it reads on past them (so no LIMIT when some may be).
+  const bool gated = !gate_.AdmitsEverything();
+  if (!gated) sql += " LIMIT " + std::to_string(query.count + 1);
   auto stmt = db_->Prepare(sql);
   if (!stmt.ok()) return stmt.error();
   stmt->Bind(1, patient_pk);
   std::pair<int64_t, int64_t> last{0, 0};
   size_t bytes = 0;
   page.matches.reserve(std::min<size_t>(query.count, 4096));
-  for (size_t rows = 0;; ++rows) {
+  for (;;) {
     auto row = stmt->Step();
     if (!row.ok()) return row.error();
     if (!row.value()) return false;
-    // A page ends at its count, or early once its bodies reach the page's bytes.
-    if (rows == query.count || bytes >= query.budget.max_page_bytes) {
+    auto loaded = loader_.Load(*stmt);
+    if (!loaded.ok()) return loaded.error();
+    const ItemFacts facts{loaded->type, loaded->id, loaded->patient_id, loaded->sealing_facts,
+                          loaded->author_organisation};
+    if (gated && !gate_.Permits(facts)) {
+      (void)gate_.Admit(facts);  // refused again: counted withheld for the audit
+      withheld.push_back(loaded->type + "/" + loaded->id);
+      continue;
+    }
+    // A page ends at its count, or early once its bodies reach the page's bytes, when another
+    // member it may return follows; its cursor is at the last member it returned.
+    if (page.matches.size() == query.count || bytes >= query.budget.max_page_bytes) {
       page.next_cursor = "e" + std::to_string(last.first) + "." + std::to_string(last.second);
       return true;
     }
     last = {stmt->Int(RowLoader::kColumnCount), stmt->Int(7)};
-    auto loaded = loader_.Load(*stmt);
-    if (!loaded.ok()) return loaded.error();
     bytes += loaded->json.size();
     if (Admit(*loaded)) {
       page.matches.push_back(std::move(loaded).value());
@@ -657,7 +695,17 @@ base::Status SqliteReadSession::ReferencedRows(const EverythingQuery& query, int
   auto referenced = ReferencedPks(query, compartment, after);
   if (!referenced.ok()) return referenced.error();
   std::vector<int64_t>& pks = referenced.value();
-  const size_t rows = page.matches.size() + withheld.size();  // compartment rows on this page
+  if (!gate_.AdmitsEverything()) {
+    // Only what the gate permits takes a place and a cursor, as in a store without the rest.
+    std::vector<int64_t> permitted;
+    for (int64_t pk : pks) {
+      auto decided = PermitsPk(pk, /*record_withheld=*/true);
+      if (!decided.ok()) return decided.error();
+      if (*decided) permitted.push_back(pk);
+    }
+    pks = std::move(permitted);
+  }
+  const size_t rows = page.matches.size();  // compartment members on this page
   const size_t room = query.count - std::min(rows, query.count);
   if (pks.size() > room) {
     page.next_cursor = "r" + std::to_string(room ? pks[room - 1] : after);

@@ -164,7 +164,28 @@ base::Result<std::vector<int64_t>> SearchCompiler::StepPks(const Sql& query) {
   return pks;
 }
 
-// Unsorted: pk order (creation order), paged by pk, which no later write can shift.
+// Steps `query` and keeps the pks gate_ permits until it has `want` of them: a withheld row
+// is read past, never counted, so what follows is as if it were not stored.
+base::Result<std::vector<int64_t>> SearchCompiler::StepPermittedPks(const Sql& query, size_t want) {
+  if (!Gated()) return StepPks(query);
+  auto stmt = db_.Prepare(query.text);
+  if (!stmt.ok()) return stmt.error();
+  BindAll(*stmt, query.binds);
+  std::vector<int64_t> pks;
+  while (pks.size() < want) {
+    auto row = stmt->Step();
+    if (!row.ok()) return StepError(row.error());
+    if (!row.value()) break;
+    const int64_t pk = stmt->Int(0);
+    auto permitted = gate_->permits(pk);
+    if (!permitted.ok()) return permitted.error();
+    if (*permitted) pks.push_back(pk);
+  }
+  return pks;
+}
+
+// Unsorted: pk order (creation order), paged by pk, which no later write can shift. Gated, the
+// page reads on past withheld matches (no LIMIT: it stops once it has its count and one more).
 base::Result<PkPage> SearchCompiler::PkOrderPage(const Sql& base, PkPage page) {
   const std::string& cursor = spec_.cursor;
   bool backward = false;
@@ -180,9 +201,12 @@ base::Result<PkPage> SearchCompiler::PkOrderPage(const Sql& base, PkPage page) {
     query.Add(backward ? " AND r.pk < ?" : " AND r.pk > ?");
     query.Bind(at);
   }
-  query.Add(backward ? " ORDER BY r.pk DESC LIMIT ?" : " ORDER BY r.pk LIMIT ?");
-  query.Bind(static_cast<int64_t>(spec_.count + 1));
-  auto pks = StepPks(query);
+  query.Add(backward ? " ORDER BY r.pk DESC" : " ORDER BY r.pk");
+  if (!Gated()) {
+    query.Add(" LIMIT ?");
+    query.Bind(static_cast<int64_t>(spec_.count + 1));
+  }
+  auto pks = StepPermittedPks(query, spec_.count + 1);
   if (!pks.ok()) return pks.error();
   page.pks = std::move(pks).value();
   bool more = page.pks.size() > spec_.count;
@@ -205,6 +229,10 @@ base::Result<PkPage> SearchCompiler::Run() {
   if (!compiled.ok()) return compiled.error();
   PkPage page;
   if (compiled->empty() && !spec_.conditions.empty()) {  // a condition can never match
+    if (counted) page.total = 0;
+    return page;
+  }
+  if (gate_ && gate_->none) {  // the gate admits no match: none is read
     if (counted) page.total = 0;
     return page;
   }
@@ -247,16 +275,17 @@ void BindValues(SqliteStatement& stmt, const BindValue* begin, const BindValue* 
 }
 
 base::Result<PkPage> SearchPks(SqliteConnection& db, const SqliteNames& names,
-                               const SearchSpec& spec, SearchRun& run) {
+                               const SearchSpec& spec, SearchRun& run, const PageGate* gate) {
   if (!names.types.Find(spec.type)) {
     return MakeError(ErrorCode::kNotFound, "unknown resource type " + spec.type);
   }
-  SearchCompiler compiler(db, names, spec, run);
+  SearchCompiler compiler(db, names, spec, run, gate);
   return compiler.Run();
 }
 
 base::Result<std::vector<int64_t>> MatchPks(SqliteConnection& db, const SqliteNames& names,
-                                            const SearchSpec& spec, size_t limit, SearchRun& run) {
+                                            const SearchSpec& spec, size_t limit, SearchRun& run,
+                                            const PageGate* gate) {
   SearchSpec matching;
   matching.type = spec.type;
   matching.conditions = spec.conditions;
@@ -265,7 +294,7 @@ base::Result<std::vector<int64_t>> MatchPks(SqliteConnection& db, const SqliteNa
   // What the result parameters said is not copied. One more than the limit, so the caller can
   // tell "more than limit" from "exactly limit" (SearchPks drops the extra row it reads).
   matching.count = limit + 1;
-  auto page = SearchPks(db, names, matching, run);
+  auto page = SearchPks(db, names, matching, run, gate);
   if (!page.ok()) return page.error();
   return std::move(page->pks);
 }

@@ -35,8 +35,8 @@ std::string InList(const std::vector<int64_t>& pks);
 class SearchCompiler {
  public:
   SearchCompiler(SqliteConnection& db, const SqliteNames& names, const SearchSpec& spec,
-                 SearchRun& run)
-      : db_(db), names_(names), spec_(spec), run_(run) {}
+                 SearchRun& run, const PageGate* gate = nullptr)
+      : db_(db), names_(names), spec_(spec), run_(run), gate_(gate) {}
 
   base::Result<PkPage> Run();
 
@@ -48,6 +48,9 @@ class SearchCompiler {
   base::Result<int64_t> CountMatches(const Sql& query);
   base::Result<PkPage> PkOrderPage(const Sql& query, PkPage page);
   base::Result<std::vector<int64_t>> StepPks(const Sql& query);
+  // The first `want` pks of `query`'s rows that gate_ permits (all rows' when there is none).
+  base::Result<std::vector<int64_t>> StepPermittedPks(const Sql& query, size_t want);
+  bool Gated() const { return gate_ && gate_->permits; }
 
   // sqlite_search_sort.cpp: _sort, paged by keyset over the encoded sort keys.
   base::Result<PkPage> SortedPage(const Sql& query, PkPage page);
@@ -83,6 +86,7 @@ class SearchCompiler {
   const SqliteNames& names_;
   const SearchSpec& spec_;
   SearchRun& run_;
+  const PageGate* gate_;     // null: every match may be on a page
   int64_t known_part_ = -1;  // the partition every match must be in, when a condition fixes it
 };
 

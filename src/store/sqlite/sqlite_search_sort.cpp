@@ -203,11 +203,13 @@ base::Result<std::vector<std::string>> SearchCompiler::SortKeys(const std::vecto
 }
 
 // Sorted: gather every match (bounded), order by encoded keys, and page by key, so a page
-// boundary stays put while resources are added or removed elsewhere.
+// boundary stays put while resources are added or removed elsewhere. Gated, only the permitted
+// matches are gathered (and count towards the bound), so every key, page and cursor is one of
+// a match the caller may read.
 base::Result<PkPage> SearchCompiler::SortedPage(const Sql& query, PkPage page) {
   Sql bounded = query;
-  bounded.Add(" LIMIT " + std::to_string(kMaxSorted + 1));
-  auto gathered = StepPks(bounded);
+  if (!Gated()) bounded.Add(" LIMIT " + std::to_string(kMaxSorted + 1));
+  auto gathered = StepPermittedPks(bounded, kMaxSorted + 1);
   if (!gathered.ok()) return gathered.error();
   const std::vector<int64_t>& all = *gathered;
   if (all.size() > kMaxSorted) {

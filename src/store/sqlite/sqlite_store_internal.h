@@ -77,6 +77,19 @@ base::Status RebuildIndexesIfStale(SqliteConnection& db, SqliteNames& names,
 
 class SearchRun;
 
+using PkFilter = std::function<base::Result<bool>(int64_t pk)>;
+
+// Which matches a page may hold, for a request whose gate may withhold some: a page is filled
+// with the matches `permits` lets through, read on past the others until it has its count (and
+// one more, to know whether a next link is due) or the matches end, and its cursors are those
+// of matches it returns; so its matches, links and cursors are those of a store that never held
+// the withheld ones. `none`: the gate admits no item of the type, so no match is read (the
+// conditions are still compiled: a search that is an error is the same error).
+struct PageGate {
+  PkFilter permits;
+  bool none = false;
+};
+
 // Runs a compiled search on `db` and returns matching pks in page order (at most count + 1,
 // so the caller can tell whether there is a next page), plus the total when asked. Every
 // statement it runs is charged to `run`, the budget of the whole search.
@@ -93,7 +106,8 @@ struct PkPage {
   }
 };
 base::Result<PkPage> SearchPks(SqliteConnection& db, const SqliteNames& names,
-                               const SearchSpec& spec, SearchRun& run);
+                               const SearchSpec& spec, SearchRun& run,
+                               const PageGate* gate = nullptr);
 
 // The one way a search runs as a matching step: the inner search of a chain or _has, and the
 // condition of a conditional interaction. What the spec says about the result (_count,
@@ -101,7 +115,8 @@ base::Result<PkPage> SearchPks(SqliteConnection& db, const SqliteNames& names,
 // matches. At most `limit` + 1 pks, in pk order: more than `limit` tells the caller there are
 // more.
 base::Result<std::vector<int64_t>> MatchPks(SqliteConnection& db, const SqliteNames& names,
-                                            const SearchSpec& spec, size_t limit, SearchRun& run);
+                                            const SearchSpec& spec, size_t limit, SearchRun& run,
+                                            const PageGate* gate = nullptr);
 
 // The pks of every match of `inner`, the search inside a chain or _has named by `parameter`:
 // MatchPks within the budget's depth and inner-match limits (SearchBudget); past them an error
@@ -113,7 +128,6 @@ base::Result<std::vector<int64_t>> InnerSearchPks(SqliteConnection& db, const Sq
 // Pks reached from `from` by the includes of `spec` (forward and reverse, iterating), at most
 // the budget's max_included (more is an error). `iterate_from`, when given, decides which of
 // the pks one round reaches the next round (:iterate) goes on from: a withheld item lends none.
-using PkFilter = std::function<base::Result<bool>(int64_t pk)>;
 base::Result<std::vector<int64_t>> IncludePks(SqliteConnection& db, const SqliteNames& names,
                                               const SearchSpec& spec,
                                               const std::vector<int64_t>& from, SearchRun& run,
