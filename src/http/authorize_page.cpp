@@ -13,22 +13,6 @@ std::string OriginOf(std::string_view uri) {
   return std::string(url->scheme()) + "://" + std::string(url->encoded_host_and_port());
 }
 
-void SetPageHeaders(HttpResponse& response, std::string_view redirect_uri) {
-  response.SetHeader("Content-Type", "text/html; charset=utf-8");
-  // Nothing loads but the inline style; the form posts only here, and browsers also hold a
-  // form's redirect to form-action, so the app's origin is allowed as the code's destination.
-  std::string form_action = "'self'";
-  if (std::string origin = OriginOf(redirect_uri); !origin.empty()) form_action += " " + origin;
-  response.SetHeader("Content-Security-Policy",
-                     "default-src 'none'; style-src 'unsafe-inline'; form-action " + form_action +
-                         "; frame-ancestors 'none'; base-uri 'none'");
-  response.SetHeader("X-Frame-Options", "DENY");
-  response.SetHeader("X-Content-Type-Options", "nosniff");
-  response.SetHeader("Referrer-Policy", "no-referrer");
-  response.SetHeader("Cache-Control", "no-store");
-  response.SetHeader("Pragma", "no-cache");
-}
-
 constexpr std::string_view kHead = R"(<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -75,6 +59,22 @@ std::string HtmlEscape(std::string_view text) {
     }
   }
   return out;
+}
+
+void SetPageHeaders(HttpResponse& response, std::string_view redirect_uri) {
+  response.SetHeader("Content-Type", "text/html; charset=utf-8");
+  // Nothing loads but the inline style; the form posts only here, and browsers also hold a
+  // form's redirect to form-action, so the app's origin is allowed as the code's destination.
+  std::string form_action = "'self'";
+  if (std::string origin = OriginOf(redirect_uri); !origin.empty()) form_action += " " + origin;
+  response.SetHeader("Content-Security-Policy",
+                     "default-src 'none'; style-src 'unsafe-inline'; form-action " + form_action +
+                         "; frame-ancestors 'none'; base-uri 'none'");
+  response.SetHeader("X-Frame-Options", "DENY");
+  response.SetHeader("X-Content-Type-Options", "nosniff");
+  response.SetHeader("Referrer-Policy", "no-referrer");
+  response.SetHeader("Cache-Control", "no-store");
+  response.SetHeader("Pragma", "no-cache");
 }
 
 HttpResponse SignInPageResponse(const SignInPage& page, int status) {

@@ -28,6 +28,11 @@ struct SignInPage {
 // &, <, >, " and ' as character references.
 std::string HtmlEscape(std::string_view text);
 
+// The headers of every sign-in page (the form, its errors, the regional IdP's pages): HTML,
+// no-store, a CSP that loads no script and lets forms post only here (and, when
+// `redirect_uri` is given, hand the browser on to that app's origin), no framing, no referrer.
+void SetPageHeaders(HttpResponse& response, std::string_view redirect_uri);
+
 // 200 (or `status`) text/html with the sign-in form.
 HttpResponse SignInPageResponse(const SignInPage& page, int status = 200);
 

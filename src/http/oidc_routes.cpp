@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "access/roles.h"
+#include "http/authorize_page.h"
 #include "http/authorize_routes.h"
 
 namespace carerecord::http {
@@ -62,9 +63,9 @@ std::string CookieValue(const HttpRequest& request, std::string_view name) {
 }
 
 HttpResponse ErrorPage(int status, std::string_view message) {
-  return SignInPage(status, "Sign-in failed",
-                    "<h1>Sign-in failed</h1><p>" + EscapeHtml(message) +
-                        "</p><p>Go back to the application and sign in again.</p>");
+  return IdpPage(status, "Sign-in failed",
+                 "<h1>Sign-in failed</h1><p>" + HtmlEscape(message) +
+                     "</p><p>Go back to the application and sign in again.</p>");
 }
 
 int StatusFor(const base::Error& error) {
@@ -85,49 +86,14 @@ int StatusFor(const base::Error& error) {
 
 }  // namespace
 
-std::string EscapeHtml(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
-HttpResponse SignInPage(int status, std::string_view title, std::string_view body_html) {
+HttpResponse IdpPage(int status, std::string_view title, std::string_view body_html) {
   HttpResponse response;
   response.status = status;
-  response.SetHeader("Content-Type", "text/html; charset=utf-8");
-  response.SetHeader("Cache-Control", "no-store");
-  response.SetHeader("Pragma", "no-cache");
-  response.SetHeader("Content-Security-Policy",
-                     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                     "frame-ancestors 'none'; base-uri 'none'");
-  response.SetHeader("X-Frame-Options", "DENY");
-  response.SetHeader("X-Content-Type-Options", "nosniff");
-  response.SetHeader("Referrer-Policy", "no-referrer");
+  SetPageHeaders(response, "");
   response.body =
       "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
       "content=\"width=device-width, initial-scale=1\"><title>" +
-      EscapeHtml(title) +
+      HtmlEscape(title) +
       " - carerecord</title><style>body{font-family:Arial,sans-serif;max-width:36em;margin:2em "
       "auto;padding:0 1em;color:#212b32}button{background:#007f3b;color:#fff;border:0;padding:"
       ".6em 1.2em;font-size:1em}label{display:block;margin:.5em 0}</style></head><body>" +
@@ -142,8 +108,8 @@ HttpResponse RedirectOrErrorPage(const base::Result<std::string>& location) {
                          ? "this sign-in request has expired or was used: start again from the app"
                          : location.error().message);
   }
-  HttpResponse response = SignInPage(
-      303, "Signed in", "<p><a href=\"" + EscapeHtml(location.value()) + "\">Continue</a></p>");
+  HttpResponse response = IdpPage(
+      303, "Signed in", "<p><a href=\"" + HtmlEscape(location.value()) + "\">Continue</a></p>");
   response.SetHeader("Location", location.value());
   return response;
 }
@@ -191,9 +157,9 @@ HttpResponse OidcRoutes::Start(const HttpRequest& request) const {
   }
   auto started = relying_party_.Start(request_id->second);
   if (!started.ok()) return ErrorPage(StatusFor(started.error()), started.error().message);
-  HttpResponse response = SignInPage(
+  HttpResponse response = IdpPage(
       303, "Signing in",
-      "<p><a href=\"" + EscapeHtml(started->authorization_url) + "\">Continue to sign in</a></p>");
+      "<p><a href=\"" + HtmlEscape(started->authorization_url) + "\">Continue to sign in</a></p>");
   response.SetHeader("Location", started->authorization_url);
   // Lax: the IdP's redirect back is a top-level GET from another site, which must carry it.
   response.SetHeader("Set-Cookie", std::string(kCookie) + "=" + started->browser_binding +
@@ -261,20 +227,20 @@ HttpResponse OidcRoutes::Callback(const HttpRequest& request) const {
   const std::vector<access::OidcRoleChoice> choices = identity->choices;
   auto held = relying_party_.HoldChoice(std::move(identity).value(), CookieValue(request, kCookie));
   if (!held.ok()) return ErrorPage(StatusFor(held.error()), held.error().message);
-  std::string form = "<h1>Choose a role</h1><p>" + EscapeHtml(display_name) +
+  std::string form = "<h1>Choose a role</h1><p>" + HtmlEscape(display_name) +
                      ", you hold several roles. Choose the one for this session.</p>"
                      "<form method=\"post\" action=\"/auth/oidc/role\">"
                      "<input type=\"hidden\" name=\"choice\" value=\"" +
-                     EscapeHtml(held->choice) + "\"><input type=\"hidden\" name=\"csrf\" value=\"" +
-                     EscapeHtml(held->csrf) + "\">";
+                     HtmlEscape(held->choice) + "\"><input type=\"hidden\" name=\"csrf\" value=\"" +
+                     HtmlEscape(held->csrf) + "\">";
   for (size_t i = 0; i < choices.size(); ++i) {
     form += "<label><input type=\"radio\" name=\"role\" value=\"" + std::to_string(i) + "\"" +
             (i == 0 ? " checked" : "") + "> " +
-            EscapeHtml(std::string(access::RoleName(choices[i].role))) + " at " +
-            EscapeHtml(choices[i].ods_code) + " (" + EscapeHtml(choices[i].role_code) + ")</label>";
+            HtmlEscape(std::string(access::RoleName(choices[i].role))) + " at " +
+            HtmlEscape(choices[i].ods_code) + " (" + HtmlEscape(choices[i].role_code) + ")</label>";
   }
   form += "<button type=\"submit\">Continue</button></form>";
-  return SignInPage(200, "Choose a role", form);
+  return IdpPage(200, "Choose a role", form);
 }
 
 HttpResponse OidcRoutes::ChooseRole(const HttpRequest& request) const {

@@ -73,11 +73,8 @@ class PendingAuthorizationSink final : public FederatedSignInSink {
   Pending& pending_;
 };
 
-// The security headers of every sign-in page: HTML, no-store, a CSP that allows no script and
-// posts forms only to this origin, no framing, no referrer.
-HttpResponse SignInPage(int status, std::string_view title, std::string_view body_html);
-// HTML-escapes & < > " '.
-std::string EscapeHtml(std::string_view text);
+// A page of the regional IdP's flow, with the sign-in pages' headers (SetPageHeaders).
+HttpResponse IdpPage(int status, std::string_view title, std::string_view body_html);
 
 class OidcRoutes {
  public:
