@@ -11,7 +11,6 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
-#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -585,17 +584,9 @@ std::string ContentHash(std::string_view bytes) {
 
 base::Result<std::unique_ptr<Inbox>> OpenInbox(const std::string& directory,
                                                const InboxOptions& options) {
-  std::error_code ec;
-  std::filesystem::create_directories(directory, ec);
-  if (ec) {
-    return MakeError(ErrorCode::kInternal,
-                     "cannot create data directory " + directory + ": " + ec.message());
-  }
-  const std::string path = directory + "/carerecord.db";
-  auto write_db = SqliteConnection::OpenSide(path, options.durable);
+  auto write_db = SqliteConnection::OpenSideInDataDir(directory, options.durable, kInboxSchemaSql);
   if (!write_db.ok()) return write_db.error();
-  CR_RETURN_IF_ERROR((*write_db)->Exec(kInboxSchemaSql));
-  auto admin_db = SqliteConnection::OpenSide(path, options.durable);
+  auto admin_db = SqliteConnection::OpenSide(directory + "/carerecord.db", options.durable);
   if (!admin_db.ok()) return admin_db.error();
   return std::unique_ptr<Inbox>(
       new SqliteInbox(std::move(write_db).value(), std::move(admin_db).value(), options));

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -173,6 +174,20 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::OpenSide(const
   CR_RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_mode=WAL"));
   CR_RETURN_IF_ERROR(
       (*db)->Exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+  return db;
+}
+
+base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::OpenSideInDataDir(
+    const std::string& directory, bool durable, std::string_view schema_sql) {
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
+  if (ec) {
+    return base::MakeError(base::ErrorCode::kInternal,
+                           "cannot create data directory " + directory + ": " + ec.message());
+  }
+  auto db = OpenSide(directory + "/carerecord.db", durable);
+  if (!db.ok()) return db.error();
+  CR_RETURN_IF_ERROR((*db)->Exec(schema_sql));
   return db;
 }
 

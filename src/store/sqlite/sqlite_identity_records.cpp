@@ -3,7 +3,6 @@
 // (WAL lets the two interleave; the busy timeout waits out the other's write transactions).
 
 #include <chrono>
-#include <filesystem>
 #include <mutex>
 
 #include "fhir/fhir_date.h"
@@ -595,15 +594,8 @@ class SqliteIdentityRecords final : public IdentityRecords {
 
 base::Result<std::unique_ptr<IdentityRecords>> OpenSqliteIdentityRecords(
     const std::string& directory) {
-  std::error_code ec;
-  std::filesystem::create_directories(directory, ec);
-  if (ec) {
-    return MakeError(ErrorCode::kInternal,
-                     "cannot create data directory " + directory + ": " + ec.message());
-  }
-  auto db = SqliteConnection::OpenSide(directory + "/carerecord.db", /*durable=*/true);
+  auto db = SqliteConnection::OpenSideInDataDir(directory, /*durable=*/true, kIdentitySchemaSql);
   if (!db.ok()) return db.error();
-  CR_RETURN_IF_ERROR((*db)->Exec(kIdentitySchemaSql));
   return std::unique_ptr<IdentityRecords>(new SqliteIdentityRecords(std::move(db).value()));
 }
 

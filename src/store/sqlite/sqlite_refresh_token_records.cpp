@@ -2,7 +2,6 @@
 // own like the directory's: no state in memory, so any process on the data folder sees the same
 // rotations and revocations.
 
-#include <filesystem>
 #include <mutex>
 
 #include "store/refresh_token_records.h"
@@ -181,15 +180,8 @@ class SqliteRefreshTokenRecords final : public RefreshTokenRecords {
 
 base::Result<std::unique_ptr<RefreshTokenRecords>> OpenSqliteRefreshTokenRecords(
     const std::string& directory) {
-  std::error_code ec;
-  std::filesystem::create_directories(directory, ec);
-  if (ec) {
-    return MakeError(ErrorCode::kInternal,
-                     "cannot create data directory " + directory + ": " + ec.message());
-  }
-  auto db = SqliteConnection::OpenSide(directory + "/carerecord.db", /*durable=*/true);
+  auto db = SqliteConnection::OpenSideInDataDir(directory, /*durable=*/true, kRefreshSchemaSql);
   if (!db.ok()) return db.error();
-  CR_RETURN_IF_ERROR((*db)->Exec(kRefreshSchemaSql));
   return std::unique_ptr<RefreshTokenRecords>(new SqliteRefreshTokenRecords(std::move(db).value()));
 }
 
