@@ -1,0 +1,299 @@
+// What the region's policy and the durable audit cost a clinician's reads, measured in one run
+// against the same build (issue 20's benchmark): two servers in this process over one store,
+// - "governed": the region's default policy (inside the scope check) and every request's audit
+//   entry made durable in DIR/audit.db before the answer (group commit), as `serve` runs;
+// - "permissive": a policy that admits everything and an in-memory audit sink that builds the
+//   same entry and keeps it in memory.
+// Each answers a clinician of BENCH1 (a pre-verified identity: the token's cost is gate_bench's),
+// whose organisation manages every patient. Two workloads under wrk (1 thread, 32 keep-alive
+// connections): GET /fhir/Observation/{id}, and GET /fhir/Observation?patient=P&code=C.
+// Rounds alternate. Also printed: what one fdatasync costs on this disk, since 32 connections
+// that each wait for a sync can make at most 32 / sync-time requests a second.
+//
+//   build/bench/audited_read_bench [--patients 500] [--seconds 6] [--rounds 3]
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "access/region_access_policy.h"
+#include "access/region_policy.h"
+#include "access/scope_policy.h"
+#include "audit/audit_log.h"
+#include "audit/audit_log_sink.h"
+#include "http/fhir_routes.h"
+#include "http/server.h"
+#include "interactions/fhir_service.h"
+#include "store/store.h"
+
+namespace {
+
+using namespace carerecord;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Wrk {
+  bool ok = false;
+  double rps = 0;
+  double p50_ms = 0, p99_ms = 0;
+  long non_2xx = 0;
+};
+
+double Millis(const std::string& text) {  // wrk's "1.23ms", "850.00us", "1.02s"
+  double value = std::atof(text.c_str());
+  if (text.find("us") != std::string::npos) return value / 1000;
+  if (text.find("ms") != std::string::npos) return value;
+  if (text.find('s') != std::string::npos) return value * 1000;
+  return value;
+}
+
+Wrk RunWrk(int seconds, uint16_t port, const fs::path& script) {
+  const std::string command = "wrk -t1 -c32 --latency -d" + std::to_string(seconds) + "s -s " +
+                              script.string() + " http://127.0.0.1:" + std::to_string(port) +
+                              "/ 2>&1";
+  Wrk result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) return result;
+  std::string output;
+  char buffer[512];
+  while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
+  result.ok = ::pclose(pipe) == 0;
+  auto grab = [&](const std::string& key) {
+    // Percentiles only after "Latency Distribution" (the thread stats have percentages too).
+    const bool percentile = key.back() == '%';
+    size_t from = percentile ? output.find("Latency Distribution") : 0;
+    if (from == std::string::npos) return std::string();
+    size_t at = output.find(key, from);
+    if (at == std::string::npos) return std::string();
+    std::istringstream in(output.substr(at + key.size()));
+    std::string value;
+    in >> value;
+    return value;
+  };
+  result.rps = std::atof(grab("Requests/sec:").c_str());
+  result.non_2xx = std::atol(grab("Non-2xx or 3xx responses:").c_str());
+  result.p50_ms = Millis(grab("50%"));
+  result.p99_ms = Millis(grab("99%"));
+  result.ok = result.ok && result.rps > 0;
+  return result;
+}
+
+// The same entry a durable sink would write, built and kept in memory (the last 100,000).
+class InMemoryAuditSink final : public access::RequestAuditLog {
+ public:
+  base::Status Append(const access::AuditedRequest& request) override {
+    audit::AuditRecord record = audit::RecordOfRequest(request);
+    std::lock_guard lock(mutex_);
+    kept_.push_back(std::move(record));
+    if (kept_.size() > 100000) kept_.pop_front();
+    return base::Status::Ok();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::deque<audit::AuditRecord> kept_;
+};
+
+// The mean time of a 4 KiB write and fdatasync on a preallocated file in `dir`.
+double SyncMillis(const fs::path& dir) {
+  const fs::path file = dir / "sync-probe";
+  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return 0;
+  const int n = 200;
+  std::string page(4096, 'x');
+  (void)::posix_fallocate(fd, 0, static_cast<off_t>(n) * 4096);
+  (void)::fsync(fd);
+  const auto start = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    (void)::pwrite(fd, page.data(), page.size(), static_cast<off_t>(i) * 4096);
+    (void)::fdatasync(fd);
+  }
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count() / n;
+  ::close(fd);
+  fs::remove(file);
+  return ms;
+}
+
+void WriteScript(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int patients = 500, seconds = 6, rounds = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--patients") patients = std::stoi(argv[i + 1]);
+    if (flag == "--seconds") seconds = std::stoi(argv[i + 1]);
+    if (flag == "--rounds") rounds = std::stoi(argv[i + 1]);
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  const fs::path work = fs::current_path() / "audited-read-bench-data";
+  fs::remove_all(work);
+  fs::create_directories(work);
+
+  store::SqliteOptions store_options;
+  store_options.directory = work.string();
+  store_options.reader_connections = 2 * 64 + 8;
+  auto opened = store::OpenSqliteStore(store_options);
+  if (!opened.ok()) {
+    std::cerr << opened.error().message << "\n";
+    return 1;
+  }
+  auto store = std::move(opened).value();
+
+  auto region = std::make_shared<const access::RegionPolicy>(access::DefaultRegionPolicy());
+  access::RegionAccessPolicy region_policy(region);
+  access::ScopeLimitedPolicy governed_policy(region_policy);
+  access::OpenPolicy open_policy;
+  access::ScopeLimitedPolicy permissive_policy(open_policy);
+  interactions::FhirService governed_service(*store, governed_policy, nullptr);
+  interactions::FhirService permissive_service(*store, permissive_policy, nullptr);
+
+  // Patients managed by BENCH1, each with 4 weights and 4 heart rates.
+  interactions::RequestContext load;
+  load.who.principal = "system:bench";
+  load.base_url = "urn:carerecord:local";
+  load.prefer_return = interactions::PreferReturn::kMinimal;
+  const char* kOds = "https://fhir.nhs.uk/Id/ods-organization-code";
+  std::vector<std::string> observation_ids, patient_ids;
+  for (int p = 0; p < patients; ++p) {
+    const std::string pid = "pat-" + std::to_string(p);
+    auto made = governed_service.Update(
+        load, "Patient", pid,
+        R"({"resourceType":"Patient","id":")" + pid + R"(","name":[{"family":"Bench","given":["P)" +
+            std::to_string(p) + R"("]}],"managingOrganization":{"identifier":{"system":")" + kOds +
+            R"(","value":"BENCH1"}}})",
+        "");
+    if (made.status >= 300) {
+      std::cerr << "loading failed: " << made.body << "\n";
+      return 1;
+    }
+    patient_ids.push_back(pid);
+    for (int o = 0; o < 8; ++o) {
+      const std::string id = pid + "-obs-" + std::to_string(o);
+      const char* code = o % 2 ? "8867-4" : "29463-7";
+      auto response = governed_service.Update(
+          load, "Observation", id,
+          R"({"resourceType":"Observation","id":")" + id +
+              R"(","status":"final","subject":{"reference":"Patient/)" + pid +
+              R"("},"code":{"coding":[{"system":"http://loinc.org","code":")" + code +
+              R"("}]},"valueQuantity":{"value":)" + std::to_string(60 + o) + R"(,"unit":"kg"}})",
+          "");
+      if (response.status >= 300) {
+        std::cerr << "loading failed: " << response.body << "\n";
+        return 1;
+      }
+      observation_ids.push_back(id);
+    }
+  }
+
+  audit::AuditLogOptions audit_options;
+  audit_options.directory = work;
+  auto audit_log = audit::AuditLog::Open(audit_options);
+  if (!audit_log.ok()) {
+    std::cerr << audit_log.error().message << "\n";
+    return 1;
+  }
+  audit::AuditLogRequestSink durable_sink(*audit_log.value());
+  InMemoryAuditSink memory_sink;
+  http::FhirRoutes governed_routes(governed_service, {"", &durable_sink});
+  http::FhirRoutes permissive_routes(permissive_service, {"", &memory_sink});
+
+  auto scopes =
+      std::make_shared<const access::ScopeSet>(access::ScopeSet::Parse("user/*.rs").value());
+  access::AccessContext clinician;
+  clinician.kind = access::PrincipalKind::kUser;
+  clinician.principal = "user:bench-clinician";
+  clinician.user = "bench-clinician";
+  clinician.client_id = "bench-app";
+  clinician.organisation = "BENCH1";
+  clinician.role = "clinician";
+  clinician.fhir_user = "Practitioner/bench-clinician";
+  clinician.scopes = scopes;
+
+  // As `serve` runs them: a read waits for its entry's sync on the worker pool.
+  http::ServerOptions options;
+  options.io_threads = 1;
+  options.worker_threads = 32;
+  options.runs_on_io_thread = [](const http::HttpRequest&) { return false; };
+  auto error = [](int status, std::string message) {
+    return http::FhirRoutes::ErrorResponse(status, message);
+  };
+  http::HttpServer governed(
+      options, [&](const http::HttpRequest& r) { return governed_routes.Handle(r, clinician); },
+      error);
+  http::HttpServer permissive(
+      options, [&](const http::HttpRequest& r) { return permissive_routes.Handle(r, clinician); },
+      error);
+  const uint16_t governed_port = governed.Start().value();
+  const uint16_t permissive_port = permissive.Start().value();
+
+  std::string ids_lua = "local ids = {";
+  for (const std::string& id : observation_ids) ids_lua += "\"" + id + "\",";
+  ids_lua += "}\nlocal patients = {";
+  for (const std::string& id : patient_ids) ids_lua += "\"" + id + "\",";
+  ids_lua += "}\nlocal n = 0\n";
+  const fs::path by_id = work / "read.lua", search = work / "search.lua";
+  WriteScript(by_id, ids_lua +
+                         "request = function()\n  n = n + 1\n  return wrk.format(\"GET\", "
+                         "\"/fhir/Observation/\" .. ids[(n % #ids) + 1])\nend\n");
+  WriteScript(search, ids_lua +
+                          "request = function()\n  n = n + 1\n  return wrk.format(\"GET\", "
+                          "\"/fhir/Observation?patient=\" .. patients[(n % #patients) + 1] .. "
+                          "\"&code=http://loinc.org|8867-4\")\nend\n");
+
+  const double sync_ms = SyncMillis(work);
+  std::printf(
+      "audited_read_bench: clinician reads, wrk -t1 -c32 -d%ds, %d patients, %zu Observations, "
+      "%u cores\n  one 4 KiB write + fdatasync here: %.2f ms (32 connections each waiting for a "
+      "sync: at most ~%.0f req/s)\n",
+      seconds, patients, observation_ids.size(), std::thread::hardware_concurrency(), sync_ms,
+      sync_ms > 0 ? 32 / (sync_ms / 1000) : 0.0);
+  for (auto [name, script] :
+       {std::pair{"read by id", by_id}, {"Observation?patient&code", search}}) {
+    RunWrk(2, permissive_port, script);  // warm up both
+    RunWrk(2, governed_port, script);
+    double sum_ratio = 0, worst_p99 = 0;
+    for (int round = 1; round <= rounds; ++round) {
+      Wrk open = RunWrk(seconds, permissive_port, script);
+      Wrk gov = RunWrk(seconds, governed_port, script);
+      if (!open.ok || !gov.ok || open.non_2xx || gov.non_2xx) {
+        std::fprintf(stderr, "wrk failed or saw errors (non-2xx %ld / %ld)\n", open.non_2xx,
+                     gov.non_2xx);
+        return 1;
+      }
+      std::printf(
+          "  %s, round %d: permissive+memory %8.0f req/s p50 %.2f p99 %.2f ms | "
+          "policy+durable audit %8.0f req/s p50 %.2f p99 %.2f ms | ratio %.3f\n",
+          name, round, open.rps, open.p50_ms, open.p99_ms, gov.rps, gov.p50_ms, gov.p99_ms,
+          gov.rps / open.rps);
+      sum_ratio += gov.rps / open.rps;
+      worst_p99 = std::max(worst_p99, gov.p99_ms);
+      std::fflush(stdout);
+    }
+    std::printf("  %s: mean ratio %.3f (goal >= 0.80), worst p99 %.2f ms (goal < 5 ms)\n", name,
+                sum_ratio / rounds, worst_p99);
+  }
+  governed.Stop();
+  permissive.Stop();
+  audit_log.value()->Close();
+  store->Close();
+  fs::remove_all(work);
+  return 0;
+}
