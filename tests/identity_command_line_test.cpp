@@ -274,5 +274,18 @@ TEST_F(IdentityCommandLine, ChangesMadeWhileAnotherProcessHeldTheStoreAreWritten
   EXPECT_EQ(org->status, 200);
 }
 
+TEST_F(IdentityCommandLine, AClientIsNotRegisteredWithAScopeRestrictionTheServerCannotEnforce) {
+  ASSERT_EQ(Run("orgs add --ods rdz --name Lab").status, 0);
+  auto refused = Run(
+      "clients add --name Lab --org RDZ --secret --scope \"system/Observation.rs?date=ge2020\"");
+  EXPECT_EQ(refused.status, 2) << refused.out;
+  EXPECT_NE(refused.err.find("'date' is a date parameter"), std::string::npos) << refused.err;
+  EXPECT_EQ(Run("clients list").out.find("Lab"), std::string::npos);
+  auto added =
+      Run("clients add --name Lab --org RDZ --secret --scope "
+          "\"system/Observation.rs?category=laboratory\"");
+  EXPECT_EQ(added.status, 0) << added.err;
+}
+
 }  // namespace
 }  // namespace carerecord::testing

@@ -1,9 +1,10 @@
 // What a token's scopes allow one request: the interaction check the HTTP routes make before
 // calling an interaction (a 403 naming the missing scope), and ScopeLimitedPolicy, which wraps
 // the server's AccessPolicy so that every item a read returns is one the scopes cover: of a type
-// a scope may read and, under a patient-level scope, in the token's patient's compartment or in
-// no patient's compartment at all. Scopes narrow what the wrapped policy allows, never widen it.
-// Pure functions; ScopeLimitedPolicy is thread-safe when the wrapped policy is.
+// a scope may read, matching the scope's search-style restrictions if it has any, and, under a
+// patient-level scope, in the token's patient's compartment or in no patient's compartment. Scopes
+// narrow what the wrapped policy allows, never widen it. Pure functions; ScopeLimitedPolicy is
+// thread-safe when the wrapped policy is.
 #pragma once
 
 #include <optional>
@@ -23,11 +24,24 @@ struct ScopeRefusal {
 // Whether `who` may make `interaction` on `resource_type` ("*" for the whole server). A context
 // without scopes (the server's own work) may. A scope counts only when it can be honoured:
 // a patient-level scope needs the token's patient context, and a scope with search-style
-// restrictions is not honoured yet (the search path does not add them as conditions), so it
-// allows nothing rather than everything.
+// restrictions needs restrictions this server enforces (scope_restriction.h); one it cannot
+// enforce allows nothing rather than everything. A restricted scope allows the interaction; what
+// it returns is limited per item (ScopeLimitedPolicy) and what it writes by
+// CheckWriteRestrictions.
 std::optional<ScopeRefusal> CheckInteractionScope(const AccessContext& who,
                                                   FhirInteraction interaction,
                                                   std::string_view resource_type);
+
+// Whether `who`'s scopes allow this write of `type`/`id` once its resource is known: some scope
+// that allows `interaction` (kCreate, kUpdate or kDelete, as the route checked) is unrestricted,
+// or both `written` (the JSON to be stored; empty for a delete) and `current` (the current
+// version's JSON; empty when there is none) match all its restrictions. The refusal names the
+// restricted scopes that did not match. Nothing is parsed unless every such scope is restricted.
+std::optional<ScopeRefusal> CheckWriteRestrictions(const AccessContext& who,
+                                                   FhirInteraction interaction,
+                                                   std::string_view type, std::string_view id,
+                                                   std::string_view written,
+                                                   std::string_view current);
 
 class ScopeLimitedPolicy final : public AccessPolicy {
  public:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "access/scope_restriction.h"
 #include "fhir/search_parameters.h"
 
 namespace carerecord::access {
@@ -334,7 +335,9 @@ ScopeSet ScopeSet::NarrowTo(const ScopeSet& allowed) const {
   std::vector<ClinicalScope> candidates;
   for (const ClinicalScope& requested : clinical_) {
     for (const ClinicalScope& permitted : allowed.clinical_) {
-      if (auto granted = Intersect(requested, permitted)) candidates.push_back(*granted);
+      // A restriction this server cannot enforce is never granted (it would allow nothing).
+      auto granted = Intersect(requested, permitted);
+      if (granted && !UnenforceableRestriction(*granted)) candidates.push_back(*granted);
     }
   }
   ScopeSet out;

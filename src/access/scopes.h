@@ -60,7 +60,7 @@ struct ClinicalScope {
   std::string resource_type;  // an R4 resource type, or "*"
   uint8_t permissions = 0;
   // The search-style restriction: every parameter must hold (they are ANDed, as in a search).
-  // The search path adds them as conditions; empty when the scope is not restricted.
+  // Enforced per item by the access policy (scope_restriction.h); empty when not restricted.
   std::vector<ScopeRestriction> restrictions;
   std::string restriction_text;  // as written after '?', for the v2 text
   std::string text;              // as the client wrote it (v1 or v2)
@@ -95,7 +95,8 @@ class ScopeSet {
 
   // What may be granted of this request to a client allowed `allowed`: each requested clinical
   // scope intersected with each allowed one of the same level (type, permissions and
-  // restrictions all narrowed, never widened; a scope with nothing left is dropped), and each
+  // restrictions all narrowed, never widened; a scope with nothing left, or with a restriction
+  // this server cannot enforce (UnenforceableRestriction), is dropped), and each
   // other scope kept when it is allowed. A requested scope granted whole keeps its spelling.
   ScopeSet NarrowTo(const ScopeSet& allowed) const;
 

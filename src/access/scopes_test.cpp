@@ -128,6 +128,15 @@ TEST(Scopes, NarrowingKeepsTheAllowedRestrictions) {
   EXPECT_EQ(granted.ToString(), "patient/Observation.rs?category=laboratory");
 }
 
+TEST(Scopes, NarrowingNeverGrantsARestrictionTheServerCannotEnforce) {
+  ScopeSet allowed = Parse("system/Observation.rs system/Condition.rs?onset-date=ge2020");
+  ScopeSet granted =
+      Parse("system/Observation.rs?date=ge2020 system/Observation.rs?category=laboratory")
+          .NarrowTo(allowed);
+  EXPECT_EQ(granted.ToString(), "system/Observation.rs?category=laboratory");
+  EXPECT_TRUE(Parse("system/Condition.rs").NarrowTo(allowed).empty());
+}
+
 TEST(Scopes, NarrowingDropsWhatAnotherGrantedScopeIncludes) {
   ScopeSet allowed = Parse("user/*.rs user/Observation.r");
   ScopeSet granted = Parse("user/Observation.rs").NarrowTo(allowed);

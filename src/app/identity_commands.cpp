@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "access/directory.h"
+#include "access/scope_restriction.h"
 #include "app/directory_sync.h"
 #include "fhir/fhir_date.h"
 #include "store/identity_records.h"
@@ -260,6 +261,15 @@ int IdentityCommands::Options::RunClients(access::Directory& directory,
   }
   if (org.empty()) return Refuse("--org is required");
   if (scope.empty()) return Refuse("--scope is required");
+  // A restricted scope this server cannot enforce would be narrowed away from every token: say
+  // so now rather than register a grant that can never be used.
+  if (auto parsed = access::ScopeSet::Parse(scope); parsed.ok()) {
+    for (const access::ClinicalScope& clinical : parsed->clinical()) {
+      if (auto why = access::UnenforceableRestriction(clinical)) {
+        return Refuse("--scope: " + *why + "; this server would never grant it");
+      }
+    }
+  }
   const int kinds = int{secret} + int{!jwks_file.empty()} + int{is_public};
   if (kinds != 1) {
     return Refuse(

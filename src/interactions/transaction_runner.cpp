@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "access/scope_policy.h"
 #include "fhir/fhir_date.h"
 #include "fhir/json_number.h"
 #include "fhir/resource_validation.h"
@@ -293,9 +294,23 @@ base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
 
 bool TransactionRunner::MayReadCurrent(const PlannedEntry& e,
                                        const store::CurrentVersion& current) {
+  store::ItemBodyText body(current.json);
   const store::ItemFacts facts{
-      e.type, e.resolved_id, {}, current.sealing_facts, current.author_organisation};
+      e.type, e.resolved_id, {}, current.sealing_facts, current.author_organisation, &body};
   return service_.policy_.MayRead(ctx_.who, facts);
+}
+
+base::Status TransactionRunner::CheckScopeRestrictions(const PlannedEntry& e,
+                                                       std::string_view written,
+                                                       std::string_view current) {
+  const access::FhirInteraction interaction = e.method == "POST" ? access::FhirInteraction::kCreate
+                                              : e.method == "PUT"
+                                                  ? access::FhirInteraction::kUpdate
+                                                  : access::FhirInteraction::kDelete;
+  auto refusal = access::CheckWriteRestrictions(ctx_.who, interaction, e.type, e.resolved_id,
+                                                written, current);
+  if (!refusal) return base::Status::Ok();
+  return At(MakeError(ErrorCode::kForbidden, std::move(refusal->message)), e.where);
 }
 
 base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
@@ -377,6 +392,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
         e.status = 204;
         continue;
       }
+      CR_RETURN_IF_ERROR(CheckScopeRestrictions(e, {}, current.json));
       auto write = PrepareDelete(request, current.json);
       if (!write.ok()) return At(write.error(), e.where);
       write->sealing_facts = current.sealing_facts;  // the deletion is sealed as what it deletes
@@ -390,6 +406,8 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       CR_RETURN_IF_ERROR(ResolveReferences(e, resource));
       auto write = PrepareWrite(std::move(resource), request, exists ? &current.json : nullptr);
       if (!write.ok()) return At(write.error(), e.where);
+      CR_RETURN_IF_ERROR(
+          CheckScopeRestrictions(e, write->json, exists ? std::string_view(current.json) : ""));
       e.stored_json = write->json;
       e.last_updated_at = write->last_updated_at;
       transaction.writes.push_back(std::move(write).value());

@@ -78,6 +78,10 @@ class TransactionRunner {
   void CheckStillNoMatchAtCommit(const std::string& type, const QueryParams& query);
   base::Status ResolveReferences(const PlannedEntry& entry, boost::json::object& resource);
   bool MayReadCurrent(const PlannedEntry& e, const store::CurrentVersion& current);
+  // A 403 when the token's scopes for this write are all restricted (SMART's search-style
+  // restrictions) and `written` (empty for a delete) or `current` (empty when none) fails them.
+  base::Status CheckScopeRestrictions(const PlannedEntry& e, std::string_view written,
+                                      std::string_view current);
 
   FhirService& service_;
   const RequestContext& ctx_;

@@ -46,6 +46,26 @@ struct StoredResource {
   std::string author_organisation;
 };
 
+// The body of the version an ItemFacts describes, read only when a policy asks for it (a scope
+// restricted by search parameters, access/scope_restriction.h): most decisions never read it.
+// Belongs to the one call that made the ItemFacts.
+class ItemBody {
+ public:
+  virtual ~ItemBody() = default;
+  // The version's resource JSON; empty for a deletion. Valid until the ItemBody goes.
+  virtual base::Result<std::string_view> Json() = 0;
+};
+
+// An ItemBody over JSON already in memory.
+class ItemBodyText final : public ItemBody {
+ public:
+  explicit ItemBodyText(std::string_view json) : json_(json) {}
+  base::Result<std::string_view> Json() override { return json_; }
+
+ private:
+  std::string_view json_;
+};
+
 // Facts about an item the store is about to hand back, for the ReadGate to judge.
 struct ItemFacts {
   std::string_view type;
@@ -55,6 +75,9 @@ struct ItemFacts {
   // organisation that wrote the resource's first version (empty when not known).
   std::string_view sealing_facts;
   std::string_view author_organisation;
+  // Where the gate may read the version's body; null when the caller has none (a policy that
+  // needs it then withholds the item).
+  ItemBody* body = nullptr;
 };
 
 // Every item a user-facing read returns passes through a ReadGate first (DESIGN principle 4).

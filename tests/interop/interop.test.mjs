@@ -226,3 +226,37 @@ test('a batch reports each entry on its own', async () => {
   assert.match(result.entry[0].response.status, /^200/);
   assert.match(result.entry[1].response.status, /^404/);
 });
+
+test('a scope restricted by a search parameter (SMART 2) sees only what matches', async () => {
+  const categories = 'http://terminology.hl7.org/CodeSystem/observation-category';
+  const subject = await client.create({
+    resourceType: 'Patient',
+    body: { resourceType: 'Patient', name: [{ family: 'Restricted' }] },
+  });
+  const observation = (code) => ({
+    resourceType: 'Observation',
+    status: 'final',
+    category: [{ coding: [{ system: categories, code }] }],
+    code: { text: `restricted-scope ${code}` },
+    subject: { reference: `Patient/${subject.id}` },
+  });
+  const lab = await client.create({ resourceType: 'Observation', body: observation('laboratory') });
+  const vital = await client.create({ resourceType: 'Observation', body: observation('vital-signs') });
+  const scope = `system/Observation.rs?category=${categories}|laboratory`;
+  const labGrant = await oidc.clientCredentialsGrant(secretConfig, { scope });
+  assert.equal(labGrant.scope, scope);
+  const labs = new Client({
+    baseUrl,
+    customHeaders: { Authorization: `Bearer ${labGrant.access_token}` },
+  });
+  const found = await labs.search({
+    resourceType: 'Observation',
+    searchParams: { subject: `Patient/${subject.id}`, _total: 'accurate' },
+  });
+  assert.equal(found.total, 1);
+  assert.deepEqual(found.entry.map((e) => e.resource.id), [lab.id]);
+  await assert.rejects(labs.read({ resourceType: 'Observation', id: vital.id }), (error) => {
+    assert.equal(error.response.status, 404);
+    return true;
+  });
+});

@@ -88,8 +88,13 @@ base::Result<bool> SqliteReadSession::CompartmentRows(
     if (!row.value()) return false;
     auto loaded = loader_.Load(*stmt);
     if (!loaded.ok()) return loaded.error();
-    const ItemFacts facts{loaded->type, loaded->id, loaded->patient_id, loaded->sealing_facts,
-                          loaded->author_organisation};
+    ItemBodyText body(loaded->json);
+    const ItemFacts facts{loaded->type,
+                          loaded->id,
+                          loaded->patient_id,
+                          loaded->sealing_facts,
+                          loaded->author_organisation,
+                          &body};
     if (gated && !gate_.Permits(facts)) {
       (void)gate_.Admit(facts);  // refused again: counted withheld for the audit
       withheld.push_back(loaded->type + "/" + loaded->id);
@@ -192,10 +197,11 @@ base::Status SqliteReadSession::ScanCompartment(int64_t patient_pk, const Everyt
     out.members.insert(type + "/" + std::string(id));
     auto patient = loader_.PatientId(stmt->Int(2));
     if (!patient.ok()) return patient.error();
-    if (!gate_.Permits(ItemFacts{type, id, patient.value(), stmt->Text(4), stmt->Text(5)})) {
+    StoredItemBody body(*names_.codec, stmt->Blob(3));
+    if (!gate_.Permits(ItemFacts{type, id, patient.value(), stmt->Text(4), stmt->Text(5), &body})) {
       continue;
     }
-    auto json = names_.codec->Decode(stmt->Blob(3));
+    auto json = body.Json();
     if (!json.ok()) return json.error();
     out.AddReferences(json.value());
   }

@@ -156,8 +156,9 @@ base::Result<bool> SqliteReadSession::PermitsPk(int64_t pk, bool record_withheld
         permitted = patient.error();
       } else {
         const std::string type = names_.types.NameOf((*stmt)->Int(0));
-        (void)gate_.Admit(
-            ItemFacts{type, (*stmt)->Text(1), patient.value(), (*stmt)->Text(3), (*stmt)->Text(4)});
+        // No body: Admit needs none to refuse what Permits refused.
+        (void)gate_.Admit(ItemFacts{type, (*stmt)->Text(1), patient.value(), (*stmt)->Text(3),
+                                    (*stmt)->Text(4), nullptr});
       }
     }
   }

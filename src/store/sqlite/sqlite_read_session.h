@@ -82,7 +82,7 @@ struct CompartmentReferences {
 // kItemFactsColumns for a row of any version (see RowLoader::kVersionColumns).
 constexpr const char* kVersionItemFactsColumns =
     "r.type_id, r.id, r.patient_pk, v.sealing_facts || COALESCE((SELECT cv.sealing_facts FROM "
-    "version cv WHERE cv.vid = r.vid AND cv.vid <> v.vid), ''), r.author_org";
+    "version cv WHERE cv.vid = r.vid AND cv.vid <> v.vid), ''), r.author_org, v.vid";
 
 // Loads rows of resource + version into StoredResource, caching patient ids by pk.
 class RowLoader {
@@ -128,8 +128,9 @@ class RowLoader {
     auto patient = PatientId(stmt.Int(first + 2));
     if (!patient.ok()) return patient.error();
     const std::string type = names_.types.NameOf(stmt.Int(first));
+    StoredItemBody body(db_, *names_.codec, stmt.Int(first + kItemFactsVidColumn));
     return gate.Permits(ItemFacts{type, stmt.Text(first + 1), patient.value(), stmt.Text(first + 3),
-                                  stmt.Text(first + 4)});
+                                  stmt.Text(first + 4), &body});
   }
 
   base::Result<std::string> PatientId(int64_t pk) {
@@ -236,8 +237,9 @@ class SqliteReadSession final : public ReadSession {
     if (!began_) began_ = db_->Exec("BEGIN").ok();
   }
   bool Admit(const StoredResource& r) {
+    ItemBodyText body(r.json);
     return gate_.Admit(
-        ItemFacts{r.type, r.id, r.patient_id, r.sealing_facts, r.author_organisation});
+        ItemFacts{r.type, r.id, r.patient_id, r.sealing_facts, r.author_organisation, &body});
   }
   std::vector<StoredResource> Admitted(std::vector<StoredResource> items) {
     std::vector<StoredResource> out;

@@ -158,8 +158,28 @@ base::Status AddSealingColumnsIfMissing(SqliteConnection& db, const BodyCodec& c
 
 // The columns of a version's sealing facts in statements that join `resource r` and
 // `version v`, and the ItemFacts of a row that selects them at `first` (type_id, id,
-// patient_pk, sealing_facts, author_org).
+// patient_pk, sealing_facts, author_org), then the version's vid (for its StoredItemBody).
 inline constexpr const char* kItemFactsColumns =
-    "r.type_id, r.id, r.patient_pk, v.sealing_facts, r.author_org";
+    "r.type_id, r.id, r.patient_pk, v.sealing_facts, r.author_org, v.vid";
+inline constexpr int kItemFactsVidColumn = 5;
+
+// A version's body for the gate (ItemFacts::body), read and decoded only when the gate asks:
+// from the stored bytes at hand, or by the version's vid on `db`. Belongs to one call.
+class StoredItemBody final : public ItemBody {
+ public:
+  StoredItemBody(SqliteConnection& db, const BodyCodec& codec, int64_t vid)
+      : db_(&db), codec_(codec), vid_(vid) {}
+  // `stored` must outlive this (a column of the row at hand).
+  StoredItemBody(const BodyCodec& codec, std::string_view stored)
+      : codec_(codec), stored_(stored) {}
+  base::Result<std::string_view> Json() override;
+
+ private:
+  SqliteConnection* db_ = nullptr;
+  const BodyCodec& codec_;
+  int64_t vid_ = 0;
+  std::string_view stored_;
+  std::optional<std::string> json_;
+};
 
 }  // namespace carerecord::store

@@ -95,8 +95,9 @@ class SqliteTransactionReader final : public TransactionReader {
         auto patient = PatientIdOf((*stmt)->Int(2));
         if (patient.ok()) {
           const std::string type = names_.types.NameOf((*stmt)->Int(0));
+          StoredItemBody body(db_, *names_.codec, (*stmt)->Int(kItemFactsVidColumn));
           permitted = visible->Permits(ItemFacts{type, (*stmt)->Text(1), patient.value(),
-                                                 (*stmt)->Text(3), (*stmt)->Text(4)});
+                                                 (*stmt)->Text(3), (*stmt)->Text(4), &body});
         } else {
           status = patient.error();
         }
