@@ -70,7 +70,7 @@ bool ScopeLimitedPolicy::RefusesType(const AccessContext& who, std::string_view 
   return true;
 }
 
-bool ScopeLimitedPolicy::MayRead(const AccessContext& who, const store::ItemFacts& item) {
+ReadDecision ScopeLimitedPolicy::Decide(const AccessContext& who, const store::ItemFacts& item) {
   if (who.scopes) {
     bool covered = false;
     for (const ClinicalScope& scope : who.scopes->clinical()) {
@@ -84,9 +84,9 @@ bool ScopeLimitedPolicy::MayRead(const AccessContext& who, const store::ItemFact
       covered = true;
       break;
     }
-    if (!covered) return false;
+    if (!covered) return ReadDecision::kWithhold;
   }
-  return inner_.MayRead(who, item);
+  return inner_.Decide(who, item);
 }
 
 }  // namespace carerecord::access
