@@ -1,5 +1,6 @@
 #include "access/care_relationships.h"
 
+#include <array>
 #include <boost/json.hpp>
 
 #include "fhir/fhir_date.h"
@@ -251,8 +252,38 @@ base::Result<PatientTies> RecordCareRelationships::ReadTies(std::string_view pat
   return TiesFromRecord(patient_id, record, lookup, window_ms, clock_.NowSeconds() * 1000);
 }
 
-std::shared_ptr<const PatientTies> RecordCareRelationships::Ties(std::string_view patient_id,
-                                                                 int64_t now_ms) {
+uint64_t RecordCareRelationships::NextId() {
+  static std::atomic<uint64_t> next{0};
+  return ++next;
+}
+
+const PatientTies* RecordCareRelationships::Ties(std::string_view patient_id, int64_t now_ms) {
+  // This thread's last answers, without the lock, in a small table by the patient id's hash:
+  // a page's items come from few patients, often in runs or in turn.
+  struct Memo {
+    uint64_t owner = 0;
+    uint64_t generation = 0;
+    std::string patient;
+    std::shared_ptr<const PatientTies> ties;
+  };
+  constexpr size_t kMemoSlots = 256;
+  thread_local std::array<Memo, kMemoSlots> memos;
+  Memo& memo = memos[std::hash<std::string_view>{}(patient_id) % kMemoSlots];
+  const uint64_t generation = generation_.load(std::memory_order_acquire);
+  if (memo.owner == id_ && memo.generation == generation && memo.ties &&
+      memo.patient == patient_id && now_ms < memo.ties->read_again_at) {
+    return memo.ties.get();
+  }
+  auto ties = CachedTies(patient_id, now_ms);
+  memo.owner = id_;
+  memo.generation = generation;
+  memo.patient.assign(patient_id);
+  memo.ties = std::move(ties);
+  return memo.ties.get();
+}
+
+std::shared_ptr<const PatientTies> RecordCareRelationships::CachedTies(std::string_view patient_id,
+                                                                       int64_t now_ms) {
   uint64_t stamp = 0;
   {
     std::lock_guard lock(mutex_);
@@ -280,17 +311,19 @@ std::shared_ptr<const PatientTies> RecordCareRelationships::Ties(std::string_vie
 void RecordCareRelationships::Changed(const std::vector<std::string>& patients) {
   std::lock_guard lock(mutex_);
   for (const std::string& patient : patients) cache_.erase(patient);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void RecordCareRelationships::ChangedAll() {
   std::lock_guard lock(mutex_);
   cache_.clear();
+  generation_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 RecordAccess RecordCareRelationships::Decide(const AccessContext& who,
                                              std::string_view patient_id) {
   const int64_t now = clock_.NowSeconds();
-  auto ties = Ties(patient_id, now * 1000);
+  const PatientTies* ties = Ties(patient_id, now * 1000);
   const bool objects = !ties || ties->Objects(who.organisation);
   if (ties && !objects && !who.organisation.empty()) {
     if (ties->RelatedAt(who.organisation, now * 1000)) return RecordAccess::kOpen;

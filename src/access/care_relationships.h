@@ -93,7 +93,9 @@ class RecordCareRelationships final : public CareRelationships {
   };
   static constexpr size_t kMaxCachedPatients = 200000;
 
-  std::shared_ptr<const PatientTies> Ties(std::string_view patient_id, int64_t now_ms);
+  // The ties of a patient, valid until this thread's next call; null when they cannot be read.
+  const PatientTies* Ties(std::string_view patient_id, int64_t now_ms);
+  std::shared_ptr<const PatientTies> CachedTies(std::string_view patient_id, int64_t now_ms);
   base::Result<PatientTies> ReadTies(std::string_view patient_id);
 
   store::Store& store_;
@@ -104,6 +106,11 @@ class RecordCareRelationships final : public CareRelationships {
   uint64_t next_stamp_ = 0;
   std::unordered_map<std::string, Slot, Hash, std::equal_to<>> cache_;
   std::atomic<int64_t> reads_{0};
+  // Bumped by every change: a thread's memo of the patients it last asked about holds only while
+  // it is unchanged. `id_` tells instances apart.
+  std::atomic<uint64_t> generation_{0};
+  const uint64_t id_ = NextId();
+  static uint64_t NextId();
 };
 
 // The record store, telling a RecordCareRelationships which patients' compartments each commit
