@@ -55,8 +55,8 @@ std::string OdsRef(const std::string& ods) {
 // Two patients and the organisations that care for them. p1: GP practice GP1 (by literal
 // reference), a current encounter at H1 (literal), one at H2 ended 30 days ago and one at H3
 // ended 120 days ago (by ODS identifier), an active care team with a PractitionerRole of C1, an
-// active referral to R1 and a completed one to R2, and three Observations (one V, authored by
-// the writer's organisation W1). p2: GP1 only.
+// active referral to R1 and a completed one to R2, Observations (one V, authored by the writer's
+// organisation W1, one R) and a Condition with a protected code. p2: GP1 only.
 std::vector<Item> BaseItems() {
   auto encounter = [](const std::string& id, const std::string& provider, const std::string& status,
                       int64_t end) {
@@ -109,6 +109,12 @@ std::vector<Item> BaseItems() {
       observation(
           "obs-v", "p1",
           R"(,"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"V"}]})"),
+      observation(
+          "obs-r", "p1",
+          R"(,"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}]})"),
+      {"Condition", "cond-prot",
+       R"({"resourceType":"Condition","code":{"coding":[{"system":"http://snomed.info/sct","code":"407377005"}]},"subject":{"reference":"Patient/p1"}})",
+       "p1"},
       observation("obs-p2", "p2", ""),
   };
 }
@@ -311,6 +317,9 @@ std::vector<std::pair<std::string, std::string>> ReadPaths(Record& record,
       "/fhir/Patient/p2",
       "/fhir/Observation/obs-1",
       "/fhir/Observation/obs-v",
+      "/fhir/Observation/obs-r",
+      "/fhir/Condition/cond-prot",
+      "/fhir/Condition?patient=p1&_total=accurate",
       "/fhir/Encounter/enc-h1",
       "/fhir/Observation/obs-1/_history/1",
       "/fhir/Observation?patient=p1&_total=accurate",
@@ -391,6 +400,14 @@ std::vector<Case> Cases() {
                      G::kBreakGlass,
                      241 * 60,
                      {"p1", "p2"}});
+    cases.push_back({"allied-break-glass/" + c,
+                     "allied-health",
+                     "X9",
+                     consent,
+                     G::kBreakGlass,
+                     0,
+                     {"p2"},
+                     true});
     cases.push_back(
         {"author-break-glass/" + c, "clinician", "W1", consent, G::kBreakGlass, 0, {"p2"}, true});
   }
