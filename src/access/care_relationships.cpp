@@ -220,33 +220,41 @@ base::Result<PatientTies> RecordCareRelationships::ReadTies(std::string_view pat
   reads_.fetch_add(1, std::memory_order_relaxed);
   WholeRecordGate gate;
   auto session = store_.OpenRead(gate);
-  store::EverythingQuery query;
-  query.patient_id = std::string(patient_id);
-  query.types = {"Patient",        "Encounter", "EpisodeOfCare", "CareTeam",
-                 "ServiceRequest", "Consent",   "Organization",  "PractitionerRole"};
-  query.count = 1000;
+  if (!session) return base::MakeError(base::ErrorCode::kUnavailable, "the store cannot be read");
   std::vector<std::string> record;
-  std::unordered_map<std::string, std::string> referenced;  // "Type/id" -> JSON
-  for (;;) {
-    auto page = session->Everything(query);
-    if (!page.ok()) {
-      if (page.error().code == base::ErrorCode::kNotFound) return PatientTies{};  // no record
-      return page.error();
+  auto patient = session->Read("Patient", patient_id);
+  if (!patient.ok()) {
+    if (patient.error().code == base::ErrorCode::kNotFound ||
+        patient.error().code == base::ErrorCode::kGone) {
+      return PatientTies{};  // no record, no ties
     }
-    for (store::StoredResource& r : page->matches) record.push_back(std::move(r.json));
-    for (store::StoredResource& r : page->included) {
-      referenced.emplace(r.type + "/" + r.id, std::move(r.json));
-    }
-    if (page->next_cursor.empty()) break;
-    query.cursor = page->next_cursor;
+    return patient.error();
   }
+  if (!patient->deleted) record.push_back(std::move(patient->json));
+  // Each type that carries ties, from the compartment index: never the rest of a long record.
+  for (const char* type : {"Encounter", "EpisodeOfCare", "CareTeam", "ServiceRequest", "Consent"}) {
+    store::SearchSpec spec;
+    spec.type = type;
+    spec.compartment_patient = std::string(patient_id);
+    spec.count = 1000;
+    for (;;) {
+      auto page = session->Search(spec);
+      if (!page.ok()) return page.error();
+      for (store::StoredResource& r : page->matches) record.push_back(std::move(r.json));
+      if (page->next_cursor.empty()) break;
+      spec.cursor = page->next_cursor;
+    }
+  }
+  std::unordered_map<std::string, std::optional<std::string>> referenced;  // "Type/id" -> JSON
   ResourceLookup lookup = [&](std::string_view type,
                               std::string_view id) -> std::optional<std::string> {
     const std::string key = std::string(type) + "/" + std::string(id);
     if (auto it = referenced.find(key); it != referenced.end()) return it->second;
     auto read = session->Read(type, id);
-    if (!read.ok() || read->deleted) return std::nullopt;
-    return read->json;
+    std::optional<std::string> json;
+    if (read.ok() && !read->deleted) json = std::move(read->json);
+    referenced.emplace(key, json);
+    return json;
   };
   const int64_t window_ms = int64_t{policy_->relationship_window_days} * 86'400'000;
   return TiesFromRecord(patient_id, record, lookup, window_ms, clock_.NowSeconds() * 1000);
