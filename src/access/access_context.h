@@ -44,6 +44,10 @@ struct AccessContext {
   AuditSink* request_audit = nullptr;
 };
 
+// What the policy decided for one item: withheld, admitted, or admitted only because the user's
+// break-glass opened the patient's record (the disclosure's purpose of use is then BTG).
+enum class ReadDecision { kWithhold, kAdmit, kAdmitByBreakGlass };
+
 // The policy decides per item. The server runs RegionAccessPolicy (region_access_policy.h)
 // inside ScopeLimitedPolicy; OpenPolicy admits every item and is for the server's own work and
 // tests only.
@@ -51,6 +55,10 @@ class AccessPolicy {
  public:
   virtual ~AccessPolicy() = default;
   virtual bool MayRead(const AccessContext& who, const store::ItemFacts& item) = 0;
+  // As MayRead, telling also whether break-glass is what admits the item.
+  virtual ReadDecision Decide(const AccessContext& who, const store::ItemFacts& item) {
+    return MayRead(who, item) ? ReadDecision::kAdmit : ReadDecision::kWithhold;
+  }
   // True when MayRead admits every item for `who`, whatever its facts: counts may then come
   // from the indexes. False is always safe.
   virtual bool AdmitsEverything(const AccessContext&) { return false; }
@@ -61,6 +69,11 @@ class AccessPolicy {
   // are checked apart (CheckInteractionScope); this is the role's part.
   virtual std::optional<std::string> RefuseWrite(const AccessContext&, std::string_view) {
     return std::nullopt;
+  }
+  // Whether `who` may write a version in `patient_id`'s compartment: a write needs the
+  // relationship with the patient a read needs.
+  virtual bool MayWriteInRecordOf(const AccessContext&, std::string_view /*patient_id*/) {
+    return true;
   }
 };
 
@@ -103,10 +116,12 @@ class RequestGate final : public store::ReadGate {
     if (sink && (disclosure_.items > 0 || disclosure_.withheld > 0)) sink->Record(disclosure_);
   }
   bool Admit(const store::ItemFacts& item) override {
-    if (!policy_.MayRead(disclosure_.who, item)) {
+    const ReadDecision decision = policy_.Decide(disclosure_.who, item);
+    if (decision == ReadDecision::kWithhold) {
       ++disclosure_.withheld;
       return false;
     }
+    if (decision == ReadDecision::kAdmitByBreakGlass) disclosure_.purpose_of_use = "BTG";
     ++disclosure_.items;
     if (!item.patient_id.empty()) disclosure_.patients.emplace(item.patient_id);
     if (disclosure_.resources.size() < Disclosure::kAuditedResources) {

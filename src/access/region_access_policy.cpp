@@ -12,20 +12,50 @@ std::string_view RegionAccessPolicy::OwnPatient(const AccessContext& who) {
   return {};
 }
 
-bool RegionAccessPolicy::MayRead(const AccessContext& who, const store::ItemFacts& item) {
-  if (FullAccess(who)) return true;
+ReadDecision RegionAccessPolicy::Decide(const AccessContext& who, const store::ItemFacts& item) {
+  constexpr ReadDecision kWithhold = ReadDecision::kWithhold;
+  if (FullAccess(who)) return ReadDecision::kAdmit;
   auto role = ParseRole(who.role);
-  if (!role) return false;
+  if (!role) return kWithhold;
   const RegionPolicy& policy = *policy_;
-  if (!policy.Of(*role).read_types.count(item.type)) return false;
+  if (!policy.Of(*role).read_types.count(item.type)) return kWithhold;
   const bool outside = OutsidePatientCompartment(item.type);
+  const ReadDecision admitted = RecordDecision(who, *role, item);
+  if (admitted == kWithhold) return kWithhold;
   if (*role == Role::kPatient) {
     std::string_view own = OwnPatient(who);
-    if (!outside && (own.empty() || item.patient_id != own)) return false;
-  } else if (relationships_ && !item.patient_id.empty() &&
-             !relationships_->Has(who, item.patient_id)) {
-    return false;
+    if (!outside && (own.empty() || item.patient_id != own)) return kWithhold;
   }
+  return SealingAdmits(who, *role, item) ? admitted : kWithhold;
+}
+
+ReadDecision RegionAccessPolicy::RecordDecision(const AccessContext& who, Role role,
+                                                const store::ItemFacts& item) {
+  // The audit trail is the auditors' to read whatever the relationships (and AuditEvent is the
+  // one type of the compartment they read).
+  if (!relationships_ || role == Role::kPatient || item.patient_id.empty() ||
+      item.type == "AuditEvent") {
+    return ReadDecision::kAdmit;
+  }
+  switch (relationships_->Decide(who, item.patient_id)) {
+    case RecordAccess::kOpen:
+      return ReadDecision::kAdmit;
+    case RecordAccess::kBreakGlass:
+      return ReadDecision::kAdmitByBreakGlass;
+    case RecordAccess::kClosed:
+      break;
+  }
+  return ReadDecision::kWithhold;
+}
+
+bool RegionAccessPolicy::MayWriteInRecordOf(const AccessContext& who, std::string_view patient_id) {
+  if (FullAccess(who) || !relationships_ || who.role == RoleName(Role::kPatient)) return true;
+  return relationships_->Has(who, patient_id);
+}
+
+bool RegionAccessPolicy::SealingAdmits(const AccessContext& who, Role role,
+                                       const store::ItemFacts& item) const {
+  const RegionPolicy& policy = *policy_;
   if (item.sealing_facts.empty()) return true;
   const bool very_restricted =
       fhir::HasSecurityLabel(item.sealing_facts, fhir::kConfidentialitySystem, "V");
@@ -34,7 +64,7 @@ bool RegionAccessPolicy::MayRead(const AccessContext& who, const store::ItemFact
     if (who.organisation.empty() || who.organisation != item.author_organisation) return false;
   }
   if (fhir::HasSecurityLabel(item.sealing_facts, fhir::kConfidentialitySystem, "R") &&
-      !policy.restricted_readers.count(*role)) {
+      !policy.restricted_readers.count(role)) {
     return false;
   }
   return true;

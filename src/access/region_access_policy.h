@@ -1,5 +1,6 @@
 // The region's policy (region_policy.h) decided per item: the role may read the item's type; a
-// patient reads only their own compartment; an R item only by restricted_readers roles; a V
+// patient reads only their own compartment; a staff user only a record they may open
+// (CareRelationships); an R item only by restricted_readers roles; a V
 // item or one with a protected code only by users and clients of the organisation that wrote
 // its first version. The server's own work (no kind) and `integration` clients see everything.
 // Composed inside ScopeLimitedPolicy, so a token's scopes narrow it and never widen it.
@@ -16,13 +17,23 @@
 
 namespace carerecord::access {
 
-// Whether a staff user's organisation has a care relationship with a patient (from the record,
-// a declaration or break-glass): the next step of issue 20 plugs its answer in here, asked per
-// patient and cached per request by the implementation. None given: not yet enforced.
+// Whether a staff user may open a patient's record: their organisation's care relationship
+// with the patient (from the record, or the user's declaration), the patient's objection, and
+// break-glass (RecordCareRelationships, care_relationships.h). Asked per item; the implementation
+// caches. None given: every staff user may open every record (tests of the other rules).
+enum class RecordAccess {
+  kClosed,      // no relationship, or the patient objects
+  kOpen,        // a relationship the objection leaves standing
+  kBreakGlass,  // closed but for the user's running break-glass: what it opens is BTG
+};
+
 class CareRelationships {
  public:
   virtual ~CareRelationships() = default;
-  virtual bool Has(const AccessContext& who, std::string_view patient_id) = 0;
+  virtual RecordAccess Decide(const AccessContext& who, std::string_view patient_id) = 0;
+  bool Has(const AccessContext& who, std::string_view patient_id) {
+    return Decide(who, patient_id) != RecordAccess::kClosed;
+  }
 };
 
 class RegionAccessPolicy final : public AccessPolicy {
@@ -31,7 +42,14 @@ class RegionAccessPolicy final : public AccessPolicy {
                               CareRelationships* relationships = nullptr)
       : policy_(std::move(policy)), relationships_(relationships) {}
 
-  bool MayRead(const AccessContext& who, const store::ItemFacts& item) override;
+  bool MayRead(const AccessContext& who, const store::ItemFacts& item) override {
+    return Decide(who, item) != ReadDecision::kWithhold;
+  }
+  ReadDecision Decide(const AccessContext& who, const store::ItemFacts& item) override;
+  // A staff user writes in a patient's record only when they may open it (a relationship, a
+  // declaration or break-glass); `patient` users, integration clients and the server's own work
+  // as before.
+  bool MayWriteInRecordOf(const AccessContext& who, std::string_view patient_id) override;
   bool AdmitsEverything(const AccessContext& who) override { return FullAccess(who); }
   // A role that may not read the type (or no role the policy knows).
   bool RefusesType(const AccessContext& who, std::string_view type) override;
@@ -47,6 +65,11 @@ class RegionAccessPolicy final : public AccessPolicy {
   static std::string_view OwnPatient(const AccessContext& who);
 
  private:
+  // What the patient's record allows (relationship, objection, break-glass) for a staff user.
+  ReadDecision RecordDecision(const AccessContext& who, Role role, const store::ItemFacts& item);
+  // The item's labels and codes: R for restricted_readers, V and protected codes for the author.
+  bool SealingAdmits(const AccessContext& who, Role role, const store::ItemFacts& item) const;
+
   std::shared_ptr<const RegionPolicy> policy_;
   CareRelationships* relationships_;
 };

@@ -122,7 +122,7 @@ bool ScopeLimitedPolicy::RefusesType(const AccessContext& who, std::string_view 
   return true;
 }
 
-bool ScopeLimitedPolicy::MayRead(const AccessContext& who, const store::ItemFacts& item) {
+ReadDecision ScopeLimitedPolicy::Decide(const AccessContext& who, const store::ItemFacts& item) {
   if (who.scopes) {
     // An unrestricted scope admits the item on its facts alone; only when none does are the
     // restricted ones asked, and the item's body read (once, for all of them).
@@ -146,9 +146,9 @@ bool ScopeLimitedPolicy::MayRead(const AccessContext& who, const store::ItemFact
         }
       }
     }
-    if (!covered) return false;
+    if (!covered) return ReadDecision::kWithhold;
   }
-  return inner_.MayRead(who, item);
+  return inner_.Decide(who, item);
 }
 
 }  // namespace carerecord::access

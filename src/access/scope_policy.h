@@ -46,13 +46,19 @@ std::optional<ScopeRefusal> CheckWriteRestrictions(const AccessContext& who,
 class ScopeLimitedPolicy final : public AccessPolicy {
  public:
   explicit ScopeLimitedPolicy(AccessPolicy& inner) : inner_(inner) {}
-  bool MayRead(const AccessContext& who, const store::ItemFacts& item) override;
+  bool MayRead(const AccessContext& who, const store::ItemFacts& item) override {
+    return Decide(who, item) != ReadDecision::kWithhold;
+  }
+  ReadDecision Decide(const AccessContext& who, const store::ItemFacts& item) override;
   // When the wrapped policy does and a scope reads every type beyond one patient (system/*.rs).
   bool AdmitsEverything(const AccessContext& who) override;
   // When the wrapped policy does, or no honoured scope reads the type.
   bool RefusesType(const AccessContext& who, std::string_view type) override;
   std::optional<std::string> RefuseWrite(const AccessContext& who, std::string_view type) override {
     return inner_.RefuseWrite(who, type);
+  }
+  bool MayWriteInRecordOf(const AccessContext& who, std::string_view patient_id) override {
+    return inner_.MayWriteInRecordOf(who, patient_id);
   }
 
  private:

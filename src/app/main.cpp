@@ -13,6 +13,8 @@
 #include <thread>
 
 #include "access/access_context.h"
+#include "access/access_grants.h"
+#include "access/care_relationships.h"
 #include "access/region_access_policy.h"
 #include "access/region_policy.h"
 #include "access/scope_policy.h"
@@ -34,6 +36,7 @@
 #include "http/auth_routes.h"
 #include "http/fhir_routes.h"
 #include "http/oidc_routes.h"
+#include "http/patient_access_operations.h"
 #include "http/server.h"
 #include "interactions/fhir_service.h"
 #include "store/store.h"
@@ -108,6 +111,7 @@ struct ServeSettings {
   access::OidcSettings oidc;  // issuer empty: no regional IdP
   std::string oidc_ca_file;
   std::string audit_checkpoints;  // empty: DIR/audit-checkpoints
+  http::PatientAccessOperations* patient_access = nullptr;
 };
 
 // The FHIR base clients see: --public-url, else the address the server listens on.
@@ -165,7 +169,8 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
     return 1;
   }
   audit::AuditLogRequestSink audit_sink(*audit_log.value());
-  http::FhirRoutes routes(service, http::FhirRouteOptions{settings.public_url, &audit_sink});
+  http::FhirRoutes routes(
+      service, http::FhirRouteOptions{settings.public_url, &audit_sink, settings.patient_access});
   http::ServerOptions server_options;
   server_options.host = settings.host;
   server_options.port = settings.port;
@@ -450,9 +455,32 @@ int main(int argc, char** argv) {
   // The region's policy (roles, sealing), narrowed by each token's scopes. load and stats run
   // as the server's own work, which the policy leaves whole.
   if (!region_policy) region_policy = std::make_shared<const access::RegionPolicy>();
-  access::RegionAccessPolicy region_access(region_policy);
+  // A served record opens to a staff user only as the patient's relationships, objection,
+  // declarations and break-glass allow (care_relationships.h); every write goes through the
+  // store that keeps their cache true.
+  access::SystemWallClock wall_clock;
+  std::unique_ptr<access::AccessGrants> grants;
+  std::unique_ptr<access::RecordCareRelationships> relationships;
+  std::unique_ptr<access::RelationshipInvalidatingStore> served_store;
+  std::unique_ptr<http::PatientAccessOperations> patient_access;
+  if (*serve) {
+    auto opened_grants = access::AccessGrants::Open(data_dir, !no_fsync, wall_clock.NowSeconds());
+    if (!opened_grants.ok()) {
+      std::cerr << "carerecord: " << opened_grants.error().message << "\n";
+      return 1;
+    }
+    grants = std::move(opened_grants).value();
+    relationships = std::make_unique<access::RecordCareRelationships>(*record_store, region_policy,
+                                                                      *grants, wall_clock);
+    served_store =
+        std::make_unique<access::RelationshipInvalidatingStore>(*record_store, *relationships);
+    patient_access = std::make_unique<http::PatientAccessOperations>(*served_store, *grants,
+                                                                     region_policy, wall_clock);
+  }
+  store::Store& record = served_store ? *served_store : *record_store;
+  access::RegionAccessPolicy region_access(region_policy, relationships.get());
   access::ScopeLimitedPolicy policy(region_access);
-  interactions::FhirService service(*record_store, policy, nullptr);
+  interactions::FhirService service(record, policy, nullptr);
 
   if (*stats) {
     auto s = record_store->Stats();
@@ -488,5 +516,6 @@ int main(int argc, char** argv) {
                          token_ttl,   std::move(oidc_settings),
                          oidc.ca_file};
   settings.audit_checkpoints = audit_checkpoints;
-  return Serve(settings, service, *record_store);
+  settings.patient_access = patient_access.get();
+  return Serve(settings, service, record);
 }

@@ -8,6 +8,7 @@
 #include "access/scope_policy.h"
 #include "http/audited_request.h"
 #include "http/bundle_scopes.h"
+#include "http/patient_access_operations.h"
 #include "interactions/responses.h"
 
 namespace carerecord::http {
@@ -350,6 +351,12 @@ HttpResponse FhirRoutes::Route(const HttpRequest& request, const access::AccessC
     if (!get) return not_allowed();
     if (auto refusal = refused(FhirInteraction::kVread, segments[0])) return *refusal;
     response = service_.VRead(ctx, segments[0], segments[1], segments[3], params);
+  } else if (n == 3 && segments[0] == "Patient" && PatientAccessOperations::Names(segments[2])) {
+    if (options_.patient_access == nullptr) {
+      return Error(base::ErrorCode::kNotFound, segments[2] + " is not offered by this server");
+    }
+    if (method != "POST") return not_allowed();
+    response = options_.patient_access->Run(ctx, segments[2], segments[1], request.body);
   } else if (n == 3 && segments[0] == "Patient" && segments[2] != "$everything" &&
              segments[2] != "_history") {
     if (!get) return not_allowed();

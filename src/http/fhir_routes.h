@@ -13,6 +13,8 @@
 
 namespace carerecord::http {
 
+class PatientAccessOperations;
+
 struct FhirRouteOptions {
   // The public base URL (e.g. "https://record.example.org/fhir"). Empty: "http://" and the
   // address the connection reached, then "/fhir". Never from the Host header, which would let a
@@ -23,6 +25,9 @@ struct FhirRouteOptions {
   // closed; a write whose intent cannot be recorded is not run). Null: not audited (tests and
   // tools that run no audit log).
   access::RequestAuditLog* audit = nullptr;
+  // POST Patient/ID/$declare-relationship and $break-glass (patient_access_operations.h). Null:
+  // not offered (404).
+  PatientAccessOperations* patient_access = nullptr;
 };
 
 class FhirRoutes {

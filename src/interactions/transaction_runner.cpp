@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "access/scope_policy.h"
@@ -296,7 +297,8 @@ bool TransactionRunner::MayReadCurrent(const PlannedEntry& e,
                                        const store::CurrentVersion& current) {
   store::ItemBodyText body(current.json);
   const store::ItemFacts facts{
-      e.type, e.resolved_id, {}, current.sealing_facts, current.author_organisation, &body};
+      e.type, e.resolved_id, current.patient_id, current.sealing_facts, current.author_organisation,
+      &body};
   return service_.policy_.MayRead(ctx_.who, facts);
 }
 
@@ -345,6 +347,9 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
                             ctx_.request_id, ctx_.received_ms != 0 ? ctx_.received_ms : now};
   transaction.read_position = reader_->Position();
   transaction.author_organisation = ctx_.who.organisation;
+  // Patients this transaction brings into being: a writer may fill the record it creates.
+  std::set<std::string> new_patients;
+  std::vector<std::pair<size_t, const PlannedEntry*>> written;  // write index, its entry
   for (PlannedEntry& e : entries) {
     if (e.method == "GET" || e.noop) continue;
     store::CurrentVersion current;
@@ -352,6 +357,9 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       auto found = reader_->Current(e.type, e.resolved_id);
       if (!found.ok()) return found.error();
       current = std::move(found).value();
+    }
+    if (e.type == "Patient" && current.version == 0 && e.method != "DELETE") {
+      new_patients.insert(e.resolved_id);
     }
     // A write needs the same access as a read, and reveals nothing the writer may not read: a
     // resource whose current version (or deletion) the writer may not read is neither changed
@@ -410,11 +418,28 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
           CheckScopeRestrictions(e, write->json, exists ? std::string_view(current.json) : ""));
       e.stored_json = write->json;
       e.last_updated_at = write->last_updated_at;
+      written.emplace_back(transaction.writes.size(), &e);
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = exists ? 200 : 201;
     }
     e.last_updated_ms = now;
+  }
+  // A write needs the relationship with the patient a read needs: a version put into the record
+  // of a patient the writer may not open is refused, with one text whether the patient exists
+  // or not (the record of one that does not is open to no one).
+  for (const auto& [index, e] : written) {
+    for (const std::string& patient : transaction.writes[index].compartment_patients) {
+      if (new_patients.count(patient) || service_.policy_.MayWriteInRecordOf(ctx_.who, patient)) {
+        continue;
+      }
+      return At(MakeError(ErrorCode::kForbidden,
+                          "you may not write in the record of Patient/" + patient +
+                              ": your organisation has no care relationship with this patient "
+                              "that lets you open it ($declare-relationship, or $break-glass in "
+                              "an emergency)"),
+                e->where);
+    }
   }
   transaction.checks = std::move(checks_);
   reader_.reset();

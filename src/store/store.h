@@ -163,6 +163,7 @@ struct CurrentVersion {
   std::string json;  // current body when not deleted
   std::string sealing_facts;
   std::string author_organisation;
+  std::string patient_id;  // whose compartment holds it (ItemFacts::patient_id); empty if none
 };
 
 // Reads used by the write path inside or outside a transaction. Not user-facing.

@@ -206,6 +206,10 @@ void PatientRecordWriter::AddCareTeam() {
     member(nurse, "District nurse", community_nurse_->reference, community_nurse_->name,
            kCommunityTrust);
   }
+  if (hospital_consultant_ != nullptr) {
+    member({kSct, "158965000", "Medical practitioner"}, "Hospital consultant",
+           hospital_consultant_->reference, hospital_consultant_->name, kTrust);
+  }
   if (social_worker_ != nullptr) {
     member({kSct, "106328005", "Social worker"}, "Social worker", social_worker_->reference,
            social_worker_->name, kCouncil);

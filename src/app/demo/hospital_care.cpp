@@ -106,6 +106,7 @@ void PatientRecordWriter::AddEmergencyAttendance(int64_t when,
 void PatientRecordWriter::AddAdmission(int64_t start, const EmergencyPresentation& presentation,
                                        const std::string& condition, bool emergency) {
   const StaffMember& consultant = region_.Consultant(random_, presentation.admitting);
+  if (start >= kReferenceTime - 2 * kYear) hospital_consultant_ = &consultant;
   const int days = static_cast<int>(random_.Between(1, 8)) +
                    (presentation.ward_procedure.code == "52734007" ? 5 : 0);
   // Patients go home in the daytime.

@@ -171,6 +171,9 @@ class PatientRecordWriter {
   bool fell_ = false;
   bool community_episode_ = false;
   const StaffMember* community_nurse_ = nullptr;
+  // The consultant of the latest hospital stay of the last two years: on the care team, so the
+  // hospital trust keeps a care relationship with the patient (issue 20).
+  const StaffMember* hospital_consultant_ = nullptr;
   std::string community_reason_;
   const StaffMember* social_worker_ = nullptr;
   int64_t home_care_since_ = 0;

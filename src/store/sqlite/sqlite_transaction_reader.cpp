@@ -18,10 +18,12 @@ class SqliteTransactionReader final : public TransactionReader {
 
   base::Result<CurrentVersion> Current(std::string_view type, std::string_view id) override {
     CurrentVersion out;
+    int64_t patient_pk = 0;
     int64_t type_id = names_.types.Find(type);
     if (!type_id) return out;
     auto stmt = db_.Cached(
-        "SELECT r.version, r.deleted, v.body, v.sealing_facts, r.author_org FROM resource r "
+        "SELECT r.version, r.deleted, v.body, v.sealing_facts, r.author_org, r.patient_pk "
+        "FROM resource r "
         "JOIN version v ON v.vid = r.vid "
         "WHERE r.type_id = ? AND r.id = ?");
     if (!stmt.ok()) return stmt.error();
@@ -33,6 +35,7 @@ class SqliteTransactionReader final : public TransactionReader {
       out.deleted = (*stmt)->Int(1) != 0;
       out.sealing_facts = std::string((*stmt)->Text(3));
       out.author_organisation = std::string((*stmt)->Text(4));
+      patient_pk = (*stmt)->Int(5);
       if (!out.deleted) {
         auto json = names_.codec->Decode((*stmt)->Blob(2));
         if (!json.ok()) {
@@ -43,6 +46,11 @@ class SqliteTransactionReader final : public TransactionReader {
       }
     }
     (*stmt)->Reset();
+    if (patient_pk != 0) {
+      auto patient = PatientIdOf(patient_pk);
+      if (!patient.ok()) return patient.error();
+      out.patient_id = std::move(patient).value();
+    }
     return out;
   }
 
