@@ -35,6 +35,7 @@
 #include "http/fhir_routes.h"
 #include "http/oidc_routes.h"
 #include "http/server.h"
+#include "http/server_error_response.h"
 #include "interactions/fhir_service.h"
 #include "store/store.h"
 
@@ -211,9 +212,7 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
           return http::FhirRoutes::ErrorResponse(503, "the server is starting");
         return routes->Handle(request);
       },
-      [](int status, std::string message) {
-        return http::FhirRoutes::ErrorResponse(status, message);
-      });
+      &http::ServerErrorResponse);
   auto bound = server.Start();
   if (!bound.ok()) {
     std::cerr << "carerecord: " << bound.error().message << "\n";
