@@ -124,12 +124,16 @@ class RowLoader {
   }
 
   // Whether `gate` permits the item of a row selected with kItemFactsColumns from `first` on.
-  base::Result<bool> Permitted(SqliteStatement& stmt, int first, ReadGate& gate) {
+  // `record`: asked as Admit (a refusal is counted withheld for the audit; an item admitted is
+  // counted disclosed, so only for one that is refused or returned).
+  base::Result<bool> Permitted(SqliteStatement& stmt, int first, ReadGate& gate,
+                               bool record = false) {
     auto patient = PatientId(stmt.Int(first + 2));
     if (!patient.ok()) return patient.error();
     const std::string type = names_.types.NameOf(stmt.Int(first));
-    return gate.Permits(ItemFacts{type, stmt.Text(first + 1), patient.value(), stmt.Text(first + 3),
-                                  stmt.Text(first + 4)});
+    const ItemFacts facts{type, stmt.Text(first + 1), patient.value(), stmt.Text(first + 3),
+                          stmt.Text(first + 4)};
+    return record ? gate.Admit(facts) : gate.Permits(facts);
   }
 
   base::Result<std::string> PatientId(int64_t pk) {
@@ -227,6 +231,9 @@ class SqliteReadSession final : public ReadSession {
   // `record_withheld`: a refused item is counted as withheld for the audit (a search page's
   // match that the page read past).
   base::Result<bool> PermitsPk(int64_t pk, bool record_withheld = false);
+  base::Status FillHistoryPage(const HistoryQuery& query, const std::string& sql_from_where,
+                               const std::function<void(SqliteStatement&)>& bind,
+                               store::HistoryPage& page);
   base::Result<std::optional<int64_t>> CountHistory(
       const HistoryQuery& query, const std::string& sql_from_where,
       const std::function<void(SqliteStatement&)>& bind);
