@@ -452,6 +452,68 @@ TEST(AccessPolicyMatrix, AReferenceToAnItemTheWriterCannotReadIsAnsweredAsAMissi
   }
 }
 
+// A social worker reads, finds and updates DocumentReference of social-care categories only; a
+// document whose category later changes away is closed to them, its earlier versions too.
+TEST(AccessPolicyMatrix, ASocialWorkerReadsDocumentsOfSocialCareCategoriesOnly) {
+  RecordServer record;
+  record.Write(RecordItems(), {"p1"});
+  auto document = [](const std::string& id, const std::string& system, const std::string& code) {
+    return R"({"resourceType":"DocumentReference","id":")" + id +
+           R"(","status":"current","subject":{"reference":"Patient/p1"},"category":[{"coding":[{"system":")" +
+           system + R"(","code":")" + code +
+           R"("}]}],"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]})";
+  };
+  const std::string care = "https://carerecord.example/CodeSystem/document-category";
+  const RequestContext social = ContextFor("social-worker", kOther);
+  const RequestContext feed = ContextFor("integration", kAuthor);
+  interactions::FhirService& service = record.service();
+  EXPECT_EQ(service
+                .Update(social, "DocumentReference", "d-care",
+                        document("d-care", care, "social-care"), "")
+                .status,
+            201);
+  EXPECT_EQ(service
+                .Update(feed, "DocumentReference", "d-clinical",
+                        document("d-clinical", "http://loinc.org", "11488-4"), "")
+                .status,
+            201);
+  EXPECT_EQ(service
+                .Update(feed, "DocumentReference", "d-later",
+                        document("d-later", care, "social-care"), "")
+                .status,
+            201);
+  EXPECT_EQ(service.Read(social, "DocumentReference", "d-later").status, 200);
+  EXPECT_EQ(service
+                .Update(feed, "DocumentReference", "d-later",
+                        document("d-later", "http://loinc.org", "11488-4"), "")
+                .status,
+            200);
+
+  EXPECT_EQ(service.Read(social, "DocumentReference", "d-care").status, 200);
+  EXPECT_EQ(service
+                .Update(social, "DocumentReference", "d-care",
+                        document("d-care", care, "social-care"), "")
+                .status,
+            200);
+  EXPECT_EQ(service.Read(social, "DocumentReference", "d-clinical").status, 404);
+  EXPECT_EQ(service.Read(social, "DocumentReference", "d-later").status, 404);
+  EXPECT_EQ(service.VRead(social, "DocumentReference", "d-later", "1").status, 404);
+  EXPECT_EQ(service
+                .Update(social, "DocumentReference", "d-clinical",
+                        document("d-clinical", care, "social-care"), "")
+                .status,
+            403);
+  Response found =
+      service.Search(social, "DocumentReference", {{"patient", "p1"}, {"_total", "accurate"}});
+  EXPECT_NE(found.body.find("\"total\":1"), std::string::npos) << found.body;
+  EXPECT_NE(found.body.find("d-care"), std::string::npos);
+  Response history = service.History(social, "DocumentReference", "", {{"_total", "accurate"}});
+  EXPECT_NE(history.body.find("\"total\":2"), std::string::npos) << history.body;  // d-care's two
+  // A clinician reads them all.
+  EXPECT_EQ(service.Read(ContextFor("clinician", kOther), "DocumentReference", "d-clinical").status,
+            200);
+}
+
 // A resource sealed by a later version seals its earlier ones: vread, history and their counts
 // answer as a store that never held it.
 TEST(AccessPolicyMatrix, AnItemSealedLaterSealsItsEarlierVersions) {

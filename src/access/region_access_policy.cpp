@@ -18,6 +18,7 @@ bool RegionAccessPolicy::MayRead(const AccessContext& who, const store::ItemFact
   if (!role) return false;
   const RegionPolicy& policy = *policy_;
   if (!policy.Of(*role).read_types.count(item.type)) return false;
+  if (!policy.Of(*role).AdmitsCategory(item.type, item.sealing_facts)) return false;
   const bool outside = OutsidePatientCompartment(item.type);
   if (*role == Role::kPatient) {
     std::string_view own = OwnPatient(who);

@@ -81,8 +81,9 @@ struct CompartmentReferences {
 
 // kItemFactsColumns for a row of any version (see RowLoader::kVersionColumns).
 constexpr const char* kVersionItemFactsColumns =
-    "r.type_id, r.id, r.patient_pk, v.sealing_facts || COALESCE((SELECT cv.sealing_facts FROM "
-    "version cv WHERE cv.vid = r.vid AND cv.vid <> v.vid), ''), r.author_org";
+    "r.type_id, r.id, r.patient_pk, v.sealing_facts || COALESCE((SELECT '~' || char(10) || "
+    "cv.sealing_facts FROM version cv WHERE cv.vid = r.vid AND cv.vid <> v.vid), ''), "
+    "r.author_org";
 
 // Loads rows of resource + version into StoredResource, caching patient ids by pk.
 class RowLoader {
@@ -94,12 +95,13 @@ class RowLoader {
       "v.sealing_facts, r.author_org";
   static constexpr int kColumnCount = 10;
   // The same columns for a version that may not be the current one: its sealing facts are its
-  // own and the current version's (lines of "S|..." and "C|...", so they concatenate), because
-  // a resource sealed later seals its earlier versions too. For vread and history.
+  // own and the current version's (lines of "S|..." and "C|...", so they concatenate; a "~" line
+  // between them, for the category rules: fhir/category_facts.h), because a resource sealed
+  // later seals its earlier versions too. For vread and history.
   static constexpr const char* kVersionColumns =
       "r.type_id, r.id, v.version, v.last_updated, v.method, v.body, r.patient_pk, r.pk, "
-      "v.sealing_facts || COALESCE((SELECT cv.sealing_facts FROM version cv WHERE cv.vid = r.vid "
-      "AND cv.vid <> v.vid), ''), r.author_org";
+      "v.sealing_facts || COALESCE((SELECT '~' || char(10) || cv.sealing_facts FROM version cv "
+      "WHERE cv.vid = r.vid AND cv.vid <> v.vid), ''), r.author_org";
 
   base::Result<StoredResource> Load(SqliteStatement& stmt) {
     StoredResource out;
