@@ -232,7 +232,7 @@ int main(int argc, char** argv) {
   options.io_threads = 1;
   options.worker_threads = 32;
   options.runs_on_io_thread = [](const http::HttpRequest&) { return false; };
-  auto error = [](int status, std::string message) {
+  auto error = [](int status, std::string message, std::string_view) {
     return http::FhirRoutes::ErrorResponse(status, message);
   };
   http::HttpServer governed(

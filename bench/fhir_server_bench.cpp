@@ -131,7 +131,7 @@ struct Server {
           who.principal = "system:bench";
           return routes->Handle(r, who);
         },
-        [](int status, std::string message) {
+        [](int status, std::string message, std::string_view) {
           return http::FhirRoutes::ErrorResponse(status, message);
         });
     port = http->Start().value();

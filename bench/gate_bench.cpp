@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
   http::ServerOptions options;
   options.io_threads = io_threads;
   options.runs_on_io_thread = &http::AuthRoutes::IsQuickRead;
-  auto error = [](int status, std::string message) {
+  auto error = [](int status, std::string message, std::string_view) {
     return http::FhirRoutes::ErrorResponse(status, message);
   };
   std::atomic<http::AuthRoutes*> auth_routes{nullptr};

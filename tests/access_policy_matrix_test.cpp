@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <regex>
 #include <set>
 
 #include "access/region_access_policy.h"
@@ -374,6 +375,143 @@ TEST(AccessPolicyMatrix, AWriterThatCannotReadAnItemCannotChangeItNorLearnOfIt) 
                                             "obs-v", plain_obs, "");
   EXPECT_EQ(unseal.status, 200) << unseal.body;
   EXPECT_EQ(record.service().Read(clinician, "Observation", "obs-v").status, 200);
+}
+
+// A write whose reference names an item the writer may not read is answered exactly as one
+// naming an id that does not exist (status and text), for create, update, transaction and batch;
+// a writer who may read the item writes it.
+TEST(AccessPolicyMatrix, AReferenceToAnItemTheWriterCannotReadIsAnsweredAsAMissingOne) {
+  RecordServer record;
+  std::set<std::string> everything;
+  for (const Item& item : RecordItems()) everything.insert(item.id);
+  record.Write(RecordItems(), everything);
+  auto encounter = [](const std::string& target) {
+    const bool condition = target.rfind("Condition/", 0) == 0;
+    return R"({"resourceType":"Encounter","id":"enc-1","status":"finished","class":{"system":)"
+           R"("http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"},"subject":)"
+           R"({"reference":"Patient/p1"},)" +
+           (condition ? R"("diagnosis":[{"condition":{"reference":")" + target + R"("}}]})"
+                      : R"("reasonReference":[{"reference":")" + target + R"("}]})");
+  };
+  auto bundle = [&](const std::string& type, const std::string& target) {
+    return R"({"resourceType":"Bundle","type":")" + type + R"(","entry":[{"resource":)" +
+           encounter(target) + R"(,"request":{"method":"PUT","url":"Encounter/enc-1"}}]})";
+  };
+  // The missing id of the target's type.
+  auto missing_of = [](const std::string& target) {
+    return target.substr(0, target.find('/')) + "/never-was";
+  };
+  // The answers with the target's name made the missing one's, and made ids fixed.
+  auto normalized = [&](const Response& r, const std::string& target) {
+    std::string body = r.body;
+    const std::string missing = missing_of(target);
+    for (size_t at = 0; (at = body.find(target, at)) != std::string::npos; at += missing.size()) {
+      body.replace(at, target.size(), missing);
+    }
+    // A created Encounter's id and a response Bundle's id are new each time.
+    static const std::regex created(R"(Encounter/[A-Za-z0-9.\-]+)");
+    static const std::regex bundle_id(R"("id":"[A-Za-z0-9.\-]+")");
+    body = std::regex_replace(body, created, "Encounter/X");
+    return std::to_string(r.status) + " " + std::regex_replace(body, bundle_id, R"("id":"X")");
+  };
+  const RequestContext other = ContextFor("clinician", kOther);
+  const RequestContext author = ContextFor("clinician", kAuthor);
+  for (const std::string target : {"Condition/cond-prot", "Observation/obs-v"}) {
+    SCOPED_TRACE(target);
+    interactions::FhirService& service = record.service();
+    using Write = std::function<Response(const RequestContext&, const std::string&)>;
+    const std::vector<std::pair<std::string, Write>> writes = {
+        {"create",
+         [&](const RequestContext& ctx, const std::string& t) {
+           return service.Create(ctx, "Encounter", encounter(t), "");
+         }},
+        {"update",
+         [&](const RequestContext& ctx, const std::string& t) {
+           return service.Update(ctx, "Encounter", "enc-1", encounter(t), "");
+         }},
+        {"transaction",
+         [&](const RequestContext& ctx, const std::string& t) {
+           return service.ProcessBundle(ctx, bundle("transaction", t));
+         }},
+        {"batch",
+         [&](const RequestContext& ctx, const std::string& t) {
+           return service.ProcessBundle(ctx, bundle("batch", t));
+         }},
+    };
+    for (const auto& [name, write] : writes) {
+      SCOPED_TRACE(name);
+      Response hidden = write(other, target);
+      Response missing = write(other, missing_of(target));
+      EXPECT_NE(missing.body.find("which does not exist"), std::string::npos) << missing.body;
+      EXPECT_EQ(normalized(hidden, target), normalized(missing, missing_of(target)));
+      EXPECT_EQ(record.service().Read(other, "Encounter", "enc-1").status, 404);
+    }
+    // Its author's organisation reads it, so may refer to it.
+    Response allowed = record.service().Create(author, "Encounter", encounter(target), "");
+    EXPECT_EQ(allowed.status, 201) << allowed.body;
+  }
+}
+
+// A social worker reads, finds and updates DocumentReference of social-care categories only; a
+// document whose category later changes away is closed to them, its earlier versions too.
+TEST(AccessPolicyMatrix, ASocialWorkerReadsDocumentsOfSocialCareCategoriesOnly) {
+  RecordServer record;
+  record.Write(RecordItems(), {"p1"});
+  auto document = [](const std::string& id, const std::string& system, const std::string& code) {
+    return R"({"resourceType":"DocumentReference","id":")" + id +
+           R"(","status":"current","subject":{"reference":"Patient/p1"},"category":[{"coding":[{"system":")" +
+           system + R"(","code":")" + code +
+           R"("}]}],"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}]})";
+  };
+  const std::string care = "https://carerecord.example/CodeSystem/document-category";
+  const RequestContext social = ContextFor("social-worker", kOther);
+  const RequestContext feed = ContextFor("integration", kAuthor);
+  interactions::FhirService& service = record.service();
+  EXPECT_EQ(service
+                .Update(social, "DocumentReference", "d-care",
+                        document("d-care", care, "social-care"), "")
+                .status,
+            201);
+  EXPECT_EQ(service
+                .Update(feed, "DocumentReference", "d-clinical",
+                        document("d-clinical", "http://loinc.org", "11488-4"), "")
+                .status,
+            201);
+  EXPECT_EQ(service
+                .Update(feed, "DocumentReference", "d-later",
+                        document("d-later", care, "social-care"), "")
+                .status,
+            201);
+  EXPECT_EQ(service.Read(social, "DocumentReference", "d-later").status, 200);
+  EXPECT_EQ(service
+                .Update(feed, "DocumentReference", "d-later",
+                        document("d-later", "http://loinc.org", "11488-4"), "")
+                .status,
+            200);
+
+  EXPECT_EQ(service.Read(social, "DocumentReference", "d-care").status, 200);
+  EXPECT_EQ(service
+                .Update(social, "DocumentReference", "d-care",
+                        document("d-care", care, "social-care"), "")
+                .status,
+            200);
+  EXPECT_EQ(service.Read(social, "DocumentReference", "d-clinical").status, 404);
+  EXPECT_EQ(service.Read(social, "DocumentReference", "d-later").status, 404);
+  EXPECT_EQ(service.VRead(social, "DocumentReference", "d-later", "1").status, 404);
+  EXPECT_EQ(service
+                .Update(social, "DocumentReference", "d-clinical",
+                        document("d-clinical", care, "social-care"), "")
+                .status,
+            403);
+  Response found =
+      service.Search(social, "DocumentReference", {{"patient", "p1"}, {"_total", "accurate"}});
+  EXPECT_NE(found.body.find("\"total\":1"), std::string::npos) << found.body;
+  EXPECT_NE(found.body.find("d-care"), std::string::npos);
+  Response history = service.History(social, "DocumentReference", "", {{"_total", "accurate"}});
+  EXPECT_NE(history.body.find("\"total\":2"), std::string::npos) << history.body;  // d-care's two
+  // A clinician reads them all.
+  EXPECT_EQ(service.Read(ContextFor("clinician", kOther), "DocumentReference", "d-clinical").status,
+            200);
 }
 
 // A resource sealed by a later version seals its earlier ones: vread, history and their counts

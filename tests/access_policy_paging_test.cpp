@@ -59,6 +59,39 @@ std::vector<Item> Conditions() {
   return out;
 }
 
+// Later versions for the history tests, interleaved: updates of plain and sealed Conditions,
+// and c11-v, written plain and then labelled V by its author (which seals its first version too).
+std::vector<Item> HistoryUpdates() {
+  std::vector<Item> out;
+  const std::vector<Item> conditions = Conditions();
+  auto later = [&](const std::string& id) {
+    for (const Item& item : conditions) {
+      if (item.id != id) continue;
+      std::string body = item.body;
+      body.insert(body.size() - 1, R"(,"note":[{"text":"reviewed"}])");
+      out.push_back({id, body});
+    }
+  };
+  auto c11 = [&](bool sealed) {
+    out.push_back({"c11-v", std::string(R"({"resourceType":"Condition","id":"c11-v",)") +
+                                (sealed ? R"("meta":{"security":[{"system":")"
+                                          R"(http://terminology.hl7.org/CodeSystem/)"
+                                          R"(v3-Confidentiality","code":"V"}]},)"
+                                        : "") +
+                                R"("code":{"coding":[{"system":"http://snomed.info/sct","code":")" +
+                                kCode + R"("}]},"subject":{"reference":"Patient/p1"}})"});
+  };
+  later("c02-v");
+  later("c03");
+  c11(false);
+  later("c05-v");
+  later("c06");
+  c11(true);
+  later("c09-v");
+  later("c10-v");
+  return out;
+}
+
 struct Caller {
   std::string role, organisation;
   std::set<std::string> sees;  // the Conditions this caller may read
@@ -98,22 +131,32 @@ class CountingPolicy final : public access::AccessPolicy {
     return inner_.AdmitsEverything(who);
   }
   bool RefusesType(const access::AccessContext& who, std::string_view type) override {
-    return inner_.RefusesType(who, type);
+    return type_fast_path && inner_.RefusesType(who, type);
   }
   std::optional<std::string> RefuseWrite(const access::AccessContext& who,
                                          std::string_view type) override {
     return inner_.RefuseWrite(who, type);
   }
   std::atomic<int64_t> decisions{0};
+  // False: a refused type is decided item by item, as a policy without RefusesType would.
+  bool type_fast_path = true;
 
  private:
   access::AccessPolicy& inner_;
 };
 
+// The disclosures the requests hand to the audit.
+class RecordingAudit final : public access::AuditSink {
+ public:
+  void Record(const access::Disclosure& disclosure) override { seen.push_back(disclosure); }
+  std::vector<access::Disclosure> seen;
+};
+
 class PagingServer {
  public:
-  // Writes the Patient and the Conditions in `only`, in order, as the author's integration feed.
-  explicit PagingServer(const std::set<std::string>& only) {
+  // Writes the Patient and the Conditions in `only`, in order, as the author's integration feed;
+  // `updates`: then the later versions of HistoryUpdates() in `only`, in order.
+  explicit PagingServer(const std::set<std::string>& only, bool updates = false) {
     std::random_device random;
     dir_ = std::filesystem::temp_directory_path() /
            ("carerecord-paging-" + std::to_string(random()) + std::to_string(random()));
@@ -121,7 +164,7 @@ class PagingServer {
     options.directory = dir_.string();
     options.durable = false;
     store_ = std::move(store::OpenSqliteStore(options)).value();
-    service_ = std::make_unique<interactions::FhirService>(*store_, counting_, nullptr);
+    service_ = std::make_unique<interactions::FhirService>(*store_, counting_, &audit_);
     RequestContext ctx = ContextFor("integration", kAuthor);
     Response p =
         service_->Update(ctx, "Patient", "p1", R"({"resourceType":"Patient","id":"p1"})", "");
@@ -130,6 +173,11 @@ class PagingServer {
       if (!only.count(item.id)) continue;
       Response r = service_->Update(ctx, "Condition", item.id, item.body, "");
       EXPECT_EQ(r.status, 201) << item.id << ": " << r.body;
+    }
+    for (const Item& item : updates ? HistoryUpdates() : std::vector<Item>{}) {
+      if (!only.count(item.id)) continue;
+      Response r = service_->Update(ctx, "Condition", item.id, item.body, "");
+      EXPECT_LT(r.status, 300) << item.id << ": " << r.body;
     }
   }
   ~PagingServer() {
@@ -141,6 +189,8 @@ class PagingServer {
   }
   interactions::FhirService& service() { return *service_; }
   int64_t decisions() const { return counting_.decisions; }
+  CountingPolicy& policy() { return counting_; }
+  RecordingAudit& audit() { return audit_; }
 
  private:
   std::filesystem::path dir_;
@@ -148,6 +198,7 @@ class PagingServer {
       std::make_shared<const access::RegionPolicy>(access::DefaultRegionPolicy())};
   access::ScopeLimitedPolicy scope_policy_{policy_};
   CountingPolicy counting_{scope_policy_};
+  RecordingAudit audit_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<interactions::FhirService> service_;
 };
@@ -409,6 +460,178 @@ TEST(AccessPolicyPaging, ATypeTheRoleMayNotReadIsNotRead) {
   Response text = full.service().Search(ContextFor("admin-staff", kOther), "Condition",
                                         {{"_content", "anything"}});
   EXPECT_EQ(text.status, 400) << text.body;
+}
+
+// A history page: its entries ("Type/id/version") in order, its total and its links.
+Page ParseHistory(const Response& r) {
+  Page page;
+  page.status = r.status;
+  boost::system::error_code ec;
+  json::value body = json::parse(r.body, ec);
+  if (ec || !body.is_object() || body.as_object().at("resourceType") != "Bundle") return page;
+  const json::object& bundle = body.as_object();
+  if (auto* total = bundle.if_contains("total")) page.total = json::serialize(*total);
+  if (auto* links = bundle.if_contains("link")) {
+    for (const json::value& link : links->as_array()) {
+      const json::object& l = link.as_object();
+      std::string relation(l.at("relation").as_string());
+      if (relation == "next") page.next = std::string(l.at("url").as_string());
+      if (relation == "previous") page.previous = std::string(l.at("url").as_string());
+    }
+  }
+  if (auto* list = bundle.if_contains("entry")) {
+    for (const json::value& entry : list->as_array()) {
+      const json::object& e = entry.as_object();
+      std::string url(e.at("fullUrl").as_string());
+      std::string etag(e.at("response").as_object().at("etag").as_string());
+      page.entries.push_back(url.substr(url.find("/fhir/") + 6) + "@" + etag);
+    }
+  }
+  return page;
+}
+
+struct HistoryOf {
+  std::string type, id;
+};
+
+std::vector<HistoryOf> Histories() {
+  return {{"", ""},
+          {"Condition", ""},
+          {"Patient", ""},
+          {"Condition", "c03"},
+          {"Condition", "c05-v"},
+          {"Condition", "c11-v"}};
+}
+
+std::vector<QueryParams> HistoryParams() {
+  std::vector<QueryParams> out;
+  for (const char* count : {"1", "2", "3"}) {
+    out.push_back({{"_count", count}});
+    out.push_back({{"_count", count}, {"_total", "accurate"}});
+  }
+  return out;
+}
+
+// Every history page from the first by next links, then back from the last by previous links.
+std::vector<Page> WalkHistory(interactions::FhirService& service, const RequestContext& ctx,
+                              const HistoryOf& of, const QueryParams& params) {
+  std::vector<Page> pages{ParseHistory(service.History(ctx, of.type, of.id, params))};
+  while (!pages.back().next.empty() && pages.size() < 60) {
+    pages.push_back(
+        ParseHistory(service.History(ctx, of.type, of.id, LinkParams(pages.back().next))));
+  }
+  Page at = pages.back();
+  for (int back = 0; !at.previous.empty() && back < 60; ++back) {
+    at = ParseHistory(service.History(ctx, of.type, of.id, LinkParams(at.previous)));
+    pages.push_back(at);
+  }
+  return pages;
+}
+
+std::set<std::string> WithC11(std::set<std::string> sees, const Caller& caller) {
+  if (caller.organisation == kAuthor) sees.insert("c11-v");
+  return sees;
+}
+
+// History (system, type, instance) pages as a store that never held the withheld versions:
+// no page is emptied by withheld versions, no next link leads only to withheld ones, the totals
+// agree, and the way back by previous links gives the same pages again.
+TEST(AccessPolicyPaging, HistoryPagesAsTheOraclesDoes) {
+  PagingServer full(WithC11(Callers().back().sees, Callers().back()), /*updates=*/true);
+  const RequestContext integration = ContextFor("integration", kOther);
+  for (const Caller& caller : Callers()) {
+    SCOPED_TRACE(caller.role + "@" + caller.organisation);
+    PagingServer oracle(WithC11(caller.sees, caller), /*updates=*/true);
+    const RequestContext ctx = ContextFor(caller.role, caller.organisation);
+    for (const HistoryOf& of : Histories()) {
+      for (const QueryParams& params : HistoryParams()) {
+        SCOPED_TRACE(of.type + "/" + of.id + "?" + Describe(params));
+        std::vector<Page> got = WalkHistory(full.service(), ctx, of, params);
+        std::vector<Page> want = WalkHistory(oracle.service(), integration, of, params);
+        ASSERT_EQ(got.size(), want.size()) << got.back().Describe();
+        for (size_t i = 0; i < got.size(); ++i) {
+          EXPECT_EQ(got[i].Describe(), want[i].Describe()) << "page " << i;
+          EXPECT_FALSE(got[i].status == 200 && got[i].entries.empty() && !got[i].next.empty())
+              << "page " << i << " is empty but has a next link";
+        }
+      }
+    }
+  }
+}
+
+// A history page's cursors are at the versions it returned: one who sees everything, following
+// its next (previous) link, meets the version right after (before) the page's last (first).
+TEST(AccessPolicyPaging, HistoryCursorsAreAtTheVersionsReturned) {
+  PagingServer full(WithC11(Callers().back().sees, Callers().back()), /*updates=*/true);
+  const RequestContext integration = ContextFor("integration", kOther);
+  for (const Caller& caller : Callers()) {
+    const RequestContext ctx = ContextFor(caller.role, caller.organisation);
+    for (const HistoryOf& of : Histories()) {
+      SCOPED_TRACE(caller.role + " " + of.type + "/" + of.id);
+      const std::vector<std::string> order =
+          ParseHistory(full.service().History(integration, of.type, of.id, {{"_count", "100"}}))
+              .entries;
+      auto position = [&](const std::string& entry) {
+        return std::find(order.begin(), order.end(), entry) - order.begin();
+      };
+      for (const Page& page : WalkHistory(full.service(), ctx, of, {{"_count", "2"}})) {
+        if (!page.next.empty()) {
+          ASSERT_FALSE(page.entries.empty());
+          Page after = ParseHistory(
+              full.service().History(integration, of.type, of.id, LinkParams(page.next, "100")));
+          ASSERT_FALSE(after.entries.empty()) << page.Describe();
+          EXPECT_EQ(position(after.entries.front()), position(page.entries.back()) + 1)
+              << page.Describe();
+        }
+        if (!page.previous.empty()) {
+          ASSERT_FALSE(page.entries.empty());
+          Page before = ParseHistory(full.service().History(integration, of.type, of.id,
+                                                            LinkParams(page.previous, "100")));
+          ASSERT_FALSE(before.entries.empty()) << page.Describe();
+          EXPECT_EQ(position(before.entries.back()), position(page.entries.front()) - 1)
+              << page.Describe();
+        }
+      }
+    }
+  }
+}
+
+// A count's audit entry says how many matches were withheld from it (for auditors; the caller's
+// answer is the count of what it may read, nothing more), and says the same whether the gate
+// decided each match or knew at once that the role reads no item of the type.
+TEST(AccessPolicyPaging, ACountsAuditSaysWhatWasWithheldOnEitherPath) {
+  PagingServer full(Callers().back().sees);
+  const std::vector<QueryParams> counts = {
+      {{"code", kCode}, {"_summary", "count"}},
+      {{"code", kCode}, {"_count", "0"}},
+      {{"patient", "p1"}, {"_total", "accurate"}, {"_count", "2"}},
+  };
+  struct Case {
+    std::string role;
+    bool fast_path;
+    std::string total;
+    int64_t withheld;
+  };
+  for (const Case& c : std::vector<Case>{{"admin-staff", true, "0", 10},
+                                         {"admin-staff", false, "0", 10},
+                                         {"nurse", true, "4", 6},
+                                         {"allied-health", true, "2", 8},
+                                         {"clinician", true, "10", 0}}) {
+    full.policy().type_fast_path = c.fast_path;
+    const std::string organisation = c.role == "clinician" ? kAuthor : kOther;
+    for (const QueryParams& params : counts) {
+      SCOPED_TRACE(c.role + (c.fast_path ? " fast " : " slow ") + Describe(params));
+      full.audit().seen.clear();
+      Response r = full.service().Search(ContextFor(c.role, organisation), "Condition", params);
+      EXPECT_EQ(Parse(r).total, c.total) << r.body;
+      int64_t withheld = 0;
+      for (const access::Disclosure& d : full.audit().seen) withheld += d.withheld;
+      EXPECT_EQ(withheld, c.withheld);
+      if (c.withheld > 0) {
+        EXPECT_EQ(r.body.find("\"total\":" + std::to_string(c.withheld)), std::string::npos);
+      }
+    }
+  }
 }
 
 }  // namespace

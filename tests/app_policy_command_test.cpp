@@ -36,6 +36,22 @@ TEST(PolicyCommand, ShowPrintsTheDefaultsThenTheFileOverThem) {
   fs::remove_all(dir);
 }
 
+// The printed policy is a policy file: fed back with --policy it prints the same again.
+TEST(PolicyCommand, ThePrintedPolicyLoadsBackToTheSamePolicy) {
+  if (!fs::exists(CARERECORD_BINARY)) GTEST_SKIP() << "build the carerecord binary first";
+  const fs::path dir = TempPath("carerecord-policy-");
+  fs::create_directories(dir);
+  std::ofstream(dir / "policy.json") << R"({"restricted_readers": ["clinician"]})";
+  CommandResult shown = RunCarerecord("policy show --data " + dir.string());
+  ASSERT_EQ(shown.status, 0) << shown.err;
+  std::ofstream(dir / "printed.json") << shown.out;
+  CommandResult again = RunCarerecord("policy show --data " + dir.string() + " --policy " +
+                                      (dir / "printed.json").string());
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(again.out, shown.out);
+  fs::remove_all(dir);
+}
+
 TEST(PolicyCommand, ServeRefusesABadPolicyNamingTheFieldOrLine) {
   if (!fs::exists(CARERECORD_BINARY)) GTEST_SKIP() << "build the carerecord binary first";
   const fs::path dir = TempPath("carerecord-policy-");

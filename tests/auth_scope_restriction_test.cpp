@@ -201,7 +201,8 @@ TEST_F(ScopeRestrictions, TheTokenEndpointNeverGrantsAnUnenforceableRestriction)
 TEST_F(ScopeRestrictions, WritesMustMatchTheScopeBeforeAndAfter) {
   const std::string labs_writer =
       std::string("system/Observation.cruds?category=") + kCategories + "|laboratory";
-  auto writer = server_.Bearer(server_.MintToken(labs_writer));
+  // Patient.rs too: a write may refer only to items the writer may read (its subject).
+  auto writer = server_.Bearer(server_.MintToken(labs_writer + " system/Patient.rs"));
   auto created = server_.Send("POST", "/fhir/Observation", ObservationJson("laboratory"), writer);
   EXPECT_EQ(created.status, 201) << created.body;
   auto refused = server_.Send("POST", "/fhir/Observation", ObservationJson("vital-signs"), writer);
@@ -232,7 +233,8 @@ TEST_F(ScopeRestrictions, ConditionalOperationsSeeOnlyMatchingItems) {
       ObservationJson("vital-signs", R"(,"identifier":[{"system":"urn:x","value":"v1"}])"));
   const std::string labs_writer =
       std::string("system/Observation.cruds?category=") + kCategories + "|laboratory";
-  auto writer = server_.Bearer(server_.MintToken(labs_writer));
+  // Patient.rs too: a write may refer only to items the writer may read (its subject).
+  auto writer = server_.Bearer(server_.MintToken(labs_writer + " system/Patient.rs"));
   // The vital sign does not match the writer's condition: the conditional delete deletes
   // nothing, and a conditional create makes a new lab result beside it.
   EXPECT_EQ(server_.Send("DELETE", "/fhir/Observation?identifier=urn:x|v1", "", writer).status,

@@ -28,6 +28,7 @@
 #include "http/client.h"
 #include "http/fhir_routes.h"
 #include "http/server.h"
+#include "http/server_error_response.h"
 #include "interactions/fhir_service.h"
 #include "store/store.h"
 
@@ -174,9 +175,7 @@ class TestServer {
           if (routes == nullptr) return http::FhirRoutes::ErrorResponse(503, "starting");
           return routes->Handle(r);
         },
-        [](int status, std::string message) {
-          return http::FhirRoutes::ErrorResponse(status, message);
-        });
+        &http::ServerErrorResponse);
     port_ = server_->Start().value();
     app::AuthStackOptions auth;
     auth.data_dir = dir_;

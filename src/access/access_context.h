@@ -136,6 +136,7 @@ class RequestGate final : public store::ReadGate {
   bool AdmitsNoneOf(std::string_view type) override {
     return policy_.RefusesType(disclosure_.who, type);
   }
+  void CountWithheld(int64_t count) override { disclosure_.withheld += count; }
   const Disclosure& disclosure() const { return disclosure_; }
 
  private:

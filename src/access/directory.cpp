@@ -1,5 +1,8 @@
 #include "access/directory.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -458,31 +461,53 @@ const std::string& Directory::DummyHash() {
   return dummy_hash_;
 }
 
-int64_t Directory::CountUnknownFailure(const std::string& name, int64_t now) {
-  constexpr size_t kMaxUnknownNames = 100'000;
-  const int64_t window = options_.failure_window.count();
-  const int most = std::max(1, options_.max_failed_sign_ins);
+base::Result<std::string> Directory::UnknownNameKey() {
   std::lock_guard lock(unknown_mutex_);
-  if (unknown_failures_.size() >= kMaxUnknownNames) {
-    std::erase_if(unknown_failures_, [&](const auto& entry) {
-      return entry.second.locked_until_ms <= now &&
-             now - entry.second.failure_window_start_ms >= window;
-    });
-    if (unknown_failures_.size() >= kMaxUnknownNames) unknown_failures_.clear();
+  if (unknown_name_key_.empty()) {
+    auto kept = records_.KeepSecret("unknown_sign_in_name_key", RandomToken(32));
+    if (!kept.ok()) return kept.error();
+    unknown_name_key_ = std::move(kept).value();
   }
-  store::SignInState& state = unknown_failures_[name];
-  if (state.locked_until_ms > now) return state.locked_until_ms;
-  if (state.failed_attempts == 0 || now - state.failure_window_start_ms >= window) {
-    state.failed_attempts = 0;
-    state.failure_window_start_ms = now;
+  return unknown_name_key_;
+}
+
+base::Result<int64_t> Directory::CountUnknownFailure(std::string_view name, int64_t now) {
+  auto key = UnknownNameKey();
+  if (!key.ok()) return key.error();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_size = 0;
+  if (!HMAC(EVP_sha256(), key->data(), static_cast<int>(key->size()),
+            reinterpret_cast<const unsigned char*>(name.data()), name.size(), digest,
+            &digest_size)) {
+    return MakeError(ErrorCode::kInternal, "HMAC-SHA256 of a sign-in name failed");
   }
-  if (++state.failed_attempts >= most) {
-    state.locked_until_ms = now + options_.lock_duration.count();
-    state.failed_attempts = 0;
-    state.failure_window_start_ms = 0;
-    return state.locked_until_ms;
-  }
-  return 0;
+  const int64_t window = options_.failure_window.count();
+  const int64_t lock = options_.lock_duration.count();
+  const int most = std::max(1, options_.max_failed_sign_ins);
+  int64_t locked_until = 0;
+  // The same steps as a known user's failure (Authenticate), on the name's stored state.
+  auto counted = records_.CountUnknownSignIn(
+      std::string_view(reinterpret_cast<const char*>(digest), digest_size), now,
+      [&](store::SignInState& state) -> int64_t {
+        if (state.locked_until_ms > now) {
+          locked_until = state.locked_until_ms;
+          return state.locked_until_ms;
+        }
+        if (state.failed_attempts == 0 || now - state.failure_window_start_ms >= window) {
+          state.failed_attempts = 0;
+          state.failure_window_start_ms = now;
+        }
+        if (++state.failed_attempts >= most) {
+          state.locked_until_ms = now + lock;
+          state.failed_attempts = 0;
+          state.failure_window_start_ms = 0;
+          locked_until = state.locked_until_ms;
+          return state.locked_until_ms;
+        }
+        return state.failure_window_start_ms + window;
+      });
+  if (!counted.ok()) return counted.error();
+  return locked_until;
 }
 
 SignInResult Directory::Authenticate(std::string_view username, std::string_view password) {
@@ -502,13 +527,14 @@ SignInResult Directory::Authenticate(std::string_view username, std::string_view
   const bool matches = VerifyPassword(user ? user->password_hash : DummyHash(), password);
   const int64_t now = Now();
   if (!user) {
-    // A known user's failure writes its count; so does this, at the same cost.
-    if (!records_.CountUnknownSignIn().ok()) {
+    // A known user's failure writes its count; so does this, at the same cost, and it locks
+    // as a known user's would, so a lock does not tell which usernames exist.
+    auto locked_until = CountUnknownFailure(name.ok() ? name.value() : username, now);
+    if (!locked_until.ok()) {
       result.outcome = SignInOutcome::kUnavailable;
       return result;
     }
-    // And it locks as a known user's would, so a lock does not tell which usernames exist.
-    result.locked_until_ms = CountUnknownFailure(name.ok() ? name.value() : std::string(), now);
+    result.locked_until_ms = *locked_until;
     if (result.locked_until_ms != 0) result.outcome = SignInOutcome::kLocked;
     return result;
   }

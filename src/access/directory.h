@@ -138,9 +138,13 @@ class Directory {
 
  private:
   int64_t Now() const;
-  // Counts a failed sign-in of a username that does not exist, as a known user's is counted:
-  // when it locks (or is locked), the time the lock ends; else 0. In memory, bounded.
-  int64_t CountUnknownFailure(const std::string& name, int64_t now);
+  // Counts a failed sign-in of a username that does not exist, as a known user's is counted
+  // and in the database as a known user's is (under a keyed hash of the name, so a restart or
+  // a spray of other names does not reset it): when it locks (or is locked), the time the lock
+  // ends; else 0.
+  base::Result<int64_t> CountUnknownFailure(std::string_view name, int64_t now);
+  // The key of those hashes, kept in the directory's database (made on first use).
+  base::Result<std::string> UnknownNameKey();
   void RefreshEnabledIfDue();
   const std::string& DummyHash();
 
@@ -150,7 +154,7 @@ class Directory {
   std::string dummy_hash_;
 
   std::mutex unknown_mutex_;
-  std::unordered_map<std::string, store::SignInState> unknown_failures_;
+  std::string unknown_name_key_;  // empty until read
 
   std::mutex refresh_mutex_;  // one thread reloads; the others read the snapshot meanwhile
   std::chrono::steady_clock::time_point next_refresh_{};

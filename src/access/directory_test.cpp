@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 namespace carerecord::access {
@@ -100,6 +102,54 @@ TEST_F(DirectoryTest, AnUnknownUsernameLocksAsAKnownOneDoes) {
   now_ += kMinute;
   EXPECT_EQ(directory_->Authenticate("nobody", kPassword).outcome,
             SignInOutcome::kWrongCredentials);
+}
+
+// An unknown name's lock is kept where a known user's is, so a restart keeps both locked (it
+// used to forget the unknown one's, which told that the name did not exist).
+TEST_F(DirectoryTest, AnUnknownUsernamesLockSurvivesARestartAsAKnownOnesDoes) {
+  for (int i = 0; i < 5; ++i) {
+    directory_->Authenticate("nobody", "wrong");
+    directory_->Authenticate("jane", "wrong");
+  }
+  DirectoryOptions options;
+  options.password_hashing = PasswordHashOptions{256, 1, 1};
+  options.now_ms = [this] { return now_; };
+  directory_.reset();
+  records_ = std::move(store::OpenSqliteIdentityRecords(dir_.string())).value();
+  directory_ = std::make_unique<Directory>(*records_, options);
+  now_ += kMinute;
+  auto unknown = directory_->Authenticate("nobody", kPassword);
+  auto known = directory_->Authenticate("jane", kPassword);
+  EXPECT_EQ(unknown.outcome, SignInOutcome::kLocked);
+  EXPECT_EQ(known.outcome, SignInOutcome::kLocked);
+  EXPECT_EQ(unknown.locked_until_ms, known.locked_until_ms);
+  // The database holds no name that was tried, only keyed hashes.
+  for (const char* name : {"carerecord.db", "carerecord.db-wal"}) {
+    std::ifstream file(dir_ / name, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes.find("nobody"), std::string::npos) << name;
+  }
+}
+
+// Failures of many other names neither clear nor crowd out a name's lock (they used to, once
+// an in-memory table of names was full), and the counts of a spray expire like any other.
+TEST_F(DirectoryTest, ASprayOfOtherNamesLeavesALockInPlace) {
+  DirectoryOptions options;
+  options.password_hashing = PasswordHashOptions{8, 1, 1};  // argon2's least: a spray is long
+  options.now_ms = [this] { return now_; };
+  Directory fast(*records_, options);
+  for (int i = 0; i < 5; ++i) fast.Authenticate("nobody", "wrong");
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_EQ(fast.Authenticate("sprayed-" + std::to_string(i), "wrong").outcome,
+              SignInOutcome::kWrongCredentials);
+  }
+  EXPECT_EQ(fast.Authenticate("nobody", kPassword).outcome, SignInOutcome::kLocked);
+  // Four more failures of a sprayed name lock it; past the window they are forgotten.
+  for (int i = 0; i < 3; ++i) fast.Authenticate("sprayed-7", "wrong");
+  EXPECT_EQ(fast.Authenticate("sprayed-7", "wrong").outcome, SignInOutcome::kLocked);
+  now_ += 31 * kMinute;
+  EXPECT_EQ(fast.Authenticate("sprayed-7", "wrong").outcome, SignInOutcome::kWrongCredentials);
+  EXPECT_EQ(fast.Authenticate("nobody", "wrong").outcome, SignInOutcome::kWrongCredentials);
 }
 
 TEST_F(DirectoryTest, FailuresSpreadBeyondTheWindowDoNotLock) {

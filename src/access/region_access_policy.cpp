@@ -19,6 +19,7 @@ ReadDecision RegionAccessPolicy::Decide(const AccessContext& who, const store::I
   if (!role) return kWithhold;
   const RegionPolicy& policy = *policy_;
   if (!policy.Of(*role).read_types.count(item.type)) return kWithhold;
+  if (!policy.Of(*role).AdmitsCategory(item.type, item.sealing_facts)) return kWithhold;
   const bool outside = OutsidePatientCompartment(item.type);
   const ReadDecision admitted = RecordDecision(who, *role, item);
   if (admitted == kWithhold) return kWithhold;

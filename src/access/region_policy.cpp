@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "fhir/category_facts.h"
 #include "fhir/json_parse.h"
 #include "fhir/sealing_facts.h"
 #include "fhir/search_parameters.h"
@@ -41,6 +42,8 @@ const Groups& AllGroups() {
 }
 
 constexpr std::string_view kSnomed = "http://snomed.info/sct";
+constexpr std::string_view kDocumentCategorySystem =
+    "https://carerecord.example/CodeSystem/document-category";
 constexpr std::string_view kGenderRecognition =
     "gender history: Gender Recognition Act 2004 s.22 (protected information)";
 constexpr std::string_view kFertility =
@@ -81,6 +84,7 @@ base::Status ExpandAll(RegionPolicy& policy) {
     auto write = Expand(access.write, where + ".write");
     if (!write.ok()) return write.error();
     access.read_types = std::move(read).value();
+    for (const auto& [type, categories] : access.read_categories) access.read_types.insert(type);
     access.write_types = std::move(write).value();
   }
   return base::Status::Ok();
@@ -119,6 +123,51 @@ base::Result<int> PositiveInt(const json::value& value, const std::string& where
   return static_cast<int>(n);
 }
 
+// roles.ROLE.read_categories: {"DocumentReference": [{system, code, display}, ...]}.
+base::Status ApplyReadCategories(const json::value& value, const std::string& where,
+                                 RoleAccess& access) {
+  if (!value.is_object()) return Invalid("must be an object of resource types", where);
+  access.read_categories.clear();
+  for (const auto& [type, list] : value.get_object()) {
+    const std::string at = where + "." + std::string(type);
+    if (!fhir::IsCategorizedType(type)) {
+      return Invalid(
+          "only DocumentReference is read by category (its versions keep their "
+          "categories for the policy)",
+          at);
+    }
+    if (!list.is_array() || list.get_array().empty()) {
+      return Invalid("must be a non-empty array of {system, code, display}", at);
+    }
+    std::vector<CategoryCode>& codes = access.read_categories[std::string(type)];
+    for (size_t i = 0; i < list.get_array().size(); ++i) {
+      const std::string item_at = at + "[" + std::to_string(i) + "]";
+      const json::value& item = list.get_array()[i];
+      if (!item.is_object()) return Invalid("must be an object {system, code, display}", item_at);
+      CategoryCode code;
+      for (const auto& [member, text] : item.get_object()) {
+        std::string* field = member == "system"    ? &code.system
+                             : member == "code"    ? &code.code
+                             : member == "display" ? &code.display
+                                                   : nullptr;
+        if (!field)
+          return Invalid("is not system, code or display", item_at + "." + std::string(member));
+        if (!text.is_string())
+          return Invalid("must be a string", item_at + "." + std::string(member));
+        *field = std::string(text.get_string());
+      }
+      if (code.system.empty() || code.system.find_first_of("|\n ") != std::string::npos) {
+        return Invalid("must be a code system URI", item_at + ".system");
+      }
+      if (code.code.empty() || code.code.find('\n') != std::string::npos) {
+        return Invalid("must be a code", item_at + ".code");
+      }
+      codes.push_back(std::move(code));
+    }
+  }
+  return base::Status::Ok();
+}
+
 base::Status ApplyRoles(const json::value& value, RegionPolicy& policy) {
   if (!value.is_object()) return Invalid("must be an object of roles", "roles");
   for (const auto& [key, entry] : value.get_object()) {
@@ -129,7 +178,13 @@ base::Status ApplyRoles(const json::value& value, RegionPolicy& policy) {
     RoleAccess& access = policy.roles[static_cast<size_t>(*role)];
     for (const auto& [member, list] : entry.get_object()) {
       std::string at = where + "." + std::string(member);
-      if (member != "read" && member != "write") return Invalid("is not read or write", at);
+      if (member == "read_categories") {
+        CR_RETURN_IF_ERROR(ApplyReadCategories(list, at, access));
+        continue;
+      }
+      if (member != "read" && member != "write") {
+        return Invalid("is not read, write or read_categories", at);
+      }
       auto names = Strings(list, at);
       if (!names.ok()) return names.error();
       (member == "read" ? access.read : access.write) = std::move(names).value();
@@ -168,6 +223,28 @@ base::Status ApplyProtected(const json::value& value, RegionPolicy& policy) {
   return base::Status::Ok();
 }
 
+// `groups` as `policy show` prints it: what each group expands to, for people reading it. A
+// group is computed from the generated R4 tables, never configured, so a file may carry the
+// member (a printed policy loads again as it is) but only as the tables say: a group changed by
+// hand would make the file say something the server does not do.
+base::Status CheckGroups(const json::value& value) {
+  if (!value.is_object()) return Invalid("must be an object of groups", "groups");
+  for (const auto& [key, entry] : value.get_object()) {
+    const std::string where = "groups." + std::string(key);
+    const TypeSet& computed = GroupTypes(key);
+    if (computed.empty()) return Invalid("is not a group", where);
+    auto listed = Strings(entry, where);
+    if (!listed.ok()) return listed.error();
+    if (TypeSet(listed->begin(), listed->end()) != computed || listed->size() != computed.size()) {
+      return Invalid(
+          "is computed from the FHIR R4 compartment definition and cannot be changed: leave it "
+          "out, or as `policy show` prints it",
+          where);
+    }
+  }
+  return base::Status::Ok();
+}
+
 }  // namespace
 
 const TypeSet& GroupTypes(std::string_view group) {
@@ -182,6 +259,16 @@ const TypeSet& GroupTypes(std::string_view group) {
 
 bool OutsidePatientCompartment(std::string_view type) {
   return AllGroups().outside.count(type) > 0;
+}
+
+bool RoleAccess::AdmitsCategory(std::string_view type, std::string_view facts) const {
+  if (read_categories.empty()) return true;
+  auto rule = read_categories.find(type);
+  if (rule == read_categories.end()) return true;
+  std::vector<fhir::Coding> allowed;
+  allowed.reserve(rule->second.size());
+  for (const CategoryCode& code : rule->second) allowed.push_back({code.system, code.code});
+  return fhir::EveryPartHasCategory(facts, allowed);
 }
 
 bool RegionPolicy::IsProtected(std::string_view sealing_facts) const {
@@ -201,13 +288,18 @@ RegionPolicy DefaultRegionPolicy() {
   for (Role role : {Role::kClinician, Role::kNurse, Role::kAlliedHealth}) {
     set(role, Access({clinical, outside}, {clinical}));
   }
-  // DocumentReference of social-care categories is the issue's; a type-level policy cannot
-  // tell categories apart, so it is left out rather than opening every document.
-  set(Role::kSocialWorker,
+  // DocumentReference of social-care categories only (the issue's): no national code for "a
+  // social-care document" was found that could be cited (UK Core binds DocumentReference.category
+  // to no such set; SNOMED CT's record artifacts were not checked here), so the default is a
+  // local code of this server's, which a region maps its documents to or replaces by its own.
+  RoleAccess social =
       Access({"Patient", "RelatedPerson", "CareTeam", "CarePlan", "Encounter", "EpisodeOfCare",
               "Condition", "AllergyIntolerance", "MedicationRequest", "MedicationStatement",
               "MedicationAdministration", "MedicationDispense", "Flag", outside},
-             {"CarePlan", "Flag", "DocumentReference", "RelatedPerson"}));
+             {"CarePlan", "Flag", "DocumentReference", "RelatedPerson"});
+  social.read_categories["DocumentReference"] = {
+      {std::string(kDocumentCategorySystem), "social-care", "Social care document"}};
+  set(Role::kSocialWorker, std::move(social));
   set(Role::kAdminStaff, Access({"Patient", "RelatedPerson", "Encounter", "Appointment", outside},
                                 {"Patient", "RelatedPerson", "Appointment"}));
   set(Role::kAuditor, Access({"AuditEvent", outside}, {}));
@@ -273,6 +365,8 @@ base::Result<RegionPolicy> ParseRegionPolicy(std::string_view json_text) {
       }
     } else if (key == "protected") {
       CR_RETURN_IF_ERROR(ApplyProtected(value, policy));
+    } else if (key == "groups") {
+      CR_RETURN_IF_ERROR(CheckGroups(value));
     } else if (key == "relationship_window_days" || key == "declaration_days" ||
                key == "break_glass_minutes") {
       auto n = PositiveInt(value, std::string(key));
@@ -283,7 +377,7 @@ base::Result<RegionPolicy> ParseRegionPolicy(std::string_view json_text) {
     } else {
       return Invalid(
           "is not a member of the policy (roles, restricted_readers, protected, "
-          "relationship_window_days, declaration_days, break_glass_minutes)",
+          "relationship_window_days, declaration_days, break_glass_minutes, groups)",
           std::string(key));
     }
   }
@@ -323,7 +417,20 @@ std::string RegionPolicyJson(const RegionPolicy& policy) {
   };
   for (Role role : AllRoles()) {
     const RoleAccess& access = policy.Of(role);
-    roles[RoleName(role)] = {{"read", list(access.read)}, {"write", list(access.write)}};
+    json::object shown{{"read", list(access.read)}, {"write", list(access.write)}};
+    if (!access.read_categories.empty()) {
+      json::object categories;
+      for (const auto& [type, codes] : access.read_categories) {
+        json::array array;
+        for (const CategoryCode& code : codes) {
+          array.push_back(json::object{
+              {"system", code.system}, {"code", code.code}, {"display", code.display}});
+        }
+        categories[type] = std::move(array);
+      }
+      shown["read_categories"] = std::move(categories);
+    }
+    roles[RoleName(role)] = std::move(shown);
   }
   out["roles"] = std::move(roles);
   json::object groups;

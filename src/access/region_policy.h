@@ -7,6 +7,7 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -41,11 +42,24 @@ struct ProtectedCode {
   std::string why;  // the law or reason, for people reading the policy
 };
 
+// A category a role reads items of a categorized type by (fhir/category_facts.h).
+struct CategoryCode {
+  std::string system;
+  std::string code;
+  std::string display;
+};
+
 struct RoleAccess {
   std::vector<std::string> read;   // as written: types and group names
   std::vector<std::string> write;  // as written
-  TypeSet read_types;              // expanded
-  TypeSet write_types;             // expanded
+  // `read_categories`: per type (DocumentReference), the categories whose items the role reads;
+  // a type here is read only by these, whether or not `read` names it.
+  std::map<std::string, std::vector<CategoryCode>, std::less<>> read_categories;
+  TypeSet read_types;   // expanded, with the types of read_categories
+  TypeSet write_types;  // expanded
+
+  // Whether the role's category rule for `type`, if it has one, admits an item with `facts`.
+  bool AdmitsCategory(std::string_view type, std::string_view facts) const;
 };
 
 struct RegionPolicy {

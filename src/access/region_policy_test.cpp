@@ -88,6 +88,37 @@ TEST(RegionPolicy, ShowPrintsRolesGroupsAndProtectedCodes) {
   EXPECT_EQ(shown.at("relationship_window_days"), 90);
 }
 
+// What `policy show` prints is a policy file that loads to the same policy, for the defaults and
+// for a policy that changes every member; the groups it prints may not be changed by hand.
+TEST(RegionPolicy, ShowPrintsAPolicyFileThatLoadsToTheSamePolicy) {
+  auto custom = ParseRegionPolicy(R"({
+    "roles": {"nurse": {"read": ["Patient", "*outside-patient-compartment*"], "write": []},
+              "auditor": {"read": ["*"]}},
+    "restricted_readers": [],
+    "protected": [{"system": "urn:test", "code": "x", "display": "X", "why": "because"}],
+    "relationship_window_days": 7, "declaration_days": 3, "break_glass_minutes": 5
+  })");
+  ASSERT_TRUE(custom.ok()) << custom.error().message;
+  for (const RegionPolicy& policy : {DefaultRegionPolicy(), custom.value()}) {
+    const std::string shown = RegionPolicyJson(policy);
+    auto loaded = ParseRegionPolicy(shown);
+    ASSERT_TRUE(loaded.ok()) << loaded.error().location << ": " << loaded.error().message;
+    EXPECT_EQ(RegionPolicyJson(loaded.value()), shown);
+    for (Role role : AllRoles()) {
+      EXPECT_EQ(loaded->Of(role).read_types, policy.Of(role).read_types) << RoleName(role);
+      EXPECT_EQ(loaded->Of(role).write_types, policy.Of(role).write_types) << RoleName(role);
+    }
+    EXPECT_EQ(loaded->restricted_readers, policy.restricted_readers);
+    EXPECT_EQ(loaded->protected_codes.size(), policy.protected_codes.size());
+  }
+  auto changed = ParseRegionPolicy(R"({"groups": {"*clinical*": ["Observation"]}})");
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(changed.error().location, "groups.*clinical*");
+  auto unknown = ParseRegionPolicy(R"({"groups": {"*mine*": ["Observation"]}})");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().location, "groups.*mine*");
+}
+
 TEST(RegionAccessPolicy, DecidesByRoleLabelsProtectedCodesAndAuthor) {
   RegionAccessPolicy region(std::make_shared<const RegionPolicy>(DefaultRegionPolicy()));
 
@@ -113,6 +144,75 @@ TEST(RegionAccessPolicy, DecidesByRoleLabelsProtectedCodesAndAuthor) {
   AccessContext server;  // no kind: the server's own work
   EXPECT_TRUE(region.MayRead(server, {"Condition", "c", "p", gender, "A"}));
   EXPECT_TRUE(region.AdmitsEverything(server));
+}
+
+// A social worker reads DocumentReference of the social-care categories only: the version's own
+// category and, for an earlier version, the current one's must both be one of them.
+TEST(RegionAccessPolicy, ASocialWorkerReadsDocumentsOfSocialCareCategoriesOnly) {
+  RegionAccessPolicy region(std::make_shared<const RegionPolicy>(DefaultRegionPolicy()));
+  AccessContext social;
+  social.kind = PrincipalKind::kUser;
+  social.role = "social-worker";
+  social.organisation = "B";
+  const std::string care = "Khttps://carerecord.example/CodeSystem/document-category|social-care\n";
+  const std::string clinical = "Khttp://loinc.org|11488-4\n";
+  EXPECT_FALSE(region.RefusesType(social, "DocumentReference"));
+  EXPECT_TRUE(region.MayRead(social, {"DocumentReference", "d", "p", care, "A"}));
+  EXPECT_TRUE(region.MayRead(social, {"DocumentReference", "d", "p", clinical + care, "A"}));
+  EXPECT_FALSE(region.MayRead(social, {"DocumentReference", "d", "p", clinical, "A"}));
+  EXPECT_FALSE(region.MayRead(social, {"DocumentReference", "d", "p", "", "A"}));
+  EXPECT_TRUE(region.MayRead(social, {"DocumentReference", "d", "p", care + "~\n" + care, "A"}));
+  EXPECT_FALSE(
+      region.MayRead(social, {"DocumentReference", "d", "p", care + "~\n" + clinical, "A"}));
+  EXPECT_FALSE(
+      region.MayRead(social, {"DocumentReference", "d", "p", clinical + "~\n" + care, "A"}));
+  // Labels still seal a document of the right category.
+  const std::string very = "S" + std::string(fhir::kConfidentialitySystem) + "|V\n";
+  EXPECT_FALSE(region.MayRead(social, {"DocumentReference", "d", "p", very + care, "A"}));
+  // Other roles read documents whatever their category.
+  social.role = "nurse";
+  EXPECT_TRUE(region.MayRead(social, {"DocumentReference", "d", "p", clinical, "A"}));
+}
+
+TEST(RegionPolicy, ReadCategoriesAreReadShownAndChecked) {
+  auto policy = ParseRegionPolicy(R"({"roles": {"admin-staff": {"read_categories": {
+      "DocumentReference": [{"system": "urn:local", "code": "letters", "display": "Letters"}]}}}})");
+  ASSERT_TRUE(policy.ok()) << policy.error().message;
+  EXPECT_TRUE(policy->Of(Role::kAdminStaff).read_types.count("DocumentReference"));
+  EXPECT_TRUE(
+      policy->Of(Role::kAdminStaff).AdmitsCategory("DocumentReference", "Kurn:local|letters\n"));
+  EXPECT_FALSE(policy->Of(Role::kAdminStaff).AdmitsCategory("DocumentReference", "Kurn:local|x\n"));
+  auto shown = boost::json::parse(RegionPolicyJson(*policy)).as_object();
+  EXPECT_EQ(shown.at("roles")
+                .at("admin-staff")
+                .at("read_categories")
+                .at("DocumentReference")
+                .as_array()[0]
+                .at("code"),
+            "letters");
+  EXPECT_TRUE(shown.at("roles").at("social-worker").as_object().contains("read_categories"));
+  struct Case {
+    const char* text;
+    const char* location;
+  };
+  for (
+      const Case& c : {
+          Case{
+              R"({"roles": {"nurse": {"read_categories": {"Observation": [{"system": "urn:x", "code": "y"}]}}}})",
+              "roles.nurse.read_categories.Observation"},
+          Case{R"({"roles": {"nurse": {"read_categories": {"DocumentReference": []}}}})",
+               "roles.nurse.read_categories.DocumentReference"},
+          Case{
+              R"({"roles": {"nurse": {"read_categories": {"DocumentReference": [{"code": "y"}]}}}})",
+              "roles.nurse.read_categories.DocumentReference[0].system"},
+          Case{
+              R"({"roles": {"nurse": {"read_categories": {"DocumentReference": [{"system": "urn:x", "colour": "y"}]}}}})",
+              "roles.nurse.read_categories.DocumentReference[0].colour"},
+      }) {
+    auto bad = ParseRegionPolicy(c.text);
+    ASSERT_FALSE(bad.ok()) << c.text;
+    EXPECT_EQ(bad.error().location, c.location) << bad.error().message;
+  }
 }
 
 }  // namespace

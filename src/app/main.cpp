@@ -38,6 +38,7 @@
 #include "http/oidc_routes.h"
 #include "http/patient_access_operations.h"
 #include "http/server.h"
+#include "http/server_error_response.h"
 #include "interactions/fhir_service.h"
 #include "store/store.h"
 
@@ -216,9 +217,7 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
           return http::FhirRoutes::ErrorResponse(503, "the server is starting");
         return routes->Handle(request);
       },
-      [](int status, std::string message) {
-        return http::FhirRoutes::ErrorResponse(status, message);
-      });
+      &http::ServerErrorResponse);
   auto bound = server.Start();
   if (!bound.ok()) {
     std::cerr << "carerecord: " << bound.error().message << "\n";

@@ -3,6 +3,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
 
+#include "fhir/category_facts.h"
 #include "fhir/json_number.h"
 
 namespace carerecord::fhir {
@@ -57,6 +58,15 @@ std::string EncodeSealingFacts(const json::object& resource) {
   }
   if (const json::value* code = resource.if_contains("code"); code && code->is_object()) {
     AddCodings(code->get_object().if_contains("coding"), 'C', out);
+  }
+  // Categories, for the types the policy reads by category (fhir/category_facts.h).
+  const json::value* category = resource.if_contains("category");
+  if (category && category->is_array() && IsCategorizedType(TextOf(resource, "resourceType"))) {
+    for (const json::value& concept_value : category->get_array()) {
+      if (concept_value.is_object()) {
+        AddCodings(concept_value.get_object().if_contains("coding"), 'K', out);
+      }
+    }
   }
   return out;
 }

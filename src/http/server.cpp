@@ -40,12 +40,13 @@ HttpResponse ServerCore::InvokeHandler(const HttpRequest& request) noexcept {
   } catch (...) {
     LogLine("handler threw a non-exception for " + request.method + " " + request.target);
   }
-  return MakeErrorResponse(500, "internal error");
+  return MakeErrorResponse(500, "internal error", request.target);
 }
 
-HttpResponse ServerCore::MakeErrorResponse(int status, std::string message) noexcept {
+HttpResponse ServerCore::MakeErrorResponse(int status, std::string message,
+                                           std::string_view target) noexcept {
   try {
-    if (error_responder_) return error_responder_(status, message);
+    if (error_responder_) return error_responder_(status, message, target);
   } catch (const std::exception& e) {
     LogLine(std::string("error responder threw: ") + e.what());
   } catch (...) {

@@ -44,9 +44,12 @@ struct ServerOptions {
 
 // May block (e.g. on a database commit) except for what ServerOptions::runs_on_io_thread names.
 using Handler = std::function<HttpResponse(const HttpRequest&)>;
-// Builds the response for errors the server detects itself (400, 408, 413, 431, 500), e.g. a FHIR
-// OperationOutcome. Called on io or worker threads; must be thread-safe.
-using ErrorResponder = std::function<HttpResponse(int status, std::string message)>;
+// Builds the response for errors the server detects itself (400, 408, 413, 414, 431, 500), e.g. a
+// FHIR OperationOutcome. `target`: the request target as far as it was read (may be empty or cut
+// short), so the answer can take the form of what was asked for (an OAuth endpoint's JSON, a
+// sign-in page's HTML). Called on io or worker threads; must be thread-safe.
+using ErrorResponder =
+    std::function<HttpResponse(int status, std::string message, std::string_view target)>;
 
 class HttpServer {
  public:

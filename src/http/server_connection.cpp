@@ -273,7 +273,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     head_only_ = false;
     http_version_ = 11;
     SendResponse(server_.MakeErrorResponse(
-        408, "the request was not received in full within " + within + "; send it again"));
+        408, "the request was not received in full within " + within + "; send it again",
+        request_.target));
   }
 
   void FailParse(error_code ec) {
@@ -297,7 +298,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     keep_alive_ = false;
     head_only_ = false;
     http_version_ = 11;
-    SendResponse(server_.MakeErrorResponse(status, std::move(message)));
+    SendResponse(server_.MakeErrorResponse(status, std::move(message), TargetSoFar()));
+  }
+
+  // The request target, or when the parser stopped before it was whole (a target too long), as
+  // much of it as the unparsed bytes hold after the method: enough to tell which endpoint it was
+  // for. Never past the first line.
+  std::string TargetSoFar() const {
+    if (!request_.target.empty()) return request_.target;
+    const char* bytes = static_cast<const char*>(buffer_.cdata().data());
+    std::string_view line(bytes, std::min<size_t>(buffer_.size(), 4096));
+    line = line.substr(0, line.find_first_of("\r\n"));
+    const size_t space = line.find(' ');
+    if (space == std::string_view::npos) return {};
+    std::string_view target = line.substr(space + 1);
+    return std::string(target.substr(0, target.find(' ')));
   }
 
   // When the header went over its limit, whether the request target is what made it so: the
@@ -339,9 +354,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (std::string coding = UnsupportedTransferCoding(); !coding.empty()) {
       keep_alive_ = false;
       head_only_ = false;
-      return SendResponse(server_.MakeErrorResponse(
-          501, "the transfer coding '" + coding.substr(0, 64) +
-                   "' is not supported; send the body as it is, or chunked"));
+      return SendResponse(
+          server_.MakeErrorResponse(501,
+                                    "the transfer coding '" + coding.substr(0, 64) +
+                                        "' is not supported; send the body as it is, or chunked",
+                                    request_.target));
     }
     const auto& runs_on_io_thread = server_.options().runs_on_io_thread;
     if (runs_on_io_thread ? runs_on_io_thread(request_) : head_only_ || request_.method == "GET") {

@@ -74,7 +74,8 @@ class ServerCore {
   asio::thread_pool& worker_pool() { return *worker_pool_; }
   asio::thread_pool& large_body_pool() { return *large_body_pool_; }
   HttpResponse InvokeHandler(const HttpRequest& request) noexcept;
-  HttpResponse MakeErrorResponse(int status, std::string message) noexcept;
+  HttpResponse MakeErrorResponse(int status, std::string message,
+                                 std::string_view target = {}) noexcept;
   void OnConnectionOpened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
   void OnConnectionClosed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
 

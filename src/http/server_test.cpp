@@ -19,13 +19,14 @@
 
 #include "http/client.h"
 #include "http/fhir_routes.h"
+#include "http/server_error_response.h"
 
 namespace carerecord::http {
 namespace {
 
 using namespace std::chrono_literals;
 
-HttpResponse ErrorAsText(int status, std::string message) {
+HttpResponse ErrorAsText(int status, std::string message, std::string_view) {
   HttpResponse response;
   response.status = status;
   response.SetHeader("Content-Type", "text/plain");
@@ -614,12 +615,62 @@ TEST(HttpServerTest, SlowlorisRequestGets408ThenIsClosedAfterRequestTimeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
 }
 
+// The server's own errors take the form of the endpoint asked: OAuth JSON at the token endpoint
+// (and the other JSON ones), an HTML page at the sign-in pages, an OperationOutcome elsewhere;
+// for a target too long to be read whole as well as for a body over the limit.
+TEST(HttpServerTest, ServerErrorsTakeTheFormOfTheEndpointAsked) {
+  ServerOptions options;
+  options.max_body_bytes = 1024;
+  HttpServer server(options, Echo, &ServerErrorResponse);
+  auto port = server.Start();
+  ASSERT_TRUE(port.ok());
+  const std::string big_body(4096, 'x');
+  const std::string long_query = "?q=" + std::string(70 * 1024, 'a');
+  struct Case {
+    std::string method, target;
+    int status;
+    std::string form;  // "oauth", "html" or "fhir"
+  };
+  for (const Case& c : std::vector<Case>{
+           {"POST", "/auth/token", 413, "oauth"},
+           {"GET", "/auth/token" + long_query, 414, "oauth"},
+           {"POST", "/auth/launch", 413, "oauth"},
+           {"GET", "/.well-known/openid-configuration" + long_query, 414, "oauth"},
+           {"GET", "/auth/authorize" + long_query, 414, "html"},
+           {"POST", "/auth/authorize", 413, "html"},
+           {"POST", "/auth/oidc/role", 413, "html"},
+           {"POST", "/fhir/Patient", 413, "fhir"},
+           {"GET", "/fhir/Patient" + long_query, 414, "fhir"},
+       }) {
+    SCOPED_TRACE(c.method + " " + c.target.substr(0, 40));
+    RawConnection connection(*port);
+    connection.Write(c.method + " " + c.target + " HTTP/1.1\r\nHost: x\r\n" +
+                     (c.method == "POST" ? "Content-Length: " + std::to_string(big_body.size()) +
+                                               "\r\n\r\n" + big_body
+                                         : std::string("\r\n")));
+    auto response = connection.ReadResponse();
+    EXPECT_EQ(response.status, c.status) << response.body;
+    boost::system::error_code ec;
+    auto json = boost::json::parse(response.body, ec);
+    if (c.form == "oauth") {
+      ASSERT_FALSE(ec) << response.body;
+      EXPECT_EQ(json.at("error"), "invalid_request") << response.body;
+      EXPECT_TRUE(json.as_object().contains("error_description"));
+      EXPECT_NE(response.head.find("application/json"), std::string::npos) << response.head;
+    } else if (c.form == "html") {
+      EXPECT_NE(response.head.find("text/html"), std::string::npos) << response.head;
+      EXPECT_NE(response.body.find("<html"), std::string::npos) << response.body;
+    } else {
+      ASSERT_FALSE(ec) << response.body;
+      EXPECT_EQ(json.at("resourceType"), "OperationOutcome");
+    }
+  }
+}
+
 TEST(HttpServerTest, UnfinishedBodyGets408AsAnOperationOutcome) {
   ServerOptions options;
   options.request_timeout = 500ms;
-  HttpServer server(options, Echo, [](int status, std::string message) {
-    return FhirRoutes::ErrorResponse(status, message);
-  });
+  HttpServer server(options, Echo, &ServerErrorResponse);
   auto port = server.Start();
   ASSERT_TRUE(port.ok());
   RawConnection connection(*port);

@@ -352,6 +352,9 @@ Response FhirService::History(const RequestContext& ctx, std::string_view type, 
   if (!page->next_cursor.empty()) {
     bundle.Link("next", PageUrl(base, applied, page->next_cursor, query.count));
   }
+  if (!page->previous_cursor.empty()) {
+    bundle.Link("previous", PageUrl(base, applied, page->previous_cursor, query.count));
+  }
   for (const store::StoredResource& r : page->versions) {
     std::string url = r.type + "/" + r.id;
     std::string extra =

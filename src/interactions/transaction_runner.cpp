@@ -293,12 +293,11 @@ base::Status TransactionRunner::DecideTarget(PlannedEntry& e) {
   return base::Status::Ok();
 }
 
-bool TransactionRunner::MayReadCurrent(const PlannedEntry& e,
+bool TransactionRunner::MayReadCurrent(std::string_view type, std::string_view id,
                                        const store::CurrentVersion& current) {
   store::ItemBodyText body(current.json);
   const store::ItemFacts facts{
-      e.type, e.resolved_id, current.patient_id, current.sealing_facts, current.author_organisation,
-      &body};
+      type, id, current.patient_id, current.sealing_facts, current.author_organisation, &body};
   return service_.policy_.MayRead(ctx_.who, facts);
 }
 
@@ -313,6 +312,37 @@ base::Status TransactionRunner::CheckScopeRestrictions(const PlannedEntry& e,
                                                 written, current);
   if (!refusal) return base::Status::Ok();
   return At(MakeError(ErrorCode::kForbidden, std::move(refusal->message)), e.where);
+}
+
+// A write's local references must name resources that exist; the store checks that at commit
+// (which is final: a target deleted meanwhile is caught there). A target the writer may not read
+// is answered here exactly as a missing one is there (same status, text and place, the first
+// in the same order), so a write cannot probe what the writer may not read. Permits, not Admit:
+// nothing of the target is disclosed.
+base::Status TransactionRunner::CheckTargetsReadable(const store::WriteTransaction& transaction) {
+  std::unordered_set<std::string> written_here, deleted_here;
+  for (const store::PreparedWrite& write : transaction.writes) {
+    (write.is_delete ? deleted_here : written_here).insert(write.type + "/" + write.id);
+  }
+  for (const store::PreparedWrite& write : transaction.writes) {
+    for (const auto& [type, id] : write.required_targets) {
+      const std::string target = type + "/" + id;
+      if (written_here.count(target) && !deleted_here.count(target)) continue;
+      auto current = reader_->Current(type, id);
+      if (!current.ok()) return current.error();
+      const bool missing = current->version == 0 || current->deleted ||
+                           deleted_here.count(target) > 0 ||
+                           !MayReadCurrent(type, id, current.value());
+      if (missing) {
+        // The text of the store's check (GroupCommitWriter::CheckTargets), word for word.
+        return MakeError(
+            ErrorCode::kUnprocessable,
+            write.type + "/" + write.id + " refers to " + target + ", which does not exist",
+            write.type + "/" + write.id);
+      }
+    }
+  }
+  return base::Status::Ok();
 }
 
 base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
@@ -366,7 +396,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
     // nor described. A delete of it deletes nothing, as of an id that does not exist (204); an
     // update is refused before its version, If-Match or condition is looked at, with one text
     // whatever the reason (a free id would be created, so that it exists cannot be hidden).
-    if (current.version > 0 && !MayReadCurrent(e, current)) {
+    if (current.version > 0 && !MayReadCurrent(e.type, e.resolved_id, current)) {
       if (e.method == "DELETE") {
         e.noop = true;
         e.status = 204;
@@ -441,6 +471,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
                 e->where);
     }
   }
+  CR_RETURN_IF_ERROR(CheckTargetsReadable(transaction));
   transaction.checks = std::move(checks_);
   reader_.reset();
   if (transaction.writes.empty()) return base::Status::Ok();

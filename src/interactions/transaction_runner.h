@@ -77,7 +77,9 @@ class TransactionRunner {
                                                const std::string& where);
   void CheckStillNoMatchAtCommit(const std::string& type, const QueryParams& query);
   base::Status ResolveReferences(const PlannedEntry& entry, boost::json::object& resource);
-  bool MayReadCurrent(const PlannedEntry& e, const store::CurrentVersion& current);
+  bool MayReadCurrent(std::string_view type, std::string_view id,
+                      const store::CurrentVersion& current);
+  base::Status CheckTargetsReadable(const store::WriteTransaction& transaction);
   // A 403 when the token's scopes for this write are all restricted (SMART's search-style
   // restrictions) and `written` (empty for a delete) or `current` (empty when none) fails them.
   base::Status CheckScopeRestrictions(const PlannedEntry& e, std::string_view written,

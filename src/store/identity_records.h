@@ -118,7 +118,17 @@ class IdentityRecords {
   // Counts a failed sign-in under a username no one has, in one write transaction: the same
   // work as a known user's failure (UpdateSignInState), so the time of a failed sign-in does
   // not tell whether the username exists; and a count an operator can watch for guessing.
-  virtual base::Status CountUnknownSignIn() = 0;
+  // `name_key` (a keyed hash of the name as given, never the name) holds the name's lockout
+  // state, kept in the database as a known user's is (so it survives a restart) and changed by
+  // `change` in that transaction as a known user's is; `change` returns when the state may be
+  // forgotten (its window and any lock over). A few forgotten states are removed by each call,
+  // so a spray of names keeps no more than the states that have not expired.
+  virtual base::Status CountUnknownSignIn(std::string_view name_key, int64_t now_ms,
+                                          const std::function<int64_t(SignInState&)>& change) = 0;
+  // A secret kept in the directory's database under `name`: the one stored, or `candidate`,
+  // stored now, when there is none (so every process on the folder uses the same one).
+  virtual base::Result<std::string> KeepSecret(std::string_view name,
+                                               std::string_view candidate) = 0;
   virtual base::Result<int64_t> UnknownSignIns() = 0;
 
   // The sync's bookkeeping: the row's FHIR resources were written from `revision` (a later

@@ -97,6 +97,10 @@ class ReadGate {
   // True when this gate admits no item of `type`, whatever its facts (a role that may not read
   // the type): a search of it then reads no match. False is always safe.
   virtual bool AdmitsNoneOf(std::string_view /*type*/) { return false; }
+  // Counts `count` items withheld without asking about each: the matches of a count over a type
+  // the gate admits none of (AdmitsNoneOf), so the audit's withheld agrees with a count that
+  // asked Admit per match. For the audit only; never told to the caller.
+  virtual void CountWithheld(int64_t /*count*/) {}
 };
 
 // One write of a transaction, fully prepared by the caller: validated, references resolved,

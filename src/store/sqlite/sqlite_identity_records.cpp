@@ -19,6 +19,16 @@ constexpr const char* kIdentitySchemaSql = R"sql(
 CREATE TABLE IF NOT EXISTS identity_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO identity_state (key, value) VALUES ('change', 0);
 INSERT OR IGNORE INTO identity_state (key, value) VALUES ('unknown_sign_ins', 0);
+CREATE TABLE IF NOT EXISTS identity_unknown_sign_in (
+  name_hash BLOB PRIMARY KEY,
+  failed_attempts INTEGER NOT NULL,
+  failure_window_start_ms INTEGER NOT NULL,
+  locked_until_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS identity_unknown_sign_in_expiry
+  ON identity_unknown_sign_in (expires_ms);
+CREATE TABLE IF NOT EXISTS identity_secret (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS identity_organisation (
   key INTEGER PRIMARY KEY,
   ods_code TEXT NOT NULL UNIQUE,
@@ -448,14 +458,72 @@ class SqliteIdentityRecords final : public IdentityRecords {
     });
   }
 
-  base::Status CountUnknownSignIn() override {
+  base::Status CountUnknownSignIn(std::string_view name_key, int64_t now_ms,
+                                  const std::function<int64_t(SignInState&)>& change) override {
+    // Each call removes up to this many forgotten states: more than the one it may add, so the
+    // table shrinks back to the states still within their window once a spray stops.
+    constexpr int64_t kForgottenPerCall = 8;
     std::lock_guard lock(mutex_);
     return db_->InWriteTransaction([&]() -> base::Status {
-      auto stmt =
+      auto count =
           db_->Cached("UPDATE identity_state SET value = value + 1 WHERE key = 'unknown_sign_ins'");
-      if (!stmt.ok()) return stmt.error();
-      return (*stmt)->Run();
+      if (!count.ok()) return count.error();
+      CR_RETURN_IF_ERROR((*count)->Run());
+      auto forget = db_->Cached(
+          "DELETE FROM identity_unknown_sign_in WHERE name_hash IN (SELECT name_hash FROM "
+          "identity_unknown_sign_in WHERE expires_ms <= ? ORDER BY expires_ms LIMIT ?)");
+      if (!forget.ok()) return forget.error();
+      (*forget)->Bind(1, now_ms).Bind(2, kForgottenPerCall);
+      CR_RETURN_IF_ERROR((*forget)->Run());
+      auto read = db_->Cached(
+          "SELECT failed_attempts, failure_window_start_ms, locked_until_ms, expires_ms FROM "
+          "identity_unknown_sign_in WHERE name_hash = ?");
+      if (!read.ok()) return read.error();
+      (*read)->BindBlob(1, name_key);
+      auto row = (*read)->Step();
+      if (!row.ok()) return row.error();
+      SignInState state;
+      if (row.value() && (*read)->Int(3) > now_ms) {
+        state.failed_attempts = static_cast<int>((*read)->Int(0));
+        state.failure_window_start_ms = (*read)->Int(1);
+        state.locked_until_ms = (*read)->Int(2);
+      }
+      (*read)->Reset();
+      const int64_t expires_ms = change(state);
+      auto write = db_->Cached(
+          "INSERT OR REPLACE INTO identity_unknown_sign_in (name_hash, failed_attempts, "
+          "failure_window_start_ms, locked_until_ms, expires_ms) VALUES (?, ?, ?, ?, ?)");
+      if (!write.ok()) return write.error();
+      (*write)
+          ->BindBlob(1, name_key)
+          .Bind(2, int64_t{state.failed_attempts})
+          .Bind(3, state.failure_window_start_ms)
+          .Bind(4, state.locked_until_ms)
+          .Bind(5, expires_ms);
+      return (*write)->Run();
     });
+  }
+
+  base::Result<std::string> KeepSecret(std::string_view name, std::string_view candidate) override {
+    std::lock_guard lock(mutex_);
+    std::string kept;
+    auto done = db_->InWriteTransaction([&]() -> base::Status {
+      auto insert =
+          db_->Cached("INSERT OR IGNORE INTO identity_secret (name, value) VALUES (?, ?)");
+      if (!insert.ok()) return insert.error();
+      (*insert)->Bind(1, name).BindBlob(2, candidate);
+      CR_RETURN_IF_ERROR((*insert)->Run());
+      auto read = db_->Cached("SELECT value FROM identity_secret WHERE name = ?");
+      if (!read.ok()) return read.error();
+      (*read)->Bind(1, name);
+      auto row = (*read)->Step();
+      if (!row.ok()) return row.error();
+      if (row.value()) kept = std::string((*read)->Blob(0));
+      (*read)->Reset();
+      return base::Status::Ok();
+    });
+    if (!done.ok()) return done.error();
+    return kept;
   }
 
   base::Status MarkOrganisationSynced(int64_t key, int64_t revision,

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "store/identity_records.h"
+#include "store/sqlite/sqlite_db.h"
 #include "store/store.h"
 
 namespace carerecord::store {
@@ -184,6 +185,49 @@ TEST_F(IdentityRecordsTest, RecordHoldsPatientReadsTheRecordStore) {
   EXPECT_TRUE(records_->RecordHoldsPatient("p1").value());
   EXPECT_FALSE(records_->RecordHoldsPatient("p2").value());
   store->Close();
+}
+
+// An unknown name's lockout state is kept under its key until it expires; expired states are
+// forgotten a few per later failure, so a spray of names leaves only what has not expired.
+TEST_F(IdentityRecordsTest, UnknownNameStatesAreKeptUntilTheyExpireThenForgotten) {
+  auto rows = [&] {
+    auto db = SqliteConnection::OpenSide((dir_ / "carerecord.db").string(), false);
+    EXPECT_TRUE(db.ok());
+    auto stmt = (*db)->Prepare("SELECT count(*) FROM identity_unknown_sign_in");
+    EXPECT_TRUE(stmt.ok());
+    EXPECT_TRUE(stmt->Step().ok());
+    return stmt->Int(0);
+  };
+  const int64_t now = 1'000'000;
+  auto fail = [&](const std::string& key, int64_t at, int64_t expires) {
+    int seen = -1;
+    EXPECT_TRUE(records_
+                    ->CountUnknownSignIn(key, at,
+                                         [&](SignInState& state) {
+                                           seen = state.failed_attempts++;
+                                           return expires;
+                                         })
+                    .ok());
+    return seen;
+  };
+  for (int i = 0; i < 40; ++i) fail("sprayed-" + std::to_string(i), now, now + 100);
+  EXPECT_EQ(fail("kept", now, now + 1000), 0);
+  EXPECT_EQ(fail("kept", now + 50, now + 1000), 1);  // the state is read back
+  EXPECT_EQ(rows(), 41);
+  EXPECT_EQ(records_->UnknownSignIns().value(), 42);
+  // Past their expiry the sprayed states are forgotten, eight per failure, and read as new.
+  EXPECT_EQ(fail("sprayed-0", now + 200, now + 300), 0);
+  for (int i = 0; i < 5; ++i) fail("later-" + std::to_string(i), now + 200, now + 300);
+  EXPECT_EQ(rows(), 1 + 1 + 5);  // "kept", "sprayed-0" anew, the five later ones
+  EXPECT_EQ(fail("kept", now + 200, now + 1000), 2);
+}
+
+TEST_F(IdentityRecordsTest, ASecretIsKeptOnceAndSurvivesAReopen) {
+  EXPECT_EQ(records_->KeepSecret("k", std::string("first\0bytes", 11)).value(),
+            std::string("first\0bytes", 11));
+  EXPECT_EQ(records_->KeepSecret("k", "second").value(), std::string("first\0bytes", 11));
+  records_ = std::move(OpenSqliteIdentityRecords(dir_.string())).value();
+  EXPECT_EQ(records_->KeepSecret("k", "third").value(), std::string("first\0bytes", 11));
 }
 
 }  // namespace

@@ -80,7 +80,11 @@ base::Result<SearchPage> SqliteReadSession::BudgetedSearch(const SearchSpec& spe
   PageGate page_gate;
   if (gated) {
     page_gate.none = gate_.AdmitsNoneOf(spec.type);
-    page_gate.permits = [this](int64_t pk) { return PermitsPk(pk, /*record_withheld=*/true); };
+    // A counted search's withheld are all its matches the gate refused, counted once by
+    // CountPermitted; otherwise those the page read past.
+    page_gate.permits = [this, gated_count](int64_t pk) {
+      return PermitsPk(pk, /*record_withheld=*/!gated_count);
+    };
   }
   SearchPage page;
   std::optional<SearchSpec> uncounted;
@@ -166,17 +170,21 @@ base::Result<bool> SqliteReadSession::PermitsPk(int64_t pk, bool record_withheld
   return permitted;
 }
 
-// Every match of `spec` that the gate permits, counted one by one; `none`: the gate admits no
-// item of the type, so none is read (the search is still compiled, for its errors).
+// Every match of `spec` that the gate permits, counted one by one; each match it refuses is
+// counted withheld for the audit (never for the caller). `none`: the gate admits no item of the
+// type, so no match is asked about: all are withheld, and the audit says how many, as it would
+// had each been asked.
 base::Result<int64_t> SqliteReadSession::CountPermitted(const SearchSpec& spec, SearchRun& run,
                                                         bool none) {
-  PageGate nothing;
-  nothing.none = true;
-  auto pks = MatchPks(*db_, names_, spec, size_t{1} << 40, run, none ? &nothing : nullptr);
+  auto pks = MatchPks(*db_, names_, spec, size_t{1} << 40, run);
   if (!pks.ok()) return pks.error();
+  if (none) {
+    gate_.CountWithheld(static_cast<int64_t>(pks->size()));
+    return 0;
+  }
   int64_t total = 0;
   for (int64_t pk : *pks) {
-    auto permitted = PermitsPk(pk);
+    auto permitted = PermitsPk(pk, /*record_withheld=*/true);
     if (!permitted.ok()) return permitted.error();
     total += *permitted;
   }
@@ -234,40 +242,101 @@ base::Result<HistoryPage> SqliteReadSession::History(const HistoryQuery& query) 
     }
   }
   SearchRun run(*db_, SearchBudget{});  // counting and paging are bounded in work like a search
+  // A type the gate admits none of is not read: its history is empty, as a store that never
+  // held it would answer.
+  const bool none =
+      !query.type.empty() && !gate_.AdmitsEverything() && gate_.AdmitsNoneOf(query.type);
+  if (none) {
+    if (query.total || query.cursor.empty()) page.total = 0;
+    return page;
+  }
   auto total = CountHistory(query, from + where, bind_all);
   if (!total.ok()) return run.Explain(total.error());
   page.total = *total;
-  std::string paged = where;
-  int64_t before = 0;
+  auto paged = FillHistoryPage(query, from + where, bind_all, page);
+  if (!paged.ok()) return run.Explain(paged.error());
+  return page;
+}
+
+// One page of history, newest first, through the gate: the page is filled with the versions
+// the gate permits, read on past withheld ones (decided from the row's facts; no body is read),
+// until it has its count and one more (which says a link onwards is due) or the versions end.
+// Its cursors are those of versions it returns: "h<vid>" (next: the versions older than vid)
+// after the last, "hp<vid>" (previous: newer than vid) before the first; so its versions, links
+// and cursors are those of a store that never held the withheld ones.
+base::Status SqliteReadSession::FillHistoryPage(const HistoryQuery& query,
+                                                const std::string& sql_from_where,
+                                                const std::function<void(SqliteStatement&)>& bind,
+                                                store::HistoryPage& page) {
+  bool backward = false;
+  int64_t at = 0;
+  std::string paged = sql_from_where;
   if (!query.cursor.empty()) {
-    if (query.cursor[0] != 'h' ||
-        !ParseWholeNumber(std::string_view(query.cursor).substr(1), before) || before <= 0) {
+    backward = query.cursor.rfind("hp", 0) == 0;
+    std::string_view number = std::string_view(query.cursor).substr(backward ? 2 : 1);
+    if (query.cursor[0] != 'h' || !ParseWholeNumber(number, at) || at <= 0) {
       return base::Invalid("the paging cursor is not one this server made", "_cursor");
     }
-    paged += " AND v.vid < " + std::to_string(before);
+    paged += (backward ? " AND v.vid > " : " AND v.vid < ") + std::to_string(at);
   }
-  auto stmt = db_->Prepare(std::string("SELECT ") + RowLoader::kVersionColumns + ", v.vid" + from +
-                           paged + " ORDER BY v.vid DESC LIMIT " + std::to_string(query.count + 1));
+  const bool gated = !gate_.AdmitsEverything();
+  // The page's versions in page order (the nearest the cursor first), and one more if any.
+  std::string sql = std::string("SELECT ") + kVersionItemFactsColumns + paged +
+                    (backward ? " ORDER BY v.vid" : " ORDER BY v.vid DESC");
+  if (!gated) sql += " LIMIT " + std::to_string(query.count + 1);
+  auto stmt = db_->Prepare(sql);
   if (!stmt.ok()) return stmt.error();
-  bind_all(*stmt);
-  int64_t last_vid = 0;
-  size_t rows = 0, bytes = 0;
-  for (;;) {
+  bind(*stmt);
+  std::vector<int64_t> vids;
+  while (vids.size() <= query.count) {
     auto row = stmt->Step();
-    if (!row.ok()) return run.Explain(row.error());
+    if (!row.ok()) return row.error();
     if (!row.value()) break;
-    // A page ends at its count, or early once its bodies reach the page's bytes.
-    if (++rows > query.count || bytes >= SearchBudget{}.max_page_bytes) {
-      page.next_cursor = "h" + std::to_string(last_vid);
-      break;
+    if (gated) {
+      auto permitted = loader_.Permitted(*stmt, 0, gate_);
+      if (!permitted.ok()) return permitted.error();
+      if (!*permitted) {
+        // Read past: Admit refuses it as Permits did and counts it withheld for the audit.
+        auto recorded = loader_.Permitted(*stmt, 0, gate_, /*record=*/true);
+        if (!recorded.ok()) return recorded.error();
+        continue;
+      }
     }
-    last_vid = stmt->Int(RowLoader::kColumnCount);
-    auto loaded = loader_.Load(*stmt);
+    vids.push_back(stmt->Int(5));
+  }
+  const bool more = vids.size() > query.count;
+  if (more) vids.pop_back();
+  if (backward) std::reverse(vids.begin(), vids.end());
+  // The bodies, newest first; a page ends early once they reach the page's bytes.
+  auto load = db_->Cached(std::string("SELECT ") + RowLoader::kVersionColumns +
+                          " FROM version v JOIN resource r ON r.pk = v.pk WHERE v.vid = ?");
+  if (!load.ok()) return load.error();
+  size_t bytes = 0, loaded_count = 0;
+  for (; loaded_count < vids.size(); ++loaded_count) {
+    if (bytes >= SearchBudget{}.max_page_bytes) break;
+    (*load)->Bind(1, vids[loaded_count]);
+    auto row = (*load)->Step();
+    base::Result<StoredResource> loaded =
+        MakeError(ErrorCode::kInternal, "a version vanished in a snapshot");
+    if (!row.ok()) {
+      loaded = row.error();
+    } else if (row.value()) {
+      loaded = loader_.Load(**load);
+    }
+    (*load)->Reset();
     if (!loaded.ok()) return loaded.error();
     bytes += loaded->json.size();
     if (Admit(*loaded)) page.versions.push_back(std::move(loaded).value());
   }
-  return page;
+  if (vids.empty()) return base::Status::Ok();
+  const bool cut = loaded_count < vids.size();
+  if (cut || (backward ? true : more)) {
+    page.next_cursor = "h" + std::to_string(vids[loaded_count - 1]);
+  }
+  if (backward ? more : !query.cursor.empty()) {
+    page.previous_cursor = "hp" + std::to_string(vids.front());
+  }
+  return base::Status::Ok();
 }
 
 // A history's total: every version when asked (_total=accurate); otherwise on the first page

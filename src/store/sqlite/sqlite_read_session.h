@@ -81,8 +81,9 @@ struct CompartmentReferences {
 
 // kItemFactsColumns for a row of any version (see RowLoader::kVersionColumns).
 constexpr const char* kVersionItemFactsColumns =
-    "r.type_id, r.id, r.patient_pk, v.sealing_facts || COALESCE((SELECT cv.sealing_facts FROM "
-    "version cv WHERE cv.vid = r.vid AND cv.vid <> v.vid), ''), r.author_org, v.vid";
+    "r.type_id, r.id, r.patient_pk, v.sealing_facts || COALESCE((SELECT '~' || char(10) || "
+    "cv.sealing_facts FROM version cv WHERE cv.vid = r.vid AND cv.vid <> v.vid), ''), "
+    "r.author_org, v.vid";
 
 // Loads rows of resource + version into StoredResource, caching patient ids by pk.
 class RowLoader {
@@ -94,12 +95,13 @@ class RowLoader {
       "v.sealing_facts, r.author_org";
   static constexpr int kColumnCount = 10;
   // The same columns for a version that may not be the current one: its sealing facts are its
-  // own and the current version's (lines of "S|..." and "C|...", so they concatenate), because
-  // a resource sealed later seals its earlier versions too. For vread and history.
+  // own and the current version's (lines of "S|..." and "C|...", so they concatenate; a "~" line
+  // between them, for the category rules: fhir/category_facts.h), because a resource sealed
+  // later seals its earlier versions too. For vread and history.
   static constexpr const char* kVersionColumns =
       "r.type_id, r.id, v.version, v.last_updated, v.method, v.body, r.patient_pk, r.pk, "
-      "v.sealing_facts || COALESCE((SELECT cv.sealing_facts FROM version cv WHERE cv.vid = r.vid "
-      "AND cv.vid <> v.vid), ''), r.author_org";
+      "v.sealing_facts || COALESCE((SELECT '~' || char(10) || cv.sealing_facts FROM version cv "
+      "WHERE cv.vid = r.vid AND cv.vid <> v.vid), ''), r.author_org";
 
   base::Result<StoredResource> Load(SqliteStatement& stmt) {
     StoredResource out;
@@ -124,13 +126,18 @@ class RowLoader {
   }
 
   // Whether `gate` permits the item of a row selected with kItemFactsColumns from `first` on.
-  base::Result<bool> Permitted(SqliteStatement& stmt, int first, ReadGate& gate) {
+  // `record`: asked as Admit (a refusal is counted withheld for the audit; an item admitted is
+  // counted disclosed, so only for one that is refused or returned).
+  base::Result<bool> Permitted(SqliteStatement& stmt, int first, ReadGate& gate,
+                               bool record = false) {
     auto patient = PatientId(stmt.Int(first + 2));
     if (!patient.ok()) return patient.error();
     const std::string type = names_.types.NameOf(stmt.Int(first));
     StoredItemBody body(db_, *names_.codec, stmt.Int(first + kItemFactsVidColumn));
-    return gate.Permits(ItemFacts{type, stmt.Text(first + 1), patient.value(), stmt.Text(first + 3),
-                                  stmt.Text(first + 4), &body});
+    const ItemFacts facts{
+        type, stmt.Text(first + 1), patient.value(), stmt.Text(first + 3), stmt.Text(first + 4),
+        &body};
+    return record ? gate.Admit(facts) : gate.Permits(facts);
   }
 
   base::Result<std::string> PatientId(int64_t pk) {
@@ -228,6 +235,9 @@ class SqliteReadSession final : public ReadSession {
   // `record_withheld`: a refused item is counted as withheld for the audit (a search page's
   // match that the page read past).
   base::Result<bool> PermitsPk(int64_t pk, bool record_withheld = false);
+  base::Status FillHistoryPage(const HistoryQuery& query, const std::string& sql_from_where,
+                               const std::function<void(SqliteStatement&)>& bind,
+                               store::HistoryPage& page);
   base::Result<std::optional<int64_t>> CountHistory(
       const HistoryQuery& query, const std::string& sql_from_where,
       const std::function<void(SqliteStatement&)>& bind);
