@@ -5,6 +5,9 @@
 #include <cstring>
 #include <iostream>
 
+#include "audit/audit_event.h"
+#include "audit/audit_search.h"
+
 namespace carerecord::audit {
 
 namespace fs = std::filesystem;
@@ -59,7 +62,18 @@ base::Result<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& op
       (options.max_page_count > 0
            ? "PRAGMA max_page_count=" + std::to_string(options.max_page_count) + ";"
            : std::string());
-  if (!Exec(db, pragmas.c_str()) || !Exec(db, kSchema)) return Unwritable(db, "set up");
+  if (!Exec(db, pragmas.c_str()) || !Exec(db, kSchema) || !Exec(db, kAuditSearchSchema)) {
+    return Unwritable(db, "set up");
+  }
+  // Entries written before the side table existed, or by a writer that stopped between them
+  // (never: they share a transaction), are indexed now.
+  if (auto indexed = IndexAuditEntries(db); !indexed.ok()) return indexed.error();
+  if (sqlite3_prepare_v3(db, kInsertSearchKey, -1, SQLITE_PREPARE_PERSISTENT, &log->insert_key_,
+                         nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(db, kSetIndexedSeq, -1, SQLITE_PREPARE_PERSISTENT, &log->indexed_,
+                         nullptr) != SQLITE_OK) {
+    return Unwritable(db, "prepare");
+  }
   if (sqlite3_prepare_v3(db,
                          "INSERT INTO audit_entry(seq, time_ms, canonical, hash) "
                          "VALUES(?1, ?2, ?3, ?4)",
@@ -123,6 +137,8 @@ base::Result<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& op
 AuditLog::~AuditLog() {
   Close();
   sqlite3_finalize(insert_);
+  sqlite3_finalize(insert_key_);
+  sqlite3_finalize(indexed_);
   if (db_) sqlite3_close_v2(db_);
 }
 
@@ -144,7 +160,7 @@ int64_t AuditLog::head_seq() const {
 
 std::future<base::Result<int64_t>> AuditLog::AppendAsync(AuditRecord record) {
   if (record.time_ms == 0) record.time_ms = NowUtcMs();
-  Pending pending{CanonicalPartsOf(record), record.time_ms, {}};
+  Pending pending{CanonicalPartsOf(record), record.time_ms, SearchKeysOf(record), {}};
   auto future = pending.done.get_future();
   {
     std::lock_guard lock(mutex_);
@@ -222,8 +238,28 @@ base::Status AuditLog::CommitBatch(std::deque<Pending>& batch, std::vector<int64
       Exec(db_, "ROLLBACK");
       return error;
     }
+    for (const std::string& key : pending.search_keys) {
+      sqlite3_bind_text(insert_key_, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(insert_key_, 2, pending.time_ms);
+      sqlite3_bind_int64(insert_key_, 3, seq);
+      const int key_rc = sqlite3_step(insert_key_);
+      sqlite3_reset(insert_key_);
+      if (key_rc != SQLITE_DONE) {
+        base::Error error = Unwritable(db_, "index");
+        Exec(db_, "ROLLBACK");
+        return error;
+      }
+    }
     seqs.push_back(seq);
     time_ms = pending.time_ms;
+  }
+  sqlite3_bind_int64(indexed_, 1, seq);
+  const int indexed_rc = sqlite3_step(indexed_);
+  sqlite3_reset(indexed_);
+  if (indexed_rc != SQLITE_DONE) {
+    base::Error error = Unwritable(db_, "index");
+    Exec(db_, "ROLLBACK");
+    return error;
   }
   if (!Exec(db_, "COMMIT")) {
     base::Error error = Unwritable(db_, "commit");

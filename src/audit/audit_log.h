@@ -4,7 +4,9 @@
 // chains and commits them in batches: one transaction and one sync per batch (group commit).
 // An append completes only once its entry is durable, or fails (the caller must then fail
 // closed). The writer also signs a checkpoint of the chain head (audit/checkpoints.h) at least
-// every `checkpoint_interval` while entries arrive, and once more on Close.
+// every `checkpoint_interval` while entries arrive, and once more on Close. In the same
+// transaction as the entries it writes their search keys to a side table (audit_search.h), which
+// the chain does not cover and which Open rebuilds from the entries when it is behind.
 // Thread-safe: Append from any thread; Open and Close from one.
 #pragma once
 
@@ -60,6 +62,7 @@ class AuditLog {
   struct Pending {
     CanonicalParts canonical;
     int64_t time_ms;
+    std::vector<std::string> search_keys;  // audit_search.h: the side table's rows
     std::promise<base::Result<int64_t>> done;
   };
   AuditLog() = default;
@@ -70,6 +73,8 @@ class AuditLog {
   AuditLogOptions options_;
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* insert_key_ = nullptr;
+  sqlite3_stmt* indexed_ = nullptr;
   std::unique_ptr<CheckpointKey> key_;
   std::unique_ptr<CheckpointWriter> checkpoints_;
   ChainHasher hasher_;

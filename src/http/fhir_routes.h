@@ -13,6 +13,8 @@
 
 namespace carerecord::http {
 
+class AuditRoutes;
+
 struct FhirRouteOptions {
   // The public base URL (e.g. "https://record.example.org/fhir"). Empty: "http://" and the
   // address the connection reached, then "/fhir". Never from the Host header, which would let a
@@ -23,6 +25,9 @@ struct FhirRouteOptions {
   // closed; a write whose intent cannot be recorded is not run). Null: not audited (tests and
   // tools that run no audit log).
   access::RequestAuditLog* audit = nullptr;
+  // AuditEvent, Patient/ID/AuditEvent and Patient/ID/$access-log, from the audit log
+  // (http/audit_routes.h). Null: AuditEvent is searched in the record like any type.
+  const AuditRoutes* audit_events = nullptr;
 };
 
 class FhirRoutes {
@@ -42,6 +47,9 @@ class FhirRoutes {
 
   // An OperationOutcome response for errors found by the server itself (413, 400, 500).
   static HttpResponse ErrorResponse(int status, const std::string& message);
+
+  // Where the sign-in routes record sign-in events (null: not audited).
+  access::RequestAuditLog* audit() const { return options_.audit; }
 
  private:
   HttpResponse Route(const HttpRequest& request, const access::AccessContext& who) const;
