@@ -197,7 +197,7 @@ TEST_F(AuditEvents, AnEntryIsAnR4AuditEventAfterBasicAuditLogPatterns) {
   EXPECT_EQ(event.at("outcome"), "0");
   EXPECT_EQ(event.at("purposeOfEvent").at(0).at("coding").at(0).at("code"), "TREAT");
   const auto& agent = event.at("agent").at(0).as_object();
-  EXPECT_EQ(agent.at("who").at("reference"),
+  EXPECT_EQ(std::string(agent.at("who").at("reference").as_string()),
             "Practitioner/carerecord-user-" + std::to_string(jones_key_));
   EXPECT_EQ(agent.at("altId"), "dr.jones");
   EXPECT_EQ(agent.at("role").at(0).at("coding").at(0).at("code"), "clinician");
@@ -421,7 +421,9 @@ TEST_F(AuditEvents, AnAuditorFindsAnEventForEveryRequestWithItsPatientAndCounts)
           continue;
         }
         ++matching;
-        EXPECT_EQ(object.at("detail").at(0).at("valueString"), std::to_string(m.items)) << m.target;
+        EXPECT_EQ(std::string(object.at("detail").at(0).at("valueString").as_string()),
+                  std::to_string(m.items))
+            << m.target;
       }
     }
     EXPECT_EQ(matching, 1) << m.target;
