@@ -5,9 +5,6 @@
 #include <cstring>
 #include <iostream>
 
-#include "audit/audit_event.h"
-#include "audit/audit_search.h"
-
 namespace carerecord::audit {
 
 namespace fs = std::filesystem;
@@ -62,18 +59,7 @@ base::Result<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& op
       (options.max_page_count > 0
            ? "PRAGMA max_page_count=" + std::to_string(options.max_page_count) + ";"
            : std::string());
-  if (!Exec(db, pragmas.c_str()) || !Exec(db, kSchema) || !Exec(db, kAuditSearchSchema)) {
-    return Unwritable(db, "set up");
-  }
-  // Entries written before the side table existed, or by a writer that stopped between them
-  // (never: they share a transaction), are indexed now.
-  if (auto indexed = IndexAuditEntries(db); !indexed.ok()) return indexed.error();
-  if (sqlite3_prepare_v3(db, kInsertSearchKey, -1, SQLITE_PREPARE_PERSISTENT, &log->insert_key_,
-                         nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v3(db, kSetIndexedSeq, -1, SQLITE_PREPARE_PERSISTENT, &log->indexed_,
-                         nullptr) != SQLITE_OK) {
-    return Unwritable(db, "prepare");
-  }
+  if (!Exec(db, pragmas.c_str()) || !Exec(db, kSchema)) return Unwritable(db, "set up");
   if (sqlite3_prepare_v3(db,
                          "INSERT INTO audit_entry(seq, time_ms, canonical, hash) "
                          "VALUES(?1, ?2, ?3, ?4)",
@@ -130,6 +116,12 @@ base::Result<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& op
   auto writer = CheckpointWriter::Open(log->options_.checkpoint_file, *log->key_, options.durable);
   if (!writer.ok()) return writer.error();
   log->checkpoints_ = std::move(writer).value();
+  // The search index: whatever it has not reached (a log from before it, an index deleted or
+  // behind after a crash) is indexed now; then it follows the writer on its own thread.
+  auto indexer = AuditIndexer::Open(options.directory);
+  if (!indexer.ok()) return indexer.error();
+  log->indexer_ = std::move(indexer).value();
+  log->indexer_->Start();
   log->writer_ = std::thread([raw = log.get()] { raw->Run(); });
   return log;
 }
@@ -137,8 +129,6 @@ base::Result<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& op
 AuditLog::~AuditLog() {
   Close();
   sqlite3_finalize(insert_);
-  sqlite3_finalize(insert_key_);
-  sqlite3_finalize(indexed_);
   if (db_) sqlite3_close_v2(db_);
 }
 
@@ -151,6 +141,13 @@ void AuditLog::Close() {
   }
   wake_.notify_all();
   if (writer_.joinable()) writer_.join();
+  if (indexer_) indexer_->Stop();
+}
+
+int64_t AuditLog::indexed_seq() const { return indexer_ ? indexer_->indexed_seq() : 0; }
+
+bool AuditLog::WaitIndexed(int64_t seq, std::chrono::milliseconds timeout) const {
+  return indexer_ && indexer_->WaitIndexed(seq, timeout);
 }
 
 int64_t AuditLog::head_seq() const {
@@ -160,7 +157,7 @@ int64_t AuditLog::head_seq() const {
 
 std::future<base::Result<int64_t>> AuditLog::AppendAsync(AuditRecord record) {
   if (record.time_ms == 0) record.time_ms = NowUtcMs();
-  Pending pending{CanonicalPartsOf(record), record.time_ms, SearchKeysOf(record), {}};
+  Pending pending{CanonicalPartsOf(record), record.time_ms, {}};
   auto future = pending.done.get_future();
   {
     std::lock_guard lock(mutex_);
@@ -238,38 +235,21 @@ base::Status AuditLog::CommitBatch(std::deque<Pending>& batch, std::vector<int64
       Exec(db_, "ROLLBACK");
       return error;
     }
-    for (const std::string& key : pending.search_keys) {
-      sqlite3_bind_text(insert_key_, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-      sqlite3_bind_int64(insert_key_, 2, pending.time_ms);
-      sqlite3_bind_int64(insert_key_, 3, seq);
-      const int key_rc = sqlite3_step(insert_key_);
-      sqlite3_reset(insert_key_);
-      if (key_rc != SQLITE_DONE) {
-        base::Error error = Unwritable(db_, "index");
-        Exec(db_, "ROLLBACK");
-        return error;
-      }
-    }
     seqs.push_back(seq);
     time_ms = pending.time_ms;
-  }
-  sqlite3_bind_int64(indexed_, 1, seq);
-  const int indexed_rc = sqlite3_step(indexed_);
-  sqlite3_reset(indexed_);
-  if (indexed_rc != SQLITE_DONE) {
-    base::Error error = Unwritable(db_, "index");
-    Exec(db_, "ROLLBACK");
-    return error;
   }
   if (!Exec(db_, "COMMIT")) {
     base::Error error = Unwritable(db_, "commit");
     Exec(db_, "ROLLBACK");
     return error;
   }
-  std::lock_guard lock(mutex_);
-  head_seq_ = seq;
-  head_hash_ = hash;
-  head_time_ms_ = time_ms;
+  {
+    std::lock_guard lock(mutex_);
+    head_seq_ = seq;
+    head_hash_ = hash;
+    head_time_ms_ = time_ms;
+  }
+  indexer_->Notify(seq);  // the index follows on its own thread; the appends do not wait for it
   return base::Status::Ok();
 }
 

@@ -6,6 +6,7 @@
 
 #include "audit/audit_database.h"
 #include "audit/audit_event.h"
+#include "audit/audit_indexer.h"
 
 namespace carerecord::audit {
 
@@ -49,52 +50,6 @@ std::string Placeholders(size_t n) {
 
 }  // namespace
 
-base::Status IndexAuditEntries(sqlite3* db) {
-  int64_t indexed = 0;
-  {
-    Statement state(db, "SELECT indexed_seq FROM audit_search_state WHERE id = 1");
-    if (!state.get()) return Unreadable(db, "index state");
-    if (sqlite3_step(state.get()) == SQLITE_ROW) indexed = sqlite3_column_int64(state.get(), 0);
-  }
-  Statement entries(db, "SELECT seq, canonical FROM audit_entry WHERE seq > ?1 ORDER BY seq");
-  Statement insert(db, kInsertSearchKey);
-  Statement done(db, kSetIndexedSeq);
-  if (!entries.get() || !insert.get() || !done.get()) return Unreadable(db, "index");
-  if (sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    return Unreadable(db, "index");
-  }
-  sqlite3_bind_int64(entries.get(), 1, indexed);
-  int64_t last = indexed;
-  while (sqlite3_step(entries.get()) == SQLITE_ROW) {
-    const int64_t seq = sqlite3_column_int64(entries.get(), 0);
-    std::string_view canonical(static_cast<const char*>(sqlite3_column_blob(entries.get(), 1)),
-                               static_cast<size_t>(sqlite3_column_bytes(entries.get(), 1)));
-    auto record = ParseCanonical(canonical);
-    if (!record.ok()) continue;  // `audit verify` names it; it is simply not found by search
-    for (const std::string& key : SearchKeysOf(record.value())) {
-      sqlite3_bind_text(insert.get(), 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-      sqlite3_bind_int64(insert.get(), 2, record->time_ms);
-      sqlite3_bind_int64(insert.get(), 3, seq);
-      const int rc = sqlite3_step(insert.get());
-      sqlite3_reset(insert.get());
-      if (rc != SQLITE_DONE) {
-        base::Error error = Unreadable(db, "index");
-        sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-        return error;
-      }
-    }
-    last = seq;
-  }
-  sqlite3_bind_int64(done.get(), 1, last);
-  if (sqlite3_step(done.get()) != SQLITE_DONE ||
-      sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
-    base::Error error = Unreadable(db, "index");
-    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-    return error;
-  }
-  return base::Status::Ok();
-}
-
 AuditSearch::~AuditSearch() {
   for (sqlite3* db : idle_) sqlite3_close_v2(db);
 }
@@ -108,7 +63,20 @@ base::Result<sqlite3*> AuditSearch::Take() {
       return db;
     }
   }
-  return OpenAuditDatabaseToRead(directory_);
+  auto opened = OpenAuditDatabaseToRead(directory_);
+  if (opened.ok()) AttachIndex(opened.value());
+  return opened;
+}
+
+void AuditSearch::AttachIndex(sqlite3* db) const {
+  const std::filesystem::path index = directory_ / kAuditSearchDatabaseFile;
+  std::error_code ec;
+  if (!std::filesystem::exists(index, ec)) return;  // none yet: every entry is read directly
+  Statement attach(db, "ATTACH DATABASE ?1 AS ix");
+  if (!attach.get()) return;
+  const std::string name = index.string();
+  sqlite3_bind_text(attach.get(), 1, name.data(), static_cast<int>(name.size()), SQLITE_STATIC);
+  sqlite3_step(attach.get());
 }
 
 void AuditSearch::Give(sqlite3* db) {
@@ -120,92 +88,134 @@ void AuditSearch::Give(sqlite3* db) {
   }
 }
 
+namespace {
+
+// How far the attached index has reached; 0 when there is none (or it cannot be read).
+int64_t IndexedSeq(sqlite3* db) {
+  Statement state(db, "SELECT indexed_seq FROM ix.audit_search_state WHERE id = 1");
+  if (!state.get() || sqlite3_step(state.get()) != SQLITE_ROW) return 0;
+  return sqlite3_column_int64(state.get(), 0);
+}
+
+bool NewerFirst(const AuditHit& a, const AuditHit& b) {
+  return a.record.time_ms != b.record.time_ms ? a.record.time_ms > b.record.time_ms : a.seq > b.seq;
+}
+
+bool BeforeCursor(const AuditHit& hit, const AuditQuery& query) {
+  return hit.record.time_ms < query.before_time_ms ||
+         (hit.record.time_ms == query.before_time_ms && hit.seq < query.before_seq);
+}
+
+// Entry `seq` read from its canonical bytes, when it parses, is entry `seq` and answers `query`.
+std::optional<AuditHit> Checked(sqlite3_stmt* row, int column, int64_t seq,
+                                const AuditQuery& query) {
+  std::string_view bytes(static_cast<const char*>(sqlite3_column_blob(row, column)),
+                         static_cast<size_t>(sqlite3_column_bytes(row, column)));
+  int64_t stored_seq = 0;
+  auto record = ParseCanonical(bytes, &stored_seq);
+  if (!record.ok() || stored_seq != seq || !Matches(record.value(), query)) return std::nullopt;
+  AuditHit hit{seq, std::move(record).value()};
+  if (!BeforeCursor(hit, query)) return std::nullopt;
+  return hit;
+}
+
+}  // namespace
+
 base::Result<std::vector<AuditHit>> AuditSearch::Find(const AuditQuery& query) {
   auto taken = Take();
   if (!taken.ok()) return taken.error();
   sqlite3* db = taken.value();
+  // One read transaction over both files: the index's state, its rows and the entries are of
+  // one moment (the index never runs ahead of the committed entries).
+  sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+  int64_t indexed = IndexedSeq(db);
+  if (indexed == 0) {
+    // A connection opened before the index existed: attach it now, for the next search.
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    AttachIndex(db);
+    sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+    indexed = IndexedSeq(db);
+  }
   std::vector<AuditHit> hits;
-  // Drive from the first group's rows of the side table (callers put the most selective first),
-  // or from the entries' time index when there is none; the other groups are point lookups.
-  std::string sql;
-  std::vector<std::string> binds;
-  const bool driven = !query.all_of.empty();
-  const std::string t = driven ? "s" : "e";
-  if (driven) {
-    const auto& driver = query.all_of.front();
-    sql = std::string("SELECT ") + (driver.size() > 1 ? "DISTINCT " : "") +
-          "s.time_ms, s.seq FROM audit_search s WHERE s.key IN (" + Placeholders(driver.size()) +
-          ")";
-    binds.insert(binds.end(), driver.begin(), driver.end());
-  } else {
-    sql = "SELECT e.time_ms, e.seq FROM audit_entry e WHERE 1";
-  }
-  sql += " AND " + t + ".time_ms >= ?" + std::to_string(binds.size() + 1) + " AND " + t +
-         ".time_ms < ?" + std::to_string(binds.size() + 2) + " AND " + t + ".time_ms <= ?" +
-         std::to_string(binds.size() + 3) + " AND (" + t + ".time_ms < ?" +
-         std::to_string(binds.size() + 3) + " OR " + t + ".seq < ?" +
-         std::to_string(binds.size() + 4) + ")";
-  const size_t numbers_at = binds.size() + 1;
-  std::vector<std::string> tail_binds;
-  auto lookup = [&](const std::vector<std::string>& keys) {
-    std::string out = "SELECT 1 FROM audit_search x WHERE x.key IN (";
-    for (size_t i = 0; i < keys.size(); ++i) {
-      out += (i ? "," : "") + std::string("?") + std::to_string(numbers_at + 4 + tail_binds.size());
-      tail_binds.push_back(keys[i]);
-    }
-    return out + ") AND x.time_ms = " + t + ".time_ms AND x.seq = " + t + ".seq";
-  };
-  for (size_t g = driven ? 1 : 0; g < query.all_of.size(); ++g) {
-    sql += " AND EXISTS(" + lookup(query.all_of[g]) + ")";
-  }
-  if (!query.none_of.empty()) sql += " AND NOT EXISTS(" + lookup(query.none_of) + ")";
-  sql += " ORDER BY " + t + ".time_ms DESC, " + t + ".seq DESC LIMIT ?" +
-         std::to_string(numbers_at + 4 + tail_binds.size());
-  Statement found(db, sql);
-  Statement canonical(db, "SELECT canonical FROM audit_entry WHERE seq = ?1");
-  if (!found.get() || !canonical.get()) {
-    base::Error error = Unreadable(db, "search");
+  auto fail = [&](const char* what) {
+    base::Error error = Unreadable(db, what);
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
     Give(db);
     return error;
-  }
-  int index = 1;
-  for (const std::string& key : binds) {
-    sqlite3_bind_text(found.get(), index++, key.data(), static_cast<int>(key.size()),
-                      SQLITE_TRANSIENT);
-  }
-  sqlite3_bind_int64(found.get(), index++, query.from_ms);
-  sqlite3_bind_int64(found.get(), index++, query.to_ms);
-  sqlite3_bind_int64(found.get(), index++, query.before_time_ms);
-  sqlite3_bind_int64(found.get(), index++, query.before_seq);
-  for (const std::string& key : tail_binds) {
-    sqlite3_bind_text(found.get(), index++, key.data(), static_cast<int>(key.size()),
-                      SQLITE_TRANSIENT);
-  }
-  sqlite3_bind_int64(found.get(), index++, query.count + 1);
-  // One read transaction: the candidates and their bytes are of one state of the log.
-  sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
-  int rc;
-  while ((rc = sqlite3_step(found.get())) == SQLITE_ROW) {
-    const int64_t seq = sqlite3_column_int64(found.get(), 1);
-    sqlite3_bind_int64(canonical.get(), 1, seq);
-    if (sqlite3_step(canonical.get()) == SQLITE_ROW) {
-      std::string_view bytes(static_cast<const char*>(sqlite3_column_blob(canonical.get(), 0)),
-                             static_cast<size_t>(sqlite3_column_bytes(canonical.get(), 0)));
-      int64_t stored_seq = 0;
-      auto record = ParseCanonical(bytes, &stored_seq);
-      if (record.ok() && stored_seq == seq && Matches(record.value(), query)) {
-        hits.push_back(AuditHit{seq, std::move(record).value()});
-      }
+  };
+  if (indexed > 0) {
+    // The indexed entries: drive from the first group's rows of the side table (callers put the
+    // most selective first), or from the entries' time index when there is none; the other
+    // groups are point lookups. Parameters are bound in the order they appear.
+    const bool driven = !query.all_of.empty();
+    const std::string t = driven ? "s" : "e";
+    std::string sql;
+    std::vector<std::string> keys;
+    if (driven) {
+      const auto& driver = query.all_of.front();
+      sql = std::string("SELECT ") + (driver.size() > 1 ? "DISTINCT " : "") +
+            "s.time_ms, s.seq FROM ix.audit_search s WHERE s.key IN (" +
+            Placeholders(driver.size()) + ")";
+      keys.insert(keys.end(), driver.begin(), driver.end());
+    } else {
+      sql = "SELECT e.time_ms, e.seq FROM audit_entry e WHERE 1";
     }
-    sqlite3_reset(canonical.get());
+    sql += " AND " + t + ".seq <= ? AND " + t + ".time_ms >= ? AND " + t + ".time_ms < ? AND " + t +
+           ".time_ms <= ? AND (" + t + ".time_ms < ? OR " + t + ".seq < ?)";
+    std::vector<std::string> lookup_keys;
+    auto lookup = [&](const std::vector<std::string>& group) {
+      lookup_keys.insert(lookup_keys.end(), group.begin(), group.end());
+      return "SELECT 1 FROM ix.audit_search x WHERE x.key IN (" + Placeholders(group.size()) +
+             ") AND x.time_ms = " + t + ".time_ms AND x.seq = " + t + ".seq";
+    };
+    for (size_t g = driven ? 1 : 0; g < query.all_of.size(); ++g) {
+      sql += " AND EXISTS(" + lookup(query.all_of[g]) + ")";
+    }
+    if (!query.none_of.empty()) sql += " AND NOT EXISTS(" + lookup(query.none_of) + ")";
+    sql += " ORDER BY " + t + ".time_ms DESC, " + t + ".seq DESC LIMIT ?";
+    Statement found(db, sql);
+    Statement canonical(db, "SELECT canonical FROM audit_entry WHERE seq = ?1");
+    if (!found.get() || !canonical.get()) return fail("search");
+    int index = 1;
+    auto bind_text = [&](const std::string& text) {
+      sqlite3_bind_text(found.get(), index++, text.data(), static_cast<int>(text.size()),
+                        SQLITE_TRANSIENT);
+    };
+    for (const std::string& key : keys) bind_text(key);
+    for (int64_t number : {indexed, query.from_ms, query.to_ms, query.before_time_ms,
+                           query.before_time_ms, query.before_seq}) {
+      sqlite3_bind_int64(found.get(), index++, number);
+    }
+    for (const std::string& key : lookup_keys) bind_text(key);
+    sqlite3_bind_int64(found.get(), index++, query.count + 1);
+    int rc;
+    while ((rc = sqlite3_step(found.get())) == SQLITE_ROW) {
+      const int64_t seq = sqlite3_column_int64(found.get(), 1);
+      sqlite3_bind_int64(canonical.get(), 1, seq);
+      if (sqlite3_step(canonical.get()) == SQLITE_ROW) {
+        if (auto hit = Checked(canonical.get(), 0, seq, query)) hits.push_back(std::move(*hit));
+      }
+      sqlite3_reset(canonical.get());
+    }
+    if (rc != SQLITE_DONE) return fail("search");
+  }
+  {
+    // The entries the index has not reached: read and matched one by one (a batch or so behind
+    // the writer, unless the index is missing or cannot keep up).
+    Statement tail(db, "SELECT seq, canonical FROM audit_entry WHERE seq > ?1 ORDER BY seq");
+    if (!tail.get()) return fail("search");
+    sqlite3_bind_int64(tail.get(), 1, indexed);
+    int rc;
+    while ((rc = sqlite3_step(tail.get())) == SQLITE_ROW) {
+      const int64_t seq = sqlite3_column_int64(tail.get(), 0);
+      if (auto hit = Checked(tail.get(), 1, seq, query)) hits.push_back(std::move(*hit));
+    }
+    if (rc != SQLITE_DONE) return fail("search");
   }
   sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
-  if (rc != SQLITE_DONE) {
-    base::Error error = Unreadable(db, "search");
-    Give(db);
-    return error;
-  }
   Give(db);
+  std::sort(hits.begin(), hits.end(), NewerFirst);
+  if (static_cast<int64_t>(hits.size()) > query.count + 1) hits.resize(query.count + 1);
   return hits;
 }
 

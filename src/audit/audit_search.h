@@ -1,10 +1,12 @@
-// Finding audit entries fast: a side table of DIR/audit.db, `audit_search(key, time_ms, seq)`,
-// one row per searchable value of an entry (audit_event.h, SearchKeysOf), written by the log's
-// writer in the transaction of its entries, and AuditSearch, which reads it newest first. The
-// chain does not cover the side table: every hit is re-read from its canonical bytes and checked
-// against the query, so an edited side table can hide entries but never show a wrong one, and
-// `audit verify` is what proves the log whole. Thread-safe: AuditSearch keeps a pool of read
-// connections.
+// Finding audit entries fast: a side table, `audit_search(key, time_ms, seq)` in
+// DIR/audit-search.db, one row per searchable value of an entry (audit_event.h, SearchKeysOf),
+// written behind the log's writer by its indexer (audit_indexer.h), and AuditSearch, which reads
+// it newest first. Entries the index has not reached yet (after `indexed_seq`) are read from
+// audit.db and matched directly, so a search finds every committed entry however far behind the
+// index is (only slower). The chain does not cover the side table: every hit is re-read from its
+// canonical bytes and checked against the query, so an edited side table can hide entries but
+// never show a wrong one, and `audit verify` is what proves the log whole. Thread-safe:
+// AuditSearch keeps a pool of read connections.
 #pragma once
 
 #include <cstdint>
@@ -39,10 +41,6 @@ inline constexpr const char* kInsertSearchKey =
 inline constexpr const char* kSetIndexedSeq =
     "UPDATE audit_search_state SET indexed_seq = ?1 WHERE id = 1";
 
-// Indexes the entries after audit_search_state.indexed_seq (a log made before the side table,
-// or a side table an operator dropped). For the writer's connection, before it starts.
-base::Status IndexAuditEntries(sqlite3* db);
-
 struct AuditQuery {
   // Every group must match (AND); within a group any key may (OR). Keys as SearchKeysOf makes.
   std::vector<std::vector<std::string>> all_of;
@@ -75,6 +73,8 @@ class AuditSearch {
 
  private:
   base::Result<sqlite3*> Take();
+  // Attaches DIR/audit-search.db as `ix` when it exists.
+  void AttachIndex(sqlite3* db) const;
   void Give(sqlite3* db);
 
   std::filesystem::path directory_;
