@@ -264,6 +264,8 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
     server.Wait();
     return 1;
   }
+  // The regional IdP's callback and role form record their sign-ins as the token endpoint does.
+  if (oidc.routes() != nullptr) oidc.routes()->RecordSignInsIn(&audit_sink);
   oidc_routes.store(oidc.routes(), std::memory_order_release);
   auth_routes.store(&auth.value()->routes(), std::memory_order_release);
   std::cout << "carerecord listening on http://" << settings.host << ":" << bound.value() << "/fhir"
