@@ -54,7 +54,8 @@ std::string InteractionOf(std::string_view action, const std::vector<std::string
       action == "delete") {
     return std::string(action);
   }
-  if (action == "search") return segments.size() <= 1 ? "search-system" : "search-type";
+  // "/fhir?..." is a system search; "/fhir/Type?..." (and a compartment's) a type's.
+  if (action == "search") return segments.empty() ? "search-system" : "search-type";
   if (action == "history") {
     return segments.size() >= 3   ? "history-instance"
            : segments.size() == 2 ? "history-type"
@@ -183,8 +184,9 @@ json::object AuditEventJson(const AuditRecord& r, int64_t seq, const AuditEventV
       requestor["altId"] = r.user;
       requestor["name"] = r.user;
     }
-  } else if (!r.client.empty() || r.principal.starts_with("client:")) {
-    // No Device resource is kept for a client: a logical reference by its client id.
+  } else if ((!r.client.empty() || r.principal.starts_with("client:")) && view.show_staff_names) {
+    // No Device resource is kept for a client: a logical reference by its client id. (Not
+    // shown to a patient: a client id can name a person or a machine of the staff.)
     const std::string client =
         !r.client.empty() ? r.client : r.principal.substr(std::string_view("client:").size());
     requestor["who"] =
