@@ -73,6 +73,10 @@ std::string LoadAverage() {
 struct Figure {
   int64_t entries = 0;
   double seconds = 0;
+  int64_t index_behind = 0;   // entries the search index had not reached when appends stopped
+  double index_catch_up = 0;  // seconds it then took to reach them
+  bool index_caught_up = true;
+  int64_t index_left = 0;  // not caught up within a minute: how many were still to index
   double PerSecond() const { return seconds > 0 ? entries / seconds : 0; }
 };
 
@@ -110,6 +114,14 @@ Figure Append(const fs::path& dir, int threads, int in_flight, double seconds, b
   }
   for (auto& worker : workers) worker.join();
   Figure figure{done.load(), std::chrono::duration<double>(Clock::now() - start).count()};
+  // The search index follows on its own thread, off the append path: how far behind it was.
+  const int64_t head = (*log)->head_seq();
+  figure.index_behind = head - (*log)->indexed_seq();
+  const auto stopped = Clock::now();
+  // At most a minute (it runs at nice 10: on a busy machine it may take much longer).
+  figure.index_caught_up = (*log)->WaitIndexed(head, std::chrono::seconds(60));
+  figure.index_catch_up = std::chrono::duration<double>(Clock::now() - stopped).count();
+  if (!figure.index_caught_up) figure.index_left = head - (*log)->indexed_seq();
   (*log)->Close();
   if (failed) std::fprintf(stderr, "audit_bench: some appends failed\n");
   return figure;
@@ -131,13 +143,21 @@ int main(int argc, char** argv) {
   constexpr double kAppendGoal = 50000, kVerifyGoal = 1000000;
   std::printf("durable appends (synchronous=FULL), %.0f s each, on %s (%u cores, load %s)\n",
               seconds, work.c_str(), std::thread::hardware_concurrency(), LoadAverage().c_str());
-  std::printf("%-8s %-26s %12s %10s\n", "threads", "mode", "entries/s", "vs 50,000");
+  std::printf("%-8s %-26s %12s %10s   %s\n", "threads", "mode", "entries/s", "vs 50,000",
+              "search index behind at the end, caught up in");
   for (int threads : {1, 8, 32}) {
     for (int in_flight : {1, 64}) {
       Figure figure = Append(work / "append", threads, in_flight, seconds, true);
-      std::printf("%-8d %-26s %12.0f %9.2fx\n", threads,
+      std::printf("%-8d %-26s %12.0f %9.2fx   %lld entries, ", threads,
                   in_flight == 1 ? "each waits for its entry" : "64 in flight per thread",
-                  figure.PerSecond(), figure.PerSecond() / kAppendGoal);
+                  figure.PerSecond(), figure.PerSecond() / kAppendGoal,
+                  static_cast<long long>(figure.index_behind));
+      if (figure.index_caught_up) {
+        std::printf("%.2f s\n", figure.index_catch_up);
+      } else {
+        std::printf("still %lld behind after %.0f s\n", static_cast<long long>(figure.index_left),
+                    figure.index_catch_up);
+      }
       std::fflush(stdout);
     }
   }

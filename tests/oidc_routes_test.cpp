@@ -8,6 +8,7 @@
 
 #include <boost/url/parse.hpp>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 
@@ -364,6 +365,165 @@ TEST_F(OidcRoutesTest, IdpErrorWithoutAStateShowsOnlyTheCodeAndNeverRedirects) {
   EXPECT_NE(odd.body.find("(an unknown error)"), std::string::npos) << odd.body;
   EXPECT_TRUE(refused.Header("Location").empty());
   EXPECT_EQ(Get("/auth/oidc/callback?state=a&state=b&code=c").status, 400);  // repeated
+}
+
+// Sign-in events: every outcome of the callback and of the role form appends one entry, before
+// the answer, with who (the federated username), organisation and role when known, and why;
+// never the code or the state.
+class RecordingAuditLog final : public access::RequestAuditLog {
+ public:
+  base::Status Append(const access::AuditedRequest& request) override {
+    if (failing) return base::MakeError(base::ErrorCode::kUnavailable, "the disk is full");
+    entries.push_back(request);
+    return base::Status::Ok();
+  }
+  std::vector<access::AuditedRequest> entries;
+  bool failing = false;
+};
+
+class OidcSignInEvents : public OidcRoutesTest {
+ protected:
+  void SetUp() override {
+    OidcRoutesTest::SetUp();
+    routes_->RecordSignInsIn(&log_);
+  }
+  // The one entry appended since `before`, and that no entry holds `secret`.
+  access::AuditedRequest OneEntry(size_t before, const std::vector<std::string>& secrets = {}) {
+    EXPECT_EQ(log_.entries.size(), before + 1);
+    if (log_.entries.size() != before + 1) return {};
+    const access::AuditedRequest& entry = log_.entries.back();
+    EXPECT_EQ(entry.path.find('?'), std::string::npos) << entry.path;
+    for (const std::string& secret : secrets) {
+      for (const std::string& text : {entry.path, entry.detail, entry.disclosure.who.user}) {
+        EXPECT_EQ(text.find(secret), std::string::npos) << text;
+      }
+    }
+    return entry;
+  }
+  RecordingAuditLog log_;
+};
+
+TEST_F(OidcSignInEvents, ASuccessfulCallbackIsRecordedWithTheUserOrganisationAndRole) {
+  HttpResponse start = Start(kBrowserA);
+  std::string set_cookie(start.Header("Set-Cookie"));
+  const std::string cookies =
+      SignInCookie(kBrowserA) + "; " + set_cookie.substr(0, set_cookie.find(';'));
+  auto authorized = idp_.Authorize(std::string(start.Header("Location")));
+  EXPECT_TRUE(log_.entries.empty());  // starting is not signing in
+  HttpResponse done =
+      Get("/auth/oidc/callback?code=" + authorized.code + "&state=" + authorized.state, cookies);
+  ASSERT_EQ(done.status, 303) << done.body;
+  const access::AuditedRequest entry = OneEntry(0, {authorized.code, authorized.state});
+  EXPECT_EQ(entry.action, "sign-in");
+  EXPECT_EQ(entry.outcome, "success");
+  EXPECT_EQ(entry.disclosure.who.user, FederatedUsername());
+  EXPECT_EQ(entry.disclosure.who.organisation, "RDZ");
+  EXPECT_EQ(entry.disclosure.who.role, "clinician");
+  EXPECT_EQ(entry.path, "/auth/oidc/callback");
+  EXPECT_EQ(entry.status, 303);
+}
+
+TEST_F(OidcSignInEvents, EveryFailedCallbackIsRecordedWithItsReason) {
+  struct Case {
+    std::string what;
+    std::function<HttpResponse()> send;
+    int status;
+    std::string reason;
+  };
+  std::string cookies;
+  const std::vector<Case> cases = {
+      {"idp error, no state", [&] { return Get("/auth/oidc/callback?error=access_denied"); }, 403,
+       "refused the sign-in (access_denied)"},
+      {"malformed", [&] { return Get("/auth/oidc/callback?state=a&state=b&code=c"); }, 400,
+       "malformed"},
+      {"no code", [&] { return Get("/auth/oidc/callback?state=a"); }, 400, "no state or no code"},
+      {"unknown organisation",
+       [&] {
+         SetRoles({{"X99", "S8000:G8000:R8000"}});
+         return SignIn(cookies);
+       },
+       403, "does not serve your organisation: X99 (unknown)"},
+      {"no mapped role",
+       [&] {
+         SetRoles({{"RDZ", "S8000:G8000:R9999"}});
+         return SignIn(cookies);
+       },
+       403, "no role that carerecord maps"},
+  };
+  for (const Case& c : cases) {
+    const size_t before = log_.entries.size();
+    HttpResponse response = c.send();
+    EXPECT_EQ(response.status, c.status) << c.what << " " << response.body;
+    const access::AuditedRequest entry = OneEntry(before);
+    EXPECT_EQ(entry.action, "sign-in-failed") << c.what;
+    EXPECT_EQ(entry.outcome, "refused") << c.what;
+    EXPECT_EQ(entry.status, c.status) << c.what;
+    EXPECT_NE(entry.detail.find(c.reason), std::string::npos) << c.what << ": " << entry.detail;
+  }
+  // Without this browser's cookie (the state is then used up): refused, recorded.
+  request_ = Begin(kBrowserA);
+  SetRoles({{"RDZ", "S8000:G8000:R8000"}});
+  HttpResponse start = Start(kBrowserA);
+  auto authorized = idp_.Authorize(std::string(start.Header("Location")));
+  const size_t before = log_.entries.size();
+  HttpResponse refused =
+      Get("/auth/oidc/callback?code=" + authorized.code + "&state=" + authorized.state,
+          SignInCookie(kBrowserA));
+  EXPECT_EQ(refused.status, 400);
+  const access::AuditedRequest entry = OneEntry(before, {authorized.code, authorized.state});
+  EXPECT_EQ(entry.action, "sign-in-failed");
+  EXPECT_EQ(pending_.code_count(), 0u);
+}
+
+TEST_F(OidcSignInEvents, AnIdpRefusalTheAppIsToldOfIsRecorded) {
+  HttpResponse start = Start(kBrowserA);
+  std::string set_cookie(start.Header("Set-Cookie"));
+  const std::string cookies =
+      SignInCookie(kBrowserA) + "; " + set_cookie.substr(0, set_cookie.find(';'));
+  auto authorized = idp_.Authorize(std::string(start.Header("Location")));
+  HttpResponse denied =
+      Get("/auth/oidc/callback?error=access_denied&error_description=cancelled&state=" +
+              authorized.state,
+          cookies);
+  ASSERT_EQ(denied.status, 303) << denied.body;
+  const access::AuditedRequest entry = OneEntry(0, {authorized.state});
+  EXPECT_EQ(entry.action, "sign-in-failed");
+  EXPECT_EQ(entry.outcome, "refused");
+  EXPECT_NE(entry.detail.find("access_denied: cancelled"), std::string::npos) << entry.detail;
+}
+
+TEST_F(OidcSignInEvents, TheRoleFormEndsTheSignInAndIsRecordedNotTheChoicePage) {
+  SetRoles({{"RDZ", "S8000:G8000:R8000"}, {"J12345", "S8000:G8001:R8001"}});
+  std::string cookies;
+  HttpResponse page = SignIn(cookies);
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_TRUE(log_.entries.empty());  // a choice to make is no outcome yet
+  const std::string choice = FormValue(page.body, "choice"), csrf = FormValue(page.body, "csrf");
+  HttpRequest post;
+  post.method = "POST";
+  post.target = "/auth/oidc/role";
+  post.headers = {{"content-type", "application/x-www-form-urlencoded"}, {"cookie", cookies}};
+  post.body = "choice=" + choice + "&csrf=forged&role=1";
+  EXPECT_EQ(routes_->Handle(post).status, 400);
+  access::AuditedRequest entry = OneEntry(0, {csrf, choice});
+  EXPECT_EQ(entry.action, "sign-in-failed");
+  EXPECT_NE(entry.detail.find("role form"), std::string::npos) << entry.detail;
+  post.body = "choice=" + choice + "&csrf=" + csrf + "&role=1";
+  ASSERT_EQ(routes_->Handle(post).status, 303);
+  entry = OneEntry(1, {csrf, choice});
+  EXPECT_EQ(entry.action, "sign-in");
+  EXPECT_EQ(entry.disclosure.who.user, FederatedUsername());
+  EXPECT_EQ(entry.disclosure.who.organisation, "J12345");
+  EXPECT_EQ(entry.disclosure.who.role, "nurse");
+}
+
+TEST_F(OidcSignInEvents, ASignInThatCannotBeRecordedIsNotAnsweredAsSignedIn) {
+  log_.failing = true;
+  std::string cookies;
+  HttpResponse refused = SignIn(cookies);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_TRUE(refused.Header("Location").empty());
+  EXPECT_NE(refused.body.find("could not be recorded"), std::string::npos) << refused.body;
 }
 
 }  // namespace

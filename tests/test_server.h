@@ -24,7 +24,12 @@
 #include "access/region_access_policy.h"
 #include "access/scope_policy.h"
 #include "access/wall_clock.h"
+#include "app/audit_agents.h"
 #include "app/auth_stack.h"
+#include "audit/audit_log.h"
+#include "audit/audit_log_sink.h"
+#include "audit/audit_search.h"
+#include "http/audit_routes.h"
 #include "http/client.h"
 #include "http/fhir_routes.h"
 #include "http/server.h"
@@ -48,6 +53,9 @@ struct TestAuthOptions {
   int64_t token_ttl_seconds = 300;
   int64_t status_recheck_seconds = 30;
   std::chrono::milliseconds enabled_refresh = std::chrono::seconds(1);
+  // Record every request and sign-in in DIR/audit.db and serve it as AuditEvent, as `serve` does.
+  bool audit = false;
+  bool access_log_shows_names = false;
 };
 
 inline constexpr const char* kTestOrganisation = "TEST1";
@@ -164,7 +172,25 @@ class TestServer {
     if (configure_store_) configure_store_(options);
     store_ = std::move(store::OpenSqliteStore(options)).value();
     service_ = std::make_unique<interactions::FhirService>(*store_, scope_policy_, nullptr);
-    routes_ = std::make_unique<http::FhirRoutes>(*service_, http::FhirRouteOptions{});
+    http::FhirRouteOptions route_options;
+    if (auth_options_.audit) {
+      audit::AuditLogOptions audit_options;
+      audit_options.directory = dir_;
+      audit_options.durable = false;
+      audit_log_ = std::move(audit::AuditLog::Open(audit_options)).value();
+      audit_sink_ = std::make_unique<audit::AuditLogRequestSink>(*audit_log_);
+      audit_search_ = std::make_unique<audit::AuditSearch>(dir_);
+      agent_records_ = std::move(store::OpenSqliteIdentityRecords(dir_.string())).value();
+      audit_agents_ = std::make_unique<app::DirectoryAuditAgents>(*agent_records_);
+      http::AuditRouteOptions audit_routes;
+      audit_routes.policy = &scope_policy_;
+      audit_routes.agents = audit_agents_.get();
+      audit_routes.access_log_shows_names = auth_options_.access_log_shows_names;
+      audit_routes_ = std::make_unique<http::AuditRoutes>(*audit_search_, audit_routes);
+      route_options.audit = audit_sink_.get();
+      route_options.audit_events = audit_routes_.get();
+    }
+    routes_ = std::make_unique<http::FhirRoutes>(*service_, route_options);
     http::ServerOptions server_options;
     server_options.max_body_bytes = max_body_;
     server_options.runs_on_io_thread = &http::AuthRoutes::IsQuickRead;
@@ -235,6 +261,13 @@ class TestServer {
     auth_routes_.store(nullptr, std::memory_order_release);
     auth_.reset();
     routes_.reset();
+    audit_routes_.reset();
+    audit_agents_.reset();
+    agent_records_.reset();
+    audit_search_.reset();
+    audit_sink_.reset();
+    if (audit_log_) audit_log_->Close();
+    audit_log_.reset();
     service_.reset();
     store_->Close();
     store_.reset();
@@ -258,6 +291,12 @@ class TestServer {
   int64_t default_token_expires_ = 0;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<interactions::FhirService> service_;
+  std::unique_ptr<audit::AuditLog> audit_log_;
+  std::unique_ptr<audit::AuditLogRequestSink> audit_sink_;
+  std::unique_ptr<audit::AuditSearch> audit_search_;
+  std::unique_ptr<store::IdentityRecords> agent_records_;
+  std::unique_ptr<app::DirectoryAuditAgents> audit_agents_;
+  std::unique_ptr<http::AuditRoutes> audit_routes_;
   std::unique_ptr<http::FhirRoutes> routes_;
   std::unique_ptr<http::HttpServer> server_;
   std::unique_ptr<http::HttpClient> client_;

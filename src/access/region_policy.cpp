@@ -374,10 +374,14 @@ base::Result<RegionPolicy> ParseRegionPolicy(std::string_view json_text) {
       (key == "relationship_window_days" ? policy.relationship_window_days
        : key == "declaration_days"       ? policy.declaration_days
                                          : policy.break_glass_minutes) = *n;
+    } else if (key == "access_log_shows_names") {
+      if (!value.is_bool()) return Invalid("must be true or false", std::string(key));
+      policy.access_log_shows_names = value.get_bool();
     } else {
       return Invalid(
           "is not a member of the policy (roles, restricted_readers, protected, "
-          "relationship_window_days, declaration_days, break_glass_minutes, groups)",
+          "relationship_window_days, declaration_days, break_glass_minutes, "
+          "access_log_shows_names, groups)",
           std::string(key));
     }
   }
@@ -456,6 +460,7 @@ std::string RegionPolicyJson(const RegionPolicy& policy) {
   out["relationship_window_days"] = policy.relationship_window_days;
   out["declaration_days"] = policy.declaration_days;
   out["break_glass_minutes"] = policy.break_glass_minutes;
+  out["access_log_shows_names"] = policy.access_log_shows_names;
   return json::serialize(out);
 }
 

@@ -69,6 +69,8 @@ struct RegionPolicy {
   int relationship_window_days = 90;
   int declaration_days = 30;
   int break_glass_minutes = 240;
+  // Whether a patient reading who saw their record ($access-log) sees staff user names.
+  bool access_log_shows_names = false;
 
   const RoleAccess& Of(Role role) const { return roles[static_cast<size_t>(role)]; }
   bool IsProtected(std::string_view sealing_facts) const;

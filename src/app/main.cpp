@@ -18,6 +18,7 @@
 #include "access/region_access_policy.h"
 #include "access/region_policy.h"
 #include "access/scope_policy.h"
+#include "app/audit_agents.h"
 #include "app/audit_commands.h"
 #include "app/auth_stack.h"
 #include "app/demo_directory.h"
@@ -32,7 +33,9 @@
 #include "app/oidc_serving.h"
 #include "audit/audit_log.h"
 #include "audit/audit_log_sink.h"
+#include "audit/audit_search.h"
 #include "feeds/mapping_processor.h"
+#include "http/audit_routes.h"
 #include "http/auth_routes.h"
 #include "http/fhir_routes.h"
 #include "http/oidc_routes.h"
@@ -113,6 +116,8 @@ struct ServeSettings {
   std::string oidc_ca_file;
   std::string audit_checkpoints;  // empty: DIR/audit-checkpoints
   http::PatientAccessOperations* patient_access = nullptr;
+  bool access_log_shows_names = false;     // the policy's
+  access::AccessPolicy* policy = nullptr;  // the server's, for the audit routes
 };
 
 // The FHIR base clients see: --public-url, else the address the server listens on.
@@ -170,8 +175,23 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
     return 1;
   }
   audit::AuditLogRequestSink audit_sink(*audit_log.value());
-  http::FhirRoutes routes(
-      service, http::FhirRouteOptions{settings.public_url, &audit_sink, settings.patient_access});
+  // The log read back as AuditEvent (auditors; a patient user their own $access-log), its agents
+  // named by the directory's Practitioner ids.
+  auto agent_records = store::OpenSqliteIdentityRecords(settings.data_dir);
+  if (!agent_records.ok()) {
+    std::cerr << "carerecord: " << agent_records.error().message << "\n";
+    return 1;
+  }
+  app::DirectoryAuditAgents audit_agents(*agent_records.value());
+  audit::AuditSearch audit_search(settings.data_dir);
+  http::AuditRouteOptions audit_route_options;
+  audit_route_options.policy = settings.policy;
+  audit_route_options.agents = &audit_agents;
+  audit_route_options.access_log_shows_names = settings.access_log_shows_names;
+  http::AuditRoutes audit_routes(audit_search, audit_route_options);
+  http::FhirRouteOptions route_options{settings.public_url, &audit_sink, settings.patient_access};
+  route_options.audit_events = &audit_routes;
+  http::FhirRoutes routes(service, route_options);
   http::ServerOptions server_options;
   server_options.host = settings.host;
   server_options.port = settings.port;
@@ -247,6 +267,8 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
     server.Wait();
     return 1;
   }
+  // The regional IdP's callback and role form record their sign-ins as the token endpoint does.
+  if (oidc.routes() != nullptr) oidc.routes()->RecordSignInsIn(&audit_sink);
   oidc_routes.store(oidc.routes(), std::memory_order_release);
   auth_routes.store(&auth.value()->routes(), std::memory_order_release);
   std::cout << "carerecord listening on http://" << settings.host << ":" << bound.value() << "/fhir"
@@ -516,5 +538,7 @@ int main(int argc, char** argv) {
                          oidc.ca_file};
   settings.audit_checkpoints = audit_checkpoints;
   settings.patient_access = patient_access.get();
+  settings.access_log_shows_names = region_policy->access_log_shows_names;
+  settings.policy = &policy;
   return Serve(settings, service, record);
 }

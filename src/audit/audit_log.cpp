@@ -116,6 +116,12 @@ base::Result<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& op
   auto writer = CheckpointWriter::Open(log->options_.checkpoint_file, *log->key_, options.durable);
   if (!writer.ok()) return writer.error();
   log->checkpoints_ = std::move(writer).value();
+  // The search index: whatever it has not reached (a log from before it, an index deleted or
+  // behind after a crash) is indexed now; then it follows the writer on its own thread.
+  auto indexer = AuditIndexer::Open(options.directory);
+  if (!indexer.ok()) return indexer.error();
+  log->indexer_ = std::move(indexer).value();
+  log->indexer_->Start();
   log->writer_ = std::thread([raw = log.get()] { raw->Run(); });
   return log;
 }
@@ -135,6 +141,13 @@ void AuditLog::Close() {
   }
   wake_.notify_all();
   if (writer_.joinable()) writer_.join();
+  if (indexer_) indexer_->Stop();
+}
+
+int64_t AuditLog::indexed_seq() const { return indexer_ ? indexer_->indexed_seq() : 0; }
+
+bool AuditLog::WaitIndexed(int64_t seq, std::chrono::milliseconds timeout) const {
+  return indexer_ && indexer_->WaitIndexed(seq, timeout);
 }
 
 int64_t AuditLog::head_seq() const {
@@ -230,10 +243,13 @@ base::Status AuditLog::CommitBatch(std::deque<Pending>& batch, std::vector<int64
     Exec(db_, "ROLLBACK");
     return error;
   }
-  std::lock_guard lock(mutex_);
-  head_seq_ = seq;
-  head_hash_ = hash;
-  head_time_ms_ = time_ms;
+  {
+    std::lock_guard lock(mutex_);
+    head_seq_ = seq;
+    head_hash_ = hash;
+    head_time_ms_ = time_ms;
+  }
+  indexer_->Notify(seq);  // the index follows on its own thread; the appends do not wait for it
   return base::Status::Ok();
 }
 

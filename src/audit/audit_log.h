@@ -4,7 +4,9 @@
 // chains and commits them in batches: one transaction and one sync per batch (group commit).
 // An append completes only once its entry is durable, or fails (the caller must then fail
 // closed). The writer also signs a checkpoint of the chain head (audit/checkpoints.h) at least
-// every `checkpoint_interval` while entries arrive, and once more on Close.
+// every `checkpoint_interval` while entries arrive, and once more on Close. The search index
+// (audit_indexer.h, DIR/audit-search.db) follows the committed entries on a thread of its own:
+// appends never wait for it; Open catches it up.
 // Thread-safe: Append from any thread; Open and Close from one.
 #pragma once
 
@@ -19,6 +21,7 @@
 #include <thread>
 
 #include "audit/audit_entry.h"
+#include "audit/audit_indexer.h"
 #include "audit/checkpoints.h"
 #include "base/status.h"
 
@@ -55,6 +58,9 @@ class AuditLog {
   void Close();
 
   int64_t head_seq() const;
+  // How far the search index has reached, and waiting for it (tests, benchmarks).
+  int64_t indexed_seq() const;
+  bool WaitIndexed(int64_t seq, std::chrono::milliseconds timeout) const;
 
  private:
   struct Pending {
@@ -72,6 +78,7 @@ class AuditLog {
   sqlite3_stmt* insert_ = nullptr;
   std::unique_ptr<CheckpointKey> key_;
   std::unique_ptr<CheckpointWriter> checkpoints_;
+  std::unique_ptr<AuditIndexer> indexer_;
   ChainHasher hasher_;
 
   // The committed head; written by the writer thread only, read under mutex_.

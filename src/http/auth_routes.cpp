@@ -15,6 +15,7 @@
 #include "http/authorize_page.h"
 #include "http/authorize_routes.h"
 #include "http/oauth_responses.h"
+#include "http/sign_in_audit.h"
 #include "interactions/responses.h"
 #include "interactions/search_query.h"
 
@@ -124,6 +125,67 @@ access::ScopeSet SystemScopesOf(const access::ScopeSet& scopes) {
   return parsed.ok() ? std::move(parsed).value() : access::ScopeSet();
 }
 
+// The sign-in event of a token request once answered: on success, who from the token just
+// issued; on failure, the client id as given (form, Basic credentials or the assertion's unverified
+// issuer) and the OAuth error.
+SignInEvent TokenSignIn(const HttpRequest& request, const HttpResponse& response,
+                        access::AccessTokens& tokens) {
+  SignInEvent event;
+  event.status = response.status;
+  std::map<std::string, std::string> form;
+  if (auto decoded = interactions::DecodeQuery(request.body); decoded.ok()) {
+    for (auto& [name, value] : decoded.value()) form.emplace(name, value);
+  }
+  auto param = [&](const char* name) {
+    auto it = form.find(name);
+    return it == form.end() ? std::string() : it->second;
+  };
+  std::string_view authorization = request.Header("authorization");
+  const std::string how = StartsWithIgnoringCase(authorization, "Basic ") ? "client_secret_basic"
+                          : form.contains("client_secret")                ? "client_secret_post"
+                          : form.contains("client_assertion")             ? "private_key_jwt"
+                                                                          : "no client secret";
+  const std::string grant = param("grant_type").empty() ? "no grant_type" : param("grant_type");
+  event.client = param("client_id");
+  if (event.client.empty() && how == "client_secret_basic") {
+    std::string_view encoded = authorization.substr(6);
+    while (!encoded.empty() && encoded.front() == ' ') encoded.remove_prefix(1);
+    if (auto credentials = DecodeBase64(encoded)) {
+      if (auto id = FormDecode(credentials->substr(0, credentials->find(':')))) event.client = *id;
+    }
+  } else if (event.client.empty() && how == "private_key_jwt") {
+    auto issuer = access::ClientAssertionVerifier::UnverifiedIssuer(param("client_assertion"));
+    if (issuer.ok()) event.client = issuer.value();
+  }
+  event.client = event.client.substr(0, 200);
+  boost::system::error_code ec;
+  json::value body = json::parse(response.body, ec);
+  const json::object* answer = ec ? nullptr : body.if_object();
+  auto field = [&](std::string_view name) {
+    const json::value* value = answer ? answer->if_contains(name) : nullptr;
+    return value && value->is_string() ? std::string(value->as_string()) : std::string();
+  };
+  if (response.status == 200) {
+    auto verified = tokens.Verify(field("access_token"));
+    if (verified.ok()) {
+      const access::AccessContext who = access::ContextOf(verified.value());
+      event.succeeded = true;
+      event.user = who.user;
+      event.client = who.client_id;
+      event.organisation = who.organisation;
+      event.role = who.role;
+    }
+    event.reason = grant + " (" + how + ")";
+    if (!event.succeeded) event.reason += ": the issued token could not be read back";
+    return event;
+  }
+  event.reason = grant + " (" + how + "): " + field("error");
+  if (const std::string description = field("error_description"); !description.empty()) {
+    event.reason += ": " + description;
+  }
+  return event;
+}
+
 }  // namespace
 
 base::Result<AuthEndpoints> AuthEndpoints::FromFhirBase(std::string_view fhir_base) {
@@ -167,7 +229,16 @@ bool AuthRoutes::IsQuickRead(const HttpRequest& request) {
 HttpResponse AuthRoutes::Handle(const HttpRequest& request) const {
   const std::string_view path = PathOf(request.target);
   const bool get = request.method == "GET" || request.method == "HEAD";
-  if (path == "/auth/token") return Token(request);
+  if (path == "/auth/token") {
+    HttpResponse response = Token(request);
+    // Every token request is a sign-in (or an attempt at one): its entry is durable first.
+    if (request.method != "POST" || fhir_.audit() == nullptr) return response;
+    if (auto unrecorded = RecordSignIn(fhir_.audit(), request,
+                                       TokenSignIn(request, response, services_.tokens))) {
+      return *unrecorded;
+    }
+    return response;
+  }
   if (path == "/auth/authorize") return authorize_->Authorize(request);
   if (path == "/auth/launch") return authorize_->Launch(request);
   if (path == "/auth/jwks" || path == "/fhir/.well-known/smart-configuration" ||

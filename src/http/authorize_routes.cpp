@@ -11,6 +11,7 @@
 #include "access/scopes.h"
 #include "http/authorize_page.h"
 #include "http/oauth_responses.h"
+#include "http/sign_in_audit.h"
 #include "interactions/search_query.h"
 
 namespace carerecord::http {
@@ -300,6 +301,23 @@ HttpResponse AuthorizeRoutes::FinishSignIn(const HttpRequest& request, const For
   const std::string username = Param(form, "username");
   page.username = username;
   access::SignInResult result = services_.directory.Authenticate(username, Param(form, "password"));
+  // The attempt's entry, durable before the page answers (a lock says until when).
+  SignInEvent event;
+  event.user = username.substr(0, 200);
+  event.client = pending->client_id;
+  event.succeeded = result.outcome == access::SignInOutcome::kSignedIn;
+  event.reason = "password form: " + std::string(access::SignInOutcomeText(result.outcome));
+  if (result.locked_until_ms > 0) {
+    event.reason += "; locked until " + ClockTime(result.locked_until_ms / 1000) + " UTC";
+  }
+  if (result.user) {
+    event.organisation = result.user->ods_code;
+    event.role = result.user->role;
+  }
+  event.status = event.succeeded                                         ? 302
+                 : result.outcome == access::SignInOutcome::kUnavailable ? 503
+                                                                         : 200;
+  if (auto unrecorded = RecordSignIn(fhir_.audit(), request, event)) return *unrecorded;
   switch (result.outcome) {
     case access::SignInOutcome::kSignedIn:
       break;

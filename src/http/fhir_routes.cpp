@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "access/scope_policy.h"
+#include "http/audit_routes.h"
 #include "http/audited_request.h"
 #include "http/bundle_scopes.h"
 #include "http/patient_access_operations.h"
@@ -253,6 +254,9 @@ HttpResponse FhirRoutes::Route(const HttpRequest& request, const access::AccessC
   if (ctx.request_id.empty()) ctx.request_id = "req-" + std::to_string(++request_counter);
 
   const std::string& method = request.method;
+  if (options_.audit_events && AuditRoutes::Handles(segments)) {
+    return ToHttp(options_.audit_events->Handle(method, segments, params, ctx));
+  }
   bool get = method == "GET" || method == "HEAD";
   auto not_allowed = [&] {
     HttpResponse response = Error(base::ErrorCode::kMethodNotAllowed,

@@ -14,6 +14,7 @@
 namespace carerecord::http {
 
 class PatientAccessOperations;
+class AuditRoutes;
 
 struct FhirRouteOptions {
   // The public base URL (e.g. "https://record.example.org/fhir"). Empty: "http://" and the
@@ -28,6 +29,9 @@ struct FhirRouteOptions {
   // POST Patient/ID/$declare-relationship and $break-glass (patient_access_operations.h). Null:
   // not offered (404).
   PatientAccessOperations* patient_access = nullptr;
+  // AuditEvent, Patient/ID/AuditEvent and Patient/ID/$access-log, from the audit log
+  // (http/audit_routes.h). Null: AuditEvent is searched in the record like any type.
+  const AuditRoutes* audit_events = nullptr;
 };
 
 class FhirRoutes {
@@ -47,6 +51,9 @@ class FhirRoutes {
 
   // An OperationOutcome response for errors found by the server itself (413, 400, 500).
   static HttpResponse ErrorResponse(int status, const std::string& message);
+
+  // Where the sign-in routes record sign-in events (null: not audited).
+  access::RequestAuditLog* audit() const { return options_.audit; }
 
  private:
   HttpResponse Route(const HttpRequest& request, const access::AccessContext& who) const;

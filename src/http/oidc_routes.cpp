@@ -134,7 +134,10 @@ HttpResponse OidcRoutes::Handle(const HttpRequest& request) const {
       response.SetHeader("Allow", "GET");
       return response;
     }
-    return path == "/auth/oidc/start" ? Start(request) : Callback(request);
+    if (path == "/auth/oidc/start") return Start(request);
+    SignInEvent event;
+    HttpResponse response = Callback(request, event);
+    return Recorded(request, event, std::move(response));
   }
   if (path == "/auth/oidc/role") {
     if (request.method != "POST") {
@@ -142,9 +145,31 @@ HttpResponse OidcRoutes::Handle(const HttpRequest& request) const {
       response.SetHeader("Allow", "POST");
       return response;
     }
-    return ChooseRole(request);
+    SignInEvent event;
+    HttpResponse response = ChooseRole(request, event);
+    return Recorded(request, event, std::move(response));
   }
   return ErrorPage(404, "there is no such sign-in page");
+}
+
+HttpResponse OidcRoutes::Recorded(const HttpRequest& request, SignInEvent& event,
+                                  HttpResponse response) const {
+  if (audit_ == nullptr || event.reason.empty()) return response;
+  event.status = response.status;
+  // Signed in only when the app's request took the user (a 303 to it); a request that expired
+  // meanwhile is a failure, though the user exists.
+  event.succeeded = event.succeeded && response.status < 400;
+  if (!event.succeeded && event.reason.rfind("regional IdP: signed in", 0) == 0) {
+    event.reason += "; but the app's request could not take the sign-in";
+  }
+  event.user = event.user.substr(0, 200);
+  event.reason = event.reason.substr(0, 600);
+  if (!audit_->Append(AuditedSignIn(request, event)).ok()) {
+    return ErrorPage(503,
+                     "this sign-in could not be recorded in the audit log, so it is not "
+                     "completed; try again shortly");
+  }
+  return response;
 }
 
 HttpResponse OidcRoutes::Start(const HttpRequest& request) const {
@@ -170,9 +195,15 @@ HttpResponse OidcRoutes::Start(const HttpRequest& request) const {
   return response;
 }
 
-HttpResponse OidcRoutes::Callback(const HttpRequest& request) const {
+HttpResponse OidcRoutes::Callback(const HttpRequest& request, SignInEvent& event) const {
+  // The entry's reason is the page's message (never the code or the state: the entry's path
+  // has no query).
+  auto fail = [&](int status, const std::string& message) {
+    event.reason = "regional IdP: " + message;
+    return ErrorPage(status, message);
+  };
   auto params = ParseParams(QueryOf(request.target));
-  if (!params) return ErrorPage(400, "the IdP's answer is malformed (or repeats a parameter)");
+  if (!params) return fail(400, "the IdP's answer is malformed (or repeats a parameter)");
   if (auto error = params->find("error"); error != params->end()) {
     // Anyone can make this URL: only an OAuth error code is shown without a state of this
     // browser's own, and the IdP's description only with one.
@@ -188,26 +219,29 @@ HttpResponse OidcRoutes::Callback(const HttpRequest& request) const {
         if (auto description = params->find("error_description"); description != params->end()) {
           message += ": " + description->second.substr(0, 300);
         }
+        event.reason = "regional IdP: " + message + ")";
         return sink_.Deny(*pending, message + ")");  // the app that asked is told
       }
     }
-    return ErrorPage(403, refused + ")");
+    return fail(403, refused + ")");
   }
   auto state = params->find("state");
   auto code = params->find("code");
   if (state == params->end() || code == params->end()) {
-    return ErrorPage(400, "the IdP's answer has no state or no code");
+    return fail(400, "the IdP's answer has no state or no code");
   }
   auto identity =
       relying_party_.Callback(state->second, code->second, CookieValue(request, kCookie));
-  if (!identity.ok()) return ErrorPage(StatusFor(identity.error()), identity.error().message);
+  if (!identity.ok()) return fail(StatusFor(identity.error()), identity.error().message);
+  // Who: the carerecord username this IdP's subject has (or would have).
+  event.user = access::FederatedUsername(identity->issuer, identity->subject);
 
   // Only the pairs whose organisation carerecord knows and has enabled can be chosen.
   std::vector<access::OidcRoleChoice> usable;
   std::string refused;
   for (const access::OidcRoleChoice& choice : identity->choices) {
     auto organisation = directory_.records().FindOrganisation(choice.ods_code);
-    if (!organisation.ok()) return ErrorPage(503, "the directory cannot be read; try again");
+    if (!organisation.ok()) return fail(503, "the directory cannot be read; try again");
     if (organisation.value() && organisation.value()->enabled) {
       usable.push_back(choice);
     } else {
@@ -216,17 +250,18 @@ HttpResponse OidcRoutes::Callback(const HttpRequest& request) const {
     }
   }
   if (usable.empty()) {
-    return ErrorPage(403, identity->choices.empty()
-                              ? "the identity provider grants you no role that carerecord maps"
-                              : "carerecord does not serve your organisation: " + refused);
+    return fail(403, identity->choices.empty()
+                         ? "the identity provider grants you no role that carerecord maps"
+                         : "carerecord does not serve your organisation: " + refused);
   }
   identity->choices = std::move(usable);
-  if (identity->choices.size() == 1) return Finish(*identity);
+  if (identity->choices.size() == 1) return Finish(*identity, event);
 
   const std::string display_name = identity->display_name;
   const std::vector<access::OidcRoleChoice> choices = identity->choices;
   auto held = relying_party_.HoldChoice(std::move(identity).value(), CookieValue(request, kCookie));
-  if (!held.ok()) return ErrorPage(StatusFor(held.error()), held.error().message);
+  if (!held.ok()) return fail(StatusFor(held.error()), held.error().message);
+  event.user.clear();  // no outcome yet: the role form ends this sign-in
   std::string form = "<h1>Choose a role</h1><p>" + HtmlEscape(display_name) +
                      ", you hold several roles. Choose the one for this session.</p>"
                      "<form method=\"post\" action=\"/auth/oidc/role\">"
@@ -243,34 +278,47 @@ HttpResponse OidcRoutes::Callback(const HttpRequest& request) const {
   return IdpPage(200, "Choose a role", form);
 }
 
-HttpResponse OidcRoutes::ChooseRole(const HttpRequest& request) const {
+HttpResponse OidcRoutes::ChooseRole(const HttpRequest& request, SignInEvent& event) const {
+  auto fail = [&](int status, const std::string& message) {
+    event.reason = "regional IdP, role form: " + message;
+    return ErrorPage(status, message);
+  };
   if (!request.Header("content-type").starts_with("application/x-www-form-urlencoded")) {
-    return ErrorPage(415, "the role form is sent as application/x-www-form-urlencoded");
+    return fail(415, "the role form is sent as application/x-www-form-urlencoded");
   }
   auto params = ParseParams(request.body);
-  if (!params) return ErrorPage(400, "the role form is malformed");
+  if (!params) return fail(400, "the role form is malformed");
   auto choice = params->find("choice"), csrf = params->find("csrf"), role = params->find("role");
   if (choice == params->end() || csrf == params->end() || role == params->end()) {
-    return ErrorPage(400, "the role form lacks choice, csrf or role");
+    return fail(400, "the role form lacks choice, csrf or role");
   }
   size_t index = 0;
   if (role->second.empty() || role->second.size() > 3 ||
       role->second.find_first_not_of("0123456789") != std::string::npos) {
-    return ErrorPage(400, "the role chosen is not one offered");
+    return fail(400, "the role chosen is not one offered");
   }
   index = std::stoul(role->second);
   auto identity =
       relying_party_.TakeChoice(choice->second, csrf->second, CookieValue(request, kCookie), index);
-  if (!identity.ok()) return ErrorPage(StatusFor(identity.error()), identity.error().message);
-  return Finish(*identity);
+  if (!identity.ok()) return fail(StatusFor(identity.error()), identity.error().message);
+  event.user = access::FederatedUsername(identity->issuer, identity->subject);
+  return Finish(*identity, event);
 }
 
-HttpResponse OidcRoutes::Finish(const access::OidcIdentity& identity) const {
+HttpResponse OidcRoutes::Finish(const access::OidcIdentity& identity, SignInEvent& event) const {
   const access::OidcRoleChoice& choice = identity.choices.front();
   access::FederatedSignIn who{identity.issuer, identity.subject, identity.display_name,
                               choice.ods_code, std::string(access::RoleName(choice.role))};
+  event.organisation = choice.ods_code;
+  event.role = std::string(access::RoleName(choice.role));
   auto user = directory_.SignInFederated(who);
-  if (!user.ok()) return ErrorPage(StatusFor(user.error()), user.error().message);
+  if (!user.ok()) {
+    event.reason = "regional IdP: " + user.error().message;
+    return ErrorPage(StatusFor(user.error()), user.error().message);
+  }
+  event.user = user.value().username;
+  event.succeeded = true;
+  event.reason = "regional IdP: signed in (" + identity.issuer + ")";
   FederatedSignInResult result{identity.pending_request, std::move(user).value(), choice.ods_code,
                                std::string(access::RoleName(choice.role))};
   return sink_.Complete(result);

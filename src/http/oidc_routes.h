@@ -15,6 +15,7 @@
 #include "access/directory.h"
 #include "access/oidc_rp.h"
 #include "http/http_message.h"
+#include "http/sign_in_audit.h"
 #include "store/identity_records.h"
 
 namespace carerecord::http {
@@ -82,20 +83,31 @@ class OidcRoutes {
   OidcRoutes(access::OidcRelyingParty& relying_party, access::Directory& directory,
              FederatedSignInSink& sink, bool secure_cookie);
 
+  // Where sign-in events go (http/sign_in_audit.h): every answer of the callback and of the
+  // role form that ends a sign-in, signed in or refused, appends one entry before it goes out
+  // (a 503 page when it cannot be recorded). The callback's role choice page is no outcome yet.
+  // Null (the default): not recorded. Set before serving.
+  void RecordSignInsIn(access::RequestAuditLog* audit) { audit_ = audit; }
+
   static bool Handles(const HttpRequest& request);
   HttpResponse Handle(const HttpRequest& request) const;
 
  private:
   HttpResponse Start(const HttpRequest& request) const;
-  HttpResponse Callback(const HttpRequest& request) const;
-  HttpResponse ChooseRole(const HttpRequest& request) const;
+  // The callback and the role form fill in `event` (its reason empty: no outcome yet).
+  HttpResponse Callback(const HttpRequest& request, SignInEvent& event) const;
+  HttpResponse ChooseRole(const HttpRequest& request, SignInEvent& event) const;
   // Signs the identity in with its one choice and hands it to the sink.
-  HttpResponse Finish(const access::OidcIdentity& identity) const;
+  HttpResponse Finish(const access::OidcIdentity& identity, SignInEvent& event) const;
+  // `response`, once `event` (when it has an outcome) is recorded.
+  HttpResponse Recorded(const HttpRequest& request, SignInEvent& event,
+                        HttpResponse response) const;
 
   access::OidcRelyingParty& relying_party_;
   access::Directory& directory_;
   FederatedSignInSink& sink_;
   const bool secure_cookie_;
+  access::RequestAuditLog* audit_ = nullptr;
 };
 
 }  // namespace carerecord::http

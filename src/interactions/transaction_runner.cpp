@@ -67,6 +67,18 @@ void BackOff(int attempt) {
 }  // namespace
 
 base::Status TransactionRunner::Run(std::vector<PlannedEntry>& entries) {
+  // The audit log is served as AuditEvent from audit.db, read-only; an AuditEvent written into
+  // the record would pass for an entry of it. Refused on every write path (plain, conditional,
+  // batch and transaction entries), as the AuditEvent routes refuse a direct write.
+  for (const PlannedEntry& e : entries) {
+    if (e.type == "AuditEvent" && e.method != "GET" && e.method != "DELETE") {
+      return At(MakeError(ErrorCode::kMethodNotAllowed,
+                          e.method + " is not allowed on AuditEvent: the audit log is read-only "
+                                     "(entries are made by the server for each request, never by a "
+                                     "client)"),
+                e.where);
+    }
+  }
   base::Status status;
   int handed_back = 0;
   for (int attempt = 1; attempt <= kMaxCommitAttempts; ++attempt) {

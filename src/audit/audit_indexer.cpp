@@ -1,0 +1,243 @@
+#include "audit/audit_indexer.h"
+
+#include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "audit/audit_database.h"
+#include "audit/audit_event.h"
+#include "audit/audit_search.h"
+
+namespace carerecord::audit {
+
+namespace {
+
+constexpr int kEntriesPerTransaction = 4096;
+
+base::Error Unindexed(sqlite3* db, const std::string& what) {
+  return base::MakeError(
+      base::ErrorCode::kUnavailable,
+      "the audit search index cannot be written (" + what + ": " + sqlite3_errmsg(db) + ")");
+}
+
+bool Exec(sqlite3* db, const char* sql) {
+  return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
+}
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  sqlite3_stmt* get() const { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+struct Keyed {
+  int64_t seq;
+  int64_t time_ms;
+  std::vector<std::string> keys;
+};
+
+}  // namespace
+
+base::Result<std::unique_ptr<AuditIndexer>> AuditIndexer::Open(
+    const std::filesystem::path& directory) {
+  std::unique_ptr<AuditIndexer> indexer(new AuditIndexer());
+  auto entries = OpenAuditDatabaseToRead(directory);
+  if (!entries.ok()) return entries.error();
+  indexer->entries_ = entries.value();
+  const std::filesystem::path path = directory / kAuditSearchDatabaseFile;
+  if (sqlite3_open_v2(path.c_str(), &indexer->index_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    return Unindexed(indexer->index_, "open " + path.string());
+  }
+  sqlite3* index = indexer->index_;
+  sqlite3_busy_timeout(index, 5000);
+  if (!Exec(index, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;") ||
+      !Exec(index, kAuditSearchSchema)) {
+    return Unindexed(index, "set up " + path.string());
+  }
+  int64_t indexed = 0;
+  {
+    Statement state(index, "SELECT indexed_seq FROM audit_search_state WHERE id = 1");
+    if (!state.get()) return Unindexed(index, "read its state");
+    if (sqlite3_step(state.get()) == SQLITE_ROW) indexed = sqlite3_column_int64(state.get(), 0);
+  }
+  int64_t head = 0;
+  {
+    Statement last(indexer->entries_, "SELECT COALESCE(MAX(seq), 0) FROM audit_entry");
+    if (!last.get() || sqlite3_step(last.get()) != SQLITE_ROW) {
+      return Unindexed(indexer->entries_, "read the log's head");
+    }
+    head = sqlite3_column_int64(last.get(), 0);
+  }
+  if (indexed > head) {
+    // Made for a longer log than this one: its rows may name entries this log numbers
+    // differently. Rebuilt from the entries.
+    if (!Exec(index,
+              "BEGIN IMMEDIATE; DELETE FROM audit_search; "
+              "UPDATE audit_search_state SET indexed_seq = 0 WHERE id = 1; COMMIT;")) {
+      Exec(index, "ROLLBACK");
+      return Unindexed(index, "drop an index ahead of the log");
+    }
+    indexed = 0;
+  }
+  indexer->indexed_seq_ = indexed;
+  indexer->committed_seq_ = head;
+  if (auto caught_up = indexer->CatchUp(); !caught_up.ok()) return caught_up.error();
+  return indexer;
+}
+
+AuditIndexer::~AuditIndexer() {
+  Stop();
+  if (entries_) sqlite3_close_v2(entries_);
+  if (index_) sqlite3_close_v2(index_);
+}
+
+// Not run concurrently: by Open before the thread starts, then by the thread alone. It returns
+// early once Stop is called (the next Open goes on from indexed_seq).
+base::Status AuditIndexer::CatchUp() {
+  Statement read(entries_,
+                 "SELECT seq, canonical FROM audit_entry WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+  Statement insert(index_, kInsertSearchKey);
+  Statement done(index_, kSetIndexedSeq);
+  if (!read.get()) return Unindexed(entries_, "read entries");
+  if (!insert.get() || !done.get()) return Unindexed(index_, "prepare");
+  int64_t from;
+  {
+    std::lock_guard lock(mutex_);
+    from = indexed_seq_;
+  }
+  for (;;) {
+    // The keys of the next entries, read in one read transaction of audit.db.
+    std::vector<Keyed> batch;
+    sqlite3_bind_int64(read.get(), 1, from);
+    sqlite3_bind_int64(read.get(), 2, kEntriesPerTransaction);
+    int rc;
+    while ((rc = sqlite3_step(read.get())) == SQLITE_ROW) {
+      const int64_t seq = sqlite3_column_int64(read.get(), 0);
+      std::string_view canonical(static_cast<const char*>(sqlite3_column_blob(read.get(), 1)),
+                                 static_cast<size_t>(sqlite3_column_bytes(read.get(), 1)));
+      Keyed keyed{seq, 0, {}};
+      // An entry that does not parse is not found by search; `audit verify` names it.
+      if (auto record = ParseCanonical(canonical); record.ok()) {
+        keyed.time_ms = record->time_ms;
+        keyed.keys = SearchKeysOf(record.value());
+      }
+      batch.push_back(std::move(keyed));
+    }
+    sqlite3_reset(read.get());
+    if (rc != SQLITE_DONE) return Unindexed(entries_, "read entries");
+    if (batch.empty()) return base::Status::Ok();
+    if (!Exec(index_, "BEGIN IMMEDIATE")) return Unindexed(index_, "begin");
+    for (const Keyed& keyed : batch) {
+      for (const std::string& key : keyed.keys) {
+        sqlite3_bind_text(insert.get(), 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+        sqlite3_bind_int64(insert.get(), 2, keyed.time_ms);
+        sqlite3_bind_int64(insert.get(), 3, keyed.seq);
+        const int inserted = sqlite3_step(insert.get());
+        sqlite3_reset(insert.get());
+        if (inserted != SQLITE_DONE) {
+          base::Error error = Unindexed(index_, "insert");
+          Exec(index_, "ROLLBACK");
+          return error;
+        }
+      }
+    }
+    const int64_t last = batch.back().seq;
+    sqlite3_bind_int64(done.get(), 1, last);
+    const int set = sqlite3_step(done.get());
+    sqlite3_reset(done.get());
+    if (set != SQLITE_DONE || !Exec(index_, "COMMIT")) {
+      base::Error error = Unindexed(index_, "commit");
+      Exec(index_, "ROLLBACK");
+      return error;
+    }
+    bool stopping;
+    {
+      std::lock_guard lock(mutex_);
+      indexed_seq_ = last;
+      stopping = stopping_;
+    }
+    changed_.notify_all();
+    if (stopping) return base::Status::Ok();  // the next Open goes on from here
+    from = last;
+    if (static_cast<int>(batch.size()) < kEntriesPerTransaction) return base::Status::Ok();
+  }
+}
+
+void AuditIndexer::Start() {
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable() || stopping_) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void AuditIndexer::Notify(int64_t seq) {
+  {
+    std::lock_guard lock(mutex_);
+    if (seq <= committed_seq_) return;
+    committed_seq_ = seq;
+  }
+  changed_.notify_all();
+}
+
+void AuditIndexer::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+int64_t AuditIndexer::indexed_seq() const {
+  std::lock_guard lock(mutex_);
+  return indexed_seq_;
+}
+
+bool AuditIndexer::WaitIndexed(int64_t seq, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return indexed_seq_ >= seq; });
+}
+
+void AuditIndexer::Run() {
+  // Appending (a request waits for its entry) comes first; the index may fall behind under load
+  // and catches up when it eases. Linux: a thread's nice value is its own.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
+  bool failing = false;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      if (failing) {
+        changed_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+      } else {
+        changed_.wait_for(lock, std::chrono::seconds(1),
+                          [&] { return stopping_ || committed_seq_ > indexed_seq_; });
+      }
+      if (stopping_) return;
+      if (committed_seq_ <= indexed_seq_ && !failing) continue;
+    }
+    base::Status caught_up = CatchUp();
+    if (caught_up.ok() == failing) {
+      failing = !caught_up.ok();
+      // Searches still find everything (they read what is not indexed from the entries), only
+      // slower; said once when it starts and once when it ends.
+      std::cerr << "carerecord: "
+                << (failing ? caught_up.error().message + "; retrying every second"
+                            : std::string("the audit search index is written again"))
+                << std::endl;
+    }
+  }
+}
+
+}  // namespace carerecord::audit

@@ -1,0 +1,40 @@
+#include "http/sign_in_audit.h"
+
+#include "http/fhir_routes.h"
+
+namespace carerecord::http {
+
+access::AuditedRequest AuditedSignIn(const HttpRequest& request, const SignInEvent& event) {
+  access::AuditedRequest entry;
+  access::AccessContext& who = entry.disclosure.who;
+  who.principal = !event.user.empty()     ? "user:" + event.user
+                  : !event.client.empty() ? "client:" + event.client
+                                          : std::string();
+  who.user = event.user;
+  who.client_id = event.client;
+  who.organisation = event.organisation;
+  who.role = event.role;
+  who.client_address = request.remote_address;
+  entry.action = event.succeeded ? "sign-in" : "sign-in-failed";
+  entry.outcome = event.succeeded ? "success" : event.status >= 500 ? "failed" : "refused";
+  entry.detail = event.reason;
+  entry.status = event.status;
+  entry.method = request.method;
+  // The path only: a client may put a secret in a query string, which must not be kept.
+  entry.path = request.target.substr(0, request.target.find('?'));
+  return entry;
+}
+
+std::optional<HttpResponse> RecordSignIn(access::RequestAuditLog* log, const HttpRequest& request,
+                                         const SignInEvent& event) {
+  if (log == nullptr) return std::nullopt;
+  if (log->Append(AuditedSignIn(request, event)).ok()) return std::nullopt;
+  HttpResponse refused = FhirRoutes::ErrorResponse(
+      503,
+      "this sign-in could not be recorded in the audit log, so it is not answered; retry "
+      "shortly");
+  refused.SetHeader("Retry-After", "1");
+  return refused;
+}
+
+}  // namespace carerecord::http
