@@ -380,6 +380,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       auto write = PrepareDelete(request, current.json);
       if (!write.ok()) return At(write.error(), e.where);
       write->sealing_facts = current.sealing_facts;  // the deletion is sealed as what it deletes
+      write->provenance = e.provenance;
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = 204;
@@ -392,6 +393,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       if (!write.ok()) return At(write.error(), e.where);
       e.stored_json = write->json;
       e.last_updated_at = write->last_updated_at;
+      write->provenance = e.provenance;
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = exists ? 200 : 201;
