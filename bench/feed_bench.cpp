@@ -271,16 +271,14 @@ Figures Run(const fs::path& base, const std::vector<Sample>& corpus, int connect
     return mapped;
   };
   const int64_t mapped_at_acked = mapped_now();
-  // Drained: nothing `received` is left (bounded: 10 minutes).
+  // Drained: nothing `received` is left (bounded: 10 minutes). One probe of the inbox's
+  // (state, id) index each time: Stats() scans every message, and on this 2-core machine its
+  // scans every 20 ms took 15% of the samples of a profile of the run it measured.
   for (;;) {
-    auto stats = inbox->Stats();
-    int64_t pending = 0;
-    if (stats.ok()) {
-      for (const auto& s : *stats) pending += s.pending;
-    }
-    if (stats.ok() && pending == 0) break;
+    auto next = inbox->NextReceived(0, 1);
+    if (next.ok() && next->empty()) break;
     if (Clock::now() - start > std::chrono::minutes(10)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a scan of the inbox each
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   const double mapped_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (auto stats = inbox->Stats(); stats.ok()) {
