@@ -217,7 +217,7 @@ TEST_F(MllpProcessTest, KillNineWhileStreamingLosesNoAcknowledgedMessage) {
   auto read_inbox = [&] {
     std::vector<Row> rows;
     sqlite3* db = nullptr;
-    sqlite3_open((std::filesystem::path(data_) / "carerecord.db").c_str(), &db);
+    sqlite3_open((std::filesystem::path(data_) / "inbox.db").c_str(), &db);
     sqlite3_stmt* stmt = nullptr;
     sqlite3_prepare_v2(db, "SELECT control_id, state, raw FROM inbox", -1, &stmt, nullptr);
     while (sqlite3_step(stmt) == SQLITE_ROW) {

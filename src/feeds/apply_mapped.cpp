@@ -369,10 +369,18 @@ base::Status PlanMerge(interactions::FhirService& service, const interactions::R
   return base::Status::Ok();
 }
 
-base::Result<ApplyOutcome> ApplyOnce(interactions::FhirService& service,
-                                     const interactions::RequestContext& ctx,
-                                     const mapping::MappedMessage& message) {
+// What one message would write, decided on the record as it is now: its transaction's entries
+// (none when it changes nothing) and the outcome so far.
+struct PlannedMessage {
   ApplyOutcome outcome;
+  json::array entries;
+};
+
+base::Result<PlannedMessage> PlanOnce(interactions::FhirService& service,
+                                      const interactions::RequestContext& ctx,
+                                      const mapping::MappedMessage& message) {
+  PlannedMessage plan;
+  ApplyOutcome& outcome = plan.outcome;
   std::vector<Planned> planned(message.resources.size());
   // 1. What the record holds for each identity, and where each urn:uuid of the message points.
   std::map<std::string, std::string> targets;
@@ -458,30 +466,66 @@ base::Result<ApplyOutcome> ApplyOnce(interactions::FhirService& service,
     entries.push_back(TransactionEntry(p, p.mapped->local_uuid));
   }
   for (auto& e : extra) entries.push_back(std::move(e));
-  if (entries.empty()) return outcome;
+  plan.entries = std::move(entries);
+  return plan;
+}
+
+// A written entry of the response (its location) in `outcome.written`, once.
+void NoteWritten(const json::value& response_entry, ApplyOutcome& outcome) {
+  const auto& r = response_entry.as_object().at("response").as_object();
+  auto* location = r.if_contains("location");
+  if (!location || !location->is_string()) return;
+  std::string where(location->as_string());
+  if (size_t history = where.find("/_history/"); history != std::string::npos) {
+    where.resize(history);
+  }
+  if (size_t slash = where.rfind('/'); slash != std::string::npos) {
+    const size_t type_start = where.rfind('/', slash - 1);
+    where = where.substr(type_start == std::string::npos ? 0 : type_start + 1);
+  }
+  for (const auto& w : outcome.written) {
+    if (w == where) return;
+  }
+  outcome.written.push_back(where);
+}
+
+base::Result<ApplyOutcome> ApplyOnce(interactions::FhirService& service,
+                                     const interactions::RequestContext& ctx,
+                                     const mapping::MappedMessage& message) {
+  auto plan = PlanOnce(service, ctx, message);
+  if (!plan.ok()) return plan.error();
+  ApplyOutcome& outcome = plan->outcome;
+  if (plan->entries.empty()) return std::move(outcome);
   json::object bundle{{"resourceType", "Bundle"}, {"type", "transaction"}};
-  bundle["entry"] = std::move(entries);
+  bundle["entry"] = std::move(plan->entries);
   auto response = service.ProcessBundle(ctx, interactions::Serialize(bundle));
   if (response.status != 200) return ResponseError(response, "writing the message");
   auto result = ParseBody(response.body);
   if (!result.ok()) return result.error();
-  for (const auto& entry : result->at("entry").as_array()) {
-    const auto& r = entry.as_object().at("response").as_object();
-    if (auto* location = r.if_contains("location"); location && location->is_string()) {
-      std::string where(location->as_string());
-      if (size_t history = where.find("/_history/"); history != std::string::npos) {
-        where.resize(history);
-      }
-      if (size_t slash = where.rfind('/'); slash != std::string::npos) {
-        const size_t type_start = where.rfind('/', slash - 1);
-        where = where.substr(type_start == std::string::npos ? 0 : type_start + 1);
-      }
-      bool merged = false;
-      for (const auto& w : outcome.written) merged = merged || w == where;
-      if (!merged) outcome.written.push_back(where);
-    }
+  for (const auto& entry : result->at("entry").as_array()) NoteWritten(entry, outcome);
+  return std::move(outcome);
+}
+
+// Gives message number `k` of a combined transaction urn:uuids of its own (the mapping numbers
+// every message's from 1): its entries' fullUrls and the references to them.
+void RenumberLocalUrls(json::array& entries, size_t k) {
+  std::map<std::string, std::string> renamed;
+  for (auto& entry : entries) {
+    auto& e = entry.as_object();
+    auto* full = e.if_contains("fullUrl");
+    if (!full || !full->is_string()) continue;
+    const std::string old(full->as_string());
+    if (old.rfind("urn:uuid:", 0) != 0 || old.size() != 45) continue;
+    char prefix[16];
+    std::snprintf(prefix, sizeof prefix, "%08zx", k + 1);
+    std::string fresh = old;
+    fresh.replace(9, 8, prefix);
+    renamed[old] = fresh;
+    *full = fresh;
   }
-  return outcome;
+  for (auto& entry : entries) {
+    if (auto* resource = entry.as_object().if_contains("resource")) Rewrite(*resource, renamed);
+  }
 }
 
 }  // namespace
@@ -500,6 +544,91 @@ base::Result<ApplyOutcome> ApplyMappedMessage(interactions::FhirService& service
       return applied;
     }
   }
+}
+
+std::vector<base::Result<ApplyOutcome>> ApplyMappedMessages(
+    interactions::FhirService& service, const std::vector<MessageToApply>& messages) {
+  std::vector<std::optional<base::Result<ApplyOutcome>>> results(messages.size());
+  std::vector<size_t> alone;  // applied on their own, as ApplyMappedMessage does
+  if (messages.size() == 1) alone.push_back(0);
+  // Planned on the record as it is, then written together per feed (a transaction has one
+  // writer: the feed's principal and organisation).
+  std::map<std::string, std::vector<size_t>> by_feed;
+  std::vector<std::optional<PlannedMessage>> plans(messages.size());
+  for (size_t i = 0; i < messages.size() && messages.size() > 1; ++i) {
+    const MessageToApply& m = messages[i];
+    if (m.message->merge) {  // moves a compartment: alone, never beside another message
+      alone.push_back(i);
+      continue;
+    }
+    auto plan = PlanOnce(service, FeedRequestContext(*m.feed), *m.message);
+    if (!plan.ok()) {
+      alone.push_back(i);  // its error (or a retry's success) comes from applying it alone
+      continue;
+    }
+    if (plan->entries.empty()) {
+      results[i] = std::move(plan->outcome);
+      continue;
+    }
+    plans[i] = std::move(plan).value();
+    by_feed[m.feed->feed + '\x1f' + m.feed->organisation_ods].push_back(i);
+  }
+  for (auto& [key, members] : by_feed) {
+    if (members.size() == 1) {
+      alone.push_back(members[0]);
+      continue;
+    }
+    interactions::RequestContext ctx = FeedRequestContext(*messages[members[0]].feed);
+    ctx.request_id.clear();  // each version names its own message (entry_provenance)
+    ctx.prefer_return = interactions::PreferReturn::kMinimal;
+    json::array entries;
+    std::vector<size_t> entry_count;
+    for (size_t k = 0; k < members.size(); ++k) {
+      const size_t i = members[k];
+      json::array& own = plans[i]->entries;
+      RenumberLocalUrls(own, k);
+      const interactions::RequestContext one = FeedRequestContext(*messages[i].feed);
+      for (auto& entry : own) {
+        entries.push_back(std::move(entry));
+        ctx.entry_provenance.push_back(
+            store::Provenance{one.source, one.request_id, one.received_ms});
+      }
+      entry_count.push_back(own.size());
+    }
+    json::object bundle{{"resourceType", "Bundle"}, {"type", "transaction"}};
+    bundle["entry"] = std::move(entries);
+    auto response = service.ProcessBundle(ctx, interactions::Serialize(bundle));
+    std::optional<json::object> body;
+    if (response.status == 200) {
+      if (auto parsed = ParseBody(response.body); parsed.ok()) body = std::move(parsed).value();
+    }
+    const json::array* answered = nullptr;
+    if (body) {
+      if (auto* e = body->if_contains("entry"); e && e->is_array()) answered = &e->as_array();
+    }
+    size_t expected = 0;
+    for (size_t n : entry_count) expected += n;
+    if (!answered || answered->size() != expected) {
+      // Nothing of it was written (a transaction is all or nothing): each message alone, so one
+      // that fails (a concurrent change it must read again, a write the record refuses) fails
+      // by itself and the others are written.
+      for (size_t i : members) alone.push_back(i);
+      continue;
+    }
+    size_t at = 0;
+    for (size_t k = 0; k < members.size(); ++k) {
+      ApplyOutcome& outcome = plans[members[k]]->outcome;
+      for (size_t n = 0; n < entry_count[k]; ++n) NoteWritten((*answered)[at++], outcome);
+      results[members[k]] = std::move(outcome);
+    }
+  }
+  for (size_t i : alone) {
+    results[i] = ApplyMappedMessage(service, *messages[i].message, *messages[i].feed);
+  }
+  std::vector<base::Result<ApplyOutcome>> out;
+  out.reserve(messages.size());
+  for (auto& r : results) out.push_back(std::move(*r));
+  return out;
 }
 
 ProcessedMessage MapAndApply(interactions::FhirService& service, const hl7v2::Message& message,

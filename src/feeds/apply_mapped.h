@@ -50,6 +50,20 @@ base::Result<ApplyOutcome> ApplyMappedMessage(interactions::FhirService& service
                                               const mapping::MappedMessage& message,
                                               const mapping::FeedContext& feed);
 
+// Applies several messages at once: each planned on the record as it stands, then the writes
+// of all of a feed's messages in one transaction (fewer, larger commits), every version keeping
+// its own message's provenance (meta.source, and the store's columns through
+// RequestContext::entry_provenance). The messages must not share an identity (they are planned
+// on the same state: MappingProcessor's chains). When the combined transaction fails, nothing of
+// it was written and each message is applied alone, so a failure is its message's alone; a
+// merge (A40) is always applied alone. Results in the order given.
+struct MessageToApply {
+  const mapping::MappedMessage* message = nullptr;
+  const mapping::FeedContext* feed = nullptr;
+};
+std::vector<base::Result<ApplyOutcome>> ApplyMappedMessages(
+    interactions::FhirService& service, const std::vector<MessageToApply>& messages);
+
 // One inbox message mapped and applied: what the listener's processor needs to answer (AA, or AE
 // with ERR) and to keep a message in the error queue.
 struct ProcessedMessage {

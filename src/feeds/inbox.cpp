@@ -1,7 +1,7 @@
-// The inbox in SQLite: one writer thread group-commits receives on its own connection; feeds,
-// the error queue and the worker's state changes go through a second connection under a mutex.
-// WAL lets the two (and other processes: the command line) interleave; the busy timeout waits
-// out the other's commit.
+// The inbox in SQLite, in its own file (DIR/inbox.db): one writer thread group-commits receives
+// on its own connection; feeds, the error queue and the worker's state changes go through a
+// second connection under a mutex. WAL lets the two (and other processes: the command line)
+// interleave; the busy handler waits out the other's commit.
 
 #include "feeds/inbox.h"
 
@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -25,6 +26,10 @@ using base::ErrorCode;
 using base::MakeError;
 using store::SqliteConnection;
 using store::SqliteStatement;
+
+// The inbox's own database in the data folder: its commits (every ACK) never wait behind the
+// record's, nor the record's behind them (each file has its own WAL and write lock).
+constexpr std::string_view kInboxFileName = "inbox.db";
 
 constexpr const char* kInboxSchemaSql = R"sql(
 CREATE TABLE IF NOT EXISTS inbox_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -566,6 +571,75 @@ class SqliteInbox final : public Inbox {
   std::vector<FeedRecord> feeds_;
 };
 
+// Inboxes before session 5 kept their tables in the record database (carerecord.db). They move
+// into the inbox's own file the first time it is opened: first copied and committed here (rows
+// keep their ids, so feed keys and `feeds errors` ids stay what they were), and only then
+// dropped from the record database. A crash between the two leaves both: the next open copies
+// again, and `OR IGNORE` keeps what the inbox file already holds (rows it has moved on since).
+base::Status MoveOutOfRecordDatabase(SqliteConnection& inbox_db, const std::string& directory) {
+  const std::string record_path = directory + "/carerecord.db";
+  std::error_code ec;
+  if (!std::filesystem::exists(record_path, ec)) return base::Status::Ok();
+  auto record_db = SqliteConnection::OpenSide(record_path, /*durable=*/true);
+  if (!record_db.ok()) return record_db.error();
+  auto tables = (*record_db)
+                    ->Prepare(
+                        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                        "('feed', 'inbox', "
+                        "'inbox_state')");
+  if (!tables.ok()) return tables.error();
+  auto row = tables->Step();
+  if (!row.ok()) return row.error();
+  const int64_t old_tables = row.value() ? tables->Int(0) : 0;
+  tables->Reset();
+  if (old_tables == 0) return base::Status::Ok();
+  if (old_tables != 3) {
+    return MakeError(ErrorCode::kInternal,
+                     record_path +
+                         " holds some of the inbox's tables (feed, inbox, inbox_state) "
+                         "but not all: the inbox cannot be moved to " +
+                         std::string(kInboxFileName));
+  }
+  auto attach = inbox_db.Prepare("ATTACH DATABASE ? AS record");
+  if (!attach.ok()) return attach.error();
+  attach->Bind(1, record_path);
+  CR_RETURN_IF_ERROR(attach->Run());
+  base::Status copied = inbox_db.InWriteTransaction([&]() -> base::Status {
+    // Another process may have moved them since the look above.
+    auto still = inbox_db.Prepare(
+        "SELECT count(*) FROM record.sqlite_master WHERE type = 'table' AND name IN ('feed', "
+        "'inbox', 'inbox_state')");
+    if (!still.ok()) return still.error();
+    auto still_row = still->Step();
+    if (!still_row.ok()) return still_row.error();
+    if (!still_row.value() || still->Int(0) != 3) return base::Status::Ok();
+    still->Reset();
+    CR_RETURN_IF_ERROR(inbox_db.Exec(
+        "INSERT OR IGNORE INTO main.feed (key, name, facility, application, ods_code, enabled, "
+        "created_ms) SELECT key, name, facility, application, ods_code, enabled, created_ms FROM "
+        "record.feed"));
+    CR_RETURN_IF_ERROR(inbox_db.Exec(
+        "INSERT OR IGNORE INTO main.inbox (id, feed_key, sending_application, sending_facility, "
+        "control_id, message_type, content_hash, received_ms, state, reason, attempts, "
+        "duplicates, raw) SELECT id, feed_key, sending_application, sending_facility, control_id, "
+        "message_type, content_hash, received_ms, state, reason, attempts, duplicates, raw FROM "
+        "record.inbox"));
+    // A moved feed table is a feed change: a writer holding the old feeds reloads them.
+    return inbox_db.Exec(
+        "UPDATE main.inbox_state SET value = 1 + max(value, coalesce((SELECT value FROM "
+        "record.inbox_state WHERE key = 'feed_change'), 0)) WHERE key = 'feed_change'");
+  });
+  base::Status detached = inbox_db.Exec("DETACH DATABASE record");
+  CR_RETURN_IF_ERROR(copied);
+  CR_RETURN_IF_ERROR(detached);
+  return (*record_db)->InWriteTransaction([&]() -> base::Status {
+    return (*record_db)
+        ->Exec(
+            "DROP TABLE IF EXISTS inbox; DROP TABLE IF EXISTS feed; DROP TABLE IF EXISTS "
+            "inbox_state");
+  });
+}
+
 }  // namespace
 
 std::string ContentHash(std::string_view bytes) {
@@ -584,9 +658,12 @@ std::string ContentHash(std::string_view bytes) {
 
 base::Result<std::unique_ptr<Inbox>> OpenInbox(const std::string& directory,
                                                const InboxOptions& options) {
-  auto write_db = SqliteConnection::OpenSideInDataDir(directory, options.durable, kInboxSchemaSql);
+  auto write_db = SqliteConnection::OpenSideInDataDir(directory, options.durable, kInboxSchemaSql,
+                                                      kInboxFileName);
   if (!write_db.ok()) return write_db.error();
-  auto admin_db = SqliteConnection::OpenSide(directory + "/carerecord.db", options.durable);
+  CR_RETURN_IF_ERROR(MoveOutOfRecordDatabase(**write_db, directory));
+  auto admin_db =
+      SqliteConnection::OpenSide(directory + "/" + std::string(kInboxFileName), options.durable);
   if (!admin_db.ok()) return admin_db.error();
   return std::unique_ptr<Inbox>(
       new SqliteInbox(std::move(write_db).value(), std::move(admin_db).value(), options));

@@ -1,8 +1,9 @@
 // The inbox: every HL7 v2 message received is committed here, raw, before it is acknowledged
 // (DESIGN principle 1), with the feeds that say which sending facility speaks for which
-// organisation, and the error queue. Its tables live in the record store's database file
-// (`feed`, `inbox`, `inbox_state`) on connections of their own, like the directory, so the
-// command line may change feeds and reprocess messages while a server runs. Receives are
+// organisation, and the error queue. Its tables (`feed`, `inbox`, `inbox_state`) live in a
+// database file of their own in the data folder (inbox.db), so an ACK's commit never waits
+// behind the record's writer; on connections of their own, so the command line may change feeds
+// and reprocess messages while a server runs. Receives are
 // group-committed by one writer thread: many connections share one fsync. Every method is
 // thread-safe.
 #pragma once
@@ -124,7 +125,9 @@ class Inbox {
   virtual base::Result<std::vector<FeedStats>> Stats() = 0;
 };
 
-// Opens (creating if needed) the inbox's tables in DIRECTORY/carerecord.db.
+// Opens (creating if needed) the inbox in DIRECTORY/inbox.db. An inbox kept in the record
+// database by an earlier version (DIRECTORY/carerecord.db) is moved into it first, every row
+// with its id and state.
 base::Result<std::unique_ptr<Inbox>> OpenInbox(const std::string& directory,
                                                const InboxOptions& options = {});
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -297,6 +298,69 @@ TEST_F(InboxTest, WorkerResumesMessagesLeftReceivedByAnEarlierRun) {
   worker.Stop();
   EXPECT_EQ(processor.seen(), (std::vector<std::string>{"C1", "C2"}));
   EXPECT_EQ(inbox_->Stats()->front().accepted, 2);
+}
+
+// Finds the record unavailable for a message whose PID holds "flaky" its first `failures` times,
+// and for one whose PID holds "down" always; maps the rest.
+class UnavailableProcessor final : public MessageProcessor {
+ public:
+  explicit UnavailableProcessor(int failures) : failures_(failures) {}
+  base::Status Process(const InboxMessage& message) override {
+    std::lock_guard lock(mutex_);
+    seen_.push_back(message.control_id);
+    const bool down = message.raw.find("PID|down") != std::string::npos ||
+                      (message.raw.find("PID|flaky") != std::string::npos && failures_-- > 0);
+    if (down) return base::MakeError(base::ErrorCode::kUnavailable, "the disk is full");
+    return base::Status::Ok();
+  }
+  std::vector<std::string> seen() {
+    std::lock_guard lock(mutex_);
+    return seen_;
+  }
+
+ private:
+  std::mutex mutex_;
+  int failures_;
+  std::vector<std::string> seen_;
+};
+
+TEST_F(InboxTest, WorkerRetriesAMessageTheRecordWasUnavailableForWithoutAReprocess) {
+  UnavailableProcessor processor(/*failures=*/2);
+  InboxWorker worker(
+      *inbox_, processor, std::chrono::seconds(1),
+      InboxWorkerRetry{std::chrono::milliseconds(20), std::chrono::milliseconds(80), 12});
+  inbox_->SetReceivedHook([&worker] { worker.Wake(); });
+  worker.Start();
+  ASSERT_TRUE(inbox_->Receive(Message("RDZ", "C1", "flaky")).ok());
+  ASSERT_TRUE(WaitFor([&] { return inbox_->Stats()->front().accepted == 1; }));
+  worker.Stop();
+  // Tried three times, never in the error queue, marked once.
+  EXPECT_EQ(processor.seen(), (std::vector<std::string>{"C1", "C1", "C1"}));
+  EXPECT_TRUE(inbox_->ListErrors(10)->empty());
+  auto found = inbox_->FindMessage(1);
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->state, "mapped");
+  EXPECT_EQ((*found)->attempts, 1);
+}
+
+TEST_F(InboxTest, WorkerGivesUpOnAnAlwaysUnavailableMessageAndMapsTheOthers) {
+  UnavailableProcessor processor(0);
+  InboxWorker worker(
+      *inbox_, processor, std::chrono::seconds(1),
+      InboxWorkerRetry{std::chrono::milliseconds(5), std::chrono::milliseconds(20), 3});
+  inbox_->SetReceivedHook([&worker] { worker.Wake(); });
+  ASSERT_TRUE(inbox_->Receive(Message("RDZ", "C1", "down")).ok());
+  ASSERT_TRUE(inbox_->Receive(Message("RDZ", "C2", "ok")).ok());
+  worker.Start();
+  ASSERT_TRUE(WaitFor([&] { return inbox_->NextReceived(0, 10)->empty(); }));
+  worker.Stop();
+  auto errors = inbox_->ListErrors(10);
+  ASSERT_EQ(errors->size(), 1u);
+  EXPECT_EQ(errors->front().control_id, "C1");
+  EXPECT_EQ(errors->front().reason, "the disk is full");
+  EXPECT_EQ(inbox_->Stats()->front().accepted, 1);
+  const auto seen = processor.seen();
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), "C1"), 3);
 }
 
 TEST(ContentHashTest, IsTheHexSha256) {

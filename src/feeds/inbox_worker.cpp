@@ -1,5 +1,6 @@
 #include "feeds/inbox_worker.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -13,8 +14,9 @@ constexpr size_t kMessagesPerRead = 256;
 
 }  // namespace
 
-InboxWorker::InboxWorker(Inbox& inbox, MessageProcessor& processor, std::chrono::milliseconds poll)
-    : inbox_(inbox), processor_(processor), poll_(poll) {}
+InboxWorker::InboxWorker(Inbox& inbox, MessageProcessor& processor, std::chrono::milliseconds poll,
+                         InboxWorkerRetry retry)
+    : inbox_(inbox), processor_(processor), poll_(poll), retry_(retry) {}
 
 InboxWorker::~InboxWorker() { Stop(); }
 
@@ -47,7 +49,12 @@ void InboxWorker::Run() {
     lock.unlock();
     const bool more = ProcessSome();
     lock.lock();
-    if (!more) wake_.wait_for(lock, poll_, [this] { return stopping_ || woken_; });
+    if (!more) {
+      // While the record is unavailable, a new message does not cut the pause short.
+      const bool backing_off = backoff_.count() > 0;
+      wake_.wait_for(lock, backing_off ? backoff_ : poll_,
+                     [&] { return stopping_ || (woken_ && !backing_off); });
+    }
   }
 }
 
@@ -82,12 +89,30 @@ bool InboxWorker::ProcessSome() {
   }
   std::vector<Inbox::Mark> marks;
   marks.reserve(messages->size());
+  bool deferred = false;
   for (size_t i = 0; i < messages->size(); ++i) {
     Inbox::Mark mark;
     mark.id = (*messages)[i].id;
-    if (!outcomes[i].ok()) mark.error = outcomes[i].error().message;
+    if (!outcomes[i].ok()) {
+      if (outcomes[i].error().code == base::ErrorCode::kUnavailable &&
+          ++unavailable_tries_[mark.id] < retry_.attempts) {
+        deferred = true;  // stays `received`: tried again after the pause
+        continue;
+      }
+      mark.error = outcomes[i].error().message;
+    }
+    unavailable_tries_.erase(mark.id);
     marks.push_back(std::move(mark));
   }
+  backoff_ = !deferred               ? std::chrono::milliseconds(0)
+             : backoff_.count() == 0 ? retry_.first
+                                     : std::min(backoff_ * 2, retry_.longest);
+  if (deferred) {
+    std::fprintf(stderr,
+                 "carerecord inbox worker: the record is unavailable; trying again in %lld ms\n",
+                 static_cast<long long>(backoff_.count()));
+  }
+  if (marks.empty()) return false;
   base::Status marked = inbox_.MarkProcessed(marks);
   if (!marked.ok()) {
     // Left `received`: tried again at the next poll (the mapping is idempotent per message).
@@ -95,7 +120,7 @@ bool InboxWorker::ProcessSome() {
                  marked.error().message.c_str());
     return false;
   }
-  return true;
+  return !deferred;
 }
 
 }  // namespace carerecord::feeds

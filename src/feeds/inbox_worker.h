@@ -3,10 +3,17 @@
 // after each commit that stored messages, and every `poll` besides (a `feeds reprocess` from the
 // command line, messages left `received` by a crash or a restart). Start and Stop from one
 // thread.
+//
+// A message whose processing failed because the record was unavailable (kUnavailable: a full
+// disk, a store that stayed busy) is not an error of the message: it stays `received` and is
+// tried again after a pause that doubles from `first` to `longest`, while the worker takes no
+// other batch. Only after `attempts` such tries in a row does it go to the error queue with its
+// reason (so a message that is always "unavailable" cannot hold the head of the inbox forever).
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -15,10 +22,17 @@
 
 namespace carerecord::feeds {
 
+struct InboxWorkerRetry {
+  std::chrono::milliseconds first = std::chrono::milliseconds(500);
+  std::chrono::milliseconds longest = std::chrono::seconds(60);
+  int attempts = 12;  // about 7 minutes of pauses at the defaults
+};
+
 class InboxWorker {
  public:
   InboxWorker(Inbox& inbox, MessageProcessor& processor,
-              std::chrono::milliseconds poll = std::chrono::seconds(1));
+              std::chrono::milliseconds poll = std::chrono::seconds(1),
+              InboxWorkerRetry retry = {});
   ~InboxWorker();
   void Start();
   // Finishes the batch in hand and stops; what is left stays `received` for the next start.
@@ -34,6 +48,11 @@ class InboxWorker {
   Inbox& inbox_;
   MessageProcessor& processor_;
   std::chrono::milliseconds poll_;
+  InboxWorkerRetry retry_;
+  // The worker thread's: the pause before the next try (0: none), and the tries of each message
+  // that found the record unavailable.
+  std::chrono::milliseconds backoff_{0};
+  std::map<int64_t, int> unavailable_tries_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

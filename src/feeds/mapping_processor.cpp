@@ -59,15 +59,40 @@ std::vector<std::string> IdentityKeys(const Prepared& p) {
   return keys;
 }
 
+// One round: messages that share no identity, applied together. Never throws (see Apply).
+std::vector<base::Status> ApplyRound(interactions::FhirService& service,
+                                     const std::vector<const Prepared*>& round) {
+  if (round.size() == 1) return {Apply(service, *round[0])};
+  std::vector<MessageToApply> messages;
+  messages.reserve(round.size());
+  for (const Prepared* p : round) messages.push_back(MessageToApply{&p->mapped, &p->feed});
+  std::vector<base::Status> statuses;
+  try {
+    for (auto& applied : ApplyMappedMessages(service, messages)) {
+      statuses.push_back(applied.ok() ? base::Status::Ok() : base::Status(applied.error()));
+    }
+    return statuses;
+  } catch (const std::exception&) {
+  } catch (...) {
+  }
+  // Something threw while they were together: each alone, so the cause is its message's.
+  statuses.clear();
+  for (const Prepared* p : round) statuses.push_back(Apply(service, *p));
+  return statuses;
+}
+
 size_t Root(std::vector<size_t>& parent, size_t i) {
   while (parent[i] != i) i = parent[i] = parent[parent[i]];
   return i;
 }
 
 // Applies `group` (no merge among them): chains of messages sharing an identity, each in event
-// time order, up to `parallel` chains at once.
+// time order. A thread takes up to `per_transaction` chains at a time and applies them in rounds:
+// the next message of each of its chains, written together in one transaction (their
+// identities are disjoint, so planning them on the same state is planning each on its own), and
+// the round after only once that one is committed. Up to `parallel` threads at once.
 void ApplyGroup(interactions::FhirService& service, std::vector<const Prepared*> group,
-                int parallel, std::vector<base::Status>& outcomes) {
+                const MappingProcessorOptions& options, std::vector<base::Status>& outcomes) {
   std::vector<size_t> parent(group.size());
   std::iota(parent.begin(), parent.end(), 0);
   std::map<std::string, size_t> owner;
@@ -87,13 +112,27 @@ void ApplyGroup(interactions::FhirService& service, std::vector<const Prepared*>
     });
     chains.push_back(std::move(chain));
   }
+  const size_t per_transaction = std::max<size_t>(options.per_transaction, 1);
+  // Chains shared out evenly: enough threads to use `parallel`, each with at most
+  // `per_transaction` chains at a time.
+  const size_t threads = std::min<size_t>(std::max(options.parallel, 1), chains.size());
+  if (threads == 0) return;
+  const size_t slice = std::min(per_transaction, (chains.size() + threads - 1) / threads);
   std::atomic<size_t> next{0};
   auto run = [&] {
-    for (size_t c; (c = next++) < chains.size();) {
-      for (const Prepared* p : chains[c]) outcomes[p->index] = Apply(service, *p);
+    for (size_t first; (first = next.fetch_add(slice)) < chains.size();) {
+      const size_t last = std::min(chains.size(), first + slice);
+      for (size_t round = 0;; ++round) {
+        std::vector<const Prepared*> now;
+        for (size_t c = first; c < last; ++c) {
+          if (round < chains[c].size()) now.push_back(chains[c][round]);
+        }
+        if (now.empty()) break;
+        std::vector<base::Status> applied = ApplyRound(service, now);
+        for (size_t k = 0; k < now.size(); ++k) outcomes[now[k]->index] = std::move(applied[k]);
+      }
     }
   };
-  const size_t threads = std::min<size_t>(std::max(parallel, 1), chains.size());
   std::vector<std::thread> workers;
   for (size_t t = 1; t < threads; ++t) workers.emplace_back(run);
   run();
@@ -142,11 +181,11 @@ std::vector<base::Status> MappingProcessor::ProcessBatch(
       group.push_back(&p);
       continue;
     }
-    ApplyGroup(service_, std::move(group), options_.parallel, outcomes);
+    ApplyGroup(service_, std::move(group), options_, outcomes);
     group.clear();
     outcomes[p.index] = Apply(service_, p);
   }
-  ApplyGroup(service_, std::move(group), options_.parallel, outcomes);
+  ApplyGroup(service_, std::move(group), options_, outcomes);
   return outcomes;
 }
 

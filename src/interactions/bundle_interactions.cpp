@@ -264,11 +264,18 @@ base::Result<PlannedBundle> PlanBundle(const RequestContext& ctx, const ServiceO
                          std::to_string(options.bundle_max_entries) + " are accepted in one Bundle",
                      "/entry");
   }
+  if (!ctx.entry_provenance.empty() && ctx.entry_provenance.size() != array.size()) {
+    return MakeError(ErrorCode::kInternal, "the request names the provenance of " +
+                                               std::to_string(ctx.entry_provenance.size()) +
+                                               " entries, the Bundle has " +
+                                               std::to_string(array.size()));
+  }
   planned.entries.resize(array.size());
   planned.entry_errors.resize(array.size());
   for (size_t i = 0; i < array.size(); ++i) {
     PlannedEntry& e = planned.entries[i];
     e.where = "Bundle.entry[" + std::to_string(i) + "]";
+    if (!ctx.entry_provenance.empty()) e.provenance = ctx.entry_provenance[i];
     planned.entry_errors[i] = array[i].is_object()
                                   ? PlanEntry(ctx, array[i].as_object(), e)
                                   : base::Status(Invalid("an entry must be an object", e.where));

@@ -34,6 +34,10 @@ struct RequestContext {
   // for the API's own requests, which are ServiceOptions::source and now.
   std::string source;
   int64_t received_ms = 0;
+  // For a transaction Bundle carrying the writes of many feed messages (src/feeds/): the
+  // provenance of each entry, one per entry in order, kept on the versions it writes instead of
+  // the request's. Set only by the server's own callers, never from a client's request.
+  std::vector<store::Provenance> entry_provenance;
   // When the request's searches must be done by: a Bundle runs many, each with its own budget,
   // so each gets at most what is left of the request's. None by default.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();

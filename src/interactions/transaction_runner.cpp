@@ -446,6 +446,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       auto write = PrepareDelete(request, current.json);
       if (!write.ok()) return At(write.error(), e.where);
       write->sealing_facts = current.sealing_facts;  // the deletion is sealed as what it deletes
+      write->provenance = e.provenance;
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = 204;
@@ -460,6 +461,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
           CheckScopeRestrictions(e, write->json, exists ? std::string_view(current.json) : ""));
       e.stored_json = write->json;
       e.last_updated_at = write->last_updated_at;
+      write->provenance = e.provenance;
       written.emplace_back(transaction.writes.size(), &e);
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;

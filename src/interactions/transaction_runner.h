@@ -31,6 +31,9 @@ struct PlannedEntry {
   std::string full_url;
   std::optional<int64_t> if_match;
   std::string where;  // "Bundle.entry[3]" for messages
+  // Where this entry's versions come from, when not the request's (RequestContext::
+  // entry_provenance).
+  std::optional<store::Provenance> provenance;
 
   // Resolution.
   bool noop = false;  // conditional create that matched, or delete of nothing

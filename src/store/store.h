@@ -131,6 +131,9 @@ struct PreparedWrite {
   fhir::IndexEntries previous_index;
   std::vector<std::string> previous_compartment_patients;
   std::string sealing_facts;  // fhir::EncodeSealingFacts of `json`; empty for a delete
+  // Where this version came from, when not the transaction's own: a transaction may carry
+  // writes of many feed messages (each version keeps its own message's provenance).
+  std::optional<Provenance> provenance;
 };
 
 // A condition that matched nothing on the caller's snapshot and must still match nothing when
@@ -153,7 +156,7 @@ struct WriteTransaction {
   // TransactionReader::Position() of the snapshot the checks held on; 0: unknown, so every
   // check is searched again at commit.
   int64_t read_position = 0;
-  Provenance provenance;
+  Provenance provenance;  // of every write that names none of its own
   // The organisation of the user or client writing: kept as the author of every resource this
   // transaction creates (the sealing policy opens V items to it).
   std::string author_organisation;

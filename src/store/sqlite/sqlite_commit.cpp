@@ -204,6 +204,9 @@ base::Status GroupCommitWriter::RegisterNames(const std::vector<QueuedCommit>& g
     }
     for (const PreparedWrite& write : queued.transaction->writes) {
       CollectNewSystems(names_, write.index, systems);
+      if (write.provenance && !names_.sources.Find(write.provenance->source)) {
+        sources.insert(write.provenance->source);
+      }
     }
   }
   if (systems.empty() && sources.empty()) return base::Status::Ok();
@@ -347,6 +350,11 @@ base::Status GroupCommitWriter::Check(const QueuedCommit& queued) {
 base::Status GroupCommitWriter::Apply(const QueuedCommit& queued, int64_t source_id) {
   const WriteTransaction& transaction = *queued.transaction;
   if (source_id == 0) return MakeError(ErrorCode::kInternal, "unregistered source");
+  for (const PreparedWrite& write : transaction.writes) {
+    if (write.provenance && !names_.sources.Find(write.provenance->source)) {
+      return MakeError(ErrorCode::kInternal, "unregistered source");
+    }
+  }
   CR_RETURN_IF_ERROR(Check(queued));
   std::vector<Slot> slots(transaction.writes.size());
   WrittenHere seen;
@@ -506,18 +514,21 @@ base::Result<int64_t> GroupCommitWriter::InsertVersion(const WriteTransaction& t
       "message_id, received, body, sealing_facts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!insert_version.ok()) return insert_version.error();
   SqliteStatement& version_stmt = **insert_version;
+  // A write of its own provenance (one of many feed messages in the transaction) names it.
+  const Provenance& provenance = write.provenance ? *write.provenance : transaction.provenance;
+  if (write.provenance) source_id = names_.sources.Find(write.provenance->source);
   version_stmt.Bind(1, slot.pk)
       .Bind(2, patient_pk)
       .Bind(3, write.version)
       .Bind(4, write.last_updated_ms)
       .Bind(5, static_cast<int64_t>(MethodCode(write.method)))
       .Bind(6, source_id)
-      .Bind(8, transaction.provenance.received_ms)
+      .Bind(8, provenance.received_ms)
       .Bind(10, std::string_view(write.sealing_facts));
-  if (transaction.provenance.message_id.empty()) {
+  if (provenance.message_id.empty()) {
     version_stmt.BindNull(7);
   } else {
-    version_stmt.Bind(7, transaction.provenance.message_id);
+    version_stmt.Bind(7, provenance.message_id);
   }
   if (write.is_delete) {
     version_stmt.BindNull(9);

@@ -178,14 +178,15 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::OpenSide(const
 }
 
 base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::OpenSideInDataDir(
-    const std::string& directory, bool durable, std::string_view schema_sql) {
+    const std::string& directory, bool durable, std::string_view schema_sql,
+    std::string_view file_name) {
   std::error_code ec;
   std::filesystem::create_directories(directory, ec);
   if (ec) {
     return base::MakeError(base::ErrorCode::kInternal,
                            "cannot create data directory " + directory + ": " + ec.message());
   }
-  auto db = OpenSide(directory + "/carerecord.db", durable);
+  auto db = OpenSide(directory + "/" + std::string(file_name), durable);
   if (!db.ok()) return db.error();
   CR_RETURN_IF_ERROR((*db)->Exec(schema_sql));
   return db;

@@ -57,10 +57,12 @@ class SqliteConnection {
   // directory, the inbox): WAL, and synchronous FULL when `durable`.
   static base::Result<std::unique_ptr<SqliteConnection>> OpenSide(const std::string& path,
                                                                   bool durable);
-  // OpenSide on the data folder's record database (`directory`/carerecord.db, the folder made
-  // when missing), with `schema_sql` (CREATE ... IF NOT EXISTS) applied.
+  // OpenSide on a database of the data folder (`directory`/`file_name`, by default the record
+  // database carerecord.db; the folder made when missing), with `schema_sql` (CREATE ... IF NOT
+  // EXISTS) applied.
   static base::Result<std::unique_ptr<SqliteConnection>> OpenSideInDataDir(
-      const std::string& directory, bool durable, std::string_view schema_sql);
+      const std::string& directory, bool durable, std::string_view schema_sql,
+      std::string_view file_name = "carerecord.db");
   ~SqliteConnection();
   base::Status Exec(std::string_view sql);
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back when it or the commit fails.
