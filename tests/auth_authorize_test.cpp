@@ -478,13 +478,17 @@ TEST_F(Authorize, RefreshTokensRotateAndAReusedOneRevokesTheFamily) {
   EXPECT_EQ(wider.status, 400) << wider.body;
   EXPECT_EQ(ErrorOf(wider), "invalid_scope");
   auto more_letters = RefreshWith(r3, "&scope=" + Encode("user/Patient.cruds"));
-  EXPECT_EQ(ErrorOf(more_letters), "invalid_grant");  // r3 was used by the refused refresh
+  EXPECT_EQ(ErrorOf(more_letters), "invalid_scope");
+  // A refused refresh does not use the token up: a client's mistake costs no sign-in.
+  auto still = RefreshWith(r3);
+  ASSERT_EQ(still.status, 200) << still.body;
+  const std::string r4 = Str(TestServer::Json(still), "refresh_token");
 
-  // r1 again: it was used, so it has leaked; the whole family goes, r3 included.
+  // r1 again: it was used, so it has leaked; the whole family goes, r4 included.
   auto reused = RefreshWith(r1);
   EXPECT_EQ(reused.status, 400);
   EXPECT_EQ(ErrorOf(reused), "invalid_grant");
-  auto after = RefreshWith(r3);
+  auto after = RefreshWith(r4);
   EXPECT_EQ(after.status, 400);
   EXPECT_EQ(ErrorOf(after), "invalid_grant");
   EXPECT_EQ(ErrorOf(RefreshWith("never-issued")), "invalid_grant");
@@ -582,6 +586,8 @@ TEST_F(Authorize, OnlyAnIntegrationClientMakesALaunchForAPatientThatExists) {
   EXPECT_EQ(mint(R"({"patient":""})").status, 400);
   EXPECT_EQ(mint(R"({"patient":"a/b"})").status, 400);
   EXPECT_EQ(mint(R"(not json)").status, 400);
+  // Two patients in one request: refused, not the last one taken.
+  EXPECT_EQ(mint(R"({"patient":"p1","patient":"p2"})").status, 400);
   EXPECT_EQ(mint(R"({"patient":"p1"})", {{"Authorization", ""}}).status, 401);
   EXPECT_EQ(mint(R"({"patient":"p1"})", {{"Authorization", "Bearer forged"}}).status, 401);
   // A user's token is not an integration client's.

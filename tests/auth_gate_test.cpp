@@ -60,6 +60,24 @@ TEST_F(AuthGate, NoTokenIs401WithABareChallenge) {
   EXPECT_EQ(server_->store().Stats()->resources, 1);
 }
 
+TEST_F(AuthGate, TwoAuthorizationHeadersAreRefusedWhicheverComesFirst) {
+  const std::string good = "Bearer " + server_->MintToken("system/*.rs");
+  for (auto [first, second] :
+       {std::pair<std::string, std::string>{good, "Bearer forged"}, {"Bearer forged", good}}) {
+    auto response = server_->Send("GET", "/fhir/Patient/p1", "",
+                                  {{"Authorization", first}, {"Authorization", second}});
+    EXPECT_EQ(response.status, 400) << response.body;
+    EXPECT_EQ(TestServer::Json(response)["resourceType"], "OperationOutcome");
+    EXPECT_EQ(response.body.find("\"Patient\""), std::string::npos);
+  }
+  auto token = server_->Send("POST", "/auth/token", "grant_type=client_credentials",
+                             {{"Content-Type", "application/x-www-form-urlencoded"},
+                              {"Authorization", "Basic eDp5"},
+                              {"Authorization", "Basic eDp6"}});
+  EXPECT_EQ(token.status, 400);
+  EXPECT_EQ(TestServer::Json(token)["error"], "invalid_request");
+}
+
 TEST_F(AuthGate, MetadataAndTheDiscoveryDocumentStayPublic) {
   EXPECT_EQ(server_->Send("GET", "/fhir/metadata", "", {{"Authorization", ""}}).status, 200);
   EXPECT_EQ(

@@ -8,6 +8,8 @@
 #include <boost/url/parse.hpp>
 
 #include "access/jwt.h"
+#include "access/scope_restriction.h"
+#include "access/scopes.h"
 #include "base/utf8.h"
 
 namespace carerecord::access {
@@ -152,7 +154,7 @@ base::Result<std::string> NormaliseScope(std::string_view scope) {
       // scope-token = 1*( %x21 / %x23-5B / %x5D-7E ): printable ASCII but '"' and '\'.
       if (c < 0x21 || c > 0x7e || c == '"' || c == '\\') {
         return Invalid("the scope '" + std::string(token.substr(0, 100)) +
-                           "' holds a character scopes may not (RFC 6749 section 3.3)",
+                           "' holds a character that a scope may not hold (RFC 6749 section 3.3)",
                        "--scope");
       }
     }
@@ -161,6 +163,15 @@ base::Result<std::string> NormaliseScope(std::string_view scope) {
   }
   if (joined.empty()) {
     return Invalid("--scope must name at least one scope, e.g. \"system/*.rs\"", "--scope");
+  }
+  // A scope the token endpoint cannot read, or a restriction it cannot enforce, would be a grant
+  // no token could ever carry: refused now, not found out at every token request.
+  auto parsed = ScopeSet::Parse(joined);
+  if (!parsed.ok()) return Invalid("--scope: " + parsed.error().message, "--scope");
+  for (const ClinicalScope& clinical : parsed->clinical()) {
+    if (auto why = UnenforceableRestriction(clinical)) {
+      return Invalid("--scope: " + *why + "; this server would never grant it", "--scope");
+    }
   }
   return joined;
 }

@@ -288,14 +288,16 @@ TEST_F(DirectoryTest, ClientValidation) {
   EXPECT_EQ(code({"App", "RDZ", "", "launch openid", "public", "", {}}), ErrorCode::kInvalid);
   EXPECT_EQ(code({"App", "RDZ", "", "launch openid", "public", "", {"http://app.example/cb"}}),
             ErrorCode::kInvalid);
-  EXPECT_EQ(code({"App", "RDZ", "integration", "x", "public", "", {"https://app.example/cb"}}),
-            ErrorCode::kInvalid);
-  EXPECT_EQ(code({"App", "RDZ", "patient", "x", "secret", "", {}}), ErrorCode::kInvalid);
+  EXPECT_EQ(
+      code({"App", "RDZ", "integration", "user/*.rs", "public", "", {"https://app.example/cb"}}),
+      ErrorCode::kInvalid);
+  EXPECT_EQ(code({"App", "RDZ", "patient", "user/*.rs", "secret", "", {}}), ErrorCode::kInvalid);
   EXPECT_EQ(code({"App", "RDZ", "", "   ", "secret", "", {}}), ErrorCode::kInvalid);
   EXPECT_EQ(code({"App", "RDZ", "", "bad\"scope", "secret", "", {}}), ErrorCode::kInvalid);
-  EXPECT_EQ(code({"App", "RDZ", "", "x", "password", "", {}}), ErrorCode::kInvalid);
-  EXPECT_EQ(code({"App", "NOPE1", "", "x", "secret", "", {}}), ErrorCode::kNotFound);
-  EXPECT_EQ(code({"App", "RDZ", "", "x", "jwks", R"({"keys":[]})", {}}), ErrorCode::kInvalid);
+  EXPECT_EQ(code({"App", "RDZ", "", "user/*.rs", "password", "", {}}), ErrorCode::kInvalid);
+  EXPECT_EQ(code({"App", "NOPE1", "", "user/*.rs", "secret", "", {}}), ErrorCode::kNotFound);
+  EXPECT_EQ(code({"App", "RDZ", "", "user/*.rs", "jwks", R"({"keys":[]})", {}}),
+            ErrorCode::kInvalid);
   EXPECT_EQ(code({"App",
                   "RDZ",
                   "",
@@ -307,6 +309,18 @@ TEST_F(DirectoryTest, ClientValidation) {
   auto added = directory_->AddClient({"App", "RDZ", "", " user/*.rs   openid ", "secret", "", {}});
   ASSERT_TRUE(added.ok());
   EXPECT_EQ(added->client.scope, "user/*.rs openid");
+}
+
+TEST_F(DirectoryTest, AClientIsNotRegisteredWithScopesNoTokenCouldCarry) {
+  for (const char* scope :
+       {"system/Observation.rs?foo=bar", "system/Observaton.rs", "system/Patient.rs bogus",
+        "system/Observation.rs?", "system/Observation.rs?subject.name=x",
+        "system/Observation.rs?date=ge2020"}) {
+    auto added = directory_->AddClient({"Feed", "RDZ", "integration", scope, "secret", "", {}});
+    ASSERT_FALSE(added.ok()) << scope;
+    EXPECT_EQ(added.error().location, "--scope") << scope;
+    EXPECT_NE(added.error().message.find("--scope: "), std::string::npos) << added.error().message;
+  }
 }
 
 TEST(DirectoryChecks, JwksMustHoldPublicKeysOnly) {

@@ -10,7 +10,6 @@
 #include <sstream>
 
 #include "access/directory.h"
-#include "access/scope_restriction.h"
 #include "app/directory_sync.h"
 #include "fhir/fhir_date.h"
 #include "store/identity_records.h"
@@ -261,15 +260,6 @@ int IdentityCommands::Options::RunClients(access::Directory& directory,
   }
   if (org.empty()) return Refuse("--org is required");
   if (scope.empty()) return Refuse("--scope is required");
-  // A restricted scope this server cannot enforce would be narrowed away from every token: say
-  // so now rather than register a grant that can never be used.
-  if (auto parsed = access::ScopeSet::Parse(scope); parsed.ok()) {
-    for (const access::ClinicalScope& clinical : parsed->clinical()) {
-      if (auto why = access::UnenforceableRestriction(clinical)) {
-        return Refuse("--scope: " + *why + "; this server would never grant it");
-      }
-    }
-  }
   const int kinds = int{secret} + int{!jwks_file.empty()} + int{is_public};
   if (kinds != 1) {
     return Refuse(
@@ -303,9 +293,10 @@ int IdentityCommands::Options::WriteRecordIfNoServer(store::IdentityRecords& rec
   auto opened = store::OpenSqliteStore(options);
   if (!opened.ok()) {
     if (opened.error().location == store::kDataFolderInUse) {
-      std::cerr << "carerecord: another carerecord process holds the record store: a running "
-                   "server writes the directory's FHIR resources within a second (else the next "
-                   "serve or directory command on this folder does)\n";
+      // Not an error: the change is made, and the server that holds the store finishes it.
+      std::cerr << "carerecord: done; a server is running on this folder and writes the "
+                   "directory's FHIR resources within a second (else the next serve or directory "
+                   "command on this folder does)\n";
       return 0;
     }
     std::cerr << "carerecord: the directory is changed, but its FHIR resources are not yet "

@@ -229,6 +229,15 @@ bool AuthRoutes::IsQuickRead(const HttpRequest& request) {
 HttpResponse AuthRoutes::Handle(const HttpRequest& request) const {
   const std::string_view path = PathOf(request.target);
   const bool get = request.method == "GET" || request.method == "HEAD";
+  // Two credentials: which one speaks for the caller would be a guess (RFC 6750 section 2).
+  if (request.HeaderCount("authorization") > 1) {
+    const std::string why = "the Authorization header was sent more than once";
+    if (path.starts_with("/auth/")) {
+      return path == "/auth/authorize" ? AuthorizeErrorPage(400, why)
+                                       : OAuthError(400, "invalid_request", why);
+    }
+    return FhirRoutes::ErrorResponse(400, why);
+  }
   if (path == "/auth/token") {
     HttpResponse response = Token(request);
     // Every token request is a sign-in (or an attempt at one): its entry is durable first.
@@ -458,8 +467,10 @@ HttpResponse AuthRoutes::ClientCredentials(const store::ClientRecord& client,
 
   auto allowed = access::ScopeSet::Parse(client.scope);
   if (!allowed.ok()) {
-    return OAuthError(500, "server_error",
-                      "client " + client.client_id + "'s registered scopes cannot be read");
+    // Registered before registrations were checked: the client must be registered again.
+    return OAuthError(400, "unauthorized_client",
+                      "client " + client.client_id + "'s registered scopes cannot be read (" +
+                          allowed.error().message + "): register the client again");
   }
   const access::ScopeSet allowed_system = SystemScopesOf(allowed.value());
   access::ScopeSet granted = allowed_system;

@@ -9,6 +9,7 @@
 
 #include "access/passwords.h"
 #include "access/scopes.h"
+#include "fhir/json_parse.h"
 #include "http/authorize_page.h"
 #include "http/oauth_responses.h"
 #include "http/sign_in_audit.h"
@@ -371,10 +372,16 @@ HttpResponse AuthorizeRoutes::Launch(const HttpRequest& request) const {
   if (!StartsWithIgnoringCase(request.Header("content-type"), "application/json")) {
     return OAuthError(400, "invalid_request", "the launch request must be application/json");
   }
-  boost::system::error_code ec;
-  json::value body = json::parse(request.body, ec);
+  // Strict: a key given twice (two patients) is refused, not the last one taken.
+  fhir::JsonLimits strict;
+  strict.fhir_rules = true;
+  auto parsed = fhir::ParseFhirJson(request.body, strict);
+  if (!parsed.ok()) {
+    return OAuthError(400, "invalid_request", "the launch request: " + parsed.error().message);
+  }
+  const json::value& body = parsed.value();
   const json::string* patient = nullptr;
-  if (!ec && body.is_object()) {
+  if (body.is_object()) {
     if (const json::value* value = body.as_object().if_contains("patient")) {
       patient = value->if_string();
     }

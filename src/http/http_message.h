@@ -27,6 +27,12 @@ struct HttpRequest {
     }
     return {};
   }
+  // How many times the header was sent (a credential sent twice is ambiguous).
+  size_t HeaderCount(std::string_view lower_name) const {
+    size_t count = 0;
+    for (const auto& [name, value] : headers) count += name == lower_name;
+    return count;
+  }
 };
 
 struct HttpResponse {

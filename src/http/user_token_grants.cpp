@@ -129,11 +129,35 @@ int64_t AuthorizeRoutes::RefreshExpiry(const UserGrant& grant, int64_t now) cons
 HttpResponse AuthorizeRoutes::Refresh(const store::ClientRecord& client, const Form& form) const {
   const std::string presented = Param(form, "refresh_token");
   if (presented.empty()) return OAuthError(400, "invalid_request", "refresh_token is missing");
+  // RFC 6749 section 6: a refresh may ask for less, never more. A request for more is refused
+  // before the token is used, so a client's mistake does not cost the user their sign-in.
+  std::optional<access::ScopeSet> requested;
+  if (form.contains("scope")) {
+    auto parsed = access::ScopeSet::Parse(Param(form, "scope"));
+    if (!parsed.ok()) return OAuthError(400, "invalid_scope", parsed.error().message);
+    requested = std::move(parsed).value();
+  }
+  std::string narrowed_scope;  // what a request within the grant is granted
+  bool wider = false;
   const int64_t now = services_.clock.NowSeconds();
   const std::string successor_token = access::RandomToken(32);
-  std::string refused;
   auto rotation = services_.refresh_tokens.Rotate(
-      RefreshTokenHash(presented), now, [&](const store::RefreshTokenRecord& old) {
+      RefreshTokenHash(presented), now,
+      [&](const store::RefreshTokenRecord& old) -> std::optional<store::RefreshTokenRecord> {
+        // A token presented by the wrong client is used up whatever it asks (below): it leaked.
+        if (requested && old.client_id == client.client_id) {
+          auto original = access::ScopeSet::Parse(old.scope);
+          access::ScopeSet narrowed =
+              original.ok() ? requested->NarrowTo(original.value()) : access::ScopeSet();
+          // Narrowed by the grant, a request within it is itself (normalised as by itself);
+          // anything else asks for more than was granted.
+          if (!original.ok() ||
+              narrowed.ToString() != requested->NarrowTo(requested.value()).ToString()) {
+            wider = true;
+            return std::nullopt;
+          }
+          narrowed_scope = narrowed.ToString();
+        }
         store::RefreshTokenRecord next = old;
         next.token_hash = RefreshTokenHash(successor_token);
         next.issued_at = now;
@@ -148,6 +172,11 @@ HttpResponse AuthorizeRoutes::Refresh(const store::ClientRecord& client, const F
   switch (rotation->outcome) {
     case store::RefreshOutcome::kRotated:
       break;
+    case store::RefreshOutcome::kDeclined:
+      return OAuthError(400, "invalid_scope",
+                        wider ? "a refresh may not ask for more than was granted at sign-in (" +
+                                    old.scope + "); the refresh token is still valid"
+                              : "the refresh could not be made; the refresh token is still valid");
     case store::RefreshOutcome::kUnknown:
     case store::RefreshOutcome::kExpired:
       return OAuthError(400, "invalid_grant", "the refresh token is unknown or expired");
@@ -157,8 +186,8 @@ HttpResponse AuthorizeRoutes::Refresh(const store::ClientRecord& client, const F
       // The rows are revoked already (in the rotation); the access tokens go too.
       services_.revoked_sign_ins.Revoke(old.family);
       return OAuthError(400, "invalid_grant",
-                        "the refresh token was used already: every token of this sign-in is "
-                        "now revoked");
+                        "the refresh token was used already: this sign-in is revoked (its refresh "
+                        "tokens at once, its access tokens within a minute)");
   }
   // Checked after the rotation so that a token presented by the wrong client is used up too: it
   // has leaked.
@@ -174,22 +203,7 @@ HttpResponse AuthorizeRoutes::Refresh(const store::ClientRecord& client, const F
   }
   UserGrant grant{old.client_id, old.username, old.organisation, old.role,  old.scope, old.patient,
                   old.fhir_user, "",           old.auth_time,    old.family};
-  if (form.contains("scope")) {
-    // RFC 6749 section 6: a refresh may ask for less, never more.
-    auto requested = access::ScopeSet::Parse(Param(form, "scope"));
-    if (!requested.ok()) return OAuthError(400, "invalid_scope", requested.error().message);
-    auto original = access::ScopeSet::Parse(old.scope);
-    if (!original.ok()) return OAuthError(500, "server_error", "the stored grant cannot be read");
-    access::ScopeSet narrowed = requested->NarrowTo(original.value());
-    // Narrowed by the grant, a request within it is itself (normalised as by itself); anything
-    // else asks for more than was granted, which RFC 6749 section 6 refuses.
-    if (narrowed.ToString() != requested->NarrowTo(requested.value()).ToString()) {
-      return OAuthError(400, "invalid_scope",
-                        "a refresh may not ask for more than was granted at sign-in (" + old.scope +
-                            "); this refresh token is used up: sign in again");
-    }
-    grant.scope = narrowed.ToString();
-  }
+  if (requested) grant.scope = narrowed_scope;
   return TokenResponse(grant, successor_token);
 }
 

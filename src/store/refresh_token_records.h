@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,8 +35,9 @@ enum class RefreshOutcome {
   kRotated,  // the token was current: it is now used, and its successor stored
   kUnknown,  // no such token (or its family was deleted)
   kExpired,
-  kRevoked,  // its family was revoked before (a reuse, a replayed code, a sign-out)
-  kReused,   // it had been used already: the whole family is now revoked
+  kRevoked,   // its family was revoked before (a reuse, a replayed code, a sign-out)
+  kReused,    // it had been used already: the whole family is now revoked
+  kDeclined,  // it was current, and `make_successor` declined to rotate it: it stays current
 };
 
 struct RefreshRotation {
@@ -53,10 +55,12 @@ class RefreshTokenRecords {
   // In one write transaction: looks the presented token up by its hash and, when it is current
   // (unused, unexpired at `now`, family not revoked), marks it used and stores `successor`
   // (whose family is set to the presented one's). A token used before revokes its family.
-  // `successor` is built from the presented row by `make_successor`.
+  // `successor` is built from the presented row by `make_successor`; when it gives none (a
+  // request the caller refuses before it uses the token up), nothing changes: kDeclined.
   virtual base::Result<RefreshRotation> Rotate(
       std::string_view token_hash, int64_t now,
-      const std::function<RefreshTokenRecord(const RefreshTokenRecord&)>& make_successor) = 0;
+      const std::function<std::optional<RefreshTokenRecord>(const RefreshTokenRecord&)>&
+          make_successor) = 0;
 
   // Revokes every token of the family (a replayed authorization code). No such family: no-op.
   virtual base::Status RevokeFamily(std::string_view family) = 0;

@@ -95,7 +95,14 @@ test('authorization code + PKCE through the sign-in form, an ID token, a refresh
   const fhir = new Client({ baseUrl, customHeaders: { Authorization: `Bearer ${tokens.access_token}` } });
   const created = await fhir.create({
     resourceType: 'Patient',
-    body: { resourceType: 'Patient', name: [{ family: 'Signin', given: ['Interop'] }] },
+    // Managed by the user's organisation: the care relationship that opens the record to them.
+    body: {
+      resourceType: 'Patient',
+      name: [{ family: 'Signin', given: ['Interop'] }],
+      managingOrganization: {
+        identifier: { system: 'https://fhir.nhs.uk/Id/ods-organization-code', value: 'INT01' },
+      },
+    },
   });
   const read = await fhir.read({ resourceType: 'Patient', id: created.id });
   assert.equal(read.name[0].family, 'Signin');

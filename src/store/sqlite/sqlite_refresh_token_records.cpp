@@ -55,7 +55,8 @@ class SqliteRefreshTokenRecords final : public RefreshTokenRecords {
 
   base::Result<RefreshRotation> Rotate(
       std::string_view token_hash, int64_t now,
-      const std::function<RefreshTokenRecord(const RefreshTokenRecord&)>& make_successor) override {
+      const std::function<std::optional<RefreshTokenRecord>(const RefreshTokenRecord&)>&
+          make_successor) override {
     std::lock_guard lock(mutex_);
     RefreshRotation rotation;
     auto done = db_->InWriteTransaction([&]() -> base::Status {
@@ -104,13 +105,17 @@ class SqliteRefreshTokenRecords final : public RefreshTokenRecords {
         rotation.outcome = RefreshOutcome::kExpired;
         return base::Status::Ok();
       }
+      std::optional<RefreshTokenRecord> successor = make_successor(presented);
+      if (!successor) {
+        rotation.outcome = RefreshOutcome::kDeclined;
+        return base::Status::Ok();
+      }
       auto mark = db_->Cached("UPDATE identity_refresh_token SET used = 1 WHERE token_hash = ?");
       if (!mark.ok()) return mark.error();
       (*mark)->Bind(1, token_hash);
       CR_RETURN_IF_ERROR((*mark)->Run());
-      RefreshTokenRecord successor = make_successor(presented);
-      successor.family = presented.family;
-      CR_RETURN_IF_ERROR(Insert(successor));
+      successor->family = presented.family;
+      CR_RETURN_IF_ERROR(Insert(*successor));
       rotation.outcome = RefreshOutcome::kRotated;
       return base::Status::Ok();
     });

@@ -86,6 +86,16 @@ TEST_F(RefreshTokenRecordsTest, ExpiredUnknownAndRevokedAreRefused) {
   EXPECT_TRUE(records_->RevokeFamily("no such family").ok());
 }
 
+TEST_F(RefreshTokenRecordsTest, ADeclinedRotationLeavesTheTokenCurrent) {
+  ASSERT_TRUE(records_->Add(Row("h1", "fam-1", 500)).ok());
+  auto declined = records_->Rotate(
+      "h1", 200, [](const RefreshTokenRecord&) { return std::optional<RefreshTokenRecord>(); });
+  ASSERT_TRUE(declined.ok()) << declined.error().message;
+  EXPECT_EQ(declined->outcome, RefreshOutcome::kDeclined);
+  EXPECT_EQ(declined->presented.family, "fam-1");
+  EXPECT_EQ(Rotate("h1", 210, "h2").outcome, RefreshOutcome::kRotated);  // not a reuse
+}
+
 TEST_F(RefreshTokenRecordsTest, DeleteExpiredKeepsCurrentTokens) {
   ASSERT_TRUE(records_->Add(Row("old", "f1", 100)).ok());
   ASSERT_TRUE(records_->Add(Row("new", "f2", 5000)).ok());
