@@ -241,6 +241,8 @@ TEST_F(Authorize, ErrorsAfterTheRedirectUriIsTrustedGoBackToItWithState) {
       {"another server's aud", replaced("aud", "https://elsewhere.example/fhir"),
        "invalid_request"},
       {"unknown scope", replaced("scope", "user/Nothing.rs"), "invalid_scope"},
+      // The app is registered for user/*.cruds etc., never system/: refused before a password.
+      {"no scope registered", replaced("scope", "system/*.rs openid"), "invalid_scope"},
       {"no scope", without("scope"), "invalid_scope"},
       {"unknown launch", replaced("launch", "made-up"), "invalid_request"},
       {"prompt none", replaced("prompt", "none"), "login_required"},
@@ -291,6 +293,12 @@ TEST_F(Authorize, TheSignInPageIsAGuardedPlainFormThatEscapesWhatItShows) {
   }
   // No regional IdP configured: no link to one.
   EXPECT_EQ(response.body.find("/auth/oidc/start"), std::string::npos);
+  // The page shows what the app may get at most: the request narrowed to its registration.
+  client_id_ = AddPublicClient("Reader", "user/*.rs openid");
+  auto narrowed = GetAuthorize(Params("user/*.cruds system/*.rs openid"));
+  ASSERT_EQ(narrowed.status, 200) << narrowed.body;
+  EXPECT_NE(narrowed.body.find("<code>user/*.rs openid</code>"), std::string::npos)
+      << narrowed.body;
   std::string cookie(response.Header("set-cookie"));
   EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
   EXPECT_NE(cookie.find("SameSite=Lax"), std::string::npos);

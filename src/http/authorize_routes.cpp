@@ -110,6 +110,14 @@ HttpResponse BearerChallenge(int status, std::string_view error, std::string_vie
   return response;
 }
 
+// What an app asking `requested` may get at most: narrowed to its registration `registered`.
+access::ScopeSet AtMost(std::string_view requested, std::string_view registered) {
+  auto asked = access::ScopeSet::Parse(requested);
+  auto allowed = access::ScopeSet::Parse(registered);
+  if (!asked.ok() || !allowed.ok()) return access::ScopeSet();
+  return asked->NarrowTo(allowed.value());
+}
+
 }  // namespace
 
 std::string AuthorizeRoutes::Param(const Form& form, const char* name) {
@@ -219,6 +227,15 @@ HttpResponse AuthorizeRoutes::StartSignIn(const HttpRequest& request, const Form
   if (scope.empty()) return fail("invalid_scope", "scope is missing");
   auto parsed_scope = access::ScopeSet::Parse(scope);
   if (!parsed_scope.ok()) return fail("invalid_scope", parsed_scope.error().message);
+  // The most the app can get is what it asks narrowed to its registration (the user's role
+  // narrows further at sign-in): the page shows that, and a request of which nothing clinical
+  // is registered is refused now, not after the user has typed a password.
+  const access::ScopeSet at_most = AtMost(scope, client.scope);
+  if (at_most.clinical().empty()) {
+    return fail(
+        "invalid_scope",
+        "none of the requested clinical scopes is registered for this app (" + client.scope + ")");
+  }
   // SMART App Launch requires both: state ties the answer to the app's request, aud names the
   // server the app means to reach (a token is never minted for a server it did not name).
   if (state.empty()) {
@@ -259,7 +276,7 @@ HttpResponse AuthorizeRoutes::StartSignIn(const HttpRequest& request, const Form
   SignInPage page;
   page.action = std::string(kAuthorizePath);
   page.client_name = client.name;
-  page.scope = pending.scope;
+  page.scope = at_most.ToString();
   page.redirect_uri = redirect_uri;
   page.request_id = services_.authorizations.Begin(std::move(pending));
   if (!options_.external_idp_label.empty()) {
@@ -293,7 +310,7 @@ HttpResponse AuthorizeRoutes::FinishSignIn(const HttpRequest& request, const For
   page.action = std::string(kAuthorizePath);
   page.request_id = id;
   page.client_name = pending->client_name;
-  page.scope = pending->scope;
+  page.scope = AtMost(pending->scope, pending->client_scope).ToString();
   page.redirect_uri = pending->redirect_uri;
   if (!options_.external_idp_label.empty()) {
     page.external_idp_label = options_.external_idp_label;
