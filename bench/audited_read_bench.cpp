@@ -10,7 +10,7 @@
 // Rounds alternate. Also printed: what one fdatasync costs on this disk, since 32 connections
 // that each wait for a sync can make at most 32 / sync-time requests a second.
 //
-//   build/bench/audited_read_bench [--patients 500] [--seconds 6] [--rounds 3]
+//   build/bench/audited_read_bench [--patients 500] [--seconds 6] [--rounds 3] [--split]
 
 #include <fcntl.h>
 #include <signal.h>
@@ -136,6 +136,10 @@ void WriteScript(const fs::path& path, const std::string& text) { std::ofstream(
 
 int main(int argc, char** argv) {
   int patients = 500, seconds = 6, rounds = 3;
+  bool split = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--split") split = true;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--patients") patients = std::stoi(argv[i + 1]);
@@ -214,6 +218,10 @@ int main(int argc, char** argv) {
   InMemoryAuditSink memory_sink;
   http::FhirRoutes governed_routes(governed_service, {"", &durable_sink});
   http::FhirRoutes permissive_routes(permissive_service, {"", &memory_sink});
+  // --split: which of the two costs what (the policy with the in-memory sink; the permissive
+  // policy with the durable audit).
+  http::FhirRoutes policy_only_routes(governed_service, {"", &memory_sink});
+  http::FhirRoutes audit_only_routes(permissive_service, {"", &durable_sink});
 
   auto scopes =
       std::make_shared<const access::ScopeSet>(access::ScopeSet::Parse("user/*.rs").value());
@@ -241,7 +249,15 @@ int main(int argc, char** argv) {
   http::HttpServer permissive(
       options, [&](const http::HttpRequest& r) { return permissive_routes.Handle(r, clinician); },
       error);
+  http::HttpServer policy_only(
+      options, [&](const http::HttpRequest& r) { return policy_only_routes.Handle(r, clinician); },
+      error);
+  http::HttpServer audit_only(
+      options, [&](const http::HttpRequest& r) { return audit_only_routes.Handle(r, clinician); },
+      error);
   const uint16_t governed_port = governed.Start().value();
+  const uint16_t policy_port = split ? policy_only.Start().value() : 0;
+  const uint16_t audit_port = split ? audit_only.Start().value() : 0;
   const uint16_t permissive_port = permissive.Start().value();
 
   std::string ids_lua = "local ids = {";
@@ -289,9 +305,21 @@ int main(int argc, char** argv) {
     }
     std::printf("  %s: mean ratio %.3f (goal >= 0.80), worst p99 %.2f ms (goal < 5 ms)\n", name,
                 sum_ratio / rounds, worst_p99);
+    if (split) {
+      Wrk policy = RunWrk(seconds, policy_port, script);
+      Wrk audited = RunWrk(seconds, audit_port, script);
+      std::printf(
+          "  %s, split: policy+memory %8.0f req/s p99 %.2f ms | permissive+durable audit %8.0f "
+          "req/s p99 %.2f ms\n",
+          name, policy.rps, policy.p99_ms, audited.rps, audited.p99_ms);
+    }
   }
   governed.Stop();
   permissive.Stop();
+  if (split) {
+    policy_only.Stop();
+    audit_only.Stop();
+  }
   audit_log.value()->Close();
   store->Close();
   fs::remove_all(work);
