@@ -657,6 +657,100 @@ TEST(AccessRelationshipsTest, WritesNeedTheRelationshipAReadNeeds) {
   EXPECT_EQ(booked.status, 403) << booked.body;
 }
 
+TEST(AccessRelationshipsTest, AGrantOpensTheRecordButMakesNoTieAndLiftsNoObjection) {
+  Record record;
+  record.Write(BaseItems());
+  const auto stranger = Staff("x", "clinician", "X9");
+  const auto colleague = Staff("y", "clinician", "X9");
+  ASSERT_EQ(record.Send(stranger, "POST", "/fhir/Patient/p1/$break-glass", ReasonBody()).status,
+            200);
+  // Under break-glass the stranger may add to the record...
+  EXPECT_EQ(
+      record
+          .Send(
+              stranger, "POST", "/fhir/Observation",
+              R"({"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}})")
+          .status,
+      201);
+  // ...but not write what would open it to the whole organisation, or close or reopen it.
+  const std::string tie_writes[] = {
+      R"({"resourceType":"Encounter","status":"in-progress","class":{"code":"AMB"},"subject":{"reference":"Patient/p1"},"serviceProvider":)" +
+          OdsRef("X9") + "}",
+      R"({"resourceType":"CareTeam","status":"active","subject":{"reference":"Patient/p1"},"participant":[{"member":)" +
+          OdsRef("X9") + "}]}",
+      R"({"resourceType":"Consent","status":"inactive","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"text":"x"}],"patient":{"reference":"Patient/p1"}})"};
+  for (const std::string& body : tie_writes) {
+    const std::string type(json::parse(body).as_object().at("resourceType").as_string());
+    auto refused = record.Send(stranger, "POST", "/fhir/" + type, body);
+    EXPECT_EQ(refused.status, 403) << type << ": " << refused.body;
+  }
+  EXPECT_EQ(record.Send(colleague, "GET", "/fhir/Patient/p1").status, 404);
+  // A declaration the same.
+  ASSERT_EQ(
+      record.Send(colleague, "POST", "/fhir/Patient/p1/$declare-relationship", ReasonBody()).status,
+      200);
+  EXPECT_EQ(record.Send(colleague, "POST", "/fhir/CareTeam", tie_writes[1]).status, 403);
+  EXPECT_EQ(record.Send(Staff("z", "clinician", "X9"), "GET", "/fhir/Patient/p1").status, 404);
+}
+
+TEST(AccessRelationshipsTest, ACareTeamRelatesOnlyWhileItAndItsMemberAreInIt) {
+  Record record;
+  record.Write(BaseItems());
+  const std::string ended = DateTime(kNow - 400 * kDay), recent = DateTime(kNow - 10 * kDay);
+  auto team = [&](const std::string& id, const std::string& ods, const std::string& team_period,
+                  const std::string& member_period) {
+    return Item{
+        "CareTeam", id,
+        R"({"resourceType":"CareTeam","status":"active","subject":{"reference":"Patient/p2"},)" +
+            team_period + R"("participant":[{"member":)" + OdsRef(ods) + member_period + "}]}",
+        "p2"};
+  };
+  record.Write({
+      team("ct-left", "T1", "", R"(,"period":{"end":")" + ended + R"("})"),
+      team("ct-over", "T2", R"("period":{"end":")" + ended + R"("},)", ""),
+      team("ct-lately", "T3", "", R"(,"period":{"end":")" + recent + R"("})"),
+  });
+  EXPECT_EQ(record.Send(Staff("a", "clinician", "T1"), "GET", "/fhir/Patient/p2").status, 404);
+  EXPECT_EQ(record.Send(Staff("b", "clinician", "T2"), "GET", "/fhir/Patient/p2").status, 404);
+  // Left ten days ago: inside the 90-day window, as an ended encounter.
+  EXPECT_EQ(record.Send(Staff("c", "clinician", "T3"), "GET", "/fhir/Patient/p2").status, 200);
+}
+
+TEST(AccessRelationshipsTest, ABinaryIsReadAsItsDocumentAndAStoredBundleByNoStaff) {
+  Record record;
+  record.Write(BaseItems());
+  record.Write({
+      {"DocumentReference", "doc-1",
+       R"({"resourceType":"DocumentReference","status":"current","subject":{"reference":"Patient/p1"},"content":[{"attachment":{"url":"Binary/bin-1"}}]})",
+       "p1"},
+      {"Binary", "bin-1",
+       R"({"resourceType":"Binary","contentType":"text/plain","securityContext":{"reference":"DocumentReference/doc-1"},"data":"c2VjcmV0"})",
+       ""},
+      {"Binary", "bin-loose",
+       R"({"resourceType":"Binary","contentType":"text/plain","data":"eA=="})", ""},
+      {"Bundle", "bundle-1",
+       R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Basic","code":{"text":"x"}}}]})",
+       ""},
+      // A subject given only by NHS number: in no record.
+      {"Observation", "obs-nhs",
+       R"({"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}}})",
+       ""},
+  });
+  const auto related = Staff("h", "clinician", "H1");  // a current encounter with p1
+  const auto stranger = Staff("x", "clinician", "X9");
+  EXPECT_EQ(record.Send(related, "GET", "/fhir/Binary/bin-1").status, 200);
+  EXPECT_EQ(record.Send(stranger, "GET", "/fhir/Binary/bin-1").status, 404);
+  EXPECT_EQ(record.Send(Staff("s", "system-admin", "H1"), "GET", "/fhir/Binary/bin-1").status, 404);
+  auto listed = record.Send(stranger, "GET", "/fhir/Binary");
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_EQ(listed.body.find("bin-1"), std::string::npos) << listed.body;
+  for (const char* target :
+       {"/fhir/Binary/bin-loose", "/fhir/Bundle/bundle-1", "/fhir/Observation/obs-nhs"}) {
+    EXPECT_EQ(record.Send(related, "GET", target).status, 404) << target;
+    EXPECT_EQ(record.Send(Integration(), "GET", target).status, 200) << target;
+  }
+}
+
 TEST(AccessRelationshipsTest, ACommitChangesTheAnswerAtOnceAndUnchangedRecordsAreNotReadAgain) {
   Record record;
   record.Write(BaseItems());

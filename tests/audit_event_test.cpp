@@ -272,10 +272,15 @@ void ExpectNoAuditEventIsWritten(TestServer& server, const std::string& token) {
   auto conditional_create =
       server.Send("POST", "/fhir/AuditEvent", no_id, {bearer.front(), {"If-None-Exist", "_id=x2"}});
   EXPECT_EQ(conditional_create.status, 405) << conditional_create.body;
-  for (const char* method : {"POST", "PUT"}) {
+  // A delete too: answered as done, it would say an entry of the log was removed.
+  for (const char* method : {"POST", "PUT", "DELETE"}) {
     const std::string url = std::string(method) == "POST" ? "AuditEvent" : "AuditEvent/x1";
-    const std::string entry = R"({"resource":)" + (std::string(method) == "POST" ? no_id : event) +
-                              R"(,"request":{"method":")" + method + R"(","url":")" + url + "\"}}";
+    const std::string request =
+        R"("request":{"method":")" + std::string(method) + R"(","url":")" + url + "\"}}";
+    const std::string entry =
+        std::string(method) == "DELETE"
+            ? "{" + request
+            : R"({"resource":)" + (std::string(method) == "POST" ? no_id : event) + "," + request;
     auto transaction =
         send("POST", "/fhir",
              R"({"resourceType":"Bundle","type":"transaction","entry":[)" + entry + "]}");

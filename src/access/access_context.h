@@ -70,10 +70,12 @@ class AccessPolicy {
   virtual std::optional<std::string> RefuseWrite(const AccessContext&, std::string_view) {
     return std::nullopt;
   }
-  // Whether `who` may write a version in `patient_id`'s compartment: a write needs the
-  // relationship with the patient a read needs.
-  virtual bool MayWriteInRecordOf(const AccessContext&, std::string_view /*patient_id*/) {
-    return true;
+  // Why `who` may not write a version of `type` in `patient_id`'s compartment (for a 403), or
+  // nothing when they may: a write needs the relationship with the patient a read needs.
+  virtual std::optional<std::string> RefuseWriteInRecordOf(const AccessContext&,
+                                                           std::string_view /*patient_id*/,
+                                                           std::string_view /*type*/) {
+    return std::nullopt;
   }
 };
 

@@ -18,6 +18,23 @@ class WholeRecordGate final : public store::ReadGate {
   bool AdmitsEverything() override { return true; }
 };
 
+// Admits the one item it is asked about and keeps its facts (the policy reads them to decide
+// for an item that stands for it); nothing is disclosed.
+class FactsKeepingGate final : public store::ReadGate {
+ public:
+  bool Admit(const store::ItemFacts& item) override {
+    facts.emplace(OwnedItemFacts{std::string(item.type),
+                                 std::string(item.id),
+                                 std::string(item.patient_id),
+                                 std::string(item.sealing_facts),
+                                 std::string(item.author_organisation),
+                                 {}});
+    return true;
+  }
+  bool Permits(const store::ItemFacts&) override { return true; }
+  std::optional<OwnedItemFacts> facts;
+};
+
 std::string_view Text(const json::object& object, std::string_view key) {
   const json::value* value = object.if_contains(key);
   return value && value->is_string() ? std::string_view(value->as_string()) : std::string_view();
@@ -121,6 +138,15 @@ class TiesReader {
     return range->high_ms + window_ms_;
   }
 
+  // Until when a period relates: open while it has no end, else its end plus the window (an
+  // end that cannot be read relates nothing: 0).
+  int64_t PeriodUntil(const json::object* period) {
+    const std::string_view end = period ? Text(*period, "end") : std::string_view();
+    if (end.empty()) return PatientTies::kOpenEnded;
+    auto range = fhir::ParseFhirDate(end);
+    return range.ok() ? range->high_ms + window_ms_ : 0;
+  }
+
   void Read(std::string_view patient_id, const json::object& resource, PatientTies& ties) {
     const std::string_view type = Text(resource, "resourceType");
     constexpr int64_t kOpen = PatientTies::kOpenEnded;
@@ -142,14 +168,18 @@ class TiesReader {
     } else if (type == "CareTeam") {
       const std::string_view status = Text(resource, "status");
       if (!status.empty() && status != "active") return;
+      // A team whose period ended, or a member whose period in it ended, relates its
+      // organisation for the window after, as an ended encounter does.
+      const int64_t team_until = PeriodUntil(Object(resource, "period"));
       EachObject(resource, "participant", [&](const json::object& participant) {
+        const int64_t until = std::min(team_until, PeriodUntil(Object(participant, "period")));
         EachObject(participant, "member",
-                   [&](const json::object& reference) { Relate(reference, kOpen, ties); });
+                   [&](const json::object& reference) { Relate(reference, until, ties); });
         EachObject(participant, "onBehalfOf",
-                   [&](const json::object& reference) { Relate(reference, kOpen, ties); });
+                   [&](const json::object& reference) { Relate(reference, until, ties); });
       });
       EachObject(resource, "managingOrganization",
-                 [&](const json::object& reference) { Relate(reference, kOpen, ties); });
+                 [&](const json::object& reference) { Relate(reference, team_until, ties); });
     } else if (type == "ServiceRequest") {
       if (Text(resource, "status") != "active") return;
       EachObject(resource, "performer",
@@ -214,6 +244,17 @@ PatientTies TiesFromRecord(std::string_view patient_id, const std::vector<std::s
     if (auto resource = ParseObject(text)) reader.Read(patient_id, *resource, ties);
   }
   return ties;
+}
+
+std::optional<OwnedItemFacts> RecordCareRelationships::FactsOf(std::string_view type,
+                                                               std::string_view id) {
+  FactsKeepingGate gate;
+  auto session = store_.OpenRead(gate);
+  if (!session) return std::nullopt;
+  auto read = session->Read(type, id);
+  if (!read.ok() || read->deleted || !gate.facts) return std::nullopt;
+  gate.facts->json = std::move(read->json);
+  return std::move(gate.facts);
 }
 
 base::Result<PatientTies> RecordCareRelationships::ReadTies(std::string_view patient_id) {
@@ -336,7 +377,7 @@ RecordAccess RecordCareRelationships::Decide(const AccessContext& who,
   if (ties && !objects && !who.organisation.empty()) {
     if (ties->RelatedAt(who.organisation, now * 1000)) return RecordAccess::kOpen;
     if (grants_.Until(GrantKind::kDeclared, who.principal, who.organisation, patient_id) > now) {
-      return RecordAccess::kOpen;
+      return RecordAccess::kDeclared;
     }
   }
   if (grants_.Until(GrantKind::kBreakGlass, who.principal, who.organisation, patient_id) > now) {

@@ -72,6 +72,7 @@ class RecordCareRelationships final : public CareRelationships {
       : store_(store), policy_(std::move(policy)), grants_(grants), clock_(clock) {}
 
   RecordAccess Decide(const AccessContext& who, std::string_view patient_id) override;
+  std::optional<OwnedItemFacts> FactsOf(std::string_view type, std::string_view id) override;
 
   // The record of these patients changed: their ties are read again when next asked.
   void Changed(const std::vector<std::string>& patients);

@@ -1,5 +1,7 @@
 #include "access/region_access_policy.h"
 
+#include <boost/json.hpp>
+
 #include "fhir/sealing_facts.h"
 
 namespace carerecord::access {
@@ -20,7 +22,16 @@ ReadDecision RegionAccessPolicy::Decide(const AccessContext& who, const store::I
   const RegionPolicy& policy = *policy_;
   if (!policy.Of(*role).read_types.count(item.type)) return kWithhold;
   if (!policy.Of(*role).AdmitsCategory(item.type, item.sealing_facts)) return kWithhold;
+  // Outside every compartment by type, yet patient data: a Binary is its document's content,
+  // and a stored Bundle (a document, a message) may hold anyone's record. A Binary is read as
+  // its securityContext is; a Bundle only by those who read everything.
+  if (item.type == "Binary") return DecideByContext(who, item);
+  if (item.type == "Bundle") return kWithhold;
   const bool outside = OutsidePatientCompartment(item.type);
+  // An item of a compartment's type that names no patient by a literal reference (a subject
+  // given only by NHS number) is in no record, so no relationship, objection or patient can
+  // decide it: staff read it no more than they read a record they may not open.
+  if (!outside && item.patient_id.empty() && item.type != "AuditEvent") return kWithhold;
   const ReadDecision admitted = RecordDecision(who, *role, item);
   if (admitted == kWithhold) return kWithhold;
   if (*role == Role::kPatient) {
@@ -28,6 +39,37 @@ ReadDecision RegionAccessPolicy::Decide(const AccessContext& who, const store::I
     if (!outside && (own.empty() || item.patient_id != own)) return kWithhold;
   }
   return SealingAdmits(who, *role, item) ? admitted : kWithhold;
+}
+
+ReadDecision RegionAccessPolicy::DecideByContext(const AccessContext& who,
+                                                 const store::ItemFacts& item) {
+  if (!relationships_ || item.body == nullptr) return ReadDecision::kWithhold;
+  auto json = item.body->Json();
+  if (!json.ok() || json->empty()) return ReadDecision::kWithhold;
+  boost::system::error_code ec;
+  boost::json::value binary = boost::json::parse(json.value(), ec);
+  if (ec || !binary.is_object()) return ReadDecision::kWithhold;
+  const boost::json::value* context = binary.as_object().if_contains("securityContext");
+  const boost::json::value* reference =
+      context && context->is_object() ? context->as_object().if_contains("reference") : nullptr;
+  if (reference == nullptr || !reference->is_string()) return ReadDecision::kWithhold;
+  const std::string_view text = reference->as_string();
+  const size_t slash = text.find('/');
+  if (slash == std::string_view::npos || text.find('/', slash + 1) != std::string_view::npos) {
+    return ReadDecision::kWithhold;  // only a local Type/id is followed
+  }
+  const std::string_view type = text.substr(0, slash), id = text.substr(slash + 1);
+  if (type == "Binary" || type == "Bundle") return ReadDecision::kWithhold;
+  auto facts = relationships_->FactsOf(type, id);
+  if (!facts) return ReadDecision::kWithhold;
+  store::ItemBodyText body(facts->json);
+  const store::ItemFacts standing_for{
+      facts->type, facts->id, facts->patient_id, facts->sealing_facts, facts->author_organisation,
+      &body};
+  // The Binary's own labels hold too: its seal and its context's.
+  auto role = ParseRole(who.role);
+  if (!role || !SealingAdmits(who, *role, item)) return ReadDecision::kWithhold;
+  return Decide(who, standing_for);
 }
 
 ReadDecision RegionAccessPolicy::RecordDecision(const AccessContext& who, Role role,
@@ -40,6 +82,7 @@ ReadDecision RegionAccessPolicy::RecordDecision(const AccessContext& who, Role r
   }
   switch (relationships_->Decide(who, item.patient_id)) {
     case RecordAccess::kOpen:
+    case RecordAccess::kDeclared:
       return ReadDecision::kAdmit;
     case RecordAccess::kBreakGlass:
       return ReadDecision::kAdmitByBreakGlass;
@@ -49,9 +92,37 @@ ReadDecision RegionAccessPolicy::RecordDecision(const AccessContext& who, Role r
   return ReadDecision::kWithhold;
 }
 
-bool RegionAccessPolicy::MayWriteInRecordOf(const AccessContext& who, std::string_view patient_id) {
-  if (FullAccess(who) || !relationships_ || who.role == RoleName(Role::kPatient)) return true;
-  return relationships_->Has(who, patient_id);
+std::optional<std::string> RegionAccessPolicy::RefuseWriteInRecordOf(const AccessContext& who,
+                                                                     std::string_view patient_id,
+                                                                     std::string_view type) {
+  if (FullAccess(who) || !relationships_ || who.role == RoleName(Role::kPatient)) {
+    return std::nullopt;
+  }
+  switch (relationships_->Decide(who, patient_id)) {
+    case RecordAccess::kOpen:
+      return std::nullopt;
+    case RecordAccess::kDeclared:
+    case RecordAccess::kBreakGlass:
+      if (!MakesTiesOrObjection(type)) return std::nullopt;
+      return "a declared relationship or break-glass opens the record of Patient/" +
+             std::string(patient_id) + " to you alone: under it you may not write " +
+             std::string(type) +
+             " (Patient, Encounter, EpisodeOfCare, CareTeam, ServiceRequest and Consent make "
+             "or close the organisation's access; they need a care relationship found in the "
+             "record)";
+    case RecordAccess::kClosed:
+      break;
+  }
+  // One text whether the patient exists or not (the record of one that does not is open to no
+  // one).
+  return "you may not write in the record of Patient/" + std::string(patient_id) +
+         ": your organisation has no care relationship with this patient that lets you open it "
+         "($declare-relationship, or $break-glass in an emergency)";
+}
+
+bool RegionAccessPolicy::MakesTiesOrObjection(std::string_view type) {
+  return type == "Patient" || type == "Encounter" || type == "EpisodeOfCare" ||
+         type == "CareTeam" || type == "ServiceRequest" || type == "Consent";
 }
 
 bool RegionAccessPolicy::SealingAdmits(const AccessContext& who, Role role,

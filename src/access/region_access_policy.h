@@ -23,14 +23,26 @@ namespace carerecord::access {
 // caches. None given: every staff user may open every record (tests of the other rules).
 enum class RecordAccess {
   kClosed,      // no relationship, or the patient objects
-  kOpen,        // a relationship the objection leaves standing
+  kOpen,        // a relationship in the record that the objection leaves standing
+  kDeclared,    // the user's own declaration, which the objection leaves standing
   kBreakGlass,  // closed but for the user's running break-glass: what it opens is BTG
+};
+
+// The facts of an item another item stands for (a Binary's securityContext), owned.
+struct OwnedItemFacts {
+  std::string type, id, patient_id, sealing_facts, author_organisation, json;
 };
 
 class CareRelationships {
  public:
   virtual ~CareRelationships() = default;
   virtual RecordAccess Decide(const AccessContext& who, std::string_view patient_id) = 0;
+  // The current version's facts of Type/id, read by the server's own work; none when it does
+  // not exist (or cannot be read just now: the caller then withholds).
+  virtual std::optional<OwnedItemFacts> FactsOf(std::string_view /*type*/,
+                                                std::string_view /*id*/) {
+    return std::nullopt;
+  }
   bool Has(const AccessContext& who, std::string_view patient_id) {
     return Decide(who, patient_id) != RecordAccess::kClosed;
   }
@@ -48,8 +60,13 @@ class RegionAccessPolicy final : public AccessPolicy {
   ReadDecision Decide(const AccessContext& who, const store::ItemFacts& item) override;
   // A staff user writes in a patient's record only when they may open it (a relationship, a
   // declaration or break-glass); `patient` users, integration clients and the server's own work
-  // as before.
-  bool MayWriteInRecordOf(const AccessContext& who, std::string_view patient_id) override;
+  // as before. A declaration or break-glass is the user's alone and for a while: under one, the
+  // items that make ties (PatientTies: Patient, Encounter, EpisodeOfCare, CareTeam,
+  // ServiceRequest) or carry the patient's objection (Consent) are not written, else the
+  // grant would become the whole organisation's, for good, or lift the objection.
+  std::optional<std::string> RefuseWriteInRecordOf(const AccessContext& who,
+                                                   std::string_view patient_id,
+                                                   std::string_view type) override;
   bool AdmitsEverything(const AccessContext& who) override { return FullAccess(who); }
   // A role that may not read the type (or no role the policy knows).
   bool RefusesType(const AccessContext& who, std::string_view type) override;
@@ -61,6 +78,8 @@ class RegionAccessPolicy final : public AccessPolicy {
   static bool FullAccess(const AccessContext& who) {
     return !who.kind || who.role == RoleName(Role::kIntegration);
   }
+  // The types whose items give an organisation a relationship or carry the objection.
+  static bool MakesTiesOrObjection(std::string_view type);
   // The Patient id a `patient` user acts for: the token's patient context, else fhirUser's.
   static std::string_view OwnPatient(const AccessContext& who);
 
@@ -69,6 +88,10 @@ class RegionAccessPolicy final : public AccessPolicy {
   ReadDecision RecordDecision(const AccessContext& who, Role role, const store::ItemFacts& item);
   // The item's labels and codes: R for restricted_readers, V and protected codes for the author.
   bool SealingAdmits(const AccessContext& who, Role role, const store::ItemFacts& item) const;
+
+  // A Binary is read as the item its securityContext names is (a document's attachment, read
+  // as the DocumentReference is); one without, or naming what does not exist, by no one here.
+  ReadDecision DecideByContext(const AccessContext& who, const store::ItemFacts& item);
 
   std::shared_ptr<const RegionPolicy> policy_;
   CareRelationships* relationships_;

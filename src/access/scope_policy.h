@@ -57,8 +57,10 @@ class ScopeLimitedPolicy final : public AccessPolicy {
   std::optional<std::string> RefuseWrite(const AccessContext& who, std::string_view type) override {
     return inner_.RefuseWrite(who, type);
   }
-  bool MayWriteInRecordOf(const AccessContext& who, std::string_view patient_id) override {
-    return inner_.MayWriteInRecordOf(who, patient_id);
+  std::optional<std::string> RefuseWriteInRecordOf(const AccessContext& who,
+                                                   std::string_view patient_id,
+                                                   std::string_view type) override {
+    return inner_.RefuseWriteInRecordOf(who, patient_id, type);
   }
 
  private:

@@ -71,7 +71,7 @@ base::Status TransactionRunner::Run(std::vector<PlannedEntry>& entries) {
   // the record would pass for an entry of it. Refused on every write path (plain, conditional,
   // batch and transaction entries), as the AuditEvent routes refuse a direct write.
   for (const PlannedEntry& e : entries) {
-    if (e.type == "AuditEvent" && e.method != "GET" && e.method != "DELETE") {
+    if (e.type == "AuditEvent" && e.method != "GET") {
       return At(MakeError(ErrorCode::kMethodNotAllowed,
                           e.method + " is not allowed on AuditEvent: the audit log is read-only "
                                      "(entries are made by the server for each request, never by a "
@@ -474,15 +474,10 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   // or not (the record of one that does not is open to no one).
   for (const auto& [index, e] : written) {
     for (const std::string& patient : transaction.writes[index].compartment_patients) {
-      if (new_patients.count(patient) || service_.policy_.MayWriteInRecordOf(ctx_.who, patient)) {
-        continue;
+      if (new_patients.count(patient)) continue;
+      if (auto refused = service_.policy_.RefuseWriteInRecordOf(ctx_.who, patient, e->type)) {
+        return At(MakeError(ErrorCode::kForbidden, std::move(*refused)), e->where);
       }
-      return At(MakeError(ErrorCode::kForbidden,
-                          "you may not write in the record of Patient/" + patient +
-                              ": your organisation has no care relationship with this patient "
-                              "that lets you open it ($declare-relationship, or $break-glass in "
-                              "an emergency)"),
-                e->where);
     }
   }
   CR_RETURN_IF_ERROR(CheckTargetsReadable(transaction));
