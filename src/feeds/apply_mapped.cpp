@@ -215,6 +215,50 @@ std::string ReplacedBy(const json::object& patient) {
   return {};
 }
 
+// The identifier of `patient` under `system` ("M100"); empty when it has none.
+std::string IdentifierValue(const json::object& patient, const std::string& system) {
+  auto* identifiers = patient.if_contains("identifier");
+  if (!identifiers || !identifiers->is_array()) return {};
+  for (const auto& identifier : identifiers->as_array()) {
+    if (!identifier.is_object()) continue;
+    auto* s = identifier.as_object().if_contains("system");
+    auto* v = identifier.as_object().if_contains("value");
+    if (s && v && s->is_string() && v->is_string() && s->as_string() == system) {
+      return std::string(v->as_string());
+    }
+  }
+  return {};
+}
+
+// The Patient a merged Patient's data now belong to: its `replaced-by` link followed, through a
+// chain of merges (A into B, then B into C: A's is C), to the one that has none.
+base::Result<Stored> FinalSurvivor(interactions::FhirService& service,
+                                   const interactions::RequestContext& ctx,
+                                   const std::string& replaced_by) {
+  constexpr int kMostHops = 64;
+  std::string next = replaced_by;
+  for (int hop = 0; hop < kMostHops; ++hop) {
+    constexpr std::string_view kPrefix = "Patient/";
+    if (next.rfind(kPrefix, 0) != 0) {
+      return base::MakeError(ErrorCode::kUnprocessable,
+                             "a Patient is replaced by " + next + ", which is not a Patient here");
+    }
+    const std::string id = next.substr(kPrefix.size());
+    auto response = service.Read(ctx, "Patient", id);
+    if (response.status != 200) {
+      return ResponseError(response, "reading " + next + ", which a merged Patient is replaced by");
+    }
+    auto body = ParseBody(response.body);
+    if (!body.ok()) return body.error();
+    std::string further = ReplacedBy(body.value());
+    if (further.empty()) return Stored{id, VersionOf(body.value()), std::move(body.value())};
+    next = std::move(further);
+  }
+  return base::MakeError(ErrorCode::kUnprocessable, "the replaced-by links from " + replaced_by +
+                                                        " loop or run longer than " +
+                                                        std::to_string(kMostHops) + " merges");
+}
+
 enum class Decision { kCreate, kUpdate, kUnchanged, kOlder, kAbsent };
 
 struct Planned {
@@ -251,29 +295,23 @@ json::object TransactionEntry(const Planned& p, const std::string& local_uuid) {
   return entry;
 }
 
-// Moves the loser's compartment to the survivor and links the two Patients (A40).
+// A merge the record refuses as the source sent it: nothing of the message is written, and it
+// stays in the error queue with this ERR until the source corrects it and it is reprocessed.
+hl7v2::Hl7Error RefuseMerge(hl7v2::ErrorCondition condition, const hl7v2::ErrorLocation& where,
+                            std::string reason) {
+  return hl7v2::MakeHl7Error(condition, where, "A40 not applied: " + std::move(reason),
+                             ErrorCode::kUnprocessable);
+}
+
+// Moves the loser's compartment to the survivor and links the two Patients (A40). A merge that
+// would leave the record on an inactive Patient or make Patients replace each other is refused
+// (`refused`, nothing planned): a survivor merged away itself (into the loser: a cycle), a
+// loser already merged into another Patient, one Patient as both.
 base::Status PlanMerge(interactions::FhirService& service, const interactions::RequestContext& ctx,
                        const mapping::MappedMessage& message, std::vector<Planned>& planned,
                        const std::string& survivor_target, json::array& extra_entries,
-                       ApplyOutcome& outcome) {
+                       ApplyOutcome& outcome, std::optional<hl7v2::Hl7Error>& refused) {
   const mapping::PatientMerge& merge = *message.merge;
-  MappedResource loser_key;
-  loser_key.type = "Patient";
-  loser_key.identity_system = merge.loser_system;
-  loser_key.identity_value = merge.loser_value;
-  auto loser = FindCurrent(service, ctx, loser_key);
-  if (!loser.ok()) return loser.error();
-  if (!loser.value()) {
-    outcome.notes.push_back("A40: no Patient " + merge.loser_value +
-                            " of this source to merge; the survivor stands alone");
-    return base::Status::Ok();
-  }
-  Stored& old = *loser.value();
-  const std::string loser_ref = "Patient/" + old.id;
-  if (survivor_target == loser_ref) {
-    return base::MakeError(ErrorCode::kConflict,
-                           "A40 names one patient as both survivor and loser");
-  }
   // The survivor: the message's Patient, written whatever its own decision was, with the link.
   Planned* survivor = nullptr;
   for (Planned& p : planned) {
@@ -283,6 +321,68 @@ base::Status PlanMerge(interactions::FhirService& service, const interactions::R
     }
   }
   if (survivor == nullptr) return base::MakeError(ErrorCode::kInternal, "A40 without survivor");
+  const std::string survivor_replaced_by =
+      survivor->current ? ReplacedBy(survivor->current->body) : std::string();
+  MappedResource loser_key;
+  loser_key.type = "Patient";
+  loser_key.identity_system = merge.loser_system;
+  loser_key.identity_value = merge.loser_value;
+  auto loser = FindCurrent(service, ctx, loser_key);
+  if (!loser.ok()) return loser.error();
+  const std::string loser_replaced_by = loser.value() ? ReplacedBy(loser.value()->body) : "";
+  if (loser.value() && !loser_replaced_by.empty() && !survivor_replaced_by.empty() &&
+      loser_replaced_by == survivor_target) {
+    // This merge was applied before and the survivor has been merged on since (A into B, B
+    // into C, then A into B again): nothing left to do.
+    outcome.notes.push_back("A40: " + merge.loser_value + " was merged into " +
+                            merge.survivor_value + " already, which has since been merged into " +
+                            survivor_replaced_by + "; nothing to move");
+    return base::Status::Ok();
+  }
+  if (!survivor_replaced_by.empty()) {
+    const std::string loser_ref = loser.value() ? "Patient/" + loser.value()->id : std::string();
+    if (survivor_replaced_by == loser_ref) {
+      refused = RefuseMerge(hl7v2::ErrorCondition::kUnknownKeyIdentifier, merge.survivor_at,
+                            "PID-3 " + merge.survivor_value + " was itself merged into MRG-1 " +
+                                merge.loser_value + " (" + loser_ref + ") before: merging " +
+                                merge.loser_value + " into it would make " +
+                                "each patient replace the other (a cycle)");
+      return base::Status::Ok();
+    }
+    auto now = FinalSurvivor(service, ctx, survivor_replaced_by);
+    if (!now.ok()) return now.error();
+    const std::string mrn = IdentifierValue(now->body, merge.survivor_system);
+    refused = RefuseMerge(hl7v2::ErrorCondition::kUnknownKeyIdentifier, merge.survivor_at,
+                          "PID-3 " + merge.survivor_value +
+                              " was itself merged away (it is replaced by " +
+                              (mrn.empty() ? std::string() : mrn + ", ") + "Patient/" + now->id +
+                              "): a merge into it would leave the record on an inactive patient");
+    return base::Status::Ok();
+  }
+  if (!loser.value()) {
+    outcome.notes.push_back("A40: no Patient " + merge.loser_value +
+                            " of this source to merge; the survivor stands alone");
+    return base::Status::Ok();
+  }
+  Stored& old = *loser.value();
+  const std::string loser_ref = "Patient/" + old.id;
+  if (survivor_target == loser_ref) {
+    refused = RefuseMerge(hl7v2::ErrorCondition::kDataTypeError, merge.loser_at,
+                          "MRG-1 " + merge.loser_value + " and PID-3 " + merge.survivor_value +
+                              " are one patient (" + loser_ref + "): it cannot merge into itself");
+    return base::Status::Ok();
+  }
+  if (!loser_replaced_by.empty() && loser_replaced_by != survivor_target) {
+    auto now = FinalSurvivor(service, ctx, loser_replaced_by);
+    if (!now.ok()) return now.error();
+    const std::string mrn = IdentifierValue(now->body, merge.loser_system);
+    refused =
+        RefuseMerge(hl7v2::ErrorCondition::kUnknownKeyIdentifier, merge.loser_at,
+                    "MRG-1 " + merge.loser_value + " was merged into another patient already " +
+                        "(it is replaced by " + (mrn.empty() ? std::string() : mrn + ", ") +
+                        "Patient/" + now->id + "), not into PID-3 " + merge.survivor_value);
+    return base::Status::Ok();
+  }
   if (survivor->decision == Decision::kUnchanged || survivor->decision == Decision::kOlder) {
     survivor->body = survivor->current->body;
     survivor->body["meta"] = survivor->mapped->resource.at("meta");
@@ -374,6 +474,7 @@ base::Status PlanMerge(interactions::FhirService& service, const interactions::R
 struct PlannedMessage {
   ApplyOutcome outcome;
   json::array entries;
+  std::optional<hl7v2::Hl7Error> refused;  // the record refuses the message: no entries
 };
 
 base::Result<PlannedMessage> PlanOnce(interactions::FhirService& service,
@@ -394,9 +495,16 @@ base::Result<PlannedMessage> PlanOnce(interactions::FhirService& service,
     if (planned[i].current) {
       // A Patient a merge (A40) replaced: what the message says of its record belongs to the
       // survivor (a message sent before the merge and resent after it must not move it back).
-      const std::string survivor =
+      // Through a chain of merges, to the Patient that is not replaced.
+      const std::string replaced_by =
           mapped.type == "Patient" ? ReplacedBy(planned[i].current->body) : std::string();
-      targets[urn] = survivor.empty() ? mapped.type + "/" + planned[i].current->id : survivor;
+      if (replaced_by.empty()) {
+        targets[urn] = mapped.type + "/" + planned[i].current->id;
+      } else {
+        auto survivor = FinalSurvivor(service, ctx, replaced_by);
+        if (!survivor.ok()) return survivor.error();
+        targets[urn] = "Patient/" + survivor->id;
+      }
     } else if (mapped.mode == WriteMode::kPatchExisting) {
       targets[urn] = "";
     }
@@ -458,7 +566,9 @@ base::Result<PlannedMessage> PlanOnce(interactions::FhirService& service,
             planned[i].current ? "Patient/" + planned[i].current->id : "urn:uuid:" + m.local_uuid;
       }
     }
-    CR_RETURN_IF_ERROR(PlanMerge(service, ctx, message, planned, survivor_target, extra, outcome));
+    CR_RETURN_IF_ERROR(
+        PlanMerge(service, ctx, message, planned, survivor_target, extra, outcome, plan.refused));
+    if (plan.refused) return plan;
   }
   json::array entries;
   for (const Planned& p : planned) {
@@ -489,11 +599,17 @@ void NoteWritten(const json::value& response_entry, ApplyOutcome& outcome) {
   outcome.written.push_back(where);
 }
 
+// `refused`: set when the record refuses the message (the error returned is its ToError()).
 base::Result<ApplyOutcome> ApplyOnce(interactions::FhirService& service,
                                      const interactions::RequestContext& ctx,
-                                     const mapping::MappedMessage& message) {
+                                     const mapping::MappedMessage& message,
+                                     std::optional<hl7v2::Hl7Error>& refused) {
   auto plan = PlanOnce(service, ctx, message);
   if (!plan.ok()) return plan.error();
+  if (plan->refused) {
+    refused = std::move(plan->refused);
+    return refused->ToError();
+  }
   ApplyOutcome& outcome = plan->outcome;
   if (plan->entries.empty()) return std::move(outcome);
   json::object bundle{{"resourceType", "Bundle"}, {"type", "transaction"}};
@@ -530,20 +646,34 @@ void RenumberLocalUrls(json::array& entries, size_t k) {
 
 }  // namespace
 
-base::Result<ApplyOutcome> ApplyMappedMessage(interactions::FhirService& service,
-                                              const mapping::MappedMessage& message,
-                                              const mapping::FeedContext& feed) {
+namespace {
+
+// ApplyMappedMessage, with the ERR when the record refuses the message.
+base::Result<ApplyOutcome> ApplyWithRetries(interactions::FhirService& service,
+                                            const mapping::MappedMessage& message,
+                                            const mapping::FeedContext& feed,
+                                            std::optional<hl7v2::Hl7Error>& refused) {
   const interactions::RequestContext ctx = FeedRequestContext(feed);
   // A concurrent writer may change a resource between the read and the commit (If-Match fails,
   // 412) or create one of the identities (409): read again and decide again.
   for (int attempt = 0;; ++attempt) {
-    auto applied = ApplyOnce(service, ctx, message);
-    if (applied.ok()) return applied;
+    refused.reset();
+    auto applied = ApplyOnce(service, ctx, message, refused);
+    if (applied.ok() || refused) return applied;
     const ErrorCode code = applied.error().code;
     if ((code != ErrorCode::kPreconditionFailed && code != ErrorCode::kConflict) || attempt == 4) {
       return applied;
     }
   }
+}
+
+}  // namespace
+
+base::Result<ApplyOutcome> ApplyMappedMessage(interactions::FhirService& service,
+                                              const mapping::MappedMessage& message,
+                                              const mapping::FeedContext& feed) {
+  std::optional<hl7v2::Hl7Error> refused;
+  return ApplyWithRetries(service, message, feed, refused);
 }
 
 std::vector<base::Result<ApplyOutcome>> ApplyMappedMessages(
@@ -562,7 +692,7 @@ std::vector<base::Result<ApplyOutcome>> ApplyMappedMessages(
       continue;
     }
     auto plan = PlanOnce(service, FeedRequestContext(*m.feed), *m.message);
-    if (!plan.ok()) {
+    if (!plan.ok() || plan->refused) {
       alone.push_back(i);  // its error (or a retry's success) comes from applying it alone
       continue;
     }
@@ -640,8 +770,11 @@ ProcessedMessage MapAndApply(interactions::FhirService& service, const hl7v2::Me
     return processed;
   }
   processed.warnings = mapped->warnings;
-  auto applied = ApplyMappedMessage(service, mapped.value(), feed);
-  if (!applied.ok()) {
+  std::optional<hl7v2::Hl7Error> refused;
+  auto applied = ApplyWithRetries(service, mapped.value(), feed, refused);
+  if (refused) {
+    processed.refused = std::move(refused);
+  } else if (!applied.ok()) {
     processed.failed = applied.error();
   } else {
     processed.outcome = std::move(applied).value();

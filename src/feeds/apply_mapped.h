@@ -44,8 +44,14 @@ struct ApplyOutcome {
 // provenance source, MSH-10 as the message id and the inbox's received time.
 interactions::RequestContext FeedRequestContext(const mapping::FeedContext& feed);
 
-// Applies `message`. An error is the store's (kUnavailable: try again later) or a conflict in
-// the record this message cannot resolve (two resources holding one identity).
+// Applies `message`. An error is the store's (kUnavailable: try again later), a conflict in
+// the record this message cannot resolve (two resources holding one identity), or an A40 the
+// record refuses (kUnprocessable, its reason naming PID-3 or MRG-1; MapAndApply gives its ERR):
+// a survivor merged away itself (into the loser: the two would replace each other), a loser
+// already merged into another patient, or one patient as both. Nothing of such a message is
+// written. A merge applied before is not refused when its survivor has been merged on since (A
+// into B, then B into C: A into B again changes nothing), and messages about a merged patient
+// go to the end of its chain of merges (C).
 base::Result<ApplyOutcome> ApplyMappedMessage(interactions::FhirService& service,
                                               const mapping::MappedMessage& message,
                                               const mapping::FeedContext& feed);
@@ -67,8 +73,9 @@ std::vector<base::Result<ApplyOutcome>> ApplyMappedMessages(
 // One inbox message mapped and applied: what the listener's processor needs to answer (AA, or AE
 // with ERR) and to keep a message in the error queue.
 struct ProcessedMessage {
-  std::optional<hl7v2::Hl7Error> refused;  // the mapping's reason (error queue; ACK AE with ERR)
-  std::optional<base::Error> failed;       // the record's (kUnavailable: try again later)
+  // The mapping's reason, or the record's for a merge it refuses (error queue; ACK AE with ERR).
+  std::optional<hl7v2::Hl7Error> refused;
+  std::optional<base::Error> failed;  // the record's (kUnavailable: try again later)
   ApplyOutcome outcome;
   std::vector<std::string> warnings;  // the mapping's: what was left out and why
 };

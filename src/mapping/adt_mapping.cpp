@@ -343,6 +343,8 @@ void MapAdt(MappingContext& ctx) {
     merge.survivor_value = patient->value;
     merge.loser_system = ctx.System("mrn", authority);
     merge.loser_value = loser;
+    merge.survivor_at = pid->Location(3);
+    merge.loser_at = mrg->Location(1);
     if (merge.loser_system == merge.survivor_system && merge.loser_value == merge.survivor_value) {
       ctx.Fail(ErrorCondition::kDataTypeError, mrg->Location(1),
                "MRG-1 names the surviving patient itself");

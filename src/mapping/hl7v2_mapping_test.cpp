@@ -239,6 +239,14 @@ TEST(Hl7v2Mapping, MergeNamesSurvivorAndLoserOfTheSameSource) {
   EXPECT_EQ(m->merge->survivor_value, "M123456");
   EXPECT_EQ(m->merge->loser_value, "M999");
   EXPECT_EQ(m->merge->loser_system, "urn:carerecord:source:RX1:mrn:RX1PAS");
+  // Where each is, for the ERR of a merge the record refuses: PID-3 and MRG-1.
+  EXPECT_EQ(m->merge->survivor_at.ToString(), "PID (segment 3) field 3");
+  EXPECT_EQ(m->merge->loser_at.ToString(), "MRG (segment 4) field 1");
+  auto itself =
+      Map({Msh("ADT^A40^ADT_A39", "1"), "EVN|A40|20260301101500", kPid, "MRG|M123456^^^RX1PAS^MR"});
+  ASSERT_FALSE(itself.ok());
+  EXPECT_EQ(itself.error().location.ToString(), "MRG (segment 4) field 1");
+  EXPECT_NE(itself.error().reason.find("itself"), std::string::npos);
   auto missing = Map({Msh("ADT^A40^ADT_A39", "1"), "EVN|A40|20260301101500", kPid});
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().reason.find("MRG"), std::string::npos);

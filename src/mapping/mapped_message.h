@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "hl7v2/error.h"
+
 namespace carerecord::mapping {
 
 // The feed a message arrived on, as the listener knows it.
@@ -55,6 +57,8 @@ struct MappedResource {
 struct PatientMerge {
   std::string survivor_system, survivor_value;
   std::string loser_system, loser_value;
+  // Where each is in the message (PID-3, MRG-1): the ERR of a merge the record refuses.
+  hl7v2::ErrorLocation survivor_at, loser_at;
 };
 
 struct MappedMessage {
