@@ -206,8 +206,7 @@ TEST_F(IdentityCommandLine, ARunningServerShowsTheChangeAtOnce) {
 
   auto org = Run("orgs add --ods RDZ --name \"Poole Hospital\" --kind hospital");
   ASSERT_EQ(org.status, 0) << org.err;
-  EXPECT_NE(org.err.find("a server is running on this folder"), std::string::npos)
-      << org.err;
+  EXPECT_NE(org.err.find("a server is running on this folder"), std::string::npos) << org.err;
   auto user = Run("users add --username jane --org RDZ --role clinician", kPassword);
   ASSERT_EQ(user.status, 0) << user.err;
   auto reader =
