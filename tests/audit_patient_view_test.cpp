@@ -1,0 +1,176 @@
+// Hostile round 5b on the audit log's read side: a patient user's view of AuditEvent names no
+// other patient and no item by id (finding 3), refuses filters by who acted (finding 4), writes
+// name the patients whose record they changed (finding 6), and POST reads answer as the GET
+// (finding 14).
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <string>
+
+#include "audit/audit_reports.h"
+#include "audit/audit_test_support.h"
+#include "test_server.h"
+
+namespace carerecord {
+namespace {
+
+namespace json = boost::json;
+using testing::TestAuthOptions;
+using testing::TestServer;
+
+constexpr const char* kPassword = "correct horse battery staple";
+constexpr const char* kOther = "other-patient-zz";
+constexpr const char* kOtherItem = "obs-of-other-zz";
+constexpr const char* kOwnItem = "obs-of-own-qq";
+
+TestAuthOptions Audited(bool names) {
+  TestAuthOptions options;
+  options.audit = true;
+  options.access_log_shows_names = names;
+  return options;
+}
+
+class PatientAuditView : public ::testing::Test {
+ protected:
+  explicit PatientAuditView(bool names = false) : server_(Audited(names)) {}
+
+  void SetUp() override {
+    Put("Patient", "p1", R"({"resourceType":"Patient"})");
+    Put("Patient", kOther, R"({"resourceType":"Patient"})");
+    Put("Observation", kOwnItem,
+        R"({"resourceType":"Observation","status":"final","code":{"text":"bp"},)"
+        R"("subject":{"reference":"Patient/p1"}})");
+    Put("Observation", kOtherItem,
+        R"({"resourceType":"Observation","status":"final","code":{"text":"bp"},)"
+        R"("subject":{"reference":"Patient/other-patient-zz"}})");
+    AddUser("dr.jones", "clinician", "");
+    AddUser("aud.it", "auditor", "");
+    AddUser("pat.smith", "patient", "p1");
+    jones_ = UserToken("dr.jones", "clinician", "user/*.cruds");
+    auditor_ = UserToken("aud.it", "auditor", "user/*.rs");
+    patient_ = UserToken("pat.smith", "patient", "patient/*.rs", "p1");
+  }
+
+  void Put(const std::string& type, const std::string& id, const std::string& body) {
+    json::object resource = json::parse(body).as_object();
+    resource["id"] = id;
+    auto put = server_.Send("PUT", "/fhir/" + type + "/" + id, json::serialize(resource));
+    ASSERT_TRUE(put.status == 201 || put.status == 200) << put.body;
+  }
+  void AddUser(const std::string& username, const std::string& role, const std::string& patient) {
+    access::NewUser user;
+    user.username = username;
+    user.ods_code = testing::kTestOrganisation;
+    user.role = role;
+    user.display_name = username;
+    user.patient_id = patient;
+    user.password = kPassword;
+    auto added = server_.auth().directory().AddUser(user);
+    ASSERT_TRUE(added.ok()) << added.error().message;
+  }
+  std::string UserToken(const std::string& username, const std::string& role,
+                        const std::string& scope, const std::string& patient = "") {
+    access::AccessTokenGrant grant;
+    grant.kind = access::PrincipalKind::kUser;
+    grant.subject = username;
+    grant.client_id = server_.client_id();
+    grant.organisation = testing::kTestOrganisation;
+    grant.role = role;
+    grant.scope = scope;
+    grant.patient = patient;
+    grant.fhir_user = patient.empty() ? "" : "Patient/" + patient;
+    auto issued = server_.auth().tokens().Issue(grant);
+    EXPECT_TRUE(issued.ok());
+    return issued.ok() ? issued->token : "";
+  }
+  http::HttpResponse As(const std::string& token, const std::string& method,
+                        const std::string& target, const std::string& body = {},
+                        const std::string& type = {}) {
+    auto headers = server_.Bearer(token);
+    if (!type.empty()) headers.emplace_back("Content-Type", type);
+    return server_.Send(method, target, body, headers);
+  }
+  std::vector<audit::AuditRecord> Log() {
+    auto entries = audit::ReadAuditEntries(server_.data_dir(), 0);
+    EXPECT_TRUE(entries.ok());
+    return entries.ok() ? entries.value() : std::vector<audit::AuditRecord>{};
+  }
+  // What a patient user's reads of the log must never hold.
+  void ExpectNothingOfOthers(const http::HttpResponse& response) {
+    ASSERT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.body.find(kOther), std::string::npos) << response.body;
+    EXPECT_EQ(response.body.find(kOtherItem), std::string::npos) << response.body;
+    EXPECT_EQ(response.body.find(kOwnItem), std::string::npos) << response.body;
+  }
+
+  void ExpectPatientViewHidesOthers();
+
+  TestServer server_;
+  std::string jones_, auditor_, patient_;
+};
+
+class PatientAuditViewWithNames : public PatientAuditView {
+ protected:
+  PatientAuditViewWithNames() : PatientAuditView(true) {}
+};
+
+// One entry names both patients and both items (a search over everyone, by the integration
+// client); the patient reads it by id, by search and in their $access-log.
+void PatientAuditView::ExpectPatientViewHidesOthers() {
+  ASSERT_EQ(server_.Send("GET", "/fhir/Observation?_count=100").status, 200);
+  int64_t seq = 0;
+  const auto log = Log();
+  for (size_t i = 0; i < log.size(); ++i) {
+    if (log[i].action == "search" && log[i].path == "/fhir/Observation?_count=100") {
+      seq = static_cast<int64_t>(i + 1);
+      ASSERT_EQ(log[i].patients.size(), 2u);  // the entry itself names both
+    }
+  }
+  ASSERT_GT(seq, 0);
+  auto by_id = As(patient_, "GET", "/fhir/AuditEvent/" + std::to_string(seq));
+  ExpectNothingOfOthers(by_id);
+  EXPECT_NE(by_id.body.find("Patient/p1"), std::string::npos) << by_id.body;   // their own stays
+  EXPECT_NE(by_id.body.find("Observation"), std::string::npos) << by_id.body;  // the kind stays
+  ExpectNothingOfOthers(As(patient_, "GET", "/fhir/AuditEvent?_count=200"));
+  ExpectNothingOfOthers(As(patient_, "GET", "/fhir/Patient/p1/$access-log?_count=200"));
+  // An auditor still sees every patient and item of the entry.
+  auto audited = As(auditor_, "GET", "/fhir/AuditEvent/" + std::to_string(seq));
+  ASSERT_EQ(audited.status, 200);
+  EXPECT_NE(audited.body.find(kOther), std::string::npos) << audited.body;
+  EXPECT_NE(audited.body.find(kOtherItem), std::string::npos) << audited.body;
+}
+
+TEST_F(PatientAuditView, APatientSeesNoOtherPatientAndNoItemIds) { ExpectPatientViewHidesOthers(); }
+
+TEST_F(PatientAuditViewWithNames, EvenWithStaffNamesShownAPatientSeesNoOtherPatientNorItemIds) {
+  ExpectPatientViewHidesOthers();
+}
+
+TEST_F(PatientAuditView, APatientMayNotFilterByWhoActed) {
+  ASSERT_EQ(As(jones_, "GET", "/fhir/Patient/p1").status, 200);
+  for (const std::string target :
+       {"/fhir/AuditEvent?altid=dr.jones", "/fhir/AuditEvent?agent=Practitioner/carerecord-user-1",
+        "/fhir/Patient/p1/$access-log?altid=dr.jones", "/fhir/AuditEvent?altid=nobody"}) {
+    SCOPED_TRACE(target);
+    auto refused = As(patient_, "GET", target);
+    EXPECT_EQ(refused.status, 403) << refused.body;
+    EXPECT_NE(refused.body.find("OperationOutcome"), std::string::npos);
+    EXPECT_NE(refused.body.find("staff"), std::string::npos) << refused.body;
+  }
+  // The auditor filters by them as before; the patient's other filters still work.
+  auto audited = As(auditor_, "GET", "/fhir/AuditEvent?altid=dr.jones");
+  ASSERT_EQ(audited.status, 200);
+  EXPECT_TRUE(TestServer::Json(audited).contains("entry"));
+  EXPECT_EQ(As(patient_, "GET", "/fhir/AuditEvent?subtype=read").status, 200);
+}
+
+TEST_F(PatientAuditViewWithNames, WhereStaffNamesAreShownAPatientMayFilterByThem) {
+  ASSERT_EQ(As(jones_, "GET", "/fhir/Patient/p1").status, 200);
+  auto found = As(patient_, "GET", "/fhir/AuditEvent?altid=dr.jones");
+  ASSERT_EQ(found.status, 200) << found.body;
+  EXPECT_TRUE(TestServer::Json(found).contains("entry"));
+}
+
+}  // namespace
+}  // namespace carerecord
