@@ -172,5 +172,60 @@ TEST_F(PatientAuditViewWithNames, WhereStaffNamesAreShownAPatientMayFilterByThem
   EXPECT_TRUE(TestServer::Json(found).contains("entry"));
 }
 
+TEST_F(PatientAuditView, PostedSearchesOfTheLogAnswerAsTheGet) {
+  ASSERT_EQ(As(jones_, "GET", "/fhir/Patient/p1").status, 200);
+  constexpr const char* kForm = "application/x-www-form-urlencoded";
+  auto ids = [](const http::HttpResponse& response) {
+    std::vector<std::string> out;
+    auto bundle = TestServer::Json(response);
+    if (auto* entries = bundle.if_contains("entry")) {
+      for (const auto& entry : entries->as_array()) {
+        out.emplace_back(entry.at("resource").at("id").as_string());
+      }
+    }
+    return out;
+  };
+  // Each GET is compared before the POST, so the POST's own entry is not among them.
+  auto get = As(auditor_, "GET", "/fhir/AuditEvent?altid=dr.jones&subtype=read");
+  auto post =
+      As(auditor_, "POST", "/fhir/AuditEvent/_search", "altid=dr.jones&subtype=read", kForm);
+  ASSERT_EQ(post.status, 200) << post.body;
+  EXPECT_FALSE(ids(post).empty());
+  EXPECT_EQ(ids(post), ids(get));
+  // Query and form body together.
+  auto mixed =
+      As(auditor_, "POST", "/fhir/AuditEvent/_search?altid=dr.jones", "subtype=read", kForm);
+  ASSERT_EQ(mixed.status, 200) << mixed.body;
+  EXPECT_EQ(ids(mixed), ids(get));
+  // A bad parameter is a 400, as in the GET.
+  EXPECT_EQ(As(auditor_, "POST", "/fhir/AuditEvent/_search", "nonsense=1", kForm).status, 400);
+  // The patient's access log by POST, with the patient's rules (no altid).
+  auto own_get = As(patient_, "GET", "/fhir/Patient/p1/$access-log?subtype=read");
+  auto own_post = As(patient_, "POST", "/fhir/Patient/p1/$access-log", "subtype=read", kForm);
+  ASSERT_EQ(own_post.status, 200) << own_post.body;
+  EXPECT_FALSE(ids(own_post).empty());
+  EXPECT_EQ(ids(own_post), ids(own_get));
+  EXPECT_EQ(As(patient_, "POST", "/fhir/Patient/p1/$access-log").status, 200);
+  EXPECT_EQ(As(patient_, "POST", "/fhir/Patient/p1/$access-log", "altid=dr.jones", kForm).status,
+            403);
+  EXPECT_EQ(As(patient_, "POST", "/fhir/Patient/" + std::string(kOther) + "/$access-log").status,
+            404);
+  // A JSON body is not a search's: a clear 400.
+  EXPECT_EQ(As(auditor_, "POST", "/fhir/AuditEvent/_search", "{}", "application/fhir+json").status,
+            400);
+  // Still read-only: a POST to the type is a create, refused.
+  EXPECT_EQ(As(auditor_, "POST", "/fhir/AuditEvent", R"({"resourceType":"AuditEvent"})",
+               "application/fhir+json")
+                .status,
+            405);
+  // Reads: audited as such, with no write intent before them.
+  for (const auto& record : Log()) {
+    if (record.path.find("$access-log") != std::string::npos ||
+        record.path.find("AuditEvent/_search") != std::string::npos) {
+      EXPECT_NE(record.action, "write-attempt") << record.path;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace carerecord

@@ -18,11 +18,12 @@ bool IsSearchPost(const HttpRequest& request) {
   return request.method == "POST" && PathOf(request).find("/_search") != std::string_view::npos;
 }
 
-// A POST that only reads: a `_search`, or `$everything` by POST.
+// A POST that only reads: a `_search`, or `$everything` or `$access-log` by POST.
 bool IsReadingPost(const HttpRequest& request) {
   std::string_view path = PathOf(request);
   if (path.ends_with('/')) path.remove_suffix(1);
-  return IsSearchPost(request) || (request.method == "POST" && path.ends_with("/$everything"));
+  return IsSearchPost(request) || (request.method == "POST" && (path.ends_with("/$everything") ||
+                                                                path.ends_with("/$access-log")));
 }
 
 }  // namespace
