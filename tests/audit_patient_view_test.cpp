@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <boost/url/url.hpp>
+#include <regex>
 #include <string>
 
 #include "audit/audit_reports.h"
@@ -20,9 +22,18 @@ using testing::TestAuthOptions;
 using testing::TestServer;
 
 constexpr const char* kPassword = "correct horse battery staple";
+constexpr const char* kRedirect = "http://127.0.0.1:9/callback";
+// base64url(SHA-256(verifier)) of auth_authorize_test's verifier.
+constexpr const char* kChallenge = "-lTipkk1dJLjNw5kKLi9U6OttbLY3I9yeoyyWTXtOCE";
 constexpr const char* kOther = "other-patient-zz";
 constexpr const char* kOtherItem = "obs-of-other-zz";
 constexpr const char* kOwnItem = "obs-of-own-qq";
+
+std::string Form(const std::vector<std::pair<std::string, std::string>>& params) {
+  boost::urls::url url("http://x/");
+  for (const auto& [name, value] : params) url.params().append({name, value});
+  return std::string(url.encoded_query());
+}
 
 TestAuthOptions Audited(bool names) {
   TestAuthOptions options;
@@ -225,6 +236,65 @@ TEST_F(PatientAuditView, PostedSearchesOfTheLogAnswerAsTheGet) {
       EXPECT_NE(record.action, "write-attempt") << record.path;
     }
   }
+}
+
+TEST_F(PatientAuditView, AFailedSignInUnderAnUnknownNameKeepsOnlyAKeyedHashOfIt) {
+  access::NewClient app;
+  app.name = "Ward app";
+  app.ods_code = testing::kTestOrganisation;
+  app.scope = "user/*.rs";
+  app.auth_kind = "public";
+  app.redirect_uris = {kRedirect};
+  auto added = server_.auth().directory().AddClient(app);
+  ASSERT_TRUE(added.ok());
+  auto sign_in = [&](const std::string& username, const std::string& password) {
+    auto page = server_.Send("GET",
+                             "/auth/authorize?" + Form({{"response_type", "code"},
+                                                        {"client_id", added->client.client_id},
+                                                        {"redirect_uri", kRedirect},
+                                                        {"scope", "user/*.rs"},
+                                                        {"state", "s"},
+                                                        {"aud", server_.base()},
+                                                        {"code_challenge", kChallenge},
+                                                        {"code_challenge_method", "S256"}}),
+                             "", {{"Authorization", ""}});
+    ASSERT_EQ(page.status, 200) << page.body;
+    std::smatch match;
+    ASSERT_TRUE(std::regex_search(page.body, match,
+                                  std::regex(R"re(name="pending" value="([A-Za-z0-9_-]+)")re")));
+    std::string cookie(page.Header("set-cookie"));
+    cookie = cookie.substr(0, cookie.find(';'));
+    server_.Send("POST", "/auth/authorize",
+                 Form({{"pending", match[1]}, {"username", username}, {"password", password}}),
+                 {{"Content-Type", "application/x-www-form-urlencoded"},
+                  {"Cookie", cookie},
+                  {"Authorization", ""}});
+  };
+  sign_in("HUNTER5PASSWORDXYZ", "x");
+  sign_in("HUNTER5PASSWORDXYZ", "y");
+  sign_in("OtherTypedSecret77", "z");
+  sign_in("dr.jones", "wrong");
+  std::vector<audit::AuditRecord> failed;
+  for (const auto& record : Log()) {
+    if (record.action == "sign-in-failed") failed.push_back(record);
+    const std::string bytes = audit::CanonicalBytes(record, 1);
+    EXPECT_EQ(bytes.find("HUNTER5PASSWORDXYZ"), std::string::npos) << bytes;
+    EXPECT_EQ(bytes.find("OtherTypedSecret77"), std::string::npos) << bytes;
+  }
+  ASSERT_EQ(failed.size(), 4u);
+  const std::regex label("unknown user [0-9a-f]{12}");
+  EXPECT_TRUE(std::regex_match(failed[0].user, label)) << failed[0].user;
+  EXPECT_EQ(failed[1].user, failed[0].user);  // the same name: attempts correlate
+  EXPECT_TRUE(std::regex_match(failed[2].user, label)) << failed[2].user;
+  EXPECT_NE(failed[2].user, failed[0].user);
+  EXPECT_EQ(failed[3].user, "dr.jones");  // a known user's failure names them
+  auto found = As(auditor_, "GET", "/fhir/AuditEvent?altid=HUNTER5PASSWORDXYZ");
+  ASSERT_EQ(found.status, 200);
+  EXPECT_FALSE(TestServer::Json(found).contains("entry"));
+  auto by_label =
+      As(auditor_, "GET", "/fhir/AuditEvent?altid=" + Form({{"v", failed[0].user}}).substr(2));
+  ASSERT_EQ(by_label.status, 200);
+  EXPECT_EQ(TestServer::Json(by_label).at("entry").as_array().size(), 2u);
 }
 
 }  // namespace

@@ -9,9 +9,11 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "access/request_audit.h"
 #include "http/http_message.h"
+#include "store/identity_records.h"
 
 namespace carerecord::http {
 
@@ -24,6 +26,14 @@ struct SignInEvent {
   std::string reason;  // why it failed, or how it succeeded ("client_credentials, ...")
   int status = 0;      // the HTTP status answered
 };
+
+// The name a failed password sign-in is recorded under when no user has the name given (a
+// password typed into the username box must never be kept): "unknown user " and the first 12 hex
+// digits of HMAC-SHA256 of the name, keyed by a secret kept in the directory's database
+// ("audit_unknown_user_key", made on first use). The same name always gives the same label, so
+// repeated attempts can be told apart and correlated, but the label does not reveal the name.
+// Just "unknown user" when the key cannot be read.
+std::string UnknownUserLabel(store::IdentityRecords& records, std::string_view name);
 
 // The entry of `event` for `request` (its method, path without query, caller's address).
 access::AuditedRequest AuditedSignIn(const HttpRequest& request, const SignInEvent& event);
