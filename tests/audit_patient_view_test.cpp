@@ -7,6 +7,7 @@
 
 #include <boost/json.hpp>
 #include <boost/url/url.hpp>
+#include <map>
 #include <regex>
 #include <string>
 
@@ -295,6 +296,56 @@ TEST_F(PatientAuditView, AFailedSignInUnderAnUnknownNameKeepsOnlyAKeyedHashOfIt)
       As(auditor_, "GET", "/fhir/AuditEvent?altid=" + Form({{"v", failed[0].user}}).substr(2));
   ASSERT_EQ(by_label.status, 200);
   EXPECT_EQ(TestServer::Json(by_label).at("entry").as_array().size(), 2u);
+}
+
+TEST_F(PatientAuditView, WritesNameThePatientsWhoseRecordTheyChanged) {
+  const std::string obs =
+      R"({"resourceType":"Observation","id":"w1","status":"final","code":{"text":"hr"},)"
+      R"("subject":{"reference":"Patient/p1"}})";
+  ASSERT_EQ(As(jones_, "PUT", "/fhir/Observation/w1", obs, "application/fhir+json").status, 201);
+  auto created = As(jones_, "POST", "/fhir/Observation",
+                    R"({"resourceType":"Observation","status":"final","code":{"text":"rr"},)"
+                    R"("subject":{"reference":"Patient/p1"}})",
+                    "application/fhir+json");
+  ASSERT_EQ(created.status, 201) << created.body;
+  // Moved to the other patient: both records changed.
+  std::string moved = obs;
+  moved.replace(moved.find("Patient/p1"), 10, std::string("Patient/") + kOther);
+  ASSERT_EQ(As(jones_, "PUT", "/fhir/Observation/w1", moved, "application/fhir+json").status, 200);
+  const int deleted = As(jones_, "DELETE", "/fhir/Observation/" + std::string(kOwnItem)).status;
+  ASSERT_TRUE(deleted == 200 || deleted == 204) << deleted;
+  auto bundle = As(jones_, "POST", "/fhir",
+                   R"({"resourceType":"Bundle","type":"transaction","entry":[{"request":)"
+                   R"({"method":"POST","url":"Condition"},"resource":{"resourceType":"Condition",)"
+                   R"("subject":{"reference":"Patient/p1"}}}]})",
+                   "application/fhir+json");
+  ASSERT_EQ(bundle.status, 200) << bundle.body;
+
+  std::map<std::string, std::vector<std::string>> patients_of;  // method path -> patients
+  for (const auto& record : Log()) {
+    if (record.action == "write-attempt" || record.principal != "user:dr.jones") continue;
+    if (record.method == "GET") continue;
+    patients_of[record.method + " " + record.path] = record.patients;
+  }
+  const std::vector<std::string> p1{"p1"};
+  EXPECT_EQ(patients_of["PUT /fhir/Observation/w1"],
+            (std::vector<std::string>{"other-patient-zz", "p1"}));  // the last PUT: both
+  EXPECT_EQ(patients_of["POST /fhir/Observation"], p1);
+  EXPECT_EQ(patients_of["DELETE /fhir/Observation/" + std::string(kOwnItem)], p1);
+  EXPECT_EQ(patients_of["POST /fhir"], p1);
+
+  // Found by patient, by the auditor and in the patient's own access log.
+  auto by_patient = As(auditor_, "GET", "/fhir/AuditEvent?patient=p1&subtype=delete");
+  ASSERT_EQ(by_patient.status, 200);
+  EXPECT_TRUE(TestServer::Json(by_patient).contains("entry")) << by_patient.body;
+  for (const char* subtype : {"create", "update", "delete", "transaction"}) {
+    auto own = As(patient_, "GET", std::string("/fhir/Patient/p1/$access-log?subtype=") + subtype);
+    ASSERT_EQ(own.status, 200);
+    EXPECT_TRUE(TestServer::Json(own).contains("entry")) << subtype;
+  }
+  auto other =
+      As(auditor_, "GET", std::string("/fhir/AuditEvent?subtype=update&patient=") + kOther);
+  EXPECT_TRUE(TestServer::Json(other).contains("entry"));
 }
 
 }  // namespace
