@@ -1,7 +1,8 @@
 // Sign-in events in the audit log: every sign-in through the token endpoint (client credentials
 // by secret or private_key_jwt, authorization code, refresh) and the password form, successful or
 // not, appends one entry (action `sign-in` or `sign-in-failed`) before its answer goes out: who
-// tried (the username or client id as given, organisation and role when known), outcome, why,
+// tried (the username or client id as given; the password form's name no user has, as
+// UnknownUserLabel; organisation and role when known), outcome, why,
 // the caller's address, and the path without its query. Never a password, secret, assertion,
 // code or token. Appends go to audit.db's own writer, never to the record's database.
 // Pure functions over a thread-safe RequestAuditLog.
