@@ -26,6 +26,17 @@ bool IsReadingPost(const HttpRequest& request) {
                                                                 path.ends_with("/$access-log")));
 }
 
+// A reason as the entry keeps it: whole up to kMaxReasonBytes (1,000 characters of up to four
+// bytes, the most an accepted reason has); a longer one, which the operation refuses, is cut at a
+// character boundary and marked, so a refused 200,000-character reason costs the log 4 KB.
+constexpr size_t kMaxReasonBytes = 4000;
+std::string CappedReason(std::string_view reason) {
+  if (reason.size() <= kMaxReasonBytes) return std::string(reason);
+  size_t cut = kMaxReasonBytes;
+  while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xc0) == 0x80) --cut;
+  return std::string(reason.substr(0, cut)) + " [cut: " + std::to_string(reason.size()) + " bytes]";
+}
+
 }  // namespace
 
 bool IsMetadata(const HttpRequest& request) {
@@ -119,7 +130,7 @@ std::optional<access::AuditedRequest> AuditedRequestOf(const HttpRequest& reques
         const auto* value = object ? object->if_contains("valueString") : nullptr;
         if (name && name->is_string() && name->as_string() == "reason" && value &&
             value->is_string()) {
-          entry.reason = std::string(value->as_string());
+          entry.reason = CappedReason(value->as_string());
         }
       }
     }
