@@ -217,12 +217,15 @@ json::object AuditEventJson(const AuditRecord& r, int64_t seq, const AuditEventV
                    {"type", json::array{Coding(kSourceTypeSystem, "4", "Application Server")}}};
 
   json::array entities;
+  // A patient's view names no one else's record and no item by id (which could name another's).
+  const bool item_ids = view.show_staff_names && view.only_patient.empty();
   for (const std::string& patient : r.patients) {
+    if (!view.only_patient.empty() && patient != view.only_patient) continue;
     entities.push_back(json::object{{"what", json::object{{"reference", "Patient/" + patient}}},
                                     {"type", Coding(kEntityTypeSystem, "1", "Person")},
                                     {"role", Coding(kObjectRoleSystem, "1", "Patient")}});
   }
-  if (view.show_staff_names) {
+  if (item_ids) {
     for (const std::string& resource : r.resources) {
       entities.push_back(json::object{{"what", json::object{{"reference", resource}}},
                                       {"type", Coding(kEntityTypeSystem, "2", "System Object")},
@@ -239,7 +242,7 @@ json::object AuditEventJson(const AuditRecord& r, int64_t seq, const AuditEventV
                                       {"description", type}});
     }
   }
-  if (view.show_staff_names && !sign_in && !r.path.empty()) {
+  if (item_ids && !sign_in && !r.path.empty()) {
     json::object query{{"type", Coding(kEntityTypeSystem, "2", "System Object")},
                        {"role", Coding(kObjectRoleSystem, "24", "Query")},
                        {"query", Base64(r.path)},

@@ -52,6 +52,9 @@ struct AuditEventView {
   // False (a patient reading their access log): no user names, ids of items, queries, addresses
   // or detail; organisation, role, time, purpose, outcome and the kinds of data stay.
   bool show_staff_names = true;
+  // A patient user's view (non-empty: their own Patient id): no other patient is named, and items
+  // are shown only by their type, never by id, and without the query, whatever show_staff_names.
+  std::string only_patient;
   std::string observer = "carerecord";  // this server, AuditEvent.source.observer.display
 };
 

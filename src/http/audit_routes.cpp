@@ -124,6 +124,7 @@ Response AuditRoutes::Handle(const std::string& method, const std::vector<std::s
   audit::AuditEventView view;
   view.agents = options_.agents;
   view.show_staff_names = !patient_user || options_.access_log_shows_names;
+  view.only_patient = own;
 
   if (by_id) {
     auto seq = ParseInt(segments[1]);
@@ -145,8 +146,12 @@ Response AuditRoutes::Handle(const std::string& method, const std::vector<std::s
       access::Disclosure seen;
       seen.items = 1;
       seen.resources.push_back("AuditEvent/" + segments[1]);
-      seen.patients.insert(hit.value()->record.patients.begin(),
-                           hit.value()->record.patients.end());
+      if (patient_user) {
+        seen.patients.insert(own);  // the only patient a patient's view shows
+      } else {
+        seen.patients.insert(hit.value()->record.patients.begin(),
+                             hit.value()->record.patients.end());
+      }
       who.request_audit->Record(seen);
     }
     return JsonAnswer(audit::AuditEventJson(hit.value()->record, *seq, view));
@@ -187,6 +192,14 @@ Response AuditRoutes::Search(const interactions::QueryParams& params,
       return group;
     };
     bool repeat = true;
+    // Filtering by who acted would tell a patient which staff saw the record, names hidden or not.
+    if (patient_user && !options_.access_log_shows_names && (name == "agent" || name == "altid")) {
+      return Refusal(base::ErrorCode::kForbidden,
+                     "'" + name +
+                         "' is not a search parameter of a patient's access log: it would tell "
+                         "which staff acted, which this region does not show to patients",
+                     name);
+    }
     if (name == "patient" || name == "patient:Patient") {
       std::vector<std::string> group;
       for (std::string item : SplitCommas(value)) {
@@ -294,6 +307,7 @@ Response AuditRoutes::Search(const interactions::QueryParams& params,
   audit::AuditEventView view;
   view.agents = options_.agents;
   view.show_staff_names = !patient_user || options_.access_log_shows_names;
+  if (patient_user) view.only_patient = patient;
   const std::string base = ctx.base_url + link_path;
   std::string self_query = next_query;
   const std::string count_param = "_count=" + std::to_string(query.count);
@@ -319,7 +333,11 @@ Response AuditRoutes::Search(const interactions::QueryParams& params,
     if (seen.resources.size() < access::Disclosure::kAuditedResources) {
       seen.resources.push_back("AuditEvent/" + std::to_string(hit.seq));
     }
-    seen.patients.insert(hit.record.patients.begin(), hit.record.patients.end());
+    if (patient_user) {
+      seen.patients.insert(patient);  // the only patient a patient's view shows
+    } else {
+      seen.patients.insert(hit.record.patients.begin(), hit.record.patients.end());
+    }
   }
   if (who.request_audit && seen.items > 0) who.request_audit->Record(seen);
   json::object bundle{

@@ -1,11 +1,12 @@
 // The audit log over FHIR: `GET /fhir/AuditEvent/SEQ`, `GET /fhir/AuditEvent?...` (patient,
 // agent, altid, date, entity-type, subtype, outcome, _count; newest first, with next links),
 // `GET /fhir/Patient/ID/AuditEvent` and `GET /fhir/Patient/ID/$access-log`, served from
-// DIR/audit.db (audit/audit_search.h); AuditEvent is read-only (405). Who may read is the
-// access policy's: a role whose read types hold AuditEvent (auditor, integration), a patient
-// user only entries about their own record (and without staff names unless the region shows
-// them). FhirRoutes sends these requests here, so reading the audit is audited like any read.
-// Thread-safe.
+// DIR/audit.db (audit/audit_search.h); AuditEvent is read-only (405; FhirRoutes answers POST
+// AuditEvent/_search and POST Patient/ID/$access-log as the GET). Who may read is the access
+// policy's: a role whose read types hold AuditEvent (auditor, integration), a patient user only
+// entries about their own record, naming no other patient and no item id (and without staff
+// names, nor altid/agent filters (403), unless the region shows them). FhirRoutes sends these
+// requests here, so reading the audit is audited like any read. Thread-safe.
 #pragma once
 
 #include <string>

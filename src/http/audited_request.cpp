@@ -18,11 +18,23 @@ bool IsSearchPost(const HttpRequest& request) {
   return request.method == "POST" && PathOf(request).find("/_search") != std::string_view::npos;
 }
 
-// A POST that only reads: a `_search`, or `$everything` by POST.
+// A POST that only reads: a `_search`, or `$everything` or `$access-log` by POST.
 bool IsReadingPost(const HttpRequest& request) {
   std::string_view path = PathOf(request);
   if (path.ends_with('/')) path.remove_suffix(1);
-  return IsSearchPost(request) || (request.method == "POST" && path.ends_with("/$everything"));
+  return IsSearchPost(request) || (request.method == "POST" && (path.ends_with("/$everything") ||
+                                                                path.ends_with("/$access-log")));
+}
+
+// A reason as the entry keeps it: whole up to kMaxReasonBytes (1,000 characters of up to four
+// bytes, the most an accepted reason has); a longer one, which the operation refuses, is cut at a
+// character boundary and marked, so a refused 200,000-character reason costs the log 4 KB.
+constexpr size_t kMaxReasonBytes = 4000;
+std::string CappedReason(std::string_view reason) {
+  if (reason.size() <= kMaxReasonBytes) return std::string(reason);
+  size_t cut = kMaxReasonBytes;
+  while (cut > 0 && (static_cast<unsigned char>(reason[cut]) & 0xc0) == 0x80) --cut;
+  return std::string(reason.substr(0, cut)) + " [cut: " + std::to_string(reason.size()) + " bytes]";
 }
 
 }  // namespace
@@ -118,7 +130,7 @@ std::optional<access::AuditedRequest> AuditedRequestOf(const HttpRequest& reques
         const auto* value = object ? object->if_contains("valueString") : nullptr;
         if (name && name->is_string() && name->as_string() == "reason" && value &&
             value->is_string()) {
-          entry.reason = std::string(value->as_string());
+          entry.reason = CappedReason(value->as_string());
         }
       }
     }

@@ -26,10 +26,10 @@ std::optional<access::AuditedRequest> AuditedRequestOf(const HttpRequest& reques
                                                        std::string_view body = {});
 
 // The intent entry of a request that may change data (any method but GET and HEAD, except a
-// POST `_search` or `$everything`), made durable before it runs: action "write-attempt", outcome
-// "pending", status 0, `detail` "intends ACTION" (create, update, delete, bundle, an operation's
-// name), who, method, path and query, address, the patient a `Patient/ID` path names, a declared
-// reason. None for a request that only reads.
+// POST `_search`, `$everything` or `$access-log`), made durable before it runs: action
+// "write-attempt", outcome "pending", status 0, `detail` "intends ACTION" (create, update, delete,
+// bundle, an operation's name), who, method, path and query, address, the patient a `Patient/ID`
+// path names, a declared reason. None for a request that only reads.
 std::optional<access::AuditedRequest> WriteIntentOf(const HttpRequest& request,
                                                     const access::AccessContext& who);
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <memory>
 #include <tuple>
 #include <vector>
@@ -191,6 +192,23 @@ TEST(AuditedRequest, TheReasonOfABreakGlassIsKeptAsWritten) {
                               none, 200, "");
   ASSERT_TRUE(odd);
   EXPECT_EQ(odd->reason, "");
+}
+
+TEST(AuditedRequest, AnOverlongReasonIsKeptCutAtACharacterBoundary) {
+  std::string reason = "a";
+  for (int i = 0; i < 100000; ++i) reason += "\u00e9";  // 200,001 bytes
+  const std::string body =
+      R"({"resourceType":"Parameters","parameter":[{"name":"reason","valueString":")" + reason +
+      R"("}]})";
+  access::RequestDisclosures none;
+  auto entry = AuditedRequestOf(Request("POST", "/fhir/Patient/p1/$break-glass", body), Who(), none,
+                                400, "");
+  ASSERT_TRUE(entry);
+  EXPECT_LT(entry->reason.size(), 4100u);
+  EXPECT_EQ(entry->reason.substr(0, 3999), reason.substr(0, 3999));
+  EXPECT_NE(entry->reason.find("[cut: 200001 bytes]"), std::string::npos);
+  // Still whole UTF-8: the cut fell between characters.
+  EXPECT_NO_THROW(boost::json::parse("\"" + entry->reason + "\""));
 }
 
 }  // namespace

@@ -324,6 +324,13 @@ HttpResponse AuthorizeRoutes::FinishSignIn(const HttpRequest& request, const For
   event.user = username.substr(0, 200);
   event.client = pending->client_id;
   event.succeeded = result.outcome == access::SignInOutcome::kSignedIn;
+  if (!event.succeeded) {
+    // A name no user has may be a password typed into the wrong box: never kept as given.
+    auto known = services_.directory.FindUser(username);
+    if (!known.ok() || !known.value()) {
+      event.user = UnknownUserLabel(services_.directory.records(), username);
+    }
+  }
   event.reason = "password form: " + std::string(access::SignInOutcomeText(result.outcome));
   if (result.locked_until_ms > 0) {
     event.reason += "; locked until " + ClockTime(result.locked_until_ms / 1000) + " UTC";

@@ -255,7 +255,39 @@ HttpResponse FhirRoutes::Route(const HttpRequest& request, const access::AccessC
 
   const std::string& method = request.method;
   if (options_.audit_events && AuditRoutes::Handles(segments)) {
-    return ToHttp(options_.audit_events->Handle(method, segments, params, ctx));
+    // POST AuditEvent/_search and POST Patient/ID/$access-log read: answered as the GET, with
+    // a form body's parameters added to the query's.
+    const bool reading_post =
+        method == "POST" &&
+        ((segments.size() == 2 && segments[0] == "AuditEvent" && segments[1] == "_search") ||
+         (segments.size() == 3 && segments[2] == "$access-log"));
+    if (!reading_post) {
+      return ToHttp(options_.audit_events->Handle(method, segments, params, ctx));
+    }
+    QueryParams all = params;
+    if (!request.body.empty()) {
+      if (!ContainsIgnoringCase(request.Header("content-type"),
+                                "application/x-www-form-urlencoded")) {
+        return Error(base::ErrorCode::kInvalid,
+                     "a POST that searches the audit log takes its parameters as a form body "
+                     "(Content-Type application/x-www-form-urlencoded)",
+                     "Content-Type");
+      }
+      auto form = interactions::DecodeQuery(request.body);
+      if (!form.ok()) return Error(form.error().code, form.error().message, form.error().location);
+      all.insert(all.end(), form->begin(), form->end());
+    }
+    if (all.size() > kMaxQueryParameters) {
+      return Error(base::ErrorCode::kInvalid,
+                   "the query has " + std::to_string(all.size()) + " parameters; at most " +
+                       std::to_string(kMaxQueryParameters) + " are accepted");
+    }
+    if (auto bad = CheckDecodedText(all); !bad.ok()) {
+      return Error(bad.error().code, bad.error().message, bad.error().location);
+    }
+    std::vector<std::string> read = segments;
+    if (read.back() == "_search") read.pop_back();
+    return ToHttp(options_.audit_events->Handle("GET", read, all, ctx));
   }
   bool get = method == "GET" || method == "HEAD";
   auto not_allowed = [&] {

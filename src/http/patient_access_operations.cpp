@@ -1,6 +1,9 @@
 #include "http/patient_access_operations.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <optional>
+#include <vector>
 
 #include "access/roles.h"
 #include "access/scope_policy.h"
@@ -30,8 +33,40 @@ class ExistenceGate final : public store::ReadGate {
   bool AdmitsEverything() override { return true; }
 };
 
-// The `reason` of a Parameters body, or the error naming what is missing.
-base::Result<std::string> ReasonOf(std::string_view body) {
+// The code points of valid UTF-8 (Boost.JSON has checked it); nullopt if it is not.
+std::optional<std::vector<char32_t>> CodePointsOf(std::string_view text) {
+  std::vector<char32_t> out;
+  for (size_t i = 0; i < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const size_t length = lead < 0x80 ? 1 : (lead >> 5) == 6 ? 2 : (lead >> 4) == 14 ? 3 : 4;
+    if (i + length > text.size()) return std::nullopt;
+    char32_t c = length == 1 ? lead : lead & (0x7f >> length);
+    for (size_t k = 1; k < length; ++k) {
+      c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
+    }
+    out.push_back(c);
+    i += length;
+  }
+  return out;
+}
+
+bool IsBidiControl(char32_t c) {
+  return (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
+// Shows nothing on screen: controls, whitespace, zero-width and other format characters.
+bool IsInvisible(char32_t c) {
+  return c <= 0x20 || (c >= 0x7f && c <= 0xa0) || c == 0xad || c == 0x034f || c == 0x061c ||
+         c == 0x115f || c == 0x1160 || c == 0x1680 || c == 0x180e || (c >= 0x2000 && c <= 0x200f) ||
+         (c >= 0x2028 && c <= 0x202f) || (c >= 0x205f && c <= 0x206f) || c == 0x3000 ||
+         c == 0x3164 || c == 0xfeff || c == 0xffa0 || (c >= 0xfe00 && c <= 0xfe0f) ||
+         (c >= 0xfff0 && c <= 0xfffb) || (c >= 0xe0000 && c <= 0xe0fff);
+}
+
+}  // namespace
+
+base::Result<std::string> PatientAccessOperations::ReasonOf(std::string_view body) {
+  constexpr std::string_view kWhere = "Parameters.parameter.valueString";
   boost::system::error_code ec;
   json::value value = json::parse(body, ec);
   if (ec || !value.is_object()) {
@@ -43,31 +78,50 @@ base::Result<std::string> ReasonOf(std::string_view body) {
     return base::Invalid("the body must be a Parameters resource", "resourceType");
   }
   const json::value* list = parameters.if_contains("parameter");
+  std::optional<std::string> reason;
   if (list && list->is_array()) {
     for (const json::value& parameter : list->as_array()) {
       const json::object* object = parameter.if_object();
       const json::value* name = object ? object->if_contains("name") : nullptr;
       if (!name || !name->is_string() || name->as_string() != "reason") continue;
+      if (reason) {
+        return base::Invalid("the parameter 'reason' is given twice: give one reason",
+                             "Parameters.parameter");
+      }
       const json::value* text = object->if_contains("valueString");
       if (!text || !text->is_string()) {
-        return base::Invalid("the parameter 'reason' must be a valueString",
-                             "Parameters.parameter.valueString");
+        return base::Invalid("the parameter 'reason' must be a valueString", std::string(kWhere));
       }
-      std::string reason(text->as_string());
-      if (reason.find_first_not_of(" \t\r\n") == std::string::npos) {
-        return base::Invalid(
-            "the parameter 'reason' must not be empty: say why you need the record",
-            "Parameters.parameter.valueString");
-      }
-      return reason;
+      reason = std::string(text->as_string());
     }
   }
-  return base::Invalid(
-      "the parameter 'reason' (valueString) is required: say why you need the record",
-      "Parameters.parameter");
+  if (!reason) {
+    return base::Invalid(
+        "the parameter 'reason' (valueString) is required: say why you need the record",
+        "Parameters.parameter");
+  }
+  auto points = CodePointsOf(*reason);
+  if (!points) return base::Invalid("the parameter 'reason' is not UTF-8", std::string(kWhere));
+  if (points->size() > kMaxReasonCharacters) {
+    return base::Invalid("the parameter 'reason' is " + std::to_string(points->size()) +
+                             " characters long; at most " + std::to_string(kMaxReasonCharacters) +
+                             " are accepted",
+                         std::string(kWhere));
+  }
+  if (std::any_of(points->begin(), points->end(), IsBidiControl)) {
+    return base::Invalid(
+        "the parameter 'reason' holds a bidirectional text control (U+202A-U+202E or "
+        "U+2066-U+2069), which could reorder where it is shown: type the reason without it",
+        std::string(kWhere));
+  }
+  if (std::all_of(points->begin(), points->end(), IsInvisible)) {
+    return base::Invalid(
+        "the parameter 'reason' must not be empty (it has no visible character): say why you "
+        "need the record",
+        std::string(kWhere));
+  }
+  return std::move(*reason);
 }
-
-}  // namespace
 
 bool PatientAccessOperations::Names(std::string_view operation) {
   return operation == kDeclare || operation == kBreakGlass;

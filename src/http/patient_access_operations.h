@@ -29,6 +29,15 @@ class PatientAccessOperations {
   // "$declare-relationship" or "$break-glass".
   static bool Names(std::string_view operation);
 
+  // The `reason` of a Parameters body (JSON), or a kInvalid error naming what is wrong: no
+  // Parameters, no reason, `reason` given twice, not a valueString, longer than
+  // kMaxReasonCharacters, nothing visible (only whitespace, zero-width, format or control
+  // characters), or a bidirectional embedding, override or isolate control (U+202A-U+202E,
+  // U+2066-U+2069), which could reorder the line where the reason is shown. Refused, not
+  // stripped: the reason kept is the one the user typed.
+  static constexpr size_t kMaxReasonCharacters = 1000;
+  static base::Result<std::string> ReasonOf(std::string_view body);
+
   // The operation on Patient/`patient_id` for `ctx.who`: 200 with a Parameters saying until
   // when; 403 for a caller who may not open records (not a staff user who reads patient data,
   // or a token without a scope to read Patient); 400 for a body without a non-empty reason;

@@ -1,7 +1,8 @@
 // Sign-in events in the audit log: every sign-in through the token endpoint (client credentials
 // by secret or private_key_jwt, authorization code, refresh) and the password form, successful or
 // not, appends one entry (action `sign-in` or `sign-in-failed`) before its answer goes out: who
-// tried (the username or client id as given, organisation and role when known), outcome, why,
+// tried (the username or client id as given; the password form's name no user has, as
+// UnknownUserLabel; organisation and role when known), outcome, why,
 // the caller's address, and the path without its query. Never a password, secret, assertion,
 // code or token. Appends go to audit.db's own writer, never to the record's database.
 // Pure functions over a thread-safe RequestAuditLog.
@@ -9,9 +10,11 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "access/request_audit.h"
 #include "http/http_message.h"
+#include "store/identity_records.h"
 
 namespace carerecord::http {
 
@@ -24,6 +27,14 @@ struct SignInEvent {
   std::string reason;  // why it failed, or how it succeeded ("client_credentials, ...")
   int status = 0;      // the HTTP status answered
 };
+
+// The name a failed password sign-in is recorded under when no user has the name given (a
+// password typed into the username box must never be kept): "unknown user " and the first 12 hex
+// digits of HMAC-SHA256 of the name, keyed by a secret kept in the directory's database
+// ("audit_unknown_user_key", made on first use). The same name always gives the same label, so
+// repeated attempts can be told apart and correlated, but the label does not reveal the name.
+// Just "unknown user" when the key cannot be read.
+std::string UnknownUserLabel(store::IdentityRecords& records, std::string_view name);
 
 // The entry of `event` for `request` (its method, path without query, caller's address).
 access::AuditedRequest AuditedSignIn(const HttpRequest& request, const SignInEvent& event);

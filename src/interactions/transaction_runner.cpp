@@ -94,7 +94,17 @@ base::Status TransactionRunner::Run(std::vector<PlannedEntry>& entries) {
     }
     BackOff(attempt);
   }
+  if (status.ok()) RecordWrittenPatients(entries);
   return status;
+}
+
+void TransactionRunner::RecordWrittenPatients(const std::vector<PlannedEntry>& entries) const {
+  if (ctx_.who.request_audit == nullptr) return;
+  access::Disclosure written;
+  for (const PlannedEntry& e : entries) {
+    written.patients.insert(e.written_patients.begin(), e.written_patients.end());
+  }
+  if (!written.patients.empty()) ctx_.who.request_audit->Record(written);
 }
 
 base::Result<ParsedSearch> TransactionRunner::ParseCondition(const std::string& type,
@@ -447,6 +457,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       if (!write.ok()) return At(write.error(), e.where);
       write->sealing_facts = current.sealing_facts;  // the deletion is sealed as what it deletes
       write->provenance = e.provenance;
+      e.written_patients = write->previous_compartment_patients;
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = 204;
@@ -462,6 +473,10 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       e.stored_json = write->json;
       e.last_updated_at = write->last_updated_at;
       write->provenance = e.provenance;
+      e.written_patients = write->compartment_patients;
+      e.written_patients.insert(e.written_patients.end(),
+                                write->previous_compartment_patients.begin(),
+                                write->previous_compartment_patients.end());
       written.emplace_back(transaction.writes.size(), &e);
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;

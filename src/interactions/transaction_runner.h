@@ -46,6 +46,9 @@ struct PlannedEntry {
   std::string stored_json;
   size_t last_updated_at = std::string::npos;  // meta.lastUpdated's text in stored_json
   std::optional<Response> read_response;       // GET entries
+  // The patients whose record this entry's write changed (the compartments of the new version
+  // and of the one it replaced or deleted), for the request's audit entry.
+  std::vector<std::string> written_patients;
 };
 
 class TransactionRunner {
@@ -68,7 +71,10 @@ class TransactionRunner {
     e.last_updated_ms = 0;
     e.stored_json.clear();
     e.last_updated_at = std::string::npos;
+    e.written_patients.clear();
   }
+  // Tells the request's audit (RequestContext::who.request_audit) whose records were written.
+  void RecordWrittenPatients(const std::vector<PlannedEntry>& entries) const;
 
   base::Status RunOnce(std::vector<PlannedEntry>& entries);
   base::Status DecideTarget(PlannedEntry& e);
