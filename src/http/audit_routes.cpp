@@ -183,7 +183,10 @@ Response AuditRoutes::Search(const interactions::QueryParams& params,
   std::vector<std::vector<std::string>> patients, agents, altids, entity_types, subtypes, outcomes;
   if (!patient.empty()) patients.push_back({"p|" + patient});
   std::string next_query;  // the parameters a next link repeats
-  for (const auto& [name, value] : params) {
+  for (const auto& param : params) {
+    // Named, not a structured binding: older clang cannot capture one in the lambda below.
+    const std::string& name = param.first;
+    const std::string& value = param.second;
     auto keys = [&](std::string_view prefix, bool token) {
       std::vector<std::string> group;
       for (const std::string& item : SplitCommas(value)) {
