@@ -41,58 +41,13 @@
 #include "http/server.h"
 #include "interactions/fhir_service.h"
 #include "store/store.h"
+#include "wrk_run.h"
 
 namespace {
 
 using namespace carerecord;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-struct Wrk {
-  bool ok = false;
-  double rps = 0;
-  double p50_ms = 0, p99_ms = 0;
-  long non_2xx = 0;
-};
-
-double Millis(const std::string& text) {  // wrk's "1.23ms", "850.00us", "1.02s"
-  double value = std::atof(text.c_str());
-  if (text.find("us") != std::string::npos) return value / 1000;
-  if (text.find("ms") != std::string::npos) return value;
-  if (text.find('s') != std::string::npos) return value * 1000;
-  return value;
-}
-
-Wrk RunWrk(int seconds, uint16_t port, const fs::path& script) {
-  const std::string command = "wrk -t1 -c32 --latency -d" + std::to_string(seconds) + "s -s " +
-                              script.string() + " http://127.0.0.1:" + std::to_string(port) +
-                              "/ 2>&1";
-  Wrk result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return result;
-  std::string output;
-  char buffer[512];
-  while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
-  result.ok = ::pclose(pipe) == 0;
-  auto grab = [&](const std::string& key) {
-    // Percentiles only after "Latency Distribution" (the thread stats have percentages too).
-    const bool percentile = key.back() == '%';
-    size_t from = percentile ? output.find("Latency Distribution") : 0;
-    if (from == std::string::npos) return std::string();
-    size_t at = output.find(key, from);
-    if (at == std::string::npos) return std::string();
-    std::istringstream in(output.substr(at + key.size()));
-    std::string value;
-    in >> value;
-    return value;
-  };
-  result.rps = std::atof(grab("Requests/sec:").c_str());
-  result.non_2xx = std::atol(grab("Non-2xx or 3xx responses:").c_str());
-  result.p50_ms = Millis(grab("50%"));
-  result.p99_ms = Millis(grab("99%"));
-  result.ok = result.ok && result.rps > 0;
-  return result;
-}
 
 // The same entry a durable sink would write, built and kept in memory (the last 100,000).
 class InMemoryAuditSink final : public access::RequestAuditLog {
@@ -129,8 +84,6 @@ double SyncMillis(const fs::path& dir) {
   fs::remove(file);
   return ms;
 }
-
-void WriteScript(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
 
 }  // namespace
 
@@ -266,13 +219,14 @@ int main(int argc, char** argv) {
   for (const std::string& id : patient_ids) ids_lua += "\"" + id + "\",";
   ids_lua += "}\nlocal n = 0\n";
   const fs::path by_id = work / "read.lua", search = work / "search.lua";
-  WriteScript(by_id, ids_lua +
+  bench::WriteScript(by_id, ids_lua +
+                                "request = function()\n  n = n + 1\n  return wrk.format(\"GET\", "
+                                "\"/fhir/Observation/\" .. ids[(n % #ids) + 1])\nend\n");
+  bench::WriteScript(search,
+                     ids_lua +
                          "request = function()\n  n = n + 1\n  return wrk.format(\"GET\", "
-                         "\"/fhir/Observation/\" .. ids[(n % #ids) + 1])\nend\n");
-  WriteScript(search, ids_lua +
-                          "request = function()\n  n = n + 1\n  return wrk.format(\"GET\", "
-                          "\"/fhir/Observation?patient=\" .. patients[(n % #patients) + 1] .. "
-                          "\"&code=http://loinc.org|8867-4\")\nend\n");
+                         "\"/fhir/Observation?patient=\" .. patients[(n % #patients) + 1] .. "
+                         "\"&code=http://loinc.org|8867-4\")\nend\n");
 
   const double sync_ms = SyncMillis(work);
   std::printf(
@@ -283,12 +237,12 @@ int main(int argc, char** argv) {
       sync_ms > 0 ? 32 / (sync_ms / 1000) : 0.0);
   for (auto [name, script] :
        {std::pair{"read by id", by_id}, {"Observation?patient&code", search}}) {
-    RunWrk(2, permissive_port, script);  // warm up both
-    RunWrk(2, governed_port, script);
+    bench::RunWrk(2, permissive_port, script);  // warm up both
+    bench::RunWrk(2, governed_port, script);
     double sum_ratio = 0, worst_p99 = 0;
     for (int round = 1; round <= rounds; ++round) {
-      Wrk open = RunWrk(seconds, permissive_port, script);
-      Wrk gov = RunWrk(seconds, governed_port, script);
+      bench::WrkRun open = bench::RunWrk(seconds, permissive_port, script);
+      bench::WrkRun gov = bench::RunWrk(seconds, governed_port, script);
       if (!open.ok || !gov.ok || open.non_2xx || gov.non_2xx) {
         std::fprintf(stderr, "wrk failed or saw errors (non-2xx %ld / %ld)\n", open.non_2xx,
                      gov.non_2xx);
@@ -306,8 +260,8 @@ int main(int argc, char** argv) {
     std::printf("  %s: mean ratio %.3f (goal >= 0.80), worst p99 %.2f ms (goal < 5 ms)\n", name,
                 sum_ratio / rounds, worst_p99);
     if (split) {
-      Wrk policy = RunWrk(seconds, policy_port, script);
-      Wrk audited = RunWrk(seconds, audit_port, script);
+      bench::WrkRun policy = bench::RunWrk(seconds, policy_port, script);
+      bench::WrkRun audited = bench::RunWrk(seconds, audit_port, script);
       std::printf(
           "  %s, split: policy+memory %8.0f req/s p99 %.2f ms | permissive+durable audit %8.0f "
           "req/s p99 %.2f ms\n",

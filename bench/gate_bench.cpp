@@ -29,55 +29,13 @@
 #include "http/server.h"
 #include "interactions/fhir_service.h"
 #include "store/store.h"
+#include "wrk_run.h"
 
 namespace {
 
 using namespace carerecord;
 namespace fs = std::filesystem;
 namespace json = boost::json;
-
-double ProcessCpuSeconds() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
-         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-struct Wrk {
-  bool ok = false;
-  double rps = 0;
-  long non_2xx = 0;
-  double cpu_us = 0;  // this process's (the servers') CPU per request
-};
-
-Wrk RunWrk(int seconds, uint16_t port, const fs::path& script) {
-  const std::string command = "wrk -t1 -c32 -d" + std::to_string(seconds) + "s -s " +
-                              script.string() + " http://127.0.0.1:" + std::to_string(port) +
-                              "/ 2>&1";
-  const double cpu = ProcessCpuSeconds();
-  Wrk result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return result;
-  std::string output;
-  char buffer[512];
-  while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
-  result.ok = ::pclose(pipe) == 0;
-  auto grab = [&](const std::string& key) {
-    size_t at = output.find(key);
-    if (at == std::string::npos) return std::string();
-    std::istringstream in(output.substr(at + key.size()));
-    std::string value;
-    in >> value;
-    return value;
-  };
-  result.rps = std::atof(grab("Requests/sec:").c_str());
-  result.non_2xx = std::atol(grab("Non-2xx or 3xx responses:").c_str());
-  result.ok = result.ok && result.rps > 0;
-  if (result.ok) result.cpu_us = (ProcessCpuSeconds() - cpu) * 1e6 / (result.rps * seconds);
-  return result;
-}
-
-void WriteScript(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
 
 }  // namespace
 
@@ -187,23 +145,24 @@ int main(int argc, char** argv) {
   for (const std::string& id : ids) ids_lua += "\"" + id + "\",";
   ids_lua += "}\nlocal n = 0\n";
   const fs::path with_token = work / "token.lua", without = work / "plain.lua";
-  WriteScript(with_token, ids_lua + "wrk.headers[\"Authorization\"] = \"Bearer " + token +
-                              "\"\nrequest = function()\n  n = n + 1\n  return wrk.format(\"GET\", "
-                              "\"/fhir/Observation/\" .. ids[(n % #ids) + 1])\nend\n");
-  WriteScript(without, ids_lua +
-                           "request = function()\n  n = n + 1\n  return wrk.format(\"GET\", "
-                           "\"/fhir/Observation/\" .. ids[(n % #ids) + 1])\nend\n");
+  bench::WriteScript(with_token,
+                     ids_lua + "wrk.headers[\"Authorization\"] = \"Bearer " + token +
+                         "\"\nrequest = function()\n  n = n + 1\n  return wrk.format(\"GET\", "
+                         "\"/fhir/Observation/\" .. ids[(n % #ids) + 1])\nend\n");
+  bench::WriteScript(without, ids_lua +
+                                  "request = function()\n  n = n + 1\n  return wrk.format(\"GET\", "
+                                  "\"/fhir/Observation/\" .. ids[(n % #ids) + 1])\nend\n");
 
   std::printf(
       "gate_bench: read by id, wrk -t1 -c32 -d%ds, %d Observations, %d io thread(s), "
       "%u cores\n",
       seconds, observations, io_threads, std::thread::hardware_concurrency());
-  RunWrk(2, gated_port, with_token);  // warm up both
-  RunWrk(2, preverified_port, without);
+  bench::RunWrk(2, gated_port, with_token);  // warm up both
+  bench::RunWrk(2, preverified_port, without);
   double sum_ratio = 0, sum_cpu_ratio = 0;
   for (int round = 1; round <= rounds; ++round) {
-    Wrk plain = RunWrk(seconds, preverified_port, without);
-    Wrk gate = RunWrk(seconds, gated_port, with_token);
+    bench::WrkRun plain = bench::RunWrk(seconds, preverified_port, without);
+    bench::WrkRun gate = bench::RunWrk(seconds, gated_port, with_token);
     if (!plain.ok || !gate.ok || plain.non_2xx || gate.non_2xx) {
       std::fprintf(stderr, "wrk failed or saw errors (non-2xx %ld / %ld)\n", plain.non_2xx,
                    gate.non_2xx);
@@ -225,24 +184,25 @@ int main(int argc, char** argv) {
 
   // Tokens issued per second through the endpoint.
   const fs::path post = work / "post.lua", basic = work / "basic.lua";
-  WriteScript(post, "wrk.method = \"POST\"\nwrk.path = \"/auth/token\"\nwrk.body = \"" + form +
-                        "\"\nwrk.headers[\"Content-Type\"] = "
-                        "\"application/x-www-form-urlencoded\"\n");
+  bench::WriteScript(post, "wrk.method = \"POST\"\nwrk.path = \"/auth/token\"\nwrk.body = \"" +
+                               form +
+                               "\"\nwrk.headers[\"Content-Type\"] = "
+                               "\"application/x-www-form-urlencoded\"\n");
   std::string credentials = added->client.client_id + ":" + added->secret;
   std::string encoded(4 * ((credentials.size() + 2) / 3) + 1, '\0');
   encoded.resize(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
                                  reinterpret_cast<const unsigned char*>(credentials.data()),
                                  static_cast<int>(credentials.size())));
-  WriteScript(basic,
-              "wrk.method = \"POST\"\nwrk.path = \"/auth/token\"\nwrk.body = "
-              "\"grant_type=client_credentials\"\n"
-              "wrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n"
-              "wrk.headers[\"Authorization\"] = \"Basic " +
-                  encoded + "\"\n");
+  bench::WriteScript(basic,
+                     "wrk.method = \"POST\"\nwrk.path = \"/auth/token\"\nwrk.body = "
+                     "\"grant_type=client_credentials\"\n"
+                     "wrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n"
+                     "wrk.headers[\"Authorization\"] = \"Basic " +
+                         encoded + "\"\n");
   for (auto [name, script] :
        {std::pair{"client_secret_post", post}, {"client_secret_basic", basic}}) {
     // /auth/token runs on the worker pool: the request path of a write.
-    Wrk issued = RunWrk(seconds, gated_port, script);
+    bench::WrkRun issued = bench::RunWrk(seconds, gated_port, script);
     std::printf("token endpoint, %s: %8.0f tokens/s, %5.1f us CPU each%s (goal: >= 2,000/s)\n",
                 name, issued.rps, issued.cpu_us, issued.non_2xx ? " (errors!)" : "");
   }

@@ -1,8 +1,5 @@
 #include "access/directory.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -482,40 +479,33 @@ base::Result<std::string> Directory::UnknownNameKey() {
   return unknown_name_key_;
 }
 
+int64_t Directory::CountFailure(store::SignInState& state, int64_t now) const {
+  if (state.failed_attempts == 0 || now - state.failure_window_start_ms >= Window()) {
+    state.failed_attempts = 0;
+    state.failure_window_start_ms = now;
+  }
+  if (++state.failed_attempts < std::max(1, options_.max_failed_sign_ins)) return 0;
+  state.locked_until_ms = now + options_.lock_duration.count();
+  state.failed_attempts = 0;
+  state.failure_window_start_ms = 0;
+  return state.locked_until_ms;
+}
+
 base::Result<int64_t> Directory::CountUnknownFailure(std::string_view name, int64_t now) {
   auto key = UnknownNameKey();
   if (!key.ok()) return key.error();
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_size = 0;
-  if (!HMAC(EVP_sha256(), key->data(), static_cast<int>(key->size()),
-            reinterpret_cast<const unsigned char*>(name.data()), name.size(), digest,
-            &digest_size)) {
-    return MakeError(ErrorCode::kInternal, "HMAC-SHA256 of a sign-in name failed");
-  }
-  const int64_t window = options_.failure_window.count();
-  const int64_t lock = options_.lock_duration.count();
-  const int most = std::max(1, options_.max_failed_sign_ins);
+  auto digest = HmacSha256(key.value(), name);
+  if (!digest) return MakeError(ErrorCode::kInternal, "HMAC-SHA256 of a sign-in name failed");
   int64_t locked_until = 0;
   // The same steps as a known user's failure (Authenticate), on the name's stored state.
-  auto counted = records_.CountUnknownSignIn(
-      std::string_view(reinterpret_cast<const char*>(digest), digest_size), now,
-      [&](store::SignInState& state) -> int64_t {
+  auto counted =
+      records_.CountUnknownSignIn(*digest, now, [&](store::SignInState& state) -> int64_t {
         if (state.locked_until_ms > now) {
           locked_until = state.locked_until_ms;
           return state.locked_until_ms;
         }
-        if (state.failed_attempts == 0 || now - state.failure_window_start_ms >= window) {
-          state.failed_attempts = 0;
-          state.failure_window_start_ms = now;
-        }
-        if (++state.failed_attempts >= most) {
-          state.locked_until_ms = now + lock;
-          state.failed_attempts = 0;
-          state.failure_window_start_ms = 0;
-          locked_until = state.locked_until_ms;
-          return state.locked_until_ms;
-        }
-        return state.failure_window_start_ms + window;
+        locked_until = CountFailure(state, now);
+        return locked_until ? locked_until : state.failure_window_start_ms + Window();
       });
   if (!counted.ok()) return counted.error();
   return locked_until;
@@ -555,22 +545,10 @@ SignInResult Directory::Authenticate(std::string_view username, std::string_view
     return result;
   }
   if (!matches) {
-    const int64_t window = options_.failure_window.count();
-    const int64_t lock = options_.lock_duration.count();
-    const int most = std::max(1, options_.max_failed_sign_ins);
     int64_t locked_until = 0;
     auto counted = records_.UpdateSignInState(user->username, [&](store::SignInState& state) {
       if (state.locked_until_ms > now) return;  // a concurrent failure locked it already
-      if (state.failed_attempts == 0 || now - state.failure_window_start_ms >= window) {
-        state.failed_attempts = 0;
-        state.failure_window_start_ms = now;
-      }
-      if (++state.failed_attempts >= most) {
-        state.locked_until_ms = now + lock;
-        state.failed_attempts = 0;
-        state.failure_window_start_ms = 0;
-        locked_until = state.locked_until_ms;
-      }
+      locked_until = CountFailure(state, now);
     });
     if (!counted.ok()) result.outcome = SignInOutcome::kUnavailable;
     if (locked_until) {

@@ -145,6 +145,10 @@ class Directory {
   base::Result<int64_t> CountUnknownFailure(std::string_view name, int64_t now);
   // The key of those hashes, kept in the directory's database (made on first use).
   base::Result<std::string> UnknownNameKey();
+  // One more failed sign-in on `state` at `now`: restarts the window when it has passed, and
+  // locks at the limit. Returns until when it locked, or 0.
+  int64_t CountFailure(store::SignInState& state, int64_t now) const;
+  int64_t Window() const { return options_.failure_window.count(); }
   void RefreshEnabledIfDue();
   const std::string& DummyHash();
 

@@ -3,6 +3,7 @@
 #include <argon2.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <cstdio>
@@ -100,6 +101,16 @@ std::string GeneratePassword() {
     }
   }
   return password;
+}
+
+std::optional<std::string> HmacSha256(std::string_view key, std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+            reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &size)) {
+    return std::nullopt;
+  }
+  return std::string(reinterpret_cast<const char*>(digest), size);
 }
 
 std::string RandomToken(size_t bytes) {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,10 @@ std::string GeneratePassword();
 
 // `bytes` random bytes from RAND_bytes, as unpadded base64url.
 std::string RandomToken(size_t bytes);
+
+// HMAC-SHA256 of `data` under `key`: the 32 raw bytes, or none when OpenSSL fails. For names
+// kept or shown only as a keyed hash (unknown sign-in names).
+std::optional<std::string> HmacSha256(std::string_view key, std::string_view data);
 // `bytes` random bytes as lower-case hex: for identifiers typed on command lines, where a
 // leading '-' would read as an option.
 std::string RandomHex(size_t bytes);

@@ -1,8 +1,5 @@
 #include "http/sign_in_audit.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "access/passwords.h"
 #include "http/fhir_routes.h"
 
@@ -12,17 +9,14 @@ std::string UnknownUserLabel(store::IdentityRecords& records, std::string_view n
   const std::string label = "unknown user";
   auto key = records.KeepSecret("audit_unknown_user_key", access::RandomToken(32));
   if (!key.ok()) return label;
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (!HMAC(EVP_sha256(), key->data(), static_cast<int>(key->size()),
-            reinterpret_cast<const unsigned char*>(name.data()), name.size(), digest, &size)) {
-    return label;
-  }
+  auto digest = access::HmacSha256(key.value(), name);
+  if (!digest) return label;
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
-  for (unsigned int i = 0; i < size && hex.size() < 12; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 15]);
+  for (size_t i = 0; i < digest->size() && hex.size() < 12; ++i) {
+    const auto byte = static_cast<unsigned char>((*digest)[i]);
+    hex.push_back(kHex[byte >> 4]);
+    hex.push_back(kHex[byte & 15]);
   }
   return label + " " + hex;
 }
