@@ -6,6 +6,7 @@
 // RequestDisclosures is used by the threads of one request (locked); a RequestAuditLog by all.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -32,6 +33,12 @@ class RequestAuditLog {
   virtual ~RequestAuditLog() = default;
   // Returns once the entry is durable; an error means it is not recorded.
   virtual base::Status Append(const AuditedRequest& request) = 0;
+  // Queues the entry and returns; `done` runs once, on any thread, when the entry is durable
+  // (ok) or could not be recorded (the error). `done` must not block. This default appends and
+  // calls `done` before it returns.
+  virtual void AppendThen(const AuditedRequest& request, std::function<void(base::Status)> done) {
+    done(Append(request));
+  }
 };
 
 // Gathers the disclosures of the gates of one request into one.

@@ -198,14 +198,11 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   server_options.max_body_bytes = settings.max_body;
   server_options.worker_threads = settings.workers;
   server_options.io_threads = settings.io_threads;
-  // A read of a resource waits for its audit entry's sync (milliseconds): on the worker pool,
-  // where concurrent reads share one sync, never on an io thread, whose other connections would
-  // wait behind it. Metadata, the JWKS and discovery documents stay on the io threads.
-  server_options.runs_on_io_thread = [](const http::HttpRequest& request) {
-    const bool audited_read =
-        http::FhirRoutes::IsQuickRead(request) && !request.target.starts_with("/fhir/metadata");
-    return http::AuthRoutes::IsQuickRead(request) && !audited_read;
-  };
+  // Quick reads (a resource by id, metadata, the JWKS and discovery documents) run on the io
+  // threads. A read's answer waits for its audit entry's sync, but no thread waits: the io
+  // thread queues the entry and goes on, and sends the answer once the entry is durable
+  // (FhirRoutes::HandleDeferred, ResponseHold).
+  server_options.runs_on_io_thread = &http::AuthRoutes::IsQuickRead;
   server_options.max_connections =
       ConnectionsWithinFileLimit(settings.reader_connections, server_options.max_connections);
   // HL7 v2 over MLLP into the inbox, before HTTP so /metrics finds it; the inbox worker maps

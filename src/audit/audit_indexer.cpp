@@ -1,5 +1,6 @@
 #include "audit/audit_indexer.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -18,6 +19,7 @@ namespace carerecord::audit {
 namespace {
 
 constexpr int kEntriesPerTransaction = 4096;
+constexpr auto kRoundPause = std::chrono::milliseconds(50);
 
 base::Error Unindexed(sqlite3* db, const std::string& what) {
   return base::MakeError(
@@ -187,6 +189,8 @@ void AuditIndexer::Notify(int64_t seq) {
     std::lock_guard lock(mutex_);
     if (seq <= committed_seq_) return;
     committed_seq_ = seq;
+    // While the thread pauses between rounds, a commit wakes it only once a full round waits.
+    if (pausing_ && committed_seq_ - indexed_seq_ < kEntriesPerTransaction) return;
   }
   changed_.notify_all();
 }
@@ -211,6 +215,7 @@ bool AuditIndexer::WaitIndexed(int64_t seq, std::chrono::milliseconds timeout) c
 }
 
 void AuditIndexer::Run() {
+  pthread_setname_np(pthread_self(), "cr-audit-index");
   // Appending (a request waits for its entry) comes first; the index may fall behind under load
   // and catches up when it eases. Linux: a thread's nice value is its own.
   setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
@@ -228,6 +233,18 @@ void AuditIndexer::Run() {
       if (committed_seq_ <= indexed_seq_ && !failing) continue;
     }
     base::Status caught_up = CatchUp();
+    if (caught_up.ok()) {
+      // Rounds at most every kRoundPause, unless a full round is waiting: each commit of the
+      // index rewrites the pages its keys fall in, so one round a commit (a thousand a second
+      // under load) cost far more than rounds of many entries. Searches still find everything
+      // (entries past indexed_seq are read from the log).
+      std::unique_lock lock(mutex_);
+      pausing_ = true;
+      changed_.wait_for(lock, kRoundPause, [&] {
+        return stopping_ || committed_seq_ - indexed_seq_ >= kEntriesPerTransaction;
+      });
+      pausing_ = false;
+    }
     if (caught_up.ok() == failing) {
       failing = !caught_up.ok();
       // Searches still find everything (they read what is not indexed from the entries), only

@@ -61,6 +61,7 @@ class AuditIndexer {
   int64_t committed_seq_ = 0;  // as notified
   int64_t indexed_seq_ = 0;
   bool stopping_ = false;
+  bool pausing_ = false;  // between rounds (Run)
   std::thread thread_;
 };
 

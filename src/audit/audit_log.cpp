@@ -1,5 +1,6 @@
 #include "audit/audit_log.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include <cstring>
@@ -60,6 +61,9 @@ base::Result<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& op
            ? "PRAGMA max_page_count=" + std::to_string(options.max_page_count) + ";"
            : std::string());
   if (!Exec(db, pragmas.c_str()) || !Exec(db, kSchema)) return Unwritable(db, "set up");
+  if (auto started = log->wal_checkpointer_.Start(path.string(), db); !started.ok()) {
+    return started.error();
+  }
   if (sqlite3_prepare_v3(db,
                          "INSERT INTO audit_entry(seq, time_ms, canonical, hash) "
                          "VALUES(?1, ?2, ?3, ?4)",
@@ -142,6 +146,7 @@ void AuditLog::Close() {
   wake_.notify_all();
   if (writer_.joinable()) writer_.join();
   if (indexer_) indexer_->Stop();
+  wal_checkpointer_.Stop();
 }
 
 int64_t AuditLog::indexed_seq() const { return indexer_ ? indexer_->indexed_seq() : 0; }
@@ -156,23 +161,32 @@ int64_t AuditLog::head_seq() const {
 }
 
 std::future<base::Result<int64_t>> AuditLog::AppendAsync(AuditRecord record) {
-  if (record.time_ms == 0) record.time_ms = NowUtcMs();
-  Pending pending{CanonicalPartsOf(record), record.time_ms, {}};
-  auto future = pending.done.get_future();
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) {
-      pending.done.set_value(
-          MakeError(ErrorCode::kUnavailable, "the audit log is closed; nothing was recorded"));
-      return future;
-    }
-    queue_.push_back(std::move(pending));
-  }
-  wake_.notify_one();
+  auto promise = std::make_shared<std::promise<base::Result<int64_t>>>();
+  auto future = promise->get_future();
+  AppendThen(std::move(record),
+             [promise](const base::Result<int64_t>& appended) { promise->set_value(appended); });
   return future;
 }
 
+void AuditLog::AppendThen(AuditRecord record, Done done) {
+  if (record.time_ms == 0) record.time_ms = NowUtcMs();
+  Pending pending{CanonicalPartsOf(record), record.time_ms, std::move(done)};
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      queue_.push_back(std::move(pending));
+      pending.done = nullptr;
+    }
+  }
+  if (pending.done) {
+    pending.done(MakeError(ErrorCode::kUnavailable, "the audit log is closed; nothing was recorded"));
+    return;
+  }
+  wake_.notify_one();
+}
+
 void AuditLog::Run() {
+  pthread_setname_np(pthread_self(), "cr-audit");
   std::vector<int64_t> seqs;
   for (;;) {
     std::deque<Pending> batch;
@@ -198,9 +212,9 @@ void AuditLog::Run() {
       }
       for (size_t i = 0; i < batch.size(); ++i) {
         if (committed.ok()) {
-          batch[i].done.set_value(seqs[i]);
+          batch[i].done(seqs[i]);
         } else {
-          batch[i].done.set_value(committed.error());
+          batch[i].done(committed.error());
         }
       }
     }
@@ -250,6 +264,7 @@ base::Status AuditLog::CommitBatch(std::deque<Pending>& batch, std::vector<int64
     head_time_ms_ = time_ms;
   }
   indexer_->Notify(seq);  // the index follows on its own thread; the appends do not wait for it
+  wal_checkpointer_.BoundLog();
   return base::Status::Ok();
 }
 

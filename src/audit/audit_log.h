@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -24,6 +25,7 @@
 #include "audit/audit_indexer.h"
 #include "audit/checkpoints.h"
 #include "base/status.h"
+#include "store/sqlite/sqlite_checkpointer.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -50,6 +52,11 @@ class AuditLog {
   // Queues `record` (its time_ms set to now when 0); the future gives its sequence number once
   // the entry is durable, or an error (kUnavailable) when it could not be written.
   std::future<base::Result<int64_t>> AppendAsync(AuditRecord record);
+  // The same, with `done` called once instead of a future: on the writer thread once the entry
+  // is durable or could not be written (or at once, on this thread, when the log is closed).
+  // `done` must not block: every entry of the batch after it waits for it.
+  using Done = std::function<void(const base::Result<int64_t>&)>;
+  void AppendThen(AuditRecord record, Done done);
   // AppendAsync and wait. Also the API for sign-in events (action "sign-in", "sign-in-failed",
   // with `detail` saying why): any event is an AuditRecord.
   base::Result<int64_t> Append(AuditRecord record) { return AppendAsync(std::move(record)).get(); }
@@ -66,7 +73,7 @@ class AuditLog {
   struct Pending {
     CanonicalParts canonical;
     int64_t time_ms;
-    std::promise<base::Result<int64_t>> done;
+    Done done;
   };
   AuditLog() = default;
   void Run();
@@ -79,6 +86,9 @@ class AuditLog {
   std::unique_ptr<CheckpointKey> key_;
   std::unique_ptr<CheckpointWriter> checkpoints_;
   std::unique_ptr<AuditIndexer> indexer_;
+  // Copies the WAL into audit.db on a thread of its own, so a commit (and the answers waiting
+  // for it) never waits for a checkpoint.
+  store::WalCheckpointer wal_checkpointer_;
   ChainHasher hasher_;
 
   // The committed head; written by the writer thread only, read under mutex_.

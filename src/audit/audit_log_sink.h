@@ -17,6 +17,13 @@ class AuditLogRequestSink final : public access::RequestAuditLog {
     auto appended = log_.Append(RecordOfRequest(request));
     return appended.ok() ? base::Status::Ok() : base::Status(appended.error());
   }
+  void AppendThen(const access::AuditedRequest& request,
+                  std::function<void(base::Status)> done) override {
+    log_.AppendThen(RecordOfRequest(request),
+                    [done = std::move(done)](const base::Result<int64_t>& appended) {
+                      done(appended.ok() ? base::Status::Ok() : base::Status(appended.error()));
+                    });
+  }
 
  private:
   AuditLog& log_;

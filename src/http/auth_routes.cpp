@@ -304,7 +304,8 @@ HttpResponse AuthRoutes::AuthenticatedFhir(const HttpRequest& request) const {
     return FhirRoutes::ErrorResponse(error.code == base::ErrorCode::kUnavailable ? 503 : 500,
                                      error.message);
   }
-  return fhir_.Handle(request, access::ContextOf(verified.value()));
+  // Deferred: the server sends the answer once its audit entry is durable (ResponseHold).
+  return fhir_.HandleDeferred(request, access::ContextOf(verified.value()));
 }
 
 HttpResponse AuthRoutes::Token(const HttpRequest& request) const {

@@ -71,6 +71,8 @@ class AuthRoutes {
              AuthRouteOptions options = {});
   ~AuthRoutes();
 
+  // For the HTTP server: a FHIR answer may carry a ResponseHold (FhirRoutes::HandleDeferred),
+  // which the server honours; a caller outside it uses Settled on the answer.
   HttpResponse Handle(const HttpRequest& request) const;
 
   // FhirRoutes' quick reads, and the JWKS and discovery documents (ServerOptions::

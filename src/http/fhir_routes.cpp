@@ -154,6 +154,11 @@ bool FhirRoutes::IsQuickRead(const HttpRequest& request) {
 
 HttpResponse FhirRoutes::Handle(const HttpRequest& request,
                                 const access::AccessContext& who) const {
+  return Settled(HandleDeferred(request, who));
+}
+
+HttpResponse FhirRoutes::HandleDeferred(const HttpRequest& request,
+                                        const access::AccessContext& who) const {
   if (options_.audit == nullptr) return Route(request, who);
   // A request that may change data runs only once its intent is durable: should its outcome
   // entry then fail, the log still says who tried to change what.
@@ -174,12 +179,14 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request,
   auto entry = AuditedRequestOf(request, who, disclosures, response.status,
                                 response.Header("location"), response.body);
   if (!entry) return response;
-  if (auto recorded = options_.audit->Append(*entry); !recorded.ok()) {
-    // Fail closed: nothing read is sent without its audit entry. A write got this far only with
-    // its intent entry durable; it may have been carried out (ARCHITECTURE, the audit log).
-    const bool changed =
-        !entry->changed.empty() ||
-        (WriteIntentOf(request, who) && response.status >= 200 && response.status < 300);
+  // Fail closed: nothing read is sent without its audit entry. A write got this far only with
+  // its intent entry durable; it may have been carried out (ARCHITECTURE, the audit log).
+  const bool changed =
+      !entry->changed.empty() ||
+      (WriteIntentOf(request, who) && response.status >= 200 && response.status < 300);
+  auto hold = std::make_shared<ResponseHold>();
+  options_.audit->AppendThen(*entry, [hold, changed](const base::Status& recorded) {
+    if (recorded.ok()) return hold->Complete(std::nullopt);
     HttpResponse refused = ErrorResponse(
         503, changed ? "this change was carried out, but its outcome could not be recorded in the "
                        "audit log, so its answer is withheld; read the resource back before "
@@ -187,9 +194,13 @@ HttpResponse FhirRoutes::Handle(const HttpRequest& request,
                      : "this request could not be recorded in the audit log, so its answer is "
                        "withheld; retry shortly");
     refused.SetHeader("Retry-After", "1");
-    return refused;
-  }
-  return response;
+    hold->Complete(std::move(refused));
+  });
+  // A sink that recorded the entry before it returned (or failed at once) leaves nothing to wait
+  // for.
+  const bool complete = hold->complete();
+  response.hold = std::move(hold);
+  return complete ? Settled(std::move(response)) : response;
 }
 
 HttpResponse FhirRoutes::Route(const HttpRequest& request, const access::AccessContext& who) const {

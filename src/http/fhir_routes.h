@@ -43,6 +43,12 @@ class FhirRoutes {
   // it has any, must allow the interaction the request names, else the answer is a 403. With
   // an audit log, the request's entry is durable before this returns.
   HttpResponse Handle(const HttpRequest& request, const access::AccessContext& who) const;
+  // The same, but the answer may come back before its entry is durable, with a ResponseHold
+  // (http_message.h) that completes once it is, or that puts the 503 in its place when it cannot
+  // be written: for the HTTP server, which sends it only then, while the thread goes on to other
+  // requests instead of waiting for the sync. (A write's intent entry is still durable before it
+  // runs.)
+  HttpResponse HandleDeferred(const HttpRequest& request, const access::AccessContext& who) const;
 
   // Whether a request is a quick read, to run on the io thread (ServerOptions::runs_on_io_thread):
   // a GET or HEAD of metadata, of a resource by id, or of one version of it. Searches, history

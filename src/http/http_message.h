@@ -1,13 +1,21 @@
 // HttpRequest and HttpResponse: the plain values the HTTP server hands to handlers and sends back.
-// No I/O here and no Beast types, so any layer may include this. Values; not synchronised.
+// No I/O here and no Beast types, so any layer may include this. Values; not synchronised (but
+// ResponseHold, shared between a handler's work and the server, is).
 #pragma once
 
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 namespace carerecord::http {
+
+struct HttpResponse;
 
 struct HttpRequest {
   std::string method;  // as sent, e.g. "GET"; HTTP methods are case-sensitive
@@ -35,12 +43,39 @@ struct HttpRequest {
   }
 };
 
+// What an answer waits for before its first byte may be sent: the audit entry of a FHIR request
+// made durable (FhirRoutes::HandleDeferred). Whoever does that work calls Complete once, from any
+// thread: with nothing (send the answer) or with the answer to send instead (e.g. a 503: the
+// entry could not be written, so nothing read may go out). The HTTP server calls Then once, and
+// sends the answer from `then`, which runs on Complete's thread (or at once when it is already
+// complete) and must not block; a caller outside the server waits with Settled.
+class ResponseHold {
+ public:
+  using Then_ = std::function<void(std::optional<HttpResponse> instead)>;
+  void Complete(std::optional<HttpResponse> instead);
+  void Then(Then_ then);
+  std::optional<HttpResponse> Wait();  // blocks until complete
+  bool complete() const {
+    std::lock_guard lock(mutex_);
+    return complete_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable completed_;
+  bool complete_ = false;
+  std::unique_ptr<HttpResponse> instead_;
+  Then_ then_;
+};
+
 struct HttpResponse {
   int status = 200;
   // The server adds Date, Content-Length and Connection itself and ignores handler-set ones (a
   // HEAD handler may set Content-Length with an empty body).
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Null, or what must complete before any of this is sent (see ResponseHold).
+  std::shared_ptr<ResponseHold> hold;
 
   // Replaces a header of the same name (compared without case) or adds it.
   void SetHeader(std::string name, std::string value) {
@@ -73,5 +108,44 @@ struct HttpResponse {
     return true;
   }
 };
+
+inline void ResponseHold::Complete(std::optional<HttpResponse> instead) {
+  Then_ then;
+  {
+    std::lock_guard lock(mutex_);
+    if (complete_) return;
+    complete_ = true;
+    if (instead) instead_ = std::make_unique<HttpResponse>(std::move(*instead));
+    then.swap(then_);
+  }
+  completed_.notify_all();
+  if (then) then(instead_ ? std::optional<HttpResponse>(std::move(*instead_)) : std::nullopt);
+}
+
+inline void ResponseHold::Then(Then_ then) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!complete_) {
+      then_ = std::move(then);
+      return;
+    }
+  }
+  then(instead_ ? std::optional<HttpResponse>(std::move(*instead_)) : std::nullopt);
+}
+
+inline std::optional<HttpResponse> ResponseHold::Wait() {
+  std::unique_lock lock(mutex_);
+  completed_.wait(lock, [this] { return complete_; });
+  return instead_ ? std::optional<HttpResponse>(*instead_) : std::nullopt;
+}
+
+// The answer as it may be sent: waits for its hold (if any) and gives the answer, or what the
+// hold put instead. For callers that send or read an answer outside the HTTP server.
+inline HttpResponse Settled(HttpResponse response) {
+  if (!response.hold) return response;
+  std::optional<HttpResponse> instead = response.hold->Wait();
+  response.hold.reset();
+  return instead ? std::move(*instead) : std::move(response);
+}
 
 }  // namespace carerecord::http

@@ -238,6 +238,15 @@ void ServerCore::Shutdown() {
   // A handler still running finishes here; its response finds its connection closed.
   worker_pool_->join();
   large_body_pool_->join();
+  {
+    // Answers waiting for their holds (audit entries being made durable, which takes
+    // milliseconds) are posted to the io threads, which must still be there to take them.
+    std::unique_lock lock(holds_mutex_);
+    if (!holds_done_.wait_for(lock, kDrainTimeout, [this] { return holds_ == 0; })) {
+      LogLine("stop: waiting for " + std::to_string(holds_) + " answer(s) still held");
+      holds_done_.wait(lock, [this] { return holds_ == 0; });
+    }
+  }
   for (auto& io : io_threads_) {
     io->work.reset();
     io->context.stop();

@@ -363,7 +363,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const auto& runs_on_io_thread = server_.options().runs_on_io_thread;
     if (runs_on_io_thread ? runs_on_io_thread(request_) : head_only_ || request_.method == "GET") {
       // Quick reads: a thread hop would cost more than it saves.
-      return SendResponse(server_.InvokeHandler(request_));
+      HttpResponse response = server_.InvokeHandler(request_);
+      if (!response.hold) return SendResponse(std::move(response));
+      return SendWhenReleased(shared_from_this(), std::move(response));
     }
     auto& pool = request_.body.size() >= server_.options().large_body_bytes
                      ? server_.large_body_pool()
@@ -371,11 +373,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::post(pool, [self = shared_from_this()]() mutable {
       t_owning_server = &self->server_;
       HttpResponse response = self->server_.InvokeHandler(self->request_);
+      if (response.hold) return SendWhenReleased(std::move(self), std::move(response));
       auto executor = self->socket_.get_executor();
       // Moving `self` along means the io thread, not this worker, drops the last reference.
       asio::post(executor, [self = std::move(self), response = std::move(response)]() mutable {
         self->SendResponse(std::move(response));
       });
+    });
+  }
+
+  // An answer with a hold (an audit entry still being made durable) is sent by the io thread once
+  // the hold completes, and the thread that made it goes on meanwhile: no thread waits for the
+  // sync. The server counts such answers, so it stops only once each has been handed to its io
+  // thread.
+  static void SendWhenReleased(std::shared_ptr<Connection> self, HttpResponse response) {
+    std::shared_ptr<ResponseHold> hold = std::move(response.hold);
+    self->server_.OnHoldStarted();
+    hold->Then([self = std::move(self), response = std::move(response)](
+                   std::optional<HttpResponse> instead) mutable {
+      ServerCore& server = self->server_;
+      auto executor = self->socket_.get_executor();
+      asio::post(executor, [self = std::move(self),
+                            response = instead ? std::move(*instead) : std::move(response)]() mutable {
+        self->SendResponse(std::move(response));
+      });
+      server.OnHoldEnded();
     });
   }
 

@@ -78,6 +78,16 @@ class ServerCore {
                                  std::string_view target = {}) noexcept;
   void OnConnectionOpened() { open_connections_.fetch_add(1, std::memory_order_relaxed); }
   void OnConnectionClosed() { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
+  // An answer waiting for its ResponseHold, counted so that Stop keeps the io threads until each
+  // has been posted to its thread.
+  void OnHoldStarted() {
+    std::lock_guard lock(holds_mutex_);
+    ++holds_;
+  }
+  void OnHoldEnded() {
+    std::lock_guard lock(holds_mutex_);
+    if (--holds_ == 0) holds_done_.notify_all();
+  }
 
  private:
   // Answers a connection over options_.max_connections with a 503 and closes it.
@@ -105,6 +115,10 @@ class ServerCore {
   std::atomic<bool> stopping_{false};
   std::atomic<int> open_connections_{0};
   std::shared_ptr<const std::string> refusal_;  // the bytes RefuseConnection sends
+
+  std::mutex holds_mutex_;
+  std::condition_variable holds_done_;
+  int holds_ = 0;
 
   std::mutex state_mutex_;
   std::condition_variable state_changed_;

@@ -549,6 +549,94 @@ TEST(HttpServerTest, ASlowSearchDoesNotHoldTheIoThreadFromAQuickRead) {
   EXPECT_EQ(response->body, "GET /fhir/Patient/p1\n");
 }
 
+// An answer with a hold (an audit entry not yet durable) is not sent before the hold completes,
+// and meanwhile the io thread serves other requests; a hold completed with another answer sends
+// that one instead; Stop waits for a held answer.
+TEST(HttpServerTest, AHeldAnswerIsSentOnlyOnceItsHoldCompletesAndTheIoThreadGoesOn) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::shared_ptr<ResponseHold>> holds;
+  ServerOptions options;
+  options.io_threads = 1;
+  options.worker_threads = 1;
+  options.runs_on_io_thread = &FhirRoutes::IsQuickRead;
+  RunningServer running(
+      [&](const HttpRequest& request) {
+        HttpResponse response = Echo(request);
+        if (request.target.find("held") != std::string::npos) {
+          response.hold = std::make_shared<ResponseHold>();
+          std::lock_guard lock(mutex);
+          holds.push_back(response.hold);
+          changed.notify_all();
+        }
+        return response;
+      },
+      options);
+  auto wait_for_holds = [&](size_t n) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, 20s, [&] { return holds.size() >= n; });
+  };
+  // Held on the io thread (a read by id) and on the worker (a search).
+  RawConnection read(running.port()), search(running.port());
+  read.Write("GET /fhir/Patient/held HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(wait_for_holds(1));
+  search.Write("GET /fhir/Patient?name=held HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(wait_for_holds(2));
+  // Neither answer has gone out, and the io thread and the worker both serve the next requests.
+  EXPECT_EQ(read.Leftover(200ms), "");
+  EXPECT_EQ(search.Leftover(10ms), "");
+  HttpClient other("127.0.0.1", running.port());
+  other.SetTimeout(5s);  // against a hang, not a speed test
+  auto quick = other.Send("GET", "/fhir/Patient/p1", {}, {});
+  ASSERT_TRUE(quick.ok()) << quick.error().message;
+  EXPECT_EQ(quick->body, "GET /fhir/Patient/p1\n");
+  auto worked = other.Send("GET", "/fhir/Patient?name=x", {}, {});
+  ASSERT_TRUE(worked.ok()) << worked.error().message;
+  // Completed from another thread, as the audit writer does: the answer, or the one put instead.
+  std::thread([&] { holds[0]->Complete(std::nullopt); }).join();
+  RawConnection::Response sent = read.ReadResponse();
+  EXPECT_EQ(sent.status, 200);
+  EXPECT_EQ(sent.body, "GET /fhir/Patient/held\n");
+  HttpResponse refused;
+  refused.status = 503;
+  refused.body = "not recorded";
+  std::thread([&] { holds[1]->Complete(refused); }).join();
+  sent = search.ReadResponse();
+  EXPECT_EQ(sent.status, 503);
+  EXPECT_EQ(sent.body, "not recorded");
+  // Stop with an answer still held: it waits for the hold, and the answer is sent.
+  RawConnection last(running.port());
+  last.Write("GET /fhir/Patient/held-at-stop HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(wait_for_holds(3));
+  std::thread stopper([&] { running.server().Stop(); });
+  std::this_thread::sleep_for(100ms);
+  holds[2]->Complete(std::nullopt);
+  stopper.join();
+  sent = last.ReadResponse();
+  EXPECT_EQ(sent.status, 200);
+  EXPECT_EQ(sent.body, "GET /fhir/Patient/held-at-stop\n");
+}
+
+TEST(HttpResponseTest, SettledWaitsForTheHoldAndTakesWhatItPutInstead) {
+  HttpResponse plain;
+  plain.body = "as is";
+  EXPECT_EQ(Settled(plain).body, "as is");
+  HttpResponse held;
+  held.body = "read";
+  held.hold = std::make_shared<ResponseHold>();
+  std::thread completer([hold = held.hold] {
+    HttpResponse instead;
+    instead.status = 503;
+    instead.body = "withheld";
+    hold->Complete(instead);
+  });
+  HttpResponse settled = Settled(held);
+  completer.join();
+  EXPECT_EQ(settled.status, 503);
+  EXPECT_EQ(settled.body, "withheld");
+  EXPECT_EQ(settled.hold, nullptr);
+}
+
 // A flood of idle connections once took every file descriptor, and reads then failed: past
 // max_connections a connection is answered 503 with Retry-After and closed.
 TEST(HttpServerTest, AConnectionPastTheLimitGets503AndRoomReturnsWhenOneCloses) {

@@ -6,16 +6,16 @@
 
 namespace carerecord::store {
 
-base::Status WalCheckpointer::Start(const std::string& path, SqliteConnection& writer, int frames) {
+base::Status WalCheckpointer::Start(const std::string& path, sqlite3* writer, int frames) {
   auto db = SqliteConnection::Open(path, false);
   if (!db.ok()) return db.error();
   db_ = std::move(db).value();
   CR_RETURN_IF_ERROR(db_->Exec("PRAGMA synchronous=FULL"));
-  writer_ = &writer;
+  writer_ = writer;
   threshold_ = frames;
   thread_ = std::thread([this] { Run(); });
   // Replaces SQLite's automatic checkpoint, which is itself a commit hook of this kind.
-  sqlite3_wal_hook(writer.raw(), &WalCheckpointer::OnCommit, this);
+  sqlite3_wal_hook(writer, &WalCheckpointer::OnCommit, this);
   return base::Status::Ok();
 }
 
@@ -55,13 +55,13 @@ void WalCheckpointer::Run() {
 void WalCheckpointer::BoundLog() {
   if (writer_ == nullptr || frames_.load(std::memory_order_relaxed) <= kMaxFrames) return;
   int log = 0, copied = 0;
-  sqlite3_wal_checkpoint_v2(writer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+  sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
   frames_.store(0, std::memory_order_relaxed);
 }
 
 void WalCheckpointer::Stop() {
   if (!thread_.joinable()) return;
-  sqlite3_wal_hook(writer_->raw(), nullptr, nullptr);
+  sqlite3_wal_hook(writer_, nullptr, nullptr);
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;

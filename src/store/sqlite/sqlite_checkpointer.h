@@ -1,6 +1,6 @@
 // Copies the write-ahead log back into the database file on a thread of its own, so the single
 // writer never stops to checkpoint between commits (SQLite's automatic checkpoint would run
-// inside a COMMIT). Owned by the SQLite store; internal to src/store/.
+// inside a COMMIT). Used by the SQLite store and by the audit log (audit/audit_log.h).
 #pragma once
 
 #include <atomic>
@@ -19,7 +19,10 @@ class WalCheckpointer {
  public:
   // Starts the thread on its own connection to `path`, and hooks `writer` so that a commit
   // leaving more than `frames` frames in the log wakes it.
-  base::Status Start(const std::string& path, SqliteConnection& writer, int frames = 1000);
+  base::Status Start(const std::string& path, SqliteConnection& writer, int frames = 1000) {
+    return Start(path, writer.raw(), frames);
+  }
+  base::Status Start(const std::string& path, sqlite3* writer, int frames = 1000);
   // Stops the thread; the writer's hook is removed. Safe to call twice.
   void Stop();
   // Under writes that never pause, the log can only be checkpointed in part (each checkpoint
@@ -34,7 +37,7 @@ class WalCheckpointer {
   void Run();
 
   std::unique_ptr<SqliteConnection> db_;
-  SqliteConnection* writer_ = nullptr;
+  sqlite3* writer_ = nullptr;
   int threshold_ = 1000;
   static constexpr int kMaxFrames = 8000;  // 32 MB of 4 KiB pages
   std::atomic<int> frames_{0};             // in the log after the last commit
