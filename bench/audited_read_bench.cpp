@@ -198,16 +198,20 @@ int main(int argc, char** argv) {
     return http::FhirRoutes::ErrorResponse(status, message);
   };
   http::HttpServer governed(
-      options, [&](const http::HttpRequest& r) { return governed_routes.HandleDeferred(r, clinician); },
+      options,
+      [&](const http::HttpRequest& r) { return governed_routes.HandleDeferred(r, clinician); },
       error);
   http::HttpServer permissive(
-      options, [&](const http::HttpRequest& r) { return permissive_routes.HandleDeferred(r, clinician); },
+      options,
+      [&](const http::HttpRequest& r) { return permissive_routes.HandleDeferred(r, clinician); },
       error);
   http::HttpServer policy_only(
-      options, [&](const http::HttpRequest& r) { return policy_only_routes.HandleDeferred(r, clinician); },
+      options,
+      [&](const http::HttpRequest& r) { return policy_only_routes.HandleDeferred(r, clinician); },
       error);
   http::HttpServer audit_only(
-      options, [&](const http::HttpRequest& r) { return audit_only_routes.HandleDeferred(r, clinician); },
+      options,
+      [&](const http::HttpRequest& r) { return audit_only_routes.HandleDeferred(r, clinician); },
       error);
   const uint16_t governed_port = governed.Start().value();
   const uint16_t policy_port = split ? policy_only.Start().value() : 0;

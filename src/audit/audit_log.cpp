@@ -179,7 +179,8 @@ void AuditLog::AppendThen(AuditRecord record, Done done) {
     }
   }
   if (pending.done) {
-    pending.done(MakeError(ErrorCode::kUnavailable, "the audit log is closed; nothing was recorded"));
+    pending.done(
+        MakeError(ErrorCode::kUnavailable, "the audit log is closed; nothing was recorded"));
     return;
   }
   wake_.notify_one();

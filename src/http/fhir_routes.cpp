@@ -181,9 +181,8 @@ HttpResponse FhirRoutes::HandleDeferred(const HttpRequest& request,
   if (!entry) return response;
   // Fail closed: nothing read is sent without its audit entry. A write got this far only with
   // its intent entry durable; it may have been carried out (ARCHITECTURE, the audit log).
-  const bool changed =
-      !entry->changed.empty() ||
-      (WriteIntentOf(request, who) && response.status >= 200 && response.status < 300);
+  const bool changed = !entry->changed.empty() || (WriteIntentOf(request, who) &&
+                                                   response.status >= 200 && response.status < 300);
   auto hold = std::make_shared<ResponseHold>();
   options_.audit->AppendThen(*entry, [hold, changed](const base::Status& recorded) {
     if (recorded.ok()) return hold->Complete(std::nullopt);

@@ -389,14 +389,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   static void SendWhenReleased(std::shared_ptr<Connection> self, HttpResponse response) {
     std::shared_ptr<ResponseHold> hold = std::move(response.hold);
     self->server_.OnHoldStarted();
-    hold->Then([self = std::move(self), response = std::move(response)](
-                   std::optional<HttpResponse> instead) mutable {
+    hold->Then([self = std::move(self),
+                response = std::move(response)](std::optional<HttpResponse> instead) mutable {
       ServerCore& server = self->server_;
       auto executor = self->socket_.get_executor();
-      asio::post(executor, [self = std::move(self),
-                            response = instead ? std::move(*instead) : std::move(response)]() mutable {
-        self->SendResponse(std::move(response));
-      });
+      asio::post(executor,
+                 [self = std::move(self),
+                  response = instead ? std::move(*instead) : std::move(response)]() mutable {
+                   self->SendResponse(std::move(response));
+                 });
       server.OnHoldEnded();
     });
   }
