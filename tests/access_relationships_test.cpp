@@ -622,9 +622,14 @@ TEST(AccessRelationshipsTest, WritesNeedTheRelationshipAReadNeeds) {
   to_nobody.replace(to_nobody.find("Patient/p1"), 10, "Patient/zz");
   auto nobody = record.Send(stranger, "POST", "/fhir/Observation", to_nobody);
   EXPECT_EQ(nobody.status, 403) << nobody.body;
+  // An update of it is answered as one of an id never used (hostile 5b finding 10).
   auto update = record.Send(stranger, "PUT", "/fhir/Observation/obs-1",
                             Record::WithId({"Observation", "obs-1", observation, "p1"}));
-  EXPECT_EQ(update.status, 403) << update.body;
+  auto update_free = record.Send(stranger, "PUT", "/fhir/Observation/obs-free",
+                                 Record::WithId({"Observation", "obs-free", observation, "p1"}));
+  EXPECT_EQ(update.status, 405) << update.body;
+  EXPECT_EQ(update_free.status, 405) << update_free.body;
+  EXPECT_EQ(update.body.replace(update.body.find("obs-1"), 5, "obs-free"), update_free.body);
   // A delete of it deletes nothing, answered as for an id that does not exist.
   auto deleted = record.Send(stranger, "DELETE", "/fhir/Observation/obs-1");
   auto absent = record.Send(stranger, "DELETE", "/fhir/Observation/no-such-id");
