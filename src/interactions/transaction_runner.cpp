@@ -104,6 +104,14 @@ void TransactionRunner::RecordWrittenPatients(const std::vector<PlannedEntry>& e
   for (const PlannedEntry& e : entries) {
     written.patients.insert(e.written_patients.begin(), e.written_patients.end());
   }
+  // A write in a record that only the writer's break-glass opens is audited as a read there is:
+  // purpose of use BTG.
+  for (const std::string& patient : written.patients) {
+    if (service_.policy_.OpensOnlyByBreakGlass(ctx_.who, patient)) {
+      written.purpose_of_use = "BTG";
+      break;
+    }
+  }
   if (!written.patients.empty()) ctx_.who.request_audit->Record(written);
 }
 
