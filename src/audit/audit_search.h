@@ -33,13 +33,20 @@ CREATE TABLE IF NOT EXISTS audit_search(
   PRIMARY KEY(key, time_ms, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_search_state(
   id INTEGER PRIMARY KEY CHECK(id = 1),
-  indexed_seq INTEGER NOT NULL);
-INSERT OR IGNORE INTO audit_search_state(id, indexed_seq) VALUES(1, 0);
+  indexed_seq INTEGER NOT NULL,
+  keys INTEGER);
 )sql";
+// `keys`, the number of rows the indexer wrote (so that rows removed behind its back are seen
+// at start), came after the table: an index from before it gains the column (NULL: not known)
+// when opened, before its state row is made.
+inline constexpr const char* kAddSearchKeysColumn =
+    "ALTER TABLE audit_search_state ADD COLUMN keys INTEGER";
+inline constexpr const char* kMakeSearchState =
+    "INSERT OR IGNORE INTO audit_search_state(id, indexed_seq, keys) VALUES(1, 0, 0)";
 inline constexpr const char* kInsertSearchKey =
     "INSERT OR IGNORE INTO audit_search(key, time_ms, seq) VALUES(?1, ?2, ?3)";
 inline constexpr const char* kSetIndexedSeq =
-    "UPDATE audit_search_state SET indexed_seq = ?1 WHERE id = 1";
+    "UPDATE audit_search_state SET indexed_seq = ?1, keys = COALESCE(keys, 0) + ?2 WHERE id = 1";
 
 struct AuditQuery {
   // Every group must match (AND); within a group any key may (OR). Keys as SearchKeysOf makes.
