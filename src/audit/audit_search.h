@@ -5,8 +5,9 @@
 // audit.db and matched directly, so a search finds every committed entry however far behind the
 // index is (only slower). The chain does not cover the side table: every hit is re-read from its
 // canonical bytes and checked against the query, so an edited side table can hide entries but
-// never show a wrong one, and `audit verify` is what proves the log whole. Thread-safe:
-// AuditSearch keeps a pool of read connections.
+// never show a wrong one; rows removed or added are seen at the next start by their count (the
+// index is then rebuilt), and `audit verify` proves the log whole and compares the index with
+// it. Thread-safe: AuditSearch keeps a pool of read connections.
 #pragma once
 
 #include <cstdint>
