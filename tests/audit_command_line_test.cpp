@@ -97,6 +97,10 @@ TEST(AuditCommandLine, VerifyChecksTheSearchIndexAgainstTheLog) {
                             "entry 40, beyond the last it says it indexed (12)"),
             std::string::npos)
       << beyond.out;
+  // --skip-index: the chain alone (a whole log: exit 0 whatever the index).
+  auto chain_only = RunCarerecord("audit verify --skip-index" + Data(dir));
+  EXPECT_EQ(chain_only.status, 0) << chain_only.out;
+  EXPECT_EQ(chain_only.out, "ok 12 entries\n");
   // No index (never built, or removed to be rebuilt): the log is checked, and said so.
   std::filesystem::remove(dir.path() / audit::kAuditSearchDatabaseFile);
   auto absent = RunCarerecord("audit verify" + Data(dir));

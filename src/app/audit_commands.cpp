@@ -18,6 +18,7 @@ struct AuditSettings {
   std::string out;
   std::string since;
   std::string format = "table";
+  bool skip_index = false;
 };
 
 audit::VerifyOptions VerifyOptionsOf(const AuditSettings& settings) {
@@ -35,6 +36,7 @@ int Verify(const AuditSettings& settings) {
     return 1;
   }
   std::cout << report->Summary() << std::endl;
+  if (settings.skip_index) return report->ok ? 0 : 1;
   // The search index the FHIR view (AuditEvent, $access-log) is served from: derived from the
   // log, outside the chain, so checked against it here (a removed row hides an entry there).
   auto index = audit::VerifyAuditSearchIndex(settings.data_dir);
@@ -122,6 +124,9 @@ void RegisterAuditCommands(CLI::App& app) {
   verify->add_option("--public-key", settings->public_key,
                      "The checkpoint public key a verifier pinned (default "
                      "DIR/audit-checkpoint-public.pem)");
+  verify->add_flag("--skip-index", settings->skip_index,
+                   "Check the chain and checkpoints only, not the search index (whose check "
+                   "reads and sorts every index row: about 14 s per million entries here)");
   verify->callback([settings] { throw CLI::RuntimeError(Verify(*settings)); });
 
   auto* exporter = audit->add_subcommand(
