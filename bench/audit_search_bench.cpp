@@ -6,6 +6,8 @@
 //
 //   build/bench/audit_search_bench [--entries 1000000] [--work DIR]
 
+#include <sqlite3.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +20,7 @@
 
 #include "audit/audit_log.h"
 #include "audit/audit_search.h"
+#include "audit/audit_verify.h"
 
 namespace {
 
@@ -156,6 +159,39 @@ int main(int argc, char** argv) {
   std::printf("agent user:clinician77: %lld entries in %lld pages of 100, %.2f ms per page\n",
               static_cast<long long>(total), static_cast<long long>(page_count),
               page_count ? ms / page_count : 0.0);
+  log.Close();
+
+  // The index's integrity (hostile 5b finding 11): what the row count at start costs, what
+  // `audit verify`'s comparison of the index with the log costs, and a rebuild after rows were
+  // removed behind the indexer's back.
+  audit::AuditLogOptions reopen = options;
+  auto timed_open = [&](const char* what) {
+    const auto open_start = Clock::now();
+    auto again = audit::AuditLog::Open(reopen);
+    const double s = std::chrono::duration<double>(Clock::now() - open_start).count();
+    if (!again.ok()) {
+      std::fprintf(stderr, "%s\n", again.error().message.c_str());
+      return;
+    }
+    std::printf("%-48s %6.2f s\n", what, s);
+    again.value()->Close();
+  };
+  timed_open("AuditLog::Open, index whole (counted)");
+  const auto verify_start = Clock::now();
+  auto verified = audit::VerifyAuditSearchIndex(dir);
+  const double verify_s = std::chrono::duration<double>(Clock::now() - verify_start).count();
+  std::printf("audit verify's index check: %s, %.1f s (%.0f entries/s)\n",
+              verified.ok() ? verified->Summary().c_str() : verified.error().message.c_str(),
+              verify_s, entries / verify_s);
+  {
+    sqlite3* index = nullptr;
+    if (sqlite3_open((dir / "audit-search.db").c_str(), &index) == SQLITE_OK) {
+      sqlite3_exec(index, "DELETE FROM audit_search WHERE key = 'p|patient-4242'", nullptr, nullptr,
+                   nullptr);
+    }
+    sqlite3_close(index);
+  }
+  timed_open("AuditLog::Open, rows removed (rebuilt)");
   log.Close();
   std::error_code ec;
   fs::remove_all(dir, ec);

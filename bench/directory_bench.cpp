@@ -1,7 +1,7 @@
 // What the directory's checks cost, for the sign-in and token paths that will call them:
 // argon2id hashing and verifying at the default parameters (one per password sign-in, known
 // user or not), a client secret's check (one per client-credentials token), and the enabled
-// state the token check reads on every request.
+// state the token check reads on every request; and the audit's label of an unknown name.
 //
 //   build/bench/directory_bench [--benchmark_filter=...]
 
@@ -12,6 +12,7 @@
 
 #include "access/directory.h"
 #include "access/passwords.h"
+#include "http/sign_in_audit.h"
 
 namespace {
 
@@ -96,6 +97,24 @@ BENCHMARK_DEFINE_F(DirectoryFixture, UserEnabled)(benchmark::State& state) {
   }
 }
 BENCHMARK_REGISTER_F(DirectoryFixture, UserEnabled)->Unit(benchmark::kNanosecond);
+
+// The audit's label of a name no user has (a failed sign-in under an unknown username, or a
+// token request's unknown client id): HMAC-SHA256 under a key read from the database once.
+BENCHMARK_DEFINE_F(DirectoryFixture, UnknownUserLabel)(benchmark::State& state) {
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(http::UnknownUserLabel(*directory_, "HUNTER5PASSWORDXYZ"));
+  }
+}
+BENCHMARK_REGISTER_F(DirectoryFixture, UnknownUserLabel)->Unit(benchmark::kMicrosecond);
+
+// What each label cost on top before the key was held: reading it from the database, in a
+// write transaction (KeepSecret), at every failed sign-in.
+BENCHMARK_DEFINE_F(DirectoryFixture, KeepSecretPerLabelBefore)(benchmark::State& state) {
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(records_->KeepSecret("audit_unknown_user_key", "candidate"));
+  }
+}
+BENCHMARK_REGISTER_F(DirectoryFixture, KeepSecretPerLabelBefore)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -169,6 +169,10 @@ class AuditEntries final : public access::RequestAuditLog {
     std::lock_guard lock(mutex_);
     return entries_.back();
   }
+  std::vector<access::AuditedRequest> All() {
+    std::lock_guard lock(mutex_);
+    return entries_;
+  }
 
  private:
   std::mutex mutex_;
@@ -622,9 +626,14 @@ TEST(AccessRelationshipsTest, WritesNeedTheRelationshipAReadNeeds) {
   to_nobody.replace(to_nobody.find("Patient/p1"), 10, "Patient/zz");
   auto nobody = record.Send(stranger, "POST", "/fhir/Observation", to_nobody);
   EXPECT_EQ(nobody.status, 403) << nobody.body;
+  // An update of it is answered as one of an id never used (hostile 5b finding 10).
   auto update = record.Send(stranger, "PUT", "/fhir/Observation/obs-1",
                             Record::WithId({"Observation", "obs-1", observation, "p1"}));
-  EXPECT_EQ(update.status, 403) << update.body;
+  auto update_free = record.Send(stranger, "PUT", "/fhir/Observation/obs-free",
+                                 Record::WithId({"Observation", "obs-free", observation, "p1"}));
+  EXPECT_EQ(update.status, 405) << update.body;
+  EXPECT_EQ(update_free.status, 405) << update_free.body;
+  EXPECT_EQ(update.body.replace(update.body.find("obs-1"), 5, "obs-free"), update_free.body);
   // A delete of it deletes nothing, answered as for an id that does not exist.
   auto deleted = record.Send(stranger, "DELETE", "/fhir/Observation/obs-1");
   auto absent = record.Send(stranger, "DELETE", "/fhir/Observation/no-such-id");
@@ -691,6 +700,56 @@ TEST(AccessRelationshipsTest, AGrantOpensTheRecordButMakesNoTieAndLiftsNoObjecti
       200);
   EXPECT_EQ(record.Send(colleague, "POST", "/fhir/CareTeam", tie_writes[1]).status, 403);
   EXPECT_EQ(record.Send(Staff("z", "clinician", "X9"), "GET", "/fhir/Patient/p1").status, 404);
+}
+
+// A write in a record only the writer's break-glass opens is audited with purpose of use BTG, as
+// a read there is: its outcome entry and its intent entry (made before it runs), for a create,
+// an update and a transaction; a delete's outcome entry (its intent names no patient). The same
+// writes under a care relationship are not BTG (hostile 5b finding 6).
+TEST(AccessRelationshipsTest, WritesThatOnlyBreakGlassAllowsAreAuditedBTG) {
+  Record record;
+  record.Write(BaseItems());
+  const auto stranger = Staff("x", "clinician", "X9");
+  const auto related = Staff("h", "clinician", "H1");
+  ASSERT_EQ(record.Send(stranger, "POST", "/fhir/Patient/p1/$break-glass", ReasonBody()).status,
+            200);
+  const std::string observation =
+      R"({"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}})";
+  const std::string update = Record::WithId({"Observation", "obs-1", observation, "p1"});
+  const std::string transaction =
+      R"({"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"POST","url":"Observation"},"resource":)" +
+      observation + "}]}";
+  // The purposes of the intent and outcome entries of one request.
+  auto purposes = [&](const access::AccessContext& who, const std::string& method,
+                      const std::string& target, const std::string& body, int status) {
+    const size_t before = record.audit().All().size();
+    auto r = record.Send(who, method, target, body);
+    EXPECT_EQ(r.status, status) << method << " " << target << ": " << r.body;
+    auto entries = record.audit().All();
+    EXPECT_EQ(entries.size(), before + 2) << method << " " << target;
+    if (entries.size() != before + 2) return std::string("?");
+    EXPECT_EQ(entries[before].action, "write-attempt");
+    EXPECT_TRUE(entries[before + 1].disclosure.patients.count("p1")) << method << " " << target;
+    return "intent " + entries[before].disclosure.purpose_of_use + ", outcome " +
+           entries[before + 1].disclosure.purpose_of_use;
+  };
+  EXPECT_EQ(purposes(stranger, "POST", "/fhir/Observation", observation, 201),
+            "intent BTG, outcome BTG");
+  EXPECT_EQ(purposes(stranger, "PUT", "/fhir/Observation/obs-1", update, 200),
+            "intent BTG, outcome BTG");
+  EXPECT_EQ(purposes(stranger, "POST", "/fhir", transaction, 200), "intent BTG, outcome BTG");
+  EXPECT_EQ(purposes(stranger, "DELETE", "/fhir/Observation/obs-2", "", 200),
+            "intent , outcome BTG");
+  // A relationship opens the record: the same writes are for treatment.
+  EXPECT_EQ(purposes(related, "POST", "/fhir/Observation", observation, 201), "intent , outcome ");
+  EXPECT_EQ(purposes(related, "PUT", "/fhir/Observation/obs-1", update, 200), "intent , outcome ");
+  // The stranger's write in another record, which break-glass did not open, is refused and not
+  // BTG either.
+  std::string in_p2 = observation;
+  in_p2.replace(in_p2.find("Patient/p1"), 10, "Patient/p2");
+  auto refused = record.Send(stranger, "POST", "/fhir/Observation", in_p2);
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_EQ(record.audit().Last().disclosure.purpose_of_use, "");
 }
 
 TEST(AccessRelationshipsTest, ACareTeamRelatesOnlyWhileItAndItsMemberAreInIt) {

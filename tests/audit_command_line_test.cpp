@@ -3,10 +3,12 @@
 // export.
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <boost/json.hpp>
 #include <cstdlib>
 
+#include "audit/audit_indexer.h"
 #include "audit/audit_test_support.h"
 #include "tests/carerecord_process.h"
 
@@ -18,6 +20,23 @@ using audit::testing::TempDir;
 using carerecord::testing::RunCarerecord;
 
 std::string Data(const TempDir& dir) { return " --data " + dir.path().string(); }
+
+// The chain's line of `audit verify` (the first; the index's follows).
+std::string ChainLine(const std::string& out) { return out.substr(0, out.find('\n') + 1); }
+
+// Indexes every entry of the log in `dir`, as a start of the server does.
+void IndexAll(const std::filesystem::path& dir) {
+  auto indexer = audit::AuditIndexer::Open(dir);
+  ASSERT_TRUE(indexer.ok()) << indexer.error().message;
+}
+
+void IndexSql(const std::filesystem::path& dir, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / audit::kAuditSearchDatabaseFile).c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+}
 
 void WriteReviewLog(const std::filesystem::path& dir) {
   audit::AuditLogOptions options;
@@ -41,9 +60,53 @@ void WriteReviewLog(const std::filesystem::path& dir) {
 TEST(AuditCommandLine, VerifyPrintsOkAndExitsZeroOnAWholeLog) {
   TempDir dir;
   audit::testing::WriteSampleLog(dir.path(), 12);
+  IndexAll(dir.path());
   auto result = RunCarerecord("audit verify" + Data(dir));
   EXPECT_EQ(result.status, 0) << result.err;
-  EXPECT_EQ(result.out, "ok 12 entries\n");
+  EXPECT_EQ(result.out.rfind("ok 12 entries\nindex ok: 12 entries, ", 0), 0u) << result.out;
+}
+
+// Rows removed from the search index hide their entries from AuditEvent searches and the
+// patient's $access-log: verify compares the index with the log and names the entry (hostile 5b
+// finding 11); so do rows added, or rows of an entry the log does not hold.
+TEST(AuditCommandLine, VerifyChecksTheSearchIndexAgainstTheLog) {
+  for (const std::string edit :
+       {"DELETE FROM audit_search WHERE key = 'p|p5' AND seq = 5",
+        "UPDATE audit_search SET key = 'p|p6' WHERE key = 'p|p5' AND seq = 5",
+        "INSERT INTO audit_search(key, time_ms, seq) SELECT 'p|other', time_ms, seq FROM "
+        "audit_search WHERE seq = 5 LIMIT 1"}) {
+    SCOPED_TRACE(edit);
+    TempDir dir;
+    audit::testing::WriteSampleLog(dir.path(), 12);
+    IndexAll(dir.path());
+    IndexSql(dir.path(), edit);
+    auto result = RunCarerecord("audit verify" + Data(dir));
+    EXPECT_EQ(result.status, 1);
+    EXPECT_EQ(ChainLine(result.out), "ok 12 entries\n");  // the log itself is whole
+    const std::string index_line = result.out.substr(ChainLine(result.out).size());
+    EXPECT_EQ(index_line.rfind("index: first entry whose rows differ: 5 (", 0), 0u) << index_line;
+    EXPECT_NE(index_line.find("can be rebuilt"), std::string::npos) << index_line;
+  }
+  TempDir dir;
+  audit::testing::WriteSampleLog(dir.path(), 12);
+  IndexAll(dir.path());
+  IndexSql(dir.path(), "INSERT INTO audit_search(key, time_ms, seq) VALUES('p|x', 1, 40)");
+  auto beyond = RunCarerecord("audit verify" + Data(dir));
+  EXPECT_EQ(beyond.status, 1);
+  EXPECT_NE(beyond.out.find("index: first entry whose rows differ: 40 (the index has rows for "
+                            "entry 40, beyond the last it says it indexed (12)"),
+            std::string::npos)
+      << beyond.out;
+  // --skip-index: the chain alone (a whole log: exit 0 whatever the index).
+  auto chain_only = RunCarerecord("audit verify --skip-index" + Data(dir));
+  EXPECT_EQ(chain_only.status, 0) << chain_only.out;
+  EXPECT_EQ(chain_only.out, "ok 12 entries\n");
+  // No index (never built, or removed to be rebuilt): the log is checked, and said so.
+  std::filesystem::remove(dir.path() / audit::kAuditSearchDatabaseFile);
+  auto absent = RunCarerecord("audit verify" + Data(dir));
+  EXPECT_EQ(absent.status, 0) << absent.out;
+  EXPECT_EQ(absent.out,
+            "ok 12 entries\nindex absent: it is built from the log at the next start\n");
 }
 
 TEST(AuditCommandLine, VerifyNamesTheFirstBadEntryAndExitsOne) {
@@ -62,7 +125,7 @@ TEST(AuditCommandLine, VerifyWithACheckpointFileElsewhere) {
   std::filesystem::rename(dir.path() / audit::kCheckpointFile, moved);
   Sql(dir.path(), "DELETE FROM audit_entry WHERE seq = 3");
   // Without the checkpoints the truncation cannot be seen; with them it is.
-  EXPECT_EQ(RunCarerecord("audit verify" + Data(dir)).out, "ok 2 entries\n");
+  EXPECT_EQ(ChainLine(RunCarerecord("audit verify" + Data(dir)).out), "ok 2 entries\n");
   auto result = RunCarerecord("audit verify" + Data(dir) + " --checkpoints " + moved.string());
   EXPECT_EQ(result.status, 1);
   EXPECT_EQ(result.out.rfind("first bad entry: 3 (", 0), 0u) << result.out;
@@ -73,8 +136,9 @@ TEST(AuditCommandLine, VerifyWithAPinnedKeyRefusesCheckpointsSignedByAnother) {
   audit::testing::WriteSampleLog(dir.path(), 3);
   audit::testing::WriteSampleLog(other.path(), 1);
   const auto pinned = dir.path() / audit::kCheckpointPublicKeyFile;
-  EXPECT_EQ(RunCarerecord("audit verify" + Data(dir) + " --public-key " + pinned.string()).out,
-            "ok 3 entries\n");
+  EXPECT_EQ(
+      ChainLine(RunCarerecord("audit verify" + Data(dir) + " --public-key " + pinned.string()).out),
+      "ok 3 entries\n");
   // The key in the folder replaced, with checkpoints re-signed by it: the pinned key says no.
   const auto theirs = other.path() / audit::kCheckpointPublicKeyFile;
   auto result = RunCarerecord("audit verify" + Data(dir) + " --public-key " + theirs.string());

@@ -308,5 +308,32 @@ TEST_F(AuditedFhir, BreakGlassAndDeclarationsAreListedForReview) {
   EXPECT_EQ(line.at("user").as_string(), "user2");
 }
 
+// A reason with bidirectional controls (kept before they were refused, or from another source)
+// is listed with them escaped, in the table and in JSON: raw, U+202E would reorder the row on a
+// terminal (hostile 5b finding 13).
+TEST_F(AuditedFhir, BidirectionalControlsInAReasonAreListedEscaped) {
+  Open();
+  audit::AuditRecord glass = audit::testing::SampleRecord(1);
+  glass.action = "break-glass";
+  glass.purpose = "BTG";
+  // U+202E, U+2066, U+2069, U+200F and U+061C around plain text, and an e-acute that stays.
+  glass.reason = "caf\u00e9 \u202eevil\u2066x\u2069\u200f\u061c";
+  ASSERT_TRUE(log_->Append(glass).ok());
+  auto entries = audit::ReadAuditEntries(dir_.path(), 0).value();
+  const std::string table =
+      audit::FormatEvents(entries, "break-glass", audit::ReportFormat::kTable);
+  const std::string json = audit::FormatEvents(entries, "break-glass", audit::ReportFormat::kJson);
+  for (const std::string& out : {table, json}) {
+    for (const char* raw : {"\u202e", "\u2066", "\u2069", "\u200f", "\u061c"}) {
+      EXPECT_EQ(out.find(raw), std::string::npos) << out;
+    }
+    EXPECT_NE(out.find(R"(\u202eevil\u2066x\u2069\u200f\u061c)"), std::string::npos) << out;
+    EXPECT_NE(out.find("caf\u00e9"), std::string::npos) << out;
+  }
+  EXPECT_NE(table.find(R"("caf)"), std::string::npos) << table;  // quoted as the others are
+  // The JSON line still reads back as the reason kept.
+  EXPECT_EQ(boost::json::parse(json).at("reason").as_string(), glass.reason);
+}
+
 }  // namespace
 }  // namespace carerecord

@@ -77,6 +77,11 @@ class AccessPolicy {
                                                            std::string_view /*type*/) {
     return std::nullopt;
   }
+  // True when only `who`'s break-glass opens `patient_id`'s record to them (no relationship,
+  // no declaration): what they read or write there is audited with purpose of use BTG.
+  virtual bool OpensOnlyByBreakGlass(const AccessContext&, std::string_view /*patient_id*/) {
+    return false;
+  }
 };
 
 class OpenPolicy final : public AccessPolicy {

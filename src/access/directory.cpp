@@ -479,6 +479,16 @@ base::Result<std::string> Directory::UnknownNameKey() {
   return unknown_name_key_;
 }
 
+base::Result<std::string> Directory::AuditLabelKey() {
+  std::lock_guard lock(unknown_mutex_);
+  if (audit_label_key_.empty()) {
+    auto kept = records_.KeepSecret("audit_unknown_user_key", RandomToken(32));
+    if (!kept.ok()) return kept.error();
+    audit_label_key_ = std::move(kept).value();
+  }
+  return audit_label_key_;
+}
+
 int64_t Directory::CountFailure(store::SignInState& state, int64_t now) const {
   if (state.failed_attempts == 0 || now - state.failure_window_start_ms >= Window()) {
     state.failed_attempts = 0;

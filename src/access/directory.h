@@ -136,6 +136,11 @@ class Directory {
 
   store::IdentityRecords& records() { return records_; }
 
+  // The key of the audit's labels for names no user or client has (http::UnknownUserLabel):
+  // kept in the directory's database ("audit_unknown_user_key", made on first use), read once
+  // and then held; an error (retried at the next call) when it cannot be read.
+  base::Result<std::string> AuditLabelKey();
+
  private:
   int64_t Now() const;
   // Counts a failed sign-in of a username that does not exist, as a known user's is counted
@@ -159,6 +164,7 @@ class Directory {
 
   std::mutex unknown_mutex_;
   std::string unknown_name_key_;  // empty until read
+  std::string audit_label_key_;   // empty until read (under unknown_mutex_)
 
   std::mutex refresh_mutex_;  // one thread reloads; the others read the snapshot meanwhile
   std::chrono::steady_clock::time_point next_refresh_{};

@@ -120,6 +120,12 @@ std::optional<std::string> RegionAccessPolicy::RefuseWriteInRecordOf(const Acces
          "($declare-relationship, or $break-glass in an emergency)";
 }
 
+bool RegionAccessPolicy::OpensOnlyByBreakGlass(const AccessContext& who,
+                                               std::string_view patient_id) {
+  if (FullAccess(who) || !relationships_ || who.role == RoleName(Role::kPatient)) return false;
+  return relationships_->Decide(who, patient_id) == RecordAccess::kBreakGlass;
+}
+
 bool RegionAccessPolicy::MakesTiesOrObjection(std::string_view type) {
   return type == "Patient" || type == "Encounter" || type == "EpisodeOfCare" ||
          type == "CareTeam" || type == "ServiceRequest" || type == "Consent";

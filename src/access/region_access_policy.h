@@ -68,6 +68,8 @@ class RegionAccessPolicy final : public AccessPolicy {
                                                    std::string_view patient_id,
                                                    std::string_view type) override;
   bool AdmitsEverything(const AccessContext& who) override { return FullAccess(who); }
+  // A staff user whose break-glass alone opens the record (RecordAccess::kBreakGlass).
+  bool OpensOnlyByBreakGlass(const AccessContext& who, std::string_view patient_id) override;
   // A role that may not read the type (or no role the policy knows).
   bool RefusesType(const AccessContext& who, std::string_view type) override;
   std::optional<std::string> RefuseWrite(const AccessContext& who, std::string_view type) override;

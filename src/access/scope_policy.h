@@ -62,6 +62,9 @@ class ScopeLimitedPolicy final : public AccessPolicy {
                                                    std::string_view type) override {
     return inner_.RefuseWriteInRecordOf(who, patient_id, type);
   }
+  bool OpensOnlyByBreakGlass(const AccessContext& who, std::string_view patient_id) override {
+    return inner_.OpensOnlyByBreakGlass(who, patient_id);
+  }
 
  private:
   AccessPolicy& inner_;

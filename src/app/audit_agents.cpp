@@ -1,5 +1,7 @@
 #include "app/audit_agents.h"
 
+#include <charconv>
+
 #include "app/directory_sync.h"
 
 namespace carerecord::app {
@@ -24,16 +26,28 @@ std::string DirectoryAuditAgents::ReferenceOfUser(std::string_view username) con
 }
 
 std::optional<std::string> DirectoryAuditAgents::UserOfReference(std::string_view reference) const {
-  if (!reference.starts_with("Practitioner/") && !reference.starts_with("Patient/")) {
+  // Only the user the reference names is read: "Practitioner/carerecord-user-KEY" by its key
+  // (PractitionerIdFor), "Patient/ID" by the patient's id.
+  base::Result<std::optional<store::UserRecord>> user = std::optional<store::UserRecord>();
+  constexpr std::string_view kPractitioner = "Practitioner/carerecord-user-";
+  if (reference.starts_with(kPractitioner)) {
+    const std::string_view digits = reference.substr(kPractitioner.size());
+    int64_t key = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), key);
+    if (error != std::errc() || end != digits.data() + digits.size() || digits.empty() ||
+        digits.front() == '0' || key <= 0) {
+      return std::nullopt;
+    }
+    user = records_.FindUserByKey(key);
+  } else if (reference.starts_with("Patient/")) {
+    user = records_.FindUserOfPatient(reference.substr(8));
+  } else {
     return std::nullopt;
   }
-  std::lock_guard lock(mutex_);
-  auto users = records_.ListUsers();  // a search by agent is rare; the directory is small
-  if (!users.ok()) return std::nullopt;
-  for (const store::UserRecord& user : users.value()) {
-    if (ReferenceOf(user) == reference) return user.username;
-  }
-  return std::nullopt;
+  if (!user.ok() || !user.value()) return std::nullopt;
+  // The reference must be the user's own (a patient user has no Practitioner).
+  if (ReferenceOf(*user.value()) != reference) return std::nullopt;
+  return user.value()->username;
 }
 
 }  // namespace carerecord::app

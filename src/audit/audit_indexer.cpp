@@ -69,11 +69,22 @@ base::Result<std::unique_ptr<AuditIndexer>> AuditIndexer::Open(
       !Exec(index, kAuditSearchSchema)) {
     return Unindexed(index, "set up " + path.string());
   }
+  if (!Statement(index, "SELECT keys FROM audit_search_state").get() &&
+      !Exec(index, kAddSearchKeysColumn)) {
+    return Unindexed(index, "add the keys column to " + path.string());
+  }
+  if (!Exec(index, kMakeSearchState)) return Unindexed(index, "set up " + path.string());
   int64_t indexed = 0;
+  int64_t keys = -1;  // not known: an index from before the column
   {
-    Statement state(index, "SELECT indexed_seq FROM audit_search_state WHERE id = 1");
+    Statement state(index, "SELECT indexed_seq, keys FROM audit_search_state WHERE id = 1");
     if (!state.get()) return Unindexed(index, "read its state");
-    if (sqlite3_step(state.get()) == SQLITE_ROW) indexed = sqlite3_column_int64(state.get(), 0);
+    if (sqlite3_step(state.get()) == SQLITE_ROW) {
+      indexed = sqlite3_column_int64(state.get(), 0);
+      if (sqlite3_column_type(state.get(), 1) != SQLITE_NULL) {
+        keys = sqlite3_column_int64(state.get(), 1);
+      }
+    }
   }
   int64_t head = 0;
   {
@@ -83,16 +94,43 @@ base::Result<std::unique_ptr<AuditIndexer>> AuditIndexer::Open(
     }
     head = sqlite3_column_int64(last.get(), 0);
   }
-  if (indexed > head) {
-    // Made for a longer log than this one: its rows may name entries this log numbers
-    // differently. Rebuilt from the entries.
+  // Rows removed or added behind the indexer's back (the file is not covered by the chain, and
+  // a removed row hides its entry from searches) are seen by their count, one scan of the
+  // index (ARCHITECTURE has its cost); a count that differs rebuilds the index from the
+  // entries. Rows swapped for as many others keep the count: `audit verify` compares every
+  // entry's rows.
+  int64_t rows = 0;
+  {
+    Statement count(index, "SELECT COUNT(*) FROM audit_search");
+    if (!count.get() || sqlite3_step(count.get()) != SQLITE_ROW) {
+      return Unindexed(index, "count its rows");
+    }
+    rows = sqlite3_column_int64(count.get(), 0);
+  }
+  const bool ahead = indexed > head;
+  const bool miscounted = keys >= 0 && rows != keys;
+  if (ahead || miscounted) {
+    // Ahead: made for a longer log than this one, its rows may name entries this log numbers
+    // differently. Either way, rebuilt from the entries.
+    std::cerr << "carerecord: the audit search index ("
+              << (ahead ? "it has reached entry " + std::to_string(indexed) +
+                              ", beyond the log's last, " + std::to_string(head)
+                        : "it has " + std::to_string(rows) + " rows where " + std::to_string(keys) +
+                              " were written")
+              << ") is rebuilt from the log" << std::endl;
     if (!Exec(index,
               "BEGIN IMMEDIATE; DELETE FROM audit_search; "
-              "UPDATE audit_search_state SET indexed_seq = 0 WHERE id = 1; COMMIT;")) {
+              "UPDATE audit_search_state SET indexed_seq = 0, keys = 0 WHERE id = 1; COMMIT;")) {
       Exec(index, "ROLLBACK");
-      return Unindexed(index, "drop an index ahead of the log");
+      return Unindexed(index, "drop an index that differs from the log");
     }
     indexed = 0;
+  } else if (keys < 0) {
+    // An index from before the count: its rows as they are now are what it holds.
+    Statement set(index, "UPDATE audit_search_state SET keys = ?1 WHERE id = 1");
+    if (!set.get()) return Unindexed(index, "count its rows");
+    sqlite3_bind_int64(set.get(), 1, rows);
+    if (sqlite3_step(set.get()) != SQLITE_DONE) return Unindexed(index, "count its rows");
   }
   indexer->indexed_seq_ = indexed;
   indexer->committed_seq_ = head;
@@ -142,12 +180,14 @@ base::Status AuditIndexer::CatchUp() {
     if (rc != SQLITE_DONE) return Unindexed(entries_, "read entries");
     if (batch.empty()) return base::Status::Ok();
     if (!Exec(index_, "BEGIN IMMEDIATE")) return Unindexed(index_, "begin");
+    int64_t written = 0;  // rows inserted (a key an entry gives twice is one row)
     for (const Keyed& keyed : batch) {
       for (const std::string& key : keyed.keys) {
         sqlite3_bind_text(insert.get(), 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
         sqlite3_bind_int64(insert.get(), 2, keyed.time_ms);
         sqlite3_bind_int64(insert.get(), 3, keyed.seq);
         const int inserted = sqlite3_step(insert.get());
+        written += sqlite3_changes(index_);
         sqlite3_reset(insert.get());
         if (inserted != SQLITE_DONE) {
           base::Error error = Unindexed(index_, "insert");
@@ -158,6 +198,7 @@ base::Status AuditIndexer::CatchUp() {
     }
     const int64_t last = batch.back().seq;
     sqlite3_bind_int64(done.get(), 1, last);
+    sqlite3_bind_int64(done.get(), 2, written);
     const int set = sqlite3_step(done.get());
     sqlite3_reset(done.get());
     if (set != SQLITE_DONE || !Exec(index_, "COMMIT")) {

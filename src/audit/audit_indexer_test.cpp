@@ -9,6 +9,7 @@
 #include "audit/audit_log.h"
 #include "audit/audit_search.h"
 #include "audit/audit_test_support.h"
+#include "audit/audit_verify.h"
 
 namespace carerecord::audit {
 namespace {
@@ -130,6 +131,83 @@ TEST(AuditIndex, AnEditedIndexNeverShowsAnEntryThatDoesNotMatch) {
   sqlite3_close(db);
   AuditSearch search(dir.path());
   EXPECT_EQ(Seqs(search, ByUser("user1")), (std::vector<int64_t>{4, 1}));
+}
+
+void IndexSql(const std::filesystem::path& dir, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / kAuditSearchDatabaseFile).c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+}
+
+// Rows removed from the index behind the indexer's back hid their entries from searches until
+// the index was rebuilt, which nothing did (hostile 5b finding 11). Open counts the rows against
+// the number written and rebuilds the index from the entries when they differ; verify then
+// finds it whole.
+TEST(AuditIndex, OpenRebuildsAnIndexWhoseRowCountDiffersFromWhatWasWritten) {
+  TempDir dir;
+  WriteSampleLog(dir.path(), 12);
+  { ASSERT_TRUE(AuditIndexer::Open(dir.path()).ok()); }
+  auto whole = VerifyAuditSearchIndex(dir.path());
+  ASSERT_TRUE(whole.ok()) << whole.error().message;
+  EXPECT_TRUE(whole->ok) << whole->Summary();
+  EXPECT_EQ(whole->indexed, 12);
+  AuditQuery patient;
+  patient.all_of = {{"p|p5"}};
+  for (const char* edit : {"DELETE FROM audit_search WHERE key = 'p|p5' AND seq = 5",
+                           "INSERT INTO audit_search(key, time_ms, seq) VALUES('p|p5', 1, 7)"}) {
+    SCOPED_TRACE(edit);
+    IndexSql(dir.path(), edit);
+    auto edited = VerifyAuditSearchIndex(dir.path());
+    ASSERT_TRUE(edited.ok());
+    EXPECT_FALSE(edited->ok);
+    EXPECT_EQ(edited->first_bad_seq, std::string(edit).find("DELETE") == 0 ? 5 : 7)
+        << edited->Summary();
+    {
+      auto reopened = AuditIndexer::Open(dir.path());
+      ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+      EXPECT_EQ((*reopened)->indexed_seq(), 12);
+    }
+    auto rebuilt = VerifyAuditSearchIndex(dir.path());
+    ASSERT_TRUE(rebuilt.ok());
+    EXPECT_TRUE(rebuilt->ok) << rebuilt->Summary();
+    EXPECT_EQ(rebuilt->rows, whole->rows);
+    AuditSearch search(dir.path());
+    EXPECT_EQ(Seqs(search, patient), (std::vector<int64_t>{5}));
+  }
+  // A row changed for another keeps the count: Open cannot see it, verify does.
+  IndexSql(dir.path(), "UPDATE audit_search SET key = 'p|p6' WHERE key = 'p|p5' AND seq = 5");
+  { ASSERT_TRUE(AuditIndexer::Open(dir.path()).ok()); }
+  auto swapped = VerifyAuditSearchIndex(dir.path());
+  ASSERT_TRUE(swapped.ok());
+  EXPECT_FALSE(swapped->ok);
+  EXPECT_EQ(swapped->first_bad_seq, 5);
+  EXPECT_NE(swapped->why.find("'p|p5'"), std::string::npos) << swapped->why;
+}
+
+// An index made before the count was kept gains it on its first Open (its rows as they are),
+// and is not rebuilt for that; it then counts the rows it adds.
+TEST(AuditIndex, AnIndexFromBeforeTheCountIsCountedOnce) {
+  TempDir dir;
+  WriteSampleLog(dir.path(), 6);
+  { ASSERT_TRUE(AuditIndexer::Open(dir.path()).ok()); }
+  IndexSql(dir.path(), "ALTER TABLE audit_search_state DROP COLUMN keys");
+  WriteSampleLog(dir.path(), 4, 7);  // Open (of the log) adds the column; Close stops its thread
+  {
+    auto indexer = AuditIndexer::Open(dir.path());
+    ASSERT_TRUE(indexer.ok()) << indexer.error().message;
+    EXPECT_EQ((*indexer)->indexed_seq(), 10);
+  }
+  auto verified = VerifyAuditSearchIndex(dir.path());
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->ok) << verified->Summary();
+  IndexSql(dir.path(), "DELETE FROM audit_search WHERE seq = 9");
+  { ASSERT_TRUE(AuditIndexer::Open(dir.path()).ok()); }
+  auto rebuilt = VerifyAuditSearchIndex(dir.path());
+  ASSERT_TRUE(rebuilt.ok());
+  EXPECT_TRUE(rebuilt->ok) << rebuilt->Summary();
+  EXPECT_EQ(rebuilt->rows, verified->rows);
 }
 
 }  // namespace

@@ -5,8 +5,9 @@
 // audit.db and matched directly, so a search finds every committed entry however far behind the
 // index is (only slower). The chain does not cover the side table: every hit is re-read from its
 // canonical bytes and checked against the query, so an edited side table can hide entries but
-// never show a wrong one, and `audit verify` is what proves the log whole. Thread-safe:
-// AuditSearch keeps a pool of read connections.
+// never show a wrong one; rows removed or added are seen at the next start by their count (the
+// index is then rebuilt), and `audit verify` proves the log whole and compares the index with
+// it. Thread-safe: AuditSearch keeps a pool of read connections.
 #pragma once
 
 #include <cstdint>
@@ -33,13 +34,20 @@ CREATE TABLE IF NOT EXISTS audit_search(
   PRIMARY KEY(key, time_ms, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_search_state(
   id INTEGER PRIMARY KEY CHECK(id = 1),
-  indexed_seq INTEGER NOT NULL);
-INSERT OR IGNORE INTO audit_search_state(id, indexed_seq) VALUES(1, 0);
+  indexed_seq INTEGER NOT NULL,
+  keys INTEGER);
 )sql";
+// `keys`, the number of rows the indexer wrote (so that rows removed behind its back are seen
+// at start), came after the table: an index from before it gains the column (NULL: not known)
+// when opened, before its state row is made.
+inline constexpr const char* kAddSearchKeysColumn =
+    "ALTER TABLE audit_search_state ADD COLUMN keys INTEGER";
+inline constexpr const char* kMakeSearchState =
+    "INSERT OR IGNORE INTO audit_search_state(id, indexed_seq, keys) VALUES(1, 0, 0)";
 inline constexpr const char* kInsertSearchKey =
     "INSERT OR IGNORE INTO audit_search(key, time_ms, seq) VALUES(?1, ?2, ?3)";
 inline constexpr const char* kSetIndexedSeq =
-    "UPDATE audit_search_state SET indexed_seq = ?1 WHERE id = 1";
+    "UPDATE audit_search_state SET indexed_seq = ?1, keys = COALESCE(keys, 0) + ?2 WHERE id = 1";
 
 struct AuditQuery {
   // Every group must match (AND); within a group any key may (OR). Keys as SearchKeysOf makes.

@@ -33,6 +33,24 @@ struct VerifyReport {
 // an ok Result with report.ok false.
 base::Result<VerifyReport> VerifyAuditLog(const VerifyOptions& options);
 
+struct IndexVerifyReport {
+  bool ok = false;
+  bool present = false;       // DIR/audit-search.db exists
+  int64_t indexed = 0;        // the entries the index says it holds (1..indexed_seq)
+  int64_t rows = 0;           // its rows read
+  int64_t first_bad_seq = 0;  // when !ok: the first entry whose rows differ
+  std::string why;
+  // "index ok: N entries, R rows", "index absent: it is built from the log at the next start",
+  // or "index: first entry whose rows differ: SEQ (why); ..." saying how to rebuild it.
+  std::string Summary() const;
+};
+
+// Checks DIR/audit-search.db (audit_search.h) against DIR/audit.db: every entry up to the
+// index's indexed_seq has exactly the rows SearchKeysOf gives it (none missing, none extra), and
+// no row names an entry beyond. Reads both in one snapshot each, the index in seq order (one
+// sort of its rows). An error only when a file cannot be read.
+base::Result<IndexVerifyReport> VerifyAuditSearchIndex(const std::filesystem::path& directory);
+
 // Writes OUT/entries.jsonl (entry n's canonical bytes on line n), OUT/hashes.txt (hash_n in hex
 // on line n), OUT/audit-checkpoints and OUT/audit-checkpoint-public.pem, for the independent
 // procedure in the README (tools/verify_audit_export.py). Returns the number of entries.

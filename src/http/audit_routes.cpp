@@ -90,6 +90,15 @@ Response AuditRoutes::Handle(const std::string& method, const std::vector<std::s
   const bool get = method == "GET" || method == "HEAD";
   const size_t n = segments.size();
   const bool by_id = n == 2 && segments[0] == kType;
+  // AuditEvent/_history, AuditEvent/ID/_history[/V]: an interaction the log does not offer, said
+  // so (not a 404 "there is no AuditEvent/_history", as if an entry of that id were missing).
+  if (segments[0] == kType &&
+      ((n == 2 && segments[1] == "_history") || (n >= 3 && segments[2] == "_history"))) {
+    return Refusal(base::ErrorCode::kMethodNotAllowed,
+                   "the audit log has no history interaction: its entries never change (each "
+                   "is one version, read as AuditEvent/ID); search it with GET AuditEvent?... "
+                   "(date, patient, agent, altid, entity-type, subtype, outcome)");
+  }
   if (segments[0] == kType && n > 2) {
     return Refusal(base::ErrorCode::kNotFound,
                    "the audit log keeps no history of its entries: they never change");

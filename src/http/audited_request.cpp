@@ -39,6 +39,48 @@ std::string CappedReason(std::string_view reason) {
 
 }  // namespace
 
+std::vector<std::string> PatientsReferredTo(const HttpRequest& request, size_t max) {
+  std::vector<std::string> patients;
+  if (request.body.empty() || max == 0) return patients;
+  boost::system::error_code ec;
+  const boost::json::value body = boost::json::parse(request.body, ec);
+  if (ec) return patients;
+  auto add = [&](std::string_view reference) {
+    // "Patient/ID", "https://host/fhir/Patient/ID", "Patient/ID/_history/2".
+    for (size_t at = reference.find("Patient/"); at != std::string_view::npos;
+         at = reference.find("Patient/", at + 1)) {
+      if (at != 0 && reference[at - 1] != '/') continue;
+      std::string_view id = reference.substr(at + 8);
+      id = id.substr(0, id.find('/'));
+      if (id.empty() || id.find('?') != std::string_view::npos) return;
+      if (std::find(patients.begin(), patients.end(), id) == patients.end()) {
+        patients.emplace_back(id);
+      }
+      return;
+    }
+  };
+  std::vector<const boost::json::value*> pending{&body};
+  while (!pending.empty() && patients.size() < max) {
+    const boost::json::value* value = pending.back();
+    pending.pop_back();
+    if (const auto* object = value->if_object()) {
+      for (const auto& [key, member] : *object) {
+        if (key == "reference" && member.is_string()) {
+          add(member.as_string());
+        } else if (member.is_object() || member.is_array()) {
+          pending.push_back(&member);
+        }
+      }
+    } else if (const auto* array = value->if_array()) {
+      for (const auto& member : *array) {
+        if (member.is_object() || member.is_array()) pending.push_back(&member);
+      }
+    }
+  }
+  if (patients.size() > max) patients.resize(max);
+  return patients;
+}
+
 bool IsMetadata(const HttpRequest& request) {
   std::string_view path = PathOf(request);
   if (path.ends_with('/')) path.remove_suffix(1);

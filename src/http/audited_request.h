@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "access/access_context.h"
 #include "access/request_audit.h"
@@ -32,6 +33,12 @@ std::optional<access::AuditedRequest> AuditedRequestOf(const HttpRequest& reques
 // path names, a declared reason. None for a request that only reads.
 std::optional<access::AuditedRequest> WriteIntentOf(const HttpRequest& request,
                                                     const access::AccessContext& who);
+
+// The Patient ids a request's JSON body refers to ("reference": "Patient/ID", absolute or with a
+// version too), at most `max` of them, in the order first met; none when the body is not JSON.
+// For the intent entry's purpose of use (a write in a record break-glass opens is BTG before it
+// runs, as after).
+std::vector<std::string> PatientsReferredTo(const HttpRequest& request, size_t max = 100);
 
 // GET /fhir/metadata: public, never audited.
 bool IsMetadata(const HttpRequest& request);

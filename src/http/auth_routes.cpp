@@ -127,9 +127,9 @@ access::ScopeSet SystemScopesOf(const access::ScopeSet& scopes) {
 
 // The sign-in event of a token request once answered: on success, who from the token just
 // issued; on failure, the client id as given (form, Basic credentials or the assertion's unverified
-// issuer) and the OAuth error.
+// issuer) when a client has it, else UnknownClientLabel of it, and the OAuth error.
 SignInEvent TokenSignIn(const HttpRequest& request, const HttpResponse& response,
-                        access::AccessTokens& tokens) {
+                        access::AccessTokens& tokens, access::Directory& directory) {
   SignInEvent event;
   event.status = response.status;
   std::map<std::string, std::string> form;
@@ -178,6 +178,11 @@ SignInEvent TokenSignIn(const HttpRequest& request, const HttpResponse& response
     event.reason = grant + " (" + how + ")";
     if (!event.succeeded) event.reason += ": the issued token could not be read back";
     return event;
+  }
+  // A client id no client has may be a secret pasted into the wrong field: never kept as given.
+  if (!event.client.empty()) {
+    auto known = directory.FindClient(event.client);
+    if (!known.ok() || !known.value()) event.client = UnknownClientLabel(directory, event.client);
   }
   event.reason = grant + " (" + how + "): " + field("error");
   if (const std::string description = field("error_description"); !description.empty()) {
@@ -242,8 +247,9 @@ HttpResponse AuthRoutes::Handle(const HttpRequest& request) const {
     HttpResponse response = Token(request);
     // Every token request is a sign-in (or an attempt at one): its entry is durable first.
     if (request.method != "POST" || fhir_.audit() == nullptr) return response;
-    if (auto unrecorded = RecordSignIn(fhir_.audit(), request,
-                                       TokenSignIn(request, response, services_.tokens))) {
+    if (auto unrecorded =
+            RecordSignIn(fhir_.audit(), request,
+                         TokenSignIn(request, response, services_.tokens, services_.directory))) {
       return *unrecorded;
     }
     return response;

@@ -328,7 +328,7 @@ HttpResponse AuthorizeRoutes::FinishSignIn(const HttpRequest& request, const For
     // A name no user has may be a password typed into the wrong box: never kept as given.
     auto known = services_.directory.FindUser(username);
     if (!known.ok() || !known.value()) {
-      event.user = UnknownUserLabel(services_.directory.records(), username);
+      event.user = UnknownUserLabel(services_.directory, username);
     }
   }
   event.reason = "password form: " + std::string(access::SignInOutcomeText(result.outcome));

@@ -163,6 +163,20 @@ HttpResponse FhirRoutes::HandleDeferred(const HttpRequest& request,
   // A request that may change data runs only once its intent is durable: should its outcome
   // entry then fail, the log still says who tried to change what.
   if (auto intent = WriteIntentOf(request, who)) {
+    // A write in a record that only the user's break-glass opens is BTG from its intent on: the
+    // patient its path names, or one its body refers to (a staff user's only: no one else
+    // breaks glass).
+    if (who.kind == access::PrincipalKind::kUser && intent->disclosure.purpose_of_use.empty()) {
+      std::vector<std::string> named(intent->disclosure.patients.begin(),
+                                     intent->disclosure.patients.end());
+      for (std::string& patient : PatientsReferredTo(request)) named.push_back(std::move(patient));
+      for (const std::string& patient : named) {
+        if (service_.OpensOnlyByBreakGlass(who, patient)) {
+          intent->disclosure.purpose_of_use = "BTG";
+          break;
+        }
+      }
+    }
     if (auto recorded = options_.audit->Append(*intent); !recorded.ok()) {
       HttpResponse refused = ErrorResponse(
           503,

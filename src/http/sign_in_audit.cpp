@@ -5,9 +5,11 @@
 
 namespace carerecord::http {
 
-std::string UnknownUserLabel(store::IdentityRecords& records, std::string_view name) {
-  const std::string label = "unknown user";
-  auto key = records.KeepSecret("audit_unknown_user_key", access::RandomToken(32));
+namespace {
+
+std::string UnknownNameLabel(access::Directory& directory, std::string label,
+                             std::string_view name) {
+  auto key = directory.AuditLabelKey();
   if (!key.ok()) return label;
   auto digest = access::HmacSha256(key.value(), name);
   if (!digest) return label;
@@ -19,6 +21,16 @@ std::string UnknownUserLabel(store::IdentityRecords& records, std::string_view n
     hex.push_back(kHex[byte & 15]);
   }
   return label + " " + hex;
+}
+
+}  // namespace
+
+std::string UnknownUserLabel(access::Directory& directory, std::string_view name) {
+  return UnknownNameLabel(directory, "unknown user", name);
+}
+
+std::string UnknownClientLabel(access::Directory& directory, std::string_view client_id) {
+  return UnknownNameLabel(directory, "unknown client", client_id);
 }
 
 access::AuditedRequest AuditedSignIn(const HttpRequest& request, const SignInEvent& event) {

@@ -1,9 +1,9 @@
 // Sign-in events in the audit log: every sign-in through the token endpoint (client credentials
 // by secret or private_key_jwt, authorization code, refresh) and the password form, successful or
 // not, appends one entry (action `sign-in` or `sign-in-failed`) before its answer goes out: who
-// tried (the username or client id as given; the password form's name no user has, as
-// UnknownUserLabel; organisation and role when known), outcome, why,
-// the caller's address, and the path without its query. Never a password, secret, assertion,
+// tried (the username or client id as given when a user or client has it; a name or client id
+// no one has as UnknownUserLabel/UnknownClientLabel; organisation and role when known), outcome,
+// why, the caller's address, and the path without its query. Never a password, secret, assertion,
 // code or token. Appends go to audit.db's own writer, never to the record's database.
 // Pure functions over a thread-safe RequestAuditLog.
 #pragma once
@@ -12,9 +12,9 @@
 #include <string>
 #include <string_view>
 
+#include "access/directory.h"
 #include "access/request_audit.h"
 #include "http/http_message.h"
-#include "store/identity_records.h"
 
 namespace carerecord::http {
 
@@ -31,10 +31,13 @@ struct SignInEvent {
 // The name a failed password sign-in is recorded under when no user has the name given (a
 // password typed into the username box must never be kept): "unknown user " and the first 12 hex
 // digits of HMAC-SHA256 of the name, keyed by a secret kept in the directory's database
-// ("audit_unknown_user_key", made on first use). The same name always gives the same label, so
-// repeated attempts can be told apart and correlated, but the label does not reveal the name.
-// Just "unknown user" when the key cannot be read.
-std::string UnknownUserLabel(store::IdentityRecords& records, std::string_view name);
+// (Directory::AuditLabelKey: "audit_unknown_user_key", made on first use, read once). The same
+// name always gives the same label, so repeated attempts can be told apart and correlated, but
+// the label does not reveal the name. Just "unknown user" when the key cannot be read.
+std::string UnknownUserLabel(access::Directory& directory, std::string_view name);
+// The same for a client id no client has, given at the token endpoint (a secret pasted into the
+// client_id field must never be kept): "unknown client " and 12 hex digits.
+std::string UnknownClientLabel(access::Directory& directory, std::string_view client_id);
 
 // The entry of `event` for `request` (its method, path without query, caller's address).
 access::AuditedRequest AuditedSignIn(const HttpRequest& request, const SignInEvent& event);

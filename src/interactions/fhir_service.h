@@ -106,6 +106,12 @@ class FhirService {
   // the HTTP layer (unknown route, body too large).
   static Response ErrorResponse(const base::Error& error);
 
+  // Whether only `who`'s break-glass opens `patient_id`'s record (the policy's
+  // OpensOnlyByBreakGlass): for the audit's purpose of use of a write's intent.
+  bool OpensOnlyByBreakGlass(const access::AccessContext& who, std::string_view patient_id) {
+    return policy_.OpensOnlyByBreakGlass(who, patient_id);
+  }
+
  private:
   friend class TransactionRunner;
   Response RunSearch(const RequestContext& ctx, std::string_view type, const QueryParams& params,

@@ -104,6 +104,14 @@ void TransactionRunner::RecordWrittenPatients(const std::vector<PlannedEntry>& e
   for (const PlannedEntry& e : entries) {
     written.patients.insert(e.written_patients.begin(), e.written_patients.end());
   }
+  // A write in a record that only the writer's break-glass opens is audited as a read there is:
+  // purpose of use BTG.
+  for (const std::string& patient : written.patients) {
+    if (service_.policy_.OpensOnlyByBreakGlass(ctx_.who, patient)) {
+      written.purpose_of_use = "BTG";
+      break;
+    }
+  }
   if (!written.patients.empty()) ctx_.who.request_audit->Record(written);
 }
 
@@ -415,18 +423,27 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
     }
     // A write needs the same access as a read, and reveals nothing the writer may not read: a
     // resource whose current version (or deletion) the writer may not read is neither changed
-    // nor described. A delete of it deletes nothing, as of an id that does not exist (204); an
-    // update is refused before its version, If-Match or condition is looked at, with one text
-    // whatever the reason (a free id would be created, so that it exists cannot be hidden).
-    if (current.version > 0 && !MayReadCurrent(e.type, e.resolved_id, current)) {
-      if (e.method == "DELETE") {
-        e.noop = true;
-        e.status = 204;
-        continue;
-      }
-      return At(MakeError(ErrorCode::kForbidden,
-                          "you may not write " + e.type + "/" + e.resolved_id +
-                              ": a write needs the access a read of it would need"),
+    // nor described, and is answered exactly as an id that was never used. A delete of it
+    // deletes nothing (204, as of a free id). An update of it could not be told from the
+    // update-as-create of a free id (201) unless update-as-create is refused alike: a writer
+    // who may not read every item (AdmitsEverything) may update only a resource it can read,
+    // and a PUT to any other id, free or withheld, is one 405 (FHIR's answer when the server
+    // does not let the client choose the id), before its version, If-Match or body is looked
+    // at. Writers who see everything (integration clients) keep update-as-create: for them no
+    // id is withheld.
+    const bool readable = current.version > 0 && MayReadCurrent(e.type, e.resolved_id, current);
+    if (current.version > 0 && !readable && e.method == "DELETE") {
+      e.noop = true;
+      e.status = 204;
+      continue;
+    }
+    if (e.method == "PUT" && !e.created && !readable &&
+        !service_.policy_.AdmitsEverything(ctx_.who)) {
+      return At(MakeError(ErrorCode::kMethodNotAllowed,
+                          "there is no " + e.type + "/" + e.resolved_id +
+                              " for you to update, and only a client that may read the whole "
+                              "record may choose a new resource's id (update as create): create "
+                              "it with POST"),
                 e.where);
     }
     bool exists = current.version > 0 && !current.deleted;

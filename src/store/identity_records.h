@@ -96,6 +96,11 @@ class IdentityRecords {
       std::string_view ods_code) = 0;
   virtual base::Result<std::optional<UserRecord>> FindUser(std::string_view username) = 0;
   virtual base::Result<std::optional<ClientRecord>> FindClient(std::string_view client_id) = 0;
+  // The user with `key` (UserRecord::key); the first user (by key) whose Patient is
+  // `patient_id`. Each reads that one user (the audit's `agent` search asks for one).
+  virtual base::Result<std::optional<UserRecord>> FindUserByKey(int64_t key) = 0;
+  virtual base::Result<std::optional<UserRecord>> FindUserOfPatient(
+      std::string_view patient_id) = 0;
 
   // In key order (the order they were added).
   virtual base::Result<std::vector<OrganisationRecord>> ListOrganisations() = 0;

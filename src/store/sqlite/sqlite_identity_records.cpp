@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS identity_federated_user (
   subject TEXT NOT NULL,
   UNIQUE (issuer, subject)
 );
+-- A patient user by their Patient (the audit's agent search).
+CREATE INDEX IF NOT EXISTS identity_user_patient ON identity_user (patient_id) WHERE patient_id != '';
 CREATE TABLE IF NOT EXISTS identity_client (
   key INTEGER PRIMARY KEY,
   client_id TEXT NOT NULL UNIQUE,
@@ -373,6 +375,19 @@ class SqliteIdentityRecords final : public IdentityRecords {
     std::lock_guard lock(mutex_);
     return FindOne<UserRecord>(std::string("SELECT ") + kUserColumns + " WHERE u.username = ?",
                                username, &ReadUser);
+  }
+  base::Result<std::optional<UserRecord>> FindUserByKey(int64_t key) override {
+    std::lock_guard lock(mutex_);
+    return FindOne<UserRecord>(std::string("SELECT ") + kUserColumns + " WHERE u.key = ?",
+                               std::to_string(key), &ReadUser);
+  }
+  base::Result<std::optional<UserRecord>> FindUserOfPatient(std::string_view patient_id) override {
+    std::lock_guard lock(mutex_);
+    if (patient_id.empty()) return std::optional<UserRecord>();
+    return FindOne<UserRecord>(std::string("SELECT ") + kUserColumns +
+                                   " WHERE u.patient_id = ? AND u.patient_id != '' "
+                                   "ORDER BY u.key LIMIT 1",
+                               patient_id, &ReadUser);
   }
   base::Result<std::optional<ClientRecord>> FindClient(std::string_view client_id) override {
     std::lock_guard lock(mutex_);
