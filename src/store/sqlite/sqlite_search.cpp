@@ -142,7 +142,7 @@ base::Result<Sql> SearchCompiler::CandidateQuery(const std::vector<CompiledCondi
 }
 
 base::Result<int64_t> SearchCompiler::CountMatches(const Sql& query) {
-  auto stmt = db_.Prepare("SELECT count(*) FROM (" + query.text + ")");
+  auto stmt = db_.Reusable("SELECT count(*) FROM (" + query.text + ")");
   if (!stmt.ok()) return stmt.error();
   BindAll(*stmt, query.binds);
   auto row = stmt->Step();
@@ -151,7 +151,7 @@ base::Result<int64_t> SearchCompiler::CountMatches(const Sql& query) {
 }
 
 base::Result<std::vector<int64_t>> SearchCompiler::StepPks(const Sql& query) {
-  auto stmt = db_.Prepare(query.text);
+  auto stmt = db_.Reusable(query.text);
   if (!stmt.ok()) return stmt.error();
   BindAll(*stmt, query.binds);
   std::vector<int64_t> pks;
@@ -168,7 +168,7 @@ base::Result<std::vector<int64_t>> SearchCompiler::StepPks(const Sql& query) {
 // is read past, never counted, so what follows is as if it were not stored.
 base::Result<std::vector<int64_t>> SearchCompiler::StepPermittedPks(const Sql& query, size_t want) {
   if (!Gated()) return StepPks(query);
-  auto stmt = db_.Prepare(query.text);
+  auto stmt = db_.Reusable(query.text);
   if (!stmt.ok()) return stmt.error();
   BindAll(*stmt, query.binds);
   std::vector<int64_t> pks;
