@@ -126,6 +126,10 @@ base::Result<CompiledCondition> SearchCompiler::CompileToken(const Condition& c,
     out.binds.clear();
     return out;
   }
+  out.exact_token = !out.negated;
+  for (const SearchValue& v : c.values) {
+    out.exact_token = out.exact_token && v.code_given && v.system_given && !v.system.empty();
+  }
   // Several values, each with a code: the codes as an IN list too (implied by the ORs, so the
   // same matches), which lets SQLite walk the (param, code) key once per code; an OR of
   // (code AND system) terms alone made it walk every row of the parameter.
