@@ -6,7 +6,8 @@
 // TXA-12/13 documents) get a suffix of their own, so each message writes new resources.
 //
 // Prints messages/s acknowledged (while sending), messages/s mapped (from the first send until
-// the inbox is drained and every message mapped), ACK p50/p99, the messages in error, and the
+// the inbox is drained and every message mapped), ACK p50/p99, the messages in error, the CPU
+// time the process spent a mapped message (user + system, the senders' threads left out), and the
 // ratio to the goal (5,000 messages/s, ACK p99 <= 20 ms), for the mapping on each of
 // `--parallel` threads (MappingProcessorOptions::parallel), each writing up to
 // `--per-transaction` messages of different chains in one transaction, a fresh folder each.
@@ -17,6 +18,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -196,9 +198,20 @@ struct Figures {
   double mapped_alone_per_second = 0;  // after the last ACK: no inbox commits beside it
   double p50_ms = 0, p99_ms = 0;
   int64_t acked = 0, mapped = 0, in_error = 0;
+  // CPU time of the process (user + system) from the first send until drained, a message,
+  // without the senders' own threads: what the listener, inbox, mapping and store cost.
+  double cpu_ms_per_message = 0;
   int send_failures = 0;
   std::string first_error;
 };
+
+// User + system CPU seconds of the process (RUSAGE_SELF) or the calling thread (RUSAGE_THREAD).
+double CpuSeconds(int who) {
+  rusage usage{};
+  getrusage(who, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 Figures Run(const fs::path& base, const std::vector<Sample>& corpus, int connections, int messages,
             int parallel, size_t per_transaction, int round) {
@@ -237,7 +250,9 @@ Figures Run(const fs::path& base, const std::vector<Sample>& corpus, int connect
         Instance(sample, "-" + std::to_string(round) + "-" + std::to_string(n)));
   }
   std::vector<std::vector<double>> latencies(connections);
+  std::vector<double> sender_cpu_seconds(connections, 0);
   std::atomic<int> failures{0};
+  const double cpu_at_start = CpuSeconds(RUSAGE_SELF);
   const auto start = Clock::now();
   std::vector<std::thread> senders;
   for (int c = 0; c < connections; ++c) {
@@ -258,6 +273,7 @@ Figures Run(const fs::path& base, const std::vector<Sample>& corpus, int connect
             std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
       }
       ::close(fd);
+      sender_cpu_seconds[c] = CpuSeconds(RUSAGE_THREAD);
     });
   }
   for (auto& sender : senders) sender.join();
@@ -281,6 +297,8 @@ Figures Run(const fs::path& base, const std::vector<Sample>& corpus, int connect
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   const double mapped_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  double cpu_seconds = CpuSeconds(RUSAGE_SELF) - cpu_at_start;
+  for (double s : sender_cpu_seconds) cpu_seconds -= s;
   if (auto stats = inbox->Stats(); stats.ok()) {
     for (const auto& s : *stats) {
       f.mapped += s.accepted;
@@ -311,6 +329,7 @@ Figures Run(const fs::path& base, const std::vector<Sample>& corpus, int connect
     f.mapped_alone_per_second =
         static_cast<double>(f.mapped - mapped_at_acked) / (mapped_seconds - acked_seconds);
   }
+  if (f.mapped > 0) f.cpu_ms_per_message = 1000.0 * cpu_seconds / static_cast<double>(f.mapped);
   f.p50_ms = all[all.size() / 2];
   f.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
   return f;
@@ -361,17 +380,17 @@ int main(int argc, char** argv) {
       connections, messages, corpus.size(), dir.c_str());
   std::printf(
       "| mapping | ACKed msg/s | mapped msg/s (inbox drained) | mapped msg/s after the last ACK | "
-      "ACK p50 ms | ACK p99 ms | mapped / in error | mapped vs 5,000/s |\n"
-      "|---|---|---|---|---|---|---|---|\n");
+      "ACK p50 ms | ACK p99 ms | mapped / in error | CPU ms a message | mapped vs 5,000/s |\n"
+      "|---|---|---|---|---|---|---|---|---|\n");
   int round = 0;
   for (int p : parallel) {
     Figures f = Run(dir, corpus, connections, messages, p, per_transaction, ++round);
     std::printf(
         "| %d thread%s, up to %zu a transaction | %.0f | %.0f | %.0f | %.2f | %.2f | %lld / %lld | "
-        "%.3f |%s\n",
+        "%.2f | %.3f |%s\n",
         p, p == 1 ? "" : "s", per_transaction, f.acked_per_second, f.mapped_per_second,
         f.mapped_alone_per_second, f.p50_ms, f.p99_ms, static_cast<long long>(f.mapped),
-        static_cast<long long>(f.in_error), f.mapped_per_second / 5000.0,
+        static_cast<long long>(f.in_error), f.cpu_ms_per_message, f.mapped_per_second / 5000.0,
         f.send_failures ? " (a sender failed)" : "");
     if (!f.first_error.empty()) std::printf("  first error: %s\n", f.first_error.c_str());
   }

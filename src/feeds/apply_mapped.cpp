@@ -1,5 +1,6 @@
 #include "feeds/apply_mapped.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
 #include <cstdio>
@@ -153,6 +154,105 @@ base::Result<std::optional<Stored>> FindCurrent(interactions::FhirService& servi
     }
   }
   return found;
+}
+
+// What the record holds for identities found ahead (FindAhead), by IdentityKey: the current
+// version, or none when the record holds none. An identity not in it is found on its own.
+using FoundAhead = std::map<std::string, std::optional<Stored>>;
+
+std::string IdentityKey(const MappedResource& r) {
+  return r.type + '\x1f' + r.identity_system + '\x1f' + r.identity_value;
+}
+
+// Whether `body` holds the identifier system|value (as the store's token match does: both
+// exactly).
+bool HoldsIdentifier(const json::object& body, const std::string& system,
+                     const std::string& value) {
+  auto* identifiers = body.if_contains("identifier");
+  if (!identifiers || !identifiers->is_array()) return false;
+  for (const auto& identifier : identifiers->as_array()) {
+    if (!identifier.is_object()) continue;
+    auto* s = identifier.as_object().if_contains("system");
+    auto* v = identifier.as_object().if_contains("value");
+    if (s && v && s->is_string() && v->is_string() && s->as_string() == system &&
+        v->as_string() == value) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Finds the identities of `wanted` (of one feed, no Binary) with one search per type and up
+// to kIdentitiesPerSearch of them (`identifier=a,b,c`, through the gate as the feed, like
+// FindCurrent's one search each) and notes each one's current version in `found`. Identities it
+// cannot settle (two matches: FindCurrent's error; a page that may be cut short) are left out,
+// so FindCurrent finds them alone as before.
+base::Status FindAhead(interactions::FhirService& service, const interactions::RequestContext& ctx,
+                       const std::vector<const MappedResource*>& wanted, FoundAhead& found) {
+  constexpr size_t kIdentitiesPerSearch = 100;
+  std::map<std::string, std::vector<const MappedResource*>> by_type;
+  for (const MappedResource* r : wanted) {
+    if (!r->fixed_id.empty() || found.count(IdentityKey(*r))) continue;
+    auto& of_type = by_type[r->type];
+    bool seen = false;
+    for (const MappedResource* other : of_type) {
+      seen = seen || (other->identity_system == r->identity_system &&
+                      other->identity_value == r->identity_value);
+    }
+    if (!seen) of_type.push_back(r);
+  }
+  for (const auto& [type, all] : by_type) {
+    for (size_t first = 0; first < all.size(); first += kIdentitiesPerSearch) {
+      const size_t last = std::min(all.size(), first + kIdentitiesPerSearch);
+      std::string values;
+      for (size_t i = first; i < last; ++i) {
+        if (!values.empty()) values += ',';
+        values += TokenValue(all[i]->identity_system, all[i]->identity_value);
+      }
+      // Each identity matches at most one resource unless the record holds a duplicate; a
+      // page this long that comes back full may have been cut: left to FindCurrent.
+      const size_t page = 2 * (last - first) + 1;
+      auto response =
+          service.Search(ctx, type, {{"identifier", values}, {"_count", std::to_string(page)}});
+      if (response.status != 200) return ResponseError(response, "finding " + type);
+      auto bundle = ParseBody(response.body);
+      if (!bundle.ok()) return bundle.error();
+      std::vector<json::object> matches;
+      if (auto* entries = bundle->if_contains("entry")) {
+        for (auto& entry : entries->as_array()) {
+          auto& e = entry.as_object();
+          if (e.at("search").as_object().at("mode").as_string() != "match") continue;
+          matches.push_back(std::move(e.at("resource").as_object()));
+        }
+      }
+      if (matches.size() >= page) continue;
+      bool has_next = false;
+      if (auto* links = bundle->if_contains("link"); links && links->is_array()) {
+        for (const auto& link : links->as_array()) {
+          has_next = has_next || link.as_object().at("relation").as_string() == "next";
+        }
+      }
+      if (has_next) continue;
+      for (size_t i = first; i < last; ++i) {
+        const MappedResource& r = *all[i];
+        const json::object* holder = nullptr;
+        int holders = 0;
+        for (const json::object& body : matches) {
+          if (HoldsIdentifier(body, r.identity_system, r.identity_value)) {
+            holder = &body;
+            ++holders;
+          }
+        }
+        if (holders > 1) continue;  // FindCurrent reports it
+        std::optional<Stored> current;
+        if (holder) {
+          current = Stored{std::string(holder->at("id").as_string()), VersionOf(*holder), *holder};
+        }
+        found.emplace(IdentityKey(r), std::move(current));
+      }
+    }
+  }
+  return base::Status::Ok();
 }
 
 // Replaces every "reference" whose value is a key of `targets` (a urn:uuid of the message) with
@@ -477,9 +577,12 @@ struct PlannedMessage {
   std::optional<hl7v2::Hl7Error> refused;  // the record refuses the message: no entries
 };
 
+// `ahead`: identities found already for the record as it is now (FindAhead); the others are
+// found one search each.
 base::Result<PlannedMessage> PlanOnce(interactions::FhirService& service,
                                       const interactions::RequestContext& ctx,
-                                      const mapping::MappedMessage& message) {
+                                      const mapping::MappedMessage& message,
+                                      const FoundAhead* ahead = nullptr) {
   PlannedMessage plan;
   ApplyOutcome& outcome = plan.outcome;
   std::vector<Planned> planned(message.resources.size());
@@ -488,9 +591,17 @@ base::Result<PlannedMessage> PlanOnce(interactions::FhirService& service,
   for (size_t i = 0; i < message.resources.size(); ++i) {
     const MappedResource& mapped = message.resources[i];
     planned[i].mapped = &mapped;
-    auto current = FindCurrent(service, ctx, mapped);
-    if (!current.ok()) return current.error();
-    planned[i].current = std::move(current.value());
+    const FoundAhead::value_type* known = nullptr;
+    if (ahead && mapped.fixed_id.empty()) {
+      if (auto at = ahead->find(IdentityKey(mapped)); at != ahead->end()) known = &*at;
+    }
+    if (known) {
+      planned[i].current = known->second;
+    } else {
+      auto current = FindCurrent(service, ctx, mapped);
+      if (!current.ok()) return current.error();
+      planned[i].current = std::move(current.value());
+    }
     const std::string urn = "urn:uuid:" + mapped.local_uuid;
     if (planned[i].current) {
       // A Patient a merge (A40) replaced: what the message says of its record belongs to the
@@ -685,13 +796,37 @@ std::vector<base::Result<ApplyOutcome>> ApplyMappedMessages(
   // writer: the feed's principal and organisation).
   std::map<std::string, std::vector<size_t>> by_feed;
   std::vector<std::optional<PlannedMessage>> plans(messages.size());
+  // The messages' identities, found together per feed: one search per type rather than one per
+  // resource. The messages share no identity and nothing is written until all are planned, so
+  // each is planned on the record as it would find it alone.
+  std::map<std::string, FoundAhead> ahead;
+  if (messages.size() > 1) {
+    std::map<std::string, std::pair<size_t, std::vector<const MappedResource*>>> wanted;
+    for (size_t i = 0; i < messages.size(); ++i) {
+      const MessageToApply& m = messages[i];
+      if (m.message->merge) continue;
+      auto& [first, resources] = wanted[m.feed->feed + '\x1f' + m.feed->organisation_ods];
+      if (resources.empty()) first = i;
+      for (const MappedResource& r : m.message->resources) resources.push_back(&r);
+    }
+    for (const auto& [key, what] : wanted) {
+      // A failure here is not the messages': they find their identities one by one instead.
+      FoundAhead found;
+      if (FindAhead(service, FeedRequestContext(*messages[what.first].feed), what.second, found)
+              .ok()) {
+        ahead[key] = std::move(found);
+      }
+    }
+  }
   for (size_t i = 0; i < messages.size() && messages.size() > 1; ++i) {
     const MessageToApply& m = messages[i];
     if (m.message->merge) {  // moves a compartment: alone, never beside another message
       alone.push_back(i);
       continue;
     }
-    auto plan = PlanOnce(service, FeedRequestContext(*m.feed), *m.message);
+    auto found = ahead.find(m.feed->feed + '\x1f' + m.feed->organisation_ods);
+    auto plan = PlanOnce(service, FeedRequestContext(*m.feed), *m.message,
+                         found == ahead.end() ? nullptr : &found->second);
     if (!plan.ok() || plan->refused) {
       alone.push_back(i);  // its error (or a retry's success) comes from applying it alone
       continue;

@@ -86,9 +86,9 @@ size_t Root(std::vector<size_t>& parent, size_t i) {
   return i;
 }
 
-// Applies `group` (no merge among them): chains of messages sharing an identity, each in event
-// time order. A thread takes up to `per_transaction` chains at a time and applies them in rounds:
-// the next message of each of its chains, written together in one transaction (their
+// Applies `group`: chains of messages sharing an identity, each in event time order (a merge
+// in its arrival place). A thread takes up to `per_transaction` chains at a time and applies them
+// in rounds: the next message of each of its chains, written together in one transaction (their
 // identities are disjoint, so planning them on the same state is planning each on its own), and
 // the round after only once that one is committed. Up to `parallel` threads at once.
 void ApplyGroup(interactions::FhirService& service, std::vector<const Prepared*> group,
@@ -106,10 +106,19 @@ void ApplyGroup(interactions::FhirService& service, std::vector<const Prepared*>
   for (size_t i = 0; i < group.size(); ++i) by_root[Root(parent, i)].push_back(group[i]);
   std::vector<std::vector<const Prepared*>> chains;
   for (auto& [root, chain] : by_root) {
-    // Event time order; the batch's (inbox) order between equal times.
-    std::stable_sort(chain.begin(), chain.end(), [](const Prepared* a, const Prepared* b) {
-      return a->mapped.event_ms < b->mapped.event_ms;
-    });
+    // Event time order, the batch's (inbox) order between equal times; a merge (A40) keeps its
+    // place in the batch's order among the chain's messages, which are sorted only between
+    // merges: a merge does not look at event times (it is applied or refused on the record as
+    // it finds it), so its order against what shares an identity with it is the order the
+    // messages arrived in, as when each merge cut the whole batch in two.
+    for (auto first = chain.begin(); first != chain.end();) {
+      auto last = std::find_if(first, chain.end(),
+                               [](const Prepared* p) { return p->mapped.merge.has_value(); });
+      std::stable_sort(first, last, [](const Prepared* a, const Prepared* b) {
+        return a->mapped.event_ms < b->mapped.event_ms;
+      });
+      first = last == chain.end() ? last : last + 1;
+    }
     chains.push_back(std::move(chain));
   }
   const size_t per_transaction = std::max<size_t>(options.per_transaction, 1);
@@ -174,18 +183,13 @@ std::vector<base::Status> MappingProcessor::ProcessBatch(
           base::MakeError(base::ErrorCode::kInternal, std::string("mapping threw: ") + e.what());
     }
   }
-  // Groups between merges; each merge alone, in its place.
-  std::vector<const Prepared*> group;
-  for (const Prepared& p : prepared) {
-    if (!p.mapped.merge) {
-      group.push_back(&p);
-      continue;
-    }
-    ApplyGroup(service_, std::move(group), options_, outcomes);
-    group.clear();
-    outcomes[p.index] = Apply(service_, p);
-  }
-  ApplyGroup(service_, std::move(group), options_, outcomes);
+  // A merge is a member of its chain (the messages sharing an identity with it: every message
+  // about its survivor or loser names that Patient), not a cut across the whole batch, so the
+  // other chains' rounds are not cut short at each merge.
+  std::vector<const Prepared*> all;
+  all.reserve(prepared.size());
+  for (const Prepared& p : prepared) all.push_back(&p);
+  ApplyGroup(service_, std::move(all), options_, outcomes);
   return outcomes;
 }
 

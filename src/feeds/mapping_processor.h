@@ -9,8 +9,9 @@
 // message). The order that matters is kept: messages that share any identity (the same patient,
 // visit, order, document, or the two patients of a merge) form one chain, applied one after
 // another in event-time order (then inbox order); only different chains are applied together. A
-// merge (A40) moves a whole compartment, which other chains may touch: it is a barrier, applied
-// alone after everything before it in the batch and before anything after it.
+// merge (A40) is a member of its chain (every message about its survivor or loser names that
+// Patient, so it is there) and keeps its inbox place in it (messages are sorted by event time
+// only between a chain's merges); a merge is applied alone, never in a combined transaction.
 #pragma once
 
 #include <vector>

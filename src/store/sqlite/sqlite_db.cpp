@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -61,15 +62,26 @@ base::Error SqliteError(sqlite3* db, std::string_view what) {
 
 SqliteStatement& SqliteStatement::operator=(SqliteStatement&& other) noexcept {
   if (this != &other) {
-    if (stmt_) sqlite3_finalize(stmt_);
+    Release();
     stmt_ = other.stmt_;
+    home_ = other.home_;
     other.stmt_ = nullptr;
+    other.home_ = nullptr;
   }
   return *this;
 }
 
-SqliteStatement::~SqliteStatement() {
-  if (stmt_) sqlite3_finalize(stmt_);
+SqliteStatement::~SqliteStatement() { Release(); }
+
+void SqliteStatement::Release() {
+  if (!stmt_) return;
+  if (SqliteConnection* home = home_) {
+    home_ = nullptr;
+    home->GiveBack(std::move(*this));  // leaves stmt_ null
+    return;
+  }
+  sqlite3_finalize(stmt_);
+  stmt_ = nullptr;
 }
 
 SqliteStatement& SqliteStatement::Bind(int index, int64_t value) {
@@ -164,6 +176,7 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(const std
 
 SqliteConnection::~SqliteConnection() {
   cache_.clear();
+  reusable_.clear();
   sqlite3_close(db_);
 }
 
@@ -209,6 +222,35 @@ base::Result<SqliteStatement> SqliteConnection::Prepare(std::string_view sql) {
     return LastError("prepare");
   }
   return SqliteStatement(stmt);
+}
+
+base::Result<SqliteStatement> SqliteConnection::Reusable(std::string_view sql) {
+  for (auto it = reusable_.begin(); it != reusable_.end(); ++it) {
+    // sqlite3_sql is the text the statement was prepared from, exactly (prepare_v2).
+    const char* text = sqlite3_sql(it->stmt_);
+    if (text && std::string_view(text) == sql) {
+      SqliteStatement statement = std::move(*it);
+      reusable_.erase(it);
+      statement.home_ = this;
+      return statement;
+    }
+  }
+  auto prepared = Prepare(sql);
+  if (!prepared.ok()) return prepared.error();
+  prepared->home_ = this;
+  return prepared;
+}
+
+void SqliteConnection::GiveBack(SqliteStatement statement) {
+  statement.Reset();  // no row held (no snapshot kept open) and no value kept bound
+  const char* text = sqlite3_sql(statement.stmt_);
+  if (!text) return;  // finalized as it goes
+  for (const SqliteStatement& kept : reusable_) {
+    const char* other = sqlite3_sql(kept.stmt_);
+    if (other && std::strcmp(other, text) == 0) return;  // one of the text is enough
+  }
+  reusable_.push_front(std::move(statement));
+  if (reusable_.size() > kReusableStatements) reusable_.pop_back();
 }
 
 base::Result<SqliteStatement*> SqliteConnection::Cached(const std::string& sql) {

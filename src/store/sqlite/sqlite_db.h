@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,11 +20,16 @@ namespace carerecord::store {
 // violation; else kInternal with SQLite's message (for the server's log, never a client).
 base::Error SqliteError(sqlite3* db, std::string_view what);
 
+class SqliteConnection;
+
 class SqliteStatement {
  public:
   SqliteStatement() = default;
   explicit SqliteStatement(sqlite3_stmt* stmt) : stmt_(stmt) {}
-  SqliteStatement(SqliteStatement&& other) noexcept : stmt_(other.stmt_) { other.stmt_ = nullptr; }
+  SqliteStatement(SqliteStatement&& other) noexcept : stmt_(other.stmt_), home_(other.home_) {
+    other.stmt_ = nullptr;
+    other.home_ = nullptr;
+  }
   SqliteStatement& operator=(SqliteStatement&& other) noexcept;
   SqliteStatement(const SqliteStatement&) = delete;
   ~SqliteStatement();
@@ -46,7 +52,12 @@ class SqliteStatement {
   sqlite3_stmt* raw() { return stmt_; }
 
  private:
+  friend class SqliteConnection;
+  void Release();  // back to home_'s reusable statements, else finalized
+
   sqlite3_stmt* stmt_ = nullptr;
+  // Set on a statement from SqliteConnection::Reusable: it goes back there when dropped.
+  SqliteConnection* home_ = nullptr;
 };
 
 class SqliteConnection {
@@ -77,13 +88,26 @@ class SqliteConnection {
   // A statement prepared once per connection and reused (reset before it is handed out).
   base::Result<SqliteStatement*> Cached(const std::string& sql);
   base::Result<SqliteStatement> Prepare(std::string_view sql);
+  // Prepare, but from a small per-connection store of statements kept by SQL text (the least
+  // recently used beyond kReusableStatements finalized): searches of one shape with other values
+  // skip SQLite's parse and plan. The statement is the caller's alone until dropped (a search
+  // run inside another, or the gate reading while a search steps, gets a statement of its own),
+  // then reset, its bindings cleared, and kept. SQLite re-prepares a kept statement itself when
+  // the schema has changed since (sqlite3_prepare_v2).
+  base::Result<SqliteStatement> Reusable(std::string_view sql);
+  static constexpr size_t kReusableStatements = 48;
+  size_t reusable_count() const { return reusable_.size(); }
   sqlite3* raw() { return db_; }
   base::Error LastError(std::string_view what) const;
 
  private:
+  friend class SqliteStatement;
   explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  void GiveBack(SqliteStatement statement);
+
   sqlite3* db_;
   std::unordered_map<std::string, SqliteStatement> cache_;
+  std::list<SqliteStatement> reusable_;  // most recently used first; none has a home_
 };
 
 }  // namespace carerecord::store

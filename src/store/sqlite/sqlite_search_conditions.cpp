@@ -126,6 +126,27 @@ base::Result<CompiledCondition> SearchCompiler::CompileToken(const Condition& c,
     out.binds.clear();
     return out;
   }
+  out.exact_token = !out.negated;
+  for (const SearchValue& v : c.values) {
+    out.exact_token = out.exact_token && v.code_given && v.system_given && !v.system.empty();
+  }
+  // Several values, each with a code: the codes as an IN list too (implied by the ORs, so the
+  // same matches), which lets SQLite walk the (param, code) key once per code; an OR of
+  // (code AND system) terms alone made it walk every row of the parameter.
+  bool every_code = c.values.size() > 1;
+  for (const SearchValue& v : c.values) every_code = every_code && v.code_given;
+  if (every_code) {
+    std::vector<BindValue> binds{out.binds.front()};
+    std::string list;
+    for (const SearchValue& v : c.values) {
+      list += list.empty() ? "?" : ",?";
+      binds.push_back(v.code);
+    }
+    binds.insert(binds.end(), out.binds.begin() + 1, out.binds.end());
+    out.binds = std::move(binds);
+    out.where = "x.param = ? AND x.code IN (" + list + ") AND (" + ors + ")";
+    return out;
+  }
   out.where = "x.param = ? AND (" + ors + ")";
   return out;
 }

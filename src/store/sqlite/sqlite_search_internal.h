@@ -38,6 +38,9 @@ struct CompiledCondition {
   // a condition over many values, such as a chain's thousands of targets), not by an EXISTS
   // per candidate, which would walk every value for each.
   bool check_as_set = false;
+  // Every value names a system and a code (`identifier=s|v`): the (param, code) key gives a
+  // few rows, so it drives even a commit check of what was written since a snapshot.
+  bool exact_token = false;
 };
 
 // The exclusive upper bound of all strings that start with `prefix` (byte order).
