@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cstdlib>
 
@@ -54,6 +55,18 @@ void WriteReviewLog(const std::filesystem::path& dir) {
   declared.action = "declare-relationship";
   declared.reason = "referred today";
   ASSERT_TRUE((*log)->Append(declared).ok());
+  // Attempts refused for their reason (a 400): listed for review, but counted by `audit report`
+  // neither as break-glass nor declarations nor accesses (hostile 6a finding 8).
+  for (const char* action : {"break-glass", "declare-relationship"}) {
+    audit::AuditRecord failed = audit::testing::SampleRecord(9);
+    failed.action = action;
+    failed.reason = "";
+    failed.items = 0;
+    failed.resources.clear();
+    failed.outcome = "failed";
+    failed.status = 400;
+    ASSERT_TRUE((*log)->Append(failed).ok());
+  }
   (*log)->Close();
 }
 
@@ -63,7 +76,9 @@ TEST(AuditCommandLine, VerifyPrintsOkAndExitsZeroOnAWholeLog) {
   IndexAll(dir.path());
   auto result = RunCarerecord("audit verify" + Data(dir));
   EXPECT_EQ(result.status, 0) << result.err;
-  EXPECT_EQ(result.out.rfind("ok 12 entries\nindex ok: 12 entries, ", 0), 0u) << result.out;
+  EXPECT_EQ(result.out.rfind("ok 12 entries\nsigned to entry 12 by ", 0), 0u) << result.out;
+  EXPECT_NE(result.out.find(" checkpoints\nindex ok: 12 entries, "), std::string::npos)
+      << result.out;
 }
 
 // Rows removed from the search index hide their entries from AuditEvent searches and the
@@ -83,7 +98,7 @@ TEST(AuditCommandLine, VerifyChecksTheSearchIndexAgainstTheLog) {
     auto result = RunCarerecord("audit verify" + Data(dir));
     EXPECT_EQ(result.status, 1);
     EXPECT_EQ(ChainLine(result.out), "ok 12 entries\n");  // the log itself is whole
-    const std::string index_line = result.out.substr(ChainLine(result.out).size());
+    const std::string index_line = result.out.substr(result.out.find("\nindex") + 1);
     EXPECT_EQ(index_line.rfind("index: first entry whose rows differ: 5 (", 0), 0u) << index_line;
     EXPECT_NE(index_line.find("can be rebuilt"), std::string::npos) << index_line;
   }
@@ -100,13 +115,17 @@ TEST(AuditCommandLine, VerifyChecksTheSearchIndexAgainstTheLog) {
   // --skip-index: the chain alone (a whole log: exit 0 whatever the index).
   auto chain_only = RunCarerecord("audit verify --skip-index" + Data(dir));
   EXPECT_EQ(chain_only.status, 0) << chain_only.out;
-  EXPECT_EQ(chain_only.out, "ok 12 entries\n");
+  EXPECT_EQ(chain_only.out.rfind("ok 12 entries\nsigned to entry 12 by ", 0), 0u);
+  EXPECT_EQ(std::count(chain_only.out.begin(), chain_only.out.end(), '\n'), 2) << chain_only.out;
   // No index (never built, or removed to be rebuilt): the log is checked, and said so.
   std::filesystem::remove(dir.path() / audit::kAuditSearchDatabaseFile);
   auto absent = RunCarerecord("audit verify" + Data(dir));
   EXPECT_EQ(absent.status, 0) << absent.out;
-  EXPECT_EQ(absent.out,
-            "ok 12 entries\nindex absent: it is built from the log at the next start\n");
+  EXPECT_EQ(absent.out.rfind("ok 12 entries\nsigned to entry 12 by ", 0), 0u) << absent.out;
+  EXPECT_NE(absent.out.find(" checkpoints\nindex absent: it is built from the log at the next "
+                            "start\n"),
+            std::string::npos)
+      << absent.out;
 }
 
 TEST(AuditCommandLine, VerifyNamesTheFirstBadEntryAndExitsOne) {
@@ -124,11 +143,37 @@ TEST(AuditCommandLine, VerifyWithACheckpointFileElsewhere) {
   const auto moved = dir.path() / "elsewhere-checkpoints";
   std::filesystem::rename(dir.path() / audit::kCheckpointFile, moved);
   Sql(dir.path(), "DELETE FROM audit_entry WHERE seq = 3");
-  // Without the checkpoints the truncation cannot be seen; with them it is.
-  EXPECT_EQ(ChainLine(RunCarerecord("audit verify" + Data(dir)).out), "ok 2 entries\n");
+  // Without the checkpoints the log is not whole (nothing shows it was not rewritten); with
+  // them, the truncation is seen.
+  auto unsigned_log = RunCarerecord("audit verify" + Data(dir));
+  EXPECT_EQ(unsigned_log.status, 1);
+  EXPECT_EQ(unsigned_log.out.rfind("first bad entry: 1 (no signed checkpoint covers the log (", 0),
+            0u)
+      << unsigned_log.out;
   auto result = RunCarerecord("audit verify" + Data(dir) + " --checkpoints " + moved.string());
   EXPECT_EQ(result.status, 1);
   EXPECT_EQ(result.out.rfind("first bad entry: 3 (", 0), 0u) << result.out;
+}
+
+// Hostile 6a finding 5: an empty, NUL-filled or mistyped checkpoint file let a log re-chained
+// whole pass as "ok".
+TEST(AuditCommandLine, VerifyRefusesALogNoCheckpointSigns) {
+  TempDir dir;
+  audit::testing::WriteSampleLog(dir.path(), 3);
+  const auto checkpoints = dir.path() / audit::kCheckpointFile;
+  auto typo = RunCarerecord("audit verify" + Data(dir) + " --checkpoints " +
+                            (dir.path() / "no-such-file").string());
+  EXPECT_EQ(typo.status, 1);
+  EXPECT_NE(typo.err.find("there is no checkpoint file"), std::string::npos) << typo.err;
+  std::ofstream(checkpoints, std::ios::binary | std::ios::trunc) << std::string(100, '\0');
+  auto nul = RunCarerecord("audit verify" + Data(dir));
+  EXPECT_EQ(nul.status, 1);
+  EXPECT_NE(nul.err.find("line 1 is not 'SEQ HASH TIME_MS SIGNATURE'"), std::string::npos)
+      << nul.out << nul.err;
+  std::ofstream(checkpoints, std::ios::binary | std::ios::trunc);
+  auto empty = RunCarerecord("audit verify" + Data(dir));
+  EXPECT_EQ(empty.status, 1);
+  EXPECT_EQ(empty.out.rfind("first bad entry: 1 (no signed checkpoint", 0), 0u) << empty.out;
 }
 
 TEST(AuditCommandLine, VerifyWithAPinnedKeyRefusesCheckpointsSignedByAnother) {
@@ -186,8 +231,12 @@ TEST(AuditCommandLine, BreakGlassAndDeclarationsAreListed) {
   WriteReviewLog(dir.path());
   auto glass = RunCarerecord("audit break-glass --since 2020-01-01 --format json" + Data(dir));
   ASSERT_EQ(glass.status, 0) << glass.err;
-  auto row = boost::json::parse(glass.out).as_object();
+  // The granted one, then the attempt refused for its reason (listed, with its outcome).
+  const size_t newline = glass.out.find('\n');
+  ASSERT_NE(newline, std::string::npos) << glass.out;
+  auto row = boost::json::parse(glass.out.substr(0, newline)).as_object();
   EXPECT_EQ(row.at("reason").as_string(), "collapsed in clinic");
+  EXPECT_NE(glass.out.find("\"outcome\":\"failed\"", newline), std::string::npos) << glass.out;
   EXPECT_EQ(row.at("patients").as_array().at(0).as_string(), "p7");
   auto declared = RunCarerecord("audit declarations --since 2020-01-01" + Data(dir));
   ASSERT_EQ(declared.status, 0);
@@ -214,8 +263,10 @@ TEST(AuditCommandLine, AnExportVerifiesWithTheIndependentProcedure) {
   auto exported = RunCarerecord("audit export" + Data(dir) + " --out " + out.string());
   ASSERT_EQ(exported.status, 0) << exported.err;
   EXPECT_EQ(exported.out, "exported 25 entries to " + out.string() + "\n");
-  const std::string script =
+  const std::string bare =
       "python3 " CARERECORD_SOURCE_DIR "/tools/verify_audit_export.py " + out.string();
+  const std::string script =
+      bare + " " + (dir.path() / audit::kCheckpointPublicKeyFile).string();  // the pinned key
   auto run = [&](const std::string& command) {
     const auto log = dir.path() / "script.out";
     const int status = std::system((command + " >" + log.string() + " 2>&1").c_str());
@@ -227,7 +278,7 @@ TEST(AuditCommandLine, AnExportVerifiesWithTheIndependentProcedure) {
   // A checkpoint signed by another key: refused.
   audit::testing::WriteSampleLog(dir.path() / "other", 1);
   auto [key_status, key_text] =
-      run(script + " " + (dir.path() / "other" / audit::kCheckpointPublicKeyFile).string());
+      run(bare + " " + (dir.path() / "other" / audit::kCheckpointPublicKeyFile).string());
   EXPECT_EQ(key_status, 1);
   EXPECT_EQ(key_text.rfind("bad checkpoint: line 1", 0), 0u) << key_text;
 
@@ -240,6 +291,14 @@ TEST(AuditCommandLine, AnExportVerifiesWithTheIndependentProcedure) {
   auto [status, text] = run(script);
   EXPECT_EQ(status, 1);
   EXPECT_EQ(text.rfind("first bad entry: 1", 0), 0u) << text;  // SampleRecord(1) has user1
+
+  // Without a pinned key the script refuses: the export's own copy proves nothing (hostile 6a
+  // finding 5: a re-chained export re-signed with a new key and its PEM replaced said ok).
+  auto [bare_status, bare_text] = run(bare);
+  EXPECT_NE(bare_status, 0);
+  EXPECT_NE(bare_text.find("usage: verify_audit_export.py EXPORT_DIR PUBLIC_KEY_PEM"),
+            std::string::npos)
+      << bare_text;
 }
 
 }  // namespace

@@ -155,6 +155,25 @@ void PatientAuditView::ExpectPatientViewHidesOthers() {
 
 TEST_F(PatientAuditView, APatientSeesNoOtherPatientAndNoItemIds) { ExpectPatientViewHidesOthers(); }
 
+// Hostile 6a finding 10: `patient=<another id>` counted the entries that disclosed both records
+// (an id that exists gave some, one that does not none). Another id now matches nothing.
+TEST_F(PatientAuditView, APatientNamingAnotherPatientFindsNothingWhetherItExistsOrNot) {
+  ASSERT_EQ(server_.Send("GET", "/fhir/Observation?_count=100").status, 200);  // names both
+  auto Count = [&](const std::string& target) {
+    auto response = As(patient_, "GET", target);
+    EXPECT_EQ(response.status, 200) << target << ": " << response.body;
+    auto bundle = json::parse(response.body).as_object();
+    return bundle.contains("entry") ? bundle.at("entry").as_array().size() : size_t{0};
+  };
+  EXPECT_GT(Count("/fhir/AuditEvent?_count=200"), 0u);
+  EXPECT_EQ(Count(std::string("/fhir/AuditEvent?_count=200&patient=") + kOther), 0u);
+  EXPECT_EQ(Count("/fhir/AuditEvent?_count=200&patient=no-such-patient"), 0u);
+  EXPECT_EQ(Count(std::string("/fhir/AuditEvent?_count=200&patient=Patient/") + kOther), 0u);
+  // Naming both finds what naming their own finds (plus the entry of that search itself).
+  const size_t own = Count("/fhir/AuditEvent?_count=200&patient=p1");
+  EXPECT_EQ(Count(std::string("/fhir/AuditEvent?_count=200&patient=p1,") + kOther), own + 1);
+}
+
 TEST_F(PatientAuditViewWithNames, EvenWithStaffNamesShownAPatientSeesNoOtherPatientNorItemIds) {
   ExpectPatientViewHidesOthers();
 }

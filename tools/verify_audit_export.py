@@ -2,12 +2,14 @@
 """Checks a `carerecord audit export` directory with nothing of carerecord: Python's hashlib for
 the chain, the openssl command for the Ed25519 checkpoint signatures. Prints `ok N entries`, or
 `first bad entry: SEQ` / `bad checkpoint: line L` and exits 1. Usage: verify_audit_export.py DIR
-[PUBLIC_KEY_PEM] (pin the public key you were given; default DIR/audit-checkpoint-public.pem)."""
+PUBLIC_KEY_PEM: the public key you were given, pinned (the copy inside an export proves nothing:
+whoever rewrote the log could have re-signed it with a key of their own)."""
 import hashlib, json, os, subprocess, sys, tempfile
 
-d = sys.argv[1]
-key = sys.argv[2] if len(sys.argv) > 2 else os.path.join(d, "audit-checkpoint-public.pem")
-chain, previous = {}, bytes(32)  # hash_0: 32 zero bytes
+if len(sys.argv) != 3:
+    sys.exit("usage: verify_audit_export.py EXPORT_DIR PUBLIC_KEY_PEM (the key you were given, not the export's copy)")
+d, key = sys.argv[1], sys.argv[2]
+chain, previous, signed_to = {}, bytes(32), 0  # hash_0: 32 zero bytes
 with open(os.path.join(d, "entries.jsonl"), "rb") as entries, open(os.path.join(d, "hashes.txt")) as hashes:
     for seq, (line, stored) in enumerate(zip(entries, hashes), start=1):
         canonical = line.rstrip(b"\n")
@@ -28,4 +30,7 @@ with open(os.path.join(d, "audit-checkpoints")) as checkpoints, tempfile.Tempora
             sys.exit(f"bad checkpoint: line {number}")
         if chain.get(int(seq)) != hash_hex:
             sys.exit(f"first bad entry: {min(int(seq), len(chain) + 1)}")
+        signed_to = max(signed_to, int(seq))
+if chain and signed_to == 0:
+    sys.exit("first bad entry: 1 (no signed checkpoint covers the log)")
 print(f"ok {len(chain)} entries")

@@ -36,6 +36,7 @@ int Verify(const AuditSettings& settings) {
     return 1;
   }
   std::cout << report->Summary() << std::endl;
+  if (report->ok) std::cout << report->Signed() << std::endl;
   if (settings.skip_index) return report->ok ? 0 : 1;
   // The search index the FHIR view (AuditEvent, $access-log) is served from: derived from the
   // log, outside the chain, so checked against it here (a removed row hides an entry there).

@@ -84,11 +84,14 @@ void MonthlyAccessCounter::Add(const AuditRecord& entry) {
   row.month = month;
   row.organisation = entry.organisation;
   const bool refused = entry.outcome == "refused";
+  // Only what succeeded counts: a break-glass refused for its reason (a 400, outcome "failed")
+  // opened nothing, and a 404 on a Patient/ID path returned nothing.
+  const bool succeeded = entry.outcome == "success";
   if (refused) ++row.refused;
-  if (entry.action == "break-glass" && !refused) ++row.break_glass;
-  if (entry.action == "declare-relationship" && !refused) ++row.declarations;
-  const bool access = !refused && (entry.items > 0 || !entry.patients.empty() ||
-                                   (!entry.resources.empty() && entry.outcome == "success"));
+  if (entry.action == "break-glass" && succeeded) ++row.break_glass;
+  if (entry.action == "declare-relationship" && succeeded) ++row.declarations;
+  const bool access = succeeded && (entry.items > 0 || !entry.patients.empty() ||
+                                    !entry.resources.empty());
   if (access && entry.action.rfind("sign-in", 0) != 0) {
     ++row.accesses;
     if (entry.purpose == "BTG") ++row.btg_accesses;

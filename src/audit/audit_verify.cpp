@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <fstream>
@@ -124,8 +125,25 @@ std::string VerifyReport::Summary() const {
   return "first bad entry: " + std::to_string(first_bad_seq) + " (" + why + ")";
 }
 
+std::string VerifyReport::Signed() const {
+  if (checkpoints == 0) return "signed by no checkpoint";
+  std::string out = "signed to entry " + std::to_string(signed_to) + " by " +
+                    std::to_string(checkpoints) +
+                    (checkpoints == 1 ? " checkpoint" : " checkpoints");
+  if (signed_to < entries) {
+    out += "; entries " + std::to_string(signed_to + 1) + "-" + std::to_string(entries) +
+           " are not signed yet (a running server signs its head every second)";
+  }
+  return out;
+}
+
 base::Result<VerifyReport> VerifyAuditLog(const VerifyOptions& options) {
   VerifyReport report;
+  if (std::error_code ec;
+      !options.checkpoint_file.empty() && !fs::exists(options.checkpoint_file, ec)) {
+    return MakeError(ErrorCode::kInvalid,
+                     "there is no checkpoint file " + options.checkpoint_file.string());
+  }
   // The checkpoints before the snapshot: each names an entry committed before it was written.
   auto checkpoints = ReadCheckpoints(CheckpointPath(options));
   if (!checkpoints.ok()) return checkpoints.error();
@@ -144,6 +162,7 @@ base::Result<VerifyReport> VerifyAuditLog(const VerifyOptions& options) {
         return report;
       }
       by_seq.emplace(checkpoint.seq, &checkpoint);
+      report.signed_to = std::max(report.signed_to, checkpoint.seq);
     }
   }
   report.checkpoints = static_cast<int64_t>(checkpoints->size());
@@ -208,6 +227,13 @@ base::Result<VerifyReport> VerifyAuditLog(const VerifyOptions& options) {
                               " but checkpoint line " + std::to_string(beyond.line) +
                               " signed entry " + std::to_string(beyond.seq) +
                               ": its tail was truncated or it was restored from an older copy");
+  }
+  if (report.entries > 0 && report.checkpoints == 0) {
+    // Anyone can recompute an unkeyed chain: without a signature over it, a log rewritten whole
+    // looks whole.
+    return fail(1, "no signed checkpoint covers the log (" + CheckpointPath(options).string() +
+                       " is missing or holds none), so the chain alone cannot show that it was "
+                       "not rewritten");
   }
   report.ok = true;
   return report;

@@ -22,15 +22,21 @@ struct VerifyReport {
   bool ok = false;
   int64_t entries = 0;          // entries read
   int64_t checkpoints = 0;      // checkpoints checked
+  int64_t signed_to = 0;        // the highest entry a checkpoint signs
   int64_t first_bad_seq = 0;    // when !ok and an entry is to blame
   int bad_checkpoint_line = 0;  // when !ok and a checkpoint line is to blame
   std::string why;
   // "ok N entries", "first bad entry: SEQ (why)" or "bad checkpoint: line L (why)".
   std::string Summary() const;
+  // For a whole log: how far the checkpoints sign it, e.g. "signed to entry 12 by 3
+  // checkpoints", and the entries after the last checkpoint (a running server signs its head
+  // every second).
+  std::string Signed() const;
 };
 
-// An error only when the log cannot be read at all (no audit.db, unreadable); a damaged log is
-// an ok Result with report.ok false.
+// An error only when the log cannot be read at all (no audit.db, unreadable) or a checkpoint
+// file named in `options` does not exist; a damaged log is an ok Result with report.ok false,
+// and so is a log with entries and no checkpoint (nothing then shows it was not rewritten whole).
 base::Result<VerifyReport> VerifyAuditLog(const VerifyOptions& options);
 
 struct IndexVerifyReport {

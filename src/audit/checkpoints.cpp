@@ -231,7 +231,16 @@ base::Result<std::vector<Checkpoint>> ReadCheckpoints(const fs::path& file) {
   int line_number = 0;
   while (start < text.size()) {
     size_t end = text.find('\n', start);
-    if (end == std::string::npos) break;  // torn by a crash: never signed as a whole line
+    if (end == std::string::npos) {
+      // A last line torn by a crash was never signed as a whole, and holds what a line begins
+      // with (digits, hex, spaces); anything else (a file of NUL bytes, say) is not one.
+      const std::string_view torn = std::string_view(text).substr(start);
+      if (torn.find_first_not_of("0123456789abcdef ") != std::string_view::npos) {
+        return base::Invalid(file.string() + " line " + std::to_string(line_number + 1) +
+                             " is not 'SEQ HASH TIME_MS SIGNATURE'");
+      }
+      break;
+    }
     ++line_number;
     std::istringstream fields(text.substr(start, end - start));
     start = end + 1;

@@ -216,8 +216,13 @@ Response AuditRoutes::Search(const interactions::QueryParams& params,
       std::vector<std::string> group;
       for (std::string item : SplitCommas(value)) {
         if (item.starts_with("Patient/")) item = item.substr(8);
+        // A patient's own record is the only one they may name: another id would count the
+        // requests that disclosed both records, telling that the other exists (hostile 6a
+        // finding 10). It matches nothing, whether the id exists or not.
+        if (patient_user && item != patient) continue;
         group.push_back("p|" + item);
       }
+      if (group.empty()) group.push_back("p|");  // no patient id is empty: matches nothing
       patients.push_back(std::move(group));
     } else if (name == "agent") {
       std::vector<std::string> group;
