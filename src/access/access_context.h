@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "access/scopes.h"
+#include "fhir/patient_facts.h"
 #include "store/store.h"
 
 namespace carerecord::access {
@@ -68,6 +69,22 @@ class AccessPolicy {
   // Why `who` may not write a resource of `type` (for a 403), or nothing when they may. Scopes
   // are checked apart (CheckInteractionScope); this is the role's part.
   virtual std::optional<std::string> RefuseWrite(const AccessContext&, std::string_view) {
+    return std::nullopt;
+  }
+  // Why a version of `type` as written (`json`) says what the policy could not enforce (a 422
+  // naming the element), or nothing: a patient's objection (a Consent) must be one the policy
+  // enforces, never kept and ignored. Whoever writes it.
+  virtual std::optional<base::Error> RefuseUnenforceable(std::string_view /*type*/,
+                                                         std::string_view /*json*/) {
+    return std::nullopt;
+  }
+  // Why `who` may not update or delete an existing item of `type` that is in `patient_id`'s
+  // compartment before or after the write, whose first version `author_organisation` wrote (for
+  // a 403), or nothing when they may: a change needs write access to every record the item
+  // leaves, stays in or enters, and a grant lets its user change only their organisation's items.
+  virtual std::optional<std::string> RefuseChangeInRecordOf(
+      const AccessContext&, std::string_view /*patient_id*/, std::string_view /*type*/,
+      std::string_view /*author_organisation*/) {
     return std::nullopt;
   }
   // Why `who` may not write a version of `type` in `patient_id`'s compartment (for a 403), or
@@ -130,7 +147,13 @@ class RequestGate final : public store::ReadGate {
     }
     if (decision == ReadDecision::kAdmitByBreakGlass) disclosure_.purpose_of_use = "BTG";
     ++disclosure_.items;
-    if (!item.patient_id.empty()) disclosure_.patients.emplace(item.patient_id);
+    if (!item.patient_id.empty()) {
+      disclosure_.patients.emplace(item.patient_id);
+    } else if (!item.sealing_facts.empty()) {  // an item outside the compartments naming some
+      for (std::string_view patient : fhir::PatientsNamedIn(item.sealing_facts).ids) {
+        disclosure_.patients.emplace(patient);
+      }
+    }
     if (disclosure_.resources.size() < Disclosure::kAuditedResources) {
       disclosure_.resources.push_back(std::string(item.type) + "/" + std::string(item.id));
     }

@@ -66,53 +66,13 @@ std::optional<json::object> ParseObject(std::string_view text) {
   return std::move(value.as_object());
 }
 
-// "Organization/ID" from a relative or absolute literal reference (the server stores its own
-// references relative); a version suffix is dropped.
-std::pair<std::string_view, std::string_view> LiteralTarget(std::string_view reference) {
-  if (const size_t history = reference.find("/_history/"); history != std::string_view::npos) {
-    reference = reference.substr(0, history);
-  }
-  const size_t id_at = reference.rfind('/');
-  if (id_at == std::string_view::npos || id_at == 0) return {};
-  const size_t type_at = reference.rfind('/', id_at - 1);
-  const std::string_view type =
-      reference.substr(type_at == std::string_view::npos ? 0 : type_at + 1,
-                       id_at - (type_at == std::string_view::npos ? 0 : type_at + 1));
-  return {type, reference.substr(id_at + 1)};
-}
-
 class TiesReader {
  public:
   TiesReader(const ResourceLookup& lookup, int64_t window_ms)
       : lookup_(lookup), window_ms_(window_ms) {}
 
-  // The ODS codes a Reference names: by identifier, or an Organization (its ODS identifiers) or a
-  // PractitionerRole (its organisation) by literal reference. Two hops at most.
-  std::vector<std::string> Organisations(const json::object& reference, int hops = 0) {
-    std::vector<std::string> out;
-    if (const json::object* identifier = Object(reference, "identifier")) {
-      if (Text(*identifier, "system") == kOdsSystem && !Text(*identifier, "value").empty()) {
-        out.emplace_back(Text(*identifier, "value"));
-        return out;
-      }
-    }
-    auto [type, id] = LiteralTarget(Text(reference, "reference"));
-    if (id.empty() || hops > 1) return out;
-    if (type != "Organization" && type != "PractitionerRole") return out;
-    auto text = lookup_(type, id);
-    if (!text) return out;
-    auto resource = ParseObject(*text);
-    if (!resource) return out;
-    if (type == "Organization") {
-      EachObject(*resource, "identifier", [&](const json::object& identifier) {
-        if (Text(identifier, "system") == kOdsSystem && !Text(identifier, "value").empty()) {
-          out.emplace_back(Text(identifier, "value"));
-        }
-      });
-    } else if (const json::object* organisation = Object(*resource, "organization")) {
-      out = Organisations(*organisation, hops + 1);
-    }
-    return out;
+  std::vector<std::string> Organisations(const json::object& reference) {
+    return OrganisationsNamed(reference, lookup_);
   }
 
   void Relate(const json::object& reference, int64_t until, PatientTies& ties) {
@@ -122,13 +82,27 @@ class TiesReader {
     }
   }
 
+  // Whether a period has begun by now: a tie counts from its period's start (none given: from
+  // now). One that begins later counts from then, when the ties are read again
+  // (read_again_at); a start that cannot be read never counts.
+  bool Begun(const json::object* period, PatientTies& ties) const {
+    const std::string_view start = period ? Text(*period, "start") : std::string_view();
+    if (start.empty()) return true;
+    auto range = fhir::ParseFhirDate(start);
+    if (!range.ok()) return false;
+    if (range->low_ms <= now_ms_) return true;
+    ties.read_again_at = std::min(ties.read_again_at, range->low_ms);
+    return false;
+  }
+
   // Until when an Encounter or EpisodeOfCare relates its organisation: open while it is not
   // finished, else its end (or, lacking one, its start) plus the window; none when cancelled or
-  // entered in error.
-  std::optional<int64_t> EpisodeUntil(const json::object& resource) {
+  // entered in error, or before its period begins.
+  std::optional<int64_t> EpisodeUntil(const json::object& resource, PatientTies& ties) {
     const std::string_view status = Text(resource, "status");
     if (status == "cancelled" || status == "entered-in-error") return std::nullopt;
     const json::object* period = Object(resource, "period");
+    if (!Begun(period, ties)) return std::nullopt;
     std::string_view end = period ? Text(*period, "end") : std::string_view();
     if (end.empty() && status != "finished") return PatientTies::kOpenEnded;
     if (end.empty() && period) end = Text(*period, "start");
@@ -161,7 +135,7 @@ class TiesReader {
       EachObject(resource, "managingOrganization",
                  [&](const json::object& reference) { Relate(reference, kOpen, ties); });
     } else if (type == "Encounter" || type == "EpisodeOfCare") {
-      auto until = EpisodeUntil(resource);
+      auto until = EpisodeUntil(resource, ties);
       if (!until) return;
       EachObject(resource, type == "Encounter" ? "serviceProvider" : "managingOrganization",
                  [&](const json::object& reference) { Relate(reference, *until, ties); });
@@ -169,9 +143,12 @@ class TiesReader {
       const std::string_view status = Text(resource, "status");
       if (!status.empty() && status != "active") return;
       // A team whose period ended, or a member whose period in it ended, relates its
-      // organisation for the window after, as an ended encounter does.
+      // organisation for the window after, as an ended encounter does; a team or a member whose
+      // period has not begun, not yet.
+      if (!Begun(Object(resource, "period"), ties)) return;
       const int64_t team_until = PeriodUntil(Object(resource, "period"));
       EachObject(resource, "participant", [&](const json::object& participant) {
+        if (!Begun(Object(participant, "period"), ties)) return;
         const int64_t until = std::min(team_until, PeriodUntil(Object(participant, "period")));
         EachObject(participant, "member",
                    [&](const json::object& reference) { Relate(reference, until, ties); });
@@ -192,19 +169,12 @@ class TiesReader {
   // An active Consent of the privacy scope (or none given) whose provision denies: with no
   // actor, the patient objects to every organisation but their GP practice; with actors, to
   // those organisations. A provision period that has not begun or has ended does not count.
+  // Only the top-level provision is read: a Consent that says more is refused when written
+  // (UnenforceableObjection), so none is kept and ignored.
   void ReadObjection(const json::object& consent, PatientTies& ties) {
-    if (Text(consent, "status") != "active") return;
-    bool privacy = true;
-    if (const json::object* scope = Object(consent, "scope")) {
-      EachObject(*scope, "coding", [&](const json::object& coding) {
-        if (Text(coding, "system") == "http://terminology.hl7.org/CodeSystem/consentscope" &&
-            Text(coding, "code") != "patient-privacy") {
-          privacy = false;
-        }
-      });
-    }
+    if (!IsObjection(consent)) return;
     const json::object* provision = Object(consent, "provision");
-    if (!privacy || !provision || Text(*provision, "type") != "deny") return;
+    if (!provision || Text(*provision, "type") != "deny") return;
     if (const json::object* period = Object(*provision, "period")) {
       const int64_t now = now_ms_;
       auto start = fhir::ParseFhirDate(Text(*period, "start"));

@@ -21,14 +21,13 @@
 #include <vector>
 
 #include "access/access_grants.h"
+#include "access/consent_objection.h"
 #include "access/region_access_policy.h"
 #include "access/region_policy.h"
 #include "access/wall_clock.h"
 #include "store/store.h"
 
 namespace carerecord::access {
-
-inline constexpr std::string_view kOdsSystem = "https://fhir.nhs.uk/Id/ods-organization-code";
 
 // What a patient's record says about the organisations caring for them. Organisations are ODS
 // codes; references to them are resolved (Organization/ID to its ODS identifier, a
@@ -52,11 +51,6 @@ struct PatientTies {
     return objects_to_all ? !gp_practices.count(ods) : objected.count(ods) > 0;
   }
 };
-
-// A resource of the patient's record, or one it references, by "Type/id": the JSON text, or
-// none when not known.
-using ResourceLookup =
-    std::function<std::optional<std::string>(std::string_view type, std::string_view id)>;
 
 // The ties of `patient_id` from the resources of its compartment (Patient, Encounter,
 // EpisodeOfCare, CareTeam, ServiceRequest, Consent: others are ignored), with `lookup` to

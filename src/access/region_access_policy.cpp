@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "access/consent_objection.h"
+#include "fhir/patient_facts.h"
 #include "fhir/sealing_facts.h"
 
 namespace carerecord::access {
@@ -12,6 +14,19 @@ std::string_view RegionAccessPolicy::OwnPatient(const AccessContext& who) {
   std::string_view user = who.fhir_user;
   if (user.substr(0, kPrefix.size()) == kPrefix) return user.substr(kPrefix.size());
   return {};
+}
+
+RegionAccessPolicy::RegionAccessPolicy(std::shared_ptr<const RegionPolicy> policy,
+                                       CareRelationships* relationships)
+    : policy_(std::move(policy)), relationships_(relationships) {
+  for (size_t role = 0; role < reads_patient_data_.size(); ++role) {
+    for (const std::string& type : policy_->roles[role].read_types) {
+      if (!OutsidePatientCompartment(type) && type != "AuditEvent") {
+        reads_patient_data_[role] = true;
+        break;
+      }
+    }
+  }
 }
 
 ReadDecision RegionAccessPolicy::Decide(const AccessContext& who, const store::ItemFacts& item) {
@@ -32,7 +47,8 @@ ReadDecision RegionAccessPolicy::Decide(const AccessContext& who, const store::I
   // given only by NHS number) is in no record, so no relationship, objection or patient can
   // decide it: staff read it no more than they read a record they may not open.
   if (!outside && item.patient_id.empty() && item.type != "AuditEvent") return kWithhold;
-  const ReadDecision admitted = RecordDecision(who, *role, item);
+  const ReadDecision admitted =
+      outside ? DecideNamedPatients(who, *role, item) : RecordDecision(who, *role, item);
   if (admitted == kWithhold) return kWithhold;
   if (*role == Role::kPatient) {
     std::string_view own = OwnPatient(who);
@@ -72,6 +88,50 @@ ReadDecision RegionAccessPolicy::DecideByContext(const AccessContext& who,
   return Decide(who, standing_for);
 }
 
+ReadDecision RegionAccessPolicy::DecideNamedPatients(const AccessContext& who, Role role,
+                                                     const store::ItemFacts& item) {
+  const fhir::NamedPatients named = fhir::PatientsNamedIn(item.sealing_facts);
+  std::vector<std::string_view> patients = named.ids;
+  std::vector<std::string> from_body;
+  if (!named.every_part_looked_at && fhir::HasPatientLines(item.type)) {
+    // A version written before the patient lines: its body says.
+    if (item.body == nullptr) return ReadDecision::kWithhold;
+    auto json = item.body->Json();
+    if (!json.ok()) return ReadDecision::kWithhold;
+    if (!json->empty()) {
+      boost::system::error_code ec;
+      boost::json::value body = boost::json::parse(json.value(), ec);
+      if (ec || !body.is_object()) return ReadDecision::kWithhold;
+      from_body = fhir::PatientsNamedBy(body.as_object());
+      patients.insert(patients.end(), from_body.begin(), from_body.end());
+    }
+  }
+  if (patients.empty()) return ReadDecision::kAdmit;
+  if (!reads_patient_data_[static_cast<size_t>(role)]) return ReadDecision::kWithhold;
+  if (role == Role::kPatient) {
+    const std::string_view own = OwnPatient(who);
+    for (std::string_view patient : patients) {
+      if (own.empty() || patient != own) return ReadDecision::kWithhold;
+    }
+    return ReadDecision::kAdmit;
+  }
+  ReadDecision decision = ReadDecision::kAdmit;
+  for (std::string_view patient : patients) {
+    const store::ItemFacts in_record{
+        item.type, item.id, patient, item.sealing_facts, item.author_organisation, item.body};
+    switch (RecordDecision(who, role, in_record)) {
+      case ReadDecision::kWithhold:
+        return ReadDecision::kWithhold;
+      case ReadDecision::kAdmitByBreakGlass:
+        decision = ReadDecision::kAdmitByBreakGlass;
+        break;
+      case ReadDecision::kAdmit:
+        break;
+    }
+  }
+  return decision;
+}
+
 ReadDecision RegionAccessPolicy::RecordDecision(const AccessContext& who, Role role,
                                                 const store::ItemFacts& item) {
   // The audit trail is the auditors' to read whatever the relationships (and AuditEvent is the
@@ -95,21 +155,46 @@ ReadDecision RegionAccessPolicy::RecordDecision(const AccessContext& who, Role r
 std::optional<std::string> RegionAccessPolicy::RefuseWriteInRecordOf(const AccessContext& who,
                                                                      std::string_view patient_id,
                                                                      std::string_view type) {
+  return RefuseInRecordOf(who, patient_id, type, nullptr);
+}
+
+std::optional<std::string> RegionAccessPolicy::RefuseChangeInRecordOf(
+    const AccessContext& who, std::string_view patient_id, std::string_view type,
+    std::string_view author_organisation) {
+  return RefuseInRecordOf(who, patient_id, type, &author_organisation);
+}
+
+std::optional<std::string> RegionAccessPolicy::RefuseInRecordOf(
+    const AccessContext& who, std::string_view patient_id, std::string_view type,
+    const std::string_view* author_organisation) {
   if (FullAccess(who) || !relationships_ || who.role == RoleName(Role::kPatient)) {
     return std::nullopt;
   }
+  const std::string under_grant =
+      "a declared relationship or break-glass opens the record of Patient/" +
+      std::string(patient_id) + " to you alone: under it you may ";
   switch (relationships_->Decide(who, patient_id)) {
     case RecordAccess::kOpen:
       return std::nullopt;
     case RecordAccess::kDeclared:
     case RecordAccess::kBreakGlass:
-      if (!MakesTiesOrObjection(type)) return std::nullopt;
-      return "a declared relationship or break-glass opens the record of Patient/" +
-             std::string(patient_id) + " to you alone: under it you may not write " +
+      if (MakesTiesOrObjection(type)) {
+        return under_grant + "not " + (author_organisation ? "change or delete " : "write ") +
+               std::string(type) +
+               " (Patient, Encounter, EpisodeOfCare, CareTeam, ServiceRequest and Consent make "
+               "or close the organisation's access; they need a care relationship found in the "
+               "record)";
+      }
+      if (author_organisation == nullptr ||
+          (!who.organisation.empty() && *author_organisation == who.organisation)) {
+        return std::nullopt;
+      }
+      return under_grant +
+             "add to the record, and change or delete only what your "
+             "organisation wrote; this " +
              std::string(type) +
-             " (Patient, Encounter, EpisodeOfCare, CareTeam, ServiceRequest and Consent make "
-             "or close the organisation's access; they need a care relationship found in the "
-             "record)";
+             " was written by another organisation (changing or deleting it needs a care "
+             "relationship found in the record)";
     case RecordAccess::kClosed:
       break;
   }
@@ -124,6 +209,21 @@ bool RegionAccessPolicy::OpensOnlyByBreakGlass(const AccessContext& who,
                                                std::string_view patient_id) {
   if (FullAccess(who) || !relationships_ || who.role == RoleName(Role::kPatient)) return false;
   return relationships_->Decide(who, patient_id) == RecordAccess::kBreakGlass;
+}
+
+std::optional<base::Error> RegionAccessPolicy::RefuseUnenforceable(std::string_view type,
+                                                                   std::string_view json) {
+  if (type != "Consent" || !relationships_) return std::nullopt;
+  boost::system::error_code ec;
+  boost::json::value consent = boost::json::parse(json, ec);
+  if (ec || !consent.is_object()) return std::nullopt;  // validated before; nothing to enforce
+  const ResourceLookup lookup = [this](std::string_view target_type,
+                                       std::string_view id) -> std::optional<std::string> {
+    auto facts = relationships_->FactsOf(target_type, id);
+    if (!facts) return std::nullopt;
+    return std::move(facts->json);
+  };
+  return UnenforceableObjection(consent.as_object(), lookup);
 }
 
 bool RegionAccessPolicy::MakesTiesOrObjection(std::string_view type) {

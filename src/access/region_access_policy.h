@@ -7,6 +7,7 @@
 // Thread-safe: it holds the immutable policy and a thread-safe relationship source.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,8 +52,7 @@ class CareRelationships {
 class RegionAccessPolicy final : public AccessPolicy {
  public:
   explicit RegionAccessPolicy(std::shared_ptr<const RegionPolicy> policy,
-                              CareRelationships* relationships = nullptr)
-      : policy_(std::move(policy)), relationships_(relationships) {}
+                              CareRelationships* relationships = nullptr);
 
   bool MayRead(const AccessContext& who, const store::ItemFacts& item) override {
     return Decide(who, item) != ReadDecision::kWithhold;
@@ -67,6 +67,18 @@ class RegionAccessPolicy final : public AccessPolicy {
   std::optional<std::string> RefuseWriteInRecordOf(const AccessContext& who,
                                                    std::string_view patient_id,
                                                    std::string_view type) override;
+  // An update or delete: as a write in every record the item is in before or after it, and under
+  // a grant only of an item the user's own organisation wrote first (its author, as sealing
+  // reads it), never of the six types above. A grant adds to a record; it does not take from it
+  // or rewrite what others wrote.
+  std::optional<std::string> RefuseChangeInRecordOf(const AccessContext& who,
+                                                    std::string_view patient_id,
+                                                    std::string_view type,
+                                                    std::string_view author_organisation) override;
+  // A Consent that objects in a way the relationships could not enforce
+  // (UnenforceableObjection, consent_objection.h); none without relationships.
+  std::optional<base::Error> RefuseUnenforceable(std::string_view type,
+                                                 std::string_view json) override;
   bool AdmitsEverything(const AccessContext& who) override { return FullAccess(who); }
   // A staff user whose break-glass alone opens the record (RecordAccess::kBreakGlass).
   bool OpensOnlyByBreakGlass(const AccessContext& who, std::string_view patient_id) override;
@@ -86,10 +98,21 @@ class RegionAccessPolicy final : public AccessPolicy {
   static std::string_view OwnPatient(const AccessContext& who);
 
  private:
+  // A write (a create when `author_organisation` is null, else an update or delete of an item
+  // that organisation wrote first) in `patient_id`'s record.
+  std::optional<std::string> RefuseInRecordOf(const AccessContext& who, std::string_view patient_id,
+                                              std::string_view type,
+                                              const std::string_view* author_organisation);
   // What the patient's record allows (relationship, objection, break-glass) for a staff user.
   ReadDecision RecordDecision(const AccessContext& who, Role role, const store::ItemFacts& item);
   // The item's labels and codes: R for restricted_readers, V and protected codes for the author.
   bool SealingAdmits(const AccessContext& who, Role role, const store::ItemFacts& item) const;
+
+  // An item of a type outside every compartment is read as the records of the patients it names
+  // (fhir/patient_facts.h) allow, each as an item of that record would be, and not at all by a
+  // role that reads no patient data; one naming none as before.
+  ReadDecision DecideNamedPatients(const AccessContext& who, Role role,
+                                   const store::ItemFacts& item);
 
   // A Binary is read as the item its securityContext names is (a document's attachment, read
   // as the DocumentReference is); one without, or naming what does not exist, by no one here.
@@ -97,6 +120,9 @@ class RegionAccessPolicy final : public AccessPolicy {
 
   std::shared_ptr<const RegionPolicy> policy_;
   CareRelationships* relationships_;
+  // Per role: whether it reads any type of the patient compartment but AuditEvent (auditors and
+  // system admins do not).
+  std::array<bool, std::tuple_size_v<decltype(RegionPolicy::roles)>> reads_patient_data_{};
 };
 
 }  // namespace carerecord::access

@@ -57,6 +57,16 @@ class ScopeLimitedPolicy final : public AccessPolicy {
   std::optional<std::string> RefuseWrite(const AccessContext& who, std::string_view type) override {
     return inner_.RefuseWrite(who, type);
   }
+  std::optional<base::Error> RefuseUnenforceable(std::string_view type,
+                                                 std::string_view json) override {
+    return inner_.RefuseUnenforceable(type, json);
+  }
+  std::optional<std::string> RefuseChangeInRecordOf(const AccessContext& who,
+                                                    std::string_view patient_id,
+                                                    std::string_view type,
+                                                    std::string_view author_organisation) override {
+    return inner_.RefuseChangeInRecordOf(who, patient_id, type, author_organisation);
+  }
   std::optional<std::string> RefuseWriteInRecordOf(const AccessContext& who,
                                                    std::string_view patient_id,
                                                    std::string_view type) override {

@@ -90,8 +90,8 @@ void MonthlyAccessCounter::Add(const AuditRecord& entry) {
   if (refused) ++row.refused;
   if (entry.action == "break-glass" && succeeded) ++row.break_glass;
   if (entry.action == "declare-relationship" && succeeded) ++row.declarations;
-  const bool access = succeeded && (entry.items > 0 || !entry.patients.empty() ||
-                                    !entry.resources.empty());
+  const bool access =
+      succeeded && (entry.items > 0 || !entry.patients.empty() || !entry.resources.empty());
   if (access && entry.action.rfind("sign-in", 0) != 0) {
     ++row.accesses;
     if (entry.purpose == "BTG") ++row.btg_accesses;

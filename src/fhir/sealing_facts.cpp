@@ -5,6 +5,7 @@
 
 #include "fhir/category_facts.h"
 #include "fhir/json_number.h"
+#include "fhir/patient_facts.h"
 
 namespace carerecord::fhir {
 namespace {
@@ -68,6 +69,8 @@ std::string EncodeSealingFacts(const json::object& resource) {
       }
     }
   }
+  // The patients an item outside the compartments names (fhir/patient_facts.h).
+  if (HasPatientLines(TextOf(resource, "resourceType"))) AddPatientLines(resource, out);
   return out;
 }
 

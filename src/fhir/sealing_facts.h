@@ -17,7 +17,8 @@ inline constexpr std::string_view kConfidentialitySystem =
 
 // The facts as one text: a line "S<system>|<code>" per meta.security coding and "C<system>|<code>"
 // per coding of `code`, each ending in '\n'; empty when there are none. A system is a URI, which
-// holds no '|' or '\n'; a code holds no '\n'.
+// holds no '|' or '\n'; a code holds no '\n'. Also category lines (fhir/category_facts.h) and, for
+// the types outside every patient compartment, patient lines (fhir/patient_facts.h).
 std::string EncodeSealingFacts(const boost::json::object& resource);
 
 bool HasSecurityLabel(std::string_view facts, std::string_view system, std::string_view code);

@@ -375,6 +375,44 @@ base::Status TransactionRunner::CheckTargetsReadable(const store::WriteTransacti
   return base::Status::Ok();
 }
 
+// A write needs the relationship with the patient a read needs: a version put into the record
+// of a patient the writer may not open is refused, with one text whether the patient exists or
+// not (the record of one that does not is open to no one). An update or delete needs it in every
+// record the item was in and is in after (a move out of a record is a write in it), and under a
+// grant is allowed only as the policy's RefuseChangeInRecordOf says (the organisation's own
+// items). Patients the transaction itself creates are the writer's to fill.
+base::Status TransactionRunner::CheckRecordsWritable(const store::PreparedWrite& write,
+                                                     const WrittenEntry& entry,
+                                                     const std::set<std::string>& new_patients) {
+  std::vector<std::string_view> patients;
+  if (!write.is_delete) {
+    patients.assign(write.compartment_patients.begin(), write.compartment_patients.end());
+  }
+  if (entry.changed_author) {
+    for (const std::string& patient : write.previous_compartment_patients) {
+      if (std::find(patients.begin(), patients.end(), patient) == patients.end()) {
+        patients.push_back(patient);
+      }
+    }
+  }
+  for (std::string_view patient : patients) {
+    if (new_patients.count(std::string(patient))) continue;
+    auto refused = entry.changed_author
+                       ? service_.policy_.RefuseChangeInRecordOf(ctx_.who, patient, write.type,
+                                                                 *entry.changed_author)
+                       : service_.policy_.RefuseWriteInRecordOf(ctx_.who, patient, write.type);
+    if (refused) {
+      return At(MakeError(ErrorCode::kForbidden, std::move(*refused)), entry.entry->where);
+    }
+  }
+  if (!write.is_delete) {
+    if (auto problem = service_.policy_.RefuseUnenforceable(write.type, write.json)) {
+      return At(std::move(*problem), entry.entry->where);
+    }
+  }
+  return base::Status::Ok();
+}
+
 base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   reader_ = service_.store_.OpenTransactionReader(store::TransactionReaderKey());
   if (!reader_) return MakeError(ErrorCode::kUnavailable, "the server cannot read data just now");
@@ -409,7 +447,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   transaction.author_organisation = ctx_.who.organisation;
   // Patients this transaction brings into being: a writer may fill the record it creates.
   std::set<std::string> new_patients;
-  std::vector<std::pair<size_t, const PlannedEntry*>> written;  // write index, its entry
+  std::vector<WrittenEntry> written;
   for (PlannedEntry& e : entries) {
     if (e.method == "GET" || e.noop) continue;
     store::CurrentVersion current;
@@ -475,6 +513,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       write->sealing_facts = current.sealing_facts;  // the deletion is sealed as what it deletes
       write->provenance = e.provenance;
       e.written_patients = write->previous_compartment_patients;
+      written.push_back({transaction.writes.size(), &e, current.author_organisation});
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = 204;
@@ -494,23 +533,16 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       e.written_patients.insert(e.written_patients.end(),
                                 write->previous_compartment_patients.begin(),
                                 write->previous_compartment_patients.end());
-      written.emplace_back(transaction.writes.size(), &e);
+      written.push_back({transaction.writes.size(), &e,
+                         exists ? std::optional(current.author_organisation) : std::nullopt});
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = exists ? 200 : 201;
     }
     e.last_updated_ms = now;
   }
-  // A write needs the relationship with the patient a read needs: a version put into the record
-  // of a patient the writer may not open is refused, with one text whether the patient exists
-  // or not (the record of one that does not is open to no one).
-  for (const auto& [index, e] : written) {
-    for (const std::string& patient : transaction.writes[index].compartment_patients) {
-      if (new_patients.count(patient)) continue;
-      if (auto refused = service_.policy_.RefuseWriteInRecordOf(ctx_.who, patient, e->type)) {
-        return At(MakeError(ErrorCode::kForbidden, std::move(*refused)), e->where);
-      }
-    }
+  for (const WrittenEntry& w : written) {
+    CR_RETURN_IF_ERROR(CheckRecordsWritable(transaction.writes[w.index], w, new_patients));
   }
   CR_RETURN_IF_ERROR(CheckTargetsReadable(transaction));
   transaction.checks = std::move(checks_);

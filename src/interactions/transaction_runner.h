@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -89,6 +90,15 @@ class TransactionRunner {
   bool MayReadCurrent(std::string_view type, std::string_view id,
                       const store::CurrentVersion& current);
   base::Status CheckTargetsReadable(const store::WriteTransaction& transaction);
+  // A write of a transaction, for the checks after every entry is prepared.
+  struct WrittenEntry {
+    size_t index;  // in WriteTransaction::writes
+    const PlannedEntry* entry;
+    // An update or delete of what exists: the organisation that wrote its first version.
+    std::optional<std::string> changed_author;
+  };
+  base::Status CheckRecordsWritable(const store::PreparedWrite& write, const WrittenEntry& entry,
+                                    const std::set<std::string>& new_patients);
   // A 403 when the token's scopes for this write are all restricted (SMART's search-style
   // restrictions) and `written` (empty for a delete) or `current` (empty when none) fails them.
   base::Status CheckScopeRestrictions(const PlannedEntry& e, std::string_view written,

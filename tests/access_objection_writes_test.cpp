@@ -1,0 +1,151 @@
+// An objection the policy cannot enforce is refused when written, never kept and ignored (issue
+// 20, hostile round 6a finding 7): an active patient-privacy Consent with a deny that names its
+// patient by identifier only, nests its deny, carries nested provisions, or names actors that
+// are not organisations (a Practitioner, an ODS code in lower case) is a 422 naming the element,
+// whoever writes it and however (POST, PUT, batch, transaction). Those the policy enforces are
+// written and close the record.
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <string>
+
+#include "relationship_record.h"
+
+namespace carerecord {
+namespace {
+
+using namespace relationship_testing;
+namespace json = boost::json;
+
+std::string Consent(const std::string& patient, const std::string& provision,
+                    const std::string& status = "active",
+                    const std::string& scope_code = "patient-privacy") {
+  return R"({"resourceType":"Consent","status":")" + status +
+         R"(","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":")" +
+         scope_code + R"("}]},"category":[{"text":"opt-out"}],"patient":)" + patient +
+         R"(,"provision":)" + provision + "}";
+}
+const std::string kP1 = R"({"reference":"Patient/p1"})";
+std::string Actor(const std::string& reference) {
+  return R"({"role":{"text":"refused"},"reference":)" + reference + "}";
+}
+
+struct Refused {
+  std::string name;
+  std::string consent;
+  std::string element;
+};
+
+std::vector<Refused> RefusedCases() {
+  const std::string nested_deny = R"({"type":"deny"})";
+  return {
+      {"patient by NHS number only",
+       Consent(
+           R"({"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}})",
+           R"({"type":"deny"})"),
+       "Consent.patient"},
+      {"deny under a permit",
+       Consent(kP1, R"({"type":"permit","provision":[)" + nested_deny + "]}"),
+       "Consent.provision.type"},
+      {"deny under a provision of no type", Consent(kP1, R"({"provision":[)" + nested_deny + "]}"),
+       "Consent.provision.type"},
+      {"deny with nested exceptions",
+       Consent(kP1, R"({"type":"deny","provision":[{"type":"permit","actor":[)" +
+                        Actor(OdsRef("H2")) + "]}]}"),
+       "Consent.provision.provision"},
+      {"practitioner actor",
+       Consent(kP1, R"({"type":"deny","actor":[)" + Actor(R"({"reference":"Practitioner/pr-1"})") +
+                        "]}"),
+       "Consent.provision.actor[0].reference"},
+      {"an organisation and a practitioner",
+       Consent(kP1, R"({"type":"deny","actor":[)" + Actor(OdsRef("H1")) + "," +
+                        Actor(R"({"reference":"Practitioner/pr-1"})") + "]}"),
+       "Consent.provision.actor[1].reference"},
+      {"lower-case ODS code",
+       Consent(kP1, R"({"type":"deny","actor":[)" + Actor(OdsRef("h1")) + "]}"),
+       "Consent.provision.actor[0].reference.identifier.value"},
+      {"organisation with no ODS code",
+       Consent(kP1, R"({"type":"deny","actor":[)" +
+                        Actor(R"({"reference":"Organization/org-none"})") + "]}"),
+       "Consent.provision.actor[0].reference"},
+  };
+}
+
+std::vector<Item> Items() {
+  return {
+      PatientWithGp("p1", "GP1"),
+      {"Organization", "org-h1", Org("org-h1", "H1")},
+      {"Organization", "org-none", R"({"resourceType":"Organization","name":"No ODS code"})"},
+      {"Practitioner", "pr-1", R"({"resourceType":"Practitioner","name":[{"family":"Smith"}]})"},
+      {"Encounter", "enc-h1",
+       R"({"resourceType":"Encounter","status":"in-progress","class":{"code":"AMB"},"subject":{"reference":"Patient/p1"},"serviceProvider":)" +
+           OdsRef("H1") + "}"},
+  };
+}
+
+int ConsentCount(RelationshipRecord& record) {
+  auto r = record.Send(Integration(), "GET", "/fhir/Consent?_summary=count");
+  return static_cast<int>(json::parse(r.body).as_object().at("total").as_int64());
+}
+
+TEST(AccessObjectionWritesTest, AnObjectionThePolicyCannotEnforceIsRefusedNamingTheElement) {
+  RelationshipRecord record;
+  record.Write(Items());
+  const auto h1 = Staff("h", "clinician", "H1");
+  const auto gp = Staff("g", "clinician", "GP1");
+  for (const Refused& c : RefusedCases()) {
+    SCOPED_TRACE(c.name);
+    for (const auto& who : {Integration(), gp}) {
+      auto posted = record.Send(who, "POST", "/fhir/Consent", c.consent);
+      EXPECT_EQ(posted.status, 422) << posted.body;
+      EXPECT_NE(posted.body.find("could not enforce"), std::string::npos) << posted.body;
+      EXPECT_NE(posted.body.find("\"" + c.element + "\""), std::string::npos) << posted.body;
+    }
+    auto put = record.Send(Integration(), "PUT", "/fhir/Consent/c-1",
+                           RelationshipRecord::WithId({"Consent", "c-1", c.consent}));
+    EXPECT_EQ(put.status, 422) << put.body;
+    const std::string entry =
+        R"({"request":{"method":"POST","url":"Consent"},"resource":)" + c.consent + "}";
+    auto transaction =
+        record.Send(Integration(), "POST", "/fhir",
+                    R"({"resourceType":"Bundle","type":"transaction","entry":[)" + entry + "]}");
+    EXPECT_EQ(transaction.status, 422) << transaction.body;
+    auto batch = record.Send(Integration(), "POST", "/fhir",
+                             R"({"resourceType":"Bundle","type":"batch","entry":[)" + entry + "]}");
+    EXPECT_NE(batch.body.find(R"("status":"422)"), std::string::npos) << batch.body;
+    EXPECT_EQ(ConsentCount(record), 0);
+    EXPECT_EQ(record.Status(h1, "/fhir/Patient/p1"), 200);
+  }
+}
+
+TEST(AccessObjectionWritesTest, AnObjectionThePolicyEnforcesIsWrittenAndCloses) {
+  const std::vector<std::string> closing = {
+      Consent(kP1, R"({"type":"deny"})"),
+      Consent(kP1, R"({"type":"deny","actor":[)" + Actor(OdsRef("H1")) + "]}"),
+      Consent(kP1, R"({"type":"deny","actor":[)" + Actor(R"({"reference":"Organization/org-h1"})") +
+                       "]}"),
+  };
+  for (const std::string& consent : closing) {
+    SCOPED_TRACE(consent);
+    RelationshipRecord record;
+    record.Write(Items());
+    auto posted = record.Send(Integration(), "POST", "/fhir/Consent", consent);
+    ASSERT_EQ(posted.status, 201) << posted.body;
+    EXPECT_EQ(record.Status(Staff("h", "clinician", "H1"), "/fhir/Patient/p1"), 404);
+  }
+  // What is no objection is not looked at: withdrawn, another scope, or a permit.
+  RelationshipRecord record;
+  record.Write(Items());
+  const std::string nested = R"({"provision":[{"type":"deny"}]})";
+  for (const std::string& consent :
+       {Consent(kP1, nested, "inactive"), Consent(kP1, nested, "active", "research"),
+        Consent(kP1, R"({"type":"permit"})")}) {
+    auto posted = record.Send(Integration(), "POST", "/fhir/Consent", consent);
+    EXPECT_EQ(posted.status, 201) << posted.body;
+  }
+  EXPECT_EQ(record.Status(Staff("h", "clinician", "H1"), "/fhir/Patient/p1"), 200);
+}
+
+}  // namespace
+}  // namespace carerecord
