@@ -716,6 +716,14 @@ TEST(AccessRelationshipsTest, WritesThatOnlyBreakGlassAllowsAreAuditedBTG) {
   const std::string observation =
       R"({"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/p1"}})";
   const std::string update = Record::WithId({"Observation", "obs-1", observation, "p1"});
+  // Under a grant only what the user's organisation wrote may be changed or deleted: its own
+  // Observation, made under the break-glass.
+  auto made = record.Send(stranger, "POST", "/fhir/Observation", observation);
+  ASSERT_EQ(made.status, 201) << made.body;
+  std::string own_id(made.Header("location"));
+  own_id = own_id.substr(0, own_id.find("/_history"));
+  own_id = own_id.substr(own_id.rfind('/') + 1);
+  const std::string own_update = Record::WithId({"Observation", own_id, observation, "p1"});
   const std::string transaction =
       R"({"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"POST","url":"Observation"},"resource":)" +
       observation + "}]}";
@@ -735,10 +743,10 @@ TEST(AccessRelationshipsTest, WritesThatOnlyBreakGlassAllowsAreAuditedBTG) {
   };
   EXPECT_EQ(purposes(stranger, "POST", "/fhir/Observation", observation, 201),
             "intent BTG, outcome BTG");
-  EXPECT_EQ(purposes(stranger, "PUT", "/fhir/Observation/obs-1", update, 200),
+  EXPECT_EQ(purposes(stranger, "PUT", "/fhir/Observation/" + own_id, own_update, 200),
             "intent BTG, outcome BTG");
   EXPECT_EQ(purposes(stranger, "POST", "/fhir", transaction, 200), "intent BTG, outcome BTG");
-  EXPECT_EQ(purposes(stranger, "DELETE", "/fhir/Observation/obs-2", "", 200),
+  EXPECT_EQ(purposes(stranger, "DELETE", "/fhir/Observation/" + own_id, "", 200),
             "intent , outcome BTG");
   // A relationship opens the record: the same writes are for treatment.
   EXPECT_EQ(purposes(related, "POST", "/fhir/Observation", observation, 201), "intent , outcome ");
