@@ -3,7 +3,9 @@
 // inbox, inbox worker and MappingProcessor over one durable data folder (synchronous=FULL), as
 // `serve --mllp` runs them. Every message is made unique: MSH-4 is the bench's facility, and
 // MSH-10 and the identities it states (PID-3 and MRG-1 MRNs, PV1-19 visit, ORC/OBR order numbers,
-// TXA-12/13 documents) get a suffix of their own, so each message writes new resources.
+// TXA-12/13 documents) get a suffix of their own, so each message writes new resources. Each A40
+// is preceded by an A28 of its loser (so --messages counts the samples; the rates count every
+// message sent and mapped).
 //
 // Prints messages/s acknowledged (while sending), messages/s mapped (from the first send until
 // the inbox is drained and every message mapped), ACK p50/p99, the messages in error, the CPU
@@ -28,6 +30,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -139,6 +142,35 @@ std::string Instance(const Sample& s, const std::string& suffix) {
   return Join(out, '\r') + '\r';
 }
 
+// For an A40 sample: an A28 stating its loser (PID-3 := MRG-1, no MRG), sent just before each
+// instance of it with the same suffix, so the merge finds its loser (an A40 of a patient the
+// source never sent is refused); nullopt for any other sample.
+std::optional<Sample> LoserOf(const Sample& s) {
+  std::optional<Sample> out;
+  const auto& in = s.segments;
+  for (size_t i = 0; i < in.size(); ++i) {
+    std::vector<std::string> fields = in[i];
+    if (fields[0] == "MRG") continue;
+    if (fields[0] == "MSH") {
+      if (fields.size() > 8) fields[8] = "ADT^A28^ADT_A05";
+      if (fields.size() > 9) fields[9] += "L";
+    } else if (fields[0] == "EVN" && fields.size() > 1) {
+      fields[1] = "A28";
+    } else if (fields[0] == "PID" && i + 1 < in.size() && in[i + 1][0] == "MRG" &&
+               in[i + 1].size() > 1 && !in[i + 1][1].empty() && fields.size() > 3) {
+      fields[3] = in[i + 1][1];  // each PID's own MRG (an A40 may merge several pairs)
+      if (!out) out.emplace(s), out->segments.clear();
+    }
+    if (!out) out.emplace(s), out->segments.clear();
+    out->segments.push_back(std::move(fields));
+  }
+  bool merges = false;
+  for (const auto& fields : in)
+    merges |= fields[0] == "MRG" && fields.size() > 1 && !fields[1].empty();
+  if (!merges) out.reset();
+  return out;
+}
+
 std::vector<Sample> LoadMappable(const fs::path& dir) {
   std::vector<fs::path> paths;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
@@ -246,8 +278,11 @@ Figures Run(const fs::path& base, const std::vector<Sample>& corpus, int connect
   std::vector<std::vector<std::string>> outgoing(connections);
   for (int n = 0; n < messages; ++n) {
     const Sample& sample = corpus[static_cast<size_t>(n) % corpus.size()];
-    outgoing[n % connections].push_back(
-        Instance(sample, "-" + std::to_string(round) + "-" + std::to_string(n)));
+    const std::string suffix = "-" + std::to_string(round) + "-" + std::to_string(n);
+    if (auto loser = LoserOf(sample)) {  // on the same connection, acknowledged before the A40
+      outgoing[n % connections].push_back(Instance(*loser, suffix));
+    }
+    outgoing[n % connections].push_back(Instance(sample, suffix));
   }
   std::vector<std::vector<double>> latencies(connections);
   std::vector<double> sender_cpu_seconds(connections, 0);

@@ -398,6 +398,13 @@ TEST_F(ApplyMappedTest, EveryMappableSampleIsWrittenAndResentWithoutChange) {
     if (!mapped.ok()) continue;
     ++applied;
     auto first = ApplyMappedMessage(server_.service(), mapped.value(), context);
+    if (mapped->merge && !first.ok()) {
+      // Each sample is its own source here, so an A40's MRG-1 names a patient that source
+      // never sent: refused, nothing written (tests/feeds_merge_test.cpp merges known ones).
+      EXPECT_NE(first.error().message.find("names no patient"), std::string::npos)
+          << file.filename() << ": " << first.error().message;
+      continue;
+    }
     ASSERT_TRUE(first.ok()) << file.filename() << ": " << first.error().message;
     written += first->written.size();
     auto again = ApplyMappedMessage(server_.service(), mapped.value(), context);

@@ -355,5 +355,31 @@ TEST_F(FeedsMergeTest, ARefusedMergeStaysInTheErrorQueueUntilReprocessedAfterACo
   fs::remove_all(dir, ec);
 }
 
+// Hostile round 6a, finding 11: an A40 whose MRG-1 the source never sent was AA and changed
+// nothing. There is nothing to merge: it is refused at MRG-1 (204) and nothing is written, not
+// even the survivor; once the loser is known the same message merges.
+TEST_F(FeedsMergeTest, AMergeOfAPatientTheSourceNeverSentIsRefusedAtMrg1) {
+  Applied(Admit("U1", "20260301100000+0000", "S9M0001", "V91"));
+  const int64_t versions = AllVersions();
+  const std::string unknown_merge = Merge("U2", "20260302100000+0000", "S9M0001", "S9ZZ");
+  ProcessedMessage refused = Send(unknown_merge);
+  ASSERT_TRUE(refused.refused);
+  EXPECT_EQ(refused.refused->condition, hl7v2::ErrorCondition::kUnknownKeyIdentifier);
+  EXPECT_EQ(refused.refused->location.segment_id, "MRG");
+  EXPECT_EQ(refused.refused->location.field, 1);
+  EXPECT_NE(refused.refused->reason.find("MRG-1 S9ZZ names no patient"), std::string::npos)
+      << refused.refused->reason;
+  EXPECT_EQ(AllVersions(), versions);
+  // A survivor the record does not hold either is not created by the refused merge.
+  ProcessedMessage both_unknown = Send(Merge("U3", "20260302110000+0000", "S9NEW", "S9ZZ"));
+  ASSERT_TRUE(both_unknown.refused);
+  EXPECT_EQ(AllVersions(), versions);
+  // Once the source has sent the loser, the same A40 merges.
+  Applied(Admit("U4", "20260301090000+0000", "S9ZZ", "V92"));
+  Applied(unknown_merge);
+  EXPECT_EQ(Links("S9ZZ"), (std::vector<std::string>{"replaced-by " + PatientRef("S9M0001")}));
+  EXPECT_EQ(SubjectOf("V92"), PatientRef("S9M0001"));
+}
+
 }  // namespace
 }  // namespace carerecord::feeds

@@ -460,8 +460,15 @@ base::Status PlanMerge(interactions::FhirService& service, const interactions::R
     return base::Status::Ok();
   }
   if (!loser.value()) {
-    outcome.notes.push_back("A40: no Patient " + merge.loser_value +
-                            " of this source to merge; the survivor stands alone");
+    // A merge names two patients the source sent; one never sent cannot be merged, and an AA
+    // would tell the source it had been (FHIR's $merge likewise rejects an unresolved source
+    // patient). Nothing is written: once the record holds MRG-1 (its A04/A28 arrives late, or
+    // the source corrects MRG-1), `feeds reprocess` applies it.
+    refused = RefuseMerge(hl7v2::ErrorCondition::kUnknownKeyIdentifier, merge.loser_at,
+                          "MRG-1 " + merge.loser_value +
+                              " names no patient this source has sent: there is nothing to "
+                              "merge into PID-3 " +
+                              merge.survivor_value);
     return base::Status::Ok();
   }
   Stored& old = *loser.value();

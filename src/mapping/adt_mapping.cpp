@@ -105,10 +105,10 @@ std::string MapEncounter(MappingContext& ctx, const PatientMapping& patient,
   AddParticipant(ctx, r, participants, 9, "CON", "consultant");
   if (!participants.empty()) encounter["participant"] = std::move(participants);
   json::object period;
-  if (auto start = ctx.DateTime(r.Text(44, 1, 1))) period["start"] = *start;
+  if (auto start = ctx.TimeField(r, 44, "the admit time")) period["start"] = *start;
   // A13 cancels the discharge: the visit has no end, whatever PV1-45 still says.
   if (trigger != "A13" && status == "finished") {
-    if (auto end = ctx.DateTime(r.Text(45, 1, 1))) period["end"] = *end;
+    if (auto end = ctx.TimeField(r, 45, "the discharge time")) period["end"] = *end;
   }
   PutIfAny(encounter, "period", std::move(period));
   if (auto pv2 = ctx.message().FindSegment("PV2")) {
@@ -232,7 +232,9 @@ void MapAllergies(MappingContext& ctx, const PatientMapping& patient) {
     }
     allergy["code"] = ReadCodeableConcept(r, 3);
     allergy["patient"] = json::object{{"reference", patient.reference}};
-    if (auto onset = ctx.DateTime(r.Text(6))) allergy["onsetDateTime"] = *onset;
+    if (auto onset = ctx.TimeField(r, 6, "the identification date")) {
+      allergy["onsetDateTime"] = *onset;
+    }
     json::array manifestations;
     for (size_t rep = 1; rep <= r.Repetitions(5); ++rep) {
       std::string text = r.Text(5, rep, 1);
@@ -286,7 +288,9 @@ void MapDiagnoses(MappingContext& ctx, const PatientMapping& patient,
     condition["code"] = std::move(code);
     condition["subject"] = json::object{{"reference", patient.reference}};
     if (!encounter.empty()) condition["encounter"] = json::object{{"reference", encounter}};
-    if (auto onset = ctx.DateTime(r.Text(5, 1, 1))) condition["onsetDateTime"] = *onset;
+    if (auto onset = ctx.TimeField(r, 5, "the diagnosis time")) {
+      condition["onsetDateTime"] = *onset;
+    }
     json::object recorder = ReadClinicianReference(r, 16, 1, ctx.StaffSystem());
     PutIfAny(condition, "recorder", std::move(recorder));
     MappedResource resource;

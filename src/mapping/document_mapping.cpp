@@ -175,8 +175,8 @@ void MapDocument(MappingContext& ctx) {
         Concept("http://terminology.hl7.org/CodeSystem/v2-0270", type, t.Text(2, 1, 2));
   }
   document["subject"] = json::object{{"reference", patient->reference}};
-  std::optional<std::string> date = ctx.Instant(t.Text(4, 1, 1));
-  if (!date) date = ctx.Instant(t.Text(6, 1, 1));
+  std::optional<std::string> date = ctx.TimeField(t, 4, "the activity time", true);
+  if (!date) date = ctx.TimeField(t, 6, "the transcription time", true);
   if (!date) date = ctx.Instant(ctx.message().header().date_time);
   if (date) document["date"] = *date;
   json::array authors;

@@ -45,6 +45,28 @@ std::optional<std::string> MappingContext::Instant(std::string_view ts) const {
   return ToFhirInstant(ts, zone_);
 }
 
+std::optional<std::string> MappingContext::TimeField(const FieldReader& r, size_t field,
+                                                     std::string_view what, bool instant) {
+  const std::string text = r.Text(field, 1, 1);
+  if (text.empty()) return std::nullopt;
+  const std::string name = std::string(r.segment().id()) + "-" + std::to_string(field);
+  auto when = DateTime(text);
+  if (!when) {
+    r.Fail(ErrorCondition::kDataTypeError, field,
+           std::string(what) + " (" + name + ") '" + text +
+               "' is not a timestamp (YYYY[MM[DD[HH[MM[SS]]]]][+/-ZZZZ])",
+           1, 1);
+    return std::nullopt;
+  }
+  if (!instant) return when;
+  auto exact = Instant(text);
+  if (!exact) {
+    Warn(r.segment().Location(field, 1, 1).ToString() + ": " + std::string(what) + " '" + text +
+         "' is not precise to the second (an instant needs it): left out");
+  }
+  return exact;
+}
+
 std::string MappingContext::Add(MappedResource resource) {
   char uuid[40];
   std::snprintf(uuid, sizeof uuid, "00000000-0000-4000-8000-%012zu", out_.resources.size() + 1);
@@ -225,8 +247,10 @@ std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid,
     }
     patient["birthDate"] = *date;
   }
-  if (const std::string death = r.Text(29); !death.empty()) {
-    if (auto when = DateTime(death)) patient["deceasedDateTime"] = *when;
+  if (const std::string death = r.Text(29, 1, 1); !death.empty()) {
+    auto when = TimeField(r, 29, "the date of death");
+    if (!when) return std::nullopt;
+    patient["deceasedDateTime"] = *when;
   } else if (r.Text(30) == "Y") {
     patient["deceasedBoolean"] = true;
   }

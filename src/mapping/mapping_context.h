@@ -34,6 +34,13 @@ class MappingContext {
   // A TS value as a FHIR dateTime / instant, zoneless times read in MSH-7's zone.
   std::optional<std::string> DateTime(std::string_view ts) const;
   std::optional<std::string> Instant(std::string_view ts) const;
+  // A TS field of `r` (SEG-`field`, first repetition and component) as a FHIR dateTime, or an
+  // instant when `instant`; nullopt when empty. A value present but not a timestamp (month 13,
+  // "yesterday") fails the message (102, naming the segment and field): a time the sender stated
+  // is never silently dropped. An instant field whose valid time stops short of seconds (R4
+  // instants need them) is left out with a warning: the sender said less, not something wrong.
+  std::optional<std::string> TimeField(const FieldReader& r, size_t field, std::string_view what,
+                                       bool instant = false);
   // Adds a resource and returns the "urn:uuid:..." that references it within the message.
   std::string Add(MappedResource resource);
   // A logical reference to the sending organisation (by ODS code).

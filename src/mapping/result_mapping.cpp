@@ -303,8 +303,8 @@ void MapObservationResult(MappingContext& ctx) {
       dr["code"] = std::move(code);
       dr["subject"] = json::object{{"reference", patient->reference}};
       if (!visit.empty()) dr["encounter"] = visit;
-      report->effective = ctx.DateTime(r.Text(7, 1, 1));
-      report->issued = ctx.Instant(r.Text(22, 1, 1));
+      report->effective = ctx.TimeField(r, 7, "the observation time");
+      report->issued = ctx.TimeField(r, 22, "the results report time", /*instant=*/true);
       if (report->effective) dr["effectiveDateTime"] = *report->effective;
       if (report->issued) dr["issued"] = *report->issued;
       json::array performers{ctx.OrganisationReference()};
@@ -342,7 +342,7 @@ void MapObservationResult(MappingContext& ctx) {
       observation["code"] = std::move(code);
       observation["subject"] = json::object{{"reference", patient->reference}};
       if (!visit.empty()) observation["encounter"] = visit;
-      if (auto when = ctx.DateTime(r.Text(14, 1, 1))) {
+      if (auto when = ctx.TimeField(r, 14, "the observation time")) {
         observation["effectiveDateTime"] = *when;
       } else if (report->effective) {
         observation["effectiveDateTime"] = *report->effective;

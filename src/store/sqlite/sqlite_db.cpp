@@ -175,7 +175,7 @@ base::Result<std::unique_ptr<SqliteConnection>> SqliteConnection::Open(const std
 }
 
 SqliteConnection::~SqliteConnection() {
-  cache_.clear();
+  reusable_by_text_.clear();
   reusable_.clear();
   sqlite3_close(db_);
 }
@@ -225,15 +225,14 @@ base::Result<SqliteStatement> SqliteConnection::Prepare(std::string_view sql) {
 }
 
 base::Result<SqliteStatement> SqliteConnection::Reusable(std::string_view sql) {
-  for (auto it = reusable_.begin(); it != reusable_.end(); ++it) {
-    // sqlite3_sql is the text the statement was prepared from, exactly (prepare_v2).
-    const char* text = sqlite3_sql(it->stmt_);
-    if (text && std::string_view(text) == sql) {
-      SqliteStatement statement = std::move(*it);
-      reusable_.erase(it);
-      statement.home_ = this;
-      return statement;
-    }
+  // sqlite3_sql is the text the statement was prepared from, exactly (prepare_v2).
+  if (auto found = reusable_by_text_.find(sql); found != reusable_by_text_.end()) {
+    auto kept = found->second;
+    reusable_by_text_.erase(found);
+    SqliteStatement statement = std::move(*kept);
+    reusable_.erase(kept);
+    statement.home_ = this;
+    return statement;
   }
   auto prepared = Prepare(sql);
   if (!prepared.ok()) return prepared.error();
@@ -244,25 +243,20 @@ base::Result<SqliteStatement> SqliteConnection::Reusable(std::string_view sql) {
 void SqliteConnection::GiveBack(SqliteStatement statement) {
   statement.Reset();  // no row held (no snapshot kept open) and no value kept bound
   const char* text = sqlite3_sql(statement.stmt_);
-  if (!text) return;  // finalized as it goes
-  for (const SqliteStatement& kept : reusable_) {
-    const char* other = sqlite3_sql(kept.stmt_);
-    if (other && std::strcmp(other, text) == 0) return;  // one of the text is enough
-  }
+  if (!text) return;                                            // finalized as it goes
+  if (reusable_by_text_.count(std::string_view(text))) return;  // one of the text is enough
   reusable_.push_front(std::move(statement));
-  if (reusable_.size() > kReusableStatements) reusable_.pop_back();
+  reusable_by_text_.emplace(std::string_view(text), reusable_.begin());
+  if (reusable_.size() > kReusableStatements) {
+    reusable_by_text_.erase(std::string_view(sqlite3_sql(reusable_.back().stmt_)));
+    reusable_.pop_back();
+  }
 }
 
-base::Result<SqliteStatement*> SqliteConnection::Cached(const std::string& sql) {
-  auto it = cache_.find(sql);
-  if (it == cache_.end()) {
-    auto prepared = Prepare(sql);
-    if (!prepared.ok()) return prepared.error();
-    it = cache_.emplace(sql, std::move(prepared).value()).first;
-  } else {
-    it->second.Reset();
-  }
-  return &it->second;
+base::Result<CachedStatement> SqliteConnection::Cached(std::string_view sql) {
+  auto statement = Reusable(sql);
+  if (!statement.ok()) return statement.error();
+  return CachedStatement(std::move(statement).value());
 }
 
 base::Error SqliteConnection::LastError(std::string_view what) const {

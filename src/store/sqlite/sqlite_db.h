@@ -60,6 +60,18 @@ class SqliteStatement {
   SqliteConnection* home_ = nullptr;
 };
 
+// A statement from SqliteConnection::Cached, reached as through a pointer ((*stmt)->Bind(...),
+// **stmt): the caller's alone until this is dropped, then reset and kept for the next caller.
+class CachedStatement {
+ public:
+  explicit CachedStatement(SqliteStatement statement) : statement_(std::move(statement)) {}
+  SqliteStatement* operator->() { return &statement_; }
+  SqliteStatement& operator*() { return statement_; }
+
+ private:
+  SqliteStatement statement_;
+};
+
 class SqliteConnection {
  public:
   static base::Result<std::unique_ptr<SqliteConnection>> Open(const std::string& path,
@@ -85,17 +97,19 @@ class SqliteConnection {
     if (!status.ok()) (void)Exec("ROLLBACK");
     return status;
   }
-  // A statement prepared once per connection and reused (reset before it is handed out).
-  base::Result<SqliteStatement*> Cached(const std::string& sql);
+  // Reusable behind a pointer-like handle. (It once handed every caller of a text one shared
+  // statement, kept without limit: a nested use of the text reset rows an outer caller was
+  // still stepping, and sort keys' texts, one per parameter, grew the map.)
+  base::Result<CachedStatement> Cached(std::string_view sql);
   base::Result<SqliteStatement> Prepare(std::string_view sql);
   // Prepare, but from a small per-connection store of statements kept by SQL text (the least
-  // recently used beyond kReusableStatements finalized): searches of one shape with other values
-  // skip SQLite's parse and plan. The statement is the caller's alone until dropped (a search
-  // run inside another, or the gate reading while a search steps, gets a statement of its own),
-  // then reset, its bindings cleared, and kept. SQLite re-prepares a kept statement itself when
-  // the schema has changed since (sqlite3_prepare_v2).
+  // recently used beyond kReusableStatements finalized, found by text through a hash): searches of
+  // one shape with other values skip SQLite's parse and plan. The statement is the caller's alone
+  // until dropped (a search run inside another, or the gate reading while a search steps, gets a
+  // statement of its own), then reset, its bindings cleared, and kept. SQLite re-prepares a kept
+  // statement itself when the schema has changed since (sqlite3_prepare_v2).
   base::Result<SqliteStatement> Reusable(std::string_view sql);
-  static constexpr size_t kReusableStatements = 48;
+  static constexpr size_t kReusableStatements = 128;
   size_t reusable_count() const { return reusable_.size(); }
   sqlite3* raw() { return db_; }
   base::Error LastError(std::string_view what) const;
@@ -106,8 +120,9 @@ class SqliteConnection {
   void GiveBack(SqliteStatement statement);
 
   sqlite3* db_;
-  std::unordered_map<std::string, SqliteStatement> cache_;
   std::list<SqliteStatement> reusable_;  // most recently used first; none has a home_
+  // Each of reusable_ by its text (sqlite3_sql's, which lives as long as the statement).
+  std::unordered_map<std::string_view, std::list<SqliteStatement>::iterator> reusable_by_text_;
 };
 
 }  // namespace carerecord::store

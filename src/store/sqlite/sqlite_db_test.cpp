@@ -180,3 +180,49 @@ TEST(SqliteReusable, AMovedStatementGoesBackOnce) {
 
 }  // namespace
 }  // namespace carerecord::store
+
+namespace carerecord::store {
+namespace {
+
+// Cached is Reusable behind a pointer: it once handed every caller of a text one shared
+// statement (a nested use reset the outer caller's rows) and kept every text without limit.
+TEST(SqliteCached, OneTextInUseTwiceAtOnceGetsTwoStatementsAndTheOuterStepsOn) {
+  auto db = Memory();
+  const std::string sql =
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1) SELECT x FROM "
+      "c";
+  auto outer = db->Cached(sql);
+  ASSERT_TRUE(outer.ok());
+  (*outer)->Bind(1, int64_t{5});
+  ASSERT_TRUE((*outer)->Step().value());
+  {
+    auto inner = db->Cached(sql);
+    ASSERT_TRUE(inner.ok());
+    EXPECT_NE((*inner)->raw(), (*outer)->raw());
+    (*inner)->Bind(1, int64_t{2});
+    while ((*inner)->Step().value()) {
+    }
+  }
+  int64_t last = (*outer)->Int(0);
+  while ((*outer)->Step().value()) last = (*outer)->Int(0);
+  EXPECT_EQ(last, 5);
+}
+
+TEST(SqliteCached, KeepsAtMostTheLimitAndAnEvictedTextIsPreparedAgain) {
+  auto db = Memory();
+  const size_t limit = SqliteConnection::kReusableStatements;
+  for (size_t i = 0; i < 3 * limit; ++i) {
+    auto stmt = db->Cached("SELECT " + std::to_string(i));
+    ASSERT_TRUE(stmt.ok());
+    ASSERT_TRUE((*stmt)->Step().value());
+    EXPECT_EQ((*stmt)->Int(0), static_cast<int64_t>(i));
+  }
+  EXPECT_EQ(db->reusable_count(), limit);
+  auto again = db->Cached("SELECT 0");  // long evicted
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE((*again)->Step().value());
+  EXPECT_EQ((*again)->Int(0), 0);
+}
+
+}  // namespace
+}  // namespace carerecord::store
