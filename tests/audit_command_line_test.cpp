@@ -273,7 +273,20 @@ TEST(AuditCommandLine, AnExportVerifiesWithTheIndependentProcedure) {
     return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                           carerecord::testing::ReadFile(log));
   };
-  EXPECT_EQ(run(script), std::make_pair(0, std::string("ok 25 entries\n")));
+  EXPECT_EQ(run(script), std::make_pair(0, std::string("ok 25 entries\nsigned to entry 25\n")));
+  // A key file that is missing, or a checkpoint line that is not one: said, not a traceback.
+  auto [no_key_status, no_key_text] = run(bare + " " + (dir.path() / "no-such.pem").string());
+  EXPECT_EQ(no_key_status, 1);
+  EXPECT_EQ(no_key_text.rfind("no public key at ", 0), 0u) << no_key_text;
+  const std::string checkpoints = carerecord::testing::ReadFile(out / "audit-checkpoints");
+  std::ofstream(out / "audit-checkpoints", std::ios::binary | std::ios::trunc)
+      << std::string(100, '\0');
+  auto [nul_status, nul_text] = run(script);
+  EXPECT_EQ(nul_status, 1);
+  EXPECT_EQ(nul_text.rfind("bad checkpoint: line 1 (not 'SEQ HASH TIME_MS SIGNATURE')", 0), 0u)
+      << nul_text;
+  std::ofstream(out / "audit-checkpoints", std::ios::binary | std::ios::trunc) << checkpoints;
+  EXPECT_EQ(run(script).first, 0);
 
   // A checkpoint signed by another key: refused.
   audit::testing::WriteSampleLog(dir.path() / "other", 1);

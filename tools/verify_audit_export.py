@@ -9,6 +9,8 @@ import hashlib, json, os, subprocess, sys, tempfile
 if len(sys.argv) != 3:
     sys.exit("usage: verify_audit_export.py EXPORT_DIR PUBLIC_KEY_PEM (the key you were given, not the export's copy)")
 d, key = sys.argv[1], sys.argv[2]
+if not os.path.isfile(key) or os.path.getsize(key) == 0:
+    sys.exit(f"no public key at {key}")
 chain, previous, signed_to = {}, bytes(32), 0  # hash_0: 32 zero bytes
 with open(os.path.join(d, "entries.jsonl"), "rb") as entries, open(os.path.join(d, "hashes.txt")) as hashes:
     for seq, (line, stored) in enumerate(zip(entries, hashes), start=1):
@@ -19,7 +21,11 @@ with open(os.path.join(d, "entries.jsonl"), "rb") as entries, open(os.path.join(
         chain[seq] = previous.hex()
 with open(os.path.join(d, "audit-checkpoints")) as checkpoints, tempfile.TemporaryDirectory() as tmp:
     for number, line in enumerate(checkpoints, start=1):
-        seq, hash_hex, time_ms, signature = line.split()
+        try:
+            seq, hash_hex, time_ms, signature = line.split()
+            int(seq), int(time_ms), bytes.fromhex(signature), bytes.fromhex(hash_hex)
+        except ValueError:
+            sys.exit(f"bad checkpoint: line {number} (not 'SEQ HASH TIME_MS SIGNATURE')")
         with open(os.path.join(tmp, "m"), "wb") as m, open(os.path.join(tmp, "s"), "wb") as s:
             m.write(f"carerecord-audit-checkpoint-v1 {seq} {hash_hex} {time_ms}".encode())
             s.write(bytes.fromhex(signature))
@@ -34,3 +40,4 @@ with open(os.path.join(d, "audit-checkpoints")) as checkpoints, tempfile.Tempora
 if chain and signed_to == 0:
     sys.exit("first bad entry: 1 (no signed checkpoint covers the log)")
 print(f"ok {len(chain)} entries")
+print(f"signed to entry {signed_to}" + (f"; entries {signed_to + 1}-{len(chain)} are not signed" if signed_to < len(chain) else ""))
