@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "fhir/fhir_date.h"
+#include "fhir/json_read.h"
 
 namespace carerecord::access {
 namespace {
@@ -35,30 +36,6 @@ class FactsKeepingGate final : public store::ReadGate {
   std::optional<OwnedItemFacts> facts;
 };
 
-std::string_view Text(const json::object& object, std::string_view key) {
-  const json::value* value = object.if_contains(key);
-  return value && value->is_string() ? std::string_view(value->as_string()) : std::string_view();
-}
-
-const json::object* Object(const json::object& object, std::string_view key) {
-  const json::value* value = object.if_contains(key);
-  return value ? value->if_object() : nullptr;
-}
-
-// Each object of an element that may be one object or an array of them.
-template <typename Visit>
-void EachObject(const json::object& object, std::string_view key, Visit&& visit) {
-  const json::value* value = object.if_contains(key);
-  if (!value) return;
-  if (const json::object* one = value->if_object()) {
-    visit(*one);
-  } else if (const json::array* many = value->if_array()) {
-    for (const json::value& item : *many) {
-      if (const json::object* each = item.if_object()) visit(*each);
-    }
-  }
-}
-
 std::optional<json::object> ParseObject(std::string_view text) {
   boost::system::error_code ec;
   json::value value = json::parse(text, ec);
@@ -86,7 +63,7 @@ class TiesReader {
   // now). One that begins later counts from then, when the ties are read again
   // (read_again_at); a start that cannot be read never counts.
   bool Begun(const json::object* period, PatientTies& ties) const {
-    const std::string_view start = period ? Text(*period, "start") : std::string_view();
+    const std::string_view start = period ? fhir::TextMember(*period, "start") : std::string_view();
     if (start.empty()) return true;
     auto range = fhir::ParseFhirDate(start);
     if (!range.ok()) return false;
@@ -99,13 +76,13 @@ class TiesReader {
   // finished, else its end (or, lacking one, its start) plus the window; none when cancelled or
   // entered in error, or before its period begins.
   std::optional<int64_t> EpisodeUntil(const json::object& resource, PatientTies& ties) {
-    const std::string_view status = Text(resource, "status");
+    const std::string_view status = fhir::TextMember(resource, "status");
     if (status == "cancelled" || status == "entered-in-error") return std::nullopt;
-    const json::object* period = Object(resource, "period");
+    const json::object* period = fhir::ObjectMember(resource, "period");
     if (!Begun(period, ties)) return std::nullopt;
-    std::string_view end = period ? Text(*period, "end") : std::string_view();
+    std::string_view end = period ? fhir::TextMember(*period, "end") : std::string_view();
     if (end.empty() && status != "finished") return PatientTies::kOpenEnded;
-    if (end.empty() && period) end = Text(*period, "start");
+    if (end.empty() && period) end = fhir::TextMember(*period, "start");
     if (end.empty()) return std::nullopt;
     auto range = fhir::ParseFhirDate(end);
     if (!range.ok()) return std::nullopt;
@@ -115,52 +92,59 @@ class TiesReader {
   // Until when a period relates: open while it has no end, else its end plus the window (an
   // end that cannot be read relates nothing: 0).
   int64_t PeriodUntil(const json::object* period) {
-    const std::string_view end = period ? Text(*period, "end") : std::string_view();
+    const std::string_view end = period ? fhir::TextMember(*period, "end") : std::string_view();
     if (end.empty()) return PatientTies::kOpenEnded;
     auto range = fhir::ParseFhirDate(end);
     return range.ok() ? range->high_ms + window_ms_ : 0;
   }
 
   void Read(std::string_view patient_id, const json::object& resource, PatientTies& ties) {
-    const std::string_view type = Text(resource, "resourceType");
+    const std::string_view type = fhir::TextMember(resource, "resourceType");
     constexpr int64_t kOpen = PatientTies::kOpenEnded;
     if (type == "Patient") {
-      if (Text(resource, "id") != patient_id) return;
-      EachObject(resource, "generalPractitioner", [&](const json::object& reference) {
+      if (fhir::TextMember(resource, "id") != patient_id) return;
+      fhir::EachObjectMember(resource, "generalPractitioner", [&](const json::object& reference) {
         for (std::string& ods : Organisations(reference)) {
           ties.organisations[ods] = kOpen;
           ties.gp_practices.insert(std::move(ods));
         }
       });
-      EachObject(resource, "managingOrganization",
-                 [&](const json::object& reference) { Relate(reference, kOpen, ties); });
+      fhir::EachObjectMember(resource, "managingOrganization", [&](const json::object& reference) {
+        Relate(reference, kOpen, ties);
+      });
     } else if (type == "Encounter" || type == "EpisodeOfCare") {
       auto until = EpisodeUntil(resource, ties);
       if (!until) return;
-      EachObject(resource, type == "Encounter" ? "serviceProvider" : "managingOrganization",
-                 [&](const json::object& reference) { Relate(reference, *until, ties); });
+      fhir::EachObjectMember(
+          resource, type == "Encounter" ? "serviceProvider" : "managingOrganization",
+          [&](const json::object& reference) { Relate(reference, *until, ties); });
     } else if (type == "CareTeam") {
-      const std::string_view status = Text(resource, "status");
+      const std::string_view status = fhir::TextMember(resource, "status");
       if (!status.empty() && status != "active") return;
       // A team whose period ended, or a member whose period in it ended, relates its
       // organisation for the window after, as an ended encounter does; a team or a member whose
       // period has not begun, not yet.
-      if (!Begun(Object(resource, "period"), ties)) return;
-      const int64_t team_until = PeriodUntil(Object(resource, "period"));
-      EachObject(resource, "participant", [&](const json::object& participant) {
-        if (!Begun(Object(participant, "period"), ties)) return;
-        const int64_t until = std::min(team_until, PeriodUntil(Object(participant, "period")));
-        EachObject(participant, "member",
-                   [&](const json::object& reference) { Relate(reference, until, ties); });
-        EachObject(participant, "onBehalfOf",
-                   [&](const json::object& reference) { Relate(reference, until, ties); });
+      if (!Begun(fhir::ObjectMember(resource, "period"), ties)) return;
+      const int64_t team_until = PeriodUntil(fhir::ObjectMember(resource, "period"));
+      fhir::EachObjectMember(resource, "participant", [&](const json::object& participant) {
+        if (!Begun(fhir::ObjectMember(participant, "period"), ties)) return;
+        const int64_t until =
+            std::min(team_until, PeriodUntil(fhir::ObjectMember(participant, "period")));
+        fhir::EachObjectMember(participant, "member", [&](const json::object& reference) {
+          Relate(reference, until, ties);
+        });
+        fhir::EachObjectMember(participant, "onBehalfOf", [&](const json::object& reference) {
+          Relate(reference, until, ties);
+        });
       });
-      EachObject(resource, "managingOrganization",
-                 [&](const json::object& reference) { Relate(reference, team_until, ties); });
+      fhir::EachObjectMember(resource, "managingOrganization", [&](const json::object& reference) {
+        Relate(reference, team_until, ties);
+      });
     } else if (type == "ServiceRequest") {
-      if (Text(resource, "status") != "active") return;
-      EachObject(resource, "performer",
-                 [&](const json::object& reference) { Relate(reference, kOpen, ties); });
+      if (fhir::TextMember(resource, "status") != "active") return;
+      fhir::EachObjectMember(resource, "performer", [&](const json::object& reference) {
+        Relate(reference, kOpen, ties);
+      });
     } else if (type == "Consent") {
       ReadObjection(resource, ties);
     }
@@ -173,12 +157,12 @@ class TiesReader {
   // (UnenforceableObjection), so none is kept and ignored.
   void ReadObjection(const json::object& consent, PatientTies& ties) {
     if (!IsObjection(consent)) return;
-    const json::object* provision = Object(consent, "provision");
-    if (!provision || Text(*provision, "type") != "deny") return;
-    if (const json::object* period = Object(*provision, "period")) {
+    const json::object* provision = fhir::ObjectMember(consent, "provision");
+    if (!provision || fhir::TextMember(*provision, "type") != "deny") return;
+    if (const json::object* period = fhir::ObjectMember(*provision, "period")) {
       const int64_t now = now_ms_;
-      auto start = fhir::ParseFhirDate(Text(*period, "start"));
-      auto end = fhir::ParseFhirDate(Text(*period, "end"));
+      auto start = fhir::ParseFhirDate(fhir::TextMember(*period, "start"));
+      auto end = fhir::ParseFhirDate(fhir::TextMember(*period, "end"));
       if (start.ok() && now < start->low_ms) {
         ties.read_again_at = std::min(ties.read_again_at, start->low_ms);
         return;
@@ -187,9 +171,9 @@ class TiesReader {
       if (end.ok()) ties.read_again_at = std::min(ties.read_again_at, end->high_ms);
     }
     bool has_actor = false;
-    EachObject(*provision, "actor", [&](const json::object& actor) {
+    fhir::EachObjectMember(*provision, "actor", [&](const json::object& actor) {
       has_actor = true;
-      if (const json::object* reference = Object(actor, "reference")) {
+      if (const json::object* reference = fhir::ObjectMember(actor, "reference")) {
         for (std::string& ods : Organisations(*reference)) ties.objected.insert(std::move(ods));
       }
     });

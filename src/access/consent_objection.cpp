@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "fhir/index_extraction.h"
+#include "fhir/json_read.h"
 
 namespace carerecord::access {
 namespace {
@@ -11,30 +12,6 @@ namespace json = boost::json;
 
 constexpr std::string_view kConsentScopeSystem =
     "http://terminology.hl7.org/CodeSystem/consentscope";
-
-std::string_view Text(const json::object& object, std::string_view key) {
-  const json::value* value = object.if_contains(key);
-  return value && value->is_string() ? std::string_view(value->as_string()) : std::string_view();
-}
-
-const json::object* Object(const json::object& object, std::string_view key) {
-  const json::value* value = object.if_contains(key);
-  return value ? value->if_object() : nullptr;
-}
-
-// The objects of an array member (or the one object it holds), with their index.
-template <typename Visit>
-void EachObject(const json::object& object, std::string_view key, Visit&& visit) {
-  const json::value* value = object.if_contains(key);
-  if (!value) return;
-  if (const json::object* one = value->if_object()) {
-    visit(*one, size_t{0});
-  } else if (const json::array* many = value->if_array()) {
-    for (size_t i = 0; i < many->size(); ++i) {
-      if (const json::object* each = (*many)[i].if_object()) visit(*each, i);
-    }
-  }
-}
 
 // "Organization/ID" from a relative or absolute literal reference (the server stores its own
 // references relative); a version suffix is dropped.
@@ -52,10 +29,11 @@ std::pair<std::string_view, std::string_view> LiteralTarget(std::string_view ref
 }
 
 bool HasDeny(const json::object& provision) {
-  if (Text(provision, "type") == "deny") return true;
+  if (fhir::TextMember(provision, "type") == "deny") return true;
   bool found = false;
-  EachObject(provision, "provision",
-             [&](const json::object& nested, size_t) { found = found || HasDeny(nested); });
+  fhir::EachObjectMember(provision, "provision", [&](const json::object& nested, size_t) {
+    found = found || HasDeny(nested);
+  });
   return found;
 }
 
@@ -82,13 +60,14 @@ base::Error Unenforceable(std::string location, std::string why) {
 std::vector<std::string> OrganisationsNamed(const json::object& reference,
                                             const ResourceLookup& lookup, int hops) {
   std::vector<std::string> out;
-  if (const json::object* identifier = Object(reference, "identifier")) {
-    if (Text(*identifier, "system") == kOdsSystem && !Text(*identifier, "value").empty()) {
-      out.emplace_back(Text(*identifier, "value"));
+  if (const json::object* identifier = fhir::ObjectMember(reference, "identifier")) {
+    if (fhir::TextMember(*identifier, "system") == kOdsSystem &&
+        !fhir::TextMember(*identifier, "value").empty()) {
+      out.emplace_back(fhir::TextMember(*identifier, "value"));
       return out;
     }
   }
-  auto [type, id] = LiteralTarget(Text(reference, "reference"));
+  auto [type, id] = LiteralTarget(fhir::TextMember(reference, "reference"));
   if (id.empty() || hops > 1) return out;
   if (type != "Organization" && type != "PractitionerRole") return out;
   auto text = lookup(type, id);
@@ -98,38 +77,40 @@ std::vector<std::string> OrganisationsNamed(const json::object& reference,
   if (ec || !parsed.is_object()) return out;
   const json::object& resource = parsed.as_object();
   if (type == "Organization") {
-    EachObject(resource, "identifier", [&](const json::object& identifier, size_t) {
-      if (Text(identifier, "system") == kOdsSystem && !Text(identifier, "value").empty()) {
-        out.emplace_back(Text(identifier, "value"));
+    fhir::EachObjectMember(resource, "identifier", [&](const json::object& identifier, size_t) {
+      if (fhir::TextMember(identifier, "system") == kOdsSystem &&
+          !fhir::TextMember(identifier, "value").empty()) {
+        out.emplace_back(fhir::TextMember(identifier, "value"));
       }
     });
-  } else if (const json::object* organisation = Object(resource, "organization")) {
+  } else if (const json::object* organisation = fhir::ObjectMember(resource, "organization")) {
     out = OrganisationsNamed(*organisation, lookup, hops + 1);
   }
   return out;
 }
 
 bool IsObjection(const json::object& consent) {
-  if (Text(consent, "status") != "active") return false;
-  if (const json::object* scope = Object(consent, "scope")) {
+  if (fhir::TextMember(consent, "status") != "active") return false;
+  if (const json::object* scope = fhir::ObjectMember(consent, "scope")) {
     bool privacy = true;
-    EachObject(*scope, "coding", [&](const json::object& coding, size_t) {
-      if (Text(coding, "system") == kConsentScopeSystem &&
-          Text(coding, "code") != "patient-privacy") {
+    fhir::EachObjectMember(*scope, "coding", [&](const json::object& coding, size_t) {
+      if (fhir::TextMember(coding, "system") == kConsentScopeSystem &&
+          fhir::TextMember(coding, "code") != "patient-privacy") {
         privacy = false;
       }
     });
     if (!privacy) return false;
   }
-  const json::object* provision = Object(consent, "provision");
+  const json::object* provision = fhir::ObjectMember(consent, "provision");
   return provision != nullptr && HasDeny(*provision);
 }
 
 std::optional<base::Error> UnenforceableObjection(const json::object& consent,
                                                   const ResourceLookup& lookup) {
   if (!IsObjection(consent)) return std::nullopt;
-  const json::object* patient = Object(consent, "patient");
-  auto named = patient ? fhir::ParseReference(Text(*patient, "reference")) : std::nullopt;
+  const json::object* patient = fhir::ObjectMember(consent, "patient");
+  auto named =
+      patient ? fhir::ParseReference(fhir::TextMember(*patient, "reference")) : std::nullopt;
   if (!named || named->type != "Patient") {
     return Unenforceable(
         "Consent.patient",
@@ -138,8 +119,8 @@ std::optional<base::Error> UnenforceableObjection(const json::object& consent,
         "(Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|<NHS number>) finds the patient "
         "by NHS number");
   }
-  const json::object& provision = *Object(consent, "provision");
-  if (Text(provision, "type") != "deny") {
+  const json::object& provision = *fhir::ObjectMember(consent, "provision");
+  if (fhir::TextMember(provision, "type") != "deny") {
     return Unenforceable(
         "Consent.provision.type",
         "its deny is in a nested provision, and only the top-level provision is enforced. Put "
@@ -154,16 +135,17 @@ std::optional<base::Error> UnenforceableObjection(const json::object& consent,
         "the organisations refused");
   }
   std::optional<base::Error> problem;
-  EachObject(provision, "actor", [&](const json::object& actor, size_t i) {
+  fhir::EachObjectMember(provision, "actor", [&](const json::object& actor, size_t i) {
     if (problem) return;
     const std::string where = "Consent.provision.actor[" + std::to_string(i) + "].reference";
-    const json::object* reference = Object(actor, "reference");
-    const json::object* identifier = reference ? Object(*reference, "identifier") : nullptr;
-    if (identifier && Text(*identifier, "system") == kOdsSystem &&
-        !IsOdsCode(Text(*identifier, "value"))) {
+    const json::object* reference = fhir::ObjectMember(actor, "reference");
+    const json::object* identifier =
+        reference ? fhir::ObjectMember(*reference, "identifier") : nullptr;
+    if (identifier && fhir::TextMember(*identifier, "system") == kOdsSystem &&
+        !IsOdsCode(fhir::TextMember(*identifier, "value"))) {
       problem = Unenforceable(
           where + ".identifier.value",
-          "'" + std::string(Text(*identifier, "value")) +
+          "'" + std::string(fhir::TextMember(*identifier, "value")) +
               "' is not an ODS code as organisations are known here (upper-case letters and "
               "digits), so it would refuse no organisation");
       return;
