@@ -16,6 +16,7 @@
 
 #include "audit/audit_reports.h"
 #include "audit/audit_test_support.h"
+#include "audited_server_test.h"
 #include "fhir/resource_validation.h"
 #include "http/sign_in_audit.h"
 #include "test_server.h"
@@ -24,11 +25,10 @@ namespace carerecord {
 namespace {
 
 namespace json = boost::json;
-using testing::TestAuthOptions;
 using testing::TestServer;
 
 constexpr const char* kForm = "application/x-www-form-urlencoded";
-constexpr const char* kPassword = "correct horse battery staple";
+constexpr const char* kPassword = testing::kAuditTestPassword;
 constexpr const char* kRedirect = "http://127.0.0.1:9/callback";
 // base64url(SHA-256(verifier)) of auth_authorize_test's verifier.
 constexpr const char* kChallenge = "-lTipkk1dJLjNw5kKLi9U6OttbLY3I9yeoyyWTXtOCE";
@@ -56,16 +56,9 @@ std::string Base64Decode(std::string_view text) {
   return out;
 }
 
-TestAuthOptions Audited(bool names = false) {
-  TestAuthOptions options;
-  options.audit = true;
-  options.access_log_shows_names = names;
-  return options;
-}
-
-class AuditEvents : public ::testing::Test {
+class AuditEvents : public testing::AuditedServerTest {
  protected:
-  explicit AuditEvents(bool names = false) : server_(Audited(names)) {}
+  explicit AuditEvents(bool names = false) : AuditedServerTest(names) {}
 
   void SetUp() override {
     Put("Patient", "p1", R"({"resourceType":"Patient"})");
@@ -81,44 +74,6 @@ class AuditEvents : public ::testing::Test {
     patient_ = UserToken("pat.smith", "patient", "patient/*.rs", "p1");
   }
 
-  void Put(const std::string& type, const std::string& id, const std::string& body) {
-    json::object resource = json::parse(body).as_object();
-    resource["id"] = id;
-    auto put = server_.Send("PUT", "/fhir/" + type + "/" + id, json::serialize(resource));
-    ASSERT_TRUE(put.status == 201 || put.status == 200) << put.body;
-  }
-  int64_t AddUser(const std::string& username, const std::string& role,
-                  const std::string& patient) {
-    access::NewUser user;
-    user.username = username;
-    user.ods_code = testing::kTestOrganisation;
-    user.role = role;
-    user.display_name = username;
-    user.patient_id = patient;
-    user.password = kPassword;
-    auto added = server_.auth().directory().AddUser(user);
-    EXPECT_TRUE(added.ok()) << added.error().message;
-    return added.ok() ? added->key : 0;
-  }
-  std::string UserToken(const std::string& username, const std::string& role,
-                        const std::string& scope, const std::string& patient = "") {
-    access::AccessTokenGrant grant;
-    grant.kind = access::PrincipalKind::kUser;
-    grant.subject = username;
-    grant.client_id = server_.client_id();
-    grant.organisation = testing::kTestOrganisation;
-    grant.role = role;
-    grant.scope = scope;
-    grant.patient = patient;
-    grant.fhir_user = patient.empty() ? "" : "Patient/" + patient;
-    auto issued = server_.auth().tokens().Issue(grant);
-    EXPECT_TRUE(issued.ok());
-    return issued.ok() ? issued->token : "";
-  }
-  http::HttpResponse As(const std::string& token, const std::string& method,
-                        const std::string& target, const std::string& body = {}) {
-    return server_.Send(method, target, body, server_.Bearer(token));
-  }
   // Every entry of a search, following next links; the ids in order.
   std::vector<int64_t> SearchAll(const std::string& token, const std::string& target,
                                  int* pages = nullptr) {
@@ -163,13 +118,7 @@ class AuditEvents : public ::testing::Test {
     for (const auto& k : kept) seqs.push_back(k.second);
     return seqs;
   }
-  std::vector<audit::AuditRecord> Log() {
-    auto entries = audit::ReadAuditEntries(server_.data_dir(), 0);
-    EXPECT_TRUE(entries.ok());
-    return entries.ok() ? entries.value() : std::vector<audit::AuditRecord>{};
-  }
 
-  TestServer server_;
   int64_t jones_key_ = 0;
   std::string jones_, auditor_, patient_;
 };

@@ -13,16 +13,16 @@
 
 #include "audit/audit_reports.h"
 #include "audit/audit_test_support.h"
+#include "audited_server_test.h"
 #include "test_server.h"
 
 namespace carerecord {
 namespace {
 
 namespace json = boost::json;
-using testing::TestAuthOptions;
 using testing::TestServer;
 
-constexpr const char* kPassword = "correct horse battery staple";
+constexpr const char* kPassword = testing::kAuditTestPassword;
 constexpr const char* kRedirect = "http://127.0.0.1:9/callback";
 // base64url(SHA-256(verifier)) of auth_authorize_test's verifier.
 constexpr const char* kChallenge = "-lTipkk1dJLjNw5kKLi9U6OttbLY3I9yeoyyWTXtOCE";
@@ -36,16 +36,9 @@ std::string Form(const std::vector<std::pair<std::string, std::string>>& params)
   return std::string(url.encoded_query());
 }
 
-TestAuthOptions Audited(bool names) {
-  TestAuthOptions options;
-  options.audit = true;
-  options.access_log_shows_names = names;
-  return options;
-}
-
-class PatientAuditView : public ::testing::Test {
+class PatientAuditView : public testing::AuditedServerTest {
  protected:
-  explicit PatientAuditView(bool names = false) : server_(Audited(names)) {}
+  explicit PatientAuditView(bool names = false) : AuditedServerTest(names) {}
 
   void SetUp() override {
     Put("Patient", "p1", R"({"resourceType":"Patient"})");
@@ -64,50 +57,6 @@ class PatientAuditView : public ::testing::Test {
     patient_ = UserToken("pat.smith", "patient", "patient/*.rs", "p1");
   }
 
-  void Put(const std::string& type, const std::string& id, const std::string& body) {
-    json::object resource = json::parse(body).as_object();
-    resource["id"] = id;
-    auto put = server_.Send("PUT", "/fhir/" + type + "/" + id, json::serialize(resource));
-    ASSERT_TRUE(put.status == 201 || put.status == 200) << put.body;
-  }
-  void AddUser(const std::string& username, const std::string& role, const std::string& patient) {
-    access::NewUser user;
-    user.username = username;
-    user.ods_code = testing::kTestOrganisation;
-    user.role = role;
-    user.display_name = username;
-    user.patient_id = patient;
-    user.password = kPassword;
-    auto added = server_.auth().directory().AddUser(user);
-    ASSERT_TRUE(added.ok()) << added.error().message;
-  }
-  std::string UserToken(const std::string& username, const std::string& role,
-                        const std::string& scope, const std::string& patient = "") {
-    access::AccessTokenGrant grant;
-    grant.kind = access::PrincipalKind::kUser;
-    grant.subject = username;
-    grant.client_id = server_.client_id();
-    grant.organisation = testing::kTestOrganisation;
-    grant.role = role;
-    grant.scope = scope;
-    grant.patient = patient;
-    grant.fhir_user = patient.empty() ? "" : "Patient/" + patient;
-    auto issued = server_.auth().tokens().Issue(grant);
-    EXPECT_TRUE(issued.ok());
-    return issued.ok() ? issued->token : "";
-  }
-  http::HttpResponse As(const std::string& token, const std::string& method,
-                        const std::string& target, const std::string& body = {},
-                        const std::string& type = {}) {
-    auto headers = server_.Bearer(token);
-    if (!type.empty()) headers.emplace_back("Content-Type", type);
-    return server_.Send(method, target, body, headers);
-  }
-  std::vector<audit::AuditRecord> Log() {
-    auto entries = audit::ReadAuditEntries(server_.data_dir(), 0);
-    EXPECT_TRUE(entries.ok());
-    return entries.ok() ? entries.value() : std::vector<audit::AuditRecord>{};
-  }
   // What a patient user's reads of the log must never hold.
   void ExpectNothingOfOthers(const http::HttpResponse& response) {
     ASSERT_EQ(response.status, 200) << response.body;
@@ -118,7 +67,6 @@ class PatientAuditView : public ::testing::Test {
 
   void ExpectPatientViewHidesOthers();
 
-  TestServer server_;
   std::string jones_, auditor_, patient_;
 };
 

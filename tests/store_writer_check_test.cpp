@@ -11,51 +11,13 @@
 #include "fhir/fhir_date.h"
 #include "interactions/search_request.h"
 #include "interactions/write_preparation.h"
+#include "tests/store_writer_support.h"
 #include "tests/test_server.h"
 
 namespace carerecord::testing {
 namespace {
 
 namespace json = boost::json;
-
-std::string PatientBody(const std::string& family, const std::string& identifier = "") {
-  json::object patient{{"resourceType", "Patient"},
-                       {"name", json::array{json::object{{"family", family}}}}};
-  if (!identifier.empty()) {
-    patient["identifier"] =
-        json::array{json::object{{"system", "urn:test:mrn"}, {"value", identifier}}};
-  }
-  return json::serialize(patient);
-}
-
-int64_t Position(TestServer& server) {
-  auto reader = server.store().OpenTransactionReader(store::TransactionReaderKeyForTests::Make());
-  return reader->Position();
-}
-
-// Creates a Patient straight through the store, with a commit check of `query` that the caller
-// says matched nothing on a snapshot at `position`.
-base::Result<store::CommitResult> CreateChecked(TestServer& server,
-                                                const interactions::QueryParams& query,
-                                                int64_t position) {
-  auto parsed = interactions::ParseSearch("Patient", query, /*strict=*/true);
-  EXPECT_TRUE(parsed.ok());
-  store::CommitCheck check;
-  check.spec = std::make_shared<store::SearchSpec>(parsed->spec);
-  check.conflict_message = "a matching Patient was created concurrently";
-  static int next = 0;
-  interactions::WriteRequest request{
-      "Patient", "checked-" + std::to_string(++next), 1, "POST", fhir::NowMs(), server.base()};
-  auto write =
-      interactions::PrepareWrite(json::parse(PatientBody("Checked")).as_object(), request, nullptr);
-  EXPECT_TRUE(write.ok());
-  store::WriteTransaction transaction;
-  transaction.writes.push_back(std::move(write).value());
-  transaction.checks.push_back(std::move(check));
-  transaction.read_position = position;
-  transaction.provenance = {"test", "", fhir::NowMs()};
-  return server.store().Commit(std::move(transaction));
-}
 
 TEST(StoreWriterCheck, AnIdentifierCheckAfterManyWritesSinceItsSnapshotIsAnswered) {
   TestServer server;
@@ -66,7 +28,7 @@ TEST(StoreWriterCheck, AnIdentifierCheckAfterManyWritesSinceItsSnapshotIsAnswere
     json::array entries;
     for (int i = first; i < first + 1000; ++i) {
       entries.push_back(json::object{
-          {"resource", json::parse(PatientBody("Crowd", "crowd-" + std::to_string(i)))},
+          {"resource", json::parse(PatientBody("Crowd", "", "crowd-" + std::to_string(i)))},
           {"request", json::object{{"method", "POST"}, {"url", "Patient"}}}});
     }
     auto response =
@@ -75,7 +37,7 @@ TEST(StoreWriterCheck, AnIdentifierCheckAfterManyWritesSinceItsSnapshotIsAnswere
                         {"resourceType", "Bundle"}, {"type", "transaction"}, {"entry", entries}}));
     ASSERT_EQ(response.status, 200) << response.body.substr(0, 300);
   }
-  ASSERT_EQ(server.Send("POST", "/fhir/Patient", PatientBody("Racer", "mrn-2")).status, 201);
+  ASSERT_EQ(server.Send("POST", "/fhir/Patient", PatientBody("Racer", "", "mrn-2")).status, 201);
 
   auto committed = CreateChecked(server, {{"identifier", "urn:test:mrn|mrn-2"}}, position);
   ASSERT_FALSE(committed.ok());

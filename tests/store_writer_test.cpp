@@ -15,6 +15,7 @@
 #include "fhir/fhir_date.h"
 #include "interactions/search_request.h"
 #include "interactions/write_preparation.h"
+#include "tests/store_writer_support.h"
 #include "tests/test_server.h"
 
 namespace carerecord::testing {
@@ -63,23 +64,6 @@ std::string Letters(uint64_t& state, size_t n) {
     out.push_back(static_cast<char>('a' + (state >> 59) % 26));
   }
   return out;
-}
-
-std::string PatientBody(const std::string& family, const std::string& note = "",
-                        const std::string& identifier = "") {
-  json::object patient{{"resourceType", "Patient"},
-                       {"gender", "male"},
-                       {"name", json::array{json::object{{"family", family}}}}};
-  if (!identifier.empty()) {
-    patient["identifier"] =
-        json::array{json::object{{"system", "urn:test:mrn"}, {"value", identifier}}};
-  }
-  if (!note.empty()) {
-    patient["text"] =
-        json::object{{"status", "generated"},
-                     {"div", "<div xmlns=\"http://www.w3.org/1999/xhtml\">" + note + "</div>"}};
-  }
-  return json::serialize(patient);
 }
 
 std::string Lower(std::string text) {
@@ -435,36 +419,6 @@ TEST(StoreWriter, ACostlyConditionBesideConstantWritesOfItsTypeCreatesOnceOrAsks
   stop = true;
   plain.join();
   EXPECT_EQ(plain_failures.load(), 0);
-}
-
-// Where the store stands now, as a request's snapshot would record it.
-int64_t Position(TestServer& server) {
-  auto reader = server.store().OpenTransactionReader(store::TransactionReaderKeyForTests::Make());
-  return reader->Position();
-}
-
-// Creates a Patient straight through the store, with a commit check of `query` that the caller
-// says matched nothing on a snapshot at `position`.
-base::Result<store::CommitResult> CreateChecked(TestServer& server,
-                                                const interactions::QueryParams& query,
-                                                int64_t position) {
-  auto parsed = interactions::ParseSearch("Patient", query, /*strict=*/true);
-  EXPECT_TRUE(parsed.ok());
-  store::CommitCheck check;
-  check.spec = std::make_shared<store::SearchSpec>(parsed->spec);
-  check.conflict_message = "a matching Patient was created concurrently";
-  static int next = 0;
-  interactions::WriteRequest request{
-      "Patient", "checked-" + std::to_string(++next), 1, "POST", fhir::NowMs(), server.base()};
-  auto write =
-      interactions::PrepareWrite(json::parse(PatientBody("Checked")).as_object(), request, nullptr);
-  EXPECT_TRUE(write.ok());
-  store::WriteTransaction transaction;
-  transaction.writes.push_back(std::move(write).value());
-  transaction.checks.push_back(std::move(check));
-  transaction.read_position = position;
-  transaction.provenance = {"test", "", fhir::NowMs()};
-  return server.store().Commit(std::move(transaction));
 }
 
 TEST(StoreWriter, ACheckWhoseTypesWereNotWrittenSinceItsSnapshotHoldsWithoutASearch) {
