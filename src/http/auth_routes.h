@@ -82,6 +82,8 @@ class AuthRoutes {
   const AuthEndpoints& endpoints() const { return endpoints_; }
 
  private:
+  // /auth/token: Token, then its sign-in entry appended (auth_token_routes.cpp).
+  HttpResponse TokenEndpoint(const HttpRequest& request) const;
   HttpResponse Token(const HttpRequest& request) const;
   HttpResponse ClientCredentials(const store::ClientRecord& client,
                                  const std::map<std::string, std::string>& form) const;

@@ -24,17 +24,6 @@ namespace {
 
 constexpr std::string_view kAuthorizePath = "/auth/authorize";
 
-bool StartsWithIgnoringCase(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(text[i])) !=
-        std::tolower(static_cast<unsigned char>(prefix[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // Decodes a query or form body into single values; `duplicated` names the first parameter
 // given twice (RFC 6749 3.1: "MUST NOT be included more than once").
 base::Result<Form> DecodeOnce(std::string_view text, std::string& duplicated) {

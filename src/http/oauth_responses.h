@@ -3,11 +3,25 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <string_view>
 
 #include "http/http_message.h"
 
 namespace carerecord::http {
+
+// Whether `text` begins with `prefix`, ASCII letters compared without case (an Authorization
+// scheme, a media type).
+inline bool StartsWithIgnoringCase(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(text[i])) !=
+        std::tolower(static_cast<unsigned char>(prefix[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
 
 inline HttpResponse OAuthJsonResponse(int status, const boost::json::value& body) {
   HttpResponse response;
