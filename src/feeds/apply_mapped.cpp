@@ -63,6 +63,8 @@ void KeepMergeLinks(const json::object& stored, json::object& updated) {
 struct PlannedMessage {
   ApplyOutcome outcome;
   json::array entries;
+  // Per entry: a create whose identity the round's lookup found absent (Planned).
+  std::vector<bool> absent_ahead;
   std::optional<hl7v2::Hl7Error> refused;  // the record refuses the message: no entries
 };
 
@@ -71,7 +73,7 @@ struct PlannedMessage {
 base::Result<PlannedMessage> PlanOnce(interactions::FhirService& service,
                                       const interactions::RequestContext& ctx,
                                       const mapping::MappedMessage& message,
-                                      const FoundAhead* ahead = nullptr) {
+                                      FoundAhead* ahead = nullptr) {
   PlannedMessage plan;
   ApplyOutcome& outcome = plan.outcome;
   std::vector<Planned> planned(message.resources.size());
@@ -80,12 +82,13 @@ base::Result<PlannedMessage> PlanOnce(interactions::FhirService& service,
   for (size_t i = 0; i < message.resources.size(); ++i) {
     const MappedResource& mapped = message.resources[i];
     planned[i].mapped = &mapped;
-    const FoundAhead::value_type* known = nullptr;
-    if (ahead && mapped.fixed_id.empty()) {
-      if (auto at = ahead->find(IdentityKey(mapped)); at != ahead->end()) known = &*at;
-    }
+    // Taken out of `ahead` (its body moved, not copied): the messages of a round share no
+    // identity, and a second resource of this message with the same one is found alone.
+    FoundAhead::node_type known;
+    if (ahead && mapped.fixed_id.empty()) known = ahead->extract(IdentityKey(mapped));
     if (known) {
-      planned[i].current = known->second;
+      planned[i].current = std::move(known.mapped());
+      planned[i].found_absent_ahead = !planned[i].current;
     } else {
       auto current = FindCurrent(service, ctx, mapped);
       if (!current.ok()) return current.error();
@@ -171,11 +174,16 @@ base::Result<PlannedMessage> PlanOnce(interactions::FhirService& service,
     if (plan.refused) return plan;
   }
   json::array entries;
-  for (const Planned& p : planned) {
+  for (Planned& p : planned) {
     if (p.decision != Decision::kCreate && p.decision != Decision::kUpdate) continue;
     entries.push_back(TransactionEntry(p, p.mapped->local_uuid));
+    plan.absent_ahead.push_back(p.decision == Decision::kCreate && p.found_absent_ahead &&
+                                p.mapped->fixed_id.empty());
   }
-  for (auto& e : extra) entries.push_back(std::move(e));
+  for (auto& e : extra) {
+    entries.push_back(std::move(e));
+    plan.absent_ahead.push_back(false);
+  }
   plan.entries = std::move(entries);
   return plan;
 }
@@ -289,7 +297,11 @@ std::vector<base::Result<ApplyOutcome>> ApplyMappedMessages(
   // resource. The messages share no identity and nothing is written until all are planned, so
   // each is planned on the record as it would find it alone.
   std::map<std::string, FoundAhead> ahead;
+  // Where the record stood before the lookups: a create they found absent is checked at commit
+  // against every write since, and not searched again by the transaction.
+  int64_t ahead_position = 0;
   if (messages.size() > 1) {
+    ahead_position = service.RecordPosition();
     std::map<std::string, std::pair<size_t, std::vector<const MappedResource*>>> wanted;
     for (size_t i = 0; i < messages.size(); ++i) {
       const MessageToApply& m = messages[i];
@@ -342,10 +354,11 @@ std::vector<base::Result<ApplyOutcome>> ApplyMappedMessages(
       json::array& own = plans[i]->entries;
       RenumberLocalUrls(own, k);
       const interactions::RequestContext one = FeedRequestContext(*messages[i].feed);
-      for (auto& entry : own) {
-        entries.push_back(std::move(entry));
+      for (size_t n = 0; n < own.size(); ++n) {
+        entries.push_back(std::move(own[n]));
         ctx.entry_provenance.push_back(
             store::Provenance{one.source, one.request_id, one.received_ms});
+        ctx.entry_absent_since.push_back(plans[i]->absent_ahead[n] ? ahead_position : 0);
       }
       entry_count.push_back(own.size());
     }

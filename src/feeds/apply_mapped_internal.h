@@ -34,6 +34,9 @@ struct Planned {
   std::optional<Stored> current;
   Decision decision = Decision::kUnchanged;
   boost::json::object body;  // what is written (create / update)
+  // The round's batch lookup (FindAhead) found its identity absent: a create whose
+  // If-None-Exist the transaction need not search again (RequestContext::entry_absent_since).
+  bool found_absent_ahead = false;
 };
 
 // A search value for a token: FHIR's escapes (\ , $ |) in the value, after "system|".
@@ -74,11 +77,11 @@ base::Status FindAhead(interactions::FhirService& service, const interactions::R
 void Rewrite(boost::json::value& value, const std::map<std::string, std::string>& targets);
 
 // Equal but for meta and id.
-bool SameContent(boost::json::object a, boost::json::object b);
+bool SameContent(const boost::json::object& a, const boost::json::object& b);
 
 // The transaction entry that writes `p` (POST with ifNoneExist on its identity, PUT of a
-// Binary by id, or PUT with ifMatch on the version read).
-boost::json::object TransactionEntry(const Planned& p, const std::string& local_uuid);
+// Binary by id, or PUT with ifMatch on the version read). Takes `p.body` (moved, not copied).
+boost::json::object TransactionEntry(Planned& p, const std::string& local_uuid);
 
 // The survivor a merged Patient's `replaced-by` link names; empty when it has none.
 std::string ReplacedBy(const boost::json::object& patient);
