@@ -15,7 +15,9 @@
 // `--per-transaction` messages of different chains in one transaction, a fresh folder each.
 //
 //   build/bench/feed_bench [--samples ../shared/data/hl7v2] [--messages 4000] [--parallel 1,2,4,8]
-//                          [--per-transaction 64] [--connections 8] [--dir /tmp]
+//                          [--per-transaction 64] [--connections 8] [--dir /tmp] [--keep 1]
+// `--keep 1` leaves each run's data folder in place (its path on stderr) to look at what was
+// written (rows a message in carerecord.db's tables).
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -34,6 +36,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -246,7 +249,7 @@ double CpuSeconds(int who) {
 }
 
 Figures Run(const fs::path& base, const std::vector<Sample>& corpus, int connections, int messages,
-            int parallel, size_t per_transaction, int round) {
+            int parallel, size_t per_transaction, int round, bool keep) {
   std::random_device random;
   const fs::path dir = base / ("carerecord-feed-bench-" + std::to_string(random()));
   store::SqliteOptions store_options;
@@ -349,8 +352,12 @@ Figures Run(const fs::path& base, const std::vector<Sample>& corpus, int connect
   inbox.reset();
   store->Close();
   store.reset();
-  std::error_code ec;
-  fs::remove_all(dir, ec);
+  if (keep) {
+    std::fprintf(stderr, "kept %s\n", dir.c_str());
+  } else {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
 
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
@@ -379,6 +386,7 @@ int main(int argc, char** argv) {
   int messages = 4000, connections = 8;
   std::vector<int> parallel{1, 2, 4, 8};
   size_t per_transaction = feeds::MappingProcessorOptions{}.per_transaction;
+  bool keep = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--samples") {
@@ -395,6 +403,8 @@ int main(int argc, char** argv) {
       connections = std::stoi(argv[i + 1]);
     } else if (flag == "--dir") {
       dir = argv[i + 1];
+    } else if (flag == "--keep") {
+      keep = std::string_view(argv[i + 1]) != "0";
     } else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -419,7 +429,7 @@ int main(int argc, char** argv) {
       "|---|---|---|---|---|---|---|---|---|\n");
   int round = 0;
   for (int p : parallel) {
-    Figures f = Run(dir, corpus, connections, messages, p, per_transaction, ++round);
+    Figures f = Run(dir, corpus, connections, messages, p, per_transaction, ++round, keep);
     std::printf(
         "| %d thread%s, up to %zu a transaction | %.0f | %.0f | %.0f | %.2f | %.2f | %lld / %lld | "
         "%.2f | %.3f |%s\n",

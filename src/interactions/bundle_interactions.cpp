@@ -270,12 +270,19 @@ base::Result<PlannedBundle> PlanBundle(const RequestContext& ctx, const ServiceO
                                                " entries, the Bundle has " +
                                                std::to_string(array.size()));
   }
+  if (!ctx.entry_absent_since.empty() && ctx.entry_absent_since.size() != array.size()) {
+    return MakeError(ErrorCode::kInternal, "the request says which of " +
+                                               std::to_string(ctx.entry_absent_since.size()) +
+                                               " entries are known absent, the Bundle has " +
+                                               std::to_string(array.size()));
+  }
   planned.entries.resize(array.size());
   planned.entry_errors.resize(array.size());
   for (size_t i = 0; i < array.size(); ++i) {
     PlannedEntry& e = planned.entries[i];
     e.where = "Bundle.entry[" + std::to_string(i) + "]";
     if (!ctx.entry_provenance.empty()) e.provenance = ctx.entry_provenance[i];
+    if (!ctx.entry_absent_since.empty()) e.absent_since = ctx.entry_absent_since[i];
     planned.entry_errors[i] = array[i].is_object()
                                   ? PlanEntry(ctx, array[i].as_object(), e)
                                   : base::Status(Invalid("an entry must be an object", e.where));

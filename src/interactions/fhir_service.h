@@ -38,6 +38,12 @@ struct RequestContext {
   // provenance of each entry, one per entry in order, kept on the versions it writes instead of
   // the request's. Set only by the server's own callers, never from a client's request.
   std::vector<store::Provenance> entry_provenance;
+  // For such a Bundle: per entry, 0, or a position of the record (RecordPosition()) read before
+  // the caller found the entry's If-None-Exist condition matching nothing through this same
+  // gate. The entry's own search is then skipped and the writer's commit check covers every
+  // write after that position (so a match created since is still refused). Set only by the
+  // server's own callers, never from a client's request.
+  std::vector<int64_t> entry_absent_since;
   // When the request's searches must be done by: a Bundle runs many, each with its own budget,
   // so each gets at most what is left of the request's. None by default.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
@@ -101,6 +107,9 @@ class FhirService {
                              const QueryParams& params);
   // POST of a Bundle of type batch or transaction to the base.
   Response ProcessBundle(const RequestContext& ctx, std::string_view body);
+  // Where the record stands now (the newest committed version); 0 when unknown. For
+  // RequestContext::entry_absent_since.
+  int64_t RecordPosition();
 
   // A FHIR error response (OperationOutcome) for an error found outside the service, e.g. by
   // the HTTP layer (unknown route, body too large).

@@ -83,6 +83,8 @@ base::Status TransactionRunner::Run(std::vector<PlannedEntry>& entries) {
   int handed_back = 0;
   for (int attempt = 1; attempt <= kMaxCommitAttempts; ++attempt) {
     commit_conflict_ = check_handed_back_ = false;
+    trust_absent_ = attempt == 1;
+    absent_since_ = 0;
     status = RunOnce(entries);
     if (status.ok() || !commit_conflict_) break;
     for (PlannedEntry& entry : entries) ResetResolution(entry);
@@ -163,8 +165,12 @@ void TransactionRunner::CheckStillNoMatchAtCommit(const std::string& type,
                                                   const QueryParams& query) {
   auto parsed = ParseCondition(type, query);
   if (!parsed.ok()) return;  // Match has already refused it
+  CheckStillNoMatchAtCommit(type, std::move(parsed).value());
+}
+
+void TransactionRunner::CheckStillNoMatchAtCommit(const std::string& type, ParsedSearch parsed) {
   store::CommitCheck check;
-  check.spec = std::make_shared<store::SearchSpec>(std::move(parsed->spec));
+  check.spec = std::make_shared<store::SearchSpec>(std::move(parsed.spec));
   std::string prefix = type + "/";
   for (const std::string& deleted : deleted_here_) {
     if (deleted.rfind(prefix, 0) == 0) check.excluded_ids.push_back(deleted.substr(prefix.size()));
@@ -240,6 +246,21 @@ base::Status TransactionRunner::DecideConditionalCreate(PlannedEntry& e) {
   if (auto earlier = conditional_creates_.find(key); earlier != conditional_creates_.end()) {
     e.noop = true;
     e.resolved_id = earlier->second;
+    return base::Status::Ok();
+  }
+  if (e.absent_since > 0 && trust_absent_ && deleted_here_.empty()) {
+    // The caller (a feed's batch lookup) found nothing on a snapshot at or after absent_since:
+    // no search here. The writer's check, held on that position, refuses a match written since.
+    auto parsed = ParseCondition(e.type, *e.condition);
+    if (!parsed.ok()) return At(parsed.error(), e.where);
+    if (parsed->spec.conditions.empty()) {
+      return At(Invalid("a conditional operation needs at least one search parameter"), e.where);
+    }
+    CheckStillNoMatchAtCommit(e.type, std::move(parsed).value());
+    absent_since_ = absent_since_ == 0 ? e.absent_since : std::min(absent_since_, e.absent_since);
+    e.resolved_id = NewResourceId();
+    e.created = true;
+    conditional_creates_.emplace(std::move(key), e.resolved_id);
     return base::Status::Ok();
   }
   auto ids = Match(e.type, *e.condition, e.where);
@@ -444,6 +465,11 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   transaction.provenance = {ctx_.source.empty() ? service_.options_.source : ctx_.source,
                             ctx_.request_id, ctx_.received_ms != 0 ? ctx_.received_ms : now};
   transaction.read_position = reader_->Position();
+  // A condition taken as absent on the caller's older snapshot: the checks cover every write
+  // since that one.
+  if (absent_since_ > 0 && transaction.read_position > 0) {
+    transaction.read_position = std::min(transaction.read_position, absent_since_);
+  }
   transaction.author_organisation = ctx_.who.organisation;
   // Patients this transaction brings into being: a writer may fill the record it creates.
   std::set<std::string> new_patients;
@@ -568,5 +594,12 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
   }
   return base::Status::Ok();
 }
+
+int64_t TransactionRunner::RecordPosition(store::Store& store) {
+  auto reader = store.OpenTransactionReader(store::TransactionReaderKey());
+  return reader ? reader->Position() : 0;
+}
+
+int64_t FhirService::RecordPosition() { return TransactionRunner::RecordPosition(store_); }
 
 }  // namespace carerecord::interactions

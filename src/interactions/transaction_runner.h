@@ -35,6 +35,9 @@ struct PlannedEntry {
   // Where this entry's versions come from, when not the request's (RequestContext::
   // entry_provenance).
   std::optional<store::Provenance> provenance;
+  // RequestContext::entry_absent_since: > 0 when the caller found this entry's If-None-Exist
+  // condition matching nothing on a snapshot at or after this position.
+  int64_t absent_since = 0;
 
   // Resolution.
   bool noop = false;  // conditional create that matched, or delete of nothing
@@ -62,6 +65,8 @@ class TransactionRunner {
   // A version pinned with If-Match is then re-checked and fails with 412. A condition the
   // writer handed back (too costly to confirm there) is retried a few times, then a 503.
   base::Status Run(std::vector<PlannedEntry>& entries);
+  // FhirService::RecordPosition: the newest committed version, from a snapshot begun now.
+  static int64_t RecordPosition(store::Store& store);
 
  private:
   static void ResetResolution(PlannedEntry& e) {
@@ -86,6 +91,7 @@ class TransactionRunner {
   base::Result<std::vector<std::string>> Match(const std::string& type, const QueryParams& query,
                                                const std::string& where);
   void CheckStillNoMatchAtCommit(const std::string& type, const QueryParams& query);
+  void CheckStillNoMatchAtCommit(const std::string& type, ParsedSearch parsed);
   base::Status ResolveReferences(const PlannedEntry& entry, boost::json::object& resource);
   bool MayReadCurrent(std::string_view type, std::string_view id,
                       const store::CurrentVersion& current);
@@ -107,6 +113,11 @@ class TransactionRunner {
   FhirService& service_;
   const RequestContext& ctx_;
   std::unique_ptr<store::TransactionReader> reader_;
+  // The first attempt takes the caller's word that a condition matches nothing
+  // (PlannedEntry::absent_since); the lowest such position, which the commit checks then hold
+  // on. A retry searches again.
+  bool trust_absent_ = true;
+  int64_t absent_since_ = 0;
   std::unordered_map<std::string, std::string> full_urls_;            // urn:uuid:... -> Type/id
   std::unordered_map<std::string, std::string> conditional_refs_;     // Type?query -> Type/id
   std::unordered_map<std::string, std::string> conditional_creates_;  // Type?query -> id

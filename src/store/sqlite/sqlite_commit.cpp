@@ -466,7 +466,8 @@ base::Status GroupCommitWriter::WriteVersion(const WriteTransaction& transaction
   }
   int64_t part = is_patient ? 0 : patient_pk;
 
-  if (write.version > 1) CR_RETURN_IF_ERROR(RemovePrevious(write, slot));
+  const bool replaces = write.version > 1;
+  if (replaces) CR_RETURN_IF_ERROR(RemovePrevious(write, slot, /*index_rows=*/write.is_delete));
   auto vid = InsertVersion(transaction, write, slot, patient_pk, source_id);
   if (!vid.ok()) return vid.error();
   CR_RETURN_IF_ERROR(UpdateRow(write, slot, patient_pk, *vid));
@@ -478,7 +479,14 @@ base::Status GroupCommitWriter::WriteVersion(const WriteTransaction& transaction
     CR_RETURN_IF_ERROR((*author)->Run());
   }
   if (write.is_delete) return base::Status::Ok();
-  CR_RETURN_IF_ERROR(WriteIndex(write.index, slot.pk, part, false));
+  if (replaces) {
+    // Only the rows that differ: an update (a feed's A08) changes a few values of many.
+    CR_RETURN_IF_ERROR(ReplaceIndexRows(
+        db_, names_, write.previous_index, slot.old_part, write.index, part, slot.pk,
+        [this](std::string_view type, std::string_view id) { return FindPkAnyState(type, id); }));
+  } else {
+    CR_RETURN_IF_ERROR(WriteIndex(write.index, slot.pk, part, false));
+  }
   for (int64_t patient : compartment) {
     auto add =
         db.Cached("INSERT OR IGNORE INTO compartment (patient_pk, type_id, pk) VALUES (?, ?, ?)");
@@ -489,9 +497,13 @@ base::Status GroupCommitWriter::WriteVersion(const WriteTransaction& transaction
   return base::Status::Ok();
 }
 
-// What the replaced version was indexed under, and its compartment rows, taken away.
-base::Status GroupCommitWriter::RemovePrevious(const PreparedWrite& write, const Slot& slot) {
-  CR_RETURN_IF_ERROR(WriteIndex(write.previous_index, slot.pk, slot.old_part, true));
+// The replaced version's compartment rows taken away, and with `index_rows` what it was indexed
+// under (a delete; an update replaces only the rows that differ, after its version is written).
+base::Status GroupCommitWriter::RemovePrevious(const PreparedWrite& write, const Slot& slot,
+                                               bool index_rows) {
+  if (index_rows) {
+    CR_RETURN_IF_ERROR(WriteIndex(write.previous_index, slot.pk, slot.old_part, true));
+  }
   for (const std::string& patient_id : write.previous_compartment_patients) {
     auto pk = PatientPk(patient_id);
     if (!pk.ok()) return pk.error();

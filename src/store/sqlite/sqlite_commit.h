@@ -79,7 +79,7 @@ class GroupCommitWriter {
   base::Status CheckTargets(const WriteTransaction& transaction, const WrittenHere& seen);
   base::Status WriteVersion(const WriteTransaction& transaction, const PreparedWrite& write,
                             const Slot& slot, int64_t source_id);
-  base::Status RemovePrevious(const PreparedWrite& write, const Slot& slot);
+  base::Status RemovePrevious(const PreparedWrite& write, const Slot& slot, bool index_rows);
   base::Result<int64_t> InsertVersion(const WriteTransaction& transaction,
                                       const PreparedWrite& write, const Slot& slot,
                                       int64_t patient_pk, int64_t source_id);

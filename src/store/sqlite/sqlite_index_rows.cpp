@@ -1,7 +1,10 @@
 // Index rows: how one resource version's index entries become rows of the idx_ tables (and
 // are taken away again), and the rebuild of every index when their format changes.
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <set>
 #include <variant>
 
@@ -14,8 +17,8 @@
 namespace carerecord::store {
 namespace {
 
-// Rows for one INSERT statement, recorded through the same Bind calls a statement takes, then
-// written as INSERT ... VALUES (...), (...), ... in chunks.
+// Rows for one INSERT statement, gathered, then written as INSERT ... VALUES (...), (...), ... in
+// chunks.
 class RowBatch {
  public:
   explicit RowBatch(const char* sql) : sql(sql) {
@@ -25,10 +28,12 @@ class RowBatch {
     tuple_ = std::string(text.substr(values + 7));
     columns_ = static_cast<int>(std::count(tuple_.begin(), tuple_.end(), '?'));
   }
-  RowBatch& Bind(int index, int64_t v) { return Set(index, v); }
-  RowBatch& Bind(int index, double v) { return Set(index, v); }
-  RowBatch& Bind(int index, std::string_view v) { return Set(index, std::string(v)); }
-  void EndRow() { ++rows_; }
+  // A whole row's values, in order.
+  void AddRow(std::vector<BindValue>&& row) {
+    row.resize(static_cast<size_t>(columns_));
+    for (BindValue& v : row) values_.push_back(std::move(v));
+    ++rows_;
+  }
 
   base::Status Write(SqliteConnection& db) {
     constexpr size_t kRowsPerStatement = 32;
@@ -51,44 +56,97 @@ class RowBatch {
   const char* sql;
 
  private:
-  RowBatch& Set(int index, BindValue v) {
-    size_t at = rows_ * columns_ + static_cast<size_t>(index - 1);
-    if (values_.size() <= at) values_.resize(at + 1);
-    values_[at] = std::move(v);
-    return *this;
-  }
   std::string prefix_, tuple_;
   int columns_ = 0;
   size_t rows_ = 0;
   std::vector<BindValue> values_;
 };
 
-}  // namespace
+// The SQL of the two reference tables' rows: the target a row names is looked up when it is
+// written, so those rows are always taken away and written again (see ReplaceIndexRows).
+constexpr const char* kInsertReference =
+    "INSERT OR IGNORE INTO idx_reference (param, target_pk, pk, part) VALUES (?,?,?,?)";
+constexpr const char* kInsertReferenceUrl =
+    "INSERT OR IGNORE INTO idx_reference_url (param, url, pk, part) VALUES (?,?,?,?)";
 
-// Both directions go through here so that what a version adds is exactly what its replacement
-// takes away.
-base::Status WriteIndexRows(SqliteConnection& db, const SqliteNames& names,
-                            const fhir::IndexEntries& index, int64_t pk, int64_t part, bool remove,
-                            const TargetLookup& find_target) {
-  auto params = fhir::AllSearchParams();
-  // Inserts are gathered per statement and written as multi-row INSERTs (one statement run per
-  // table instead of one per row); deletes run row by row.
+// One index row: the statements that add and take it away, and its values in the INSERT's
+// order (the DELETE binds the first as many as it has placeholders).
+struct IndexRow {
+  const char* insert_sql;
+  const char* delete_sql;
+  std::vector<BindValue> values;
+  bool operator<(const IndexRow& other) const {
+    if (insert_sql != other.insert_sql)
+      return std::less<const char*>()(insert_sql, other.insert_sql);
+    return values < other.values;
+  }
+  bool operator==(const IndexRow& other) const {
+    return insert_sql == other.insert_sql && values == other.values;
+  }
+};
+
+// Records one row's values through the Bind calls a statement takes.
+class RowRecorder {
+ public:
+  explicit RowRecorder(std::vector<BindValue>& values) : values_(values) {}
+  RowRecorder& Bind(int index, int64_t v) { return Set(index, v); }
+  RowRecorder& Bind(int index, double v) { return Set(index, v); }
+  RowRecorder& Bind(int index, std::string_view v) { return Set(index, std::string(v)); }
+
+ private:
+  RowRecorder& Set(int index, BindValue v) {
+    const size_t at = static_cast<size_t>(index - 1);
+    if (values_.size() <= at) values_.resize(at + 1);
+    values_[at] = std::move(v);
+    return *this;
+  }
+  std::vector<BindValue>& values_;
+};
+
+// Inserts are gathered per statement and written as multi-row INSERTs (one statement run per
+// table instead of one per row). The rows' values are moved into the statements.
+base::Status InsertRows(SqliteConnection& db, const std::vector<IndexRow*>& rows) {
   std::vector<RowBatch> batches;
-  auto run = [&](const char* insert_sql, const char* delete_sql, const auto& bind) -> base::Status {
-    if (!remove) {
-      RowBatch* batch = nullptr;
-      for (RowBatch& b : batches) {
-        if (b.sql == insert_sql) batch = &b;
-      }
-      if (!batch) batch = &batches.emplace_back(insert_sql);
-      bind(*batch);
-      batch->EndRow();
-      return base::Status::Ok();
+  for (IndexRow* row : rows) {
+    RowBatch* batch = nullptr;
+    for (RowBatch& b : batches) {
+      if (b.sql == row->insert_sql) batch = &b;
     }
-    auto stmt = db.Cached(delete_sql);
+    if (!batch) batch = &batches.emplace_back(row->insert_sql);
+    batch->AddRow(std::move(row->values));
+  }
+  for (RowBatch& batch : batches) CR_RETURN_IF_ERROR(batch.Write(db));
+  return base::Status::Ok();
+}
+
+// Deletes run row by row.
+base::Status DeleteRows(SqliteConnection& db, const std::vector<const IndexRow*>& rows) {
+  for (const IndexRow* row : rows) {
+    auto stmt = db.Cached(row->delete_sql);
     if (!stmt.ok()) return stmt.error();
-    bind(**stmt);
-    return (*stmt)->Run();
+    const auto placeholders = static_cast<size_t>(
+        std::count(row->delete_sql, row->delete_sql + std::strlen(row->delete_sql), '?'));
+    const BindValue* begin = row->values.data();
+    BindValues(**stmt, begin, begin + std::min(placeholders, row->values.size()));
+    CR_RETURN_IF_ERROR((*stmt)->Run());
+  }
+  return base::Status::Ok();
+}
+
+// The rows one version of resource `pk` in partition `part` is indexed under. Both directions,
+// and a replacement's difference, go through here, so that what a version adds is exactly what
+// its replacement takes away.
+base::Result<std::vector<IndexRow>> IndexRowsOf(const SqliteNames& names,
+                                                const fhir::IndexEntries& index, int64_t pk,
+                                                int64_t part, const TargetLookup& find_target) {
+  auto params = fhir::AllSearchParams();
+  std::vector<IndexRow> rows;
+  const bool remove = false;  // every row records its whole INSERT
+  auto run = [&](const char* insert_sql, const char* delete_sql, const auto& bind) -> base::Status {
+    IndexRow& row = rows.emplace_back(IndexRow{insert_sql, delete_sql, {}});
+    RowRecorder recorder(row.values);
+    bind(recorder);
+    return base::Status::Ok();
   };
   for (const auto& token : index.tokens) {
     const auto& def = params[token.param_id];
@@ -173,21 +231,21 @@ base::Status WriteIndexRows(SqliteConnection& db, const SqliteNames& names,
     }
     int64_t param = names.ParamId(params[entry.param_id]);
     if (target_pk) {
-      CR_RETURN_IF_ERROR(
-          run("INSERT OR IGNORE INTO idx_reference (param, target_pk, pk, part) VALUES (?,?,?,?)",
-              "DELETE FROM idx_reference WHERE param=? AND target_pk=? AND pk=?", [&](auto& s) {
-                s.Bind(1, param).Bind(2, target_pk).Bind(3, pk);
-                if (!remove) s.Bind(4, part);
-              }));
+      CR_RETURN_IF_ERROR(run(kInsertReference,
+                             "DELETE FROM idx_reference WHERE param=? AND target_pk=? AND pk=?",
+                             [&](auto& s) {
+                               s.Bind(1, param).Bind(2, target_pk).Bind(3, pk);
+                               if (!remove) s.Bind(4, part);
+                             }));
     } else {
       std::string url =
           entry.target_type.empty() ? entry.target_id : entry.target_type + "/" + entry.target_id;
-      CR_RETURN_IF_ERROR(
-          run("INSERT OR IGNORE INTO idx_reference_url (param, url, pk, part) VALUES (?,?,?,?)",
-              "DELETE FROM idx_reference_url WHERE param=? AND url=? AND pk=?", [&](auto& s) {
-                s.Bind(1, param).Bind(2, url).Bind(3, pk);
-                if (!remove) s.Bind(4, part);
-              }));
+      CR_RETURN_IF_ERROR(run(kInsertReferenceUrl,
+                             "DELETE FROM idx_reference_url WHERE param=? AND url=? AND pk=?",
+                             [&](auto& s) {
+                               s.Bind(1, param).Bind(2, url).Bind(3, pk);
+                               if (!remove) s.Bind(4, part);
+                             }));
     }
   }
   for (const auto& entry : index.uris) {
@@ -222,8 +280,57 @@ base::Status WriteIndexRows(SqliteConnection& db, const SqliteNames& names,
               s.Bind(11, pk);
             }));
   }
-  for (RowBatch& batch : batches) CR_RETURN_IF_ERROR(batch.Write(db));
-  return base::Status::Ok();
+  return rows;
+}
+
+}  // namespace
+
+base::Status WriteIndexRows(SqliteConnection& db, const SqliteNames& names,
+                            const fhir::IndexEntries& index, int64_t pk, int64_t part, bool remove,
+                            const TargetLookup& find_target) {
+  auto rows = IndexRowsOf(names, index, pk, part, find_target);
+  if (!rows.ok()) return rows.error();
+  if (remove) {
+    std::vector<const IndexRow*> all;
+    all.reserve(rows->size());
+    for (const IndexRow& row : *rows) all.push_back(&row);
+    return DeleteRows(db, all);
+  }
+  std::vector<IndexRow*> all;
+  all.reserve(rows->size());
+  for (IndexRow& row : *rows) all.push_back(&row);
+  return InsertRows(db, all);
+}
+
+base::Status ReplaceIndexRows(SqliteConnection& db, const SqliteNames& names,
+                              const fhir::IndexEntries& previous, int64_t previous_part,
+                              const fhir::IndexEntries& index, int64_t part, int64_t pk,
+                              const TargetLookup& find_target) {
+  auto old_rows = IndexRowsOf(names, previous, pk, previous_part, find_target);
+  if (!old_rows.ok()) return old_rows.error();
+  auto new_rows = IndexRowsOf(names, index, pk, part, find_target);
+  if (!new_rows.ok()) return new_rows.error();
+  std::sort(old_rows->begin(), old_rows->end());
+  std::sort(new_rows->begin(), new_rows->end());
+  auto is_reference = [](const IndexRow& row) {
+    return row.insert_sql == kInsertReference || row.insert_sql == kInsertReferenceUrl;
+  };
+  // A row in both is left as it is; a reference row goes and comes back, as the target it
+  // names is looked up again (a target created since the old version was written).
+  std::vector<const IndexRow*> gone;
+  std::vector<IndexRow*> added;
+  for (const IndexRow& row : *old_rows) {
+    if (is_reference(row) || !std::binary_search(new_rows->begin(), new_rows->end(), row)) {
+      gone.push_back(&row);
+    }
+  }
+  for (IndexRow& row : *new_rows) {
+    if (is_reference(row) || !std::binary_search(old_rows->begin(), old_rows->end(), row)) {
+      added.push_back(&row);
+    }
+  }
+  CR_RETURN_IF_ERROR(DeleteRows(db, gone));
+  return InsertRows(db, added);
 }
 
 void CollectNewSystems(const SqliteNames& names, const fhir::IndexEntries& index,

@@ -63,6 +63,14 @@ base::Status WriteIndexRows(SqliteConnection& db, const SqliteNames& names,
                             const fhir::IndexEntries& index, int64_t pk, int64_t part, bool remove,
                             const TargetLookup& find_target);
 
+// Replaces the index rows of version `previous` (in partition `previous_part`) of resource `pk`
+// with those of `index` (in `part`), writing only the difference: an update that changes a few
+// values leaves the rows of the others alone. Reference rows are always written again.
+base::Status ReplaceIndexRows(SqliteConnection& db, const SqliteNames& names,
+                              const fhir::IndexEntries& previous, int64_t previous_part,
+                              const fhir::IndexEntries& index, int64_t part, int64_t pk,
+                              const TargetLookup& find_target);
+
 // Adds to `out` the code systems and uri values of `index` that names.systems does not hold.
 void CollectNewSystems(const SqliteNames& names, const fhir::IndexEntries& index,
                        std::set<std::string>& out);
