@@ -704,8 +704,8 @@ TEST(AccessRelationshipsTest, AGrantOpensTheRecordButMakesNoTieAndLiftsNoObjecti
 
 // A write in a record only the writer's break-glass opens is audited with purpose of use BTG, as
 // a read there is: its outcome entry and its intent entry (made before it runs), for a create,
-// an update and a transaction; a delete's outcome entry (its intent names no patient). The same
-// writes under a care relationship are not BTG (hostile 5b finding 6).
+// an update, a transaction and a delete by id (whose intent asks the stored item's record). The
+// same writes under a care relationship are not BTG (hostile 5b finding 6).
 TEST(AccessRelationshipsTest, WritesThatOnlyBreakGlassAllowsAreAuditedBTG) {
   Record record;
   record.Write(BaseItems());
@@ -746,11 +746,13 @@ TEST(AccessRelationshipsTest, WritesThatOnlyBreakGlassAllowsAreAuditedBTG) {
   EXPECT_EQ(purposes(stranger, "PUT", "/fhir/Observation/" + own_id, own_update, 200),
             "intent BTG, outcome BTG");
   EXPECT_EQ(purposes(stranger, "POST", "/fhir", transaction, 200), "intent BTG, outcome BTG");
+  // A DELETE by id names no patient: its intent asks the stored item's record (hostile 6b).
   EXPECT_EQ(purposes(stranger, "DELETE", "/fhir/Observation/" + own_id, "", 200),
-            "intent , outcome BTG");
+            "intent BTG, outcome BTG");
   // A relationship opens the record: the same writes are for treatment.
   EXPECT_EQ(purposes(related, "POST", "/fhir/Observation", observation, 201), "intent , outcome ");
   EXPECT_EQ(purposes(related, "PUT", "/fhir/Observation/obs-1", update, 200), "intent , outcome ");
+  EXPECT_EQ(purposes(related, "DELETE", "/fhir/Observation/obs-1", "", 200), "intent , outcome ");
   // The stranger's write in another record, which break-glass did not open, is refused and not
   // BTG either.
   std::string in_p2 = observation;

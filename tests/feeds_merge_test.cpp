@@ -306,7 +306,7 @@ TEST_F(FeedsMergeTest, ARefusedMergeStaysInTheErrorQueueUntilReprocessedAfterACo
       std::vector<base::Status> outcomes = processor.ProcessBatch(*waiting);
       std::vector<Inbox::Mark> marks;
       for (size_t i = 0; i < waiting->size(); ++i) {
-        Inbox::Mark mark{(*waiting)[i].id, std::nullopt};
+        Inbox::Mark mark{(*waiting)[i].id, std::nullopt, {}};
         if (!outcomes[i].ok()) mark.error = outcomes[i].error().message;
         marks.push_back(std::move(mark));
       }

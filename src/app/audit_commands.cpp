@@ -1,11 +1,13 @@
 #include "app/audit_commands.h"
 
+#include <boost/json.hpp>
 #include <iostream>
 #include <memory>
 #include <string>
 
 #include "audit/audit_reports.h"
 #include "audit/audit_verify.h"
+#include "audit/intent_reconcile.h"
 
 namespace carerecord::app {
 
@@ -19,6 +21,7 @@ struct AuditSettings {
   std::string since;
   std::string format = "table";
   bool skip_index = false;
+  bool since_last_start = false;
 };
 
 audit::VerifyOptions VerifyOptionsOf(const AuditSettings& settings) {
@@ -88,6 +91,38 @@ int Report(const AuditSettings& settings, const std::string& what) {
   return 0;
 }
 
+// The write intents with no outcome entry after them: one line each (a table for people, every
+// field a JSON string so none can forge a line, or one JSON object per line).
+int Intents(const AuditSettings& settings) {
+  auto scan = audit::FindIntentsWithoutOutcome(settings.data_dir, !settings.since_last_start);
+  if (!scan.ok()) {
+    std::cerr << "carerecord: " << scan.error().message << "\n";
+    return 1;
+  }
+  for (const audit::OpenIntent& intent : scan->open) {
+    const audit::AuditRecord& r = intent.record;
+    boost::json::object line{{"seq", intent.seq},        {"time", audit::UtcTimeText(r.time_ms)},
+                             {"principal", r.principal}, {"organisation", r.organisation},
+                             {"role", r.role},           {"method", r.method},
+                             {"path", r.path},           {"detail", r.detail},
+                             {"purpose", r.purpose}};
+    if (settings.format == "json") {
+      std::cout << boost::json::serialize(line) << "\n";
+    } else {
+      std::cout << intent.seq << " " << line["time"].as_string().c_str();
+      for (const char* key : {"principal", "organisation", "method", "path", "detail"}) {
+        std::cout << " " << boost::json::serialize(line[key]);
+      }
+      std::cout << "\n";
+    }
+  }
+  if (settings.format != "json") {
+    std::cout << scan->open.size() << " write intent(s) without an outcome in entries "
+              << scan->after_seq + 1 << "-" << scan->head_seq << std::endl;
+  }
+  return 0;
+}
+
 void AddData(CLI::App* command, AuditSettings& settings) {
   command->add_option("--data", settings.data_dir, "Directory of the record store")
       ->capture_default_str();
@@ -137,6 +172,22 @@ void RegisterAuditCommands(CLI::App& app) {
                        "The checkpoint file (default DIR/audit-checkpoints)");
   exporter->add_option("--out", settings->out, "Directory to write the export to")->required();
   exporter->callback([settings] { throw CLI::RuntimeError(Export(*settings)); });
+
+  auto* intents = audit->add_subcommand(
+      "intents",
+      "Write intents with no outcome entry after them (a stop between a write's commit and its "
+      "outcome's append; the server gives each an entry at its next start): SEQ TIME PRINCIPAL "
+      "ORGANISATION METHOD PATH DETAIL, then a count");
+  AddData(intents, *settings);
+  intents->add_flag("--since-last-start", settings->since_last_start,
+                    "Only the entries after the last start's check (what the next start "
+                    "reconciles)");
+  intents
+      ->add_option("--format", settings->format,
+                   "table (for people) or json (one JSON object per line)")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  intents->callback([settings] { throw CLI::RuntimeError(Intents(*settings)); });
 
   auto* report = audit->add_subcommand(
       "report", "Accesses per organisation per month, distinct users, break-glass, declarations");

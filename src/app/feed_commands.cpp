@@ -138,7 +138,8 @@ int PrintStats(feeds::Inbox& inbox) {
   for (const feeds::FeedStats& s : *stats) {
     std::cout << s.feed_name << " received=" << s.received << " accepted=" << s.accepted
               << " pending=" << s.pending << " in_error=" << s.in_error
-              << " duplicates=" << s.duplicates << " last=" << IsoTime(s.last_received_ms) << "\n";
+              << " duplicates=" << s.duplicates << " last=" << IsoTime(s.last_received_ms)
+              << " app_acks_undelivered=" << s.application_acks_undelivered << "\n";
   }
   return 0;
 }

@@ -35,6 +35,7 @@ FeedServing::~FeedServing() {
   Stop();
   listener_.reset();
   worker_.reset();
+  acks_.reset();
   inbox_.reset();
 }
 
@@ -59,7 +60,14 @@ base::Status FeedServing::Start(const std::string& data_dir, const MllpServeSett
   if (!inbox.ok()) return inbox.error();
   inbox_ = std::move(inbox).value();
   if (processor) {
+    // Enhanced-mode application ACKs, once the worker has mapped each message.
+    acks_ = std::make_unique<feeds::ApplicationAcks>(*inbox_);
+    options.application_acks = acks_.get();
     worker_ = std::make_unique<feeds::InboxWorker>(*inbox_, *processor);
+    worker_->SetProcessedHook(
+        [acks = acks_.get()](const std::vector<feeds::ProcessedMessage>& processed) {
+          acks->Processed(processed);
+        });
     inbox_->SetReceivedHook([worker = worker_.get()] { worker->Wake(); });
     worker_->Start();
   }
@@ -83,6 +91,7 @@ base::Status FeedServing::Start(const std::string& data_dir, const MllpServeSett
 
 void FeedServing::Stop() {
   if (listener_) listener_->Stop();
+  if (acks_) acks_->Stop();  // records what the closed connections could not be sent
   if (inbox_) inbox_->StopWriter();
   if (worker_) worker_->Stop();
 }

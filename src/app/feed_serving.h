@@ -9,6 +9,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "feeds/application_acks.h"
 #include "feeds/inbox.h"
 #include "feeds/inbox_worker.h"
 #include "feeds/message_processor.h"
@@ -43,6 +44,7 @@ class FeedServing {
 
  private:
   std::unique_ptr<feeds::Inbox> inbox_;
+  std::unique_ptr<feeds::ApplicationAcks> acks_;
   std::unique_ptr<feeds::MllpListener> listener_;
   std::unique_ptr<feeds::InboxWorker> worker_;
 };

@@ -31,9 +31,11 @@
 #include "app/ingest_command.h"
 #include "app/key_commands.h"
 #include "app/oidc_serving.h"
+#include "app/written_record.h"
 #include "audit/audit_log.h"
 #include "audit/audit_log_sink.h"
 #include "audit/audit_search.h"
+#include "audit/intent_reconcile.h"
 #include "feeds/mapping_processor.h"
 #include "http/audit_routes.h"
 #include "http/auth_routes.h"
@@ -173,6 +175,19 @@ int Serve(const ServeSettings& settings, interactions::FhirService& service, sto
   if (!audit_log.ok()) {
     std::cerr << "carerecord: " << audit_log.error().message << "\n";
     return 1;
+  }
+  // Writes a stop caught between their commit and their outcome entry (kill -9, a power cut):
+  // each intent left without an outcome gets an entry saying what the record holds of it,
+  // before any request runs. Only the entries since the last start's check are read.
+  app::StoreWrittenRecord written_record(store);
+  if (auto reconciled =
+          audit::ReconcileIntents(*audit_log.value(), settings.data_dir, written_record);
+      !reconciled.ok()) {
+    std::cerr << "carerecord: the audit log's write intents could not be reconciled ("
+              << reconciled.error().message
+              << "); `carerecord audit intents` lists those without an outcome" << std::endl;
+  } else if (reconciled->open > 0) {
+    std::cout << "audit: " << reconciled->ToString() << std::endl;
   }
   audit::AuditLogRequestSink audit_sink(*audit_log.value());
   // The log read back as AuditEvent (auditors; a patient user their own $access-log), its agents

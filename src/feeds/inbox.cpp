@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS inbox (
   reason TEXT NOT NULL DEFAULT '',
   attempts INTEGER NOT NULL DEFAULT 0,
   duplicates INTEGER NOT NULL DEFAULT 0,
-  raw BLOB NOT NULL
+  raw BLOB NOT NULL,
+  app_ack TEXT NOT NULL DEFAULT '',  -- '', sent, undelivered: an enhanced-mode application ACK
+  reason_location TEXT NOT NULL DEFAULT ''  -- where in the message the error is, when known
 );
 -- A resend is found by who sent it and its control id: the idempotency key.
 CREATE UNIQUE INDEX IF NOT EXISTS inbox_sender_control ON inbox (sending_facility, control_id);
@@ -66,7 +68,8 @@ CREATE INDEX IF NOT EXISTS inbox_feed ON inbox (feed_key);
 
 constexpr const char* kEntryColumns =
     "i.id, coalesce(f.name, ''), i.sending_application, i.sending_facility, i.control_id, "
-    "i.message_type, i.state, i.reason, i.received_ms, i.duplicates, i.attempts FROM inbox i "
+    "i.message_type, i.state, i.reason, i.received_ms, i.duplicates, i.attempts, i.app_ack, "
+    "i.reason_location FROM inbox i "
     "LEFT JOIN feed f ON f.key = i.feed_key";
 
 InboxEntry ReadEntry(const SqliteStatement& s) {
@@ -82,6 +85,8 @@ InboxEntry ReadEntry(const SqliteStatement& s) {
   e.received_ms = s.Int(8);
   e.duplicates = s.Int(9);
   e.attempts = s.Int(10);
+  e.application_ack = s.Text(11);
+  e.reason_location = s.Text(12);
   return e;
 }
 
@@ -284,8 +289,9 @@ class SqliteInbox final : public Inbox {
     std::lock_guard lock(admin_mutex_);
     return admin_db_->InWriteTransaction([&]() -> base::Status {
       for (const Mark& mark : marks) {
-        CR_RETURN_IF_ERROR(
-            SetProcessed(mark.id, mark.error ? "error" : "mapped", mark.error.value_or("")));
+        CR_RETURN_IF_ERROR(SetProcessed(mark.id, mark.error ? "error" : "mapped",
+                                        mark.error.value_or(""),
+                                        mark.error ? std::string_view(mark.error_location) : ""));
       }
       return base::Status::Ok();
     });
@@ -381,10 +387,11 @@ class SqliteInbox final : public Inbox {
         "SELECT coalesce(f.name, '(no feed)'), count(i.id), "
         "coalesce(sum(i.state = 'mapped'), 0), coalesce(sum(i.state = 'received'), 0), "
         "coalesce(sum(i.state IN ('error', 'rejected')), 0), coalesce(sum(i.duplicates), 0), "
-        "coalesce(max(i.received_ms), 0) FROM feed f LEFT JOIN inbox i ON i.feed_key = f.key "
-        "GROUP BY f.key UNION ALL SELECT '(no feed)', count(*), 0, 0, count(*), "
-        "coalesce(sum(duplicates), 0), coalesce(max(received_ms), 0) FROM inbox WHERE feed_key "
-        "IS NULL HAVING count(*) > 0 ORDER BY 1");
+        "coalesce(max(i.received_ms), 0), coalesce(sum(i.app_ack = 'undelivered'), 0) FROM feed "
+        "f LEFT JOIN inbox i ON i.feed_key = f.key GROUP BY f.key UNION ALL SELECT '(no feed)', "
+        "count(*), 0, 0, count(*), coalesce(sum(duplicates), 0), coalesce(max(received_ms), 0), "
+        "coalesce(sum(app_ack = 'undelivered'), 0) FROM inbox WHERE feed_key IS NULL HAVING "
+        "count(*) > 0 ORDER BY 1");
     if (!stmt.ok()) return stmt.error();
     std::vector<FeedStats> stats;
     for (;;) {
@@ -393,10 +400,22 @@ class SqliteInbox final : public Inbox {
       if (!row.value()) break;
       const SqliteStatement& s = **stmt;
       stats.push_back(FeedStats{std::string(s.Text(0)), s.Int(1), s.Int(2), s.Int(3), s.Int(4),
-                                s.Int(5), s.Int(6)});
+                                s.Int(5), s.Int(6), s.Int(7)});
     }
     (*stmt)->Reset();
     return stats;
+  }
+
+  base::Status SetApplicationAck(int64_t id, ApplicationAckState state) override {
+    std::lock_guard lock(admin_mutex_);
+    auto stmt = admin_db_->Cached("UPDATE inbox SET app_ack = ? WHERE id = ?");
+    if (!stmt.ok()) return stmt.error();
+    (*stmt)
+        ->Bind(1, std::string_view(state == ApplicationAckState::kSent          ? "sent"
+                                   : state == ApplicationAckState::kUndelivered ? "undelivered"
+                                                                                : ""))
+        .Bind(2, id);
+    return (*stmt)->Run();
   }
 
  private:
@@ -410,14 +429,15 @@ class SqliteInbox final : public Inbox {
   }
 
   // Under admin_mutex_.
-  base::Status SetProcessed(int64_t id, std::string_view state, std::string_view reason) {
+  base::Status SetProcessed(int64_t id, std::string_view state, std::string_view reason,
+                            std::string_view location = "") {
     // Only a message still `received` moves: a reprocess or a second worker never undoes a
     // later state.
     auto stmt = admin_db_->Cached(
-        "UPDATE inbox SET state = ?, reason = ?, attempts = attempts + 1 WHERE id = ? AND "
-        "state = 'received'");
+        "UPDATE inbox SET state = ?, reason = ?, attempts = attempts + 1, reason_location = ? "
+        "WHERE id = ? AND state = 'received'");
     if (!stmt.ok()) return stmt.error();
-    (*stmt)->Bind(1, state).Bind(2, reason).Bind(3, id);
+    (*stmt)->Bind(1, state).Bind(2, reason).Bind(3, location).Bind(4, id);
     return (*stmt)->Run();
   }
 
@@ -640,6 +660,25 @@ base::Status MoveOutOfRecordDatabase(SqliteConnection& inbox_db, const std::stri
   });
 }
 
+// An inbox made before application ACKs were kept gains their columns: whether one was
+// delivered (empty: none asked) and where an error is (empty: not known).
+base::Status AddApplicationAckColumns(SqliteConnection& db) {
+  for (const char* column : {"app_ack", "reason_location"}) {
+    auto columns = db.Prepare("SELECT count(*) FROM pragma_table_info('inbox') WHERE name = ?");
+    if (!columns.ok()) return columns.error();
+    columns->Bind(1, std::string_view(column));
+    auto row = columns->Step();
+    if (!row.ok()) return row.error();
+    const bool present = row.value() && columns->Int(0) > 0;
+    columns->Reset();
+    if (!present) {
+      CR_RETURN_IF_ERROR(db.Exec(std::string("ALTER TABLE inbox ADD COLUMN ") + column +
+                                 " TEXT NOT NULL DEFAULT ''"));
+    }
+  }
+  return base::Status::Ok();
+}
+
 }  // namespace
 
 std::string ContentHash(std::string_view bytes) {
@@ -661,6 +700,7 @@ base::Result<std::unique_ptr<Inbox>> OpenInbox(const std::string& directory,
   auto write_db = SqliteConnection::OpenSideInDataDir(directory, options.durable, kInboxSchemaSql,
                                                       kInboxFileName);
   if (!write_db.ok()) return write_db.error();
+  CR_RETURN_IF_ERROR(AddApplicationAckColumns(**write_db));
   CR_RETURN_IF_ERROR(MoveOutOfRecordDatabase(**write_db, directory));
   auto admin_db =
       SqliteConnection::OpenSide(directory + "/" + std::string(kInboxFileName), options.durable);

@@ -62,9 +62,16 @@ struct InboxEntry {
   std::string state;
   std::string reason;
   int64_t received_ms = 0;
-  int64_t duplicates = 0;  // identical resends answered since
-  int64_t attempts = 0;    // times processed
+  int64_t duplicates = 0;       // identical resends answered since
+  int64_t attempts = 0;         // times processed
+  std::string application_ack;  // "", "sent" or "undelivered" (ApplicationAckState)
+  std::string reason_location;  // where the error is ("PID (segment 2) field 7"), when known
 };
+
+// Whether an enhanced-mode application ACK (application_acks.h) reached its sender: none asked
+// for, or not known (''), written to the connection ('sent'), or not (its connection was gone:
+// 'undelivered').
+enum class ApplicationAckState { kNone, kSent, kUndelivered };
 
 struct FeedStats {
   std::string feed_name;  // "(no feed)" for messages no feed named
@@ -73,7 +80,8 @@ struct FeedStats {
   int64_t pending = 0;    // received, not yet processed
   int64_t in_error = 0;   // error or rejected
   int64_t duplicates = 0;
-  int64_t last_received_ms = 0;  // 0 when none
+  int64_t last_received_ms = 0;              // 0 when none
+  int64_t application_acks_undelivered = 0;  // asked for, but the connection was gone
 };
 
 struct InboxOptions {
@@ -113,6 +121,7 @@ class Inbox {
   struct Mark {
     int64_t id = 0;
     std::optional<std::string> error;
+    std::string error_location;  // where in the message, when the error names a place
   };
   virtual base::Status MarkProcessed(const std::vector<Mark>& marks) = 0;
 
@@ -123,6 +132,8 @@ class Inbox {
   // its facility (else it stays rejected). `id` nullopt: all of them. Returns how many moved.
   virtual base::Result<int64_t> Reprocess(std::optional<int64_t> id) = 0;
   virtual base::Result<std::vector<FeedStats>> Stats() = 0;
+  // Records whether message `id`'s application ACK reached its sender (kNone clears it).
+  virtual base::Status SetApplicationAck(int64_t id, ApplicationAckState state) = 0;
 };
 
 // Opens (creating if needed) the inbox in DIRECTORY/inbox.db. An inbox kept in the record

@@ -89,6 +89,7 @@ bool InboxWorker::ProcessSome() {
   }
   std::vector<Inbox::Mark> marks;
   marks.reserve(messages->size());
+  std::vector<ProcessedMessage> processed;
   bool deferred = false;
   for (size_t i = 0; i < messages->size(); ++i) {
     Inbox::Mark mark;
@@ -100,6 +101,11 @@ bool InboxWorker::ProcessSome() {
         continue;
       }
       mark.error = outcomes[i].error().message;
+      mark.error_location = outcomes[i].error().location;
+    }
+    if (processed_hook_) {
+      processed.push_back(
+          {mark.id, outcomes[i].ok() ? std::nullopt : std::optional(outcomes[i].error())});
     }
     unavailable_tries_.erase(mark.id);
     marks.push_back(std::move(mark));
@@ -120,6 +126,7 @@ bool InboxWorker::ProcessSome() {
                  marked.error().message.c_str());
     return false;
   }
+  if (processed_hook_) processed_hook_(processed);
   return !deferred;
 }
 

@@ -13,10 +13,13 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
+#include "feeds/application_acks.h"
 #include "feeds/inbox.h"
 #include "feeds/message_processor.h"
 
@@ -39,6 +42,10 @@ class InboxWorker {
   void Stop();
   // Wakes the worker now (the inbox's received hook).
   void Wake();
+  // Called on the worker's thread after each batch is marked, with each message's outcome
+  // (application_acks.h). Set before Start.
+  using ProcessedHook = std::function<void(const std::vector<ProcessedMessage>&)>;
+  void SetProcessedHook(ProcessedHook hook) { processed_hook_ = std::move(hook); }
 
  private:
   void Run();
@@ -53,6 +60,7 @@ class InboxWorker {
   // that found the record unavailable.
   std::chrono::milliseconds backoff_{0};
   std::map<int64_t, int> unavailable_tries_;
+  ProcessedHook processed_hook_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

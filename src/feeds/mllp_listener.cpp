@@ -16,8 +16,11 @@
 #include <cstdio>
 #include <deque>
 #include <list>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -109,6 +112,15 @@ class Connection final : public ConnectionBase {
     if (closed_) return;
     closed_ = true;
     timer_.cancel();
+    // Application ACKs that can no longer be sent here: recorded as not delivered.
+    if (ApplicationAcks* acks = state_.options.application_acks) {
+      for (uint64_t token : awaiting_) acks->Cancel(token);
+      for (const auto& [number, held] : held_) acks->Delivered(held.message_id, false);
+      for (const AppAck& ready : app_out_) acks->Delivered(ready.message_id, false);
+    }
+    awaiting_.clear();
+    held_.clear();
+    app_out_.clear();
     boost::system::error_code ignored;
     Socket().shutdown(tcp::socket::shutdown_both, ignored);
     Socket().close(ignored);
@@ -151,8 +163,7 @@ class Connection final : public ConnectionBase {
                                 // The peer is done (or gone): answer what was received whole, then
                                 // close.
                                 self->peer_done_ = true;
-                                if (self->in_flight_.empty() && self->frames_.empty())
-                                  self->Close();
+                                if (self->AllAnswered()) self->Close();
                                 return;
                               }
                               self->OnRead(bytes);
@@ -188,6 +199,7 @@ class Connection final : public ConnectionBase {
 
   // A message from the time its frame is taken until its answer is written.
   struct InFlight {
+    uint64_t number = 0;  // its place in the connection's arrivals, from 1
     std::string payload;
     std::optional<hl7v2::Message> message;  // views payload
     bool answered = false;
@@ -205,7 +217,7 @@ class Connection final : public ConnectionBase {
       }
       if (!writing_ && !in_flight_.empty() && in_flight_.front()->answered) {
         if (in_flight_.front()->ack_frame.empty()) {
-          in_flight_.pop_front();  // enhanced mode, no accept ACK asked for
+          RetireFront();  // enhanced mode, no accept ACK asked for
           progress = true;
         } else {
           WriteFront();
@@ -213,9 +225,17 @@ class Connection final : public ConnectionBase {
       }
     }
     if (closed_) return;
-    if (in_flight_.empty() && frames_.empty() && peer_done_) return Close();
+    if (!writing_ && !app_out_.empty() && (in_flight_.empty() || !in_flight_.front()->answered)) {
+      WriteApplicationAck();
+    }
+    if (AllAnswered() && peer_done_) return Close();
     Read();
   }
+
+  // Every message received is answered (accept or original-mode ACK written). Once the peer
+  // has closed its side the connection closes then: an application ACK still to come cannot be
+  // delivered and is recorded so (Close).
+  bool AllAnswered() const { return in_flight_.empty() && frames_.empty() && !writing_; }
 
   void StartNext() {
     hl7v2::MllpEvent event = std::move(frames_.front());
@@ -223,6 +243,7 @@ class Connection final : public ConnectionBase {
     frame_bytes_ahead_ -= event.payload.size();
     in_flight_.push_back(std::make_unique<InFlight>());
     InFlight* item = in_flight_.back().get();  // stays put until its answer is written
+    item->number = ++arrived_;
     if (event.kind == hl7v2::MllpEvent::Kind::kOversize) {
       auto error = hl7v2::MakeHl7Error(hl7v2::ErrorCondition::kValueTooLong, {},
                                        "the message is larger than " +
@@ -312,8 +333,134 @@ class Connection final : public ConnectionBase {
                               : hl7v2::AckCode::kAE;
       ack = hl7v2::BuildAck(message, details, state_.options.responder);
     }
+    if (policy.enhanced && accepted && result.ok() && result->message_id > 0 &&
+        state_.options.application_acks != nullptr &&
+        (policy.WantsApplicationAck(true) || policy.WantsApplicationAck(false))) {
+      AwaitApplicationAck(item->number, result->message_id, item->payload, policy);
+    }
     Answer(item, ack);
     Pump();
+  }
+
+  // Registers for message `message_id`'s outcome; its application ACK is built from its MSH
+  // (kept alone: the rest of the message is not needed for it).
+  void AwaitApplicationAck(uint64_t number, int64_t message_id, std::string_view payload,
+                           const hl7v2::AckPolicy& policy) {
+    std::string msh(payload.substr(0, payload.find_first_of("\r\n")));
+    auto self = Self();
+    auto token = std::make_shared<uint64_t>(0);
+    *token = state_.options.application_acks->Await(
+        message_id, [self, token, number, message_id, msh = std::move(msh),
+                     policy](const std::optional<base::Error>& error) mutable {
+          asio::post(self->stream_.get_executor(),
+                     [self, token, number, message_id, msh = std::move(msh), policy, error] {
+                       self->OnProcessed(*token, number, message_id, msh, policy, error);
+                     });
+        });
+    awaiting_.insert(*token);
+  }
+
+  void OnProcessed(uint64_t token, uint64_t number, int64_t message_id, const std::string& msh,
+                   const hl7v2::AckPolicy& policy, const std::optional<base::Error>& error) {
+    ApplicationAcks* acks = state_.options.application_acks;
+    awaiting_.erase(token);
+    if (closed_) {
+      acks->Delivered(message_id, false);
+      return;
+    }
+    const bool successful = !error.has_value();
+    if (!policy.WantsApplicationAck(successful))
+      return Pump();  // ER and a success, SU and an error
+    auto header = hl7v2::ParseMessage(std::string_view(msh), state_.parse_options);
+    if (!header.ok()) {  // it was read whole when it came
+      acks->Delivered(message_id, false);
+      return Pump();
+    }
+    hl7v2::AckDetails details;
+    if (successful) {
+      details.code = hl7v2::AckCode::kAA;
+    } else {
+      // The error queue keeps why and where (ERR-2), not the table 0357 condition: a message
+      // type or event that is not mapped is refused (AR, 200/201, named at MSH-9); anything
+      // else is an application error (AE, 207) at the place the reason names.
+      hl7v2::ErrorLocation where = LocationFrom(error->location);
+      const bool refused = where.segment_id == "MSH" && where.field == 9;
+      details.code = refused ? hl7v2::AckCode::kAR : hl7v2::AckCode::kAE;
+      details.errors.push_back(hl7v2::MakeHl7Error(
+          refused ? (where.component == 2 ? hl7v2::ErrorCondition::kUnsupportedEventCode
+                                          : hl7v2::ErrorCondition::kUnsupportedMessageType)
+                  : hl7v2::ErrorCondition::kApplicationInternalError,
+          where, error->message));
+    }
+    auto frame =
+        hl7v2::EncodeMllpFrame(hl7v2::BuildAck(header.value(), details, state_.options.responder));
+    if (!frame.ok()) {
+      LogLine("an application ACK could not be framed: " + frame.error().message);
+      acks->Delivered(message_id, false);
+      return Pump();
+    }
+    // After its accept ACK: held until that one is written (or dropped, when none was asked).
+    if (number <= retired_) {
+      app_out_.push_back({message_id, std::move(frame).value()});
+    } else {
+      held_[number] = AppAck{message_id, std::move(frame).value()};
+    }
+    Pump();
+  }
+
+  // "PID (segment 3) field 7 repetition 1 component 1" (ErrorLocation::ToString) read back.
+  static hl7v2::ErrorLocation LocationFrom(std::string_view text) {
+    hl7v2::ErrorLocation where;
+    if (text.empty() || text == "the message") return where;
+    std::istringstream words{std::string(text)};
+    std::string word;
+    words >> word;
+    if (word != "segment") where.segment_id = word;
+    for (std::string name; words >> name;) {
+      if (!name.empty() && name[0] == '(') name = name.substr(1);
+      std::string number;
+      if (!(words >> number)) break;
+      if (!number.empty() && number.back() == ')') number.pop_back();
+      int value = 0;
+      try {
+        value = std::stoi(number);
+      } catch (...) {
+        break;
+      }
+      if (name == "segment") where.segment_sequence = value;
+      if (name == "field") where.field = value;
+      if (name == "repetition") where.repetition = value;
+      if (name == "component") where.component = value;
+      if (name == "sub-component") where.subcomponent = value;
+    }
+    return where;
+  }
+
+  // The front message's accept ACK is written (or none was asked for): its application ACK, if
+  // it came first, may follow.
+  void RetireFront() {
+    retired_ = in_flight_.front()->number;
+    in_flight_.pop_front();
+    while (!held_.empty() && held_.begin()->first <= retired_) {
+      app_out_.push_back(std::move(held_.begin()->second));
+      held_.erase(held_.begin());
+    }
+  }
+
+  void WriteApplicationAck() {
+    writing_ = true;
+    writing_since_ = Clock::now();
+    asio::async_write(stream_, asio::buffer(app_out_.front().frame),
+                      [self = Self()](const boost::system::error_code& ec, size_t) {
+                        self->writing_ = false;
+                        self->writing_since_.reset();
+                        if (ec || self->closed_) return self->Close();
+                        self->state_.options.application_acks->Delivered(
+                            self->app_out_.front().message_id, true);
+                        self->app_out_.pop_front();
+                        self->last_activity_ = Clock::now();
+                        self->Pump();
+                      });
   }
 
   void WriteFront() {
@@ -324,7 +471,7 @@ class Connection final : public ConnectionBase {
                         self->writing_ = false;
                         self->writing_since_.reset();
                         if (ec) return self->Close();
-                        self->in_flight_.pop_front();
+                        self->RetireFront();
                         self->last_activity_ = Clock::now();
                         self->Pump();
                       });
@@ -337,6 +484,17 @@ class Connection final : public ConnectionBase {
   std::vector<char> buffer_;
   std::deque<hl7v2::MllpEvent> frames_;
   std::deque<std::unique_ptr<InFlight>> in_flight_;  // in order of arrival
+  // Enhanced-mode application ACKs: registrations waiting for their message's outcome, ACKs
+  // built before their accept ACK was written (by arrival number), and ACKs ready to write.
+  struct AppAck {
+    int64_t message_id = 0;
+    std::string frame;
+  };
+  std::set<uint64_t> awaiting_;
+  std::map<uint64_t, AppAck> held_;
+  std::deque<AppAck> app_out_;
+  uint64_t arrived_ = 0;  // messages taken
+  uint64_t retired_ = 0;  // the last whose accept ACK is written (or was not asked for)
   size_t junk_bytes_ = 0;
   size_t frame_bytes_ahead_ = 0;  // payload bytes in frames_
   bool closed_ = false, reading_ = false, writing_ = false, peer_done_ = false,

@@ -1,6 +1,7 @@
 // The MLLP listener: accepts HL7 v2 senders over TCP (or TLS), reads MLLP frames, commits each
 // message to the Inbox and only then answers it: original mode AA/AE/AR, enhanced mode (MSH-15/16)
-// the accept ACK CA/CE/CR, each connection's answers in the order its messages came. A
+// the accept ACK CA/CE/CR and, once the message is processed, the application ACK MSH-16 asks for
+// (AA/AE/AR), each connection's answers in the order its messages came. A
 // connection has at most max_in_flight messages at the inbox at once, so a flooding sender takes
 // a bounded share of each group commit and cannot starve the rest. Start, Stop and the destructor
 // from one thread; the listener must be stopped before the Inbox is destroyed.
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "base/status.h"
+#include "feeds/application_acks.h"
 #include "feeds/inbox.h"
 #include "hl7v2/ack.h"
 
@@ -41,6 +43,10 @@ struct MllpListenerOptions {
   std::string tls_certificate_file;
   std::string tls_private_key_file;
   hl7v2::Responder responder;  // MSH-3/4 of our ACKs
+  // Enhanced-mode application ACKs (application_acks.h): when set, a message whose MSH-16 asks
+  // for one is answered AA/AE/AR on its connection once it has been processed, after its accept
+  // ACK. Null: none are sent.
+  ApplicationAcks* application_acks = nullptr;
 };
 
 class MllpListener {

@@ -4,6 +4,8 @@
 #include <boost/url/parse.hpp>
 #include <cctype>
 #include <chrono>
+#include <string>
+#include <utility>
 
 #include "access/scope_policy.h"
 #include "http/audit_routes.h"
@@ -111,6 +113,22 @@ std::optional<HttpResponse> CheckFormats(const HttpRequest& request, const Query
   return std::nullopt;
 }
 
+// "Type" and "id" of a request to /fhir/Type/id (no query, no operation); empty otherwise.
+std::pair<std::string, std::string> TypeAndIdOf(const HttpRequest& request) {
+  std::string_view path = request.target;
+  if (!path.starts_with("/fhir/") || path.find('?') != std::string_view::npos) return {};
+  path.remove_prefix(6);
+  if (path.ends_with('/')) path.remove_suffix(1);
+  const size_t slash = path.find('/');
+  if (slash == std::string_view::npos) return {};
+  std::string_view type = path.substr(0, slash), id = path.substr(slash + 1);
+  if (type.empty() || id.empty() || id.find('/') != std::string_view::npos || id[0] == '$' ||
+      id[0] == '_' || type[0] == '$' || type[0] == '_') {
+    return {};
+  }
+  return {std::string(type), std::string(id)};
+}
+
 }  // namespace
 
 HttpResponse FhirRoutes::ErrorResponse(int status, const std::string& message) {
@@ -174,6 +192,13 @@ HttpResponse FhirRoutes::HandleDeferred(const HttpRequest& request,
         if (service_.OpensOnlyByBreakGlass(who, patient)) {
           intent->disclosure.purpose_of_use = "BTG";
           break;
+        }
+      }
+      // A write by id (a DELETE names no patient at all) changes the stored item's record too.
+      if (intent->disclosure.purpose_of_use.empty()) {
+        if (auto [type, id] = TypeAndIdOf(request);
+            !id.empty() && service_.StoredInRecordOnlyBreakGlassOpens(who, type, id)) {
+          intent->disclosure.purpose_of_use = "BTG";
         }
       }
     }

@@ -120,6 +120,11 @@ class FhirService {
   bool OpensOnlyByBreakGlass(const access::AccessContext& who, std::string_view patient_id) {
     return policy_.OpensOnlyByBreakGlass(who, patient_id);
   }
+  // Whether the current version of Type/`id` is in a record only `who`'s break-glass opens: for
+  // the purpose of use of the intent of a write by id (a DELETE names no patient before it runs).
+  // Reads the version's facts through a gate that admits nothing, so nothing is disclosed.
+  bool StoredInRecordOnlyBreakGlassOpens(const access::AccessContext& who, std::string_view type,
+                                         std::string_view id);
 
  private:
   friend class TransactionRunner;

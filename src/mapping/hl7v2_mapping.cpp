@@ -1,6 +1,9 @@
 #include "mapping/hl7v2_mapping.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <utility>
 
 #include "fhir/fhir_date.h"
@@ -19,6 +22,21 @@ std::string IdentitySystem(std::string_view ods, std::string_view kind,
 }
 
 namespace internal {
+
+namespace {
+
+// The calendar date (YYYY-MM-DD) at `time_ms` in the zone furthest ahead of UTC (+14:00): no
+// place on Earth has reached a later date.
+std::string LatestDateAt(int64_t time_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(time_ms / 1000 + 14 * 3600);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+  return text;
+}
+
+}  // namespace
 
 json::object Coding(std::string_view system, std::string_view code, std::string_view display) {
   json::object coding{{"system", system}, {"code", code}};
@@ -243,6 +261,30 @@ std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid,
     if (!date) {
       Fail(ErrorCondition::kDataTypeError, pid.Location(7, 1, 1),
            "birth date '" + birth + "' is not a date (YYYYMMDD)");
+      return std::nullopt;
+    }
+    // A birth after the message was sent (MSH-7's date, as the sender wrote it) or after the
+    // latest date anywhere on Earth now (or when it was received, when that is later: a clock
+    // ahead of ours) is a wrong date, not a patient.
+    const std::string_view born(*date);
+    std::string sent = message_.header().date_time.substr(0, 8);
+    if (sent.size() == 8) sent = sent.substr(0, 4) + "-" + sent.substr(4, 2) + "-" + sent.substr(6);
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    const int64_t received_ms = std::max(feed_.received_ms, now_ms);
+    const std::string latest = LatestDateAt(received_ms);
+    auto after = [&born](std::string_view limit) {  // compared to the precision both state
+      const size_t n = std::min(born.size(), limit.size());
+      return n >= 4 && born.substr(0, n) > limit.substr(0, n);
+    };
+    if (after(sent) || after(latest)) {
+      Fail(
+          ErrorCondition::kDataTypeError, pid.Location(7, 1, 1),
+          "birth date (PID-7) '" + birth + "' is in the future (" +
+              (after(sent) ? "after the message's time, MSH-7 '" + message_.header().date_time + "'"
+                           : "after " + latest + ", today's date anywhere when it was received") +
+              ")");
       return std::nullopt;
     }
     patient["birthDate"] = *date;

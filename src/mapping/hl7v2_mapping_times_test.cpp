@@ -115,5 +115,50 @@ TEST(Hl7v2MappingTimes, InvalidAdmissionAllergyDiagnosisAndDeathTimesAreRefused)
   ASSERT_TRUE(good.ok()) << good.error().ToString();
 }
 
+// Hostile round 6b, finding 7: PID-7 21000101 was mapped as a Patient born in 2100.
+TEST(Hl7v2MappingTimes, ABirthDateInTheFutureRefusesTheMessageNamingPid7) {
+  auto with_birth = [](const std::string& birth) {
+    return Map("ADT^A08", {"EVN|A08|20260301101500",
+                           "PID|1||M123456^^^RX1PAS^MR||SMITH^JANE||" + birth + "|F"});
+  };
+  // Received 2027-01-15 (FeedContext above); sent 2026-03-01 (MSH-7).
+  for (const std::string birth : {"21000101", "20260302", "202604", "2027", "20270301"}) {
+    auto m = with_birth(birth);
+    ASSERT_FALSE(m.ok()) << birth;
+    EXPECT_EQ(m.error().condition, hl7v2::ErrorCondition::kDataTypeError);
+    EXPECT_EQ(m.error().location.segment_id, "PID");
+    EXPECT_EQ(m.error().location.field, 7u);
+    EXPECT_NE(m.error().reason.find("PID-7"), std::string::npos) << m.error().reason;
+    EXPECT_NE(m.error().reason.find("in the future"), std::string::npos) << m.error().reason;
+  }
+  // Born on the day the message was sent, or earlier at any precision: mapped.
+  for (const std::string birth : {"20260301", "202603", "2026", "19800214"}) {
+    auto m = with_birth(birth);
+    ASSERT_TRUE(m.ok()) << birth << ": " << m.error().ToString();
+  }
+}
+
+// A message received (by a clock ahead of this test's) on 2096-10-02 at 07:06 UTC, sent in 2100:
+// the latest date anywhere when it was received bounds it.
+TEST(Hl7v2MappingTimes, ABirthDateAfterTheDayReceivedIsRefused) {
+  auto map = [](const std::string& birth) {
+    std::string bytes =
+        "MSH|^~\\&|PAS|RX1HOSP|CARERECORD|REGION|21000101120000+0000||ADT^A08|C2|P|2.5.1\r"
+        "EVN|A08|21000101120000+0000\rPID|1||M1^^^RX1PAS^MR||SMITH^JANE||" +
+        birth + "|F\r";
+    auto parsed = hl7v2::ParseMessage(std::string_view(bytes));
+    EXPECT_TRUE(parsed.ok());
+    FeedContext feed{"rx1", "RX1", "RX1HOSP", 4'000'000'000'000, "C2"};
+    return MapMessage(*parsed, feed);
+  };
+  auto late = map("20961003");
+  ASSERT_FALSE(late.ok());
+  EXPECT_NE(late.error().reason.find("PID-7"), std::string::npos) << late.error().reason;
+  EXPECT_NE(late.error().reason.find("received"), std::string::npos) << late.error().reason;
+  // At 07:06 UTC on the 2nd no place has reached the 3rd (UTC+14 is at 21:06).
+  auto today = map("20961002");
+  EXPECT_TRUE(today.ok()) << today.error().ToString();
+}
+
 }  // namespace
 }  // namespace carerecord::mapping

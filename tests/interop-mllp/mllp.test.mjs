@@ -2,7 +2,9 @@
 // running carerecord (`serve --mllp`) and checks each ACK: AA with MSA-2 = the sample's MSH-10
 // for the first message under a facility and control id (and for a resend of the same bytes),
 // AE for the same control id with other content (the samples reuse some), AR when no feed names
-// the facility (six samples have no MSH-4). run.sh starts the server and adds a feed for each sample facility.
+// the facility (six samples have no MSH-4), the accept ACK CA/CE/CR or silence in enhanced mode,
+// and after it the application ACK MSH-16 asks for, on the same connection. run.sh starts the
+// server and adds a feed for each sample facility.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
@@ -50,8 +52,8 @@ async function sendAll(version, texts) {
   return acks;
 }
 
-// What the listener answers, by MSH-15/16 (table 0155): original mode always AA/AE/AR; enhanced
-// mode the accept ACK (CA/CE/CR) when its condition holds, else nothing.
+// What the listener answers first, by MSH-15/16 (table 0155): original mode always AA/AE/AR;
+// enhanced mode the accept ACK (CA/CE/CR) when its condition holds, else nothing.
 function expectedAnswer(text, outcome) {
   const accept = mshField(text, 15);
   const application = mshField(text, 16);
@@ -63,7 +65,55 @@ function expectedAnswer(text, outcome) {
   return wanted ? "C" + outcome[1] : null;
 }
 
-test("every shared sample is answered as its facility and control id say", async (t) => {
+// The application ACK an accepted enhanced-mode message asks for (MSH-16; empty or unknown is
+// AL), or null in original mode.
+function applicationCondition(text) {
+  const accept = mshField(text, 15);
+  const application = mshField(text, 16);
+  if (accept === "" && application === "") return null;
+  return ["AL", "NE", "ER", "SU"].includes(application) ? application : "AL";
+}
+
+function msaOf(ack) {
+  const msa = ack.split("\r").find((s) => s.startsWith("MSA")) ?? "";
+  const [, code, controlId] = msa.split(ack[3]);
+  return { msa, code: code ?? "", controlId: controlId ?? "" };
+}
+
+// A message of the test's own (facility INTEROP-PROBE) in enhanced mode asking for both ACKs.
+function probeText(version, controlId) {
+  return `MSH|^~\\&|PAS|INTEROP-PROBE|CR|CR|20260301101500+0000||ADT^A01^ADT_A01|${controlId}|P|` +
+    `${version}|||AL|AL\rEVN|A01|20260301101500+0000\rPID|1||IOP900^^^IOPPAS^MR||PROBE^PAT||` +
+    "19800214|F";
+}
+
+// Sends every message on one connection that does not wait for ACKs, then a probe, and returns
+// every frame received until the probe's application ACK, in order. The listener answers a
+// connection's messages in the order they came, and its application ACKs follow in that order
+// too (the worker maps messages oldest first), so the probe's application ACK comes last.
+async function sendAllAndProbe(version, texts, probeId = `IOP-PROBE-${version}`) {
+  const frames = [];
+  let check = () => {};
+  const client = new Client({ host: "127.0.0.1", version });
+  const connection = client.createConnection({ port, waitAck: false, maxConnectionAttempts: 3 },
+    async (res) => { frames.push(res.getMessage().toString()); check(); });
+  for (const text of texts) await connection.sendMessage(new Message({ text }));
+  await connection.sendMessage(new Message({ text: probeText(version, probeId) }));
+  let timer;
+  await new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`version ${version}: no application ACK for the ` +
+      `probe within 60 s; ${frames.length} frame(s)`)), 60000);
+    check = () => {
+      const last = frames.length > 0 ? msaOf(frames[frames.length - 1]) : null;
+      if (last && last.controlId === probeId && last.code[0] === "A") resolve();
+    };
+    check();
+  }).finally(() => clearTimeout(timer));
+  await connection.close();
+  return { frames, probeId };
+}
+
+test("every shared sample is answered as its facility, control id and MSH-15/16 say", async (t) => {
   if (!samplesDir || !fs.existsSync(samplesDir)) {
     t.skip("no ../shared/data/hl7v2 samples");
     return;
@@ -75,59 +125,66 @@ test("every shared sample is answered as its facility and control id say", async
   for (const file of files) {
     const text = wireText(path.join(samplesDir, file));
     const version = firstComponent(mshField(text, 12), text);
-    if (!byVersion.has(version)) byVersion.set(version, { answered: [], silent: [] });
+    if (!byVersion.has(version)) byVersion.set(version, []);
     const facility = firstComponent(mshField(text, 4), text);
     const key = `${facility}|${mshField(text, 10)}`;
     let outcome = facility === "" ? "AR" : "AA";
     if (seen.has(key) && seen.get(key) !== text) outcome = "AE";
     if (!seen.has(key)) seen.set(key, text);
-    const expected = expectedAnswer(text, outcome);
-    byVersion.get(version)[expected ? "answered" : "silent"].push({ file, text, expected });
+    byVersion.get(version).push({ file, text, outcome, expected: expectedAnswer(text, outcome) });
   }
   let checked = 0;
-  for (const [version, { answered, silent }] of byVersion) {
-    const acks = await sendAll(version, answered.map((s) => s.text));
-    answered.forEach(({ file, text, expected }, i) => {
-      const ack = acks[i];
-      const msa = ack.split("\r").find((s) => s.startsWith("MSA")) ?? "";
-      const [, code, ackControlId] = msa.split(ack[3]);
-      assert.equal(code, expected, `${file}: ${msa}`);
-      assert.equal(ackControlId, mshField(text, 10), `${file}: MSA-2`);
-      assert.equal(mshField(ack, 12).split(ack[4])[0], version, `${file}: ACK version`);
-      checked++;
-    });
-    // Enhanced mode asking for no accept ACK: sent on a connection that does not wait for
-    // ACKs, followed by a resend of this version's first answered message (which changes
-    // nothing). The listener answers a connection's messages in order, so the resend's ACK
-    // arriving, and it alone, shows the silent ones were committed and left unanswered.
-    if (silent.length > 0) {
-      assert.ok(answered.length > 0, `version ${version}: a message to follow the silent ones`);
-      const probe = answered[0];
-      const client = new Client({ host: "127.0.0.1", version });
-      const received = [];
-      let probeAnswered;
-      const done = new Promise((resolve) => { probeAnswered = resolve; });
-      const connection = client.createConnection({ port, waitAck: false }, async (res) => {
-        received.push(res.getMessage().toString());
-        probeAnswered();
-      });
-      for (const { text } of silent) await connection.sendMessage(new Message({ text }));
-      await connection.sendMessage(new Message({ text: probe.text }));
-      let timer;
-      await Promise.race([done, new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error("no ACK for the probe within 20 s")), 20000);
-      })]).finally(() => clearTimeout(timer));
-      await connection.close();
-      assert.equal(received.length, 1, `version ${version}: only the probe is answered`);
-      const msa = received[0].split("\r").find((seg) => seg.startsWith("MSA")) ?? "";
-      const [, code, ackControlId] = msa.split(received[0][3]);
-      assert.equal(code, probe.expected, `probe ${probe.file}: ${msa}`);
-      assert.equal(ackControlId, mshField(probe.text, 10));
-      checked += silent.length;
+  let applicationAcks = 0;
+  for (const [version, samples] of byVersion) {
+    const { frames, probeId } = await sendAllAndProbe(version, samples.map((s) => s.text));
+    // The first answers, in order; and the application ACKs that accepted enhanced-mode
+    // messages ask for, each after its message's first answer: AL always (AA mapped, AE in the
+    // error queue, AR a type not mapped), ER only AE/AR, SU only AA.
+    const firsts = samples.filter((s) => s.expected !== null);
+    const waiting = samples.filter((s) => s.outcome === "AA" && applicationCondition(s.text) &&
+      applicationCondition(s.text) !== "NE" && s.expected === null);
+    const afterFirst = samples.filter((s) => s.outcome === "AA" && applicationCondition(s.text) &&
+      applicationCondition(s.text) !== "NE" && s.expected !== null);
+    for (const frame of frames) {
+      const { msa, code, controlId } = msaOf(frame);
+      if (controlId === probeId) {
+        if (code[0] === "A") assert.equal(frame, frames[frames.length - 1], "the probe's is last");
+        continue;
+      }
+      const head = firsts[0];
+      if (head && controlId === mshField(head.text, 10) && code === head.expected) {
+        assert.equal(mshField(frame, 12).split(frame[4])[0], version, `${head.file}: ACK version`);
+        firsts.shift();
+        const i = afterFirst.indexOf(head);
+        if (i >= 0) waiting.push(...afterFirst.splice(i, 1));
+        checked++;
+        continue;
+      }
+      const i = waiting.findIndex((s) => mshField(s.text, 10) === controlId);
+      assert.ok(i >= 0, `version ${version}: an answer nothing asked for (yet): ${msa}`);
+      const [sample] = waiting.splice(i, 1);
+      const condition = applicationCondition(sample.text);
+      assert.ok(["AA", "AE", "AR"].includes(code), `${sample.file}: ${msa}`);
+      if (condition === "ER") assert.notEqual(code, "AA", `${sample.file}: ER and ${msa}`);
+      if (condition === "SU") assert.equal(code, "AA", `${sample.file}: SU and ${msa}`);
+      applicationAcks++;
     }
+    assert.equal(firsts.length, 0, `version ${version}: unanswered: ` +
+      firsts.map((s) => s.file).join(", "));
+    const missing = waiting.filter((s) => applicationCondition(s.text) === "AL");
+    assert.equal(missing.length, 0, `version ${version}: no application ACK for ` +
+      missing.map((s) => s.file).join(", "));
+    checked += samples.filter((s) => s.expected === null).length;
   }
   assert.equal(checked, files.length);
+  assert.ok(applicationAcks > 0, "the samples in enhanced mode asking for one had an application ACK");
 });
+
+test("an enhanced-mode sender hears the accept ACK, then the application ACK, on one connection",
+  async () => {
+    const { frames } = await sendAllAndProbe("2.5.1", [], "IOP-ENHANCED-1");
+    assert.deepEqual(frames.map((f) => msaOf(f).msa), ["MSA|CA|IOP-ENHANCED-1", "MSA|AA|IOP-ENHANCED-1"]);
+  });
 
 // After sending, the record holds what the messages said, found through the FHIR API with a
 // token a registered client gets from the token endpoint (run.sh adds the client and a feed for

@@ -35,6 +35,8 @@ echo "added $n feeds"
 # The test's own messages (facility INTEROP), and a client that finds what they became through
 # the FHIR API with a token from the token endpoint.
 "$bin" feeds add --data "$data/store" --name interop --facility INTEROP --org RDZ >/dev/null
+# The probes that end each connection of the samples (enhanced mode, both ACKs asked for).
+"$bin" feeds add --data "$data/store" --name interop-probe --facility INTEROP-PROBE --org RDZ >/dev/null
 client="$("$bin" clients add --data "$data/store" --name "interop-mllp" --org RDZ \
   --role integration --scope "system/*.rs" --secret)"
 value() { sed -n "s/^$1=//p"; }
@@ -58,7 +60,8 @@ CARERECORD_MLLP_PORT="$port" CARERECORD_HL7V2_SAMPLES="$samples" \
   node --test --test-force-exit mllp.test.mjs
 
 # Every sample is in the inbox once per facility and control id (the ones sent without an ACK
-# asked for may still be on their way: up to 10 s).
+# asked for may still be on their way: up to 10 s); the probes apart. No application ACK asked for
+# went undelivered.
 unique="$(for f in "$samples"/*.hl7; do
   head -n 1 "$f" | sed 's/^\xEF\xBB\xBF//' | tr -d '\r' |
     awk -F'|' '{ split($4, c, "^"); print c[1] "|" $10 }'
@@ -66,12 +69,14 @@ done | sort -u | wc -l)"
 unique=$((unique + 2))  # and the test's own two messages
 for _ in $(seq 1 100); do
   stats="$("$bin" feeds stats --data "$data/store")"
-  received="$(echo "$stats" | sed -n 's/.* received=\([0-9]*\) .*/\1/p' | paste -sd+ | bc)"
+  received="$(echo "$stats" | grep -v '^interop-probe ' | sed -n 's/.* received=\([0-9]*\) .*/\1/p' | paste -sd+ | bc)"
   [ "$received" = "$unique" ] && break
   sleep 0.1
 done
 [ "$received" = "$unique" ] || { echo "inbox holds $received messages, expected $unique"; echo "$stats"; exit 1; }
 echo "ok - the inbox holds $received messages, one per facility and control id"
+undelivered="$(echo "$stats" | sed -n 's/.* app_acks_undelivered=\([0-9]*\).*/\1/p' | paste -sd+ | bc)"
+[ "$undelivered" = "0" ] || { echo "application ACKs not delivered: $undelivered"; echo "$stats"; exit 1; }
 kill -TERM "$pid"
 wait "$pid"
 pid=""
