@@ -92,9 +92,9 @@ ReadDecision RegionAccessPolicy::DecideNamedPatients(const AccessContext& who, R
                                                      const store::ItemFacts& item) {
   const fhir::NamedPatients named = fhir::PatientsNamedIn(item.sealing_facts);
   std::vector<std::string_view> patients = named.ids;
-  std::vector<std::string> from_body;
+  fhir::ResourcePatients from_body;
   if (!named.every_part_looked_at && fhir::HasPatientLines(item.type)) {
-    // A version written before the patient lines: its body says.
+    // A version written before the patient lines (or before the unresolved ones): its body says.
     if (item.body == nullptr) return ReadDecision::kWithhold;
     auto json = item.body->Json();
     if (!json.ok()) return ReadDecision::kWithhold;
@@ -103,9 +103,13 @@ ReadDecision RegionAccessPolicy::DecideNamedPatients(const AccessContext& who, R
       boost::json::value body = boost::json::parse(json.value(), ec);
       if (ec || !body.is_object()) return ReadDecision::kWithhold;
       from_body = fhir::PatientsNamedBy(body.as_object());
-      patients.insert(patients.end(), from_body.begin(), from_body.end());
+      patients.insert(patients.end(), from_body.ids.begin(), from_body.ids.end());
     }
   }
+  // A patient named by an NHS number, another identifier or a contained Patient is in no record
+  // that could decide: read as a compartment item naming no patient is (integration clients
+  // only, who do not come here).
+  if (named.unresolved || from_body.unresolved) return ReadDecision::kWithhold;
   if (patients.empty()) return ReadDecision::kAdmit;
   if (!reads_patient_data_[static_cast<size_t>(role)]) return ReadDecision::kWithhold;
   if (role == Role::kPatient) {
