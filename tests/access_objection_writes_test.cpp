@@ -18,13 +18,15 @@ namespace {
 using namespace relationship_testing;
 namespace json = boost::json;
 
+const std::string kConsentScope = "http://terminology.hl7.org/CodeSystem/consentscope";
 std::string Consent(const std::string& patient, const std::string& provision,
                     const std::string& status = "active",
-                    const std::string& scope_code = "patient-privacy") {
+                    const std::string& scope_code = "patient-privacy",
+                    const std::string& scope_system = kConsentScope) {
   return R"({"resourceType":"Consent","status":")" + status +
-         R"(","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":")" +
-         scope_code + R"("}]},"category":[{"text":"opt-out"}],"patient":)" + patient +
-         R"(,"provision":)" + provision + "}";
+         R"(","scope":{"coding":[{"system":")" + scope_system + R"(","code":")" + scope_code +
+         R"("}]},"category":[{"text":"opt-out"}],"patient":)" + patient + R"(,"provision":)" +
+         provision + "}";
 }
 const std::string kP1 = R"({"reference":"Patient/p1"})";
 std::string Actor(const std::string& reference) {
@@ -69,6 +71,56 @@ std::vector<Refused> RefusedCases() {
        Consent(kP1, R"({"type":"deny","actor":[)" +
                         Actor(R"({"reference":"Organization/org-none"})") + "]}"),
        "Consent.provision.actor[0].reference"},
+      // A deny narrowed to some data, purpose or action (hostile 6b finding 2): enforced as a
+      // whole-record objection it would refuse more than the patient objected to.
+      {"class",
+       Consent(
+           kP1,
+           R"({"type":"deny","class":[{"system":"http://hl7.org/fhir/resource-types","code":"Observation"}]})"),
+       "Consent.provision.class"},
+      {"purpose",
+       Consent(
+           kP1,
+           R"({"type":"deny","purpose":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"HRESCH"}]})"),
+       "Consent.provision.purpose"},
+      {"action",
+       Consent(
+           kP1,
+           R"({"type":"deny","action":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentaction","code":"collect"}]}]})"),
+       "Consent.provision.action"},
+      {"code",
+       Consent(
+           kP1,
+           R"({"type":"deny","code":[{"coding":[{"system":"http://snomed.info/sct","code":"73211009"}]}]})"),
+       "Consent.provision.code"},
+      {"securityLabel",
+       Consent(
+           kP1,
+           R"({"type":"deny","securityLabel":[{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}]})"),
+       "Consent.provision.securityLabel"},
+      {"data",
+       Consent(
+           kP1,
+           R"({"type":"deny","data":[{"meaning":"instance","reference":{"reference":"Encounter/enc-h1"}}]})"),
+       "Consent.provision.data"},
+      {"dataPeriod",
+       Consent(kP1, R"({"type":"deny","dataPeriod":{"start":"2020-01-01","end":"2020-12-31"}})"),
+       "Consent.provision.dataPeriod"},
+      {"provision modifier extension",
+       Consent(
+           kP1,
+           R"({"type":"deny","modifierExtension":[{"url":"http://example.org/x","valueBoolean":true}]})"),
+       "Consent.provision.modifierExtension"},
+      {"privacy and research scope at once",
+       [] {
+         std::string c = Consent(kP1, R"({"type":"deny"})");
+         const std::string coding = R"("code":"patient-privacy"})";
+         return c.replace(
+             c.find(coding), coding.size(),
+             coding +
+                 R"(,{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"research"})");
+       }(),
+       "Consent.scope"},
   };
 }
 
@@ -138,9 +190,15 @@ TEST(AccessObjectionWritesTest, AnObjectionThePolicyEnforcesIsWrittenAndCloses) 
   RelationshipRecord record;
   record.Write(Items());
   const std::string nested = R"({"provision":[{"type":"deny"}]})";
+  // The privacy code under another system is not the consentscope's (hostile 6b finding 2):
+  // an ordinary Consent, which closes nothing, however it denies.
   for (const std::string& consent :
        {Consent(kP1, nested, "inactive"), Consent(kP1, nested, "active", "research"),
-        Consent(kP1, R"({"type":"permit"})")}) {
+        Consent(kP1, R"({"type":"permit"})"),
+        Consent(kP1, nested, "active", "patient-privacy", "http://example.org/x"),
+        Consent(kP1, R"({"type":"deny"})", "active", "patient-privacy", "http://example.org/x"),
+        Consent(kP1, R"({"type":"deny","purpose":[{"code":"HRESCH"}]})", "active",
+                "patient-privacy", "http://example.org/x")}) {
     auto posted = record.Send(Integration(), "POST", "/fhir/Consent", consent);
     EXPECT_EQ(posted.status, 201) << posted.body;
   }

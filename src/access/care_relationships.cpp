@@ -150,7 +150,7 @@ class TiesReader {
     }
   }
 
-  // An active Consent of the privacy scope (or none given) whose provision denies: with no
+  // An active Consent of the privacy scope (IsObjection) whose provision denies: with no
   // actor, the patient objects to every organisation but their GP practice; with actors, to
   // those organisations. A provision period that has not begun or has ended does not count.
   // Only the top-level provision is read: a Consent that says more is refused when written
