@@ -63,7 +63,9 @@ class TiesReader {
   // now). One that begins later counts from then, when the ties are read again
   // (read_again_at); a start that cannot be read never counts.
   bool Begun(const json::object* period, PatientTies& ties) const {
-    const std::string_view start = period ? fhir::TextMember(*period, "start") : std::string_view();
+    return BegunAt(period ? fhir::TextMember(*period, "start") : std::string_view(), ties);
+  }
+  bool BegunAt(std::string_view start, PatientTies& ties) const {
     if (start.empty()) return true;
     auto range = fhir::ParseFhirDate(start);
     if (!range.ok()) return false;
@@ -142,6 +144,10 @@ class TiesReader {
       });
     } else if (type == "ServiceRequest") {
       if (fhir::TextMember(resource, "status") != "active") return;
+      // A referral counts from when it was made (authoredOn; none given: at once), since it
+      // must be triaged before the service it asks for: an occurrence in the future does not
+      // delay it, and one authored in the future does not count yet.
+      if (!BegunAt(fhir::TextMember(resource, "authoredOn"), ties)) return;
       fhir::EachObjectMember(resource, "performer", [&](const json::object& reference) {
         Relate(reference, kOpen, ties);
       });
