@@ -375,6 +375,25 @@ base::Status TransactionRunner::CheckTargetsReadable(const store::WriteTransacti
   return base::Status::Ok();
 }
 
+namespace {
+
+// The Patients a Patient's `link` names (replaces, replaced-by, seealso, refer). By R4's
+// compartment a Patient is in the record of each (Patient.link), though the store's compartment
+// rows hold its own id only: writing such a link asserts a merge, or a shared identity, in their
+// records, so it is a write there.
+void AddLinkedPatients(const fhir::IndexEntries& index, std::vector<std::string_view>& patients) {
+  static const fhir::SearchParamDef* const link = fhir::FindSearchParam("Patient", "link");
+  if (link == nullptr) return;
+  for (const fhir::ReferenceEntry& reference : index.references) {
+    if (reference.param_id != link->id || reference.target_type != "Patient") continue;
+    if (std::find(patients.begin(), patients.end(), reference.target_id) == patients.end()) {
+      patients.push_back(reference.target_id);
+    }
+  }
+}
+
+}  // namespace
+
 // A write needs the relationship with the patient a read needs: a version put into the record
 // of a patient the writer may not open is refused, with one text whether the patient exists or
 // not (the record of one that does not is open to no one). An update or delete needs it in every
@@ -394,6 +413,10 @@ base::Status TransactionRunner::CheckRecordsWritable(const store::PreparedWrite&
         patients.push_back(patient);
       }
     }
+  }
+  if (write.type == "Patient") {
+    if (!write.is_delete) AddLinkedPatients(write.index, patients);
+    if (entry.changed_author) AddLinkedPatients(write.previous_index, patients);
   }
   for (std::string_view patient : patients) {
     if (new_patients.count(std::string(patient))) continue;
