@@ -3,7 +3,9 @@
 // patient by identifier only, nests its deny, carries nested provisions, or names actors that
 // are not organisations (a Practitioner, an ODS code in lower case) is a 422 naming the element,
 // whoever writes it and however (POST, PUT, batch, transaction). Those the policy enforces are
-// written and close the record.
+// written and close the record. Only integration clients, the patient and the patient's GP
+// practice or managing organisation record, change or withdraw an objection; another
+// organisation with a tie gets a 403.
 
 #include <gtest/gtest.h>
 
@@ -203,6 +205,70 @@ TEST(AccessObjectionWritesTest, AnObjectionThePolicyEnforcesIsWrittenAndCloses) 
     EXPECT_EQ(posted.status, 201) << posted.body;
   }
   EXPECT_EQ(record.Status(Staff("h", "clinician", "H1"), "/fhir/Patient/p1"), 200);
+}
+
+TEST(AccessObjectionWritesTest, OnlyThePatientsPracticeOrAnIntegrationClientRecordsAnObjection) {
+  RelationshipRecord record;
+  record.Write(Items());
+  // p2's managing organisation is M1 (its GP practice GP2).
+  record.Write(
+      {{"Patient", "p2",
+        R"({"resourceType":"Patient","generalPractitioner":[)" + OdsRef("GP2") +
+            R"(],"managingOrganization":)" + OdsRef("M1") + "}"},
+       {"Encounter", "enc-h1-p2",
+        R"({"resourceType":"Encounter","status":"in-progress","class":{"code":"AMB"},"subject":{"reference":"Patient/p2"},"serviceProvider":)" +
+            OdsRef("H1") + "}"}});
+  const auto h1 = Staff("h", "clinician", "H1");  // a tie with p1 and p2 by an encounter
+  const auto gp = Staff("g", "clinician", "GP1");
+  const std::string deny_all = Consent(kP1, R"({"type":"deny"})");
+  const std::string entry =
+      R"({"request":{"method":"POST","url":"Consent"},"resource":)" + deny_all + "}";
+  // A hospital with a tie may not close the record to everyone else, in any form.
+  auto posted = record.Send(h1, "POST", "/fhir/Consent", deny_all);
+  EXPECT_EQ(posted.status, 403) << posted.body;
+  EXPECT_NE(posted.body.find("GP practice or managing organisation of Patient/p1"),
+            std::string::npos)
+      << posted.body;
+  EXPECT_EQ(record
+                .Send(h1, "POST", "/fhir",
+                      R"({"resourceType":"Bundle","type":"transaction","entry":[)" + entry + "]}")
+                .status,
+            403);
+  auto batch = record.Send(h1, "POST", "/fhir",
+                           R"({"resourceType":"Bundle","type":"batch","entry":[)" + entry + "]}");
+  EXPECT_NE(batch.body.find(R"("status":"403)"), std::string::npos) << batch.body;
+  EXPECT_EQ(ConsentCount(record), 0);
+  EXPECT_EQ(record.Status(h1, "/fhir/Patient/p1"), 200);
+  // What is no objection (a permit) the hospital writes as any Consent.
+  EXPECT_EQ(record.Send(h1, "POST", "/fhir/Consent", Consent(kP1, R"({"type":"permit"})")).status,
+            201);
+  // The GP practice records one (refusing H2 only, so H1 still opens the record) ...
+  auto by_gp =
+      record.Send(gp, "POST", "/fhir/Consent",
+                  Consent(kP1, R"({"type":"deny","actor":[)" + Actor(OdsRef("H2")) + "]}"));
+  ASSERT_EQ(by_gp.status, 201) << by_gp.body;
+  json::object written = json::parse(by_gp.body).as_object();
+  const std::string id(written.at("id").as_string());
+  written.erase("meta");
+  written["status"] = "inactive";
+  const std::string withdrawn = json::serialize(written);
+  // ... which the hospital may neither change, withdraw nor delete.
+  auto changed = record.Send(h1, "PUT", "/fhir/Consent/" + id, withdrawn);
+  EXPECT_EQ(changed.status, 403) << changed.body;
+  auto deleted = record.Send(h1, "DELETE", "/fhir/Consent/" + id);
+  EXPECT_EQ(deleted.status, 403) << deleted.body;
+  auto kept = record.Send(Integration(), "GET", "/fhir/Consent/" + id);
+  EXPECT_NE(kept.body.find(R"("status":"active")"), std::string::npos) << kept.body;
+  // The GP practice withdraws it.
+  auto by_gp_withdrawn = record.Send(gp, "PUT", "/fhir/Consent/" + id, withdrawn);
+  EXPECT_EQ(by_gp_withdrawn.status, 200) << by_gp_withdrawn.body;
+  // The managing organisation records one for p2.
+  const std::string p2_deny = Consent(R"({"reference":"Patient/p2"})", R"({"type":"deny"})");
+  EXPECT_EQ(record.Send(h1, "POST", "/fhir/Consent", p2_deny).status, 403);
+  auto by_managing = record.Send(Staff("m", "clinician", "M1"), "POST", "/fhir/Consent", p2_deny);
+  EXPECT_EQ(by_managing.status, 201) << by_managing.body;
+  EXPECT_EQ(record.Status(h1, "/fhir/Patient/p2"), 404);
+  EXPECT_EQ(record.Status(gp, "/fhir/Patient/p1"), 200);
 }
 
 }  // namespace

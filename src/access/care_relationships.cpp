@@ -112,7 +112,10 @@ class TiesReader {
         }
       });
       fhir::EachObjectMember(resource, "managingOrganization", [&](const json::object& reference) {
-        Relate(reference, kOpen, ties);
+        for (std::string& ods : Organisations(reference)) {
+          ties.organisations[ods] = kOpen;
+          ties.managing.insert(std::move(ods));
+        }
       });
     } else if (type == "Encounter" || type == "EpisodeOfCare") {
       auto until = EpisodeUntil(resource, ties);
@@ -327,6 +330,12 @@ void RecordCareRelationships::ChangedAll() {
   std::lock_guard lock(mutex_);
   cache_.clear();
   generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+bool RecordCareRelationships::KeepsRecordOf(std::string_view organisation,
+                                            std::string_view patient_id) {
+  const PatientTies* ties = Ties(patient_id, clock_.NowSeconds() * 1000);
+  return ties && (ties->gp_practices.count(organisation) || ties->managing.count(organisation));
 }
 
 RecordAccess RecordCareRelationships::Decide(const AccessContext& who,

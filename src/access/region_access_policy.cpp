@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "access/consent_objection.h"
+#include "fhir/index_extraction.h"
 #include "fhir/patient_facts.h"
 #include "fhir/sealing_facts.h"
 
@@ -228,6 +229,39 @@ std::optional<base::Error> RegionAccessPolicy::RefuseUnenforceable(std::string_v
     return std::move(facts->json);
   };
   return UnenforceableObjection(consent.as_object(), lookup);
+}
+
+std::optional<std::string> RegionAccessPolicy::RefuseObjectionWrite(const AccessContext& who,
+                                                                    std::string_view json,
+                                                                    std::string_view previous) {
+  if (FullAccess(who) || !relationships_) return std::nullopt;
+  for (std::string_view text : {json, previous}) {
+    if (text.empty()) continue;
+    boost::system::error_code ec;
+    boost::json::value consent = boost::json::parse(text, ec);
+    if (ec || !consent.is_object() || !IsObjection(consent.as_object())) continue;
+    const boost::json::value* patient = consent.as_object().if_contains("patient");
+    const boost::json::value* reference =
+        patient && patient->is_object() ? patient->as_object().if_contains("reference") : nullptr;
+    auto named = reference && reference->is_string() ? fhir::ParseReference(reference->as_string())
+                                                     : std::nullopt;
+    const std::string patient_id = named && named->type == "Patient" ? named->id : "";
+    if (who.role == RoleName(Role::kPatient)) {
+      if (!patient_id.empty() && OwnPatient(who) == patient_id) continue;
+    } else if (!patient_id.empty() && !who.organisation.empty() &&
+               relationships_->KeepsRecordOf(who.organisation, patient_id)) {
+      continue;
+    }
+    return std::string(
+               "only the patient, their GP practice or managing organisation, or an integration "
+               "client may record, change or withdraw a patient's objection to sharing their "
+               "record (an active patient-privacy Consent with a deny)") +
+           (patient_id.empty() ? std::string()
+                               : "; your organisation is not the GP practice or managing "
+                                 "organisation of Patient/" +
+                                     patient_id);
+  }
+  return std::nullopt;
 }
 
 bool RegionAccessPolicy::MakesTiesOrObjection(std::string_view type) {

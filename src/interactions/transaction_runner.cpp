@@ -433,6 +433,12 @@ base::Status TransactionRunner::CheckRecordsWritable(const store::PreparedWrite&
       return At(std::move(*problem), entry.entry->where);
     }
   }
+  if (write.type == "Consent") {
+    if (auto refused = service_.policy_.RefuseObjectionWrite(
+            ctx_.who, write.is_delete ? std::string_view() : write.json, entry.previous_consent)) {
+      return At(MakeError(ErrorCode::kForbidden, std::move(*refused)), entry.entry->where);
+    }
+  }
   return base::Status::Ok();
 }
 
@@ -536,7 +542,8 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       write->sealing_facts = current.sealing_facts;  // the deletion is sealed as what it deletes
       write->provenance = e.provenance;
       e.written_patients = write->previous_compartment_patients;
-      written.push_back({transaction.writes.size(), &e, current.author_organisation});
+      written.push_back({transaction.writes.size(), &e, current.author_organisation,
+                         e.type == "Consent" ? current.json : std::string()});
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = 204;
@@ -557,7 +564,8 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
                                 write->previous_compartment_patients.begin(),
                                 write->previous_compartment_patients.end());
       written.push_back({transaction.writes.size(), &e,
-                         exists ? std::optional(current.author_organisation) : std::nullopt});
+                         exists ? std::optional(current.author_organisation) : std::nullopt,
+                         exists && e.type == "Consent" ? current.json : std::string()});
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = exists ? 200 : 201;
