@@ -147,6 +147,50 @@ TEST(AccessGrantWritesTest, AGrantAddsToARecordButNeitherDeletesNorRewritesWhatO
   }
 }
 
+// A Patient whose `link` names p1 is in p1's record by R4's compartment (Patient.link): under
+// a grant it is a Patient written there, refused as the others are (hostile 6b finding 8), and
+// it would assert a merge nobody reviewed.
+TEST(AccessGrantWritesTest, UnderAGrantNoPatientLinkingTheGrantedRecordIsWritten) {
+  for (const char* operation : {"$declare-relationship", "$break-glass"}) {
+    SCOPED_TRACE(operation);
+    RelationshipRecord record;
+    record.Write(Items());
+    const auto user = Staff("x", "nurse", "X9");  // p3's practice; a grant on p1
+    ASSERT_EQ(record.Send(user, "POST", std::string("/fhir/Patient/p1/") + operation, ReasonBody())
+                  .status,
+              200);
+    const auto linking = [](const std::string& type, const std::string& id = "") {
+      return R"({"resourceType":"Patient",)" + (id.empty() ? "" : R"("id":")" + id + R"(",)") +
+             R"("name":[{"family":"Linked"}],"link":[{"type":")" + type +
+             R"(","other":{"reference":"Patient/p1"}}]})";
+    };
+    for (const char* type : {"replaces", "replaced-by", "seealso", "refer"}) {
+      SCOPED_TRACE(type);
+      auto posted = record.Send(user, "POST", "/fhir/Patient", linking(type));
+      EXPECT_EQ(posted.status, 403) << posted.body;
+      EXPECT_NE(posted.body.find("to you alone"), std::string::npos) << posted.body;
+      const std::string entry =
+          R"({"request":{"method":"POST","url":"Patient"},"resource":)" + linking(type) + "}";
+      auto transaction = record.Send(user, "POST", "/fhir", Transaction("transaction", entry));
+      EXPECT_EQ(transaction.status, 403) << transaction.body;
+      auto batch = record.Send(user, "POST", "/fhir", Transaction("batch", entry));
+      ASSERT_EQ(batch.status, 200) << batch.body;
+      EXPECT_EQ(EntryStatuses(batch)[0].substr(0, 3), "403") << batch.body;
+      // Nor a link added to a Patient the user may otherwise change (p3, their own practice's).
+      auto put = record.Send(user, "PUT", "/fhir/Patient/p3", linking(type, "p3"));
+      EXPECT_EQ(put.status, 403) << put.body;
+    }
+    auto patients = record.Send(Integration(), "GET", "/fhir/Patient?_summary=count");
+    EXPECT_EQ(json::parse(patients.body).as_object().at("total").as_int64(), 3);
+    EXPECT_EQ(record.Send(Integration(), "GET", "/fhir/Patient/p3").body.find("link"),
+              std::string::npos);
+    // A link to a record the user's organisation opens by a tie is theirs to write.
+    const std::string to_p3 =
+        R"({"resourceType":"Patient","link":[{"type":"seealso","other":{"reference":"Patient/p3"}}]})";
+    EXPECT_EQ(record.Send(user, "POST", "/fhir/Patient", to_p3).status, 201);
+  }
+}
+
 TEST(AccessGrantWritesTest, AMoveOutOfARecordNeedsWriteAccessToIt) {
   RelationshipRecord record;
   record.Write(Items());

@@ -2,7 +2,8 @@
 // Encounter, EpisodeOfCare, CareTeam or care team member counts from its period's start (none
 // given: from now), so a planned encounter starting in 2099 opens nothing today, and opens the
 // record when its start comes, without a write; a CareTeam with no status counts as an active
-// one (R4 CareTeam.status is 0..1).
+// one (R4 CareTeam.status is 0..1). A referral (ServiceRequest) counts from its authoredOn, not
+// from the date of the service it asks for.
 
 #include <gtest/gtest.h>
 
@@ -27,6 +28,12 @@ std::string CareTeam(const std::string& status_member, const std::string& team_p
   return R"({"resourceType":"CareTeam",)" + status_member +
          R"("subject":{"reference":"Patient/p1"},)" + team_period + R"("participant":[{"member":)" +
          OdsRef("T1") + member_period + "}]}";
+}
+
+// A referral to T1, with `dates` (authoredOn, occurrence[x]).
+std::string Referral(const std::string& dates) {
+  return R"({"resourceType":"ServiceRequest","status":"active","intent":"order","subject":{"reference":"Patient/p1"},)" +
+         dates + R"("performer":[)" + OdsRef("T1") + "]}";
 }
 
 struct TieCase {
@@ -57,6 +64,19 @@ std::vector<TieCase> Cases() {
       {"team with no period", {"CareTeam", "t", CareTeam(R"("status":"active",)", "", "")}, true},
       {"team with no status", {"CareTeam", "t", CareTeam("", "", "")}, true},
       {"team proposed", {"CareTeam", "t", CareTeam(R"("status":"proposed",)", "", "")}, false},
+      // A referral counts from when it was authored, whatever the date of the service it asks
+      // for (hostile 6b finding 6): it must be triaged now.
+      {"referral authored later",
+       {"ServiceRequest", "s", Referral(R"("authoredOn":")" + kLater + R"(",)")},
+       false},
+      {"referral authored yesterday for a later date",
+       {"ServiceRequest", "s",
+        Referral(R"("authoredOn":")" + earlier + R"(","occurrenceDateTime":"2099-01-01",)")},
+       true},
+      {"referral for a later period",
+       {"ServiceRequest", "s", Referral(R"("occurrencePeriod":{"start":")" + kLater + R"("},)")},
+       true},
+      {"referral with no dates", {"ServiceRequest", "s", Referral("")}, true},
   };
 }
 

@@ -78,6 +78,14 @@ class AccessPolicy {
                                                          std::string_view /*json*/) {
     return std::nullopt;
   }
+  // Why `who` may not record, change or withdraw a patient's objection (for a 403), or nothing:
+  // asked for each Consent written, with `json` the version written (empty for a delete) and
+  // `previous` the version it replaces (empty when none), when either is an objection.
+  virtual std::optional<std::string> RefuseObjectionWrite(const AccessContext&,
+                                                          std::string_view /*json*/,
+                                                          std::string_view /*previous*/) {
+    return std::nullopt;
+  }
   // Why `who` may not update or delete an existing item of `type` that is in `patient_id`'s
   // compartment before or after the write, whose first version `author_organisation` wrote (for
   // a 403), or nothing when they may: a change needs write access to every record the item

@@ -63,7 +63,9 @@ class TiesReader {
   // now). One that begins later counts from then, when the ties are read again
   // (read_again_at); a start that cannot be read never counts.
   bool Begun(const json::object* period, PatientTies& ties) const {
-    const std::string_view start = period ? fhir::TextMember(*period, "start") : std::string_view();
+    return BegunAt(period ? fhir::TextMember(*period, "start") : std::string_view(), ties);
+  }
+  bool BegunAt(std::string_view start, PatientTies& ties) const {
     if (start.empty()) return true;
     auto range = fhir::ParseFhirDate(start);
     if (!range.ok()) return false;
@@ -110,7 +112,10 @@ class TiesReader {
         }
       });
       fhir::EachObjectMember(resource, "managingOrganization", [&](const json::object& reference) {
-        Relate(reference, kOpen, ties);
+        for (std::string& ods : Organisations(reference)) {
+          ties.organisations[ods] = kOpen;
+          ties.managing.insert(std::move(ods));
+        }
       });
     } else if (type == "Encounter" || type == "EpisodeOfCare") {
       auto until = EpisodeUntil(resource, ties);
@@ -142,6 +147,10 @@ class TiesReader {
       });
     } else if (type == "ServiceRequest") {
       if (fhir::TextMember(resource, "status") != "active") return;
+      // A referral counts from when it was made (authoredOn; none given: at once), since it
+      // must be triaged before the service it asks for: an occurrence in the future does not
+      // delay it, and one authored in the future does not count yet.
+      if (!BegunAt(fhir::TextMember(resource, "authoredOn"), ties)) return;
       fhir::EachObjectMember(resource, "performer", [&](const json::object& reference) {
         Relate(reference, kOpen, ties);
       });
@@ -150,7 +159,7 @@ class TiesReader {
     }
   }
 
-  // An active Consent of the privacy scope (or none given) whose provision denies: with no
+  // An active Consent of the privacy scope (IsObjection) whose provision denies: with no
   // actor, the patient objects to every organisation but their GP practice; with actors, to
   // those organisations. A provision period that has not begun or has ended does not count.
   // Only the top-level provision is read: a Consent that says more is refused when written
@@ -321,6 +330,12 @@ void RecordCareRelationships::ChangedAll() {
   std::lock_guard lock(mutex_);
   cache_.clear();
   generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+bool RecordCareRelationships::KeepsRecordOf(std::string_view organisation,
+                                            std::string_view patient_id) {
+  const PatientTies* ties = Ties(patient_id, clock_.NowSeconds() * 1000);
+  return ties && (ties->gp_practices.count(organisation) || ties->managing.count(organisation));
 }
 
 RecordAccess RecordCareRelationships::Decide(const AccessContext& who,

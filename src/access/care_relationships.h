@@ -37,6 +37,7 @@ struct PatientTies {
   // ODS code -> until when (epoch ms, exclusive) the relationship holds.
   std::map<std::string, int64_t, std::less<>> organisations;
   std::set<std::string, std::less<>> gp_practices;  // generalPractitioner's organisations
+  std::set<std::string, std::less<>> managing;      // managingOrganization's organisations
   bool objects_to_all = false;                      // an active deny Consent with no actor
   std::set<std::string, std::less<>> objected;      // organisations an active deny names
   // When these ties must be read again though the record did not change (a Consent's provision
@@ -67,6 +68,7 @@ class RecordCareRelationships final : public CareRelationships {
 
   RecordAccess Decide(const AccessContext& who, std::string_view patient_id) override;
   std::optional<OwnedItemFacts> FactsOf(std::string_view type, std::string_view id) override;
+  bool KeepsRecordOf(std::string_view organisation, std::string_view patient_id) override;
 
   // The record of these patients changed: their ties are read again when next asked.
   void Changed(const std::vector<std::string>& patients);

@@ -1,6 +1,7 @@
 #include "access/consent_objection.h"
 
 #include <boost/json.hpp>
+#include <utility>
 
 #include "fhir/index_extraction.h"
 #include "fhir/json_read.h"
@@ -89,25 +90,66 @@ std::vector<std::string> OrganisationsNamed(const json::object& reference,
   return out;
 }
 
-bool IsObjection(const json::object& consent) {
-  if (fhir::TextMember(consent, "status") != "active") return false;
-  if (const json::object* scope = fhir::ObjectMember(consent, "scope")) {
-    bool privacy = true;
-    fhir::EachObjectMember(*scope, "coding", [&](const json::object& coding, size_t) {
-      if (fhir::TextMember(coding, "system") == kConsentScopeSystem &&
-          fhir::TextMember(coding, "code") != "patient-privacy") {
-        privacy = false;
-      }
+namespace {
+
+// What a Consent's scope says, by its consentscope codings: a coding with code `patient-privacy`
+// under another system is not read as one (any system may use that word for anything).
+struct ConsentScope {
+  bool privacy = false;  // http://terminology.hl7.org/CodeSystem/consentscope|patient-privacy
+  bool other = false;    // another code of that system (research, treatment, adr)
+};
+ConsentScope ScopeOf(const json::object& consent) {
+  ConsentScope scope;
+  if (const json::object* scope_concept = fhir::ObjectMember(consent, "scope")) {
+    fhir::EachObjectMember(*scope_concept, "coding", [&](const json::object& coding, size_t) {
+      if (fhir::TextMember(coding, "system") != kConsentScopeSystem) return;
+      (fhir::TextMember(coding, "code") == "patient-privacy" ? scope.privacy : scope.other) = true;
     });
-    if (!privacy) return false;
   }
+  return scope;
+}
+
+bool ActiveWithDeny(const json::object& consent) {
+  if (fhir::TextMember(consent, "status") != "active") return false;
   const json::object* provision = fhir::ObjectMember(consent, "provision");
   return provision != nullptr && HasDeny(*provision);
 }
 
+// The elements of a provision that narrow what it denies to some data, purpose or action: the
+// policy enforces an objection to the whole record (or to named organisations) only.
+constexpr std::pair<std::string_view, std::string_view> kNarrowingElements[] = {
+    {"class", "some types of resource"},
+    {"purpose", "some purposes of use"},
+    {"action", "some actions"},
+    {"code", "items of some codes"},
+    {"securityLabel", "items of some security labels"},
+    {"data", "some items"},
+    {"dataPeriod", "data of some period"},
+};
+
+}  // namespace
+
+bool IsObjection(const json::object& consent) {
+  const ConsentScope scope = ScopeOf(consent);
+  return scope.privacy && !scope.other && ActiveWithDeny(consent);
+}
+
 std::optional<base::Error> UnenforceableObjection(const json::object& consent,
                                                   const ResourceLookup& lookup) {
+  if (const ConsentScope scope = ScopeOf(consent);
+      scope.privacy && scope.other && ActiveWithDeny(consent)) {
+    return Unenforceable(
+        "Consent.scope",
+        "its scope is patient-privacy and another consentscope code at once, so whether it is "
+        "an objection to sharing cannot be told. Give one scope: patient-privacy for an "
+        "objection");
+  }
   if (!IsObjection(consent)) return std::nullopt;
+  if (consent.contains("modifierExtension")) {
+    return Unenforceable("Consent.modifierExtension",
+                         "a modifier extension may change what the Consent means, and none is "
+                         "understood here");
+  }
   const json::object* patient = fhir::ObjectMember(consent, "patient");
   auto named =
       patient ? fhir::ParseReference(fhir::TextMember(*patient, "reference")) : std::nullopt;
@@ -133,6 +175,23 @@ std::optional<base::Error> UnenforceableObjection(const json::object& consent,
         "nested provisions (exceptions to the deny) are not enforced: the deny would apply to "
         "them too. Write the objection as one top-level provision, naming as its actors only "
         "the organisations refused");
+  }
+  for (const auto& [element, what] : kNarrowingElements) {
+    if (!provision.contains(element)) continue;
+    return Unenforceable(
+        "Consent.provision." + std::string(element),
+        "its deny is limited to " + std::string(what) + " (provision." + std::string(element) +
+            "), and the policy enforces an objection only to the whole record: to every "
+            "organisation but the GP practice, or to the organisations named as actors, for the "
+            "provision's period. Enforced as a whole-record objection it would refuse more than "
+            "the patient objected to. Seal the items concerned instead (meta.security), or write "
+            "the objection without provision." +
+            std::string(element));
+  }
+  if (provision.contains("modifierExtension")) {
+    return Unenforceable("Consent.provision.modifierExtension",
+                         "a modifier extension may change what the provision means, and none is "
+                         "understood here");
   }
   std::optional<base::Error> problem;
   fhir::EachObjectMember(provision, "actor", [&](const json::object& actor, size_t i) {

@@ -27,15 +27,19 @@ using ResourceLookup =
 std::vector<std::string> OrganisationsNamed(const boost::json::object& reference,
                                             const ResourceLookup& lookup, int hops = 0);
 
-// Whether a Consent is one the policy reads as an objection: active, of the patient-privacy
-// scope (or no consentscope coding), with a deny in its provisions.
+// Whether a Consent is one the policy reads as an objection: active, of the patient-privacy scope
+// (a coding http://terminology.hl7.org/CodeSystem/consentscope|patient-privacy, and no other code
+// of that system; the same code under another system is not it), with a deny in its provisions.
+// Any other Consent is an ordinary item of the record and closes nothing.
 bool IsObjection(const boost::json::object& consent);
 
 // Why the policy could not enforce `consent`, an objection, as written (a 422 naming the element
 // and saying what is enforced), or nothing when it can or it is no objection. Enforced: a
 // patient named by a literal reference; the deny in the top-level provision, with no nested
-// provisions; actors that are organisations by an upper-case ODS identifier, an Organization
-// with one, or a PractitionerRole of one.
+// provisions and nothing that narrows it (class, purpose, action, code, securityLabel, data,
+// dataPeriod; a period is enforced) and no modifier extension; actors that are organisations
+// by an upper-case ODS identifier, an Organization with one, or a PractitionerRole of one. An
+// active deny whose scope is patient-privacy and another consentscope code is refused too.
 std::optional<base::Error> UnenforceableObjection(const boost::json::object& consent,
                                                   const ResourceLookup& lookup);
 

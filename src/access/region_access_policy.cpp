@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "access/consent_objection.h"
+#include "fhir/index_extraction.h"
 #include "fhir/patient_facts.h"
 #include "fhir/sealing_facts.h"
 
@@ -92,9 +93,9 @@ ReadDecision RegionAccessPolicy::DecideNamedPatients(const AccessContext& who, R
                                                      const store::ItemFacts& item) {
   const fhir::NamedPatients named = fhir::PatientsNamedIn(item.sealing_facts);
   std::vector<std::string_view> patients = named.ids;
-  std::vector<std::string> from_body;
+  fhir::ResourcePatients from_body;
   if (!named.every_part_looked_at && fhir::HasPatientLines(item.type)) {
-    // A version written before the patient lines: its body says.
+    // A version written before the patient lines (or before the unresolved ones): its body says.
     if (item.body == nullptr) return ReadDecision::kWithhold;
     auto json = item.body->Json();
     if (!json.ok()) return ReadDecision::kWithhold;
@@ -103,9 +104,13 @@ ReadDecision RegionAccessPolicy::DecideNamedPatients(const AccessContext& who, R
       boost::json::value body = boost::json::parse(json.value(), ec);
       if (ec || !body.is_object()) return ReadDecision::kWithhold;
       from_body = fhir::PatientsNamedBy(body.as_object());
-      patients.insert(patients.end(), from_body.begin(), from_body.end());
+      patients.insert(patients.end(), from_body.ids.begin(), from_body.ids.end());
     }
   }
+  // A patient named by an NHS number, another identifier or a contained Patient is in no record
+  // that could decide: read as a compartment item naming no patient is (integration clients
+  // only, who do not come here).
+  if (named.unresolved || from_body.unresolved) return ReadDecision::kWithhold;
   if (patients.empty()) return ReadDecision::kAdmit;
   if (!reads_patient_data_[static_cast<size_t>(role)]) return ReadDecision::kWithhold;
   if (role == Role::kPatient) {
@@ -224,6 +229,39 @@ std::optional<base::Error> RegionAccessPolicy::RefuseUnenforceable(std::string_v
     return std::move(facts->json);
   };
   return UnenforceableObjection(consent.as_object(), lookup);
+}
+
+std::optional<std::string> RegionAccessPolicy::RefuseObjectionWrite(const AccessContext& who,
+                                                                    std::string_view json,
+                                                                    std::string_view previous) {
+  if (FullAccess(who) || !relationships_) return std::nullopt;
+  for (std::string_view text : {json, previous}) {
+    if (text.empty()) continue;
+    boost::system::error_code ec;
+    boost::json::value consent = boost::json::parse(text, ec);
+    if (ec || !consent.is_object() || !IsObjection(consent.as_object())) continue;
+    const boost::json::value* patient = consent.as_object().if_contains("patient");
+    const boost::json::value* reference =
+        patient && patient->is_object() ? patient->as_object().if_contains("reference") : nullptr;
+    auto named = reference && reference->is_string() ? fhir::ParseReference(reference->as_string())
+                                                     : std::nullopt;
+    const std::string patient_id = named && named->type == "Patient" ? named->id : "";
+    if (who.role == RoleName(Role::kPatient)) {
+      if (!patient_id.empty() && OwnPatient(who) == patient_id) continue;
+    } else if (!patient_id.empty() && !who.organisation.empty() &&
+               relationships_->KeepsRecordOf(who.organisation, patient_id)) {
+      continue;
+    }
+    return std::string(
+               "only the patient, their GP practice or managing organisation, or an integration "
+               "client may record, change or withdraw a patient's objection to sharing their "
+               "record (an active patient-privacy Consent with a deny)") +
+           (patient_id.empty() ? std::string()
+                               : "; your organisation is not the GP practice or managing "
+                                 "organisation of Patient/" +
+                                     patient_id);
+  }
+  return std::nullopt;
 }
 
 bool RegionAccessPolicy::MakesTiesOrObjection(std::string_view type) {

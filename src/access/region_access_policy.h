@@ -44,6 +44,11 @@ class CareRelationships {
                                                 std::string_view /*id*/) {
     return std::nullopt;
   }
+  // Whether `organisation` (an ODS code) is the patient's GP practice (generalPractitioner) or
+  // managing organisation: those who keep the record, and may record the patient's objection.
+  virtual bool KeepsRecordOf(std::string_view /*organisation*/, std::string_view /*patient_id*/) {
+    return false;
+  }
   bool Has(const AccessContext& who, std::string_view patient_id) {
     return Decide(who, patient_id) != RecordAccess::kClosed;
   }
@@ -79,6 +84,12 @@ class RegionAccessPolicy final : public AccessPolicy {
   // (UnenforceableObjection, consent_objection.h); none without relationships.
   std::optional<base::Error> RefuseUnenforceable(std::string_view type,
                                                  std::string_view json) override;
+  // Only integration clients (and the server's own work), the patient (a `patient` user for
+  // their own record) and users of the patient's GP practice or managing organisation record,
+  // change or withdraw an objection: any other writer with a tie could close the record to
+  // everyone else, or reopen it. None without relationships.
+  std::optional<std::string> RefuseObjectionWrite(const AccessContext& who, std::string_view json,
+                                                  std::string_view previous) override;
   bool AdmitsEverything(const AccessContext& who) override { return FullAccess(who); }
   // A staff user whose break-glass alone opens the record (RecordAccess::kBreakGlass).
   bool OpensOnlyByBreakGlass(const AccessContext& who, std::string_view patient_id) override;

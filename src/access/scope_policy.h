@@ -61,6 +61,10 @@ class ScopeLimitedPolicy final : public AccessPolicy {
                                                  std::string_view json) override {
     return inner_.RefuseUnenforceable(type, json);
   }
+  std::optional<std::string> RefuseObjectionWrite(const AccessContext& who, std::string_view json,
+                                                  std::string_view previous) override {
+    return inner_.RefuseObjectionWrite(who, json, previous);
+  }
   std::optional<std::string> RefuseChangeInRecordOf(const AccessContext& who,
                                                     std::string_view patient_id,
                                                     std::string_view type,

@@ -396,6 +396,25 @@ base::Status TransactionRunner::CheckTargetsReadable(const store::WriteTransacti
   return base::Status::Ok();
 }
 
+namespace {
+
+// The Patients a Patient's `link` names (replaces, replaced-by, seealso, refer). By R4's
+// compartment a Patient is in the record of each (Patient.link), though the store's compartment
+// rows hold its own id only: writing such a link asserts a merge, or a shared identity, in their
+// records, so it is a write there.
+void AddLinkedPatients(const fhir::IndexEntries& index, std::vector<std::string_view>& patients) {
+  static const fhir::SearchParamDef* const link = fhir::FindSearchParam("Patient", "link");
+  if (link == nullptr) return;
+  for (const fhir::ReferenceEntry& reference : index.references) {
+    if (reference.param_id != link->id || reference.target_type != "Patient") continue;
+    if (std::find(patients.begin(), patients.end(), reference.target_id) == patients.end()) {
+      patients.push_back(reference.target_id);
+    }
+  }
+}
+
+}  // namespace
+
 // A write needs the relationship with the patient a read needs: a version put into the record
 // of a patient the writer may not open is refused, with one text whether the patient exists or
 // not (the record of one that does not is open to no one). An update or delete needs it in every
@@ -416,6 +435,10 @@ base::Status TransactionRunner::CheckRecordsWritable(const store::PreparedWrite&
       }
     }
   }
+  if (write.type == "Patient") {
+    if (!write.is_delete) AddLinkedPatients(write.index, patients);
+    if (entry.changed_author) AddLinkedPatients(write.previous_index, patients);
+  }
   for (std::string_view patient : patients) {
     if (new_patients.count(std::string(patient))) continue;
     auto refused = entry.changed_author
@@ -429,6 +452,12 @@ base::Status TransactionRunner::CheckRecordsWritable(const store::PreparedWrite&
   if (!write.is_delete) {
     if (auto problem = service_.policy_.RefuseUnenforceable(write.type, write.json)) {
       return At(std::move(*problem), entry.entry->where);
+    }
+  }
+  if (write.type == "Consent") {
+    if (auto refused = service_.policy_.RefuseObjectionWrite(
+            ctx_.who, write.is_delete ? std::string_view() : write.json, entry.previous_consent)) {
+      return At(MakeError(ErrorCode::kForbidden, std::move(*refused)), entry.entry->where);
     }
   }
   return base::Status::Ok();
@@ -539,7 +568,8 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       write->sealing_facts = current.sealing_facts;  // the deletion is sealed as what it deletes
       write->provenance = e.provenance;
       e.written_patients = write->previous_compartment_patients;
-      written.push_back({transaction.writes.size(), &e, current.author_organisation});
+      written.push_back({transaction.writes.size(), &e, current.author_organisation,
+                         e.type == "Consent" ? current.json : std::string()});
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = 204;
@@ -560,7 +590,8 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
                                 write->previous_compartment_patients.begin(),
                                 write->previous_compartment_patients.end());
       written.push_back({transaction.writes.size(), &e,
-                         exists ? std::optional(current.author_organisation) : std::nullopt});
+                         exists ? std::optional(current.author_organisation) : std::nullopt,
+                         exists && e.type == "Consent" ? current.json : std::string()});
       transaction.writes.push_back(std::move(write).value());
       e.version = request.version;
       e.status = exists ? 200 : 201;

@@ -102,6 +102,8 @@ class TransactionRunner {
     const PlannedEntry* entry;
     // An update or delete of what exists: the organisation that wrote its first version.
     std::optional<std::string> changed_author;
+    // A Consent's version replaced or deleted (empty when none): whether it was an objection.
+    std::string previous_consent;
   };
   base::Status CheckRecordsWritable(const store::PreparedWrite& write, const WrittenEntry& entry,
                                     const std::set<std::string>& new_patients);
