@@ -28,6 +28,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -85,6 +87,31 @@ double SyncMillis(const fs::path& dir) {
   ::close(fd);
   fs::remove(file);
   return ms;
+}
+
+// CPU seconds (user + sys) of this process's threads by name (/proc/self/task/*/stat): the audit
+// threads (cr-audit, cr-audit-index, cr-checkpoint) apart from the rest.
+std::map<std::string, double> ThreadCpuSeconds() {
+  std::map<std::string, double> out;
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::string name = stat.substr(open + 1, close - open - 1);
+    if (!name.starts_with("cr-audit") && name != "cr-checkpoint") name = "other";
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14) utime = std::atof(field.c_str());
+      if (i == 15) stime = std::atof(field.c_str());
+    }
+    out[name] += (utime + stime) / tick;
+  }
+  return out;
 }
 
 }  // namespace
@@ -245,11 +272,33 @@ int main(int argc, char** argv) {
   // the entries the run made (the index's thread works behind the requests: its rounds would
   // otherwise fall into the next run's figure).
   audit::AuditLog& log = *audit_log.value();
+  // Also the entries per commit of the durable audit in the run (0 when it wrote none), and the
+  // CPU per request of the audit's threads ("cr-audit 12.3 cr-audit-index 4.5 ...").
+  double per_commit = 0;
+  std::string by_thread;
   auto Measured = [&](int run_seconds, uint16_t port, const fs::path& script) {
     const double cpu = bench::ProcessCpuSeconds();
+    const std::map<std::string, double> threads_before = ThreadCpuSeconds();
+    const audit::AuditLog::CommitCounts before = log.commit_counts();
     bench::WrkRun run = bench::RunWrk(run_seconds, port, script);
     log.WaitIndexed(log.head_seq(), std::chrono::seconds(30));
     if (run.ok) run.cpu_us = (bench::ProcessCpuSeconds() - cpu) * 1e6 / (run.rps * run_seconds);
+    const audit::AuditLog::CommitCounts after = log.commit_counts();
+    per_commit = after.commits > before.commits
+                     ? static_cast<double>(after.entries - before.entries) /
+                           static_cast<double>(after.commits - before.commits)
+                     : 0;
+    by_thread.clear();
+    if (run.ok) {
+      for (const auto& [name, seconds_after] : ThreadCpuSeconds()) {
+        auto was = threads_before.find(name);
+        const double used = seconds_after - (was == threads_before.end() ? 0 : was->second);
+        char text[64];
+        std::snprintf(text, sizeof text, "%s%s %.1f", by_thread.empty() ? "" : " ", name.c_str(),
+                      used * 1e6 / (run.rps * run_seconds));
+        by_thread += text;
+      }
+    }
     return run;
   };
 
@@ -268,6 +317,8 @@ int main(int argc, char** argv) {
     for (int round = 1; round <= rounds; ++round) {
       bench::WrkRun open = Measured(seconds, permissive_port, script);
       bench::WrkRun gov = Measured(seconds, governed_port, script);
+      const double gov_per_commit = per_commit;
+      const std::string gov_threads = by_thread;
       if (!open.ok || !gov.ok || open.non_2xx || gov.non_2xx) {
         std::fprintf(stderr, "wrk failed or saw errors (non-2xx %ld / %ld)\n", open.non_2xx,
                      gov.non_2xx);
@@ -276,9 +327,10 @@ int main(int argc, char** argv) {
       std::printf(
           "  %s, round %d: permissive+memory %8.0f req/s p50 %.2f p99 %.2f ms %.1f us CPU | "
           "policy+durable audit %8.0f req/s p50 %.2f p99 %.2f ms %.1f us CPU | ratio %.3f "
-          "(CPU %.3f)\n",
+          "(CPU %.3f), %.1f entries per commit\n    governed CPU us per request by thread: %s\n",
           name, round, open.rps, open.p50_ms, open.p99_ms, open.cpu_us, gov.rps, gov.p50_ms,
-          gov.p99_ms, gov.cpu_us, gov.rps / open.rps, open.cpu_us / gov.cpu_us);
+          gov.p99_ms, gov.cpu_us, gov.rps / open.rps, open.cpu_us / gov.cpu_us, gov_per_commit,
+          gov_threads.c_str());
       sum_ratio += gov.rps / open.rps;
       sum_open_cpu += open.cpu_us;
       sum_gov_cpu += gov.cpu_us;
