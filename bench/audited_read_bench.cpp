@@ -7,8 +7,10 @@
 // Each answers a clinician of BENCH1 (a pre-verified identity: the token's cost is gate_bench's),
 // whose organisation manages every patient. Two workloads under wrk (1 thread, 32 keep-alive
 // connections): GET /fhir/Observation/{id}, and GET /fhir/Observation?patient=P&code=C.
-// Rounds alternate. Also printed: what one fdatasync costs on this disk, since 32 connections
-// that each wait for a sync can make at most 32 / sync-time requests a second.
+// Rounds alternate. Each run prints this process's (the servers') CPU time per request, which
+// decides throughput on a CPU-bound machine and is less noisy than req/s on a shared one. Also
+// printed: what one fdatasync costs on this disk, since 32 connections that each wait for a sync
+// can make at most 32 / sync-time requests a second.
 //
 //   build/bench/audited_read_bench [--patients 500] [--seconds 6] [--rounds 3] [--split]
 
@@ -26,6 +28,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -85,19 +89,50 @@ double SyncMillis(const fs::path& dir) {
   return ms;
 }
 
+// CPU seconds (user + sys) of this process's threads by name (/proc/self/task/*/stat): the audit
+// threads (cr-audit, cr-audit-index, cr-checkpoint) apart from the rest.
+std::map<std::string, double> ThreadCpuSeconds() {
+  std::map<std::string, double> out;
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/self/task", ec)) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::string name = stat.substr(open + 1, close - open - 1);
+    if (!name.starts_with("cr-audit") && name != "cr-checkpoint") name = "other";
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14) utime = std::atof(field.c_str());
+      if (i == 15) stime = std::atof(field.c_str());
+    }
+    out[name] += (utime + stime) / tick;
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int patients = 500, seconds = 6, rounds = 3;
   bool split = false;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--split") split = true;
-  }
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--patients") patients = std::stoi(argv[i + 1]);
-    if (flag == "--seconds") seconds = std::stoi(argv[i + 1]);
-    if (flag == "--rounds") rounds = std::stoi(argv[i + 1]);
+    const std::string flag = argv[i];
+    if (flag == "--split") {
+      split = true;
+    } else if (i + 1 < argc && flag == "--patients") {
+      patients = std::stoi(argv[++i]);
+    } else if (i + 1 < argc && flag == "--seconds") {
+      seconds = std::stoi(argv[++i]);
+    } else if (i + 1 < argc && flag == "--rounds") {
+      rounds = std::stoi(argv[++i]);
+    } else {
+      std::cerr << "unknown or incomplete flag " << flag << "\n";
+      return 2;
+    }
   }
   std::signal(SIGPIPE, SIG_IGN);
   const fs::path work = fs::current_path() / "audited-read-bench-data";
@@ -233,6 +268,40 @@ int main(int argc, char** argv) {
                          "\"/fhir/Observation?patient=\" .. patients[(n % #patients) + 1] .. "
                          "\"&code=http://loinc.org|8867-4\")\nend\n");
 
+  // One run under wrk, its CPU per request counted until the search index has caught up with
+  // the entries the run made (the index's thread works behind the requests: its rounds would
+  // otherwise fall into the next run's figure).
+  audit::AuditLog& log = *audit_log.value();
+  // Also the entries per commit of the durable audit in the run (0 when it wrote none), and the
+  // CPU per request of the audit's threads ("cr-audit 12.3 cr-audit-index 4.5 ...").
+  double per_commit = 0;
+  std::string by_thread;
+  auto Measured = [&](int run_seconds, uint16_t port, const fs::path& script) {
+    const double cpu = bench::ProcessCpuSeconds();
+    const std::map<std::string, double> threads_before = ThreadCpuSeconds();
+    const audit::AuditLog::CommitCounts before = log.commit_counts();
+    bench::WrkRun run = bench::RunWrk(run_seconds, port, script);
+    log.WaitIndexed(log.head_seq(), std::chrono::seconds(30));
+    if (run.ok) run.cpu_us = (bench::ProcessCpuSeconds() - cpu) * 1e6 / (run.rps * run_seconds);
+    const audit::AuditLog::CommitCounts after = log.commit_counts();
+    per_commit = after.commits > before.commits
+                     ? static_cast<double>(after.entries - before.entries) /
+                           static_cast<double>(after.commits - before.commits)
+                     : 0;
+    by_thread.clear();
+    if (run.ok) {
+      for (const auto& [name, seconds_after] : ThreadCpuSeconds()) {
+        auto was = threads_before.find(name);
+        const double used = seconds_after - (was == threads_before.end() ? 0 : was->second);
+        char text[64];
+        std::snprintf(text, sizeof text, "%s%s %.1f", by_thread.empty() ? "" : " ", name.c_str(),
+                      used * 1e6 / (run.rps * run_seconds));
+        by_thread += text;
+      }
+    }
+    return run;
+  };
+
   const double sync_ms = SyncMillis(work);
   std::printf(
       "audited_read_bench: clinician reads, wrk -t1 -c32 -d%ds, %d patients, %zu Observations, "
@@ -244,33 +313,43 @@ int main(int argc, char** argv) {
        {std::pair{"read by id", by_id}, {"Observation?patient&code", search}}) {
     bench::RunWrk(2, permissive_port, script);  // warm up both
     bench::RunWrk(2, governed_port, script);
-    double sum_ratio = 0, worst_p99 = 0;
+    double sum_ratio = 0, worst_p99 = 0, sum_open_cpu = 0, sum_gov_cpu = 0;
     for (int round = 1; round <= rounds; ++round) {
-      bench::WrkRun open = bench::RunWrk(seconds, permissive_port, script);
-      bench::WrkRun gov = bench::RunWrk(seconds, governed_port, script);
+      bench::WrkRun open = Measured(seconds, permissive_port, script);
+      bench::WrkRun gov = Measured(seconds, governed_port, script);
+      const double gov_per_commit = per_commit;
+      const std::string gov_threads = by_thread;
       if (!open.ok || !gov.ok || open.non_2xx || gov.non_2xx) {
         std::fprintf(stderr, "wrk failed or saw errors (non-2xx %ld / %ld)\n", open.non_2xx,
                      gov.non_2xx);
         return 1;
       }
       std::printf(
-          "  %s, round %d: permissive+memory %8.0f req/s p50 %.2f p99 %.2f ms | "
-          "policy+durable audit %8.0f req/s p50 %.2f p99 %.2f ms | ratio %.3f\n",
-          name, round, open.rps, open.p50_ms, open.p99_ms, gov.rps, gov.p50_ms, gov.p99_ms,
-          gov.rps / open.rps);
+          "  %s, round %d: permissive+memory %8.0f req/s p50 %.2f p99 %.2f ms %.1f us CPU | "
+          "policy+durable audit %8.0f req/s p50 %.2f p99 %.2f ms %.1f us CPU | ratio %.3f "
+          "(CPU %.3f), %.1f entries per commit\n    governed CPU us per request by thread: %s\n",
+          name, round, open.rps, open.p50_ms, open.p99_ms, open.cpu_us, gov.rps, gov.p50_ms,
+          gov.p99_ms, gov.cpu_us, gov.rps / open.rps, open.cpu_us / gov.cpu_us, gov_per_commit,
+          gov_threads.c_str());
       sum_ratio += gov.rps / open.rps;
+      sum_open_cpu += open.cpu_us;
+      sum_gov_cpu += gov.cpu_us;
       worst_p99 = std::max(worst_p99, gov.p99_ms);
       std::fflush(stdout);
     }
-    std::printf("  %s: mean ratio %.3f (goal >= 0.80), worst p99 %.2f ms (goal < 5 ms)\n", name,
-                sum_ratio / rounds, worst_p99);
+    std::printf(
+        "  %s: mean ratio %.3f (goal >= 0.80), worst p99 %.2f ms (goal < 5 ms); server CPU per "
+        "request: permissive %.1f us, governed %.1f us (ratio %.3f)\n",
+        name, sum_ratio / rounds, worst_p99, sum_open_cpu / rounds, sum_gov_cpu / rounds,
+        sum_open_cpu / sum_gov_cpu);
     if (split) {
-      bench::WrkRun policy = bench::RunWrk(seconds, policy_port, script);
-      bench::WrkRun audited = bench::RunWrk(seconds, audit_port, script);
+      bench::WrkRun policy = Measured(seconds, policy_port, script);
+      bench::WrkRun audited = Measured(seconds, audit_port, script);
       std::printf(
-          "  %s, split: policy+memory %8.0f req/s p99 %.2f ms | permissive+durable audit %8.0f "
-          "req/s p99 %.2f ms\n",
-          name, policy.rps, policy.p99_ms, audited.rps, audited.p99_ms);
+          "  %s, split: policy+memory %8.0f req/s p99 %.2f ms %.1f us CPU | permissive+durable "
+          "audit %8.0f req/s p99 %.2f ms %.1f us CPU\n",
+          name, policy.rps, policy.p99_ms, policy.cpu_us, audited.rps, audited.p99_ms,
+          audited.cpu_us);
     }
   }
   governed.Stop();

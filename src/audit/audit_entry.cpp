@@ -3,8 +3,10 @@
 #include <openssl/evp.h>
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
 #include <ctime>
+#include <iterator>
 #include <stdexcept>
 
 #include "base/utf8.h"
@@ -15,8 +17,23 @@ namespace json = boost::json;
 
 namespace {
 
+// Whether Boost.JSON writes `text` (valid UTF-8) as it is between quotes: it escapes only `"`,
+// `\` and the control characters below 0x20 (audit_log_test checks the two agree).
+bool WrittenAsIs(std::string_view text) {
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
 void AppendString(std::string& out, std::string_view text) {
   if (base::IsValidUtf8(text)) {
+    if (WrittenAsIs(text)) {  // most fields: no string of its own to build and copy
+      out.push_back('"');
+      out += text;
+      out.push_back('"');
+      return;
+    }
     out += json::serialize(json::string_view(text.data(), text.size()));
   } else {
     const std::string replaced = base::ReplaceInvalidUtf8(text);
@@ -62,11 +79,18 @@ void AppendListField(std::string& out, std::string_view key,
 
 std::string CanonicalParts::Join(int64_t seq) const {
   std::string out;
+  JoinInto(seq, out);
+  return out;
+}
+
+void CanonicalParts::JoinInto(int64_t seq, std::string& out) const {
+  char digits[24];
+  const auto written = std::to_chars(std::begin(digits), std::end(digits), seq);
+  out.clear();
   out.reserve(before_seq.size() + after_seq.size() + 20);
   out += before_seq;
-  out += std::to_string(seq);
+  out.append(digits, written.ptr);
   out += after_seq;
-  return out;
 }
 
 // The keys are written in bytewise order by hand (audit_entry_test checks it): the order is

@@ -56,6 +56,7 @@ struct CanonicalParts {
   std::string before_seq;  // ends with `"seq":`
   std::string after_seq;   // starts with `,"status":`
   std::string Join(int64_t seq) const;
+  void JoinInto(int64_t seq, std::string& out) const;  // replaces what `out` held
 };
 CanonicalParts CanonicalPartsOf(const AuditRecord& record);
 std::string CanonicalBytes(const AuditRecord& record, int64_t seq);

@@ -24,6 +24,7 @@
 #include "base/status.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace carerecord::audit {
 
@@ -59,6 +60,10 @@ class AuditIndexer {
 
   sqlite3* entries_ = nullptr;  // audit.db, read
   sqlite3* index_ = nullptr;    // audit-search.db, written
+  // CatchUp's statements, prepared at its first run (on entries_ and index_).
+  sqlite3_stmt* read_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* done_ = nullptr;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   int64_t committed_seq_ = 0;  // as notified

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <iostream>
 
+#include "base/deferred_batch.h"
+
 namespace carerecord::audit {
 
 namespace fs = std::filesystem;
@@ -32,8 +34,21 @@ base::Error Unwritable(sqlite3* db, const std::string& what) {
                    "the audit log cannot be written (" + what + ": " + sqlite3_errmsg(db) + ")");
 }
 
+// How long the writer waits for one more entry before it commits what it has, and how long it
+// gathers at most (ARCHITECTURE, the audit log: group commit).
+constexpr auto kGather = std::chrono::microseconds(60);
+constexpr auto kMaxGather = std::chrono::microseconds(600);
+
 bool Exec(sqlite3* db, const char* sql) {
   return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
+}
+
+// Runs a prepared statement that returns no rows (BEGIN, COMMIT, ROLLBACK: prepared once, not
+// parsed again for every batch).
+bool Step(sqlite3_stmt* statement) {
+  const int rc = sqlite3_step(statement);
+  sqlite3_reset(statement);
+  return rc == SQLITE_DONE;
 }
 
 }  // namespace
@@ -67,7 +82,13 @@ base::Result<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& op
   if (sqlite3_prepare_v3(db,
                          "INSERT INTO audit_entry(seq, time_ms, canonical, hash) "
                          "VALUES(?1, ?2, ?3, ?4)",
-                         -1, SQLITE_PREPARE_PERSISTENT, &log->insert_, nullptr) != SQLITE_OK) {
+                         -1, SQLITE_PREPARE_PERSISTENT, &log->insert_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(db, "BEGIN IMMEDIATE", -1, SQLITE_PREPARE_PERSISTENT, &log->begin_,
+                         nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v3(db, "COMMIT", -1, SQLITE_PREPARE_PERSISTENT, &log->commit_, nullptr) !=
+          SQLITE_OK ||
+      sqlite3_prepare_v3(db, "ROLLBACK", -1, SQLITE_PREPARE_PERSISTENT, &log->rollback_, nullptr) !=
+          SQLITE_OK) {
     return Unwritable(db, "prepare");
   }
   // The head: where the chain goes on.
@@ -132,7 +153,9 @@ base::Result<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& op
 
 AuditLog::~AuditLog() {
   Close();
-  sqlite3_finalize(insert_);
+  for (sqlite3_stmt* statement : {insert_, begin_, commit_, rollback_}) {
+    sqlite3_finalize(statement);
+  }
   if (db_) sqlite3_close_v2(db_);
 }
 
@@ -171,11 +194,13 @@ std::future<base::Result<int64_t>> AuditLog::AppendAsync(AuditRecord record) {
 void AuditLog::AppendThen(AuditRecord record, Done done) {
   if (record.time_ms == 0) record.time_ms = NowUtcMs();
   Pending pending{CanonicalPartsOf(record), record.time_ms, std::move(done)};
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
       queue_.push_back(std::move(pending));
       pending.done = nullptr;
+      wake = writer_idle_;
     }
   }
   if (pending.done) {
@@ -183,7 +208,9 @@ void AuditLog::AppendThen(AuditRecord record, Done done) {
         MakeError(ErrorCode::kUnavailable, "the audit log is closed; nothing was recorded"));
     return;
   }
-  wake_.notify_one();
+  // A writer that is committing or gathering takes the queue when it is done: only an idle
+  // one is woken.
+  if (wake) wake_.notify_one();
 }
 
 void AuditLog::Run() {
@@ -194,8 +221,23 @@ void AuditLog::Run() {
     bool stop = false;
     {
       std::unique_lock lock(mutex_);
+      writer_idle_ = true;
       wake_.wait_for(lock, options_.checkpoint_interval,
                      [&] { return !queue_.empty() || stopping_; });
+      writer_idle_ = false;
+      // Gather the entries still coming before committing: each commit costs a sync and its
+      // pages whatever it holds, so while entries keep arriving (a new one within kGather) they
+      // join this batch, for at most kMaxGather. Appends do not wake the writer meanwhile (it
+      // sleeps; writer_idle_ is false): no wake-up per entry.
+      const auto gather_end = std::chrono::steady_clock::now() + kMaxGather;
+      size_t seen = queue_.size();
+      while (!stopping_ && seen > 0 && std::chrono::steady_clock::now() < gather_end) {
+        lock.unlock();
+        std::this_thread::sleep_for(kGather);
+        lock.lock();
+        if (queue_.size() == seen) break;
+        seen = queue_.size();
+      }
       batch.swap(queue_);
       stop = stopping_ && batch.empty();
     }
@@ -211,6 +253,9 @@ void AuditLog::Run() {
                                : std::string("the audit log can be written again"))
                   << std::endl;
       }
+      // One DeferredBatch for the batch's completions: what they hand to other threads (the
+      // HTTP server's answers to its io threads) goes in one hand-off per thread.
+      base::DeferredBatch completions;
       for (size_t i = 0; i < batch.size(); ++i) {
         if (committed.ok()) {
           batch[i].done(seqs[i]);
@@ -230,13 +275,14 @@ void AuditLog::Run() {
 
 base::Status AuditLog::CommitBatch(std::deque<Pending>& batch, std::vector<int64_t>& seqs) {
   seqs.clear();
-  if (!Exec(db_, "BEGIN IMMEDIATE")) return Unwritable(db_, "begin");
+  if (!Step(begin_)) return Unwritable(db_, "begin");
   int64_t seq = head_seq_;
   Hash hash = head_hash_;
   int64_t time_ms = head_time_ms_;
+  std::string& canonical = canonical_;  // one buffer, its capacity kept from entry to entry
   for (Pending& pending : batch) {
     ++seq;
-    const std::string canonical = pending.canonical.Join(seq);
+    pending.canonical.JoinInto(seq, canonical);
     hash = hasher_.Next(hash, canonical);
     sqlite3_bind_int64(insert_, 1, seq);
     sqlite3_bind_int64(insert_, 2, pending.time_ms);
@@ -247,15 +293,15 @@ base::Status AuditLog::CommitBatch(std::deque<Pending>& batch, std::vector<int64
     sqlite3_reset(insert_);
     if (rc != SQLITE_DONE) {
       base::Error error = Unwritable(db_, "insert");
-      Exec(db_, "ROLLBACK");
+      Step(rollback_);
       return error;
     }
     seqs.push_back(seq);
     time_ms = pending.time_ms;
   }
-  if (!Exec(db_, "COMMIT")) {
+  if (!Step(commit_)) {
     base::Error error = Unwritable(db_, "commit");
-    Exec(db_, "ROLLBACK");
+    Step(rollback_);
     return error;
   }
   {
@@ -264,6 +310,8 @@ base::Status AuditLog::CommitBatch(std::deque<Pending>& batch, std::vector<int64
     head_hash_ = hash;
     head_time_ms_ = time_ms;
   }
+  commits_.fetch_add(1, std::memory_order_relaxed);
+  entries_.fetch_add(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
   indexer_->Notify(seq);  // the index follows on its own thread; the appends do not wait for it
   wal_checkpointer_.BoundLog();
   return base::Status::Ok();

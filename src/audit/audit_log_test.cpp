@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -33,6 +35,32 @@ TEST(AuditCanonical, KeysAreInBytewiseOrderAndEveryFieldIsPresent) {
   EXPECT_EQ(keys.size(), 21u);
   EXPECT_EQ(parsed.at("seq").as_int64(), 7);
   EXPECT_EQ(parsed.at("purpose").as_string(), "TREAT");
+}
+
+// The canonical bytes write each string as Boost.JSON serializes it, whatever it holds.
+TEST(AuditCanonical, StringsAreWrittenAsBoostJsonWritesThem) {
+  std::vector<std::string> texts = {"",
+                                    "plain",
+                                    "user:dr-who",
+                                    "/fhir/Observation?patient=p&code=a|b",
+                                    "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80",
+                                    "\x7f",
+                                    " ~",
+                                    "quote\"",
+                                    "back\\slash",
+                                    "/slash/",
+                                    "tab\t",
+                                    "nul"};
+  texts.back().push_back('\0');
+  for (int c = 1; c < 0x20; ++c) texts.push_back("c" + std::string(1, static_cast<char>(c)));
+  for (const std::string& text : texts) {
+    AuditRecord record;
+    record.user = text;
+    const std::string canonical = CanonicalBytes(record, 1);
+    const std::string expected =
+        "\"user\":" + boost::json::serialize(boost::json::string_view(text.data(), text.size()));
+    EXPECT_NE(canonical.find(expected + ",\"v\":1"), std::string::npos) << canonical;
+  }
 }
 
 TEST(AuditCanonical, NewlinesAndControlCharactersCannotForgeASecondEntry) {
@@ -264,6 +292,50 @@ TEST(AuditLog, ConcurrentAppendsAreAllDurableNumberedOnceAndChained) {
   EXPECT_EQ(Verify(dir.path()).Summary(), "ok " + std::to_string(kThreads * kEach) + " entries");
   (*log)->Close();
   EXPECT_EQ(Verify(dir.path()).Summary(), "ok " + std::to_string(kThreads * kEach) + " entries");
+}
+
+// The group commit's counts (what benchmarks print as entries per commit) add up to every entry.
+TEST(AuditLog, ConcurrentAppendsAreCountedAndShareCommits) {
+  TempDir dir;
+  AuditLogOptions options;
+  options.directory = dir.path();
+  options.durable = false;
+  auto log = AuditLog::Open(options);
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  constexpr int kEntries = 400;
+  std::mutex mutex;
+  std::condition_variable all_done;
+  int done = 0, failed = 0;
+  for (int i = 0; i < kEntries; ++i) {
+    (*log)->AppendThen(testing::SampleRecord(i), [&](const base::Result<int64_t>& appended) {
+      std::lock_guard lock(mutex);
+      ++done;
+      failed += !appended.ok();
+      all_done.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(
+        all_done.wait_for(lock, std::chrono::seconds(60), [&] { return done == kEntries; }));
+  }
+  EXPECT_EQ(failed, 0);
+  const AuditLog::CommitCounts counts = (*log)->commit_counts();
+  EXPECT_EQ(counts.entries, kEntries);
+  EXPECT_GE(counts.commits, 1);
+  EXPECT_LE(counts.commits, kEntries);
+  (*log)->Close();
+  EXPECT_EQ(Verify(dir.path()).Summary(), "ok " + std::to_string(kEntries) + " entries");
+}
+
+TEST(AuditCanonical, JoinIntoReplacesTheBufferWithTheSameBytesAsJoin) {
+  const CanonicalParts parts = CanonicalPartsOf(testing::SampleRecord(3));
+  std::string buffer(5000, 'x');
+  for (int64_t seq : {int64_t{1}, int64_t{987654321012}, int64_t{42}}) {
+    parts.JoinInto(seq, buffer);
+    EXPECT_EQ(buffer, parts.Join(seq));
+    EXPECT_EQ(buffer, CanonicalBytes(testing::SampleRecord(3), seq));
+  }
 }
 
 TEST(AuditLog, ACheckpointIsSignedWhileEntriesArrive) {

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "base/deferred_batch.h"
 #include "http/server_core.h"
 
 namespace carerecord::http::server_internal {
@@ -386,21 +387,52 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // the hold completes, and the thread that made it goes on meanwhile: no thread waits for the
   // sync. The server counts such answers, so it stops only once each has been handed to its io
   // thread.
+  // Released inside a base::DeferredBatch (the audit writer opens one around a group commit's
+  // completions), the answers for one io thread go to it in one post when the batch closes: one
+  // wake-up of that thread per commit, not one per answer.
   static void SendWhenReleased(std::shared_ptr<Connection> self, HttpResponse response) {
     std::shared_ptr<ResponseHold> hold = std::move(response.hold);
     self->server_.OnHoldStarted();
     hold->Then([self = std::move(self),
                 response = std::move(response)](std::optional<HttpResponse> instead) mutable {
+      HttpResponse answer = instead ? std::move(*instead) : std::move(response);
+      if (base::DeferredBatch* batch = base::DeferredBatch::Current()) {
+        IoThread& io = self->io_;
+        batch->GroupFor<ReleasedAnswers>(&io, [&] { return std::make_unique<ReleasedAnswers>(io); })
+            .Add(std::move(self), std::move(answer));
+        return;
+      }
       ServerCore& server = self->server_;
       auto executor = self->socket_.get_executor();
-      asio::post(executor,
-                 [self = std::move(self),
-                  response = instead ? std::move(*instead) : std::move(response)]() mutable {
-                   self->SendResponse(std::move(response));
-                 });
+      asio::post(executor, [self = std::move(self), answer = std::move(answer)]() mutable {
+        self->SendResponse(std::move(answer));
+      });
       server.OnHoldEnded();
     });
   }
+
+  // Answers released for one io thread during a DeferredBatch, posted to it together.
+  class ReleasedAnswers final : public base::DeferredBatch::Group {
+   public:
+    explicit ReleasedAnswers(IoThread& io) : io_(io) {}
+    void Add(std::shared_ptr<Connection> connection, HttpResponse answer) {
+      answers_.emplace_back(std::move(connection), std::move(answer));
+    }
+    void Flush() override {
+      std::vector<ServerCore*> servers;
+      servers.reserve(answers_.size());
+      for (const auto& answer : answers_) servers.push_back(&answer.first->server_);
+      asio::post(io_.context, [answers = std::move(answers_)]() mutable {
+        for (auto& [connection, answer] : answers) connection->SendResponse(std::move(answer));
+      });
+      // As one at a time: each hold ends once its answer is with its io thread.
+      for (ServerCore* server : servers) server->OnHoldEnded();
+    }
+
+   private:
+    IoThread& io_;
+    std::vector<std::pair<std::shared_ptr<Connection>, HttpResponse>> answers_;
+  };
 
   void SendResponse(HttpResponse response) {
     if (phase_ == Phase::kClosed) return;

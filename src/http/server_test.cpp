@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/deferred_batch.h"
 #include "http/client.h"
 #include "http/fhir_routes.h"
 #include "http/server_error_response.h"
@@ -615,6 +616,86 @@ TEST(HttpServerTest, AHeldAnswerIsSentOnlyOnceItsHoldCompletesAndTheIoThreadGoes
   sent = last.ReadResponse();
   EXPECT_EQ(sent.status, 200);
   EXPECT_EQ(sent.body, "GET /fhir/Patient/held-at-stop\n");
+}
+
+// As the audit writer releases a group commit's answers: inside one DeferredBatch. They go out
+// once the batch closes (one post for the io thread), each to its own connection, a 503 put
+// instead too.
+TEST(HttpServerTest, AnswersReleasedInOneDeferredBatchAreSentWhenItCloses) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::shared_ptr<ResponseHold>> holds;
+  ServerOptions options;
+  options.io_threads = 1;
+  options.worker_threads = 1;
+  options.runs_on_io_thread = &FhirRoutes::IsQuickRead;
+  RunningServer running(
+      [&](const HttpRequest& request) {
+        HttpResponse response = Echo(request);
+        if (request.target.find("probe") != std::string::npos) return response;
+        response.hold = std::make_shared<ResponseHold>();
+        std::lock_guard lock(mutex);
+        holds.push_back(response.hold);
+        changed.notify_all();
+        return response;
+      },
+      options);
+  constexpr size_t kConnections = 6;
+  std::vector<std::unique_ptr<RawConnection>> connections;
+  for (size_t i = 0; i < kConnections; ++i) {
+    connections.push_back(std::make_unique<RawConnection>(running.port()));
+    connections.back()->Write("GET /fhir/Patient/p" + std::to_string(i) +
+                              " HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, 20s, [&] { return holds.size() == i + 1; }));
+  }
+  // A read answered by the same io thread after them: it has handed each held answer to its
+  // hold (a hold completed before that is sent at once, batch or not).
+  HttpClient probe("127.0.0.1", running.port());
+  probe.SetTimeout(5s);  // against a hang, not a speed test
+  auto probed = probe.Send("GET", "/fhir/Patient/probe", {}, {});
+  ASSERT_TRUE(probed.ok()) << probed.error().message;
+  bool completed = false, looked = false;
+  std::thread writer([&] {
+    base::DeferredBatch batch;
+    for (size_t i = 0; i < kConnections; ++i) {
+      if (i == 3) {
+        HttpResponse refused;
+        refused.status = 503;
+        refused.body = "not recorded";
+        holds[i]->Complete(refused);
+      } else {
+        holds[i]->Complete(std::nullopt);
+      }
+    }
+    std::unique_lock lock(mutex);
+    completed = true;
+    changed.notify_all();
+    changed.wait(lock, [&] { return looked; });
+  });
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, 20s, [&] { return completed; }));
+  }
+  // Complete, but the batch is still open: nothing has gone out yet.
+  EXPECT_EQ(connections[0]->Leftover(200ms), "");
+  for (size_t i = 1; i < kConnections; ++i) EXPECT_EQ(connections[i]->Leftover(10ms), "");
+  {
+    std::lock_guard lock(mutex);
+    looked = true;
+  }
+  changed.notify_all();
+  writer.join();
+  for (size_t i = 0; i < kConnections; ++i) {
+    RawConnection::Response sent = connections[i]->ReadResponse();
+    if (i == 3) {
+      EXPECT_EQ(sent.status, 503);
+      EXPECT_EQ(sent.body, "not recorded");
+    } else {
+      EXPECT_EQ(sent.status, 200);
+      EXPECT_EQ(sent.body, "GET /fhir/Patient/p" + std::to_string(i) + "\n");
+    }
+  }
 }
 
 TEST(HttpResponseTest, SettledWaitsForTheHoldAndTakesWhatItPutInstead) {
