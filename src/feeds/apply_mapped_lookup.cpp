@@ -297,26 +297,4 @@ json::object TransactionEntry(Planned& p, const std::string& local_uuid) {
   return entry;
 }
 
-namespace {
-
-// Whether `body` holds the identifier system|value (as the store's token match does: both
-// exactly).
-bool HoldsIdentifier(const json::object& body, const std::string& system,
-                     const std::string& value) {
-  auto* identifiers = body.if_contains("identifier");
-  if (!identifiers || !identifiers->is_array()) return false;
-  for (const auto& identifier : identifiers->as_array()) {
-    if (!identifier.is_object()) continue;
-    auto* s = identifier.as_object().if_contains("system");
-    auto* v = identifier.as_object().if_contains("value");
-    if (s && v && s->is_string() && v->is_string() && s->as_string() == system &&
-        v->as_string() == value) {
-      return true;
-    }
-  }
-  return false;
-}
-
-}  // namespace
-
 }  // namespace carerecord::feeds::internal
