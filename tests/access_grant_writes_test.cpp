@@ -184,6 +184,23 @@ TEST(AccessGrantWritesTest, UnderAGrantNoPatientLinkingTheGrantedRecordIsWritten
     EXPECT_EQ(json::parse(patients.body).as_object().at("total").as_int64(), 3);
     EXPECT_EQ(record.Send(Integration(), "GET", "/fhir/Patient/p3").body.find("link"),
               std::string::npos);
+    // Nor a link naming p1 in a way the gate cannot resolve to a record (hostile 7 finding 3):
+    // by NHS number, or by a URL that is not this server's base.
+    for (
+        const std::string other :
+        {std::string(
+             R"({"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}})"),
+         std::string(R"({"reference":"http://localhost:8080/fhir/Patient/p1"})"),
+         std::string(R"({"reference":"http://other.example/fhir/Patient/p1"})")}) {
+      SCOPED_TRACE(other);
+      const std::string patient =
+          R"({"resourceType":"Patient","link":[{"type":"seealso","other":)" + other + "}]}";
+      auto posted = record.Send(user, "POST", "/fhir/Patient", patient);
+      EXPECT_EQ(posted.status, 422) << posted.body;
+      EXPECT_NE(posted.body.find("Patient.link[0].other"), std::string::npos) << posted.body;
+      // An integration client (the patient index) links as it finds.
+      EXPECT_EQ(record.Send(Integration(), "POST", "/fhir/Patient", patient).status, 201);
+    }
     // A link to a record the user's organisation opens by a tie is theirs to write.
     const std::string to_p3 =
         R"({"resourceType":"Patient","link":[{"type":"seealso","other":{"reference":"Patient/p3"}}]})";

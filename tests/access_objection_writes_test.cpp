@@ -49,6 +49,22 @@ std::vector<Refused> RefusedCases() {
            R"({"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}})",
            R"({"type":"deny"})"),
        "Consent.patient"},
+      // Another server's patient (hostile 7 finding 2): this server's own URLs are stored
+      // relative and in the patient's record; these would be kept in no record, closing none.
+      {"patient on another server",
+       Consent(R"({"reference":"http://other.example/fhir/Patient/p1"})", R"({"type":"deny"})"),
+       "Consent.patient.reference"},
+      {"patient at localhost, not this server's base",
+       Consent(R"({"reference":"http://localhost:8080/fhir/Patient/p1"})", R"({"type":"deny"})"),
+       "Consent.patient.reference"},
+      {"patient at [::1]",
+       Consent(R"({"reference":"http://[::1]:8080/fhir/Patient/p1"})", R"({"type":"deny"})"),
+       "Consent.patient.reference"},
+      {"organisation actor on another server",
+       Consent(kP1, R"({"type":"deny","actor":[)" +
+                        Actor(R"({"reference":"http://other.example/fhir/Organization/org-h1"})") +
+                        "]}"),
+       "Consent.provision.actor[0].reference"},
       {"deny under a permit",
        Consent(kP1, R"({"type":"permit","provision":[)" + nested_deny + "]}"),
        "Consent.provision.type"},
@@ -179,6 +195,10 @@ TEST(AccessObjectionWritesTest, AnObjectionThePolicyEnforcesIsWrittenAndCloses) 
       Consent(kP1, R"({"type":"deny","actor":[)" + Actor(OdsRef("H1")) + "]}"),
       Consent(kP1, R"({"type":"deny","actor":[)" + Actor(R"({"reference":"Organization/org-h1"})") +
                        "]}"),
+      // This server's own URLs, stored relative: the patient's record, this server's Organization.
+      Consent(R"({"reference":"http://test/fhir/Patient/p1"})",
+              R"({"type":"deny","actor":[)" +
+                  Actor(R"({"reference":"http://test/fhir/Organization/org-h1"})") + "]}"),
   };
   for (const std::string& consent : closing) {
     SCOPED_TRACE(consent);

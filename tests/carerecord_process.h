@@ -56,22 +56,29 @@ inline CommandResult RunCarerecord(const std::string& args, const std::string& i
   return result;
 }
 
-// `carerecord serve --data DIR --http 127.0.0.1:0 --no-fsync` in a child process.
+// `carerecord serve --data DIR --http 127.0.0.1:0 --no-fsync [EXTRA...]` in a child process.
 class ServerProcess {
  public:
-  explicit ServerProcess(const std::filesystem::path& data_dir) {
+  explicit ServerProcess(const std::filesystem::path& data_dir,
+                         const std::vector<std::string>& extra = {}) {
     log_ = TempPath("carerecord-serve-").string() + ".log";
-    const std::string data = data_dir.string();
+    std::vector<std::string> args = {CARERECORD_BINARY, "serve",  "--data",
+                                     data_dir.string(), "--http", "127.0.0.1:0",
+                                     "--no-fsync"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {  // only async-signal-safe calls until exec
       int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) _exit(127);
-      execl(CARERECORD_BINARY, CARERECORD_BINARY, "serve", "--data", data.c_str(), "--http",
-            "127.0.0.1:0", "--no-fsync", static_cast<char*>(nullptr));
+      execv(CARERECORD_BINARY, argv.data());
       _exit(127);
     }
-    // The server prints "port N" once it listens.
-    for (int i = 0; i < 600 && port_ == 0 && Running(); ++i) {
+    // The server prints "port N" once it listens (after loading a demo region, when asked: a
+    // bound on waiting while it runs, not a timing assertion).
+    for (int i = 0; i < 2400 && port_ == 0 && Running(); ++i) {
       std::istringstream lines(ReadFile(log_));
       for (std::string line; std::getline(lines, line);) {
         if (line.rfind("port ", 0) == 0) port_ = static_cast<uint16_t>(std::stoi(line.substr(5)));

@@ -71,10 +71,12 @@ class AccessPolicy {
   virtual std::optional<std::string> RefuseWrite(const AccessContext&, std::string_view) {
     return std::nullopt;
   }
-  // Why a version of `type` as written (`json`) says what the policy could not enforce (a 422
-  // naming the element), or nothing: a patient's objection (a Consent) must be one the policy
-  // enforces, never kept and ignored. Whoever writes it.
-  virtual std::optional<base::Error> RefuseUnenforceable(std::string_view /*type*/,
+  // Why a version of `type` as written (`json`) by `who` says what the policy could not enforce
+  // (a 422 naming the element), or nothing: a patient's objection (a Consent) must be one the
+  // policy enforces, never kept and ignored, whoever writes it; a link between patients
+  // (Patient.link) one whose record the gate can tell.
+  virtual std::optional<base::Error> RefuseUnenforceable(const AccessContext&,
+                                                         std::string_view /*type*/,
                                                          std::string_view /*json*/) {
     return std::nullopt;
   }

@@ -153,6 +153,16 @@ std::optional<base::Error> UnenforceableObjection(const json::object& consent,
   const json::object* patient = fhir::ObjectMember(consent, "patient");
   auto named =
       patient ? fhir::ParseReference(fhir::TextMember(*patient, "reference")) : std::nullopt;
+  if (named && named->type == "Patient" &&
+      fhir::TextMember(*patient, "reference").find("://") != std::string_view::npos) {
+    // This server's own URLs are stored relative (write_preparation.cpp): this is another's.
+    return Unenforceable(
+        "Consent.patient.reference",
+        "it names a patient on another server (" +
+            std::string(fhir::TextMember(*patient, "reference")) +
+            "), whose record is not kept here, so it closes no record. Give the patient of "
+            "this server as Patient/ID");
+  }
   if (!named || named->type != "Patient") {
     return Unenforceable(
         "Consent.patient",
@@ -207,6 +217,16 @@ std::optional<base::Error> UnenforceableObjection(const json::object& consent,
           "'" + std::string(fhir::TextMember(*identifier, "value")) +
               "' is not an ODS code as organisations are known here (upper-case letters and "
               "digits), so it would refuse no organisation");
+      return;
+    }
+    if (reference &&
+        fhir::TextMember(*reference, "reference").find("://") != std::string_view::npos) {
+      problem = Unenforceable(
+          where,
+          "'" + std::string(fhir::TextMember(*reference, "reference")) +
+              "' is another server's resource, and organisations are known here by their ODS "
+              "code: give the actor as an ODS identifier (system " +
+              std::string(kOdsSystem) + ") or an Organization/ID of this server");
       return;
     }
     if (!reference || OrganisationsNamed(*reference, lookup).empty()) {

@@ -4,6 +4,7 @@
 
 #include "access/consent_objection.h"
 #include "fhir/index_extraction.h"
+#include "fhir/json_read.h"
 #include "fhir/patient_facts.h"
 #include "fhir/sealing_facts.h"
 
@@ -216,9 +217,48 @@ bool RegionAccessPolicy::OpensOnlyByBreakGlass(const AccessContext& who,
   return relationships_->Decide(who, patient_id) == RecordAccess::kBreakGlass;
 }
 
-std::optional<base::Error> RegionAccessPolicy::RefuseUnenforceable(std::string_view type,
+namespace {
+
+// The first of a Patient's links whose other patient is not named by a literal reference to a
+// Patient of this server. References to this server's own base are stored relative
+// (write_preparation.cpp), so an absolute URL here is another server's.
+std::optional<base::Error> UnresolvableLink(std::string_view json) {
+  if (json.find("\"link\"") == std::string_view::npos) return std::nullopt;
+  boost::system::error_code ec;
+  boost::json::value patient = boost::json::parse(json, ec);
+  if (ec || !patient.is_object()) return std::nullopt;  // validated before
+  std::optional<base::Error> problem;
+  fhir::EachObjectMember(
+      patient.as_object(), "link", [&](const boost::json::object& link, size_t i) {
+        if (problem) return;
+        const boost::json::object* other = fhir::ObjectMember(link, "other");
+        const std::string_view reference = other ? fhir::TextMember(*other, "reference") : "";
+        auto parsed = fhir::ParseReference(reference);
+        if (parsed && parsed->type == "Patient" &&
+            reference.find("://") == std::string_view::npos) {
+          return;
+        }
+        problem = base::MakeError(
+            base::ErrorCode::kUnprocessable,
+            "a link between patients must name its other patient by a literal reference to a "
+            "Patient of this server (Patient/ID): '" +
+                std::string(reference.empty() ? "(by identifier only)" : reference) +
+                "' does not, so the access policy could not tell whose record the link is in, nor "
+                "whether you may write there. Links between sources' patients are the patient "
+                "index's (integration clients) to make",
+            "Patient.link[" + std::to_string(i) + "].other");
+      });
+  return problem;
+}
+
+}  // namespace
+
+std::optional<base::Error> RegionAccessPolicy::RefuseUnenforceable(const AccessContext& who,
+                                                                   std::string_view type,
                                                                    std::string_view json) {
-  if (type != "Consent" || !relationships_) return std::nullopt;
+  if (!relationships_) return std::nullopt;
+  if (type == "Patient" && !FullAccess(who)) return UnresolvableLink(json);
+  if (type != "Consent") return std::nullopt;
   boost::system::error_code ec;
   boost::json::value consent = boost::json::parse(json, ec);
   if (ec || !consent.is_object()) return std::nullopt;  // validated before; nothing to enforce

@@ -81,8 +81,12 @@ class RegionAccessPolicy final : public AccessPolicy {
                                                     std::string_view type,
                                                     std::string_view author_organisation) override;
   // A Consent that objects in a way the relationships could not enforce
-  // (UnenforceableObjection, consent_objection.h); none without relationships.
-  std::optional<base::Error> RefuseUnenforceable(std::string_view type,
+  // (UnenforceableObjection, consent_objection.h), whoever writes it; and for a staff user a
+  // Patient whose link names its other patient other than by a literal reference to a Patient
+  // of this server (by identifier, or another server's URL): the gate could not tell whose
+  // record the link is in, so not whether the user may write there (a grant may not link).
+  // None without relationships.
+  std::optional<base::Error> RefuseUnenforceable(const AccessContext& who, std::string_view type,
                                                  std::string_view json) override;
   // Only integration clients (and the server's own work), the patient (a `patient` user for
   // their own record) and users of the patient's GP practice or managing organisation record,

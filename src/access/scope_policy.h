@@ -57,9 +57,9 @@ class ScopeLimitedPolicy final : public AccessPolicy {
   std::optional<std::string> RefuseWrite(const AccessContext& who, std::string_view type) override {
     return inner_.RefuseWrite(who, type);
   }
-  std::optional<base::Error> RefuseUnenforceable(std::string_view type,
+  std::optional<base::Error> RefuseUnenforceable(const AccessContext& who, std::string_view type,
                                                  std::string_view json) override {
-    return inner_.RefuseUnenforceable(type, json);
+    return inner_.RefuseUnenforceable(who, type, json);
   }
   std::optional<std::string> RefuseObjectionWrite(const AccessContext& who, std::string_view json,
                                                   std::string_view previous) override {

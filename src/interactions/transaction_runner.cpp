@@ -450,7 +450,7 @@ base::Status TransactionRunner::CheckRecordsWritable(const store::PreparedWrite&
     }
   }
   if (!write.is_delete) {
-    if (auto problem = service_.policy_.RefuseUnenforceable(write.type, write.json)) {
+    if (auto problem = service_.policy_.RefuseUnenforceable(ctx_.who, write.type, write.json)) {
       return At(std::move(*problem), entry.entry->where);
     }
   }

@@ -170,13 +170,17 @@ void PatientRecordWriter::AddConsent() {
   consent["organization"] = json::array{Ref(kIcb, kIcbName)};
   consent["policyRule"] =
       opted_out ? Concept({kActCode, "OPTOUT", "opt-out"}) : Concept({kActCode, "OPTIN", "opt-in"});
-  consent["provision"] = json::object{
-      {"type", opted_out ? "deny" : "permit"},
-      {"period", json::object{{"start", DateTimeText(when)}}},
-      {"purpose",
-       json::array{json::object{{"system", "http://terminology.hl7.org/CodeSystem/v3-ActReason"},
-                                {"code", "TREAT"},
-                                {"display", "treatment"}}}}};
+  // An opt-out is a whole-record objection: the gate refuses a deny narrowed to a purpose,
+  // class or code it could not enforce (consent_objection.cpp), so only the permit names one.
+  json::object provision{{"type", opted_out ? "deny" : "permit"},
+                         {"period", json::object{{"start", DateTimeText(when)}}}};
+  if (!opted_out) {
+    provision["purpose"] =
+        json::array{json::object{{"system", "http://terminology.hl7.org/CodeSystem/v3-ActReason"},
+                                 {"code", "TREAT"},
+                                 {"display", "treatment"}}};
+  }
+  consent["provision"] = std::move(provision);
   Add(std::move(consent));
 }
 
