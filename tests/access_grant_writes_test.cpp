@@ -186,12 +186,11 @@ TEST(AccessGrantWritesTest, UnderAGrantNoPatientLinkingTheGrantedRecordIsWritten
               std::string::npos);
     // Nor a link naming p1 in a way the gate cannot resolve to a record (hostile 7 finding 3):
     // by NHS number, or by a URL that is not this server's base.
-    for (
-        const std::string other :
-        {std::string(
-             R"({"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}})"),
-         std::string(R"({"reference":"http://localhost:8080/fhir/Patient/p1"})"),
-         std::string(R"({"reference":"http://other.example/fhir/Patient/p1"})")}) {
+    const std::vector<std::string> others = {
+        R"({"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}})",
+        R"({"reference":"http://localhost:8080/fhir/Patient/p1"})",
+        R"({"reference":"http://other.example/fhir/Patient/p1"})"};
+    for (const std::string& other : others) {
       SCOPED_TRACE(other);
       const std::string patient =
           R"({"resourceType":"Patient","link":[{"type":"seealso","other":)" + other + "}]}";

@@ -115,6 +115,16 @@ TEST_F(FhirJsonRules, MalformedEscapeOrNulInAFormSearchIsRefused) {
   EXPECT_EQ(Expect400(bad_escape).expression, "name");
   auto nul = server_.Send("POST", "/fhir/Patient/_search", "name=a%00b", form);
   EXPECT_EQ(Expect400(nul).expression, "name");
+  // A search by POST takes a form: a JSON body is not read as one (R4 3.1.0.1.3).
+  auto json_body = server_.Send("POST", "/fhir/Patient/_search", R"({"name":"x"})",
+                                {{"Content-Type", "application/fhir+json"}});
+  EXPECT_EQ(Expect400(json_body).expression, "Content-Type");
+  // Query and form together are counted as one query.
+  std::string many;
+  for (int i = 0; i < 150; ++i) many += "name=a" + std::to_string(i) + "&";
+  auto counted = server_.Send("POST", "/fhir/Patient/_search?" + many, many, form);
+  EXPECT_EQ(counted.status, 400) << counted.body.substr(0, 200);
+  EXPECT_EQ(server_.Send("POST", "/fhir/Patient/_search?name=x", "", form).status, 200);
 }
 
 TEST_F(FhirJsonRules, ErrorBodiesAreValidJsonWhateverBytesTheUrlCarried) {

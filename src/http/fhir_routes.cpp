@@ -113,6 +113,35 @@ std::optional<HttpResponse> CheckFormats(const HttpRequest& request, const Query
   return std::nullopt;
 }
 
+// The parameters of a POST that searches (Type/_search, AuditEvent/_search, $access-log): the
+// query's and the form body's together, checked as a GET's query is (how many, their decoded
+// text). A body must be a form (Content-Type application/x-www-form-urlencoded), as R4's search
+// by POST says; `what` names the search in the error.
+base::Result<QueryParams> WithFormBody(const HttpRequest& request, const QueryParams& params,
+                                       std::string_view what) {
+  QueryParams all = params;
+  if (!request.body.empty()) {
+    if (!ContainsIgnoringCase(request.Header("content-type"),
+                              "application/x-www-form-urlencoded")) {
+      return base::MakeError(base::ErrorCode::kInvalid,
+                             "a POST that " + std::string(what) +
+                                 " takes its parameters as a form body (Content-Type "
+                                 "application/x-www-form-urlencoded)",
+                             "Content-Type");
+    }
+    auto form = interactions::DecodeQuery(request.body);
+    if (!form.ok()) return form.error();
+    all.insert(all.end(), form->begin(), form->end());
+  }
+  if (all.size() > kMaxQueryParameters) {
+    return base::MakeError(base::ErrorCode::kInvalid,
+                           "the query has " + std::to_string(all.size()) + " parameters; at most " +
+                               std::to_string(kMaxQueryParameters) + " are accepted");
+  }
+  if (auto bad = CheckDecodedText(all); !bad.ok()) return bad.error();
+  return all;
+}
+
 // "Type" and "id" of a request to /fhir/Type/id (no query, no operation); empty otherwise.
 std::pair<std::string, std::string> TypeAndIdOf(const HttpRequest& request) {
   std::string_view path = request.target;
@@ -313,30 +342,11 @@ HttpResponse FhirRoutes::Route(const HttpRequest& request, const access::AccessC
     if (!reading_post) {
       return ToHttp(options_.audit_events->Handle(method, segments, params, ctx));
     }
-    QueryParams all = params;
-    if (!request.body.empty()) {
-      if (!ContainsIgnoringCase(request.Header("content-type"),
-                                "application/x-www-form-urlencoded")) {
-        return Error(base::ErrorCode::kInvalid,
-                     "a POST that searches the audit log takes its parameters as a form body "
-                     "(Content-Type application/x-www-form-urlencoded)",
-                     "Content-Type");
-      }
-      auto form = interactions::DecodeQuery(request.body);
-      if (!form.ok()) return Error(form.error().code, form.error().message, form.error().location);
-      all.insert(all.end(), form->begin(), form->end());
-    }
-    if (all.size() > kMaxQueryParameters) {
-      return Error(base::ErrorCode::kInvalid,
-                   "the query has " + std::to_string(all.size()) + " parameters; at most " +
-                       std::to_string(kMaxQueryParameters) + " are accepted");
-    }
-    if (auto bad = CheckDecodedText(all); !bad.ok()) {
-      return Error(bad.error().code, bad.error().message, bad.error().location);
-    }
+    auto all = WithFormBody(request, params, "searches the audit log");
+    if (!all.ok()) return Error(all.error().code, all.error().message, all.error().location);
     std::vector<std::string> read = segments;
     if (read.back() == "_search") read.pop_back();
-    return ToHttp(options_.audit_events->Handle("GET", read, all, ctx));
+    return ToHttp(options_.audit_events->Handle("GET", read, *all, ctx));
   }
   bool get = method == "GET" || method == "HEAD";
   auto not_allowed = [&] {
@@ -392,19 +402,10 @@ HttpResponse FhirRoutes::Route(const HttpRequest& request, const access::AccessC
     }
   } else if (n == 2 && segments[1] == "_search") {
     if (method != "POST") return not_allowed();
-    QueryParams all = params;
-    if (!request.body.empty()) {
-      auto form = interactions::DecodeQuery(request.body);
-      if (!form.ok()) return Error(form.error().code, form.error().message, form.error().location);
-      all.insert(all.end(), form->begin(), form->end());
-    }
-    if (all.size() > kMaxQueryParameters) {
-      return Error(base::ErrorCode::kInvalid,
-                   "the query has " + std::to_string(all.size()) + " parameters; at most " +
-                       std::to_string(kMaxQueryParameters) + " are accepted");
-    }
+    auto all = WithFormBody(request, params, "searches");
+    if (!all.ok()) return Error(all.error().code, all.error().message, all.error().location);
     if (auto refusal = refused(FhirInteraction::kSearchType, segments[0])) return *refusal;
-    response = service_.Search(ctx, segments[0], all);
+    response = service_.Search(ctx, segments[0], *all);
   } else if (n == 2 && segments[1] == "_history") {
     if (!get) return not_allowed();
     if (auto refusal = refused(FhirInteraction::kHistoryType, segments[0])) return *refusal;
