@@ -127,12 +127,12 @@ TEST_F(AuthGate, ATokenForAnotherAudienceOrIssuerIsRefused) {
     options.issuer = issuer;
     options.audience = audience;
     access::AccessTokens elsewhere(server_->auth().keys(), clock_, options);
-    access::AccessTokenGrant grant{access::PrincipalKind::kClient,
-                                   server_->client_id(),
-                                   server_->client_id(),
-                                   kTestOrganisation,
-                                   "integration",
-                                   "system/*.rs"};
+    access::AccessTokenGrant grant;
+    grant.kind = access::PrincipalKind::kClient;
+    grant.subject = grant.client_id = server_->client_id();
+    grant.organisation = kTestOrganisation;
+    grant.role = "integration";
+    grant.scope = "system/*.rs";
     auto token = elsewhere.Issue(grant);
     ASSERT_TRUE(token.ok());
     ExpectUnauthorized(ReadWith(token->token), audience == server_->base() ? "issuer" : "audience");

@@ -108,8 +108,9 @@ TEST(FeedsFindAhead, IdentitiesWithSearchEscapesAreFoundAndUpdatedInARound) {
   std::vector<InboxMessage> admit, update;
   int64_t id = 0;
   for (const std::string& mrn : mrns) {
+    ++id;  // apart: the arguments below read it, in no set order
     admit.push_back(
-        Inbox(++id, Adt("A01", "A" + std::to_string(id), "20260301101500+0000", mrn, "SMITH")));
+        Inbox(id, Adt("A01", "A" + std::to_string(id), "20260301101500+0000", mrn, "SMITH")));
   }
   for (base::Status& s : Process(server, admit)) EXPECT_TRUE(s.ok()) << s.error().message;
   // The stored value of the last MRN is what HL7's escape \E\ reads as: one backslash.
@@ -120,8 +121,9 @@ TEST(FeedsFindAhead, IdentitiesWithSearchEscapesAreFoundAndUpdatedInARound) {
   // Later in one round: a new name for each. A lookup that found none would post a conditional
   // create, which finds the stored Patient and writes nothing: the update would be lost.
   for (size_t i = 0; i < mrns.size(); ++i) {
-    update.push_back(Inbox(++id, Adt("A08", "U" + std::to_string(id), "20260301111500+0000",
-                                     mrns[i], "JONES" + std::to_string(i))));
+    ++id;
+    update.push_back(Inbox(id, Adt("A08", "U" + std::to_string(id), "20260301111500+0000", mrns[i],
+                                   "JONES" + std::to_string(i))));
   }
   for (base::Status& s : Process(server, update)) EXPECT_TRUE(s.ok()) << s.error().message;
   for (size_t i = 0; i < stored.size(); ++i) {

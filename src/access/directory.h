@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "access/directory_values.h"
 #include "access/passwords.h"
 #include "access/roles.h"
 #include "base/status.h"
@@ -175,22 +176,7 @@ class Directory {
   std::unordered_map<std::string, bool> client_enabled_;
 };
 
-// The checks the Directory applies, for callers that validate before they ask (and tests).
-// The ODS code upper-cased, when it is 3 to 10 letters and digits.
-base::Result<std::string> NormaliseOdsCode(std::string_view ods_code);
-// The username lower-cased, when it is 1 to 64 of a-z 0-9 . _ @ - starting with a letter or
-// digit.
-base::Result<std::string> NormaliseUsername(std::string_view username);
 // "fed-" and 24 hex digits of SHA-256(issuer, subject): a federated user's username.
 std::string FederatedUsername(std::string_view issuer, std::string_view subject);
-// [A-Za-z0-9.-]{1,64}, FHIR R4's id.
-bool IsFhirId(std::string_view id);
-// Scope tokens as RFC 6749 section 3.3 defines them, joined by single spaces.
-base::Result<std::string> NormaliseScope(std::string_view scope);
-// A JSON Web Key Set with at least one key, every key a public EC (P-256, P-384, P-521) or RSA
-// key; a private or symmetric key is refused (it must never be sent to us).
-base::Status CheckPublicJwks(std::string_view json);
-// An absolute https URL without a fragment; http only on a loopback host.
-base::Status CheckRedirectUri(std::string_view uri);
 
 }  // namespace carerecord::access

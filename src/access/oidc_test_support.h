@@ -22,7 +22,7 @@ namespace carerecord::access::testing {
 class FakeOidcProvider final : public OidcTransport {
  public:
   explicit FakeOidcProvider(const WallClock& clock)
-      : clock_(clock), key(std::move(JsonWebKey::Generate(JwsAlgorithm::kES256)).value()) {}
+      : key(std::move(JsonWebKey::Generate(JwsAlgorithm::kES256)).value()), clock_(clock) {}
 
   // What the provider says and signs.
   std::string issuer = "https://idp.example.org";

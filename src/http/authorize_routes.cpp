@@ -10,6 +10,7 @@
 #include "access/passwords.h"
 #include "access/scopes.h"
 #include "fhir/json_parse.h"
+#include "fhir/resource_validation.h"
 #include "http/authorize_page.h"
 #include "http/oauth_responses.h"
 #include "http/sign_in_audit.h"
@@ -399,7 +400,7 @@ HttpResponse AuthorizeRoutes::Launch(const HttpRequest& request) const {
       patient = value->if_string();
     }
   }
-  if (patient == nullptr || !access::IsFhirId(*patient)) {
+  if (patient == nullptr || !fhir::IsValidId(*patient)) {
     return OAuthError(400, "invalid_request",
                       "the body must be {\"patient\": \"ID\"} with a FHIR id (A-Z a-z 0-9 - .)");
   }
