@@ -439,7 +439,8 @@ hl7v2::Result<MappedMessage> MapMessage(const hl7v2::Message& message, const Fee
   hl7v2::ErrorLocation time_where = msh->Location(7, 1, 1);
   if (auto evn = message.FindSegment("EVN"); evn && header.message_code == "ADT") {
     auto recorded = evn->Text(2, 1, 1);
-    if (recorded.ok() && !recorded.value().empty()) {
+    // "" (HL7's null) states no time: MSH-7 orders the message then.
+    if (recorded.ok() && !recorded.value().empty() && recorded.value() != "\"\"") {
       time_text = recorded.value();
       time_where = evn->Location(2, 1, 1);
     }

@@ -482,6 +482,13 @@ TEST(Hl7v2Mapping, QuotesInsideAFieldAreNoValueEither) {
   EXPECT_EQ(Str(patient.at("telecom").as_array()[0].at("value")), "0113 496 0000");
 }
 
+TEST(Hl7v2Mapping, AnEventTimeOfQuotesIsNoTimeAndMsh7OrdersTheMessage) {
+  auto m = Map({Msh("ADT^A08^ADT_A01", "1", "20260301101500+0000"), "EVN|A08|\"\"",
+                "PID|1||M1^^^RX1PAS^MR"});
+  ASSERT_TRUE(m.ok()) << m.error().ToString();
+  EXPECT_EQ(m->event_time, "2026-03-01T10:15:00+00:00");
+}
+
 TEST(Hl7v2Mapping, MaritalStatusFromPid16KeepsTheSendersCoding) {
   auto married = Map({Msh("ADT^A28^ADT_A05", "1"), "EVN|A28|20260301101500",
                       Seg("PID", {{3, "M1^^^RX1PAS^MR"}, {16, "M^Married^HL70002"}})});
