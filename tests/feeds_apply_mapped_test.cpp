@@ -188,6 +188,117 @@ TEST_F(ApplyMappedTest, ReplayedDischargeAndBacklogDoNotOverwriteNewerState) {
             "SMITH");
 }
 
+// HL7 v2's null rules on updates (chapter 2): a field not sent leaves what the record holds, a
+// field holding "" deletes it (issue 18, the outside tester's finding).
+TEST_F(ApplyMappedTest, SparseUpdatesKeepWhatTheyLeaveOutAndNullsDelete) {
+  const std::string full_pid =
+      "PID|1||M100^^^RX1PAS^MR~9434765919^^^NHS^NH||SMITH^JANE^^^MRS^^L||19800214|F|||"
+      "1 HIGH STREET^^LEEDS^^LS1 4AP^GBR^H||0113 496 0000^PRN^PH~^NET^Internet^jane@example.org|"
+      "0113 496 1111^WPN^PH||M";
+  const std::string pd1 = "PD1|||LEEDS MEDICAL PRACTICE^^B86001|G1234567^WELBY^MARCUS^^^DR";
+  const std::string full_pv1 = Seg("PV1", {{1, "1"},
+                                           {2, "I"},
+                                           {3, "WARD7^BAY1^BED1"},
+                                           {7, "C123^HOUSE^GREGORY^^^DR"},
+                                           {10, "MED"},
+                                           {14, "7"},
+                                           {19, "V1^^^RX1PAS^VN"},
+                                           {44, "20260301093000"}});
+  Apply(Adt("A01", "N1", "20260301101500+0000", {full_pid, pd1, full_pv1}));
+  const json::object admitted = One("Patient", std::string(kMrn) + "M100");
+  const std::string patient_id = Str(admitted.at("id"));
+  EXPECT_EQ(Str(admitted.at("maritalStatus").at("coding").as_array()[0].at("code")), "M");
+
+  // The discharge states PID-3 and PID-5 of the patient, PV1-19 and PV1-45 of the visit.
+  const std::string a03 =
+      Adt("A03", "N2", "20260305120000+0000",
+          {"PID|1||M100^^^RX1PAS^MR||SMITH^JANE^^^MRS^^L",
+           Seg("PV1", {{1, "1"}, {2, "I"}, {19, "V1^^^RX1PAS^VN"}, {45, "20260305113000"}})});
+  EXPECT_EQ(Apply(a03).written.size(), 2u);
+  json::object patient = One("Patient", std::string(kMrn) + "M100");
+  EXPECT_EQ(patient.at("address"), admitted.at("address"));
+  EXPECT_EQ(patient.at("telecom"), admitted.at("telecom"));
+  EXPECT_EQ(patient.at("telecom").as_array().size(), 3u);
+  EXPECT_EQ(Str(patient.at("birthDate")), "1980-02-14");
+  EXPECT_EQ(Str(patient.at("gender")), "female");
+  EXPECT_EQ(patient.at("generalPractitioner"), admitted.at("generalPractitioner"));
+  EXPECT_EQ(patient.at("generalPractitioner").as_array().size(), 2u);
+  EXPECT_EQ(patient.at("maritalStatus"), admitted.at("maritalStatus"));
+  EXPECT_EQ(patient.at("identifier"), admitted.at("identifier"));  // the NHS number stays
+  EXPECT_EQ(Str(patient.at("meta").at("source")), "urn:carerecord:feed:rx1-pas#N2");
+  json::object encounter = One("Encounter", std::string(kVisit) + "V1");
+  EXPECT_EQ(Str(encounter.at("status")), "finished");
+  EXPECT_EQ(Str(encounter.at("period").at("start")), "2026-03-01T09:30:00+00:00");
+  EXPECT_EQ(Str(encounter.at("period").at("end")), "2026-03-05T11:30:00+00:00");
+  EXPECT_EQ(Str(encounter.at("participant").as_array()[0].at("individual").at("display")),
+            "DR GREGORY HOUSE");
+  EXPECT_EQ(Str(encounter.at("location").as_array()[0].at("location").at("display")),
+            "WARD7, BAY1, BED1");
+  EXPECT_TRUE(encounter.at("hospitalization").as_object().contains("admitSource"));
+  EXPECT_EQ(Str(encounter.at("serviceType").at("coding").as_array()[0].at("code")), "MED");
+
+  // Resent: nothing written.
+  ApplyOutcome resend = Apply(a03);
+  EXPECT_TRUE(resend.written.empty());
+  EXPECT_EQ(resend.unchanged.size(), 2u);
+  EXPECT_EQ(Versions("Patient", patient_id), 2u);
+
+  // An A08 that nulls the address (PID-11) and the home numbers (PID-13): both go, the work
+  // number (PID-14, not sent) stays; "" is never stored as a value.
+  Apply(Adt("A08", "N3", "20260306090000+0000",
+            {Seg("PID", {{1, "1"},
+                         {3, "M100^^^RX1PAS^MR"},
+                         {5, "SMITH^JANE^^^MRS^^L"},
+                         {11, "\"\""},
+                         {13, "\"\""}})}));
+  patient = One("Patient", std::string(kMrn) + "M100");
+  EXPECT_FALSE(patient.contains("address"));
+  ASSERT_EQ(patient.at("telecom").as_array().size(), 1u);
+  EXPECT_EQ(Str(patient.at("telecom").as_array()[0].at("value")), "0113 496 1111");
+  EXPECT_EQ(Str(patient.at("telecom").as_array()[0].at("use")), "work");
+  EXPECT_EQ(Str(patient.at("birthDate")), "1980-02-14");
+  EXPECT_EQ(json::serialize(patient).find("\"\\\"\\\"\""), std::string::npos);
+
+  // An older sparse message arriving late (an A08 of 4 March nulling the birth date) changes
+  // nothing: the record's state is newer.
+  ApplyOutcome late = Apply(Adt(
+      "A08", "N0", "20260304090000+0000",
+      {Seg("PID", {{1, "1"}, {3, "M100^^^RX1PAS^MR"}, {5, "SMITH^JANE^^^MRS^^L"}, {7, "\"\""}})}));
+  EXPECT_TRUE(late.written.empty());
+  EXPECT_EQ(late.older.size(), 1u);
+  EXPECT_EQ(Str(One("Patient", std::string(kMrn) + "M100").at("birthDate")), "1980-02-14");
+}
+
+TEST_F(ApplyMappedTest, VisitUpdatesStateTheirFieldsAndLeaveTheRest) {
+  Apply(Adt("A01", "V1", "20260301101500+0000",
+            {Pid("M100"), Seg("PV1", {{2, "I"},
+                                      {3, "WARD7"},
+                                      {7, "C1^HOUSE^GREGORY"},
+                                      {8, "R1^WELBY^MARCUS"},
+                                      {19, "V1^^^RX1PAS^VN"},
+                                      {44, "20260301093000"}})}));
+  // An A08 naming another attending doctor and nulling the referrer (PV1-8), saying nothing of
+  // the times: the status stays in progress and the admission time stays.
+  Apply(
+      Adt("A08", "V2", "20260302101500+0000",
+          {"PID|1||M100^^^RX1PAS^MR",
+           Seg("PV1", {{2, "I"}, {7, "C2^GREY^MEREDITH"}, {8, "\"\""}, {19, "V1^^^RX1PAS^VN"}})}));
+  json::object encounter = One("Encounter", std::string(kVisit) + "V1");
+  EXPECT_EQ(Str(encounter.at("status")), "in-progress");
+  EXPECT_EQ(Str(encounter.at("period").at("start")), "2026-03-01T09:30:00+00:00");
+  ASSERT_EQ(encounter.at("participant").as_array().size(), 1u);
+  EXPECT_EQ(Str(encounter.at("participant").as_array()[0].at("individual").at("display")),
+            "MEREDITH GREY");
+  EXPECT_EQ(Str(encounter.at("location").as_array()[0].at("location").at("display")), "WARD7");
+  // PV1-44 "" deletes the admission time; the period holds nothing else, so it goes.
+  Apply(Adt(
+      "A08", "V3", "20260302111500+0000",
+      {"PID|1||M100^^^RX1PAS^MR", Seg("PV1", {{2, "I"}, {19, "V1^^^RX1PAS^VN"}, {44, "\"\""}})}));
+  encounter = One("Encounter", std::string(kVisit) + "V1");
+  EXPECT_FALSE(encounter.contains("period"));
+  EXPECT_EQ(Str(encounter.at("status")), "in-progress");
+}
+
 TEST_F(ApplyMappedTest, CorrectionSupersedesTheOriginalInEitherOrder) {
   const std::string kObservation =
       "identifier=urn:carerecord:source:RX1:filler-order:RX1LAB%7CFL77/1";

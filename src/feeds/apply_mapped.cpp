@@ -124,7 +124,7 @@ base::Result<PlannedMessage> PlanOnce(interactions::FhirService& service,
         continue;
       }
       p.decision = Decision::kCreate;
-      json::value body(mapped.resource);
+      json::value body(mapping::MergeStated(nullptr, mapped));
       Rewrite(body, targets);
       p.body = std::move(body.as_object());
       continue;
@@ -144,6 +144,10 @@ base::Result<PlannedMessage> PlanOnce(interactions::FhirService& service,
     if (mapped.mode == WriteMode::kPatchExisting) {
       body = p.current->body;
       for (const auto& [key, value] : mapped.resource) body.as_object()[key] = value;
+    } else if (mapped.mode == WriteMode::kUpdateStated) {
+      // HL7 v2's null rules: what the message leaves out stays as stored, "" deletes.
+      body = mapping::MergeStated(&p.current->body, mapped);
+      KeepMergeLinks(p.current->body, body.as_object());
     } else {
       body = mapped.resource;
       KeepMergeLinks(p.current->body, body.as_object());

@@ -14,20 +14,30 @@ namespace {
 
 constexpr char kParticipationType[] = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
 
-// What each supported trigger does to the visit's status; empty: no Encounter (A28, A31, A40
-// carry person data only).
-std::string_view EncounterStatusFor(std::string_view trigger, const FieldReader& pv1) {
+// What each supported trigger says of the visit's status; empty `stated` and `implied`: no
+// Encounter (A28, A31, A40 carry person data only). An A08 states the visit as it stands, by HL7's
+// null rules: discharged when PV1-45 holds a time, back in progress when PV1-45 is "" (the
+// discharge withdrawn), and otherwise nothing of the status: the stored one stays, and `implied`
+// is what a new Encounter starts with.
+struct VisitStatus {
+  std::string_view stated;
+  std::string_view implied;
+  std::string_view effective() const { return stated.empty() ? implied : stated; }
+};
+
+VisitStatus EncounterStatusFor(std::string_view trigger, const FieldReader& pv1) {
   if (trigger == "A01" || trigger == "A02" || trigger == "A04" || trigger == "A06" ||
       trigger == "A07" || trigger == "A12" || trigger == "A13") {
-    return "in-progress";  // A12 and A13 cancel a transfer and a discharge: back to in progress
+    return {"in-progress", {}};  // A12 and A13 cancel a transfer and a discharge: in progress
   }
-  if (trigger == "A03") return "finished";
-  if (trigger == "A05") return "planned";
-  if (trigger == "A11") return "cancelled";
-  if (trigger == "A08") {  // an update states the visit as it stands
-    if (pv1.Has(45)) return "finished";
-    if (pv1.Has(44)) return "in-progress";
-    return pv1.Text(2) == "P" ? "planned" : "unknown";
+  if (trigger == "A03") return {"finished", {}};
+  if (trigger == "A05") return {"planned", {}};
+  if (trigger == "A11") return {"cancelled", {}};
+  if (trigger == "A08") {
+    if (pv1.State(45) == FieldState::kValue) return {"finished", {}};
+    if (pv1.State(45) == FieldState::kNull) return {"in-progress", {}};
+    if (pv1.State(44) == FieldState::kValue) return {{}, "in-progress"};
+    return {{}, pv1.Text(2) == "P" ? "planned" : "unknown"};
   }
   return {};
 }
@@ -61,8 +71,11 @@ json::object LocationReference(const FieldReader& r, size_t field) {
   return json::object{{"type", "Location"}, {"display", display}};
 }
 
-void AddParticipant(MappingContext& ctx, const FieldReader& r, json::array& participants,
-                    size_t field, std::string_view code, std::string_view display) {
+// The clinicians of one XCN field as participants of one type: a part of Encounter.participant
+// of its own (an A08 naming the attending doctor leaves the referrer as stored).
+void AddParticipants(MappingContext& ctx, const FieldReader& r, MappedResource& resource,
+                     size_t field, std::string_view code, std::string_view display) {
+  json::array participants;
   for (size_t rep = 1; rep <= r.Repetitions(field); ++rep) {
     json::object who = ReadClinicianReference(r, field, rep, ctx.StaffSystem());
     if (who.empty()) continue;
@@ -70,6 +83,8 @@ void AddParticipant(MappingContext& ctx, const FieldReader& r, json::array& part
         json::object{{"type", json::array{Concept(kParticipationType, code, display)}},
                      {"individual", std::move(who)}});
   }
+  PutPart(resource, "participant", "/type/0/coding/0/code", code, r.State(field),
+          std::move(participants));
 }
 
 std::string MapEncounter(MappingContext& ctx, const PatientMapping& patient,
@@ -77,7 +92,8 @@ std::string MapEncounter(MappingContext& ctx, const PatientMapping& patient,
   auto pv1 = ctx.message().FindSegment("PV1");
   if (!pv1) return {};
   FieldReader r = ctx.Reader(*pv1);
-  const std::string_view status = EncounterStatusFor(trigger, r);
+  const VisitStatus visit = EncounterStatusFor(trigger, r);
+  const std::string_view status = visit.effective();
   if (status.empty()) return {};
   std::string system, value = r.Text(19, 1, 1);
   if (!value.empty()) {
@@ -90,63 +106,97 @@ std::string MapEncounter(MappingContext& ctx, const PatientMapping& patient,
     ctx.Warn("PV1: no visit number (PV1-19) nor admission time (PV1-44): no Encounter");
     return {};
   }
-  json::object encounter{{"resourceType", "Encounter"}};
+  // ADT states the visit in part (WriteMode::kUpdateStated): what PV1 and PV2 leave out stays as
+  // stored; "" deletes.
+  MappedResource resource;
+  resource.type = "Encounter";
+  resource.identity_system = system;
+  resource.identity_value = value;
+  resource.mode = WriteMode::kUpdateStated;
+  json::object& encounter = resource.resource;
+  encounter["resourceType"] = "Encounter";
   encounter["identifier"] = json::array{json::object{{"system", system}, {"value", value}}};
-  encounter["status"] = status;
-  encounter["class"] = EncounterClass(r.Text(2), trigger);
+  if (visit.stated.empty()) {
+    resource.fallbacks.push_back(Fallback{"status", json::string(visit.implied), {"status"}});
+  } else {
+    encounter["status"] = visit.stated;
+  }
+  // Encounter.class is required: a PV1-2 left out keeps the stored class (or starts as unknown);
+  // "" states it unknown.
+  if (r.State(2) != FieldState::kAbsent || trigger == "A06" || trigger == "A07") {
+    encounter["class"] = EncounterClass(r.Text(2), trigger);
+  } else {
+    resource.fallbacks.push_back(Fallback{"class", EncounterClass("", trigger), {"class"}});
+  }
   if (const std::string service = r.Text(10); !service.empty()) {
     encounter["serviceType"] = Concept("http://terminology.hl7.org/CodeSystem/v2-0069", service);
+  } else {
+    PutStated(encounter, "serviceType", r.State(10), nullptr);
   }
   encounter["subject"] = json::object{{"reference", patient.reference}};
-  json::array participants;
-  AddParticipant(ctx, r, participants, 7, "ATND", "attender");
-  AddParticipant(ctx, r, participants, 17, "ADM", "admitter");
-  AddParticipant(ctx, r, participants, 8, "REF", "referrer");
-  AddParticipant(ctx, r, participants, 9, "CON", "consultant");
-  if (!participants.empty()) encounter["participant"] = std::move(participants);
+  AddParticipants(ctx, r, resource, 7, "ATND", "attender");
+  AddParticipants(ctx, r, resource, 17, "ADM", "admitter");
+  AddParticipants(ctx, r, resource, 8, "REF", "referrer");
+  AddParticipants(ctx, r, resource, 9, "CON", "consultant");
+  // The period is merged member by member: start from PV1-44, end from PV1-45.
+  resource.merged = {"period", "hospitalization"};
   json::object period;
-  if (auto start = ctx.TimeField(r, 44, "the admit time")) period["start"] = *start;
-  // A13 cancels the discharge: the visit has no end, whatever PV1-45 still says.
-  if (trigger != "A13" && status == "finished") {
-    if (auto end = ctx.TimeField(r, 45, "the discharge time")) period["end"] = *end;
+  if (auto start = ctx.TimeField(r, 44, "the admit time")) {
+    period["start"] = *start;
+  } else {
+    PutStated(period, "start", r.State(44), nullptr);
+  }
+  if (trigger == "A13" || (status != "finished" && r.State(45) == FieldState::kNull)) {
+    period["end"] = nullptr;  // the discharge cancelled: the visit has no end, whatever PV1-45 says
+  } else if (status == "finished") {
+    if (auto end = ctx.TimeField(r, 45, "the discharge time")) {
+      period["end"] = *end;
+    } else {
+      PutStated(period, "end", r.State(45), nullptr);
+    }
   }
   PutIfAny(encounter, "period", std::move(period));
   if (auto pv2 = ctx.message().FindSegment("PV2")) {
     FieldReader p2 = ctx.Reader(*pv2);
     json::object reason = ReadCodeableConcept(p2, 3);
-    if (!reason.empty()) encounter["reasonCode"] = json::array{std::move(reason)};
+    json::array reasons;
+    if (!reason.empty()) reasons.emplace_back(std::move(reason));
+    PutStated(encounter, "reasonCode", p2.State(3), std::move(reasons));
   }
   json::object hospitalization;
   if (const std::string source = r.Text(14); !source.empty()) {
     hospitalization["admitSource"] =
         Concept("http://terminology.hl7.org/CodeSystem/v2-0023", source);
+  } else {
+    PutStated(hospitalization, "admitSource", r.State(14), nullptr);
   }
-  if (const std::string disposition = r.Text(36); !disposition.empty() && status == "finished") {
+  if (trigger == "A13" || (status != "finished" && r.State(45) == FieldState::kNull)) {
+    hospitalization["dischargeDisposition"] = nullptr;
+  } else if (const std::string disposition = r.Text(36);
+             !disposition.empty() && status == "finished") {
     hospitalization["dischargeDisposition"] =
         Concept("http://terminology.hl7.org/CodeSystem/v2-0112", disposition);
+  } else if (status == "finished") {
+    PutStated(hospitalization, "dischargeDisposition", r.State(36), nullptr);
   }
   PutIfAny(encounter, "hospitalization", std::move(hospitalization));
+  // PV1-3 states where the patient is (and on A02, PV1-6 where they were): the list replaced.
   json::array locations;
   json::object here = LocationReference(r, 3);
   if (!here.empty()) {
     locations.emplace_back(json::object{
         {"location", std::move(here)},
         {"status", status == "finished" || status == "cancelled" ? "completed" : "active"}});
-  }
-  if (trigger == "A02") {  // the ward the patient left
-    json::object prior = LocationReference(r, 6);
-    if (!prior.empty()) {
-      locations.emplace_back(json::object{{"location", std::move(prior)}, {"status", "completed"}});
+    if (trigger == "A02") {  // the ward the patient left
+      json::object prior = LocationReference(r, 6);
+      if (!prior.empty()) {
+        locations.emplace_back(
+            json::object{{"location", std::move(prior)}, {"status", "completed"}});
+      }
     }
   }
-  if (!locations.empty()) encounter["location"] = std::move(locations);
+  PutStated(encounter, "location", r.State(3), std::move(locations));
   encounter["serviceProvider"] = ctx.OrganisationReference();
-
-  MappedResource resource;
-  resource.type = "Encounter";
-  resource.identity_system = system;
-  resource.identity_value = value;
-  resource.resource = std::move(encounter);
   return ctx.Add(std::move(resource));
 }
 
@@ -155,7 +205,10 @@ void MapNextOfKin(MappingContext& ctx, const PatientMapping& patient) {
     auto nk1 = ctx.message().FindSegment("NK1", n);
     if (!nk1) break;
     FieldReader r = ctx.Reader(*nk1);
-    json::object person{{"resourceType", "RelatedPerson"}};
+    MappedResource resource;
+    resource.mode = WriteMode::kUpdateStated;  // what NK1 leaves out stays as stored
+    json::object& person = resource.resource;
+    person["resourceType"] = "RelatedPerson";
     std::string set_id = r.Text(1);
     if (set_id.empty()) set_id = std::to_string(n);
     const std::string system = ctx.System("next-of-kin", patient.authority);
@@ -170,24 +223,22 @@ void MapNextOfKin(MappingContext& ctx, const PatientMapping& patient) {
         if (!c.contains("system")) c["system"] = "http://terminology.hl7.org/CodeSystem/v2-0063";
       }
     }
-    if (!relationship.empty()) person["relationship"] = json::array{std::move(relationship)};
-    json::object name = ReadHumanName(r, 2, 1);
-    if (!name.empty()) person["name"] = json::array{std::move(name)};
-    json::array telecom;
-    for (size_t field : {5, 6}) {
-      for (size_t rep = 1; rep <= r.Repetitions(field); ++rep) {
-        json::object contact = ReadContactPoint(r, field, rep, field == 5 ? "home" : "work");
-        if (!contact.empty()) telecom.emplace_back(std::move(contact));
-      }
+    json::array relationships, names, addresses;
+    if (!relationship.empty()) relationships.emplace_back(std::move(relationship));
+    PutStated(person, "relationship", r.State(3), std::move(relationships));
+    if (json::object name = ReadHumanName(r, 2, 1); !name.empty()) {
+      names.emplace_back(std::move(name));
     }
-    if (!telecom.empty()) person["telecom"] = std::move(telecom);
-    json::object address = ReadAddress(r, 4, 1);
-    if (!address.empty()) person["address"] = json::array{std::move(address)};
-    MappedResource resource;
+    PutStated(person, "name", r.State(2), std::move(names));
+    PutPart(resource, "telecom", "", "", r.State(5), ReadTelecoms(r, 5, false));
+    PutPart(resource, "telecom", "/use", "work", r.State(6), ReadTelecoms(r, 6, true));
+    if (json::object address = ReadAddress(r, 4, 1); !address.empty()) {
+      addresses.emplace_back(std::move(address));
+    }
+    PutStated(person, "address", r.State(4), std::move(addresses));
     resource.type = "RelatedPerson";
     resource.identity_system = system;
     resource.identity_value = value;
-    resource.resource = std::move(person);
     ctx.Add(std::move(resource));
   }
 }
@@ -204,7 +255,10 @@ void MapAllergies(MappingContext& ctx, const PatientMapping& patient) {
                "the allergen (AL1-3) is empty");
       return;
     }
-    json::object allergy{{"resourceType", "AllergyIntolerance"}};
+    MappedResource resource;
+    resource.mode = WriteMode::kUpdateStated;  // what AL1 leaves out stays as stored
+    json::object& allergy = resource.resource;
+    allergy["resourceType"] = "AllergyIntolerance";
     // The allergen identifies the allergy within the patient: AL1-1 only counts the segments.
     const std::string system = ctx.System("allergy", patient.authority);
     const std::string value = patient.value + "/" + allergen;
@@ -221,6 +275,8 @@ void MapAllergies(MappingContext& ctx, const PatientMapping& patient) {
       allergy["category"] = json::array{"food"};
     } else if (type == "EA" || type == "AA" || type == "PA" || type == "LA") {
       allergy["category"] = json::array{"environment"};
+    } else {
+      PutStated(allergy, "category", r.State(2), nullptr);
     }
     const std::string severity = r.Text(4, 1, 1);  // table 0128
     if (severity == "SV") {
@@ -229,25 +285,29 @@ void MapAllergies(MappingContext& ctx, const PatientMapping& patient) {
       allergy["criticality"] = "low";
     } else if (severity == "U") {
       allergy["criticality"] = "unable-to-assess";
+    } else {
+      PutStated(allergy, "criticality", r.State(4), nullptr);
     }
     allergy["code"] = ReadCodeableConcept(r, 3);
     allergy["patient"] = json::object{{"reference", patient.reference}};
     if (auto onset = ctx.TimeField(r, 6, "the identification date")) {
       allergy["onsetDateTime"] = *onset;
+    } else {
+      PutStated(allergy, "onsetDateTime", r.State(6), nullptr);
     }
     json::array manifestations;
     for (size_t rep = 1; rep <= r.Repetitions(5); ++rep) {
       std::string text = r.Text(5, rep, 1);
       if (!text.empty()) manifestations.emplace_back(json::object{{"text", std::move(text)}});
     }
+    json::array reactions;
     if (!manifestations.empty()) {
-      allergy["reaction"] = json::array{json::object{{"manifestation", std::move(manifestations)}}};
+      reactions.emplace_back(json::object{{"manifestation", std::move(manifestations)}});
     }
-    MappedResource resource;
+    PutStated(allergy, "reaction", r.State(5), std::move(reactions));
     resource.type = "AllergyIntolerance";
     resource.identity_system = system;
     resource.identity_value = value;
-    resource.resource = std::move(allergy);
     ctx.Add(std::move(resource));
   }
 }
@@ -270,18 +330,27 @@ void MapDiagnoses(MappingContext& ctx, const PatientMapping& patient,
                "the diagnosis code (DG1-3) is empty");
       return;
     }
-    json::object condition{{"resourceType", "Condition"}};
+    MappedResource resource;
+    resource.mode = WriteMode::kUpdateStated;  // what DG1 leaves out stays as stored
+    json::object& condition = resource.resource;
+    condition["resourceType"] = "Condition";
     const std::string system = ctx.System("diagnosis", patient.authority);
     const std::string value = patient.value + "/" + key;
     condition["identifier"] = json::array{json::object{{"system", system}, {"value", value}}};
     condition["clinicalStatus"] =
         Concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active");
-    const std::string type = r.Text(6, 1, 1);  // table 0052: A admitting, W working, F final
-    condition["verificationStatus"] =
-        type == "F" ? Concept("http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                              "confirmed", "Confirmed")
-                    : Concept("http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                              "provisional", "Provisional");
+    // Table 0052: A admitting, W working, F final. Not sent: the stored status stays (a new
+    // Condition is provisional).
+    constexpr char kVerification[] = "http://terminology.hl7.org/CodeSystem/condition-ver-status";
+    const json::object provisional = Concept(kVerification, "provisional", "Provisional");
+    if (r.State(6) == FieldState::kAbsent) {
+      resource.fallbacks.push_back(
+          Fallback{"verificationStatus", provisional, {"verificationStatus"}});
+    } else {
+      PutStated(
+          condition, "verificationStatus", r.State(6),
+          r.Text(6, 1, 1) == "F" ? Concept(kVerification, "confirmed", "Confirmed") : provisional);
+    }
     condition["category"] =
         json::array{Concept("http://terminology.hl7.org/CodeSystem/condition-category",
                             "encounter-diagnosis", "Encounter Diagnosis")};
@@ -290,14 +359,14 @@ void MapDiagnoses(MappingContext& ctx, const PatientMapping& patient,
     if (!encounter.empty()) condition["encounter"] = json::object{{"reference", encounter}};
     if (auto onset = ctx.TimeField(r, 5, "the diagnosis time")) {
       condition["onsetDateTime"] = *onset;
+    } else {
+      PutStated(condition, "onsetDateTime", r.State(5), nullptr);
     }
-    json::object recorder = ReadClinicianReference(r, 16, 1, ctx.StaffSystem());
-    PutIfAny(condition, "recorder", std::move(recorder));
-    MappedResource resource;
+    PutStated(condition, "recorder", r.State(16),
+              ReadClinicianReference(r, 16, 1, ctx.StaffSystem()));
     resource.type = "Condition";
     resource.identity_system = system;
     resource.identity_value = value;
-    resource.resource = std::move(condition);
     ctx.Add(std::move(resource));
   }
 }
@@ -323,7 +392,7 @@ void MapAdt(MappingContext& ctx) {
              "ADT^" + trigger + " has no PID segment");
     return;
   }
-  auto patient = ctx.MapPatient(*pid, WriteMode::kUpsert);
+  auto patient = ctx.MapPatient(*pid, WriteMode::kUpdateStated);
   if (!patient) return;
   if (trigger == "A40") {
     auto mrg = ctx.message().FindSegment("MRG");

@@ -48,6 +48,51 @@ json::object Concept(std::string_view system, std::string_view code, std::string
   return json::object{{"coding", json::array{Coding(system, code, display)}}};
 }
 
+namespace {
+
+bool MapsToNothing(const json::value& value) {
+  return value.is_null() || (value.is_string() && value.as_string().empty()) ||
+         (value.is_object() && value.as_object().empty()) ||
+         (value.is_array() && value.as_array().empty());
+}
+
+}  // namespace
+
+void PutStated(json::object& patch, std::string_view key, FieldState state, json::value value) {
+  if (state == FieldState::kNull) {
+    patch[key] = nullptr;
+  } else if (state == FieldState::kValue && !MapsToNothing(value)) {
+    patch[key] = std::move(value);
+  }
+}
+
+void PutPart(MappedResource& resource, std::string_view member, std::string_view key,
+             std::string_view value, FieldState state, json::array items) {
+  if (state == FieldState::kValue && items.empty()) state = FieldState::kAbsent;
+  resource.parts.push_back(
+      ArrayPart{std::string(member), std::string(key), std::string(value), state});
+  if (state != FieldState::kValue) return;
+  json::value& into = resource.resource[member];
+  if (!into.is_array()) into.emplace_array();
+  for (auto& item : items) into.as_array().push_back(std::move(item));
+}
+
+json::array ReadTelecoms(const FieldReader& r, size_t field, bool business) {
+  json::array telecoms;
+  for (size_t rep = 1; rep <= r.Repetitions(field); ++rep) {
+    json::object contact = ReadContactPoint(r, field, rep, business ? "work" : "home");
+    if (contact.empty()) continue;
+    json::value& use = contact["use"];
+    if (business) {
+      use = "work";
+    } else if (use == "work") {
+      use = "home";
+    }
+    telecoms.emplace_back(std::move(contact));
+  }
+  return telecoms;
+}
+
 MappingContext::MappingContext(const hl7v2::Message& message, const FeedContext& feed)
     : message_(message), feed_(feed), zone_(ZoneOf(message.header().date_time)) {}
 
@@ -164,7 +209,6 @@ json::object NhsNumberIdentifier(std::string number, std::string status) {
 
 std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid, WriteMode mode) {
   FieldReader r = Reader(pid);
-  json::array identifiers;
   std::optional<size_t> identity_rep;
   size_t identity_rank = std::size(kIdentityTypes) + 1;
   std::string nhs_number;
@@ -202,9 +246,25 @@ std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid,
   mapped.value = r.Text(3, *identity_rep, 1);
   mapped.authority = AuthorityOf(r, 3, *identity_rep);
   mapped.system = System("mrn", mapped.authority);
+  MappedResource resource;
+  resource.type = "Patient";
+  resource.identity_system = mapped.system;
+  resource.identity_value = mapped.value;
+  resource.mode = mode;
+  json::object& patient = resource.resource;
+  patient["resourceType"] = "Patient";
+  // PID-3 states the sender's identifiers whole (it is required, so always stated); the NHS
+  // number, from PID-3 or PID-2, is a part of its own: a message that does not carry it leaves
+  // the stored one, and "" in PID-2 (or as an NH repetition's number) deletes it.
+  json::array identifiers;
+  FieldState nhs_state = nhs_number.empty() ? FieldState::kAbsent : FieldState::kValue;
   for (size_t rep = 1; rep <= reps; ++rep) {
     const std::string value = r.Text(3, rep, 1);
     const std::string type = r.Text(3, rep, 5);
+    if (value.empty() && (type == "NH" || type == "NHS") && nhs_number.empty() &&
+        r.segment().Get(3, rep, 1) == "\"\"") {
+      nhs_state = FieldState::kNull;
+    }
     if (value.empty() || type == "NH" || type == "NHS") continue;
     if (type == "SS") continue;  // a US social security number has no place in an English record
     json::object identifier;
@@ -223,38 +283,37 @@ std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid,
     if (!authority.empty()) identifier["assigner"] = json::object{{"display", authority}};
     identifiers.emplace_back(std::move(identifier));
   }
+  if (nhs_number.empty() && nhs_state == FieldState::kAbsent) nhs_state = r.State(2);
+  json::array nhs;
   if (!nhs_number.empty()) {
     if (IsValidNhsNumber(nhs_number)) {
-      identifiers.emplace_back(NhsNumberIdentifier(nhs_number, r.Text(32, 1, 1)));
+      nhs.emplace_back(NhsNumberIdentifier(nhs_number, r.Text(32, 1, 1)));
     } else {
+      nhs_state = FieldState::kAbsent;  // a wrong number states nothing: the stored one stays
       Warn("PID: '" + nhs_number +
            "' fails the NHS number check (modulus 11) and is not stored as an NHS number");
     }
   }
-
-  json::object patient{{"resourceType", "Patient"}};
-  patient["identifier"] = std::move(identifiers);
+  PutPart(resource, "identifier", "", "", FieldState::kValue, std::move(identifiers));
+  PutPart(resource, "identifier", "/system", kNhsNumberSystem, nhs_state, std::move(nhs));
   patient["active"] = true;
+
   json::array names;
   for (size_t rep = 1; rep <= r.Repetitions(5); ++rep) {
     json::object name = ReadHumanName(r, 5, rep);
     if (!name.empty()) names.emplace_back(std::move(name));
   }
-  if (!names.empty()) patient["name"] = std::move(names);
-  json::array telecom;
-  for (size_t field : {13, 14}) {
-    for (size_t rep = 1; rep <= r.Repetitions(field); ++rep) {
-      json::object contact = ReadContactPoint(r, field, rep, field == 13 ? "home" : "work");
-      if (!contact.empty()) telecom.emplace_back(std::move(contact));
-    }
-  }
-  if (!telecom.empty()) patient["telecom"] = std::move(telecom);
-  const std::string sex = r.Text(8);
-  if (!sex.empty()) {
+  PutStated(patient, "name", r.State(5), std::move(names));
+  // PID-13 and PID-14 each state their own numbers (ReadTelecoms: told apart by use).
+  PutPart(resource, "telecom", "", "", r.State(13), ReadTelecoms(r, 13, false));
+  PutPart(resource, "telecom", "/use", "work", r.State(14), ReadTelecoms(r, 14, true));
+  if (const std::string sex = r.Text(8); !sex.empty()) {
     patient["gender"] = sex == "M"                 ? "male"
                         : sex == "F"               ? "female"
                         : sex == "O" || sex == "A" ? "other"
                                                    : "unknown";
+  } else {
+    PutStated(patient, "gender", r.State(8), nullptr);
   }
   if (const std::string birth = r.Text(7); !birth.empty()) {
     auto date = ToFhirDateTime(birth.substr(0, std::min<size_t>(birth.size(), 8)), std::nullopt);
@@ -288,56 +347,67 @@ std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid,
       return std::nullopt;
     }
     patient["birthDate"] = *date;
+  } else {
+    PutStated(patient, "birthDate", r.State(7), nullptr);
   }
-  if (const std::string death = r.Text(29, 1, 1); !death.empty()) {
+  // deceased[x] from PID-29 (the time) and PID-30 (the indicator): a time states the death and
+  // replaces a bare "yes"; N states that the patient is alive; Y without a time keeps a stored
+  // time (the Fallback) and is a bare "yes" otherwise.
+  if (r.State(29) == FieldState::kValue) {
     auto when = TimeField(r, 29, "the date of death");
     if (!when) return std::nullopt;
     patient["deceasedDateTime"] = *when;
-  } else if (r.Text(30) == "Y") {
-    patient["deceasedBoolean"] = true;
+    patient["deceasedBoolean"] = nullptr;
+  } else {
+    PutStated(patient, "deceasedDateTime", r.State(29), nullptr);
+    const std::string indicator = r.Text(30);
+    if (indicator == "N") {
+      patient["deceasedDateTime"] = nullptr;
+      patient["deceasedBoolean"] = false;
+    } else if (indicator == "Y") {
+      resource.fallbacks.push_back(Fallback{"deceasedBoolean", true, {"deceasedDateTime"}});
+    } else {
+      PutStated(patient, "deceasedBoolean", r.State(30), nullptr);
+    }
   }
   json::array addresses;
   for (size_t rep = 1; rep <= r.Repetitions(11); ++rep) {
     json::object address = ReadAddress(r, 11, rep);
     if (!address.empty()) addresses.emplace_back(std::move(address));
   }
-  if (!addresses.empty()) patient["address"] = std::move(addresses);
+  PutStated(patient, "address", r.State(11), std::move(addresses));
+  PutStated(patient, "maritalStatus", r.State(16), ReadMaritalStatus(r, 16));
 
   // PD1-3 the registered GP practice (XON: the ODS code in XON-10, or XON-3 before v2.5) and
-  // PD1-4 the GP (XCN: the national GMP code in XCN-1).
-  json::array general_practitioners;
+  // PD1-4 the GP (XCN: the national GMP code in XCN-1), each a part of generalPractitioner.
   if (auto pd1 = message_.FindSegment("PD1")) {
     FieldReader d = Reader(*pd1);
     std::string practice_code = d.Text(3, 1, 10);
     if (practice_code.empty()) practice_code = d.Text(3, 1, 3);
     const std::string practice_name = d.Text(3, 1, 1);
+    json::array practices;
     if (!practice_code.empty() || !practice_name.empty()) {
       json::object practice{{"type", "Organization"}};
       if (!practice_code.empty()) {
         practice["identifier"] = json::object{{"system", kOdsSystem}, {"value", practice_code}};
       }
       PutIfAny(practice, "display", practice_name);
-      general_practitioners.emplace_back(std::move(practice));
+      practices.emplace_back(std::move(practice));
     }
+    json::array gps;
     json::object gp = ReadClinicianReference(d, 4, 1, StaffSystem());
     if (!gp.empty()) {
       if (auto* identifier = gp.if_contains("identifier")) {
         identifier->as_object()["system"] = "https://fhir.hl7.org.uk/Id/gmp-number";
       }
-      general_practitioners.emplace_back(std::move(gp));
+      gps.emplace_back(std::move(gp));
     }
-  }
-  if (!general_practitioners.empty()) {
-    patient["generalPractitioner"] = std::move(general_practitioners);
+    PutPart(resource, "generalPractitioner", "/type", "Organization", d.State(3),
+            std::move(practices));
+    PutPart(resource, "generalPractitioner", "/type", "Practitioner", d.State(4), std::move(gps));
   }
   patient["managingOrganization"] = OrganisationReference();
 
-  MappedResource resource;
-  resource.type = "Patient";
-  resource.identity_system = mapped.system;
-  resource.identity_value = mapped.value;
-  resource.mode = mode;
-  resource.resource = std::move(patient);
   mapped.reference = Add(std::move(resource));
   return mapped;
 }
@@ -369,7 +439,8 @@ hl7v2::Result<MappedMessage> MapMessage(const hl7v2::Message& message, const Fee
   hl7v2::ErrorLocation time_where = msh->Location(7, 1, 1);
   if (auto evn = message.FindSegment("EVN"); evn && header.message_code == "ADT") {
     auto recorded = evn->Text(2, 1, 1);
-    if (recorded.ok() && !recorded.value().empty()) {
+    // "" (HL7's null) states no time: MSH-7 orders the message then.
+    if (recorded.ok() && !recorded.value().empty() && recorded.value() != "\"\"") {
       time_text = recorded.value();
       time_where = evn->Location(2, 1, 1);
     }

@@ -92,7 +92,7 @@ TEST(Hl7v2MappingSamples, EverySampleMapsOrFailsWithAReasonAndEveryResourceIsVal
     ++mapped;
     for (const MappedResource& r : result->resources) {
       ++resources;
-      json::object resource = r.resource;
+      json::object resource = MergeStated(nullptr, r);  // as created
       resource["id"] = "x";
       if (r.mode == WriteMode::kPatchExisting) continue;  // a partial, merged with the stored one
       // References within the message are urn:uuid until written; they validate as references.

@@ -70,7 +70,7 @@ Mapped Map(const std::vector<std::string>& segments) {
   if (m.result->ok()) {
     for (const auto& r : (*m.result)->resources) {
       if (r.mode == WriteMode::kPatchExisting) continue;
-      json::object resource = r.resource;
+      json::object resource = MergeStated(nullptr, r);  // as created
       resource["id"] = "x";
       auto valid = fhir::ValidateResource(resource);
       EXPECT_TRUE(valid.ok()) << r.type << ": "
@@ -106,12 +106,14 @@ TEST(Hl7v2Mapping, NhsNumberFromPid3WithVerificationStatus) {
       "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus");
   EXPECT_EQ(Str(ext.at("valueCodeableConcept").at("coding").as_array()[0].at("code")), "01");
   EXPECT_TRUE(m->warnings.empty());
-  // Telecoms: home phone, email, work mobile; address with county as district.
+  // Telecoms: home phone, email, work mobile (PID-14: use work, which tells PID-14's numbers
+  // from PID-13's when a later message states one field only); address with county as district.
   const json::array& telecom = patient->resource.at("telecom").as_array();
   ASSERT_EQ(telecom.size(), 3u);
   EXPECT_EQ(Str(telecom[1].at("system")), "email");
   EXPECT_EQ(Str(telecom[1].at("value")), "jane@example.org");
-  EXPECT_EQ(Str(telecom[2].at("use")), "mobile");
+  EXPECT_EQ(Str(telecom[2].at("use")), "work");
+  EXPECT_EQ(Str(telecom[2].at("value")), "07700 900123");
   const json::object& address = patient->resource.at("address").as_array()[0].as_object();
   EXPECT_EQ(address.at("line").as_array(), (json::array{"1 HIGH STREET", "FLAT 2"}));
   EXPECT_EQ(Str(address.at("district")), "WEST YORKSHIRE");
@@ -192,7 +194,10 @@ TEST(Hl7v2Mapping, VisitThroughAdmitTransferDischargeAndCancellations) {
     EXPECT_EQ(e->identity_system, "urn:carerecord:source:RX1:visit:RX1PAS");
     EXPECT_EQ(e->identity_value, "V5555");
     EXPECT_EQ(Str(e->resource.at("status")), c.status) << c.trigger;
-    const json::object& period = e->resource.at("period").as_object();
+    // A13 cancels the discharge: its update deletes the end (null); as created there is none.
+    if (c.trigger == "A13") EXPECT_TRUE(e->resource.at("period").at("end").is_null());
+    const json::object created = MergeStated(nullptr, *e);
+    const json::object& period = created.at("period").as_object();
     // February is GMT, and MSH-7's zone (+0000) is what a zoneless time is read in.
     EXPECT_EQ(Str(period.at("start")), "2026-02-28T09:30:00+00:00");
     EXPECT_EQ(period.contains("end"), c.has_end) << c.trigger;
@@ -372,6 +377,191 @@ TEST(Hl7v2Mapping, EveryResourceCarriesItsProvenance) {
             "http://hl7.org/fhir/sid/icd-10");
   EXPECT_EQ(Str(condition->resource.at("verificationStatus").at("coding").as_array()[0].at("code")),
             "confirmed");
+}
+
+// Whether `value` holds the string "" (HL7's null read as a value) anywhere.
+bool HoldsQuotes(const json::value& value) {
+  if (value.is_string()) return value.as_string() == "\"\"";
+  if (value.is_array()) {
+    for (const auto& item : value.as_array()) {
+      if (HoldsQuotes(item)) return true;
+    }
+  }
+  if (value.is_object()) {
+    for (const auto& [key, member] : value.as_object()) {
+      if (HoldsQuotes(member)) return true;
+    }
+  }
+  return false;
+}
+
+FieldState PartState(const MappedResource& r, std::string_view member, std::string_view value) {
+  for (const ArrayPart& part : r.parts) {
+    if (part.member == member && part.value == value) return part.state;
+  }
+  return FieldState::kAbsent;
+}
+
+TEST(Hl7v2Mapping, TwoDoubleQuotesDeleteAndAreNeverAValue) {
+  const std::string q = "\"\"";
+  auto m = Map(
+      {Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500",
+       Seg("PID", {{1, "1"},
+                   {3, "M1^^^RX1PAS^MR"},
+                   {5, "DOE^JOHN"},
+                   {7, q},
+                   {8, q},
+                   {11, q},
+                   {13, q},
+                   {14, q},
+                   {16, q},
+                   {29, q},
+                   {30, q}}),
+       Seg("PD1", {{3, q}, {4, q}}),
+       Seg("PV1",
+           {{2, "I"}, {3, q}, {7, q}, {10, q}, {14, q}, {19, "V1^^^RX1PAS^VN"}, {44, q}, {45, q}}),
+       Seg("PV2", {{3, q}}), Seg("NK1", {{1, "1"}, {2, q}, {3, "SPO"}, {4, q}, {5, q}, {6, q}}),
+       Seg("AL1", {{1, "1"}, {2, q}, {3, "PEN"}, {4, q}, {5, q}, {6, q}}),
+       Seg("DG1", {{1, "1"}, {3, "I10^Hypertension^I10"}, {5, q}, {6, q}, {16, q}})});
+  ASSERT_TRUE(m.ok()) << m.error().ToString();
+  for (const auto& r : m->resources) {
+    EXPECT_EQ(r.mode, WriteMode::kUpdateStated) << r.type;
+    EXPECT_FALSE(HoldsQuotes(r.resource)) << r.type << ": " << json::serialize(r.resource);
+  }
+  const json::object& patient = Find(*m, "Patient")->resource;
+  for (const char* nulled :
+       {"birthDate", "gender", "address", "maritalStatus", "deceasedDateTime", "deceasedBoolean"}) {
+    ASSERT_TRUE(patient.contains(nulled)) << nulled;
+    EXPECT_TRUE(patient.at(nulled).is_null()) << nulled;
+  }
+  EXPECT_TRUE(patient.at("name").is_array());  // PID-5 holds a name
+  const MappedResource& p = *Find(*m, "Patient");
+  EXPECT_EQ(PartState(p, "telecom", ""), FieldState::kNull);
+  EXPECT_EQ(PartState(p, "telecom", "work"), FieldState::kNull);
+  EXPECT_EQ(PartState(p, "generalPractitioner", "Organization"), FieldState::kNull);
+  EXPECT_EQ(PartState(p, "generalPractitioner", "Practitioner"), FieldState::kNull);
+  EXPECT_EQ(PartState(p, "identifier", kNhsNumberSystem), FieldState::kAbsent);
+  const MappedResource& e = *Find(*m, "Encounter");
+  EXPECT_EQ(Str(e.resource.at("status")), "in-progress");  // A08: PV1-45 "" withdraws a discharge
+  EXPECT_TRUE(e.resource.at("location").is_null());
+  EXPECT_TRUE(e.resource.at("serviceType").is_null());
+  EXPECT_TRUE(e.resource.at("reasonCode").is_null());
+  EXPECT_TRUE(e.resource.at("period").at("start").is_null());
+  EXPECT_TRUE(e.resource.at("period").at("end").is_null());
+  EXPECT_TRUE(e.resource.at("hospitalization").at("admitSource").is_null());
+  EXPECT_EQ(PartState(e, "participant", "ATND"), FieldState::kNull);
+  EXPECT_EQ(PartState(e, "participant", "REF"), FieldState::kAbsent);
+  const json::object& kin = Find(*m, "RelatedPerson")->resource;
+  EXPECT_TRUE(kin.at("name").is_null());
+  EXPECT_TRUE(kin.at("address").is_null());
+  const json::object& allergy = Find(*m, "AllergyIntolerance")->resource;
+  for (const char* nulled : {"category", "criticality", "reaction", "onsetDateTime"}) {
+    EXPECT_TRUE(allergy.at(nulled).is_null()) << nulled;
+  }
+  const json::object& condition = Find(*m, "Condition")->resource;
+  for (const char* nulled : {"onsetDateTime", "verificationStatus", "recorder"}) {
+    EXPECT_TRUE(condition.at(nulled).is_null()) << nulled;
+  }
+  // As a create, the nulls are no members at all.
+  const json::object created = MergeStated(nullptr, p);
+  EXPECT_FALSE(created.contains("birthDate"));
+  EXPECT_FALSE(created.contains("telecom"));
+}
+
+TEST(Hl7v2Mapping, QuotesInsideAFieldAreNoValueEither) {
+  // A component or repetition holding "" is empty too: never a name, a line or a number.
+  auto m = Map({Msh("ADT^A28^ADT_A05", "1"), "EVN|A28|20260301101500",
+                "PID|1||M1^^^RX1PAS^MR||DOE^\"\"^\"\"||||||1 HIGH ST^\"\"^LEEDS||\"\"^PRN^PH~0113 "
+                "496 0000^PRN^PH"});
+  ASSERT_TRUE(m.ok()) << m.error().ToString();
+  const json::object& patient = Find(*m, "Patient")->resource;
+  EXPECT_FALSE(HoldsQuotes(patient)) << json::serialize(patient);
+  EXPECT_FALSE(patient.at("name").as_array()[0].as_object().contains("given"));
+  EXPECT_EQ(patient.at("address").as_array()[0].at("line").as_array(), (json::array{"1 HIGH ST"}));
+  ASSERT_EQ(patient.at("telecom").as_array().size(), 1u);
+  EXPECT_EQ(Str(patient.at("telecom").as_array()[0].at("value")), "0113 496 0000");
+}
+
+TEST(Hl7v2Mapping, AnEventTimeOfQuotesIsNoTimeAndMsh7OrdersTheMessage) {
+  auto m = Map({Msh("ADT^A08^ADT_A01", "1", "20260301101500+0000"), "EVN|A08|\"\"",
+                "PID|1||M1^^^RX1PAS^MR"});
+  ASSERT_TRUE(m.ok()) << m.error().ToString();
+  EXPECT_EQ(m->event_time, "2026-03-01T10:15:00+00:00");
+}
+
+TEST(Hl7v2Mapping, MaritalStatusFromPid16KeepsTheSendersCoding) {
+  auto married = Map({Msh("ADT^A28^ADT_A05", "1"), "EVN|A28|20260301101500",
+                      Seg("PID", {{3, "M1^^^RX1PAS^MR"}, {16, "M^Married^HL70002"}})});
+  ASSERT_TRUE(married.ok());
+  const json::array& codings =
+      Find(*married, "Patient")->resource.at("maritalStatus").at("coding").as_array();
+  ASSERT_EQ(codings.size(), 2u);
+  EXPECT_EQ(codings[0],
+            (json::object{{"system", "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"},
+                          {"code", "M"},
+                          {"display", "Married"}}));
+  EXPECT_EQ(Str(codings[1].at("system")), "http://terminology.hl7.org/CodeSystem/v2-0002");
+  EXPECT_EQ(Str(codings[1].at("code")), "M");
+  // Separated (A) is v3's L; with no CWE-3 the code is read as table 0002's.
+  auto separated = Map({Msh("ADT^A28^ADT_A05", "1"), "EVN|A28|20260301101500",
+                        Seg("PID", {{3, "M1^^^RX1PAS^MR"}, {16, "A"}})});
+  const json::array& a =
+      Find(*separated, "Patient")->resource.at("maritalStatus").at("coding").as_array();
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(Str(a[0].at("code")), "L");
+  EXPECT_EQ(Str(a[1].at("system")), "http://terminology.hl7.org/CodeSystem/v2-0002");
+  // P is a domestic partner in HL7's table and separated in HL7 UK's: no v3 code is guessed.
+  auto partner = Map({Msh("ADT^A28^ADT_A05", "1"), "EVN|A28|20260301101500",
+                      Seg("PID", {{3, "M1^^^RX1PAS^MR"}, {16, "P"}})});
+  const json::array& p =
+      Find(*partner, "Patient")->resource.at("maritalStatus").at("coding").as_array();
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(Str(p[0].at("code")), "P");
+  // Unknown is v3's null flavour UNK.
+  auto unknown = Map({Msh("ADT^A28^ADT_A05", "1"), "EVN|A28|20260301101500",
+                      Seg("PID", {{3, "M1^^^RX1PAS^MR"}, {16, "U"}})});
+  const json::array& u =
+      Find(*unknown, "Patient")->resource.at("maritalStatus").at("coding").as_array();
+  EXPECT_EQ(Str(u[0].at("system")), "http://terminology.hl7.org/CodeSystem/v3-NullFlavor");
+  EXPECT_EQ(Str(u[0].at("code")), "UNK");
+}
+
+TEST(MergeStated, StatedReplacesNullDeletesAbsentStaysByPartAndMember) {
+  const json::object stored = json::parse(R"({
+    "resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1980-02-14",
+    "address": [{"city": "LEEDS"}],
+    "telecom": [{"value": "1", "use": "home"}, {"value": "2", "use": "work"},
+                {"value": "3", "use": "mobile"}],
+    "period": {"start": "2026-03-01", "end": "2026-03-05"}})")
+                                  .as_object();
+  MappedResource update;
+  update.mode = WriteMode::kUpdateStated;
+  update.resource = json::parse(R"({"resourceType": "Patient", "gender": "male",
+    "birthDate": null, "telecom": [{"value": "4", "use": "home"}],
+    "period": {"end": null}})")
+                        .as_object();
+  update.merged = {"period"};
+  update.parts = {ArrayPart{"telecom", "", "", FieldState::kValue},
+                  ArrayPart{"telecom", "/use", "work", FieldState::kAbsent}};
+  update.fallbacks = {Fallback{"active", true, {"active"}},
+                      Fallback{"gender", "unknown", {"gender"}}};
+  const json::object merged = MergeStated(&stored, update);
+  EXPECT_EQ(merged, json::parse(R"({
+    "resourceType": "Patient", "id": "p1", "gender": "male", "address": [{"city": "LEEDS"}],
+    "telecom": [{"value": "4", "use": "home"}, {"value": "2", "use": "work"}],
+    "period": {"start": "2026-03-01"}, "active": true})")
+                        .as_object());
+  // The work part nulled, the home part left out: only the home numbers stay.
+  update.resource = json::parse(R"({"resourceType": "Patient"})").as_object();
+  update.parts = {ArrayPart{"telecom", "", "", FieldState::kAbsent},
+                  ArrayPart{"telecom", "/use", "work", FieldState::kNull}};
+  const json::array kept = MergeStated(&stored, update).at("telecom").as_array();
+  EXPECT_EQ(kept, json::parse(R"([{"value": "1", "use": "home"}, {"value": "3", "use": "mobile"}])")
+                      .as_array());
+  // A whole-resource mode (ORU's Observations) replaces: nothing stored survives.
+  MappedResource whole;
+  whole.resource = json::parse(R"({"resourceType": "Patient", "gender": null})").as_object();
+  EXPECT_EQ(MergeStated(&stored, whole), (json::object{{"resourceType", "Patient"}}));
 }
 
 }  // namespace

@@ -27,7 +27,17 @@ std::string FieldReader::Text(size_t field, size_t repetition, size_t component,
   size_t begin = s.find_first_not_of(" \t");
   if (begin == std::string::npos) return {};
   size_t end = s.find_last_not_of(" \t");
+  // "" is HL7's null (chapter 2): "delete the value" in an update, never a value to store.
+  if (end - begin == 1 && s[begin] == '"' && s[end] == '"') return {};
   return s.substr(begin, end - begin + 1);
+}
+
+FieldState FieldReader::State(size_t field) const {
+  std::string_view raw = segment_.Get(field);
+  const size_t begin = raw.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) return FieldState::kAbsent;
+  raw = raw.substr(begin, raw.find_last_not_of(" \t") - begin + 1);
+  return raw == "\"\"" ? FieldState::kNull : FieldState::kValue;
 }
 
 void FieldReader::Fail(hl7v2::ErrorCondition condition, size_t field, std::string reason,
@@ -345,6 +355,48 @@ json::object ReadCodeableConcept(const FieldReader& r, size_t field, size_t rep)
   if (!codings.empty()) concept_["coding"] = std::move(codings);
   PutText(concept_, "text", std::move(text));
   return concept_;
+}
+
+json::object ReadMaritalStatus(const FieldReader& r, size_t field) {
+  constexpr char kTable0002[] = "http://terminology.hl7.org/CodeSystem/v2-0002";
+  json::object status = ReadCodeableConcept(r, field);
+  auto* codings = status.if_contains("coding");
+  if (!codings) return status;
+  for (auto& coding : codings->as_array()) {
+    auto& c = coding.as_object();
+    if (!c.contains("system")) c["system"] = kTable0002;
+  }
+  const json::object& first = codings->as_array()[0].as_object();
+  if (first.at("system") != kTable0002) return status;
+  // HL7's v2-to-FHIR ConceptMap (table 0002 to v3 MaritalStatus), for the codes whose meaning
+  // is the same in the HL7 UK table: P and N mean separated and not disclosed there (domestic
+  // partner and annulled in HL7's), O and T have no v3 code; those keep the sender's coding only.
+  static const std::array<std::array<std::string_view, 4>, 12> kV3{{
+      {"A", "L", "Legally Separated", ""},
+      {"B", "U", "unmarried", ""},
+      {"C", "C", "Common Law", ""},
+      {"D", "D", "Divorced", ""},
+      {"E", "L", "Legally Separated", ""},
+      {"G", "T", "Domestic partner", ""},
+      {"I", "I", "Interlocutory", ""},
+      {"M", "M", "Married", ""},
+      {"R", "T", "Domestic partner", ""},
+      {"S", "S", "Never Married", ""},
+      {"W", "W", "Widowed", ""},
+      {"U", "UNK", "unknown", "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"},
+  }};
+  const std::string_view code(first.at("code").as_string());
+  for (const auto& [v2, v3, display, system] : kV3) {
+    if (code != v2) continue;
+    json::object v3_coding{
+        {"system",
+         system.empty() ? "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus" : system},
+        {"code", v3},
+        {"display", display}};
+    codings->as_array().insert(codings->as_array().begin(), std::move(v3_coding));
+    break;
+  }
+  return status;
 }
 
 json::object ReadClinicianReference(const FieldReader& r, size_t field, size_t rep,

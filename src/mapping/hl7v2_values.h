@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "hl7v2/message.h"
+#include "mapping/mapped_message.h"
 
 namespace carerecord::mapping {
 
@@ -24,10 +25,9 @@ class FieldReader {
       : segment_(segment), error_(error) {}
   std::string Text(size_t field, size_t repetition = 1, size_t component = 1,
                    size_t subcomponent = 1) const;
-  // Whether anything is present at that place.
-  bool Has(size_t field, size_t repetition = 0, size_t component = 0) const {
-    return !segment_.Get(field, repetition, component).empty();
-  }
+  // What the message says of a whole field: nothing (absent: no change on an update), "" (null:
+  // delete), or a value. Text() reads "" at any level as empty, never as a value.
+  FieldState State(size_t field) const;
   size_t Repetitions(size_t field) const { return segment_.RepetitionCount(field); }
   const hl7v2::SegmentView& segment() const { return segment_; }
   void Fail(hl7v2::ErrorCondition condition, size_t field, std::string reason, size_t rep = 0,
@@ -64,6 +64,10 @@ boost::json::object ReadContactPoint(const FieldReader& r, size_t field, size_t 
                                      std::string_view default_use);
 // CE/CWE -> CodeableConcept (both triplets, and the original text).
 boost::json::object ReadCodeableConcept(const FieldReader& r, size_t field, size_t rep = 1);
+// PID-16 (CWE, HL7 table 0002) -> Patient.maritalStatus: the sender's coding as
+// ReadCodeableConcept reads it (table 0002's system when CWE-3 names none), after a
+// v3-MaritalStatus coding where the code corresponds (empty object when there is no code).
+boost::json::object ReadMaritalStatus(const FieldReader& r, size_t field);
 // XCN -> a logical Reference to a Practitioner: identifier (XCN-1 under `system_prefix` and the
 // assigning authority, XCN-9) and display ("Dr Kathleen Woolfson").
 boost::json::object ReadClinicianReference(const FieldReader& r, size_t field, size_t rep,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -35,8 +36,34 @@ inline constexpr char kEventTimeExtension[] = "urn:carerecord:extension:source-e
 // How a mapped resource is written.
 enum class WriteMode {
   kUpsert,          // the message states this resource whole: create, or replace an older state
+  kUpdateStated,    // the message states part of it (HL7 v2's null rules): see MergeStated
   kCreateIfAbsent,  // the message needs it to exist but is not its authority (a lab's PID)
   kPatchExisting,   // set `resource`'s top-level members on the stored one; nothing if absent
+};
+
+// What a message says of one field, in HL7 v2's terms for a message that updates (chapter 2,
+// "null values in fields"): not sent means no change, "" means delete the value held.
+enum class FieldState { kAbsent, kNull, kValue };
+
+// A part of an array member that one field states on its own (Patient.telecom: PID-13's numbers
+// and PID-14's). Its items, stored or mapped, are those whose string at `key` (a JSON pointer
+// into the item, "/use") is `value`; a part with an empty `key` owns the items no other part of
+// the member owns. On an update a stated part's items replace the stored ones it owns, a nulled
+// part's are deleted, an absent part's are kept.
+struct ArrayPart {
+  std::string member;  // "telecom"
+  std::string key;     // "/use"; empty: the rest
+  std::string value;   // "work"
+  FieldState state = FieldState::kAbsent;
+};
+
+// A member an update implies without stating it: set only when the resource holds none of
+// `unless` once the update is merged (an A08 that states no admit or discharge time leaves the
+// stored status; a new Encounter still needs one).
+struct Fallback {
+  std::string member;
+  boost::json::value value;
+  std::vector<std::string> unless;
 };
 
 struct MappedResource {
@@ -48,10 +75,20 @@ struct MappedResource {
   std::string fixed_id;
   WriteMode mode = WriteMode::kUpsert;
   // The resource without id; references to other resources of the message are
-  // "urn:uuid:" + their `local_uuid`.
+  // "urn:uuid:" + their `local_uuid`. For kUpdateStated, what the message states of it as a merge
+  // patch (RFC 7386): a member present is stated, null is deleted (the field held ""), absent is
+  // left as stored; objects in `merged` are merged member by member, arrays in `parts` part by
+  // part, and `fallbacks` fill what the result still lacks. MergeStated applies it.
   boost::json::object resource;
   std::string local_uuid;
+  std::vector<std::string> merged;  // "period": start (PV1-44) and end (PV1-45) stated apart
+  std::vector<ArrayPart> parts;
+  std::vector<Fallback> fallbacks;
 };
+
+// `mapped` as written over `stored` (nullptr: a create): kUpdateStated merges its patch as the
+// null rules say; any other mode is `resource` whole, without null members.
+boost::json::object MergeStated(const boost::json::object* stored, const MappedResource& mapped);
 
 // A40: the source says `loser` (MRG-1) is the same person as `survivor` (PID-3).
 struct PatientMerge {

@@ -79,6 +79,20 @@ inline void PutIfAny(boost::json::object& o, std::string_view key, boost::json::
 inline void PutIfAny(boost::json::object& o, std::string_view key, std::string value) {
   if (!value.empty()) o[key] = std::move(value);
 }
+// Sets `key` of an update's patch (WriteMode::kUpdateStated) as a field states it: `value` when
+// the field has one that maps to something (one that maps to nothing states nothing), null when
+// the sender sent "" (delete), nothing when the field is absent (no change).
+void PutStated(boost::json::object& patch, std::string_view key, FieldState state,
+               boost::json::value value);
+// Adds a part of the array `member` that one field states (ArrayPart): its items are appended to
+// the patch's `member`; a field whose value maps to no item states nothing.
+void PutPart(MappedResource& resource, std::string_view member, std::string_view key,
+             std::string_view value, FieldState state, boost::json::array items);
+// The telecoms of an XTN field: a home field's (PID-13, NK1-5) are home or mobile, a business
+// field's (PID-14, NK1-6) work, whatever XTN-2/3 say, so the field an item came from can be told
+// again from its `use` when a later message states one field and not the other.
+boost::json::array ReadTelecoms(const FieldReader& r, size_t field, bool business);
+
 boost::json::object Coding(std::string_view system, std::string_view code,
                            std::string_view display = {});
 boost::json::object Concept(std::string_view system, std::string_view code,
