@@ -118,7 +118,7 @@ TEST_F(FeedsBatchTest, ABadMessageDoesNotFailItsNeighbours) {
   const std::string duplicate =
       R"({"resourceType":"Patient","identifier":[{"system":"urn:carerecord:source:RX1:mrn:RX1PAS","value":"M300"}]})";
   for (int i = 0; i < 2; ++i) {
-    ASSERT_EQ(server_.Send("POST", "/fhir/Patient", duplicate).status, 201);
+    ASSERT_EQ(server_.CreateAsServer("Patient", duplicate).status, 201);
   }
   std::vector<InboxMessage> batch{
       Inbox("B1", Adt("A01", "B1", "20260301101500+0000", {Pid("M100"), Pv1("V1", "W1")})),

@@ -144,12 +144,13 @@ TEST(FeedsFindAhead, IdentitiesWithSearchEscapesAreFoundAndUpdatedInARound) {
 TEST(FeedsFindAhead, TwoPatientsHoldingOneIdentityFailOnlyTheirMessage) {
   TestServer server;
   const std::string system = MrnSystem();
-  // The record holds two Patients with MRN D1 of this source (written through the API).
+  // The record holds two Patients with MRN D1 of this source (written by another path: a client
+  // may not give a resource a feed's identifier).
   for (int i = 0; i < 2; ++i) {
     json::object patient{
         {"resourceType", "Patient"},
         {"identifier", json::array{json::object{{"system", system}, {"value", "D1"}}}}};
-    ASSERT_EQ(server.Send("POST", "/fhir/Patient", json::serialize(patient)).status, 201);
+    ASSERT_EQ(server.CreateAsServer("Patient", json::serialize(patient)).status, 201);
   }
   std::vector<InboxMessage> batch{
       Inbox(1, Adt("A08", "U1", "20260301111500+0000", "D1", "JONES")),

@@ -216,15 +216,16 @@ TEST_F(FeedsMergeTest, ALoserAlreadyMergedIntoAnotherPatientIsRefused) {
 }
 
 TEST_F(FeedsMergeTest, TwoIdentifiersOfOnePatientCannotMergeIntoEachOther) {
-  // One Patient the record holds under two of this source's identity systems (written through
-  // the API: the mapping gives each PID one identity).
+  // One Patient the record holds under two of this source's identity systems (written by the
+  // server's own work, a load: the mapping gives each PID one identity, and a client may not
+  // give a resource a feed's identifier).
   json::object patient{
       {"resourceType", "Patient"},
       {"identifier",
        json::array{
            json::object{{"system", "urn:carerecord:source:RX1:mrn:RX1PAS"}, {"value", "M100"}},
            json::object{{"system", "urn:carerecord:source:RX1:mrn:RX1ALT"}, {"value", "X5"}}}}};
-  auto created = server_.Send("POST", "/fhir/Patient", json::serialize(patient));
+  auto created = server_.CreateAsServer("Patient", json::serialize(patient));
   ASSERT_EQ(created.status, 201) << created.body;
   const int64_t versions = AllVersions();
   ProcessedMessage itself =

@@ -556,6 +556,7 @@ base::Status TransactionRunner::RunOnce(std::vector<PlannedEntry>& entries) {
       }
     }
     WriteRequest request{e.type, e.resolved_id, current.version + 1, e.method, now, ctx_.base_url};
+    request.server_work = !ctx_.who.kind.has_value();
     if (e.method == "DELETE") {
       if (!exists) {
         e.noop = true;

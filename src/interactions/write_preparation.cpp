@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/json/parse.hpp>
 #include <random>
 
 #include "fhir/fhir_date.h"
@@ -10,6 +11,7 @@
 #include "fhir/resource_validation.h"
 #include "fhir/sealing_facts.h"
 #include "fhir/search_parameters.h"
+#include "fhir/server_owned.h"
 #include "interactions/fhir_json.h"
 #include "interactions/local_reference.h"
 #include "store/body_codec.h"
@@ -127,12 +129,98 @@ base::Status CheckNotSubsetted(const json::object& resource) {
   return base::Status::Ok();
 }
 
+bool IsSourceIdentifier(const json::object& identifier) {
+  const json::value* system = identifier.if_contains("system");
+  return system && system->is_string() &&
+         std::string_view(system->as_string()).starts_with(fhir::kSourceIdentifierPrefix);
+}
+
+// What a client's version may not claim of what the server owns (fhir/server_owned.h): a feed's
+// event time and meta.source are dropped (a read-modify-write carries them back, and the version
+// is not the feed's), and an identifier under a feed's system that the version it replaces did
+// not hold is a 422: the feeds find their sources' resources by those, so one a client planted
+// would take a hospital's messages into a record of the client's choosing, or stop them.
+base::Status KeepServerOwned(json::object& resource, const std::string* previous_json) {
+  if (json::value* meta = resource.if_contains("meta"); meta && meta->is_object()) {
+    json::object& m = meta->as_object();
+    if (json::value* source = m.if_contains("source");
+        source && source->is_string() &&
+        std::string_view(source->as_string()).starts_with(fhir::kFeedSourcePrefix)) {
+      m.erase("source");
+    }
+    if (json::value* extensions = m.if_contains("extension");
+        extensions && extensions->is_array()) {
+      json::array& list = extensions->as_array();
+      list.erase(std::remove_if(list.begin(), list.end(),
+                                [](const json::value& extension) {
+                                  const json::value* url =
+                                      extension.is_object()
+                                          ? extension.as_object().if_contains("url")
+                                          : nullptr;
+                                  return url && url->is_string() &&
+                                         url->as_string() == fhir::kEventTimeExtension;
+                                }),
+                 list.end());
+      if (list.empty()) m.erase("extension");
+    }
+  }
+  const json::value* identifiers = resource.if_contains("identifier");
+  if (identifiers == nullptr) return base::Status::Ok();
+  std::vector<const json::object*> claimed;
+  const auto collect = [&](const json::value& item) {
+    if (item.is_object() && IsSourceIdentifier(item.as_object())) {
+      claimed.push_back(&item.as_object());
+    }
+  };
+  if (identifiers->is_array()) {
+    for (const json::value& item : identifiers->as_array()) collect(item);
+  } else {
+    collect(*identifiers);
+  }
+  if (claimed.empty()) return base::Status::Ok();
+  json::value previous;
+  if (previous_json != nullptr) {
+    boost::system::error_code ec;
+    previous = json::parse(*previous_json, ec);
+    if (ec) previous = nullptr;
+  }
+  const json::value* held =
+      previous.is_object() ? previous.as_object().if_contains("identifier") : nullptr;
+  // Held: the version it replaces has an identifier of the same system and value.
+  const auto same_member = [](const json::object& a, const json::object& b, std::string_view key) {
+    const json::value* x = a.if_contains(key);
+    const json::value* y = b.if_contains(key);
+    return x == nullptr ? y == nullptr : y != nullptr && *x == *y;
+  };
+  const auto was_held = [&](const json::object& identifier) {
+    const auto same = [&](const json::value& item) {
+      return item.is_object() && same_member(item.as_object(), identifier, "system") &&
+             same_member(item.as_object(), identifier, "value");
+    };
+    if (held == nullptr) return false;
+    if (!held->is_array()) return same(*held);
+    return std::any_of(held->as_array().begin(), held->as_array().end(), same);
+  };
+  for (const json::object* identifier : claimed) {
+    if (was_held(*identifier)) continue;
+    return base::MakeError(
+        base::ErrorCode::kUnprocessable,
+        "the identifier system " + std::string(identifier->at("system").as_string()) +
+            " is a hospital feed's own (" + fhir::kSourceIdentifierPrefix +
+            "...): only the feed states identifiers under it, and a resource may keep one it "
+            "holds but not be given one. Name the identifier under your own system",
+        "/identifier");
+  }
+  return base::Status::Ok();
+}
+
 }  // namespace
 
 base::Result<store::PreparedWrite> PrepareWrite(json::object resource, const WriteRequest& request,
                                                 const std::string* previous_json) {
   CR_RETURN_IF_ERROR(fhir::ValidateResource(resource));
   CR_RETURN_IF_ERROR(CheckNotSubsetted(resource));
+  if (!request.server_work) CR_RETURN_IF_ERROR(KeepServerOwned(resource, previous_json));
   store::PreparedWrite write;
   write.type = request.type;
   write.id = request.id;

@@ -31,6 +31,10 @@ struct WriteRequest {
   std::string method;    // POST, PUT, DELETE
   int64_t now_ms = 0;    // provisional meta.lastUpdated; Store::Commit sets the final one
   std::string base_url;  // absolute references on this base are local
+  // The server's own work (a feed, a load: no token): it alone writes what the server owns
+  // (fhir/server_owned.h). A client's version loses a feed's event time and meta.source, and
+  // may keep, but not add, identifiers under the feeds' systems (a 422).
+  bool server_work = false;
 };
 
 // `resource` must already have had urn:uuid and conditional references resolved. `previous` is

@@ -415,7 +415,7 @@ std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid,
 namespace {
 
 std::string MetaSource(const FeedContext& feed) {
-  return "urn:carerecord:feed:" + UrnPart(feed.feed) + "#" + UrnPart(feed.message_id);
+  return fhir::kFeedSourcePrefix + UrnPart(feed.feed) + "#" + UrnPart(feed.message_id);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "fhir/server_owned.h"
 #include "hl7v2/error.h"
 
 namespace carerecord::mapping {
@@ -29,9 +30,11 @@ inline constexpr char kOdsSystem[] = "https://fhir.nhs.uk/Id/ods-organization-co
 inline constexpr char kNhsNumberSystem[] = "https://fhir.nhs.uk/Id/nhs-number";
 // Every identity system starts with this, then the organisation's ODS code and a kind:
 // "urn:carerecord:source:RX1:mrn:GOOD%20HEALTH" (see IdentitySystem).
-inline constexpr char kIdentitySystemPrefix[] = "urn:carerecord:source:";
+// Only the server's own work writes these (fhir/server_owned.h).
+inline constexpr const char (&kIdentitySystemPrefix)[sizeof(fhir::kSourceIdentifierPrefix)] =
+    fhir::kSourceIdentifierPrefix;
 // The message's event time, in meta.extension of every mapped resource (see apply_mapped.h).
-inline constexpr char kEventTimeExtension[] = "urn:carerecord:extension:source-event-time";
+using fhir::kEventTimeExtension;
 
 // How a mapped resource is written.
 enum class WriteMode {
