@@ -397,7 +397,9 @@ bool HoldsQuotes(const json::value& value) {
 
 FieldState PartState(const MappedResource& r, std::string_view member, std::string_view value) {
   for (const ArrayPart& part : r.parts) {
-    if (part.member == member && part.value == value) return part.state;
+    if (part.member == member && !part.values.empty() && part.values[0] == value) {
+      return part.state;
+    }
   }
   return FieldState::kAbsent;
 }
@@ -436,7 +438,7 @@ TEST(Hl7v2Mapping, TwoDoubleQuotesDeleteAndAreNeverAValue) {
   }
   EXPECT_TRUE(patient.at("name").is_array());  // PID-5 holds a name
   const MappedResource& p = *Find(*m, "Patient");
-  EXPECT_EQ(PartState(p, "telecom", ""), FieldState::kNull);
+  EXPECT_EQ(PartState(p, "telecom", "home"), FieldState::kNull);
   EXPECT_EQ(PartState(p, "telecom", "work"), FieldState::kNull);
   EXPECT_EQ(PartState(p, "generalPractitioner", "Organization"), FieldState::kNull);
   EXPECT_EQ(PartState(p, "generalPractitioner", "Practitioner"), FieldState::kNull);
@@ -526,12 +528,88 @@ TEST(Hl7v2Mapping, MaritalStatusFromPid16KeepsTheSendersCoding) {
   EXPECT_EQ(Str(u[0].at("code")), "UNK");
 }
 
+// deceased[x] is one choice element fed by two fields: every PID-29 x PID-30 x stored state, as
+// the table in ARCHITECTURE.md ("What an update states") gives it.
+TEST(Hl7v2Mapping, DeceasedFromPid29AndPid30OverEveryStoredState) {
+  const std::string q = "\"\"";
+  auto deceased = [](const json::object& patient) -> std::string {
+    if (auto* at = patient.if_contains("deceasedDateTime")) return "date " + Str(*at);
+    if (auto* flag = patient.if_contains("deceasedBoolean")) {
+      return flag->as_bool() ? "true" : "false";
+    }
+    return "-";
+  };
+  const std::vector<std::pair<std::string, json::object>> stored = {
+      {"none", json::object{{"resourceType", "Patient"}}},
+      {"true", json::object{{"resourceType", "Patient"}, {"deceasedBoolean", true}}},
+      {"false", json::object{{"resourceType", "Patient"}, {"deceasedBoolean", false}}},
+      {"date", json::object{{"resourceType", "Patient"}, {"deceasedDateTime", "2025-11-01"}}}};
+  const std::string d0 = "date 2025-11-01", d1 = "date 2025-12-01";
+  struct Row {
+    std::string pid29, pid30;
+    std::vector<std::string> results;  // over stored none, true, false, date
+  };
+  const std::vector<Row> table = {
+      {"", "", {"-", "true", "false", d0}},       {"", q, {"-", "-", "-", d0}},
+      {"", "Y", {"true", "true", "true", d0}},    {"", "N", {"false", "false", "false", "false"}},
+      {q, "", {"-", "true", "false", "true"}},    {q, q, {"-", "-", "-", "-"}},
+      {q, "Y", {"true", "true", "true", "true"}}, {q, "N", {"false", "false", "false", "false"}},
+      {"20251201", "", {d1, d1, d1, d1}},         {"20251201", q, {d1, d1, d1, d1}},
+      {"20251201", "Y", {d1, d1, d1, d1}},        {"20251201", "N", {d1, d1, d1, d1}},
+  };
+  for (const Row& row : table) {
+    std::map<int, std::string> fields{{1, "1"}, {3, "M1^^^RX1PAS^MR"}};
+    if (!row.pid29.empty()) fields[29] = row.pid29;
+    if (!row.pid30.empty()) fields[30] = row.pid30;
+    auto m = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500", Seg("PID", fields)});
+    ASSERT_TRUE(m.ok()) << m.error().ToString();
+    const MappedResource& p = *Find(*m, "Patient");
+    const std::string where = "PID-29 '" + row.pid29 + "' PID-30 '" + row.pid30 + "' over ";
+    for (size_t i = 0; i < stored.size(); ++i) {
+      EXPECT_EQ(deceased(MergeStated(&stored[i].second, p)), row.results[i])
+          << where << stored[i].first;
+    }
+    // A create is the update of nothing stored, with no nulls left.
+    EXPECT_EQ(deceased(MergeStated(nullptr, p)), row.results[0]) << where << "a create";
+  }
+  // A date and N contradict each other: the date stands and the operator is told.
+  auto both = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500",
+                   Seg("PID", {{1, "1"}, {3, "M1^^^RX1PAS^MR"}, {29, "20251201"}, {30, "N"}})});
+  ASSERT_TRUE(both.ok());
+  ASSERT_EQ(both->warnings.size(), 1u);
+  EXPECT_NE(both->warnings[0].find("PID-30 'N'"), std::string::npos) << both->warnings[0];
+  // A PID-29 of separators only states nothing (it used to drop the whole Patient silently).
+  auto empty = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500",
+                    Seg("PID", {{1, "1"}, {3, "M1^^^RX1PAS^MR"}, {29, "^"}, {30, "Y"}})});
+  ASSERT_TRUE(empty.ok()) << empty.error().ToString();
+  ASSERT_NE(Find(*empty, "Patient"), nullptr);
+  EXPECT_EQ(deceased(MergeStated(&stored[3].second, *Find(*empty, "Patient"))), d0);
+}
+
+// Hostile round 8, L5: a DG1 without DG1-6 made a Condition whose status "" had deleted
+// provisional again. The default is a new Condition's only.
+TEST(Hl7v2Mapping, ANewConditionsDefaultStatusIsNotAnUpdates) {
+  auto m = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500", "PID|1||M1^^^RX1PAS^MR",
+                Seg("DG1", {{1, "1"}, {3, "I10^Hypertension^I10"}})});
+  ASSERT_TRUE(m.ok()) << m.error().ToString();
+  const MappedResource& dg1 = *Find(*m, "Condition");
+  EXPECT_EQ(Str(MergeStated(nullptr, dg1).at("verificationStatus").at("coding").at(0).at("code")),
+            "provisional");
+  const json::object deleted{{"resourceType", "Condition"}};
+  EXPECT_FALSE(MergeStated(&deleted, dg1).contains("verificationStatus"));
+  const json::object confirmed = json::parse(R"({"resourceType": "Condition",
+    "verificationStatus": {"coding": [{"code": "confirmed"}]}})")
+                                     .as_object();
+  EXPECT_EQ(MergeStated(&confirmed, dg1).at("verificationStatus"),
+            confirmed.at("verificationStatus"));
+}
+
 TEST(MergeStated, StatedReplacesNullDeletesAbsentStaysByPartAndMember) {
   const json::object stored = json::parse(R"({
     "resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1980-02-14",
     "address": [{"city": "LEEDS"}],
     "telecom": [{"value": "1", "use": "home"}, {"value": "2", "use": "work"},
-                {"value": "3", "use": "mobile"}],
+                {"value": "3", "use": "mobile"}, {"value": "5", "use": "temp"}, {"value": "6"}],
     "period": {"start": "2026-03-01", "end": "2026-03-05"}})")
                                   .as_object();
   MappedResource update;
@@ -541,22 +619,25 @@ TEST(MergeStated, StatedReplacesNullDeletesAbsentStaysByPartAndMember) {
     "period": {"end": null}})")
                         .as_object();
   update.merged = {"period"};
-  update.parts = {ArrayPart{"telecom", "", "", FieldState::kValue},
-                  ArrayPart{"telecom", "/use", "work", FieldState::kAbsent}};
+  update.parts = {ArrayPart{"telecom", "/use", {"home", "mobile"}, FieldState::kValue},
+                  ArrayPart{"telecom", "/use", {"work"}, FieldState::kAbsent}};
   update.fallbacks = {Fallback{"active", true, {"active"}},
                       Fallback{"gender", "unknown", {"gender"}}};
   const json::object merged = MergeStated(&stored, update);
   EXPECT_EQ(merged, json::parse(R"({
     "resourceType": "Patient", "id": "p1", "gender": "male", "address": [{"city": "LEEDS"}],
-    "telecom": [{"value": "4", "use": "home"}, {"value": "2", "use": "work"}],
+    "telecom": [{"value": "4", "use": "home"}, {"value": "2", "use": "work"},
+                {"value": "5", "use": "temp"}, {"value": "6"}],
     "period": {"start": "2026-03-01"}, "active": true})")
                         .as_object());
-  // The work part nulled, the home part left out: only the home numbers stay.
+  // The work part nulled, the home part left out: the home numbers stay, and those no field
+  // could have sent (temp, no use).
   update.resource = json::parse(R"({"resourceType": "Patient"})").as_object();
-  update.parts = {ArrayPart{"telecom", "", "", FieldState::kAbsent},
-                  ArrayPart{"telecom", "/use", "work", FieldState::kNull}};
+  update.parts = {ArrayPart{"telecom", "/use", {"home", "mobile"}, FieldState::kAbsent},
+                  ArrayPart{"telecom", "/use", {"work"}, FieldState::kNull}};
   const json::array kept = MergeStated(&stored, update).at("telecom").as_array();
-  EXPECT_EQ(kept, json::parse(R"([{"value": "1", "use": "home"}, {"value": "3", "use": "mobile"}])")
+  EXPECT_EQ(kept, json::parse(R"([{"value": "1", "use": "home"}, {"value": "3", "use": "mobile"},
+                                   {"value": "5", "use": "temp"}, {"value": "6"}])")
                       .as_array());
   // A whole-resource mode (ORU's Observations) replaces: nothing stored survives.
   MappedResource whole;
