@@ -528,6 +528,34 @@ TEST(Hl7v2Mapping, MaritalStatusFromPid16KeepsTheSendersCoding) {
   EXPECT_EQ(Str(u[0].at("code")), "UNK");
 }
 
+// Hostile round 8, L10: an OBX with no value (OBX-5 "" or empty) made an Observation with neither
+// a value nor a reason; a "" of SN or DT failed the whole message as "not a number".
+TEST(Hl7v2Mapping, ResultWithNoValueSaysWhyByItsStatus) {
+  const std::string q = "\"\"";
+  auto m = Map({Msh("ORU^R01^ORU_R01", "L1"), kPid,
+                Seg("OBR", {{1, "1"}, {3, "FL77"}, {4, "UE^U and E^LOCAL"}, {25, "F"}}),
+                Seg("OBX", {{1, "1"}, {2, "NM"}, {3, "22664-7^Potassium^LN"}, {5, q}, {11, "F"}}),
+                Seg("OBX", {{1, "2"}, {2, "SN"}, {3, "2160-0^Creatinine^LN"}, {5, q}, {11, "X"}}),
+                Seg("OBX", {{1, "3"}, {2, "DT"}, {3, "X2^Due^LOCAL"}, {11, "N"}}),
+                Seg("OBX", {{1, "4"}, {2, "ST"}, {3, "X1^Comment^LOCAL"}, {5, q}, {11, "P"}}),
+                Seg("OBX", {{1, "5"}, {2, "NM"}, {3, "2951-2^Sodium^LN"}, {5, "140"}, {11, "F"}})});
+  ASSERT_TRUE(m.ok()) << m.error().ToString();
+  const std::vector<std::string> reasons = {"unknown", "not-performed", "not-asked",
+                                            "temp-unknown"};
+  for (size_t i = 0; i < reasons.size(); ++i) {
+    const json::object& observation = Find(*m, "Observation", i)->resource;
+    EXPECT_FALSE(HoldsQuotes(observation)) << json::serialize(observation);
+    ASSERT_TRUE(observation.contains("dataAbsentReason")) << json::serialize(observation);
+    const json::value& coding = observation.at("dataAbsentReason").at("coding").at(0);
+    EXPECT_EQ(Str(coding.at("system")), "http://terminology.hl7.org/CodeSystem/data-absent-reason");
+    EXPECT_EQ(Str(coding.at("code")), reasons[i]);
+  }
+  EXPECT_EQ(Str(Find(*m, "Observation", 1)->resource.at("status")), "cancelled");
+  const json::object& sodium = Find(*m, "Observation", 4)->resource;
+  EXPECT_TRUE(sodium.contains("valueQuantity"));
+  EXPECT_FALSE(sodium.contains("dataAbsentReason"));  // obs-6: never beside a value
+}
+
 // deceased[x] is one choice element fed by two fields: every PID-29 x PID-30 x stored state, as
 // the table in ARCHITECTURE.md ("What an update states") gives it.
 TEST(Hl7v2Mapping, DeceasedFromPid29AndPid30OverEveryStoredState) {
