@@ -526,6 +526,45 @@ TEST(Hl7v2Mapping, MaritalStatusFromPid16KeepsTheSendersCoding) {
       Find(*unknown, "Patient")->resource.at("maritalStatus").at("coding").as_array();
   EXPECT_EQ(Str(u[0].at("system")), "http://terminology.hl7.org/CodeSystem/v3-NullFlavor");
   EXPECT_EQ(Str(u[0].at("code")), "UNK");
+  // A code that is not table 0002's (X, a lower-case m, an escaped | ) keeps no system: it is
+  // not filed as one of the table's codes (hostile round 8 L2).
+  for (const std::string code : {"X", "m", "\\F\\"}) {
+    auto other = Map({Msh("ADT^A28^ADT_A05", "1"), "EVN|A28|20260301101500",
+                      Seg("PID", {{3, "M1^^^RX1PAS^MR"}, {16, code}})});
+    ASSERT_TRUE(other.ok()) << code;
+    const json::array& o =
+        Find(*other, "Patient")->resource.at("maritalStatus").at("coding").as_array();
+    ASSERT_EQ(o.size(), 1u) << code;
+    EXPECT_FALSE(o[0].as_object().contains("system")) << code << ": " << json::serialize(o);
+  }
+  // A code CWE-3 names as table 0002's is the sender's word.
+  auto named = Map({Msh("ADT^A28^ADT_A05", "1"), "EVN|A28|20260301101500",
+                    Seg("PID", {{3, "M1^^^RX1PAS^MR"}, {16, "X^Other^HL70002"}})});
+  EXPECT_EQ(
+      Str(Find(*named, "Patient")->resource.at("maritalStatus").at("coding").at(0).at("system")),
+      "http://terminology.hl7.org/CodeSystem/v2-0002");
+}
+
+// Hostile round 8, L3: PID-2 "" and the NHS number. PID-3's NH repetition wins in the same
+// message; without one, PID-2 "" deletes the stored number (HL7: "" deletes the field's value,
+// and PID-2 is where English feeds that use it carry the NHS number).
+TEST(Hl7v2Mapping, Pid2QuotesDeleteTheNhsNumberOnlyWhenPid3StatesNone) {
+  auto with = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500",
+                   "PID|1|\"\"|M1^^^RX1PAS^MR~9434765919^^^NHS^NH"});
+  ASSERT_TRUE(with.ok()) << with.error().ToString();
+  EXPECT_EQ(PartState(*Find(*with, "Patient"), "identifier", kNhsNumberSystem), FieldState::kValue);
+  const json::object stored = json::parse(R"({"resourceType": "Patient", "identifier": [
+    {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"}]})")
+                                  .as_object();
+  const json::object kept = MergeStated(&stored, *Find(*with, "Patient"));
+  EXPECT_NE(json::serialize(kept).find("9434765919"), std::string::npos);
+  auto without =
+      Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500", "PID|1|\"\"|M1^^^RX1PAS^MR"});
+  ASSERT_TRUE(without.ok());
+  EXPECT_EQ(PartState(*Find(*without, "Patient"), "identifier", kNhsNumberSystem),
+            FieldState::kNull);
+  EXPECT_EQ(json::serialize(MergeStated(&stored, *Find(*without, "Patient"))).find("9434765919"),
+            std::string::npos);
 }
 
 // Hostile round 8, L10: an OBX with no value (OBX-5 "" or empty) made an Observation with neither
