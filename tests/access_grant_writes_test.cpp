@@ -185,18 +185,24 @@ TEST(AccessGrantWritesTest, UnderAGrantNoPatientLinkingTheGrantedRecordIsWritten
     EXPECT_EQ(record.Send(Integration(), "GET", "/fhir/Patient/p3").body.find("link"),
               std::string::npos);
     // Nor a link naming p1 in a way the gate cannot resolve to a record (hostile 7 finding 3):
-    // by NHS number, or by a URL that is not this server's base.
-    const std::vector<std::string> others = {
-        R"({"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}})",
-        R"({"reference":"http://localhost:8080/fhir/Patient/p1"})",
-        R"({"reference":"http://other.example/fhir/Patient/p1"})"};
-    for (const std::string& other : others) {
+    // by NHS number, by a display only, or by a URL that is not this server's base; the reason
+    // says which (hostile 8 L9: a display was called "by identifier only").
+    const std::vector<std::pair<std::string, std::string>> others = {
+        {R"({"identifier":{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9434765919"}})",
+         "one named by identifier does not"},
+        {R"({"display":"Jane Smith"})", "one named by display only does not"},
+        {R"({"reference":"http://localhost:8080/fhir/Patient/p1"})",
+         "'http://localhost:8080/fhir/Patient/p1' does not"},
+        {R"({"reference":"http://other.example/fhir/Patient/p1"})",
+         "'http://other.example/fhir/Patient/p1' does not"}};
+    for (const auto& [other, reason] : others) {
       SCOPED_TRACE(other);
       const std::string patient =
           R"({"resourceType":"Patient","link":[{"type":"seealso","other":)" + other + "}]}";
       auto posted = record.Send(user, "POST", "/fhir/Patient", patient);
       EXPECT_EQ(posted.status, 422) << posted.body;
       EXPECT_NE(posted.body.find("Patient.link[0].other"), std::string::npos) << posted.body;
+      EXPECT_NE(posted.body.find(reason), std::string::npos) << posted.body;
       // An integration client (the patient index) links as it finds.
       EXPECT_EQ(record.Send(Integration(), "POST", "/fhir/Patient", patient).status, 201);
     }

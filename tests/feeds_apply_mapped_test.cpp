@@ -269,6 +269,83 @@ TEST_F(ApplyMappedTest, SparseUpdatesKeepWhatTheyLeaveOutAndNullsDelete) {
   EXPECT_EQ(Str(One("Patient", std::string(kMrn) + "M100").at("birthDate")), "1980-02-14");
 }
 
+// Hostile round 8, M2: PID-13 deleted a phone a clinician had added with a use no field gives.
+TEST_F(ApplyMappedTest, AFieldReplacesOnlyTheTelecomsItCouldHaveSent) {
+  Apply(Adt("A01", "T1", "20260301101500+0000",
+            {Seg("PID", {{1, "1"},
+                         {3, "M300^^^RX1PAS^MR"},
+                         {5, "SMITH^JANE"},
+                         {13, "0113 496 0000^PRN^PH"},
+                         {14, "0113 496 1111^WPN^PH"}}),
+             "NK1|1|SMITH^JOHN|SPO|||0113 496 2222^WPN^PH"}));
+  json::object patient = One("Patient", std::string(kMrn) + "M300");
+  json::object kin = One("RelatedPerson", "patient=" + Str(patient.at("id")));
+  auto add_temp = [this](json::object resource, std::string_view type) {
+    resource["telecom"].as_array().emplace_back(
+        json::object{{"system", "phone"}, {"value", "0999"}, {"use", "temp"}});
+    resource.erase("meta");
+    auto put = server_.Send("PUT", "/fhir/" + std::string(type) + "/" + Str(resource.at("id")),
+                            json::serialize(resource));
+    EXPECT_EQ(put.status, 200) << put.body;
+  };
+  add_temp(patient, "Patient");
+  add_temp(kin, "RelatedPerson");
+  // PID-13 and NK1-5 state new home numbers, PID-14 is "": the temp phones stay.
+  Apply(Adt("A08", "T2", "20260302101500+0000",
+            {Seg("PID", {{1, "1"},
+                         {3, "M300^^^RX1PAS^MR"},
+                         {5, "SMITH^JANE"},
+                         {13, "0113 496 3333^PRN^PH"},
+                         {14, "\"\""}}),
+             "NK1|1|SMITH^JOHN|SPO||0113 496 4444^PRN^PH"}));
+  patient = One("Patient", std::string(kMrn) + "M300");
+  EXPECT_EQ(patient.at("telecom"), json::parse(R"([
+    {"system": "phone", "value": "0113 496 3333", "use": "home"},
+    {"system": "phone", "value": "0999", "use": "temp"}])"))
+      << json::serialize(patient.at("telecom"));
+  kin = One("RelatedPerson", "patient=" + Str(patient.at("id")));
+  EXPECT_EQ(kin.at("telecom"), json::parse(R"([
+    {"system": "phone", "value": "0113 496 4444", "use": "home"},
+    {"system": "phone", "value": "0113 496 2222", "use": "work"},
+    {"system": "phone", "value": "0999", "use": "temp"}])"))
+      << json::serialize(kin.at("telecom"));
+}
+
+// Hostile round 8, H2: "" in PID-29 deleted the date of death and the death with it.
+TEST_F(ApplyMappedTest, DeletingTheDateOfDeathKeepsTheDeath) {
+  auto pid = [](std::string_view mrn, std::string_view died, std::string_view indicator) {
+    std::map<int, std::string> fields{
+        {1, "1"}, {3, std::string(mrn) + "^^^RX1PAS^MR"}, {5, "SMITH^JANE"}};
+    if (!died.empty()) fields[29] = std::string(died);
+    if (!indicator.empty()) fields[30] = std::string(indicator);
+    return Seg("PID", fields);
+  };
+  const std::string q = "\"\"";
+  // Y, then a date, then the date deleted: deceased, with no date.
+  Apply(Adt("A01", "D1", "20260301101500+0000", {pid("M200", "", "Y")}));
+  EXPECT_TRUE(One("Patient", std::string(kMrn) + "M200").at("deceasedBoolean").as_bool());
+  Apply(Adt("A08", "D2", "20260302101500+0000", {pid("M200", "20251201", "")}));
+  json::object patient = One("Patient", std::string(kMrn) + "M200");
+  EXPECT_EQ(Str(patient.at("deceasedDateTime")), "2025-12-01");
+  EXPECT_FALSE(patient.contains("deceasedBoolean"));
+  Apply(Adt("A08", "D3", "20260303101500+0000", {pid("M200", q, "")}));
+  patient = One("Patient", std::string(kMrn) + "M200");
+  EXPECT_FALSE(patient.contains("deceasedDateTime"));
+  ASSERT_TRUE(patient.contains("deceasedBoolean")) << json::serialize(patient);
+  EXPECT_TRUE(patient.at("deceasedBoolean").as_bool());
+  // Only N states the patient alive.
+  Apply(Adt("A08", "D4", "20260304101500+0000", {pid("M200", "", "N")}));
+  EXPECT_FALSE(One("Patient", std::string(kMrn) + "M200").at("deceasedBoolean").as_bool());
+
+  // A date and Y together, then the date deleted: still deceased.
+  Apply(Adt("A01", "D5", "20260301101500+0000", {pid("M201", "20251201", "Y")}));
+  Apply(Adt("A08", "D6", "20260302101500+0000", {pid("M201", q, "")}));
+  patient = One("Patient", std::string(kMrn) + "M201");
+  EXPECT_FALSE(patient.contains("deceasedDateTime"));
+  ASSERT_TRUE(patient.contains("deceasedBoolean")) << json::serialize(patient);
+  EXPECT_TRUE(patient.at("deceasedBoolean").as_bool());
+}
+
 TEST_F(ApplyMappedTest, VisitUpdatesStateTheirFieldsAndLeaveTheRest) {
   Apply(Adt("A01", "V1", "20260301101500+0000",
             {Pid("M100"), Seg("PV1", {{2, "I"},

@@ -238,12 +238,19 @@ std::optional<base::Error> UnresolvableLink(std::string_view json) {
             reference.find("://") == std::string_view::npos) {
           return;
         }
+        // What names the other patient instead, when no reference does.
+        std::string named = "'" + std::string(reference) + "'";
+        if (reference.empty()) {
+          named = other && other->contains("identifier") ? "one named by identifier"
+                  : other && other->contains("display")  ? "one named by display only"
+                                                         : "one with no reference";
+        }
         problem = base::MakeError(
             base::ErrorCode::kUnprocessable,
             "a link between patients must name its other patient by a literal reference to a "
-            "Patient of this server (Patient/ID): '" +
-                std::string(reference.empty() ? "(by identifier only)" : reference) +
-                "' does not, so the access policy could not tell whose record the link is in, nor "
+            "Patient of this server (Patient/ID): " +
+                named +
+                " does not, so the access policy could not tell whose record the link is in, nor "
                 "whether you may write there. Links between sources' patients are the patient "
                 "index's (integration clients) to make",
             "Patient.link[" + std::to_string(i) + "].other");

@@ -83,7 +83,7 @@ void AddParticipants(MappingContext& ctx, const FieldReader& r, MappedResource& 
         json::object{{"type", json::array{Concept(kParticipationType, code, display)}},
                      {"individual", std::move(who)}});
   }
-  PutPart(resource, "participant", "/type/0/coding/0/code", code, r.State(field),
+  PutPart(resource, "participant", "/type/0/coding/0/code", {std::string(code)}, r.State(field),
           std::move(participants));
 }
 
@@ -230,8 +230,8 @@ void MapNextOfKin(MappingContext& ctx, const PatientMapping& patient) {
       names.emplace_back(std::move(name));
     }
     PutStated(person, "name", r.State(2), std::move(names));
-    PutPart(resource, "telecom", "", "", r.State(5), ReadTelecoms(r, 5, false));
-    PutPart(resource, "telecom", "/use", "work", r.State(6), ReadTelecoms(r, 6, true));
+    PutPart(resource, "telecom", "/use", HomeUses(), r.State(5), ReadTelecoms(r, 5, false));
+    PutPart(resource, "telecom", "/use", BusinessUses(), r.State(6), ReadTelecoms(r, 6, true));
     if (json::object address = ReadAddress(r, 4, 1); !address.empty()) {
       addresses.emplace_back(std::move(address));
     }
@@ -339,13 +339,13 @@ void MapDiagnoses(MappingContext& ctx, const PatientMapping& patient,
     condition["identifier"] = json::array{json::object{{"system", system}, {"value", value}}};
     condition["clinicalStatus"] =
         Concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active");
-    // Table 0052: A admitting, W working, F final. Not sent: the stored status stays (a new
-    // Condition is provisional).
+    // Table 0052: A admitting, W working, F final. Not sent: the stored status stays, or its
+    // absence when a "" deleted it (only a new Condition is provisional).
     constexpr char kVerification[] = "http://terminology.hl7.org/CodeSystem/condition-ver-status";
     const json::object provisional = Concept(kVerification, "provisional", "Provisional");
     if (r.State(6) == FieldState::kAbsent) {
       resource.fallbacks.push_back(
-          Fallback{"verificationStatus", provisional, {"verificationStatus"}});
+          Fallback{"verificationStatus", provisional, {"verificationStatus"}, {}, true});
     } else {
       PutStated(
           condition, "verificationStatus", r.State(6),

@@ -67,10 +67,10 @@ void PutStated(json::object& patch, std::string_view key, FieldState state, json
 }
 
 void PutPart(MappedResource& resource, std::string_view member, std::string_view key,
-             std::string_view value, FieldState state, json::array items) {
+             std::vector<std::string> values, FieldState state, json::array items) {
   if (state == FieldState::kValue && items.empty()) state = FieldState::kAbsent;
   resource.parts.push_back(
-      ArrayPart{std::string(member), std::string(key), std::string(value), state});
+      ArrayPart{std::string(member), std::string(key), std::move(values), state});
   if (state != FieldState::kValue) return;
   json::value& into = resource.resource[member];
   if (!into.is_array()) into.emplace_array();
@@ -294,8 +294,8 @@ std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid,
            "' fails the NHS number check (modulus 11) and is not stored as an NHS number");
     }
   }
-  PutPart(resource, "identifier", "", "", FieldState::kValue, std::move(identifiers));
-  PutPart(resource, "identifier", "/system", kNhsNumberSystem, nhs_state, std::move(nhs));
+  PutPart(resource, "identifier", "", {}, FieldState::kValue, std::move(identifiers));
+  PutPart(resource, "identifier", "/system", {kNhsNumberSystem}, nhs_state, std::move(nhs));
   patient["active"] = true;
 
   json::array names;
@@ -305,8 +305,8 @@ std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid,
   }
   PutStated(patient, "name", r.State(5), std::move(names));
   // PID-13 and PID-14 each state their own numbers (ReadTelecoms: told apart by use).
-  PutPart(resource, "telecom", "", "", r.State(13), ReadTelecoms(r, 13, false));
-  PutPart(resource, "telecom", "/use", "work", r.State(14), ReadTelecoms(r, 14, true));
+  PutPart(resource, "telecom", "/use", HomeUses(), r.State(13), ReadTelecoms(r, 13, false));
+  PutPart(resource, "telecom", "/use", BusinessUses(), r.State(14), ReadTelecoms(r, 14, true));
   if (const std::string sex = r.Text(8); !sex.empty()) {
     patient["gender"] = sex == "M"                 ? "male"
                         : sex == "F"               ? "female"
@@ -350,25 +350,47 @@ std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid,
   } else {
     PutStated(patient, "birthDate", r.State(7), nullptr);
   }
-  // deceased[x] from PID-29 (the time) and PID-30 (the indicator): a time states the death and
-  // replaces a bare "yes"; N states that the patient is alive; Y without a time keeps a stored
-  // time (the Fallback) and is a bare "yes" otherwise.
+  // deceased[x], one choice element fed by two fields: PID-29 owns the date of death, PID-30 the
+  // indicator, and a date states the death too. A date wins over the indicator (HL7's v2-to-FHIR
+  // map reads PID-30 only when PID-29 is not valued); N states alive and deletes a stored date
+  // (it contradicts it); "" in PID-29 deletes the date but not the death it implied (stored
+  // deceasedDateTime: deceasedBoolean true, unless PID-30 states otherwise); "" in PID-30 deletes
+  // the indicator, not a stored date. ARCHITECTURE.md has the whole table.
+  std::optional<std::string> died;
   if (r.State(29) == FieldState::kValue) {
-    auto when = TimeField(r, 29, "the date of death");
-    if (!when) return std::nullopt;
-    patient["deceasedDateTime"] = *when;
+    died = TimeField(r, 29, "the date of death");
+    if (error_) return std::nullopt;
+  }
+  const FieldState date_state = died                               ? FieldState::kValue
+                                : r.State(29) == FieldState::kNull ? FieldState::kNull
+                                                                   : FieldState::kAbsent;
+  const std::string indicator = r.Text(30);
+  const FieldState indicator_state = indicator == "Y" || indicator == "N" ? FieldState::kValue
+                                     : r.State(30) == FieldState::kNull   ? FieldState::kNull
+                                                                          : FieldState::kAbsent;
+  if (date_state == FieldState::kValue) {
+    patient["deceasedDateTime"] = *died;
     patient["deceasedBoolean"] = nullptr;
-  } else {
-    PutStated(patient, "deceasedDateTime", r.State(29), nullptr);
-    const std::string indicator = r.Text(30);
     if (indicator == "N") {
-      patient["deceasedDateTime"] = nullptr;
-      patient["deceasedBoolean"] = false;
-    } else if (indicator == "Y") {
-      resource.fallbacks.push_back(Fallback{"deceasedBoolean", true, {"deceasedDateTime"}});
-    } else {
-      PutStated(patient, "deceasedBoolean", r.State(30), nullptr);
+      Warn("PID: the date of death (PID-29) contradicts PID-30 'N'; the date is kept");
     }
+  } else if (indicator_state == FieldState::kValue) {
+    if (indicator == "N" || date_state == FieldState::kNull) {
+      patient["deceasedDateTime"] = nullptr;
+      patient["deceasedBoolean"] = indicator == "Y";
+    } else {  // Y alone: a stored date already says so
+      resource.fallbacks.push_back(Fallback{"deceasedBoolean", true, {"deceasedDateTime"}, {}});
+    }
+  } else if (date_state == FieldState::kNull) {
+    patient["deceasedDateTime"] = nullptr;
+    if (indicator_state == FieldState::kNull) {
+      patient["deceasedBoolean"] = nullptr;
+    } else {
+      resource.fallbacks.push_back(
+          Fallback{"deceasedBoolean", true, {"deceasedBoolean"}, {"deceasedDateTime"}});
+    }
+  } else if (indicator_state == FieldState::kNull) {
+    patient["deceasedBoolean"] = nullptr;
   }
   json::array addresses;
   for (size_t rep = 1; rep <= r.Repetitions(11); ++rep) {
@@ -402,9 +424,9 @@ std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid,
       }
       gps.emplace_back(std::move(gp));
     }
-    PutPart(resource, "generalPractitioner", "/type", "Organization", d.State(3),
+    PutPart(resource, "generalPractitioner", "/type", {"Organization"}, d.State(3),
             std::move(practices));
-    PutPart(resource, "generalPractitioner", "/type", "Practitioner", d.State(4), std::move(gps));
+    PutPart(resource, "generalPractitioner", "/type", {"Practitioner"}, d.State(4), std::move(gps));
   }
   patient["managingOrganization"] = OrganisationReference();
 

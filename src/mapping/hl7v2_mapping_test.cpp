@@ -397,7 +397,9 @@ bool HoldsQuotes(const json::value& value) {
 
 FieldState PartState(const MappedResource& r, std::string_view member, std::string_view value) {
   for (const ArrayPart& part : r.parts) {
-    if (part.member == member && part.value == value) return part.state;
+    if (part.member == member && !part.values.empty() && part.values[0] == value) {
+      return part.state;
+    }
   }
   return FieldState::kAbsent;
 }
@@ -436,7 +438,7 @@ TEST(Hl7v2Mapping, TwoDoubleQuotesDeleteAndAreNeverAValue) {
   }
   EXPECT_TRUE(patient.at("name").is_array());  // PID-5 holds a name
   const MappedResource& p = *Find(*m, "Patient");
-  EXPECT_EQ(PartState(p, "telecom", ""), FieldState::kNull);
+  EXPECT_EQ(PartState(p, "telecom", "home"), FieldState::kNull);
   EXPECT_EQ(PartState(p, "telecom", "work"), FieldState::kNull);
   EXPECT_EQ(PartState(p, "generalPractitioner", "Organization"), FieldState::kNull);
   EXPECT_EQ(PartState(p, "generalPractitioner", "Practitioner"), FieldState::kNull);
@@ -524,6 +526,149 @@ TEST(Hl7v2Mapping, MaritalStatusFromPid16KeepsTheSendersCoding) {
       Find(*unknown, "Patient")->resource.at("maritalStatus").at("coding").as_array();
   EXPECT_EQ(Str(u[0].at("system")), "http://terminology.hl7.org/CodeSystem/v3-NullFlavor");
   EXPECT_EQ(Str(u[0].at("code")), "UNK");
+  // A code that is not table 0002's (X, a lower-case m, an escaped | ) keeps no system: it is
+  // not filed as one of the table's codes (hostile round 8 L2).
+  for (const std::string code : {"X", "m", "\\F\\"}) {
+    auto other = Map({Msh("ADT^A28^ADT_A05", "1"), "EVN|A28|20260301101500",
+                      Seg("PID", {{3, "M1^^^RX1PAS^MR"}, {16, code}})});
+    ASSERT_TRUE(other.ok()) << code;
+    const json::array& o =
+        Find(*other, "Patient")->resource.at("maritalStatus").at("coding").as_array();
+    ASSERT_EQ(o.size(), 1u) << code;
+    EXPECT_FALSE(o[0].as_object().contains("system")) << code << ": " << json::serialize(o);
+  }
+  // A code CWE-3 names as table 0002's is the sender's word.
+  auto named = Map({Msh("ADT^A28^ADT_A05", "1"), "EVN|A28|20260301101500",
+                    Seg("PID", {{3, "M1^^^RX1PAS^MR"}, {16, "X^Other^HL70002"}})});
+  EXPECT_EQ(
+      Str(Find(*named, "Patient")->resource.at("maritalStatus").at("coding").at(0).at("system")),
+      "http://terminology.hl7.org/CodeSystem/v2-0002");
+}
+
+// Hostile round 8, L3: PID-2 "" and the NHS number. PID-3's NH repetition wins in the same
+// message; without one, PID-2 "" deletes the stored number (HL7: "" deletes the field's value,
+// and PID-2 is where English feeds that use it carry the NHS number).
+TEST(Hl7v2Mapping, Pid2QuotesDeleteTheNhsNumberOnlyWhenPid3StatesNone) {
+  auto with = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500",
+                   "PID|1|\"\"|M1^^^RX1PAS^MR~9434765919^^^NHS^NH"});
+  ASSERT_TRUE(with.ok()) << with.error().ToString();
+  EXPECT_EQ(PartState(*Find(*with, "Patient"), "identifier", kNhsNumberSystem), FieldState::kValue);
+  const json::object stored = json::parse(R"({"resourceType": "Patient", "identifier": [
+    {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"}]})")
+                                  .as_object();
+  const json::object kept = MergeStated(&stored, *Find(*with, "Patient"));
+  EXPECT_NE(json::serialize(kept).find("9434765919"), std::string::npos);
+  auto without =
+      Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500", "PID|1|\"\"|M1^^^RX1PAS^MR"});
+  ASSERT_TRUE(without.ok());
+  EXPECT_EQ(PartState(*Find(*without, "Patient"), "identifier", kNhsNumberSystem),
+            FieldState::kNull);
+  EXPECT_EQ(json::serialize(MergeStated(&stored, *Find(*without, "Patient"))).find("9434765919"),
+            std::string::npos);
+}
+
+// Hostile round 8, L10: an OBX with no value (OBX-5 "" or empty) made an Observation with neither
+// a value nor a reason; a "" of SN or DT failed the whole message as "not a number".
+TEST(Hl7v2Mapping, ResultWithNoValueSaysWhyByItsStatus) {
+  const std::string q = "\"\"";
+  auto m = Map({Msh("ORU^R01^ORU_R01", "L1"), kPid,
+                Seg("OBR", {{1, "1"}, {3, "FL77"}, {4, "UE^U and E^LOCAL"}, {25, "F"}}),
+                Seg("OBX", {{1, "1"}, {2, "NM"}, {3, "22664-7^Potassium^LN"}, {5, q}, {11, "F"}}),
+                Seg("OBX", {{1, "2"}, {2, "SN"}, {3, "2160-0^Creatinine^LN"}, {5, q}, {11, "X"}}),
+                Seg("OBX", {{1, "3"}, {2, "DT"}, {3, "X2^Due^LOCAL"}, {11, "N"}}),
+                Seg("OBX", {{1, "4"}, {2, "ST"}, {3, "X1^Comment^LOCAL"}, {5, q}, {11, "P"}}),
+                Seg("OBX", {{1, "5"}, {2, "NM"}, {3, "2951-2^Sodium^LN"}, {5, "140"}, {11, "F"}})});
+  ASSERT_TRUE(m.ok()) << m.error().ToString();
+  const std::vector<std::string> reasons = {"unknown", "not-performed", "not-asked",
+                                            "temp-unknown"};
+  for (size_t i = 0; i < reasons.size(); ++i) {
+    const json::object& observation = Find(*m, "Observation", i)->resource;
+    EXPECT_FALSE(HoldsQuotes(observation)) << json::serialize(observation);
+    ASSERT_TRUE(observation.contains("dataAbsentReason")) << json::serialize(observation);
+    const json::value& coding = observation.at("dataAbsentReason").at("coding").at(0);
+    EXPECT_EQ(Str(coding.at("system")), "http://terminology.hl7.org/CodeSystem/data-absent-reason");
+    EXPECT_EQ(Str(coding.at("code")), reasons[i]);
+  }
+  EXPECT_EQ(Str(Find(*m, "Observation", 1)->resource.at("status")), "cancelled");
+  const json::object& sodium = Find(*m, "Observation", 4)->resource;
+  EXPECT_TRUE(sodium.contains("valueQuantity"));
+  EXPECT_FALSE(sodium.contains("dataAbsentReason"));  // obs-6: never beside a value
+}
+
+// deceased[x] is one choice element fed by two fields: every PID-29 x PID-30 x stored state, as
+// the table in ARCHITECTURE.md ("What an update states") gives it.
+TEST(Hl7v2Mapping, DeceasedFromPid29AndPid30OverEveryStoredState) {
+  const std::string q = "\"\"";
+  auto deceased = [](const json::object& patient) -> std::string {
+    if (auto* at = patient.if_contains("deceasedDateTime")) return "date " + Str(*at);
+    if (auto* flag = patient.if_contains("deceasedBoolean")) {
+      return flag->as_bool() ? "true" : "false";
+    }
+    return "-";
+  };
+  const std::vector<std::pair<std::string, json::object>> stored = {
+      {"none", json::object{{"resourceType", "Patient"}}},
+      {"true", json::object{{"resourceType", "Patient"}, {"deceasedBoolean", true}}},
+      {"false", json::object{{"resourceType", "Patient"}, {"deceasedBoolean", false}}},
+      {"date", json::object{{"resourceType", "Patient"}, {"deceasedDateTime", "2025-11-01"}}}};
+  const std::string d0 = "date 2025-11-01", d1 = "date 2025-12-01";
+  struct Row {
+    std::string pid29, pid30;
+    std::vector<std::string> results;  // over stored none, true, false, date
+  };
+  const std::vector<Row> table = {
+      {"", "", {"-", "true", "false", d0}},       {"", q, {"-", "-", "-", d0}},
+      {"", "Y", {"true", "true", "true", d0}},    {"", "N", {"false", "false", "false", "false"}},
+      {q, "", {"-", "true", "false", "true"}},    {q, q, {"-", "-", "-", "-"}},
+      {q, "Y", {"true", "true", "true", "true"}}, {q, "N", {"false", "false", "false", "false"}},
+      {"20251201", "", {d1, d1, d1, d1}},         {"20251201", q, {d1, d1, d1, d1}},
+      {"20251201", "Y", {d1, d1, d1, d1}},        {"20251201", "N", {d1, d1, d1, d1}},
+  };
+  for (const Row& row : table) {
+    std::map<int, std::string> fields{{1, "1"}, {3, "M1^^^RX1PAS^MR"}};
+    if (!row.pid29.empty()) fields[29] = row.pid29;
+    if (!row.pid30.empty()) fields[30] = row.pid30;
+    auto m = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500", Seg("PID", fields)});
+    ASSERT_TRUE(m.ok()) << m.error().ToString();
+    const MappedResource& p = *Find(*m, "Patient");
+    const std::string where = "PID-29 '" + row.pid29 + "' PID-30 '" + row.pid30 + "' over ";
+    for (size_t i = 0; i < stored.size(); ++i) {
+      EXPECT_EQ(deceased(MergeStated(&stored[i].second, p)), row.results[i])
+          << where << stored[i].first;
+    }
+    // A create is the update of nothing stored, with no nulls left.
+    EXPECT_EQ(deceased(MergeStated(nullptr, p)), row.results[0]) << where << "a create";
+  }
+  // A date and N contradict each other: the date stands and the operator is told.
+  auto both = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500",
+                   Seg("PID", {{1, "1"}, {3, "M1^^^RX1PAS^MR"}, {29, "20251201"}, {30, "N"}})});
+  ASSERT_TRUE(both.ok());
+  ASSERT_EQ(both->warnings.size(), 1u);
+  EXPECT_NE(both->warnings[0].find("PID-30 'N'"), std::string::npos) << both->warnings[0];
+  // A PID-29 of separators only states nothing (it used to drop the whole Patient silently).
+  auto empty = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500",
+                    Seg("PID", {{1, "1"}, {3, "M1^^^RX1PAS^MR"}, {29, "^"}, {30, "Y"}})});
+  ASSERT_TRUE(empty.ok()) << empty.error().ToString();
+  ASSERT_NE(Find(*empty, "Patient"), nullptr);
+  EXPECT_EQ(deceased(MergeStated(&stored[3].second, *Find(*empty, "Patient"))), d0);
+}
+
+// Hostile round 8, L5: a DG1 without DG1-6 made a Condition whose status "" had deleted
+// provisional again. The default is a new Condition's only.
+TEST(Hl7v2Mapping, ANewConditionsDefaultStatusIsNotAnUpdates) {
+  auto m = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500", "PID|1||M1^^^RX1PAS^MR",
+                Seg("DG1", {{1, "1"}, {3, "I10^Hypertension^I10"}})});
+  ASSERT_TRUE(m.ok()) << m.error().ToString();
+  const MappedResource& dg1 = *Find(*m, "Condition");
+  EXPECT_EQ(Str(MergeStated(nullptr, dg1).at("verificationStatus").at("coding").at(0).at("code")),
+            "provisional");
+  const json::object deleted{{"resourceType", "Condition"}};
+  EXPECT_FALSE(MergeStated(&deleted, dg1).contains("verificationStatus"));
+  const json::object confirmed = json::parse(R"({"resourceType": "Condition",
+    "verificationStatus": {"coding": [{"code": "confirmed"}]}})")
+                                     .as_object();
+  EXPECT_EQ(MergeStated(&confirmed, dg1).at("verificationStatus"),
+            confirmed.at("verificationStatus"));
 }
 
 TEST(MergeStated, StatedReplacesNullDeletesAbsentStaysByPartAndMember) {
@@ -531,7 +676,7 @@ TEST(MergeStated, StatedReplacesNullDeletesAbsentStaysByPartAndMember) {
     "resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1980-02-14",
     "address": [{"city": "LEEDS"}],
     "telecom": [{"value": "1", "use": "home"}, {"value": "2", "use": "work"},
-                {"value": "3", "use": "mobile"}],
+                {"value": "3", "use": "mobile"}, {"value": "5", "use": "temp"}, {"value": "6"}],
     "period": {"start": "2026-03-01", "end": "2026-03-05"}})")
                                   .as_object();
   MappedResource update;
@@ -541,22 +686,25 @@ TEST(MergeStated, StatedReplacesNullDeletesAbsentStaysByPartAndMember) {
     "period": {"end": null}})")
                         .as_object();
   update.merged = {"period"};
-  update.parts = {ArrayPart{"telecom", "", "", FieldState::kValue},
-                  ArrayPart{"telecom", "/use", "work", FieldState::kAbsent}};
+  update.parts = {ArrayPart{"telecom", "/use", {"home", "mobile"}, FieldState::kValue},
+                  ArrayPart{"telecom", "/use", {"work"}, FieldState::kAbsent}};
   update.fallbacks = {Fallback{"active", true, {"active"}},
                       Fallback{"gender", "unknown", {"gender"}}};
   const json::object merged = MergeStated(&stored, update);
   EXPECT_EQ(merged, json::parse(R"({
     "resourceType": "Patient", "id": "p1", "gender": "male", "address": [{"city": "LEEDS"}],
-    "telecom": [{"value": "4", "use": "home"}, {"value": "2", "use": "work"}],
+    "telecom": [{"value": "4", "use": "home"}, {"value": "2", "use": "work"},
+                {"value": "5", "use": "temp"}, {"value": "6"}],
     "period": {"start": "2026-03-01"}, "active": true})")
                         .as_object());
-  // The work part nulled, the home part left out: only the home numbers stay.
+  // The work part nulled, the home part left out: the home numbers stay, and those no field
+  // could have sent (temp, no use).
   update.resource = json::parse(R"({"resourceType": "Patient"})").as_object();
-  update.parts = {ArrayPart{"telecom", "", "", FieldState::kAbsent},
-                  ArrayPart{"telecom", "/use", "work", FieldState::kNull}};
+  update.parts = {ArrayPart{"telecom", "/use", {"home", "mobile"}, FieldState::kAbsent},
+                  ArrayPart{"telecom", "/use", {"work"}, FieldState::kNull}};
   const json::array kept = MergeStated(&stored, update).at("telecom").as_array();
-  EXPECT_EQ(kept, json::parse(R"([{"value": "1", "use": "home"}, {"value": "3", "use": "mobile"}])")
+  EXPECT_EQ(kept, json::parse(R"([{"value": "1", "use": "home"}, {"value": "3", "use": "mobile"},
+                                   {"value": "5", "use": "temp"}, {"value": "6"}])")
                       .as_array());
   // A whole-resource mode (ORU's Observations) replaces: nothing stored survives.
   MappedResource whole;

@@ -362,12 +362,20 @@ json::object ReadMaritalStatus(const FieldReader& r, size_t field) {
   json::object status = ReadCodeableConcept(r, field);
   auto* codings = status.if_contains("coding");
   if (!codings) return status;
+  // A code with no CWE-3 is read as table 0002's when it is one of its codes (HL7's, and HL7
+  // UK's 8 and 9); another ("X",
+  // "m") is kept as sent, without a system, as ReadCodeableConcept keeps any coding CWE-3 does
+  // not name (hostile round 8 L2: it was filed under v2-0002).
+  static constexpr std::string_view kCodes = "ABCDEGIMNOPRSTUW89";
   for (auto& coding : codings->as_array()) {
     auto& c = coding.as_object();
-    if (!c.contains("system")) c["system"] = kTable0002;
+    const std::string_view code(c.at("code").as_string());
+    if (!c.contains("system") && code.size() == 1 && kCodes.find(code[0]) != kCodes.npos) {
+      c["system"] = kTable0002;
+    }
   }
   const json::object& first = codings->as_array()[0].as_object();
-  if (first.at("system") != kTable0002) return status;
+  if (!first.contains("system") || first.at("system") != kTable0002) return status;
   // HL7's v2-to-FHIR ConceptMap (table 0002 to v3 MaritalStatus), for the codes whose meaning
   // is the same in the HL7 UK table: P and N mean separated and not disclosed there (domestic
   // partner and annulled in HL7's), O and T have no v3 code; those keep the sender's coding only.

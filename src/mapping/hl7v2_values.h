@@ -65,8 +65,9 @@ boost::json::object ReadContactPoint(const FieldReader& r, size_t field, size_t 
 // CE/CWE -> CodeableConcept (both triplets, and the original text).
 boost::json::object ReadCodeableConcept(const FieldReader& r, size_t field, size_t rep = 1);
 // PID-16 (CWE, HL7 table 0002) -> Patient.maritalStatus: the sender's coding as
-// ReadCodeableConcept reads it (table 0002's system when CWE-3 names none), after a
-// v3-MaritalStatus coding where the code corresponds (empty object when there is no code).
+// ReadCodeableConcept reads it (table 0002's system when CWE-3 names none and the code is one of
+// the table's; no system for another code), after a v3-MaritalStatus coding where the code
+// corresponds (empty object when there is no code).
 boost::json::object ReadMaritalStatus(const FieldReader& r, size_t field);
 // XCN -> a logical Reference to a Practitioner: identifier (XCN-1 under `system_prefix` and the
 // assigning authority, XCN-9) and display ("Dr Kathleen Woolfson").

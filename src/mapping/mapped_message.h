@@ -50,23 +50,31 @@ enum class FieldState { kAbsent, kNull, kValue };
 
 // A part of an array member that one field states on its own (Patient.telecom: PID-13's numbers
 // and PID-14's). Its items, stored or mapped, are those whose string at `key` (a JSON pointer
-// into the item, "/use") is `value`; a part with an empty `key` owns the items no other part of
-// the member owns. On an update a stated part's items replace the stored ones it owns, a nulled
-// part's are deleted, an absent part's are kept.
+// into the item, "/use") is one of `values`, the ones its field can produce; a part with an empty
+// `key` owns the items no other part of the member owns. On an update a stated part's items
+// replace the stored ones it owns, a nulled part's are deleted, an absent part's are kept; stored
+// items no part owns (a `temp` phone a clinician added) are kept whatever the message says.
 struct ArrayPart {
-  std::string member;  // "telecom"
-  std::string key;     // "/use"; empty: the rest
-  std::string value;   // "work"
+  std::string member;               // "telecom"
+  std::string key;                  // "/use"; empty: the rest
+  std::vector<std::string> values;  // {"home", "mobile"}
   FieldState state = FieldState::kAbsent;
 };
 
 // A member an update implies without stating it: set only when the resource holds none of
 // `unless` once the update is merged (an A08 that states no admit or discharge time leaves the
-// stored status; a new Encounter still needs one).
+// stored status; a new Encounter still needs one), and, when `held` names members, only when the
+// stored version held one of them (PID-29 "" deletes a date of death, not the death the date
+// implied: deceasedBoolean true where a deceasedDateTime was). A `create_only` one is what a new
+// resource starts with (a new Condition is provisional): on an update a member the result lacks
+// was deleted (by "" or by a user), and a field not sent changes nothing, so it stays deleted.
+// (For a required member, Encounter.status or class, the two are the same: a stored one holds it.)
 struct Fallback {
   std::string member;
   boost::json::value value;
   std::vector<std::string> unless;
+  std::vector<std::string> held = {};
+  bool create_only = false;
 };
 
 struct MappedResource {

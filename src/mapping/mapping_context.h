@@ -87,11 +87,15 @@ void PutStated(boost::json::object& patch, std::string_view key, FieldState stat
 // Adds a part of the array `member` that one field states (ArrayPart): its items are appended to
 // the patch's `member`; a field whose value maps to no item states nothing.
 void PutPart(MappedResource& resource, std::string_view member, std::string_view key,
-             std::string_view value, FieldState state, boost::json::array items);
+             std::vector<std::string> values, FieldState state, boost::json::array items);
 // The telecoms of an XTN field: a home field's (PID-13, NK1-5) are home or mobile, a business
 // field's (PID-14, NK1-6) work, whatever XTN-2/3 say, so the field an item came from can be told
-// again from its `use` when a later message states one field and not the other.
+// again from its `use` when a later message states one field and not the other; an item of
+// another use (temp, old, none) is no field's and no message changes it.
 boost::json::array ReadTelecoms(const FieldReader& r, size_t field, bool business);
+// The `use`s ReadTelecoms gives a home field's items and a business field's: their parts' values.
+inline std::vector<std::string> HomeUses() { return {"home", "mobile"}; }
+inline std::vector<std::string> BusinessUses() { return {"work"}; }
 
 boost::json::object Coding(std::string_view system, std::string_view code,
                            std::string_view display = {});

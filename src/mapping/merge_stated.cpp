@@ -35,13 +35,15 @@ std::string_view StringAt(const json::value& item, std::string_view pointer) {
   return at->is_string() ? std::string_view(at->as_string()) : std::string_view();
 }
 
+bool KeyedOwns(const ArrayPart& part, const json::value& item) {
+  const std::string_view at = StringAt(item, part.key);
+  return std::find(part.values.begin(), part.values.end(), at) != part.values.end();
+}
+
 bool Owns(const ArrayPart& part, const json::value& item, const std::vector<ArrayPart>& parts) {
-  if (!part.key.empty()) return StringAt(item, part.key) == part.value;
+  if (!part.key.empty()) return KeyedOwns(part, item);
   for (const ArrayPart& other : parts) {
-    if (other.member == part.member && !other.key.empty() &&
-        StringAt(item, other.key) == other.value) {
-      return false;
-    }
+    if (other.member == part.member && !other.key.empty() && KeyedOwns(other, item)) return false;
   }
   return true;
 }
@@ -92,7 +94,8 @@ bool HasParts(const MappedResource& mapped, std::string_view member) {
 
 json::object MergeStated(const json::object* stored, const MappedResource& mapped) {
   json::object result;
-  if (stored && mapped.mode == WriteMode::kUpdateStated) result = *stored;
+  const bool update = stored && mapped.mode == WriteMode::kUpdateStated;
+  if (update) result = *stored;
   for (const auto& [key, value] : mapped.resource) {
     if (HasParts(mapped, key)) continue;
     if (value.is_null()) {
@@ -130,9 +133,15 @@ json::object MergeStated(const json::object* stored, const MappedResource& mappe
     if (first) MergeParts(result, part.member, mapped);
   }
   for (const Fallback& fallback : mapped.fallbacks) {
-    bool held = false;
-    for (const std::string& member : fallback.unless) held = held || result.contains(member);
-    if (!held) result[fallback.member] = fallback.value;
+    bool holds = false;
+    for (const std::string& member : fallback.unless) holds = holds || result.contains(member);
+    bool was_held = fallback.held.empty();
+    for (const std::string& member : fallback.held) {
+      was_held = was_held || (update && stored->contains(member));
+    }
+    if (!holds && was_held && !(fallback.create_only && update)) {
+      result[fallback.member] = fallback.value;
+    }
   }
   return result;
 }

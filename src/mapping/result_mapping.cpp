@@ -34,6 +34,28 @@ std::string_view ObservationStatus(std::string_view code) {  // HL7 table 0085
   return "unknown";
 }
 
+// Why an OBX states no value (OBX-5 empty or ""), from its status (table 0085), as R4's
+// data-absent-reason: X "results cannot be obtained" (status cancelled) is not-performed, N "not
+// asked" is not-asked, a result still to come (I, R, P, S) temp-unknown, any other unknown.
+json::object DataAbsentReason(std::string_view status) {
+  std::string_view code = "unknown", display = "Unknown";
+  if (status == "X") {
+    code = "not-performed", display = "Not Performed";
+  } else if (status == "N") {
+    code = "not-asked", display = "Not Asked";
+  } else if (status == "I" || status == "R" || status == "P" || status == "S") {
+    code = "temp-unknown", display = "Temporarily Unknown";
+  }
+  return Concept("http://terminology.hl7.org/CodeSystem/data-absent-reason", code, display);
+}
+
+bool HasValue(const json::object& observation) {
+  for (const auto& [key, member] : observation) {
+    if (std::string_view(key).starts_with("value")) return true;
+  }
+  return false;
+}
+
 // OBX-8 (table 0078) as R4's ObservationInterpretation, whose codes are v2's where both have one.
 json::object Interpretation(std::string_view flag) {
   static constexpr std::string_view kV3[] = {"L", "H", "LL", "HH", "N", "A",  "AA", "U", "D",
@@ -108,7 +130,7 @@ bool SetValue(MappingContext& ctx, const FieldReader& r, json::object& observati
               ReportInProgress& report) {
   const std::string type = r.Text(2);
   const size_t reps = r.Repetitions(5);
-  if (reps == 0) return true;
+  if (reps == 0 || r.State(5) != FieldState::kValue) return true;  // none: dataAbsentReason
   const std::string unit = r.Text(6, 1, 1), unit_system = r.Text(6, 1, 3);
   auto bad = [&](std::string why) {
     ctx.Fail(ErrorCondition::kDataTypeError, r.segment().Location(5, 1), std::move(why));
@@ -359,6 +381,7 @@ void MapObservationResult(MappingContext& ctx) {
       if (!performers.empty()) observation["performer"] = std::move(performers);
       if (!SetValue(ctx, r, observation, *report)) return;
       if (observation.empty()) continue;  // an attachment, kept on the report
+      if (!HasValue(observation)) observation["dataAbsentReason"] = DataAbsentReason(r.Text(11));
       const std::string unit = r.Text(6, 1, 1), unit_system = r.Text(6, 1, 3);
       if (const std::string range = r.Text(7); !range.empty()) {
         observation["referenceRange"] = json::array{ReferenceRange(range, unit, unit_system)};
