@@ -192,6 +192,15 @@ int main(int argc, char** argv) {
     sqlite3_close(index);
   }
   timed_open("AuditLog::Open, rows removed (rebuilt)");
+  {
+    // An index of an older format (what the first start after an upgrade finds) is rebuilt too.
+    sqlite3* index = nullptr;
+    if (sqlite3_open((dir / "audit-search.db").c_str(), &index) == SQLITE_OK) {
+      sqlite3_exec(index, "UPDATE audit_search_state SET format = 1", nullptr, nullptr, nullptr);
+    }
+    sqlite3_close(index);
+  }
+  timed_open("AuditLog::Open, index of format 1 (rebuilt)");
   log.Close();
   std::error_code ec;
   fs::remove_all(dir, ec);

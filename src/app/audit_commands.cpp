@@ -49,7 +49,8 @@ int Verify(const AuditSettings& settings) {
     return 1;
   }
   std::cout << index->Summary() << std::endl;
-  return report->ok && (index->ok || !index->present) ? 0 : 1;
+  // An index absent or of another build's format is not read; the next start builds it.
+  return report->ok && (index->ok || !index->present || index->other_format) ? 0 : 1;
 }
 
 int Export(const AuditSettings& settings) {

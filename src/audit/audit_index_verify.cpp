@@ -9,6 +9,7 @@
 #include "audit/audit_database.h"
 #include "audit/audit_event.h"
 #include "audit/audit_indexer.h"
+#include "audit/audit_search.h"
 #include "audit/audit_verify.h"
 
 namespace carerecord::audit {
@@ -62,7 +63,14 @@ class Snapshot {
 
 using Row = std::pair<std::string, int64_t>;  // key, time_ms
 
+// A tags row is a Row whose key is its tags (they begin with kTagEnd, no key row's key does).
 std::string Describe(const Row& row) {
+  if (row.first.starts_with(kTagEnd)) {
+    std::string tags = row.first.substr(1);
+    if (!tags.empty()) tags.pop_back();
+    std::replace(tags.begin(), tags.end(), kTagEnd, ' ');
+    return "tags row '" + tags + "' at time_ms " + std::to_string(row.second);
+  }
   return "'" + row.first + "' at time_ms " + std::to_string(row.second);
 }
 
@@ -70,6 +78,10 @@ std::string Describe(const Row& row) {
 
 std::string IndexVerifyReport::Summary() const {
   if (!present) return "index absent: it is built from the log at the next start";
+  if (other_format) {
+    return "index " + why + ": it is rebuilt from the log at the next start (searches read the " +
+           "log directly until then)";
+  }
   if (ok) {
     return "index ok: " + std::to_string(indexed) + " entries, " + std::to_string(rows) + " rows";
   }
@@ -94,9 +106,32 @@ base::Result<IndexVerifyReport> VerifyAuditSearchIndex(const fs::path& directory
   }
   sqlite3_busy_timeout(index_db, 5000);
   Snapshot index;
-  // The state first, in the index's snapshot: its rows are those of entries 1..indexed_seq.
-  if (auto s = index.Open(
-          index_db, "SELECT seq, key, time_ms FROM audit_search ORDER BY seq, key, time_ms", 0);
+  // The format first: an index of another format is not read by searches and is rebuilt at the
+  // next start, and its rows are not this build's to compare.
+  {
+    int64_t format = 1;  // no column, or NULL: format 1
+    sqlite3_stmt* state = nullptr;
+    if (sqlite3_prepare_v2(index_db, "SELECT format FROM audit_search_state WHERE id = 1", -1,
+                           &state, nullptr) == SQLITE_OK) {
+      if (sqlite3_step(state) == SQLITE_ROW && sqlite3_column_type(state, 0) != SQLITE_NULL) {
+        format = sqlite3_column_int64(state, 0);
+      }
+    }
+    sqlite3_finalize(state);
+    if (format != kAuditSearchFormat) {
+      sqlite3_close_v2(index_db);
+      report.other_format = true;
+      report.why = "of format " + std::to_string(format) + " (this build's is " +
+                   std::to_string(kAuditSearchFormat) + ")";
+      return report;  // not ok: not this build's index, and not a damaged one either
+    }
+  }
+  // The state first, in the index's snapshot: its rows are those of entries 1..indexed_seq. Key
+  // rows and tags rows (one per entry, its tags standing for the key) in one sequence.
+  if (auto s = index.Open(index_db,
+                          "SELECT seq, key, time_ms FROM audit_search UNION ALL "
+                          "SELECT seq, tags, time_ms FROM audit_search_entry ORDER BY 1, 2, 3",
+                          0);
       !s.ok()) {
     return s.error();
   }
@@ -150,8 +185,10 @@ base::Result<IndexVerifyReport> VerifyAuditSearchIndex(const fs::path& directory
     expected.clear();
     // As the indexer does: an entry that does not parse has no rows.
     if (auto record = ParseCanonical(canonical); record.ok()) {
-      for (std::string& key : SearchKeysOf(record.value())) {
-        expected.emplace_back(std::move(key), record->time_ms);
+      std::vector<std::string> keys = SearchKeysOf(record.value());
+      expected.emplace_back(TagsOf(keys), record->time_ms);
+      for (std::string& key : keys) {
+        if (IsKeyRow(key)) expected.emplace_back(std::move(key), record->time_ms);
       }
     }
     std::sort(expected.begin(), expected.end());

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -49,7 +50,9 @@ class Statement {
 struct Keyed {
   int64_t seq;
   int64_t time_ms;
-  std::vector<std::string> keys;
+  bool parsed;                    // an entry that does not parse has no rows
+  std::vector<std::string> keys;  // its key rows' keys (IsKeyRow)
+  std::string tags;               // its tags row (TagsOf)
 };
 
 // One row of audit_search, its key in a Keyed of the same round.
@@ -86,16 +89,30 @@ base::Result<std::unique_ptr<AuditIndexer>> AuditIndexer::Open(
       !Exec(index, kAddSearchKeysColumn)) {
     return Unindexed(index, "add the keys column to " + path.string());
   }
-  if (!Exec(index, kMakeSearchState)) return Unindexed(index, "set up " + path.string());
-  int64_t indexed = 0;
-  int64_t keys = -1;  // not known: an index from before the column
+  if (!Statement(index, "SELECT format FROM audit_search_state").get() &&
+      !Exec(index, kAddSearchFormatColumn)) {
+    return Unindexed(index, "add the format column to " + path.string());
+  }
   {
-    Statement state(index, "SELECT indexed_seq, keys FROM audit_search_state WHERE id = 1");
+    Statement make(index, kMakeSearchState);
+    if (make.get()) sqlite3_bind_int64(make.get(), 1, kAuditSearchFormat);
+    if (!make.get() || sqlite3_step(make.get()) != SQLITE_DONE) {
+      return Unindexed(index, "set up " + path.string());
+    }
+  }
+  int64_t indexed = 0;
+  int64_t keys = -1;   // not known: an index from before the column
+  int64_t format = 1;  // NULL: an index from before the column, key rows for every key
+  {
+    Statement state(index, "SELECT indexed_seq, keys, format FROM audit_search_state WHERE id = 1");
     if (!state.get()) return Unindexed(index, "read its state");
     if (sqlite3_step(state.get()) == SQLITE_ROW) {
       indexed = sqlite3_column_int64(state.get(), 0);
       if (sqlite3_column_type(state.get(), 1) != SQLITE_NULL) {
         keys = sqlite3_column_int64(state.get(), 1);
+      }
+      if (sqlite3_column_type(state.get(), 2) != SQLITE_NULL) {
+        format = sqlite3_column_int64(state.get(), 2);
       }
     }
   }
@@ -108,52 +125,66 @@ base::Result<std::unique_ptr<AuditIndexer>> AuditIndexer::Open(
     head = sqlite3_column_int64(last.get(), 0);
   }
   // Rows removed or added behind the indexer's back (the file is not covered by the chain, and
-  // a removed row hides its entry from searches) are seen by their count, one scan of the
-  // index (ARCHITECTURE has its cost); a count that differs rebuilds the index from the
+  // a removed row hides its entry from searches) are seen by their count, one scan of each
+  // table (ARCHITECTURE has its cost); a count that differs rebuilds the index from the
   // entries. Rows swapped for as many others keep the count: `audit verify` compares every
   // entry's rows.
   int64_t rows = 0;
-  {
-    Statement count(index, "SELECT COUNT(*) FROM audit_search");
+  const bool current = format == kAuditSearchFormat;
+  if (current) {
+    Statement count(index,
+                    "SELECT (SELECT COUNT(*) FROM audit_search) + "
+                    "(SELECT COUNT(*) FROM audit_search_entry)");
     if (!count.get() || sqlite3_step(count.get()) != SQLITE_ROW) {
       return Unindexed(index, "count its rows");
     }
     rows = sqlite3_column_int64(count.get(), 0);
   }
   const bool ahead = indexed > head;
-  const bool miscounted = keys >= 0 && rows != keys;
-  if (ahead || miscounted) {
-    // Ahead: made for a longer log than this one, its rows may name entries this log numbers
-    // differently. Either way, rebuilt from the entries.
+  // A current index always has its count (kMakeSearchState sets it): none is a count removed.
+  const bool miscounted = current && rows != keys;
+  const bool rebuilt = !current || ahead || miscounted;
+  if (rebuilt) {
+    // Older: its rows are not those this build searches. Ahead: made for a longer log than
+    // this one, its rows may name entries this log numbers differently. Either way, rebuilt
+    // from the entries.
     std::cerr << "carerecord: the audit search index ("
-              << (ahead ? "it has reached entry " + std::to_string(indexed) +
-                              ", beyond the log's last, " + std::to_string(head)
-                        : "it has " + std::to_string(rows) + " rows where " + std::to_string(keys) +
-                              " were written")
+              << (!current ? "of format " + std::to_string(format) + ", this build's is " +
+                                 std::to_string(kAuditSearchFormat)
+                  : ahead ? "it has reached entry " + std::to_string(indexed) +
+                                ", beyond the log's last, " + std::to_string(head)
+                          : "it has " + std::to_string(rows) + " rows where " +
+                                std::to_string(keys) + " were written")
               << ") is rebuilt from the log" << std::endl;
-    if (!Exec(index,
-              "BEGIN IMMEDIATE; DELETE FROM audit_search; "
-              "UPDATE audit_search_state SET indexed_seq = 0, keys = 0 WHERE id = 1; COMMIT;")) {
+    if (!Exec(index, ("BEGIN IMMEDIATE; DELETE FROM audit_search; DELETE FROM audit_search_entry; "
+                      "UPDATE audit_search_state SET indexed_seq = 0, keys = 0, format = " +
+                      std::to_string(kAuditSearchFormat) + " WHERE id = 1; COMMIT;")
+                         .c_str())) {
       Exec(index, "ROLLBACK");
       return Unindexed(index, "drop an index that differs from the log");
     }
     indexed = 0;
-  } else if (keys < 0) {
-    // An index from before the count: its rows as they are now are what it holds.
-    Statement set(index, "UPDATE audit_search_state SET keys = ?1 WHERE id = 1");
-    if (!set.get()) return Unindexed(index, "count its rows");
-    sqlite3_bind_int64(set.get(), 1, rows);
-    if (sqlite3_step(set.get()) != SQLITE_DONE) return Unindexed(index, "count its rows");
   }
   indexer->indexed_seq_ = indexed;
   indexer->committed_seq_ = head;
+  const auto catch_up_start = std::chrono::steady_clock::now();
   if (auto caught_up = indexer->CatchUp(); !caught_up.ok()) return caught_up.error();
+  if (rebuilt) {
+    std::cerr << "carerecord: the audit search index was rebuilt (" << indexer->indexed_seq()
+              << " entries, "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - catch_up_start)
+                     .count()
+              << " ms)" << std::endl;
+  }
   return indexer;
 }
 
 AuditIndexer::~AuditIndexer() {
   Stop();
-  for (sqlite3_stmt* statement : {read_, insert_, done_}) sqlite3_finalize(statement);
+  for (sqlite3_stmt* statement : {read_, insert_, insert_entry_, done_}) {
+    sqlite3_finalize(statement);
+  }
   if (entries_) sqlite3_close_v2(entries_);
   if (index_) sqlite3_close_v2(index_);
 }
@@ -173,11 +204,14 @@ base::Status AuditIndexer::CatchUp() {
                read_)) {
     return Unindexed(entries_, "read entries");
   }
-  if (!prepare(index_, kInsertSearchKey, insert_) || !prepare(index_, kSetIndexedSeq, done_)) {
+  if (!prepare(index_, kInsertSearchKey, insert_) ||
+      !prepare(index_, kInsertSearchEntry, insert_entry_) ||
+      !prepare(index_, kSetIndexedSeq, done_)) {
     return Unindexed(index_, "prepare");
   }
   sqlite3_stmt* const read = read_;
   sqlite3_stmt* const insert = insert_;
+  sqlite3_stmt* const insert_entry = insert_entry_;
   sqlite3_stmt* const done = done_;
   int64_t from;
   {
@@ -194,11 +228,15 @@ base::Status AuditIndexer::CatchUp() {
       const int64_t seq = sqlite3_column_int64(read, 0);
       std::string_view canonical(static_cast<const char*>(sqlite3_column_blob(read, 1)),
                                  static_cast<size_t>(sqlite3_column_bytes(read, 1)));
-      Keyed keyed{seq, 0, {}};
+      Keyed keyed{seq, 0, false, {}, {}};
       // An entry that does not parse is not found by search; `audit verify` names it.
       if (auto record = ParseCanonical(canonical); record.ok()) {
         keyed.time_ms = record->time_ms;
-        keyed.keys = SearchKeysOf(record.value());
+        keyed.parsed = true;
+        std::vector<std::string> keys = SearchKeysOf(record.value());
+        keyed.tags = TagsOf(keys);
+        std::erase_if(keys, [](const std::string& key) { return !IsKeyRow(key); });
+        keyed.keys = std::move(keys);
       }
       batch.push_back(std::move(keyed));
     }
@@ -221,6 +259,22 @@ base::Status AuditIndexer::CatchUp() {
       const int inserted = sqlite3_step(insert);
       written += sqlite3_changes(index_);
       sqlite3_reset(insert);
+      if (inserted != SQLITE_DONE) {
+        base::Error error = Unindexed(index_, "insert");
+        Exec(index_, "ROLLBACK");
+        return error;
+      }
+    }
+    // One tags row per entry, in seq order: appended at the end of its table.
+    for (const Keyed& keyed : batch) {
+      if (!keyed.parsed) continue;
+      sqlite3_bind_int64(insert_entry, 1, keyed.seq);
+      sqlite3_bind_int64(insert_entry, 2, keyed.time_ms);
+      sqlite3_bind_text(insert_entry, 3, keyed.tags.data(), static_cast<int>(keyed.tags.size()),
+                        SQLITE_STATIC);
+      const int inserted = sqlite3_step(insert_entry);
+      written += sqlite3_changes(index_);
+      sqlite3_reset(insert_entry);
       if (inserted != SQLITE_DONE) {
         base::Error error = Unindexed(index_, "insert");
         Exec(index_, "ROLLBACK");

@@ -6,9 +6,10 @@
 // chain does not cover it, it is not synced on each commit (WAL, synchronous=NORMAL: a power cut
 // may lose its last transactions, never make it inconsistent), and it is caught up from the
 // entries whenever it is behind or missing (Open, and after every batch the writer commits). An
-// index ahead of the log (audit.db restored from an older copy), or whose row count is not the
-// number of rows it wrote (`audit_search_state.keys`: rows removed or added behind its back,
-// which would hide entries from searches), is dropped and rebuilt by Open; `audit verify`
+// index ahead of the log (audit.db restored from an older copy), of another format
+// (`audit_search_state.format`, kAuditSearchFormat: made by an older build), or whose row count
+// is not the number of rows it wrote (`audit_search_state.keys`: rows removed or added behind its
+// back, which would hide entries from searches), is dropped and rebuilt by Open; `audit verify`
 // compares every entry's rows (audit_verify.h, VerifyAuditSearchIndex).
 // Appends never wait for it; a search reads the entries it has not reached directly
 // (audit_search.h), so nothing committed is missed. Thread-safe.
@@ -63,6 +64,7 @@ class AuditIndexer {
   // CatchUp's statements, prepared at its first run (on entries_ and index_).
   sqlite3_stmt* read_ = nullptr;
   sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* insert_entry_ = nullptr;
   sqlite3_stmt* done_ = nullptr;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;

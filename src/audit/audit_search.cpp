@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <string>
 
 #include "audit/audit_database.h"
 #include "audit/audit_event.h"
@@ -50,6 +51,25 @@ std::string Placeholders(size_t n) {
 
 }  // namespace
 
+bool IsKeyRow(std::string_view key) {
+  // The values nearly every entry carries (a clinician's read or search that succeeded, about a
+  // patient and the items returned): a key range of them would not narrow a search.
+  for (std::string_view tag : {"s|read", "s|search", "s|search-type", "o|0", "e|1", "e|2"}) {
+    if (key == tag) return false;
+  }
+  return true;
+}
+
+std::string TagsOf(const std::vector<std::string>& keys) {
+  std::string tags(1, kTagEnd);
+  for (const std::string& key : keys) {
+    if (IsKeyRow(key)) continue;
+    tags += key;
+    tags += kTagEnd;
+  }
+  return tags;
+}
+
 AuditSearch::~AuditSearch() {
   for (sqlite3* db : idle_) sqlite3_close_v2(db);
 }
@@ -90,9 +110,11 @@ void AuditSearch::Give(sqlite3* db) {
 
 namespace {
 
-// How far the attached index has reached; 0 when there is none (or it cannot be read).
+// How far the attached index has reached; 0 when there is none, it cannot be read or it is of
+// another format (made by an older build: rebuilt at the next start, not read until then).
 int64_t IndexedSeq(sqlite3* db) {
-  Statement state(db, "SELECT indexed_seq FROM ix.audit_search_state WHERE id = 1");
+  Statement state(db, "SELECT indexed_seq FROM ix.audit_search_state WHERE id = 1 AND format = " +
+                          std::to_string(kAuditSearchFormat));
   if (!state.get() || sqlite3_step(state.get()) != SQLITE_ROW) return 0;
   return sqlite3_column_int64(state.get(), 0);
 }
@@ -144,35 +166,66 @@ base::Result<std::vector<AuditHit>> AuditSearch::Find(const AuditQuery& query) {
     return error;
   };
   if (indexed > 0) {
-    // The indexed entries: drive from the first group's rows of the side table (callers put the
+    // The indexed entries: drive from the first group that is all key rows (callers put the
     // most selective first), or from the entries' time index when there is none; the other
-    // groups are point lookups. Parameters are bound in the order they appear.
-    const bool driven = !query.all_of.empty();
-    const std::string t = driven ? "s" : "e";
+    // groups' key rows are point lookups and their tags are looked up in the entry's tags row (a
+    // group of both kinds: either). Parameters are bound in the order they appear.
+    const std::vector<std::string>* driver = nullptr;
+    for (const auto& group : query.all_of) {
+      if (std::all_of(group.begin(), group.end(), IsKeyRow)) {
+        driver = &group;
+        break;
+      }
+    }
+    const std::string t = driver ? "s" : "e";
     std::string sql;
     std::vector<std::string> keys;
-    if (driven) {
-      const auto& driver = query.all_of.front();
-      sql = std::string("SELECT ") + (driver.size() > 1 ? "DISTINCT " : "") +
+    if (driver) {
+      sql = std::string("SELECT ") + (driver->size() > 1 ? "DISTINCT " : "") +
             "s.time_ms, s.seq FROM ix.audit_search s WHERE s.key IN (" +
-            Placeholders(driver.size()) + ")";
-      keys.insert(keys.end(), driver.begin(), driver.end());
+            Placeholders(driver->size()) + ")";
+      keys.insert(keys.end(), driver->begin(), driver->end());
     } else {
       sql = "SELECT e.time_ms, e.seq FROM audit_entry e WHERE 1";
     }
     sql += " AND " + t + ".seq <= ? AND " + t + ".time_ms >= ? AND " + t + ".time_ms < ? AND " + t +
            ".time_ms <= ? AND (" + t + ".time_ms < ? OR " + t + ".seq < ?)";
     std::vector<std::string> lookup_keys;
-    auto lookup = [&](const std::vector<std::string>& group) {
-      lookup_keys.insert(lookup_keys.end(), group.begin(), group.end());
-      return "SELECT 1 FROM ix.audit_search x WHERE x.key IN (" + Placeholders(group.size()) +
-             ") AND x.time_ms = " + t + ".time_ms AND x.seq = " + t + ".seq";
+    // Whether the entry has a key row of `group`'s key rows, or a tag of its tags.
+    auto any_of = [&](const std::vector<std::string>& group) {
+      std::vector<std::string> key_rows;
+      std::string tags;
+      for (const std::string& key : group) {
+        if (IsKeyRow(key)) {
+          key_rows.push_back(key);
+        } else {
+          tags += std::string(tags.empty() ? "" : " OR ") + "instr(n.tags, ?) > 0";
+        }
+      }
+      std::string any;
+      if (!key_rows.empty()) {
+        lookup_keys.insert(lookup_keys.end(), key_rows.begin(), key_rows.end());
+        any = "EXISTS(SELECT 1 FROM ix.audit_search x WHERE x.key IN (" +
+              Placeholders(key_rows.size()) + ") AND x.time_ms = " + t +
+              ".time_ms AND x.seq = " + t + ".seq)";
+      }
+      if (!tags.empty()) {
+        for (const std::string& key : group) {
+          if (!IsKeyRow(key)) lookup_keys.push_back(kTagEnd + key + kTagEnd);
+        }
+        any += std::string(any.empty() ? "" : " OR ") +
+               "EXISTS(SELECT 1 FROM ix.audit_search_entry n WHERE n.seq = " + t + ".seq AND (" +
+               tags + "))";
+      }
+      return "(" + any + ")";
     };
-    for (size_t g = driven ? 1 : 0; g < query.all_of.size(); ++g) {
-      sql += " AND EXISTS(" + lookup(query.all_of[g]) + ")";
+    for (const auto& group : query.all_of) {
+      if (&group != driver && !group.empty()) sql += " AND " + any_of(group);
     }
-    if (!query.none_of.empty()) sql += " AND NOT EXISTS(" + lookup(query.none_of) + ")";
-    sql += " ORDER BY " + t + ".time_ms DESC, " + t + ".seq DESC LIMIT ?";
+    if (!query.none_of.empty()) sql += " AND NOT " + any_of(query.none_of);
+    // No LIMIT: rows are read until count + 1 of them pass the re-check (a candidate the side
+    // tables chose wrongly must not shorten the page).
+    sql += " ORDER BY " + t + ".time_ms DESC, " + t + ".seq DESC";
     Statement found(db, sql);
     Statement canonical(db, "SELECT canonical FROM audit_entry WHERE seq = ?1");
     if (!found.get() || !canonical.get()) return fail("search");
@@ -187,9 +240,9 @@ base::Result<std::vector<AuditHit>> AuditSearch::Find(const AuditQuery& query) {
       sqlite3_bind_int64(found.get(), index++, number);
     }
     for (const std::string& key : lookup_keys) bind_text(key);
-    sqlite3_bind_int64(found.get(), index++, query.count + 1);
-    int rc;
-    while ((rc = sqlite3_step(found.get())) == SQLITE_ROW) {
+    int rc = SQLITE_DONE;
+    while (static_cast<int64_t>(hits.size()) <= query.count &&
+           (rc = sqlite3_step(found.get())) == SQLITE_ROW) {
       const int64_t seq = sqlite3_column_int64(found.get(), 1);
       sqlite3_bind_int64(canonical.get(), 1, seq);
       if (sqlite3_step(canonical.get()) == SQLITE_ROW) {
@@ -197,7 +250,9 @@ base::Result<std::vector<AuditHit>> AuditSearch::Find(const AuditQuery& query) {
       }
       sqlite3_reset(canonical.get());
     }
-    if (rc != SQLITE_DONE) return fail("search");
+    if (static_cast<int64_t>(hits.size()) <= query.count && rc != SQLITE_DONE) {
+      return fail("search");
+    }
   }
   {
     // The entries the index has not reached: read and matched one by one (a batch or so behind

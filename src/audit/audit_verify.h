@@ -45,9 +45,13 @@ struct IndexVerifyReport {
   int64_t indexed = 0;        // the entries the index says it holds (1..indexed_seq)
   int64_t rows = 0;           // its rows read
   int64_t first_bad_seq = 0;  // when !ok: the first entry whose rows differ
+  // Of another format than this build's (audit_search.h, kAuditSearchFormat): as if absent,
+  // searches do not read it and the next start rebuilds it; its rows are not compared.
+  bool other_format = false;
   std::string why;
   // "index ok: N entries, R rows", "index absent: it is built from the log at the next start",
-  // or "index: first entry whose rows differ: SEQ (why); ..." saying how to rebuild it.
+  // "index of format F: ... rebuilt ... at the next start", or "index: first entry whose rows
+  // differ: SEQ (why); ..." saying how to rebuild it.
   std::string Summary() const;
 };
 
