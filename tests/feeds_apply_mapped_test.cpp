@@ -283,6 +283,11 @@ TEST_F(ApplyMappedTest, AFieldReplacesOnlyTheTelecomsItCouldHaveSent) {
   auto add_temp = [this](json::object resource, std::string_view type) {
     resource["telecom"].as_array().emplace_back(
         json::object{{"system", "phone"}, {"value", "0999"}, {"use", "temp"}});
+    // And an identifier of the user's own system: PID-3 states the source's identifiers only.
+    if (type == "Patient") {
+      resource["identifier"].as_array().emplace_back(
+          json::object{{"system", "https://community.example.org/id"}, {"value", "C1"}});
+    }
     resource.erase("meta");
     auto put = server_.Send("PUT", "/fhir/" + std::string(type) + "/" + Str(resource.at("id")),
                             json::serialize(resource));
@@ -299,6 +304,8 @@ TEST_F(ApplyMappedTest, AFieldReplacesOnlyTheTelecomsItCouldHaveSent) {
                          {14, "\"\""}}),
              "NK1|1|SMITH^JOHN|SPO||0113 496 4444^PRN^PH"}));
   patient = One("Patient", std::string(kMrn) + "M300");
+  EXPECT_EQ(patient.at("identifier").as_array().size(), 2u) << json::serialize(patient);
+  EXPECT_EQ(patient.at("identifier").as_array()[1].at("value"), "C1") << json::serialize(patient);
   EXPECT_EQ(patient.at("telecom"), json::parse(R"([
     {"system": "phone", "value": "0113 496 3333", "use": "home"},
     {"system": "phone", "value": "0999", "use": "temp"}])"))

@@ -67,10 +67,10 @@ void PutStated(json::object& patch, std::string_view key, FieldState state, json
 }
 
 void PutPart(MappedResource& resource, std::string_view member, std::string_view key,
-             std::vector<std::string> values, FieldState state, json::array items) {
+             std::vector<std::string> values, FieldState state, json::array items, bool prefix) {
   if (state == FieldState::kValue && items.empty()) state = FieldState::kAbsent;
   resource.parts.push_back(
-      ArrayPart{std::string(member), std::string(key), std::move(values), state});
+      ArrayPart{std::string(member), std::string(key), std::move(values), state, prefix});
   if (state != FieldState::kValue) return;
   json::value& into = resource.resource[member];
   if (!into.is_array()) into.emplace_array();
@@ -294,7 +294,11 @@ std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid,
            "' fails the NHS number check (modulus 11) and is not stored as an NHS number");
     }
   }
-  PutPart(resource, "identifier", "", {}, FieldState::kValue, std::move(identifiers));
+  // PID-3's part is the identifiers under this organisation's source systems (every one it
+  // maps, and none a client may add: fhir/server_owned.h); an identifier a user gave the Patient
+  // under a system of their own stays.
+  PutPart(resource, "identifier", "/system", {IdentitySystem(feed_.organisation_ods, "", "")},
+          FieldState::kValue, std::move(identifiers), /*prefix=*/true);
   PutPart(resource, "identifier", "/system", {kNhsNumberSystem}, nhs_state, std::move(nhs));
   patient["active"] = true;
 

@@ -50,15 +50,17 @@ enum class FieldState { kAbsent, kNull, kValue };
 
 // A part of an array member that one field states on its own (Patient.telecom: PID-13's numbers
 // and PID-14's). Its items, stored or mapped, are those whose string at `key` (a JSON pointer
-// into the item, "/use") is one of `values`, the ones its field can produce; a part with an empty
-// `key` owns the items no other part of the member owns. On an update a stated part's items
+// into the item, "/use") is one of `values`, the ones its field can produce, or with `prefix`
+// begins with one (PID-3: the identifiers under this organisation's source systems). On an
+// update a stated part's items
 // replace the stored ones it owns, a nulled part's are deleted, an absent part's are kept; stored
 // items no part owns (a `temp` phone a clinician added) are kept whatever the message says.
 struct ArrayPart {
   std::string member;               // "telecom"
-  std::string key;                  // "/use"; empty: the rest
+  std::string key;                  // "/use"
   std::vector<std::string> values;  // {"home", "mobile"}
   FieldState state = FieldState::kAbsent;
+  bool prefix = false;  // `values` begin the string at `key`, rather than are it
 };
 
 // A member an update implies without stating it: set only when the resource holds none of

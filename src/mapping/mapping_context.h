@@ -87,7 +87,8 @@ void PutStated(boost::json::object& patch, std::string_view key, FieldState stat
 // Adds a part of the array `member` that one field states (ArrayPart): its items are appended to
 // the patch's `member`; a field whose value maps to no item states nothing.
 void PutPart(MappedResource& resource, std::string_view member, std::string_view key,
-             std::vector<std::string> values, FieldState state, boost::json::array items);
+             std::vector<std::string> values, FieldState state, boost::json::array items,
+             bool prefix = false);
 // The telecoms of an XTN field: a home field's (PID-13, NK1-5) are home or mobile, a business
 // field's (PID-14, NK1-6) work, whatever XTN-2/3 say, so the field an item came from can be told
 // again from its `use` when a later message states one field and not the other; an item of

@@ -35,17 +35,11 @@ std::string_view StringAt(const json::value& item, std::string_view pointer) {
   return at->is_string() ? std::string_view(at->as_string()) : std::string_view();
 }
 
-bool KeyedOwns(const ArrayPart& part, const json::value& item) {
+bool Owns(const ArrayPart& part, const json::value& item) {
   const std::string_view at = StringAt(item, part.key);
-  return std::find(part.values.begin(), part.values.end(), at) != part.values.end();
-}
-
-bool Owns(const ArrayPart& part, const json::value& item, const std::vector<ArrayPart>& parts) {
-  if (!part.key.empty()) return KeyedOwns(part, item);
-  for (const ArrayPart& other : parts) {
-    if (other.member == part.member && !other.key.empty() && KeyedOwns(other, item)) return false;
-  }
-  return true;
+  return std::any_of(part.values.begin(), part.values.end(), [&](const std::string& value) {
+    return part.prefix ? at.starts_with(value) : at == value;
+  });
 }
 
 // One array member stated in parts: each part's items, in the order the parts are listed, from
@@ -66,13 +60,13 @@ void MergeParts(json::object& result, const std::string& member, const MappedRes
   for (const ArrayPart& part : mapped.parts) {
     if (part.member != member || part.state == FieldState::kNull) continue;
     for (const json::value& item : part.state == FieldState::kValue ? stated : stored) {
-      if (Owns(part, item, mapped.parts)) out.push_back(item);
+      if (Owns(part, item)) out.push_back(item);
     }
   }
   for (const json::value& item : stored) {
     bool owned = false;
     for (const ArrayPart& part : mapped.parts) {
-      owned = owned || (part.member == member && Owns(part, item, mapped.parts));
+      owned = owned || (part.member == member && Owns(part, item));
     }
     if (!owned) out.push_back(item);
   }
