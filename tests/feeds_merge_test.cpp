@@ -215,6 +215,37 @@ TEST_F(FeedsMergeTest, ALoserAlreadyMergedIntoAnotherPatientIsRefused) {
   EXPECT_TRUE(Links("M3").empty());
 }
 
+// Hostile round 8 L7: the loser's NHS number is the person's. A survivor with none takes it (a
+// search by NHS number found only the retired record); one that holds its own keeps it.
+TEST_F(FeedsMergeTest, ASurvivorWithNoNhsNumberTakesTheLosers) {
+  const std::string nhs = "9434765919";
+  Applied(Adt("A28", "N1", "20260301100000+0000",
+              {"PID|1|" + nhs + "^^^NHS^NH|M2^^^RX1PAS^MR||SMITH^JANE||19800214|F"}));
+  Applied(Adt("A28", "N2", "20260301100000+0000", {Pid("M1")}));
+  Applied(Merge("N3", "20260302100000+0000", "M1", "M2"));
+  const auto number_of = [](const json::object& patient) {
+    for (const auto& identifier : patient.at("identifier").as_array()) {
+      if (identifier.at("system") == "https://fhir.nhs.uk/Id/nhs-number") {
+        return Str(identifier.at("value"));
+      }
+    }
+    return std::string();
+  };
+  EXPECT_EQ(number_of(Patient("M1")), nhs);
+  // The active Patient with that number: the survivor.
+  EXPECT_EQ(Str(One("Patient", "active=true&identifier=https://fhir.nhs.uk/Id/nhs-number%7C" + nhs)
+                    .at("id")),
+            Str(Patient("M1").at("id")));
+  // A survivor holding its own keeps it.
+  const std::string other = "9000000009";
+  Applied(Adt("A28", "N4", "20260301100000+0000",
+              {"PID|1|" + nhs + "^^^NHS^NH|M4^^^RX1PAS^MR||SMITH^JANE||19800214|F"}));
+  Applied(Adt("A28", "N5", "20260301100000+0000",
+              {"PID|1|" + other + "^^^NHS^NH|M3^^^RX1PAS^MR||SMITH^JANE||19800214|F"}));
+  Applied(Merge("N6", "20260302100000+0000", "M3", "M4"));
+  EXPECT_EQ(number_of(Patient("M3")), other);
+}
+
 TEST_F(FeedsMergeTest, TwoIdentifiersOfOnePatientCannotMergeIntoEachOther) {
   // One Patient the record holds under two of this source's identity systems (written by the
   // server's own work, a load: the mapping gives each PID one identity, and a client may not

@@ -18,18 +18,24 @@ using mapping::MappedResource;
 namespace {
 
 // The identifier of `patient` under `system` ("M100"); empty when it has none.
-std::string IdentifierValue(const json::object& patient, const std::string& system) {
+// The Patient's identifier of `system` that has a value, or none.
+const json::object* IdentifierOf(const json::object& patient, std::string_view system) {
   auto* identifiers = patient.if_contains("identifier");
-  if (!identifiers || !identifiers->is_array()) return {};
+  if (!identifiers || !identifiers->is_array()) return nullptr;
   for (const auto& identifier : identifiers->as_array()) {
     if (!identifier.is_object()) continue;
     auto* s = identifier.as_object().if_contains("system");
     auto* v = identifier.as_object().if_contains("value");
     if (s && v && s->is_string() && v->is_string() && s->as_string() == system) {
-      return std::string(v->as_string());
+      return &identifier.as_object();
     }
   }
-  return {};
+  return nullptr;
+}
+
+std::string IdentifierValue(const json::object& patient, const std::string& system) {
+  const json::object* identifier = IdentifierOf(patient, system);
+  return identifier ? std::string(identifier->at("value").as_string()) : std::string();
 }
 
 // A merge the record refuses as the source sent it: nothing of the message is written, and it
@@ -191,9 +197,22 @@ base::Status PlanMerge(interactions::FhirService& service, const interactions::R
     const auto& other = link.as_object().at("other").as_object();
     if (auto* r = other.if_contains("reference"); r && r->as_string() == loser_ref) linked = true;
   }
+  bool changed = false;
   if (!linked) {
     links.emplace_back(
         json::object{{"other", json::object{{"reference", loser_ref}}}, {"type", "replaces"}});
+    changed = true;
+  }
+  // The loser's NHS number is the person's: a survivor with none takes it, else a search by NHS
+  // number would find only the retired record (hostile round 8 L7). One it holds is kept.
+  if (const json::object* number = IdentifierOf(old.body, mapping::kNhsNumberSystem);
+      number && !IdentifierOf(survivor->body, mapping::kNhsNumberSystem)) {
+    json::value& identifiers = survivor->body["identifier"];
+    if (!identifiers.is_array()) identifiers.emplace_array();
+    identifiers.as_array().push_back(*number);
+    changed = true;
+  }
+  if (changed) {
     if (survivor->decision != Decision::kCreate) survivor->decision = Decision::kUpdate;
   } else if (survivor->decision == Decision::kUnchanged || survivor->decision == Decision::kOlder) {
     survivor->body = {};
