@@ -70,7 +70,9 @@ void MllpDecoder::Feed(std::string_view chunk, std::vector<MllpEvent>& events) {
         p = stop;
         if (p == end) break;
         if (*p == kMllpEnd) {
-          state_ = State::kSawEnd;
+          // The frame ends here, not at the 0x0D after it: a sender that waits for its ACK
+          // before sending anything more is answered (the 0x0D is ignored between frames).
+          EndFrame(events);
         } else {  // a new start block: the frame so far never ended
           junk_ += frame_.size() + 1;
           FlushJunk(events);
@@ -79,17 +81,14 @@ void MllpDecoder::Feed(std::string_view chunk, std::vector<MllpEvent>& events) {
         ++p;
         break;
       }
-      case State::kSawEnd:
-        if (*p == kMllpCarriageReturn) ++p;
-        EndFrame(events);
-        break;
       case State::kSkipping: {
         const char* stop = FindEither(p, end, kMllpEnd, kMllpStart);
         skipped_ += static_cast<size_t>(stop - p);
         p = stop;
         if (p == end) break;
         if (*p == kMllpEnd) {
-          state_ = State::kSkippingSawEnd;
+          state_ = State::kOutside;
+          skipped_ = 0;
         } else {
           state_ = State::kInFrame;  // a new frame starts; the long one never ended
           frame_.clear();
@@ -97,11 +96,6 @@ void MllpDecoder::Feed(std::string_view chunk, std::vector<MllpEvent>& events) {
         ++p;
         break;
       }
-      case State::kSkippingSawEnd:
-        if (*p == kMllpCarriageReturn) ++p;
-        state_ = State::kOutside;
-        skipped_ = 0;
-        break;
     }
   }
   FlushJunk(events);

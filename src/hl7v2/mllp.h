@@ -39,8 +39,8 @@ class MllpDecoder {
 
   // Consumes a chunk and appends what it completed to `events`. Carriage returns and line
   // feeds between frames are ignored (some senders end a frame with a newline), not junk.
-  // A 0x1C followed by anything but 0x0D still ends the frame; the byte after it is read as
-  // outside a frame.
+  // A frame ends at its 0x1C, whether or not the 0x0D has come yet (a sender that sends
+  // `0x0B msg 0x1C` and waits is answered); the byte after it is read as outside a frame.
   void Feed(std::string_view chunk, std::vector<MllpEvent>& events);
 
   // True while inside a frame (the connection closing now would cut a message short).
@@ -48,7 +48,7 @@ class MllpDecoder {
   size_t buffered_bytes() const { return frame_.size(); }
 
  private:
-  enum class State { kOutside, kInFrame, kSawEnd, kSkipping, kSkippingSawEnd };
+  enum class State { kOutside, kInFrame, kSkipping };
   void EndFrame(std::vector<MllpEvent>& events);
   void FlushJunk(std::vector<MllpEvent>& events);
 

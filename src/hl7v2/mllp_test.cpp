@@ -75,6 +75,23 @@ TEST(Mllp, AcceptsAnEndBlockWithoutItsCarriageReturn) {
   EXPECT_EQ(Frames(events), (std::vector<std::string>{"MSH|a\r", "MSH|b\r"}));
 }
 
+// Hostile round 8 L1: a sender that sends `0x0B msg 0x1C` and waits got no ACK until another
+// byte came; the frame ends at its 0x1C, and the 0x0D when it comes is nothing.
+TEST(Mllp, AFrameEndsAtItsEndBlockBeforeTheCarriageReturnComes) {
+  MllpDecoder decoder;
+  std::vector<MllpEvent> events;
+  decoder.Feed("\x0BMSH|a\r\x1C", events);
+  EXPECT_EQ(Frames(events), (std::vector<std::string>{"MSH|a\r"}));
+  EXPECT_FALSE(decoder.InFrame());
+  events.clear();
+  decoder.Feed("\r", events);
+  EXPECT_TRUE(events.empty());
+  // Likewise the end of an over-long frame being skipped.
+  MllpDecoder small(8);
+  small.Feed("\x0BMSH|0123456789\r\x1C", events);
+  EXPECT_FALSE(small.InFrame());
+}
+
 TEST(Mllp, SkipsAnOverLongFrameReportingItOnce) {
   for (size_t chunk : {size_t{1}, size_t{7}, size_t{100000}}) {
     MllpDecoder decoder(1000);
