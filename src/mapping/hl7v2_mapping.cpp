@@ -262,7 +262,7 @@ std::optional<PatientMapping> MappingContext::MapPatient(hl7v2::SegmentView pid,
     const std::string value = r.Text(3, rep, 1);
     const std::string type = r.Text(3, rep, 5);
     if (value.empty() && (type == "NH" || type == "NHS") && nhs_number.empty() &&
-        r.segment().Get(3, rep, 1) == "\"\"") {
+        IsNullText(r.segment().Get(3, rep, 1))) {
       nhs_state = FieldState::kNull;
     }
     if (value.empty() || type == "NH" || type == "NHS") continue;
@@ -466,7 +466,7 @@ hl7v2::Result<MappedMessage> MapMessage(const hl7v2::Message& message, const Fee
   if (auto evn = message.FindSegment("EVN"); evn && header.message_code == "ADT") {
     auto recorded = evn->Text(2, 1, 1);
     // "" (HL7's null) states no time: MSH-7 orders the message then.
-    if (recorded.ok() && !recorded.value().empty() && recorded.value() != "\"\"") {
+    if (recorded.ok() && !recorded.value().empty() && !IsNullText(evn->Get(2, 1, 1))) {
       time_text = recorded.value();
       time_where = evn->Location(2, 1, 1);
     }

@@ -484,6 +484,16 @@ TEST(Hl7v2Mapping, QuotesInsideAFieldAreNoValueEither) {
   EXPECT_EQ(Str(patient.at("telecom").as_array()[0].at("value")), "0113 496 0000");
 }
 
+// Hostile round 8 L4: HL7's null is tested on the text as sent; an escaped \X2222\ is two quote
+// characters, which the sender wrote as a value (a field of them is stated, not deleted).
+TEST(Hl7v2Mapping, EscapedQuotesAreAValueNotTheNull) {
+  auto m = Map({Msh("ADT^A28^ADT_A05", "1"), "EVN|A28|20260301101500",
+                "PID|1||M1^^^RX1PAS^MR||\\X2222\\^ANN"});
+  ASSERT_TRUE(m.ok()) << m.error().ToString();
+  const json::object& patient = Find(*m, "Patient")->resource;
+  EXPECT_EQ(Str(patient.at("name").as_array()[0].at("family")), "\"\"") << json::serialize(patient);
+}
+
 TEST(Hl7v2Mapping, AnEventTimeOfQuotesIsNoTimeAndMsh7OrdersTheMessage) {
   auto m = Map({Msh("ADT^A08^ADT_A01", "1", "20260301101500+0000"), "EVN|A08|\"\"",
                 "PID|1||M1^^^RX1PAS^MR"});

@@ -13,9 +13,18 @@ namespace carerecord::mapping {
 
 namespace json = boost::json;
 
+bool IsNullText(std::string_view raw) {
+  const size_t begin = raw.find_first_not_of(" \t");
+  if (begin == std::string_view::npos) return false;
+  return raw.substr(begin, raw.find_last_not_of(" \t") - begin + 1) == "\"\"";
+}
+
 std::string FieldReader::Text(size_t field, size_t repetition, size_t component,
                               size_t subcomponent) const {
   if (error_->has_value()) return {};
+  // "" is HL7's null (chapter 2): "delete the value" in an update, never a value to store. The
+  // test is on the text as sent, before unescaping: \X2222\ is two quote characters, a value.
+  if (IsNullText(segment_.Get(field, repetition, component, subcomponent))) return {};
   auto text = segment_.Text(field, repetition, component, subcomponent);
   if (!text.ok()) {
     *error_ = text.error();
@@ -27,17 +36,13 @@ std::string FieldReader::Text(size_t field, size_t repetition, size_t component,
   size_t begin = s.find_first_not_of(" \t");
   if (begin == std::string::npos) return {};
   size_t end = s.find_last_not_of(" \t");
-  // "" is HL7's null (chapter 2): "delete the value" in an update, never a value to store.
-  if (end - begin == 1 && s[begin] == '"' && s[end] == '"') return {};
   return s.substr(begin, end - begin + 1);
 }
 
 FieldState FieldReader::State(size_t field) const {
-  std::string_view raw = segment_.Get(field);
-  const size_t begin = raw.find_first_not_of(" \t");
-  if (begin == std::string_view::npos) return FieldState::kAbsent;
-  raw = raw.substr(begin, raw.find_last_not_of(" \t") - begin + 1);
-  return raw == "\"\"" ? FieldState::kNull : FieldState::kValue;
+  const std::string_view raw = segment_.Get(field);
+  if (raw.find_first_not_of(" \t") == std::string_view::npos) return FieldState::kAbsent;
+  return IsNullText(raw) ? FieldState::kNull : FieldState::kValue;
 }
 
 void FieldReader::Fail(hl7v2::ErrorCondition condition, size_t field, std::string reason,

@@ -16,6 +16,10 @@
 
 namespace carerecord::mapping {
 
+// Whether raw (escaped) text is HL7's null, `""` (spaces around it allowed): tested before
+// unescaping, so an escaped `\X2222\` is the two characters, a value.
+bool IsNullText(std::string_view raw);
+
 // Reads unescaped text from one segment, keeping the first error: a mapping reads dozens of
 // fields and reports the first that could not be decoded, so each read returns "" after a
 // failure and the caller checks `error()` once at the end.
