@@ -36,7 +36,7 @@ TEST(FhirServerOwned, AClientMayNotGiveAResourceAFeedsIdentifier) {
   auto posted = server.Send("POST", "/fhir/Patient", planted);
   EXPECT_EQ(posted.status, 422) << posted.body;
   EXPECT_NE(posted.body.find("a hospital feed's own"), std::string::npos) << posted.body;
-  EXPECT_NE(posted.body.find("/identifier"), std::string::npos) << posted.body;
+  EXPECT_NE(posted.body.find("Patient.identifier"), std::string::npos) << posted.body;
   // Nor by PUT, nor in a transaction, nor in a single identifier among others of its own.
   std::string planted_p9 = planted;
   planted_p9.insert(1, R"("id":"p9",)");
@@ -86,13 +86,61 @@ TEST(FhirServerOwned, AResourceKeepsTheFeedsIdentifierItHoldsButGainsNoOther) {
   EXPECT_EQ(Count(server, "identifier=" + kSystem + "%7CM1"), 1);
   EXPECT_EQ(Count(server, "identifier=" + kSystem + "%7CM2"), 0);
   EXPECT_EQ(Count(server, "identifier=" + kSystem + "%7CM3"), 0);
-  // Dropping it is the client's to do (the feed then no longer finds this Patient).
-  std::string dropped = PatientWith("[]");
-  dropped.replace(dropped.find(R"("identifier":[],)"), std::string(R"("identifier":[],)").size(),
-                  "");
+  // Nor dropped, nor changed in case (hostile round 9 N2: the feed no longer found the Patient
+  // and made a second one, splitting the record).
+  std::string dropped = PatientWith("[" + Identifier("https://example.org/mrn", "1") + "]");
   dropped.insert(1, R"("id":")" + id + R"(",)");
-  EXPECT_EQ(server.Send("PUT", put_target, dropped).status, 200);
-  EXPECT_EQ(Count(server, "identifier=" + kSystem + "%7CM1"), 0);
+  EXPECT_EQ(server.Send("PUT", put_target, dropped).status, 422);
+  std::string upper =
+      PatientWith("[" + Identifier("URN:CareRecord:source:Y99001:mrn:HOSP", "M1") + "]");
+  upper.insert(1, R"("id":")" + id + R"(",)");
+  EXPECT_EQ(server.Send("PUT", put_target, upper).status, 422);
+  EXPECT_EQ(Count(server, "identifier=" + kSystem + "%7CM1"), 1);
+  // Kept with less around it (no type, no use) is kept (hostile round 9 N6).
+  std::string plain = PatientWith("[" + Identifier(kSystem, "M1") + "]");
+  plain.insert(1, R"("id":")" + id + R"(",)");
+  EXPECT_EQ(server.Send("PUT", put_target, plain).status, 200);
+}
+
+// Hostile round 9 N1 and N5: every element the `identifier` parameter reads (a
+// DocumentReference's masterIdentifier, which the feed finds its documents by), in any case.
+TEST(FhirServerOwned, NoElementTheIdentifierSearchReadsMayClaimAFeedsSystem) {
+  TestServer server;
+  ASSERT_EQ(
+      server.Send("PUT", "/fhir/Patient/p1", R"({"resourceType":"Patient","id":"p1"})").status,
+      201);
+  const std::string document =
+      R"({"resourceType":"DocumentReference","status":"current","subject":{"reference":"Patient/p1"},"content":[{"attachment":{"contentType":"text/plain","data":"aGk="}}],"masterIdentifier":{"system":"urn:carerecord:source:Y99001:document","value":"D1"}})";
+  auto posted = server.Send("POST", "/fhir/DocumentReference", document);
+  EXPECT_EQ(posted.status, 422) << posted.body;
+  EXPECT_NE(posted.body.find("DocumentReference.identifier"), std::string::npos) << posted.body;
+  EXPECT_EQ(
+      server
+          .Send("POST", "/fhir/Patient",
+                PatientWith("[" + Identifier("URN:CareRecord:Source:Y99001:mrn:HOSP", "M1") + "]"))
+          .status,
+      422);
+}
+
+// Hostile round 9 N3: a feed's document content is the feed's to write.
+TEST(FhirServerOwned, AClientWritesNoFeedDocumentBinary) {
+  TestServer server;
+  const std::string binary =
+      R"({"resourceType":"Binary","id":"doc-0123456789abcdef0123456789abcdef01234567","contentType":"text/plain","data":"aGk="})";
+  const std::string target = "/fhir/Binary/doc-0123456789abcdef0123456789abcdef01234567";
+  auto put = server.Send("PUT", target, binary);
+  EXPECT_EQ(put.status, 403) << put.body;
+  // The feed (the server's own work) writes it; a client then neither replaces nor deletes it.
+  interactions::RequestContext feed;
+  feed.who.principal = "feed:hosp";
+  feed.base_url = server.base();
+  ASSERT_EQ(server.service()
+                .Update(feed, "Binary", "doc-0123456789abcdef0123456789abcdef01234567", binary, "")
+                .status,
+            201);
+  EXPECT_EQ(server.Send("PUT", target, binary).status, 403);
+  EXPECT_EQ(server.Send("DELETE", target).status, 403);
+  EXPECT_EQ(server.Get(target).status, 200);
 }
 
 TEST(FhirServerOwned, AClientsVersionLosesTheFeedsEventTimeAndSource) {

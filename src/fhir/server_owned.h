@@ -13,5 +13,8 @@ inline constexpr char kSourceIdentifierPrefix[] = "urn:carerecord:source:";
 inline constexpr char kEventTimeExtension[] = "urn:carerecord:extension:source-event-time";
 // meta.source of a version a feed wrote: "urn:carerecord:feed:<feed>#<MSH-10>".
 inline constexpr char kFeedSourcePrefix[] = "urn:carerecord:feed:";
+// The id of a Binary that holds a feed's document content: "doc-" and 40 hex digits of the
+// SHA-256 of its document's identity (a Binary has no identifier to be found by).
+inline constexpr char kFeedBinaryIdPrefix[] = "doc-";
 
 }  // namespace carerecord::fhir

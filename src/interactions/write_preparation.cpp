@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <boost/json/parse.hpp>
 #include <random>
+#include <set>
 
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"
@@ -129,89 +129,103 @@ base::Status CheckNotSubsetted(const json::object& resource) {
   return base::Status::Ok();
 }
 
-bool IsSourceIdentifier(const json::object& identifier) {
-  const json::value* system = identifier.if_contains("system");
-  return system && system->is_string() &&
-         std::string_view(system->as_string()).starts_with(fhir::kSourceIdentifierPrefix);
+// Whether `text` begins with `prefix` (lower-case ASCII) in any case: a URN's "urn:" and its
+// namespace are case-insensitive (RFC 8141), so "URN:CareRecord:source:" claims the same.
+bool StartsWithAnyCase(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != prefix[i]) return false;
+  }
+  return true;
+}
+
+// A feed's document content (fhir/server_owned.h): only the feed writes or deletes it; a client
+// that replaced it would change what a hospital's letter says.
+base::Status CheckFeedBinary(const WriteRequest& request) {
+  if (request.server_work || request.type != "Binary" ||
+      !StartsWithAnyCase(request.id, fhir::kFeedBinaryIdPrefix)) {
+    return base::Status::Ok();
+  }
+  return base::MakeError(base::ErrorCode::kForbidden,
+                         "Binary/" + request.id +
+                             " holds a hospital feed's document content (Binary/doc-...): only "
+                             "the feed writes or deletes it",
+                         "Binary.id");
 }
 
 // What a client's version may not claim of what the server owns (fhir/server_owned.h): a feed's
-// event time and meta.source are dropped (a read-modify-write carries them back, and the version
-// is not the feed's), and an identifier under a feed's system that the version it replaces did
-// not hold is a 422: the feeds find their sources' resources by those, so one a client planted
-// would take a hospital's messages into a record of the client's choosing, or stop them.
-base::Status KeepServerOwned(json::object& resource, const std::string* previous_json) {
-  if (json::value* meta = resource.if_contains("meta"); meta && meta->is_object()) {
-    json::object& m = meta->as_object();
-    if (json::value* source = m.if_contains("source");
-        source && source->is_string() &&
-        std::string_view(source->as_string()).starts_with(fhir::kFeedSourcePrefix)) {
-      m.erase("source");
+// event time and meta.source are dropped, in any case (a read-modify-write carries them back, and
+// the version is not the feed's).
+void DropServerOwnedMeta(json::object& resource) {
+  json::value* meta = resource.if_contains("meta");
+  if (meta == nullptr || !meta->is_object()) return;
+  json::object& m = meta->as_object();
+  if (json::value* source = m.if_contains("source");
+      source && source->is_string() &&
+      StartsWithAnyCase(source->as_string(), fhir::kFeedSourcePrefix)) {
+    m.erase("source");
+  }
+  if (json::value* extensions = m.if_contains("extension"); extensions && extensions->is_array()) {
+    json::array& list = extensions->as_array();
+    const std::string_view event_time = fhir::kEventTimeExtension;
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [&](const json::value& extension) {
+                                const json::value* url =
+                                    extension.is_object() ? extension.as_object().if_contains("url")
+                                                          : nullptr;
+                                return url && url->is_string() &&
+                                       url->as_string().size() == event_time.size() &&
+                                       StartsWithAnyCase(url->as_string(), event_time);
+                              }),
+               list.end());
+    if (list.empty()) m.erase("extension");
+  }
+}
+
+// The values of the type's `identifier` search parameter under the feeds' systems, in any case,
+// as "system|value": every element the parameter reads (Identifier, a DocumentReference's
+// masterIdentifier), which is how the feeds find their sources' resources.
+std::set<std::string> SourceIdentifiers(const fhir::IndexEntries& index, uint32_t param) {
+  std::set<std::string> out;
+  for (const fhir::TokenEntry& token : index.tokens) {
+    if (token.param_id != param || token.of_type) continue;
+    if (!StartsWithAnyCase(token.system, fhir::kSourceIdentifierPrefix)) continue;
+    out.insert(token.system + "|" + token.code);
+  }
+  return out;
+}
+
+// A client's version holds exactly the feeds' identifiers the version it replaces held (none for
+// a create), else a 422: one planted would take a hospital's messages into a record of the
+// client's choosing (a leak) or, a second holder, stop them; one removed or changed would have
+// the feed make a second resource and split the record.
+base::Status CheckSourceIdentifiers(const store::PreparedWrite& write) {
+  const fhir::SearchParamDef* param = fhir::FindSearchParam(write.type, "identifier");
+  if (param == nullptr) return base::Status::Ok();
+  const std::set<std::string> now = SourceIdentifiers(write.index, param->id);
+  const std::set<std::string> before = SourceIdentifiers(write.previous_index, param->id);
+  if (now == before) return base::Status::Ok();
+  const auto first_missing = [](const std::set<std::string>& from,
+                                const std::set<std::string>& in) -> std::string {
+    for (const std::string& value : from) {
+      if (!in.count(value)) return value;
     }
-    if (json::value* extensions = m.if_contains("extension");
-        extensions && extensions->is_array()) {
-      json::array& list = extensions->as_array();
-      list.erase(std::remove_if(list.begin(), list.end(),
-                                [](const json::value& extension) {
-                                  const json::value* url =
-                                      extension.is_object()
-                                          ? extension.as_object().if_contains("url")
-                                          : nullptr;
-                                  return url && url->is_string() &&
-                                         url->as_string() == fhir::kEventTimeExtension;
-                                }),
-                 list.end());
-      if (list.empty()) m.erase("extension");
-    }
-  }
-  const json::value* identifiers = resource.if_contains("identifier");
-  if (identifiers == nullptr) return base::Status::Ok();
-  std::vector<const json::object*> claimed;
-  const auto collect = [&](const json::value& item) {
-    if (item.is_object() && IsSourceIdentifier(item.as_object())) {
-      claimed.push_back(&item.as_object());
-    }
+    return {};
   };
-  if (identifiers->is_array()) {
-    for (const json::value& item : identifiers->as_array()) collect(item);
-  } else {
-    collect(*identifiers);
-  }
-  if (claimed.empty()) return base::Status::Ok();
-  json::value previous;
-  if (previous_json != nullptr) {
-    boost::system::error_code ec;
-    previous = json::parse(*previous_json, ec);
-    if (ec) previous = nullptr;
-  }
-  const json::value* held =
-      previous.is_object() ? previous.as_object().if_contains("identifier") : nullptr;
-  // Held: the version it replaces has an identifier of the same system and value.
-  const auto same_member = [](const json::object& a, const json::object& b, std::string_view key) {
-    const json::value* x = a.if_contains(key);
-    const json::value* y = b.if_contains(key);
-    return x == nullptr ? y == nullptr : y != nullptr && *x == *y;
-  };
-  const auto was_held = [&](const json::object& identifier) {
-    const auto same = [&](const json::value& item) {
-      return item.is_object() && same_member(item.as_object(), identifier, "system") &&
-             same_member(item.as_object(), identifier, "value");
-    };
-    if (held == nullptr) return false;
-    if (!held->is_array()) return same(*held);
-    return std::any_of(held->as_array().begin(), held->as_array().end(), same);
-  };
-  for (const json::object* identifier : claimed) {
-    if (was_held(*identifier)) continue;
-    return base::MakeError(
-        base::ErrorCode::kUnprocessable,
-        "the identifier system " + std::string(identifier->at("system").as_string()) +
-            " is a hospital feed's own (" + fhir::kSourceIdentifierPrefix +
-            "...): only the feed states identifiers under it, and a resource may keep one it "
-            "holds but not be given one. Name the identifier under your own system",
-        "/identifier");
-  }
-  return base::Status::Ok();
+  const std::string added = first_missing(now, before);
+  const std::string what = added.empty()
+                               ? "removes or changes the identifier " + first_missing(before, now)
+                               : "gives it the identifier " + added;
+  return base::MakeError(
+      base::ErrorCode::kUnprocessable,
+      "this version " + what + ", under a hospital feed's own system (" +
+          fhir::kSourceIdentifierPrefix +
+          "...): only the feed states identifiers under it, since it finds its resources by "
+          "them. Keep those the resource holds as they are, and name yours under a system of "
+          "your own",
+      write.type + ".identifier");
 }
 
 }  // namespace
@@ -220,7 +234,8 @@ base::Result<store::PreparedWrite> PrepareWrite(json::object resource, const Wri
                                                 const std::string* previous_json) {
   CR_RETURN_IF_ERROR(fhir::ValidateResource(resource));
   CR_RETURN_IF_ERROR(CheckNotSubsetted(resource));
-  if (!request.server_work) CR_RETURN_IF_ERROR(KeepServerOwned(resource, previous_json));
+  CR_RETURN_IF_ERROR(CheckFeedBinary(request));
+  if (!request.server_work) DropServerOwnedMeta(resource);
   store::PreparedWrite write;
   write.type = request.type;
   write.id = request.id;
@@ -306,6 +321,7 @@ base::Result<store::PreparedWrite> PrepareWrite(json::object resource, const Wri
   if (previous_json && !previous_json->empty()) {
     CR_RETURN_IF_ERROR(DescribePrevious(*previous_json, request, write));
   }
+  if (!request.server_work) CR_RETURN_IF_ERROR(CheckSourceIdentifiers(write));
   return write;
 }
 
@@ -318,6 +334,7 @@ base::Result<store::PreparedWrite> PrepareDelete(const WriteRequest& request,
   write.method = "DELETE";
   write.is_delete = true;
   write.last_updated_ms = request.now_ms;
+  CR_RETURN_IF_ERROR(CheckFeedBinary(request));
   CR_RETURN_IF_ERROR(DescribePrevious(previous_json, request, write));
   return write;
 }

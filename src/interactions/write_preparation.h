@@ -32,8 +32,9 @@ struct WriteRequest {
   int64_t now_ms = 0;    // provisional meta.lastUpdated; Store::Commit sets the final one
   std::string base_url;  // absolute references on this base are local
   // The server's own work (a feed, a load: no token): it alone writes what the server owns
-  // (fhir/server_owned.h). A client's version loses a feed's event time and meta.source, and
-  // may keep, but not add, identifiers under the feeds' systems (a 422).
+  // (fhir/server_owned.h). A client's version loses a feed's event time and meta.source, must
+  // hold exactly the identifiers under the feeds' systems that the version it replaces held (a
+  // 422), and a client writes no feed document Binary (Binary/doc-...: a 403).
   bool server_work = false;
 };
 

@@ -210,7 +210,8 @@ void MapDocument(MappingContext& ctx) {
   for (size_t i = 0; i < parts.size(); ++i) {
     // A Binary has no identifier to be found by: its id is derived from the document's identity.
     binary_ids.push_back(
-        "doc-" + Sha256Hex(system + "|" + number + "|" + std::to_string(i + 1)).substr(0, 40));
+        fhir::kFeedBinaryIdPrefix +
+        Sha256Hex(system + "|" + number + "|" + std::to_string(i + 1)).substr(0, 40));
     content.emplace_back(
         json::object{{"attachment", json::object{{"contentType", parts[i].content_type},
                                                  {"url", "Binary/" + binary_ids.back()},
