@@ -603,6 +603,18 @@ TEST(Hl7v2Mapping, ResultWithNoValueSaysWhyByItsStatus) {
   const json::object& sodium = Find(*m, "Observation", 4)->resource;
   EXPECT_TRUE(sodium.contains("valueQuantity"));
   EXPECT_FALSE(sodium.contains("dataAbsentReason"));  // obs-6: never beside a value
+  // Hostile round 9 N4: an SN whose numbers are "" or empty states no value either.
+  for (const std::string& sn : {"^" + q, q + "^" + q, "<^" + q, "^^^" + q}) {
+    SCOPED_TRACE(sn);
+    auto one =
+        Map({Msh("ORU^R01^ORU_R01", "L2"), kPid,
+             Seg("OBR", {{1, "1"}, {3, "FL78"}, {4, "UE^U and E^LOCAL"}, {25, "F"}}),
+             Seg("OBX", {{1, "1"}, {2, "SN"}, {3, "2160-0^Creatinine^LN"}, {5, sn}, {11, "F"}})});
+    ASSERT_TRUE(one.ok()) << one.error().ToString();
+    const json::object& observation = Find(*one, "Observation", 0)->resource;
+    EXPECT_TRUE(observation.contains("dataAbsentReason")) << json::serialize(observation);
+    EXPECT_FALSE(HoldsQuotes(observation)) << json::serialize(observation);
+  }
 }
 
 // deceased[x] is one choice element fed by two fields: every PID-29 x PID-30 x stored state, as

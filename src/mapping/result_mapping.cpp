@@ -180,6 +180,9 @@ bool SetValue(MappingContext& ctx, const FieldReader& r, json::object& observati
   if (type == "SN") {  // comparator ^ number ^ separator/suffix ^ number
     const std::string comparator = r.Text(5, 1, 1), first = r.Text(5, 1, 2),
                       separator = r.Text(5, 1, 3), second = r.Text(5, 1, 4);
+    // No first number (empty or ""): no value, which dataAbsentReason then says (hostile round 9
+    // N4: `^""` failed the whole message).
+    if (first.empty() && second.empty()) return true;
     auto a = DecimalValue(first);
     if (!a) return bad("structured numeric '" + first + "' (OBX-5.2) is not a number");
     if (separator.empty()) {
