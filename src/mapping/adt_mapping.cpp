@@ -250,6 +250,14 @@ void MapAllergies(MappingContext& ctx, const PatientMapping& patient) {
     FieldReader r = ctx.Reader(*al1);
     std::string allergen = r.Text(3, 1, 1);
     if (allergen.empty()) allergen = r.Text(3, 1, 2);
+    if (allergen.empty() && r.State(3) == FieldState::kNull) {
+      // "" deletes; an allergy is not deleted by an AL1 (action codes are not read), so this one
+      // says nothing the record can apply. Left out, not the whole message (hostile round 8 L6).
+      ctx.Warn("AL1 " + std::to_string(n) +
+               ": the allergen (AL1-3) is \"\" (delete), and an AL1 deletes no allergy here: "
+               "the segment is left out");
+      continue;
+    }
     if (allergen.empty()) {
       ctx.Fail(ErrorCondition::kRequiredFieldMissing, al1->Location(3),
                "the allergen (AL1-3) is empty");
@@ -325,6 +333,12 @@ void MapDiagnoses(MappingContext& ctx, const PatientMapping& patient,
       key = description;
     }
     if (key.empty()) key = r.Text(3, 1, 2);
+    if (key.empty() && r.State(3) == FieldState::kNull) {
+      ctx.Warn("DG1 " + std::to_string(n) +
+               ": the diagnosis code (DG1-3) is \"\" (delete), and a DG1 deletes no diagnosis "
+               "here: the segment is left out");
+      continue;
+    }
     if (key.empty()) {
       ctx.Fail(ErrorCondition::kRequiredFieldMissing, dg1->Location(3),
                "the diagnosis code (DG1-3) is empty");

@@ -486,6 +486,23 @@ TEST(Hl7v2Mapping, QuotesInsideAFieldAreNoValueEither) {
 
 // Hostile round 8 L4: HL7's null is tested on the text as sent; an escaped \X2222\ is two quote
 // characters, which the sender wrote as a value (a field of them is stated, not deleted).
+// Hostile round 8 L6: "" in AL1-3 or DG1-3 (delete: which an AL1 or DG1 cannot do here) leaves
+// that segment out with a warning; the rest of the message is mapped. Empty is still refused.
+TEST(Hl7v2Mapping, AnAllergyOrDiagnosisOfQuotesIsLeftOutNotTheMessage) {
+  const std::string q = "\"\"";
+  auto m = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500",
+                "PID|1||M1^^^RX1PAS^MR||DOE^ANN", Seg("AL1", {{1, "1"}, {3, q}}),
+                Seg("AL1", {{1, "2"}, {3, "PEN^Penicillin^L"}}), Seg("DG1", {{1, "1"}, {3, q}})});
+  ASSERT_TRUE(m.ok()) << m.error().ToString();
+  EXPECT_TRUE(Find(*m, "Patient"));
+  EXPECT_TRUE(Find(*m, "AllergyIntolerance"));
+  EXPECT_FALSE(Find(*m, "Condition"));
+  EXPECT_EQ(m->warnings.size(), 2u);
+  auto empty = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500",
+                    "PID|1||M1^^^RX1PAS^MR||DOE^ANN", Seg("AL1", {{1, "1"}, {2, "DA"}})});
+  EXPECT_FALSE(empty.ok());
+}
+
 TEST(Hl7v2Mapping, EscapedQuotesAreAValueNotTheNull) {
   auto m = Map({Msh("ADT^A28^ADT_A05", "1"), "EVN|A28|20260301101500",
                 "PID|1||M1^^^RX1PAS^MR||\\X2222\\^ANN"});
