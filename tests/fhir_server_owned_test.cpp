@@ -184,5 +184,58 @@ TEST(FhirServerOwned, AClientsVersionLosesTheFeedsEventTimeAndSource) {
   EXPECT_EQ(after.at("extension").as_array().size(), 1u) << json::serialize(after);
 }
 
+// Hostile round 10 R1: a replaced-by link a client wrote steered the feed's messages into
+// another Patient; merges are the feed's (A40) and the patient index's.
+TEST(FhirServerOwned, AClientKeepsAPatientsMergeLinksAndAddsNone) {
+  TestServer server;
+  for (const char* id : {"s1", "c1"}) {
+    ASSERT_EQ(server
+                  .Send("PUT", std::string("/fhir/Patient/") + id,
+                        std::string(R"({"resourceType":"Patient","id":")") + id + R"("})")
+                  .status,
+              201);
+  }
+  const auto linked = [](const std::string& id, const std::string& type, const std::string& to) {
+    return R"({"resourceType":"Patient","id":")" + id + R"(","link":[{"type":")" + type +
+           R"(","other":{"reference":"Patient/)" + to + R"("}}]})";
+  };
+  for (const char* type : {"replaced-by", "replaces"}) {
+    auto put = server.Send("PUT", "/fhir/Patient/c1", linked("c1", type, "s1"));
+    EXPECT_EQ(put.status, 422) << put.body;
+    EXPECT_NE(put.body.find("Patient.link"), std::string::npos) << put.body;
+  }
+  EXPECT_EQ(server.Send("PUT", "/fhir/Patient/c1", linked("c1", "replaced-by", "c1")).status, 422);
+  EXPECT_EQ(server.Send("PUT", "/fhir/Patient/c1", linked("c1", "seealso", "s1")).status, 200);
+  // A merge the server's own work made is kept by a client's save, and not undone by it.
+  interactions::RequestContext merge;
+  merge.who.principal = "feed:hosp";
+  merge.base_url = server.base();
+  ASSERT_EQ(
+      server.service().Update(merge, "Patient", "l1", linked("l1", "replaced-by", "s1"), "").status,
+      201);
+  EXPECT_EQ(server.Send("PUT", "/fhir/Patient/l1", linked("l1", "replaced-by", "s1")).status, 200);
+  EXPECT_EQ(
+      server.Send("PUT", "/fhir/Patient/l1", R"({"resourceType":"Patient","id":"l1"})").status,
+      422);
+}
+
+// Hostile round 10 R2: a client's DELETE of a feed's Patient hid what the hospital had sent.
+TEST(FhirServerOwned, AClientDeletesNoResourceAFeedFindsByItsIdentifier) {
+  TestServer server;
+  auto created =
+      server.CreateAsServer("Patient", PatientWith("[" + Identifier(kSystem, "M1") + "]"));
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id(json::parse(created.body).at("id").as_string());
+  auto deleted = server.Send("DELETE", "/fhir/Patient/" + id);
+  EXPECT_EQ(deleted.status, 422) << deleted.body;
+  EXPECT_NE(deleted.body.find("deleting it removes the identifier"), std::string::npos)
+      << deleted.body;
+  EXPECT_EQ(server.Get("/fhir/Patient/" + id).status, 200);
+  ASSERT_EQ(
+      server.Send("PUT", "/fhir/Patient/own", R"({"resourceType":"Patient","id":"own"})").status,
+      201);
+  EXPECT_EQ(server.Send("DELETE", "/fhir/Patient/own").status / 100, 2);
+}
+
 }  // namespace
 }  // namespace carerecord::testing

@@ -215,17 +215,61 @@ base::Status CheckSourceIdentifiers(const store::PreparedWrite& write) {
     return {};
   };
   const std::string added = first_missing(now, before);
-  const std::string what = added.empty()
-                               ? "removes or changes the identifier " + first_missing(before, now)
-                               : "gives it the identifier " + added;
+  const std::string what =
+      write.is_delete ? "deleting it removes the identifier " + first_missing(before, now)
+      : added.empty()
+          ? "this version removes or changes the identifier " + first_missing(before, now)
+          : "this version gives it the identifier " + added;
   return base::MakeError(
       base::ErrorCode::kUnprocessable,
-      "this version " + what + ", under a hospital feed's own system (" +
-          fhir::kSourceIdentifierPrefix +
+      what + ", under a hospital feed's own system (" + fhir::kSourceIdentifierPrefix +
           "...): only the feed states identifiers under it, since it finds its resources by "
           "them. Keep those the resource holds as they are, and name yours under a system of "
           "your own",
       write.type + ".identifier");
+}
+
+// "type reference" of a Patient's replaced-by and replaces links: the merges' (an A40, the patient
+// index), which a feed follows from the Patient it finds by MRN to the survivor.
+std::set<std::string> MergeLinks(const json::object& patient) {
+  std::set<std::string> out;
+  const json::value* links = patient.if_contains("link");
+  if (links == nullptr || !links->is_array()) return out;
+  for (const json::value& link : links->as_array()) {
+    const json::object* l = link.if_object();
+    const json::value* type = l ? l->if_contains("type") : nullptr;
+    if (!type || !type->is_string() ||
+        (type->as_string() != "replaced-by" && type->as_string() != "replaces")) {
+      continue;
+    }
+    const json::value* other = l->if_contains("other");
+    const json::value* reference =
+        other && other->is_object() ? other->as_object().if_contains("reference") : nullptr;
+    out.insert(std::string(type->as_string()) + " " +
+               (reference && reference->is_string() ? std::string(reference->as_string())
+                                                    : std::string("(no reference)")));
+  }
+  return out;
+}
+
+// A client's Patient holds exactly the merge links the version it replaces held (hostile round
+// 10 R1: a replaced-by link a clinician wrote turned the feed's messages for one patient into
+// another's record, where another organisation read them; a self-link stopped the feed). Merges
+// are the feeds' A40 and the patient index's; a client keeps them as they are.
+base::Status CheckMergeLinks(const json::object& patient, const std::string* previous_json) {
+  const std::set<std::string> now = MergeLinks(patient);
+  std::set<std::string> before;
+  if (previous_json != nullptr && previous_json->find("\"link\"") != std::string::npos) {
+    auto previous = ParseJson(*previous_json);
+    if (previous.ok() && previous->is_object()) before = MergeLinks(previous->as_object());
+  }
+  if (now == before) return base::Status::Ok();
+  return base::MakeError(base::ErrorCode::kUnprocessable,
+                         "a Patient's replaced-by and replaces links record a merge, which the "
+                         "hospital feeds (A40) and the patient index make: a client keeps those "
+                         "the Patient holds as they are and adds none (seealso and refer links "
+                         "are yours to write)",
+                         "Patient.link");
 }
 
 }  // namespace
@@ -301,6 +345,9 @@ base::Result<store::PreparedWrite> PrepareWrite(json::object resource, const Wri
     return error;
   }
   const json::object& stamped = as_value.as_object();
+  if (!request.server_work && request.type == "Patient") {
+    CR_RETURN_IF_ERROR(CheckMergeLinks(stamped, previous_json));
+  }
   write.index = fhir::ExtractIndexEntries(stamped, request.type);
   if (const size_t n = fhir::IndexEntryCount(write.index); n > fhir::kMaxIndexEntries) {
     return base::MakeError(base::ErrorCode::kTooLarge,
@@ -336,6 +383,9 @@ base::Result<store::PreparedWrite> PrepareDelete(const WriteRequest& request,
   write.last_updated_ms = request.now_ms;
   CR_RETURN_IF_ERROR(CheckFeedBinary(request));
   CR_RETURN_IF_ERROR(DescribePrevious(previous_json, request, write));
+  // A feed's resource is its feed's to delete (hostile round 10 R2: the next message made a new
+  // Patient, and what the hospital had sent stayed with the deleted one, out of sight).
+  if (!request.server_work) CR_RETURN_IF_ERROR(CheckSourceIdentifiers(write));
   return write;
 }
 
