@@ -243,6 +243,25 @@ void MapNextOfKin(MappingContext& ctx, const PatientMapping& patient) {
   }
 }
 
+// Whether a field holds HL7's null and nothing else: "" whole, or in every component that has
+// anything ("\"\"^\"\"", round 10 R4), so that it says "delete" and states no value.
+bool StatesOnlyNulls(const hl7v2::SegmentView& segment, size_t field) {
+  bool null = false;
+  for (size_t rep = 1; rep <= std::max<size_t>(1, segment.RepetitionCount(field)); ++rep) {
+    if (IsNullText(segment.Get(field, rep))) {
+      null = true;
+      continue;
+    }
+    for (size_t component = 1; component <= 32; ++component) {
+      const std::string_view raw = segment.Get(field, rep, component);
+      if (raw.find_first_not_of(" \t") == std::string_view::npos) continue;
+      if (!IsNullText(raw)) return false;
+      null = true;
+    }
+  }
+  return null;
+}
+
 void MapAllergies(MappingContext& ctx, const PatientMapping& patient) {
   for (size_t n = 1;; ++n) {
     auto al1 = ctx.message().FindSegment("AL1", n);
@@ -250,7 +269,7 @@ void MapAllergies(MappingContext& ctx, const PatientMapping& patient) {
     FieldReader r = ctx.Reader(*al1);
     std::string allergen = r.Text(3, 1, 1);
     if (allergen.empty()) allergen = r.Text(3, 1, 2);
-    if (allergen.empty() && r.State(3) == FieldState::kNull) {
+    if (allergen.empty() && StatesOnlyNulls(*al1, 3)) {
       // "" deletes; an allergy is not deleted by an AL1 (action codes are not read), so this one
       // says nothing the record can apply. Left out, not the whole message (hostile round 8 L6).
       ctx.Warn("AL1 " + std::to_string(n) +
@@ -333,7 +352,7 @@ void MapDiagnoses(MappingContext& ctx, const PatientMapping& patient,
       key = description;
     }
     if (key.empty()) key = r.Text(3, 1, 2);
-    if (key.empty() && r.State(3) == FieldState::kNull) {
+    if (key.empty() && StatesOnlyNulls(*dg1, 3)) {
       ctx.Warn("DG1 " + std::to_string(n) +
                ": the diagnosis code (DG1-3) is \"\" (delete), and a DG1 deletes no diagnosis "
                "here: the segment is left out");

@@ -491,7 +491,7 @@ TEST(Hl7v2Mapping, QuotesInsideAFieldAreNoValueEither) {
 TEST(Hl7v2Mapping, AnAllergyOrDiagnosisOfQuotesIsLeftOutNotTheMessage) {
   const std::string q = "\"\"";
   auto m = Map({Msh("ADT^A08^ADT_A01", "1"), "EVN|A08|20260301101500",
-                "PID|1||M1^^^RX1PAS^MR||DOE^ANN", Seg("AL1", {{1, "1"}, {3, q}}),
+                "PID|1||M1^^^RX1PAS^MR||DOE^ANN", Seg("AL1", {{1, "1"}, {3, q + "^" + q}}),
                 Seg("AL1", {{1, "2"}, {3, "PEN^Penicillin^L"}}), Seg("DG1", {{1, "1"}, {3, q}})});
   ASSERT_TRUE(m.ok()) << m.error().ToString();
   EXPECT_TRUE(Find(*m, "Patient"));
@@ -631,6 +631,25 @@ TEST(Hl7v2Mapping, ResultWithNoValueSaysWhyByItsStatus) {
     const json::object& observation = Find(*one, "Observation", 0)->resource;
     EXPECT_TRUE(observation.contains("dataAbsentReason")) << json::serialize(observation);
     EXPECT_FALSE(HoldsQuotes(observation)) << json::serialize(observation);
+  }
+  // Round 10 R3: a range or ratio missing one number keeps the other.
+  const std::vector<std::pair<std::string, std::string>> partial = {
+      {"^5^:^" + q, R"({"valueRatio":{"numerator":{"value":5}}})"},
+      {"^5^-^", R"({"valueRange":{"low":{"value":5}}})"},
+      {"^" + q + "^-^7", R"({"valueRange":{"high":{"value":7}}})"}};
+  for (const auto& [sn, expected] : partial) {
+    SCOPED_TRACE(sn);
+    auto one =
+        Map({Msh("ORU^R01^ORU_R01", "L3"), kPid,
+             Seg("OBR", {{1, "1"}, {3, "FL79"}, {4, "UE^U and E^LOCAL"}, {25, "F"}}),
+             Seg("OBX", {{1, "1"}, {2, "SN"}, {3, "2160-0^Creatinine^LN"}, {5, sn}, {11, "F"}})});
+    ASSERT_TRUE(one.ok()) << one.error().ToString();
+    const json::object& observation = Find(*one, "Observation", 0)->resource;
+    const json::object want = json::parse(expected).as_object();
+    const auto& [member, value] = *want.begin();
+    ASSERT_TRUE(observation.contains(member)) << json::serialize(observation);
+    EXPECT_EQ(json::serialize(observation.at(member)), json::serialize(value));
+    EXPECT_FALSE(observation.contains("dataAbsentReason"));
   }
 }
 

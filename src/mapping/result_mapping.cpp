@@ -183,6 +183,26 @@ bool SetValue(MappingContext& ctx, const FieldReader& r, json::object& observati
     // No first number (empty or ""): no value, which dataAbsentReason then says (hostile round 9
     // N4: `^""` failed the whole message).
     if (first.empty() && second.empty()) return true;
+    // A range or ratio with one number missing (empty or "") keeps the number it has: a Range
+    // may have only a low or a high, a Ratio only a numerator or a denominator (round 10 R3).
+    if (!separator.empty() && (first.empty() || second.empty())) {
+      const std::string& given = first.empty() ? second : first;
+      auto number = DecimalValue(given);
+      if (!number) {
+        return bad("structured numeric '" + given + "' (OBX-5." + (first.empty() ? "4" : "2") +
+                   ") is not a number");
+      }
+      if (separator == "-") {
+        observation["valueRange"] = json::object{
+            {first.empty() ? "high" : "low", Quantity(std::move(*number), unit, unit_system)}};
+      } else if (separator == ":" || separator == "/") {
+        observation["valueRatio"] = json::object{
+            {first.empty() ? "denominator" : "numerator", json::object{{"value", *number}}}};
+      } else {
+        return bad("structured numeric separator '" + separator + "' is not one of - : /");
+      }
+      return true;
+    }
     auto a = DecimalValue(first);
     if (!a) return bad("structured numeric '" + first + "' (OBX-5.2) is not a number");
     if (separator.empty()) {
