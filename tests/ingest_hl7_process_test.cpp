@@ -118,6 +118,19 @@ TEST_F(IngestHl7Test, BadInputIsNamedByFileAndLineAndTheRestLoads) {
   EXPECT_NE(errors.out.find("control_id=X1"), std::string::npos) << errors.out;
 }
 
+// Hostile round 11: a control id or reason holding a line break or an escape sequence, decoded
+// from an HL7 escape, faked lines of the listing and reached the terminal raw.
+TEST_F(IngestHl7Test, TheErrorListingQuotesControlCharactersAMessageSent) {
+  const std::string forged =
+      File("forged.hl7", Oru("C\\.br\\88 error FORGED\\X1B\\[31m", "M2", "XX"));
+  Run("ingest hl7 --feed rdz-pas " + forged);
+  CommandResult errors = Run("feeds errors");
+  EXPECT_NE(errors.out.find("88 error FORGED"), std::string::npos) << errors.out;
+  EXPECT_EQ(errors.out.find("\n88 error FORGED"), std::string::npos) << errors.out;
+  EXPECT_EQ(errors.out.find('\x1b'), std::string::npos) << errors.out;
+  EXPECT_NE(errors.out.find("\\u001b"), std::string::npos) << errors.out;
+}
+
 TEST_F(IngestHl7Test, UsageErrorsExitTwo) {
   const std::string one = File("one.hl7", Adt("U1", "M1"));
   CommandResult no_feed = Run("ingest hl7 --feed nope " + one);

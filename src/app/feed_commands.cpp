@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "base/terminal_text.h"
 #include "feeds/inbox.h"
 #include "store/identity_records.h"
 
@@ -100,11 +101,15 @@ int ListErrors(feeds::Inbox& inbox, size_t limit) {
   auto errors = inbox.ListErrors(limit);
   if (!errors.ok()) return Fail(errors.error());
   for (const feeds::InboxEntry& e : *errors) {
+    // What a message sent is quoted and escaped when it holds a control character (decoded from
+    // an HL7 escape such as \.br\ or \X1B\): raw, it could fake a line of this listing or send
+    // the terminal an escape sequence (hostile round 11).
     std::cout << e.id << " " << e.state << " " << IsoTime(e.received_ms)
-              << " feed=" << (e.feed_name.empty() ? "-" : e.feed_name)
-              << " facility=" << e.sending_facility << " control_id=" << e.control_id
-              << " type=" << e.message_type << " attempts=" << e.attempts << ": " << e.reason
-              << "\n";
+              << " feed=" << (e.feed_name.empty() ? "-" : base::TerminalCell(e.feed_name))
+              << " facility=" << base::TerminalCell(e.sending_facility)
+              << " control_id=" << base::TerminalCell(e.control_id)
+              << " type=" << base::TerminalCell(e.message_type) << " attempts=" << e.attempts
+              << ": " << base::TerminalCell(e.reason) << "\n";
   }
   if (errors->empty()) std::cout << "the error queue is empty\n";
   return 0;

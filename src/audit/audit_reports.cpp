@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "audit/audit_database.h"
+#include "base/terminal_text.h"
 
 namespace carerecord::audit {
 
@@ -138,52 +139,8 @@ std::string Table(const std::vector<std::vector<std::string>>& cells) {
   return out.str();
 }
 
-// The UTF-8 of a bidirectional control: the embeddings and overrides U+202A-U+202E, the
-// isolates U+2066-U+2069, and the marks U+200E, U+200F and U+061C. Shown raw, one reorders the
-// rest of the line on a terminal (a reason could make a row read as another's).
-size_t BidiControlAt(std::string_view text, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
-  if (i + 1 < text.size() && byte(i) == 0xd8 && byte(i + 1) == 0x9c) return 2;  // U+061C
-  if (i + 2 >= text.size() || byte(i) != 0xe2) return 0;
-  const unsigned char b1 = byte(i + 1), b2 = byte(i + 2);
-  if (b1 == 0x80 && (b2 == 0x8e || b2 == 0x8f || (b2 >= 0xaa && b2 <= 0xae))) return 3;
-  if (b1 == 0x81 && b2 >= 0xa6 && b2 <= 0xa9) return 3;
-  return 0;
-}
-
-// `text` with each bidirectional control written as its JSON escape (\u202e): for text that is
-// already JSON (the escape reads back as the character) or quoted as JSON.
-std::string EscapeBidi(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    if (const size_t length = BidiControlAt(text, i)) {
-      const uint32_t code = length == 2
-                                ? 0x061c
-                                : 0x2000 | ((static_cast<unsigned char>(text[i + 1]) & 0x3f) << 6) |
-                                      (static_cast<unsigned char>(text[i + 2]) & 0x3f);
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\u%04x", code);
-      out += escaped;
-      i += length;
-    } else {
-      out.push_back(text[i++]);
-    }
-  }
-  return out;
-}
-
-// A table cell: as it is, or quoted and escaped as a JSON string when it holds a control
-// character or a bidirectional control (which would break or reorder the row).
-std::string Cell(std::string_view text) {
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x20 || c == 0x7f || BidiControlAt(text, i)) {
-      return EscapeBidi(json::serialize(json::string_view(text.data(), text.size())));
-    }
-  }
-  return std::string(text);
-}
+using base::EscapeBidi;
+using base::TerminalCell;
 
 std::string Joined(const std::vector<std::string>& values) {
   std::string out;
@@ -213,7 +170,7 @@ std::string FormatMonthlyAccess(const std::vector<MonthlyAccess>& rows, ReportFo
                                                "BREAK-GLASS", "BTG-ACCESSES", "DECLARATIONS",
                                                "REFUSED"}};
   for (const MonthlyAccess& row : rows) {
-    cells.push_back({row.month, Cell(row.organisation), std::to_string(row.accesses),
+    cells.push_back({row.month, TerminalCell(row.organisation), std::to_string(row.accesses),
                      std::to_string(row.distinct_users), std::to_string(row.break_glass),
                      std::to_string(row.btg_accesses), std::to_string(row.declarations),
                      std::to_string(row.refused)});
@@ -241,9 +198,10 @@ std::string FormatEvents(const std::vector<AuditRecord>& entries, std::string_vi
                                                      {"reason", entry.reason}})) +
              "\n";
     } else {
-      cells.push_back({UtcTimeText(entry.time_ms), Cell(who), Cell(entry.organisation),
-                       Cell(entry.role), Cell(Joined(entry.patients)), Cell(entry.outcome),
-                       Cell(entry.reason)});
+      cells.push_back({UtcTimeText(entry.time_ms), TerminalCell(who),
+                       TerminalCell(entry.organisation), TerminalCell(entry.role),
+                       TerminalCell(Joined(entry.patients)), TerminalCell(entry.outcome),
+                       TerminalCell(entry.reason)});
     }
   }
   return format == ReportFormat::kJson ? out : Table(cells);

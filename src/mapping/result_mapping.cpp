@@ -183,9 +183,16 @@ bool SetValue(MappingContext& ctx, const FieldReader& r, json::object& observati
     // No first number (empty or ""): no value, which dataAbsentReason then says (hostile round 9
     // N4: `^""` failed the whole message).
     if (first.empty() && second.empty()) return true;
-    // A range or ratio with one number missing (empty or "") keeps the number it has: a Range
-    // may have only a low or a high, a Ratio only a numerator or a denominator (round 10 R3).
+    // A range with one number missing (empty or "") keeps the number it has, as a Range may have
+    // only a low or a high (round 10 R3); a ratio needs both (R4's rat-1), so one missing either
+    // is no value, and the numbers as sent are kept as a note (round 11).
     if (!separator.empty() && (first.empty() || second.empty())) {
+      if (separator == ":" || separator == "/") {
+        observation["note"] =
+            json::array{json::object{{"text", "structured numeric as sent: " + comparator + "^" +
+                                                  first + "^" + separator + "^" + second}}};
+        return true;
+      }
       const std::string& given = first.empty() ? second : first;
       auto number = DecimalValue(given);
       if (!number) {
@@ -195,9 +202,6 @@ bool SetValue(MappingContext& ctx, const FieldReader& r, json::object& observati
       if (separator == "-") {
         observation["valueRange"] = json::object{
             {first.empty() ? "high" : "low", Quantity(std::move(*number), unit, unit_system)}};
-      } else if (separator == ":" || separator == "/") {
-        observation["valueRatio"] = json::object{
-            {first.empty() ? "denominator" : "numerator", json::object{{"value", *number}}}};
       } else {
         return bad("structured numeric separator '" + separator + "' is not one of - : /");
       }
