@@ -246,6 +246,24 @@ TEST_F(FeedsMergeTest, ASurvivorWithNoNhsNumberTakesTheLosers) {
   EXPECT_EQ(number_of(Patient("M3")), other);
 }
 
+// Hostile round 11: the loser's seealso and refer links are a user's, kept through the merge.
+TEST_F(FeedsMergeTest, TheLosersOwnLinksStay) {
+  Applied(Adt("A28", "K1", "20260301100000+0000", {Pid("M2")}));
+  Applied(Adt("A28", "K2", "20260301100000+0000", {Pid("M1")}));
+  ASSERT_EQ(server_.Send("PUT", "/fhir/Patient/other", R"({"resourceType":"Patient","id":"other"})")
+                .status,
+            201);
+  json::object loser = Patient("M2");
+  loser["link"] =
+      json::array{json::object{{"type", "seealso"}, {"other", {{"reference", "Patient/other"}}}}};
+  ASSERT_EQ(
+      server_.Send("PUT", "/fhir/Patient/" + Str(loser.at("id")), json::serialize(loser)).status,
+      200);
+  Applied(Merge("K3", "20260302100000+0000", "M1", "M2"));
+  EXPECT_EQ(Links("M2"),
+            (std::vector<std::string>{"replaced-by " + PatientRef("M1"), "seealso Patient/other"}));
+}
+
 TEST_F(FeedsMergeTest, TwoIdentifiersOfOnePatientCannotMergeIntoEachOther) {
   // One Patient the record holds under two of this source's identity systems (written by the
   // server's own work, a load: the mapping gives each PID one identity, and a client may not

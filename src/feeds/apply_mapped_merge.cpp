@@ -224,6 +224,16 @@ base::Status PlanMerge(interactions::FhirService& service, const interactions::R
   json::array retired_links;
   retired_links.emplace_back(json::object{{"other", json::object{{"reference", survivor_target}}},
                                           {"type", "replaced-by"}});
+  // Its seealso and refer links are a user's, not a merge's: kept (hostile round 11).
+  if (const json::value* links = old.body.if_contains("link"); links && links->is_array()) {
+    for (const json::value& link : links->as_array()) {
+      const json::value* type = link.is_object() ? link.as_object().if_contains("type") : nullptr;
+      if (type && type->is_string() &&
+          (type->as_string() == "seealso" || type->as_string() == "refer")) {
+        retired_links.push_back(link);
+      }
+    }
+  }
   retired["link"] = std::move(retired_links);
   json::object& meta = retired["meta"].as_object();
   meta["source"] = survivor->mapped->resource.at("meta").at("source");
