@@ -15,15 +15,9 @@
 namespace carerecord {
 namespace {
 
+using carerecord::testing::OutputValue;
 using carerecord::testing::RunCarerecord;
 using carerecord::testing::ServerProcess;
-
-std::string Value(const std::string& out, const std::string& name) {
-  const size_t at = out.find(name + "=");
-  if (at == std::string::npos) return "";
-  const size_t start = at + name.size() + 1;
-  return out.substr(start, out.find_first_of(" \n", start) - start);
-}
 
 TEST(AuditProcess, KilledUnderConcurrentReadsTheLogVerifiesAndHoldsEveryAnswer) {
   audit::testing::TempDir dir;
@@ -34,8 +28,8 @@ TEST(AuditProcess, KilledUnderConcurrentReadsTheLogVerifiesAndHoldsEveryAnswer) 
       "integration --secret" +
       data);
   ASSERT_EQ(client.status, 0) << client.err;
-  const std::string id = Value(client.out, "client_id"),
-                    secret = Value(client.out, "client_secret");
+  const std::string id = OutputValue(client.out, "client_id"),
+                    secret = OutputValue(client.out, "client_secret");
 
   auto server = std::make_unique<ServerProcess>(dir.path());
   ASSERT_NE(server->port(), 0) << server->log();

@@ -33,6 +33,15 @@ inline std::string ReadFile(const std::filesystem::path& path) {
   return text.str();
 }
 
+// The value of `name=VALUE` in a command's output ("client_id=..."), up to a space or line end;
+// empty when absent.
+inline std::string OutputValue(const std::string& out, const std::string& name) {
+  const size_t at = out.find(name + "=");
+  if (at == std::string::npos) return "";
+  const size_t start = at + name.size() + 1;
+  return out.substr(start, out.find_first_of(" \n", start) - start);
+}
+
 struct CommandResult {
   int status = -1;  // exit status; -1 when it did not exit normally
   std::string out;

@@ -17,15 +17,9 @@ namespace carerecord {
 namespace {
 
 namespace json = boost::json;
+using carerecord::testing::OutputValue;
 using carerecord::testing::RunCarerecord;
 using carerecord::testing::ServerProcess;
-
-std::string Value(const std::string& out, const std::string& name) {
-  const size_t at = out.find(name + "=");
-  if (at == std::string::npos) return "";
-  const size_t start = at + name.size() + 1;
-  return out.substr(start, out.find_first_of(" \n", start) - start);
-}
 
 int Count(const std::string& text, const std::string& what) {
   int n = 0;
@@ -46,7 +40,7 @@ TEST(DemoServeTest, ServeDemoLoadsTheDefaultRegionThroughTheServedPolicy) {
   ASSERT_NE(server.port(), 0) << server.log();
   const std::string log = server.log();
   EXPECT_NE(log.find("loading the demo region (200 patients)"), std::string::npos) << log;
-  const std::string id = Value(log, "client_id"), secret = Value(log, "client_secret");
+  const std::string id = OutputValue(log, "client_id"), secret = OutputValue(log, "client_secret");
   ASSERT_FALSE(id.empty()) << log;
   ASSERT_FALSE(secret.empty()) << log;
 

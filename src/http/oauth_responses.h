@@ -3,25 +3,14 @@
 #pragma once
 
 #include <boost/json.hpp>
-#include <cctype>
 #include <string_view>
 
+#include "base/ascii.h"
 #include "http/http_message.h"
 
 namespace carerecord::http {
 
-// Whether `text` begins with `prefix`, ASCII letters compared without case (an Authorization
-// scheme, a media type).
-inline bool StartsWithIgnoringCase(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(text[i])) !=
-        std::tolower(static_cast<unsigned char>(prefix[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
+using base::StartsWithIgnoringCase;  // an Authorization scheme, a media type
 
 inline HttpResponse OAuthJsonResponse(int status, const boost::json::value& body) {
   HttpResponse response;

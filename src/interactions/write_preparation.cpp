@@ -5,6 +5,7 @@
 #include <random>
 #include <set>
 
+#include "base/ascii.h"
 #include "fhir/fhir_date.h"
 #include "fhir/index_extraction.h"
 #include "fhir/json_number.h"
@@ -129,23 +130,15 @@ base::Status CheckNotSubsetted(const json::object& resource) {
   return base::Status::Ok();
 }
 
-// Whether `text` begins with `prefix` (lower-case ASCII) in any case: a URN's "urn:" and its
-// namespace are case-insensitive (RFC 8141), so "URN:CareRecord:source:" claims the same.
-bool StartsWithAnyCase(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    char c = text[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != prefix[i]) return false;
-  }
-  return true;
-}
+// A URN's "urn:" and its namespace are case-insensitive (RFC 8141), so "URN:CareRecord:source:"
+// claims what "urn:carerecord:source:" does.
+using base::StartsWithIgnoringCase;
 
 // A feed's document content (fhir/server_owned.h): only the feed writes or deletes it; a client
 // that replaced it would change what a hospital's letter says.
 base::Status CheckFeedBinary(const WriteRequest& request) {
   if (request.server_work || request.type != "Binary" ||
-      !StartsWithAnyCase(request.id, fhir::kFeedBinaryIdPrefix)) {
+      !StartsWithIgnoringCase(request.id, fhir::kFeedBinaryIdPrefix)) {
     return base::Status::Ok();
   }
   return base::MakeError(base::ErrorCode::kForbidden,
@@ -164,7 +157,7 @@ void DropServerOwnedMeta(json::object& resource) {
   json::object& m = meta->as_object();
   if (json::value* source = m.if_contains("source");
       source && source->is_string() &&
-      StartsWithAnyCase(source->as_string(), fhir::kFeedSourcePrefix)) {
+      StartsWithIgnoringCase(source->as_string(), fhir::kFeedSourcePrefix)) {
     m.erase("source");
   }
   if (json::value* extensions = m.if_contains("extension"); extensions && extensions->is_array()) {
@@ -177,7 +170,7 @@ void DropServerOwnedMeta(json::object& resource) {
                                                           : nullptr;
                                 return url && url->is_string() &&
                                        url->as_string().size() == event_time.size() &&
-                                       StartsWithAnyCase(url->as_string(), event_time);
+                                       StartsWithIgnoringCase(url->as_string(), event_time);
                               }),
                list.end());
     if (list.empty()) m.erase("extension");
@@ -191,7 +184,7 @@ std::set<std::string> SourceIdentifiers(const fhir::IndexEntries& index, uint32_
   std::set<std::string> out;
   for (const fhir::TokenEntry& token : index.tokens) {
     if (token.param_id != param || token.of_type) continue;
-    if (!StartsWithAnyCase(token.system, fhir::kSourceIdentifierPrefix)) continue;
+    if (!StartsWithIgnoringCase(token.system, fhir::kSourceIdentifierPrefix)) continue;
     out.insert(token.system + "|" + token.code);
   }
   return out;

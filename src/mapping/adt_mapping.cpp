@@ -246,20 +246,21 @@ void MapNextOfKin(MappingContext& ctx, const PatientMapping& patient) {
 // Whether a field holds HL7's null and nothing else: "" whole, or in every component that has
 // anything ("\"\"^\"\"", round 10 R4), so that it says "delete" and states no value.
 bool StatesOnlyNulls(const hl7v2::SegmentView& segment, size_t field) {
+  const hl7v2::Delimiters& d = segment.delimiters();
+  const char cuts[] = {d.component, d.repetition, '\0'};
+  std::string_view rest = segment.Get(field);
   bool null = false;
-  for (size_t rep = 1; rep <= std::max<size_t>(1, segment.RepetitionCount(field)); ++rep) {
-    if (IsNullText(segment.Get(field, rep))) {
+  while (true) {
+    const size_t cut = rest.find_first_of(cuts);
+    const std::string_view part = rest.substr(0, cut);
+    if (IsNullText(part)) {
       null = true;
-      continue;
+    } else if (part.find_first_not_of(" \t") != std::string_view::npos) {
+      return false;
     }
-    for (size_t component = 1; component <= 32; ++component) {
-      const std::string_view raw = segment.Get(field, rep, component);
-      if (raw.find_first_not_of(" \t") == std::string_view::npos) continue;
-      if (!IsNullText(raw)) return false;
-      null = true;
-    }
+    if (cut == std::string_view::npos) return null;
+    rest.remove_prefix(cut + 1);
   }
-  return null;
 }
 
 void MapAllergies(MappingContext& ctx, const PatientMapping& patient) {
